@@ -1,0 +1,54 @@
+# Two commands set everything up on a fresh machine that has Python 3.11 and make:
+#   make book   -> creates .venv, installs, builds the book into _build/html
+#   make test   -> creates .venv if missing, installs, builds the book, runs every test
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+JB_FLAGS := -W -n --keep-going
+
+.PHONY: help venv book book-clean test test-fast bench exercises grade chromium clean
+
+help:
+	@echo "make book       build the book into _build/html (creates .venv on first use)"
+	@echo "make test       build the book and run every test (unit, notebooks, grading, browser)"
+	@echo "make bench      print the benchmark tables (not part of make test)"
+	@echo "make exercises  regenerate exercises/ from solutions/ with nbgrader"
+	@echo "make grade      autograde every submission under submitted/"
+
+venv: $(STAMP)
+
+$(STAMP): requirements.txt pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements.txt
+	touch $@
+
+book: $(STAMP)
+	$(BIN)/jupyter-book build . $(JB_FLAGS)
+
+book-clean:
+	rm -rf _build .jupyter_cache
+
+# The browser test needs Debian's chromium; install it when missing (root on Debian, as in CI).
+chromium:
+	@command -v chromium >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
+	  else echo "make test needs chromium for the browser test: sudo apt-get install chromium" >&2; exit 1; fi; }
+
+test: $(STAMP) chromium book
+	$(BIN)/python -m pytest
+
+bench: $(STAMP)
+	$(BIN)/python -m bench
+
+exercises: $(STAMP)
+	$(BIN)/python -m grading.release
+
+grade: $(STAMP)
+	$(BIN)/python -m grading.grade
+
+clean: book-clean
+	rm -rf autograded feedback gradebook.db grades.csv tests/screenshots

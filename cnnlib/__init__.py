@@ -1,0 +1,64 @@
+"""cnnlib: convolutional neural networks from scratch in NumPy.
+
+Layout everywhere: inputs are (N, C, H, W) arrays, weights (K, C, F, F), biases (K,);
+K filters of size F, stride S, padding P. Convolution means cross-correlation, as in every
+deep-learning framework; output sizes floor, as in PyTorch.
+"""
+from .conv import zero_pad, conv2d, conv2d_naive, conv2d_backward
+from .pool import max_pool2d, avg_pool2d, max_pool2d_backward, avg_pool2d_backward
+from .sizes import conv_output_size, conv_param_count, dense_param_count, mlp_param_count, receptive_field
+from .activations import relu, relu_backward, softmax
+from .losses import cross_entropy, cross_entropy_backward
+from .dense import dense_forward, dense_backward
+from .gradcheck import numeric_gradient, relative_error
+from .data import load_digits, make_shapes, load_photo
+from .train import fit, predict, accuracy
+from .plotting import plot_filters, plot_feature_maps, plot_conv_step
+from .animation import conv_animation
+from .layers import Layer, Conv2D, ReLU, MaxPool2D, AvgPool2D, Flatten, Dense, Sequential
+from .optim import SGD, Adam
+
+__all__ = [
+    "zero_pad",
+    "conv2d",
+    "conv2d_naive",
+    "conv2d_backward",
+    "max_pool2d",
+    "avg_pool2d",
+    "max_pool2d_backward",
+    "avg_pool2d_backward",
+    "conv_output_size",
+    "conv_param_count",
+    "dense_param_count",
+    "mlp_param_count",
+    "receptive_field",
+    "relu",
+    "relu_backward",
+    "softmax",
+    "cross_entropy",
+    "cross_entropy_backward",
+    "dense_forward",
+    "dense_backward",
+    "numeric_gradient",
+    "relative_error",
+    "load_digits",
+    "make_shapes",
+    "load_photo",
+    "fit",
+    "predict",
+    "accuracy",
+    "plot_filters",
+    "plot_feature_maps",
+    "plot_conv_step",
+    "conv_animation",
+    "Layer",
+    "Conv2D",
+    "ReLU",
+    "MaxPool2D",
+    "AvgPool2D",
+    "Flatten",
+    "Dense",
+    "Sequential",
+    "SGD",
+    "Adam",
+]
