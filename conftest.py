@@ -1,0 +1,15 @@
+"""Root pytest configuration: make the trusted `grading` package importable from notebooks.
+
+nbval starts each solution notebook's kernel in the notebook's own folder, so the repository
+root goes on PYTHONPATH for every kernel and child process the tests start.
+"""
+import os
+import sys
+
+ROOT = os.path.dirname(os.path.abspath(__file__))
+if ROOT not in sys.path:
+    sys.path.insert(0, ROOT)
+os.environ["PYTHONPATH"] = os.pathsep.join(
+    p for p in (ROOT, os.environ.get("PYTHONPATH", "")) if p
+)
+os.environ.setdefault("MPLBACKEND", "Agg")
