@@ -1,13 +1,235 @@
-"""TODO(owner): placeholder; replaced by the real module."""
+"""2-D convolution (cross-correlation) on NCHW arrays: naive loops, a fast path, and its backward.
+
+Shapes: x (N, C, H, W), w (K, C, Fh, Fw), b (K,), output (N, K, H_out, W_out) with
+H_out = floor((H + 2 Ph - Fh) / Sh) + 1 and W_out likewise. ``stride`` and ``padding`` are an int
+or an (h, w) pair. Float32 inputs compute in float32, float64 in float64, integers in float64.
+
+The fast path copies the sliding windows once into a (C*Fh*Fw, N*H_out*W_out) matrix ("im2col")
+and does ONE matrix product with the (K, C*Fh*Fw) weight matrix. Its scratch buffers are reused
+between calls (per thread) to avoid page faults; every array returned is freshly allocated and
+never aliases a scratch buffer.
+"""
+import threading
+
+import numpy as np
+
+from ._validate import as_pair, check_array, check_same_shape, float_dtype
+
+__all__ = ["zero_pad", "conv2d", "conv2d_naive", "conv2d_backward"]
+
+_CACHE_BYTES = 512 * 2**20   # at most this much scratch memory is kept between calls, per thread
+_local = threading.local()
+
+
+def _scratch(tag, shape, dtype, init=None):
+    """A reusable scratch array for ``(tag, shape, dtype)``; ``init(array)`` runs once on creation.
+
+    Least recently used buffers are dropped once the cache holds more than ``_CACHE_BYTES``.
+    """
+    cache = getattr(_local, "cache", None)
+    if cache is None:
+        cache = _local.cache = {}
+    key = (tag, tuple(shape), np.dtype(dtype).str)
+    buf = cache.pop(key, None)
+    if buf is None:
+        buf = np.empty(shape, dtype)
+        if init is not None:
+            init(buf)
+    cache[key] = buf                      # re-insert: dict order is the LRU order
+    total = sum(a.nbytes for a in cache.values())
+    for old in list(cache):
+        if total <= _CACHE_BYTES or old == key:
+            break
+        total -= cache.pop(old).nbytes
+    return buf
+
+
+def _check_conv_args(func, x, w, b, stride, padding):
+    """Validate conv arguments; return (stride, padding, (Ho, Wo)) as pairs/ints."""
+    check_array(x, func, "x", ndim=4, layout="(N, C, H, W)")
+    check_array(w, func, "w", ndim=4, layout="(K, C, Fh, Fw)")
+    if x.shape[1] != w.shape[1]:
+        raise ValueError(f"{func}: x has C={x.shape[1]} channels but w expects "
+                         f"C={w.shape[1]} (w.shape={w.shape})")
+    if b is not None:
+        check_array(b, func, "b", ndim=1, layout="(K,)")
+        check_same_shape(b, (w.shape[0],), func, "b", f"one bias per filter, w.shape={w.shape}")
+    sh, sw = as_pair(stride, func, "stride", minimum=1)
+    ph, pw = as_pair(padding, func, "padding", minimum=0)
+    (H, W), (fh, fw) = x.shape[2:], w.shape[2:]
+    if fh > H + 2 * ph or fw > W + 2 * pw:
+        raise ValueError(f"{func}: kernel {fh}x{fw} (w.shape={w.shape}) is larger than the padded "
+                         f"input {H + 2 * ph}x{W + 2 * pw} (x.shape={x.shape}, padding={(ph, pw)})")
+    out_hw = ((H + 2 * ph - fh) // sh + 1, (W + 2 * pw - fw) // sw + 1)
+    return (sh, sw), (ph, pw), out_hw
+
 
 def zero_pad(x, padding):
-    raise NotImplementedError
+    """Pad the two spatial axes of ``x`` with zeros.
+
+    Parameters
+    ----------
+    x : ndarray, shape (N, C, H, W)
+    padding : int or (ph, pw)
+        Zeros added above and below (ph) and left and right (pw).
+
+    Returns
+    -------
+    ndarray, shape (N, C, H + 2 ph, W + 2 pw)
+        A new array with the dtype of ``x``.
+    """
+    check_array(x, "zero_pad", "x", ndim=4, layout="(N, C, H, W)")
+    ph, pw = as_pair(padding, "zero_pad", "padding", minimum=0)
+    N, C, H, W = x.shape
+    out = np.zeros((N, C, H + 2 * ph, W + 2 * pw), dtype=x.dtype)
+    out[:, :, ph:ph + H, pw:pw + W] = x
+    return out
+
+
+def _padded(x, padding, dtype):
+    """x zero-padded, in ``dtype``, written into a reused scratch buffer (x itself if nothing to do)."""
+    ph, pw = padding
+    if ph == pw == 0 and x.dtype == dtype:
+        return x
+    N, C, H, W = x.shape
+    xp = _scratch(("pad", x.shape, padding), (N, C, H + 2 * ph, W + 2 * pw), dtype,
+                  init=lambda a: a.fill(0))   # the border is written once and stays zero
+    xp[:, :, ph:ph + H, pw:pw + W] = x
+    return xp
+
+
+def _im2col(x, kshape, stride, padding, out_hw, dtype):
+    """Windows of x as a scratch (C*Fh*Fw + 1, N*Ho*Wo) matrix; its last row is all ones (bias)."""
+    N, C = x.shape[:2]
+    fh, fw = kshape
+    (sh, sw), (Ho, Wo) = stride, out_hw
+    xp = _padded(x, padding, dtype)
+    rows = C * fh * fw
+    cols = _scratch("cols", (rows + 1, N * Ho * Wo), dtype, init=lambda a: a[rows].fill(1))
+    cols6 = cols[:rows].reshape(C, fh, fw, N, Ho, Wo)
+    for m in range(fh):
+        for n in range(fw):
+            win = xp[:, :, m:m + sh * (Ho - 1) + 1:sh, n:n + sw * (Wo - 1) + 1:sw]
+            np.copyto(cols6[:, m, n], win.transpose(1, 0, 2, 3))
+    return cols
+
 
 def conv2d(x, w, b=None, stride=1, padding=0):
-    raise NotImplementedError
+    """2-D cross-correlation of a batch of images with K filters (fast path: one matrix product).
+
+    Parameters
+    ----------
+    x : ndarray, shape (N, C, H, W)
+    w : ndarray, shape (K, C, Fh, Fw)
+    b : ndarray, shape (K,), optional
+    stride : int or (sh, sw), each >= 1
+    padding : int or (ph, pw), each >= 0
+
+    Returns
+    -------
+    ndarray, shape (N, K, H_out, W_out)
+        Fresh memory; it is a transposed view of a (K, N, H_out, W_out) array, so it is not
+        C-contiguous (call ``np.ascontiguousarray`` if that matters).
+
+    Notes
+    -----
+    y[n, k, i, j] = sum_c sum_m sum_l x_pad[n, c, Sh i + m, Sw j + l] w[k, c, m, l] + b[k],
+    H_out = floor((H + 2 Ph - Fh) / Sh) + 1. The windows are copied once into a
+    (C Fh Fw + 1, N H_out W_out) matrix whose last row is ones, and the (K, C Fh Fw + 1) matrix
+    [w | b] multiplies it.
+    """
+    stride, padding, (Ho, Wo) = _check_conv_args("conv2d", x, w, b, stride, padding)
+    dtype = float_dtype(x, w, b)
+    K, N = w.shape[0], x.shape[0]
+    cols = _im2col(x, w.shape[2:], stride, padding, (Ho, Wo), dtype)
+    wb = np.empty((K, cols.shape[0]), dtype)
+    wb[:, :-1] = w.reshape(K, -1)
+    wb[:, -1] = 0 if b is None else b
+    out = wb @ cols                                   # (K, N*Ho*Wo), fresh
+    return out.reshape(K, N, Ho, Wo).transpose(1, 0, 2, 3)
+
 
 def conv2d_naive(x, w, b=None, stride=1, padding=0):
-    raise NotImplementedError
+    """2-D cross-correlation with plain loops, written like the formula (slow; for teaching/tests).
+
+    Loops over images n, filters k and output positions (i, j); the inner triple sum over
+    channels c and kernel offsets (m, l) is one vectorised ``np.sum`` of a product.
+    Same parameters, returns and validation as :func:`conv2d`; the output is C-contiguous.
+
+    Notes
+    -----
+    y[n, k, i, j] = sum_c sum_m sum_l x_pad[n, c, Sh i + m, Sw j + l] w[k, c, m, l] + b[k]
+    """
+    (sh, sw), padding, (Ho, Wo) = _check_conv_args("conv2d_naive", x, w, b, stride, padding)
+    dtype = float_dtype(x, w, b)
+    xp = zero_pad(x, padding).astype(dtype, copy=False)
+    w = w.astype(dtype, copy=False)
+    N, K, (fh, fw) = x.shape[0], w.shape[0], w.shape[2:]
+    y = np.zeros((N, K, Ho, Wo), dtype)
+    for n in range(N):
+        for k in range(K):
+            for i in range(Ho):
+                for j in range(Wo):
+                    window = xp[n, :, sh * i:sh * i + fh, sw * j:sw * j + fw]
+                    y[n, k, i, j] = np.sum(window * w[k])
+            if b is not None:
+                y[n, k] += b[k]
+    return y
+
 
 def conv2d_backward(dout, x, w, stride=1, padding=0):
-    raise NotImplementedError
+    """Gradients of ``conv2d(x, w, b, stride, padding)`` given the upstream gradient ``dout``.
+
+    Parameters
+    ----------
+    dout : ndarray, shape (N, K, H_out, W_out)
+    x : ndarray, shape (N, C, H, W)
+    w : ndarray, shape (K, C, Fh, Fw)
+    stride, padding : as in :func:`conv2d`
+
+    Returns
+    -------
+    dx : ndarray, shape (N, C, H, W)
+    dw : ndarray, shape (K, C, Fh, Fw)
+    db : ndarray, shape (K,)
+
+    Notes
+    -----
+    With X the window matrix of :func:`conv2d` and D = dout as a (K, N H_out W_out) matrix:
+    [dw | db] = D X^T (one product), dX = w^T D, and dx is dX scattered back ("col2im"):
+    for each kernel offset (m, l), dx_pad[:, :, m::Sh, l::Sw] += the matching rows of dX.
+    """
+    stride, padding, (Ho, Wo) = _check_conv_args("conv2d_backward", x, w, None, stride, padding)
+    N, K = x.shape[0], w.shape[0]
+    check_array(dout, "conv2d_backward", "dout", ndim=4, layout="(N, K, H_out, W_out)")
+    check_same_shape(dout, (N, K, Ho, Wo), "conv2d_backward", "dout", "the shape of conv2d's output")
+    dtype = float_dtype(dout, x, w)
+    cols = _im2col(x, w.shape[2:], stride, padding, (Ho, Wo), dtype)
+    dmat = _scratch("dout", (K, N * Ho * Wo), dtype)
+    np.copyto(dmat.reshape(K, N, Ho, Wo), dout.transpose(1, 0, 2, 3))
+    dwb = dmat @ cols.T                                   # (K, C*Fh*Fw + 1), fresh
+    dw = dwb[:, :-1].reshape(w.shape)
+    db = dwb[:, -1].copy()
+    dcols = _scratch("dcols", (cols.shape[0] - 1, N * Ho * Wo), dtype)
+    np.matmul(w.reshape(K, -1).T.astype(dtype, copy=False), dmat, out=dcols)
+    dx = _col2im(dcols, x.shape, w.shape[2:], stride, padding, (Ho, Wo))
+    return dx, dw, db
+
+
+def _col2im(dcols, xshape, kshape, stride, padding, out_hw):
+    """Scatter-add a (C*Fh*Fw, N*Ho*Wo) window gradient back onto a fresh (N, C, H, W) array."""
+    N, C, H, W = xshape
+    (fh, fw), (sh, sw), (ph, pw), (Ho, Wo) = kshape, stride, padding, out_hw
+    dcols6 = dcols.reshape(C, fh, fw, N, Ho, Wo)
+    if ph == pw == 0:
+        dxp = np.zeros((N, C, H, W), dcols.dtype)
+    else:
+        dxp = _scratch("dxpad", (N, C, H + 2 * ph, W + 2 * pw), dcols.dtype)
+        dxp.fill(0)
+    for m in range(fh):
+        for n in range(fw):
+            view = dxp[:, :, m:m + sh * (Ho - 1) + 1:sh, n:n + sw * (Wo - 1) + 1:sw]
+            view += dcols6[:, m, n].transpose(1, 0, 2, 3)
+    if ph == pw == 0:
+        return dxp
+    return dxp[:, :, ph:ph + H, pw:pw + W].copy()

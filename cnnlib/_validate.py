@@ -1,0 +1,107 @@
+"""Argument checks shared by cnnlib's public functions.
+
+Every check takes the public function's name (``func``) and the argument's name (``name``)
+so that the message reads ``conv2d: stride must be an int >= 1 or a pair of them, got 0``.
+Wrong types raise ``TypeError``; right type but wrong value (shape, range) ``ValueError``.
+"""
+import numbers
+
+import numpy as np
+
+__all__ = [
+    "check_int",
+    "as_pair",
+    "check_array",
+    "check_same_shape",
+    "float_dtype",
+]
+
+
+def _is_int(value):
+    """True for Python and NumPy integers, False for bool (a bool is not a size)."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_))
+
+
+def check_int(value, func, name, minimum=0):
+    """Return ``value`` as an int, checking it is an integer >= ``minimum``.
+
+    Raises
+    ------
+    TypeError
+        If ``value`` is not an integer (floats such as 2.0 and bools are refused).
+    ValueError
+        If ``value < minimum``.
+    """
+    if not _is_int(value):
+        raise TypeError(
+            f"{func}: {name} must be an int >= {minimum}, got {type(value).__name__} {value!r}"
+        )
+    if value < minimum:
+        raise ValueError(f"{func}: {name} must be an int >= {minimum}, got {value}")
+    return int(value)
+
+
+def as_pair(value, func, name, minimum=0):
+    """Return ``(h, w)`` from an int or a pair of ints, each checked to be >= ``minimum``.
+
+    Raises
+    ------
+    TypeError
+        If ``value`` is neither an integer nor a length-2 tuple/list of integers.
+    ValueError
+        If a component is below ``minimum`` or a sequence does not have length 2.
+    """
+    expected = f"an int >= {minimum} or a pair (h, w) of them"
+    if _is_int(value):
+        if value < minimum:
+            raise ValueError(f"{func}: {name} must be {expected}, got {value}")
+        return int(value), int(value)
+    if isinstance(value, (tuple, list)):
+        if len(value) != 2:
+            raise ValueError(f"{func}: {name} must be {expected}, got {value!r} (length {len(value)})")
+        if not all(_is_int(v) for v in value):
+            kinds = ", ".join(type(v).__name__ for v in value)
+            raise TypeError(f"{func}: {name} must be {expected}, got {value!r} ({kinds})")
+        if min(value) < minimum:
+            raise ValueError(f"{func}: {name} must be {expected}, got {tuple(value)}")
+        return int(value[0]), int(value[1])
+    raise TypeError(f"{func}: {name} must be {expected}, got {type(value).__name__} {value!r}")
+
+
+def check_array(x, func, name, ndim=None, layout=None):
+    """Check that ``x`` is a real numeric ``np.ndarray`` with ``ndim`` dimensions; return it.
+
+    ``layout`` (e.g. ``"(N, C, H, W)"``) only enriches the message.
+
+    Raises
+    ------
+    TypeError
+        If ``x`` is not a NumPy array or its dtype is not integer/float (bool, complex, object).
+    ValueError
+        If ``x.ndim != ndim`` or ``x`` is empty.
+    """
+    if not isinstance(x, np.ndarray):
+        raise TypeError(f"{func}: {name} must be a numpy array, got {type(x).__name__}")
+    if x.dtype == np.bool_ or not (np.issubdtype(x.dtype, np.integer) or np.issubdtype(x.dtype, np.floating)):
+        raise TypeError(f"{func}: {name} must have an integer or float dtype, got dtype {x.dtype}")
+    if ndim is not None and x.ndim != ndim:
+        what = f"{ndim}-D array {layout}" if layout else f"{ndim}-D array"
+        raise ValueError(f"{func}: {name} must be a {what}, got a {x.ndim}-D array of shape {x.shape}")
+    if x.size == 0:
+        raise ValueError(f"{func}: {name} must not be empty, got shape {x.shape}")
+    return x
+
+
+def check_same_shape(a, expected_shape, func, name, why=""):
+    """Raise ValueError unless ``a.shape == expected_shape``."""
+    if a.shape != tuple(expected_shape):
+        extra = f" ({why})" if why else ""
+        raise ValueError(f"{func}: {name} must have shape {tuple(expected_shape)}{extra}, got {a.shape}")
+
+
+def float_dtype(*arrays):
+    """The floating dtype of a computation on ``arrays``: float32 stays float32, integers -> float64."""
+    dtype = np.result_type(*[a.dtype for a in arrays if a is not None])
+    if not np.issubdtype(dtype, np.floating):
+        return np.dtype(np.float64)
+    return np.dtype(dtype)
