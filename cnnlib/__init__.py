@@ -10,13 +10,14 @@ from .sizes import conv_output_size, conv_param_count, dense_param_count, mlp_pa
 from .activations import relu, relu_backward, softmax
 from .losses import cross_entropy, cross_entropy_backward
 from .dense import dense_forward, dense_backward
-from .gradcheck import numeric_gradient, relative_error
-from .data import load_digits, make_shapes, load_photo
+from .gradcheck import numeric_gradient, relative_error, grad_check
+from .data import load_digits, make_shapes, load_photo, SHAPE_CLASSES
 from .train import fit, predict, accuracy
 from .plotting import plot_filters, plot_feature_maps, plot_conv_step
 from .animation import conv_animation
-from .layers import Layer, Conv2D, ReLU, MaxPool2D, AvgPool2D, Flatten, Dense, Sequential
+from .layers import Layer, Parameter, Conv2D, ReLU, MaxPool2D, AvgPool2D, Flatten, Dense, Sequential
 from .optim import SGD, Adam
+from . import models
 
 __all__ = [
     "zero_pad",
@@ -41,9 +42,11 @@ __all__ = [
     "dense_backward",
     "numeric_gradient",
     "relative_error",
+    "grad_check",
     "load_digits",
     "make_shapes",
     "load_photo",
+    "SHAPE_CLASSES",
     "fit",
     "predict",
     "accuracy",
@@ -52,6 +55,7 @@ __all__ = [
     "plot_conv_step",
     "conv_animation",
     "Layer",
+    "Parameter",
     "Conv2D",
     "ReLU",
     "MaxPool2D",
@@ -61,4 +65,5 @@ __all__ = [
     "Sequential",
     "SGD",
     "Adam",
+    "models",
 ]

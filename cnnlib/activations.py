@@ -1,10 +1,77 @@
-"""TODO(owner): placeholder; replaced by the real module."""
+"""Activation functions and their backward passes (any array shape)."""
+import numpy as np
+
+
+def _as_float(fn, name, x):
+    """x as a floating ndarray, else TypeError naming the function and argument."""
+    x = np.asarray(x)
+    if x.dtype.kind not in "fiub":
+        raise TypeError(f"{fn}: {name} must be a numeric array, got dtype {x.dtype}")
+    return x if x.dtype.kind == "f" else x.astype(np.float64)
+
 
 def relu(x):
-    raise NotImplementedError
+    """Rectified linear unit max(x, 0), element-wise.
+
+    Parameters
+    ----------
+    x : ndarray, any shape
+
+    Returns
+    -------
+    out : ndarray, same shape and dtype as x
+    """
+    x = _as_float("relu", "x", x)
+    return np.maximum(x, 0, dtype=x.dtype)
+
 
 def relu_backward(dout, x):
-    raise NotImplementedError
+    """Gradient of relu: dout where x > 0, else 0.
+
+    Parameters
+    ----------
+    dout : ndarray, shaped like x
+        Upstream gradient dL/d relu(x).
+    x : ndarray
+        The input relu was applied to.
+
+    Returns
+    -------
+    dx : ndarray, shaped like x
+
+    Notes
+    -----
+    The derivative at exactly x = 0 is taken as 0, as in PyTorch.
+    """
+    dout = _as_float("relu_backward", "dout", dout)
+    x = _as_float("relu_backward", "x", x)
+    if dout.shape != x.shape:
+        raise ValueError(f"relu_backward: dout has shape {dout.shape} but x has shape {x.shape}; they must match")
+    return np.where(x > 0, dout, np.zeros((), dtype=dout.dtype))
+
 
 def softmax(z, axis=-1):
-    raise NotImplementedError
+    """Softmax along `axis`, computed stably by subtracting the maximum first.
+
+    Parameters
+    ----------
+    z : ndarray, e.g. (N, M) logits
+    axis : int
+        The axis that sums to one.
+
+    Returns
+    -------
+    p : ndarray, same shape as z, positive, summing to 1 along `axis`
+
+    Notes
+    -----
+    p_i = exp(z_i - max z) / sum_j exp(z_j - max z); the shift changes nothing
+    mathematically but keeps exp from overflowing for large logits.
+    """
+    z = _as_float("softmax", "z", z)
+    if z.ndim == 0:
+        raise ValueError("softmax: z must have at least one dimension, got a scalar")
+    if not -z.ndim <= axis < z.ndim:
+        raise ValueError(f"softmax: axis={axis} is out of range for z with {z.ndim} dimension(s)")
+    e = np.exp(z - np.max(z, axis=axis, keepdims=True))
+    return e / np.sum(e, axis=axis, keepdims=True)

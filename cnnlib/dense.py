@@ -1,7 +1,67 @@
-"""TODO(owner): placeholder; replaced by the real module."""
+"""Fully connected (dense) layer as pure functions: out = x @ W + b."""
+import numpy as np
+
+from .activations import _as_float
+
+
+def _check(fn, x, W):
+    """Validate x (N, D) and W (D, M)."""
+    x = _as_float(fn, "x", x)
+    W = _as_float(fn, "W", W)
+    if x.ndim != 2:
+        raise ValueError(f"{fn}: x must be 2-D (N, D), got shape {x.shape}; flatten images first")
+    if W.ndim != 2:
+        raise ValueError(f"{fn}: W must be 2-D (D, M), got shape {W.shape}")
+    if x.shape[1] != W.shape[0]:
+        raise ValueError(f"{fn}: x has D={x.shape[1]} features but W expects D={W.shape[0]} (W.shape={W.shape})")
+    return x, W
+
 
 def dense_forward(x, W, b):
-    raise NotImplementedError
+    """Affine map of a batch of vectors.
+
+    Parameters
+    ----------
+    x : ndarray (N, D)
+    W : ndarray (D, M)
+    b : ndarray (M,)
+
+    Returns
+    -------
+    out : ndarray (N, M)
+
+    Notes
+    -----
+    out[n, m] = sum_d x[n, d] W[d, m] + b[m].
+    """
+    x, W = _check("dense_forward", x, W)
+    b = _as_float("dense_forward", "b", b)
+    if b.shape != (W.shape[1],):
+        raise ValueError(f"dense_forward: b must have shape (M,) = ({W.shape[1]},), got {b.shape}")
+    return x @ W + b
+
 
 def dense_backward(dout, x, W):
-    raise NotImplementedError
+    """Gradients of dense_forward.
+
+    Parameters
+    ----------
+    dout : ndarray (N, M)
+        Upstream gradient dL/dout.
+    x : ndarray (N, D)
+    W : ndarray (D, M)
+
+    Returns
+    -------
+    dx : ndarray (N, D)
+        dout @ W.T
+    dW : ndarray (D, M)
+        x.T @ dout
+    db : ndarray (M,)
+        dout summed over the batch.
+    """
+    x, W = _check("dense_backward", x, W)
+    dout = _as_float("dense_backward", "dout", dout)
+    if dout.shape != (x.shape[0], W.shape[1]):
+        raise ValueError(f"dense_backward: dout must have shape (N, M) = {(x.shape[0], W.shape[1])}, got {dout.shape}")
+    return dout @ W.T, x.T @ dout, dout.sum(axis=0)

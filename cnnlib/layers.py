@@ -1,33 +1,321 @@
-"""TODO(owner): placeholder; replaced by the real module."""
+"""Layer objects on top of cnnlib's pure functions, in the spirit of micrograd's nn.py.
+
+A layer keeps what its backward needs from the last forward call. ``forward(x)`` returns the
+output; ``backward(dout)`` returns dx and ADDS the gradients of its parameters to each
+``Parameter.grad`` (call ``zero_grad()`` before every step, as ``fit`` does).
+Images are (N, C, H, W); Conv2D weights (K, C, F, F), biases (K,); Dense weights (n_in, n_out).
+"""
+import numbers
+
+import numpy as np
+
+from .activations import relu, relu_backward
+from .conv import conv2d, conv2d_backward
+from .dense import dense_backward, dense_forward
+from .pool import avg_pool2d, avg_pool2d_backward, max_pool2d, max_pool2d_backward
+
+__all__ = ["Parameter", "Layer", "Conv2D", "ReLU", "MaxPool2D", "AvgPool2D", "Flatten", "Dense",
+           "Sequential"]
+
+
+class Parameter:
+    """A trainable array: ``value`` and its gradient ``grad`` (same shape and dtype)."""
+
+    def __init__(self, value, name=""):
+        self.value = np.asarray(value)
+        self.grad = np.zeros_like(self.value)
+        self.name = name
+
+    def __repr__(self):
+        return f"Parameter({self.name!r}, shape={self.value.shape}, dtype={self.value.dtype})"
+
+
+def _positive_int(value, where, name):
+    """Check a hyperparameter is an int >= 1 (TypeError / ValueError naming it)."""
+    if not isinstance(value, numbers.Integral) or isinstance(value, bool):
+        raise TypeError(f"{where}: {name} must be an int >= 1, got {type(value).__name__} {value!r}")
+    if value < 1:
+        raise ValueError(f"{where}: {name} must be an int >= 1, got {value}")
+    return int(value)
+
+
+def _check_input(x, where, ndim, layout):
+    """x as a numpy array of the given ndim, else a clear error."""
+    if not isinstance(x, np.ndarray):
+        raise TypeError(f"{where}: x must be a numpy array {layout}, got {type(x).__name__}")
+    if x.ndim != ndim:
+        raise ValueError(f"{where}: x must be a {ndim}-D array {layout}, got shape {x.shape}")
+    return x
+
 
 class Layer:
-    def __init__(self, *args, **kwargs):
-        raise NotImplementedError
+    """Base class: no parameters; subclasses define forward and backward."""
 
-class Conv2D:
-    def __init__(self, *args, **kwargs):
-        raise NotImplementedError
+    def forward(self, x):
+        raise NotImplementedError(f"{type(self).__name__}.forward is not implemented")
 
-class ReLU:
-    def __init__(self, *args, **kwargs):
-        raise NotImplementedError
+    def backward(self, dout):
+        raise NotImplementedError(f"{type(self).__name__}.backward is not implemented")
 
-class MaxPool2D:
-    def __init__(self, *args, **kwargs):
-        raise NotImplementedError
+    def __call__(self, x):
+        return self.forward(x)
 
-class AvgPool2D:
-    def __init__(self, *args, **kwargs):
-        raise NotImplementedError
+    def named_parameters(self):
+        """List of (name, Parameter) pairs, e.g. [("w", ...), ("b", ...)]."""
+        return []
 
-class Flatten:
-    def __init__(self, *args, **kwargs):
-        raise NotImplementedError
+    def parameters(self):
+        """List of this layer's Parameters."""
+        return [p for _, p in self.named_parameters()]
 
-class Dense:
-    def __init__(self, *args, **kwargs):
-        raise NotImplementedError
+    def zero_grad(self):
+        """Set every parameter's gradient to zero."""
+        for p in self.parameters():
+            p.grad = np.zeros_like(p.value)
 
-class Sequential:
-    def __init__(self, *args, **kwargs):
-        raise NotImplementedError
+    def _cached(self, attr):
+        """What forward stored for backward, or a clear error if forward was not called."""
+        value = getattr(self, attr, None)
+        if value is None:
+            raise RuntimeError(f"{type(self).__name__}.backward: call forward before backward")
+        return value
+
+    def __repr__(self):
+        return f"{type(self).__name__}()"
+
+
+class Conv2D(Layer):
+    """Convolution layer: K filters of size F over C input channels, He-initialised.
+
+    Parameters
+    ----------
+    in_channels, out_channels : int
+        C and K.
+    kernel_size : int or (Fh, Fw)
+    stride, padding : int or (h, w) pair, as in cnnlib.conv2d
+    rng : np.random.Generator or None
+        For the initial weights (default: np.random.default_rng(0)).
+    dtype : numpy float dtype
+
+    Notes
+    -----
+    w ~ Normal(0, 2 / (C Fh Fw)) (He initialisation, suited to ReLU), b = 0.
+    Parameters: K (C Fh Fw + 1) = cnnlib.conv_param_count(K, F, C).
+    """
+
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, rng=None,
+                 dtype=np.float32):
+        self.in_channels = _positive_int(in_channels, "Conv2D", "in_channels")
+        self.out_channels = _positive_int(out_channels, "Conv2D", "out_channels")
+        ks = kernel_size if isinstance(kernel_size, (tuple, list)) else (kernel_size, kernel_size)
+        if len(ks) != 2:
+            raise ValueError(f"Conv2D: kernel_size must be an int or a pair (Fh, Fw), got {kernel_size!r}")
+        self.kernel_size = tuple(_positive_int(f, "Conv2D", "kernel_size") for f in ks)
+        self.stride, self.padding = stride, padding
+        rng = np.random.default_rng(0) if rng is None else rng
+        fan_in = self.in_channels * self.kernel_size[0] * self.kernel_size[1]
+        shape = (self.out_channels, self.in_channels) + self.kernel_size
+        self.w = Parameter((rng.standard_normal(shape) * np.sqrt(2 / fan_in)).astype(dtype), "w")
+        self.b = Parameter(np.zeros(self.out_channels, dtype), "b")
+        self._x = None
+
+    def named_parameters(self):
+        return [("w", self.w), ("b", self.b)]
+
+    def forward(self, x):
+        """x (N, C, H, W) -> (N, K, H_out, W_out)."""
+        _check_input(x, "Conv2D.forward", 4, "(N, C, H, W)")
+        if x.shape[1] != self.in_channels:
+            raise ValueError(f"Conv2D.forward: x has C={x.shape[1]} channels but the layer expects "
+                             f"C={self.in_channels} (x.shape={x.shape})")
+        self._x = x
+        return conv2d(x, self.w.value, self.b.value, stride=self.stride, padding=self.padding)
+
+    def backward(self, dout):
+        """dout (N, K, H_out, W_out) -> dx (N, C, H, W); adds to w.grad and b.grad."""
+        x = self._cached("_x")
+        dx, dw, db = conv2d_backward(dout, x, self.w.value, stride=self.stride, padding=self.padding)
+        self.w.grad += dw
+        self.b.grad += db
+        return dx
+
+    def __repr__(self):
+        f = self.kernel_size[0] if self.kernel_size[0] == self.kernel_size[1] else self.kernel_size
+        return (f"Conv2D({self.in_channels}, {self.out_channels}, kernel_size={f}, "
+                f"stride={self.stride}, padding={self.padding})")
+
+
+class ReLU(Layer):
+    """Element-wise max(x, 0), for inputs of any shape."""
+
+    def __init__(self):
+        self._x = None
+
+    def forward(self, x):
+        self._x = x
+        return relu(x)
+
+    def backward(self, dout):
+        return relu_backward(dout, self._cached("_x"))
+
+
+class _Pool2D(Layer):
+    """Shared code of MaxPool2D and AvgPool2D."""
+
+    _forward = _backward = None
+
+    def __init__(self, size=2, stride=None):
+        self.size, self.stride = size, stride
+        self._x = None
+
+    def forward(self, x):
+        """x (N, C, H, W) -> (N, C, H_out, W_out)."""
+        self._x = _check_input(x, f"{type(self).__name__}.forward", 4, "(N, C, H, W)")
+        return type(self)._forward(x, self.size, self.stride)
+
+    def backward(self, dout):
+        return type(self)._backward(dout, self._cached("_x"), self.size, self.stride)
+
+    def __repr__(self):
+        return f"{type(self).__name__}(size={self.size}, stride={self.stride})"
+
+
+class MaxPool2D(_Pool2D):
+    """Max pooling over size x size windows moved by stride (default: size); see max_pool2d."""
+
+    _forward, _backward = staticmethod(max_pool2d), staticmethod(max_pool2d_backward)
+
+
+class AvgPool2D(_Pool2D):
+    """Average pooling over size x size windows moved by stride (default: size); see avg_pool2d."""
+
+    _forward, _backward = staticmethod(avg_pool2d), staticmethod(avg_pool2d_backward)
+
+
+class Flatten(Layer):
+    """(N, C, H, W) (or any (N, ...)) -> (N, C*H*W), row-major as numpy's reshape."""
+
+    def __init__(self):
+        self._shape = None
+
+    def forward(self, x):
+        if not isinstance(x, np.ndarray) or x.ndim < 2:
+            raise ValueError(f"Flatten.forward: x must be an array (N, ...) with at least 2 dimensions, "
+                             f"got {getattr(x, 'shape', type(x).__name__)}")
+        self._shape = x.shape
+        return x.reshape(x.shape[0], -1)
+
+    def backward(self, dout):
+        return np.reshape(dout, self._cached("_shape"))
+
+
+class Dense(Layer):
+    """Fully connected layer out = x @ w + b, He-initialised.
+
+    Parameters
+    ----------
+    n_in, n_out : int
+    rng : np.random.Generator or None
+    dtype : numpy float dtype
+
+    Notes
+    -----
+    w (n_in, n_out) ~ Normal(0, 2 / n_in), b (n_out,) = 0; n_out (n_in + 1) parameters.
+    """
+
+    def __init__(self, n_in, n_out, rng=None, dtype=np.float32):
+        self.n_in = _positive_int(n_in, "Dense", "n_in")
+        self.n_out = _positive_int(n_out, "Dense", "n_out")
+        rng = np.random.default_rng(0) if rng is None else rng
+        w = rng.standard_normal((self.n_in, self.n_out)) * np.sqrt(2 / self.n_in)
+        self.w = Parameter(w.astype(dtype), "w")
+        self.b = Parameter(np.zeros(self.n_out, dtype), "b")
+        self._x = None
+
+    def named_parameters(self):
+        return [("w", self.w), ("b", self.b)]
+
+    def forward(self, x):
+        """x (N, n_in) -> (N, n_out)."""
+        _check_input(x, "Dense.forward", 2, "(N, n_in)")
+        if x.shape[1] != self.n_in:
+            raise ValueError(f"Dense.forward: x has D={x.shape[1]} features but the layer expects "
+                             f"n_in={self.n_in} (x.shape={x.shape}); add a Flatten before it?")
+        self._x = x
+        return dense_forward(x, self.w.value, self.b.value)
+
+    def backward(self, dout):
+        """dout (N, n_out) -> dx (N, n_in); adds to w.grad and b.grad."""
+        dx, dw, db = dense_backward(dout, self._cached("_x"), self.w.value)
+        self.w.grad += dw
+        self.b.grad += db
+        return dx
+
+    def __repr__(self):
+        return f"Dense({self.n_in}, {self.n_out})"
+
+
+class Sequential(Layer):
+    """Layers applied one after the other; backward runs them in reverse order."""
+
+    def __init__(self, *layers):
+        for i, layer in enumerate(layers):
+            if not isinstance(layer, Layer):
+                raise TypeError(f"Sequential: argument {i} must be a Layer, got {type(layer).__name__}")
+        self.layers = list(layers)
+
+    def __getitem__(self, i):
+        return self.layers[i]
+
+    def __len__(self):
+        return len(self.layers)
+
+    def __iter__(self):
+        return iter(self.layers)
+
+    def forward(self, x):
+        for layer in self.layers:
+            x = layer.forward(x)
+        return x
+
+    def backward(self, dout):
+        for layer in reversed(self.layers):
+            dout = layer.backward(dout)
+        return dout
+
+    def named_parameters(self):
+        """(name, Parameter) pairs named "<layer index>.<name>", e.g. "0.w"."""
+        return [(f"{i}.{name}", p) for i, layer in enumerate(self.layers)
+                for name, p in layer.named_parameters()]
+
+    def intermediates(self, x):
+        """Each layer's output on x, as [("0 Conv2D", out0), ("1 ReLU", out1), ...]."""
+        result = []
+        for i, layer in enumerate(self.layers):
+            x = layer.forward(x)
+            result.append((f"{i} {type(layer).__name__}", x))
+        return result
+
+    def summary(self, input_shape):
+        """A text table of every layer, its output shape (without N) and its parameter count.
+
+        input_shape is the shape of ONE example, e.g. (1, 8, 8) for the digits.
+        """
+        params = self.parameters()
+        dtype = params[0].value.dtype if params else np.float32
+        x = np.zeros((1,) + tuple(input_shape), dtype)
+        rows = [("Layer", "Output shape", "Params")]
+        for layer in self.layers:
+            x = layer.forward(x)
+            n = sum(p.value.size for p in layer.parameters())
+            rows.append((repr(layer), str(x.shape[1:]), f"{n:,}"))
+        rows.append(("Total", "", f"{sum(p.value.size for p in params):,}"))
+        widths = [max(len(r[i]) for r in rows) for i in range(3)]
+        lines = [f"{a:<{widths[0]}}  {b:<{widths[1]}}  {c:>{widths[2]}}" for a, b, c in rows]
+        lines.insert(1, "-" * len(lines[0]))
+        lines.insert(-1, "-" * len(lines[0]))
+        return "\n".join(lines)
+
+    def __repr__(self):
+        inner = "".join(f"\n  ({i}): {layer!r}" for i, layer in enumerate(self.layers))
+        return f"Sequential({inner}\n)"

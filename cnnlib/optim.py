@@ -1,9 +1,117 @@
-"""TODO(owner): placeholder; replaced by the real module."""
+"""Optimisers that update a list of Parameters in place from their .grad."""
+import numbers
 
-class SGD:
-    def __init__(self, *args, **kwargs):
-        raise NotImplementedError
+import numpy as np
 
-class Adam:
-    def __init__(self, *args, **kwargs):
-        raise NotImplementedError
+from .layers import Parameter
+
+__all__ = ["SGD", "Adam"]
+
+
+def _params(params, where):
+    """A non-empty list of Parameters from a list, a generator or a layer (its parameters())."""
+    if hasattr(params, "parameters"):
+        params = params.parameters()
+    params = list(params)
+    if not params:
+        raise ValueError(f"{where}: params is empty; pass model.parameters()")
+    for i, p in enumerate(params):
+        if not isinstance(p, Parameter):
+            raise TypeError(f"{where}: params[{i}] must be a Parameter, got {type(p).__name__}")
+    return params
+
+
+def _number(value, where, name, low, high=np.inf, low_ok=False):
+    """Check low < value < high (low <= value when low_ok)."""
+    ok = isinstance(value, numbers.Real) and (low <= value if low_ok else low < value) and value < high
+    if not ok:
+        bounds = f"{'>=' if low_ok else '>'} {low}" + (f" and < {high}" if high != np.inf else "")
+        raise ValueError(f"{where}: {name} must be a number {bounds}, got {value!r}")
+    return float(value)
+
+
+class _Optimizer:
+    """Shared zero_grad and repr."""
+
+    def zero_grad(self):
+        """Set the gradient of every parameter to zero."""
+        for p in self.params:
+            p.grad = np.zeros_like(p.value)
+
+
+class SGD(_Optimizer):
+    """Stochastic gradient descent with momentum and L2 weight decay (PyTorch's convention).
+
+    Parameters
+    ----------
+    params : list of Parameter (or a model: its parameters() are taken)
+    lr : float > 0
+    momentum : float in [0, 1)
+    weight_decay : float >= 0
+
+    Notes
+    -----
+    g = grad + weight_decay * value;  v = momentum * v + g;  value -= lr * v.
+    With momentum=0 this is plain gradient descent: value -= lr * g.
+    """
+
+    def __init__(self, params, lr=0.01, momentum=0.9, weight_decay=0.0):
+        self.params = _params(params, "SGD")
+        self.lr = _number(lr, "SGD", "lr", 0)
+        self.momentum = _number(momentum, "SGD", "momentum", 0, 1, low_ok=True)
+        self.weight_decay = _number(weight_decay, "SGD", "weight_decay", 0, low_ok=True)
+        self.velocity = [np.zeros_like(p.value) for p in self.params]
+
+    def step(self):
+        """Update every parameter once from its current grad."""
+        for p, v in zip(self.params, self.velocity):
+            g = p.grad + self.weight_decay * p.value if self.weight_decay else p.grad
+            v *= self.momentum
+            v += g
+            p.value -= (self.lr * v).astype(p.value.dtype, copy=False)
+
+    def __repr__(self):
+        return f"SGD(lr={self.lr}, momentum={self.momentum}, weight_decay={self.weight_decay})"
+
+
+class Adam(_Optimizer):
+    """Adam: momentum on the gradient and a per-weight step size from its running square.
+
+    Parameters
+    ----------
+    params : list of Parameter (or a model)
+    lr : float > 0
+    betas : (beta1, beta2), each in [0, 1)
+    eps : float > 0
+
+    Notes
+    -----
+    t += 1;  m = b1 m + (1 - b1) g;  v = b2 v + (1 - b2) g**2;
+    value -= lr * (m / (1 - b1**t)) / (sqrt(v / (1 - b2**t)) + eps).
+    """
+
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8):
+        self.params = _params(params, "Adam")
+        self.lr = _number(lr, "Adam", "lr", 0)
+        if not isinstance(betas, (tuple, list)) or len(betas) != 2:
+            raise ValueError(f"Adam: betas must be a pair (beta1, beta2), got {betas!r}")
+        self.betas = tuple(_number(b, "Adam", "betas[i]", 0, 1, low_ok=True) for b in betas)
+        self.eps = _number(eps, "Adam", "eps", 0)
+        self.t = 0
+        self.m = [np.zeros_like(p.value) for p in self.params]
+        self.v = [np.zeros_like(p.value) for p in self.params]
+
+    def step(self):
+        """Update every parameter once from its current grad."""
+        self.t += 1
+        b1, b2 = self.betas
+        c1, c2 = 1 - b1 ** self.t, 1 - b2 ** self.t
+        for p, m, v in zip(self.params, self.m, self.v):
+            m *= b1
+            m += (1 - b1) * p.grad
+            v *= b2
+            v += (1 - b2) * p.grad ** 2
+            p.value -= (self.lr / c1 * m / (np.sqrt(v / c2) + self.eps)).astype(p.value.dtype, copy=False)
+
+    def __repr__(self):
+        return f"Adam(lr={self.lr}, betas={self.betas}, eps={self.eps})"

@@ -1,0 +1,50 @@
+"""The two networks the book and the training benchmark compare on the 8x8 digits."""
+import numpy as np
+
+from .layers import Conv2D, Dense, Flatten, MaxPool2D, ReLU, Sequential
+
+__all__ = ["lenet_digits", "mlp_digits"]
+
+
+def lenet_digits(rng=None, dtype=np.float32, channels=(16, 32), hidden=64):
+    """A LeNet-style CNN for (N, 1, 8, 8) digits: 10 logits.
+
+    conv 3x3 (padding 1) -> ReLU -> 2x2 max pool -> conv 3x3 (padding 1) -> ReLU -> 2x2 max pool
+    -> flatten -> dense -> ReLU -> dense. Spatial sizes 8 -> 4 -> 2.
+
+    Parameters
+    ----------
+    rng : np.random.Generator or None
+        Initial weights (default: np.random.default_rng(0)).
+    dtype : numpy float dtype
+    channels : (K1, K2)
+        Filters of the two convolution layers.
+    hidden : int
+        Units of the hidden dense layer.
+    """
+    rng = np.random.default_rng(0) if rng is None else rng
+    k1, k2 = channels
+    return Sequential(
+        Conv2D(1, k1, 3, padding=1, rng=rng, dtype=dtype), ReLU(), MaxPool2D(2),
+        Conv2D(k1, k2, 3, padding=1, rng=rng, dtype=dtype), ReLU(), MaxPool2D(2),
+        Flatten(), Dense(k2 * 2 * 2, hidden, rng=rng, dtype=dtype), ReLU(),
+        Dense(hidden, 10, rng=rng, dtype=dtype))
+
+
+def mlp_digits(rng=None, dtype=np.float32, hidden=(128,)):
+    """A multilayer perceptron for (N, 1, 8, 8) digits: flatten -> (dense -> ReLU)* -> dense(10).
+
+    Parameters
+    ----------
+    rng : np.random.Generator or None
+    dtype : numpy float dtype
+    hidden : tuple of int
+        Units of each hidden layer.
+    """
+    rng = np.random.default_rng(0) if rng is None else rng
+    layers, n_in = [Flatten()], 64
+    for n in hidden:
+        layers += [Dense(n_in, n, rng=rng, dtype=dtype), ReLU()]
+        n_in = n
+    layers.append(Dense(n_in, 10, rng=rng, dtype=dtype))
+    return Sequential(*layers)
