@@ -2,6 +2,13 @@
 
 solutions/ is the source directory (instructor notebooks with solutions and hidden tests),
 exercises/ the release directory (what students download; generated, never edited by hand).
+
+Autograding never runs the tests in the student's kernel: `grading.preprocessors` replaces
+nbgrader's Execute step. The student's code runs in a confined child process
+(`grading.sandbox`), the trusted process draws the inputs and compares the results
+(`grading.checks`), and each test cell's output is written from that verdict, so nbgrader's
+own scoring (an error output -> 0, otherwise full points) records it. This holds for
+`nbgrader autograde <assignment>` and the formgrader as much as for `make grade`.
 """
 import os
 import sys
@@ -12,7 +19,40 @@ ROOT = os.path.dirname(os.path.abspath(__file__))
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
+from nbconvert.preprocessors import ClearMetadataPreprocessor  # noqa: E402
+from nbgrader.preprocessors import (  # noqa: E402
+    AssignLatePenalties, CheckCellMetadata, ClearHiddenTests, ClearOutput, DeduplicateIds,
+    GetGrades, LimitOutput, OverwriteCells, OverwriteKernelspec)
+from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor  # noqa: E402
+
+from grading.preprocessors import SaveVerdicts, SandboxedTests, SanitizeSubmission  # noqa: E402
+
 c.CourseDirectory.root = ROOT
 c.CourseDirectory.source_directory = "solutions"
 c.CourseDirectory.release_directory = "exercises"
 c.CourseDirectory.course_id = "cnn-from-scratch"
+
+# Sanitize: SanitizeSubmission goes first. It resets this submission's old grades (so a run
+# that fails cannot leave a stale grade), keeps the first of duplicated grade ids, restores
+# deleted test cells, and records pre-flight flags in the notebook's metadata.
+c.Autograde.sanitize_preprocessors = [
+    SanitizeSubmission,
+    ClearOutput,
+    DeduplicateIds,
+    OverwriteKernelspec,
+    OverwriteCells,
+    CheckCellMetadata,
+]
+# Autograde: SandboxedTests replaces Execute (no student code runs in this process or in a
+# kernel of nbgrader's); SaveVerdicts is SaveAutoGrades plus "needs a person" for test cells
+# that could not be graded automatically.
+c.Autograde.autograde_preprocessors = [
+    SandboxedTests,
+    ClearMetadataPreprocessor,
+    LimitOutput,
+    SaveVerdicts,
+    AssignLatePenalties,
+    CheckCellMetadata,
+]
+# Feedback shows the visible tests and the verdicts, never the hidden block.
+c.GenerateFeedback.preprocessors = [GetGrades, CSSHTMLHeaderPreprocessor, ClearHiddenTests]

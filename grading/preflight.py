@@ -1,0 +1,269 @@
+"""Pre-flight: look at a submission before nbgrader does, and say what a person must check.
+
+Nothing here runs student code. Two levels:
+
+- `check_submission(folder, source_folder, release_folder, checks)` reads the folder
+  (`submitted/<student>/<assignment>/`): a missing notebook, a file that is not readable
+  JSON, extra files (listed).
+- `check_notebook(nb, expected, checks)` looks at one notebook: duplicated grade ids (an
+  ordinary copy-paste: the first cell is kept, the copy dropped), missing or renamed graded
+  cells, and code that imports the reference (`cnnlib`, `scipy.signal`, `scipy.ndimage`,
+  `torch`) where a check does not allow it. It returns a repaired copy of the notebook: the
+  autograde preprocessor (`grading.preprocessors.SanitizeSubmission`) grades that copy, so
+  `nbgrader autograde` gets the same repairs as `make grade`.
+
+Every problem becomes a flag (one line for a person), never an exception that stops a batch.
+"""
+from __future__ import annotations
+
+import ast
+import copy
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Mapping
+
+import nbformat
+
+REFERENCE_MODULES = ("cnnlib", "scipy.signal", "scipy.ndimage", "torch")
+# Files a student's tools leave beside a notebook; not worth a flag.
+IGNORED_NAMES = {"timestamp.txt", ".ipynb_checkpoints", "__pycache__", ".DS_Store"}
+
+
+@dataclass(frozen=True)
+class CellSpec:
+    """What the source notebook says about one cell with a grade id."""
+
+    grade_id: str
+    kind: str          # "test" (autograded test cell), "solution", or "other" (locked/task cell)
+    cell_type: str     # "code" or "markdown"
+    points: float = 0.0
+
+
+@dataclass
+class NotebookReport:
+    nb: object                      # the repaired notebook (a copy; the input is untouched)
+    flags: list[str] = field(default_factory=list)
+    missing_tests: list[str] = field(default_factory=list)   # test grade ids absent from the submission
+    dropped: int = 0                # cells removed (duplicates, renamed test cells)
+
+
+@dataclass
+class SubmissionReport:
+    flags: list[str] = field(default_factory=list)
+    notebooks: dict[str, Path] = field(default_factory=dict)   # name -> readable submitted notebook
+    unreadable: list[str] = field(default_factory=list)        # notebook names nbgrader cannot read
+    missing: list[str] = field(default_factory=list)           # notebook names not submitted
+    extra_files: list[str] = field(default_factory=list)
+
+    @property
+    def gradable(self) -> bool:
+        """True when every notebook of the assignment can be handed to nbgrader."""
+        return not self.unreadable and not self.missing
+
+
+def cell_kind(cell) -> str | None:
+    """'test', 'solution', 'other', or None for a cell without a grade id."""
+    meta = cell.get("metadata", {}).get("nbgrader", {})
+    if not isinstance(meta, dict) or not meta.get("grade_id"):
+        return None
+    if meta.get("solution"):
+        return "solution"
+    if meta.get("grade") and cell.get("cell_type") == "code":
+        return "test"
+    return "other"
+
+
+def expected_cells(source_nb) -> dict[str, CellSpec]:
+    """The cells with a grade id in an instructor's source notebook, by grade id."""
+    specs = {}
+    for cell in source_nb.cells:
+        kind = cell_kind(cell)
+        if kind is not None:
+            meta = cell.metadata.nbgrader
+            specs[meta["grade_id"]] = CellSpec(meta["grade_id"], kind, cell.cell_type,
+                                               float(meta.get("points", 0) or 0))
+    return specs
+
+
+def read_notebook(path: Path):
+    """(notebook, None) or (None, the reason it cannot be read)."""
+    try:
+        nb = nbformat.read(str(path), as_version=4)
+    except Exception as exc:  # broken JSON, not a notebook, unreadable file, bad encoding
+        reason = str(exc).strip().splitlines()[0][:120] if str(exc).strip() else type(exc).__name__
+        return None, f"{type(exc).__name__}: {reason}"
+    if not isinstance(nb.get("cells"), list):
+        return None, "not a notebook (no list of cells)"
+    return nb, None
+
+
+def check_notebook(nb, expected: Mapping[str, CellSpec], checks: Mapping[str, object],
+                   name: str = "notebook") -> NotebookReport:
+    """Repair what can be repaired in a copy of `nb` and flag everything for a person."""
+    nb = copy.deepcopy(nb)
+    report = NotebookReport(nb)
+    seen: set[str] = set()
+    kept = []
+    for cell in nb.cells:
+        if not _keep_cell(cell, seen, expected, report, name):
+            report.dropped += 1
+            continue
+        kept.append(cell)
+    nb.cells = kept
+    for grade_id, spec in expected.items():
+        if grade_id not in seen and spec.kind in ("test", "solution"):
+            what = "test cell" if spec.kind == "test" else "solution cell"
+            if spec.kind == "test":
+                report.missing_tests.append(grade_id)
+            report.flags.append(f"{name}: {what} '{grade_id}' is missing (deleted, or its "
+                                f"grade id changed); "
+                                + ("restored from the source and graded" if spec.kind == "test"
+                                   else "the student's code may be elsewhere: check by hand"))
+    report.flags += reference_import_flags(nb, checks, name)
+    return report
+
+
+def _keep_cell(cell, seen: set, expected: Mapping[str, CellSpec], report, name) -> bool:
+    kind = cell_kind(cell)
+    if kind is None:
+        return True
+    grade_id = cell.metadata.nbgrader["grade_id"]
+    if grade_id in seen:
+        report.flags.append(f"{name}: grade id '{grade_id}' appears more than once (a copied "
+                            f"cell?); the first was graded, the copy ignored")
+        return False
+    if grade_id not in expected:
+        if kind == "test":
+            report.flags.append(f"{name}: unknown test cell '{grade_id}' (renamed?) ignored")
+            return False
+        report.flags.append(f"{name}: unknown grade id '{grade_id}' (renamed?); its code is "
+                            f"kept as ordinary student code")
+        cell.metadata.pop("nbgrader")
+        return True
+    seen.add(grade_id)
+    return True
+
+
+def student_code_cells(nb) -> list:
+    """The code cells that are not test cells, in notebook order."""
+    return [c for c in nb.cells if c.cell_type == "code" and cell_kind(c) != "test"]
+
+
+def reference_import_flags(nb, checks: Mapping[str, object], name: str = "notebook") -> list[str]:
+    """Flag student code that imports a reference module where a check forbids it."""
+    all_checks = list(checks.values())
+    flags = []
+    for cell in student_code_cells(nb):
+        modules = imported_reference_modules(cell.source)
+        if not modules:
+            continue
+        defined = defined_names(cell.source)
+        concerned = [c for c in all_checks if c.target in defined] or all_checks
+        forbidden = sorted({c.grade_id for c in concerned if not c.allow_cnnlib})
+        if forbidden:
+            where = cell.metadata.get("nbgrader", {}).get("grade_id", "a code cell")
+            flags.append(f"{name}: {where} imports {', '.join(sorted(modules))} (the reference), "
+                         f"not allowed for {', '.join(forbidden)}")
+    return flags
+
+
+def _parse(source: str):
+    # IPython magics and shell escapes are not Python; blank them so the rest still parses.
+    lines = ["" if re.match(r"\s*[%!]", line) else line for line in source.splitlines()]
+    try:
+        return ast.parse("\n".join(lines))
+    except SyntaxError:
+        return None
+
+
+def _is_reference(module: str) -> bool:
+    return any(module == ref or module.startswith(ref + ".") for ref in REFERENCE_MODULES)
+
+
+def imported_reference_modules(source: str) -> set[str]:
+    """Reference modules a piece of code imports (statements, __import__, import_module)."""
+    tree = _parse(source)
+    if tree is None:  # not Python: fall back to the names in the text
+        pattern = r"\b(cnnlib|torch|scipy\s*\.\s*(?:signal|ndimage))\b"
+        return {re.sub(r"\s", "", m) for m in re.findall(pattern, source)}
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found |= {a.name for a in node.names if _is_reference(a.name)}
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            names = [node.module] + [f"{node.module}.{a.name}" for a in node.names]
+            found |= {n for n in names if _is_reference(n)}
+        elif isinstance(node, ast.Call) and node.args and isinstance(node.args[0], ast.Constant):
+            func = node.func
+            fname = func.id if isinstance(func, ast.Name) else getattr(func, "attr", "")
+            arg = node.args[0].value
+            if fname in ("__import__", "import_module") and isinstance(arg, str) and _is_reference(arg):
+                found.add(arg)
+    return found
+
+
+def defined_names(source: str) -> set[str]:
+    """Top-level names a cell defines (functions, classes, assignments)."""
+    tree = _parse(source)
+    if tree is None:
+        return set(re.findall(r"^\s*def\s+(\w+)", source, flags=re.M))
+    names = set()
+    for node in tree.body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(node.name)
+        elif isinstance(node, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            names |= {n.id for t in targets for n in ast.walk(t) if isinstance(n, ast.Name)}
+    return names
+
+
+def check_submission(folder: Path, source_folder: Path, release_folder: Path | None = None,
+                     checks: Mapping[str, object] | None = None) -> SubmissionReport:
+    """Look at `submitted/<student>/<assignment>/` before nbgrader does."""
+    folder, source_folder = Path(folder), Path(source_folder)
+    report = SubmissionReport()
+    if not folder.is_dir():
+        report.flags.append("no submission folder")
+        report.missing = sorted(p.stem for p in source_folder.glob("*.ipynb"))
+        return report
+    names = sorted(p.stem for p in source_folder.glob("*.ipynb"))
+    for name in names:
+        path = folder / f"{name}.ipynb"
+        if not path.exists():
+            report.missing.append(name)
+            others = sorted(p.name for p in folder.glob("*.ipynb"))
+            hint = f" (found {', '.join(others)}: renamed?)" if others else ""
+            report.flags.append(f"{name}.ipynb is missing{hint}; not graded")
+            continue
+        nb, problem = read_notebook(path)
+        if nb is None:
+            report.unreadable.append(name)
+            report.flags.append(f"{name}.ipynb cannot be read ({problem}); not graded")
+            continue
+        report.notebooks[name] = path
+        if checks is not None:
+            source_nb, _ = read_notebook(source_folder / f"{name}.ipynb")
+            if source_nb is not None:
+                report.flags += check_notebook(nb, expected_cells(source_nb), checks, name).flags
+    report.extra_files = extra_files(folder, source_folder, release_folder)
+    if report.extra_files:
+        report.flags.append(f"extra files: {', '.join(report.extra_files)}")
+    return report
+
+
+def extra_files(folder: Path, source_folder: Path, release_folder: Path | None) -> list[str]:
+    """Files in the submission that the release did not contain (relative paths)."""
+    known = {p.relative_to(source_folder).as_posix() for p in source_folder.rglob("*") if p.is_file()}
+    if release_folder is not None and Path(release_folder).is_dir():
+        release_folder = Path(release_folder)
+        known |= {p.relative_to(release_folder).as_posix()
+                  for p in release_folder.rglob("*") if p.is_file()}
+    extra = []
+    for path in sorted(folder.rglob("*")):
+        rel = path.relative_to(folder)
+        if path.is_dir() or any(part in IGNORED_NAMES for part in rel.parts):
+            continue
+        if rel.as_posix() not in known:
+            extra.append(rel.as_posix())
+    return extra

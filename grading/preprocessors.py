@@ -1,0 +1,174 @@
+"""nbgrader preprocessors that grade outside the student's kernel (see nbgrader_config.py).
+
+SanitizeSubmission  (first of Autograde.sanitize_preprocessors)
+    Resets this submission's grades to "needs a person" before anything else, so a run that
+    fails later can never leave an old grade behind; repairs the notebook with
+    `grading.preflight.check_notebook` (first of duplicated grade ids kept, renamed test
+    cells dropped, deleted test cells restored from the gradebook) and stores the flags in
+    the notebook's metadata (`metadata.grading.flags`).
+SandboxedTests      (replaces nbgrader's Execute)
+    Collects the student's code cells (every code cell except test cells, in order), calls
+    `grading.sandbox.run_checks` for the test cells that have a Check, and writes each test
+    cell's outputs from the verdict: one stdout line when it passed, one error output holding
+    only the learner-facing message when it failed. Nothing the student's code prints or
+    displays reaches a test cell, so nbgrader's scoring (`utils.determine_grade`: an error or
+    stderr output -> 0, an execute_result -> partial credit, otherwise full points) sees only
+    the verdict.
+SaveVerdicts        (replaces SaveAutoGrades)
+    SaveAutoGrades, plus "needs manual grade" for test cells that could not be graded
+    automatically (no Check, or the sandbox gave no verdict).
+"""
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+
+from nbformat.notebooknode import from_dict
+from nbgrader.api import Gradebook, MissingEntry
+from nbgrader.preprocessors import NbGraderPreprocessor, SaveAutoGrades
+from traitlets import Integer
+
+from grading.preflight import CellSpec, cell_kind, check_notebook, student_code_cells
+
+MANUAL = "grading_manual"   # resources key: grade ids that need a person
+
+
+def _flags(nb) -> list:
+    grading = nb.metadata.setdefault("grading", {})
+    return grading.setdefault("flags", [])
+
+
+def assignment_checks(assignment: str) -> dict:
+    """The Checks of one assignment, by grade id."""
+    from grading.checks import CHECKS
+    return {gid: check for gid, check in CHECKS.items() if check.assignment == assignment}
+
+
+class SanitizeSubmission(NbGraderPreprocessor):
+    """Reset old grades, repair the notebook, record pre-flight flags."""
+
+    def preprocess(self, nb, resources):
+        info = resources["nbgrader"]
+        notebook, assignment, student = info["notebook"], info["assignment"], info["student"]
+        with Gradebook(info["db_url"]) as gb:
+            self._reset_grades(gb, notebook, assignment, student)
+            source = gb.find_notebook(notebook, assignment)
+            expected = self._expected(source)
+            sources = {c.name: c for c in source.source_cells}
+            report = check_notebook(nb, expected, assignment_checks(assignment), notebook)
+            for grade_id in report.missing_tests:
+                report.nb.cells.append(self._restored_cell(sources[grade_id], expected[grade_id]))
+        nb = report.nb
+        _flags(nb).extend(report.flags)
+        for flag in report.flags:
+            self.log.warning("pre-flight %s/%s: %s", student, assignment, flag)
+        return nb, resources
+
+    def _reset_grades(self, gb, notebook, assignment, student):
+        try:
+            submitted = gb.find_submission_notebook(notebook, assignment, student)
+        except MissingEntry:
+            return
+        for grade in submitted.grades:
+            grade.auto_score = None
+            grade.needs_manual_grade = True
+        gb.db.commit()
+
+    @staticmethod
+    def _expected(source) -> dict:
+        solutions = {c.name for c in source.solution_cells}
+        graded = {c.name: c for c in source.grade_cells}
+        expected = {}
+        for cell in source.source_cells:
+            if cell.name in solutions:
+                kind = "solution"
+            elif cell.name in graded and cell.cell_type == "code":
+                kind = "test"
+            else:
+                kind = "other"
+            points = float(graded[cell.name].max_score) if cell.name in graded else 0.0
+            expected[cell.name] = CellSpec(cell.name, kind, cell.cell_type, points)
+        return expected
+
+    @staticmethod
+    def _restored_cell(source_cell, spec: CellSpec):
+        """A deleted test cell, put back as the source has it (OverwriteCells checks it)."""
+        return from_dict({
+            "cell_type": "code", "execution_count": None, "outputs": [],
+            "source": source_cell.source,
+            "metadata": {"deletable": False, "editable": False, "nbgrader": {
+                "grade": True, "grade_id": spec.grade_id, "locked": True,
+                "points": spec.points, "solution": False, "task": False,
+                "checksum": source_cell.checksum, "schema_version": 3}},
+        })
+
+
+def _passed(message: str) -> dict:
+    text = f"Passed: {message}" if message else "Passed."
+    return from_dict({"output_type": "stream", "name": "stdout", "text": text + "\n"})
+
+
+def _failed(message: str, ename: str = "TestFailed") -> dict:
+    lines = [line for line in (message or "failed").splitlines()] or ["failed"]
+    return from_dict({"output_type": "error", "ename": ename, "evalue": lines[0],
+                      "traceback": [f"{ename}: {lines[0]}"] + lines[1:]})
+
+
+class SandboxedTests(NbGraderPreprocessor):
+    """Decide every test cell outside the student's kernel (replaces Execute)."""
+
+    seed = Integer(None, allow_none=True,
+                   help="Seed for the hidden inputs; None draws a fresh one per notebook "
+                        "(it is recorded in the autograded notebook's metadata).").tag(config=True)
+
+    def preprocess(self, nb, resources):
+        from grading.checks import CHECKS
+        from grading.sandbox import run_checks
+
+        tests = [cell for cell in nb.cells if cell_kind(cell) == "test"]
+        ids = [cell.metadata.nbgrader["grade_id"] for cell in tests]
+        checks = [CHECKS[gid] for gid in ids if gid in CHECKS]
+        code = [cell.source for cell in student_code_cells(nb)]
+        seed = self.seed if self.seed is not None else secrets.randbelow(2**31)
+        workdir = Path(resources.get("metadata", {}).get("path") or ".").resolve()
+        flags = _flags(nb)
+        nb.metadata["grading"]["seed"] = seed
+        verdicts = {}
+        if checks:
+            try:
+                verdicts = run_checks(code, workdir, checks, seed)
+            except Exception as exc:  # a grader bug must not pass for a student's failure
+                self.log.error("run_checks failed: %r", exc)
+                flags.append(f"the sandbox failed ({type(exc).__name__}: {exc}); "
+                             f"every test cell needs a person")
+        manual = resources.setdefault(MANUAL, [])
+        for cell, gid in zip(tests, ids):
+            cell.execution_count = None
+            if gid not in CHECKS:
+                cell.outputs = [_failed("This test is graded by a person.", "NotAutograded")]
+                manual.append(gid)
+                flags.append(f"test cell '{gid}' has no automatic check: grade it by hand")
+            elif gid not in verdicts:
+                cell.outputs = [_failed("This test could not be run; a person will look at it.",
+                                        "NotGraded")]
+                manual.append(gid)
+                flags.append(f"{gid}: no verdict from the sandbox: grade it by hand")
+            else:
+                verdict = verdicts[gid]
+                cell.outputs = [_passed(verdict.message) if verdict.passed
+                                else _failed(verdict.message)]
+                flags.extend(f"{gid}: {flag}" for flag in verdict.flags)
+        return nb, resources
+
+
+class SaveVerdicts(SaveAutoGrades):
+    """SaveAutoGrades, and "needs manual grade" where no automatic verdict exists."""
+
+    def _add_score(self, cell, resources):
+        super()._add_score(cell, resources)
+        if cell.metadata["nbgrader"]["grade_id"] in resources.get(MANUAL, []):
+            grade = self.gradebook.find_grade(cell.metadata["nbgrader"]["grade_id"],
+                                              self.notebook_id, self.assignment_id,
+                                              self.student_id)
+            grade.needs_manual_grade = True
+            self.gradebook.db.commit()
