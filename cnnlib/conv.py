@@ -86,31 +86,56 @@ def zero_pad(x, padding):
     return out
 
 
-def _padded(x, padding, dtype):
-    """x zero-padded, in ``dtype``, written into a reused scratch buffer (x itself if nothing to do)."""
-    ph, pw = padding
-    if ph == pw == 0 and x.dtype == dtype:
-        return x
-    N, C, H, W = x.shape
-    xp = _scratch(("pad", x.shape, padding), (N, C, H + 2 * ph, W + 2 * pw), dtype,
-                  init=lambda a: a.fill(0))   # the border is written once and stays zero
-    xp[:, :, ph:ph + H, pw:pw + W] = x
-    return xp
+class _Geometry:
+    """Index bookkeeping of the fast path for one (x.shape, kernel, stride, padding).
+
+    The zero-padded input is split into Sh*Sw phase images ``xq[a, b] = x_pad[:, :, a::Sh, b::Sw]``
+    (just the padded input when the stride is 1), each stored channel-major and flattened to
+    (C, N*Hq*Wq). Kernel offset (m, l) = (Sh m' + a, Sw l' + b) then reads, for every output
+    position at once, ONE contiguous run ``xq[a, b, c, off : off + L]`` with off = m' Wq + l':
+    the output is computed on the whole Hq x Wq phase grid and cropped to (H_out, W_out).
+    """
+
+    def __init__(self, xshape, kshape, stride, padding, out_hw):
+        (self.N, self.C, self.H, self.W), (self.fh, self.fw) = xshape, kshape
+        (self.sh, self.sw), (self.ph, self.pw), (self.Ho, self.Wo) = stride, padding, out_hw
+        self.Hq = -(-(self.H + 2 * self.ph) // self.sh)
+        self.Wq = -(-(self.W + 2 * self.pw) // self.sw)
+        self.L = self.N * self.Hq * self.Wq
+        self.tail = ((self.fh - 1) // self.sh) * self.Wq + (self.fw - 1) // self.sw
+        self.key = (xshape, kshape, stride, padding)
+
+    def offsets(self):
+        """Yield (m, l, a, b, off) for every kernel offset, row-major."""
+        for m in range(self.fh):
+            for l in range(self.fw):
+                yield m, l, m % self.sh, l % self.sw, (m // self.sh) * self.Wq + l // self.sw
+
+    def phase_views(self, xq):
+        """Yield (x-slice, xq-slice) pairs: where each input pixel sits in the phase buffer."""
+        for a in range(self.sh):
+            for b in range(self.sw):
+                i0, j0 = (a - self.ph) % self.sh, (b - self.pw) % self.sw
+                if i0 >= self.H or j0 >= self.W:
+                    continue
+                nr, nc = len(range(i0, self.H, self.sh)), len(range(j0, self.W, self.sw))
+                r0, q0 = (i0 + self.ph - a) // self.sh, (j0 + self.pw - b) // self.sw
+                grid = xq[a, b, :, :self.L].reshape(self.C, self.N, self.Hq, self.Wq)
+                yield ((slice(None), slice(None), slice(i0, None, self.sh), slice(j0, None, self.sw)),
+                       grid[:, :, r0:r0 + nr, q0:q0 + nc])
 
 
-def _im2col(x, kshape, stride, padding, out_hw, dtype):
-    """Windows of x as a scratch (C*Fh*Fw + 1, N*Ho*Wo) matrix; its last row is all ones (bias)."""
-    N, C = x.shape[:2]
-    fh, fw = kshape
-    (sh, sw), (Ho, Wo) = stride, out_hw
-    xp = _padded(x, padding, dtype)
-    rows = C * fh * fw
-    cols = _scratch("cols", (rows + 1, N * Ho * Wo), dtype, init=lambda a: a[rows].fill(1))
-    cols6 = cols[:rows].reshape(C, fh, fw, N, Ho, Wo)
-    for m in range(fh):
-        for n in range(fw):
-            win = xp[:, :, m:m + sh * (Ho - 1) + 1:sh, n:n + sw * (Wo - 1) + 1:sw]
-            np.copyto(cols6[:, m, n], win.transpose(1, 0, 2, 3))
+def _im2col(x, g, dtype):
+    """Windows of x as a scratch (C*Fh*Fw + 1, N*Hq*Wq) matrix; its last row is all ones (bias)."""
+    xq = _scratch(("phases", g.key), (g.sh, g.sw, g.C, g.L + g.tail), dtype,
+                  init=lambda a: a.fill(0))   # the padding is written once and stays zero
+    for xs, dest in g.phase_views(xq):
+        np.copyto(dest, x[xs].transpose(1, 0, 2, 3))
+    rows = g.C * g.fh * g.fw
+    cols = _scratch("cols", (rows + 1, g.L), dtype, init=lambda a: a[rows].fill(1))
+    cols4 = cols[:rows].reshape(g.C, g.fh, g.fw, g.L)
+    for m, l, a, b, off in g.offsets():
+        np.copyto(cols4[:, m, l], xq[a, b, :, off:off + g.L])
     return cols
 
 
@@ -128,25 +153,27 @@ def conv2d(x, w, b=None, stride=1, padding=0):
     Returns
     -------
     ndarray, shape (N, K, H_out, W_out)
-        Fresh memory; it is a transposed view of a (K, N, H_out, W_out) array, so it is not
-        C-contiguous (call ``np.ascontiguousarray`` if that matters).
+        Fresh memory, never shared with a later call. It is a cropped, transposed view of a
+        (K, N, Hq, Wq) array (Hq = ceil((H + 2 Ph) / Sh)), so it is not C-contiguous
+        (call ``np.ascontiguousarray`` if that matters).
 
     Notes
     -----
     y[n, k, i, j] = sum_c sum_m sum_l x_pad[n, c, Sh i + m, Sw j + l] w[k, c, m, l] + b[k],
     H_out = floor((H + 2 Ph - Fh) / Sh) + 1. The windows are copied once into a
-    (C Fh Fw + 1, N H_out W_out) matrix whose last row is ones, and the (K, C Fh Fw + 1) matrix
-    [w | b] multiplies it.
+    (C Fh Fw + 1, N Hq Wq) matrix X whose last row is ones, and ONE product [w | b] X with the
+    (K, C Fh Fw + 1) weight matrix gives every output; see ``_Geometry`` for the layout.
     """
-    stride, padding, (Ho, Wo) = _check_conv_args("conv2d", x, w, b, stride, padding)
+    stride, padding, out_hw = _check_conv_args("conv2d", x, w, b, stride, padding)
+    g = _Geometry(x.shape, w.shape[2:], stride, padding, out_hw)
     dtype = float_dtype(x, w, b)
-    K, N = w.shape[0], x.shape[0]
-    cols = _im2col(x, w.shape[2:], stride, padding, (Ho, Wo), dtype)
+    K = w.shape[0]
+    cols = _im2col(x, g, dtype)
     wb = np.empty((K, cols.shape[0]), dtype)
     wb[:, :-1] = w.reshape(K, -1)
     wb[:, -1] = 0 if b is None else b
-    out = wb @ cols                                   # (K, N*Ho*Wo), fresh
-    return out.reshape(K, N, Ho, Wo).transpose(1, 0, 2, 3)
+    out = (wb @ cols).reshape(K, g.N, g.Hq, g.Wq)        # fresh
+    return out[:, :, :g.Ho, :g.Wo].transpose(1, 0, 2, 3)
 
 
 def conv2d_naive(x, w, b=None, stride=1, padding=0):
@@ -197,39 +224,34 @@ def conv2d_backward(dout, x, w, stride=1, padding=0):
     -----
     With X the window matrix of :func:`conv2d` and D = dout as a (K, N H_out W_out) matrix:
     [dw | db] = D X^T (one product), dX = w^T D, and dx is dX scattered back ("col2im"):
-    for each kernel offset (m, l), dx_pad[:, :, m::Sh, l::Sw] += the matching rows of dX.
+    for each kernel offset (m, l), the rows of dX for (m, l) are added onto the input
+    positions they were read from (one contiguous run per channel in the phase layout).
     """
     stride, padding, (Ho, Wo) = _check_conv_args("conv2d_backward", x, w, None, stride, padding)
     N, K = x.shape[0], w.shape[0]
     check_array(dout, "conv2d_backward", "dout", ndim=4, layout="(N, K, H_out, W_out)")
     check_same_shape(dout, (N, K, Ho, Wo), "conv2d_backward", "dout", "the shape of conv2d's output")
+    g = _Geometry(x.shape, w.shape[2:], stride, padding, (Ho, Wo))
     dtype = float_dtype(dout, x, w)
-    cols = _im2col(x, w.shape[2:], stride, padding, (Ho, Wo), dtype)
-    dmat = _scratch("dout", (K, N * Ho * Wo), dtype)
-    np.copyto(dmat.reshape(K, N, Ho, Wo), dout.transpose(1, 0, 2, 3))
-    dwb = dmat @ cols.T                                   # (K, C*Fh*Fw + 1), fresh
+    cols = _im2col(x, g, dtype)
+    dmat = _scratch(("dout", g.key), (K, g.L), dtype, init=lambda a: a.fill(0))
+    np.copyto(dmat.reshape(K, N, g.Hq, g.Wq)[:, :, :Ho, :Wo], dout.transpose(1, 0, 2, 3))
+    dwb = dmat @ cols.T                 # (K, C*Fh*Fw + 1), fresh; cropped-away positions are 0
     dw = dwb[:, :-1].reshape(w.shape)
     db = dwb[:, -1].copy()
-    dcols = _scratch("dcols", (cols.shape[0] - 1, N * Ho * Wo), dtype)
+    dcols = _scratch("dcols", (cols.shape[0] - 1, g.L), dtype)
     np.matmul(w.reshape(K, -1).T.astype(dtype, copy=False), dmat, out=dcols)
-    dx = _col2im(dcols, x.shape, w.shape[2:], stride, padding, (Ho, Wo))
-    return dx, dw, db
+    return _col2im(dcols, g), dw, db
 
 
-def _col2im(dcols, xshape, kshape, stride, padding, out_hw):
-    """Scatter-add a (C*Fh*Fw, N*Ho*Wo) window gradient back onto a fresh (N, C, H, W) array."""
-    N, C, H, W = xshape
-    (fh, fw), (sh, sw), (ph, pw), (Ho, Wo) = kshape, stride, padding, out_hw
-    dcols6 = dcols.reshape(C, fh, fw, N, Ho, Wo)
-    if ph == pw == 0:
-        dxp = np.zeros((N, C, H, W), dcols.dtype)
-    else:
-        dxp = _scratch("dxpad", (N, C, H + 2 * ph, W + 2 * pw), dcols.dtype)
-        dxp.fill(0)
-    for m in range(fh):
-        for n in range(fw):
-            view = dxp[:, :, m:m + sh * (Ho - 1) + 1:sh, n:n + sw * (Wo - 1) + 1:sw]
-            view += dcols6[:, m, n].transpose(1, 0, 2, 3)
-    if ph == pw == 0:
-        return dxp
-    return dxp[:, :, ph:ph + H, pw:pw + W].copy()
+def _col2im(dcols, g):
+    """Scatter-add a (C*Fh*Fw, N*Hq*Wq) window gradient back onto a fresh (N, C, H, W) array."""
+    dxq = _scratch("dphases", (g.sh, g.sw, g.C, g.L + g.tail), dcols.dtype)
+    dxq.fill(0)
+    dcols4 = dcols.reshape(g.C, g.fh, g.fw, g.L)
+    for m, l, a, b, off in g.offsets():
+        dxq[a, b, :, off:off + g.L] += dcols4[:, m, l]
+    dx = np.zeros((g.N, g.C, g.H, g.W), dcols.dtype)   # pixels no window reads keep 0
+    for xs, src in g.phase_views(dxq):
+        dx[xs] = src.transpose(1, 0, 2, 3)
+    return dx
