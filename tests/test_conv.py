@@ -1,0 +1,272 @@
+"""Tests for cnnlib.conv: zero_pad, conv2d (fast), conv2d_naive, conv2d_backward."""
+import threading
+
+import numpy as np
+import pytest
+from scipy.signal import correlate
+
+from cnnlib import conv2d, conv2d_backward, conv2d_naive, zero_pad
+
+
+def numeric_gradient(f, a, dout, h=1e-6):
+    """Centred differences of sum(f() * dout) with respect to every entry of ``a`` (in place)."""
+    grad = np.zeros_like(a)
+    for idx in np.ndindex(a.shape):
+        old = a[idx]
+        a[idx] = old + h
+        plus = np.sum(f() * dout)
+        a[idx] = old - h
+        minus = np.sum(f() * dout)
+        a[idx] = old
+        grad[idx] = (plus - minus) / (2 * h)
+    return grad
+
+
+def scipy_conv(x, w, b, stride, padding):
+    """Reference: scipy.signal.correlate per (n, k) over the padded input, then subsample."""
+    (sh, sw), (ph, pw) = stride, padding
+    xp = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
+    y = np.array([[correlate(xp[n], w[k], mode="valid", method="direct")[0]
+                   for k in range(w.shape[0])] for n in range(x.shape[0])])
+    return y[:, :, ::sh, ::sw] + b[None, :, None, None]
+
+
+def random_case(seed):
+    """A random, often awkward configuration: non-square, strides that do not divide, padding 0-3."""
+    rng = np.random.default_rng(seed)
+    n, c, k = rng.integers(1, 4), rng.integers(1, 5), rng.integers(1, 5)
+    fh, fw = rng.integers(1, 6, 2)
+    ph, pw = rng.integers(0, 4, 2)
+    sh, sw = rng.integers(1, 4, 2)
+    h = rng.integers(max(1, fh - 2 * ph), 14)
+    wd = rng.integers(max(1, fw - 2 * pw), 14)
+    x = rng.normal(size=(n, c, h, wd))
+    w = rng.normal(size=(k, c, fh, fw))
+    b = rng.normal(size=k)
+    return x, w, b, (int(sh), int(sw)), (int(ph), int(pw))
+
+
+# ---------------------------------------------------------------- zero_pad
+
+def test_zero_pad_values_and_shape():
+    x = np.arange(2 * 3 * 2 * 4, dtype=np.float32).reshape(2, 3, 2, 4)
+    out = zero_pad(x, (1, 2))
+    assert out.shape == (2, 3, 4, 8) and out.dtype == np.float32
+    np.testing.assert_array_equal(out[:, :, 1:3, 2:6], x)
+    out[:, :, 1:3, 2:6] = 0
+    assert not out.any()
+
+
+def test_zero_pad_int_padding_and_zero_padding_copies():
+    x = np.ones((1, 1, 2, 3))
+    assert zero_pad(x, 2).shape == (1, 1, 6, 7)
+    same = zero_pad(x, 0)
+    np.testing.assert_array_equal(same, x)
+    assert not np.shares_memory(same, x)
+
+
+@pytest.mark.parametrize("x, padding, exc, pattern", [
+    (np.ones((2, 3, 4)), 1, ValueError, r"^zero_pad: x must be a 4-D array \(N, C, H, W\), got a 3-D"),
+    (np.ones((1, 1, 2, 2)), -1, ValueError, r"^zero_pad: padding must be an int >= 0 .* got -1$"),
+    (np.ones((1, 1, 2, 2)), 1.0, TypeError, r"^zero_pad: padding must be .* got float 1\.0$"),
+    ([[[[1.0]]]], 1, TypeError, r"^zero_pad: x must be a numpy array, got list$"),
+])
+def test_zero_pad_errors(x, padding, exc, pattern):
+    with pytest.raises(exc, match=pattern):
+        zero_pad(x, padding)
+
+
+# ---------------------------------------------------------------- forward
+
+@pytest.mark.parametrize("seed", range(40))
+def test_fast_naive_scipy_agree_float64(seed):
+    x, w, b, stride, padding = random_case(seed)
+    expected = scipy_conv(x, w, b, stride, padding)
+    fast = conv2d(x, w, b, stride=stride, padding=padding)
+    naive = conv2d_naive(x, w, b, stride=stride, padding=padding)
+    assert fast.shape == naive.shape == expected.shape
+    assert fast.dtype == naive.dtype == np.float64
+    np.testing.assert_allclose(fast, expected, rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(naive, expected, rtol=1e-10, atol=1e-10)
+
+
+@pytest.mark.parametrize("seed", range(40, 60))
+def test_fast_naive_scipy_agree_float32(seed):
+    x, w, b, stride, padding = random_case(seed)
+    x, w, b = x.astype(np.float32), w.astype(np.float32), b.astype(np.float32)
+    expected = scipy_conv(x.astype(np.float64), w.astype(np.float64), b.astype(np.float64),
+                          stride, padding)
+    fast = conv2d(x, w, b, stride=stride, padding=padding)
+    naive = conv2d_naive(x, w, b, stride=stride, padding=padding)
+    assert fast.dtype == naive.dtype == np.float32
+    np.testing.assert_allclose(fast, expected, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(naive, expected, rtol=1e-4, atol=1e-4)
+
+
+def test_hand_computed_example_is_cross_correlation():
+    x = np.arange(16.0).reshape(1, 1, 4, 4)
+    w = np.array([[[[1.0, 0.0], [0.0, -1.0]]]])          # x(i, j) - x(i+1, j+1)
+    y = conv2d(x, w, np.array([0.5]), stride=2, padding=0)
+    np.testing.assert_array_equal(y, np.full((1, 1, 2, 2), -5.0 + 0.5))
+    y = conv2d(x, w, padding=1)
+    assert y.shape == (1, 1, 5, 5)
+    assert y[0, 0, 0, 0] == -x[0, 0, 0, 0] and y[0, 0, 4, 4] == x[0, 0, 3, 3]
+
+
+def test_rectangular_kernel_stride_and_padding_pairs():
+    rng = np.random.default_rng(1)
+    x, w = rng.normal(size=(2, 3, 9, 7)), rng.normal(size=(4, 3, 2, 5))
+    y = conv2d(x, w, stride=(2, 3), padding=(0, 2))
+    assert y.shape == (2, 4, 4, 3)
+    np.testing.assert_allclose(y, conv2d_naive(x, w, stride=[2, 3], padding=[0, 2]), atol=1e-12)
+
+
+def test_dtypes_integer_input_gives_float64_and_mixed_promotes():
+    rng = np.random.default_rng(2)
+    xi = rng.integers(-3, 4, size=(2, 2, 5, 5))
+    wi = rng.integers(-2, 3, size=(3, 2, 3, 3))
+    y = conv2d(xi, wi)
+    assert y.dtype == np.float64
+    np.testing.assert_array_equal(y, conv2d_naive(xi, wi))
+    np.testing.assert_array_equal(y, scipy_conv(xi, wi, np.zeros(3), (1, 1), (0, 0)))
+    assert conv2d(xi.astype(np.float32), wi.astype(np.float64)).dtype == np.float64
+    assert conv2d(xi.astype(np.float32), wi.astype(np.float32), np.zeros(3, np.float32)).dtype == np.float32
+
+
+def test_no_bias_equals_zero_bias_and_bias_is_added_per_filter():
+    rng = np.random.default_rng(3)
+    x, w = rng.normal(size=(2, 2, 6, 5)), rng.normal(size=(3, 2, 3, 3))
+    b = np.array([1.0, -2.0, 3.5])
+    y0 = conv2d(x, w)
+    np.testing.assert_array_equal(y0, conv2d(x, w, np.zeros(3)))
+    np.testing.assert_allclose(conv2d(x, w, b) - y0, np.broadcast_to(b[None, :, None, None], y0.shape))
+
+
+def test_outputs_are_fresh_and_inputs_untouched():
+    """Scratch buffers are reused between calls: earlier results must not change."""
+    rng = np.random.default_rng(4)
+    x1, x2 = rng.normal(size=(2, 3, 8, 8)), rng.normal(size=(2, 3, 8, 8))
+    w = rng.normal(size=(4, 3, 3, 3))
+    x1_copy, w_copy = x1.copy(), w.copy()
+    y1 = conv2d(x1, w, padding=1)
+    y1_copy = y1.copy()
+    dout = rng.normal(size=y1.shape)
+    grads1 = conv2d_backward(dout, x1, w, padding=1)
+    grads1_copy = [g.copy() for g in grads1]
+    conv2d(x2, w, padding=1)
+    conv2d_backward(-dout, x2, w, padding=1)
+    np.testing.assert_array_equal(y1, y1_copy)
+    for g, g_copy in zip(grads1, grads1_copy):
+        np.testing.assert_array_equal(g, g_copy)
+    np.testing.assert_array_equal(x1, x1_copy)
+    np.testing.assert_array_equal(w, w_copy)
+    assert not np.shares_memory(y1, conv2d(x1, w, padding=1))
+
+
+def test_non_contiguous_inputs():
+    rng = np.random.default_rng(5)
+    x = rng.normal(size=(6, 5, 3, 2)).transpose(3, 2, 1, 0)     # (2, 3, 5, 6), strided
+    w = rng.normal(size=(3, 3, 2, 4))[:, :, ::-1, :]             # negative strides
+    np.testing.assert_allclose(conv2d(x, w, stride=2, padding=1),
+                               conv2d_naive(x, w, stride=2, padding=1), atol=1e-12)
+
+
+def test_threads_do_not_share_scratch_buffers():
+    rng = np.random.default_rng(6)
+    w = rng.normal(size=(4, 3, 3, 3))
+    xs = [rng.normal(size=(4, 3, 16, 16)) for _ in range(4)]
+    expected = [conv2d_naive(x, w, padding=1) for x in xs]
+    errors = []
+
+    def work(i):
+        for _ in range(20):
+            if not np.allclose(conv2d(xs[i], w, padding=1), expected[i]):
+                errors.append(i)
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+
+
+# ---------------------------------------------------------------- backward
+
+@pytest.mark.parametrize("seed", range(100, 112))
+def test_backward_matches_numeric_gradient(seed):
+    x, w, b, stride, padding = random_case(seed)
+    x, w = x[:2, :3, :9, :9], w[:, :3]                  # keep the numeric gradient quick
+    if w.shape[2] > x.shape[2] + 2 * padding[0] or w.shape[3] > x.shape[3] + 2 * padding[1]:
+        padding = (3, 3)
+    f = lambda: conv2d(x, w, b, stride=stride, padding=padding)
+    dout = np.random.default_rng(seed).normal(size=f().shape)
+    dx, dw, db = conv2d_backward(dout, x, w, stride=stride, padding=padding)
+    assert dx.shape == x.shape and dw.shape == w.shape and db.shape == b.shape
+    np.testing.assert_allclose(dx, numeric_gradient(f, x, dout), rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(dw, numeric_gradient(f, w, dout), rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(db, numeric_gradient(f, b, dout), rtol=1e-6, atol=1e-7)
+
+
+def test_backward_pixels_outside_every_window_get_zero():
+    # H=6, F=3, S=2, P=0: rows 0..4 are read, row 5 never is
+    rng = np.random.default_rng(7)
+    x, w = rng.normal(size=(1, 2, 6, 6)), rng.normal(size=(2, 2, 3, 3))
+    dx, _, _ = conv2d_backward(np.ones((1, 2, 2, 2)), x, w, stride=2)
+    assert not dx[:, :, 5, :].any() and not dx[:, :, :, 5].any()
+    assert dx[:, :, :5, :5].any()
+
+
+def test_backward_float32_and_hand_example():
+    x = np.arange(9, dtype=np.float32).reshape(1, 1, 3, 3)
+    w = np.ones((1, 1, 2, 2), np.float32)
+    dout = np.ones((1, 1, 2, 2), np.float32)
+    dx, dw, db = conv2d_backward(dout, x, w)
+    assert dx.dtype == dw.dtype == db.dtype == np.float32
+    np.testing.assert_array_equal(dx[0, 0], [[1, 2, 1], [2, 4, 2], [1, 2, 1]])
+    np.testing.assert_array_equal(dw[0, 0], [[0 + 1 + 3 + 4, 1 + 2 + 4 + 5], [3 + 4 + 6 + 7, 4 + 5 + 7 + 8]])
+    np.testing.assert_array_equal(db, [4.0])
+
+
+# ---------------------------------------------------------------- errors
+
+X = np.zeros((2, 3, 5, 5))
+W = np.zeros((8, 3, 3, 3))
+
+
+@pytest.mark.parametrize("func", [conv2d, conv2d_naive])
+@pytest.mark.parametrize("args, kwargs, exc, pattern", [
+    ((X, np.zeros((8, 1, 3, 3))), {}, ValueError,
+     r"x has C=3 channels but w expects C=1 \(w\.shape=\(8, 1, 3, 3\)\)$"),
+    ((X[0], W), {}, ValueError, r"x must be a 4-D array \(N, C, H, W\), got a 3-D array of shape \(3, 5, 5\)$"),
+    ((X, W[0]), {}, ValueError, r"w must be a 4-D array \(K, C, Fh, Fw\), got a 3-D array"),
+    ((X, W, np.zeros(3)), {}, ValueError,
+     r"b must have shape \(8,\) \(one bias per filter, w\.shape=\(8, 3, 3, 3\)\), got \(3,\)$"),
+    ((X, W, np.zeros((8, 1))), {}, ValueError, r"b must be a 1-D array \(K,\), got a 2-D array"),
+    ((X, np.zeros((8, 3, 7, 3))), {"padding": 0}, ValueError,
+     r"kernel 7x3 \(w\.shape=\(8, 3, 7, 3\)\) is larger than the padded input 5x5 "
+     r"\(x\.shape=\(2, 3, 5, 5\), padding=\(0, 0\)\)$"),
+    ((X, W), {"stride": 0}, ValueError, r"stride must be an int >= 1 or a pair \(h, w\) of them, got 0$"),
+    ((X, W), {"stride": (1, 0)}, ValueError, r"stride must be .* got \(1, 0\)$"),
+    ((X, W), {"padding": -1}, ValueError, r"padding must be an int >= 0 or a pair \(h, w\) of them, got -1$"),
+    ((X, W), {"padding": 1.0}, TypeError, r"padding must be .* got float 1\.0$"),
+    ((X, W), {"stride": "2"}, TypeError, r"stride must be .* got str '2'$"),
+    ((X.tolist(), W), {}, TypeError, r"x must be a numpy array, got list$"),
+    ((X, W.astype(complex)), {}, TypeError, r"w must have an integer or float dtype, got dtype complex128$"),
+])
+def test_forward_errors(func, args, kwargs, exc, pattern):
+    with pytest.raises(exc, match=rf"^{func.__name__}: {pattern}"):
+        func(*args, **kwargs)
+
+
+@pytest.mark.parametrize("dout, x, w, kwargs, exc, pattern", [
+    (np.zeros((2, 8, 3, 3)), X, W, {"padding": 1}, ValueError,
+     r"dout must have shape \(2, 8, 5, 5\) \(the shape of conv2d's output\), got \(2, 8, 3, 3\)$"),
+    (np.zeros((2, 8, 3)), X, W, {}, ValueError, r"dout must be a 4-D array \(N, K, H_out, W_out\)"),
+    (np.zeros((2, 8, 3, 3)), X, np.zeros((8, 2, 3, 3)), {}, ValueError, r"x has C=3 channels but w expects C=2"),
+    ("dout", X, W, {}, TypeError, r"dout must be a numpy array, got str$"),
+    (np.zeros((2, 8, 3, 3)), X, W, {"stride": -1}, ValueError, r"stride must be"),
+])
+def test_backward_errors(dout, x, w, kwargs, exc, pattern):
+    with pytest.raises(exc, match=rf"^conv2d_backward: {pattern}"):
+        conv2d_backward(dout, x, w, **kwargs)

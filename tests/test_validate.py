@@ -1,0 +1,89 @@
+"""Tests for cnnlib._validate: the shared argument checks and their messages."""
+import numpy as np
+import pytest
+
+from cnnlib._validate import as_pair, check_array, check_int, check_same_shape, float_dtype
+
+
+@pytest.mark.parametrize("value", [0, 3, np.int64(5), np.int8(2)])
+def test_check_int_accepts_python_and_numpy_ints(value):
+    out = check_int(value, "f", "n", minimum=0)
+    assert out == int(value) and type(out) is int
+
+
+@pytest.mark.parametrize("value, kind", [(2.0, "float"), (True, "bool"), ("3", "str"),
+                                         (None, "NoneType"), (np.float32(1), "float32")])
+def test_check_int_refuses_other_types(value, kind):
+    with pytest.raises(TypeError, match=rf"^f: n must be an int >= 1, got {kind}"):
+        check_int(value, "f", "n", minimum=1)
+
+
+def test_check_int_below_minimum():
+    with pytest.raises(ValueError, match=r"^conv2d: stride must be an int >= 1, got 0$"):
+        check_int(0, "conv2d", "stride", minimum=1)
+
+
+@pytest.mark.parametrize("value, expected", [(2, (2, 2)), ((1, 3), (1, 3)), ([0, 2], (0, 2)),
+                                             ((np.int64(4), 5), (4, 5))])
+def test_as_pair(value, expected):
+    out = as_pair(value, "f", "padding", minimum=0)
+    assert out == expected and all(type(v) is int for v in out)
+
+
+@pytest.mark.parametrize("value, exc, pattern", [
+    (-1, ValueError, r"f: padding must be an int >= 0 or a pair \(h, w\) of them, got -1"),
+    ((1, -2), ValueError, r"got \(1, -2\)"),
+    ((1, 2, 3), ValueError, r"length 3"),
+    ((1.0, 2), TypeError, r"got \(1\.0, 2\) \(float, int\)"),
+    (1.5, TypeError, r"got float 1\.5"),
+    ("2", TypeError, r"got str '2'"),
+    (None, TypeError, r"got NoneType None"),
+    (True, TypeError, r"got bool True"),
+])
+def test_as_pair_errors(value, exc, pattern):
+    with pytest.raises(exc, match=pattern):
+        as_pair(value, "f", "padding", minimum=0)
+
+
+def test_check_array_returns_the_same_array():
+    x = np.zeros((2, 3))
+    assert check_array(x, "f", "x", ndim=2) is x
+
+
+@pytest.mark.parametrize("x, pattern", [
+    ([[1.0, 2.0]], r"^f: x must be a numpy array, got list$"),
+    (3.0, r"^f: x must be a numpy array, got float$"),
+    (np.zeros((2, 2), bool), r"integer or float dtype, got dtype bool"),
+    (np.zeros((2, 2), complex), r"integer or float dtype, got dtype complex128"),
+    (np.array([[None, 1]]), r"integer or float dtype, got dtype object"),
+])
+def test_check_array_type_errors(x, pattern):
+    with pytest.raises(TypeError, match=pattern):
+        check_array(x, "f", "x", ndim=2)
+
+
+def test_check_array_wrong_ndim_names_layout_and_shape():
+    with pytest.raises(ValueError, match=r"^conv2d: x must be a 4-D array \(N, C, H, W\), "
+                                         r"got a 3-D array of shape \(3, 5, 5\)$"):
+        check_array(np.zeros((3, 5, 5)), "conv2d", "x", ndim=4, layout="(N, C, H, W)")
+
+
+def test_check_array_empty():
+    with pytest.raises(ValueError, match=r"x must not be empty, got shape \(0, 3\)"):
+        check_array(np.zeros((0, 3)), "f", "x", ndim=2)
+
+
+def test_check_same_shape():
+    check_same_shape(np.zeros((2, 3)), (2, 3), "f", "dout")
+    with pytest.raises(ValueError, match=r"^f: dout must have shape \(2, 4\) \(why\), got \(2, 3\)$"):
+        check_same_shape(np.zeros((2, 3)), (2, 4), "f", "dout", "why")
+
+
+@pytest.mark.parametrize("dtypes, expected", [
+    ((np.float32,), np.float32), ((np.float64,), np.float64), ((np.int64,), np.float64),
+    ((np.uint8,), np.float64), ((np.float32, np.float64), np.float64),
+    ((np.float32, np.float32), np.float32), ((np.int32, np.float32), np.float64),
+])
+def test_float_dtype(dtypes, expected):
+    arrays = [np.zeros(1, d) for d in dtypes] + [None]
+    assert float_dtype(*arrays) == np.dtype(expected)
