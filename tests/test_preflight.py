@@ -1,0 +1,209 @@
+"""Pre-flight (grading/preflight.py): what is repaired, what is flagged, nothing raises."""
+from collections import namedtuple
+
+import nbformat
+import pytest
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+
+from grading import preflight
+from grading.preflight import CellSpec
+
+FakeCheck = namedtuple("FakeCheck", "grade_id target allow_cnnlib")
+CHECKS = {"test_f": FakeCheck("test_f", "f", False), "test_g": FakeCheck("test_g", "g", True)}
+
+
+def solution(gid, source):
+    return new_code_cell(source, metadata={"nbgrader": {
+        "grade": False, "grade_id": gid, "locked": False, "solution": True, "schema_version": 3}})
+
+
+def graded_test(gid, source="assert True", points=2):
+    return new_code_cell(source, metadata={"nbgrader": {
+        "grade": True, "grade_id": gid, "locked": True, "points": points, "solution": False,
+        "schema_version": 3}})
+
+
+def source_notebook():
+    return new_notebook(cells=[
+        new_markdown_cell("# Task"),
+        new_code_cell("import numpy as np"),
+        solution("f_sol", "def f(x):\n    return x"),
+        graded_test("test_f"),
+        solution("g_sol", "def g(x):\n    return x"),
+        graded_test("test_g", points=3),
+    ])
+
+
+EXPECTED = preflight.expected_cells(source_notebook())
+
+
+def ids(nb):
+    return [c.metadata.get("nbgrader", {}).get("grade_id") for c in nb.cells]
+
+
+def test_expected_cells_kinds_and_points():
+    assert EXPECTED["test_f"] == CellSpec("test_f", "test", "code", 2.0)
+    assert EXPECTED["g_sol"].kind == "solution"
+    assert set(EXPECTED) == {"f_sol", "test_f", "g_sol", "test_g"}
+
+
+def test_clean_notebook_has_no_flags():
+    report = preflight.check_notebook(source_notebook(), EXPECTED, CHECKS, "nb")
+    assert report.flags == [] and report.missing_tests == [] and report.dropped == 0
+
+
+def test_duplicated_cell_keeps_first_drops_copy_and_flags():
+    nb = source_notebook()
+    copy = solution("f_sol", "def f(x):\n    return 2 * x")
+    nb.cells.insert(3, copy)
+    report = preflight.check_notebook(nb, EXPECTED, CHECKS, "nb")
+    assert ids(report.nb).count("f_sol") == 1
+    assert "return x" in report.nb.cells[2].source          # the first one is kept
+    assert report.dropped == 1
+    assert any("'f_sol' appears more than once" in f for f in report.flags)
+    assert len(nb.cells) == 7, "the input notebook must not be modified"
+
+
+def test_duplicated_test_cell_is_dropped():
+    nb = source_notebook()
+    nb.cells.append(graded_test("test_g", points=3))
+    report = preflight.check_notebook(nb, EXPECTED, CHECKS, "nb")
+    assert ids(report.nb).count("test_g") == 1
+
+
+def test_renamed_test_cell_dropped_and_missing_one_reported():
+    nb = source_notebook()
+    nb.cells[3].metadata.nbgrader["grade_id"] = "my_test"
+    report = preflight.check_notebook(nb, EXPECTED, CHECKS, "nb")
+    assert "my_test" not in ids(report.nb)
+    assert report.missing_tests == ["test_f"]
+    assert any("unknown test cell 'my_test'" in f for f in report.flags)
+    assert any("test cell 'test_f' is missing" in f for f in report.flags)
+
+
+def test_renamed_solution_cell_kept_as_plain_code():
+    nb = source_notebook()
+    nb.cells[2].metadata.nbgrader["grade_id"] = "mine"
+    report = preflight.check_notebook(nb, EXPECTED, CHECKS, "nb")
+    kept = [c for c in report.nb.cells if "def f" in c.source]
+    assert len(kept) == 1 and "nbgrader" not in kept[0].metadata
+    assert any("unknown grade id 'mine'" in f for f in report.flags)
+    assert any("solution cell 'f_sol' is missing" in f for f in report.flags)
+    assert report.missing_tests == []
+
+
+@pytest.mark.parametrize("source", [
+    "import cnnlib\ndef f(x):\n    return cnnlib.relu(x)",
+    "from scipy import signal\ndef f(x):\n    return x",
+    "from scipy.signal import correlate2d\ndef f(x):\n    return x",
+    "import scipy.ndimage as nd\ndef f(x):\n    return x",
+    "def f(x):\n    t = __import__('torch')\n    return x",
+    "import importlib\ndef f(x):\n    return importlib.import_module('cnnlib.conv')",
+    "%matplotlib inline\nimport torch\ndef f(x):\n    return x",
+])
+def test_reference_import_in_forbidden_cell_is_flagged(source):
+    nb = source_notebook()
+    nb.cells[2].source = source
+    flags = preflight.check_notebook(nb, EXPECTED, CHECKS, "nb").flags
+    assert len(flags) == 1 and "test_f" in flags[0] and "test_g" not in flags[0]
+
+
+@pytest.mark.parametrize("source", [
+    "import numpy as np\nimport scipy\ndef f(x):\n    return np.asarray(x)",
+    "from scipy import linalg\ndef f(x):\n    return x",
+    "def f(x):\n    return 'cnnlib is the reference'",
+])
+def test_harmless_imports_are_not_flagged(source):
+    nb = source_notebook()
+    nb.cells[2].source = source
+    assert preflight.check_notebook(nb, EXPECTED, CHECKS, "nb").flags == []
+
+
+def test_reference_import_allowed_by_its_check():
+    nb = source_notebook()
+    nb.cells[4].source = "import cnnlib\ndef g(x):\n    return cnnlib.relu(x)"
+    assert preflight.check_notebook(nb, EXPECTED, CHECKS, "nb").flags == []
+
+
+def test_reference_import_in_a_cell_without_target_concerns_every_check():
+    nb = source_notebook()
+    nb.cells.insert(1, new_code_cell("import cnnlib as helper"))
+    flags = preflight.check_notebook(nb, EXPECTED, CHECKS, "nb").flags
+    assert len(flags) == 1 and "test_f" in flags[0]
+
+
+def test_unparsable_cell_falls_back_to_text():
+    assert preflight.imported_reference_modules("import torch\nthis is not python(") == {"torch"}
+    assert preflight.defined_names("def f(x):\n  return (") == {"f"}
+
+
+def write(path, nb):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    nbformat.write(nb, str(path))
+
+
+def course(tmp_path):
+    write(tmp_path / "solutions" / "a1" / "a1.ipynb", source_notebook())
+    write(tmp_path / "exercises" / "a1" / "a1.ipynb", source_notebook())
+    (tmp_path / "exercises" / "a1" / "data.csv").write_text("1,2\n")
+    return tmp_path / "solutions" / "a1", tmp_path / "exercises" / "a1"
+
+
+def test_submission_ok_and_extra_files_listed(tmp_path):
+    src, rel = course(tmp_path)
+    sub = tmp_path / "submitted" / "ann" / "a1"
+    write(sub / "a1.ipynb", source_notebook())
+    (sub / "data.csv").write_text("1,2\n")
+    (sub / "timestamp.txt").write_text("2026-01-01 10:00:00")
+    (sub / ".ipynb_checkpoints").mkdir()
+    (sub / ".ipynb_checkpoints" / "a1-checkpoint.ipynb").write_text("{}")
+    (sub / "numpy.py").write_text("x = 1")
+    (sub / "notes" / "n.txt").parent.mkdir()
+    (sub / "notes" / "n.txt").write_text("hi")
+    report = preflight.check_submission(sub, src, rel, CHECKS)
+    assert report.gradable and set(report.notebooks) == {"a1"}
+    assert report.extra_files == ["notes/n.txt", "numpy.py"]
+    assert report.flags == ["extra files: notes/n.txt, numpy.py"]
+
+
+def test_broken_json_is_not_gradable_and_flagged(tmp_path):
+    src, rel = course(tmp_path)
+    sub = tmp_path / "submitted" / "bo" / "a1"
+    sub.mkdir(parents=True)
+    (sub / "a1.ipynb").write_text('{"cells": [')
+    report = preflight.check_submission(sub, src, rel, CHECKS)
+    assert not report.gradable and report.unreadable == ["a1"]
+    assert "a1.ipynb cannot be read" in report.flags[0] and "not graded" in report.flags[0]
+
+
+def test_missing_notebook_names_the_renamed_file(tmp_path):
+    src, rel = course(tmp_path)
+    sub = tmp_path / "submitted" / "cy" / "a1"
+    write(sub / "a1 (1).ipynb", source_notebook())
+    report = preflight.check_submission(sub, src, rel, CHECKS)
+    assert not report.gradable and report.missing == ["a1"]
+    assert "a1.ipynb is missing (found a1 (1).ipynb: renamed?)" in report.flags[0]
+    assert "extra files: a1 (1).ipynb" in report.flags
+
+
+def test_missing_folder(tmp_path):
+    src, rel = course(tmp_path)
+    report = preflight.check_submission(tmp_path / "nope", src, rel, CHECKS)
+    assert not report.gradable and report.flags == ["no submission folder"]
+
+
+def test_notebook_problems_reach_the_submission_report(tmp_path):
+    src, rel = course(tmp_path)
+    nb = source_notebook()
+    nb.cells.append(solution("g_sol", "def g(x):\n    return 0"))
+    write(tmp_path / "submitted" / "di" / "a1" / "a1.ipynb", nb)
+    report = preflight.check_submission(tmp_path / "submitted" / "di" / "a1", src, rel, CHECKS)
+    assert report.gradable
+    assert any("'g_sol' appears more than once" in f for f in report.flags)
+
+
+def test_not_a_notebook(tmp_path):
+    path = tmp_path / "x.ipynb"
+    path.write_text('{"hello": 1}')
+    nb, problem = preflight.read_notebook(path)
+    assert nb is None and problem
