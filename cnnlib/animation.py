@@ -1,4 +1,98 @@
-"""TODO(owner): placeholder; replaced by the real module."""
+"""A convolution as a JavaScript animation that plays in a static HTML page.
 
-def conv_animation(x, w, stride=1, padding=0):
-    raise NotImplementedError
+The frames are the four panels of :func:`cnnlib.plotting.plot_conv_step`, embedded as PNG
+images in the HTML of ``FuncAnimation.to_jshtml`` (play, pause, step and a slider; no
+server, no kernel). The Font Awesome stylesheet that Matplotlib links from a CDN is removed:
+the book's theme ships the icons itself, and nothing visible needs the network.
+"""
+import re
+
+from matplotlib.animation import FuncAnimation
+from matplotlib.figure import Figure
+
+from .plotting import _as_int, _conv_step_drawing, _step_arrays, step_figsize
+
+_CDN_LINK = re.compile(r"<link[^>]*font-awesome[^>]*>\s*", re.IGNORECASE)
+
+
+class ConvAnimation:
+    """The HTML of a convolution animation; a notebook displays it as the player.
+
+    Attributes
+    ----------
+    html : str
+        Self-contained HTML (frames embedded as base64 PNG, JavaScript inline).
+    n_frames : int
+        Number of frames, one per output cell: H_out * W_out.
+    output : array of shape (H_out, W_out)
+        The output the last frame shows.
+    """
+
+    def __init__(self, html, n_frames, output):
+        self.html, self.n_frames, self.output = html, n_frames, output
+
+    def _repr_html_(self):
+        return self.html
+
+    def __repr__(self):
+        return f"<ConvAnimation: {self.n_frames} frames, output {self.output.shape}>"
+
+
+def conv_animation(x, w, stride=1, padding=0, *, b=0.0, interval=1000, dpi=80,
+                   max_frames=64, alt=None):
+    """Animate a kernel sliding over a padded input, one frame per output cell.
+
+    Parameters
+    ----------
+    x : array of shape (H, W) or (1, H, W)
+        One channel of input; keep it small (numbers are written in the cells).
+    w : array of shape (F, F) or (1, F, F)
+        One kernel (rectangular (Fh, Fw) too).
+    stride, padding : int
+        S >= 1 and P >= 0.
+    b : float
+        Bias added to every output cell.
+    interval : int
+        Milliseconds between frames when playing.
+    dpi : int
+        Resolution of the embedded frames (keeps the page light).
+    max_frames : int
+        Refuse inputs that would need more frames than this.
+    alt : str, optional
+        Alternative text of the player's image, for readers who cannot see it.
+
+    Returns
+    -------
+    ConvAnimation
+        Displays in a notebook (and in the built book) as a JavaScript player.
+
+    Notes
+    -----
+    Frame k shows output cell (i, j) = divmod(k, W_out):
+    y[i, j] = sum_m sum_n x_pad[S i + m, S j + n] w[m, n] + b.
+    """
+    xp, kernel, stride, padding, (h_out, w_out) = _step_arrays(
+        "conv_animation", x, w, 0, 0, stride, padding)
+    max_frames = _as_int("conv_animation", "max_frames", max_frames, 1)
+    n_frames = h_out * w_out
+    if n_frames > max_frames:
+        raise ValueError(f"conv_animation: the output has {h_out}x{w_out} = {n_frames} cells, "
+                         f"more frames than max_frames={max_frames}; use a smaller x")
+    fig = Figure(figsize=step_figsize(xp.shape, kernel.shape, (h_out, w_out)), dpi=dpi,
+                 layout="constrained")
+    drawing = _conv_step_drawing("conv_animation", x, w, 0, 0, stride, padding, None, b,
+                                 None, figure=fig)
+    drawing.update(h_out - 1, w_out - 1)
+    fig.draw_without_rendering()       # lay out once with the full output, then freeze
+    fig.set_layout_engine(None)        # no engine at all: no layout pass per frame
+
+    def draw(k):
+        drawing.update(*divmod(k, w_out))
+        return []
+
+    anim = FuncAnimation(fig, draw, frames=n_frames, interval=interval, repeat=False)
+    html = _CDN_LINK.sub("", anim.to_jshtml(default_mode="once", embed_frames=True))
+    if alt:
+        safe = alt.replace("&", "&amp;").replace('"', "&quot;").replace("<", "&lt;")
+        html = html.replace("<img id=", f'<img alt="{safe}" id=', 1)
+    return ConvAnimation(html, n_frames, drawing.y_full.copy())

@@ -1,10 +1,453 @@
-"""TODO(owner): placeholder; replaced by the real module."""
+"""Figures for the book: filters, feature maps and one step of a convolution.
 
-def plot_filters(w, ax=None):
-    raise NotImplementedError
+Every helper takes arrays and an optional Matplotlib ``ax`` (``axes`` for the four-panel
+convolution step), draws on it and returns it. Nothing here changes Matplotlib's global
+style. Colour maps stay readable in greyscale and by colour-blind readers: "gray" for
+weights (black negative, mid-grey zero, white positive), "viridis" for feature maps, light
+greys behind annotated numbers; the highlight is a thick orange outline (Okabe-Ito orange),
+which also shows as a thick line in greyscale.
+"""
+import numpy as np
+import matplotlib.pyplot as plt
+from matplotlib.patches import Rectangle
 
-def plot_feature_maps(maps, ax=None):
-    raise NotImplementedError
+HIGHLIGHT = "#E69F00"       # Okabe-Ito orange: safe for colour-blind readers
+ANNOTATE_MAX_CELLS = 144    # annotate numbers when an array has at most this many cells
 
-def plot_conv_step(x, w, i, j, stride=1, padding=0, axes=None):
-    raise NotImplementedError
+
+# ----------------------------------------------------------------------------- validation
+def _as_array(func, name, value, ndims):
+    """Return `value` as a float array with one of `ndims` dimensions, or raise."""
+    if value is None or isinstance(value, (str, bytes, dict)):
+        raise TypeError(f"{func}: {name} must be a numeric array, got {type(value).__name__}")
+    try:
+        arr = np.asarray(value, dtype=float)
+    except (TypeError, ValueError):
+        raise TypeError(f"{func}: {name} must be a numeric array, "
+                        f"got {type(value).__name__}") from None
+    if arr.ndim not in ndims:
+        want = " or ".join(f"{d}-D" for d in ndims)
+        raise ValueError(f"{func}: {name} must be {want}, got shape {arr.shape}")
+    if arr.size == 0:
+        raise ValueError(f"{func}: {name} must not be empty, got shape {arr.shape}")
+    if not np.all(np.isfinite(arr)):
+        raise ValueError(f"{func}: {name} must contain only finite numbers")
+    return arr
+
+
+def _as_int(func, name, value, minimum):
+    """Return `value` as an int >= minimum, or raise."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{func}: {name} must be an int, got {type(value).__name__}")
+    if value < minimum:
+        raise ValueError(f"{func}: {name} must be >= {minimum}, got {value}")
+    return int(value)
+
+
+# ----------------------------------------------------------------------------- drawing bits
+def _fmt(v, integral):
+    """Short label for one number: '3', '-0.5', '0.13' (never '-0')."""
+    s = f"{v:.0f}" if integral else f"{v:.2f}".rstrip("0").rstrip(".")
+    return "0" if s == "-0" else s
+
+
+def _annotate(ax, values, rgba=None, x0=0, y0=0, fontsize=9, color=None):
+    """Write every finite number of the 2-D `values` in its cell (offset x0, y0)."""
+    integral = bool(np.all(np.isnan(values) | (np.round(values) == values)))
+    for (r, c), v in np.ndenumerate(values):
+        if np.isnan(v):
+            continue
+        col = color
+        if col is None and rgba is not None:   # black text on light cells, white on dark
+            red, green, blue = rgba[r, c, :3]
+            col = "black" if 0.299 * red + 0.587 * green + 0.114 * blue > 0.5 else "white"
+        ax.text(x0 + c, y0 + r, _fmt(v, integral), ha="center", va="center",
+                fontsize=fontsize, color=col or "black")
+
+
+def _cell_grid(ax, h, w, color="0.75"):
+    """Thin lines between the cells of an h x w image; no ticks."""
+    ax.vlines(np.arange(0.5, w - 0.5), -0.5, h - 0.5, colors=color, linewidth=0.8)
+    ax.hlines(np.arange(0.5, h - 0.5), -0.5, w - 0.5, colors=color, linewidth=0.8)
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
+def _mosaic(tiles, ncols, hgap, vgap):
+    """Tile (T, h, w) into one 2-D array with NaN gaps; return it and each tile's (row, col)."""
+    t, h, w = tiles.shape
+    nrows = -(-t // ncols)
+    out = np.full((vgap + nrows * (h + vgap), ncols * (w + hgap) - hgap), np.nan)
+    corners = []
+    for k in range(t):
+        r0, c0 = vgap + (k // ncols) * (h + vgap), (k % ncols) * (w + hgap)
+        out[r0:r0 + h, c0:c0 + w] = tiles[k]
+        corners.append((r0, c0))
+    return out, corners
+
+
+def _scale_tiles(tiles, symmetric):
+    """Scale each tile to [-1, 1] (symmetric, zero stays 0) or [0, 1] (min to max)."""
+    out = np.empty_like(tiles)
+    for k, tile in enumerate(tiles):
+        if symmetric:
+            m = np.abs(tile).max()
+            out[k] = tile / m if m > 0 else tile
+        else:
+            lo, hi = tile.min(), tile.max()
+            out[k] = (tile - lo) / (hi - lo) if hi > lo else np.full_like(tile, 0.5)
+    return out
+
+
+def _draw_tiles(ax, tiles, scaled, ncols, cmap, vmin, vmax, labels, annotate):
+    """Draw a mosaic of tiles on `ax` with optional labels above and numbers inside."""
+    t, h, w = tiles.shape
+    hgap, vgap = max(1, round(0.25 * w)), (max(2, int(np.ceil(0.35 * h))) if labels else
+                                         max(1, round(0.25 * h)))
+    mosaic, corners = _mosaic(scaled, ncols, hgap, vgap)
+    cm = plt.get_cmap(cmap).with_extremes(bad="white")      # a copy: no global change
+    img = ax.imshow(mosaic, cmap=cm, vmin=vmin, vmax=vmax, interpolation="nearest")
+    rgba = img.to_rgba(np.ma.masked_invalid(mosaic))
+    fontsize = 8 if max(h, w) <= 5 else 7
+    for k, (r0, c0) in enumerate(corners):
+        if labels:
+            ax.text(c0 + (w - 1) / 2, r0 - 0.6, labels[k], ha="center", va="bottom", fontsize=9)
+        if annotate:
+            _annotate(ax, tiles[k], rgba[r0:r0 + h, c0:c0 + w], c0, r0, fontsize)
+    ax.set_axis_off()
+    return ax
+
+
+# ----------------------------------------------------------------------------- public API
+def plot_filters(w, ax=None, *, cmap="gray", ncols=None, labels=True, annotate=None):
+    """Draw a grid of filters, one tile per filter (and per input channel).
+
+    Parameters
+    ----------
+    w : array of shape (K, C, F, F) or (K, F, F)
+        The filters (rectangular (K, C, Fh, Fw) too). With C = 1 (or a 3-D array) the K
+        filters are tiled in a near-square grid; with C > 1 filter k is row k and input
+        channel c is column c.
+    ax : matplotlib Axes, optional
+        Where to draw; a new figure is made when None.
+    cmap : str
+        Colour map; the default "gray" shows negative weights black, zero mid-grey and
+        positive weights white.
+    ncols : int, optional
+        Tiles per row when C = 1 (default about sqrt(K), at most 8).
+    labels : bool
+        Write the filter index above each tile (C = 1) or label rows and columns (C > 1).
+    annotate : bool, optional
+        Write each weight in its cell; by default only when every filter is small (F <= 5)
+        and there are at most 16 tiles.
+
+    Returns
+    -------
+    ax : matplotlib Axes
+
+    Notes
+    -----
+    Each filter is scaled by its own largest absolute weight, so zero is always mid-grey
+    and the pattern inside one filter is what the tile shows.
+    """
+    w = _as_array("plot_filters", "w", w, (3, 4))
+    if w.ndim == 3:
+        w = w[:, None]
+    k, c, fh, fw = w.shape
+    if ax is None:
+        _, ax = plt.subplots(figsize=(min(10, 1.2 + 1.1 * (c if c > 1 else min(k, 8))),
+                                      min(10, 1.0 + 1.1 * (k if c > 1 else -(-k // 8)))))
+    scaled = _scale_tiles(w.reshape(k, c * fh, fw), symmetric=True).reshape(w.shape)
+    if annotate is None:
+        annotate = max(fh, fw) <= 5 and k * c <= 16
+    if c == 1:
+        ncols = _as_int("plot_filters", "ncols", ncols, 1) if ncols is not None else \
+            min(8, int(np.ceil(np.sqrt(k))))
+        names = [str(i) for i in range(k)] if labels else None
+        return _draw_tiles(ax, w[:, 0], scaled[:, 0], ncols, cmap, -1, 1, names, annotate)
+    _draw_tiles(ax, w.reshape(k * c, fh, fw), scaled.reshape(k * c, fh, fw), c, cmap,
+                -1, 1, None, annotate)
+    if labels:
+        hgap, vgap = max(1, round(0.25 * fw)), max(1, round(0.25 * fh))
+        for ch in range(c):
+            ax.text(ch * (fw + hgap) + (fw - 1) / 2, vgap - 0.6, f"channel {ch}",
+                    ha="center", va="bottom", fontsize=9)
+        for f in range(k):
+            ax.text(-0.8, vgap + f * (fh + vgap) + (fh - 1) / 2, f"filter {f}",
+                    ha="right", va="center", fontsize=9)
+    return ax
+
+
+def plot_feature_maps(maps, ax=None, *, cmap="viridis", ncols=None, labels=None,
+                      annotate=None):
+    """Draw one panel per channel of a stack of feature maps.
+
+    Parameters
+    ----------
+    maps : array of shape (C, H, W) or (H, W)
+        The feature maps (a single map when 2-D).
+    ax : matplotlib Axes, optional
+        Where to draw; a new figure is made when None.
+    cmap : str
+        A sequential colour map (default "viridis": dark = low, bright = high).
+    ncols : int, optional
+        Panels per row (default about sqrt(C), at most 8).
+    labels : list of str or False, optional
+        A title above each panel; default "map 0", "map 1", ...; False for none.
+    annotate : bool, optional
+        Write each value in its cell; by default only when a map has at most 144 cells
+        and there are at most 4 maps.
+
+    Returns
+    -------
+    ax : matplotlib Axes
+
+    Notes
+    -----
+    Each map is scaled from its own minimum (darkest) to its own maximum (brightest).
+    """
+    maps = _as_array("plot_feature_maps", "maps", maps, (2, 3))
+    if maps.ndim == 2:
+        maps = maps[None]
+    c, h, w = maps.shape
+    if labels is None:
+        labels = [f"map {i}" for i in range(c)]
+    elif labels is not False and len(labels) != c:
+        raise ValueError(f"plot_feature_maps: labels must have one entry per map "
+                         f"(C={c}), got {len(labels)}")
+    ncols = _as_int("plot_feature_maps", "ncols", ncols, 1) if ncols is not None else \
+        min(8, int(np.ceil(np.sqrt(c))))
+    if ax is None:
+        nrows = -(-c // ncols)
+        _, ax = plt.subplots(figsize=(min(10, 0.5 + 2.0 * ncols), min(10, 0.6 + 2.1 * nrows)))
+    if annotate is None:
+        annotate = h * w <= ANNOTATE_MAX_CELLS and c <= 4
+    scaled = _scale_tiles(maps, symmetric=False)
+    return _draw_tiles(ax, maps, scaled, ncols, cmap, 0, 1, labels or None, annotate)
+
+
+def _step_arrays(func, x, w, i, j, stride, padding):
+    """Validate the inputs of one convolution step; return padded x, w and the output size."""
+    x = _as_array(func, "x", x, (2, 3))
+    w = _as_array(func, "w", w, (2, 3))
+    for name, arr in (("x", x), ("w", w)):
+        if arr.ndim == 3 and arr.shape[0] != 1:
+            raise ValueError(f"{func}: {name} must be one channel, (H, W) or (1, H, W), "
+                             f"got shape {arr.shape}; draw one channel at a time")
+    x, w = x.reshape(x.shape[-2:]), w.reshape(w.shape[-2:])
+    stride = _as_int(func, "stride", stride, 1)
+    padding = _as_int(func, "padding", padding, 0)
+    xp = np.pad(x, padding)
+    if w.shape[0] > xp.shape[0] or w.shape[1] > xp.shape[1]:
+        raise ValueError(f"{func}: kernel w of shape {w.shape} is larger than the padded "
+                         f"input of shape {xp.shape} (x.shape={x.shape}, padding={padding})")
+    h_out = (xp.shape[0] - w.shape[0]) // stride + 1
+    w_out = (xp.shape[1] - w.shape[1]) // stride + 1
+    for name, v, n in (("i", i, h_out), ("j", j, w_out)):
+        _as_int(func, name, v, 0)
+        if v >= n:
+            raise ValueError(f"{func}: {name} must be < {n} (output size {h_out}x{w_out} "
+                             f"for stride={stride}, padding={padding}), got {v}")
+    return xp, w, stride, padding, (h_out, w_out)
+
+
+def conv_output_so_far(xp, w, stride, i, j, b=0.0):
+    """Output cells computed up to (i, j) in reading order; NaN for the cells still to come.
+
+    Parameters
+    ----------
+    xp : array of shape (Hp, Wp)
+        The padded input.
+    w : array of shape (Fh, Fw)
+        The kernel.
+
+    Returns
+    -------
+    y : array of shape (H_out, W_out)
+        y[r, s] = sum_m sum_n xp[S r + m, S s + n] w[m, n] + b, for (r, s) <= (i, j).
+    """
+    fh, fw = w.shape
+    h_out = (xp.shape[0] - fh) // stride + 1
+    w_out = (xp.shape[1] - fw) // stride + 1
+    y = np.full((h_out, w_out), np.nan)
+    for r in range(h_out):
+        for s in range(w_out):
+            if (r, s) <= (i, j):
+                y[r, s] = np.sum(xp[stride * r:stride * r + fh, stride * s:stride * s + fw] * w) + b
+    return y
+
+
+def step_figsize(padded_shape, kernel_shape, out_shape, cell=0.4):
+    """Figure size (inches) for the four panels of a step: square cells of `cell` inches."""
+    rows = max(padded_shape[0], kernel_shape[0], out_shape[0])
+    cols = padded_shape[1] + 2 * kernel_shape[1] + out_shape[1]
+    return (cell * cols + 0.8, cell * rows + 1.0)
+
+
+def _light_limits(values):
+    """Colour limits that keep every cell light grey, so black numbers stay readable."""
+    finite = values[np.isfinite(values)]
+    lo, hi = (finite.min(), finite.max()) if finite.size else (0.0, 1.0)
+    span = hi - lo if hi > lo else 1.0
+    return lo - 0.1 * span, hi + 1.2 * span
+
+
+class ConvStepDrawing:
+    """The four panels of one convolution step, drawn once and then moved cell by cell.
+
+    Parameters
+    ----------
+    axes : sequence of 4 matplotlib Axes
+    xp : array of shape (Hp, Wp)
+        The padded input.
+    w : array of shape (Fh, Fw)
+        The kernel.
+    stride, padding : int
+    b : float
+    annotate : bool
+    """
+
+    def __init__(self, axes, xp, w, stride, padding, b, annotate):
+        self.axes, self.xp, self.w, self.stride, self.b = axes, xp, w, stride, b
+        fh, fw = w.shape
+        self.y_full = conv_output_so_far(xp, w, stride, np.inf, np.inf, b)
+        h_out, w_out = self.y_full.shape
+        products = np.stack([self._window(r, s) * w for r in range(h_out) for s in range(w_out)])
+        fs = 10 if max(xp.shape) <= 7 else 8
+        self.annotate = annotate
+        for ax in axes:
+            ax.clear()
+        _draw_input(axes[0], xp, padding, annotate, fs)
+        self._panel(axes[1], w, w, "kernel w", annotate, fs)
+        self.prod_img, self.prod_texts = self._panel(
+            axes[2], products[0], products, "window × kernel\n(cell by cell)", annotate, fs)
+        self.out_img, self.out_texts = self._panel(
+            axes[3], np.full_like(self.y_full, np.nan), self.y_full, "output y", annotate, fs)
+        self.prod_integral = bool(np.all(np.round(products) == products))
+        self.out_integral = bool(np.all(np.round(self.y_full) == self.y_full))
+        self.window = self._outline(axes[0], 0, 0, fw, fh)
+        for ax in axes[1:3]:
+            self._outline(ax, -0.5, -0.5, fw, fh)
+        self.cell = self._outline(axes[3], -0.5, -0.5, 1, 1)
+
+    def _window(self, i, j):
+        s, (fh, fw) = self.stride, self.w.shape
+        return self.xp[s * i:s * i + fh, s * j:s * j + fw]
+
+    @staticmethod
+    def _outline(ax, x0, y0, width, height):
+        return ax.add_patch(Rectangle((x0, y0), width, height, fill=False,
+                                      edgecolor=HIGHLIGHT, linewidth=3.5, clip_on=False))
+
+    @staticmethod
+    def _panel(ax, values, value_range, title, annotate, fontsize):
+        """Light grey cells (darker = larger) with one text artist per cell."""
+        vmin, vmax = _light_limits(np.asarray(value_range))
+        cm = plt.get_cmap("Greys").with_extremes(bad="white")
+        img = ax.imshow(values, cmap=cm, vmin=vmin, vmax=vmax, interpolation="nearest")
+        _cell_grid(ax, *values.shape)
+        ax.set_title(title, fontsize=9)
+        texts = None
+        if annotate:
+            finite = np.asarray(value_range)[np.isfinite(value_range)]
+            integral = bool(np.all(np.round(finite) == finite))
+            texts = {(r, c): ax.text(c, r, "" if np.isnan(v) else _fmt(v, integral),
+                                     ha="center", va="center", fontsize=fontsize)
+                     for (r, c), v in np.ndenumerate(values)}
+        return img, texts
+
+    def update(self, i, j):
+        """Show output cell (i, j): move the window, the products and the output so far."""
+        prod = self._window(i, j) * self.w
+        y = np.where(np.arange(self.y_full.size).reshape(self.y_full.shape)
+                     <= i * self.y_full.shape[1] + j, self.y_full, np.nan)
+        self.prod_img.set_data(prod)
+        self.out_img.set_data(y)
+        if self.annotate:
+            for (r, c), t in self.prod_texts.items():
+                t.set_text(_fmt(prod[r, c], self.prod_integral))
+            for (r, c), t in self.out_texts.items():
+                t.set_text("" if np.isnan(y[r, c]) else _fmt(y[r, c], self.out_integral))
+        s = self.stride
+        self.window.set_xy((s * j - 0.5, s * i - 0.5))
+        self.cell.set_xy((j - 0.5, i - 0.5))
+        self.axes[3].set_title(f"output y\ny[{i}, {j}] = {_fmt(self.y_full[i, j], False)}",
+                               fontsize=9)
+
+
+def plot_conv_step(x, w, i, j, stride=1, padding=0, axes=None, *, b=0.0, annotate=None):
+    """Draw one step of a 2-D convolution (cross-correlation) in four panels.
+
+    Panels: the padded input with the window of output cell (i, j) outlined; the kernel;
+    their element-wise product; the output, filled in reading order up to cell (i, j),
+    which holds the sum of the products (plus b).
+
+    Parameters
+    ----------
+    x : array of shape (H, W) or (1, H, W)
+        One channel of input.
+    w : array of shape (F, F) or (1, F, F)
+        One kernel (rectangular (Fh, Fw) too).
+    i, j : int
+        The output cell, 0 <= i < H_out, 0 <= j < W_out.
+    stride, padding : int
+        S >= 1 and P >= 0; the padded border is drawn with zeros in grey.
+    axes : sequence of 4 matplotlib Axes, optional
+        Where to draw; a new figure is made when None.
+    b : float
+        Bias added to every output cell.
+    annotate : bool, optional
+        Write the numbers in the cells; by default when the padded input has at most
+        144 cells.
+
+    Returns
+    -------
+    axes : array of 4 matplotlib Axes
+
+    Notes
+    -----
+    y[i, j] = sum_m sum_n x_pad[S i + m, S j + n] w[m, n] + b, with
+    H_out = floor((H + 2P - Fh) / S) + 1 (and the same for W_out).
+    """
+    drawing = _conv_step_drawing("plot_conv_step", x, w, i, j, stride, padding, axes, b,
+                                 annotate)
+    drawing.update(i, j)
+    return drawing.axes
+
+
+def _conv_step_drawing(func, x, w, i, j, stride, padding, axes, b, annotate, figure=None):
+    """Validate, make the axes when needed (on `figure` if given) and draw the panels."""
+    xp, w, stride, padding, (h_out, w_out) = _step_arrays(func, x, w, i, j, stride, padding)
+    if axes is None:
+        kw = dict(gridspec_kw={"width_ratios": [xp.shape[1], w.shape[1], w.shape[1], w_out]})
+        if figure is None:
+            _, axes = plt.subplots(1, 4, layout="constrained", **kw,
+                                   figsize=step_figsize(xp.shape, w.shape, (h_out, w_out)))
+        else:
+            axes = figure.subplots(1, 4, **kw)
+    axes = np.asarray(axes, dtype=object).ravel()
+    if axes.size != 4:
+        raise ValueError(f"{func}: axes must hold 4 Axes, got {axes.size}")
+    if annotate is None:
+        annotate = xp.size <= ANNOTATE_MAX_CELLS
+    return ConvStepDrawing(axes, xp, w, stride, padding, float(b), bool(annotate))
+
+
+def _draw_input(ax, xp, padding, annotate, fontsize):
+    """The padded input: real cells shaded, padding zeros in grey italics, border dashed."""
+    h, w = xp.shape
+    shown = np.full_like(xp, np.nan)
+    shown[padding:h - padding, padding:w - padding] = xp[padding:h - padding,
+                                                         padding:w - padding]
+    ConvStepDrawing._panel(ax, shown, shown,
+                           f"input x\n(padding P={padding})" if padding else "input x",
+                           annotate, fontsize)
+    if padding:
+        ax.add_patch(Rectangle((padding - 0.5, padding - 0.5), w - 2 * padding,
+                               h - 2 * padding, fill=False, edgecolor="0.3",
+                               linestyle="--", linewidth=1.2))
+        if annotate:
+            for (r, c) in np.ndindex(h, w):
+                if not (padding <= r < h - padding and padding <= c < w - padding):
+                    ax.text(c, r, "0", ha="center", va="center", fontsize=fontsize,
+                            color="0.55", style="italic")

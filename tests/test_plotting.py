@@ -1,0 +1,158 @@
+"""Tests for cnnlib.plotting: what is drawn matches cnnlib.conv2d, and bad input is refused."""
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+import cnnlib  # noqa: E402
+from cnnlib.plotting import plot_conv_step, plot_feature_maps, plot_filters  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def close_figures():
+    yield
+    plt.close("all")
+
+
+def _texts(ax):
+    return [t.get_text() for t in ax.texts]
+
+
+def _reference(x, w, stride, padding):
+    """cnnlib.conv2d on one channel: (H_out, W_out)."""
+    return cnnlib.conv2d(x[None, None], w[None, None], stride=stride, padding=padding)[0, 0]
+
+
+# ----------------------------------------------------------------------------- plot_filters
+@pytest.mark.parametrize("shape", [(8, 1, 3, 3), (5, 3, 3), (4, 3, 5, 5), (2, 2, 3, 4)])
+def test_plot_filters_returns_the_axes_it_drew_on(shape):
+    w = np.random.default_rng(0).normal(size=shape)
+    fig, ax = plt.subplots()
+    assert plot_filters(w, ax=ax) is ax
+    assert len(ax.images) == 1
+
+
+def test_plot_filters_creates_axes_and_annotates_small_filters():
+    w = np.arange(2 * 3 * 3, dtype=float).reshape(2, 1, 3, 3) - 8
+    ax = plot_filters(w)
+    texts = _texts(ax)
+    for v in w.ravel():                       # every weight written in its cell
+        assert f"{v:.0f}" in texts
+    assert "0" in texts and "1" in texts      # the filter labels
+
+
+def test_plot_filters_zero_is_mid_grey_and_sign_is_kept():
+    w = np.array([[[-2.0, 0.0], [1.0, 2.0]]])
+    ax = plot_filters(w, annotate=False, labels=False)
+    shown = ax.images[0].get_array()
+    finite = shown[np.isfinite(shown)]
+    np.testing.assert_allclose(np.sort(finite), [-1.0, 0.0, 0.5, 1.0])
+    assert ax.images[0].norm.vmin == -1 and ax.images[0].norm.vmax == 1
+
+
+def test_plot_filters_changes_no_global_style():
+    before = dict(matplotlib.rcParams)
+    plot_filters(np.ones((3, 3, 3)))
+    assert dict(matplotlib.rcParams) == before
+
+
+@pytest.mark.parametrize("bad, exc", [
+    (np.ones((3, 3)), ValueError),
+    (np.ones((1, 1, 1, 3, 3)), ValueError),
+    (np.full((2, 3, 3), np.nan), ValueError),
+    ("filters", TypeError),
+])
+def test_plot_filters_rejects_bad_input(bad, exc):
+    with pytest.raises(exc, match="plot_filters: w"):
+        plot_filters(bad)
+
+
+# ----------------------------------------------------------------------------- plot_feature_maps
+def test_plot_feature_maps_one_panel_per_channel():
+    maps = np.random.default_rng(1).normal(size=(6, 10, 7))
+    fig, ax = plt.subplots()
+    assert plot_feature_maps(maps, ax=ax) is ax
+    assert [t for t in _texts(ax) if t.startswith("map")] == [f"map {k}" for k in range(6)]
+    shown = ax.images[0].get_array()
+    assert np.isfinite(shown).sum() == maps.size   # every cell of every map is drawn once
+
+
+def test_plot_feature_maps_2d_and_custom_labels_and_numbers():
+    m = np.array([[0.5, 1.0], [1.5, 2.25]])
+    ax = plot_feature_maps(m, labels=["edges"])
+    texts = _texts(ax)
+    assert "edges" in texts
+    for v in ["0.5", "1", "1.5", "2.25"]:
+        assert v in texts
+
+
+def test_plot_feature_maps_rejects_bad_input():
+    with pytest.raises(ValueError, match="plot_feature_maps: maps must be 2-D or 3-D"):
+        plot_feature_maps(np.ones((1, 2, 3, 4)))
+    with pytest.raises(ValueError, match="labels must have one entry per map"):
+        plot_feature_maps(np.ones((3, 4, 4)), labels=["a"])
+    with pytest.raises(TypeError, match="plot_feature_maps: maps"):
+        plot_feature_maps(None)
+
+
+# ----------------------------------------------------------------------------- plot_conv_step
+@pytest.mark.parametrize("shape, f, stride, padding", [
+    ((5, 5), (3, 3), 1, 0), ((7, 5), (3, 3), 2, 1), ((6, 4), (2, 3), 3, 2), ((4, 4), (4, 4), 1, 0),
+])
+def test_plot_conv_step_values_match_conv2d(shape, f, stride, padding):
+    rng = np.random.default_rng(2)
+    x = rng.integers(-3, 4, size=shape).astype(float)
+    w = rng.integers(-2, 3, size=f).astype(float)
+    y = _reference(x, w, stride, padding)
+    i, j = y.shape[0] - 1, y.shape[1] // 2
+    axes = plot_conv_step(x, w, i, j, stride=stride, padding=padding)
+    assert len(axes) == 4
+    out = np.ma.filled(axes[3].images[0].get_array(), np.nan)
+    assert out.shape == y.shape
+    done = np.arange(y.size).reshape(y.shape) <= i * y.shape[1] + j   # reading order
+    np.testing.assert_allclose(out[done], y[done])
+    assert np.isnan(out[~done]).all()
+    assert f"{y[i, j]:.0f}" in _texts(axes[3])
+    window = np.pad(x, padding)[stride * i:stride * i + f[0], stride * j:stride * j + f[1]]
+    np.testing.assert_allclose(axes[2].images[0].get_array(), window * w)
+    assert np.sum(axes[2].images[0].get_array()) == pytest.approx(y[i, j])
+
+
+def test_plot_conv_step_draws_on_given_axes_and_marks_padding():
+    fig, axes = plt.subplots(1, 4)
+    x = np.arange(9.0).reshape(3, 3)
+    got = plot_conv_step(x[None], np.ones((1, 2, 2)), 0, 0, padding=1, axes=axes)
+    assert list(got) == list(axes)
+    zeros = [t for t in axes[0].texts if t.get_text() == "0" and t.get_style() == "italic"]
+    assert len(zeros) == 5 * 5 - 3 * 3            # every padding cell shows a grey zero
+    assert "padding P=1" in axes[0].get_title()
+
+
+def test_plot_conv_step_bias_is_added():
+    x, w = np.ones((3, 3)), np.ones((3, 3))
+    axes = plot_conv_step(x, w, 0, 0, b=-2.5)
+    assert axes[3].images[0].get_array()[0, 0] == pytest.approx(9 - 2.5)
+
+
+@pytest.mark.parametrize("kwargs, exc, match", [
+    (dict(i=3, j=0), ValueError, "plot_conv_step: i must be < 3"),
+    (dict(i=0, j=-1), ValueError, "plot_conv_step: j must be >= 0"),
+    (dict(i=0, j=0, stride=0), ValueError, "plot_conv_step: stride must be >= 1"),
+    (dict(i=0, j=0, padding=-1), ValueError, "plot_conv_step: padding must be >= 0"),
+    (dict(i=0, j=0, stride=1.5), TypeError, "plot_conv_step: stride must be an int"),
+    (dict(i=0, j=0, axes=[None, None]), ValueError, "axes must hold 4 Axes"),
+])
+def test_plot_conv_step_rejects_bad_arguments(kwargs, exc, match):
+    with pytest.raises(exc, match=match):
+        plot_conv_step(np.ones((5, 5)), np.ones((3, 3)), **kwargs)
+
+
+def test_plot_conv_step_rejects_bad_arrays():
+    with pytest.raises(ValueError, match="kernel w of shape \\(5, 5\\) is larger"):
+        plot_conv_step(np.ones((3, 3)), np.ones((5, 5)), 0, 0)
+    with pytest.raises(ValueError, match="x must be one channel"):
+        plot_conv_step(np.ones((3, 5, 5)), np.ones((3, 3)), 0, 0)
+    with pytest.raises(TypeError, match="plot_conv_step: w must be a numeric array"):
+        plot_conv_step(np.ones((5, 5)), "sobel", 0, 0)
