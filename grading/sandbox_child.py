@@ -1,0 +1,856 @@
+"""Confined child of `grading.sandbox`: runs a student's cells and graded functions.
+
+Started by the trusted parent as ``python -I grading/sandbox_child.py JOBDIR`` (as root).
+It imports only the standard library at module level, so the parent can also import it for
+the plain-value codec (`encode_args`, `encode_result`, `decode`) shared by both sides.
+
+Process tree (all but S run in fresh pid/net/ipc/uts namespaces)::
+
+    S  supervisor (root, trusted)  unshare, builds the new root, waits, copies results out
+    `-- I  pid 1 of the new pid namespace (root, trusted): reaps; its death kills everything
+        `-- H  one holder per group of checks (same `allow_cnnlib`): own mount namespace,
+            |  chroot into the new root, rlimits, setuid to a per-run uid, runs the cells;
+            |  each cell runs in a fork that becomes the next holder (a looping cell is killed
+            |  and skipped, the state before it is kept)
+            `-- W  one fork per check: calls the target on every case, writes plain values
+
+Nothing the student's code writes is trusted: the parent decodes plain JSON / .npy
+(``allow_pickle=False``) with size limits and decides pass/fail itself.
+"""
+import ctypes
+import errno
+import json
+import os
+import re
+import signal
+import stat
+import sys
+import time
+from select import select as _select
+from time import monotonic as _monotonic
+
+# ----------------------------------------------------------------------------------------
+# Plain-value codec (both sides)
+# ----------------------------------------------------------------------------------------
+MAX_DEPTH = 20
+MAX_NODES = 100_000
+MAX_STR = 10_000
+MAX_INT_DIGITS = 4_000
+MAX_ARRAY_BYTES = 64 << 20          # one returned array
+MAX_RESULT_BYTES = 256 << 20        # everything one run sends back
+NUMERIC_KINDS = "biufc"
+_NAME_RE = re.compile(r"^[A-Za-z0-9_.-]{1,100}\.npy$")
+
+
+class UnsupportedValue:
+    """Stand-in, built by the parent, for a returned object that is not a plain value.
+
+    For example an ndarray subclass, an object with a custom ``__eq__``, a generator.
+    It compares equal to nothing but itself and has no array behaviour.
+    """
+
+    __slots__ = ("type_name",)
+
+    def __init__(self, type_name):
+        self.type_name = str(type_name)[:80]
+
+    def __repr__(self):
+        return f"<{self.type_name} object (not a plain NumPy array or number)>"
+
+    __str__ = __repr__
+
+
+class DecodeError(ValueError):
+    """A value sent back by the child is malformed or too large."""
+
+
+def _save_npy(path, arr):
+    import numpy as np
+    with open(path, "wb") as fh:
+        np.save(fh, arr, allow_pickle=False)
+
+
+def encode_args(obj, outdir, names):
+    """Encode a case's args/kwargs (trusted side) into a JSON tree, arrays into .npy files.
+
+    Arrays keep their dtype, shape, strides and writeable flag: the raw memory span under a
+    non-contiguous view is sent, and the child rebuilds the same view on it.
+    """
+    import numpy as np
+    if obj is None or isinstance(obj, (bool, str)):
+        return {"t": "plain", "v": obj}
+    if isinstance(obj, int) and not isinstance(obj, np.integer):
+        return {"t": "int", "v": str(obj)}
+    if isinstance(obj, float):
+        return {"t": "float", "v": repr(obj)}
+    if isinstance(obj, complex):
+        return {"t": "complex", "v": [repr(obj.real), repr(obj.imag)]}
+    if isinstance(obj, (tuple, list)):
+        return {"t": type(obj).__name__, "items": [encode_args(x, outdir, names) for x in obj]}
+    if isinstance(obj, dict):
+        if not all(isinstance(k, str) for k in obj):
+            raise TypeError("sandbox: dict keys in case args must be str")
+        return {"t": "dict", "items": [[k, encode_args(v, outdir, names)] for k, v in obj.items()]}
+    if isinstance(obj, np.generic) and obj.dtype.kind in NUMERIC_KINDS:
+        name = f"a{len(names)}.npy"
+        names.append(name)
+        _save_npy(os.path.join(outdir, name), np.asarray(obj))
+        return {"t": "npscalar", "file": name}
+    if type(obj) is np.ndarray and obj.dtype.kind in NUMERIC_KINDS:
+        return _encode_array_layout(obj, outdir, names)
+    raise TypeError(f"sandbox: cannot send a {type(obj).__name__} to the child "
+                    "(case args must be plain values: numeric arrays, numbers, None, tuples)")
+
+
+def _encode_array_layout(a, outdir, names):
+    import numpy as np
+    from numpy.lib.array_utils import byte_bounds
+    name = f"a{len(names)}.npy"
+    names.append(name)
+    layout = None
+    if a.size > 0 and not a.flags.c_contiguous:
+        lo, hi = byte_bounds(a)
+        span = hi - lo
+        if span <= 4 * a.nbytes + (1 << 20):
+            raw = np.frombuffer(ctypes.string_at(lo, span), dtype=np.uint8)
+            _save_npy(os.path.join(outdir, name), raw)
+            layout = {"dtype": a.dtype.str, "shape": list(a.shape), "strides": list(a.strides),
+                      "offset": a.__array_interface__["data"][0] - lo}
+    if layout is None:
+        _save_npy(os.path.join(outdir, name), a)
+    return {"t": "ndarray", "file": name, "layout": layout, "writeable": bool(a.flags.writeable)}
+
+
+def decode(spec, indir, *, trusted=False):
+    """Rebuild a value from its JSON tree; strict and size-limited unless `trusted`."""
+    counter = [0]
+    total = [0]
+    return _decode(spec, indir, 0, counter, total, trusted)
+
+
+def _decode(spec, indir, depth, counter, total, trusted):
+    import numpy as np
+    counter[0] += 1
+    if depth > MAX_DEPTH or counter[0] > MAX_NODES:
+        raise DecodeError("value nested too deeply or too large")
+    if not isinstance(spec, dict) or not isinstance(spec.get("t"), str):
+        raise DecodeError("malformed value")
+    t = spec["t"]
+    if t == "plain":
+        v = spec.get("v")
+        if v is None or isinstance(v, bool):
+            return v
+        if isinstance(v, str):
+            if len(v) > MAX_STR:
+                raise DecodeError("string too long")
+            return v
+        raise DecodeError("malformed plain value")
+    if t == "int":
+        v = spec.get("v")
+        if not isinstance(v, str) or len(v) > MAX_INT_DIGITS or not re.fullmatch(r"-?\d+", v):
+            raise DecodeError("malformed int")
+        return int(v)
+    if t == "float":
+        return _float(spec.get("v"))
+    if t == "complex":
+        v = spec.get("v")
+        if not isinstance(v, list) or len(v) != 2:
+            raise DecodeError("malformed complex")
+        return complex(_float(v[0]), _float(v[1]))
+    if t in ("tuple", "list"):
+        items = spec.get("items")
+        if not isinstance(items, list):
+            raise DecodeError("malformed sequence")
+        out = [_decode(x, indir, depth + 1, counter, total, trusted) for x in items]
+        return tuple(out) if t == "tuple" else out
+    if t == "dict":
+        items = spec.get("items")
+        if not isinstance(items, list):
+            raise DecodeError("malformed dict")
+        out = {}
+        for kv in items:
+            if not (isinstance(kv, list) and len(kv) == 2 and isinstance(kv[0], str)
+                    and len(kv[0]) <= MAX_STR):
+                raise DecodeError("malformed dict item")
+            out[kv[0]] = _decode(kv[1], indir, depth + 1, counter, total, trusted)
+        return out
+    if t == "unsupported":
+        name = spec.get("type")
+        return UnsupportedValue(name if isinstance(name, str) else "unknown")
+    if t in ("ndarray", "npscalar"):
+        arr = _load_array(spec.get("file"), indir, total, trusted)
+        if t == "npscalar":
+            if arr.ndim != 0:
+                raise DecodeError("malformed scalar")
+            return arr[()]
+        layout = spec.get("layout") if trusted else None
+        if layout:
+            arr = np.ndarray(tuple(layout["shape"]), dtype=np.dtype(layout["dtype"]),
+                             buffer=arr, offset=layout["offset"], strides=tuple(layout["strides"]))
+        if trusted and spec.get("writeable") is False:
+            arr.flags.writeable = False
+        return arr
+    raise DecodeError(f"unknown value type {t[:20]!r}")
+
+
+def _float(v):
+    if not isinstance(v, str) or len(v) > 40:
+        raise DecodeError("malformed float")
+    try:
+        return float(v)
+    except ValueError:
+        raise DecodeError("malformed float") from None
+
+
+def _load_array(name, indir, total, trusted):
+    import numpy as np
+    if not isinstance(name, str) or not _NAME_RE.match(name):
+        raise DecodeError("malformed array reference")
+    path = os.path.join(indir, name)
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    with os.fdopen(fd, "rb") as fh:
+        st = os.fstat(fh.fileno())
+        if not stat.S_ISREG(st.st_mode):
+            raise DecodeError("array is not a regular file")
+        if not trusted:
+            total[0] += st.st_size
+            if st.st_size > MAX_ARRAY_BYTES + 4096 or total[0] > MAX_RESULT_BYTES:
+                raise DecodeError("returned array too large")
+        try:
+            arr = np.load(fh, allow_pickle=False)
+        except Exception as exc:
+            raise DecodeError(f"unreadable array ({type(exc).__name__})") from None
+    if type(arr) is not np.ndarray or arr.dtype.kind not in NUMERIC_KINDS or arr.dtype.fields:
+        raise DecodeError("array of a non-numeric dtype")
+    return arr
+
+
+def encode_result(obj, outdir, prefix, counter=None):
+    """Encode what the student returned (child side): only exact plain types pass as values."""
+    import numpy as np
+    counter = counter if counter is not None else [0]
+    counter[0] += 1
+    if counter[0] > MAX_NODES:
+        raise ValueError("result too large")
+    tp = type(obj)
+    if obj is None or tp is bool:
+        return {"t": "plain", "v": obj}
+    if tp is str:
+        return {"t": "plain", "v": obj[:MAX_STR]}
+    if tp is int:
+        s = str(obj) if obj.bit_length() < 13000 else "0"
+        return {"t": "int", "v": s} if len(s) <= MAX_INT_DIGITS else {"t": "unsupported", "type": "huge int"}
+    if tp is float:
+        return {"t": "float", "v": repr(obj)}
+    if tp is complex:
+        return {"t": "complex", "v": [repr(obj.real), repr(obj.imag)]}
+    if tp is tuple or tp is list:
+        return {"t": tp.__name__, "items": [encode_result(x, outdir, prefix, counter) for x in obj]}
+    if tp is dict and all(type(k) is str for k in obj):
+        return {"t": "dict", "items": [[k, encode_result(v, outdir, prefix, counter)]
+                                       for k, v in obj.items()]}
+    is_scalar = isinstance(obj, np.generic) and tp.__module__ == "numpy"
+    if (tp is np.ndarray or is_scalar) and obj.dtype.kind in NUMERIC_KINDS and not obj.dtype.fields:
+        if obj.nbytes > MAX_ARRAY_BYTES:
+            return {"t": "unsupported", "type": f"ndarray of {obj.nbytes} bytes (too large)"}
+        name = f"{prefix}_{counter[0]}.npy"
+        _save_npy(os.path.join(outdir, name), np.asarray(obj))
+        return {"t": "npscalar" if is_scalar else "ndarray", "file": name}
+    try:
+        name = tp.__name__ if isinstance(tp.__name__, str) else "object"
+    except Exception:
+        name = "object"
+    return {"t": "unsupported", "type": name[:80]}
+
+
+# ----------------------------------------------------------------------------------------
+# Kernel interfaces (ctypes)
+# ----------------------------------------------------------------------------------------
+CLONE_NEWNS = 0x00020000
+CLONE_NEWUTS = 0x04000000
+CLONE_NEWIPC = 0x08000000
+CLONE_NEWPID = 0x20000000
+CLONE_NEWNET = 0x40000000
+MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC = 1, 2, 4, 8
+MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE = 32, 4096, 16384, 1 << 18
+PR_SET_PDEATHSIG, PR_SET_NO_NEW_PRIVS = 1, 38
+
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
+def _check(ret, what):
+    if ret != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"{what}: {os.strerror(err)}")
+
+
+def unshare(flags):
+    _check(_libc.unshare(ctypes.c_int(flags)), f"unshare({flags:#x})")
+
+
+def mount(src, dst, fstype, flags, data=None):
+    enc = lambda s: None if s is None else os.fsencode(s)  # noqa: E731
+    _check(_libc.mount(enc(src), enc(dst), enc(fstype), ctypes.c_ulong(flags), enc(data)),
+           f"mount {src} on {dst}")
+
+
+def prctl(option, arg):
+    _check(_libc.prctl(ctypes.c_int(option), ctypes.c_ulong(arg), ctypes.c_ulong(0),
+                       ctypes.c_ulong(0), ctypes.c_ulong(0)), f"prctl({option})")
+
+
+def bind_ro(src, dst):
+    mount(src, dst, None, MS_BIND)
+    mount(None, dst, None, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV)
+
+
+# ----------------------------------------------------------------------------------------
+# The supervisor S
+# ----------------------------------------------------------------------------------------
+NS_FLAGS = CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS
+SUBMISSION = "/submission"
+
+
+def fail_setup(msg, code=3):
+    sys.stderr.write(f"SANDBOX-SETUP-ERROR: {msg}\n")
+    sys.stderr.flush()
+    os._exit(code)
+
+
+def main(jobdir):
+    with open(os.path.join(jobdir, "job.json")) as fh:
+        job = json.load(fh)
+    if os.geteuid() != 0:
+        fail_setup("the grading sandbox must start as root (it needs CAP_SYS_ADMIN for "
+                   f"namespaces and mounts, and to switch to an unprivileged uid); euid={os.geteuid()}")
+    try:
+        unshare(NS_FLAGS)
+        mount(None, "/", None, MS_REC | MS_PRIVATE)
+    except OSError as exc:
+        fail_setup(f"cannot create mount/network/pid namespaces ({exc}); "
+                   "run as root on Linux with namespaces enabled (not inside a restricted container)")
+    import numpy as np  # noqa: F401  (imported before any student code, never from the submission)
+    root = os.path.join(jobdir, "root")
+    try:
+        build_root(root, job)
+    except OSError as exc:
+        fail_setup(f"cannot build the sandbox filesystem: {exc}")
+    cases = load_cases(jobdir, job)
+    alive_r, alive_w = os.pipe()  # EOF on alive_r <=> the supervisor is gone
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.close(alive_w)
+            ns_init(job, root, cases, alive_r)
+        finally:
+            os._exit(70)
+    os.close(alive_r)
+    supervise(job, root, pid, jobdir)
+
+
+def build_root(root, job):
+    os.makedirs(root, exist_ok=True)
+    mount("tmpfs", root, "tmpfs", MS_NOSUID | MS_NODEV, "size=16m,mode=755")
+    for d in ("usr", "etc", "bin", "lib", "lib64", "sbin"):
+        src = "/" + d
+        if os.path.islink(src):
+            os.symlink(os.readlink(src), os.path.join(root, d))
+        elif os.path.isdir(src):
+            os.makedirs(os.path.join(root, d))
+            bind_ro(src, os.path.join(root, d))
+    for src in job["python_dirs"]:
+        dst = root + src
+        os.makedirs(dst, exist_ok=True)
+        bind_ro(src, dst)
+    os.makedirs(os.path.join(root, "dev"))
+    for n in ("null", "zero", "random", "urandom"):
+        dst = os.path.join(root, "dev", n)
+        open(dst, "w").close()
+        mount("/dev/" + n, dst, None, MS_BIND)
+        mount(None, dst, None, MS_REMOUNT | MS_BIND | MS_NOSUID | MS_NOEXEC)
+    for d in ("tmp", "out", SUBMISSION.strip("/")):
+        os.makedirs(os.path.join(root, d))
+    out = os.path.join(root, "out")
+    mount("tmpfs", out, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=512m,mode=755")
+    for g in job["groups"]:
+        gdir = os.path.join(out, g["name"])
+        os.mkdir(gdir, 0o700)
+        os.chown(gdir, g["uid"], g["uid"])
+    if job.get("cnnlib_dir"):
+        os.makedirs(root + job["cnnlib_dir"], exist_ok=True)
+    for d in job.get("hide_dirs", []):
+        os.makedirs(root + d, exist_ok=True)
+
+
+def load_cases(jobdir, job):
+    indir = os.path.join(jobdir, "in")
+    out = {}
+    for g in job["groups"]:
+        for c in g["checks"]:
+            out[c["key"]] = [(decode(a, indir, trusted=True), decode(k, indir, trusted=True))
+                             for a, k in c["cases"]]
+    return out
+
+
+def supervise(job, root, init_pid, jobdir):
+    deadline = _monotonic() + job["deadline"]
+    out = os.path.join(root, "out")
+    done = set()
+    names = [g["name"] for g in job["groups"]]
+
+    def scan():
+        for n in names:
+            if n not in done and any(os.path.exists(os.path.join(out, n, f))
+                                     for f in ("done.json", "setup_error.json")):
+                done.add(n)
+
+    while True:
+        pid, _ = os.waitpid(init_pid, os.WNOHANG)
+        scan()
+        if pid:
+            init_pid = None
+            break
+        if len(done) == len(names) or _monotonic() > deadline:
+            break
+        time.sleep(0.004)
+    if init_pid:
+        os.kill(init_pid, signal.SIGKILL)  # pid 1 of the namespace: takes every process with it
+        os.waitpid(init_pid, 0)
+    copy_results(out, os.path.join(jobdir, "results"), names)
+    with open(os.path.join(jobdir, "results", "summary.json"), "w") as fh:
+        json.dump({"groups_done": sorted(done), "timed_out": _monotonic() > deadline}, fh)
+
+
+def copy_results(src_root, dst_root, names):
+    os.makedirs(dst_root, exist_ok=True)
+    budget = MAX_RESULT_BYTES
+    for n in names:
+        src_dir = os.path.join(src_root, n)
+        dst_dir = os.path.join(dst_root, n)
+        os.mkdir(dst_dir)
+        try:
+            entries = os.listdir(src_dir)[:5000]
+        except OSError:
+            continue
+        for e in entries:
+            if not re.fullmatch(r"[A-Za-z0-9_.-]{1,100}", e) or e.startswith(".tmp"):
+                continue
+            try:
+                fd = os.open(os.path.join(src_dir, e), os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+            except OSError:
+                continue
+            with os.fdopen(fd, "rb") as fh:
+                st = os.fstat(fd)
+                if not stat.S_ISREG(st.st_mode) or st.st_size > min(budget, MAX_ARRAY_BYTES + 4096):
+                    continue
+                data = fh.read(st.st_size + 1)[: st.st_size]
+            budget -= len(data)
+            with open(os.path.join(dst_dir, e), "wb") as fh:
+                fh.write(data)
+
+
+# ----------------------------------------------------------------------------------------
+# pid 1 of the namespace
+# ----------------------------------------------------------------------------------------
+def ns_init(job, root, cases, alive_r):
+    prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    if _select([alive_r], [], [], 0)[0]:  # the supervisor died before the death signal was armed
+        os._exit(71)
+    os.close(alive_r)
+    for g in job["groups"]:
+        if os.fork() == 0:
+            try:
+                group_main(job, g, root, cases)
+            except BaseException as exc:  # setup failure inside the group: say so, stop
+                import traceback
+                msg = f"{type(exc).__name__}: {exc}"[:2000]
+                try:
+                    traceback.print_exc()
+                    sys.stderr.flush()
+                    path = os.path.join(root, "out", g["name"], "setup_error.json")
+                    if not os.path.isdir(os.path.dirname(path)):  # already inside the new root
+                        path = os.path.join("/out", g["name"], "setup_error.json")
+                    _write_json(path, {"error": msg})
+                except BaseException:
+                    pass
+            os._exit(0)
+    while True:
+        try:
+            os.wait()
+        except ChildProcessError:
+            os._exit(0)
+        except InterruptedError:
+            pass
+
+
+def _write_json(path, obj):
+    tmp = os.path.join(os.path.dirname(path), ".tmp-" + os.path.basename(path))
+    with open(tmp, "w") as fh:
+        json.dump(obj, fh)
+    os.rename(tmp, path)
+
+
+# ----------------------------------------------------------------------------------------
+# A group holder H: confine, run the cells, fork one W per check
+# ----------------------------------------------------------------------------------------
+BLOCKED = ("cnnlib", "scipy.signal", "scipy.ndimage")
+
+
+class ReferenceBlocker:
+    """Meta-path finder refusing the reference implementations (installed before student code)."""
+
+    def __init__(self):
+        self.attempts = []
+
+    def find_spec(self, name, path=None, target=None):
+        for b in BLOCKED:
+            if name == b or name.startswith(b + "."):
+                if name not in self.attempts:
+                    self.attempts.append(name)
+                raise ImportError(f"import of {name} is not allowed in this exercise "
+                                  "(write it with NumPy)", name=name)
+        return None
+
+    def find_module(self, name, path=None):  # pragma: no cover - legacy protocol
+        return None
+
+
+class CappedWriter:
+    """sys.stdout/sys.stderr replacement: keeps the first bytes in a log, drops the rest."""
+
+    encoding = "utf-8"
+    errors = "replace"
+
+    def __init__(self, fd, cap):
+        self._fd, self._left = fd, cap
+
+    def write(self, s):
+        if not isinstance(s, str):
+            raise TypeError(f"write() argument must be str, not {type(s).__name__}")
+        if self._left > 0:
+            b = s.encode("utf-8", "replace")[: self._left]
+            self._left -= len(b)
+            try:
+                os.write(self._fd, b)
+            except OSError:
+                self._left = 0
+        return len(s)
+
+    def writelines(self, lines):
+        for x in lines:
+            self.write(x)
+
+    def flush(self):
+        pass
+
+    def isatty(self):
+        return False
+
+    def fileno(self):
+        import io
+        raise io.UnsupportedOperation("fileno")
+
+    def writable(self):
+        return True
+
+    @property
+    def closed(self):
+        return False
+
+
+class _Anything:
+    """What `get_ipython()` returns in the sandbox: accepts every call and attribute, does nothing."""
+
+    def __getattr__(self, name):
+        return self
+
+    def __call__(self, *a, **k):
+        return self
+
+    def __iter__(self):
+        return iter(())
+
+    def __bool__(self):
+        return False
+
+
+_ANY = _Anything()
+
+
+def _display(*a, **k):
+    return None
+
+
+def copy_submission(src, dst, uid, budget=200 << 20, max_files=2000):
+    """Copy the submission folder (no symlink followed, no special file) and give it to `uid`."""
+    n = 0
+    for dirpath, dirnames, filenames in os.walk(src, followlinks=False):
+        rel = os.path.relpath(dirpath, src)
+        tdir = dst if rel == "." else os.path.join(dst, rel)
+        for name in dirnames + filenames:
+            n += 1
+            if n > max_files:
+                return
+            s, t = os.path.join(dirpath, name), os.path.join(tdir, name)
+            st = os.lstat(s)
+            if stat.S_ISLNK(st.st_mode):
+                os.symlink(os.readlink(s), t)
+                os.lchown(t, uid, uid)
+            elif stat.S_ISDIR(st.st_mode):
+                os.mkdir(t, 0o755)
+                os.chown(t, uid, uid)
+            elif stat.S_ISREG(st.st_mode) and st.st_size <= budget:
+                budget -= st.st_size
+                fd = os.open(s, os.O_RDONLY | os.O_NOFOLLOW)
+                with os.fdopen(fd, "rb") as fi, open(t, "wb") as fo:
+                    while chunk := fi.read(1 << 20):
+                        fo.write(chunk)
+                os.chown(t, uid, uid)
+        dirnames[:] = [d for d in dirnames if not os.path.islink(os.path.join(dirpath, d))]
+
+
+def group_main(job, g, root, cases):
+    uid = g["uid"]
+    unshare(CLONE_NEWNS)
+    mount(None, "/", None, MS_REC | MS_PRIVATE)
+    sub = root + SUBMISSION
+    mount("tmpfs", sub, "tmpfs", MS_NOSUID | MS_NODEV, f"size={job['disk_limit']},mode=755")
+    os.chown(sub, uid, uid)
+    if job.get("workdir"):
+        copy_submission(job["workdir"], sub, uid)
+    tmp = os.path.join(root, "tmp")
+    mount("tmpfs", tmp, "tmpfs", MS_NOSUID | MS_NODEV, "size=64m,mode=1777")
+    mpl = os.path.join(tmp, "mpl")
+    os.mkdir(mpl, 0o700)
+    for f in job.get("mpl_cache_files", []):
+        try:
+            with open(f, "rb") as fi, open(os.path.join(mpl, os.path.basename(f)), "wb") as fo:
+                fo.write(fi.read(8 << 20))
+        except OSError:
+            pass
+    for dirpath, _, files in os.walk(mpl):
+        os.chown(dirpath, uid, uid)
+        for f in files:
+            os.chown(os.path.join(dirpath, f), uid, uid)
+    if g["allow_cnnlib"]:
+        if job.get("cnnlib_dir"):
+            bind_ro(job["cnnlib_dir"], root + job["cnnlib_dir"])
+    else:
+        for d in job.get("hide_dirs", []):  # scipy.signal / scipy.ndimage: an empty, read-only dir
+            mount("tmpfs", root + d, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV, "size=4k,mode=755")
+    mount(None, root, None, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV)
+    outdir = os.path.join("/out", g["name"])
+    os.chroot(root)
+    os.chdir(SUBMISSION)
+    confine(job, uid)
+    log_fd = os.open(os.path.join(outdir, "log.txt"), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    devnull = os.open("/dev/null", os.O_RDWR)
+    for fd in (0, 1, 2):
+        os.dup2(devnull, fd)
+    _close_fds_except({log_fd})
+    sys.stdout = sys.__stdout__ = CappedWriter(log_fd, job["log_cap"])
+    sys.stderr = sys.__stderr__ = CappedWriter(log_fd, job["log_cap"])
+    sys.stdin = open(os.devnull)
+    blocker = ReferenceBlocker()
+    if not g["allow_cnnlib"]:
+        for m in list(sys.modules):
+            if any(m == b or m.startswith(b + ".") for b in BLOCKED):
+                del sys.modules[m]
+        sys.meta_path.insert(0, blocker)
+    sys.path.insert(0, SUBMISSION)
+    os.environ.update({"HOME": "/tmp", "MPLCONFIGDIR": "/tmp/mpl", "TMPDIR": "/tmp"})
+    import builtins
+    ns = {"__name__": "__main__", "__builtins__": builtins, "get_ipython": lambda: _ANY,
+          "display": _display}
+    cell_report = run_cells(job, ns)
+    for i, c in enumerate(g["checks"]):
+        run_one_check(job, c, i, ns, cases[c["key"]], outdir, blocker)
+    _write_json(os.path.join(outdir, "done.json"),
+                {"cells": cell_report, "blocked": blocker.attempts[:20]})
+
+
+def _close_fds_except(keep):
+    try:
+        fds = [int(x) for x in os.listdir("/dev/fd")]
+    except OSError:
+        fds = range(3, 1024)
+    for fd in fds:
+        if fd > 2 and fd not in keep:
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+
+
+def confine(job, uid):
+    import resource
+    lim = job["limits"]
+    for res, val in ((resource.RLIMIT_AS, lim["memory"]), (resource.RLIMIT_NPROC, lim["nproc"]),
+                     (resource.RLIMIT_FSIZE, lim["fsize"]), (resource.RLIMIT_NOFILE, lim["nofile"]),
+                     (resource.RLIMIT_CORE, 0), (resource.RLIMIT_CPU, lim["cpu"])):
+        resource.setrlimit(res, (val, val))
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    os.setgroups([])
+    os.setgid(uid)
+    os.setuid(uid)
+    prctl(PR_SET_NO_NEW_PRIVS, 1)
+    try:
+        os.setuid(0)
+    except PermissionError:
+        pass
+    else:
+        raise RuntimeError("privileges were not dropped")
+    if os.getuid() != uid or os.geteuid() != uid or os.getgid() != uid or os.getgroups():
+        raise RuntimeError("privileges were not dropped")
+
+
+def _exec_cell(src, ns, index):
+    try:
+        code = compile(src, f"<cell {index}>", "exec")
+        exec(code, ns)
+        return {"status": "ok"}
+    except BaseException as exc:  # a broken cell must not stop the later ones
+        return {"status": "error", "error": _describe(exc)}
+
+
+def _describe(exc):
+    try:
+        msg = str(exc)
+    except BaseException:
+        msg = "<unprintable>"
+    return f"{type(exc).__name__}: {msg}"[:500]
+
+
+def _wait_child(pid, r, timeout):
+    """Wait for a forked child: 'k' read on `r` before `timeout` -> True; EOF/timeout -> False.
+
+    On timeout or failure the child's process group is killed. Returns (ok, timed_out, status).
+    """
+    deadline = _monotonic() + timeout
+    ok = False
+    timed_out = False
+    while True:
+        left = deadline - _monotonic()
+        if left <= 0:
+            timed_out = True
+            break
+        try:
+            ready, _, _ = _select([r], [], [], left)
+        except InterruptedError:
+            continue
+        if ready:
+            try:
+                data = os.read(r, 1)
+            except OSError:
+                data = b""
+            ok = data == b"k"
+            break
+    os.close(r)
+    status = None
+    if not ok:
+        for target in (-pid, pid):
+            try:
+                os.kill(target, signal.SIGKILL)
+            except OSError:
+                pass
+        try:
+            _, status = os.waitpid(pid, 0)
+        except ChildProcessError:
+            status = None
+    return ok, timed_out, status
+
+
+def run_cells(job, ns):
+    report = []
+    total_deadline = _monotonic() + job["cells_total_timeout"]
+    for i, src in enumerate(job["cells"]):
+        left = min(job["cell_timeout"], total_deadline - _monotonic())
+        if left <= 0:
+            report.append({"status": "skipped"})
+            continue
+        r, w = os.pipe()
+        pid = os.fork()
+        if pid == 0:
+            os.close(r)
+            os.setpgid(0, 0)
+            report.append(_exec_cell(src, ns, i + 1))
+            try:
+                os.write(w, b"k")
+            except OSError:
+                pass
+            os.close(w)
+            continue  # this process now holds the state; its parent exits
+        os.close(w)
+        ok, timed_out, status = _wait_child(pid, r, left)
+        if ok:
+            os._exit(0)
+        report.append({"status": "timeout" if timed_out else "crashed",
+                       "signal": _signal_of(status)})
+    return report
+
+
+def _signal_of(status):
+    if status is None:
+        return None
+    return os.WTERMSIG(status) if os.WIFSIGNALED(status) else None
+
+
+def run_one_check(job, c, index, ns, cases, outdir, blocker):
+    prefix = f"c{index}"
+    r, w = os.pipe()
+    t0 = _monotonic()
+    pid = os.fork()
+    if pid == 0:
+        os.close(r)
+        try:
+            os.setpgid(0, 0)
+            import resource
+            cpu = int(c["timeout"]) + 2
+            resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu))
+            check_worker(c, prefix, ns, cases, outdir, blocker)
+            os.write(w, b"k")
+        finally:
+            os._exit(0)
+    os.close(w)
+    ok, timed_out, status = _wait_child(pid, r, c["timeout"])
+    if ok:
+        try:
+            _, status = os.waitpid(pid, 0)
+        except ChildProcessError:
+            status = None
+    sig = _signal_of(status)
+    _write_json(os.path.join(outdir, f"{prefix}_status.json"),
+                {"finished": ok, "timeout": timed_out or sig == signal.SIGXCPU, "signal": sig,
+                 "seconds": round(_monotonic() - t0, 3)})
+
+
+def check_worker(c, prefix, ns, cases, outdir, blocker):
+    target = c["target"]
+    if target not in ns:
+        _write_json(os.path.join(outdir, f"{prefix}_missing.json"), {"missing": True})
+        return
+    fn = ns[target]
+    for k, (args, kwargs) in enumerate(cases):
+        before = len(blocker.attempts)
+        try:
+            got = fn if c["kind"] == "value" else fn(*args, **kwargs)
+            res = {"status": "ok", "value": encode_result(got, outdir, f"{prefix}_{k}")}
+            if c["kind"] != "value":  # arrays after the call: did the function write into them?
+                after = [args[i] if i < len(args) else None for i in c["array_args"]]
+                after += [kwargs.get(n) for n in c["array_kwargs"]]
+                res["inputs_after"] = encode_result(after, outdir, f"{prefix}_{k}_in")
+        except MemoryError:
+            res = {"status": "memory"}
+        except BaseException as exc:
+            res = {"status": "raised", "error": _describe(exc)}
+        if len(blocker.attempts) > before:
+            res["blocked"] = blocker.attempts[before:before + 5]
+        try:
+            _write_json(os.path.join(outdir, f"{prefix}_{k}.json"), res)
+        except BaseException as exc:  # e.g. a value too large for the file-size limit
+            _write_json(os.path.join(outdir, f"{prefix}_{k}.json"),
+                        {"status": "raised", "error": "result could not be sent: " + _describe(exc)})
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])

@@ -1,0 +1,495 @@
+"""The grading sandbox: wrong code earns nothing, right code loses nothing, the repo is out of reach.
+
+Every test runs real student-like cells through `run_checks` (root, namespaces, setuid), so
+the module needs root; CI runs as root. Each test takes well under a few seconds.
+"""
+import os
+import socket
+import textwrap
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from grading.checks import Case, Check
+from grading.sandbox import LIMITS, UID_BASE, SandboxUnavailable, UnsupportedValue, run_checks
+
+SEED = 1234
+
+
+# ----------------------------------------------------------------------------- helpers
+def plain_array_check(expected):
+    """A strict check like the course's: a plain ndarray of the right shape and values."""
+
+    def check(got):
+        if type(got) is not np.ndarray:
+            return f"expected a NumPy array, got {type(got).__name__}"
+        if got.shape != expected.shape:
+            return f"wrong shape: expected {expected.shape}, got {got.shape}"
+        if not np.allclose(got, expected, rtol=1e-5, atol=1e-6):
+            return "wrong values: expected twice the input"
+        return None
+
+    return check
+
+
+def equal_check(expected):
+    def check(got):
+        return None if got == expected else f"expected {expected!r}, got {got!r}"[:300]
+
+    return check
+
+
+def double_check(target="double", grade_id=None, timeout=5.0, allow_cnnlib=False, drawn=None):
+    """Cases for `target(x) == 2 * x` on a 3x4 float64 and a float32 vector."""
+
+    def make_cases(rng):
+        xs = [("a 3x4 float64 input", rng.standard_normal((3, 4))),
+              ("a float32 vector", rng.standard_normal(5).astype(np.float32))]
+        if drawn is not None:
+            drawn.append([x.copy() for _, x in xs])
+        return [Case(label, (x,), {}, 2 * x, plain_array_check(2 * x)) for label, x in xs]
+
+    return Check(grade_id or f"test_{target}", "sandbox_tests", target, "function", make_cases,
+                 allow_cnnlib=allow_cnnlib, timeout=timeout)
+
+
+def value_check(target, expected, timeout=5.0, allow_cnnlib=False, grade_id=None, args=()):
+    """One call `target(*args)` whose result must equal `expected` (plain Python values)."""
+
+    def make_cases(rng):
+        return [Case(f"calling {target}", tuple(args), {}, expected, equal_check(expected))]
+
+    return Check(grade_id or f"test_{target}", "sandbox_tests", target, "function", make_cases,
+                 allow_cnnlib=allow_cnnlib, timeout=timeout)
+
+
+GOOD = "import numpy as np\ndef double(x):\n    return 2 * x\n"
+
+
+def run(cells, checks, workdir, **kw):
+    cells = [textwrap.dedent(c) for c in ([cells] if isinstance(cells, str) else cells)]
+    return run_checks(cells, Path(workdir), checks, SEED, **kw)
+
+
+@pytest.fixture
+def course(tmp_path):
+    """A fake course root with secrets, and a student's working folder inside it."""
+    root = tmp_path / "course"
+    (root / "solutions" / "ps1").mkdir(parents=True)
+    (root / "solutions" / "ps1" / "ps1.ipynb").write_text("SECRET-SOLUTION")
+    (root / "gradebook.db").write_text("SECRET-GRADEBOOK")
+    (root / "submitted" / "bob" / "ps1").mkdir(parents=True)
+    (root / "submitted" / "bob" / "ps1" / "ps1.ipynb").write_text("SECRET-BOB")
+    work = root / "autograded" / "alice" / "ps1"
+    work.mkdir(parents=True)
+    (work / "data.txt").write_text("alice's data")
+    for p in root.rglob("*"):  # world-readable, as a careless course folder would be
+        p.chmod(0o755 if p.is_dir() else 0o644)
+    for p in (tmp_path, tmp_path.parent, tmp_path.parent.parent):
+        p.chmod(0o755)
+    return root
+
+
+@pytest.fixture
+def work(course):
+    return course / "autograded" / "alice" / "ps1"
+
+
+# ----------------------------------------------------------------------------- correctness
+def test_correct_function_passes_despite_prints_warnings_and_magics(work):
+    cells = ["%matplotlib inline\n!ls -la\nimport warnings, sys",
+             "import numpy as np\nimport matplotlib.pyplot as plt\n"
+             "def double(x):\n    print('computing', x.shape)\n"
+             "    warnings.warn('a warning')\n    print('to stderr', file=sys.stderr)\n"
+             "    return 2 * x\n",
+             "plt.plot([1, 2]); plt.show()\nx = np.ones(3)\nx?\n"]
+    v = run(cells, [double_check()], work)["test_double"]
+    assert v.passed, v
+    assert v.flags == []
+
+
+def test_wrong_values_fail_with_the_checks_message(work):
+    v = run("def double(x):\n    return 3 * x\n", [double_check()], work)["test_double"]
+    assert not v.passed
+    assert "wrong values: expected twice the input" in v.message
+    assert "a 3x4 float64 input" in v.message
+
+
+def test_missing_function_is_flagged(work):
+    v = run("def doubel(x):\n    return 2 * x\n", [double_check()], work)["test_double"]
+    assert not v.passed
+    assert "missing function double" in v.flags
+
+
+def test_objects_that_claim_equality_fail(work):
+    cells = """
+    import numpy as np
+    class Liar(np.ndarray):
+        def __eq__(self, other): return np.ones(np.shape(other), bool)
+        def __array_finalize__(self, obj): pass
+    class Anything:
+        def __eq__(self, other): return True
+        __array_priority__ = 1000
+    def double(x):
+        return np.zeros_like(x).view(Liar)
+    def double_any(x):
+        return Anything()
+    def double_right_subclass(x):
+        return (2 * x).view(Liar)
+    """
+    checks = [double_check(), double_check("double_any"), double_check("double_right_subclass")]
+    res = run(cells, checks, work)
+    for gid in ("test_double", "test_double_any", "test_double_right_subclass"):
+        assert not res[gid].passed, res[gid]
+        assert "expected a NumPy array" in res[gid].message
+
+
+def test_unsupported_value_stand_in_equals_nothing():
+    u = UnsupportedValue("Liar")
+    assert u != 0 and not np.any(u == np.zeros(3)) and "Liar" in repr(u)
+
+
+def test_monkeypatched_numpy_comparisons_change_nothing(work):
+    cells = """
+    import numpy as np
+    np.allclose = lambda *a, **k: True
+    np.array_equal = lambda *a, **k: True
+    np.isclose = lambda a, b, **k: np.ones(np.shape(a), bool)
+    np.testing.assert_allclose = lambda *a, **k: None
+    def double(x):
+        return x
+    """
+    v = run(cells, [double_check()], work)["test_double"]
+    assert not v.passed
+    assert "wrong values" in v.message
+
+
+def test_sabotaging_the_childs_machinery_earns_nothing(work):
+    cells = """
+    import builtins, json, numpy as np
+    builtins.isinstance = lambda *a: True
+    json.dump = lambda *a, **k: None
+    np.save = lambda *a, **k: None
+    def double(x):
+        return x
+    """
+    v = run(cells, [double_check()], work)["test_double"]
+    assert not v.passed
+
+
+def test_ipython_input_transformer_changes_nothing(work):
+    cells = ["ip = get_ipython()\n"
+             "ip.input_transformers_cleanup.append(lambda lines: ['pass\\n'])\n"
+             "ip.input_transformers_post.append(lambda lines: ['pass\\n'])\n",
+             "def double(x):\n    return x + 1\n",
+             "def triple(x):\n    return 2 * x\n"]
+    checks = [double_check(), double_check("triple")]
+    res = run(cells, checks, work)
+    assert not res["test_double"].passed  # the wrong cell still ran, hidden tests were not turned off
+    assert res["test_triple"].passed  # cells after the transformer ran normally
+
+
+def test_numpy_py_in_the_folder_does_not_shadow_numpy(work):
+    (work / "numpy.py").write_text("def allclose(*a, **k):\n    return True\nzeros = None\n")
+    (work / "helpers.py").write_text("def times_two(x):\n    return 2 * x\n")
+    cells = """
+    import numpy as np
+    from helpers import times_two   # files submitted beside the notebook are importable
+    def double(x):
+        assert np.zeros is not None
+        return times_two(x)
+    """
+    v = run(cells, [double_check()], work)["test_double"]
+    assert v.passed, v
+
+
+def test_a_function_that_changes_its_input_fails(work):
+    v = run("def double(x):\n    x *= 2\n    return x\n", [double_check()], work)["test_double"]
+    assert not v.passed
+    assert "changed its input" in v.message
+
+
+# ----------------------------------------------------------------------------- confinement
+def test_repository_and_other_students_are_unreachable(course, work):
+    secrets = [course / "solutions" / "ps1" / "ps1.ipynb", course / "gradebook.db",
+               course / "submitted" / "bob" / "ps1" / "ps1.ipynb",
+               Path(__file__).resolve(), Path(__file__).resolve().parents[1] / "README.md"]
+    paths = [str(p) for p in secrets] + [
+        "../../../solutions/ps1/ps1.ipynb", "../../../gradebook.db",
+        "../../../submitted/bob/ps1/ps1.ipynb", "/etc/shadow", "/root/.bash_history"]
+    (work / "link_to_secret").symlink_to(secrets[0])
+    cells = f"""
+    import os
+    PATHS = {paths!r} + ["link_to_secret"]
+    def leaks():
+        found = []
+        for p in PATHS:
+            try:
+                with open(p) as fh:
+                    found.append(p + ": " + fh.read(40))
+            except OSError:
+                pass
+        return found
+    def own_file():
+        return open("data.txt").read()
+    def whoami():
+        return [os.getuid(), os.geteuid(), os.getgid(), len(os.getgroups())]
+    """
+    res = run(cells, [value_check("leaks", []), value_check("own_file", "alice's data"),
+                      value_check("whoami", None)], work)
+    assert res["test_leaks"].passed, res["test_leaks"].message
+    assert res["test_own_file"].passed, res["test_own_file"].message
+    uid = res["test_whoami"].message  # the equal_check message shows what came back
+    assert "[0," not in uid and str(UID_BASE)[:3] in uid
+
+
+def test_writing_outside_the_working_folder_fails(course, work):
+    before = {p: p.read_bytes() for p in course.rglob("*") if p.is_file()}
+    targets = [str(course / "gradebook.db"), str(course / "evil.txt"), "../../../gradebook.db",
+               "../../../evil.txt", str(Path(__file__).resolve().parents[1] / "evil.txt"),
+               "/etc/evil.txt", "/usr/evil.txt", "/evil.txt", "/out/evil.txt"]
+    cells = f"""
+    TARGETS = {targets!r}
+    def writes():
+        ok = []
+        for p in TARGETS:
+            try:
+                with open(p, "a") as fh:
+                    fh.write("pwned")
+                ok.append(p)
+            except OSError:
+                pass
+        return ok
+    def local_write():
+        with open("notes.txt", "w") as fh:
+            fh.write("mine")
+        return open("notes.txt").read()
+    """
+    res = run(cells, [value_check("writes", []), value_check("local_write", "mine")], work)
+    assert res["test_writes"].passed, res["test_writes"].message
+    assert res["test_local_write"].passed, res["test_local_write"].message  # the copy is writable
+    after = {p: p.read_bytes() for p in course.rglob("*") if p.is_file()}
+    assert after == before  # nothing created or changed on the host, the copy was private
+    assert not (Path(__file__).resolve().parents[1] / "evil.txt").exists()
+
+
+def test_network_connections_fail(work):
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(1)
+    port = server.getsockname()[1]
+    cells = f"""
+    import socket
+    def connect():
+        ok = []
+        for host, port in [("127.0.0.1", {port}), ("1.1.1.1", 80), ("8.8.8.8", 53)]:
+            try:
+                socket.create_connection((host, port), timeout=1).close()
+                ok.append(host)
+            except OSError:
+                pass
+        return ok
+    """
+    try:
+        v = run(cells, [value_check("connect", [])], work)["test_connect"]
+    finally:
+        server.close()
+    assert v.passed, v.message
+
+
+def test_cnnlib_and_scipy_reference_blocked_unless_allowed(work):
+    import cnnlib
+    src = str(Path(cnnlib.__file__).resolve().parent / "conv.py")
+    cells = f"""
+    def use_cnnlib():
+        import cnnlib
+        return "imported"
+    def use_scipy():
+        from scipy.signal import correlate2d
+        return "imported"
+    def read_source():
+        try:
+            return len(open({src!r}).read()) > 0
+        except OSError:
+            return False
+    """
+    checks = [value_check("use_cnnlib", "imported"), value_check("use_scipy", "imported"),
+              value_check("read_source", False),
+              value_check("use_cnnlib", "imported", allow_cnnlib=True, grade_id="allowed_cnnlib"),
+              value_check("read_source", True, allow_cnnlib=True, grade_id="allowed_source")]
+    res = run(cells, checks, work)
+    assert not res["test_use_cnnlib"].passed
+    assert "import of reference blocked: cnnlib" in res["test_use_cnnlib"].flags
+    assert not res["test_use_scipy"].passed
+    assert any("scipy.signal" in f for f in res["test_use_scipy"].flags)
+    assert res["test_read_source"].passed, res["test_read_source"].message
+    assert res["allowed_cnnlib"].passed, res["allowed_cnnlib"].message
+    assert res["allowed_source"].passed, res["allowed_source"].message
+
+
+def test_refuses_to_run_unconfined_when_not_root(work, monkeypatch):
+    monkeypatch.setattr(os, "geteuid", lambda: 1000)
+    with pytest.raises(SandboxUnavailable, match="root"):
+        run(GOOD, [double_check()], work)
+
+
+# ----------------------------------------------------------------------------- failures stay local
+def test_endless_loop_swallowing_interrupts_costs_only_its_check(work):
+    cells = GOOD + textwrap.dedent("""
+    def stuck(x):
+        while True:
+            try:
+                pass
+            except BaseException:
+                pass
+    def triple(x):
+        return 2 * x
+    """)
+    checks = [double_check(), double_check("stuck", timeout=1.0), double_check("triple")]
+    res = run(cells, checks, work)
+    assert res["test_double"].passed and res["test_triple"].passed
+    assert not res["test_stuck"].passed
+    assert "timeout" in res["test_stuck"].flags
+
+
+def test_process_exits_and_self_kills_cost_only_their_check(work):
+    cells = GOOD + textwrap.dedent("""
+    import os, signal, ctypes
+    def exits(x):
+        os._exit(0)
+    def killed(x):
+        os.kill(os.getpid(), signal.SIGKILL)
+    def segfault(x):
+        ctypes.string_at(0)
+    def triple(x):
+        return 2 * x
+    """)
+    checks = [double_check("exits"), double_check("killed"), double_check("segfault"),
+              double_check(), double_check("triple")]
+    res = run(cells, checks, work)
+    assert res["test_double"].passed and res["test_triple"].passed
+    for gid in ("test_exits", "test_killed", "test_segfault"):
+        assert not res[gid].passed and "crashed" in res[gid].flags, res[gid]
+    assert "SIGKILL" in res["test_killed"].message and "SIGSEGV" in res["test_segfault"].message
+
+
+def test_memory_blowup_costs_only_its_check(work):
+    cells = GOOD + textwrap.dedent("""
+    def hog(x):
+        keep = []
+        while True:
+            keep.append(np.empty(10**7))  # address space: fails fast, untouched pages
+    """)
+    res = run(cells, [double_check("hog"), double_check()], work, limits={"memory": 512 << 20})
+    assert res["test_double"].passed
+    assert not res["test_hog"].passed and "memory" in res["test_hog"].flags, res["test_hog"]
+
+
+def _sandbox_processes():
+    n = 0
+    for pid in os.listdir("/proc"):
+        try:
+            with open(f"/proc/{pid}/status") as fh:
+                uid = int(next(l for l in fh if l.startswith("Uid:")).split()[1])
+        except (OSError, StopIteration, ValueError):
+            continue
+        n += uid >= UID_BASE
+    return n
+
+
+def test_fork_bomb_is_stopped_by_the_process_limit(work):
+    cells = GOOD + textwrap.dedent("""
+    import os, time
+    def bomb():
+        started = 0
+        for _ in range(500):
+            try:
+                pid = os.fork()
+            except OSError:
+                break
+            if pid == 0:
+                time.sleep(60)
+                os._exit(0)
+            started += 1
+        return started
+    """)
+
+    def fewer_than_limit(got):
+        return None if isinstance(got, int) and 0 < got < LIMITS["nproc"] else f"forked {got}"
+
+    bomb = Check("test_bomb", "sandbox_tests", "bomb", "function",
+                 lambda rng: [Case("a bounded bomb", (), {}, None, fewer_than_limit)], timeout=5)
+    res = run(cells, [bomb, double_check()], work)
+    assert res["test_bomb"].passed, res["test_bomb"].message
+    assert res["test_double"].passed
+    assert _sandbox_processes() == 0  # every sleeping child died with the sandbox
+
+
+def test_enormous_output_does_not_hurt(work):
+    cells = ["print('x' * 50_000_000)",
+             "import sys\ndef double(x):\n    for _ in range(100):\n"
+             "        sys.stdout.write('y' * 1_000_000)\n        print('z' * 1_000_000, file=sys.stderr)\n"
+             "    return 2 * x\n"]
+    v = run(cells, [double_check()], work)["test_double"]
+    assert v.passed, v
+
+
+def test_looping_or_broken_cells_do_not_stop_later_cells(work):
+    cells = ["raise RuntimeError('broken cell')",
+             "while True:\n    try:\n        pass\n    except BaseException:\n        pass\n",
+             "import os\nos._exit(3)",
+             "this is not python",
+             GOOD]
+    v = run(cells, [double_check()], work, cell_timeout=1.0)["test_double"]
+    assert v.passed, v
+
+
+def test_unseeded_randomness_does_not_change_the_parents_cases(work):
+    drawn = []
+    cells = """
+    import numpy as np, random
+    np.random.seed(None); random.seed()
+    np.random.default_rng = lambda *a, **k: None
+    def double(x):
+        np.random.standard_normal(10); random.random()
+        return 2 * x
+    """
+    res1 = run(cells, [double_check(drawn=drawn)], work)
+    res2 = run(cells, [double_check(drawn=drawn)], work)
+    assert res1["test_double"].passed and res2["test_double"].passed
+    reference = [double_check(drawn=[]).make_cases(np.random.default_rng(SEED))[i].args[0]
+                 for i in range(2)]
+    for got in drawn:
+        assert all(np.array_equal(a, b) for a, b in zip(got, reference))
+
+
+def test_noncontiguous_and_float32_inputs_arrive_as_sent(work):
+    def make_cases(rng):
+        base = rng.standard_normal((6, 8))
+        args = (base[:, ::2], np.asfortranarray(base.astype(np.float32)), base[::-1, 1:5],
+                np.arange(5, dtype=">i4"))
+        expected = [[a.dtype.str, list(a.shape), list(a.strides), bool(a.flags.c_contiguous),
+                     float(a.sum())] for a in args]
+        return [Case("strided, Fortran, reversed and big-endian inputs", args, {}, expected,
+                     equal_check(expected))]
+
+    cells = """
+    def layout(*arrays):
+        return [[a.dtype.str, list(a.shape), list(a.strides), bool(a.flags.c_contiguous),
+                 float(a.sum())] for a in arrays]
+    """
+    check = Check("test_layout", "sandbox_tests", "layout", "function", make_cases)
+    v = run(cells, [check], work)["test_layout"]
+    assert v.passed, v.message
+
+
+def test_value_checks_read_the_variable(work):
+    def make_cases(rng):
+        return [Case("the number of parameters", (), {}, 80, equal_check(80))]
+
+    ok = Check("test_n_params", "sandbox_tests", "n_params", "value", make_cases)
+    v = run("n_params = 8 * (3 * 3 * 1 + 1)", [ok], work)["test_n_params"]
+    assert v.passed, v.message
