@@ -476,8 +476,16 @@ class Batch:
         self.finish(sub, None, reason)
 
     def _template_from_generate(self) -> None:
-        raise SystemExit("grading.grade: parallel grading copies an sqlite gradebook; with a "
-                         "server database (db_url) run `nbgrader autograde` per student instead")
+        """A server gradebook (db_url) is not copied: jobs start from a fresh sqlite one."""
+        from nbgrader.converters import GenerateAssignment
+        url = f"sqlite:///{self.run_dir / 'template.db'}"
+        for assignment in sorted({s.assignment for s in self.subs}):
+            with tempfile.TemporaryDirectory(prefix="release-") as tmp:
+                result = run_converter(GenerateAssignment, self.cfg, assignment,
+                                       release_directory=tmp, db_url=url)
+            if not result["success"]:
+                raise SystemExit(f"grading.grade: cannot build the job gradebook for "
+                                 f"{assignment}:\n{result.get('error', '')}")
 
 
 def _unique(items):
