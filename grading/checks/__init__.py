@@ -1,0 +1,125 @@
+"""What every autograded test cell checks: the Check/Case registry of the course.
+
+``CHECKS`` maps each test cell's nbgrader ``grade_id`` to a :class:`Check`. A check draws its
+cases with ``make_cases(rng)`` in the trusted process; every expected value is computed there
+with ``cnnlib``. The visible examples of the notebook are among the cases.
+
+Running a case (in process, :func:`run_case`; the sandbox does the same in a child process):
+
+1. call ``target(*copy(case.args), **copy(case.kwargs))`` (kind "function"), or read the
+   variable ``target`` (kind "value");
+2. ``case.check(got)``: None if right, else a learner-facing message;
+3. for functions, :func:`inputs_changed` ``(case, args_after, kwargs_after, check.params)``
+   compares the copies after the call with the pristine inputs: a function that mutates its
+   input fails, even when its return value is right.
+
+Source notebooks call :func:`run_check` in their hidden tests::
+
+    from grading.checks import run_check
+    run_check("test_conv2d_single", globals())
+"""
+from __future__ import annotations
+
+import copy
+import signal
+import threading
+from contextlib import contextmanager
+
+import numpy as np
+
+from ._core import (Case, Check, Variant, array_check, describe, inputs_changed, scalar_check,
+                    to_array, tuple_check)
+from . import a01_mlp, a02_convolution, a03_hyperparameters, a04_features, a05_pooling, a06_backprop
+
+__all__ = ["Case", "Check", "Variant", "CHECKS", "ASSIGNMENTS", "run_check", "run_case",
+           "inputs_changed", "array_check", "scalar_check", "tuple_check", "to_array", "describe"]
+
+_MODULES = (a01_mlp, a02_convolution, a03_hyperparameters, a04_features, a05_pooling, a06_backprop)
+
+CHECKS: dict[str, Check] = {}
+for _module in _MODULES:
+    for _check in _module.CHECKS:
+        if _check.grade_id in CHECKS:  # pragma: no cover - caught by the tests
+            raise RuntimeError(f"duplicate grade_id {_check.grade_id}")
+        CHECKS[_check.grade_id] = _check
+
+#: assignment name -> its checks, in notebook order
+ASSIGNMENTS: dict[str, list[Check]] = {}
+for _check in CHECKS.values():
+    ASSIGNMENTS.setdefault(_check.assignment, []).append(_check)
+
+
+class CheckTimeout(Exception):
+    """Raised inside the student's function when a check runs out of time (in process only)."""
+
+
+@contextmanager
+def _time_limit(seconds):
+    if seconds is None or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def _raise(signum, frame):
+        raise CheckTimeout()
+
+    old = signal.signal(signal.SIGALRM, _raise)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)
+
+
+def _call_message(exc: BaseException, target: str) -> str:
+    if isinstance(exc, NotImplementedError):
+        return f"`{target}` is not implemented yet (it raised NotImplementedError)"
+    if isinstance(exc, CheckTimeout):
+        return f"`{target}` took too long (an endless loop?)"
+    text = str(exc).splitlines()[0][:200] if str(exc) else ""
+    return f"`{target}` raised {type(exc).__name__}{': ' + text if text else ''}"
+
+
+def run_case(check: Check, case: Case, namespace: dict) -> "str | None":
+    """Run one case in this process; None if it passes, else the message."""
+    if check.kind == "value":
+        if check.target not in namespace:
+            return f"`{check.target}` is not defined: did you run its cell?"
+        return case.check(namespace[check.target])
+    fn = namespace.get(check.target)
+    if fn is None:
+        return f"`{check.target}` is not defined: did you run its cell?"
+    if not callable(fn):
+        return f"`{check.target}` is {describe(fn)}, not a function"
+    args, kwargs = copy.deepcopy(case.args), copy.deepcopy(case.kwargs)
+    try:
+        got = fn(*args, **kwargs)
+    except CheckTimeout:
+        raise
+    except Exception as exc:
+        return _call_message(exc, check.target)
+    messages = [m for m in (case.check(got), inputs_changed(case, args, kwargs, check.params)) if m]
+    return "; ".join(messages) if messages else None
+
+
+def run_check(grade_id: str, namespace: dict, seed=None) -> None:
+    """Run every case of check `grade_id` against `namespace` (e.g. ``globals()``).
+
+    Raises AssertionError listing every failed case's message; prints one line when all pass.
+    """
+    check = CHECKS[grade_id]
+    cases = check.make_cases(np.random.default_rng(seed))
+    failures = []
+    try:
+        with _time_limit(check.timeout):
+            for case in cases:
+                msg = run_case(check, case, namespace)
+                if msg:
+                    failures.append(f"- {case.label}: {msg}")
+    except CheckTimeout:
+        failures.append(f"- `{check.target}` took longer than {check.timeout:g} s for "
+                        f"{len(cases)} small cases (an endless loop?)")
+    if failures:
+        raise AssertionError(f"{check.target}: {len(failures)} of {len(cases)} checks failed\n"
+                             + "\n".join(failures))
+    print(f"{check.target}: all {len(cases)} hidden checks passed")

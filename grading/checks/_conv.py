@@ -1,0 +1,69 @@
+"""Shared pieces of the convolution checks: random shapes and the known-wrong answers."""
+import numpy as np
+
+import cnnlib
+
+from ._core import Variant
+
+FLIPPED = ("you computed a true convolution (kernel flipped); CNNs use cross-correlation: "
+           "multiply the window by w as it is, without flipping it")
+BIAS = "the bias is missing: add b[k] to every output of filter k"
+
+
+def out_size(n, f, p, s, ceil=False):
+    num = n + 2 * p - f
+    return (-(-num // s) if ceil else num // s) + 1
+
+
+def random_conv_shape(rng, *, square=False, max_stride=3, max_pad=2):
+    """(N, C, H, W, K, Fh, Fw, S, P) with a kernel that fits the padded input."""
+    N, C, K = (int(v) for v in rng.integers(1, 4, size=3))
+    H, W = (int(v) for v in rng.integers(4, 10, size=2))
+    Fh = int(rng.integers(1, 5))
+    Fw = Fh if square else int(rng.integers(1, 5))
+    S = int(rng.integers(1, max_stride + 1))
+    P = int(rng.integers(0, max_pad + 1))
+    Fh, Fw = min(Fh, H + 2 * P), min(Fw, W + 2 * P)
+    return N, C, H, W, K, Fh, Fw, S, P
+
+
+def shape_label(H, W, Fh, Fw, S=1, P=0):
+    parts = [f"{'square' if H == W else 'non-square'} {H}x{W} input", f"{Fh}x{Fw} kernel"]
+    if S != 1:
+        divides = (H + 2 * P - Fh) % S == 0 and (W + 2 * P - Fw) % S == 0
+        parts.append(f"stride {S}" + ("" if divides else " (does not divide)"))
+    if P:
+        parts.append(f"padding {P}")
+    return ", ".join(parts)
+
+
+def conv_variants(x, w, b, stride, padding):
+    """Known mistakes of a (N, C, H, W) conv2d, as answers or output shapes, most specific first."""
+    N, C, H, W = x.shape
+    K, _, Fh, Fw = w.shape
+    S, P = stride, padding
+    Ho, Wo = out_size(H, Fh, P, S), out_size(W, Fw, P, S)
+    v = [Variant(FLIPPED, cnnlib.conv2d(x, w[:, :, ::-1, ::-1].copy(), b, stride=S, padding=P))]
+    if b is not None and np.any(b != 0):
+        v.append(Variant(BIAS, cnnlib.conv2d(x, w, None, stride=S, padding=P)))
+    if S > 1:
+        full = cnnlib.conv2d(x, w, b, stride=1, padding=P)
+        v.append(Variant("the stride is ignored: the window must move by `stride` pixels", full))
+        v.append(Variant("the output size is right but each window starts at i (and j) instead of "
+                         "i*stride (and j*stride)", full[:, :, :Ho, :Wo]))
+        if (H + 2 * P - Fh) % S or (W + 2 * P - Fw) % S:
+            v.append(Variant("ceil instead of floor: H_out = (H + 2P - F) // S + 1 drops windows "
+                             "that do not fit", shape=(N, K, out_size(H, Fh, P, S, True),
+                                                        out_size(W, Fw, P, S, True))))
+    if P > 0:
+        v.append(Variant("is the padding applied? Pad H and W with P zeros on each side",
+                         shape=(N, K, out_size(H, Fh, 0, S), out_size(W, Fw, 0, S))))
+        v.append(Variant("padding P counted once; the input grows by 2P (P zeros on each side)",
+                         shape=(N, K, (H + P - Fh) // S + 1, (W + P - Fw) // S + 1)))
+    v.append(Variant("one row and one column short: H_out = (H + 2P - F) // S + 1 (the +1?)",
+                     shape=(N, K, Ho - 1, Wo - 1)))
+    v.append(Variant("one row and one column too many: the last window must fit inside the input",
+                     shape=(N, K, Ho + 1, Wo + 1)))
+    v.append(Variant("the axes are mixed up: the output is (N, K, H_out, W_out)",
+                     shape=(K, N, Ho, Wo)))
+    return v

@@ -1,0 +1,271 @@
+"""The Check/Case contract and the comparison helpers every check is built from.
+
+A check never trusts what it is given: whatever the student's function returned (None, a
+list, a string, an ndarray subclass with a strange ``__eq__``, NaN, a wrong shape) is first
+converted into a plain float64 ``numpy.ndarray`` inside ``try``; anything that cannot be
+converted is a failure with a message, never an exception. Comparisons use
+``np.allclose`` on those plain arrays only. When in doubt a check fails: a grader that
+gives credit to a wrong answer is a bug.
+
+Known mistakes are recognised by computing the known-wrong answer in the trusted process
+(a :class:`Variant`) and comparing the student's answer with it too.
+"""
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Case:
+    """One call of the student's function (or one look at a variable) and its verdict."""
+
+    label: str  # learner-facing, no array values
+    args: tuple
+    kwargs: dict
+    expected: object  # computed by the trusted reference (cnnlib)
+    check: Callable[[object], "str | None"]  # None if right, else a teaching message
+
+
+@dataclass(frozen=True)
+class Check:
+    """What one autograded test cell (by its nbgrader ``grade_id``) checks."""
+
+    grade_id: str
+    assignment: str
+    target: str
+    kind: str  # "function" or "value"
+    make_cases: Callable[[np.random.Generator], "list[Case]"]
+    allow_cnnlib: bool = False
+    timeout: float = 10.0
+    # Additions (defaults keep the contract): the solution cell that defines `target`,
+    # the target's parameter names (for messages about mutated inputs) and the points.
+    cell: str = ""
+    params: tuple = ()
+    points: int = 0
+
+
+@dataclass(frozen=True)
+class Variant:
+    """A known mistake: its answer (``value``) or only its shape, and what to tell the student."""
+
+    message: str
+    value: object = None
+    shape: tuple | None = None
+
+    @property
+    def vshape(self):
+        if self.value is not None:
+            return np.shape(self.value)
+        return self.shape
+
+
+# --------------------------------------------------------------------------- conversion
+def describe(obj) -> str:
+    """A short, safe description of any object: its type and, for arrays, shape and dtype."""
+    try:
+        name = type(obj).__name__
+    except Exception:  # pragma: no cover - paranoid
+        return "an object"
+    if obj is None:
+        return "None"
+    try:
+        if isinstance(obj, np.ndarray):
+            return f"an array of shape {tuple(int(n) for n in obj.shape)} and dtype {obj.dtype}"
+        if isinstance(obj, (list, tuple)):
+            return f"a {name} of length {len(obj)}"
+        if isinstance(obj, (bool, int, float, np.number)):
+            return f"the {name} {float(obj):.6g}"
+    except Exception:
+        pass
+    return f"a {name}"
+
+
+def to_array(got):
+    """Convert `got` to a plain float64 ndarray: (array, None), or (None, message) if it cannot."""
+    if got is None:
+        return None, "returned None: is the `return` statement missing?"
+    if isinstance(got, (str, bytes, dict, set)):
+        return None, f"returned {describe(got)}, expected numbers"
+    try:
+        with warnings.catch_warnings(), np.errstate(all="ignore"):
+            warnings.simplefilter("ignore")
+            raw = np.asarray(got)
+            if raw.dtype.kind not in "biuf":
+                return None, f"returned {describe(got)}, which is not an array of real numbers"
+            arr = np.array(raw, dtype=np.float64, copy=True, subok=False)
+        if type(arr) is not np.ndarray:  # pragma: no cover - np.array(subok=False) guarantees it
+            return None, f"returned {describe(got)}, expected a plain array"
+        return arr, None
+    except Exception:
+        return None, f"returned {describe(got)}, which cannot be read as an array of numbers"
+
+
+def fmt_shape(shape) -> str:
+    return str(tuple(int(n) for n in shape))
+
+
+def fmt_num(v) -> str:
+    v = float(v)
+    if v == int(v) and abs(v) < 1e15:
+        return str(int(v))
+    return f"{v:.4g}"
+
+
+def _close(a, b, rtol, atol) -> bool:
+    try:
+        a = np.asarray(a, dtype=np.float64)
+        b = np.asarray(b, dtype=np.float64)
+        if a.shape != b.shape:
+            return False
+        return bool(np.allclose(a, b, rtol=rtol, atol=atol, equal_nan=False))
+    except Exception:
+        return False
+
+
+def _tolerances(expected, dtype=np.float64):
+    scale = float(np.max(np.abs(expected))) if np.size(expected) else 1.0
+    scale = max(scale, 1.0)
+    if np.dtype(dtype) == np.float32:
+        return 1e-4, 1e-4 * scale
+    return 1e-6, 1e-7 * scale
+
+
+# --------------------------------------------------------------------------- checks
+def array_check(expected, *, what="the output", variants=(), shape_hint="", value_hint="",
+                dtype=np.float64) -> Callable[[object], "str | None"]:
+    """A check comparing an array answer with `expected` (computed by cnnlib).
+
+    `variants` are known mistakes, tried in order when the answer is wrong; `shape_hint` and
+    `value_hint` complete the generic messages. `dtype` is the dtype of the case's inputs
+    (float32 cases get a float32 tolerance).
+    """
+    expected = np.array(expected, dtype=np.float64)
+    rtol, atol = _tolerances(expected, dtype)
+
+    def check(got):
+        try:
+            return _array_verdict(got, expected, what, variants, shape_hint, value_hint, rtol, atol)
+        except Exception as exc:  # a check must never raise; failing is the safe side
+            return f"{what} could not be checked ({type(exc).__name__}); expected shape {fmt_shape(expected.shape)}"
+
+    return check
+
+
+def _array_verdict(got, expected, what, variants, shape_hint, value_hint, rtol, atol):
+    arr, msg = to_array(got)
+    if msg:
+        return f"{what}: {msg}; expected an array of shape {fmt_shape(expected.shape)}"
+    if arr.shape != expected.shape:
+        base = f"{what} has shape {fmt_shape(arr.shape)}, expected {fmt_shape(expected.shape)}"
+        for v in variants:
+            if v.vshape is not None and tuple(v.vshape) == arr.shape:
+                if v.value is None or _close(arr, v.value, rtol, atol):
+                    return f"{base}: {v.message}"
+        return f"{base}{': ' + shape_hint if shape_hint else ''}"
+    if not np.all(np.isfinite(arr)):
+        bad = int(np.sum(~np.isfinite(arr)))
+        return f"{what} has {bad} NaN or infinite value(s); expected finite numbers"
+    if _close(arr, expected, rtol, atol):
+        return None
+    for v in variants:
+        if v.value is not None and _close(arr, v.value, rtol, atol):
+            return f"{what} is wrong: {v.message}" + _first_diff(arr, expected)
+    hint = f" {value_hint}" if value_hint else ""
+    return f"{what} has the right shape but wrong values.{hint}" + _first_diff(arr, expected)
+
+
+def _first_diff(arr, expected) -> str:
+    diff = ~np.isclose(arr, expected, rtol=1e-6, atol=1e-7 * max(1.0, float(np.max(np.abs(expected)))))
+    n_bad = int(np.sum(diff))
+    if n_bad == 0:
+        return ""
+    idx = tuple(int(i) for i in np.argwhere(diff)[0])
+    where = f" at index {idx}" if idx else ""
+    return (f" ({n_bad} of {arr.size} values differ; e.g.{where} expected "
+            f"{fmt_num(expected[idx])}, got {fmt_num(arr[idx])})")
+
+
+def scalar_check(expected, *, what="the result", variants=(), hint="") -> Callable:
+    """A check for a single number (a size, a count). Variants carry the wrong numbers."""
+    expected = float(expected)
+
+    def check(got):
+        try:
+            return _scalar_verdict(got, expected, what, variants, hint)
+        except Exception as exc:
+            return f"{what} could not be checked ({type(exc).__name__}); expected {fmt_num(expected)}"
+
+    return check
+
+
+def _scalar_verdict(got, expected, what, variants, hint):
+    if isinstance(got, (bool, np.bool_)):
+        return f"{what}: returned {got!s}, a bool; expected the number {fmt_num(expected)}"
+    arr, msg = to_array(got)
+    if msg:
+        return f"{what}: {msg}; expected the number {fmt_num(expected)}"
+    if arr.size != 1:
+        return f"{what}: returned {describe(got)}; expected one number ({fmt_num(expected)})"
+    v = float(arr.reshape(()))
+    if not math.isfinite(v):
+        return f"{what} is {v}; expected {fmt_num(expected)}"
+    if abs(v - expected) <= 1e-9 * max(1.0, abs(expected)):
+        return None
+    base = f"{what} is {fmt_num(v)}, expected {fmt_num(expected)}"
+    for var in variants:
+        if var.value is not None and abs(v - float(var.value)) <= 1e-9 * max(1.0, abs(float(var.value))):
+            return f"{base}: {var.message}"
+    if v != int(v):
+        return f"{base}: sizes and counts are whole numbers (floor division `//`?)"
+    return f"{base}{': ' + hint if hint else ''}"
+
+
+def tuple_check(parts, *, what="the result") -> Callable:
+    """A check for a tuple of arrays, e.g. (dx, dw, db). `parts` are (name, check) pairs."""
+    names = ", ".join(name for name, _ in parts)
+
+    def check(got):
+        try:
+            if isinstance(got, np.ndarray) or not isinstance(got, (tuple, list)):
+                return f"{what}: returned {describe(got)}; expected a tuple ({names})"
+            if len(got) != len(parts):
+                return f"{what}: returned {describe(got)}; expected a tuple of {len(parts)} ({names})"
+            msgs = []
+            for (name, part_check), item in zip(parts, got):
+                m = part_check(item)
+                if m:
+                    msgs.append(m)
+            return "; ".join(msgs) if msgs else None
+        except Exception as exc:
+            return f"{what} could not be checked ({type(exc).__name__}); expected a tuple ({names})"
+
+    return check
+
+
+# --------------------------------------------------------------------------- inputs
+def inputs_changed(case: Case, args_after, kwargs_after, params=()) -> "str | None":
+    """Compare the arguments after the call with the case's pristine ones.
+
+    The runner passes copies of ``case.args``/``case.kwargs`` to the student's function and
+    gives them here afterwards; a function that wrote into its input fails.
+    """
+    try:
+        pairs = [(f"`{params[i]}`" if i < len(params) else f"argument {i + 1}", a, b)
+                 for i, (a, b) in enumerate(zip(case.args, args_after))]
+        pairs += [(f"`{k}`", case.kwargs[k], kwargs_after.get(k)) for k in case.kwargs]
+        for name, before, after in pairs:
+            if isinstance(before, np.ndarray):
+                same = (isinstance(after, np.ndarray) and after.shape == before.shape
+                        and after.dtype == before.dtype
+                        and np.array_equal(np.asarray(after), before, equal_nan=True))
+                if not same:
+                    return (f"your function changed its input {name} in place (e.g. `x += ...`, "
+                            f"`x[...] = ...` or `x.resize`): compute into a new array instead")
+        return None
+    except Exception:
+        return "the inputs could not be compared after the call"

@@ -1,0 +1,119 @@
+"""01_mlp: dense_forward, mlp_param_count and the dense-vs-conv parameter comparison."""
+import numpy as np
+
+import cnnlib
+
+from ._core import Case, Check, Variant, array_check, fmt_num, scalar_check, to_array
+
+ASSIGNMENT = "01_mlp"
+
+# The worked example of the notebook (also the first visible test).
+EXAMPLE_X = np.array([[1.0, 2.0, 0.0], [0.0, -1.0, 3.0]])
+EXAMPLE_W = np.array([[1.0, 0.0], [0.0, 1.0], [2.0, -1.0]])
+EXAMPLE_B = np.array([0.5, -0.5])
+
+
+def _dense_case(label, x, W, b):
+    expected = cnnlib.dense_forward(x, W, b)
+    variants = [Variant("the bias b is missing: add b to every row of x @ W", x @ W)]
+    if W.shape[0] == W.shape[1]:
+        variants.append(Variant("x @ W.T instead of x @ W: W has shape (D, M), one column per output unit",
+                                x @ W.T + b))
+    variants.append(Variant("W @ x-shaped result: the output has one row per example (N, M)",
+                            shape=(W.shape[1], x.shape[0])))
+    check = array_check(expected, what="dense_forward output", variants=variants,
+                        shape_hint="x (N, D) @ W (D, M) + b (M,) gives (N, M)", dtype=x.dtype)
+    return Case(label, (x, W, b), {}, expected, check)
+
+
+def dense_cases(rng):
+    cases = [_dense_case("the worked example (2 examples, 3 features, 2 units)",
+                         EXAMPLE_X, EXAMPLE_W, EXAMPLE_B)]
+    for n, d, m in [(5, 7, 3), (1, 4, 6), (3, 4, 4)]:
+        x, W, b = rng.normal(size=(n, d)), rng.normal(size=(d, m)), rng.normal(size=m)
+        cases.append(_dense_case(f"random batch: N={n}, D={d}, M={m}", x, W, b))
+    x, W, b = (rng.normal(size=s).astype(np.float32) for s in [(6, 5), (5, 2), (2,)])
+    cases.append(_dense_case("float32 inputs, N=6, D=5, M=2", x, W, b))
+    return cases
+
+
+def _mlp_case(label, sizes):
+    sizes = tuple(int(s) for s in sizes)
+    expected = cnnlib.mlp_param_count(list(sizes))
+    pairs = list(zip(sizes[:-1], sizes[1:]))
+    variants = [
+        Variant("the biases are missing: each layer has n_in * n_out weights PLUS n_out biases",
+                sum(a * b for a, b in pairs)),
+        Variant("one bias per INPUT unit counted; a layer has one bias per OUTPUT unit",
+                sum(a * b + a for a, b in pairs)),
+        Variant("biases counted for the input layer too; the input layer has no parameters",
+                sum(a * b for a, b in pairs) + sum(sizes)),
+        Variant("only the first layer counted: sum over every pair of consecutive sizes",
+                pairs[0][0] * pairs[0][1] + pairs[0][1]),
+    ]
+    check = scalar_check(expected, what=f"mlp_param_count({list(sizes)})", variants=variants,
+                         hint="sum over consecutive layers of n_in * n_out + n_out")
+    return Case(label, (sizes,), {}, expected, check)
+
+
+def mlp_cases(rng):
+    cases = [_mlp_case("the worked example [784, 128, 10]", (784, 128, 10)),
+             _mlp_case("a single layer [2, 3]", (2, 3))]
+    for depth in (3, 4, 5):
+        sizes = rng.integers(1, 300, size=depth)
+        cases.append(_mlp_case(f"random network with {depth} layer sizes", sizes))
+    return cases
+
+
+IMAGE = (224, 224, 3)
+
+
+def param_counts_expected():
+    h, w, c = IMAGE
+    return cnnlib.dense_param_count(h * w * c, 1000), cnnlib.conv_param_count(64, 3, c)
+
+
+def _param_counts_check(got):
+    dense, conv = param_counts_expected()
+    h, w, c = IMAGE
+    arr, msg = to_array(got)
+    if msg:
+        return f"param_counts: {msg}; expected a tuple (dense_params, conv_params)"
+    if arr.shape != (2,):
+        return f"param_counts has shape {arr.shape}; expected a tuple of two numbers (dense_params, conv_params)"
+    msgs = []
+    dense_wrong = {h * w * c * 1000: "the 1,000 biases are missing",
+                   h * w * 1000 + 1000: "the 3 colour channels are missing: the input has 224*224*3 numbers",
+                   h * w * c + 1000: "inputs and units were added, not multiplied"}
+    conv_wrong = {64 * 3 * 3 * c: "the 64 biases are missing",
+                  64 * (3 * 3 + 1): "the 3 input channels are missing: each filter is 3x3x3",
+                  64 * (3 * 3 + 1) * c: "one bias per filter, not per channel",
+                  conv * 222 * 222: "a conv layer shares its weights: they do not depend on the image size"}
+    for name, got_v, want, wrong in (("dense_params", arr[0], dense, dense_wrong),
+                                      ("conv_params", arr[1], conv, conv_wrong)):
+        if got_v != want:
+            hint = wrong.get(got_v, "count weights and biases")
+            msgs.append(f"{name} is {fmt_num(got_v)}, expected {fmt_num(want)}: {hint}")
+    return "; ".join(msgs) if msgs else None
+
+
+def param_counts_check(got):
+    try:
+        return _param_counts_check(got)
+    except Exception as exc:
+        return f"param_counts could not be checked ({type(exc).__name__})"
+
+
+def param_cases(rng):
+    return [Case("parameters of a dense layer vs a conv layer on a 224x224x3 image", (), {},
+                 param_counts_expected(), param_counts_check)]
+
+
+CHECKS = [
+    Check("test_dense_forward", ASSIGNMENT, "dense_forward", "function", dense_cases,
+          cell="dense_forward", params=("x", "W", "b"), points=4),
+    Check("test_mlp_param_count", ASSIGNMENT, "mlp_param_count", "function", mlp_cases,
+          cell="mlp_param_count", params=("layer_sizes",), points=4),
+    Check("test_param_counts", ASSIGNMENT, "param_counts", "value", param_cases,
+          cell="param_counts", points=2),
+]

@@ -1,0 +1,200 @@
+"""05_pooling: max_pool2d, avg_pool2d and max_pool2d_backward (ties: first maximum, row-major)."""
+import numpy as np
+
+import cnnlib
+
+from ._core import Case, Check, Variant, array_check
+
+ASSIGNMENT = "05_pooling"
+
+EXAMPLE_X = np.array([[[[1.0, 3.0, 2.0, 0.0],
+                        [4.0, 2.0, 1.0, 1.0],
+                        [0.0, 5.0, 3.0, 3.0],
+                        [1.0, 2.0, 3.0, 2.0]]]])
+
+
+def _size(n, size, stride, ceil=False):
+    return (-(-(n - size) // stride) if ceil else (n - size) // stride) + 1
+
+
+def pool_loops(x, size, stride, op, window=None, start=None):
+    """A loop pooling used to build known-wrong answers: `window` elements per window side,
+    windows starting every `start` pixels (defaults: size and stride)."""
+    window = window or size
+    start = start or stride
+    N, C, H, W = x.shape
+    Ho, Wo = _size(H, size, stride), _size(W, size, stride)
+    out = np.zeros((N, C, Ho, Wo))
+    for i in range(Ho):
+        for j in range(Wo):
+            win = x[:, :, i * start:i * start + window, j * start:j * start + window]
+            out[:, :, i, j] = op(win, axis=(2, 3)) if win.size else np.nan
+    return out
+
+
+def _label(x, size, stride):
+    N, C, H, W = x.shape
+    s = size if stride is None else stride
+    bits = [f"{'non-square ' if H != W else ''}{H}x{W} input", f"window {size}"]
+    bits.append("default stride" if stride is None else f"stride {stride}")
+    if s < size:
+        bits.append("overlapping windows")
+    if (H - size) % s or (W - size) % s:
+        bits.append("windows that do not divide the input (floor)")
+    if x.dtype == np.float32:
+        bits.append("float32")
+    return ", ".join(bits)
+
+
+def _kw(size, stride):
+    kw = {"size": size}
+    if stride is not None:
+        kw["stride"] = stride
+    return kw
+
+
+def _forward_case(fn_name, x, size, stride, label=None):
+    ref = cnnlib.max_pool2d if fn_name == "max_pool2d" else cnnlib.avg_pool2d
+    op, other = (np.max, np.mean) if fn_name == "max_pool2d" else (np.mean, np.max)
+    s = size if stride is None else stride
+    N, C, H, W = x.shape
+    expected = ref(x, size=size, stride=stride)
+    variants = [
+        Variant("ceil instead of floor: a window that does not fit inside the input is dropped",
+                shape=(N, C, _size(H, size, s, True), _size(W, size, s, True))),
+        Variant(f"{'the average' if op is np.max else 'the maximum'} was computed instead",
+                pool_loops(x, size, s, other)),
+    ]
+    if stride is None and size > 1:
+        variants.append(Variant("stride=None must mean stride = size (non-overlapping windows)",
+                                shape=(N, C, _size(H, size, 1), _size(W, size, 1))))
+    if stride is not None and stride != size:
+        variants.append(Variant("the stride argument is ignored (windows moved by `size`)",
+                                ref(x, size=size, stride=size)))
+        variants.append(Variant("the output size is right but the windows move by `size`, not `stride`",
+                                pool_loops(x, size, s, op, start=size)))
+    if size > 1:
+        variants.append(Variant("off-by-one window: each window covers `size` rows and columns "
+                                "(x[i*S : i*S + size]), one was left out", pool_loops(x, size, s, op, window=size - 1)))
+    variants.append(Variant("one row and one column short: H_out = (H - size) // stride + 1",
+                            shape=(N, C, expected.shape[2] - 1, expected.shape[3] - 1)))
+    variants = [v for v in variants if v.value is not None or v.shape is not None]
+    check = array_check(expected, what=f"{fn_name} output", variants=variants,
+                        shape_hint="(N, C, H_out, W_out) with H_out = (H - size) // stride + 1",
+                        dtype=x.dtype)
+    return Case(label or _label(x, size, stride), (x,), _kw(size, stride), expected, check)
+
+
+def _shapes(rng):
+    """(x, size, stride) for the hidden cases: ties, overlap, non-square, strides that do not divide."""
+    out = []
+    for shape, size, stride in [((2, 3, 7, 5), 2, None), ((1, 2, 7, 7), 3, 2), ((2, 1, 6, 9), 3, 1),
+                                ((1, 3, 8, 6), 2, 3), ((2, 2, 5, 8), 2, 1), ((1, 1, 9, 7), 4, 3)]:
+        x = rng.integers(0, 4, size=shape).astype(np.float64)   # many ties
+        if shape[0] == 2:
+            x = x + 0.1 * rng.normal(size=shape)
+        out.append((x, size, stride))
+    out.append((rng.normal(size=(2, 3, 6, 7)).astype(np.float32), 3, 2))
+    return out
+
+
+def max_cases(rng):
+    cases = [_forward_case("max_pool2d", EXAMPLE_X, 2, None, "the worked example: 4x4 input, window 2"),
+             _forward_case("max_pool2d", EXAMPLE_X, 3, 1, "the worked example, window 3, stride 1 (overlapping)")]
+    cases += [_forward_case("max_pool2d", x, size, stride) for x, size, stride in _shapes(rng)]
+    return cases
+
+
+def avg_cases(rng):
+    cases = [_forward_case("avg_pool2d", EXAMPLE_X, 2, None, "the worked example: 4x4 input, window 2"),
+             _forward_case("avg_pool2d", EXAMPLE_X, 3, 1, "the worked example, window 3, stride 1 (overlapping)")]
+    cases += [_forward_case("avg_pool2d", x, size, stride) for x, size, stride in _shapes(rng)]
+    return cases
+
+
+# --------------------------------------------------------------------------- backward
+def backward_loops(dout, x, size, stride, rule="first", assign=False):
+    """Known-wrong (or right) max-pool backward by loops: `rule` picks which maximum gets the
+    gradient ("first", "last", "all", "avg"); `assign` writes with `=` instead of `+=`."""
+    N, C, H, W = x.shape
+    Ho, Wo = dout.shape[2:]
+    dx = np.zeros(x.shape)
+    for n in range(N):
+        for c in range(C):
+            for i in range(Ho):
+                for j in range(Wo):
+                    r, q = i * stride, j * stride
+                    win = x[n, c, r:r + size, q:q + size]
+                    g = dout[n, c, i, j]
+                    if rule == "avg":
+                        mask = np.full(win.shape, 1.0 / win.size)
+                    elif rule == "all":
+                        mask = (win == win.max()).astype(float)
+                    else:
+                        flat = win.ravel()
+                        k = int(np.argmax(flat)) if rule == "first" else flat.size - 1 - int(np.argmax(flat[::-1]))
+                        mask = np.zeros(win.size)
+                        mask[k] = 1.0
+                        mask = mask.reshape(win.shape)
+                    region = dx[n, c, r:r + size, q:q + size]
+                    if assign:
+                        region[mask > 0] = g * mask[mask > 0]
+                    else:
+                        region += g * mask
+    return dx
+
+
+def _backward_case(x, size, stride, dout, label=None):
+    s = size if stride is None else stride
+    expected = cnnlib.max_pool2d_backward(dout, x, size=size, stride=stride)
+    variants = [
+        Variant("`=` instead of `+=`: where windows overlap, a pixel that is the maximum of several "
+                "windows collects the gradient of EACH of them", backward_loops(dout, x, size, s, assign=True)),
+        Variant("every tied maximum got the gradient; the rule is: only the FIRST maximum of the "
+                "window in row-major order (as np.argmax on the flattened window)",
+                backward_loops(dout, x, size, s, rule="all")),
+        Variant("the LAST tied maximum got the gradient; the rule is: the FIRST maximum in row-major "
+                "order (np.argmax on the flattened window)", backward_loops(dout, x, size, s, rule="last")),
+        Variant("the gradient was spread over the window as for average pooling; max pooling sends "
+                "it to the maximum only", backward_loops(dout, x, size, s, rule="avg")),
+        Variant("the maximum got 1 instead of dout: multiply by the upstream gradient",
+                backward_loops(np.ones_like(dout), x, size, s)),
+        Variant("dx must have the shape of x, not of dout", shape=dout.shape),
+    ]
+    check = array_check(expected, what="max_pool2d_backward dx", variants=variants,
+                        shape_hint="dx has the shape of x", dtype=x.dtype)
+    return Case(label or _label(x, size, stride), (dout, x), _kw(size, stride), expected, check)
+
+
+def _dout_for(rng, x, size, stride):
+    out = cnnlib.max_pool2d(x, size=size, stride=stride)
+    return rng.normal(size=out.shape).astype(x.dtype)
+
+
+def backward_example():
+    x = EXAMPLE_X
+    dout = np.array([[[[1.0, 2.0], [3.0, 4.0]]]])
+    return dout, x
+
+
+def backward_cases(rng):
+    dout, x = backward_example()
+    cases = [_backward_case(x, 2, None, dout, "the worked example: 4x4 input, window 2"),
+             _backward_case(x, 3, 1, np.arange(1.0, 5.0).reshape(1, 1, 2, 2),
+                            "the worked example, window 3, stride 1 (overlapping windows)")]
+    tie = np.zeros((1, 1, 4, 4))
+    tie[0, 0, 0:2, 0:2] = 2.0   # every window is a tie
+    cases.append(_backward_case(tie, 2, None, _dout_for(rng, tie, 2, None) + 3.0, "a window full of tied maxima"))
+    for x, size, stride in _shapes(rng):
+        cases.append(_backward_case(x, size, stride, _dout_for(rng, x, size, stride)))
+    return cases
+
+
+CHECKS = [
+    Check("test_max_pool2d", ASSIGNMENT, "max_pool2d", "function", max_cases,
+          cell="max_pool2d", params=("x",), points=4),
+    Check("test_avg_pool2d", ASSIGNMENT, "avg_pool2d", "function", avg_cases,
+          cell="avg_pool2d", params=("x",), points=3),
+    Check("test_max_pool2d_backward", ASSIGNMENT, "max_pool2d_backward", "function", backward_cases,
+          cell="max_pool2d_backward", params=("dout", "x"), points=6),
+]

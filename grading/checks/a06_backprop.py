@@ -1,0 +1,168 @@
+"""06_backprop: conv2d_backward and a trained digit classifier graded on held-back digits.
+
+The classifier task: the notebook trains a small cnnlib network on the TRAINING split of
+``cnnlib.load_digits()`` and defines ``predict(x) -> labels``. At grading time the trusted
+process takes the TEST split (which the notebook is told not to train on), moves every digit
+by up to one pixel in each direction (zeros move in) and adds Gaussian noise, with a fresh
+random generator: the exact images graded on exist nowhere before grading. The network passes
+when it labels at least ``ACCURACY`` of them correctly.
+"""
+import numpy as np
+
+import cnnlib
+
+from ._conv import out_size, random_conv_shape, shape_label
+from ._core import Case, Check, Variant, array_check, fmt_num, to_array, tuple_check
+
+ASSIGNMENT = "06_backprop"
+
+ACCURACY = 0.80      # required on the moved, noisy held-back digits
+NOISE = 0.05         # standard deviation of the added noise (pixels are in [0, 1])
+
+
+# --------------------------------------------------------------------------- conv2d_backward
+def backward_loops(dout, x, w, stride, padding, assign=False):
+    """Loop backward used to build the `=`-instead-of-`+=` answer for dx."""
+    N, C, H, W = x.shape
+    K, _, Fh, Fw = w.shape
+    Ho, Wo = dout.shape[2:]
+    dxp = np.zeros((N, C, H + 2 * padding, W + 2 * padding))
+    for n in range(N):
+        for i in range(Ho):
+            for j in range(Wo):
+                r, q = i * stride, j * stride
+                contrib = np.tensordot(dout[n, :, i, j], w, axes=(0, 0))   # (C, Fh, Fw)
+                if assign:
+                    dxp[n, :, r:r + Fh, q:q + Fw] = contrib
+                else:
+                    dxp[n, :, r:r + Fh, q:q + Fw] += contrib
+    return dxp[:, :, padding:padding + H, padding:padding + W]
+
+
+def _backward_case(label, dout, x, w, stride=1, padding=0, defaults=False):
+    dx, dw, db = cnnlib.conv2d_backward(dout, x, w, stride=stride, padding=padding)
+    N, C, H, W = x.shape
+    K = w.shape[0]
+    dx_variants = [
+        Variant("dx still has the padding: return dx_pad[:, :, P:P+H, P:P+W]",
+                shape=(N, C, H + 2 * padding, W + 2 * padding)),
+        Variant("the kernel was flipped for dx: with cross-correlation, dx_pad[window] += dout * w (no flip)",
+                cnnlib.conv2d_backward(dout, x, w[:, :, ::-1, ::-1].copy(), stride=stride, padding=padding)[0]),
+        Variant("dx was divided by N: the gradient of the batch is a sum, not a mean", dx / N if N > 1 else None),
+    ]
+    if (stride < w.shape[2] or stride < w.shape[3]) and (dout.shape[2] > 1 or dout.shape[3] > 1):
+        dx_variants.insert(0, Variant("`=` instead of `+=`: where windows overlap, every window adds its share",
+                                      backward_loops(dout, x, w, stride, padding, assign=True)))
+    dw_variants = [
+        Variant("dw was divided by N: the gradient of the batch is a sum, not a mean", dw / N if N > 1 else None),
+        Variant("dw is flipped: dw[k] = sum over windows of dout * window, no flip",
+                dw[:, :, ::-1, ::-1]),
+        Variant("dw ignores the padding: take the windows of the padded x",
+                cnnlib.conv2d_backward(dout, x, w, stride=stride, padding=0)[1]
+                if padding and out_size(H, w.shape[2], 0, stride) == dout.shape[2]
+                and out_size(W, w.shape[3], 0, stride) == dout.shape[3] else None),
+    ]
+    db_variants = [
+        Variant("db must be summed over the batch and both spatial axes: dout.sum(axis=(0, 2, 3))",
+                shape=(N, K)),
+        Variant("db must be summed over the batch too: dout.sum(axis=(0, 2, 3))", shape=(K, dout.shape[2], dout.shape[3])),
+        Variant("db was divided by N: the gradient of the batch is a sum, not a mean", db / N if N > 1 else None),
+        Variant("db is a mean over positions; it is the sum of dout over (N, H_out, W_out)",
+                dout.mean(axis=(0, 2, 3))),
+    ]
+
+    def keep(vs):
+        return [v for v in vs if v.value is not None or v.shape is not None]
+
+    check = tuple_check([
+        ("dx", array_check(dx, what="dx", variants=keep(dx_variants), shape_hint="dx has the shape of x",
+                           dtype=x.dtype)),
+        ("dw", array_check(dw, what="dw", variants=keep(dw_variants), shape_hint="dw has the shape of w",
+                           dtype=x.dtype)),
+        ("db", array_check(db, what="db", variants=keep(db_variants), shape_hint="db has shape (K,)",
+                           dtype=x.dtype)),
+    ], what="conv2d_backward")
+    kw = {} if defaults else {"stride": stride, "padding": padding}
+    return Case(label, (dout, x, w), kw, (dx, dw, db), check)
+
+
+def example():
+    x = np.arange(16.0).reshape(1, 1, 4, 4)
+    w = np.array([[[[1.0, 2.0], [0.0, -1.0]]]])
+    dout = np.ones((1, 1, 3, 3))
+    return dout, x, w
+
+
+def backward_cases(rng):
+    cases = [_backward_case("the worked example: 4x4 input, 2x2 kernel, dout of ones", *example(), defaults=True)]
+    fixed = [(2, 3, 6, 5, 4, 3, 3, 1, 1), (1, 2, 7, 7, 3, 3, 3, 2, 1), (2, 1, 8, 6, 2, 2, 3, 3, 0),
+             (1, 2, 5, 9, 2, 4, 2, 1, 2), (3, 2, 6, 6, 2, 3, 3, 2, 0)]
+    for N, C, H, W, K, Fh, Fw, S, P in fixed + [random_conv_shape(rng, max_stride=2) for _ in range(2)]:
+        x, w = rng.normal(size=(N, C, H, W)), rng.normal(size=(K, C, Fh, Fw))
+        dout = rng.normal(size=(N, K, out_size(H, Fh, P, S), out_size(W, Fw, P, S)))
+        cases.append(_backward_case(f"N={N}, C={C}, K={K}, " + shape_label(H, W, Fh, Fw, S, P),
+                                    dout, x, w, S, P))
+    x = rng.normal(size=(2, 2, 6, 7)).astype(np.float32)
+    w = rng.normal(size=(3, 2, 3, 3)).astype(np.float32)
+    dout = rng.normal(size=(2, 3, 3, 4)).astype(np.float32)
+    cases.append(_backward_case("float32, 6x7 input, 3x3 kernel, stride 2, padding 1", dout, x, w, 2, 1))
+    return cases
+
+
+# --------------------------------------------------------------------------- the trained network
+def move_and_noise(x, rng, noise=NOISE):
+    """Move every image by (dy, dx) in {-1, 0, 1}^2 (zeros move in) and add Gaussian noise."""
+    N, C, H, W = x.shape
+    padded = np.zeros((N, C, H + 2, W + 2), dtype=np.float64)
+    padded[:, :, 1:H + 1, 1:W + 1] = x
+    shifts = rng.integers(0, 3, size=(N, 2))
+    out = np.empty((N, C, H, W))
+    for n, (dy, dx) in enumerate(shifts):
+        out[n] = padded[n, :, dy:dy + H, dx:dx + W]
+    out += noise * rng.normal(size=out.shape)
+    return np.clip(out, 0.0, 1.0).astype(np.float32)
+
+
+def _predict_check(labels, threshold):
+    n = len(labels)
+
+    def verdict(got):
+        arr, msg = to_array(got)
+        if msg:
+            return f"predict(x): {msg}; expected {n} labels, shape ({n},)"
+        if arr.shape == (n, 10):
+            return (f"predict returned scores of shape {arr.shape}; return one label per image: "
+                    f"the index of the largest score (np.argmax(scores, axis=1))")
+        if arr.shape != (n,):
+            return f"predict returned shape {arr.shape}; expected one label per image, shape ({n},)"
+        if not np.all(np.isfinite(arr)) or np.any(arr != np.round(arr)):
+            return "predict must return whole-number labels 0-9"
+        acc = float(np.mean(arr == labels))
+        if acc >= threshold:
+            return None
+        return (f"accuracy {acc:.3f} on {n} held-back digits moved by up to one pixel, with noise; "
+                f"needed {threshold:.2f}. Did you train with moved copies of the training digits?")
+
+    def check(got):
+        try:
+            return verdict(got)
+        except Exception as exc:
+            return f"the predictions could not be checked ({type(exc).__name__})"
+
+    return check
+
+
+def predict_cases(rng):
+    _, _, x_test, y_test = cnnlib.load_digits()
+    x = move_and_noise(x_test, rng)
+    return [Case(f"{len(y_test)} held-back digits, each moved by up to one pixel, with noise "
+                 f"(need accuracy >= {fmt_num(ACCURACY)})", (x,), {}, y_test,
+                 _predict_check(y_test, ACCURACY))]
+
+
+CHECKS = [
+    Check("test_conv2d_backward", ASSIGNMENT, "conv2d_backward", "function", backward_cases,
+          cell="conv2d_backward", params=("dout", "x", "w"), points=10),
+    Check("test_predict", ASSIGNMENT, "predict", "function", predict_cases, allow_cnnlib=True,
+          timeout=30.0, cell="train_network", params=("x",), points=5),
+]
