@@ -50,6 +50,8 @@ LIMITS = {
 }
 UID_BASE = 100_000_000       # per-run uids: UID_BASE + 8 * parent pid + slot; no real user has these
 _CHILD = Path(_child.__file__).resolve()
+#: Command prefix for the child (tests use it to start the child without CAP_SYS_ADMIN).
+LAUNCHER: list[str] = []
 _slots = itertools.count()
 _slots_lock = threading.Lock()
 
@@ -254,7 +256,7 @@ _ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "LC_ALL": "C.
 
 
 def _run_child(jobdir: str, timeout: float) -> None:
-    proc = subprocess.Popen([sys.executable, "-I", "-B", str(_CHILD), jobdir], env=dict(_ENV),
+    proc = subprocess.Popen([*LAUNCHER, sys.executable, "-I", "-B", str(_CHILD), jobdir], env=dict(_ENV),
                             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE, start_new_session=True, close_fds=True)
     try:
@@ -280,7 +282,9 @@ def _read_json(path: Path):
     except OSError:
         return None
     with os.fdopen(fd, "rb") as fh:
-        data = fh.read(_child.MAX_ARRAY_BYTES)
+        data = fh.read(_child.MAX_JSON_BYTES + 1)
+    if len(data) > _child.MAX_JSON_BYTES:
+        return None
     try:
         obj = json.loads(data)
     except (ValueError, RecursionError):
@@ -371,6 +375,11 @@ def _judge(check, c, cases, gdir: Path, prefix: str, summary, lim) -> _Partial:
             if err.startswith("MemoryError"):
                 flags.append("memory")
             failures.append(f"- {case.label}: `{target}` raised {err}")
+            continue
+        if st == "unsendable":
+            flags.append("result too large")
+            failures.append(f"- {case.label}: `{target}` returned a value too large or too "
+                            "deeply nested to be checked")
             continue
         if st != "ok":
             flags.append("malformed result")

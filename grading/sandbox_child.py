@@ -38,6 +38,7 @@ MAX_STR = 10_000
 MAX_INT_DIGITS = 4_000
 MAX_ARRAY_BYTES = 64 << 20          # one returned array
 MAX_RESULT_BYTES = 256 << 20        # everything one run sends back
+MAX_JSON_BYTES = 8 << 20            # one JSON result file
 NUMERIC_KINDS = "biufc"
 _NAME_RE = re.compile(r"^[A-Za-z0-9_.-]{1,100}\.npy$")
 
@@ -212,17 +213,43 @@ def _load_array(name, indir, total, trusted):
         st = os.fstat(fh.fileno())
         if not stat.S_ISREG(st.st_mode):
             raise DecodeError("array is not a regular file")
-        if not trusted:
+        if trusted:
+            arr = np.load(fh, allow_pickle=False)
+        else:
             total[0] += st.st_size
             if st.st_size > MAX_ARRAY_BYTES + 4096 or total[0] > MAX_RESULT_BYTES:
                 raise DecodeError("returned array too large")
-        try:
-            arr = np.load(fh, allow_pickle=False)
-        except Exception as exc:
-            raise DecodeError(f"unreadable array ({type(exc).__name__})") from None
+            arr = _read_npy_strict(fh, st.st_size)
     if type(arr) is not np.ndarray or arr.dtype.kind not in NUMERIC_KINDS or arr.dtype.fields:
         raise DecodeError("array of a non-numeric dtype")
     return arr
+
+
+def _read_npy_strict(fh, size):
+    """Parse an untrusted .npy by hand: numeric dtype, data size matching the header, no pickle."""
+    import numpy as np
+    from numpy.lib import format as npf
+    try:
+        version = npf.read_magic(fh)
+        read_header = {(1, 0): npf.read_array_header_1_0, (2, 0): npf.read_array_header_2_0}[version]
+        shape, fortran, dtype = read_header(fh)
+    except Exception as exc:
+        raise DecodeError(f"unreadable array header ({type(exc).__name__})") from None
+    if (dtype.kind not in NUMERIC_KINDS or dtype.fields or dtype.hasobject or dtype.subdtype
+            or not all(isinstance(n, int) and 0 <= n <= MAX_ARRAY_BYTES for n in shape)
+            or len(shape) > 32):
+        raise DecodeError("array of a non-numeric dtype or a bad shape")
+    count = 1
+    for n in shape:
+        count *= n
+    nbytes = count * dtype.itemsize
+    if nbytes > MAX_ARRAY_BYTES or size - fh.tell() != nbytes:
+        raise DecodeError("array data does not match its header")
+    data = fh.read(nbytes)
+    if len(data) != nbytes:
+        raise DecodeError("array data truncated")
+    flat = np.frombuffer(data, dtype=dtype, count=count)
+    return flat.reshape(shape, order="F" if fortran else "C").copy(order="K")
 
 
 def encode_result(obj, outdir, prefix, counter=None):
@@ -371,7 +398,8 @@ def build_root(root, job):
     for d in ("tmp", "out", SUBMISSION.strip("/")):
         os.makedirs(os.path.join(root, d))
     out = os.path.join(root, "out")
-    mount("tmpfs", out, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=512m,mode=755")
+    mount("tmpfs", out, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
+          "size=512m,nr_inodes=20000,mode=755")
     for g in job["groups"]:
         gdir = os.path.join(out, g["name"])
         os.mkdir(gdir, 0o700)
@@ -441,7 +469,8 @@ def copy_results(src_root, dst_root, names):
                 continue
             with os.fdopen(fd, "rb") as fh:
                 st = os.fstat(fd)
-                if not stat.S_ISREG(st.st_mode) or st.st_size > min(budget, MAX_ARRAY_BYTES + 4096):
+                cap = MAX_JSON_BYTES if e.endswith(".json") else MAX_ARRAY_BYTES + 4096
+                if not stat.S_ISREG(st.st_mode) or st.st_size > min(budget, cap):
                     continue
                 data = fh.read(st.st_size + 1)[: st.st_size]
             budget -= len(data)
@@ -614,12 +643,13 @@ def group_main(job, g, root, cases):
     unshare(CLONE_NEWNS)
     mount(None, "/", None, MS_REC | MS_PRIVATE)
     sub = root + SUBMISSION
-    mount("tmpfs", sub, "tmpfs", MS_NOSUID | MS_NODEV, f"size={job['disk_limit']},mode=755")
+    mount("tmpfs", sub, "tmpfs", MS_NOSUID | MS_NODEV,
+          f"size={job['disk_limit']},nr_inodes=20000,mode=755")
     os.chown(sub, uid, uid)
     if job.get("workdir"):
-        copy_submission(job["workdir"], sub, uid)
+        copy_submission(job["workdir"], sub, uid, budget=job["disk_limit"] * 3 // 4)
     tmp = os.path.join(root, "tmp")
-    mount("tmpfs", tmp, "tmpfs", MS_NOSUID | MS_NODEV, "size=64m,mode=1777")
+    mount("tmpfs", tmp, "tmpfs", MS_NOSUID | MS_NODEV, "size=64m,nr_inodes=20000,mode=1777")
     mpl = os.path.join(tmp, "mpl")
     os.mkdir(mpl, 0o700)
     for f in job.get("mpl_cache_files", []):
@@ -832,24 +862,30 @@ def check_worker(c, prefix, ns, cases, outdir, blocker):
     fn = ns[target]
     for k, (args, kwargs) in enumerate(cases):
         before = len(blocker.attempts)
+        res = None
         try:
             got = fn if c["kind"] == "value" else fn(*args, **kwargs)
-            res = {"status": "ok", "value": encode_result(got, outdir, f"{prefix}_{k}")}
-            if c["kind"] != "value":  # arrays after the call: did the function write into them?
-                after = [args[i] if i < len(args) else None for i in c["array_args"]]
-                after += [kwargs.get(n) for n in c["array_kwargs"]]
-                res["inputs_after"] = encode_result(after, outdir, f"{prefix}_{k}_in")
         except MemoryError:
             res = {"status": "memory"}
         except BaseException as exc:
             res = {"status": "raised", "error": _describe(exc)}
+        if res is None:
+            try:
+                res = {"status": "ok", "value": encode_result(got, outdir, f"{prefix}_{k}")}
+                if c["kind"] != "value":  # arrays after the call: did the function write into them?
+                    after = [args[i] if i < len(args) else None for i in c["array_args"]]
+                    after += [kwargs.get(n) for n in c["array_kwargs"]]
+                    res["inputs_after"] = encode_result(after, outdir, f"{prefix}_{k}_in")
+            except BaseException as exc:
+                res = {"status": "unsendable", "error": _describe(exc)}
+        got = None
         if len(blocker.attempts) > before:
             res["blocked"] = blocker.attempts[before:before + 5]
         try:
             _write_json(os.path.join(outdir, f"{prefix}_{k}.json"), res)
         except BaseException as exc:  # e.g. a value too large for the file-size limit
             _write_json(os.path.join(outdir, f"{prefix}_{k}.json"),
-                        {"status": "raised", "error": "result could not be sent: " + _describe(exc)})
+                        {"status": "unsendable", "error": _describe(exc)})
 
 
 if __name__ == "__main__":

@@ -330,9 +330,41 @@ def test_cnnlib_and_scipy_reference_blocked_unless_allowed(work):
     assert res["allowed_source"].passed, res["allowed_source"].message
 
 
+def test_removing_the_import_blocker_does_not_reach_the_reference(work):
+    cells = """
+    import sys, importlib
+    sys.meta_path[:] = [f for f in sys.meta_path if type(f).__name__ != "ReferenceBlocker"]
+    def cheat():
+        found = []
+        for mod, name in [("cnnlib", "conv2d"), ("scipy.signal", "correlate2d"),
+                          ("scipy.ndimage", "correlate")]:
+            try:
+                if hasattr(importlib.import_module(mod), name):
+                    found.append(mod)
+            except Exception:
+                pass
+        return found
+    """
+    everything = ["cnnlib", "scipy.signal", "scipy.ndimage"]
+    res = run(cells, [value_check("cheat", []),  # control: where allowed, the same code finds them
+                      value_check("cheat", everything, allow_cnnlib=True, grade_id="control")], work)
+    assert res["test_cheat"].passed, res["test_cheat"].message
+    assert res["control"].passed, res["control"].message
+
+
 def test_refuses_to_run_unconfined_when_not_root(work, monkeypatch):
     monkeypatch.setattr(os, "geteuid", lambda: 1000)
     with pytest.raises(SandboxUnavailable, match="root"):
+        run(GOOD, [double_check()], work)
+
+
+def test_refuses_to_run_without_namespaces(work, monkeypatch):
+    import shutil
+    import grading.sandbox as sandbox
+    setpriv = shutil.which("setpriv")
+    assert setpriv, "util-linux setpriv is needed to start the child without CAP_SYS_ADMIN"
+    monkeypatch.setattr(sandbox, "LAUNCHER", [setpriv, "--bounding-set", "-sys_admin"])
+    with pytest.raises(SandboxUnavailable, match="namespaces"):
         run(GOOD, [double_check()], work)
 
 
@@ -493,3 +525,46 @@ def test_value_checks_read_the_variable(work):
     ok = Check("test_n_params", "sandbox_tests", "n_params", "value", make_cases)
     v = run("n_params = 8 * (3 * 3 * 1 + 1)", [ok], work)["test_n_params"]
     assert v.passed, v.message
+
+
+# ----------------------------------------------------------------------------- the plain-value codec
+def test_results_round_trip_as_plain_values(tmp_path):
+    from grading.sandbox_child import decode, encode_result
+
+    class Sub(np.ndarray):
+        pass
+
+    value = (np.arange(6.0).reshape(2, 3), np.float32(1.5), 3, 2.5, None, True, "text",
+             [np.int64(7)], {"loss": 0.25}, np.zeros(2).view(Sub), object())
+    got = decode(encode_result(value, str(tmp_path), "r"), str(tmp_path))
+    assert type(got) is tuple and len(got) == len(value)
+    assert type(got[0]) is np.ndarray and np.array_equal(got[0], value[0])
+    assert type(got[1]) is np.float32 and got[1] == 1.5
+    assert got[2:7] == (3, 2.5, None, True, "text")
+    assert type(got[7][0]) is np.int64 and got[8] == {"loss": 0.25}
+    assert isinstance(got[9], UnsupportedValue) and "Sub" in repr(got[9])
+    assert isinstance(got[10], UnsupportedValue)
+
+
+def test_decoding_refuses_pickles_lying_headers_and_paths(tmp_path):
+    from grading.sandbox_child import DecodeError, decode
+
+    np.save(tmp_path / "obj.npy", np.array([{"a": 1}], dtype=object), allow_pickle=True)
+    big = np.zeros(4)
+    with open(tmp_path / "liar.npy", "wb") as fh:  # header claims 10**8 floats, holds 4
+        np.lib.format.write_array_header_1_0(fh, {"descr": "<f8", "fortran_order": False,
+                                                  "shape": (10**8,)})
+        fh.write(big.tobytes())
+    (tmp_path / "link.npy").symlink_to(tmp_path / "obj.npy")
+    for name in ("obj.npy", "liar.npy", "../obj.npy", "x/../obj.npy"):
+        with pytest.raises(DecodeError):
+            decode({"t": "ndarray", "file": name}, str(tmp_path))
+    with pytest.raises(OSError):
+        decode({"t": "ndarray", "file": "link.npy"}, str(tmp_path))
+    deep = {"t": "list", "items": []}
+    for _ in range(50):
+        deep = {"t": "list", "items": [deep]}
+    with pytest.raises(DecodeError):
+        decode(deep, str(tmp_path))
+    with pytest.raises(DecodeError):
+        decode({"t": "int", "v": "9" * 5000}, str(tmp_path))
