@@ -98,8 +98,10 @@ def max_pool2d_backward(dout, x, size=2, stride=None):
     _check_dout(func, dout, x, out_hw)
     out = max_pool2d(x, (fh, fw), stride)
     has_nan = np.issubdtype(out.dtype, np.floating) and np.isnan(out).any()
+    finite = np.isfinite(dout).all()   # then dout * mask is exact (no inf * 0 = nan)
     dx = np.zeros(x.shape, float_dtype(dout, x))
     todo = np.ones(out.shape, bool)                  # windows whose maximum is not found yet
+    overlap = stride[0] < fh or stride[1] < fw
     for m in range(fh):
         for n in range(fw):
             xs = _slices(x, m, n, stride, out_hw)
@@ -109,7 +111,10 @@ def max_pool2d_backward(dout, x, size=2, stride=None):
             hit &= todo
             todo &= ~hit
             view = _slices(dx, m, n, stride, out_hw)
-            np.add(view, dout, out=view, where=hit)
+            if finite and not overlap:       # each pixel is in one window at most: write
+                np.multiply(dout, hit, out=view)
+            else:
+                view += dout * hit if finite else np.where(hit, dout, 0)
     return dx
 
 

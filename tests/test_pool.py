@@ -145,6 +145,15 @@ def test_nan_counts_as_the_maximum():
     np.testing.assert_array_equal(max_pool2d_backward(np.ones((1, 1, 1, 1)), x)[0, 0], [[0, 1], [0, 0]])
 
 
+@pytest.mark.parametrize("stride", [2, 1])
+def test_infinite_upstream_gradient_stays_at_the_maximum(stride):
+    x = np.array([[[[1.0, 4.0, 0.0], [2.0, 3.0, 0.0], [0.0, 0.0, 0.0]]]])
+    dout = np.full(max_pool2d(x, 2, stride).shape, np.inf)
+    dx = max_pool2d_backward(dout, x, 2, stride)
+    assert np.isinf(dx[0, 0, 0, 1]) and not np.isnan(dx).any()
+    assert np.count_nonzero(dx) == (1 if stride == 2 else 2)   # 4 at (0, 1), 3 at (1, 1)
+
+
 def test_inputs_are_not_modified():
     rng = np.random.default_rng(8)
     x = rng.normal(size=(2, 2, 6, 6))
