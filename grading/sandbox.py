@@ -42,7 +42,7 @@ __all__ = ["Verdict", "run_checks", "require_sandbox", "SandboxUnavailable", "Sa
 #: Resource limits of every process running student code (per process unless noted).
 LIMITS = {
     "memory": 1 << 30,        # RLIMIT_AS, bytes of address space
-    "nproc": 48,              # RLIMIT_NPROC, processes+threads of the sandbox's own uid
+    "nproc": 16,              # RLIMIT_NPROC, processes+threads of the sandbox's own uid
     "fsize": 64 << 20,        # RLIMIT_FSIZE, largest file written
     "nofile": 256,            # RLIMIT_NOFILE
     "disk": 128 << 20,        # size of the tmpfs holding the submission copy

@@ -606,6 +606,42 @@ class _Anything:
 _ANY = _Anything()
 
 
+class _Shell(_Anything):
+    """`get_ipython()` in the sandbox: the magics that run code or write a file work, the rest
+    (``%matplotlib``, ``!cmd``, registered transformers, ...) do nothing."""
+
+    def __init__(self, ns):
+        self.__dict__["_ns"] = ns
+
+    def run_line_magic(self, name, line, *a, **k):
+        if name == "time":
+            exec(compile(line, "<%time>", "exec"), self._ns)
+        elif name == "timeit":  # once, and its names do not stay (as in IPython)
+            exec(compile(_timeit_body(line), "<%timeit>", "exec"), dict(self._ns))
+        return None
+
+    def run_cell_magic(self, name, line, cell, *a, **k):
+        if name in ("time", "capture"):
+            exec(compile(cell, f"<%%{name}>", "exec"), self._ns)
+        elif name == "timeit":
+            exec(compile(cell, "<%%timeit>", "exec"), dict(self._ns))
+        elif name in ("writefile", "file"):
+            args = line.split()
+            append = "-a" in args or "--append" in args
+            paths = [x for x in args if not x.startswith("-")]
+            if paths:
+                with open(paths[0].strip("'\""), "a" if append else "w") as fh:
+                    fh.write(cell)
+        return None
+
+
+def _timeit_body(line):
+    words = line.split()  # drop options such as -n 10 -r 3 -q
+    while words and words[0].startswith("-"):
+        words = words[2:] if words[0] in ("-n", "-r", "-p") else words[1:]
+    return " ".join(words) if words else "pass"
+
+
 def _display(*a, **k):
     return None
 
@@ -690,8 +726,9 @@ def group_main(job, g, root, cases):
     sys.path.insert(0, SUBMISSION)
     os.environ.update({"HOME": "/tmp", "MPLCONFIGDIR": "/tmp/mpl", "TMPDIR": "/tmp"})
     import builtins
-    ns = {"__name__": "__main__", "__builtins__": builtins, "get_ipython": lambda: _ANY,
-          "display": _display}
+    ns = {"__name__": "__main__", "__builtins__": builtins, "display": _display}
+    shell = _Shell(ns)
+    ns["get_ipython"] = lambda: shell
     cell_report = run_cells(job, ns)
     for i, c in enumerate(g["checks"]):
         run_one_check(job, c, i, ns, cases[c["key"]], outdir, blocker)

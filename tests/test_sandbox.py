@@ -111,6 +111,16 @@ def test_correct_function_passes_despite_prints_warnings_and_magics(work):
     assert v.flags == []
 
 
+def test_magics_that_run_code_or_write_files_work(work):
+    cells = ["%%writefile helper.py\ndef times_two(x):\n    return 2 * x\n",
+             "%%time\nfrom helper import times_two\ndef double(x):\n    return times_two(x)\n",
+             "%time triple = double\n%timeit -n 3 -r 1 double(1)\n%matplotlib inline"]
+    res = run(cells, [double_check(), double_check("triple")], work)
+    assert res["test_double"].passed, res["test_double"]
+    assert res["test_triple"].passed, res["test_triple"]
+    assert not (work / "helper.py").exists()  # written into the private copy only
+
+
 def test_wrong_values_fail_with_the_checks_message(work):
     v = run("def double(x):\n    return 3 * x\n", [double_check()], work)["test_double"]
     assert not v.passed
