@@ -160,7 +160,7 @@ def _array_positions(cases):
 
 
 def run_checks(cells: list[str], workdir: Path, checks: list, seed: int, *,
-               cell_timeout: float = 10.0, cells_timeout: float = 30.0,
+               cell_timeout: float = 60.0, cells_timeout: float = 180.0,
                limits: dict | None = None) -> dict[str, Verdict]:
     """Run the student's `cells` confined, call each check's target there, judge here.
 
@@ -316,11 +316,14 @@ def _verdicts(jobdir, groups, checks, all_cases, lim) -> dict[str, Verdict]:
         blocked_cells = [str(b)[:60] for b in (done.get("blocked") or [])][:5]
         for i, c in enumerate(g["checks"]):
             check = by_id[c["key"]]
-            v = _judge(check, c, all_cases[c["key"]], gdir, f"c{i}", summary, lim)
+            v = _judge(check, c, all_cases[c["key"]], gdir, f"c{i}", summary, lim,
+                       done.get("cells"))
             flags = list(v.flags)
-            blocked = sorted(set(blocked_cells) | set(v.flags_blocked))
+            # imports tried inside the function always count; those of the cells only explain a
+            # failure (a training cell may import cnnlib for another, allowed, check)
+            blocked = set(v.flags_blocked) | (set() if v.passed else set(blocked_cells))
             if blocked:
-                flags.append("import of reference blocked: " + ", ".join(blocked))
+                flags.append("import of reference blocked: " + ", ".join(sorted(blocked)))
             if not v.passed:
                 flags += cell_notes
             out[check.grade_id] = Verdict(v.passed, v.message, flags)
@@ -348,12 +351,16 @@ class _Partial:
     flags_blocked: list
 
 
-def _judge(check, c, cases, gdir: Path, prefix: str, summary, lim) -> _Partial:
+def _judge(check, c, cases, gdir: Path, prefix: str, summary, lim, cells) -> _Partial:
     target = check.target
     what = "variable" if check.kind == "value" else "function"
     if (gdir / f"{prefix}_missing.json").exists():
+        errors = [f"cell {i + 1}: {str(x.get('error'))[:200]}"
+                  for i, x in enumerate(cells if isinstance(cells, list) else [])
+                  if isinstance(x, dict) and x.get("status") == "error"][:3]
+        hint = ("\nCells that raised an error:\n" + "\n".join(errors)) if errors else ""
         return _Partial(False, f"`{target}` is not defined in the notebook: did you rename the "
-                        f"{what} or delete its cell? (or a cell before it failed)",
+                        f"{what}, delete its cell, or does its cell raise an error?{hint}",
                         [f"missing {what} {target}"], [])
     status = _read_json(gdir / f"{prefix}_status.json")
     params = tuple(getattr(check, "params", ()) or ())

@@ -344,6 +344,9 @@ def fail_setup(msg, code=3):
     os._exit(code)
 
 
+_T0 = _monotonic()
+
+
 def main(jobdir):
     with open(os.path.join(jobdir, "job.json")) as fh:
         job = json.load(fh)
@@ -363,6 +366,7 @@ def main(jobdir):
     except OSError as exc:
         fail_setup(f"cannot build the sandbox filesystem: {exc}")
     cases = load_cases(jobdir, job)
+    job["t_setup"] = _monotonic() - _T0
     alive_r, alive_w = os.pipe()  # EOF on alive_r <=> the supervisor is gone
     pid = os.fork()
     if pid == 0:
@@ -446,7 +450,9 @@ def supervise(job, root, init_pid, jobdir):
         os.waitpid(init_pid, 0)
     copy_results(out, os.path.join(jobdir, "results"), names)
     with open(os.path.join(jobdir, "results", "summary.json"), "w") as fh:
-        json.dump({"groups_done": sorted(done), "timed_out": _monotonic() > deadline}, fh)
+        json.dump({"groups_done": sorted(done), "timed_out": _monotonic() > deadline,
+                   "seconds_setup": round(job["t_setup"], 3),
+                   "seconds_total": round(_monotonic() - _T0, 3)}, fh)
 
 
 def copy_results(src_root, dst_root, names):
