@@ -16,6 +16,38 @@
 
 One looping or crashing function costs only its own check; a looping or crashing cell is
 killed and skipped (the later cells still run, from the state before it).
+
+What confines what
+------------------
+* pid namespace: the child's processes see only each other; killing its pid 1 (or the
+  supervisor dying: parent-death signal) kills every process the student started, daemons
+  and fork bombs included.
+* network namespace: no interface but a down loopback; abstract unix sockets are per namespace.
+* mount namespace + chroot: ``/usr``, ``/etc``, the Python prefix and venv (read-only, no
+  setuid), four device nodes, a private ``/tmp`` (tmpfs) and ``/submission`` (a tmpfs copy of
+  the submission folder, symlinks copied as links, never followed). The course root, the
+  gradebook, ``solutions/``, other students' folders, ``/proc``, ``/sys`` and ``/home`` do not
+  exist there. ``cnnlib``'s folder is bound only for checks with ``allow_cnnlib``; otherwise
+  it is absent, ``scipy.signal``/``scipy.ndimage`` are replaced by empty read-only folders,
+  and a meta-path finder refuses them (flag "import of reference blocked: ...").
+* credentials: a uid/gid of its own per run and group (``UID_BASE`` + ...), no supplementary
+  groups, no capabilities, ``PR_SET_NO_NEW_PRIVS``; rlimits for address space, CPU seconds,
+  processes (per uid, so a fork bomb stops at ``LIMITS["nproc"]``), file size, open files,
+  no core dumps.
+* the parent never unpickles: JSON with a node/depth/length budget and ``.npy`` files parsed
+  by hand (numeric dtypes only, header must match the data size, 64 MiB per array).
+* output: fds 1/2 go to /dev/null, ``sys.stdout``/``sys.stderr`` keep the first 64 KiB in a
+  log that only a person debugging sees (``GRADING_SANDBOX_KEEP=1`` keeps the job folder).
+
+Not protected
+-------------
+Kernel exploits (no seccomp filter, no user namespace); CPU and memory shared with the
+machine: memory is limited per process (RLIMIT_AS), so the worst case is ``nproc x memory``
+(16 GiB by default) until the time limit, not a cgroup total; timing side channels; a
+student who writes a correct implementation under another name. Hidden inputs are visible
+to the student's code while it runs (they are arguments), never the expected values. The
+seed must be unpredictable (the grader draws it per notebook): with a known seed a student
+could pre-compute answers at home with the public cnnlib.
 """
 from __future__ import annotations
 

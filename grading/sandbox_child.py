@@ -558,18 +558,22 @@ class CappedWriter:
 
     def __init__(self, fd, cap):
         self._fd, self._left = fd, cap
+        self.buffer = _CappedBytes(self)
 
     def write(self, s):
         if not isinstance(s, str):
             raise TypeError(f"write() argument must be str, not {type(s).__name__}")
-        if self._left > 0:
-            b = s.encode("utf-8", "replace")[: self._left]
+        self._emit(s[: max(self._left, 0)].encode("utf-8", "replace"))
+        return len(s)
+
+    def _emit(self, b):
+        if self._left > 0 and b:
+            b = b[: self._left]
             self._left -= len(b)
             try:
                 os.write(self._fd, b)
             except OSError:
                 self._left = 0
-        return len(s)
 
     def writelines(self, lines):
         for x in lines:
@@ -591,6 +595,21 @@ class CappedWriter:
     @property
     def closed(self):
         return False
+
+
+class _CappedBytes:
+    """`sys.stdout.buffer` of a CappedWriter."""
+
+    def __init__(self, text):
+        self._text = text
+
+    def write(self, b):
+        b = bytes(b)
+        self._text._emit(b)
+        return len(b)
+
+    def flush(self):
+        pass
 
 
 class _Anything:

@@ -480,8 +480,10 @@ def test_fork_bomb_is_stopped_by_the_process_limit(work):
 
 def test_enormous_output_does_not_hurt(work):
     cells = ["print('x' * 50_000_000)",
-             "import sys\ndef double(x):\n    for _ in range(100):\n"
+             "import sys, os\ndef double(x):\n    for _ in range(100):\n"
              "        sys.stdout.write('y' * 1_000_000)\n        print('z' * 1_000_000, file=sys.stderr)\n"
+             "        sys.stdout.buffer.write(b'b' * 1_000_000)\n"
+             "    os.write(1, b'w' * 10_000_000)\n"
              "    return 2 * x\n"]
     v = run(cells, [double_check()], work)["test_double"]
     assert v.passed, v
