@@ -7,6 +7,8 @@ by up to one pixel in each direction (zeros move in) and adds Gaussian noise, wi
 random generator: the exact images graded on exist nowhere before grading. The network passes
 when it labels at least ``ACCURACY`` of them correctly.
 """
+from functools import lru_cache
+
 import numpy as np
 
 import cnnlib
@@ -152,8 +154,17 @@ def _predict_check(labels, threshold):
     return check
 
 
-def predict_cases(rng):
+@lru_cache(maxsize=1)
+def _test_split():
     _, _, x_test, y_test = cnnlib.load_digits()
+    x_test.setflags(write=False)
+    y_test.setflags(write=False)
+    return x_test, y_test
+
+
+def predict_cases(rng):
+    x_test, y_test = _test_split()
+    y_test = y_test.copy()
     x = move_and_noise(x_test, rng)
     return [Case(f"{len(y_test)} held-back digits, each moved by up to one pixel, with noise "
                  f"(need accuracy >= {fmt_num(ACCURACY)})", (x,), {}, y_test,

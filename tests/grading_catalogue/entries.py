@@ -1,0 +1,667 @@
+"""The entries: typical wrong implementations (WRONG) and alternative correct ones (CORRECT)."""
+from __future__ import annotations
+
+from typing import NamedTuple
+
+from .build import reference_sources
+
+
+class Entry(NamedTuple):
+    name: str
+    assignment: str
+    replacements: dict      # solution cell grade_id -> source, for EVERY solution cell
+    must_fail: frozenset    # test cell grade_ids that must lose their points
+
+
+def _e(name, assignment, overrides, must_fail=()):
+    replacements = reference_sources(assignment)
+    missing = set(overrides) - set(replacements)
+    if missing:
+        raise KeyError(f"{name}: {assignment} has no solution cell(s) {sorted(missing)}")
+    replacements.update({k: v.strip("\n") for k, v in overrides.items()})
+    return Entry(name, assignment, replacements, frozenset(must_fail))
+
+
+# =========================================================================== 01_mlp
+W01 = [
+    _e("dense bias dropped", "01_mlp", {"dense_forward": '''
+def dense_forward(x, W, b):
+    return x @ W
+'''}, {"test_dense_forward"}),
+    _e("dense W transposed", "01_mlp", {"dense_forward": '''
+def dense_forward(x, W, b):
+    return x @ W.T + b
+'''}, {"test_dense_forward"}),
+    _e("mlp biases forgotten", "01_mlp", {"mlp_param_count": '''
+def mlp_param_count(layer_sizes):
+    return sum(a * b for a, b in zip(layer_sizes[:-1], layer_sizes[1:]))
+'''}, {"test_mlp_param_count", "test_param_counts"}),
+    _e("mlp one bias per input unit", "01_mlp", {"mlp_param_count": '''
+def mlp_param_count(layer_sizes):
+    total = 0
+    for i in range(len(layer_sizes) - 1):
+        total += layer_sizes[i] * layer_sizes[i + 1] + layer_sizes[i]
+    return total
+'''}, {"test_mlp_param_count", "test_param_counts"}),
+    _e("param counts: conv channels forgotten", "01_mlp", {"param_counts": '''
+dense_params = 224 * 224 * 3 * 1000 + 1000
+conv_params = 64 * (3 * 3 + 1)
+param_counts = (dense_params, conv_params)
+'''}, {"test_param_counts"}),
+    _e("param counts hard-coded with the dense biases missing", "01_mlp", {"param_counts": '''
+param_counts = (150528000, 1792)
+'''}, {"test_param_counts"}),
+]
+
+C01 = [
+    _e("dense with einsum", "01_mlp", {"dense_forward": '''
+def dense_forward(x, W, b):
+    return np.einsum("nd,dm->nm", x, W) + b[None, :]
+'''}),
+    _e("dense with plain loops", "01_mlp", {"dense_forward": '''
+def dense_forward(x, W, b):
+    N, D = x.shape
+    M = W.shape[1]
+    out = np.zeros((N, M))
+    for n in range(N):
+        for m in range(M):
+            total = b[m]
+            for d in range(D):
+                total += x[n, d] * W[d, m]
+            out[n, m] = total
+    return out
+'''}),
+    _e("mlp with numpy and a print", "01_mlp", {"mlp_param_count": '''
+def mlp_param_count(layer_sizes):
+    sizes = np.array(layer_sizes, dtype=np.int64)
+    count = int(np.sum(sizes[:-1] * sizes[1:] + sizes[1:]))
+    print("layers:", len(sizes) - 1, "parameters:", count)
+    return count
+'''}),
+    _e("param counts typed out by formula", "01_mlp", {"param_counts": '''
+dense_params = 150528 * 1000 + 1000
+conv_params = 64 * 27 + 64
+param_counts = [dense_params, conv_params]
+'''}),
+]
+
+# =========================================================================== 02_convolution
+W02 = [
+    _e("single: kernel flipped (true convolution)", "02_convolution", {"conv2d_single": '''
+def conv2d_single(x, w):
+    H, W = x.shape
+    F1, F2 = w.shape
+    wf = w[::-1, ::-1]
+    out = np.zeros((H - F1 + 1, W - F2 + 1))
+    for i in range(H - F1 + 1):
+        for j in range(W - F2 + 1):
+            out[i, j] = np.sum(x[i:i + F1, j:j + F2] * wf)
+    return out
+'''}, {"test_conv2d_single"}),
+    _e("single: off-by-one window (range(H - F))", "02_convolution", {"conv2d_single": '''
+def conv2d_single(x, w):
+    H, W = x.shape
+    F1, F2 = w.shape
+    out = np.zeros((H - F1, W - F2))
+    for i in range(H - F1):
+        for j in range(W - F2):
+            out[i, j] = np.sum(x[i:i + F1, j:j + F2] * w)
+    return out
+'''}, {"test_conv2d_single"}),
+    _e("single: square kernels only (uses F for both axes)", "02_convolution", {"conv2d_single": '''
+def conv2d_single(x, w):
+    H, W = x.shape
+    F = w.shape[0]
+    out = np.zeros((H - F + 1, W - F + 1))
+    for i in range(H - F + 1):
+        for j in range(W - F + 1):
+            out[i, j] = np.sum(x[i:i + F, j:j + F] * w)
+    return out
+'''}, {"test_conv2d_single"}),
+    _e("multi: bias dropped", "02_convolution", {"conv2d_multi": '''
+def conv2d_multi(x, w, b):
+    C, H, W = x.shape
+    K, _, F1, F2 = w.shape
+    out = np.zeros((K, H - F1 + 1, W - F2 + 1))
+    for k in range(K):
+        for i in range(H - F1 + 1):
+            for j in range(W - F2 + 1):
+                out[k, i, j] = np.sum(x[:, i:i + F1, j:j + F2] * w[k])
+    return out
+'''}, {"test_conv2d_multi"}),
+    _e("multi: channels not summed (channel 0 only)", "02_convolution", {"conv2d_multi": '''
+def conv2d_multi(x, w, b):
+    return np.stack([conv2d_single(x[0], w[k, 0]) + b[k] for k in range(w.shape[0])])
+'''}, {"test_conv2d_multi"}),
+    _e("multi: kernel flipped", "02_convolution", {"conv2d_multi": '''
+def conv2d_multi(x, w, b):
+    K = w.shape[0]
+    maps = []
+    for k in range(K):
+        total = sum(conv2d_single(x[c], w[k, c, ::-1, ::-1]) for c in range(x.shape[0]))
+        maps.append(total + b[k])
+    return np.array(maps)
+'''}, {"test_conv2d_multi"}),
+]
+
+C02 = [
+    _e("single: vectorised with sliding_window_view and einsum", "02_convolution", {"conv2d_single": '''
+from numpy.lib.stride_tricks import sliding_window_view
+
+
+def conv2d_single(x, w):
+    windows = sliding_window_view(x, w.shape)          # (H-Fh+1, W-Fw+1, Fh, Fw)
+    return np.einsum("ijmn,mn->ij", windows, w)
+'''}),
+    _e("single: loop over kernel offsets (another loop order)", "02_convolution", {"conv2d_single": '''
+def conv2d_single(x, w):
+    H, W = x.shape
+    Fh, Fw = w.shape
+    Ho, Wo = H - Fh + 1, W - Fw + 1
+    out = np.zeros((Ho, Wo))
+    for m in range(Fh):
+        for l in range(Fw):
+            out += w[m, l] * x[m:m + Ho, l:l + Wo]
+    return out
+'''}),
+    _e("single: plain Python loops, j outer", "02_convolution", {"conv2d_single": '''
+def conv2d_single(x, w):
+    H, W = len(x), len(x[0])
+    Fh, Fw = len(w), len(w[0])
+    out = np.zeros((H - Fh + 1, W - Fw + 1))
+    for j in range(W - Fw + 1):
+        for i in range(H - Fh + 1):
+            s = 0.0
+            for m in range(Fh):
+                for l in range(Fw):
+                    s += x[i + m][j + l] * w[m][l]
+            out[i, j] = s
+    return out
+'''}),
+    _e("multi: built on conv2d_single", "02_convolution", {"conv2d_multi": '''
+def conv2d_multi(x, w, b):
+    K, C = w.shape[:2]
+    return np.array([sum(conv2d_single(x[c], w[k, c]) for c in range(C)) + b[k] for k in range(K)])
+'''}),
+    _e("multi: einsum over windows", "02_convolution", {"conv2d_multi": '''
+from numpy.lib.stride_tricks import sliding_window_view
+
+
+def conv2d_multi(x, w, b):
+    windows = sliding_window_view(x, w.shape[2:], axis=(1, 2))   # (C, Ho, Wo, Fh, Fw)
+    return np.einsum("cijmn,kcmn->kij", windows, w) + b[:, None, None]
+'''}),
+]
+
+# =========================================================================== 03_hyperparameters
+REF_CONV2D_LOOPS = '''
+def conv2d(x, w, b, stride=1, padding=0):
+    N, C, H, W = x.shape
+    K, _, Fh, Fw = w.shape
+    xp = np.pad(x, ((0, 0), (0, 0), (padding, padding), (padding, padding)))
+    Ho = (H + 2 * padding - Fh) // stride + 1
+    Wo = (W + 2 * padding - Fw) // stride + 1
+    out = np.zeros((N, K, Ho, Wo))
+    for n in range(N):
+        for k in range(K):
+            for i in range(Ho):
+                for j in range(Wo):
+                    out[n, k, i, j] = np.sum(xp[n, :, i * stride:i * stride + Fh, j * stride:j * stride + Fw] * w[k]) + b[k]
+    return out
+'''
+
+W03 = [
+    _e("pad: padding applied to the channel axis (NHWC pad spec)", "03_hyperparameters", {"zero_pad": '''
+def zero_pad(x, padding):
+    return np.pad(x, ((0, 0), (padding, padding), (padding, padding), (0, 0)))
+'''}, {"test_zero_pad", "test_conv2d"}),
+    _e("pad: every axis padded", "03_hyperparameters", {"zero_pad": '''
+def zero_pad(x, padding):
+    return np.pad(x, padding)
+'''}, {"test_zero_pad", "test_conv2d"}),
+    _e("output size: ceil instead of floor", "03_hyperparameters", {"conv_output_size": '''
+import math
+
+
+def conv_output_size(n, f, padding, stride):
+    return math.ceil((n + 2 * padding - f) / stride) + 1
+'''}, {"test_conv_output_size", "test_conv2d"}),
+    _e("output size: padding counted once", "03_hyperparameters", {"conv_output_size": '''
+def conv_output_size(n, f, padding, stride):
+    return (n + padding - f) // stride + 1
+'''}, {"test_conv_output_size", "test_conv2d"}),
+    _e("conv2d: kernel flipped", "03_hyperparameters", {"conv2d": REF_CONV2D_LOOPS.replace("* w[k]) + b[k]", "* w[k, :, ::-1, ::-1]) + b[k]")},
+       {"test_conv2d"}),
+    _e("conv2d: stride ignored", "03_hyperparameters", {"conv2d": REF_CONV2D_LOOPS.replace(
+        "Ho = (H + 2 * padding - Fh) // stride + 1", "Ho = H + 2 * padding - Fh + 1").replace(
+        "Wo = (W + 2 * padding - Fw) // stride + 1", "Wo = W + 2 * padding - Fw + 1").replace(
+        "i * stride:i * stride + Fh, j * stride:j * stride + Fw", "i:i + Fh, j:j + Fw")}, {"test_conv2d"}),
+    _e("conv2d: windows start at i, not i*stride", "03_hyperparameters", {"conv2d": REF_CONV2D_LOOPS.replace(
+        "i * stride:i * stride + Fh, j * stride:j * stride + Fw", "i:i + Fh, j:j + Fw")}, {"test_conv2d"}),
+    _e("conv2d: bias dropped", "03_hyperparameters", {"conv2d": REF_CONV2D_LOOPS.replace("* w[k]) + b[k]", "* w[k])")},
+       {"test_conv2d"}),
+    _e("conv2d: padding applied to the channel axis", "03_hyperparameters", {"conv2d": REF_CONV2D_LOOPS.replace(
+        "((0, 0), (0, 0), (padding, padding), (padding, padding))", "((0, 0), (padding, padding), (padding, padding), (0, 0))")},
+       {"test_conv2d"}),
+    _e("conv2d: off-by-one output (the +1 forgotten)", "03_hyperparameters", {"conv2d": REF_CONV2D_LOOPS.replace(
+        "// stride + 1", "// stride")}, {"test_conv2d"}),
+    _e("conv2d: input mutated in place (normalised, never restored)", "03_hyperparameters", {"conv2d": '''
+def conv2d(x, w, b, stride=1, padding=0):
+    scale = np.abs(x).max()
+    x /= scale                       # normalise for stability (changes the caller's array!)
+    N, C, H, W = x.shape
+    K, _, Fh, Fw = w.shape
+    xp = zero_pad(x, padding)
+    Ho = conv_output_size(H, Fh, padding, stride)
+    Wo = conv_output_size(W, Fw, padding, stride)
+    out = np.zeros((N, K, Ho, Wo))
+    for i in range(Ho):
+        for j in range(Wo):
+            win = xp[:, :, i * stride:i * stride + Fh, j * stride:j * stride + Fw]
+            out[:, :, i, j] = np.tensordot(win, w, axes=([1, 2, 3], [1, 2, 3])) * scale + b
+    return out
+'''}, {"test_conv2d"}),
+    _e("param count: biases forgotten", "03_hyperparameters", {"conv_param_count": '''
+def conv_param_count(k, f, c):
+    return k * f * f * c
+'''}, {"test_conv_param_count"}),
+]
+
+C03 = [
+    _e("pad: np.pad with the NCHW spec", "03_hyperparameters", {"zero_pad": '''
+def zero_pad(x, padding):
+    p = padding
+    return np.pad(x, [(0, 0), (0, 0), (p, p), (p, p)], mode="constant", constant_values=0)
+'''}),
+    _e("output size: math.floor", "03_hyperparameters", {"conv_output_size": '''
+import math
+
+
+def conv_output_size(n, f, padding, stride):
+    return int(math.floor((n + 2 * padding - f) / stride)) + 1
+'''}),
+    _e("conv2d: seven loops", "03_hyperparameters", {"conv2d": '''
+def conv2d(x, w, b, stride=1, padding=0):
+    N, C, H, W = x.shape
+    K, _, Fh, Fw = w.shape
+    xp = zero_pad(x, padding)
+    Ho, Wo = conv_output_size(H, Fh, padding, stride), conv_output_size(W, Fw, padding, stride)
+    out = np.zeros((N, K, Ho, Wo))
+    for n in range(N):
+        for k in range(K):
+            for i in range(Ho):
+                for j in range(Wo):
+                    s = b[k]
+                    for c in range(C):
+                        for m in range(Fh):
+                            for l in range(Fw):
+                                s += xp[n, c, i * stride + m, j * stride + l] * w[k, c, m, l]
+                    out[n, k, i, j] = s
+    return out
+'''}),
+    _e("conv2d: plain loops with np.pad", "03_hyperparameters", {"conv2d": REF_CONV2D_LOOPS}),
+    _e("conv2d: sliding windows and einsum", "03_hyperparameters", {"conv2d": '''
+from numpy.lib.stride_tricks import sliding_window_view
+
+
+def conv2d(x, w, b, stride=1, padding=0):
+    xp = zero_pad(x, padding)
+    win = sliding_window_view(xp, w.shape[2:], axis=(2, 3))[:, :, ::stride, ::stride]
+    return np.einsum("ncijab,kcab->nkij", win, w, optimize=True) + b[None, :, None, None]
+'''}),
+    _e("conv2d: im2col and one matrix product", "03_hyperparameters", {"conv2d": '''
+def conv2d(x, w, b, stride=1, padding=0):
+    N, C, H, W = x.shape
+    K, _, Fh, Fw = w.shape
+    xp = zero_pad(x, padding)
+    Ho, Wo = conv_output_size(H, Fh, padding, stride), conv_output_size(W, Fw, padding, stride)
+    cols = np.empty((C, Fh, Fw, N, Ho, Wo), dtype=float)
+    for m in range(Fh):
+        for l in range(Fw):
+            cols[:, m, l] = xp[:, :, m:m + stride * Ho:stride, l:l + stride * Wo:stride].transpose(1, 0, 2, 3)
+    out = w.reshape(K, -1) @ cols.reshape(C * Fh * Fw, -1) + b[:, None]
+    return out.reshape(K, N, Ho, Wo).transpose(1, 0, 2, 3)
+'''}),
+    _e("param count: expanded formula", "03_hyperparameters", {"conv_param_count": '''
+def conv_param_count(k, f, c):
+    weights = k * c * f ** 2
+    biases = k
+    return weights + biases
+'''}),
+]
+
+# =========================================================================== 04_features
+W04 = [
+    _e("receptive field: strides ignored", "04_features", {"receptive_field": '''
+def receptive_field(kernel_sizes, strides):
+    return 1 + sum(f - 1 for f in kernel_sizes)
+'''}, {"test_receptive_field"}),
+    _e("receptive field: own stride applied first", "04_features", {"receptive_field": '''
+def receptive_field(kernel_sizes, strides):
+    r, jump = 1, 1
+    for f, s in zip(kernel_sizes, strides):
+        jump *= s
+        r += (f - 1) * jump
+    return r
+'''}, {"test_receptive_field"}),
+    _e("receptive field: off by one (starts at 0)", "04_features", {"receptive_field": '''
+def receptive_field(kernel_sizes, strides):
+    r, jump = 0, 1
+    for f, s in zip(kernel_sizes, strides):
+        r += (f - 1) * jump
+        jump *= s
+    return r
+'''}, {"test_receptive_field"}),
+    _e("edge kernel: sign reversed (flipped)", "04_features", {"vertical_edge_kernel": '''
+def vertical_edge_kernel():
+    return np.array([[1.0, 0.0, -1.0], [2.0, 0.0, -2.0], [1.0, 0.0, -1.0]])
+'''}, {"test_vertical_edge_kernel"}),
+    _e("edge kernel: horizontal edges", "04_features", {"vertical_edge_kernel": '''
+def vertical_edge_kernel():
+    return np.array([[-1.0, -2.0, -1.0], [0.0, 0.0, 0.0], [1.0, 2.0, 1.0]])
+'''}, {"test_vertical_edge_kernel"}),
+    _e("edge kernel: does not sum to zero", "04_features", {"vertical_edge_kernel": '''
+def vertical_edge_kernel():
+    return np.array([[0.0, 0.0, 1.0], [0.0, 0.0, 2.0], [0.0, 0.0, 1.0]])
+'''}, {"test_vertical_edge_kernel"}),
+]
+
+C04 = [
+    _e("receptive field: backwards recurrence", "04_features", {"receptive_field": '''
+def receptive_field(kernel_sizes, strides):
+    r = 1
+    for f, s in reversed(list(zip(kernel_sizes, strides))):
+        r = s * r + (f - s)
+    return r
+'''}),
+    _e("receptive field: numpy cumulative product", "04_features", {"receptive_field": '''
+def receptive_field(kernel_sizes, strides):
+    f = np.asarray(kernel_sizes)
+    jumps = np.concatenate([[1], np.cumprod(strides)[:-1]])
+    return int(1 + np.sum((f - 1) * jumps))
+'''}),
+    _e("edge kernel: Prewitt", "04_features", {"vertical_edge_kernel": '''
+def vertical_edge_kernel():
+    return np.array([[-1, 0, 1]] * 3)
+'''}),
+    _e("edge kernel: a small centred difference as a list", "04_features", {"vertical_edge_kernel": '''
+def vertical_edge_kernel():
+    return [[0.0, 0.0, 0.0], [-0.5, 0.0, 0.5], [0.0, 0.0, 0.0]]
+'''}),
+]
+
+# =========================================================================== 05_pooling
+REF_MAX_LOOPS = '''
+def max_pool2d(x, size=2, stride=None):
+    if stride is None:
+        stride = size
+    N, C, H, W = x.shape
+    Ho = (H - size) // stride + 1
+    Wo = (W - size) // stride + 1
+    out = np.zeros((N, C, Ho, Wo))
+    for n in range(N):
+        for c in range(C):
+            for i in range(Ho):
+                for j in range(Wo):
+                    out[n, c, i, j] = np.max(x[n, c, i * stride:i * stride + size, j * stride:j * stride + size])
+    return out
+'''
+
+REF_BACKWARD_LOOPS = '''
+def max_pool2d_backward(dout, x, size=2, stride=None):
+    if stride is None:
+        stride = size
+    N, C, Ho, Wo = dout.shape
+    dx = np.zeros(x.shape)
+    for n in range(N):
+        for c in range(C):
+            for i in range(Ho):
+                for j in range(Wo):
+                    win = x[n, c, i * stride:i * stride + size, j * stride:j * stride + size]
+                    a, b = divmod(int(np.argmax(win)), win.shape[1])
+                    dx[n, c, i * stride + a, j * stride + b] += dout[n, c, i, j]
+    return dx
+'''
+
+W05 = [
+    _e("max pool: ceil instead of floor", "05_pooling", {"max_pool2d": REF_MAX_LOOPS.replace(
+        "Ho = (H - size) // stride + 1", "Ho = -(-(H - size) // stride) + 1").replace(
+        "Wo = (W - size) // stride + 1", "Wo = -(-(W - size) // stride) + 1")}, {"test_max_pool2d"}),
+    _e("max pool: stride ignored", "05_pooling", {"max_pool2d": REF_MAX_LOOPS.replace(
+        "    if stride is None:\n        stride = size\n", "    stride = size\n")}, {"test_max_pool2d"}),
+    _e("max pool: off-by-one window", "05_pooling", {"max_pool2d": REF_MAX_LOOPS.replace(
+        "i * stride + size, j * stride:j * stride + size", "i * stride + size - 1, j * stride:j * stride + size - 1")},
+       {"test_max_pool2d"}),
+    _e("avg pool: input mutated in place (divide first)", "05_pooling", {"avg_pool2d": '''
+def avg_pool2d(x, size=2, stride=None):
+    if stride is None:
+        stride = size
+    x /= size * size
+    N, C, H, W = x.shape
+    Ho, Wo = (H - size) // stride + 1, (W - size) // stride + 1
+    out = np.zeros((N, C, Ho, Wo))
+    for i in range(Ho):
+        for j in range(Wo):
+            out[:, :, i, j] = x[:, :, i * stride:i * stride + size, j * stride:j * stride + size].sum(axis=(2, 3))
+    x *= size * size
+    x += 1e-9
+    return out
+'''}, {"test_avg_pool2d"}),
+    _e("avg pool: stride None taken as 1", "05_pooling", {"avg_pool2d": '''
+def avg_pool2d(x, size=2, stride=None):
+    s = stride or 1
+    N, C, H, W = x.shape
+    Ho, Wo = (H - size) // s + 1, (W - size) // s + 1
+    out = np.zeros((N, C, Ho, Wo))
+    for i in range(Ho):
+        for j in range(Wo):
+            out[:, :, i, j] = x[:, :, i * s:i * s + size, j * s:j * s + size].mean(axis=(2, 3))
+    return out
+'''}, {"test_avg_pool2d"}),
+    _e("max backward: = instead of +=", "05_pooling", {"max_pool2d_backward": REF_BACKWARD_LOOPS.replace(
+        "+= dout[n, c, i, j]", "= dout[n, c, i, j]")}, {"test_max_pool2d_backward"}),
+    _e("max backward: every tied maximum gets the gradient (mask)", "05_pooling", {"max_pool2d_backward": '''
+def max_pool2d_backward(dout, x, size=2, stride=None):
+    if stride is None:
+        stride = size
+    N, C, Ho, Wo = dout.shape
+    dx = np.zeros(x.shape)
+    for i in range(Ho):
+        for j in range(Wo):
+            win = x[:, :, i * stride:i * stride + size, j * stride:j * stride + size]
+            mask = win == win.max(axis=(2, 3), keepdims=True)
+            dx[:, :, i * stride:i * stride + size, j * stride:j * stride + size] += mask * dout[:, :, i, j][:, :, None, None]
+    return dx
+'''}, {"test_max_pool2d_backward"}),
+    _e("max backward: last maximum instead of first", "05_pooling", {"max_pool2d_backward": REF_BACKWARD_LOOPS.replace(
+        "a, b = divmod(int(np.argmax(win)), win.shape[1])",
+        "a, b = divmod(win.size - 1 - int(np.argmax(win.ravel()[::-1])), win.shape[1])")},
+       {"test_max_pool2d_backward"}),
+    _e("max backward: input mutated in place (window shifted to find the maximum)", "05_pooling", {"max_pool2d_backward": '''
+def max_pool2d_backward(dout, x, size=2, stride=None):
+    if stride is None:
+        stride = size
+    N, C, Ho, Wo = dout.shape
+    dx = np.zeros(x.shape)
+    for n in range(N):
+        for c in range(C):
+            for i in range(Ho):
+                for j in range(Wo):
+                    r, q = i * stride, j * stride
+                    win = x[n, c, r:r + size, q:q + size]     # a view into x
+                    win -= win.max()                          # now the maximum is 0 (x changes!)
+                    a, b = np.argwhere(win == 0)[0]
+                    dx[n, c, r + a, q + b] += dout[n, c, i, j]
+    return dx
+'''}, {"test_max_pool2d_backward"}),
+]
+
+C05 = [
+    _e("max pool: loops over n and c too", "05_pooling", {"max_pool2d": REF_MAX_LOOPS}),
+    _e("max pool: sliding_window_view", "05_pooling", {"max_pool2d": '''
+from numpy.lib.stride_tricks import sliding_window_view
+
+
+def max_pool2d(x, size=2, stride=None):
+    stride = size if stride is None else stride
+    return sliding_window_view(x, (size, size), axis=(2, 3))[:, :, ::stride, ::stride].max(axis=(4, 5))
+'''}),
+    _e("max pool: maximum over strided slices (loop over offsets)", "05_pooling", {"max_pool2d": '''
+def max_pool2d(x, size=2, stride=None):
+    s = size if stride is None else stride
+    N, C, H, W = x.shape
+    Ho, Wo = (H - size) // s + 1, (W - size) // s + 1
+    out = np.full((N, C, Ho, Wo), -np.inf)
+    for m in range(size):
+        for l in range(size):
+            out = np.maximum(out, x[:, :, m:m + s * (Ho - 1) + 1:s, l:l + s * (Wo - 1) + 1:s])
+    return out
+'''}),
+    _e("avg pool: einsum over windows", "05_pooling", {"avg_pool2d": '''
+from numpy.lib.stride_tricks import sliding_window_view
+
+
+def avg_pool2d(x, size=2, stride=None):
+    stride = size if stride is None else stride
+    win = sliding_window_view(x, (size, size), axis=(2, 3))[:, :, ::stride, ::stride]
+    return np.einsum("ncijab->ncij", win) / (size * size)
+'''}),
+    _e("max backward: plain loops with divmod", "05_pooling", {"max_pool2d_backward": REF_BACKWARD_LOOPS}),
+    _e("max backward: vectorised argmax over windows", "05_pooling", {"max_pool2d_backward": '''
+def max_pool2d_backward(dout, x, size=2, stride=None):
+    s = size if stride is None else stride
+    N, C, Ho, Wo = dout.shape
+    dx = np.zeros(x.shape)
+    n_idx, c_idx = np.meshgrid(np.arange(N), np.arange(C), indexing="ij")
+    for i in range(Ho):
+        for j in range(Wo):
+            win = x[:, :, i * s:i * s + size, j * s:j * s + size].reshape(N, C, -1)
+            a, b = np.divmod(win.argmax(axis=2), size)
+            np.add.at(dx, (n_idx, c_idx, i * s + a, j * s + b), dout[:, :, i, j])
+    return dx
+'''}),
+]
+
+# =========================================================================== 06_backprop
+REF_BACKWARD = '''
+def conv2d_backward(dout, x, w, stride=1, padding=0):
+    N, C, H, W = x.shape
+    K, _, Fh, Fw = w.shape
+    _, _, Ho, Wo = dout.shape
+    p = padding
+    xp = np.pad(x, ((0, 0), (0, 0), (p, p), (p, p)))
+    dxp = np.zeros(xp.shape)
+    dw = np.zeros(w.shape)
+    db = np.zeros(K)
+    for n in range(N):
+        for k in range(K):
+            for i in range(Ho):
+                for j in range(Wo):
+                    r, q = i * stride, j * stride
+                    dw[k] += dout[n, k, i, j] * xp[n, :, r:r + Fh, q:q + Fw]
+                    dxp[n, :, r:r + Fh, q:q + Fw] += dout[n, k, i, j] * w[k]
+                    db[k] += dout[n, k, i, j]
+    return dxp[:, :, p:p + H, p:p + W], dw, db
+'''
+
+W06 = [
+    _e("conv backward: = instead of +=", "06_backprop", {"conv2d_backward": REF_BACKWARD.replace(
+        "dxp[n, :, r:r + Fh, q:q + Fw] += dout[n, k, i, j] * w[k]",
+        "dxp[n, :, r:r + Fh, q:q + Fw] = dout[n, k, i, j] * w[k] if k == 0 else dxp[n, :, r:r + Fh, q:q + Fw] + dout[n, k, i, j] * w[k]")},
+       {"test_conv2d_backward"}),
+    _e("conv backward: dx keeps the padding", "06_backprop", {"conv2d_backward": REF_BACKWARD.replace(
+        "return dxp[:, :, p:p + H, p:p + W], dw, db", "return dxp, dw, db")}, {"test_conv2d_backward"}),
+    _e("conv backward: kernel flipped for dx", "06_backprop", {"conv2d_backward": REF_BACKWARD.replace(
+        "+= dout[n, k, i, j] * w[k]", "+= dout[n, k, i, j] * w[k, :, ::-1, ::-1]")}, {"test_conv2d_backward"}),
+    _e("conv backward: db over the wrong axes", "06_backprop", {"conv2d_backward": REF_BACKWARD.replace(
+        "return dxp[:, :, p:p + H, p:p + W], dw, db", "return dxp[:, :, p:p + H, p:p + W], dw, dout.sum(axis=(2, 3))")},
+       {"test_conv2d_backward"}),
+    _e("conv backward: dw averaged over the batch", "06_backprop", {"conv2d_backward": REF_BACKWARD.replace(
+        "return dxp[:, :, p:p + H, p:p + W], dw, db", "return dxp[:, :, p:p + H, p:p + W], dw / N, db")},
+       {"test_conv2d_backward"}),
+    _e("conv backward: stride ignored", "06_backprop", {"conv2d_backward": REF_BACKWARD.replace(
+        "r, q = i * stride, j * stride", "r, q = i, j")}, {"test_conv2d_backward"}),
+    _e("network trained without moved digits", "06_backprop", {"train_network": '''
+rng = np.random.default_rng(0)
+model = make_model(rng)
+cnnlib.fit(model, x_train, y_train, epochs=12, optimizer=Adam(model.parameters(), lr=3e-3), rng=rng, progress=False)
+
+
+def predict(x):
+    return cnnlib.predict(model, x)
+'''}, {"test_predict"}),
+    _e("network returns scores instead of labels", "06_backprop", {"train_network": '''
+rng = np.random.default_rng(0)
+model = make_model(rng)
+optimizer = Adam(model.parameters(), lr=3e-3)
+for epoch in range(12):
+    x_moved = move_and_noise(x_train, rng, noise=0.0)
+    cnnlib.fit(model, np.concatenate([x_train, x_moved]), np.concatenate([y_train, y_train]),
+               epochs=1, optimizer=optimizer, rng=rng, progress=False)
+
+
+def predict(x):
+    return model.forward(x.astype(np.float32))
+'''}, {"test_predict"}),
+]
+
+C06 = [
+    _e("conv backward: plain loops over n, k, i, j", "06_backprop", {"conv2d_backward": REF_BACKWARD}),
+    _e("conv backward: einsum per output position", "06_backprop", {"conv2d_backward": '''
+def conv2d_backward(dout, x, w, stride=1, padding=0):
+    N, C, H, W = x.shape
+    K, _, Fh, Fw = w.shape
+    Ho, Wo = dout.shape[2:]
+    p, s = padding, stride
+    xp = np.zeros((N, C, H + 2 * p, W + 2 * p))
+    xp[:, :, p:p + H, p:p + W] = x
+    dxp = np.zeros_like(xp)
+    dw = np.zeros(w.shape)
+    for i in range(Ho):
+        for j in range(Wo):
+            dw += np.einsum("nk,ncml->kcml", dout[:, :, i, j], xp[:, :, i * s:i * s + Fh, j * s:j * s + Fw])
+            dxp[:, :, i * s:i * s + Fh, j * s:j * s + Fw] += np.einsum("nk,kcml->ncml", dout[:, :, i, j], w)
+    return dxp[:, :, p:p + H, p:p + W], dw, np.einsum("nkij->k", dout)
+'''}),
+    _e("conv backward: loop over kernel offsets (col2im style)", "06_backprop", {"conv2d_backward": '''
+def conv2d_backward(dout, x, w, stride=1, padding=0):
+    N, C, H, W = x.shape
+    K, _, Fh, Fw = w.shape
+    Ho, Wo = dout.shape[2:]
+    s, p = stride, padding
+    xp = np.pad(x, ((0, 0), (0, 0), (p, p), (p, p)))
+    dxp = np.zeros(xp.shape)
+    dw = np.zeros(w.shape)
+    for m in range(Fh):
+        for l in range(Fw):
+            sl = (slice(None), slice(None), slice(m, m + s * (Ho - 1) + 1, s), slice(l, l + s * (Wo - 1) + 1, s))
+            dw[:, :, m, l] = np.tensordot(dout, xp[sl], axes=([0, 2, 3], [0, 2, 3]))
+            dxp[sl] += np.tensordot(dout, w[:, :, m, l], axes=([1], [0])).transpose(0, 3, 1, 2)
+    return dxp[:, :, p:p + H, p:p + W], dw, dout.sum(axis=(0, 2, 3))
+'''}),
+    _e("network trained with a hand-written loop and SGD", "06_backprop", {"train_network": '''
+from cnnlib import SGD, cross_entropy, cross_entropy_backward
+
+rng = np.random.default_rng(1)
+model = make_model(rng)
+opt = SGD(model.parameters(), lr=0.05, momentum=0.9)
+for epoch in range(12):
+    xs = np.concatenate([x_train, move_and_noise(x_train, rng, noise=0.02)])
+    ys = np.concatenate([y_train, y_train])
+    order = rng.permutation(len(xs))
+    for start in range(0, len(xs), 32):
+        idx = order[start:start + 32]
+        opt.zero_grad()
+        logits = model.forward(xs[idx])
+        model.backward(cross_entropy_backward(logits, ys[idx]))
+        opt.step()
+    print("epoch", epoch, "loss", round(float(cross_entropy(model.forward(xs[:256]), ys[:256])), 3))
+
+
+def predict(x):
+    return np.argmax(model.forward(np.asarray(x, dtype=np.float32)), axis=1)
+'''}),
+]
+
+WRONG = W01 + W02 + W03 + W04 + W05 + W06
+CORRECT = C01 + C02 + C03 + C04 + C05 + C06

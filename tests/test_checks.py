@@ -1,0 +1,270 @@
+"""The graders themselves (grading/checks), in process and fast.
+
+Every reference solution passes every check; every WRONG entry of the catalogue fails exactly its
+`must_fail` checks and passes the others; every CORRECT entry passes all; the untouched release
+fails everything; garbage returned by a student never makes a check raise, and never earns credit.
+"""
+from __future__ import annotations
+
+import numpy as np
+import nbformat
+import pytest
+
+from grading.checks import ASSIGNMENTS, CHECKS, Case, run_case, run_check
+from grading_catalogue import CORRECT, WRONG, build_submission, code_cells, reference_sources
+from grading_catalogue.build import ROOT, ASSIGNMENT_NAMES
+
+# The training cell of 06_backprop takes seconds; its effect is cached by source.
+_CELL_CACHE: dict[str, dict] = {}
+_CACHED_CELLS = ("make_model(",)
+
+
+def _exec_cells(cells: list[str]) -> dict:
+    """Run a submission's code cells in order, like a kernel (a failing cell does not stop the rest)."""
+    ns: dict = {"__name__": "__main__"}
+    for src in cells:
+        cacheable = any(marker in src for marker in _CACHED_CELLS) and "def make_model" not in src
+        if cacheable and src in _CELL_CACHE:
+            ns.update(_CELL_CACHE[src])
+            continue
+        before = dict(ns)
+        try:
+            exec(compile(src, "<cell>", "exec"), ns)
+        except Exception:
+            continue
+        if cacheable:
+            _CELL_CACHE[src] = {k: v for k, v in ns.items() if k not in before or before[k] is not v}
+    return ns
+
+
+def evaluate(assignment: str, replacements: dict, seed: int = 0) -> dict[str, str | None]:
+    """Test-cell grade_id -> None (passed) or the failure message, for one submission."""
+    nb = build_submission(assignment, replacements)
+    cells, tests = code_cells(nb)
+    ns = _exec_cells(cells)
+    results = {}
+    for gid in tests:
+        try:
+            run_check(gid, ns, seed=seed)
+            results[gid] = None
+        except AssertionError as exc:
+            results[gid] = str(exc)
+    return results
+
+
+# --------------------------------------------------------------------------- the registry
+def _source(assignment):
+    return nbformat.read(ROOT / "solutions" / assignment / f"{assignment}.ipynb", as_version=4)
+
+
+def test_every_test_cell_has_exactly_one_check_and_the_same_points():
+    seen = set()
+    for assignment in ASSIGNMENT_NAMES:
+        nb = _source(assignment)
+        solution_ids = {c.metadata["nbgrader"]["grade_id"] for c in nb.cells
+                        if c.metadata.get("nbgrader", {}).get("solution")}
+        total = 0
+        for cell in nb.cells:
+            meta = cell.metadata.get("nbgrader", {})
+            if not meta.get("grade"):
+                continue
+            gid = meta["grade_id"]
+            check = CHECKS[gid]
+            assert check.assignment == assignment
+            assert meta["points"] == check.points > 0
+            assert f'run_check("{gid}", globals())' in cell.source
+            assert check.cell in solution_ids, f"{gid}: solution cell {check.cell} not in {assignment}"
+            seen.add(gid)
+            total += meta["points"]
+        assert 10 <= total <= 20, f"{assignment} has {total} points"
+    assert seen == set(CHECKS), f"checks without a test cell: {set(CHECKS) - seen}"
+    assert sorted(ASSIGNMENTS) == ASSIGNMENT_NAMES
+
+
+def test_cases_are_well_formed():
+    for check in CHECKS.values():
+        cases = check.make_cases(np.random.default_rng(1))
+        assert cases and all(isinstance(c, Case) for c in cases)
+        assert check.kind in ("function", "value")
+        for case in cases:
+            assert case.label and "array(" not in case.label and len(case.label) < 140
+            for value in list(case.args) + list(case.kwargs.values()):
+                assert isinstance(value, (np.ndarray, int, float, bool, tuple, type(None)))
+                if isinstance(value, np.ndarray):
+                    assert value.dtype.kind in "biuf"
+
+
+def test_cases_cover_the_issue_list():
+    """Non-square inputs, float32, strides that do not divide, overlapping windows, ties."""
+    labels = " | ".join(c.label for ch in CHECKS.values() for c in ch.make_cases(np.random.default_rng(0)))
+    for needle in ("non-square", "float32", "does not divide", "overlapping", "tie"):
+        assert needle in labels
+
+
+# --------------------------------------------------------------------------- references
+@pytest.mark.parametrize("assignment", ASSIGNMENT_NAMES)
+@pytest.mark.parametrize("seed", [0, 1])
+def test_reference_solutions_pass_every_check(assignment, seed):
+    results = evaluate(assignment, reference_sources(assignment), seed=seed)
+    assert results and all(v is None for v in results.values()), results
+
+
+@pytest.mark.parametrize("assignment", ASSIGNMENT_NAMES)
+def test_untouched_release_fails_every_check(assignment):
+    results = evaluate(assignment, {})
+    assert results and all(v is not None for v in results.values()), results
+
+
+# --------------------------------------------------------------------------- the catalogue
+def test_catalogue_covers_the_issue_list():
+    names = " | ".join(e.name for e in WRONG)
+    for needle in ("kernel flipped", "stride ignored", "channel axis", "bias dropped", "ceil instead of floor",
+                   "= instead of +=", "mutated in place", "off-by-one"):
+        assert needle in names, needle
+    for assignment in ASSIGNMENT_NAMES:
+        assert any(e.assignment == assignment for e in CORRECT)
+        assert any(e.assignment == assignment for e in WRONG)
+        for e in WRONG + CORRECT:
+            if e.assignment == assignment:
+                assert set(e.replacements) == set(reference_sources(assignment))
+
+
+@pytest.mark.parametrize("entry", WRONG, ids=[e.name for e in WRONG])
+def test_wrong_entry_fails_exactly_its_checks(entry):
+    results = evaluate(entry.assignment, entry.replacements)
+    failed = {gid for gid, msg in results.items() if msg is not None}
+    assert failed == set(entry.must_fail), results
+
+
+@pytest.mark.parametrize("entry", CORRECT, ids=[e.name for e in CORRECT])
+def test_correct_entry_passes_every_check(entry):
+    results = evaluate(entry.assignment, entry.replacements)
+    assert all(v is None for v in results.values()), results
+
+
+# The message names the likely mistake.
+MESSAGES = {
+    "single: kernel flipped (true convolution)": "cross-correlation",
+    "conv2d: kernel flipped": "true convolution",
+    "conv2d: stride ignored": "stride",
+    "conv2d: bias dropped": "bias is missing",
+    "output size: ceil instead of floor": "ceil instead of floor",
+    "pad: padding applied to the channel axis (NHWC pad spec)": "channel axis",
+    "max backward: = instead of +=": "`=` instead of `+=`",
+    "max backward: every tied maximum gets the gradient (mask)": "FIRST maximum",
+    "avg pool: input mutated in place (divide first)": "in place",
+    "conv2d: input mutated in place (normalised, never restored)": "in place",
+    "single: off-by-one window (range(H - F))": "the +1",
+    "max pool: off-by-one window": "off-by-one",
+    "conv backward: = instead of +=": "`=` instead of `+=`",
+    "conv backward: dx keeps the padding": "padding",
+    "edge kernel: sign reversed (flipped)": "sign is reversed",
+    "receptive field: strides ignored": "strides are ignored",
+    "network trained without moved digits": "moved copies",
+    "network returns scores instead of labels": "argmax",
+}
+
+
+@pytest.mark.parametrize("name", sorted(MESSAGES))
+def test_messages_name_the_mistake(name):
+    entry = next(e for e in WRONG if e.name == name)
+    results = evaluate(entry.assignment, entry.replacements)
+    messages = " ".join(m for m in results.values() if m)
+    assert MESSAGES[name] in messages, messages
+
+
+def test_a_failure_message_shows_expected_and_got():
+    entry = next(e for e in WRONG if e.name == "conv2d: stride ignored")
+    msg = evaluate(entry.assignment, entry.replacements)["test_conv2d"]
+    assert "expected (" in msg and "has shape (" in msg
+
+
+# --------------------------------------------------------------------------- garbage
+class WeirdEq:
+    def __eq__(self, other):
+        return True
+
+    def __ne__(self, other):
+        return False
+
+    def __array__(self, *args, **kwargs):
+        raise RuntimeError("no")
+
+    def __len__(self):
+        raise RuntimeError("no")
+
+
+class AlwaysEqualArray(np.ndarray):
+    def __eq__(self, other):
+        return np.ones(np.shape(self), dtype=bool)
+
+    def __ne__(self, other):
+        return np.zeros(np.shape(self), dtype=bool)
+
+
+def _wrong_like(expected):
+    """Garbage and wrong answers shaped like the expected one."""
+    out = [None, [], "abc", b"x", 987654321, -1.5, float("nan"), object(), WeirdEq(), {"a": 1}, lambda: 0,
+           np.zeros((0,)), np.zeros((2, 3, 4, 5, 6)), np.array(["a", "b"]), np.array([1 + 2j]),
+           (None, None, None), [WeirdEq()] * 3, ("a", "b", "c"), [[1, 2], [3]]]
+    try:
+        parts = expected if isinstance(expected, tuple) else (expected,)
+        shifted = tuple(np.asarray(p, dtype=float) + 1.0 for p in parts)
+        nans = tuple(np.full(np.shape(p), np.nan) for p in parts)
+        weird = tuple(s.view(AlwaysEqualArray) for s in shifted)
+        for alt in (shifted, nans, weird):
+            out.append(alt if isinstance(expected, tuple) else alt[0])
+        out.append(tuple(s.tolist() for s in shifted) if isinstance(expected, tuple) else shifted[0].tolist())
+    except Exception:
+        pass
+    return out
+
+
+def test_garbage_never_raises_and_never_passes():
+    for check in CHECKS.values():
+        for case in check.make_cases(np.random.default_rng(3)):
+            for got in _wrong_like(case.expected):
+                msg = case.check(got)
+                assert isinstance(msg, str) and msg, (check.grade_id, case.label, type(got))
+
+
+def test_the_expected_answer_passes_in_other_containers():
+    """Lists and float32 copies of the right answer pass: the checks compare values, not types."""
+    for check in CHECKS.values():
+        if check.grade_id in ("test_vertical_edge_kernel", "test_predict"):
+            continue
+        for case in check.make_cases(np.random.default_rng(4)):
+            exp = case.expected
+            as_list = tuple(np.asarray(p).tolist() for p in exp) if isinstance(exp, tuple) else np.asarray(exp).tolist()
+            assert case.check(as_list) is None, (check.grade_id, case.label)
+
+
+def test_run_case_reports_missing_and_raising_functions():
+    check = CHECKS["test_conv2d_single"]
+    case = check.make_cases(np.random.default_rng(0))[0]
+    assert "not defined" in run_case(check, case, {})
+    assert "not a function" in run_case(check, case, {"conv2d_single": 3})
+
+    def boom(x, w):
+        raise ZeroDivisionError("oops")
+    assert "ZeroDivisionError" in run_case(check, case, {"conv2d_single": boom})
+
+    def mutate(x, w):
+        x[0, 0] = 99.0
+        return np.zeros((2, 2))
+    msg = run_case(check, case, {"conv2d_single": mutate})
+    assert "in place" in msg and "`x`" in msg
+
+
+def test_run_check_time_limit():
+    import time
+    check = CHECKS["test_conv_param_count"]
+
+    def slow(k, f, c):
+        time.sleep(60)
+    with pytest.raises(AssertionError, match="took longer"):
+        object.__setattr__(check, "timeout", 0.2)
+        try:
+            run_check("test_conv_param_count", {"conv_param_count": slow})
+        finally:
+            object.__setattr__(check, "timeout", 10.0)
