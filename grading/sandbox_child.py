@@ -18,7 +18,6 @@ Nothing the student's code writes is trusted: the parent decodes plain JSON / .n
 (``allow_pickle=False``) with size limits and decides pass/fail itself.
 """
 import ctypes
-import errno
 import json
 import os
 import re
@@ -700,6 +699,26 @@ def copy_submission(src, dst, uid, budget=200 << 20, max_files=2000):
 
 
 def group_main(job, g, root, cases):
+    """Confine this process (a group holder), run the cells, then one forked worker per check."""
+    group_filesystem(job, g, root)
+    outdir = enter_sandbox(job, g, root)
+    blocker = ReferenceBlocker()
+    if not g["allow_cnnlib"]:
+        for m in list(sys.modules):
+            if any(m == b or m.startswith(b + ".") for b in BLOCKED):
+                del sys.modules[m]
+        sys.meta_path.insert(0, blocker)
+    sys.path.insert(0, SUBMISSION)
+    ns = student_namespace()
+    cell_report = run_cells(job, ns)
+    for i, c in enumerate(g["checks"]):
+        run_one_check(job, c, i, ns, cases[c["key"]], outdir, blocker)
+    _write_json(os.path.join(outdir, "done.json"),
+                {"cells": cell_report, "blocked": blocker.attempts[:20]})
+
+
+def group_filesystem(job, g, root):
+    """This group's mounts: a fresh copy of the submission, /tmp, cnnlib or hidden references."""
     uid = g["uid"]
     unshare(CLONE_NEWNS)
     mount(None, "/", None, MS_REC | MS_PRIVATE)
@@ -711,18 +730,17 @@ def group_main(job, g, root, cases):
         copy_submission(job["workdir"], sub, uid, budget=job["disk_limit"] * 3 // 4)
     tmp = os.path.join(root, "tmp")
     mount("tmpfs", tmp, "tmpfs", MS_NOSUID | MS_NODEV, "size=64m,nr_inodes=20000,mode=1777")
-    mpl = os.path.join(tmp, "mpl")
+    mpl = os.path.join(tmp, "mpl")  # matplotlib's font cache, so that pyplot starts quickly
     os.mkdir(mpl, 0o700)
+    os.chown(mpl, uid, uid)
     for f in job.get("mpl_cache_files", []):
         try:
-            with open(f, "rb") as fi, open(os.path.join(mpl, os.path.basename(f)), "wb") as fo:
+            dst = os.path.join(mpl, os.path.basename(f))
+            with open(f, "rb") as fi, open(dst, "wb") as fo:
                 fo.write(fi.read(8 << 20))
+            os.chown(dst, uid, uid)
         except OSError:
             pass
-    for dirpath, _, files in os.walk(mpl):
-        os.chown(dirpath, uid, uid)
-        for f in files:
-            os.chown(os.path.join(dirpath, f), uid, uid)
     if g["allow_cnnlib"]:
         if job.get("cnnlib_dir"):
             bind_ro(job["cnnlib_dir"], root + job["cnnlib_dir"])
@@ -730,10 +748,14 @@ def group_main(job, g, root, cases):
         for d in job.get("hide_dirs", []):  # scipy.signal / scipy.ndimage: an empty, read-only dir
             mount("tmpfs", root + d, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV, "size=4k,mode=755")
     mount(None, root, None, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV)
+
+
+def enter_sandbox(job, g, root):
+    """chroot, drop privileges, point stdio at /dev/null and a capped log; returns the out dir."""
     outdir = os.path.join("/out", g["name"])
     os.chroot(root)
     os.chdir(SUBMISSION)
-    confine(job, uid)
+    confine(job, g["uid"])
     log_fd = os.open(os.path.join(outdir, "log.txt"), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
     devnull = os.open("/dev/null", os.O_RDWR)
     for fd in (0, 1, 2):
@@ -741,24 +763,20 @@ def group_main(job, g, root, cases):
     _close_fds_except({log_fd})
     sys.stdout = sys.__stdout__ = CappedWriter(log_fd, job["log_cap"])
     sys.stderr = sys.__stderr__ = CappedWriter(log_fd, job["log_cap"])
-    sys.stdin = open(os.devnull)
-    blocker = ReferenceBlocker()
-    if not g["allow_cnnlib"]:
-        for m in list(sys.modules):
-            if any(m == b or m.startswith(b + ".") for b in BLOCKED):
-                del sys.modules[m]
-        sys.meta_path.insert(0, blocker)
-    sys.path.insert(0, SUBMISSION)
+    sys.stdin = sys.__stdin__ = open(os.devnull)
     os.environ.update({"HOME": "/tmp", "MPLCONFIGDIR": "/tmp/mpl", "TMPDIR": "/tmp"})
-    import builtins
-    ns = {"__name__": "__main__", "__builtins__": builtins, "display": _display}
+    return outdir
+
+
+def student_namespace():
+    """A fresh `__main__` module for the cells (functions defined there pickle as in a kernel)."""
+    import types
+    main = types.ModuleType("__main__")
+    ns = main.__dict__
     shell = _Shell(ns)
-    ns["get_ipython"] = lambda: shell
-    cell_report = run_cells(job, ns)
-    for i, c in enumerate(g["checks"]):
-        run_one_check(job, c, i, ns, cases[c["key"]], outdir, blocker)
-    _write_json(os.path.join(outdir, "done.json"),
-                {"cells": cell_report, "blocked": blocker.attempts[:20]})
+    ns.update({"display": _display, "get_ipython": lambda: shell})
+    sys.modules["__main__"] = main
+    return ns
 
 
 def _close_fds_except(keep):

@@ -6,8 +6,6 @@ the module needs root; CI runs as root. Each test takes well under a few seconds
 import os
 import socket
 import textwrap
-import threading
-import time
 from pathlib import Path
 
 import numpy as np
