@@ -4,10 +4,12 @@ Shapes: x (N, C, H, W), w (K, C, Fh, Fw), b (K,), output (N, K, H_out, W_out) wi
 H_out = floor((H + 2 Ph - Fh) / Sh) + 1 and W_out likewise. ``stride`` and ``padding`` are an int
 or an (h, w) pair. Float32 inputs compute in float32, float64 in float64, integers in float64.
 
-The fast path copies the sliding windows once into a (C*Fh*Fw, N*H_out*W_out) matrix ("im2col")
-and does ONE matrix product with the (K, C*Fh*Fw) weight matrix. Its scratch buffers are reused
-between calls (per thread) to avoid page faults; every array returned is freshly allocated and
-never aliases a scratch buffer.
+The fast path copies the sliding windows once into a (C*Fh*Fw, N*Hq*Wq) matrix ("im2col", one
+column per output position; Hq x Wq is the output grid before cropping, see ``_Geometry``) and
+does ONE matrix product with the (K, C*Fh*Fw) weight matrix. No Python loop runs over output
+positions: the only loops are over the Fh*Fw kernel offsets. Scratch buffers are reused between
+calls (per thread) to avoid page faults, and big copies are split over two threads; every array
+returned is freshly allocated and never aliases a scratch buffer.
 """
 import os
 import threading
