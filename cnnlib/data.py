@@ -1,4 +1,5 @@
 """Offline data sets: scikit-learn's 8x8 digits, synthetic shapes, matplotlib's sample photo."""
+import functools
 import numbers
 
 import numpy as np
@@ -23,11 +24,17 @@ def load_digits(test_size=0.25, seed=0):
     x_test : ndarray float32 (N_test, 1, 8, 8)
     y_test : ndarray int64 (N_test,)
     """
+    if not isinstance(test_size, numbers.Real) or not 0 < test_size < 1:
+        raise ValueError(f"load_digits: test_size must be a fraction in (0, 1), got {test_size!r}")
+    return tuple(a.copy() for a in _split_digits(float(test_size), seed))
+
+
+@functools.lru_cache(maxsize=4)
+def _split_digits(test_size, seed):
+    """The split itself, cached (load_digits returns copies, so callers may modify them)."""
     from sklearn.datasets import load_digits as _sk_load_digits
     from sklearn.model_selection import train_test_split
 
-    if not isinstance(test_size, numbers.Real) or not 0 < test_size < 1:
-        raise ValueError(f"load_digits: test_size must be a fraction in (0, 1), got {test_size!r}")
     digits = _sk_load_digits()
     x = (digits.images / 16.0).astype(np.float32)[:, None, :, :]
     y = digits.target.astype(np.int64)

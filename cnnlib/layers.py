@@ -9,6 +9,7 @@ import numbers
 
 import numpy as np
 
+from ._validate import as_pair
 from .activations import relu, relu_backward
 from .conv import conv2d, conv2d_backward
 from .dense import dense_backward, dense_forward
@@ -111,6 +112,8 @@ class Conv2D(Layer):
         if len(ks) != 2:
             raise ValueError(f"Conv2D: kernel_size must be an int or a pair (Fh, Fw), got {kernel_size!r}")
         self.kernel_size = tuple(_positive_int(f, "Conv2D", "kernel_size") for f in ks)
+        as_pair(stride, "Conv2D", "stride", minimum=1)
+        as_pair(padding, "Conv2D", "padding", minimum=0)
         self.stride, self.padding = stride, padding
         rng = np.random.default_rng(0) if rng is None else rng
         fan_in = self.in_channels * self.kernel_size[0] * self.kernel_size[1]
@@ -165,6 +168,9 @@ class _Pool2D(Layer):
     _forward = _backward = None
 
     def __init__(self, size=2, stride=None):
+        as_pair(size, type(self).__name__, "size", minimum=1)
+        if stride is not None:
+            as_pair(stride, type(self).__name__, "stride", minimum=1)
         self.size, self.stride = size, stride
         self._x = None
 

@@ -89,3 +89,9 @@ def test_load_photo_full_and_downsampled():
     assert abs(small.mean() - photo.mean()) < 0.01
     with pytest.raises(ValueError, match="load_photo: size must be None or an int >= 2"):
         load_photo(size=0)
+
+
+def test_load_digits_returns_fresh_arrays():
+    x_train = load_digits()[0]
+    x_train[:] = -1
+    assert load_digits()[0].min() == 0.0

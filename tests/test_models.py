@@ -1,0 +1,40 @@
+"""Tests for cnnlib.models: the digits CNN and MLP and the shared training recipe."""
+import numpy as np
+
+from cnnlib import conv_param_count, dense_param_count, models
+
+
+def test_lenet_digits_shapes_and_parameter_count():
+    model = models.lenet_digits(np.random.default_rng(0))
+    x = np.zeros((5, 1, 8, 8), np.float32)
+    out = model.forward(x)
+    assert out.shape == (5, 10) and out.dtype == np.float32
+    expected = (conv_param_count(32, 3, 1) + conv_param_count(64, 3, 32)
+                + dense_param_count(64 * 2 * 2, 64) + dense_param_count(64, 10))
+    assert sum(p.value.size for p in model.parameters()) == expected
+    kinds = [type(layer).__name__ for layer in model]
+    assert kinds == ["Conv2D", "ReLU", "MaxPool2D", "Conv2D", "ReLU", "MaxPool2D", "Flatten",
+                     "Dense", "ReLU", "Dense"]
+
+
+def test_model_builders_are_seeded():
+    a = models.lenet_digits(np.random.default_rng(3))
+    b = models.lenet_digits(np.random.default_rng(3))
+    c = models.lenet_digits(np.random.default_rng(4))
+    np.testing.assert_array_equal(a[0].w.value, b[0].w.value)
+    assert not np.array_equal(a[0].w.value, c[0].w.value)
+
+
+def test_mlp_digits_layers():
+    model = models.mlp_digits(hidden=(32, 16))
+    assert sum(p.value.size for p in model.parameters()) == (
+        dense_param_count(64, 32) + dense_param_count(32, 16) + dense_param_count(16, 10))
+    assert model.forward(np.zeros((2, 1, 8, 8), np.float32)).shape == (2, 10)
+
+
+def test_train_digits_returns_history_and_accuracy():
+    model = models.mlp_digits(np.random.default_rng(0))
+    history, acc = models.train_digits(model, epochs=2, rng=np.random.default_rng(0))
+    assert len(history["loss"]) == 2 and len(history["val_acc"]) == 2
+    assert acc == history["val_acc"][-1]
+    assert acc > 0.7
