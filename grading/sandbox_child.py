@@ -398,7 +398,7 @@ def build_root(root, job):
         open(dst, "w").close()
         mount("/dev/" + n, dst, None, MS_BIND)
         mount(None, dst, None, MS_REMOUNT | MS_BIND | MS_NOSUID | MS_NOEXEC)
-    for d in ("tmp", "out", SUBMISSION.strip("/")):
+    for d in ("tmp", "out", "dev/shm", SUBMISSION.strip("/")):
         os.makedirs(os.path.join(root, d))
     out = os.path.join(root, "out")
     mount("tmpfs", out, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
@@ -730,6 +730,8 @@ def group_filesystem(job, g, root):
         copy_submission(job["workdir"], sub, uid, budget=job["disk_limit"] * 3 // 4)
     tmp = os.path.join(root, "tmp")
     mount("tmpfs", tmp, "tmpfs", MS_NOSUID | MS_NODEV, "size=64m,nr_inodes=20000,mode=1777")
+    mount("tmpfs", os.path.join(root, "dev", "shm"), "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
+          "size=64m,nr_inodes=1000,mode=1777")  # POSIX semaphores of multiprocessing
     mpl = os.path.join(tmp, "mpl")  # matplotlib's font cache, so that pyplot starts quickly
     os.mkdir(mpl, 0o700)
     os.chown(mpl, uid, uid)

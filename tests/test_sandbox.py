@@ -119,6 +119,20 @@ def test_magics_that_run_code_or_write_files_work(work):
     assert not (work / "helper.py").exists()  # written into the private copy only
 
 
+def test_ordinary_student_code_works_in_the_sandbox(work):
+    np.save(work / "weights.npy", np.arange(4.0))
+    cells = ["from IPython.display import display, HTML\ndisplay(HTML('<b>hi</b>'))",
+             "import numpy as np, pickle, multiprocessing as mp\nweights = np.load('weights.npy')",
+             "def square(v):\n    return v * v\n"
+             "def pool_sum():\n    with mp.Pool(2) as pool:\n        return sum(pool.map(square, range(5)))",
+             "def roundtrip():\n    return pickle.loads(pickle.dumps(square))(3)",
+             "def total():\n    return float(weights.sum())"]
+    res = run(cells, [value_check("pool_sum", 30), value_check("roundtrip", 9),
+                      value_check("total", 6.0)], work)
+    for v in res.values():
+        assert v.passed, v
+
+
 def test_wrong_values_fail_with_the_checks_message(work):
     v = run("def double(x):\n    return 3 * x\n", [double_check()], work)["test_double"]
     assert not v.passed
