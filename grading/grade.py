@@ -87,7 +87,7 @@ class Submission:
     assignment: str
     folder: Path
     flags: list = field(default_factory=list)
-    status: str = "pending"      # pending | skipped | graded | not graded
+    status: str = "pending"      # pending | unchanged (graded before) | graded | not graded
     seconds: float = 0.0
 
     @property
@@ -354,7 +354,9 @@ class Batch:
         state = read_state(self.root, sub)
         if (not self.force and state.get("status") == "graded" and state.get("hash") == sub.digest
                 and (self.root / "autograded" / sub.student / sub.assignment).is_dir()):
-            sub.status, sub.flags = "skipped", list(state.get("flags", []))
+            sub.status, sub.flags = "unchanged", list(state.get("flags", []))
+            self.done += 1
+            self.progress(sub)
             return False
         report = check_submission(sub.folder, self.root / "solutions" / sub.assignment,
                                   self.root / "exercises" / sub.assignment,
