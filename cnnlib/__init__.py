@@ -18,6 +18,7 @@ from .animation import conv_animation
 from .layers import Layer, Parameter, Conv2D, ReLU, MaxPool2D, AvgPool2D, Flatten, Dense, Sequential
 from .optim import SGD, Adam
 from . import models
+from .models import lenet_digits, mlp_digits
 
 __all__ = [
     "zero_pad",
@@ -66,4 +67,6 @@ __all__ = [
     "SGD",
     "Adam",
     "models",
+    "lenet_digits",
+    "mlp_digits",
 ]

@@ -262,9 +262,14 @@ class Dense(Layer):
 
 
 class Sequential(Layer):
-    """Layers applied one after the other; backward runs them in reverse order."""
+    """Layers applied one after the other; backward runs them in reverse order.
+
+    ``Sequential(a, b, c)`` and ``Sequential([a, b, c])`` build the same model.
+    """
 
     def __init__(self, *layers):
+        if len(layers) == 1 and isinstance(layers[0], (list, tuple)):
+            layers = tuple(layers[0])
         for i, layer in enumerate(layers):
             if not isinstance(layer, Layer):
                 raise TypeError(f"Sequential: argument {i} must be a Layer, got {type(layer).__name__}")
@@ -305,7 +310,8 @@ class Sequential(Layer):
     def summary(self, input_shape):
         """A text table of every layer, its output shape (without N) and its parameter count.
 
-        input_shape is the shape of ONE example, e.g. (1, 8, 8) for the digits.
+        input_shape is the shape of ONE example, e.g. (1, 8, 8) for the digits. The shapes
+        come from one forward pass on zeros (which replaces what the layers cached).
         """
         params = self.parameters()
         dtype = params[0].value.dtype if params else np.float32

@@ -110,8 +110,11 @@ class Adam(_Optimizer):
             m *= b1
             m += (1 - b1) * p.grad
             v *= b2
-            v += (1 - b2) * p.grad ** 2
-            p.value -= (self.lr / c1 * m / (np.sqrt(v / c2) + self.eps)).astype(p.value.dtype, copy=False)
+            v += (1 - b2) * np.square(p.grad)
+            denom = np.sqrt(v)
+            denom /= np.sqrt(c2)
+            denom += self.eps                    # sqrt(v_hat) + eps
+            p.value -= ((self.lr / c1) * m / denom).astype(p.value.dtype, copy=False)
 
     def __repr__(self):
         return f"Adam(lr={self.lr}, betas={self.betas}, eps={self.eps})"

@@ -153,6 +153,8 @@ def test_sequential_container_behaviour():
     assert [type(l).__name__ for l in model][:3] == ["Conv2D", "ReLU", "MaxPool2D"]
     assert len(model.parameters()) == 8
     assert "(9): Dense(5, 3)" in repr(model)
+    listed = Sequential([ReLU(), Flatten()])
+    assert len(listed) == 2 and isinstance(listed[1], Flatten)
 
 
 def test_sequential_intermediates():
