@@ -99,6 +99,18 @@ def _scale_tiles(tiles, symmetric):
     return out
 
 
+def _tile_labels(func, labels, n):
+    """None (no labels), the indices (labels=True) or the n given strings."""
+    if labels is True:
+        return [str(i) for i in range(n)]
+    if labels is False or labels is None:
+        return None
+    labels = [str(t) for t in labels]
+    if len(labels) != n:
+        raise ValueError(f"{func}: labels must have one entry per tile ({n}), got {len(labels)}")
+    return labels
+
+
 def _draw_tiles(ax, tiles, scaled, ncols, cmap, vmin, vmax, labels, annotate):
     """Draw a mosaic of tiles on `ax` with optional labels above and numbers inside."""
     t, h, w = tiles.shape
@@ -135,8 +147,9 @@ def plot_filters(w, ax=None, *, cmap="gray", ncols=None, labels=True, annotate=N
         positive weights white.
     ncols : int, optional
         Tiles per row when C = 1 (default about sqrt(K), at most 8).
-    labels : bool
-        Write the filter index above each tile (C = 1) or label rows and columns (C > 1).
+    labels : bool or list of str
+        Write the filter index (or the given names, one per filter) above each tile
+        (C = 1), or label rows and columns (C > 1).
     annotate : bool, optional
         Write each weight in its cell; by default only when every filter is small (F <= 5)
         and there are at most 16 tiles.
@@ -160,20 +173,21 @@ def plot_filters(w, ax=None, *, cmap="gray", ncols=None, labels=True, annotate=N
     scaled = _scale_tiles(w.reshape(k, c * fh, fw), symmetric=True).reshape(w.shape)
     if annotate is None:
         annotate = max(fh, fw) <= 5 and k * c <= 16
+    names = _tile_labels("plot_filters", labels, k)
     if c == 1:
         ncols = _as_int("plot_filters", "ncols", ncols, 1) if ncols is not None else \
             min(8, int(np.ceil(np.sqrt(k))))
-        names = [str(i) for i in range(k)] if labels else None
         return _draw_tiles(ax, w[:, 0], scaled[:, 0], ncols, cmap, -1, 1, names, annotate)
     _draw_tiles(ax, w.reshape(k * c, fh, fw), scaled.reshape(k * c, fh, fw), c, cmap,
                 -1, 1, None, annotate)
-    if labels:
+    if names:
         hgap, vgap = max(1, round(0.25 * fw)), max(1, round(0.25 * fh))
         for ch in range(c):
             ax.text(ch * (fw + hgap) + (fw - 1) / 2, vgap - 0.6, f"channel {ch}",
                     ha="center", va="bottom", fontsize=9)
         for f in range(k):
-            ax.text(-0.8, vgap + f * (fh + vgap) + (fh - 1) / 2, f"filter {f}",
+            ax.text(-0.8, vgap + f * (fh + vgap) + (fh - 1) / 2,
+                    f"filter {f}" if labels is True else names[f],
                     ha="right", va="center", fontsize=9)
     return ax
 
@@ -210,11 +224,8 @@ def plot_feature_maps(maps, ax=None, *, cmap="viridis", ncols=None, labels=None,
     if maps.ndim == 2:
         maps = maps[None]
     c, h, w = maps.shape
-    if labels is None:
-        labels = [f"map {i}" for i in range(c)]
-    elif labels is not False and len(labels) != c:
-        raise ValueError(f"plot_feature_maps: labels must have one entry per map "
-                         f"(C={c}), got {len(labels)}")
+    labels = _tile_labels("plot_feature_maps", [f"map {i}" for i in range(c)]
+                          if labels is None else labels, c)
     ncols = _as_int("plot_feature_maps", "ncols", ncols, 1) if ncols is not None else \
         min(8, int(np.ceil(np.sqrt(c))))
     if ax is None:
@@ -223,7 +234,7 @@ def plot_feature_maps(maps, ax=None, *, cmap="viridis", ncols=None, labels=None,
     if annotate is None:
         annotate = h * w <= ANNOTATE_MAX_CELLS and c <= 4
     scaled = _scale_tiles(maps, symmetric=False)
-    return _draw_tiles(ax, maps, scaled, ncols, cmap, 0, 1, labels or None, annotate)
+    return _draw_tiles(ax, maps, scaled, ncols, cmap, 0, 1, labels, annotate)
 
 
 def _step_arrays(func, x, w, i, j, stride, padding):

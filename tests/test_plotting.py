@@ -91,7 +91,7 @@ def test_plot_feature_maps_2d_and_custom_labels_and_numbers():
 def test_plot_feature_maps_rejects_bad_input():
     with pytest.raises(ValueError, match="plot_feature_maps: maps must be 2-D or 3-D"):
         plot_feature_maps(np.ones((1, 2, 3, 4)))
-    with pytest.raises(ValueError, match="labels must have one entry per map"):
+    with pytest.raises(ValueError, match="labels must have one entry per tile"):
         plot_feature_maps(np.ones((3, 4, 4)), labels=["a"])
     with pytest.raises(TypeError, match="plot_feature_maps: maps"):
         plot_feature_maps(None)
@@ -156,3 +156,12 @@ def test_plot_conv_step_rejects_bad_arrays():
         plot_conv_step(np.ones((3, 5, 5)), np.ones((3, 3)), 0, 0)
     with pytest.raises(TypeError, match="plot_conv_step: w must be a numeric array"):
         plot_conv_step(np.ones((5, 5)), "sobel", 0, 0)
+
+
+def test_plot_filters_names_as_labels():
+    ax = plot_filters(np.ones((2, 1, 3, 3)), labels=["blur", "edge"])
+    assert {"blur", "edge"} <= set(_texts(ax))
+    ax = plot_filters(np.ones((2, 3, 3, 3)), labels=["blur", "edge"])
+    assert {"blur", "edge", "channel 2"} <= set(_texts(ax))
+    with pytest.raises(ValueError, match="plot_filters: labels must have one entry per tile"):
+        plot_filters(np.ones((2, 3, 3)), labels=["only one"])
