@@ -29,6 +29,13 @@ def _reference(assignment: str) -> tuple:
                  if c.metadata.get("nbgrader", {}).get("solution"))
 
 
+def given_code(assignment: str, cell_id: str) -> str:
+    """The code a solution cell gives the student above its ``### BEGIN SOLUTION`` line."""
+    nb = nbformat.read(ROOT / "solutions" / assignment / f"{assignment}.ipynb", as_version=4)
+    source = next(c.source for c in nb.cells if _grade_id(c) == cell_id)
+    return source.split("### BEGIN SOLUTION")[0] if "### BEGIN SOLUTION" in source else ""
+
+
 def reference_sources(assignment: str) -> dict[str, str]:
     """Solution cell grade_id -> the reference solution's source (markers removed)."""
     return dict(_reference(assignment))

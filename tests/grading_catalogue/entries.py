@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-from .build import reference_sources
+from .build import given_code, reference_sources
 
 
 class Entry(NamedTuple):
@@ -543,6 +543,11 @@ def max_pool2d_backward(dout, x, size=2, stride=None):
 ]
 
 # =========================================================================== 06_backprop
+def _train(body):
+    """The training cell: the code it gives (data, make_model, move_and_noise), then `body`."""
+    return given_code("06_backprop", "train_network") + body.strip("\n") + "\n"
+
+
 REF_BACKWARD = '''
 def conv2d_backward(dout, x, w, stride=1, padding=0):
     N, C, H, W = x.shape
@@ -581,7 +586,7 @@ W06 = [
        {"test_conv2d_backward"}),
     _e("conv backward: stride ignored", "06_backprop", {"conv2d_backward": REF_BACKWARD.replace(
         "r, q = i * stride, j * stride", "r, q = i, j")}, {"test_conv2d_backward"}),
-    _e("network trained without moved digits", "06_backprop", {"train_network": '''
+    _e("network trained without moved digits", "06_backprop", {"train_network": _train('''
 rng = np.random.default_rng(0)
 model = make_model(rng)
 cnnlib.fit(model, x_train, y_train, epochs=12, optimizer=Adam(model.parameters(), lr=3e-3), rng=rng, progress=False)
@@ -589,8 +594,8 @@ cnnlib.fit(model, x_train, y_train, epochs=12, optimizer=Adam(model.parameters()
 
 def predict(x):
     return cnnlib.predict(model, x)
-'''}, {"test_predict"}),
-    _e("network returns scores instead of labels", "06_backprop", {"train_network": '''
+''')}, {"test_predict"}),
+    _e("network returns scores instead of labels", "06_backprop", {"train_network": _train('''
 rng = np.random.default_rng(0)
 model = make_model(rng)
 optimizer = Adam(model.parameters(), lr=3e-3)
@@ -602,7 +607,7 @@ for epoch in range(12):
 
 def predict(x):
     return model.forward(x.astype(np.float32))
-'''}, {"test_predict"}),
+''')}, {"test_predict"}),
 ]
 
 C06 = [
@@ -639,7 +644,7 @@ def conv2d_backward(dout, x, w, stride=1, padding=0):
             dxp[sl] += np.tensordot(dout, w[:, :, m, l], axes=([1], [0])).transpose(0, 3, 1, 2)
     return dxp[:, :, p:p + H, p:p + W], dw, dout.sum(axis=(0, 2, 3))
 '''}),
-    _e("network trained with a hand-written loop and SGD", "06_backprop", {"train_network": '''
+    _e("network trained with a hand-written loop and SGD", "06_backprop", {"train_network": _train('''
 from cnnlib import SGD, cross_entropy, cross_entropy_backward
 
 rng = np.random.default_rng(1)
@@ -660,7 +665,7 @@ for epoch in range(12):
 
 def predict(x):
     return np.argmax(model.forward(np.asarray(x, dtype=np.float32)), axis=1)
-'''}),
+''')}),
 ]
 
 WRONG = W01 + W02 + W03 + W04 + W05 + W06
