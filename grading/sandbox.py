@@ -240,6 +240,7 @@ def run_checks(cells: list[str], workdir: Path, checks: list, seed: int, *,
     try:
         os.mkdir(os.path.join(jobdir, "in"))
         all_cases, groups = {}, []
+        files: list[str] = []  # names of the input arrays, unique over the whole run
         for allow in (False, True):
             members = [c for c in checks if bool(c.allow_cnnlib) == allow]
             if not members:
@@ -250,7 +251,6 @@ def run_checks(cells: list[str], workdir: Path, checks: list, seed: int, *,
                 cases = list(c.make_cases(np.random.default_rng(seed)))
                 all_cases[c.grade_id] = cases
                 pos, names = _array_positions(cases)
-                files: list[str] = []
                 g["checks"].append({
                     "key": c.grade_id, "target": c.target, "kind": c.kind,
                     "timeout": float(c.timeout), "array_args": pos, "array_kwargs": names,

@@ -552,6 +552,22 @@ def test_noncontiguous_and_float32_inputs_arrive_as_sent(work):
     assert v.passed, v.message
 
 
+def test_each_check_gets_its_own_inputs(work):
+    def shape_check(shape, grade_id, target):
+        def make_cases(rng):
+            x = rng.standard_normal(shape)
+            return [Case(f"shape {shape}", (x,), {}, list(shape), equal_check(list(shape))),
+                    Case(f"sum of shape {shape}", (x,), {}, None,
+                         lambda got, x=x: None if got == list(x.shape) else f"got {got}")]
+        return Check(grade_id, "sandbox_tests", target, "function", make_cases)
+
+    checks = [shape_check((2, 3), "a", "shape_of"), shape_check((4,), "b", "shape_of"),
+              shape_check((1, 2, 5), "c", "shape_of")]
+    res = run("def shape_of(x):\n    return list(x.shape)\n", checks, work)
+    for gid in "abc":
+        assert res[gid].passed, res[gid].message
+
+
 def test_value_checks_read_the_variable(work):
     def make_cases(rng):
         return [Case("the number of parameters", (), {}, 80, equal_check(80))]
