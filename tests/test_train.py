@@ -91,3 +91,26 @@ def test_train_errors():
         predict(model, x[:10], batch_size=0)
     with pytest.raises(ValueError, match="Conv2D.forward: x has C=3 channels but the layer expects C=1"):
         predict(model, np.zeros((2, 3, 8, 8), np.float32))
+
+
+class _RecordThreads(ReLU):
+    """A ReLU that records how many BLAS threads are allowed while it runs."""
+
+    seen = []
+
+    def forward(self, x):
+        from threadpoolctl import threadpool_info
+        blas = [lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"]
+        self.seen.append(max(blas) if blas else None)
+        return super().forward(x)
+
+
+def test_fit_and_predict_limit_blas_threads():
+    x, y, _, _ = load_digits()
+    rec = _RecordThreads()
+    model = Sequential(Flatten(), Dense(64, 10), rec)
+    fit(model, x[:64], y[:64], epochs=1, progress=False)
+    predict(model, x[:10], blas_threads=1)
+    assert rec.seen and set(rec.seen) == {1}
+    with pytest.raises(ValueError, match="fit: blas_threads must be None or an int >= 1, got 0"):
+        fit(model, x[:10], y[:10], blas_threads=0)
