@@ -345,6 +345,9 @@ def _verdicts(jobdir, groups, checks, all_cases, lim) -> dict[str, Verdict]:
             raise SandboxError(f"sandbox setup failed: {str(setup_error.get('error'))[:500]}")
         done = _read_json(gdir / "done.json") or {}
         cell_notes = _cell_notes(done.get("cells"))
+        if done.get("holder_error"):
+            cell_notes.append("the notebook's code broke the sandbox process: "
+                              + str(done["holder_error"])[:200])
         blocked_cells = [str(b)[:60] for b in (done.get("blocked") or [])][:5]
         for i, c in enumerate(g["checks"]):
             check = by_id[c["key"]]

@@ -710,11 +710,15 @@ def group_main(job, g, root, cases):
         sys.meta_path.insert(0, blocker)
     sys.path.insert(0, SUBMISSION)
     ns = student_namespace()
-    cell_report = run_cells(job, ns)
-    for i, c in enumerate(g["checks"]):
-        run_one_check(job, c, i, ns, cases[c["key"]], outdir, blocker)
-    _write_json(os.path.join(outdir, "done.json"),
-                {"cells": cell_report, "blocked": blocker.attempts[:20]})
+    # from here on student code runs: a failure is the submission's, never a setup error
+    try:
+        cell_report = run_cells(job, ns)
+        for i, c in enumerate(g["checks"]):
+            run_one_check(job, c, i, ns, cases[c["key"]], outdir, blocker)
+        done = {"cells": cell_report, "blocked": blocker.attempts[:20]}
+    except BaseException as exc:
+        done = {"cells": [], "blocked": blocker.attempts[:20], "holder_error": _describe(exc)}
+    _write_json(os.path.join(outdir, "done.json"), done)
 
 
 def group_filesystem(job, g, root):
@@ -833,6 +837,26 @@ def _describe(exc):
     return f"{type(exc).__name__}: {msg}"[:500]
 
 
+def _kill_stragglers():
+    """SIGKILL every process of this sandbox uid but the caller (pid 1 is root, untouched)."""
+    try:
+        os.kill(-1, signal.SIGKILL)
+    except OSError:
+        pass
+
+
+def _fork():
+    """os.fork, waiting out a full process table (a fork bomb's leftovers), then clearing it."""
+    for attempt in range(60):
+        try:
+            return os.fork()
+        except BlockingIOError:
+            if attempt in (10, 30):
+                _kill_stragglers()
+            time.sleep(0.05)
+    return os.fork()
+
+
 def _wait_child(pid, r, timeout):
     """Wait for a forked child: 'k' read on `r` before `timeout` -> True; EOF/timeout -> False.
 
@@ -881,7 +905,7 @@ def run_cells(job, ns):
             report.append({"status": "skipped"})
             continue
         r, w = os.pipe()
-        pid = os.fork()
+        pid = _fork()
         if pid == 0:
             os.close(r)
             os.setpgid(0, 0)
@@ -896,6 +920,7 @@ def run_cells(job, ns):
         ok, timed_out, status = _wait_child(pid, r, left)
         if ok:
             os._exit(0)
+        _kill_stragglers()  # whatever the killed cell started
         report.append({"status": "timeout" if timed_out else "crashed",
                        "signal": _signal_of(status)})
     return report
@@ -917,7 +942,7 @@ def run_one_check(job, c, index, ns, cases, outdir, blocker):
                 pass
     r, w = os.pipe()
     t0 = _monotonic()
-    pid = os.fork()
+    pid = _fork()
     if pid == 0:
         os.close(r)
         try:
@@ -937,6 +962,8 @@ def run_one_check(job, c, index, ns, cases, outdir, blocker):
         except ChildProcessError:
             status = None
     sig = _signal_of(status)
+    if not ok:
+        _kill_stragglers()  # what the stuck or crashed function started, daemons included
     _write_json(os.path.join(outdir, f"{prefix}_status.json"),
                 {"finished": ok, "timeout": timed_out or sig == signal.SIGXCPU, "signal": sig,
                  "seconds": round(_monotonic() - t0, 3)})

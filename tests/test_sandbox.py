@@ -492,6 +492,23 @@ def test_fork_bomb_is_stopped_by_the_process_limit(work):
     assert _sandbox_processes() == 0  # every sleeping child died with the sandbox
 
 
+def test_an_endless_escaping_fork_bomb_costs_only_its_check(work):
+    cells = GOOD + textwrap.dedent("""
+    import os
+    def bomb(x):
+        while True:
+            try:
+                if os.fork() == 0:
+                    os.setsid()   # leaves the check's process group
+            except OSError:
+                pass
+    """)
+    res = run(cells, [double_check("bomb", timeout=2.0), double_check()], work)
+    assert not res["test_bomb"].passed and "timeout" in res["test_bomb"].flags
+    assert res["test_double"].passed, res["test_double"]
+    assert _sandbox_processes() == 0
+
+
 def test_enormous_output_does_not_hurt(work):
     cells = ["print('x' * 50_000_000)",
              "import sys, os\ndef double(x):\n    for _ in range(100):\n"
