@@ -49,6 +49,10 @@ for _check in CHECKS.values():
     ASSIGNMENTS.setdefault(_check.assignment, []).append(_check)
 
 
+#: failed cases listed in one message (the rest are counted)
+MAX_SHOWN = 4
+
+
 class CheckTimeout(Exception):
     """Raised inside the student's function when a check runs out of time (in process only)."""
 
@@ -120,6 +124,9 @@ def run_check(grade_id: str, namespace: dict, seed=None) -> None:
         failures.append(f"- `{check.target}` took longer than {check.timeout:g} s for "
                         f"{len(cases)} small cases (an endless loop?)")
     if failures:
+        shown = failures[:MAX_SHOWN]
+        if len(failures) > MAX_SHOWN:
+            shown.append(f"- ... and {len(failures) - MAX_SHOWN} more")
         raise AssertionError(f"{check.target}: {len(failures)} of {len(cases)} checks failed\n"
-                             + "\n".join(failures))
+                             + "\n".join(shown))
     print(f"{check.target}: all {len(cases)} hidden checks passed")
