@@ -23,9 +23,11 @@ What confines what
   supervisor dying: parent-death signal) kills every process the student started, daemons
   and fork bombs included.
 * network namespace: no interface but a down loopback; abstract unix sockets are per namespace.
-* mount namespace + chroot: ``/usr``, ``/etc``, the Python prefix and venv (read-only, no
-  setuid), four device nodes, a private ``/tmp`` (tmpfs) and ``/submission`` (a tmpfs copy of
-  the submission folder, symlinks copied as links, never followed). The course root, the
+* mount namespace + chroot: ``/usr``, a dozen files of ``/etc`` (linker cache, time zone,
+  passwd...), the Python prefix and venv (read-only, no setuid; their ``etc/jupyter`` config
+  folders hidden), four device nodes, private ``/tmp`` and ``/dev/shm`` (tmpfs) and
+  ``/submission`` (a tmpfs copy of the submission folder, symlinks copied as links, never
+  followed). The course root, the
   gradebook, ``solutions/``, other students' folders, ``/proc``, ``/sys`` and ``/home`` do not
   exist there. ``cnnlib``'s folder is bound only for checks with ``allow_cnnlib``; otherwise
   it is absent, ``scipy.signal``/``scipy.ndimage`` are replaced by empty read-only folders,
@@ -174,6 +176,17 @@ def _reference_dirs(python_dirs):
     return cnnlib_dir, hide
 
 
+def _config_dirs(python_dirs) -> list[str]:
+    """Jupyter/nbgrader config folders inside the visible Python trees (may hold a db_url)."""
+    found = []
+    for base in [*python_dirs, "/usr", "/usr/local"]:
+        for sub in ("etc/jupyter", "etc/nbgrader"):
+            d = os.path.realpath(os.path.join(base, sub))
+            if os.path.isdir(d) and d not in found:
+                found.append(d)
+    return found
+
+
 def _mpl_cache_files() -> list[str]:
     d = os.environ.get("MPLCONFIGDIR") or os.path.join(os.path.expanduser("~"), ".cache", "matplotlib")
     try:
@@ -267,6 +280,7 @@ def run_checks(cells: list[str], workdir: Path, checks: list, seed: int, *,
         job = {
             "cells": code_cells, "groups": groups, "workdir": str(workdir) if workdir else None,
             "python_dirs": python_dirs, "cnnlib_dir": cnnlib_dir, "hide_dirs": hide_dirs,
+            "always_hidden": _config_dirs(python_dirs),
             "mpl_cache_files": _mpl_cache_files(), "cell_timeout": float(cell_timeout),
             "cells_total_timeout": float(cells_timeout), "deadline": deadline,
             "log_cap": lim["log"], "disk_limit": lim["disk"],

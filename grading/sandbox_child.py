@@ -335,6 +335,10 @@ def bind_ro(src, dst):
 # ----------------------------------------------------------------------------------------
 NS_FLAGS = CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS
 SUBMISSION = "/submission"
+#: the few files of /etc that programs read at run time (dynamic linker, time zone, names)
+ETC_ALLOWED = ("ld.so.cache", "ld.so.conf", "ld.so.conf.d", "localtime", "passwd", "group",
+               "nsswitch.conf", "hosts", "host.conf", "os-release", "mime.types", "alternatives",
+               "fonts")
 
 
 def fail_setup(msg, code=3):
@@ -381,17 +385,17 @@ def main(jobdir):
 def build_root(root, job):
     os.makedirs(root, exist_ok=True)
     mount("tmpfs", root, "tmpfs", MS_NOSUID | MS_NODEV, "size=16m,mode=755")
-    for d in ("usr", "etc", "bin", "lib", "lib64", "sbin"):
-        src = "/" + d
-        if os.path.islink(src):
-            os.symlink(os.readlink(src), os.path.join(root, d))
-        elif os.path.isdir(src):
-            os.makedirs(os.path.join(root, d))
-            bind_ro(src, os.path.join(root, d))
+    for d in ("usr", "bin", "lib", "lib64", "sbin"):
+        _bind_path("/" + d, root)
+    os.makedirs(os.path.join(root, "etc"))
+    for name in ETC_ALLOWED:  # not all of /etc: a course may keep configs (db_url...) there
+        _bind_path(os.path.join("/etc", name), root)
     for src in job["python_dirs"]:
         dst = root + src
         os.makedirs(dst, exist_ok=True)
         bind_ro(src, dst)
+    for d in job.get("always_hidden", []):  # e.g. <venv>/etc/jupyter: nbgrader configs
+        mount("tmpfs", root + d, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV, "size=4k,mode=755")
     os.makedirs(os.path.join(root, "dev"))
     for n in ("null", "zero", "random", "urandom"):
         dst = os.path.join(root, "dev", n)
@@ -411,6 +415,19 @@ def build_root(root, job):
         os.makedirs(root + job["cnnlib_dir"], exist_ok=True)
     for d in job.get("hide_dirs", []):
         os.makedirs(root + d, exist_ok=True)
+
+
+def _bind_path(src, root):
+    """Show `src` at the same place under `root`, read-only (symlinks recreated as links)."""
+    dst = root + src
+    if os.path.islink(src):
+        os.symlink(os.readlink(src), dst)
+    elif os.path.isdir(src):
+        os.makedirs(dst, exist_ok=True)
+        bind_ro(src, dst)
+    elif os.path.isfile(src):
+        open(dst, "w").close()
+        bind_ro(src, dst)
 
 
 def load_cases(jobdir, job):

@@ -270,6 +270,39 @@ def test_repository_and_other_students_are_unreachable(course, work):
     assert "[0," not in uid and str(UID_BASE)[:3] in uid
 
 
+def test_system_and_venv_configs_are_hidden(work):
+    import sys
+    import uuid
+    etc_secret = Path(f"/etc/grading-sandbox-test-{uuid.uuid4().hex[:8]}.conf")
+    etc_secret.write_text("db_url = 'postgresql://grader:SECRET@db/gradebook'")
+    etc_secret.chmod(0o644)
+    venv_config = Path(sys.prefix) / "etc" / "jupyter"
+    cells = f"""
+    import os
+    def peek():
+        found = []
+        try:
+            found.append(open({str(etc_secret)!r}).read())
+        except OSError:
+            pass
+        try:
+            found += os.listdir({str(venv_config)!r})
+        except OSError:
+            pass
+        return found
+    def timezone_and_linker_work():
+        import time, ctypes.util
+        return [time.localtime().tm_year > 2000, ctypes.util.find_library("c") is not None]
+    """
+    try:
+        res = run(cells, [value_check("peek", []),
+                          value_check("timezone_and_linker_work", [True, True])], work)
+    finally:
+        etc_secret.unlink()
+    assert res["test_peek"].passed, res["test_peek"].message
+    assert res["test_timezone_and_linker_work"].passed, res["test_timezone_and_linker_work"]
+
+
 def test_writing_outside_the_working_folder_fails(course, work):
     before = {p: p.read_bytes() for p in course.rglob("*") if p.is_file()}
     targets = [str(course / "gradebook.db"), str(course / "evil.txt"), "../../../gradebook.db",
