@@ -38,7 +38,7 @@ class ConvAnimation:
         return f"<ConvAnimation: {self.n_frames} frames, output {self.output.shape}>"
 
 
-def conv_animation(x, w, stride=1, padding=0, *, b=0.0, interval=1000, dpi=80,
+def conv_animation(x, w, stride=1, padding=0, *, b=0.0, interval=1000, dpi=100,
                    max_frames=64, alt=None):
     """Animate a kernel sliding over a padded input, one frame per output cell.
 

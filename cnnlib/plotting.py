@@ -86,16 +86,21 @@ def _mosaic(tiles, ncols, hgap, vgap):
     return out, corners
 
 
-def _scale_tiles(tiles, symmetric):
-    """Scale each tile to [-1, 1] (symmetric, zero stays 0) or [0, 1] (min to max)."""
+def _scale_tiles(tiles, symmetric, robust=False):
+    """Scale each tile to [-1, 1] (symmetric, zero stays 0) or [0, 1] (min to max).
+
+    With robust=True the 1st and 99th percentiles take the place of min and max (values
+    beyond them are clipped), so that a few extreme pixels do not wash out the rest.
+    """
     out = np.empty_like(tiles)
     for k, tile in enumerate(tiles):
         if symmetric:
             m = np.abs(tile).max()
             out[k] = tile / m if m > 0 else tile
         else:
-            lo, hi = tile.min(), tile.max()
-            out[k] = (tile - lo) / (hi - lo) if hi > lo else np.full_like(tile, 0.5)
+            lo, hi = np.percentile(tile, [1, 99]) if robust else (tile.min(), tile.max())
+            out[k] = (np.clip(tile, lo, hi) - lo) / (hi - lo) if hi > lo else \
+                np.full_like(tile, 0.5)
     return out
 
 
@@ -121,6 +126,8 @@ def _draw_tiles(ax, tiles, scaled, ncols, cmap, vmin, vmax, labels, annotate):
     img = ax.imshow(mosaic, cmap=cm, vmin=vmin, vmax=vmax, interpolation="nearest")
     rgba = img.to_rgba(np.ma.masked_invalid(mosaic))
     fontsize = 8 if max(h, w) <= 5 else 7
+    if annotate and max(len(_fmt(v, False)) for v in tiles.ravel()) > 3:
+        fontsize -= 1.5                      # '-0.25' needs more room than '-1'
     for k, (r0, c0) in enumerate(corners):
         if labels:
             ax.text(c0 + (w - 1) / 2, r0 - 0.6, labels[k], ha="center", va="bottom", fontsize=9)
@@ -193,7 +200,7 @@ def plot_filters(w, ax=None, *, cmap="gray", ncols=None, labels=True, annotate=N
 
 
 def plot_feature_maps(maps, ax=None, *, cmap="viridis", ncols=None, labels=None,
-                      annotate=None):
+                      annotate=None, robust=False):
     """Draw one panel per channel of a stack of feature maps.
 
     Parameters
@@ -211,6 +218,9 @@ def plot_feature_maps(maps, ax=None, *, cmap="viridis", ncols=None, labels=None,
     annotate : bool, optional
         Write each value in its cell; by default only when a map has at most 144 cells
         and there are at most 4 maps.
+    robust : bool
+        Scale each map from its 1st to its 99th percentile instead of its minimum and
+        maximum (clipping beyond), so a few extreme values do not wash out the rest.
 
     Returns
     -------
@@ -233,7 +243,7 @@ def plot_feature_maps(maps, ax=None, *, cmap="viridis", ncols=None, labels=None,
         _, ax = plt.subplots(figsize=(min(10, 0.5 + 2.0 * ncols), min(10, 0.6 + 2.1 * nrows)))
     if annotate is None:
         annotate = h * w <= ANNOTATE_MAX_CELLS and c <= 4
-    scaled = _scale_tiles(maps, symmetric=False)
+    scaled = _scale_tiles(maps, symmetric=False, robust=robust)
     return _draw_tiles(ax, maps, scaled, ncols, cmap, 0, 1, labels, annotate)
 
 

@@ -165,3 +165,15 @@ def test_plot_filters_names_as_labels():
     assert {"blur", "edge", "channel 2"} <= set(_texts(ax))
     with pytest.raises(ValueError, match="plot_filters: labels must have one entry per tile"):
         plot_filters(np.ones((2, 3, 3)), labels=["only one"])
+
+
+def test_plot_feature_maps_robust_scaling_clips_outliers():
+    m = np.zeros((1, 10, 10))
+    m[0, :, 5:] = 1.0
+    m[0, 0, 0] = 100.0                                   # one extreme pixel
+    plain = plot_feature_maps(m, annotate=False).images[0].get_array()
+    robust = plot_feature_maps(m, annotate=False, robust=True).images[0].get_array()
+    plain, robust = np.ma.filled(plain, np.nan), np.ma.filled(robust, np.nan)
+    assert np.count_nonzero(plain > 0.5) == 1          # washed out: only the outlier is bright
+    assert np.count_nonzero(robust > 0.5) == 51        # the bright half, and the clipped outlier
+    assert np.nanmax(robust) == 1.0 and np.nanmin(robust) == 0.0
