@@ -430,12 +430,13 @@ class Batch:
         self.run_dir.mkdir(parents=True)
         copy_database(self.url, self.run_dir / "template.db") if self.url.startswith("sqlite:///") \
             else self._template_from_generate()
-        pending = [s for s in self.subs if self.prepare(s)]
         workers: list[Worker] = []
         sel = selectors.DefaultSelector()
         try:
-            for i in range(min(self.n_workers, len(pending))):
+            # Workers start (and import nbgrader) while the pre-flight runs here.
+            for i in range(min(self.n_workers, len(self.subs))):
                 workers.append(Worker(self.root, self.run_dir / f"worker-{i}.log"))
+            pending = [s for s in self.subs if self.prepare(s)]
             while pending or any(w.sub for w in workers):
                 for w in workers:
                     if w.sub is None and pending:

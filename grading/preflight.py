@@ -155,6 +155,8 @@ def reference_import_flags(nb, checks: Mapping[str, object], name: str = "notebo
     all_checks = list(checks.values())
     flags = []
     for cell in student_code_cells(nb):
+        if cell_kind(cell) == "other":   # the instructor's locked cells: restored before grading
+            continue
         modules = imported_reference_modules(cell.source)
         if not modules:
             continue

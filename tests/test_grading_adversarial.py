@@ -434,3 +434,20 @@ def test_interrupted_run_loses_nothing(batch):
     full = sum(gh.test_points(root, A).values())
     for student in students:
         assert sum(auto for auto, _ in gh.gradebook_scores(root)[(student, A)].values()) == full
+
+
+@pytest.mark.parametrize("student", ["patch_numpy", "duplicate"])
+def test_nbgrader_autograde_from_the_root_is_protected_too(batch, student):
+    """What formgrader users run: nbgrader's own command, with the course's nbgrader_config.py."""
+    root, _, _ = batch
+    before = gh.gradebook_scores(root)
+    run = subprocess.run([sys.executable, "-m", "nbgrader", "autograde", A, "--force",
+                          "--student", student], cwd=root, env=gh.env(), capture_output=True,
+                         text=True, timeout=600)
+    assert run.returncode == 0, run.stderr[-3000:]
+    after = gh.gradebook_scores(root)
+    points = gh.test_points(root, A)
+    want = {TS: EXPECTED[student][0] * points[TS], TM: EXPECTED[student][1] * points[TM]}
+    assert {g: s for g, (s, _) in after[(student, A)].items()} == want
+    assert {k: v for k, v in after.items() if k[0] != student} == \
+        {k: v for k, v in before.items() if k[0] != student}

@@ -132,6 +132,15 @@ def test_reference_import_in_a_cell_without_target_concerns_every_check():
     assert len(flags) == 1 and "test_f" in flags[0]
 
 
+def test_instructors_locked_cells_may_import_the_reference():
+    nb = source_notebook()
+    nb.cells[1].source = "import cnnlib"
+    nb.cells[1].metadata["nbgrader"] = {"grade": False, "grade_id": "setup", "locked": True,
+                                        "solution": False, "schema_version": 3}
+    expected = dict(EXPECTED, setup=CellSpec("setup", "other", "code"))
+    assert preflight.check_notebook(nb, expected, CHECKS, "nb").flags == []
+
+
 def test_unparsable_cell_falls_back_to_text():
     assert preflight.imported_reference_modules("import torch\nthis is not python(") == {"torch"}
     assert preflight.defined_names("def f(x):\n  return (") == {"f"}

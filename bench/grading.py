@@ -1,0 +1,131 @@
+"""Grading speed: `make grade` (sandboxed checks) against plain nbgrader, on the same class.
+
+A class of N submissions (default 100; BENCH_GRADING_N) of one assignment (BENCH_GRADING_A,
+default 05_pooling): copies of the reference solution and of the catalogue's right and wrong
+implementations, in turn. Timed, each from a clean start of the command:
+
+- `python -m grading.grade --workers 1` and `--workers <cores>` (this course's grader:
+  pre-flight, student code in the sandbox, verdicts, feedback HTML, grades.csv);
+- `nbgrader autograde` with nbgrader's stock preprocessors (tests run in the student's kernel,
+  no feedback, no export), which is what the course's grader replaces;
+- executing the reference notebook with nbclient (no grading at all), for scale.
+
+Not a test: it takes a few minutes. Run with `make bench` or `python -m bench grading`.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import nbformat
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "tests"))
+
+PLAIN_CONFIG = """
+c = get_config()
+import os
+c.CourseDirectory.root = os.path.dirname(os.path.abspath(__file__))
+c.CourseDirectory.source_directory = "solutions"
+c.CourseDirectory.release_directory = "exercises"
+c.CourseDirectory.course_id = "cnn-from-scratch"
+"""
+
+
+def _env() -> dict:
+    env = dict(os.environ)
+    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), env.get("PYTHONPATH")) if p)
+    return env
+
+
+def _run(cmd, cwd) -> float:
+    t0 = time.perf_counter()
+    proc = subprocess.run(cmd, cwd=cwd, env=_env(), capture_output=True, text=True)
+    seconds = time.perf_counter() - t0
+    if proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(map(str, cmd))} failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}")
+    return seconds
+
+
+def class_of(assignment: str, n: int) -> list:
+    """n submission notebooks: the reference and the catalogue's entries, in turn."""
+    from grading_catalogue import CORRECT, WRONG, build_submission, reference_sources
+    entries = [reference_sources(assignment)]
+    entries += [e.replacements for e in CORRECT + WRONG if e.assignment == assignment]
+    return [build_submission(assignment, entries[i % len(entries)]) for i in range(n)]
+
+
+def make_course(root: Path, assignment: str, notebooks, config: str | None) -> None:
+    root.mkdir(parents=True)
+    shutil.copytree(REPO / "solutions" / assignment, root / "solutions" / assignment)
+    if config is None:
+        shutil.copy(REPO / "nbgrader_config.py", root)
+    else:
+        (root / "nbgrader_config.py").write_text(config)
+    _run([sys.executable, "-m", "nbgrader", "generate_assignment", assignment, "--force"], root)
+    for i, nb in enumerate(notebooks):
+        folder = root / "submitted" / f"s{i:03d}" / assignment
+        folder.mkdir(parents=True)
+        nbformat.write(nb, str(folder / f"{assignment}.ipynb"))
+
+
+def full_marks(root: Path, assignment: str) -> int:
+    from nbgrader.api import Gradebook
+    with Gradebook(f"sqlite:///{root / 'gradebook.db'}") as gb:
+        return sum(1 for s in gb.find_assignment(assignment).submissions if s.score == s.max_score)
+
+
+def execute_seconds(assignment: str, repeats: int = 3) -> float:
+    from nbclient import NotebookClient
+    nb = nbformat.read(str(REPO / "solutions" / assignment / f"{assignment}.ipynb"), 4)
+    best = float("inf")
+    for _ in range(repeats):
+        with tempfile.TemporaryDirectory() as tmp:
+            t0 = time.perf_counter()
+            NotebookClient(nbformat.from_dict(nb), timeout=120, resources={"metadata": {"path": tmp}}).execute()
+            best = min(best, time.perf_counter() - t0)
+    return best
+
+
+def main() -> None:
+    n = int(os.environ.get("BENCH_GRADING_N", "100"))
+    assignment = os.environ.get("BENCH_GRADING_A", "05_pooling")
+    cores = os.cpu_count() or 1
+    os.environ["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), os.environ["PATH"]])
+    notebooks = class_of(assignment, n)
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="bench-grading-") as tmp:
+        ours = Path(tmp) / "ours"
+        plain = Path(tmp) / "plain"
+        make_course(ours, assignment, notebooks, None)
+        make_course(plain, assignment, notebooks, PLAIN_CONFIG)
+        grade = [sys.executable, "-m", "grading.grade", "--assignment", assignment, "--force"]
+        for workers in sorted({1, cores}):
+            seconds = _run(grade + ["--workers", str(workers)], ours)
+            rows.append((f"make grade (sandboxed checks)", workers, seconds, full_marks(ours, assignment)))
+        seconds = _run([sys.executable, "-m", "nbgrader", "autograde", assignment, "--force"], plain)
+        rows.append(("plain nbgrader autograde (in-kernel tests)", 1, seconds, full_marks(plain, assignment)))
+    execute = execute_seconds(assignment)
+    plain_per = rows[-1][2] / n
+    print(f"Grading a class of {n} submissions of {assignment} ({cores} cores); "
+          f"wall-clock seconds of each whole command, from a cold start.\n")
+    print(f"| {'grader':<44} | workers | total s | s / submission | vs plain | full marks |")
+    print(f"|{'-' * 46}|---------|---------|----------------|----------|------------|")
+    for name, workers, seconds, full in rows:
+        per = seconds / n
+        print(f"| {name:<44} | {workers:>7} | {seconds:7.1f} | {per:14.2f} | {per / plain_per:7.2f}x | "
+              f"{full:>6} / {n} |")
+    print(f"| {'nbclient: execute the reference notebook':<44} | {1:>7} | {execute:7.2f} | "
+          f"{execute:14.2f} | {execute / plain_per:7.2f}x | {'-':>10} |")
+    print("\nTarget: <= 4 s per submission, within 1.5x of plain nbgrader. Plain nbgrader's "
+          "'full marks' counts wrong code too if it fooled the in-kernel tests.")
+
+
+if __name__ == "__main__":
+    main()
