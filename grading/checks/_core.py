@@ -162,21 +162,28 @@ def _array_verdict(got, expected, what, variants, shape_hint, value_hint, rtol, 
         return f"{what}: {msg}; expected an array of shape {fmt_shape(expected.shape)}"
     if arr.shape != expected.shape:
         base = f"{what} has shape {fmt_shape(arr.shape)}, expected {fmt_shape(expected.shape)}"
-        for v in variants:
-            if v.vshape is not None and tuple(v.vshape) == arr.shape:
-                if v.value is None or _close(arr, v.value, rtol, atol):
-                    return f"{base}: {v.message}"
+        hits = [v.message for v in variants
+                if v.vshape is not None and tuple(v.vshape) == arr.shape
+                and (v.value is None or _close(arr, v.value, rtol, atol))]
+        if hits:
+            return f"{base}: {_either(hits)}"
         return f"{base}{': ' + shape_hint if shape_hint else ''}"
     if not np.all(np.isfinite(arr)):
         bad = int(np.sum(~np.isfinite(arr)))
         return f"{what} has {bad} NaN or infinite value(s); expected finite numbers"
     if _close(arr, expected, rtol, atol):
         return None
-    for v in variants:
-        if v.value is not None and _close(arr, v.value, rtol, atol):
-            return f"{what} is wrong: {v.message}" + _first_diff(arr, expected)
+    hits = [v.message for v in variants if v.value is not None and _close(arr, v.value, rtol, atol)]
+    if hits:
+        return f"{what} is wrong: {_either(hits)}" + _first_diff(arr, expected)
     hint = f" {value_hint}" if value_hint else ""
     return f"{what} has the right shape but wrong values.{hint}" + _first_diff(arr, expected)
+
+
+def _either(messages) -> str:
+    """One known mistake, or the first two that give the same answer."""
+    unique = list(dict.fromkeys(messages))
+    return unique[0] if len(unique) == 1 else f"{unique[0]}; or: {unique[1]}"
 
 
 def _first_diff(arr, expected) -> str:
@@ -217,9 +224,10 @@ def _scalar_verdict(got, expected, what, variants, hint):
     if abs(v - expected) <= 1e-9 * max(1.0, abs(expected)):
         return None
     base = f"{what} is {fmt_num(v)}, expected {fmt_num(expected)}"
-    for var in variants:
-        if var.value is not None and abs(v - float(var.value)) <= 1e-9 * max(1.0, abs(float(var.value))):
-            return f"{base}: {var.message}"
+    hits = [var.message for var in variants if var.value is not None
+            and abs(v - float(var.value)) <= 1e-9 * max(1.0, abs(float(var.value)))]
+    if hits:
+        return f"{base}: {_either(hits)}"
     if v != int(v):
         return f"{base}: sizes and counts are whole numbers (floor division `//`?)"
     return f"{base}{': ' + hint if hint else ''}"

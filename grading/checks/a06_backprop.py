@@ -24,21 +24,26 @@ NOISE = 0.05         # standard deviation of the added noise (pixels are in [0, 
 
 # --------------------------------------------------------------------------- conv2d_backward
 def backward_loops(dout, x, w, stride, padding, assign=False):
-    """Loop backward used to build the `=`-instead-of-`+=` answer for dx."""
+    """Loop backward used to build known-wrong answers: returns (dx, dw). `assign` writes dx with
+    `=` instead of `+=`; the windows start every `stride` pixels (pass 1 for "stride ignored")."""
     N, C, H, W = x.shape
     K, _, Fh, Fw = w.shape
     Ho, Wo = dout.shape[2:]
-    dxp = np.zeros((N, C, H + 2 * padding, W + 2 * padding))
+    p = padding
+    xp = np.pad(np.asarray(x, dtype=np.float64), ((0, 0), (0, 0), (p, p), (p, p)))
+    dxp = np.zeros(xp.shape)
+    dw = np.zeros(w.shape)
     for n in range(N):
         for i in range(Ho):
             for j in range(Wo):
                 r, q = i * stride, j * stride
                 contrib = np.tensordot(dout[n, :, i, j], w, axes=(0, 0))   # (C, Fh, Fw)
+                dw += np.multiply.outer(dout[n, :, i, j], xp[n, :, r:r + Fh, q:q + Fw])
                 if assign:
                     dxp[n, :, r:r + Fh, q:q + Fw] = contrib
                 else:
                     dxp[n, :, r:r + Fh, q:q + Fw] += contrib
-    return dxp[:, :, padding:padding + H, padding:padding + W]
+    return dxp[:, :, p:p + H, p:p + W], dw
 
 
 def _backward_case(label, dout, x, w, stride=1, padding=0, defaults=False):
@@ -54,8 +59,12 @@ def _backward_case(label, dout, x, w, stride=1, padding=0, defaults=False):
     ]
     if (stride < w.shape[2] or stride < w.shape[3]) and (dout.shape[2] > 1 or dout.shape[3] > 1):
         dx_variants.insert(0, Variant("`=` instead of `+=`: where windows overlap, every window adds its share",
-                                      backward_loops(dout, x, w, stride, padding, assign=True)))
+                                      backward_loops(dout, x, w, stride, padding, assign=True)[0]))
+    at_i = backward_loops(dout, x, w, 1, padding) if stride > 1 else (None, None)
+    dx_variants.append(Variant("the stride is ignored: the window of output (i, j) starts at (i*stride, j*stride)",
+                               at_i[0]))
     dw_variants = [
+        Variant("the stride is ignored: the window of output (i, j) starts at (i*stride, j*stride)", at_i[1]),
         Variant("dw was divided by N: the gradient of the batch is a sum, not a mean", dw / N if N > 1 else None),
         Variant("dw is flipped: dw[k] = sum over windows of dout * window, no flip",
                 dw[:, :, ::-1, ::-1]),
