@@ -204,6 +204,33 @@ def _array_positions(cases):
     return sorted(pos), sorted(names)
 
 
+def _draw_groups(checks, seed, indir, uid0):
+    """Draw every check's cases here; split the checks by `allow_cnnlib` (one child group each).
+
+    Returns the groups as sent to the child (arguments only, arrays written to `indir`) and
+    grade_id -> cases (with the expected values, which never leave this process).
+    """
+    all_cases, groups = {}, []
+    files: list[str] = []  # names of the input arrays, unique over the whole run
+    for allow in (False, True):
+        members = [c for c in checks if bool(c.allow_cnnlib) == allow]
+        if not members:
+            continue
+        g = {"name": f"g{len(groups)}", "uid": uid0 + len(groups), "allow_cnnlib": allow,
+             "checks": []}
+        for c in members:
+            cases = list(c.make_cases(np.random.default_rng(seed)))
+            all_cases[c.grade_id] = cases
+            pos, names = _array_positions(cases)
+            g["checks"].append({
+                "key": c.grade_id, "target": c.target, "kind": c.kind,
+                "timeout": float(c.timeout), "array_args": pos, "array_kwargs": names,
+                "cases": [[encode_args(tuple(k.args), indir, files),
+                           encode_args(dict(k.kwargs), indir, files)] for k in cases]})
+        groups.append(g)
+    return groups, all_cases
+
+
 def run_checks(cells: list[str], workdir: Path, checks: list, seed: int, *,
                cell_timeout: float = 60.0, cells_timeout: float = 180.0,
                limits: dict | None = None) -> dict[str, Verdict]:
@@ -252,25 +279,7 @@ def run_checks(cells: list[str], workdir: Path, checks: list, seed: int, *,
     jobdir = tempfile.mkdtemp(prefix="grading-sandbox-")
     try:
         os.mkdir(os.path.join(jobdir, "in"))
-        all_cases, groups = {}, []
-        files: list[str] = []  # names of the input arrays, unique over the whole run
-        for allow in (False, True):
-            members = [c for c in checks if bool(c.allow_cnnlib) == allow]
-            if not members:
-                continue
-            g = {"name": f"g{len(groups)}", "uid": uid0 + len(groups), "allow_cnnlib": allow,
-                 "checks": []}
-            for c in members:
-                cases = list(c.make_cases(np.random.default_rng(seed)))
-                all_cases[c.grade_id] = cases
-                pos, names = _array_positions(cases)
-                g["checks"].append({
-                    "key": c.grade_id, "target": c.target, "kind": c.kind,
-                    "timeout": float(c.timeout), "array_args": pos, "array_kwargs": names,
-                    "cases": [[encode_args(tuple(k.args), os.path.join(jobdir, "in"), files),
-                               encode_args(dict(k.kwargs), os.path.join(jobdir, "in"), files)]
-                              for k in cases]})
-            groups.append(g)
+        groups, all_cases = _draw_groups(checks, seed, os.path.join(jobdir, "in"), uid0)
         if not groups:
             return {}
         code_cells = transform_cells(list(cells))
