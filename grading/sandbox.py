@@ -363,9 +363,11 @@ def _verdicts(jobdir, groups, checks, all_cases, lim) -> dict[str, Verdict]:
     out = {}
     for g in groups:
         gdir = res / g["name"]
-        setup_error = _read_json(gdir / "setup_error.json")
-        if setup_error is not None:
-            raise SandboxError(f"sandbox setup failed: {str(setup_error.get('error'))[:500]}")
+        setup = _read_json(res / f"setup-{g['name']}.json")  # written by the child's pid 1 (root)
+        if setup is None and not summary.get("timed_out"):
+            raise SandboxError("the sandbox did not report its setup")
+        if setup is not None and not setup.get("started"):
+            raise SandboxError(f"sandbox setup failed: {str(setup.get('error'))[:500]}")
         done = _read_json(gdir / "done.json") or {}
         cell_notes = _cell_notes(done.get("cells"))
         if done.get("holder_error"):

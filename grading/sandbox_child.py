@@ -448,9 +448,17 @@ def supervise(job, root, init_pid, jobdir):
 
     def scan():
         for n in names:
-            if n not in done and any(os.path.exists(os.path.join(out, n, f))
-                                     for f in ("done.json", "setup_error.json")):
+            if n in done:
+                continue
+            if os.path.exists(os.path.join(out, n, "done.json")):
                 done.add(n)
+            elif os.path.exists(os.path.join(out, f"setup-{n}.json")):
+                try:
+                    with open(os.path.join(out, f"setup-{n}.json")) as fh:
+                        if "error" in json.load(fh):
+                            done.add(n)
+                except (OSError, ValueError):
+                    pass
 
     while True:
         pid, _ = os.waitpid(init_pid, os.WNOHANG)
@@ -473,6 +481,11 @@ def supervise(job, root, init_pid, jobdir):
 
 def copy_results(src_root, dst_root, names):
     os.makedirs(dst_root, exist_ok=True)
+    for n in names:  # written by pid 1 (root) into root's /out: trusted
+        src = os.path.join(src_root, f"setup-{n}.json")
+        if os.path.isfile(src) and not os.path.islink(src):
+            with open(src, "rb") as fi, open(os.path.join(dst_root, f"setup-{n}.json"), "wb") as fo:
+                fo.write(fi.read(1 << 16))
     budget = MAX_RESULT_BYTES
     for n in names:
         src_dir = os.path.join(src_root, n)
@@ -508,23 +521,34 @@ def ns_init(job, root, cases, alive_r):
     if _select([alive_r], [], [], 0)[0]:  # the supervisor died before the death signal was armed
         os._exit(71)
     os.close(alive_r)
+    pipes = {}
     for g in job["groups"]:
+        r, w = os.pipe()
         if os.fork() == 0:
+            os.close(r)
+            for other in pipes.values():
+                os.close(other)
             try:
-                group_main(job, g, root, cases)
-            except BaseException as exc:  # setup failure inside the group: say so, stop
+                group_main(job, g, root, cases, w)
+            except BaseException as exc:  # setup failed before any student code: say so, stop
                 import traceback
-                msg = f"{type(exc).__name__}: {exc}"[:2000]
+                traceback.print_exc()
                 try:
-                    traceback.print_exc()
-                    sys.stderr.flush()
-                    path = os.path.join(root, "out", g["name"], "setup_error.json")
-                    if not os.path.isdir(os.path.dirname(path)):  # already inside the new root
-                        path = os.path.join("/out", g["name"], "setup_error.json")
-                    _write_json(path, {"error": msg})
+                    os.write(w, b"e" + f"{type(exc).__name__}: {exc}"[:2000].encode())
                 except BaseException:
                     pass
             os._exit(0)
+        os.close(w)
+        pipes[g["name"]] = r
+    for name, r in pipes.items():  # the holder writes "s" just before student code, then closes
+        data = b""
+        while chunk := os.read(r, 4096):
+            data += chunk[: 4096 - len(data)]
+        os.close(r)
+        status = {"started": True} if data[:1] == b"s" else {
+            "error": data[1:].decode("utf-8", "replace") if data[:1] == b"e" else "no reply"}
+        # /out itself is root's: student code cannot write or forge this file
+        _write_json(os.path.join(root, "out", f"setup-{name}.json"), status)
     while True:
         try:
             os.wait()
@@ -715,10 +739,10 @@ def copy_submission(src, dst, uid, budget=200 << 20, max_files=2000):
         dirnames[:] = [d for d in dirnames if not os.path.islink(os.path.join(dirpath, d))]
 
 
-def group_main(job, g, root, cases):
+def group_main(job, g, root, cases, setup_w):
     """Confine this process (a group holder), run the cells, then one forked worker per check."""
     group_filesystem(job, g, root)
-    outdir = enter_sandbox(job, g, root)
+    outdir = enter_sandbox(job, g, root, keep_fd=setup_w)
     blocker = ReferenceBlocker()
     if not g["allow_cnnlib"]:
         for m in list(sys.modules):
@@ -727,6 +751,8 @@ def group_main(job, g, root, cases):
         sys.meta_path.insert(0, blocker)
     sys.path.insert(0, SUBMISSION)
     ns = student_namespace()
+    os.write(setup_w, b"s")
+    os.close(setup_w)
     # from here on student code runs: a failure is the submission's, never a setup error
     try:
         cell_report = run_cells(job, ns)
@@ -773,7 +799,7 @@ def group_filesystem(job, g, root):
     mount(None, root, None, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV)
 
 
-def enter_sandbox(job, g, root):
+def enter_sandbox(job, g, root, keep_fd):
     """chroot, drop privileges, point stdio at /dev/null and a capped log; returns the out dir."""
     outdir = os.path.join("/out", g["name"])
     os.chroot(root)
@@ -783,7 +809,7 @@ def enter_sandbox(job, g, root):
     devnull = os.open("/dev/null", os.O_RDWR)
     for fd in (0, 1, 2):
         os.dup2(devnull, fd)
-    _close_fds_except({log_fd})
+    _close_fds_except({log_fd, keep_fd})
     sys.stdout = sys.__stdout__ = CappedWriter(log_fd, job["log_cap"])
     sys.stderr = sys.__stderr__ = CappedWriter(log_fd, job["log_cap"])
     sys.stdin = sys.__stdin__ = open(os.devnull)

@@ -431,6 +431,12 @@ def test_refuses_to_run_without_namespaces(work, monkeypatch):
         run(GOOD, [double_check()], work)
 
 
+def test_a_setup_failure_is_reported_not_graded(work):
+    from grading.sandbox import SandboxError
+    with pytest.raises(SandboxError, match="setup failed"):  # no fd left for the log
+        run(GOOD, [double_check()], work, limits={"nofile": 3})
+
+
 # ----------------------------------------------------------------------------- failures stay local
 def test_endless_loop_swallowing_interrupts_costs_only_its_check(work):
     cells = GOOD + textwrap.dedent("""
@@ -674,8 +680,14 @@ def test_results_planted_by_a_cell_do_not_count(work):
     cells = """
     import json, os
     for d in os.listdir("/out"):
-        with open(f"/out/{d}/c0_0.json", "w") as fh:
-            json.dump({"status": "ok", "value": {"t": "plain", "v": None}}, fh)
+        if os.path.isdir(f"/out/{d}"):
+            with open(f"/out/{d}/c0_0.json", "w") as fh:
+                json.dump({"status": "ok", "value": {"t": "plain", "v": None}}, fh)
+        else:  # the setup report is root's and read-only
+            try:
+                open(f"/out/{d}", "w").write('{"error": "forged"}')
+            except OSError:
+                pass
     def nothing():
         os._exit(0)
     """
