@@ -540,15 +540,24 @@ def ns_init(job, root, cases, alive_r):
             os._exit(0)
         os.close(w)
         pipes[g["name"]] = r
-    for name, r in pipes.items():  # the holder writes "s" just before student code, then closes
-        data = b""
-        while chunk := os.read(r, 4096):
-            data += chunk[: 4096 - len(data)]
-        os.close(r)
-        status = {"started": True} if data[:1] == b"s" else {
-            "error": data[1:].decode("utf-8", "replace") if data[:1] == b"e" else "no reply"}
-        # /out itself is root's: student code cannot write or forge this file
-        _write_json(os.path.join(root, "out", f"setup-{name}.json"), status)
+    data = {name: b"" for name in pipes}
+    while pipes:  # each holder writes "s" just before student code (or "e" + why), then closes
+        _reap()   # meanwhile, orphans exit: zombies would count against RLIMIT_NPROC
+        ready, _, _ = _select(list(pipes.values()), [], [], 0.02)
+        for name, r in list(pipes.items()):
+            if r not in ready:
+                continue
+            chunk = os.read(r, 4096)
+            data[name] = (data[name] + chunk)[:4096]
+            if chunk:
+                continue
+            os.close(r)
+            del pipes[name]
+            d = data[name]
+            status = {"started": True} if d[:1] == b"s" else {
+                "error": d[1:].decode("utf-8", "replace") if d[:1] == b"e" else "no reply"}
+            # /out itself is root's: student code cannot write or forge this file
+            _write_json(os.path.join(root, "out", f"setup-{name}.json"), status)
     while True:
         try:
             os.wait()
@@ -556,6 +565,16 @@ def ns_init(job, root, cases, alive_r):
             os._exit(0)
         except InterruptedError:
             pass
+
+
+def _reap():
+    while True:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
 
 
 def _write_json(path, obj):
