@@ -695,7 +695,7 @@ class _Shell(_Anything):
     (``%matplotlib``, ``!cmd``, registered transformers, ...) do nothing."""
 
     def __init__(self, ns):
-        self.__dict__["_ns"] = ns
+        self.__dict__.update(_ns=ns, user_ns=ns)
 
     def run_line_magic(self, name, line, *a, **k):
         if name == "time":
@@ -844,6 +844,7 @@ def student_namespace():
     shell = _Shell(ns)
     ns.update({"display": _display, "get_ipython": lambda: shell})
     sys.modules["__main__"] = main
+    sys.argv = [""]
     return ns
 
 

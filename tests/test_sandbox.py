@@ -112,6 +112,7 @@ def test_correct_function_passes_despite_prints_warnings_and_magics(work):
 def test_magics_that_run_code_or_write_files_work(work):
     cells = ["%%writefile helper.py\ndef times_two(x):\n    return 2 * x\n",
              "%%time\nfrom helper import times_two\ndef double(x):\n    return times_two(x)\n",
+             "assert get_ipython().user_ns['double'] is double\n"
              "%time triple = double\n%timeit -n 3 -r 1 double(1)\n%matplotlib inline"]
     res = run(cells, [double_check(), double_check("triple")], work)
     assert res["test_double"].passed, res["test_double"]
