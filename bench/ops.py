@@ -41,16 +41,21 @@ def timed(fn):
     return time.perf_counter() - t
 
 
-def median_times(fns, budget=0.6, min_repeats=7, max_repeats=60):
-    """Median seconds of each function in ``fns``, called alternately after one warm-up each."""
+def median_times(fns, budget=0.6, min_rounds=3, max_rounds=20, block=5):
+    """Median seconds of each function in ``fns``.
+
+    After one warm-up call each, the functions take turns in blocks of ``block`` calls (so each
+    sees the same machine load, while no peer's worker threads are still spinning from the
+    previous call), for at least ``min_rounds`` rounds and about ``budget`` seconds.
+    """
     for fn in fns:
         fn()
     times = [[] for _ in fns]
-    start = time.perf_counter()
-    while len(times[0]) < max_repeats and (len(times[0]) < min_repeats
-                                           or time.perf_counter() - start < budget):
+    start, rounds = time.perf_counter(), 0
+    while rounds < max_rounds and (rounds < min_rounds or time.perf_counter() - start < budget):
         for t, fn in zip(times, fns):
-            t.append(timed(fn))
+            t.extend(timed(fn) for _ in range(block))
+        rounds += 1
     return [float(np.median(t)) for t in times]
 
 
@@ -89,7 +94,7 @@ def naive_max_pool(x, size=2):
 
 def matmul_peak(dtype):
     a = np.random.default_rng(0).normal(size=(2048, 2048)).astype(dtype)
-    (t,) = median_times([lambda: a @ a], budget=1.0, min_repeats=5, max_repeats=10)
+    (t,) = median_times([lambda: a @ a], budget=1.0, min_rounds=1, max_rounds=2)
     return 2 * 2048**3 / t / 1e9
 
 
@@ -193,6 +198,9 @@ def main():
     rng = np.random.default_rng(0)
     print(f"cnnlib ops benchmark: numpy {np.__version__}, python {platform.python_version()}, "
           f"{os.cpu_count()} CPUs, torch {torch.__version__ + ' (2 threads)' if torch else 'not installed'}")
+    load = os.getloadavg()[0]
+    print(f"load average (1 min) at start: {load:.1f} on {os.cpu_count()} CPUs"
+          + ("  -- the machine is busy: expect noisy times" if load > 0.5 * (os.cpu_count() or 1) else ""))
     print(f"numpy matmul peak (2048^3): {matmul_peak(np.float32):.0f} GFLOP/s float32, "
           f"{matmul_peak(np.float64):.0f} GFLOP/s float64")
     print("W1: N=64 C=1 28x28 K=8 F=3 S=1 P=1 | W2: N=32 C=16 32x32 K=32 F=3 S=1 P=1 | "
@@ -206,6 +214,7 @@ def main():
             bench_conv(name, dtype, rng, results)
         bench_pool(dtype, rng)
     print_targets(results)
+    print(f"load average (1 min) at the end: {os.getloadavg()[0]:.1f}")
 
 
 if __name__ == "__main__":
