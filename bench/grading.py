@@ -45,6 +45,7 @@ def _env() -> dict:
 
 
 def _run(cmd, cwd) -> float:
+    print(f"  running {' '.join(str(c) for c in cmd[1:])} in {Path(cwd).name}/ ...", file=sys.stderr, flush=True)
     t0 = time.perf_counter()
     proc = subprocess.run(cmd, cwd=cwd, env=_env(), capture_output=True, text=True)
     seconds = time.perf_counter() - t0
@@ -97,7 +98,7 @@ def main() -> None:
     n = int(os.environ.get("BENCH_GRADING_N", "100"))
     assignment = os.environ.get("BENCH_GRADING_A", "05_pooling")
     cores = os.cpu_count() or 1
-    os.environ["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), os.environ["PATH"]])
+    os.environ.update({k: _env()[k] for k in ("PATH", "PYTHONPATH")})  # alembic; kernels import grading
     notebooks = class_of(assignment, n)
     rows = []
     with tempfile.TemporaryDirectory(prefix="bench-grading-") as tmp:

@@ -31,6 +31,7 @@ import os
 import shutil
 import signal
 import sqlite3
+import stat
 import subprocess
 import sys
 import tempfile
@@ -120,8 +121,10 @@ def find_submissions(root: Path, assignments, students) -> list[Submission]:
 def folder_hash(folder: Path) -> str:
     digest = hashlib.sha256()
     for path in sorted(folder.rglob("*")):
-        if path.is_file():
-            digest.update(str(path.relative_to(folder)).encode() + b"\0")
+        digest.update(str(path.relative_to(folder)).encode() + b"\0")
+        if path.is_symlink():   # never follow a student's link (to /dev/zero, say)
+            digest.update(b"link:" + os.readlink(path).encode())
+        elif stat.S_ISREG(path.lstat().st_mode):
             digest.update(hashlib.sha256(path.read_bytes()).digest())
     return digest.hexdigest()
 
@@ -349,6 +352,13 @@ class Batch:
     # -- per submission
     def prepare(self, sub: Submission) -> bool:
         """Pre-flight and the skip rule; True when the submission goes to a worker."""
+        try:
+            return self._prepare(sub)
+        except Exception as exc:  # an unreadable folder, say: flag it, go on with the others
+            self.finish(sub, None, f"pre-flight failed ({type(exc).__name__}: {exc})")
+            return False
+
+    def _prepare(self, sub: Submission) -> bool:
         from grading.preflight import check_submission
         sub.digest = folder_hash(sub.folder)
         state = read_state(self.root, sub)
@@ -381,14 +391,18 @@ class Batch:
         """Record one submission: its grades, or 'not graded' and why; never a stale grade."""
         jobdir = self.run_dir / f"{sub.student}__{sub.assignment}"
         if result is not None and result.get("ok"):
-            sub.flags = _unique(sub.flags + result["flags"])
-            merge_result(self.url, sub, result)
-            for step in ("autograded", "feedback"):
-                self.install(jobdir / "course" / step, step, sub)
-            sub.status = "graded"
-            if has_manual_scores(self.url, sub):
-                self.manual_feedback.append(sub)
-        else:
+            try:
+                sub.flags = _unique(sub.flags + result["flags"])
+                merge_result(self.url, sub, result)
+                for step in ("autograded", "feedback"):
+                    self.install(jobdir / "course" / step, step, sub)
+                sub.status = "graded"
+                if has_manual_scores(self.url, sub):
+                    self.manual_feedback.append(sub)
+            except Exception as exc:  # e.g. the gradebook's cells differ from solutions/
+                traceback.print_exc()
+                result, error = None, f"its grades could not be recorded ({type(exc).__name__}: {exc})"
+        if result is None or not result.get("ok"):
             reason = error or (result or {}).get("error", "")
             if reason:
                 sub.flags.append(f"could not be graded: {reason}")
@@ -442,7 +456,12 @@ class Batch:
                     if w.sub is None and pending:
                         sub = pending.pop(0)
                         job, seconds = self.job(sub)
-                        w.send(sub, job, seconds)
+                        try:
+                            w.send(sub, job, seconds)
+                        except OSError:  # the worker died while idle
+                            w.sub = sub
+                            self.replace(w, None, workers, "the grading worker died")
+                            continue
                         sel.register(w.proc.stdout, selectors.EVENT_READ, w)
                 for key, _ in sel.select(timeout=1.0):
                     self.collect(key.data, sel, workers)
@@ -471,7 +490,8 @@ class Batch:
         self.finish(sub, result)
 
     def replace(self, w: Worker, sel, workers, reason: str) -> None:
-        sel.unregister(w.proc.stdout)
+        if sel is not None:
+            sel.unregister(w.proc.stdout)
         sub = w.sub
         sub.seconds = time.monotonic() - w.started
         w.kill()
