@@ -263,3 +263,43 @@ def test_run_check_time_limit():
         time.sleep(60)
     with pytest.raises(AssertionError, match="took longer than 0.2 s"):
         run_check("test_conv_param_count", {"conv_param_count": slow}, timeout=0.2)
+
+
+# --------------------------------------------------------------------------- visible tests
+def visible_results(assignment: str, replacements: dict) -> dict[str, str | None]:
+    """Run a submission's code cells, then each VISIBLE test cell of the release (what a student
+    runs): test-cell grade_id -> None, or the error it raised."""
+    nb = build_submission(assignment, replacements)
+    cells, _ = code_cells(nb)
+    ns = _exec_cells(cells)
+    results = {}
+    for cell in nb.cells:
+        meta = cell.metadata.get("nbgrader", {})
+        if cell.cell_type == "code" and meta.get("grade"):
+            try:
+                exec(compile(cell.source, "<visible test>", "exec"), ns)
+                results[meta["grade_id"]] = None
+            except Exception as exc:
+                results[meta["grade_id"]] = f"{type(exc).__name__}: {exc}"
+    return results
+
+
+# A computed answer's visible test cannot reveal the answer; the hidden check catches these.
+NOT_VISIBLE = {"param counts: conv channels forgotten", "param counts hard-coded with the dense biases missing"}
+
+
+VISIBLE_WRONG = [e for e in WRONG if e.name not in NOT_VISIBLE]
+
+
+@pytest.mark.parametrize("entry", VISIBLE_WRONG, ids=[e.name for e in VISIBLE_WRONG])
+def test_visible_tests_already_catch_the_mistake(entry):
+    results = visible_results(entry.assignment, entry.replacements)
+    assert any(results[g] for g in entry.must_fail), results
+
+
+@pytest.mark.parametrize("assignment", ASSIGNMENT_NAMES)
+def test_visible_tests_pass_for_the_reference_and_every_correct_entry(assignment):
+    for replacements in [reference_sources(assignment)] + [e.replacements for e in CORRECT
+                                                           if e.assignment == assignment]:
+        results = visible_results(assignment, replacements)
+        assert not any(results.values()), results
