@@ -593,6 +593,12 @@ def main(argv=None) -> int:
         worker_main(root)
         return 0
     t0 = time.monotonic()
+    from grading.sandbox import SandboxUnavailable, require_sandbox
+    try:
+        require_sandbox()
+    except SandboxUnavailable as exc:   # say it once, before touching any grade
+        print(f"grading.grade: nothing was graded: {exc}", file=sys.stderr)
+        return 2
     cfg = load_config(root)
     assignments = find_assignments(root, args.assignment)
     subs = find_submissions(root, assignments, args.student)
