@@ -77,10 +77,10 @@ def _mosaic(tiles, ncols, hgap, vgap):
     """Tile (T, h, w) into one 2-D array with NaN gaps; return it and each tile's (row, col)."""
     t, h, w = tiles.shape
     nrows = -(-t // ncols)
-    out = np.full((vgap + nrows * (h + vgap), ncols * (w + hgap) - hgap), np.nan)
+    out = np.full((nrows * (h + vgap) - vgap, ncols * (w + hgap) - hgap), np.nan)
     corners = []
     for k in range(t):
-        r0, c0 = vgap + (k // ncols) * (h + vgap), (k % ncols) * (w + hgap)
+        r0, c0 = (k // ncols) * (h + vgap), (k % ncols) * (w + hgap)
         out[r0:r0 + h, c0:c0 + w] = tiles[k]
         corners.append((r0, c0))
     return out, corners
@@ -125,12 +125,13 @@ def _draw_tiles(ax, tiles, scaled, ncols, cmap, vmin, vmax, labels, annotate):
     cm = plt.get_cmap(cmap).with_extremes(bad="white")      # a copy: no global change
     img = ax.imshow(mosaic, cmap=cm, vmin=vmin, vmax=vmax, interpolation="nearest")
     rgba = img.to_rgba(np.ma.masked_invalid(mosaic))
-    fontsize = 8 if max(h, w) <= 5 else 7
+    fontsize = 9 if max(h, w) <= 5 else 7
     if annotate and max(len(_fmt(v, False)) for v in tiles.ravel()) > 3:
         fontsize -= 1.5                      # '-0.25' needs more room than '-1'
     for k, (r0, c0) in enumerate(corners):
         if labels:
-            ax.text(c0 + (w - 1) / 2, r0 - 0.6, labels[k], ha="center", va="bottom", fontsize=9)
+            ax.text(c0 + (w - 1) / 2, r0 - 0.6, labels[k], ha="center", va="bottom",
+                    fontsize=9, clip_on=False)      # the first row's labels sit above the axes
         if annotate:
             _annotate(ax, tiles[k], rgba[r0:r0 + h, c0:c0 + w], c0, r0, fontsize)
     ax.set_axis_off()
@@ -174,9 +175,6 @@ def plot_filters(w, ax=None, *, cmap="gray", ncols=None, labels=True, annotate=N
     if w.ndim == 3:
         w = w[:, None]
     k, c, fh, fw = w.shape
-    if ax is None:
-        _, ax = plt.subplots(figsize=(min(10, 1.2 + 1.1 * (c if c > 1 else min(k, 8))),
-                                      min(10, 1.0 + 1.1 * (k if c > 1 else -(-k // 8)))))
     scaled = _scale_tiles(w.reshape(k, c * fh, fw), symmetric=True).reshape(w.shape)
     if annotate is None:
         annotate = max(fh, fw) <= 5 and k * c <= 16
@@ -184,17 +182,24 @@ def plot_filters(w, ax=None, *, cmap="gray", ncols=None, labels=True, annotate=N
     if c == 1:
         ncols = _as_int("plot_filters", "ncols", ncols, 1) if ncols is not None else \
             min(8, int(np.ceil(np.sqrt(k))))
+    if ax is None:                        # about 0.45 in per cell when numbers are written
+        across, down = (ncols, -(-k // ncols)) if c == 1 else (c, k)
+        cell = 0.45 if annotate else max(0.05, 0.9 / max(fh, fw))
+        _, ax = plt.subplots(figsize=(min(12, 1.2 + across * (fw + 1) * cell),
+                                      min(12, 0.4 + down * (fh + 1.5) * cell)),
+                             layout="constrained")
+    if c == 1:
         return _draw_tiles(ax, w[:, 0], scaled[:, 0], ncols, cmap, -1, 1, names, annotate)
     _draw_tiles(ax, w.reshape(k * c, fh, fw), scaled.reshape(k * c, fh, fw), c, cmap,
                 -1, 1, None, annotate)
     if names:
         hgap, vgap = max(1, round(0.25 * fw)), max(1, round(0.25 * fh))
         for ch in range(c):
-            ax.text(ch * (fw + hgap) + (fw - 1) / 2, vgap - 0.6, f"channel {ch}",
+            ax.text(ch * (fw + hgap) + (fw - 1) / 2, -0.6, f"channel {ch}", clip_on=False,
                     ha="center", va="bottom", fontsize=9)
         for f in range(k):
-            ax.text(-0.8, vgap + f * (fh + vgap) + (fh - 1) / 2,
-                    f"filter {f}" if labels is True else names[f],
+            row_name = f"filter {f}" if labels is True else names[f]
+            ax.text(-0.8, f * (fh + vgap) + (fh - 1) / 2, row_name, clip_on=False,
                     ha="right", va="center", fontsize=9)
     return ax
 
