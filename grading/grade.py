@@ -451,6 +451,8 @@ class Batch:
             for i in range(min(self.n_workers, len(self.subs))):
                 workers.append(Worker(self.root, self.run_dir / f"worker-{i}.log"))
             pending = [s for s in self.subs if self.prepare(s)]
+            # The longest jobs first (by their checks' time limits), so no worker idles at the end.
+            pending.sort(key=lambda s: -sum(c.timeout for c in self.checks[s.assignment].values()))
             while pending or any(w.sub for w in workers):
                 for w in workers:
                     if w.sub is None and pending:
