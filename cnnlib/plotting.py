@@ -129,6 +129,8 @@ def _draw_tiles(ax, tiles, scaled, ncols, cmap, vmin, vmax, labels, annotate):
     if annotate and max(len(_fmt(v, False)) for v in tiles.ravel()) > 3:
         fontsize -= 1.5                      # '-0.25' needs more room than '-1'
     for k, (r0, c0) in enumerate(corners):
+        ax.add_patch(Rectangle((c0 - 0.5, r0 - 0.5), w, h, fill=False, edgecolor="0.6",
+                               linewidth=0.6))        # a frame: even an all-white tile shows
         if labels:
             ax.text(c0 + (w - 1) / 2, r0 - 0.6, labels[k], ha="center", va="bottom",
                     fontsize=9, clip_on=False)      # the first row's labels sit above the axes
