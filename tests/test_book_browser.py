@@ -2,7 +2,8 @@
 
 Reads the HTML that `make book` left in `_build/html` (this test does not build), serves it
 over HTTP on 127.0.0.1, and checks every page listed in `_toc.yml`: it loads; MathJax typeset
-every formula and no raw TeX is left; every image loaded; no JavaScript error; no request
+every formula and no raw TeX is left; every image loaded and has alt text, every figure a
+caption; no JavaScript error; no request
 left the machine (MathJax and the animation's icons come with the site); the next/previous
 links follow the table of contents. Also: the convolution animation steps, and the search
 page finds "padding". A screenshot of every page goes to tests/screenshots/ (git-ignored).
@@ -144,6 +145,11 @@ def test_page(site, browser, doc):
         broken = page.evaluate("() => Array.from(document.images)"
                                ".filter(i => !(i.naturalWidth > 0)).map(i => i.src.slice(0, 80))")
         assert not broken, f"{doc}: images that did not load: {broken}"
+        no_alt = page.evaluate("() => Array.from(document.querySelectorAll('article img'))"
+                               ".filter(i => !(i.alt || '').trim()).map(i => i.src.slice(0, 80))")
+        assert not no_alt, f"{doc}: images without alt text: {no_alt}"
+        uncaptioned = page.locator("article figure:not(:has(figcaption))").count()
+        assert uncaptioned == 0, f"{doc}: {uncaptioned} figures without a caption"
 
         nav = page.evaluate("""() => ({
             prev: document.querySelector('.prev-next-area a.left-prev')?.href ?? null,
