@@ -105,10 +105,15 @@ def page_url(site, doc):
 
 def wait_for_mathjax(page):
     """Wait until MathJax has typeset the page (when it has math); return #math elements."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
     n_math = page.locator("article .math").count()
     if n_math:
-        page.wait_for_function(
-            "() => window.MathJax && MathJax.startup && MathJax.startup.promise", timeout=20000)
+        try:
+            page.wait_for_function("() => window.MathJax && MathJax.startup"
+                                   " && MathJax.startup.promise", timeout=20000)
+        except PlaywrightTimeout:
+            pytest.fail(f"{page.url}: {n_math} formulas but MathJax never started "
+                        "(is _static/mathjax/ in the build? see book/_ext/offline_assets.py)")
         page.evaluate("() => MathJax.startup.promise")
     return n_math
 
