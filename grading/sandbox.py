@@ -27,7 +27,10 @@ What confines what
   passwd...), the Python prefix and venv (read-only, no setuid; their ``etc/jupyter`` config
   folders hidden), four device nodes, private ``/tmp`` and ``/dev/shm`` (tmpfs) and
   ``/submission`` (a tmpfs copy of the submission folder, symlinks copied as links, never
-  followed). The course root, the
+  followed). The Python folders (and cnnlib, where allowed) are bound per group after the
+  private ``/tmp``, at their real paths and at the (symlinked) paths the interpreter uses,
+  so a clone or venv anywhere (``/tmp/...`` in CI, ``/root``, ``/home``) works; of a course
+  root holding the venv only the venv shows. The course root, the
   gradebook, ``solutions/``, other students' folders, ``/proc``, ``/sys`` and ``/home`` do not
   exist there. ``cnnlib``'s folder is bound only for checks with ``allow_cnnlib``; otherwise
   it is absent, ``scipy.signal``/``scipy.ndimage`` are replaced by empty read-only folders,
@@ -53,6 +56,7 @@ could pre-compute answers at home with the public cnnlib.
 """
 from __future__ import annotations
 
+import functools
 import itertools
 import json
 import os
@@ -151,39 +155,92 @@ def _strip_magics(src: str) -> str:
     return "\n".join("" if line.lstrip().startswith(("%", "!")) else line for line in src.splitlines())
 
 
-def _python_dirs() -> list[str]:
-    dirs = {os.path.realpath(p) for p in (sys.prefix, sys.base_prefix, sys.exec_prefix,
-                                          sys.base_exec_prefix)}
-    return sorted(d for d in dirs if not any(d != o and d.startswith(o + os.sep) for o in dirs))
+#: host folders shown at the same path by the sandbox's system binds (besides the Python binds)
+_SYSTEM_DIRS = ("/usr",)
 
 
-def _reference_dirs(python_dirs):
-    """cnnlib's folder (bound only for checks that allow it) and the folders to hide otherwise."""
+def _python_binds() -> list[list[str]]:
+    """[source, place] pairs showing the Python installation(s) inside the sandbox.
+
+    Every prefix (venv and base installation) is shown at its real path and also at the path
+    the interpreter knows it by when a symlink leads there (sys.prefix is not resolved), so
+    the child's ``sys.path`` works unchanged wherever the clone lives (/tmp, /root, /home,
+    through symlinks). A place nested in another place showing the same files is dropped.
+    """
+    pairs: dict[str, str] = {}
+    for p in (sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix):
+        real = os.path.realpath(p)
+        for place in (real, os.path.abspath(p)):
+            pairs.setdefault(place, real)
+    return _drop_nested(pairs)
+
+
+def _drop_nested(pairs: dict) -> list[list[str]]:
+    out = []
+    for place, src in sorted(pairs.items()):
+        covered = any(place != o and place.startswith(o + os.sep) and os.path.realpath(
+            os.path.join(pairs[o], os.path.relpath(place, o))) == src for o in pairs)
+        if not covered:
+            out.append([src, place])
+    return out
+
+
+def _places(path: str, binds) -> list[str]:
+    """Where the host folder `path` (a real path) appears inside the sandbox."""
+    found = [place + path[len(src):] for src, place in
+             [*binds, *[[d, d] for d in _SYSTEM_DIRS]]
+             if path == src or path.startswith(src + os.sep)]
+    return sorted(set(found))
+
+
+@functools.lru_cache(maxsize=4)
+def _isolated_cnnlib_dirs(executable: str) -> tuple[str, ...]:
+    """Where ``python -I`` (as the child starts) finds cnnlib: an editable install's mapping."""
+    code = ("import importlib.util as u, json; s = u.find_spec('cnnlib'); "
+            "print(json.dumps(list(s.submodule_search_locations or []) if s else []))")
+    try:
+        out = subprocess.run([executable, "-I", "-c", code], capture_output=True, text=True,
+                             timeout=60, env=dict(_ENV), stdin=subprocess.DEVNULL)
+        return tuple(str(d) for d in json.loads(out.stdout.strip().splitlines()[-1]))
+    except (OSError, ValueError, IndexError, subprocess.SubprocessError):
+        return ()
+
+
+def _reference_dirs(binds):
+    """cnnlib's [source, place] binds (made only for checks that allow it) and the places to hide.
+
+    cnnlib is looked up both here and as the isolated child will (they differ when this
+    process imports it from the current folder); an installed (non-editable) cnnlib lies in
+    site-packages and is hidden instead, like scipy.signal and scipy.ndimage.
+    """
     import importlib.util
-    hide, cnnlib_dir = [], None
+    hide, cnnlib = [], {}
     spec = importlib.util.find_spec("cnnlib")
-    if spec is not None and spec.submodule_search_locations:
-        d = os.path.realpath(list(spec.submodule_search_locations)[0])
-        if any(d.startswith(p + os.sep) for p in python_dirs):
-            hide.append(d)  # installed into site-packages: hide it where not allowed
+    found = list(spec.submodule_search_locations or []) if spec is not None else []
+    for d in [*found[:1], *_isolated_cnnlib_dirs(sys.executable)[:1]]:
+        real = os.path.realpath(d)
+        if _places(real, binds):
+            hide += _places(real, binds)  # installed into site-packages: hide it where not allowed
         else:
-            cnnlib_dir = d
+            for place in (real, os.path.abspath(d)):
+                cnnlib.setdefault(place, real)
     spec = importlib.util.find_spec("scipy")
     if spec is not None and spec.submodule_search_locations:
         base = os.path.realpath(list(spec.submodule_search_locations)[0])
-        hide += [os.path.join(base, s) for s in ("signal", "ndimage")
-                 if os.path.isdir(os.path.join(base, s))]
-    return cnnlib_dir, hide
+        for s in ("signal", "ndimage"):
+            if os.path.isdir(os.path.join(base, s)):
+                hide += _places(os.path.join(base, s), binds)
+    return _drop_nested(cnnlib), sorted(set(hide))
 
 
-def _config_dirs(python_dirs) -> list[str]:
-    """Jupyter/nbgrader config folders inside the visible Python trees (may hold a db_url)."""
+def _config_dirs(binds) -> list[str]:
+    """Places of the Jupyter/nbgrader config folders inside the visible Python trees (db_url...)."""
     found = []
-    for base in [*python_dirs, "/usr", "/usr/local"]:
+    for base in [*(src for src, _ in binds), "/usr", "/usr/local"]:
         for sub in ("etc/jupyter", "etc/nbgrader"):
             d = os.path.realpath(os.path.join(base, sub))
-            if os.path.isdir(d) and d not in found:
-                found.append(d)
+            if os.path.isdir(d):
+                found += [p for p in _places(d, binds) if p not in found]
     return found
 
 
@@ -267,11 +324,12 @@ def run_checks(cells: list[str], workdir: Path, checks: list, seed: int, *,
     workdir = Path(workdir).resolve() if workdir is not None else None
     if workdir is not None and not workdir.is_dir():
         raise SandboxError(f"run_checks: workdir {workdir} is not a folder")
-    python_dirs = _python_dirs()
-    if workdir is not None and any(str(workdir).startswith(p + os.sep) for p in python_dirs):
+    binds = _python_binds()
+    if workdir is not None and any(str(workdir).startswith(d + os.sep) or str(workdir) == d
+                                   for b in binds for d in b):
         raise SandboxUnavailable(f"the submission folder {workdir} lies inside the Python "
                                  "installation, which the sandbox shows to student code")
-    cnnlib_dir, hide_dirs = _reference_dirs(python_dirs)
+    cnnlib_binds, hide_dirs = _reference_dirs(binds)
     with _slots_lock:
         slot = next(_slots) % 4
     uid0 = UID_BASE + 8 * os.getpid() + 2 * slot
@@ -288,8 +346,8 @@ def run_checks(cells: list[str], workdir: Path, checks: list, seed: int, *,
         deadline = 5.0 + cells_budget + checks_budget
         job = {
             "cells": code_cells, "groups": groups, "workdir": str(workdir) if workdir else None,
-            "python_dirs": python_dirs, "cnnlib_dir": cnnlib_dir, "hide_dirs": hide_dirs,
-            "always_hidden": _config_dirs(python_dirs),
+            "python_binds": binds, "cnnlib_binds": cnnlib_binds, "hide_dirs": hide_dirs,
+            "always_hidden": _config_dirs(binds),
             "mpl_cache_files": _mpl_cache_files(), "cell_timeout": float(cell_timeout),
             "cells_total_timeout": float(cells_timeout), "deadline": deadline,
             "log_cap": lim["log"], "disk_limit": lim["disk"],

@@ -390,12 +390,6 @@ def build_root(root, job):
     os.makedirs(os.path.join(root, "etc"))
     for name in ETC_ALLOWED:  # not all of /etc: a course may keep configs (db_url...) there
         _bind_path(os.path.join("/etc", name), root)
-    for src in job["python_dirs"]:
-        dst = root + src
-        os.makedirs(dst, exist_ok=True)
-        bind_ro(src, dst)
-    for d in job.get("always_hidden", []):  # e.g. <venv>/etc/jupyter: nbgrader configs
-        mount("tmpfs", root + d, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV, "size=4k,mode=755")
     os.makedirs(os.path.join(root, "dev"))
     for n in ("null", "zero", "random", "urandom"):
         dst = os.path.join(root, "dev", n)
@@ -411,10 +405,7 @@ def build_root(root, job):
         gdir = os.path.join(out, g["name"])
         os.mkdir(gdir, 0o700)
         os.chown(gdir, g["uid"], g["uid"])
-    if job.get("cnnlib_dir"):
-        os.makedirs(root + job["cnnlib_dir"], exist_ok=True)
-    for d in job.get("hide_dirs", []):
-        os.makedirs(root + d, exist_ok=True)
+    # the Python installation is bound per group, on top of the group's own /tmp (python_layer)
 
 
 def _bind_path(src, root):
@@ -809,13 +800,61 @@ def group_filesystem(job, g, root):
             os.chown(dst, uid, uid)
         except OSError:
             pass
-    if g["allow_cnnlib"]:
-        if job.get("cnnlib_dir"):
-            bind_ro(job["cnnlib_dir"], root + job["cnnlib_dir"])
+    python_layer(job, root, g["allow_cnnlib"])
+    mount(None, root, None, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV)
+
+
+def python_layer(job, root, allow_cnnlib):
+    """Bind the Python installation (and cnnlib if allowed) on top of every other mount.
+
+    Mounted last, after this group's private /tmp, /dev/shm and /submission, so that a venv
+    or a clone living under /tmp (CI) is visible and not hidden by them. Only the bound
+    folders appear: their parents are empty root-owned folders (a course root holding the
+    venv shows nothing else).
+    """
+    for src, place in job["python_binds"]:
+        bind_ro(src, _mount_point(root, place))
+    for d in job.get("always_hidden", []):  # e.g. <venv>/etc/jupyter: nbgrader configs
+        _hide(root + d)
+    if allow_cnnlib:
+        for src, place in job.get("cnnlib_binds", []):
+            bind_ro(src, _mount_point(root, place))
     else:
         for d in job.get("hide_dirs", []):  # scipy.signal / scipy.ndimage: an empty, read-only dir
-            mount("tmpfs", root + d, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV, "size=4k,mode=755")
-    mount(None, root, None, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV)
+            _hide(root + d)
+
+
+def _hide(dst):
+    """An empty read-only folder over `dst` (which the binds above must have made visible)."""
+    if not os.path.isdir(dst):
+        raise RuntimeError(f"cannot hide {dst}: not a folder in the sandbox")
+    mount("tmpfs", dst, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV, "size=4k,mode=755")
+
+
+def _mount_point(root, place):
+    """Create the folder `place` under `root` (each new level root-owned, mode 755).
+
+    Never leaves `root`: every level is resolved (symlinks such as /lib -> usr/lib) and must
+    stay inside it before anything is created there.
+    """
+    if not os.path.isabs(place) or ".." in place.split("/"):
+        raise ValueError(f"bad mount point {place!r}")
+    top = os.path.realpath(root)
+    path = root
+    for part in [x for x in place.split("/") if x]:
+        if not (os.path.realpath(path) + os.sep).startswith(top + os.sep):
+            raise ValueError(f"mount point {place!r} leaves the sandbox root")
+        path = os.path.join(path, part)
+        if not os.path.lexists(path):
+            try:
+                os.mkdir(path, 0o755)
+                os.chmod(path, 0o755)
+            except FileExistsError:  # another group made it meanwhile (shared root tmpfs)
+                pass
+    real = os.path.realpath(path)
+    if not (real + os.sep).startswith(top + os.sep) or not os.path.isdir(real):
+        raise ValueError(f"mount point {place!r} leaves the sandbox root or is no folder")
+    return path
 
 
 def enter_sandbox(job, g, root, keep_fd):

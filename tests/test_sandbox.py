@@ -695,3 +695,111 @@ def test_results_planted_by_a_cell_do_not_count(work):
     # the planted result (None) is exactly what the check wants: only a fresh result may count
     v = run(cells, [value_check("nothing", None)], work)["test_nothing"]
     assert not v.passed and "crashed" in v.flags
+
+
+# ----------------------------------------------------------------------------- where the clone lives
+# CI clones the repository into an unknown folder (often under /tmp) and creates `.venv` in
+# it; cnnlib is installed editable from the clone. The sandbox must then show that venv and
+# cnnlib inside its private /tmp, and nothing else of the clone. This repository's venv and
+# cnnlib are mounted (in a private mount namespace) into a fake course root under /tmp, with
+# the editable finder's path rewritten (overlay), and a trusted parent runs from there.
+_DRIVER = r"""
+import glob, json, os, re, sys
+from grading.sandbox_child import CLONE_NEWNS, MS_BIND, MS_PRIVATE, MS_REC, mount, unshare
+venv, repo, course, exe_dir, scratch = sys.argv[1:6]
+unshare(CLONE_NEWNS)
+mount(None, "/", None, MS_REC | MS_PRIVATE)
+mount("tmpfs", scratch, "tmpfs", 0, "size=1m")
+upper, wdir = os.path.join(scratch, "u"), os.path.join(scratch, "w")
+os.mkdir(wdir)
+for finder in glob.glob(os.path.join(venv, "lib", "python3*", "site-packages", "__editable___cnnlib*finder.py")):
+    dst = os.path.join(upper, os.path.relpath(finder, venv))
+    os.makedirs(os.path.dirname(dst))
+    text = open(finder).read()
+    mapped = re.search(r"'cnnlib': ('[^']+')", text)
+    assert mapped, "the editable finder maps no cnnlib folder"
+    open(dst, "w").write(text.replace(mapped.group(1), repr(os.path.join(exe_dir, "cnnlib"))))
+os.makedirs(upper, exist_ok=True)
+mount("overlay", os.path.join(course, ".venv"), "overlay", 0,
+      f"lowerdir={venv},upperdir={upper},workdir={wdir}")
+for name in ("cnnlib", "grading"):
+    mount(os.path.join(repo, name), os.path.join(course, name), None, MS_BIND)
+os.chdir(exe_dir)
+env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
+python = os.path.join(exe_dir, ".venv", "bin", "python")
+os.execve(python, [python, "-c", sys.argv[6], *sys.argv[7:]], env)
+"""
+
+_PARENT = r"""
+import json, sys
+from pathlib import Path
+from grading.checks import Case, Check
+from grading.sandbox import run_checks
+work, expected = sys.argv[1], json.loads(sys.argv[2])
+
+def equal(want):
+    return lambda got: None if got == want else f"expected {want!r}, got {got!r}"[:600]
+
+def check(target, allow):
+    want = expected[target]
+    return Check("test_" + target, "sandbox_tests", target, "function",
+                 lambda rng: [Case("call", (), {}, want, equal(want))], allow_cnnlib=allow)
+
+cells = [f'''
+import os, sys
+import numpy as np
+PLACE, SECRETS = {sys.argv[3]!r}, {sys.argv[4:]!r}
+def readable():
+    found = []
+    for p in SECRETS:
+        try:
+            found.append(open(p).read(40))
+        except OSError:
+            pass
+    return found
+def probe():
+    import scipy.linalg  # not imported before: read from the venv inside the sandbox
+    return [sys.prefix == os.path.join(PLACE, ".venv"), os.path.isfile(np.__file__),
+            float(scipy.linalg.det(np.eye(2))), readable(), sorted(os.listdir(PLACE))]
+def probe_cnnlib():
+    import cnnlib
+    return [callable(cnnlib.conv2d), readable(), sorted(os.listdir(PLACE))]
+''']
+res = run_checks(cells, Path(work), [check("probe", False), check("probe_cnnlib", True)], 7)
+print(json.dumps({k: [v.passed, v.message, v.flags] for k, v in res.items()}))
+"""
+
+
+@pytest.mark.parametrize("through_symlink", [False, True], ids=["direct", "through-a-symlink"])
+def test_venv_and_cnnlib_of_a_clone_under_tmp_work(tmp_path, through_symlink):
+    import json
+    import subprocess
+    import sys
+    repo = Path(__file__).resolve().parents[1]
+    course = tmp_path / "clone"
+    for name in (".venv", "cnnlib", "grading", "scratch"):
+        (course / name).mkdir(parents=True)
+    (course / "gradebook.db").write_text("SECRET-GRADEBOOK")
+    (course / "README.md").write_text("SECRET-README")
+    work = course / "submitted" / "alice"
+    work.mkdir(parents=True)
+    for p in [tmp_path, *tmp_path.parents[:2], *course.rglob("*"), course]:
+        p.chmod(0o755 if p.is_dir() else 0o644)
+    place = course
+    if through_symlink:
+        place = tmp_path / "link"
+        place.symlink_to("clone")
+    secrets = [str(course / "gradebook.db"), str(place / "README.md"),
+               str(repo / "README.md"), str(repo / "grading" / "sandbox.py")]
+    expected = {"probe": [True, True, 1.0, [], [".venv"]],
+                "probe_cnnlib": [True, [], [".venv", "cnnlib"]]}
+    assert Path(sys.prefix).resolve() != course / ".venv"  # the real venv is elsewhere
+    proc = subprocess.run(
+        [sys.executable, "-c", _DRIVER, str(Path(sys.prefix).resolve()), str(repo), str(course),
+         str(place), str(course / "scratch"), _PARENT, str(work), json.dumps(expected),
+         str(place), *secrets],
+        cwd=repo, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    res = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert res["test_probe"][0], res["test_probe"]
+    assert res["test_probe_cnnlib"][0], res["test_probe_cnnlib"]
