@@ -301,7 +301,8 @@ def conv_output_so_far(xp, w, stride, i, j, b=0.0):
     for r in range(h_out):
         for s in range(w_out):
             if (r, s) <= (i, j):
-                y[r, s] = np.sum(xp[stride * r:stride * r + fh, stride * s:stride * s + fw] * w) + b
+                window = xp[stride * r:stride * r + fh, stride * s:stride * s + fw]
+                y[r, s] = np.sum(window * w) + b
     return y
 
 

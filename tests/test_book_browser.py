@@ -3,9 +3,9 @@
 Reads the HTML that `make book` left in `_build/html` (this test does not build), serves it
 over HTTP on 127.0.0.1, and checks every page listed in `_toc.yml`: it loads; MathJax typeset
 every formula and no raw TeX is left; every image loaded and has alt text, every figure a
-caption; no JavaScript error; no request
-left the machine (MathJax and the animation's icons come with the site); the next/previous
-links follow the table of contents. Also: the convolution animation steps, and the search
+caption; no JavaScript error; no request left the machine (MathJax and the animation's icons
+come with the site); the next/previous links follow the table of contents; the repository,
+launch and download buttons are there. Also: the convolution animation steps, and the search
 page finds "padding". A screenshot of every page goes to tests/screenshots/ (git-ignored).
 """
 import functools
@@ -165,6 +165,16 @@ def test_page(site, browser, doc):
         strip = (lambda u: u.split("#")[0] if u else None)
         assert strip(nav["prev"]) == want_prev, f"{doc}: previous link {nav['prev']}"
         assert strip(nav["next"]) == want_next, f"{doc}: next link {nav['next']}"
+
+        links = page.evaluate("() => Array.from(document.querySelectorAll("
+                              "'.article-header-buttons a')).map(a => a.href)")
+        assert any(h.startswith("https://github.com/") for h in links), \
+            f"{doc}: no repository button"
+        if (HTML / "_sources" / f"{doc}.ipynb").is_file():      # an executed notebook page
+            for host in ("https://mybinder.org/", "https://colab.research.google.com/"):
+                assert any(h.startswith(host) for h in links), f"{doc}: no launch link to {host}"
+            assert any(h.endswith(f"_sources/{doc}.ipynb") for h in links), \
+                f"{doc}: no .ipynb download button"
 
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(SCREENSHOTS / f"{k:02d}_{Path(doc).name}.png"), full_page=True)
