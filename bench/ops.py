@@ -10,6 +10,7 @@ column says so.
 import os
 import platform
 import time
+from typing import NamedTuple
 
 import numpy as np
 from scipy import ndimage, signal
@@ -31,7 +32,7 @@ WORKLOADS = {   # name: (N, C, H, W), (K, C, F, F), stride, padding
 POOL_SHAPE = (32, 32, 32, 32)
 TARGETS = {("W2", "forward"): 1.5, ("W3", "forward"): 3.0,
            ("W2", "backward"): 2.0, ("W3", "backward"): 3.0}
-SLOW_BUDGET = 1.0          # seconds: slow implementations run on a batch reduced to about this
+SLOW_BUDGET = 0.5          # seconds: slow implementations run on a batch reduced to about this
 MIN_SPEEDUP = 500          # target: fast >= 500x naive
 
 
@@ -41,8 +42,13 @@ def timed(fn):
     return time.perf_counter() - t
 
 
+class Timing(NamedTuple):
+    median: float   # seconds
+    best: float     # seconds: the fastest repeat, least disturbed by other processes
+
+
 def median_times(fns, budget=0.6, min_rounds=3, max_rounds=20, block=5):
-    """Median seconds of each function in ``fns``.
+    """A Timing for each function in ``fns``.
 
     After one warm-up call each, the functions take turns in blocks of ``block`` calls (so each
     sees the same machine load, while no peer's worker threads are still spinning from the
@@ -56,16 +62,16 @@ def median_times(fns, budget=0.6, min_rounds=3, max_rounds=20, block=5):
         for t, fn in zip(times, fns):
             t.extend(timed(fn) for _ in range(block))
         rounds += 1
-    return [float(np.median(t)) for t in times]
+    return [Timing(float(np.median(t)), float(np.min(t))) for t in times]
 
 
-def scaled_time(make_fn, n_full):
-    """Time ``make_fn(n)()`` once on a batch small enough for ~SLOW_BUDGET s; scale to n_full."""
+def scaled_time(make_fn, n_full, repeats=3):
+    """Time ``make_fn(n)()`` on a batch small enough for ~SLOW_BUDGET s; scale linearly to n_full."""
     t1 = timed(make_fn(1))
     n = int(min(n_full, max(1, SLOW_BUDGET // max(t1, 1e-9))))
-    t = t1 if n == 1 else timed(make_fn(n))
+    ts = [timed(make_fn(n)) * n_full / n for _ in range(repeats)]
     note = "" if n == n_full else f"N={n} of {n_full}, scaled x{n_full / n:.3g}"
-    return t * n_full / n, note
+    return Timing(float(np.median(ts)), float(np.min(ts))), note
 
 
 def scipy_conv(x, w, b, stride, padding):
@@ -95,14 +101,18 @@ def naive_max_pool(x, size=2):
 def matmul_peak(dtype):
     a = np.random.default_rng(0).normal(size=(2048, 2048)).astype(dtype)
     (t,) = median_times([lambda: a @ a], budget=1.0, min_rounds=1, max_rounds=2)
-    return 2 * 2048**3 / t / 1e9
+    return 2 * 2048**3 / t.best / 1e9
 
 
-def row(workload, dtype, direction, impl, seconds, flops, torch_s, note=""):
-    ms = f"{seconds * 1e3:10.2f}" if seconds is not None else f"{'-':>10}"
-    gf = f"{flops / seconds / 1e9:8.1f}" if seconds and flops else f"{'-':>8}"
-    ratio = f"{seconds / torch_s:8.2f}x" if seconds and torch_s else f"{'-':>9}"
-    print(f"{workload:<9} {dtype:<8} {direction:<9} {impl:<7} {ms} {gf} {ratio}  {note}")
+def row(workload, dtype, direction, impl, t, flops, peer, note=""):
+    """One table row; ``t`` and ``peer`` are Timings (or None)."""
+    if t is None:
+        cells = f"{'-':>10} {'-':>9} {'-':>8} {'-':>9}"
+    else:
+        gf = f"{flops / t.median / 1e9:8.1f}" if flops else f"{'-':>8}"
+        ratio = f"{t.median / peer.median:8.2f}x" if peer else f"{'-':>9}"
+        cells = f"{t.median * 1e3:10.2f} {t.best * 1e3:9.2f} {gf} {ratio}"
+    print(f"{workload:<9} {dtype:<8} {direction:<9} {impl:<7} {cells}  {note}")
 
 
 def bench_conv(name, dtype, rng, results):
@@ -178,20 +188,21 @@ def bench_pool(dtype, rng):
 
 
 def print_targets(results):
-    print("\nTargets (float32; ratio = our time / PyTorch's time in this run)")
+    print("\nTargets (float32; ratio = our time / PyTorch's time in this run, medians [best repeats])")
     for (name, direction), limit in TARGETS.items():
         r = results[(name, "float32")]
-        ours, peer = r["fast_f" if direction == "forward" else "fast_b"], r[
-            "torch_f" if direction == "forward" else "torch_b"]
+        ours, peer = (r["fast_f"], r["torch_f"]) if direction == "forward" else (r["fast_b"], r["torch_b"])
         if peer is None:
             print(f"  {name} {direction:<8}: torch not installed, target <= {limit}x not checked")
             continue
-        ok = "met" if ours / peer <= limit else "NOT met"
-        print(f"  {name} {direction:<8}: {ours / peer:5.2f}x PyTorch (target <= {limit}x) {ok}")
+        ratio, best = ours.median / peer.median, ours.best / peer.best
+        ok = "met" if ratio <= limit else "NOT met"
+        print(f"  {name} {direction:<8}: {ratio:5.2f}x PyTorch [{best:5.2f}x] (target <= {limit}x) {ok}")
     for (name, dname), r in results.items():
-        speedup = r["naive"] / r["fast_f"]
+        speedup, best = r["naive"].median / r["fast_f"].median, r["naive"].best / r["fast_f"].best
         ok = "met" if speedup >= MIN_SPEEDUP else "NOT met"
-        print(f"  {name} {dname:<7} fast vs naive: {speedup:8.0f}x faster (target >= {MIN_SPEEDUP}x) {ok}")
+        print(f"  {name} {dname:<7} fast vs naive: {speedup:7.0f}x faster [{best:7.0f}x] "
+              f"(target >= {MIN_SPEEDUP}x) {ok}")
 
 
 def main():
@@ -205,8 +216,9 @@ def main():
           f"{matmul_peak(np.float64):.0f} GFLOP/s float64")
     print("W1: N=64 C=1 28x28 K=8 F=3 S=1 P=1 | W2: N=32 C=16 32x32 K=32 F=3 S=1 P=1 | "
           "W3: N=32 C=3 64x64 K=16 F=5 S=2 P=2 | maxpool2: 2x2 stride 2 on (32, 32, 32, 32)")
-    print("GFLOP/s counts 2*N*K*Ho*Wo*C*F*F per forward, twice that per backward.\n")
-    print(f"{'workload':<9} {'dtype':<8} {'pass':<9} {'impl':<7} {'ms':>10} {'GFLOP/s':>8} "
+    print("GFLOP/s counts 2*N*K*Ho*Wo*C*F*F per forward, twice that per backward.")
+    print("ms = median of the repeats, best = fastest repeat; GFLOP/s and 'vs torch' use medians.\n")
+    print(f"{'workload':<9} {'dtype':<8} {'pass':<9} {'impl':<7} {'ms':>10} {'best ms':>9} {'GFLOP/s':>8} "
           f"{'vs torch':>9}  note")
     results = {}
     for dtype in (np.float32, np.float64):
