@@ -241,3 +241,25 @@ def test_search_finds_padding(site, browser):
         assert "book/04_convolution" in docs, f"search for padding found {sorted(docs)}"
     finally:
         page.close()
+
+
+def test_offline_assets_extension_finds_mathjax_and_dedupes_scripts():
+    """The local Sphinx extension behind offline MathJax (book/_ext/offline_assets.py)."""
+    import importlib.util
+
+    from sphinx.builders.html._assets import _JavaScript
+
+    spec = importlib.util.spec_from_file_location(
+        "offline_assets", ROOT / "book" / "_ext" / "offline_assets.py")
+    ext = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(ext)
+    assert (ext.mathjax_static_dir() / ext.MATHJAX_FILE).is_file()
+    body = 'const THEBE_JS_URL = "x";'
+    scripts = [_JavaScript("_static/a.js"), _JavaScript(None, body=body),
+               _JavaScript("", body=body), _JavaScript("_static/a.js"),
+               _JavaScript(None, body="let y = 1;")]
+    context = {"script_files": scripts}
+    ext._dedupe_scripts(None, "page", "page.html", context, None)
+    assert context["script_files"] is scripts          # edited in place, order kept
+    assert [(s.filename, s.attributes) for s in scripts] == [
+        ("_static/a.js", {}), (None, {"body": body}), (None, {"body": "let y = 1;"})]
