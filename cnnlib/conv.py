@@ -8,12 +8,11 @@ The fast path copies the sliding windows once into a (C*Fh*Fw, N*Hq*Wq) matrix (
 column per output position; Hq x Wq is the output grid before cropping, see ``_Geometry``) and
 does ONE matrix product with the (K, C*Fh*Fw) weight matrix. No Python loop runs over output
 positions: the only loops are over the Fh*Fw kernel offsets. Scratch buffers are reused between
-calls (per thread) to avoid page faults, and big copies are split over two threads; every array
-returned is freshly allocated and never aliases a scratch buffer.
+calls (per thread) to avoid page faults; every array returned is freshly allocated and never
+aliases a scratch buffer. (Splitting the copies over two threads was measured: no gain, since
+the copies are memory-bound and OpenBLAS's threads hold the second core right after a product.)
 """
-import os
 import threading
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
@@ -22,31 +21,7 @@ from ._validate import as_pair, check_array, check_same_shape, float_dtype
 __all__ = ["zero_pad", "conv2d", "conv2d_naive", "conv2d_backward"]
 
 _CACHE_BYTES = 512 * 2**20   # at most this much scratch memory is kept between calls, per thread
-_PARALLEL_MIN = 2**19        # copies of fewer elements than this run in the calling thread
 _local = threading.local()
-_pool = None                 # worker threads for big copies (NumPy releases the GIL in them)
-
-
-def _reset_pool():
-    global _pool
-    _pool = None
-
-
-os.register_at_fork(after_in_child=_reset_pool)   # threads do not survive a fork
-
-
-def _in_parallel(fn, n, size):
-    """Run ``fn(lo, hi)`` over ``range(n)`` split in two halves, in two threads when worth it."""
-    global _pool
-    if size < _PARALLEL_MIN or n < 2 or (os.cpu_count() or 1) < 2:
-        fn(0, n)
-        return
-    if _pool is None:
-        _pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="cnnlib")
-    half = n // 2
-    future = _pool.submit(fn, half, n)
-    fn(0, half)
-    future.result()
 
 
 def _scratch(tag, shape, dtype, init=None):
@@ -162,11 +137,8 @@ def _im2col(x, g, dtype):
     rows = g.C * g.fh * g.fw
     cols = _scratch("cols", (rows + 1, g.L), dtype, init=lambda a: a[rows].fill(1))
     cols4 = cols[:rows].reshape(g.C, g.fh, g.fw, g.L)
-
-    def copy(lo, hi):                  # output positions lo..hi-1 of every row
-        for m, l, a, b, off in g.offsets():
-            np.copyto(cols4[:, m, l, lo:hi], xq[a, b, :, off + lo:off + hi])
-    _in_parallel(copy, g.L, cols.size)
+    for m, l, a, b, off in g.offsets():
+        np.copyto(cols4[:, m, l], xq[a, b, :, off:off + g.L])
     return cols
 
 
@@ -280,11 +252,8 @@ def _col2im(dcols, g):
     dxq = _scratch("dphases", (g.sh, g.sw, g.C, g.L + g.tail), dcols.dtype)
     dxq.fill(0)
     dcols4 = dcols.reshape(g.C, g.fh, g.fw, g.L)
-
-    def add(lo, hi):                   # channels lo..hi-1: disjoint rows of dxq
-        for m, l, a, b, off in g.offsets():
-            dxq[a, b, lo:hi, off:off + g.L] += dcols4[lo:hi, m, l]
-    _in_parallel(add, g.C, dcols.size)
+    for m, l, a, b, off in g.offsets():
+        dxq[a, b, :, off:off + g.L] += dcols4[:, m, l]
     dx = np.zeros((g.N, g.C, g.H, g.W), dcols.dtype)   # pixels no window reads keep 0
     for xs, src in g.phase_views(dxq):
         dx[xs] = src.transpose(1, 0, 2, 3)

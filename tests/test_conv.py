@@ -5,7 +5,6 @@ import numpy as np
 import pytest
 from scipy.signal import correlate
 
-import cnnlib.conv
 from cnnlib import conv2d, conv2d_backward, conv2d_naive, zero_pad
 
 
@@ -190,19 +189,6 @@ def test_threads_do_not_share_scratch_buffers():
     for t in threads:
         t.join()
     assert errors == []
-
-
-@pytest.mark.parametrize("seed", range(200, 210))
-def test_two_thread_path_on_small_shapes(seed, monkeypatch):
-    """Big copies are split over two threads; force that path on small random shapes."""
-    x, w, b, stride, padding = random_case(seed)
-    single = conv2d(x, w, b, stride=stride, padding=padding)
-    dout = np.random.default_rng(seed).normal(size=single.shape)
-    grads = conv2d_backward(dout, x, w, stride=stride, padding=padding)
-    monkeypatch.setattr(cnnlib.conv, "_PARALLEL_MIN", 0)
-    np.testing.assert_allclose(conv2d(x, w, b, stride=stride, padding=padding), single, atol=1e-12)
-    for got, expected in zip(conv2d_backward(dout, x, w, stride=stride, padding=padding), grads):
-        np.testing.assert_allclose(got, expected, atol=1e-12)
 
 
 def test_large_input_against_scipy():
