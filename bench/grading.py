@@ -116,14 +116,14 @@ def main() -> None:
     plain_per = rows[-1][2] / n
     print(f"Grading a class of {n} submissions of {assignment} ({cores} cores); "
           f"wall-clock seconds of each whole command, from a cold start.\n")
-    print(f"| {'grader':<44} | workers | total s | s / submission | vs plain | full marks |")
-    print(f"|{'-' * 46}|---------|---------|----------------|----------|------------|")
+    print(f"| {'grader':<44} | workers | total s | s / submission | vs plain | {'full marks':>12} |")
+    print(f"|{'-' * 46}|---------|---------|----------------|----------|{'-' * 14}|")
     for name, workers, seconds, full in rows:
         per = seconds / n
         print(f"| {name:<44} | {workers:>7} | {seconds:7.1f} | {per:14.2f} | {per / plain_per:7.2f}x | "
-              f"{full:>6} / {n} |")
+              f"{f'{full} / {n}':>12} |")
     print(f"| {'nbclient: execute the reference notebook':<44} | {1:>7} | {execute:7.2f} | "
-          f"{execute:14.2f} | {execute / plain_per:7.2f}x | {'-':>10} |")
+          f"{execute:14.2f} | {execute / plain_per:7.2f}x | {'-':>12} |")
     print("\nTarget: <= 4 s per submission, within 1.5x of plain nbgrader. Plain nbgrader's "
           "'full marks' counts wrong code too if it fooled the in-kernel tests.")
 
