@@ -595,6 +595,9 @@ def main(argv=None) -> int:
         worker_main(root)
         return 0
     t0 = time.monotonic()
+    # Ctrl-C stops the batch cleanly even when we were started with SIGINT ignored (a
+    # background job of a script, as in CI): finished submissions are kept.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     from grading.sandbox import SandboxUnavailable, require_sandbox
     try:
         require_sandbox()
