@@ -47,8 +47,9 @@ bench: $(STAMP)
 exercises: $(STAMP)
 	$(BIN)/python -m grading.release
 
+# make grade ARGS="--assignment 02_convolution --student ada --force"
 grade: $(STAMP)
-	$(BIN)/python -m grading.grade
+	$(BIN)/python -m grading.grade $(ARGS)
 
 clean: book-clean
 	rm -rf autograded feedback gradebook.db grades.csv tests/screenshots
