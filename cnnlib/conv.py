@@ -20,7 +20,7 @@ from ._validate import as_pair, check_array, check_same_shape, float_dtype
 
 __all__ = ["zero_pad", "conv2d", "conv2d_naive", "conv2d_backward"]
 
-_CACHE_BYTES = 512 * 2**20   # at most this much scratch memory is kept between calls, per thread
+_CACHE_BYTES = 256 * 2**20   # at most this much scratch memory is kept between calls, per thread
 _local = threading.local()
 
 
