@@ -17,6 +17,13 @@
 One looping or crashing function costs only its own check; a looping or crashing cell is
 killed and skipped (the later cells still run, from the state before it).
 
+Time limits count CPU seconds (``RLIMIT_CPU`` per cell and per check worker; SIGXCPU or a
+CPU use at the limit is a "timeout"), so a correct submission passes on a loaded machine
+where it gets a fraction of a core. The wall clock is only a backstop, at ``WALL_FACTOR``
+times the limit plus ``WALL_SLACK`` seconds, for code that sleeps or blocks; `max_seconds`
+is the most a run can take. The supervisor dies with the process that called `run_checks`
+(parent-death signal), so a grading worker killed for its own deadline leaves nothing running.
+
 What confines what
 ------------------
 * pid namespace: the child's processes see only each other; killing its pid 1 (or the
@@ -74,7 +81,7 @@ import numpy as np
 from grading import sandbox_child as _child
 from grading.sandbox_child import DecodeError, UnsupportedValue, decode, encode_args
 
-__all__ = ["Verdict", "run_checks", "require_sandbox", "SandboxUnavailable", "SandboxError",
+__all__ = ["Verdict", "run_checks", "max_seconds", "require_sandbox", "SandboxUnavailable", "SandboxError",
            "UnsupportedValue", "LIMITS"]
 
 #: Resource limits of every process running student code (per process unless noted).
@@ -86,6 +93,11 @@ LIMITS = {
     "disk": 128 << 20,        # size of the tmpfs holding the submission copy
     "log": 64 << 10,          # bytes of the student's printed output kept in the log
 }
+#: Time limits are CPU seconds (a check's `timeout`, `cell_timeout`, `cells_timeout`); the wall
+#: clock only backs them up, at WALL_FACTOR x the CPU limit + WALL_SLACK seconds, so that a
+#: correct submission passes on a loaded machine and a sleeping one still stops.
+WALL_FACTOR = 4.0
+WALL_SLACK = 10.0
 UID_BASE = 100_000_000       # per-run uids: UID_BASE + 8 * parent pid + slot; no real user has these
 _CHILD = Path(_child.__file__).resolve()
 #: Command prefix for the child (tests use it to start the child without CAP_SYS_ADMIN).
@@ -303,7 +315,9 @@ def run_checks(cells: list[str], workdir: Path, checks: list, seed: int, *,
     seed : int
         Every check draws its cases from a fresh ``np.random.default_rng(seed)``.
     cell_timeout, cells_timeout : float
-        Seconds for one cell, and for all cells together (a cell over time is killed and skipped).
+        CPU seconds for one cell, and for all cells together (a cell over time is killed and
+        skipped). A check's ``timeout`` is CPU seconds too. The wall clock stops work only at
+        ``WALL_FACTOR`` times these plus ``WALL_SLACK`` (sleeping or blocked code).
     limits : dict, optional
         Overrides of :data:`LIMITS`.
 
@@ -341,15 +355,15 @@ def run_checks(cells: list[str], workdir: Path, checks: list, seed: int, *,
         if not groups:
             return {}
         code_cells = transform_cells(list(cells))
-        cells_budget = min(cells_timeout, cell_timeout * max(1, len(code_cells))) + 1.0
-        checks_budget = max(sum(c["timeout"] + 0.5 for c in g["checks"]) for g in groups)
-        deadline = 5.0 + cells_budget + checks_budget
+        deadline = max_seconds([c for g in groups for c in g["checks"]], len(code_cells),
+                               cell_timeout, cells_timeout, groups) - 10.0
         job = {
             "cells": code_cells, "groups": groups, "workdir": str(workdir) if workdir else None,
             "python_binds": binds, "cnnlib_binds": cnnlib_binds, "hide_dirs": hide_dirs,
             "always_hidden": _config_dirs(binds),
             "mpl_cache_files": _mpl_cache_files(), "cell_timeout": float(cell_timeout),
             "cells_total_timeout": float(cells_timeout), "deadline": deadline,
+            "wall_factor": WALL_FACTOR, "wall_slack": WALL_SLACK, "parent_pid": os.getpid(),
             "log_cap": lim["log"], "disk_limit": lim["disk"],
             "limits": {"memory": lim["memory"], "nproc": lim["nproc"], "fsize": lim["fsize"],
                        "nofile": lim["nofile"], "cpu": int(deadline) + 5},
@@ -361,6 +375,27 @@ def run_checks(cells: list[str], workdir: Path, checks: list, seed: int, *,
     finally:
         if not os.environ.get("GRADING_SANDBOX_KEEP"):
             shutil.rmtree(jobdir, ignore_errors=True)
+
+
+def max_seconds(checks, n_cells: int, cell_timeout: float = 60.0, cells_timeout: float = 180.0,
+                _groups=None) -> float:
+    """Wall-clock seconds `run_checks` can take at most (sleeping code everywhere), setup included.
+
+    A caller with its own deadline for a whole grading job must allow at least this much,
+    or a slow but correct submission on a loaded machine is cut off before the sandbox is.
+    """
+    def wall(cpu):
+        return WALL_FACTOR * float(cpu) + WALL_SLACK
+
+    def timeout(c):
+        return c["timeout"] if isinstance(c, dict) else c.timeout
+
+    if _groups is None:  # Check objects: one group per `allow_cnnlib`
+        _groups = [{"checks": [c for c in checks if bool(c.allow_cnnlib) == allow]}
+                   for allow in (False, True)]
+    cells = min(wall(cells_timeout), wall(cell_timeout) * max(1, n_cells)) + 1.0
+    per_group = [sum(wall(timeout(c)) + 0.5 for c in g["checks"]) for g in _groups if g["checks"]]
+    return 10.0 + cells + max(per_group, default=0.0) + 10.0
 
 
 _ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8",
@@ -429,8 +464,10 @@ def _verdicts(jobdir, groups, checks, all_cases, lim) -> dict[str, Verdict]:
         done = _read_json(gdir / "done.json") or {}
         cell_notes = _cell_notes(done.get("cells"))
         if done.get("holder_error"):
-            cell_notes.append("the notebook's code broke the sandbox process: "
-                              + str(done["holder_error"])[:200])
+            err = str(done["holder_error"])
+            if err.startswith("MemoryError") or "Cannot allocate memory" in err:
+                cell_notes.append("memory")  # the cells left no room for the checks
+            cell_notes.append("the notebook's code broke the sandbox process: " + err[:200])
         blocked_cells = [str(b)[:60] for b in (done.get("blocked") or [])][:5]
         for i, c in enumerate(g["checks"]):
             check = by_id[c["key"]]
@@ -546,7 +583,7 @@ def _stopped(check, case, status, summary, flags) -> str:
     if (status is None and summary.get("timed_out")) or (status or {}).get("timeout"):
         flags.append("timeout")
         return (f"- {case.label}: `{target}` did not finish within {check.timeout:g} s "
-                "for all its checks (an endless loop?)")
+                "of computing time for all its checks (an endless loop?)")
     if status is None:
         flags.append("crashed")
         return (f"- {case.label}: `{target}` gave no result (the notebook's code broke the "

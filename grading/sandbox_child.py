@@ -353,6 +353,9 @@ _T0 = _monotonic()
 def main(jobdir):
     with open(os.path.join(jobdir, "job.json")) as fh:
         job = json.load(fh)
+    prctl(PR_SET_PDEATHSIG, signal.SIGKILL)  # a killed grading worker leaves no sandbox running
+    if os.getppid() != job.get("parent_pid", os.getppid()) and os.getppid() == 1:
+        os._exit(72)  # the parent died before the death signal was armed
     if os.geteuid() != 0:
         fail_setup("the grading sandbox must start as root (it needs CAP_SYS_ADMIN for "
                    f"namespaces and mounts, and to switch to an unprivileged uid); euid={os.geteuid()}")
@@ -960,20 +963,22 @@ def _fork():
 
 
 def _wait_child(pid, r, timeout):
-    """Wait for a forked child: 'k' read on `r` before `timeout` -> True; EOF/timeout -> False.
+    """Wait for a forked child: 'k' read on `r` -> ok; its death, EOF or `timeout` -> not ok.
 
-    On timeout or failure the child's process group is killed. Returns (ok, timed_out, status).
+    The child's death is noticed even while processes it started keep the pipe open (a fork
+    bomb, a daemon). On failure the child's process group is killed. Returns
+    (ok, timed_out, status, cpu): `cpu` is the child's CPU seconds when it was reaped here.
     """
     deadline = _monotonic() + timeout
-    ok = False
-    timed_out = False
+    ok = timed_out = False
+    status = cpu = None
     while True:
         left = deadline - _monotonic()
         if left <= 0:
             timed_out = True
             break
         try:
-            ready, _, _ = _select([r], [], [], left)
+            ready, _, _ = _select([r], [], [], min(left, 0.05))
         except InterruptedError:
             continue
         if ready:
@@ -983,27 +988,73 @@ def _wait_child(pid, r, timeout):
                 data = b""
             ok = data == b"k"
             break
+        status, cpu = _reap_child(pid, os.WNOHANG)
+        if status is not None:  # died without a word (but maybe just after writing it)
+            ok = _select([r], [], [], 0)[0] != [] and os.read(r, 1) == b"k"
+            break
     os.close(r)
-    status = None
-    if not ok:
+    if not ok and status is None:
         for target in (-pid, pid):
             try:
                 os.kill(target, signal.SIGKILL)
             except OSError:
                 pass
-        try:
-            _, status = os.waitpid(pid, 0)
-        except ChildProcessError:
-            status = None
-    return ok, timed_out, status
+        status, cpu = _reap_child(pid, 0)
+    return ok, timed_out, status, cpu
+
+
+def _reap_child(pid, flags):
+    """(status, cpu seconds) of the child `pid` once it has ended, else (None, None)."""
+    try:
+        got, status, ru = os.wait4(pid, flags)
+    except ChildProcessError:
+        return -1, None
+    if got == 0:
+        return None, None
+    return status, ru.ru_utime + ru.ru_stime
+
+
+def _cpu_seconds():
+    import resource
+    ru = resource.getrusage(resource.RUSAGE_SELF)
+    return ru.ru_utime + ru.ru_stime
+
+
+def _limit_cpu(seconds, hard=False):
+    """This process may use `seconds` more CPU seconds (SIGXCPU then; SIGKILL 1 s later if `hard`).
+
+    Without `hard` only the soft limit moves (the hard one stays the holder's), so that the
+    next cell, forked from this process, can get its own budget.
+    """
+    import math
+    import resource
+    _, cur_hard = resource.getrlimit(resource.RLIMIT_CPU)
+    soft = int(math.ceil(_cpu_seconds() + max(seconds, 0.0))) or 1
+    if cur_hard != resource.RLIM_INFINITY:
+        soft = min(soft, cur_hard)
+    new_hard = min(soft + 1, cur_hard) if hard and cur_hard != resource.RLIM_INFINITY else (
+        soft + 1 if hard else cur_hard)
+    resource.setrlimit(resource.RLIMIT_CPU, (soft, new_hard))
+
+
+def _wall(cpu_seconds, job):
+    """Wall-clock backstop for work limited to `cpu_seconds` of CPU (a loaded machine is slow)."""
+    return job["wall_factor"] * cpu_seconds + job["wall_slack"]
 
 
 def run_cells(job, ns):
+    """Run each cell in a fork that becomes the next holder; CPU-time limits, wall backstop.
+
+    A cell may use `cell_timeout` CPU seconds, all cells together `cells_total_timeout`;
+    the wall clock only stops cells that wait (sleep, block) far beyond that.
+    """
     report = []
-    total_deadline = _monotonic() + job["cells_total_timeout"]
+    cpu_left = job["cells_total_timeout"]
+    wall_end = _monotonic() + _wall(job["cells_total_timeout"], job)
     for i, src in enumerate(job["cells"]):
-        left = min(job["cell_timeout"], total_deadline - _monotonic())
-        if left <= 0:
+        budget = min(job["cell_timeout"], cpu_left)
+        wall = min(_wall(budget, job), wall_end - _monotonic())
+        if budget <= 0 or wall <= 0:
             report.append({"status": "skipped"})
             continue
         r, w = os.pipe()
@@ -1011,7 +1062,12 @@ def run_cells(job, ns):
         if pid == 0:
             os.close(r)
             os.setpgid(0, 0)
-            report.append(_exec_cell(src, ns, i + 1))
+            _limit_cpu(budget)
+            result = _exec_cell(src, ns, i + 1)
+            used = _cpu_seconds()
+            result["cpu"] = round(used, 3)
+            report.append(result)
+            cpu_left -= used
             try:
                 os.write(w, b"k")
             except OSError:
@@ -1019,17 +1075,20 @@ def run_cells(job, ns):
             os.close(w)
             continue  # this process now holds the state; its parent exits
         os.close(w)
-        ok, timed_out, status = _wait_child(pid, r, left)
+        ok, timed_out, status, cpu = _wait_child(pid, r, wall)
         if ok:
             os._exit(0)
         _kill_stragglers()  # whatever the killed cell started
-        report.append({"status": "timeout" if timed_out else "crashed",
-                       "signal": _signal_of(status)})
+        sig = _signal_of(status)
+        over = timed_out or sig == signal.SIGXCPU or (cpu is not None and cpu >= budget - 0.05)
+        cpu_left -= cpu if cpu is not None else budget
+        report.append({"status": "timeout" if over else "crashed", "signal": sig,
+                       "cpu": None if cpu is None else round(cpu, 3)})
     return report
 
 
 def _signal_of(status):
-    if status is None:
+    if status is None or status < 0:
         return None
     return os.WTERMSIG(status) if os.WIFSIGNALED(status) else None
 
@@ -1049,25 +1108,23 @@ def run_one_check(job, c, index, ns, cases, outdir, blocker):
         os.close(r)
         try:
             os.setpgid(0, 0)
-            import resource
-            cpu = int(c["timeout"]) + 2
-            resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu))
+            _limit_cpu(c["timeout"], hard=True)
             check_worker(c, prefix, ns, cases, outdir, blocker)
             os.write(w, b"k")
         finally:
             os._exit(0)
     os.close(w)
-    ok, timed_out, status = _wait_child(pid, r, c["timeout"])
+    ok, timed_out, status, cpu = _wait_child(pid, r, _wall(c["timeout"], job))
     if ok:
-        try:
-            _, status = os.waitpid(pid, 0)
-        except ChildProcessError:
-            status = None
+        status, cpu = _reap_child(pid, 0) if status is None else (status, cpu)
     sig = _signal_of(status)
     if not ok:
         _kill_stragglers()  # what the stuck or crashed function started, daemons included
+    over = timed_out or sig == signal.SIGXCPU or (
+        not ok and cpu is not None and cpu >= c["timeout"] - 0.05)
     _write_json(os.path.join(outdir, f"{prefix}_status.json"),
-                {"finished": ok, "timeout": timed_out or sig == signal.SIGXCPU, "signal": sig,
+                {"finished": ok, "timeout": over, "signal": sig,
+                 "cpu": None if cpu is None else round(cpu, 3),
                  "seconds": round(_monotonic() - t0, 3)})
 
 

@@ -532,7 +532,11 @@ def test_fork_bomb_is_stopped_by_the_process_limit(work):
     assert _sandbox_processes() == 0  # every sleeping child died with the sandbox
 
 
-def test_an_endless_escaping_fork_bomb_costs_only_its_check(work):
+def test_an_endless_escaping_fork_bomb_costs_only_its_check(work, monkeypatch):
+    from grading import sandbox
+    # each escaped child has its own CPU limit and they share the cores with the bomb: the
+    # wall-clock backstop (here 4 x 1 + 1 s) is what stops it
+    monkeypatch.setattr(sandbox, "WALL_SLACK", 1.0)
     cells = GOOD + textwrap.dedent("""
     import os
     def bomb(x):
@@ -543,7 +547,7 @@ def test_an_endless_escaping_fork_bomb_costs_only_its_check(work):
             except OSError:
                 pass
     """)
-    res = run(cells, [double_check("bomb", timeout=2.0), double_check()], work)
+    res = run(cells, [double_check("bomb", timeout=1.0), double_check()], work)
     assert not res["test_bomb"].passed and "timeout" in res["test_bomb"].flags
     assert res["test_double"].passed, res["test_double"]
     assert _sandbox_processes() == 0
@@ -803,3 +807,82 @@ def test_venv_and_cnnlib_of_a_clone_under_tmp_work(tmp_path, through_symlink):
     res = json.loads(proc.stdout.strip().splitlines()[-1])
     assert res["test_probe"][0], res["test_probe"]
     assert res["test_probe_cnnlib"][0], res["test_probe_cnnlib"]
+
+
+# ----------------------------------------------------------------------------- load robustness
+# On a loaded machine a correct submission gets a fraction of a core: the time limits count CPU
+# seconds, and the wall clock only backs them up (WALL_FACTOR x + WALL_SLACK) for code that waits.
+def test_time_limits_count_cpu_seconds_not_wall_clock(work):
+    """Waiting longer than the limit (as on a busy machine) costs nothing; computing does."""
+    cells = [GOOD + "import time\ndef slow(x):\n    time.sleep(1.5)\n    return 2 * x\n",
+             "time.sleep(1.5)\ndef triple(x):\n    return 2 * x\n",
+             "def spin(x):\n    while True:\n        pass\n"]
+    checks = [double_check("slow", timeout=1.0), double_check("triple", timeout=1.0),
+              double_check("spin", timeout=1.0)]
+    res = run(cells, checks, work, cell_timeout=1.0)
+    assert res["test_slow"].passed, res["test_slow"]      # 3 s of sleeping over 2 cases
+    assert res["test_triple"].passed, res["test_triple"]  # the cell slept 1.5 s
+    assert not res["test_spin"].passed and "timeout" in res["test_spin"].flags
+    assert "computing time" in res["test_spin"].message
+
+
+def test_sleeping_code_is_stopped_by_the_wall_clock_backstop(work, monkeypatch):
+    from grading import sandbox
+    monkeypatch.setattr(sandbox, "WALL_SLACK", 0.5)  # backstop 4 x 0.5 + 0.5 = 2.5 s
+    cells = [GOOD + "import time\ndef sleeper(x):\n    time.sleep(3600)\n",
+             "time.sleep(3600)\nraise SystemExit", "def triple(x):\n    return 2 * x\n"]
+    checks = [double_check("sleeper", timeout=0.5), double_check("triple", timeout=0.5)]
+    res = run(cells, checks, work, cell_timeout=0.5)
+    assert not res["test_sleeper"].passed and "timeout" in res["test_sleeper"].flags
+    assert res["test_triple"].passed, res["test_triple"]  # the sleeping cell was skipped
+
+
+def test_the_sandbox_dies_with_the_grading_process(work):
+    """A grading worker killed mid-job (job timeout) must not leave its sandbox running."""
+    import signal
+    import subprocess
+    import sys
+    import time
+    script = textwrap.dedent(f"""
+        import sys, textwrap
+        from pathlib import Path
+        sys.path.insert(0, {str(Path(__file__).resolve().parents[1])!r})
+        sys.path.insert(0, {str(Path(__file__).resolve().parent)!r})
+        from test_sandbox import double_check, run
+        run("import time\\ntime.sleep(3600)", [double_check()], {str(work)!r}, cell_timeout=600.0)
+    """)
+    proc = subprocess.Popen([sys.executable, "-c", script])
+    mine = range(UID_BASE + 8 * proc.pid, UID_BASE + 8 * proc.pid + 8)
+    for _ in range(600):  # until the sleeping cell runs
+        if _processes_of(mine):
+            break
+        time.sleep(0.05)
+    assert _processes_of(mine), "the sandbox never started"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    for _ in range(100):
+        if not _processes_of(mine):
+            break
+        time.sleep(0.05)
+    assert not _processes_of(mine), "sandbox processes outlived the grading process"
+
+
+def _processes_of(uids):
+    n = 0
+    for pid in os.listdir("/proc"):
+        try:
+            with open(f"/proc/{pid}/status") as fh:
+                uid = int(next(l for l in fh if l.startswith("Uid:")).split()[1])
+        except (OSError, StopIteration, ValueError):
+            continue
+        n += uid in uids
+    return n
+
+
+def test_max_seconds_covers_every_backstop():
+    from grading.sandbox import WALL_FACTOR, max_seconds
+    checks = [double_check("a", timeout=10.0), double_check("b", timeout=30.0, allow_cnnlib=True),
+              double_check("c", timeout=5.0, allow_cnnlib=True)]
+    bound = max_seconds(checks, 4, cell_timeout=60.0, cells_timeout=180.0)
+    assert bound >= WALL_FACTOR * (180.0 + 35.0)      # cells, then the slower group's checks
+    assert bound < WALL_FACTOR * (180.0 + 45.0) + 100  # the groups run side by side
