@@ -735,21 +735,30 @@ def copy_submission(src, dst, uid, budget=200 << 20, max_files=2000):
             if n > max_files:
                 return
             s, t = os.path.join(dirpath, name), os.path.join(tdir, name)
-            st = os.lstat(s)
-            if stat.S_ISLNK(st.st_mode):
-                os.symlink(os.readlink(s), t)
-                os.lchown(t, uid, uid)
-            elif stat.S_ISDIR(st.st_mode):
-                os.mkdir(t, 0o755)
-                os.chown(t, uid, uid)
-            elif stat.S_ISREG(st.st_mode) and st.st_size <= budget:
-                budget -= st.st_size
-                fd = os.open(s, os.O_RDONLY | os.O_NOFOLLOW)
-                with os.fdopen(fd, "rb") as fi, open(t, "wb") as fo:
-                    while chunk := fi.read(1 << 20):
-                        fo.write(chunk)
-                os.chown(t, uid, uid)
+            try:
+                budget -= _copy_entry(s, t, uid, budget)
+            except FileNotFoundError:  # removed while we copy (an editor's or a tool's temp file)
+                continue
         dirnames[:] = [d for d in dirnames if not os.path.islink(os.path.join(dirpath, d))]
+
+
+def _copy_entry(s, t, uid, budget):
+    """Copy one entry of the submission (a link as a link); returns the bytes it used."""
+    st = os.lstat(s)
+    if stat.S_ISLNK(st.st_mode):
+        os.symlink(os.readlink(s), t)
+        os.lchown(t, uid, uid)
+    elif stat.S_ISDIR(st.st_mode):
+        os.mkdir(t, 0o755)
+        os.chown(t, uid, uid)
+    elif stat.S_ISREG(st.st_mode) and st.st_size <= budget:
+        fd = os.open(s, os.O_RDONLY | os.O_NOFOLLOW)
+        with os.fdopen(fd, "rb") as fi, open(t, "wb") as fo:
+            while chunk := fi.read(1 << 20):
+                fo.write(chunk)
+        os.chown(t, uid, uid)
+        return st.st_size
+    return 0
 
 
 def group_main(job, g, root, cases, setup_w):

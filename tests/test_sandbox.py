@@ -886,3 +886,25 @@ def test_max_seconds_covers_every_backstop():
     bound = max_seconds(checks, 4, cell_timeout=60.0, cells_timeout=180.0)
     assert bound >= WALL_FACTOR * (180.0 + 35.0)      # cells, then the slower group's checks
     assert bound < WALL_FACTOR * (180.0 + 45.0) + 100  # the groups run side by side
+
+
+def test_a_file_vanishing_during_the_copy_is_skipped(tmp_path, monkeypatch):
+    """A temp file removed while the sandbox copies the folder is no setup failure."""
+    from grading import sandbox_child
+    src, dst = tmp_path / "src", tmp_path / "dst"
+    (src / "sub").mkdir(parents=True)
+    dst.mkdir()
+    for name in ("a.txt", "gone.tmp", "sub/b.txt", "sub/gone2.tmp"):
+        (src / name).write_text(name)
+    real_lstat = os.lstat
+
+    def lstat_after_removal(path, *a, **k):
+        if str(path).endswith(".tmp"):
+            os.unlink(path)
+        return real_lstat(path, *a, **k)
+
+    monkeypatch.setattr(sandbox_child.os, "lstat", lstat_after_removal)
+    sandbox_child.copy_submission(str(src), str(dst), os.getuid())
+    copied = sorted(str(p.relative_to(dst)) for p in dst.rglob("*"))
+    assert copied == ["a.txt", "sub", "sub/b.txt"]
+    assert (dst / "sub" / "b.txt").read_text() == "sub/b.txt"
