@@ -96,7 +96,7 @@ LIMITS = {
 #: Time limits are CPU seconds (a check's `timeout`, `cell_timeout`, `cells_timeout`); the wall
 #: clock only backs them up, at WALL_FACTOR x the CPU limit + WALL_SLACK seconds, so that a
 #: correct submission passes on a loaded machine and a sleeping one still stops.
-WALL_FACTOR = 4.0
+WALL_FACTOR = 5.0
 WALL_SLACK = 10.0
 UID_BASE = 100_000_000       # per-run uids: UID_BASE + 8 * parent pid + slot; no real user has these
 _CHILD = Path(_child.__file__).resolve()
