@@ -1041,8 +1041,9 @@ def _limit_cpu(seconds, hard=False):
     soft = int(math.ceil(_cpu_seconds() + max(seconds, 0.0))) or 1
     if cur_hard != resource.RLIM_INFINITY:
         soft = min(soft, cur_hard)
-    new_hard = min(soft + 1, cur_hard) if hard and cur_hard != resource.RLIM_INFINITY else (
-        soft + 1 if hard else cur_hard)
+    new_hard = cur_hard
+    if hard:
+        new_hard = soft + 1 if cur_hard == resource.RLIM_INFINITY else min(soft + 1, cur_hard)
     resource.setrlimit(resource.RLIMIT_CPU, (soft, new_hard))
 
 
