@@ -31,6 +31,10 @@ def scipy_conv(x, w, b, stride, padding):
     return y[:, :, ::sh, ::sw] + b[None, :, None, None]
 
 
+def as_pair(v):
+    return (v, v) if isinstance(v, int) else v
+
+
 def random_case(seed):
     """A random, often awkward configuration: non-square, strides that do not divide, padding 0-3."""
     rng = np.random.default_rng(seed)
@@ -189,6 +193,20 @@ def test_threads_do_not_share_scratch_buffers():
     for t in threads:
         t.join()
     assert errors == []
+
+
+@pytest.mark.parametrize("chunk_cols", [1, 40, 150, 10**6])
+@pytest.mark.parametrize("stride, padding", [(1, 1), (1, (0, 2)), ((2, 3), (2, 0)), (3, 2)])
+def test_forward_in_chunks_of_images(monkeypatch, chunk_cols, stride, padding):
+    """With stride 1 the forward pass works a chunk of images at a time (short last chunk too)."""
+    monkeypatch.setattr("cnnlib.conv._CHUNK_COLS", chunk_cols)
+    rng = np.random.default_rng(10)
+    x, w, b = rng.normal(size=(7, 3, 11, 9)), rng.normal(size=(5, 3, 3, 4)), rng.normal(size=5)
+    expected = scipy_conv(x, w, b, as_pair(stride), as_pair(padding))
+    for dtype, tol in ((np.float64, 1e-10), (np.float32, 1e-4)):
+        got = conv2d(x.astype(dtype), w.astype(dtype), b.astype(dtype), stride, padding)
+        assert got.dtype == dtype
+        np.testing.assert_allclose(got, expected, rtol=tol, atol=tol)
 
 
 def test_large_input_against_scipy():
