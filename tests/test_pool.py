@@ -3,20 +3,7 @@ import numpy as np
 import pytest
 
 from cnnlib import avg_pool2d, avg_pool2d_backward, max_pool2d, max_pool2d_backward
-
-
-def numeric_gradient(f, a, dout, h=1e-6):
-    """Centred differences of sum(f() * dout) with respect to every entry of ``a`` (in place)."""
-    grad = np.zeros_like(a)
-    for idx in np.ndindex(a.shape):
-        old = a[idx]
-        a[idx] = old + h
-        plus = np.sum(f() * dout)
-        a[idx] = old - h
-        minus = np.sum(f() * dout)
-        a[idx] = old
-        grad[idx] = (plus - minus) / (2 * h)
-    return grad
+from numeric_oracle import numeric_gradient
 
 
 def loop_pool(x, size, stride, reduce):
