@@ -136,6 +136,22 @@ def _tolerances(expected, dtype=np.float64):
 
 
 # --------------------------------------------------------------------------- checks
+def never_raises(verdict: Callable[[object], "str | None"], what: str,
+                 expecting: str = "") -> Callable[[object], "str | None"]:
+    """Wrap `verdict` so that the check never raises, whatever it is given.
+
+    An exception while judging an answer is a failure (the safe side), reported as
+    "<what> could not be checked (<exception type>)" followed by `expecting`.
+    """
+    def check(got):
+        try:
+            return verdict(got)
+        except Exception as exc:
+            return f"{what} could not be checked ({type(exc).__name__}){expecting}"
+
+    return check
+
+
 def array_check(expected, *, what="the output", variants=(), shape_hint="", value_hint="",
                 dtype=np.float64) -> Callable[[object], "str | None"]:
     """A check comparing an array answer with `expected` (computed by cnnlib).
@@ -147,13 +163,9 @@ def array_check(expected, *, what="the output", variants=(), shape_hint="", valu
     expected = np.array(expected, dtype=np.float64)
     rtol, atol = _tolerances(expected, dtype)
 
-    def check(got):
-        try:
-            return _array_verdict(got, expected, what, variants, shape_hint, value_hint, rtol, atol)
-        except Exception as exc:  # a check must never raise; failing is the safe side
-            return f"{what} could not be checked ({type(exc).__name__}); expected shape {fmt_shape(expected.shape)}"
-
-    return check
+    return never_raises(
+        lambda got: _array_verdict(got, expected, what, variants, shape_hint, value_hint, rtol, atol),
+        what, f"; expected shape {fmt_shape(expected.shape)}")
 
 
 def _array_verdict(got, expected, what, variants, shape_hint, value_hint, rtol, atol):
@@ -201,13 +213,8 @@ def scalar_check(expected, *, what="the result", variants=(), hint="") -> Callab
     """A check for a single number (a size, a count). Variants carry the wrong numbers."""
     expected = float(expected)
 
-    def check(got):
-        try:
-            return _scalar_verdict(got, expected, what, variants, hint)
-        except Exception as exc:
-            return f"{what} could not be checked ({type(exc).__name__}); expected {fmt_num(expected)}"
-
-    return check
+    return never_raises(lambda got: _scalar_verdict(got, expected, what, variants, hint),
+                        what, f"; expected {fmt_num(expected)}")
 
 
 def _scalar_verdict(got, expected, what, variants, hint):
@@ -237,22 +244,19 @@ def tuple_check(parts, *, what="the result") -> Callable:
     """A check for a tuple of arrays, e.g. (dx, dw, db). `parts` are (name, check) pairs."""
     names = ", ".join(name for name, _ in parts)
 
-    def check(got):
-        try:
-            if isinstance(got, np.ndarray) or not isinstance(got, (tuple, list)):
-                return f"{what}: returned {describe(got)}; expected a tuple ({names})"
-            if len(got) != len(parts):
-                return f"{what}: returned {describe(got)}; expected a tuple of {len(parts)} ({names})"
-            msgs = []
-            for (name, part_check), item in zip(parts, got):
-                m = part_check(item)
-                if m:
-                    msgs.append(m)
-            return "; ".join(msgs) if msgs else None
-        except Exception as exc:
-            return f"{what} could not be checked ({type(exc).__name__}); expected a tuple ({names})"
+    def verdict(got):
+        if isinstance(got, np.ndarray) or not isinstance(got, (tuple, list)):
+            return f"{what}: returned {describe(got)}; expected a tuple ({names})"
+        if len(got) != len(parts):
+            return f"{what}: returned {describe(got)}; expected a tuple of {len(parts)} ({names})"
+        msgs = []
+        for (name, part_check), item in zip(parts, got):
+            m = part_check(item)
+            if m:
+                msgs.append(m)
+        return "; ".join(msgs) if msgs else None
 
-    return check
+    return never_raises(verdict, what, f"; expected a tuple ({names})")
 
 
 # --------------------------------------------------------------------------- inputs
