@@ -16,6 +16,7 @@ import numpy as np
 from scipy import ndimage, signal
 
 import cnnlib
+from bench import KEEPS_FREED_MEMORY
 
 try:
     import torch
@@ -222,6 +223,9 @@ def main():
           f"{matmul_peak(np.float64):.0f} GFLOP/s float64")
     print("W1: N=64 C=1 28x28 K=8 F=3 S=1 P=1 | W2: N=32 C=16 32x32 K=32 F=3 S=1 P=1 | "
           "W3: N=32 C=3 64x64 K=16 F=5 S=2 P=2 | maxpool2: 2x2 stride 2 on (32, 32, 32, 32)")
+    print(f"process settings for side-by-side timing (see bench/__init__.py): "
+          f"GOMP_SPINCOUNT={os.environ.get('GOMP_SPINCOUNT')}, glibc keeps freed memory: "
+          f"{'yes' if KEEPS_FREED_MEMORY else 'no'}; cnnlib threads: {cnnlib.parallel.num_threads()}")
     print("GFLOP/s counts 2*N*K*Ho*Wo*C*F*F per forward, twice that per backward.")
     print("ms = median of the repeats, best = fastest repeat; GFLOP/s and 'vs torch' use medians.\n")
     print(f"{'workload':<9} {'dtype':<8} {'pass':<9} {'impl':<7} {'ms':>10} {'best ms':>9} {'GFLOP/s':>8} "

@@ -1,9 +1,22 @@
-"""An independent numeric-gradient oracle for the tests of cnnlib's backward passes.
+"""Independent oracles for cnnlib's tests: numeric gradients and scipy's correlation.
 
-Kept apart from `cnnlib.gradcheck` on purpose: the library's backward passes are checked
-against code that is not the library's.
+Kept apart from `cnnlib.gradcheck` on purpose: the library is checked against code that is
+not the library's.
 """
 import numpy as np
+from scipy.signal import correlate
+
+
+def scipy_conv(x, w, b, stride, padding):
+    """Reference conv2d: scipy.signal.correlate per (n, k) over the padded input, then subsample.
+
+    x (N, C, H, W), w (K, C, Fh, Fw), b (K,); stride and padding are (h, w) pairs.
+    """
+    (sh, sw), (ph, pw) = stride, padding
+    xp = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
+    y = np.array([[correlate(xp[n], w[k], mode="valid", method="direct")[0]
+                   for k in range(w.shape[0])] for n in range(x.shape[0])])
+    return y[:, :, ::sh, ::sw] + b[None, :, None, None]
 
 
 def numeric_gradient(f, a, dout, h=1e-6):

@@ -1,21 +1,9 @@
 """Tests for cnnlib.conv: zero_pad, conv2d (fast), conv2d_naive, conv2d_backward."""
-import threading
-
 import numpy as np
 import pytest
-from scipy.signal import correlate
 
 from cnnlib import conv2d, conv2d_backward, conv2d_naive, zero_pad
-from numeric_oracle import numeric_gradient
-
-
-def scipy_conv(x, w, b, stride, padding):
-    """Reference: scipy.signal.correlate per (n, k) over the padded input, then subsample."""
-    (sh, sw), (ph, pw) = stride, padding
-    xp = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
-    y = np.array([[correlate(xp[n], w[k], mode="valid", method="direct")[0]
-                   for k in range(w.shape[0])] for n in range(x.shape[0])])
-    return y[:, :, ::sh, ::sw] + b[None, :, None, None]
+from numeric_oracle import numeric_gradient, scipy_conv
 
 
 def as_pair(v):
@@ -160,40 +148,6 @@ def test_non_contiguous_inputs():
     w = rng.normal(size=(3, 3, 2, 4))[:, :, ::-1, :]             # negative strides
     np.testing.assert_allclose(conv2d(x, w, stride=2, padding=1),
                                conv2d_naive(x, w, stride=2, padding=1), atol=1e-12)
-
-
-def test_threads_do_not_share_scratch_buffers():
-    rng = np.random.default_rng(6)
-    w = rng.normal(size=(4, 3, 3, 3))
-    xs = [rng.normal(size=(4, 3, 16, 16)) for _ in range(4)]
-    expected = [conv2d_naive(x, w, padding=1) for x in xs]
-    errors = []
-
-    def work(i):
-        for _ in range(20):
-            if not np.allclose(conv2d(xs[i], w, padding=1), expected[i]):
-                errors.append(i)
-
-    threads = [threading.Thread(target=work, args=(i,)) for i in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert errors == []
-
-
-@pytest.mark.parametrize("chunk_cols", [1, 40, 150, 10**6])
-@pytest.mark.parametrize("stride, padding", [(1, 1), (1, (0, 2)), ((2, 3), (2, 0)), (3, 2)])
-def test_forward_in_chunks_of_images(monkeypatch, chunk_cols, stride, padding):
-    """With stride 1 the forward pass works a chunk of images at a time (short last chunk too)."""
-    monkeypatch.setattr("cnnlib.conv._CHUNK_COLS", chunk_cols)
-    rng = np.random.default_rng(10)
-    x, w, b = rng.normal(size=(7, 3, 11, 9)), rng.normal(size=(5, 3, 3, 4)), rng.normal(size=5)
-    expected = scipy_conv(x, w, b, as_pair(stride), as_pair(padding))
-    for dtype, tol in ((np.float64, 1e-10), (np.float32, 1e-4)):
-        got = conv2d(x.astype(dtype), w.astype(dtype), b.astype(dtype), stride, padding)
-        assert got.dtype == dtype
-        np.testing.assert_allclose(got, expected, rtol=tol, atol=tol)
 
 
 def test_large_input_against_scipy():

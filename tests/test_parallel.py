@@ -1,0 +1,96 @@
+"""Tests for cnnlib.parallel: run_parts, its fallbacks, errors, fork and the thread count."""
+import os
+import threading
+
+import numpy as np
+import pytest
+
+from cnnlib import conv2d, parallel, window_matrix
+
+
+def test_every_part_runs_once_and_part_zero_on_the_caller():
+    seen, lock = [], threading.Lock()
+
+    def work(i):
+        with lock:
+            seen.append((i, threading.current_thread() is threading.main_thread()))
+
+    parallel.run_parts(work, 5)
+    assert sorted(i for i, _ in seen) == [0, 1, 2, 3, 4]
+    assert (0, True) in seen
+
+
+def test_parts_really_run_at_the_same_time():
+    """Two parts that each wait for the other can only finish if they run concurrently."""
+    barrier = threading.Barrier(2, timeout=10)
+    parallel.run_parts(lambda i: barrier.wait(), 2)
+
+
+def test_an_error_in_any_part_is_raised_after_all_parts_stop():
+    finished = []
+
+    def work(i):
+        if i == 2:
+            raise ValueError("part 2 failed")
+        finished.append(i)
+
+    with pytest.raises(ValueError, match="part 2 failed"):
+        parallel.run_parts(work, 4)
+    assert sorted(finished) == [0, 1, 3]
+
+
+def test_nested_calls_run_inline_instead_of_deadlocking():
+    inner = []
+
+    def work(i):
+        parallel.run_parts(lambda j: inner.append((i, j)), 3)
+
+    parallel.run_parts(work, 2)
+    assert sorted(inner) == [(0, 0), (0, 1), (0, 2), (1, 0), (1, 1), (1, 2)]
+
+
+def test_when_no_thread_can_start_everything_runs_on_the_caller(monkeypatch):
+    class Refusing:
+        _max_workers = 99
+
+        def submit(self, *args):
+            raise RuntimeError("can't start new thread")
+
+    monkeypatch.setattr(parallel, "_pool", Refusing())
+    seen = []
+    parallel.run_parts(seen.append, 3)
+    assert sorted(seen) == [0, 1, 2]
+
+
+@pytest.mark.parametrize("setting, expected", [("1", 1), ("3", 3), ("zero", None), ("0", None), ("", None)])
+def test_num_threads_setting(monkeypatch, setting, expected):
+    monkeypatch.setenv("CNNLIB_NUM_THREADS", setting)
+    default = max(1, min(len(os.sched_getaffinity(0)), 8))
+    assert parallel.num_threads() == (expected or default)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="fork is POSIX-only")
+def test_a_forked_child_gets_a_working_pool(monkeypatch):
+    """The pool's threads do not survive fork: the child must start its own, not hang."""
+    monkeypatch.setenv("CNNLIB_NUM_THREADS", "2")
+    monkeypatch.setattr(window_matrix, "PART_FLOPS", 1)     # use the pool even for this small case
+    window_matrix.clear_cache()
+    rng = np.random.default_rng(0)
+    x, w = rng.normal(size=(8, 16, 20, 20)), rng.normal(size=(8, 16, 3, 3))
+    expected = conv2d(x, w, padding=1)           # the parent's pool now exists
+    assert parallel._pool is not None
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:                                 # child: report 1 on success, 0 otherwise
+        ok = np.allclose(conv2d(x, w, padding=1), expected)
+        os.write(write, b"1" if ok else b"0")
+        os._exit(0)
+    os.close(write)
+    try:
+        import select
+        ready, _, _ = select.select([read], [], [], 60)
+        assert ready, "the forked child did not finish within 60 s"
+        assert os.read(read, 1) == b"1"
+    finally:
+        os.close(read)
+        os.waitpid(pid, 0)

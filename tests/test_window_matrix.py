@@ -1,0 +1,118 @@
+"""Tests for cnnlib.window_matrix: both layouts, chunks, pieces and parts of conv2d's fast path."""
+import threading
+
+import numpy as np
+import pytest
+
+from cnnlib import conv2d, window_matrix
+from cnnlib.window_matrix import ColsPlan, Geometry, RowsPlan, cached, clear_cache, forward
+from numeric_oracle import scipy_conv
+
+CASES = [  # x shape, w shape, stride, padding
+    ((7, 3, 11, 9), (5, 3, 3, 4), (1, 1), (1, 1)),
+    ((5, 2, 12, 10), (4, 2, 5, 3), (2, 3), (2, 0)),
+    ((4, 6, 9, 13), (3, 6, 2, 2), (3, 1), (0, 2)),
+    ((6, 1, 8, 8), (2, 1, 1, 1), (1, 2), (0, 0)),
+    ((3, 4, 6, 7), (6, 4, 6, 7), (1, 1), (0, 0)),     # kernel as large as the input
+]
+
+
+@pytest.fixture
+def settings(monkeypatch):
+    """Set window_matrix's tuning constants for one test; plans are rebuilt before and after."""
+    def apply(**values):
+        for name, value in values.items():
+            monkeypatch.setattr(window_matrix, name, value)
+        clear_cache()
+    yield apply
+    clear_cache()
+
+
+@pytest.mark.parametrize("case", CASES)
+@pytest.mark.parametrize("layout", ["rows", "cols"])
+@pytest.mark.parametrize("split", ["whole", "small"])
+def test_layouts_chunks_pieces_and_parts_agree_with_scipy(settings, monkeypatch, case, layout, split):
+    """Every way of cutting the work gives the same result, in float64 and float32."""
+    xshape, wshape, stride, padding = case
+    if split == "whole":        # one chunk, one product, one thread
+        monkeypatch.setenv("CNNLIB_NUM_THREADS", "1")
+        settings(ROW_RUN=0 if layout == "rows" else 10**9, CHUNK_BYTES=10**9, MIN_PIECE=10**9)
+    else:                       # a chunk per image, pieces of 3 rows with a remainder, 3 threads
+        monkeypatch.setenv("CNNLIB_NUM_THREADS", "3")
+        settings(ROW_RUN=0 if layout == "rows" else 10**9, CHUNK_BYTES=1, MIN_PIECE=1,
+                 SMALL_GEMM=3 * wshape[0] * (np.prod(wshape[1:]) + 1), PART_FLOPS=1)
+    rng = np.random.default_rng(sum(xshape))
+    x, w, b = rng.normal(size=xshape), rng.normal(size=wshape), rng.normal(size=wshape[0])
+    expected = scipy_conv(x, w, b, stride, padding)
+    for dtype, tol in ((np.float64, 1e-10), (np.float32, 1e-4)):
+        got = conv2d(x.astype(dtype), w.astype(dtype), b.astype(dtype), stride, padding)
+        assert got.dtype == dtype and got.shape == expected.shape
+        np.testing.assert_allclose(got, expected, rtol=tol, atol=tol)
+
+
+def plan_for(xshape, wshape, stride, padding):
+    """The plan conv2d builds for this geometry, and the geometry."""
+    H = (xshape[2] + 2 * padding[0] - wshape[2]) // stride[0] + 1
+    W = (xshape[3] + 2 * padding[1] - wshape[3]) // stride[1] + 1
+    g = Geometry(xshape, wshape[2:], stride, padding, (H, W))
+    x, w = np.zeros(xshape, np.float32), np.zeros(wshape, np.float32)
+    forward(x, w, None, g, np.float32)
+    return next(e for k, e in window_matrix._local.cache.items() if k[0] == "plan"), g
+
+
+def test_layout_choice_follows_the_length_of_a_kernel_row(settings):
+    """Rows when a kernel row holds >= ROW_RUN values (W2: 3 x 16 = 48), columns otherwise."""
+    settings()
+    assert isinstance(plan_for((2, 16, 8, 8), (4, 16, 3, 3), (1, 1), (1, 1))[0], RowsPlan)
+    settings()
+    assert isinstance(plan_for((2, 3, 8, 8), (4, 3, 5, 5), (2, 2), (2, 2))[0], ColsPlan)
+
+
+def test_pieces_respect_the_small_product_limit(settings, monkeypatch):
+    """Each piece's product stays within SMALL_GEMM multiply-adds; small work stays on one thread."""
+    monkeypatch.setenv("CNNLIB_NUM_THREADS", "2")
+    settings()
+    plan, g = plan_for((32, 16, 32, 32), (32, 16, 3, 3), (1, 1), (1, 1))    # W2
+    assert plan.r * 32 * (16 * 9 + 1) <= window_matrix.SMALL_GEMM < (plan.r + 1) * 32 * 145
+    assert plan.parts == [(0, 16), (16, 32)]
+    settings()
+    plan, _ = plan_for((2, 1, 8, 8), (2, 1, 3, 3), (1, 1), (1, 1))           # 2.6 kflop
+    assert plan.parts == [(0, 2)]
+    settings()
+    plan, _ = plan_for((4, 64, 8, 8), (256, 64, 3, 3), (1, 1), (1, 1))       # pieces too thin
+    assert plan.r < window_matrix.MIN_PIECE and len(plan.parts) == 1
+
+
+def test_cache_keeps_at_most_cache_bytes(settings):
+    """Least recently used entries go once the cache holds more than CACHE_BYTES."""
+    settings(CACHE_BYTES=3000)
+    a = cached("a", lambda: np.zeros(250))       # 2000 bytes
+    assert cached("a", lambda: None) is a
+    cached("b", lambda: np.zeros(125))           # 1000 bytes: 3000 in all, both kept
+    assert cached("a", lambda: None) is a        # "a" is now the most recently used
+    cached("c", lambda: np.zeros(125))           # 4000 bytes: the LRU entry "b" goes
+    keys = list(window_matrix._local.cache)
+    assert keys == ["a", "c"]
+
+
+def test_concurrent_callers_with_the_same_geometry(settings, monkeypatch):
+    """Calls from several threads at once (each with its own plan) never mix their buffers."""
+    monkeypatch.setenv("CNNLIB_NUM_THREADS", "2")
+    settings(PART_FLOPS=1)
+    rng = np.random.default_rng(3)
+    w, b = rng.normal(size=(8, 16, 3, 3)), rng.normal(size=8)
+    xs = [rng.normal(size=(8, 16, 12, 12)) for _ in range(4)]
+    expected = [scipy_conv(x, w, b, (1, 1), (1, 1)) for x in xs]
+    errors = []
+
+    def work(i):
+        for _ in range(10):
+            if not np.allclose(conv2d(xs[i], w, b, padding=1), expected[i]):
+                errors.append(i)
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
