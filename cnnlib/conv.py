@@ -15,7 +15,7 @@ returned is freshly allocated and never aliases a scratch buffer.
 import numpy as np
 
 from ._validate import as_pair, check_array, check_same_shape, float_dtype
-from .window_matrix import Geometry, forward, im2col, scratch
+from .window_matrix import Geometry, forward, im2col, scratch, weight_grad
 
 __all__ = ["zero_pad", "conv2d", "conv2d_naive", "conv2d_backward"]
 
@@ -138,10 +138,14 @@ def conv2d_backward(dout, x, w, stride=1, padding=0):
 
     Notes
     -----
-    With X the window matrix of :func:`conv2d` and D = dout as a (K, N H_out W_out) matrix:
-    [dw | db]^T = X D^T (one product), dX = w^T D, and dx is dX scattered back ("col2im"):
-    for each kernel offset (m, l), the rows of dX for (m, l) are added onto the input
-    positions they were read from (one contiguous run per channel in the phase layout).
+    With X the window matrix of :func:`conv2d` and D = dout as a (K, N H_out W_out) matrix,
+    [dw | db] = D X: one product per piece of X, summed (``cnnlib.window_matrix.weight_grad``),
+    or, for the columns layout, one product over the whole batch.
+    With stride 1, dx is itself a convolution: dout zero-padded by F - 1 - P, correlated with
+    the filters rotated by 180 degrees and with C and K swapped, so the fast forward path
+    computes it (then dx may be a transposed view, like conv2d's output). Otherwise dX = w^T D
+    is scattered back ("col2im"): for each kernel offset (m, l), the rows of dX for (m, l) are
+    added onto the input positions they were read from.
     """
     stride, padding, (Ho, Wo) = _check_conv_args("conv2d_backward", x, w, None, stride, padding)
     N, K = x.shape[0], w.shape[0]
@@ -149,15 +153,30 @@ def conv2d_backward(dout, x, w, stride=1, padding=0):
     check_same_shape(dout, (N, K, Ho, Wo), "conv2d_backward", "dout", "the shape of conv2d's output")
     g = Geometry(x.shape, w.shape[2:], stride, padding, (Ho, Wo))
     dtype = float_dtype(dout, x, w)
-    cols = im2col(x, g, dtype)
-    dmat = scratch(("dout", g.key), (K, g.L), dtype, init=lambda a: a.fill(0))
-    np.copyto(dmat.reshape(K, N, g.Hq, g.Wq)[:, :, :Ho, :Wo], dout.transpose(1, 0, 2, 3))
-    dwb = cols @ dmat.T                 # (C*Fh*Fw + 1, K); cropped-away positions have dout 0
-    dw = dwb[:-1].T.reshape(w.shape)    # (this orientation is the faster one for OpenBLAS)
-    db = dwb[-1].copy()
-    dcols = scratch("dcols", (cols.shape[0] - 1, g.L), dtype)
-    np.matmul(w.reshape(K, -1).T.astype(dtype, copy=False), dmat, out=dcols)
-    return _col2im(dcols, g), dw, db
+    dout = np.ascontiguousarray(dout, dtype)
+    grads = weight_grad(x, dout, g, dtype)
+    if grads is None:
+        cols, dmat = im2col(x, g, dtype), _dout_matrix(dout, g)
+        dwb = cols @ dmat.T                 # (C*Fh*Fw + 1, K); cropped-away positions have dout 0
+        grads = dwb[:-1].T.reshape(w.shape), dwb[-1].copy()
+    return (_input_grad(dout, w, g, dtype),) + tuple(grads)
+
+
+def _dout_matrix(dout, g):
+    """dout (N, K, Ho, Wo) on the phase grid: a scratch (K, N*Hq*Wq) matrix, zero off the output."""
+    dmat = scratch(("dout", g.key), (dout.shape[1], g.L), dout.dtype, init=lambda a: a.fill(0))
+    np.copyto(dmat.reshape(-1, g.N, g.Hq, g.Wq)[:, :, :g.Ho, :g.Wo], dout.transpose(1, 0, 2, 3))
+    return dmat
+
+
+def _input_grad(dout, w, g, dtype):
+    """dx (N, C, H, W): a convolution of dout with stride 1 (P <= F - 1), else col2im."""
+    if (g.sh, g.sw) == (1, 1) and g.ph < g.fh and g.pw < g.fw:
+        gt = Geometry(dout.shape, (g.fh, g.fw), (1, 1), (g.fh - 1 - g.ph, g.fw - 1 - g.pw), (g.H, g.W))
+        return forward(dout, w.transpose(1, 0, 2, 3)[:, :, ::-1, ::-1], None, gt, dtype)
+    dcols = scratch("dcols", (g.C * g.fh * g.fw, g.L), dtype)
+    np.matmul(w.reshape(w.shape[0], -1).T.astype(dtype, copy=False), _dout_matrix(dout, g), out=dcols)
+    return _col2im(dcols, g)
 
 
 def _col2im(dcols, g):

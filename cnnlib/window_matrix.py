@@ -27,7 +27,8 @@ import numpy as np
 
 from .parallel import num_threads, run_parts
 
-__all__ = ["Geometry", "cached", "clear_cache", "scratch", "phases", "im2col", "forward"]
+__all__ = ["Geometry", "cached", "clear_cache", "scratch", "phases", "im2col", "forward",
+           "weight_grad"]
 
 CACHE_BYTES = 256 * 2**20   # scratch memory kept between calls, per calling thread
 SMALL_GEMM = 10**6          # M*N*K up to which OpenBLAS's small-matrix kernels skip packing
@@ -196,16 +197,21 @@ class RowsPlan(_Plan):
         wt[-1] = 0 if b is None else b
         return wt
 
+    def _windows(self, x, i):
+        """Stage part i's images of x; yield (n0, n, X) with X holding images n0 .. n0 + n - 1."""
+        g, (lo, hi) = self.g, self.parts[i]
+        np.copyto(self.xp[lo:hi, g.ph:g.ph + g.H, g.pw:g.pw + g.W], x[lo:hi].transpose(0, 2, 3, 1))
+        X, Xv = self.bufs[i]
+        for n0, n in self.chunks(i):
+            np.copyto(Xv[:n], self.windows[n0:n0 + n])
+            yield n0, n, X
+
     def run(self, x, wt):
         g, K, r = self.g, self.K, self.r
         out = np.empty((g.N * self.per, K), self.dtype)
 
         def part(i):
-            lo, hi = self.parts[i]
-            np.copyto(self.xp[lo:hi, g.ph:g.ph + g.H, g.pw:g.pw + g.W], x[lo:hi].transpose(0, 2, 3, 1))
-            X, Xv = self.bufs[i]
-            for n0, n in self.chunks(i):
-                np.copyto(Xv[:n], self.windows[n0:n0 + n])
+            for n0, n, X in self._windows(x, i):
                 rows, o = n * self.per, out[n0 * self.per:(n0 + n) * self.per]
                 q = _pieces(rows, r)
                 if q:
@@ -215,6 +221,29 @@ class RowsPlan(_Plan):
 
         run_parts(part, len(self.parts))
         return out.reshape(g.N, g.Ho, g.Wo, K).transpose(0, 3, 1, 2)
+
+    def weight_grad(self, x, dout):
+        """[dw | db] as a (K, Kd + 1) matrix, columns (m, l, c) then the bias: sum of dout X.
+
+        dout (N, K, Ho, Wo) is C-contiguous, so each image's (K, Ho*Wo) block is a matrix; it is
+        cut into pieces of r columns (r divides Ho*Wo), each piece times its r rows of X gives a
+        partial sum, and the partial sums are added up.
+        """
+        g, K, per = self.g, self.K, self.per
+        limit = min(SMALL_GEMM // (K * (self.Kd + 1)), MAX_PIECE)
+        r = max((d for d in range(1, min(limit, per) + 1) if per % d == 0), default=per)
+        r, q = (r, per // r) if r >= MIN_PIECE else (per, 1)
+        sums = [None] * len(self.parts)
+
+        def part(i):
+            total = np.zeros((K, self.Kd + 1), self.dtype)
+            for n0, n, X in self._windows(x, i):
+                D = dout[n0:n0 + n].reshape(n, K, q, r).transpose(0, 2, 1, 3)    # (n, q, K, r)
+                total += np.matmul(D, X[:n * per].reshape(n, q, r, -1)).sum(axis=(0, 1))
+            sums[i] = total
+
+        run_parts(part, len(self.parts))
+        return sum(sums[1:], sums[0])
 
 
 class ColsPlan(_Plan):
@@ -275,9 +304,27 @@ class ColsPlan(_Plan):
         return out.reshape(K, g.N, g.Ho, g.Wq)[:, :, :, :g.Wo].transpose(1, 0, 2, 3)
 
 
+def _plan(g, K, dtype):
+    """The cached plan of this thread for geometry g, K filters and dtype."""
+    layout = RowsPlan if g.fw * g.C >= ROW_RUN else ColsPlan
+    return cached(("plan", layout.__name__, g.key, K, np.dtype(dtype).str, num_threads()),
+                  lambda: layout(g, K, dtype))
+
+
 def forward(x, w, b, g, dtype):
     """conv2d's output (N, K, Ho, Wo) as a view of fresh memory (see the module docstring)."""
-    layout = RowsPlan if g.fw * g.C >= ROW_RUN else ColsPlan
-    plan = cached(("plan", layout.__name__, g.key, w.shape[0], np.dtype(dtype).str, num_threads()),
-                  lambda: layout(g, w.shape[0], dtype))
+    plan = _plan(g, w.shape[0], dtype)
     return plan.run(x, plan.weights(w, b))
+
+
+def weight_grad(x, dout, g, dtype):
+    """(dw (K, C, Fh, Fw), db (K,)) in the rows layout, or None where the columns layout applies.
+
+    dout (N, K, Ho, Wo) must be C-contiguous with the given dtype.
+    """
+    plan = _plan(g, dout.shape[1], dtype)
+    if not isinstance(plan, RowsPlan):
+        return None
+    dwb = plan.weight_grad(x, dout)
+    dw = dwb[:, :-1].reshape(plan.K, g.fh, g.fw, g.C).transpose(0, 3, 1, 2).copy()
+    return dw, dwb[:, -1].copy()

@@ -4,9 +4,9 @@ import threading
 import numpy as np
 import pytest
 
-from cnnlib import conv2d, window_matrix
+from cnnlib import conv2d, conv2d_backward, window_matrix
 from cnnlib.window_matrix import ColsPlan, Geometry, RowsPlan, cached, clear_cache, forward
-from numeric_oracle import scipy_conv
+from numeric_oracle import numeric_gradient, scipy_conv
 
 CASES = [  # x shape, w shape, stride, padding
     ((7, 3, 11, 9), (5, 3, 3, 4), (1, 1), (1, 1)),
@@ -116,3 +116,37 @@ def test_concurrent_callers_with_the_same_geometry(settings, monkeypatch):
     for t in threads:
         t.join()
     assert errors == []
+
+
+@pytest.mark.parametrize("case", CASES)
+@pytest.mark.parametrize("split", ["whole", "small"])
+def test_backward_in_rows_layout_matches_numeric_gradients(settings, monkeypatch, case, split):
+    """[dw | db] from pieces of the rows layout (and dx, by the transposed convolution when the
+    stride is 1) equal centred differences of sum(conv2d(x, w, b) * dout)."""
+    xshape, wshape, stride, padding = case
+    threads, extra = ("1", dict(MIN_PIECE=10**9)) if split == "whole" else \
+        ("3", dict(CHUNK_BYTES=1, MIN_PIECE=1, SMALL_GEMM=3 * wshape[0] * (np.prod(wshape[1:]) + 1),
+                   PART_FLOPS=1))
+    monkeypatch.setenv("CNNLIB_NUM_THREADS", threads)
+    settings(ROW_RUN=0, **extra)
+    rng = np.random.default_rng(sum(wshape))
+    x, w, b = rng.normal(size=xshape), rng.normal(size=wshape), rng.normal(size=wshape[0])
+    dout = rng.normal(size=conv2d(x, w, b, stride, padding).shape)
+    dx, dw, db = conv2d_backward(dout, x, w, stride, padding)
+    f = lambda: conv2d(x, w, b, stride, padding)
+    for got, arr in ((dx, x), (dw, w), (db, b)):
+        np.testing.assert_allclose(got, numeric_gradient(f, arr, dout), rtol=1e-6, atol=1e-6)
+    dx32, dw32, db32 = conv2d_backward(*(a.astype(np.float32) for a in (dout, x, w)), stride, padding)
+    assert dx32.dtype == dw32.dtype == db32.dtype == np.float32
+    for got, want in ((dx32, dx), (dw32, dw), (db32, db)):
+        np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-3)
+
+
+def test_weight_grad_in_pieces_that_divide_each_image(settings):
+    """Pieces never straddle two images (r divides Ho*Wo: 7 x 9 = 63 -> 21 under a limit of 30);
+    all ones in, so db counts the outputs and dw the outputs each weight touches."""
+    settings(SMALL_GEMM=30 * 4 * 145, MIN_PIECE=1)
+    g = Geometry((2, 16, 7, 9), (3, 3), (1, 1), (1, 1), (7, 9))
+    dw, db = window_matrix.weight_grad(np.ones((2, 16, 7, 9)), np.ones((2, 4, 7, 9)), g, np.float64)
+    np.testing.assert_array_equal(db, np.full(4, 2 * 63.0))
+    assert dw[0, 0, 1, 1] == 2 * 63 and dw[0, 0, 0, 0] == 2 * 6 * 8   # corner: a row and a column less
