@@ -2,19 +2,22 @@
 
 Shapes: x (N, C, H, W), w (K, C, Fh, Fw), output (N, K, Ho, Wo); Kd = C*Fh*Fw window values.
 
-Every output value is a dot product of one window with one filter, so copying each window into a
-row (or column) of a matrix turns the convolution into ONE matrix product. Two layouts:
+Every output value is a dot product of one window with one filter, so putting the windows into
+the rows (or columns) of a matrix turns the convolution into ONE matrix product. Three layouts:
 
-* **rows** (used when a kernel row holds Fw*C >= 32 values, as in W2): x is copied once into a
-  zero-padded channels-last buffer (N, Hp, Wp, C); there a kernel row's Fw*C values are one
-  contiguous run, so the window matrix (n*Ho*Wo, Kd + 1) is filled by a single strided copy,
-  with exactly one row per output position; then X @ [w | b]^T.
+* **strips** (stride 1 in height and a kernel row of Fw*C >= 32 values, as in W2): x is copied
+  into channels-last strips in which Fh consecutive entries form a whole window, so the windows
+  are read in place, without a window matrix (see ``StripsPlan``).
+* **rows** (other strides, same condition): x is copied once into a zero-padded channels-last
+  buffer (N, Hp, Wp, C), where a kernel row's Fw*C values are one contiguous run; the window
+  matrix (n*Ho*Wo, Kd + 1) is filled by one strided copy, one row per output position; then
+  X @ [w | b]^T. Also used for the weight gradient.
 * **cols** (few channels, as in W1 and W3, where those runs would be short): x is copied into
   the channel-first phase buffer of ``Geometry``, where each (c, m, l) row of the window matrix
   (Kd + 1, n*Ho*Wq) is one long contiguous run per image; then [w | b] @ X. The product covers
   Ho rows of the Hq x Wq phase grid, and the result is cropped to Ho x Wo.
 
-The last row/column of ones carries the bias. The product is done in pieces of at most
+A row, column or strip slot of ones carries the bias. The product is done in pieces of at most
 ``SMALL_GEMM`` multiply-adds, where OpenBLAS multiplies without first copying ("packing") its
 operands (measured: ~140 GFLOP/s per core here, against ~100 for the packed path on these thin
 shapes). The batch is split into parts, one per thread (``cnnlib.parallel``); each part works
@@ -36,7 +39,8 @@ MIN_PIECE = 64              # fewer rows per piece than this: one product per ch
 MAX_PIECE = 256             # more rows per piece measured slower (W3: 1.42 vs 1.24 ms)
 CHUNK_BYTES = 2**20         # window matrix of one chunk of images, at most (at least one image)
 PART_FLOPS = 2 * 10**7      # a thread gets a part only if it has at least this much to compute
-ROW_RUN = 32                # rows layout when a kernel row holds at least this many values
+ROW_RUN = 32                # strips/rows layout when a kernel row holds at least this many values
+LAYOUT = None               # None: chosen by shape; tests and benchmarks may set a plan class
 _local = threading.local()
 
 
@@ -156,11 +160,12 @@ def _pieces(rows, r):
 class _Plan:
     """What both layouts share: parts, chunks and the pieces of each product."""
 
-    def __init__(self, g, K, dtype, per_image, window_bytes):
+    def __init__(self, g, K, dtype, per_image, window_bytes, inner=None):
         self.g, self.K, self.dtype = g, K, np.dtype(dtype)
         self.Kd = g.C * g.fh * g.fw
-        self.r = min(SMALL_GEMM // (K * (self.Kd + 1)), MAX_PIECE)   # rows per piece
-        flops = 2 * g.N * per_image * K * (self.Kd + 1)
+        inner = inner or self.Kd + 1                                  # the product's inner size
+        self.r = min(SMALL_GEMM // (K * inner), MAX_PIECE)            # rows per piece
+        flops = 2 * g.N * per_image * K * inner
         parts = min(num_threads(), g.N, max(1, flops // PART_FLOPS))
         self.parts = _split(g.N, parts if self.r >= MIN_PIECE else 1)
         self.nb = max(1, CHUNK_BYTES // window_bytes)   # images per chunk
@@ -304,9 +309,76 @@ class ColsPlan(_Plan):
         return out.reshape(K, g.N, g.Ho, g.Wq)[:, :, :, :g.Wo].transpose(1, 0, 2, 3)
 
 
-def _plan(g, K, dtype):
-    """The cached plan of this thread for geometry g, K filters and dtype."""
-    layout = RowsPlan if g.fw * g.C >= ROW_RUN else ColsPlan
+class StripsPlan(_Plan):
+    """Stride 1 in height: no window matrix at all, the product reads the strips directly.
+
+    For every output column j, the strip S[n, j] (Hp, Fw*C + 1) holds, for each padded input row
+    i, the Fw*C values x_pad[n, :, i, j*Sw : j*Sw + Fw] (channels last) and a 1. Fh consecutive
+    strip entries are then one whole window (plus Fh ones, whose weights are b, 0, ..., 0), and
+    since the strips of a chunk's columns and images are stored one after another, the windows
+    that start Fh entries apart form an ordinary matrix: rows of Fh*(Fw*C + 1) values, no overlap.
+    So Fh products, one per residue of the window's start modulo Fh, cover every window; the
+    Fh - 1 windows at the foot of each strip (start >= Ho) are computed and dropped. The strips
+    take Fw times the (padded) input's memory per chunk, against Fh*Fw times for im2col.
+    """
+
+    def __init__(self, g, K, dtype):
+        Hp, Wp, E = g.H + 2 * g.ph, g.W + 2 * g.pw, g.fw * g.C + 1
+        per, it = g.Wo * Hp, np.dtype(dtype).itemsize
+        super().__init__(g, K, dtype, per, per * E * it, inner=g.fh * E)
+        self.Hp, self.E, self.inner = Hp, E, g.fh * E
+        self.xp = np.zeros((g.N, Hp, Wp, g.C), dtype)                 # the padding stays zero
+        self.src = _view(self.xp, 0, (g.N, g.Wo, Hp, g.fw * g.C), (Hp * Wp * g.C, g.sw * g.C, Wp * g.C, 1))
+        self.bufs = []
+        for part in range(len(self.parts)):
+            strips = np.zeros((min(self.nb, g.N) * per + g.fh, E), dtype)   # + a tail the foot reads
+            strips[:, -1] = 1
+            self.bufs.append(strips)
+        self.nbytes = self.xp.nbytes + sum(b.nbytes for b in self.bufs)
+
+    def weights(self, w, b):
+        wt = np.zeros((self.g.fh, self.E, self.K), self.dtype)
+        wt[:, :-1] = w.transpose(2, 3, 1, 0).reshape(self.g.fh, -1, self.K)   # (m, (l, c))
+        wt[0, -1] = 0 if b is None else b
+        return wt.reshape(self.inner, self.K)
+
+    def _products(self, strips, wt, out, count):
+        """out[s] = window(s) @ wt for the window starts s in [0, count) of this chunk's strips."""
+        fh, E, K, r, inner = self.g.fh, self.E, self.K, self.r, self.inner
+        for res in range(min(fh, count)):
+            rows = len(range(res, count, fh))
+            q = _pieces(rows, r)
+            if q:
+                np.matmul(_view(strips, res * E, (q, r, inner), (fh * r * E, fh * E, 1)), wt,
+                          out=_view(out, res * K, (q, r, K), (fh * r * K, fh * K, 1)))
+            s0 = res + fh * q * r
+            if s0 < count:
+                np.matmul(_view(strips, s0 * E, (rows - q * r, inner), (fh * E, 1)), wt,
+                          out=_view(out, s0 * K, (rows - q * r, K), (fh * K, 1)))
+
+    def run(self, x, wt):
+        g, K = self.g, self.K
+        out = np.empty((g.N * self.per, K), self.dtype)
+
+        def part(i):
+            lo, hi = self.parts[i]
+            np.copyto(self.xp[lo:hi, g.ph:g.ph + g.H, g.pw:g.pw + g.W], x[lo:hi].transpose(0, 2, 3, 1))
+            strips = self.bufs[i]
+            for n0, n in self.chunks(i):
+                count = n * self.per
+                np.copyto(strips[:count, :-1].reshape(n, g.Wo, self.Hp, -1), self.src[n0:n0 + n])
+                self._products(strips, wt, out[n0 * self.per:], count)
+
+        run_parts(part, len(self.parts))
+        return out.reshape(g.N, g.Wo, self.Hp, K)[:, :, :g.Ho].transpose(0, 3, 2, 1)
+
+
+def _plan(g, K, dtype, layout=None):
+    """The cached plan of this thread for geometry g, K filters and dtype (layout: chosen here)."""
+    layout = layout or LAYOUT
+    if layout is None:
+        long_runs = g.fw * g.C >= ROW_RUN
+        layout = (StripsPlan if g.sh == 1 else RowsPlan) if long_runs else ColsPlan
     return cached(("plan", layout.__name__, g.key, K, np.dtype(dtype).str, num_threads()),
                   lambda: layout(g, K, dtype))
 
@@ -322,9 +394,9 @@ def weight_grad(x, dout, g, dtype):
 
     dout (N, K, Ho, Wo) must be C-contiguous with the given dtype.
     """
-    plan = _plan(g, dout.shape[1], dtype)
-    if not isinstance(plan, RowsPlan):
+    if g.fw * g.C < ROW_RUN:
         return None
+    plan = _plan(g, dout.shape[1], dtype, RowsPlan)
     dwb = plan.weight_grad(x, dout)
     dw = dwb[:, :-1].reshape(plan.K, g.fh, g.fw, g.C).transpose(0, 3, 1, 2).copy()
     return dw, dwb[:, -1].copy()

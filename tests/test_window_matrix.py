@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from cnnlib import conv2d, conv2d_backward, window_matrix
-from cnnlib.window_matrix import ColsPlan, Geometry, RowsPlan, cached, clear_cache, forward
+from cnnlib.window_matrix import ColsPlan, Geometry, RowsPlan, StripsPlan, cached, clear_cache, forward
 from numeric_oracle import numeric_gradient, scipy_conv
 
 CASES = [  # x shape, w shape, stride, padding
@@ -28,19 +28,22 @@ def settings(monkeypatch):
     clear_cache()
 
 
-@pytest.mark.parametrize("case", CASES)
-@pytest.mark.parametrize("layout", ["rows", "cols"])
+LAYOUT_CASES = [(case, layout) for case in CASES for layout in (RowsPlan, ColsPlan, StripsPlan)
+                if layout is not StripsPlan or case[2][0] == 1]   # strips: stride 1 in height only
+
+
+@pytest.mark.parametrize("case, layout", LAYOUT_CASES)
 @pytest.mark.parametrize("split", ["whole", "small"])
 def test_layouts_chunks_pieces_and_parts_agree_with_scipy(settings, monkeypatch, case, layout, split):
     """Every way of cutting the work gives the same result, in float64 and float32."""
     xshape, wshape, stride, padding = case
     if split == "whole":        # one chunk, one product, one thread
         monkeypatch.setenv("CNNLIB_NUM_THREADS", "1")
-        settings(ROW_RUN=0 if layout == "rows" else 10**9, CHUNK_BYTES=10**9, MIN_PIECE=10**9)
+        settings(LAYOUT=layout, CHUNK_BYTES=10**9, MIN_PIECE=10**9)
     else:                       # a chunk per image, pieces of 3 rows with a remainder, 3 threads
         monkeypatch.setenv("CNNLIB_NUM_THREADS", "3")
-        settings(ROW_RUN=0 if layout == "rows" else 10**9, CHUNK_BYTES=1, MIN_PIECE=1,
-                 SMALL_GEMM=3 * wshape[0] * (np.prod(wshape[1:]) + 1), PART_FLOPS=1)
+        inner = wshape[2] * (wshape[1] * wshape[3] + 1) if layout is StripsPlan else np.prod(wshape[1:]) + 1
+        settings(LAYOUT=layout, CHUNK_BYTES=1, MIN_PIECE=1, SMALL_GEMM=3 * wshape[0] * inner, PART_FLOPS=1)
     rng = np.random.default_rng(sum(xshape))
     x, w, b = rng.normal(size=xshape), rng.normal(size=wshape), rng.normal(size=wshape[0])
     expected = scipy_conv(x, w, b, stride, padding)
@@ -60,10 +63,13 @@ def plan_for(xshape, wshape, stride, padding):
     return next(e for k, e in window_matrix._local.cache.items() if k[0] == "plan"), g
 
 
-def test_layout_choice_follows_the_length_of_a_kernel_row(settings):
-    """Rows when a kernel row holds >= ROW_RUN values (W2: 3 x 16 = 48), columns otherwise."""
+def test_layout_choice_follows_the_length_of_a_kernel_row_and_the_stride(settings):
+    """Strips (stride 1 in height) or rows when a kernel row holds >= ROW_RUN values (W2: 3 x 16
+    = 48), columns otherwise (W3: 5 x 3 = 15)."""
     settings()
-    assert isinstance(plan_for((2, 16, 8, 8), (4, 16, 3, 3), (1, 1), (1, 1))[0], RowsPlan)
+    assert isinstance(plan_for((2, 16, 8, 8), (4, 16, 3, 3), (1, 1), (1, 1))[0], StripsPlan)
+    settings()
+    assert isinstance(plan_for((2, 16, 8, 8), (4, 16, 3, 3), (2, 1), (1, 1))[0], RowsPlan)
     settings()
     assert isinstance(plan_for((2, 3, 8, 8), (4, 3, 5, 5), (2, 2), (2, 2))[0], ColsPlan)
 
@@ -72,8 +78,8 @@ def test_pieces_respect_the_small_product_limit(settings, monkeypatch):
     """Each piece's product stays within SMALL_GEMM multiply-adds; small work stays on one thread."""
     monkeypatch.setenv("CNNLIB_NUM_THREADS", "2")
     settings()
-    plan, g = plan_for((32, 16, 32, 32), (32, 16, 3, 3), (1, 1), (1, 1))    # W2
-    assert plan.r * 32 * (16 * 9 + 1) <= window_matrix.SMALL_GEMM < (plan.r + 1) * 32 * 145
+    plan, g = plan_for((32, 16, 32, 32), (32, 16, 3, 3), (1, 1), (1, 1))    # W2: 3 x (48 + 1)
+    assert plan.r * 32 * 147 <= window_matrix.SMALL_GEMM < (plan.r + 1) * 32 * 147
     assert plan.parts == [(0, 16), (16, 32)]
     settings()
     plan, _ = plan_for((2, 1, 8, 8), (2, 1, 3, 3), (1, 1), (1, 1))           # 2.6 kflop
