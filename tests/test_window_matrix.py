@@ -4,7 +4,7 @@ import threading
 import numpy as np
 import pytest
 
-from cnnlib import conv2d, conv2d_backward, window_matrix
+from cnnlib import conv, conv2d, conv2d_backward, window_matrix
 from cnnlib.window_matrix import ColsPlan, Geometry, RowsPlan, StripsPlan, cached, clear_cache, forward
 from numeric_oracle import numeric_gradient, scipy_conv
 
@@ -130,6 +130,8 @@ def test_backward_in_rows_layout_matches_numeric_gradients(settings, monkeypatch
     """[dw | db] from pieces of the rows layout (and dx, by the transposed convolution when the
     stride is 1) equal centred differences of sum(conv2d(x, w, b) * dout)."""
     xshape, wshape, stride, padding = case
+    monkeypatch.setattr(conv, "TRANSPOSED_MIN_FLOPS", 0)     # dx by a convolution even when small
+    monkeypatch.setattr(conv, "TRANSPOSED_MIN_C", 1)
     threads, extra = ("1", dict(MIN_PIECE=10**9)) if split == "whole" else \
         ("3", dict(CHUNK_BYTES=1, MIN_PIECE=1, SMALL_GEMM=3 * wshape[0] * (np.prod(wshape[1:]) + 1),
                    PART_FLOPS=1))
