@@ -5,17 +5,19 @@ H_out = floor((H + 2 Ph - Fh) / Sh) + 1 and W_out likewise. ``stride`` and ``pad
 or an (h, w) pair. Float32 inputs compute in float32, float64 in float64, integers in float64.
 
 The fast forward pass copies the sliding windows into a matrix and multiplies it by the filters
-(see ``cnnlib.window_matrix`` for the two layouts, the pieces and the threads). The backward pass
-builds the whole batch's window matrix once: one product gives dw and db, another the window
-gradients, which are added back onto the input positions they came from ("col2im"). No Python
-loop runs over output positions: the loops are over parts, chunks, stride phases and kernel
-offsets. Scratch buffers are reused between calls (per thread) to avoid page faults; every array
-returned is freshly allocated and never aliases a scratch buffer.
+(see ``cnnlib.conv_plans`` for the three layouts, the pieces and the threads). The backward pass
+gets [dw | db] the same way, from one product of dout with the window matrix, and dx either as
+a convolution of dout (stride 1) or by adding the window gradients back onto the input
+positions they came from ("col2im"). No Python loop runs over output positions: the loops are
+over parts, chunks, stride phases and kernel offsets. Scratch buffers are reused between calls
+(per thread) to avoid page faults; every array returned is freshly allocated and never aliases
+a scratch buffer.
 """
 import numpy as np
 
 from ._validate import as_pair, check_array, check_same_shape, float_dtype
-from .window_matrix import Geometry, forward, im2col, scratch, weight_grad
+from .conv_plans import forward, weight_grad
+from .window_matrix import Geometry, im2col, scratch
 
 __all__ = ["zero_pad", "conv2d", "conv2d_naive", "conv2d_backward"]
 
@@ -85,7 +87,7 @@ def conv2d(x, w, b=None, stride=1, padding=0):
     y[n, k, i, j] = sum_c sum_m sum_l x_pad[n, c, Sh i + m, Sw j + l] w[k, c, m, l] + b[k],
     H_out = floor((H + 2 Ph - Fh) / Sh) + 1. The windows are copied into a matrix X (one window
     per row or per column) with an extra row/column of ones, and ONE product with the filters
-    [w | b] gives every output; see ``cnnlib.window_matrix``.
+    [w | b] gives every output; see ``cnnlib.conv_plans``.
     """
     stride, padding, out_hw = _check_conv_args("conv2d", x, w, b, stride, padding)
     g = Geometry(x.shape, w.shape[2:], stride, padding, out_hw)
@@ -139,7 +141,7 @@ def conv2d_backward(dout, x, w, stride=1, padding=0):
     Notes
     -----
     With X the window matrix of :func:`conv2d` and D = dout as a (K, N H_out W_out) matrix,
-    [dw | db] = D X: one product per piece of X, summed (``cnnlib.window_matrix.weight_grad``),
+    [dw | db] = D X: one product per piece of X, summed (``cnnlib.conv_plans.weight_grad``),
     or, for the columns layout, one product over the whole batch.
     With stride 1, dx is itself a convolution: dout zero-padded by F - 1 - P, correlated with
     the filters rotated by 180 degrees and with C and K swapped, so for large enough layers the

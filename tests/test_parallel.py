@@ -5,7 +5,7 @@ import threading
 import numpy as np
 import pytest
 
-from cnnlib import conv2d, parallel, window_matrix
+from cnnlib import conv2d, conv_plans, parallel, window_matrix
 
 
 def test_every_part_runs_once_and_part_zero_on_the_caller():
@@ -73,7 +73,7 @@ def test_num_threads_setting(monkeypatch, setting, expected):
 def test_a_forked_child_gets_a_working_pool(monkeypatch):
     """The pool's threads do not survive fork: the child must start its own, not hang."""
     monkeypatch.setenv("CNNLIB_NUM_THREADS", "2")
-    monkeypatch.setattr(window_matrix, "PART_FLOPS", 1)     # use the pool even for this small case
+    monkeypatch.setattr(conv_plans, "PART_FLOPS", 1)     # use the pool even for this small case
     window_matrix.clear_cache()
     rng = np.random.default_rng(0)
     x, w = rng.normal(size=(8, 16, 20, 20)), rng.normal(size=(8, 16, 3, 3))

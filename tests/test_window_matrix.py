@@ -1,160 +1,65 @@
-"""Tests for cnnlib.window_matrix: both layouts, chunks, pieces and parts of conv2d's fast path."""
+"""Tests for cnnlib.window_matrix: the per-thread cache, Geometry's phase layout and im2col."""
 import threading
 
 import numpy as np
 import pytest
 
-from cnnlib import conv, conv2d, conv2d_backward, window_matrix
-from cnnlib.window_matrix import ColsPlan, Geometry, RowsPlan, StripsPlan, cached, clear_cache, forward
-from numeric_oracle import numeric_gradient, scipy_conv
-
-CASES = [  # x shape, w shape, stride, padding
-    ((7, 3, 11, 9), (5, 3, 3, 4), (1, 1), (1, 1)),
-    ((5, 2, 12, 10), (4, 2, 5, 3), (2, 3), (2, 0)),
-    ((4, 6, 9, 13), (3, 6, 2, 2), (3, 1), (0, 2)),
-    ((6, 1, 8, 8), (2, 1, 1, 1), (1, 2), (0, 0)),
-    ((3, 4, 6, 7), (6, 4, 6, 7), (1, 1), (0, 0)),     # kernel as large as the input
-]
+from cnnlib import window_matrix
+from cnnlib.window_matrix import Geometry, cached, clear_cache, im2col, phases, view
 
 
-@pytest.fixture
-def settings(monkeypatch):
-    """Set window_matrix's tuning constants for one test; plans are rebuilt before and after."""
-    def apply(**values):
-        for name, value in values.items():
-            monkeypatch.setattr(window_matrix, name, value)
-        clear_cache()
-    yield apply
+@pytest.fixture(autouse=True)
+def fresh_cache():
+    clear_cache()
+    yield
     clear_cache()
 
 
-LAYOUT_CASES = [(case, layout) for case in CASES for layout in (RowsPlan, ColsPlan, StripsPlan)
-                if layout is not StripsPlan or case[2][0] == 1]   # strips: stride 1 in height only
-
-
-@pytest.mark.parametrize("case, layout", LAYOUT_CASES)
-@pytest.mark.parametrize("split", ["whole", "small"])
-def test_layouts_chunks_pieces_and_parts_agree_with_scipy(settings, monkeypatch, case, layout, split):
-    """Every way of cutting the work gives the same result, in float64 and float32."""
-    xshape, wshape, stride, padding = case
-    if split == "whole":        # one chunk, one product, one thread
-        monkeypatch.setenv("CNNLIB_NUM_THREADS", "1")
-        settings(LAYOUT=layout, CHUNK_BYTES=10**9, MIN_PIECE=10**9)
-    else:                       # a chunk per image, pieces of 3 rows with a remainder, 3 threads
-        monkeypatch.setenv("CNNLIB_NUM_THREADS", "3")
-        inner = wshape[2] * (wshape[1] * wshape[3] + 1) if layout is StripsPlan else np.prod(wshape[1:]) + 1
-        settings(LAYOUT=layout, CHUNK_BYTES=1, MIN_PIECE=1, SMALL_GEMM=3 * wshape[0] * inner, PART_FLOPS=1)
-    rng = np.random.default_rng(sum(xshape))
-    x, w, b = rng.normal(size=xshape), rng.normal(size=wshape), rng.normal(size=wshape[0])
-    expected = scipy_conv(x, w, b, stride, padding)
-    for dtype, tol in ((np.float64, 1e-10), (np.float32, 1e-4)):
-        got = conv2d(x.astype(dtype), w.astype(dtype), b.astype(dtype), stride, padding)
-        assert got.dtype == dtype and got.shape == expected.shape
-        np.testing.assert_allclose(got, expected, rtol=tol, atol=tol)
-
-
-def plan_for(xshape, wshape, stride, padding):
-    """The plan conv2d builds for this geometry, and the geometry."""
-    H = (xshape[2] + 2 * padding[0] - wshape[2]) // stride[0] + 1
-    W = (xshape[3] + 2 * padding[1] - wshape[3]) // stride[1] + 1
-    g = Geometry(xshape, wshape[2:], stride, padding, (H, W))
-    x, w = np.zeros(xshape, np.float32), np.zeros(wshape, np.float32)
-    forward(x, w, None, g, np.float32)
-    return next(e for k, e in window_matrix._local.cache.items() if k[0] == "plan"), g
-
-
-def test_layout_choice_follows_the_length_of_a_kernel_row_and_the_stride(settings):
-    """Strips (stride 1 in height) or rows when a kernel row holds >= ROW_RUN values (W2: 3 x 16
-    = 48), columns otherwise (W3: 5 x 3 = 15)."""
-    settings()
-    assert isinstance(plan_for((2, 16, 8, 8), (4, 16, 3, 3), (1, 1), (1, 1))[0], StripsPlan)
-    settings()
-    assert isinstance(plan_for((2, 16, 8, 8), (4, 16, 3, 3), (2, 1), (1, 1))[0], RowsPlan)
-    settings()
-    assert isinstance(plan_for((2, 3, 8, 8), (4, 3, 5, 5), (2, 2), (2, 2))[0], ColsPlan)
-
-
-def test_pieces_respect_the_small_product_limit(settings, monkeypatch):
-    """Each piece's product stays within SMALL_GEMM multiply-adds; small work stays on one thread."""
-    monkeypatch.setenv("CNNLIB_NUM_THREADS", "2")
-    settings()
-    plan, g = plan_for((32, 16, 32, 32), (32, 16, 3, 3), (1, 1), (1, 1))    # W2: 3 x (48 + 1)
-    assert plan.r * 32 * 147 <= window_matrix.SMALL_GEMM < (plan.r + 1) * 32 * 147
-    assert plan.parts == [(0, 16), (16, 32)]
-    settings()
-    plan, _ = plan_for((2, 1, 8, 8), (2, 1, 3, 3), (1, 1), (1, 1))           # 2.6 kflop
-    assert plan.parts == [(0, 2)]
-    settings()
-    plan, _ = plan_for((4, 64, 8, 8), (256, 64, 3, 3), (1, 1), (1, 1))       # pieces too thin
-    assert plan.r < window_matrix.MIN_PIECE and len(plan.parts) == 1
-
-
-def test_cache_keeps_at_most_cache_bytes(settings):
+def test_cache_keeps_at_most_cache_bytes(monkeypatch):
     """Least recently used entries go once the cache holds more than CACHE_BYTES."""
-    settings(CACHE_BYTES=3000)
+    monkeypatch.setattr(window_matrix, "CACHE_BYTES", 3000)
     a = cached("a", lambda: np.zeros(250))       # 2000 bytes
     assert cached("a", lambda: None) is a
     cached("b", lambda: np.zeros(125))           # 1000 bytes: 3000 in all, both kept
     assert cached("a", lambda: None) is a        # "a" is now the most recently used
     cached("c", lambda: np.zeros(125))           # 4000 bytes: the LRU entry "b" goes
-    keys = list(window_matrix._local.cache)
-    assert keys == ["a", "c"]
+    assert list(window_matrix._local.cache) == ["a", "c"]
 
 
-def test_concurrent_callers_with_the_same_geometry(settings, monkeypatch):
-    """Calls from several threads at once (each with its own plan) never mix their buffers."""
-    monkeypatch.setenv("CNNLIB_NUM_THREADS", "2")
-    settings(PART_FLOPS=1)
-    rng = np.random.default_rng(3)
-    w, b = rng.normal(size=(8, 16, 3, 3)), rng.normal(size=8)
-    xs = [rng.normal(size=(8, 16, 12, 12)) for _ in range(4)]
-    expected = [scipy_conv(x, w, b, (1, 1), (1, 1)) for x in xs]
-    errors = []
-
-    def work(i):
-        for _ in range(10):
-            if not np.allclose(conv2d(xs[i], w, b, padding=1), expected[i]):
-                errors.append(i)
-
-    threads = [threading.Thread(target=work, args=(i,)) for i in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert errors == []
+def test_each_thread_has_its_own_cache():
+    mine = cached("k", lambda: np.zeros(3))
+    theirs = []
+    t = threading.Thread(target=lambda: theirs.append(cached("k", lambda: np.ones(3))))
+    t.start()
+    t.join()
+    assert theirs[0] is not mine and theirs[0][0] == 1 and mine[0] == 0
 
 
-@pytest.mark.parametrize("case", CASES)
-@pytest.mark.parametrize("split", ["whole", "small"])
-def test_backward_in_rows_layout_matches_numeric_gradients(settings, monkeypatch, case, split):
-    """[dw | db] from pieces of the rows layout (and dx, by the transposed convolution when the
-    stride is 1) equal centred differences of sum(conv2d(x, w, b) * dout)."""
-    xshape, wshape, stride, padding = case
-    monkeypatch.setattr(conv, "TRANSPOSED_MIN_FLOPS", 0)     # dx by a convolution even when small
-    monkeypatch.setattr(conv, "TRANSPOSED_MIN_C", 1)
-    threads, extra = ("1", dict(MIN_PIECE=10**9)) if split == "whole" else \
-        ("3", dict(CHUNK_BYTES=1, MIN_PIECE=1, SMALL_GEMM=3 * wshape[0] * (np.prod(wshape[1:]) + 1),
-                   PART_FLOPS=1))
-    monkeypatch.setenv("CNNLIB_NUM_THREADS", threads)
-    settings(ROW_RUN=0, **extra)
-    rng = np.random.default_rng(sum(wshape))
-    x, w, b = rng.normal(size=xshape), rng.normal(size=wshape), rng.normal(size=wshape[0])
-    dout = rng.normal(size=conv2d(x, w, b, stride, padding).shape)
-    dx, dw, db = conv2d_backward(dout, x, w, stride, padding)
-    f = lambda: conv2d(x, w, b, stride, padding)
-    for got, arr in ((dx, x), (dw, w), (db, b)):
-        np.testing.assert_allclose(got, numeric_gradient(f, arr, dout), rtol=1e-6, atol=1e-6)
-    dx32, dw32, db32 = conv2d_backward(*(a.astype(np.float32) for a in (dout, x, w)), stride, padding)
-    assert dx32.dtype == dw32.dtype == db32.dtype == np.float32
-    for got, want in ((dx32, dx), (dw32, dw), (db32, db)):
-        np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-3)
+def test_view_counts_offsets_and_strides_in_elements():
+    base = np.arange(12.0)
+    np.testing.assert_array_equal(view(base, 1, (2, 3), (4, 1)), [[1, 2, 3], [5, 6, 7]])
 
 
-def test_weight_grad_in_pieces_that_divide_each_image(settings):
-    """Pieces never straddle two images (r divides Ho*Wo: 7 x 9 = 63 -> 21 under a limit of 30);
-    all ones in, so db counts the outputs and dw the outputs each weight touches."""
-    settings(SMALL_GEMM=30 * 4 * 145, MIN_PIECE=1)
-    g = Geometry((2, 16, 7, 9), (3, 3), (1, 1), (1, 1), (7, 9))
-    dw, db = window_matrix.weight_grad(np.ones((2, 16, 7, 9)), np.ones((2, 4, 7, 9)), g, np.float64)
-    np.testing.assert_array_equal(db, np.full(4, 2 * 63.0))
-    assert dw[0, 0, 1, 1] == 2 * 63 and dw[0, 0, 0, 0] == 2 * 6 * 8   # corner: a row and a column less
+@pytest.mark.parametrize("stride, padding", [((1, 1), (1, 1)), ((2, 3), (2, 0)), ((3, 2), (0, 1))])
+def test_phases_and_im2col_hold_every_window(stride, padding):
+    """Column (n, i, j) of im2col's matrix is the window of output (i, j) of image n, row order
+    (c, m, l), last row ones; the phase buffer holds the zero-padded input."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(2, 3, 9, 8))
+    (sh, sw), (ph, pw), (fh, fw) = stride, padding, (3, 2)
+    Ho, Wo = (9 + 2 * ph - fh) // sh + 1, (8 + 2 * pw - fw) // sw + 1
+    g = Geometry(x.shape, (fh, fw), stride, padding, (Ho, Wo))
+    xpad = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
+    xq = phases(x, g, np.float64)
+    for a in range(sh):
+        for b in range(sw):
+            grid = xq[a, b, :, :g.L].reshape(3, 2, g.Hq, g.Wq)
+            part = xpad[:, :, a::sh, b::sw].transpose(1, 0, 2, 3)
+            np.testing.assert_array_equal(grid[:, :, :part.shape[2], :part.shape[3]], part)
+    cols = im2col(x, g, np.float64).reshape(-1, 2, g.Hq, g.Wq)
+    assert (cols[-1] == 1).all()
+    for n in range(2):
+        for i in range(Ho):
+            for j in range(Wo):
+                window = xpad[n, :, sh * i:sh * i + fh, sw * j:sw * j + fw].ravel()
+                np.testing.assert_array_equal(cols[:-1, n, i, j], window)

@@ -1,0 +1,297 @@
+"""The plans behind ``conv2d``'s fast path: three layouts of the sliding windows, pieces, parts.
+
+Shapes: x (N, C, H, W), w (K, C, Fh, Fw), output (N, K, Ho, Wo); Kd = C*Fh*Fw window values.
+
+Every output value is a dot product of one window with one filter, so putting the windows into
+the rows (or columns) of a matrix turns the convolution into ONE matrix product. Three layouts:
+
+* **strips** (stride 1 in height and a kernel row of Fw*C >= 32 values, as in W2): x is copied
+  into channels-last strips in which Fh consecutive entries form a whole window, so the windows
+  are read in place, without a window matrix (see ``StripsPlan``).
+* **rows** (other strides, same condition): x is copied once into a zero-padded channels-last
+  buffer (N, Hp, Wp, C), where a kernel row's Fw*C values are one contiguous run; the window
+  matrix (n*Ho*Wo, Kd + 1) is filled by one strided copy, one row per output position; then
+  X @ [w | b]^T. Also used for the weight gradient.
+* **cols** (few channels, as in W1 and W3, where those runs would be short): x is copied into
+  the channel-first phase buffer of ``cnnlib.window_matrix.Geometry``, where each (c, m, l) row
+  of the window matrix (Kd + 1, n*Ho*Wq) is one long contiguous run per image; then
+  [w | b] @ X. The product covers Ho rows of the Hq x Wq phase grid, cropped to Ho x Wo.
+
+A row, column or strip slot of ones carries the bias. The product is done in pieces of at most
+``SMALL_GEMM`` multiply-adds, where OpenBLAS multiplies without first copying ("packing") its
+operands (measured: ~140 GFLOP/s per core here, against ~100 for the packed path on these thin
+shapes). The batch is split into parts, one per thread (``cnnlib.parallel``); each part works
+through its images a chunk at a time (window matrix up to ``CHUNK_BYTES``). A plan holds the
+buffers and views for one geometry and is reused by later calls from the same thread.
+"""
+import numpy as np
+
+from .parallel import num_threads, run_parts
+from .window_matrix import cached, view as _view
+
+__all__ = ["RowsPlan", "ColsPlan", "StripsPlan", "forward", "weight_grad"]
+
+SMALL_GEMM = 10**6          # M*N*K up to which OpenBLAS's small-matrix kernels skip packing
+MIN_PIECE = 64              # fewer rows per piece than this: one product per chunk instead
+MAX_PIECE = 256             # more rows per piece measured slower (W3: 1.42 vs 1.24 ms)
+CHUNK_BYTES = 2**20         # window matrix of one chunk of images, at most (at least one image)
+PART_FLOPS = 2 * 10**7      # a thread gets a part only if it has at least this much to compute
+ROW_RUN = 32                # strips/rows layout when a kernel row holds at least this many values
+LAYOUT = None               # None: chosen by shape; tests and benchmarks may set a plan class
+
+
+def _split(n, parts):
+    """``parts`` contiguous, nearly equal (lo, hi) ranges covering range(n)."""
+    return [(n * i // parts, n * (i + 1) // parts) for i in range(parts)]
+
+
+def _pieces(rows, r):
+    """How a product of ``rows`` rows is split: (q pieces of r rows, then the rest), or (0, rows)."""
+    if r >= MIN_PIECE and rows > r:
+        return rows // r
+    return 0
+
+
+class _Plan:
+    """What both layouts share: parts, chunks and the pieces of each product."""
+
+    def __init__(self, g, K, dtype, per_image, window_bytes, inner=None):
+        self.g, self.K, self.dtype = g, K, np.dtype(dtype)
+        self.Kd = g.C * g.fh * g.fw
+        inner = inner or self.Kd + 1                                  # the product's inner size
+        self.r = min(SMALL_GEMM // (K * inner), MAX_PIECE)            # rows per piece
+        flops = 2 * g.N * per_image * K * inner
+        parts = min(num_threads(), g.N, max(1, flops // PART_FLOPS))
+        self.parts = _split(g.N, parts if self.r >= MIN_PIECE else 1)
+        self.nb = max(1, CHUNK_BYTES // window_bytes)   # images per chunk
+        self.per = per_image                            # product rows/columns per image
+        self.nbytes = 0
+
+    def chunks(self, part):
+        lo, hi = self.parts[part]
+        for n0 in range(lo, hi, self.nb):
+            yield n0, min(self.nb, hi - n0)
+
+
+class RowsPlan(_Plan):
+    """Windows as rows: X (n*Ho*Wo, Kd + 1) from a padded channels-last copy of x; X @ wt."""
+
+    def __init__(self, g, K, dtype):
+        per, it = g.Ho * g.Wo, np.dtype(dtype).itemsize
+        super().__init__(g, K, dtype, per, per * (g.C * g.fh * g.fw + 1) * it)
+        Hp, Wp = g.H + 2 * g.ph, g.W + 2 * g.pw
+        self.xp = np.zeros((g.N, Hp, Wp, g.C), dtype)   # the padding stays zero
+        sn, si = Hp * Wp * g.C, Wp * g.C
+        self.windows = _view(self.xp, 0, (g.N, g.Ho, g.Wo, g.fh, g.fw * g.C),
+                             (sn, g.sh * si, g.sw * g.C, si, 1))
+        self.bufs = []
+        for part in range(len(self.parts)):
+            X = np.empty((min(self.nb, g.N) * per, self.Kd + 1), dtype)
+            X[:, -1] = 1
+            self.bufs.append((X, X[:, :-1].reshape(-1, g.Ho, g.Wo, g.fh, g.fw * g.C)))
+        self.nbytes = self.xp.nbytes + sum(X.nbytes for X, _ in self.bufs)
+
+    def weights(self, w, b):
+        wt = np.empty((self.Kd + 1, self.K), self.dtype)
+        wt[:-1] = w.transpose(2, 3, 1, 0).reshape(self.Kd, self.K)   # row order (m, l, c)
+        wt[-1] = 0 if b is None else b
+        return wt
+
+    def _windows(self, x, i):
+        """Stage part i's images of x; yield (n0, n, X) with X holding images n0 .. n0 + n - 1."""
+        g, (lo, hi) = self.g, self.parts[i]
+        np.copyto(self.xp[lo:hi, g.ph:g.ph + g.H, g.pw:g.pw + g.W], x[lo:hi].transpose(0, 2, 3, 1))
+        X, Xv = self.bufs[i]
+        for n0, n in self.chunks(i):
+            np.copyto(Xv[:n], self.windows[n0:n0 + n])
+            yield n0, n, X
+
+    def run(self, x, wt):
+        g, K, r = self.g, self.K, self.r
+        out = np.empty((g.N * self.per, K), self.dtype)
+
+        def part(i):
+            for n0, n, X in self._windows(x, i):
+                rows, o = n * self.per, out[n0 * self.per:(n0 + n) * self.per]
+                q = _pieces(rows, r)
+                if q:
+                    np.matmul(X[:q * r].reshape(q, r, -1), wt, out=o[:q * r].reshape(q, r, K))
+                if q * r < rows:
+                    np.matmul(X[q * r:rows], wt, out=o[q * r:])
+
+        run_parts(part, len(self.parts))
+        return out.reshape(g.N, g.Ho, g.Wo, K).transpose(0, 3, 1, 2)
+
+    def weight_grad(self, x, dout):
+        """[dw | db] as a (K, Kd + 1) matrix, columns (m, l, c) then the bias: sum of dout X.
+
+        dout (N, K, Ho, Wo) is C-contiguous, so each image's (K, Ho*Wo) block is a matrix; it is
+        cut into pieces of r columns (r divides Ho*Wo), each piece times its r rows of X gives a
+        partial sum, and the partial sums are added up.
+        """
+        g, K, per = self.g, self.K, self.per
+        limit = min(SMALL_GEMM // (K * (self.Kd + 1)), MAX_PIECE)
+        r = max((d for d in range(1, min(limit, per) + 1) if per % d == 0), default=per)
+        r, q = (r, per // r) if r >= MIN_PIECE else (per, 1)
+        sums = [None] * len(self.parts)
+
+        def part(i):
+            total = np.zeros((K, self.Kd + 1), self.dtype)
+            for n0, n, X in self._windows(x, i):
+                D = dout[n0:n0 + n].reshape(n, K, q, r).transpose(0, 2, 1, 3)    # (n, q, K, r)
+                total += np.matmul(D, X[:n * per].reshape(n, q, r, -1)).sum(axis=(0, 1))
+            sums[i] = total
+
+        run_parts(part, len(self.parts))
+        return sum(sums[1:], sums[0])
+
+
+class ColsPlan(_Plan):
+    """Windows as columns: X (Kd + 1, n*Ho*Wq) from the phase buffer of ``Geometry``; wb @ X.
+
+    Of each image's Hq x Wq phase grid only the first Ho rows are computed (then cropped to Wo).
+    """
+
+    def __init__(self, g, K, dtype):
+        per, it = g.Ho * g.Wq, np.dtype(dtype).itemsize
+        super().__init__(g, K, dtype, per, per * (g.C * g.fh * g.fw + 1) * it)
+        self.xq = np.zeros((g.sh, g.sw, g.C, g.L + g.tail), dtype)   # the padding stays zero
+        self.stage = [list(g.phase_views(self.xq, slice(lo, hi))) for lo, hi in self.parts]
+        self.work, self.nbytes = [], self.xq.nbytes
+        for part in range(len(self.parts)):
+            cols = np.empty((self.Kd + 1, min(self.nb, g.N) * per), dtype)
+            cols[-1] = 1
+            self.nbytes += cols.nbytes
+            self.work.append([self._chunk(cols, n0, n) for n0, n in self.chunks(part)])
+
+    def _chunk(self, cols, n0, n):
+        """(copies that fill cols with the windows of images n0 .. n0 + n - 1, cols, pieces)."""
+        g, width, start, length = self.g, cols.shape[1], n0 * self.per, n * self.per
+        cols4 = cols[:-1].reshape(g.C, g.fh, g.fw, width)
+        fills = []
+        for a in range(g.sh):
+            for b in range(g.sw):
+                shape = (g.C, len(range(a, g.fh, g.sh)), len(range(b, g.fw, g.sw)), n, self.per)
+                offset = (a * g.sw + b) * g.C * (g.L + g.tail) + n0 * g.Hq * g.Wq
+                src = _view(self.xq, offset, shape, (g.L + g.tail, g.Wq, 1, g.Hq * g.Wq, 1))
+                fills.append((cols4[:, a::g.sh, b::g.sw, :length].reshape(shape), src))
+        q = _pieces(length, self.r)
+        pieces = _view(cols, 0, (q, self.Kd + 1, self.r), (self.r, width, 1)) if q else None
+        return fills, cols, start, length, q, pieces
+
+    def weights(self, w, b):
+        wb = np.empty((self.K, self.Kd + 1), self.dtype)
+        wb[:, :-1] = w.reshape(self.K, self.Kd)                      # column order (c, m, l)
+        wb[:, -1] = 0 if b is None else b
+        return wb
+
+    def run(self, x, wb):
+        g, K, r = self.g, self.K, self.r
+        out = np.empty((K, g.N * self.per), self.dtype)
+
+        def part(i):
+            for xs, dest in self.stage[i]:
+                np.copyto(dest, x[xs].transpose(1, 0, 2, 3))
+            for fills, cols, start, length, q, pieces in self.work[i]:
+                for dest, src in fills:
+                    np.copyto(dest, src)
+                if q:
+                    np.matmul(wb, pieces, out=_view(out, start, (q, K, r), (r, out.shape[1], 1)))
+                if q * r < length:
+                    np.matmul(wb, cols[:, q * r:length], out=out[:, start + q * r:start + length])
+
+        run_parts(part, len(self.parts))
+        return out.reshape(K, g.N, g.Ho, g.Wq)[:, :, :, :g.Wo].transpose(1, 0, 2, 3)
+
+
+class StripsPlan(_Plan):
+    """Stride 1 in height: no window matrix at all, the product reads the strips directly.
+
+    For every output column j, the strip S[n, j] (Hp, Fw*C + 1) holds, for each padded input row
+    i, the Fw*C values x_pad[n, :, i, j*Sw : j*Sw + Fw] (channels last) and a 1. Fh consecutive
+    strip entries are then one whole window (plus Fh ones, whose weights are b, 0, ..., 0), and
+    since the strips of a chunk's columns and images are stored one after another, the windows
+    that start Fh entries apart form an ordinary matrix: rows of Fh*(Fw*C + 1) values, no overlap.
+    So Fh products, one per residue of the window's start modulo Fh, cover every window; the
+    Fh - 1 windows at the foot of each strip (start >= Ho) are computed and dropped. The strips
+    take Fw times the (padded) input's memory per chunk, against Fh*Fw times for im2col.
+    """
+
+    def __init__(self, g, K, dtype):
+        Hp, Wp, E = g.H + 2 * g.ph, g.W + 2 * g.pw, g.fw * g.C + 1
+        per, it = g.Wo * Hp, np.dtype(dtype).itemsize
+        super().__init__(g, K, dtype, per, per * E * it, inner=g.fh * E)
+        self.Hp, self.E, self.inner = Hp, E, g.fh * E
+        self.xp = np.zeros((g.N, Hp, Wp, g.C), dtype)                 # the padding stays zero
+        self.src = _view(self.xp, 0, (g.N, g.Wo, Hp, g.fw * g.C), (Hp * Wp * g.C, g.sw * g.C, Wp * g.C, 1))
+        self.bufs = []
+        for part in range(len(self.parts)):
+            strips = np.zeros((min(self.nb, g.N) * per + g.fh, E), dtype)   # + a tail the foot reads
+            strips[:, -1] = 1
+            self.bufs.append(strips)
+        self.nbytes = self.xp.nbytes + sum(b.nbytes for b in self.bufs)
+
+    def weights(self, w, b):
+        wt = np.zeros((self.g.fh, self.E, self.K), self.dtype)
+        wt[:, :-1] = w.transpose(2, 3, 1, 0).reshape(self.g.fh, -1, self.K)   # (m, (l, c))
+        wt[0, -1] = 0 if b is None else b
+        return wt.reshape(self.inner, self.K)
+
+    def _products(self, strips, wt, out, count):
+        """out[s] = window(s) @ wt for the window starts s in [0, count) of this chunk's strips."""
+        fh, E, K, r, inner = self.g.fh, self.E, self.K, self.r, self.inner
+        for res in range(min(fh, count)):
+            rows = len(range(res, count, fh))
+            q = _pieces(rows, r)
+            if q:
+                np.matmul(_view(strips, res * E, (q, r, inner), (fh * r * E, fh * E, 1)), wt,
+                          out=_view(out, res * K, (q, r, K), (fh * r * K, fh * K, 1)))
+            s0 = res + fh * q * r
+            if s0 < count:
+                np.matmul(_view(strips, s0 * E, (rows - q * r, inner), (fh * E, 1)), wt,
+                          out=_view(out, s0 * K, (rows - q * r, K), (fh * K, 1)))
+
+    def run(self, x, wt):
+        g, K = self.g, self.K
+        out = np.empty((g.N * self.per, K), self.dtype)
+
+        def part(i):
+            lo, hi = self.parts[i]
+            np.copyto(self.xp[lo:hi, g.ph:g.ph + g.H, g.pw:g.pw + g.W], x[lo:hi].transpose(0, 2, 3, 1))
+            strips = self.bufs[i]
+            for n0, n in self.chunks(i):
+                count = n * self.per
+                np.copyto(strips[:count, :-1].reshape(n, g.Wo, self.Hp, -1), self.src[n0:n0 + n])
+                self._products(strips, wt, out[n0 * self.per:], count)
+
+        run_parts(part, len(self.parts))
+        return out.reshape(g.N, g.Wo, self.Hp, K)[:, :, :g.Ho].transpose(0, 3, 2, 1)
+
+
+def _plan(g, K, dtype, layout=None):
+    """The cached plan of this thread for geometry g, K filters and dtype (layout: chosen here)."""
+    layout = layout or LAYOUT
+    if layout is None:
+        long_runs = g.fw * g.C >= ROW_RUN
+        layout = (StripsPlan if g.sh == 1 else RowsPlan) if long_runs else ColsPlan
+    return cached(("plan", layout.__name__, g.key, K, np.dtype(dtype).str, num_threads()),
+                  lambda: layout(g, K, dtype))
+
+
+def forward(x, w, b, g, dtype):
+    """conv2d's output (N, K, Ho, Wo) as a view of fresh memory (see the module docstring)."""
+    plan = _plan(g, w.shape[0], dtype)
+    return plan.run(x, plan.weights(w, b))
+
+
+def weight_grad(x, dout, g, dtype):
+    """(dw (K, C, Fh, Fw), db (K,)) in the rows layout, or None where the columns layout applies.
+
+    dout (N, K, Ho, Wo) must be C-contiguous with the given dtype.
+    """
+    if g.fw * g.C < ROW_RUN:
+        return None
+    plan = _plan(g, dout.shape[1], dtype, RowsPlan)
+    dwb = plan.weight_grad(x, dout)
+    dw = dwb[:, :-1].reshape(plan.K, g.fh, g.fw, g.C).transpose(0, 3, 1, 2).copy()
+    return dw, dwb[:, -1].copy()
