@@ -18,12 +18,16 @@ the rows (or columns) of a matrix turns the convolution into ONE matrix product.
   [w | b] @ X. The product covers Ho rows of the Hq x Wq phase grid, cropped to Ho x Wo.
 
 A row, column or strip slot of ones carries the bias. The product is done in pieces of at most
-``SMALL_GEMM`` multiply-adds, where OpenBLAS multiplies without first copying ("packing") its
-operands (measured: ~140 GFLOP/s per core here, against ~100 for the packed path on these thin
-shapes). The batch is split into parts, one per thread (``cnnlib.parallel``); each part works
-through its images a chunk at a time (window matrix up to ``CHUNK_BYTES``). A plan holds the
-buffers and views for one geometry and is reused by later calls from the same thread.
+``SMALL_GEMM`` multiply-adds, which OpenBLAS on AVX-512 cores multiplies without first copying
+("packing") its operands (measured: ~140 GFLOP/s per core here, against ~100 for the packed
+path on these thin shapes), and the batch is split into parts, one per thread
+(``cnnlib.parallel``); each part works through its images a chunk at a time (window matrix up
+to ``CHUNK_BYTES``). With another BLAS (``small_products_pay()`` is False) there is one product
+per chunk and BLAS keeps its own threads. A plan holds the buffers and views for one geometry
+and is reused by later calls from the same thread.
 """
+import functools
+
 import numpy as np
 
 from .parallel import num_threads, run_parts
@@ -38,6 +42,23 @@ CHUNK_BYTES = 2**20         # window matrix of one chunk of images, at most (at 
 PART_FLOPS = 2 * 10**7      # a thread gets a part only if it has at least this much to compute
 ROW_RUN = 32                # strips/rows layout when a kernel row holds at least this many values
 LAYOUT = None               # None: chosen by shape; tests and benchmarks may set a plan class
+
+
+@functools.lru_cache(maxsize=None)
+def small_products_pay():
+    """Whether NumPy's BLAS multiplies small matrices in place, without packing them first.
+
+    OpenBLAS does on AVX-512 cores (its SkylakeX, Cooperlake and SapphireRapids kernels, for
+    M*N*K <= 10**6), and its small products then run on the calling thread only. Elsewhere the
+    plans do one product per chunk, on one Python thread, and leave the threads to BLAS.
+    """
+    try:
+        from threadpoolctl import threadpool_info
+    except ImportError:         # threadpoolctl comes with scikit-learn; without it, play safe
+        return False
+    kernels = {"skylakex", "cooperlake", "sapphirerapids"}
+    return any(lib.get("internal_api") == "openblas"
+               and str(lib.get("architecture", "")).lower() in kernels for lib in threadpool_info())
 
 
 def _split(n, parts):
@@ -60,6 +81,8 @@ class _Plan:
         self.Kd = g.C * g.fh * g.fw
         inner = inner or self.Kd + 1                                  # the product's inner size
         self.r = min(SMALL_GEMM // (K * inner), MAX_PIECE)            # rows per piece
+        if not small_products_pay():
+            self.r = 0                                                # no pieces, no parts
         flops = 2 * g.N * per_image * K * inner
         parts = min(num_threads(), g.N, max(1, flops // PART_FLOPS))
         self.parts = _split(g.N, parts if self.r >= MIN_PIECE else 1)
@@ -130,7 +153,7 @@ class RowsPlan(_Plan):
         partial sum, and the partial sums are added up.
         """
         g, K, per = self.g, self.K, self.per
-        limit = min(SMALL_GEMM // (K * (self.Kd + 1)), MAX_PIECE)
+        limit = min(SMALL_GEMM // (K * (self.Kd + 1)), MAX_PIECE) if small_products_pay() else 0
         r = max((d for d in range(1, min(limit, per) + 1) if per % d == 0), default=per)
         r, q = (r, per // r) if r >= MIN_PIECE else (per, 1)
         sums = [None] * len(self.parts)

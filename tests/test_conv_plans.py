@@ -147,3 +147,29 @@ def test_weight_grad_in_pieces_that_divide_each_image(settings):
     dw, db = conv_plans.weight_grad(np.ones((2, 16, 7, 9)), np.ones((2, 4, 7, 9)), g, np.float64)
     np.testing.assert_array_equal(db, np.full(4, 2 * 63.0))
     assert dw[0, 0, 1, 1] == 2 * 63 and dw[0, 0, 0, 0] == 2 * 6 * 8   # corner: a row and a column less
+
+
+def test_without_small_in_place_products_one_product_per_chunk_on_one_thread(settings, monkeypatch):
+    """Where BLAS packs even small matrices, pieces and Python threads would not pay: the plans
+    fall back to one product per chunk (BLAS's own threads), with the same results."""
+    monkeypatch.setenv("CNNLIB_NUM_THREADS", "2")
+    monkeypatch.setattr(conv_plans, "small_products_pay", lambda: False)
+    settings()
+    plan, _ = plan_for((32, 16, 32, 32), (32, 16, 3, 3), (1, 1), (1, 1))
+    assert plan.r == 0 and len(plan.parts) == 1
+    rng = np.random.default_rng(5)
+    x, w, b = rng.normal(size=(3, 16, 9, 7)), rng.normal(size=(4, 16, 3, 3)), rng.normal(size=4)
+    np.testing.assert_allclose(conv2d(x, w, b, 1, 1), scipy_conv(x, w, b, (1, 1), (1, 1)), atol=1e-10)
+    dout = rng.normal(size=(3, 4, 9, 7))
+    dw, db = conv_plans.weight_grad(x, dout, Geometry(x.shape, (3, 3), (1, 1), (1, 1), (9, 7)), np.float64)
+    np.testing.assert_allclose(db, dout.sum(axis=(0, 2, 3)))
+    np.testing.assert_allclose(dw, conv2d_backward(dout, x, w, 1, 1)[1])
+
+
+def test_small_products_pay_reads_the_blas_core():
+    """True exactly when threadpoolctl reports an OpenBLAS with AVX-512 (SkylakeX-family) kernels."""
+    from threadpoolctl import threadpool_info
+    archs = {str(lib.get("architecture", "")).lower() for lib in threadpool_info()
+             if lib.get("internal_api") == "openblas"}
+    expected = bool(archs & {"skylakex", "cooperlake", "sapphirerapids"})
+    assert conv_plans.small_products_pay() is expected
