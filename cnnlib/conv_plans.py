@@ -74,7 +74,7 @@ def _pieces(rows, r):
 
 
 class _Plan:
-    """What both layouts share: parts, chunks and the pieces of each product."""
+    """What the three layouts share: parts, chunks and the pieces of each product."""
 
     def __init__(self, g, K, dtype, per_image, window_bytes, inner=None):
         self.g, self.K, self.dtype = g, K, np.dtype(dtype)
@@ -153,8 +153,7 @@ class RowsPlan(_Plan):
         partial sum, and the partial sums are added up.
         """
         g, K, per = self.g, self.K, self.per
-        limit = min(SMALL_GEMM // (K * (self.Kd + 1)), MAX_PIECE) if small_products_pay() else 0
-        r = max((d for d in range(1, min(limit, per) + 1) if per % d == 0), default=per)
+        r = max((d for d in range(1, min(self.r, per) + 1) if per % d == 0), default=per)
         r, q = (r, per // r) if r >= MIN_PIECE else (per, 1)
         sums = [None] * len(self.parts)
 
