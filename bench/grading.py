@@ -109,7 +109,7 @@ def main() -> None:
         grade = [sys.executable, "-m", "grading.grade", "--assignment", assignment, "--force"]
         for workers in sorted({1, cores}):
             seconds = _run(grade + ["--workers", str(workers)], ours)
-            rows.append((f"make grade (sandboxed checks)", workers, seconds, full_marks(ours, assignment)))
+            rows.append(("make grade (sandboxed checks)", workers, seconds, full_marks(ours, assignment)))
         seconds = _run([sys.executable, "-m", "nbgrader", "autograde", assignment, "--force"], plain)
         rows.append(("plain nbgrader autograde (in-kernel tests)", 1, seconds, full_marks(plain, assignment)))
     execute = execute_seconds(assignment)

@@ -152,7 +152,7 @@ class RowsPlan(_Plan):
         cut into pieces of r columns (r divides Ho*Wo), each piece times its r rows of X gives a
         partial sum, and the partial sums are added up.
         """
-        g, K, per = self.g, self.K, self.per
+        K, per = self.K, self.per
         r = max((d for d in range(1, min(self.r, per) + 1) if per % d == 0), default=per)
         r, q = (r, per // r) if r >= MIN_PIECE else (per, 1)
         sums = [None] * len(self.parts)

@@ -1,6 +1,4 @@
 """Fully connected (dense) layer as pure functions: out = x @ W + b."""
-import numpy as np
-
 from .activations import _as_float
 
 
