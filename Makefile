@@ -25,8 +25,17 @@ $(STAMP): requirements.txt pyproject.toml
 	$(BIN)/python -m pip install --quiet -r requirements.txt
 	touch $@
 
+# Sphinx and the execution cache only notice changes to the chapters themselves; chapters also
+# run cnnlib, so a change to cnnlib's source makes every chapter run again (the hash of the
+# last good build is kept in _build/.cnnlib-hash).
+CNNLIB_HASH = $(shell cat cnnlib/*.py | sha256sum | cut -c1-16)
+
 book: $(STAMP)
+	@if [ -d _build ] && [ "$$(cat _build/.cnnlib-hash 2>/dev/null)" != "$(CNNLIB_HASH)" ]; then \
+	  echo "cnnlib changed since the last build: every chapter runs again"; \
+	  rm -rf _build/.doctrees _build/.jupyter_cache _build/jupyter_execute; fi
 	$(BIN)/jupyter-book build . $(JB_FLAGS)
+	@echo "$(CNNLIB_HASH)" > _build/.cnnlib-hash
 
 book-clean:
 	rm -rf _build .jupyter_cache
