@@ -171,8 +171,9 @@ def test_page(site, browser, doc):
         assert any(h.startswith("https://github.com/") for h in links), \
             f"{doc}: no repository button"
         if (HTML / "_sources" / f"{doc}.ipynb").is_file():      # an executed notebook page
-            for host in ("https://mybinder.org/", "https://colab.research.google.com/"):
-                assert any(h.startswith(host) for h in links), f"{doc}: no launch link to {host}"
+            assert any(h.startswith("https://mybinder.org/") for h in links), f"{doc}: no Binder link"
+            assert not any("colab.research.google.com" in h for h in links), \
+                f"{doc}: a Colab button would open the .md source, which Colab cannot read"
             assert any(h.endswith(f"_sources/{doc}.ipynb") for h in links), \
                 f"{doc}: no .ipynb download button"
 
