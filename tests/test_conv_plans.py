@@ -173,3 +173,31 @@ def test_small_products_pay_reads_the_blas_core():
              if lib.get("internal_api") == "openblas"}
     expected = bool(archs & {"skylakex", "cooperlake", "sapphirerapids"})
     assert conv_plans.small_products_pay() is expected
+
+
+def random_geometry(rng, layout):
+    """A random, often awkward case for ``layout``: tiny or wide images, 1x1 to 5x4 kernels,
+    strides that do not divide, more channels than the other tests use (so runs get long)."""
+    n, c, k = int(rng.integers(1, 5)), int(rng.integers(1, 20)), int(rng.integers(1, 6))
+    fh, fw = (int(v) for v in rng.integers(1, 6, 2))
+    ph, pw = (int(v) for v in rng.integers(0, 3, 2))
+    sh = 1 if layout is StripsPlan else int(rng.integers(1, 4))
+    sw = int(rng.integers(1, 4))
+    h = int(rng.integers(max(1, fh - 2 * ph), 12))
+    w = int(rng.integers(max(1, fw - 2 * pw), 12))
+    return (n, c, h, w), (k, c, fh, fw), (sh, sw), (ph, pw)
+
+
+@pytest.mark.parametrize("layout", [RowsPlan, ColsPlan, StripsPlan])
+def test_random_geometries_in_every_layout(settings, monkeypatch, layout):
+    """Thirty random geometries per layout, each cut into parts, chunks and pieces, equal scipy."""
+    monkeypatch.setenv("CNNLIB_NUM_THREADS", "2")
+    rng = np.random.default_rng([RowsPlan, ColsPlan, StripsPlan].index(layout))
+    for _ in range(30):
+        xshape, wshape, stride, padding = random_geometry(rng, layout)
+        settings(LAYOUT=layout, CHUNK_BYTES=int(rng.integers(1, 5000)), MIN_PIECE=1,
+                 SMALL_GEMM=int(rng.integers(1, 4)) * 300 * wshape[0], PART_FLOPS=1)
+        x, w, b = rng.normal(size=xshape), rng.normal(size=wshape), rng.normal(size=wshape[0])
+        np.testing.assert_allclose(conv2d(x, w, b, stride, padding),
+                                   scipy_conv(x, w, b, stride, padding), atol=1e-10,
+                                   err_msg=f"{layout.__name__} {xshape} {wshape} {stride} {padding}")
