@@ -99,22 +99,36 @@ def max_pool2d_backward(dout, x, size=2, stride=None):
     out = max_pool2d(x, (fh, fw), stride)
     has_nan = np.issubdtype(out.dtype, np.floating) and np.isnan(out).any()
     finite = np.isfinite(dout).all()   # then dout * mask is exact (no inf * 0 = nan)
-    dx = np.zeros(x.shape, float_dtype(dout, x))
-    todo = np.ones(out.shape, bool)                  # windows whose maximum is not found yet
-    overlap = stride[0] < fh or stride[1] < fw
-    for m in range(fh):
-        for n in range(fw):
-            xs = _slices(x, m, n, stride, out_hw)
-            hit = xs == out
-            if has_nan:
-                hit |= np.isnan(xs)
-            hit &= todo
-            todo &= ~hit
-            view = _slices(dx, m, n, stride, out_hw)
-            if finite and not overlap:       # each pixel is in one window at most: write
-                np.multiply(dout, hit, out=view)
-            else:
-                view += dout * hit if finite else np.where(hit, dout, 0)
+    tiled = stride == (fh, fw)         # windows side by side: each pixel in one window at most
+    dx = _pool_grad_buffer(x.shape, float_dtype(dout, x), (fh, fw), out_hw, tiled and finite)
+    offsets = [(m, n) for m in range(fh) for n in range(fw)]
+    todo = None                        # windows whose maximum is not found yet (None: all)
+    for k, (m, n) in enumerate(offsets):
+        xs = _slices(x, m, n, stride, out_hw)
+        hit = np.equal(xs, out)
+        if has_nan:
+            np.logical_or(hit, np.isnan(xs), out=hit)
+        if todo is not None:
+            np.logical_and(hit, todo, out=hit)
+        if k + 1 < len(offsets):       # hit is within todo, so "todo and not hit" is todo xor hit
+            todo = ~hit if todo is None else np.logical_xor(todo, hit, out=todo)
+        view = _slices(dx, m, n, stride, out_hw)
+        if finite and stride[0] >= fh and stride[1] >= fw:    # no overlap: write
+            np.multiply(dout, hit, out=view)
+        else:
+            view += dout * hit if finite else np.where(hit, dout, 0)
+    return dx
+
+
+def _pool_grad_buffer(shape, dtype, size, out_hw, written):
+    """dx for pooling: zeros, or (when the windows tile it and every window pixel is written)
+    an empty array whose pixels outside all windows (bottom rows, right columns) are zeroed."""
+    if not written:
+        return np.zeros(shape, dtype)
+    dx = np.empty(shape, dtype)
+    (fh, fw), (Ho, Wo) = size, out_hw
+    dx[:, :, Ho * fh:] = 0
+    dx[:, :, :Ho * fh, Wo * fw:] = 0
     return dx
 
 

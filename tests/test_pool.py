@@ -141,6 +141,19 @@ def test_infinite_upstream_gradient_stays_at_the_maximum(stride):
     assert np.count_nonzero(dx) == (1 if stride == 2 else 2)   # 4 at (0, 1), 3 at (1, 1)
 
 
+def test_pixels_outside_every_window_get_zero_gradient():
+    """7x9 input, 2x2 windows: row 6 and column 8 are in no window and must get exactly 0, even
+    when the memory the gradient lands in held NaNs just before."""
+    rng = np.random.default_rng(3)
+    x, dout = rng.normal(size=(2, 3, 7, 9)), rng.normal(size=(2, 3, 3, 4))
+    for _ in range(3):
+        poison = np.full(x.shape, np.nan)
+        del poison
+    dx = max_pool2d_backward(dout, x)
+    assert (dx[:, :, 6:] == 0).all() and (dx[:, :, :, 8:] == 0).all()
+    np.testing.assert_array_equal(dx, loop_max_backward(dout, x, (2, 2), (2, 2)))
+
+
 def test_inputs_are_not_modified():
     rng = np.random.default_rng(8)
     x = rng.normal(size=(2, 2, 6, 6))
