@@ -146,9 +146,8 @@ def conv2d_backward(dout, x, w, stride=1, padding=0):
     With stride 1, dx is itself a convolution: dout zero-padded by F - 1 - P, correlated with
     the filters rotated by 180 degrees and with C and K swapped, so for large enough layers the
     fast forward path computes it (then dx may be a transposed view, like conv2d's output).
-    Otherwise dX = w^T D
-    is scattered back ("col2im"): for each kernel offset (m, l), the rows of dX for (m, l) are
-    added onto the input positions they were read from.
+    Otherwise dX = w^T D is scattered back ("col2im"): for each kernel offset (m, l), the rows
+    of dX for (m, l) are added onto the input positions they were read from.
     """
     stride, padding, (Ho, Wo) = _check_conv_args("conv2d_backward", x, w, None, stride, padding)
     N, K = x.shape[0], w.shape[0]

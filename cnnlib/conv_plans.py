@@ -95,6 +95,17 @@ class _Plan:
         for n0 in range(lo, hi, self.nb):
             yield n0, min(self.nb, hi - n0)
 
+    def _channels_last(self):
+        """The zero (N, Hp, Wp, C) buffer of the rows and strips layouts; its padding stays zero."""
+        g = self.g
+        self.xp = np.zeros((g.N, g.H + 2 * g.ph, g.W + 2 * g.pw, g.C), self.dtype)
+        return self.xp.shape[1:3]
+
+    def _stage(self, x, i):
+        """Copy part i's images of x into the interior of the channels-last buffer."""
+        g, (lo, hi) = self.g, self.parts[i]
+        np.copyto(self.xp[lo:hi, g.ph:g.ph + g.H, g.pw:g.pw + g.W], x[lo:hi].transpose(0, 2, 3, 1))
+
 
 class RowsPlan(_Plan):
     """Windows as rows: X (n*Ho*Wo, Kd + 1) from a padded channels-last copy of x; X @ wt."""
@@ -102,8 +113,7 @@ class RowsPlan(_Plan):
     def __init__(self, g, K, dtype):
         per, it = g.Ho * g.Wo, np.dtype(dtype).itemsize
         super().__init__(g, K, dtype, per, per * (g.C * g.fh * g.fw + 1) * it)
-        Hp, Wp = g.H + 2 * g.ph, g.W + 2 * g.pw
-        self.xp = np.zeros((g.N, Hp, Wp, g.C), dtype)   # the padding stays zero
+        Hp, Wp = self._channels_last()
         sn, si = Hp * Wp * g.C, Wp * g.C
         self.windows = _view(self.xp, 0, (g.N, g.Ho, g.Wo, g.fh, g.fw * g.C),
                              (sn, g.sh * si, g.sw * g.C, si, 1))
@@ -122,8 +132,7 @@ class RowsPlan(_Plan):
 
     def _windows(self, x, i):
         """Stage part i's images of x; yield (n0, n, X) with X holding images n0 .. n0 + n - 1."""
-        g, (lo, hi) = self.g, self.parts[i]
-        np.copyto(self.xp[lo:hi, g.ph:g.ph + g.H, g.pw:g.pw + g.W], x[lo:hi].transpose(0, 2, 3, 1))
+        self._stage(x, i)
         X, Xv = self.bufs[i]
         for n0, n in self.chunks(i):
             np.copyto(Xv[:n], self.windows[n0:n0 + n])
@@ -244,7 +253,7 @@ class StripsPlan(_Plan):
         per, it = g.Wo * Hp, np.dtype(dtype).itemsize
         super().__init__(g, K, dtype, per, per * E * it, inner=g.fh * E)
         self.Hp, self.E, self.inner = Hp, E, g.fh * E
-        self.xp = np.zeros((g.N, Hp, Wp, g.C), dtype)                 # the padding stays zero
+        self._channels_last()
         self.src = _view(self.xp, 0, (g.N, g.Wo, Hp, g.fw * g.C), (Hp * Wp * g.C, g.sw * g.C, Wp * g.C, 1))
         self.bufs = []
         for part in range(len(self.parts)):
@@ -278,8 +287,7 @@ class StripsPlan(_Plan):
         out = np.empty((g.N * self.per, K), self.dtype)
 
         def part(i):
-            lo, hi = self.parts[i]
-            np.copyto(self.xp[lo:hi, g.ph:g.ph + g.H, g.pw:g.pw + g.W], x[lo:hi].transpose(0, 2, 3, 1))
+            self._stage(x, i)
             strips = self.bufs[i]
             for n0, n in self.chunks(i):
                 count = n * self.per

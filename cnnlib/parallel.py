@@ -50,6 +50,8 @@ def _get_pool(workers):
     global _pool
     with _lock:
         if _pool is None or _pool._max_workers < workers:
+            if _pool is not None:      # too small: its idle threads end, a bigger pool takes over
+                _pool.shutdown(wait=False)
             _pool = concurrent.futures.ThreadPoolExecutor(workers, thread_name_prefix="cnnlib")
         return _pool
 
