@@ -4,7 +4,8 @@ Layout everywhere: inputs are (N, C, H, W) arrays, weights (K, C, F, F), biases 
 K filters of size F, stride S, padding P. Convolution means cross-correlation, as in every
 deep-learning framework; output sizes floor, as in PyTorch.
 """
-from .conv import zero_pad, conv2d, conv2d_naive, conv2d_backward
+from .conv import (zero_pad, conv2d_naive, im2col, conv2d_im2col, conv2d_backward_naive, col2im,
+                   conv2d_backward_im2col, conv2d, conv2d_backward)
 from .pool import max_pool2d, avg_pool2d, max_pool2d_backward, avg_pool2d_backward
 from .sizes import conv_output_size, conv_param_count, dense_param_count, mlp_param_count, receptive_field
 from .activations import relu, relu_backward, softmax
@@ -24,6 +25,11 @@ __all__ = [
     "zero_pad",
     "conv2d",
     "conv2d_naive",
+    "im2col",
+    "conv2d_im2col",
+    "conv2d_backward_naive",
+    "col2im",
+    "conv2d_backward_im2col",
     "conv2d_backward",
     "max_pool2d",
     "avg_pool2d",

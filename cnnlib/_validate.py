@@ -14,6 +14,8 @@ __all__ = [
     "check_array",
     "check_same_shape",
     "float_dtype",
+    "window_geometry",
+    "check_conv",
 ]
 
 
@@ -105,3 +107,41 @@ def float_dtype(*arrays):
     if not np.issubdtype(dtype, np.floating):
         return np.dtype(np.float64)
     return np.dtype(dtype)
+
+
+def window_geometry(func, x_shape, kernel, stride, padding, what=""):
+    """Check that a ``kernel`` (Fh, Fw) fits the padded input; return (stride, padding, (Ho, Wo)).
+
+    Ho = floor((H + 2 Ph - Fh) / Sh) + 1 and Wo likewise: the one place this formula lives.
+    ``what`` is added after the kernel's size in the message, e.g. "(w.shape=(8, 3, 7, 3))".
+    """
+    sh, sw = as_pair(stride, func, "stride", minimum=1)
+    ph, pw = as_pair(padding, func, "padding", minimum=0)
+    (H, W), (fh, fw) = x_shape[2:], kernel
+    if fh > H + 2 * ph or fw > W + 2 * pw:
+        raise ValueError(f"{func}: kernel {fh}x{fw}{' ' + what if what else ''} is larger than the padded input "
+                         f"{H + 2 * ph}x{W + 2 * pw} (x.shape={tuple(x_shape)}, padding={(ph, pw)})")
+    return (sh, sw), (ph, pw), ((H + 2 * ph - fh) // sh + 1, (W + 2 * pw - fw) // sw + 1)
+
+
+def check_conv(func, x, w, b, stride, padding, dout=None):
+    """Validate the arguments of a convolution (and of its backward when ``dout`` is given).
+
+    x (N, C, H, W), w (K, C, Fh, Fw), b (K,) or None, dout (N, K, Ho, Wo) or None.
+    Returns (stride, padding, (Ho, Wo)) as int pairs.
+    """
+    check_array(x, func, "x", ndim=4, layout="(N, C, H, W)")
+    check_array(w, func, "w", ndim=4, layout="(K, C, Fh, Fw)")
+    if x.shape[1] != w.shape[1]:
+        raise ValueError(f"{func}: x has C={x.shape[1]} channels but w expects "
+                         f"C={w.shape[1]} (w.shape={w.shape})")
+    if b is not None:
+        check_array(b, func, "b", ndim=1, layout="(K,)")
+        check_same_shape(b, (w.shape[0],), func, "b", f"one bias per filter, w.shape={w.shape}")
+    stride, padding, out_hw = window_geometry(func, x.shape, w.shape[2:], stride, padding,
+                                              what=f"(w.shape={w.shape})")
+    if dout is not None:
+        check_array(dout, func, "dout", ndim=4, layout="(N, K, H_out, W_out)")
+        check_same_shape(dout, (x.shape[0], w.shape[0]) + out_hw, func, "dout",
+                         "the shape of conv2d's output")
+    return stride, padding, out_hw

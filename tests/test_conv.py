@@ -1,8 +1,12 @@
-"""Tests for cnnlib.conv: zero_pad, conv2d (fast), conv2d_naive, conv2d_backward."""
+"""Tests for cnnlib.conv: zero_pad, the loops, im2col / col2im, and the fast conv2d and backward.
+
+Every path (loops, im2col, the engine behind conv2d) is held equal to scipy and to the others.
+"""
 import numpy as np
 import pytest
 
-from cnnlib import conv2d, conv2d_backward, conv2d_naive, zero_pad
+from cnnlib import (col2im, conv2d, conv2d_backward, conv2d_backward_im2col, conv2d_backward_naive,
+                    conv2d_im2col, conv2d_naive, im2col, zero_pad)
 from numeric_oracle import numeric_gradient, scipy_conv
 
 
@@ -80,6 +84,114 @@ def test_fast_naive_scipy_agree_float32(seed):
     assert fast.dtype == naive.dtype == np.float32
     np.testing.assert_allclose(fast, expected, rtol=1e-4, atol=1e-4)
     np.testing.assert_allclose(naive, expected, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("dtype, tol", [(np.float64, 1e-10), (np.float32, 1e-4)])
+@pytest.mark.parametrize("seed", range(200, 230))
+def test_im2col_path_equals_loops_engine_and_scipy(seed, dtype, tol):
+    x, w, b, stride, padding = random_case(seed)
+    if seed % 3 == 0:
+        padding = (0, 0)                       # padding 0 with strides that do not divide
+        if w.shape[2] > x.shape[2] or w.shape[3] > x.shape[3]:
+            x = np.random.default_rng(seed).normal(size=x.shape[:2] + (13, 12))
+    x, w, b = x.astype(dtype), w.astype(dtype), b.astype(dtype)
+    expected = scipy_conv(x.astype(np.float64), w.astype(np.float64), b.astype(np.float64),
+                          stride, padding)
+    outs = {f.__name__: f(x, w, b, stride=stride, padding=padding)
+            for f in (conv2d_im2col, conv2d_naive, conv2d)}
+    for name, y in outs.items():
+        assert y.dtype == dtype and y.shape == expected.shape, name
+        assert y.flags.c_contiguous or name == "conv2d", name
+        np.testing.assert_allclose(y, expected, rtol=tol, atol=tol, err_msg=name)
+    np.testing.assert_allclose(outs["conv2d_im2col"], outs["conv2d"], rtol=tol, atol=tol)
+
+
+@pytest.mark.parametrize("dtype, tol", [(np.float64, 1e-10), (np.float32, 1e-4)])
+@pytest.mark.parametrize("seed", range(230, 254))
+def test_backward_paths_agree(seed, dtype, tol):
+    """conv2d_backward (engine), conv2d_backward_im2col and conv2d_backward_naive agree."""
+    x, w, _, stride, padding = random_case(seed)
+    if seed % 3 == 0 and w.shape[2] <= x.shape[2] and w.shape[3] <= x.shape[3]:
+        padding = (0, 0)
+    x, w = x.astype(dtype), w.astype(dtype)
+    out_shape = conv2d_naive(x, w, stride=stride, padding=padding).shape
+    dout = np.random.default_rng(seed).normal(size=out_shape).astype(dtype)
+    naive = conv2d_backward_naive(dout, x, w, stride=stride, padding=padding)
+    for f in (conv2d_backward_im2col, conv2d_backward):
+        got = f(dout, x, w, stride=stride, padding=padding)
+        for name, a, e in zip(("dx", "dw", "db"), got, naive):
+            assert a.dtype == dtype and a.shape == e.shape, (f.__name__, name)
+            np.testing.assert_allclose(a, e, rtol=tol, atol=tol, err_msg=f"{f.__name__} {name}")
+    for a in naive + conv2d_backward_im2col(dout, x, w, stride=stride, padding=padding):
+        assert a.flags.c_contiguous
+
+
+@pytest.mark.parametrize("seed", range(300, 306))
+def test_naive_backward_matches_numeric_gradient(seed):
+    x, w, b, stride, padding = random_case(seed)
+    x, w = x[:2, :3, :8, :8], w[:, :3]
+    if w.shape[2] > x.shape[2] + 2 * padding[0] or w.shape[3] > x.shape[3] + 2 * padding[1]:
+        padding = (3, 3)
+    f = lambda: scipy_conv(x, w, b, stride, padding)
+    dout = np.random.default_rng(seed).normal(size=f().shape)
+    dx, dw, db = conv2d_backward_naive(dout, x, w, stride=stride, padding=padding)
+    np.testing.assert_allclose(dx, numeric_gradient(f, x, dout), rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(dw, numeric_gradient(f, w, dout), rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(db, numeric_gradient(f, b, dout), rtol=1e-6, atol=1e-7)
+
+
+def test_im2col_columns_are_the_windows():
+    """Column i*Wo + j of image n is the window of output (i, j), flattened (c, m, l)."""
+    rng = np.random.default_rng(11)
+    x = rng.normal(size=(2, 3, 7, 6))
+    cols = im2col(x, 3, 2, stride=(2, 3), padding=(1, 0))
+    Ho, Wo = (7 + 2 - 3) // 2 + 1, (6 - 2) // 3 + 1
+    assert cols.shape == (2, 3 * 3 * 2, Ho * Wo) and cols.flags.c_contiguous
+    xp = zero_pad(x, (1, 0))
+    for n in range(2):
+        for i in range(Ho):
+            for j in range(Wo):
+                np.testing.assert_array_equal(cols[n, :, i * Wo + j],
+                                              xp[n, :, 2 * i:2 * i + 3, 3 * j:3 * j + 2].ravel())
+    assert im2col(x.astype(np.float32), 2, 2).dtype == np.float32
+    assert not np.shares_memory(im2col(x, 1, 1), x)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_col2im_is_the_adjoint_of_im2col(seed):
+    """<im2col(x), c> == <x, col2im(c)> for every x and c: col2im adds each window back."""
+    x, w, _, stride, padding = random_case(seed)
+    rng = np.random.default_rng(seed)
+    Fh, Fw = w.shape[2:]
+    cols = im2col(x, Fh, Fw, stride, padding)
+    c = rng.normal(size=cols.shape)
+    back = col2im(c, x.shape, Fh, Fw, stride, padding)
+    assert back.shape == x.shape and back.flags.c_contiguous
+    np.testing.assert_allclose(np.sum(cols * c), np.sum(x * back), rtol=1e-10)
+
+
+def test_col2im_counts_overlaps_and_skips_unread_pixels():
+    ones = np.ones((1, 4, 3 * 3))          # C=1, 2x2 windows, 3x3 positions on a 4x4 input
+    counts = col2im(ones, (1, 1, 4, 4), 2, 2)
+    np.testing.assert_array_equal(counts[0, 0], [[1, 2, 2, 1], [2, 4, 4, 2], [2, 4, 4, 2], [1, 2, 2, 1]])
+    ones = np.ones((1, 9, 4))              # 3x3 windows, stride 2, 6x6 input: row 5 is never read
+    counts = col2im(ones, (1, 1, 6, 6), 3, 3, stride=2)
+    assert not counts[0, 0, 5].any() and not counts[0, 0, :, 5].any() and counts[0, 0, 2, 2] == 4
+
+
+@pytest.mark.parametrize("call, exc, pattern", [
+    (lambda: im2col(np.zeros((2, 3, 5)), 3, 3), ValueError, r"^im2col: x must be a 4-D array"),
+    (lambda: im2col(np.zeros((1, 1, 5, 5)), 0, 3), ValueError, r"^im2col: Fh must be an int >= 1, got 0$"),
+    (lambda: im2col(np.zeros((1, 1, 5, 5)), 3, 2.0), TypeError, r"^im2col: Fw must be an int"),
+    (lambda: im2col(np.zeros((1, 1, 5, 5)), 7, 3), ValueError,
+     r"^im2col: kernel 7x3 is larger than the padded input 5x5 \(x\.shape=\(1, 1, 5, 5\), padding=\(0, 0\)\)$"),
+    (lambda: col2im(np.zeros((1, 9, 4)), (1, 1, 5, 5), 3, 3), ValueError,
+     r"^col2im: cols must have shape \(1, 9, 9\) \(im2col's output for x_shape=\(1, 1, 5, 5\)\), got \(1, 9, 4\)$"),
+    (lambda: col2im(np.zeros((1, 9, 9)), (1, 1, 5, 5), 3, 3, stride=0), ValueError, r"^col2im: stride must be"),
+])
+def test_im2col_col2im_errors(call, exc, pattern):
+    with pytest.raises(exc, match=pattern):
+        call()
 
 
 def test_hand_computed_example_is_cross_correlation():
@@ -200,7 +312,7 @@ X = np.zeros((2, 3, 5, 5))
 W = np.zeros((8, 3, 3, 3))
 
 
-@pytest.mark.parametrize("func", [conv2d, conv2d_naive])
+@pytest.mark.parametrize("func", [conv2d, conv2d_naive, conv2d_im2col])
 @pytest.mark.parametrize("args, kwargs, exc, pattern", [
     ((X, np.zeros((8, 1, 3, 3))), {}, ValueError,
      r"x has C=3 channels but w expects C=1 \(w\.shape=\(8, 1, 3, 3\)\)$"),
@@ -233,6 +345,7 @@ def test_forward_errors(func, args, kwargs, exc, pattern):
     ("dout", X, W, {}, TypeError, r"dout must be a numpy array, got str$"),
     (np.zeros((2, 8, 3, 3)), X, W, {"stride": -1}, ValueError, r"stride must be"),
 ])
-def test_backward_errors(dout, x, w, kwargs, exc, pattern):
-    with pytest.raises(exc, match=rf"^conv2d_backward: {pattern}"):
-        conv2d_backward(dout, x, w, **kwargs)
+@pytest.mark.parametrize("func", [conv2d_backward, conv2d_backward_naive, conv2d_backward_im2col])
+def test_backward_errors(func, dout, x, w, kwargs, exc, pattern):
+    with pytest.raises(exc, match=rf"^{func.__name__}: {pattern}"):
+        func(dout, x, w, **kwargs)
