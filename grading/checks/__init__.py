@@ -133,3 +133,9 @@ def run_check(grade_id: str, namespace: dict, seed=None, timeout=None) -> None:
         raise AssertionError(f"{check.target}: {len(failures)} of {len(cases)} checks failed\n"
                              + "\n".join(shown))
     print(f"{check.target}: all {len(cases)} hidden checks passed")
+
+
+# The pre-hand-in check (students run the grader's checks themselves; see prehandin.py).
+from .prehandin import check, check_all, check_notebook  # noqa: E402
+
+__all__ += ["check", "check_all", "check_notebook"]

@@ -60,11 +60,17 @@ def build_submission(assignment: str, replacements: dict[str, str]):
     return nb
 
 
+#: the notebooks' last cell runs the pre-hand-in check itself; submissions are checked without it
+PREHANDIN_CELL = "check_before_hand_in"
+
+
 def code_cells(nb) -> tuple[list[str], list[str]]:
-    """(sources of the code cells that are not test cells, in order; test-cell grade_ids in order)."""
+    """(sources of the code cells that are not test cells, in order; test-cell grade_ids in order).
+
+    The pre-hand-in cell is left out (it would run every check again)."""
     cells, tests = [], []
     for cell in nb.cells:
-        if cell.cell_type != "code":
+        if cell.cell_type != "code" or _grade_id(cell) == PREHANDIN_CELL:
             continue
         if cell.metadata.get("nbgrader", {}).get("grade"):
             tests.append(_grade_id(cell))

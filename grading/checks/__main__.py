@@ -1,0 +1,6 @@
+"""``python -m grading.checks notebook.ipynb``: the pre-hand-in check from a shell."""
+import sys
+
+from .prehandin import main
+
+sys.exit(main())

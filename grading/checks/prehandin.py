@@ -1,0 +1,220 @@
+"""The pre-hand-in check: the grader's own checks, run by a student before handing in.
+
+The checks are the ones the grader runs (``CHECKS``): properties over random inputs, drawn fresh
+on every run, with the grader's messages. They hold no answers (expected values are computed by
+``cnnlib`` at run time) and need neither the sandbox nor root: the student runs their own code
+in their own kernel. Grading draws its own inputs from its own fresh seed.
+
+From a notebook, one line under a function, or one cell at the end::
+
+    from grading.checks import check, check_all
+    check("conv2d", conv2d)
+    check_all(globals(), "03_hyperparameters")
+
+From a shell (runs the notebook's code cells in this process, then every check)::
+
+    python -m grading.checks exercises/03_hyperparameters/03_hyperparameters.ipynb
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import os
+import sys
+from pathlib import Path
+
+from . import ASSIGNMENTS, CHECKS, run_check
+
+__all__ = ["check", "check_all", "check_notebook", "main", "CHECK_CELL_ID"]
+
+#: grade_id of the notebooks' last cell, which calls check_all (skipped when a notebook is run here)
+CHECK_CELL_ID = "check_before_hand_in"
+
+
+def _find(name: str, assignment: str | None):
+    """The Check for a target name ("conv2d") or a test cell's grade_id ("test_conv2d")."""
+    if name in CHECKS and (assignment is None or CHECKS[name].assignment == assignment):
+        return CHECKS[name]
+    found = [c for c in CHECKS.values() if c.target == name
+             and (assignment is None or c.assignment == assignment)]
+    if len(found) == 1:
+        return found[0]
+    if not found:
+        known = sorted({c.target for c in CHECKS.values()
+                        if assignment is None or c.assignment == assignment})
+        raise ValueError(f"check: no graded function or variable called {name!r}"
+                         f"{' in ' + assignment if assignment else ''}; known: {', '.join(known)}")
+    raise ValueError(f"check: {name!r} is graded in several assignments "
+                     f"({', '.join(c.assignment for c in found)}): pass assignment=...")
+
+
+def _code_objects(code):
+    yield code
+    for const in code.co_consts:
+        if hasattr(const, "co_names"):
+            yield from _code_objects(const)
+
+
+def uses_cnnlib(fn) -> "str | None":
+    """The name through which function `fn` uses cnnlib, or None.
+
+    At marking, cnnlib cannot be imported by the code of a check without ``allow_cnnlib``
+    (the import block), so such a function fails there; here it is reported the same way.
+    """
+    code = getattr(fn, "__code__", None)
+    if code is None:
+        return None
+    scope = dict(getattr(fn, "__globals__", {}))
+    for name, cell in zip(code.co_freevars, getattr(fn, "__closure__", None) or ()):
+        try:
+            scope[name] = cell.cell_contents
+        except ValueError:  # an empty cell
+            pass
+    for c in _code_objects(code):
+        for name in c.co_names + c.co_freevars:
+            obj = scope.get(name)
+            module = getattr(obj, "__name__", "") if isinstance(obj, type(sys)) else \
+                getattr(obj, "__module__", "") or ""
+            if name == "cnnlib" or str(module).split(".")[0] == "cnnlib":
+                return name
+    return None
+
+
+def _run(chk, namespace: dict, seed) -> tuple[bool, str]:
+    """(passed, the grader's message) for one check against `namespace`."""
+    if chk.kind == "function" and not chk.allow_cnnlib:
+        name = uses_cnnlib(namespace.get(chk.target))
+        if name:
+            return False, (f"{chk.target}: it uses cnnlib (through `{name}`); at marking cnnlib "
+                           f"cannot be imported in this part, so it would score 0: use NumPy only")
+    quiet = io.StringIO()
+    try:
+        with contextlib.redirect_stdout(quiet):
+            run_check(chk.grade_id, namespace, seed=seed)
+    except AssertionError as exc:
+        return False, str(exc)
+    return True, quiet.getvalue().strip()
+
+
+def _show(chk, passed: bool, message: str) -> None:
+    head = "PASS" if passed else "FAIL"
+    body = message.split("\n", 1)
+    print(f"[{head}] {chk.target} ({chk.points} points): {body[0].split(': ', 1)[-1]}")
+    if len(body) > 1:
+        print("       " + body[1].replace("\n", "\n       "))
+
+
+def check(name: str, value=None, *, assignment: str | None = None, seed=None) -> bool:
+    """Run the grader's checks of one graded function (or variable) and print PASS or FAIL.
+
+    Parameters
+    ----------
+    name : the function's name (``"conv2d"``) or its test cell's id (``"test_conv2d"``)
+    value : the function (or the variable's value) to check; omitted: looked up in the caller's
+        globals
+    assignment : needed only when `name` is graded in more than one assignment
+    seed : fixes the random inputs (default: fresh ones on every run, as at marking)
+
+    Returns True when every case passes.
+    """
+    chk = _find(name, assignment)
+    if value is None:
+        value = sys._getframe(1).f_globals.get(chk.target)
+    passed, message = _run(chk, {chk.target: value}, seed)
+    _show(chk, passed, message)
+    return passed
+
+
+def check_all(namespace: dict, assignment: str | None = None, *, seed=None) -> dict[str, bool]:
+    """Run every check of `assignment` against `namespace` (e.g. ``globals()``); print a summary.
+
+    Without `assignment`, it is the assignment whose graded names `namespace` defines most of.
+    Returns {target name: passed}.
+    """
+    if assignment is None:
+        assignment = max(ASSIGNMENTS, key=lambda a: sum(c.target in namespace for c in ASSIGNMENTS[a]))
+    if assignment not in ASSIGNMENTS:
+        raise ValueError(f"check_all: no assignment {assignment!r}; known: {', '.join(ASSIGNMENTS)}")
+    results, earned, total = {}, 0, 0
+    print(f"Pre-hand-in check of {assignment}: the grader's checks on fresh random inputs")
+    for chk in ASSIGNMENTS[assignment]:
+        passed, message = _run(chk, namespace, seed)
+        _show(chk, passed, message)
+        results[chk.target] = passed
+        earned += chk.points if passed else 0
+        total += chk.points
+    print(f"{sum(results.values())} of {len(results)} passed: {earned} of {total} points "
+          f"if the same code is marked (other random inputs are drawn at marking)")
+    return results
+
+
+# --------------------------------------------------------------------------- notebooks
+def _code(source: str) -> str:
+    """A cell's Python: IPython magics and shell escapes (lines starting % or !) left out."""
+    return "\n".join("" if line.lstrip().startswith(("%", "!")) else line
+                     for line in source.splitlines())
+
+
+def _notebook_code(nb) -> tuple[list[str], set[str]]:
+    """(the student's code cells in order, the grade_ids of the notebook's test cells)."""
+    cells, tests = [], set()
+    for cell in nb.cells:
+        meta = cell.get("metadata", {}).get("nbgrader", {})
+        if cell.get("cell_type") != "code":
+            continue
+        if meta.get("grade"):
+            tests.add(meta.get("grade_id"))
+        elif meta.get("grade_id") != CHECK_CELL_ID and "check_all(" not in cell.source:
+            cells.append(cell.source)
+    return cells, tests
+
+
+def check_notebook(path, assignment: str | None = None, *, seed=None) -> dict[str, bool]:
+    """Run a notebook's code cells in this process (from its folder), then check_all.
+
+    Test cells are not run (the checks replace them). A cell that raises is reported and the
+    next cells still run, as at marking.
+    """
+    import nbformat
+
+    path = Path(path).resolve()
+    nb = nbformat.read(path, as_version=4)
+    cells, tests = _notebook_code(nb)
+    if assignment is None:
+        named = {CHECKS[g].assignment for g in tests if g in CHECKS}
+        assignment = named.pop() if len(named) == 1 else path.stem
+    if assignment not in ASSIGNMENTS:
+        raise SystemExit(f"{path.name}: cannot tell which assignment this is; "
+                         f"pass --assignment (one of {', '.join(ASSIGNMENTS)})")
+    namespace: dict = {"__name__": "__main__"}
+    old_cwd = os.getcwd()
+    os.environ.setdefault("MPLBACKEND", "Agg")
+    sys.path.insert(0, str(path.parent))
+    try:
+        os.chdir(path.parent)
+        for number, source in enumerate(cells, 1):
+            try:
+                with contextlib.redirect_stdout(io.StringIO()):
+                    exec(compile(_code(source), f"<{path.name}, code cell {number}>", "exec"), namespace)
+            except Exception as exc:
+                print(f"note: code cell {number} raised {type(exc).__name__}: {exc}")
+    finally:
+        os.chdir(old_cwd)
+        sys.path.remove(str(path.parent))
+    return check_all(namespace, assignment, seed=seed)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m grading.checks",
+        description="Run the grader's checks on your notebook before you hand it in.")
+    parser.add_argument("notebooks", nargs="+", type=Path, help="your .ipynb file(s)")
+    parser.add_argument("--assignment", help="the assignment id (default: read from the notebook)")
+    parser.add_argument("--seed", type=int, help="fix the random inputs (default: fresh ones)")
+    args = parser.parse_args(argv)
+    ok = True
+    for path in args.notebooks:
+        results = check_notebook(path, args.assignment, seed=args.seed)
+        ok = ok and all(results.values())
+    return 0 if ok else 1

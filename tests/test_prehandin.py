@@ -1,0 +1,125 @@
+"""The pre-hand-in check (grading/checks/prehandin.py): the grader's checks, run by a student.
+
+It runs the same checks with the same messages on fresh inputs, needs neither the sandbox nor
+root, and is reachable from a notebook cell and from one shell command.
+"""
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import nbformat
+import numpy as np
+import pytest
+
+from grading.checks import CHECKS, check, check_all, run_check
+from grading.checks.prehandin import CHECK_CELL_ID, uses_cnnlib
+from grading_catalogue import WRONG, build_submission, code_cells, reference_sources
+from grading_catalogue.build import ROOT
+from grading_helpers import env
+
+
+def _namespace(assignment, replacements):
+    ns: dict = {"__name__": "__main__"}
+    for src in code_cells(build_submission(assignment, replacements))[0]:
+        exec(compile(src, "<cell>", "exec"), ns)
+    return ns
+
+
+def test_check_all_passes_the_reference_and_names_each_function(capsys):
+    ns = _namespace("03_hyperparameters", reference_sources("03_hyperparameters"))
+    results = check_all(ns, "03_hyperparameters")
+    out = capsys.readouterr().out
+    assert results == {"zero_pad": True, "conv_output_size": True, "conv2d": True, "conv_param_count": True}
+    assert out.count("[PASS]") == 4 and "14 of 14 points" in out
+
+
+def test_a_failure_carries_the_graders_message(capsys):
+    entry = next(e for e in WRONG if e.name == "conv2d: stride ignored")
+    ns = _namespace(entry.assignment, entry.replacements)
+    assert check("conv2d", ns["conv2d"], seed=5) is False
+    out = capsys.readouterr().out
+    with pytest.raises(AssertionError) as grader:
+        run_check("test_conv2d", ns, seed=5)
+    assert "[FAIL] conv2d" in out
+    for line in str(grader.value).splitlines()[1:]:   # the same case lines as the grader's
+        assert line in out
+
+
+def test_only_the_failing_cases_shown_carry_an_expected_value(capsys):
+    check("conv2d", lambda x, w, b, stride=1, padding=0: np.zeros(3))
+    out = capsys.readouterr().out
+    from grading.checks import MAX_SHOWN
+    assert 0 < out.count("expected") <= MAX_SHOWN
+
+
+def test_inputs_are_fresh_on_every_run(capsys):
+    seen = []
+
+    def conv2d(x, w, b, stride=1, padding=0):
+        seen.append(float(np.sum(x)))
+        raise ValueError("no")
+    check("conv2d", conv2d)
+    first = list(seen)
+    seen.clear()
+    check("conv2d", conv2d)
+    assert first != seen
+
+
+def test_the_name_or_the_test_cell_id_and_clear_errors():
+    assert check("test_conv_param_count", lambda k, f, c: k * (f * f * c + 1)) is True
+    with pytest.raises(ValueError, match="no graded function or variable called 'conv3d'"):
+        check("conv3d", lambda: 0)
+
+
+def test_a_function_that_uses_cnnlib_fails_where_the_grader_blocks_it(capsys):
+    import cnnlib
+    from cnnlib import receptive_field as rf
+
+    def receptive_field(kernel_sizes, strides):
+        return rf(kernel_sizes, strides)
+    assert uses_cnnlib(receptive_field) == "rf"
+    assert check("receptive_field", receptive_field) is False
+    assert "cnnlib cannot be imported" in capsys.readouterr().out
+    assert uses_cnnlib(lambda x: cnnlib.predict(None, x)) == "cnnlib"
+    assert uses_cnnlib(lambda x: np.sum(x)) is None
+
+
+def test_it_needs_neither_the_sandbox_nor_nbgrader():
+    code = ("import sys, grading.checks; "
+            "print(sorted(m for m in sys.modules if m.startswith(('grading.sandbox', 'grading.grade', "
+            "'grading.preprocessors', 'nbgrader'))))")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env(), capture_output=True,
+                         text=True, check=True).stdout
+    assert out.strip() == "[]"
+
+
+def test_every_notebook_ends_with_the_check_cell():
+    for path in sorted((ROOT / "solutions").glob("*/*.ipynb")):
+        nb = nbformat.read(path, as_version=4)
+        last = nb.cells[-1]
+        assert last.metadata["nbgrader"]["grade_id"] == CHECK_CELL_ID, path.name
+        assert f'check_all(globals(), "{path.stem}")' in last.source
+        assert 'os.environ.get("NBGRADER_EXECUTION")' in last.source   # not run at marking
+
+
+def test_the_check_cell_runs_the_checks_in_a_notebook(capsys):
+    nb = nbformat.read(ROOT / "solutions" / "04_features" / "04_features.ipynb", as_version=4)
+    ns = _namespace("04_features", reference_sources("04_features"))
+    cell = next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == CHECK_CELL_ID)
+    exec(compile(cell.source, "<check cell>", "exec"), ns)
+    out = capsys.readouterr().out
+    assert out.count("[PASS]") == len([c for c in CHECKS.values() if c.assignment == "04_features"])
+
+
+@pytest.mark.parametrize("notebook, code", [("exercises", 1), ("solutions", 0)])
+def test_the_command_checks_a_notebook(notebook, code):
+    """The command the notebooks and the exercises page give, as written."""
+    path = f"{notebook}/03_hyperparameters/03_hyperparameters.ipynb"
+    run = subprocess.run([sys.executable, "-m", "grading.checks", path], cwd=ROOT, env=env(),
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode == code, run.stdout + run.stderr
+    marks = ["[FAIL]"] if code else ["[PASS]"]
+    assert all(run.stdout.count(m) == 4 for m in marks), run.stdout
+    if code:
+        assert "not implemented yet" in run.stdout
