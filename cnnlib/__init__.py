@@ -13,6 +13,7 @@ from .losses import cross_entropy, cross_entropy_backward
 from .dense import dense_forward, dense_backward
 from .gradcheck import numeric_gradient, relative_error, grad_check
 from .data import load_digits, make_shapes, load_photo, SHAPE_CLASSES
+from .data import make_objects, make_parts, draw_scene, part_patch, OBJECT_CLASSES, PART_CLASSES
 from .train import fit, predict, accuracy
 from .plotting import plot_filters, plot_feature_maps, plot_conv_step
 from .animation import conv_animation
@@ -54,6 +55,12 @@ __all__ = [
     "make_shapes",
     "load_photo",
     "SHAPE_CLASSES",
+    "make_objects",
+    "make_parts",
+    "draw_scene",
+    "part_patch",
+    "OBJECT_CLASSES",
+    "PART_CLASSES",
     "fit",
     "predict",
     "accuracy",

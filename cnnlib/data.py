@@ -1,4 +1,4 @@
-"""Offline data sets: scikit-learn's 8x8 digits, synthetic shapes, matplotlib's sample photo."""
+"""Offline data sets: scikit-learn's 8x8 digits, synthetic shapes, objects made of parts, a photo."""
 import functools
 import numbers
 
@@ -150,3 +150,178 @@ def load_photo(size=None):
             width = max(1, round(img.width * size / img.height))
             img = img.resize((width, size), Image.Resampling.BOX)
         return np.asarray(img, dtype=np.float64) / 255.0
+
+
+# --------------------------------------------------------------------------- parts and objects
+PART_CLASSES = ("corner", "tee", "cross")
+OBJECT_CLASSES = ("corner+tee", "corner+cross", "tee+cross")
+OBJECT_PARTS = ((0, 1), (0, 2), (1, 2))    # the two part types of each object class
+
+
+def part_patch(part, arm=5, rotation=0):
+    """One part as an (arm, arm) array of 0 and 1: a horizontal and a vertical stroke that meet.
+
+    Every part is the same two strokes, each `arm` pixels long and one pixel wide, sharing one
+    pixel; only WHERE they meet differs: at their ends (corner, an L), at the end of one and the
+    middle of the other (tee, a T) or at both middles (cross, a +). So every part has the same
+    ink and the same edges; telling them apart needs the conjunction of two strokes.
+
+    Parameters
+    ----------
+    part : int, index into PART_CLASSES = ("corner", "tee", "cross")
+    arm : int, odd, >= 3
+    rotation : int, quarter turns counter-clockwise (0-3)
+
+    Returns
+    -------
+    patch : ndarray float32 (arm, arm)
+    """
+    if part not in (0, 1, 2):
+        raise ValueError(f"part_patch: part must be 0, 1 or 2 (an index into PART_CLASSES), got {part!r}")
+    if not isinstance(arm, numbers.Integral) or isinstance(arm, bool) or arm < 3 or arm % 2 == 0:
+        raise ValueError(f"part_patch: arm must be an odd int >= 3, got {arm!r}")
+    patch = np.zeros((arm, arm), np.float32)
+    row, col = [(0, 0), (0, arm // 2), (arm // 2, arm // 2)][part]
+    patch[row, :] = 1                         # the horizontal stroke
+    patch[:, col] = 1                         # the vertical stroke
+    return np.rot90(patch, int(rotation) % 4).copy()
+
+
+def _free(occupied, top, left, h, w, gap):
+    """True when the box (top, left, h, w) grown by `gap` pixels touches nothing occupied."""
+    return not occupied[max(top - gap, 0):top + h + gap, max(left - gap, 0):left + w + gap].any()
+
+
+def _place(occupied, rng, h, w, gap, tries=200):
+    """A random free (top, left) for an h x w box, marked as occupied; None when none was found."""
+    size = occupied.shape[0]
+    for _ in range(tries):
+        top, left = (int(v) for v in rng.integers(0, [size - h + 1, size - w + 1]))
+        if _free(occupied, top, left, h, w, gap):
+            occupied[top:top + h, left:left + w] = True
+            return top, left
+    return None
+
+
+def draw_scene(parts, size=28, clutter=4, noise=0.08, rng=None, positions=None):
+    """One image: the given parts at random free places, loose strokes as clutter, and noise.
+
+    Parameters
+    ----------
+    parts : sequence of (part, arm, rotation) triples, see part_patch
+    size : int, image side
+    clutter : int, number of loose strokes (horizontal or vertical, 3 to 6 pixels long), each
+        at least 2 pixels from everything else, so that none of them makes a junction
+    noise : float, standard deviation of the Gaussian pixel noise
+    rng : np.random.Generator
+    positions : sequence of (top, left) or None
+        Where to put each part (None: random places at least 2 pixels apart).
+
+    Returns
+    -------
+    img : ndarray float32 (size, size), values in [0, 1]
+    positions : list of (top, left), one per part
+    """
+    rng = np.random.default_rng(0) if rng is None else rng
+    img = np.zeros((size, size), np.float32)
+    occupied = np.zeros((size, size), bool)
+    placed = []
+    for k, (part, arm, rotation) in enumerate(parts):
+        if positions is None:
+            where = _place(occupied, rng, arm, arm, gap=2)
+            if where is None:
+                raise ValueError(f"draw_scene: no room for {len(parts)} parts in a {size}x{size} image")
+        else:
+            where = tuple(int(v) for v in positions[k])
+            occupied[where[0]:where[0] + arm, where[1]:where[1] + arm] = True
+        top, left = where
+        img[top:top + arm, left:left + arm] = np.maximum(img[top:top + arm, left:left + arm],
+                                                         part_patch(part, arm, rotation))
+        placed.append(where)
+    for _ in range(clutter):
+        length = int(rng.integers(3, 7))
+        h, w = (1, length) if rng.random() < 0.5 else (length, 1)
+        where = _place(occupied, rng, h, w, gap=2, tries=50)
+        if where is not None:
+            img[where[0]:where[0] + h, where[1]:where[1] + w] = 1
+    img *= rng.uniform(0.7, 1.0)              # contrast varies from image to image
+    img += rng.normal(0.0, noise, img.shape).astype(np.float32)
+    return np.clip(img, 0, 1, out=img), placed
+
+
+def _check_scene_args(func, n, size, clutter, noise):
+    for name, value, low in (("n", n, 1), ("size", size, 20), ("clutter", clutter, 0)):
+        if not isinstance(value, numbers.Integral) or isinstance(value, bool):
+            raise TypeError(f"{func}: {name} must be an int, got {type(value).__name__}")
+        if value < low:
+            raise ValueError(f"{func}: {name} must be >= {low}, got {value}")
+    if not isinstance(noise, numbers.Real) or noise < 0:
+        raise ValueError(f"{func}: noise must be a float >= 0, got {noise!r}")
+
+
+def _random_part(rng, part):
+    """(part, arm, rotation) with a random odd arm of 5 or 7 pixels and a random rotation."""
+    return int(part), int(rng.choice([5, 7])), int(rng.integers(0, 4))
+
+
+def _clutter_count(rng, clutter):
+    """How many loose strokes: uniform from 0 to 2 * clutter (mean `clutter`), so that counting
+    stroke ends or ink does not tell the parts apart (a cross has 4 free ends, a corner 2)."""
+    return int(rng.integers(0, 2 * clutter + 1))
+
+
+def make_objects(n, size=28, clutter=4, noise=0.08, rng=None, return_parts=False):
+    """Synthetic images of three objects, each the conjunction of two parts, among clutter.
+
+    Object classes (OBJECT_CLASSES) are "corner+tee", "corner+cross" and "tee+cross": every part
+    type (PART_CLASSES, see part_patch) belongs to two objects, so no single part tells the
+    object, and every part is made of the same two strokes, so no single edge tells the part.
+    Parts get a random size (arm 5 or 7 pixels), rotation (quarter turns) and place; loose
+    strokes (clutter) add edges of both orientations that belong to no part.
+
+    Parameters
+    ----------
+    n : int, number of images (classes balanced: counts differ by at most one)
+    size : int >= 20, image side
+    clutter : int >= 0, loose strokes per image
+    noise : float >= 0, standard deviation of the pixel noise
+    rng : np.random.Generator or None (default: np.random.default_rng(0))
+    return_parts : bool
+        Also return the parts of every image (to move them and draw the image again with
+        draw_scene).
+
+    Returns
+    -------
+    x : ndarray float32 (n, 1, size, size), values in [0, 1]
+    y : ndarray int64 (n,), indices into OBJECT_CLASSES
+    parts : list of n lists of ((part, arm, rotation), (top, left)), only with return_parts
+    """
+    _check_scene_args("make_objects", n, size, clutter, noise)
+    rng = np.random.default_rng(0) if rng is None else rng
+    y = rng.permutation(np.arange(n) % len(OBJECT_CLASSES)).astype(np.int64)
+    x = np.zeros((n, 1, size, size), np.float32)
+    described = []
+    for i, label in enumerate(y):
+        parts = [_random_part(rng, p) for p in rng.permutation(OBJECT_PARTS[label])]
+        x[i, 0], positions = draw_scene(parts, size, _clutter_count(rng, clutter), noise, rng)
+        described.append(list(zip(parts, positions)))
+    return (x, y, described) if return_parts else (x, y)
+
+
+def make_parts(n, size=28, clutter=4, noise=0.08, rng=None):
+    """Synthetic images of ONE part each (corner, tee or cross) among the same clutter.
+
+    Same drawing as make_objects, for probing whether a layer tells the parts apart.
+
+    Returns
+    -------
+    x : ndarray float32 (n, 1, size, size), values in [0, 1]
+    y : ndarray int64 (n,), indices into PART_CLASSES
+    """
+    _check_scene_args("make_parts", n, size, clutter, noise)
+    rng = np.random.default_rng(0) if rng is None else rng
+    y = rng.permutation(np.arange(n) % len(PART_CLASSES)).astype(np.int64)
+    x = np.zeros((n, 1, size, size), np.float32)
+    for i, label in enumerate(y):
+        x[i, 0], _ = draw_scene([_random_part(rng, label)], size, _clutter_count(rng, clutter), noise, rng)
+    return x, y

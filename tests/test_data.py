@@ -95,3 +95,111 @@ def test_load_digits_returns_fresh_arrays():
     x_train = load_digits()[0]
     x_train[:] = -1
     assert load_digits()[0].min() == 0.0
+
+
+# --------------------------------------------------------------------------- parts and objects
+from scipy import ndimage  # noqa: E402  (the test oracle for connected strokes)
+
+from cnnlib import OBJECT_CLASSES, PART_CLASSES, draw_scene, make_objects, make_parts, part_patch  # noqa: E402
+from cnnlib.data import OBJECT_PARTS  # noqa: E402
+
+
+@pytest.mark.parametrize("arm", [3, 5, 7])
+@pytest.mark.parametrize("rotation", [0, 1, 2, 3])
+def test_part_patches_are_two_strokes_that_meet_in_different_places(arm, rotation):
+    patches = [part_patch(p, arm, rotation) for p in range(3)]
+    for patch in patches:
+        assert patch.shape == (arm, arm) and patch.dtype == np.float32
+        assert patch.sum() == 2 * arm - 1                 # same ink: two strokes sharing one pixel
+        assert sorted([int((patch.sum(axis=1) == arm).sum()), int((patch.sum(axis=0) == arm).sum())]) == [1, 1]
+        assert ndimage.label(patch)[1] == 1               # one connected piece
+        # same edges: as many horizontal as vertical stroke pixels
+        assert patch.sum(axis=0).max() == patch.sum(axis=1).max() == arm
+    assert not np.array_equal(patches[0], patches[1]) and not np.array_equal(patches[1], patches[2])
+    # pixels with 3 and 4 neighbours: none in a corner, one in a tee, one in a cross
+    neighbours = [ndimage.convolve(p, np.array([[0, 1, 0], [1, 0, 1], [0, 1, 0]], np.float32),
+                                   mode="constant") * p for p in patches]
+    assert [int((n >= 3).sum()) for n in neighbours] == [0, 1, 1]
+    assert [int((n == 4).sum()) for n in neighbours] == [0, 0, 1]
+
+
+def test_part_patch_errors():
+    with pytest.raises(ValueError, match="part_patch: part must be 0, 1 or 2"):
+        part_patch(3)
+    with pytest.raises(ValueError, match="part_patch: arm must be an odd int >= 3, got 4"):
+        part_patch(0, arm=4)
+
+
+def test_make_objects_shapes_range_balance_and_determinism():
+    x, y = make_objects(61, rng=np.random.default_rng(0))
+    assert x.shape == (61, 1, 28, 28) and x.dtype == np.float32
+    assert y.shape == (61,) and y.dtype == np.int64
+    assert 0.0 <= x.min() and x.max() <= 1.0
+    counts = np.bincount(y, minlength=3)
+    assert counts.max() - counts.min() <= 1
+    assert OBJECT_CLASSES == ("corner+tee", "corner+cross", "tee+cross") and PART_CLASSES == ("corner", "tee", "cross")
+    again = make_objects(61, rng=np.random.default_rng(0))
+    other = make_objects(61, rng=np.random.default_rng(1))
+    np.testing.assert_array_equal(x, again[0])
+    assert not np.array_equal(x, other[0])
+
+
+def test_every_part_is_in_two_objects_and_no_object_is_one_part():
+    for part in range(3):
+        assert sum(part in pair for pair in OBJECT_PARTS) == 2
+    assert len(set(OBJECT_PARTS)) == 3 and all(a != b for a, b in OBJECT_PARTS)
+
+
+def test_objects_hold_their_two_parts_and_clutter_never_touches_them():
+    x, y, parts = make_objects(60, size=28, clutter=3, noise=0.0, rng=np.random.default_rng(4),
+                               return_parts=True)
+    n_clutter = []
+    for img, label, described in zip(x[:, 0], y, parts):
+        assert sorted(p for (p, _, _), _ in described) == sorted(OBJECT_PARTS[label])
+        ink = img > 0
+        for (part, arm, rotation), (top, left) in described:
+            patch = part_patch(part, arm, rotation) > 0
+            np.testing.assert_array_equal(ink[top:top + arm, left:left + arm], patch)
+        labelled, count = ndimage.label(ink, structure=np.ones((3, 3)))   # 8-connected pieces
+        sizes = np.bincount(labelled.ravel())[1:]
+        part_sizes = sorted(2 * arm - 1 for (_, arm, _), _ in described)
+        loose = sorted(sizes)
+        for s in part_sizes:
+            loose.remove(s)                       # each part is one piece of its own
+        assert all(3 <= s <= 6 for s in loose), sizes   # everything else: loose strokes
+        n_clutter.append(len(loose))
+    assert min(n_clutter) == 0 and max(n_clutter) >= 5   # 0 to 2 * clutter loose strokes
+
+
+def test_objects_cannot_be_told_by_ink_or_orientation():
+    x, y = make_objects(600, noise=0.0, rng=np.random.default_rng(5))
+    ink = x.reshape(len(x), -1).sum(axis=1)
+    medians = [np.median(ink[y == k]) for k in range(3)]
+    assert max(medians) / min(medians) < 1.1
+    horizontal = (x[:, 0, :, 1:] * x[:, 0, :, :-1]).sum(axis=(1, 2))   # pairs of ink side by side
+    vertical = (x[:, 0, 1:, :] * x[:, 0, :-1, :]).sum(axis=(1, 2))
+    ratio = [np.mean(horizontal[y == k]) / np.mean(vertical[y == k]) for k in range(3)]
+    assert all(0.85 < r < 1.15 for r in ratio), ratio
+
+
+def test_make_parts_labels_and_draw_scene_positions():
+    x, y = make_parts(30, noise=0.0, clutter=0, rng=np.random.default_rng(6))
+    assert x.shape == (30, 1, 28, 28) and np.bincount(y).tolist() == [10, 10, 10]
+    for img, label in zip(x[:, 0], y):
+        on = img > 0
+        assert ndimage.label(on, structure=np.ones((3, 3)))[1] == 1
+        assert on.sum() in (9, 13)                          # arm 5 or 7: 2 * arm - 1 pixels
+    img, where = draw_scene([(2, 5, 0)], size=24, clutter=0, noise=0.0, positions=[(3, 4)])
+    assert where == [(3, 4)] and img.shape == (24, 24)
+    assert np.array_equal(img[3:8, 4:9] > 0, part_patch(2, 5) > 0) and (img > 0).sum() == 9
+
+
+def test_make_objects_errors():
+    with pytest.raises(ValueError, match="make_objects: size must be >= 20, got 12"):
+        make_objects(4, size=12)
+    with pytest.raises(TypeError, match="make_parts: n must be an int, got float"):
+        make_parts(2.0)
+    with pytest.raises(ValueError, match="make_objects: noise must be a float >= 0"):
+        make_objects(4, noise=-0.1)
+    with pytest.raises(ValueError, match="draw_scene: no room for 40 parts"):
+        draw_scene([(0, 7, 0)] * 40, size=28)
