@@ -30,8 +30,8 @@ def _source_path(name):
     return ROOT / "solutions" / name / f"{name}.ipynb"
 
 
-def test_there_are_six_assignments():
-    assert NAMES == ["01_mlp", "02_convolution", "03_hyperparameters", "04_features", "05_pooling",
+def test_the_assignments_sort_in_chapter_order():
+    assert NAMES == ["01_mlp", "02_convolution", "03_hyperparameters", "04_features", "05_pooling", "05b_learning",
                      "06_backprop"]
 
 

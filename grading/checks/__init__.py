@@ -29,12 +29,14 @@ import numpy as np
 
 from ._core import (Case, Check, Variant, array_check, describe, inputs_changed, scalar_check,
                     to_array, tuple_check)
-from . import a01_mlp, a02_convolution, a03_hyperparameters, a04_features, a05_pooling, a06_backprop
+from . import (a01_mlp, a02_convolution, a03_hyperparameters, a04_features, a05_pooling, a05b_learning,
+               a06_backprop)
 
 __all__ = ["Case", "Check", "Variant", "CHECKS", "ASSIGNMENTS", "run_check", "run_case",
            "inputs_changed", "array_check", "scalar_check", "tuple_check", "to_array", "describe"]
 
-_MODULES = (a01_mlp, a02_convolution, a03_hyperparameters, a04_features, a05_pooling, a06_backprop)
+_MODULES = (a01_mlp, a02_convolution, a03_hyperparameters, a04_features, a05_pooling, a05b_learning,
+            a06_backprop)
 
 CHECKS: dict[str, Check] = {}
 for _module in _MODULES:

@@ -11,10 +11,14 @@ have an empty ``must_fail``.
 ``exercises/<a>/<a>.ipynb`` and fills the named solution cells, as a student would.
 
 Used in process by ``tests/test_checks.py`` and through real ``nbgrader autograde`` by the
-grading tests.
+grading tests. ``entries_more`` holds the assignments added with issue 14.
 """
-from .entries import CORRECT, WRONG, Entry
+from . import entries, entries_more
+from .entries import Entry
 from .build import ASSIGNMENT_NAMES, build_submission, code_cells, reference_sources
+
+WRONG = entries.WRONG + entries_more.WRONG
+CORRECT = entries.CORRECT + entries_more.CORRECT
 
 __all__ = ["CORRECT", "WRONG", "Entry", "build_submission", "reference_sources", "code_cells",
            "ASSIGNMENT_NAMES"]

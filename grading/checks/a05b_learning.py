@@ -1,0 +1,141 @@
+"""05b_learning: softmax_cross_entropy (loss and gradient) and one SGD step of a linear classifier.
+
+Expected values come from cnnlib.cross_entropy / cross_entropy_backward (tested against
+numerical gradients in tests/test_losses.py and tests/test_new_assignments.py).
+"""
+import numpy as np
+
+import cnnlib
+
+from ._core import Case, Check, Variant, array_check, tuple_check
+from ._extra import close_scalar_check, keeps_dtype
+
+ASSIGNMENT = "05b_learning"
+
+
+
+def reference(scores, y):
+    """(loss, dscores) in float64, from cnnlib."""
+    s = np.asarray(scores, dtype=np.float64)
+    return cnnlib.cross_entropy(s, y), cnnlib.cross_entropy_backward(s, y)
+
+
+def _probs(scores):
+    s = np.asarray(scores, dtype=np.float64)
+    return cnnlib.softmax(s, axis=1)
+
+
+def _sce_check(scores, y, what="softmax_cross_entropy"):
+    N, M = scores.shape
+    loss, dscores = reference(scores, y)
+    p = _probs(scores)
+    onehot = np.eye(M)[y]
+    per_example = -np.log(np.maximum(p[np.arange(N), y], 1e-300))
+    loss_variants = [(loss * N, "the loss is the MEAN over the batch, not the sum")] if N > 1 else []
+    if N > 1:
+        loss_variants.append((float(per_example[0]), "only the first example counted: average over all N"))
+    loss_variants.append((float(-np.mean(np.log(np.maximum(p.max(axis=1), 1e-300)))),
+                          "the loss uses the largest probability; it is -log p of the TRUE class y"))
+    d_variants = [
+        Variant("dscores is not divided by N: the loss is a mean, so dscores = (p - onehot(y)) / N",
+                (p - onehot) if N > 1 else None),
+        Variant("1 is not subtracted at the true class: dscores = (p - onehot(y)) / N", p / N),
+        Variant("the sign is reversed: dscores = (p - onehot(y)) / N", (onehot - p) / N),
+        Variant("dscores is transposed: it has the shape of scores (N, M)", shape=(M, N) if M != N else None),
+    ]
+    d_variants = [v for v in d_variants if v.value is not None or v.shape is not None]
+    return tuple_check([
+        ("loss", close_scalar_check(loss, what="loss", variants=loss_variants, dtype=scores.dtype,
+                                    hint="the mean over the batch of -log softmax(scores)[n, y[n]]")),
+        ("dscores", keeps_dtype(array_check(dscores, what="dscores", variants=d_variants,
+                                            shape_hint="dscores has the shape of scores (N, M)",
+                                            value_hint="dscores = (softmax(scores) - onehot(y)) / N",
+                                            dtype=scores.dtype), scores.dtype, "dscores")),
+    ], what=what)
+
+
+def _sce_case(label, scores, y):
+    return Case(label, (scores, y), {}, reference(scores, y), _sce_check(scores, y))
+
+
+def sce_cases(rng):
+    cases = [_sce_case("the worked example (N=2, M=3)",
+                       np.array([[2.0, 1.0, 0.0], [0.0, 0.0, 0.0]]), np.array([0, 2]))]
+    for N, M, scale in [(5, 4, 1.0), (1, 3, 2.0), (8, 10, 4.0), (3, 2, 0.5), (6, 6, 3.0)]:
+        cases.append(_sce_case(f"random scores, N={N} examples, M={M} classes",
+                               rng.normal(size=(N, M)) * scale, rng.integers(0, M, size=N)))
+    big = rng.normal(size=(4, 5)) * 3 + np.array([[1000.0], [-1000.0], [0.0], [500.0]])
+    cases.append(_sce_case("huge scores: rows near +1000, -1000, 0 and 500 (subtract each row's max)",
+                           big, rng.integers(0, 5, size=4)))
+    far = rng.normal(size=(3, 4))
+    far[:, 1] += 900.0
+    cases.append(_sce_case("the true class 900 below the best score (log p_y must stay finite)",
+                           far, np.array([0, 2, 3])))
+    cases.append(_sce_case("float32 scores, N=4, M=3", rng.normal(size=(4, 3)).astype(np.float32),
+                           rng.integers(0, 3, size=4)))
+    return cases
+
+
+# --------------------------------------------------------------------------- sgd_step
+def sgd_reference(W, b, x, y, lr):
+    W64, b64, x64 = (np.asarray(a, dtype=np.float64) for a in (W, b, x))
+    loss, dscores = reference(x64 @ W64 + b64, y)
+    dW, db = x64.T @ dscores, dscores.sum(axis=0)
+    return W64 - lr * dW, b64 - lr * db, loss, dW, db
+
+
+def _sgd_case(label, W, b, x, y, lr):
+    W_new, b_new, loss, dW, db = sgd_reference(W, b, x, y, lr)
+    W64, b64 = W.astype(np.float64), b.astype(np.float64)
+    N = x.shape[0]
+    w_variants = [
+        Variant("the step goes UP the gradient: W_new = W - lr * dW", W64 + lr * dW),
+        Variant("the learning rate is missing: W_new = W - lr * dW", W64 - dW if lr != 1 else None),
+        Variant("dW was not divided by N (use the dscores of part 1, already divided by N)",
+                W64 - lr * dW * N if N > 1 else None),
+        Variant("dW = x.T @ dscores has the shape of W (D, M)", shape=W.shape[::-1] if W.shape[0] != W.shape[1] else None),
+    ]
+    b_variants = [
+        Variant("the step goes UP the gradient: b_new = b - lr * db", b64 + lr * db),
+        Variant("db must be summed over the batch: db = dscores.sum(axis=0), shape (M,)",
+                shape=(N, b.shape[0])),
+        Variant("db is a mean over the batch; it is the SUM of dscores over the batch (dscores is already divided by N)",
+                b64 - lr * db / N if N > 1 else None),
+    ]
+    keep = lambda vs: [v for v in vs if v.value is not None or v.shape is not None]
+    loss_after = reference(x.astype(np.float64) @ W_new + b_new, y)[0]
+    check = tuple_check([
+        ("W_new", keeps_dtype(array_check(W_new, what="W_new", variants=keep(w_variants),
+                                          shape_hint="W_new has the shape of W (D, M)",
+                                          value_hint="W_new = W - lr * x.T @ dscores", dtype=W.dtype),
+                              W.dtype, "W_new")),
+        ("b_new", keeps_dtype(array_check(b_new, what="b_new", variants=keep(b_variants),
+                                          shape_hint="b_new has the shape of b (M,)",
+                                          value_hint="b_new = b - lr * dscores.sum(axis=0)", dtype=W.dtype),
+                              W.dtype, "b_new")),
+        ("loss", close_scalar_check(loss, what="loss", dtype=W.dtype,
+                                    variants=[(loss_after, "return the loss BEFORE the step")])),
+    ], what="sgd_step")
+    return Case(label, (W, b, x, y, lr), {}, (W_new, b_new, loss), check)
+
+
+def sgd_cases(rng):
+    cases = [_sgd_case("the worked example (N=2, D=2, M=3, W = 0, lr = 0.5)",
+                       np.zeros((2, 3)), np.zeros(3), np.array([[1.0, 2.0], [0.0, 1.0]]), np.array([0, 2]), 0.5)]
+    for N, D, M, lr in [(5, 3, 4, 0.1), (1, 4, 2, 1.0), (7, 6, 3, 0.01), (4, 2, 5, 2.0)]:
+        cases.append(_sgd_case(f"random: N={N} examples, D={D} features, M={M} classes, lr={lr}",
+                               rng.normal(size=(D, M)), rng.normal(size=M), rng.normal(size=(N, D)),
+                               rng.integers(0, M, size=N), lr))
+    f32 = lambda a: a.astype(np.float32)
+    cases.append(_sgd_case("float32: N=3, D=4, M=3, lr=0.05", f32(rng.normal(size=(4, 3))),
+                           f32(rng.normal(size=3)), f32(rng.normal(size=(3, 4))),
+                           rng.integers(0, 3, size=3), 0.05))
+    return cases
+
+
+CHECKS = [
+    Check("test_softmax_cross_entropy", ASSIGNMENT, "softmax_cross_entropy", "function", sce_cases,
+          cell="softmax_cross_entropy", params=("scores", "y"), points=6),
+    Check("test_sgd_step", ASSIGNMENT, "sgd_step", "function", sgd_cases,
+          cell="sgd_step", params=("W", "b", "x", "y", "lr"), points=6),
+]

@@ -1,0 +1,44 @@
+"""The pages that list the assignments agree with the notebooks.
+
+The Instructor guide's table of assignments (test cells, points, total) is written by hand: it
+must equal what the source notebooks hold. The exercises page must offer every assignment.
+"""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import nbformat
+
+from grading import release
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def notebook_points(name: str) -> list[tuple[str, int]]:
+    nb = nbformat.read(ROOT / "solutions" / name / f"{name}.ipynb", as_version=4)
+    return [(c.metadata["nbgrader"]["grade_id"].removeprefix("test_"), c.metadata["nbgrader"]["points"])
+            for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade")]
+
+
+def guide_rows() -> dict[str, tuple[str, int]]:
+    text = (ROOT / "book" / "instructor_guide.md").read_text()
+    rows = re.findall(r"^\| `(\w+)` \| [^|]+ \| ([^|]+) \| (\d+) \|$", text, flags=re.M)
+    return {name: (cells.strip(), int(points)) for name, cells, points in rows}
+
+
+def test_instructor_guide_lists_every_assignment_with_its_points():
+    rows = guide_rows()
+    assert sorted(rows) == release.assignments()
+    for name in release.assignments():
+        cells = ", ".join(f"{gid} ({p})" for gid, p in notebook_points(name))
+        assert rows[name] == (cells, sum(p for _, p in notebook_points(name))), name
+    total = re.search(r"^\| all \| \| \| (\d+) \|$", (ROOT / "book" / "instructor_guide.md").read_text(), re.M)
+    assert total and int(total.group(1)) == sum(p for _, p in rows.values())
+
+
+def test_exercises_page_offers_every_assignment():
+    text = (ROOT / "book" / "exercises.md").read_text()
+    for name in release.assignments():
+        assert f"<../exercises/{name}/{name}.ipynb>" in text, name
+        assert f"{{glue:text}}`points_{name}`" in text, name
