@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 JB_FLAGS := -W -n --keep-going
 
-.PHONY: help venv book book-clean test test-fast bench exercises grade chromium clean
+.PHONY: help venv book book-clean test test-fast bench exercises grade demo-class chromium clean
 
 help:
 	@echo "make book       build the book into _build/html (creates .venv on first use)"
@@ -16,6 +16,7 @@ help:
 	@echo "make bench      print the benchmark tables (not part of make test)"
 	@echo "make exercises  regenerate exercises/ from solutions/ with nbgrader"
 	@echo "make grade      autograde every submission under submitted/"
+	@echo "make demo-class fill submitted/ with a made-up class to try make grade on"
 
 venv: $(STAMP)
 
@@ -60,5 +61,9 @@ exercises: $(STAMP)
 grade: $(STAMP)
 	$(BIN)/python -m grading.grade $(ARGS)
 
+# A dozen made-up students in submitted/ (and roster.csv), to try `make grade` on.
+demo-class: $(STAMP)
+	$(BIN)/python -m grading.demo_class $(ARGS)
+
 clean: book-clean
-	rm -rf autograded feedback gradebook.db grades.csv tests/screenshots
+	rm -rf autograded feedback gradebook.db grades.csv grades-lms.csv class_report.html tests/screenshots

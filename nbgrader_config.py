@@ -25,7 +25,8 @@ from nbgrader.preprocessors import (  # noqa: E402
     GetGrades, LimitOutput, OverwriteCells, OverwriteKernelspec)
 from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor  # noqa: E402
 
-from grading.preprocessors import SaveVerdicts, SandboxedTests, SanitizeSubmission  # noqa: E402
+from grading.preprocessors import (  # noqa: E402
+    SandboxedTests, SanitizeSubmission, SaveVerdicts, WrapLongLines)
 
 c.CourseDirectory.root = ROOT
 c.CourseDirectory.source_directory = "solutions"
@@ -54,5 +55,6 @@ c.Autograde.autograde_preprocessors = [
     AssignLatePenalties,
     CheckCellMetadata,
 ]
-# Feedback shows the visible tests and the verdicts, never the hidden block.
-c.GenerateFeedback.preprocessors = [GetGrades, CSSHTMLHeaderPreprocessor, ClearHiddenTests]
+# Feedback shows the visible tests and the verdicts, never the hidden block; every line wraps.
+c.GenerateFeedback.preprocessors = [GetGrades, CSSHTMLHeaderPreprocessor, WrapLongLines,
+                                    ClearHiddenTests]

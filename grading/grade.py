@@ -1,6 +1,6 @@
 """`make grade`: autograde every submission under submitted/<student>/<assignment>/.
 
-    python -m grading.grade [--assignment A ...] [--student S ...] [--workers N] [--force]
+    python -m grading.grade [--assignment A ...] [--student S ...] [--workers N] [--force] [--seed N]
 
 Run from the course root (the folder with nbgrader_config.py). What happens:
 
@@ -20,7 +20,8 @@ Run from the course root (the folder with nbgrader_config.py). What happens:
 4. Re-running skips submissions graded before whose files did not change (state in
    autograded/.grading/); `--force` regrades everything. An interrupted run loses only the
    submissions being graded at that moment.
-5. grades.csv (`nbgrader export`) and a per-student summary with the FLAGS for a person.
+5. grades.csv and grades-lms.csv (`grading.export`: a status, never a plain 0 for what was
+   not graded), class_report.html (`grading.report`) and a per-student summary with the FLAGS.
 """
 from __future__ import annotations
 
@@ -43,6 +44,7 @@ from pathlib import Path
 
 STATE = ".grading"          # autograded/.grading/<student>/<assignment>.json
 JOB_MARGIN_S = 120.0        # wall-clock allowance of a job beyond the sandbox's own bound
+SEED_ENV = "GRADING_SEED"   # set by --seed; read wherever the configuration is loaded
 
 
 # ----------------------------------------------------------------------------- nbgrader glue
@@ -52,6 +54,8 @@ def load_config(root: Path):
     path = root / "nbgrader_config.py"
     cfg = PyFileConfigLoader(path.name, path=str(root)).load_config() if path.exists() else Config()
     cfg.CourseDirectory.root = str(root)
+    if os.environ.get(SEED_ENV):   # `make grade --seed N`: the same hidden inputs for everybody
+        cfg.SandboxedTests.seed = int(os.environ[SEED_ENV])
     return cfg
 
 
@@ -535,13 +539,14 @@ def _rmtree(path: Path) -> None:
 
 
 # ----------------------------------------------------------------------------- the report
-def export_csv(root: Path, url: str) -> Path:
-    from nbgrader.api import Gradebook
-    from nbgrader.plugins import CsvExportPlugin
-    path = root / "grades.csv"
-    with Gradebook(url) as gb:
-        CsvExportPlugin(to=str(path)).export(gb)
-    return path
+def export_and_report(root: Path, url: str) -> tuple[list[Path], str]:
+    """grades.csv, grades-lms.csv and class_report.html; the report's terminal lines."""
+    from grading import export, report
+    long_csv, wide_csv, rows = export.export(root, url)
+    ids = [r["id"] for r in export.read_roster(root)]
+    class_report = report.build(root, rows, ids)
+    page = report.write(root, class_report)
+    return [long_csv, wide_csv, page], report.text_summary(class_report)
 
 
 def summary(url: str, students, assignments, subs: list[Submission]) -> str:
@@ -584,6 +589,9 @@ def parse_args(argv):
     p.add_argument("--workers", type=int, default=os.cpu_count() or 1,
                    help="parallel worker processes (default: number of cores)")
     p.add_argument("--force", action="store_true", help="regrade submissions graded before")
+    p.add_argument("--seed", type=int, default=None,
+                   help="seed of the hidden inputs, for a reproducible regrade (default: a "
+                        "fresh seed per notebook, recorded in the graded notebook)")
     p.add_argument("--root", default=".", help="course root (default: the current folder)")
     p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     return p.parse_args(argv)
@@ -608,6 +616,8 @@ def main(argv=None) -> int:
     except SandboxUnavailable as exc:   # say it once, before touching any grade
         print(f"grading.grade: nothing was graded: {exc}", file=sys.stderr)
         return 2
+    if args.seed is not None:
+        os.environ[SEED_ENV] = str(args.seed)
     cfg = load_config(root)
     assignments = find_assignments(root, args.assignment)
     subs = find_submissions(root, assignments, args.student)
@@ -623,11 +633,13 @@ def main(argv=None) -> int:
               f"the rest (finished ones are kept)", file=sys.stderr)
         return 130
     url = db_url_of(cfg)
-    csv = export_csv(root, url)
+    files, class_lines = export_and_report(root, url)
     print()
     print(summary(url, students, assignments, subs))
-    print(f"\ngrades: {csv}   feedback: {root / 'feedback'}   "
-          f"({time.monotonic() - t0:.1f} s)")
+    if class_lines:
+        print("\n" + class_lines)
+    print(f"\ngrades: {files[0]} (and {files[1].name})   report: {files[2]}   "
+          f"feedback: {root / 'feedback'}   ({time.monotonic() - t0:.1f} s)")
     return 0
 
 

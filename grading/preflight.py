@@ -6,7 +6,9 @@ Nothing here runs student code. Two levels:
   (`submitted/<student>/<assignment>/`): a missing notebook, a file that is not readable
   JSON, extra files (listed).
 - `check_notebook(nb, expected, checks)` looks at one notebook: duplicated grade ids (an
-  ordinary copy-paste: the first cell is kept, the copy dropped), missing or renamed graded
+  ordinary copy-paste: of a solution cell every copy runs in order and the last one is graded,
+  as running the notebook top to bottom does; of a test or locked cell the first is kept and
+  the copy dropped), missing or renamed graded
   cells, and code that imports the reference (`cnnlib`, `scipy.signal`, `scipy.ndimage`,
   `torch`) where a check does not allow it. It returns a repaired copy of the notebook: the
   autograde preprocessor (`grading.preprocessors.SanitizeSubmission`) grades that copy, so
@@ -103,6 +105,7 @@ def check_notebook(nb, expected: Mapping[str, CellSpec], checks: Mapping[str, ob
     """Repair what can be repaired in a copy of `nb` and flag everything for a person."""
     nb = copy.deepcopy(nb)
     report = NotebookReport(nb)
+    report.flags += _demote_earlier_solution_copies(nb, expected, name)
     seen: set[str] = set()
     kept = []
     for cell in nb.cells:
@@ -122,6 +125,41 @@ def check_notebook(nb, expected: Mapping[str, CellSpec], checks: Mapping[str, ob
                                    else "the student's code may be elsewhere: check by hand"))
     report.flags += reference_import_flags(nb, checks, name)
     return report
+
+
+def _demote_earlier_solution_copies(nb, expected: Mapping[str, CellSpec], name) -> list[str]:
+    """A solution cell pasted more than once: the last copy keeps the grade id.
+
+    Running the notebook top to bottom leaves the last definition in place (an untouched stub
+    above a pasted working copy is overwritten by it), so that is what gets graded. The earlier
+    copies stay where they were as ordinary code cells (they still run, in order). One flag
+    per grade id says which copy was graded and shows the first line of the others.
+    """
+    places: dict[str, list[int]] = {}
+    for index, cell in enumerate(nb.cells):
+        if cell_kind(cell) == "solution":
+            gid = cell.metadata.nbgrader["grade_id"]
+            if gid in expected and expected[gid].kind == "solution":
+                places.setdefault(gid, []).append(index)
+    flags = []
+    for gid, indices in places.items():
+        if len(indices) < 2:
+            continue
+        *earlier, last = indices
+        shown = "; ".join(f"cell {i + 1}: {_first_line(nb.cells[i].source)!r}" for i in earlier)
+        flags.append(f"{name}: grade id '{gid}' appears more than once ({len(indices)} copies, "
+                     f"pasted?); the last copy (cell {last + 1}) was graded, as running the "
+                     f"notebook top to bottom does; the earlier ones ran before it as ordinary "
+                     f"code: {shown}")
+        for i in earlier:
+            nb.cells[i].metadata.pop("nbgrader")
+    return flags
+
+
+def _first_line(source: str) -> str:
+    lines = [line.strip() for line in source.splitlines() if line.strip()]
+    text = lines[0] if lines else "(empty)"
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def _keep_cell(cell, seen: set, expected: Mapping[str, CellSpec], report, name) -> bool:

@@ -3,8 +3,8 @@
 SanitizeSubmission  (first of Autograde.sanitize_preprocessors)
     Resets this submission's grades to "needs a person" before anything else, so a run that
     fails later can never leave an old grade behind; repairs the notebook with
-    `grading.preflight.check_notebook` (first of duplicated grade ids kept, renamed test
-    cells dropped, deleted test cells restored from the gradebook) and stores the flags in
+    `grading.preflight.check_notebook` (of a pasted solution cell the last copy graded,
+    renamed test cells dropped, deleted test cells restored from the gradebook) and stores the flags in
     the notebook's metadata (`metadata.grading.flags`).
 SandboxedTests      (replaces nbgrader's Execute)
     Collects the student's code cells (every code cell except test cells, in order), calls
@@ -114,6 +114,21 @@ def _failed(message: str, ename: str = "TestFailed") -> dict:
                       "traceback": [f"{ename}: {lines[0]}"] + lines[1:]})
 
 
+def not_attempted(message: str) -> str | None:
+    """One line for a function that is still the release's stub, instead of one per check.
+
+    A verdict ``"<target>: n of m checks failed"`` whose every listed case says the target
+    raised NotImplementedError means the student has not written it yet.
+    """
+    lines = (message or "").splitlines()
+    cases = [line for line in lines[1:] if line.startswith("- ") and not line.startswith("- ...")]
+    if not cases or not all("raised NotImplementedError" in line for line in cases):
+        return None
+    target = lines[0].split(":", 1)[0].strip() or "this function"
+    return (f"{target}: not attempted (it still raises NotImplementedError: write your code "
+            f"where it says YOUR CODE HERE and delete the `raise` line)")
+
+
 class SandboxedTests(NbGraderPreprocessor):
     """Decide every test cell outside the student's kernel (replaces Execute)."""
 
@@ -156,7 +171,7 @@ class SandboxedTests(NbGraderPreprocessor):
             else:
                 verdict = verdicts[gid]
                 cell.outputs = [_passed(verdict.message) if verdict.passed
-                                else _failed(verdict.message)]
+                                else _failed(not_attempted(verdict.message) or verdict.message)]
                 flags.extend(f"{gid}: {flag}" for flag in verdict.flags)
         return nb, resources
 
@@ -172,3 +187,18 @@ class SaveVerdicts(SaveAutoGrades):
                                               self.student_id)
             grade.needs_manual_grade = True
             self.gradebook.db.commit()
+
+
+class WrapLongLines(NbGraderPreprocessor):
+    """Feedback pages wrap every line: a verdict's useful half is never off-screen.
+
+    Runs after nbconvert's CSSHTMLHeaderPreprocessor; nbgrader's feedback template inlines
+    every entry of ``resources["inlining"]["css"]``.
+    """
+
+    CSS = ("pre, .output pre, .output_area pre, .output_text pre, .output_error pre "
+           "{ white-space: pre-wrap; overflow-wrap: anywhere; word-break: normal; }")
+
+    def preprocess(self, nb, resources):
+        resources.setdefault("inlining", {}).setdefault("css", []).append(self.CSS)
+        return nb, resources

@@ -52,16 +52,36 @@ def test_clean_notebook_has_no_flags():
     assert report.flags == [] and report.missing_tests == [] and report.dropped == 0
 
 
-def test_duplicated_cell_keeps_first_drops_copy_and_flags():
+def test_pasted_solution_copy_is_graded_as_the_notebook_runs():
+    """A stub left above a pasted working copy: the last definition wins, as when run."""
     nb = source_notebook()
-    copy = solution("f_sol", "def f(x):\n    return 2 * x")
-    nb.cells.insert(3, copy)
+    nb.cells[2].source = "def f(x):\n    # YOUR CODE HERE\n    raise NotImplementedError()"
+    nb.cells.insert(3, solution("f_sol", "def f(x):\n    return 2 * x"))
     report = preflight.check_notebook(nb, EXPECTED, CHECKS, "nb")
     assert ids(report.nb).count("f_sol") == 1
-    assert "return x" in report.nb.cells[2].source          # the first one is kept
-    assert report.dropped == 1
-    assert any("'f_sol' appears more than once" in f for f in report.flags)
+    graded = next(c for c in report.nb.cells if preflight.cell_kind(c) == "solution"
+                  and c.metadata.nbgrader["grade_id"] == "f_sol")
+    assert "return 2 * x" in graded.source                      # the last copy is graded
+    stub = report.nb.cells[2]
+    assert "NotImplementedError" in stub.source and preflight.cell_kind(stub) is None
+    code = [c.source for c in preflight.student_code_cells(report.nb)]
+    assert code.index(stub.source) < code.index(graded.source)  # both run, in the same order
+    assert report.dropped == 0
+    flag = next(f for f in report.flags if "'f_sol' appears more than once" in f)
+    assert "the last copy (cell 4) was graded" in flag
+    assert "cell 3: 'def f(x):'" in flag                        # the other copy is shown
     assert len(nb.cells) == 7, "the input notebook must not be modified"
+
+
+def test_three_copies_flag_names_every_earlier_copy():
+    nb = source_notebook()
+    nb.cells.insert(3, solution("f_sol", "def f(x):\n    return 3 * x"))
+    nb.cells.insert(4, solution("f_sol", "def f(x):  # final\n    return 2 * x"))
+    report = preflight.check_notebook(nb, EXPECTED, CHECKS, "nb")
+    assert [c.source.splitlines()[0] for c in report.nb.cells
+            if preflight.cell_kind(c) == "solution"] == ["def f(x):  # final", "def g(x):"]
+    flag = next(f for f in report.flags if "'f_sol'" in f)
+    assert "3 copies" in flag and "cell 3:" in flag and "cell 4:" in flag and "(cell 5)" in flag
 
 
 def test_duplicated_test_cell_is_dropped():

@@ -1,0 +1,159 @@
+"""`make demo-class`: a made-up class in submitted/, to try the grader on in a couple of minutes.
+
+    python -m grading.demo_class [--root .] [--force]
+
+Twelve students hand in 02_convolution and 05_pooling the way real classes do: correct work,
+an alternative correct answer, typical bugs (from the grading catalogue in
+tests/grading_catalogue/), a blank notebook, a renamed notebook, a broken file, an untouched
+stub left above a pasted working copy, a late submission, an import of the reference library
+and a student who handed in only one assignment. A roster (roster.csv) names them, plus one
+student who handed in nothing. Then `make grade` grades them and writes the class report.
+
+It refuses to write into a submitted/ folder that already holds other students (use --force
+to add the demo students anyway), so it never mixes made-up work into a real class.
+"""
+from __future__ import annotations
+
+import argparse
+import copy
+import csv
+import sys
+from pathlib import Path
+
+import nbformat
+
+ASSIGNMENTS = ("02_convolution", "05_pooling")
+DUE = "2026-03-01 18:00:00 UTC"
+ON_TIME = "2026-03-01 17:30:00 UTC"
+LATE = "2026-03-02 09:15:00 UTC"
+ROSTER = [  # id, first name, last name, e-mail; "nia" hands in nothing
+    ("ada", "Ada", "Byron", "ada@example.edu"), ("ben", "Ben", "Okafor", "ben@example.edu"),
+    ("chloe", "Chloé", "Martin", "chloe@example.edu"), ("dev", "Dev", "Patel", "dev@example.edu"),
+    ("emma", "Emma", "Schulz", "emma@example.edu"), ("farid", "Farid", "Haddad", "farid@example.edu"),
+    ("gia", "Gia", "Nguyen", "gia@example.edu"), ("hugo", "Hugo", "Silva", "hugo@example.edu"),
+    ("ines", "Inès", "Dubois", "ines@example.edu"), ("jon", "Jon", "Berg", "jon@example.edu"),
+    ("kai", "Kai", "Tanaka", "kai@example.edu"), ("lea", "Lea", "Rossi", "lea@example.edu"),
+    ("nia", "Nia", "Mensah", "nia@example.edu"),
+]
+
+
+def _catalogue():
+    """The grading catalogue of this checkout (tests/grading_catalogue/), for the bugs."""
+    tests = str(Path(__file__).resolve().parents[1] / "tests")
+    if tests not in sys.path:
+        sys.path.insert(0, tests)
+    import grading_catalogue as cat
+    return cat
+
+
+def _solution_ids(nb) -> list[str]:
+    return [c.metadata["nbgrader"]["grade_id"] for c in nb.cells
+            if c.metadata.get("nbgrader", {}).get("solution")]
+
+
+def students(root: Path) -> dict[tuple[str, str], tuple]:
+    """(student, assignment) -> (notebook or raw text, file name, timestamp)."""
+    cat = _catalogue()
+    out = {}
+    for a in ASSIGNMENTS:
+        ref = cat.reference_sources(a)
+        reference = cat.build_submission(a, ref)
+        release = nbformat.read(str(root / "exercises" / a / f"{a}.ipynb"), as_version=4)
+        wrong = [e for e in cat.WRONG if e.assignment == a]
+        right = [e for e in cat.CORRECT if e.assignment == a]
+        name = f"{a}.ipynb"
+        out[("ada", a)] = (reference, name, ON_TIME)
+        out[("ben", a)] = (cat.build_submission(a, wrong[0].replacements), name, ON_TIME)
+        out[("chloe", a)] = (release, name, ON_TIME)
+        out[("dev", a)] = (reference, f"{a} (1).ipynb", ON_TIME)   # renamed by a download
+        out[("emma", a)] = (_stub_above_paste(release, ref), name, ON_TIME)
+        out[("farid", a)] = (reference, name, LATE)
+        out[("gia", a)] = (cat.build_submission(a, wrong[len(wrong) // 2].replacements), name, ON_TIME)
+        out[("ines", a)] = ('{"cells": [{"cell_type": "code", "source": "def ', name, ON_TIME)
+        out[("jon", a)] = (cat.build_submission(a, right[0].replacements), name, ON_TIME)
+        out[("kai", a)] = (_with_import(reference), name, ON_TIME)
+        out[("lea", a)] = (cat.build_submission(a, wrong[-1].replacements), name, ON_TIME)
+    out[("hugo", ASSIGNMENTS[0])] = out[("ada", ASSIGNMENTS[0])]   # hands in only the first
+    return out
+
+
+def _stub_above_paste(release, reference: dict):
+    """The release with each solution's working code pasted in a new cell under its stub."""
+    nb = copy.deepcopy(release)
+    cells = []
+    for cell in nb.cells:
+        cells.append(cell)
+        gid = cell.metadata.get("nbgrader", {}).get("grade_id")
+        if cell.metadata.get("nbgrader", {}).get("solution") and gid in reference:
+            pasted = copy.deepcopy(cell)
+            pasted.source = reference[gid]
+            pasted["id"] = f"{cell.get('id', 'x')[:20]}-paste"
+            cells.append(pasted)
+    nb.cells = cells
+    return nb
+
+
+def _with_import(nb):
+    nb = copy.deepcopy(nb)
+    first = next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("solution"))
+    first.source = "from cnnlib import *  # the reference library: not allowed here\n" + first.source
+    return nb
+
+
+def write(root: Path, force: bool = False) -> list[Path]:
+    base = root / "submitted"
+    ours = {s for s, *_ in ROSTER}
+    others = sorted(p.name for p in base.iterdir() if p.is_dir() and p.name not in ours) \
+        if base.is_dir() else []
+    if others and not force:
+        raise SystemExit(f"grading.demo_class: submitted/ already holds other students "
+                         f"({', '.join(others[:5])}{', ...' if len(others) > 5 else ''}); "
+                         f"not mixing a made-up class into it (use --force to add it anyway)")
+    written = []
+    for (student, a), (nb, name, stamp) in students(root).items():
+        folder = base / student / a
+        folder.mkdir(parents=True, exist_ok=True)
+        for old in folder.glob("*.ipynb"):
+            old.unlink()
+        path = folder / name
+        if isinstance(nb, str):
+            path.write_text(nb)
+        else:
+            nbformat.write(nb, str(path))
+        (folder / "timestamp.txt").write_text(stamp + "\n")
+        written.append(path)
+    with (root / "roster.csv").open("w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["id", "first_name", "last_name", "email"])
+        w.writerows(ROSTER)
+    set_due_dates(root)
+    return written
+
+
+def set_due_dates(root: Path) -> None:
+    """The demo's due date in the gradebook (created here if new), so late work shows."""
+    from grading.grade import db_url_of, ensure_gradebook, load_config
+    cfg = load_config(root)
+    ensure_gradebook(root, cfg, list(ASSIGNMENTS), [])
+    from nbgrader.api import Gradebook
+    from nbgrader.utils import parse_utc
+    with Gradebook(db_url_of(cfg)) as gb:
+        for a in ASSIGNMENTS:
+            gb.update_or_create_assignment(a, duedate=parse_utc(DUE))
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="python -m grading.demo_class", description=__doc__.split("\n")[0])
+    p.add_argument("--root", default=".", help="course root (default: the current folder)")
+    p.add_argument("--force", action="store_true", help="add the demo students to a non-empty submitted/")
+    args = p.parse_args(argv)
+    root = Path(args.root).resolve()
+    written = write(root, args.force)
+    print(f"demo class: {len(written)} notebooks of {len(ROSTER) - 1} students in "
+          f"{root / 'submitted'}, roster in {root / 'roster.csv'}, due date {DUE}.\n"
+          f"Now run: make grade   (then open class_report.html)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

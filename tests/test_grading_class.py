@@ -1,0 +1,139 @@
+"""The instructor's view of a class (issue 15): `make demo-class`, then `make grade`.
+
+One temporary course, the demo class of grading/demo_class.py (correct, buggy, blank,
+renamed, broken, pasted, late, reference-importing students and a no-show on the roster),
+graded once with a fixed seed. Checked: grades mean what they say in grades.csv and
+grades-lms.csv (never a plain 0 for what was not graded, no rows for work never handed in),
+the stub left above a pasted working copy keeps its points, the class report, and a blank
+notebook's feedback saying "not attempted" once per test cell.
+"""
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+import sys
+
+import pytest
+
+import grading_helpers as gh
+from grading import demo_class
+
+pytestmark = [pytest.mark.slow, pytest.mark.sandbox]
+A1, A2 = demo_class.ASSIGNMENTS
+
+
+@pytest.fixture(scope="module")
+def graded(tmp_path_factory):
+    root = gh.make_course(tmp_path_factory.mktemp("class"), list(demo_class.ASSIGNMENTS))
+    made = subprocess.run([sys.executable, "-m", "grading.demo_class"], cwd=root, env=gh.env(),
+                          capture_output=True, text=True, timeout=300)
+    assert made.returncode == 0, made.stderr[-3000:]
+    run = gh.grade(root, "--workers", "2", "--seed", "11")
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    with open(root / "grades.csv") as fh:
+        rows = {(r["student_id"], r["assignment"]): r for r in csv.DictReader(fh)}
+    return root, run, rows
+
+
+def full(root, assignment):
+    return sum(gh.test_points(root, assignment).values())
+
+
+def test_demo_class_refuses_to_mix_into_a_real_class(tmp_path):
+    (tmp_path / "submitted" / "real_student").mkdir(parents=True)
+    with pytest.raises(SystemExit, match="already holds other students"):
+        demo_class.write(tmp_path)
+
+
+def test_rows_only_for_handed_in_work(graded):
+    root, _, rows = graded
+    handed = {(s, a) for (s, a) in demo_class.students(root)}
+    assert set(rows) == handed                       # nia and hugo's second: no row, not a 0
+    assert ("nia", A1) not in rows and ("hugo", A2) not in rows
+
+
+def test_correct_blank_and_buggy_scores(graded):
+    root, _, rows = graded
+    for a in demo_class.ASSIGNMENTS:
+        assert rows[("ada", a)]["status"] == "graded"
+        assert float(rows[("ada", a)]["score"]) == full(root, a)
+        assert float(rows[("jon", a)]["score"]) == full(root, a)      # another correct answer
+        assert rows[("chloe", a)]["status"] == "graded"
+        assert float(rows[("chloe", a)]["score"]) == 0.0              # blank: a real zero
+        assert 0 <= float(rows[("ben", a)]["score"]) < full(root, a)
+
+
+def test_not_graded_is_empty_with_a_status_never_zero(graded):
+    root, _, rows = graded
+    for student in ("dev", "ines"):                                   # renamed, broken file
+        for a in demo_class.ASSIGNMENTS:
+            row = rows[(student, a)]
+            assert row["status"] == "not graded" and row["score"] == "", row
+            assert row["needs_person"], row
+
+
+def test_stub_above_pasted_copy_keeps_the_points(graded):
+    root, run, rows = graded
+    for a in demo_class.ASSIGNMENTS:
+        assert float(rows[("emma", a)]["score"]) == full(root, a)
+        flags = gh.flags_of(run.stdout, "emma", a)
+        assert any("appears more than once" in f and "the last copy" in f and "was graded" in f
+                   for f in flags), flags
+
+
+def test_roster_names_and_lms_export(graded):
+    root, _, rows = graded
+    assert rows[("chloe", A1)]["first_name"] == "Chloé"
+    assert rows[("chloe", A1)]["email"] == "chloe@example.edu"
+    with open(root / "grades-lms.csv") as fh:
+        wide = list(csv.reader(fh))
+    header, body = wide[0], {r[1]: r for r in wide[1:]}
+    assert header[:3] == ["Student", "ID", "Email address"]
+    col = {a: header.index(next(h for h in header if h.startswith(a + " ("))) for a in demo_class.ASSIGNMENTS}
+    assert body["ada"][col[A1]] == f"{full(root, A1):g}"
+    assert body["dev"][col[A1]] == ""                                  # not graded: empty
+    assert body["hugo"][col[A2]] == ""                                 # not handed in: empty
+    assert body["nia"][col[A1]] == "" and body["nia"][0] == "Mensah, Nia"
+
+
+def test_late_submission_is_recorded(graded):
+    _, _, rows = graded
+    assert float(rows[("farid", A1)]["seconds_late"]) > 3600
+    assert float(rows[("ada", A1)]["seconds_late"]) == 0
+
+
+def test_class_report(graded):
+    root, run, rows = graded
+    page = (root / "class_report.html").read_text()
+    assert "Did not hand in" in page and "nia" in page
+    missing_line = next(line for line in page.splitlines() if f"<b>{A2}</b>" in line)
+    assert "hugo" in missing_line and "nia" in missing_line
+    assert page.count("data:image/png;base64,") == len(demo_class.ASSIGNMENTS)
+    for student in ("dev", "ines", "kai", "emma"):
+        assert f"<td>{student}</td>" in page, student
+    assert "white-space:pre-wrap" in page
+    assert "most common failing case" in page
+    assert f"did not hand in {A2}: hugo, nia" in run.stdout
+    assert "most failed test cells:" in run.stdout
+
+
+def test_blank_notebook_says_not_attempted_once_per_cell(graded):
+    root, _, _ = graded
+    nb = json.loads((root / "autograded" / "chloe" / A1 / f"{A1}.ipynb").read_text())
+    texts = ["\n".join(o.get("traceback", [])) for c in nb["cells"] for o in c.get("outputs", [])
+             if o.get("output_type") == "error"]
+    assert texts and all("not attempted" in t for t in texts), texts
+    assert all(t.count("NotImplementedError") == 1 for t in texts), texts
+
+
+def test_fixed_seed_is_recorded(graded):
+    root, _, _ = graded
+    nb = json.loads((root / "autograded" / "ada" / A1 / f"{A1}.ipynb").read_text())
+    assert nb["metadata"]["grading"]["seed"] == 11
+
+
+def test_feedback_pages_wrap_long_lines(graded):
+    root, _, _ = graded
+    page = (root / "feedback" / "ben" / A1 / f"{A1}.html").read_text()
+    assert "white-space: pre-wrap" in page and "TestFailed" in page
