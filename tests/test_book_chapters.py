@@ -19,9 +19,13 @@ CHAPTER_EXERCISE = {
     "03_why_it_works": "01c_weight_sharing",
     "04_convolution": "02_convolution",
     "05_hyperparameters": "03_hyperparameters",
+    "05b_matrix_product": "03b_im2col",
     "07_pooling": "05_pooling",
+    "07c_how_a_network_learns": "05b_learning",
     "08_putting_it_together": "06_backprop",
 }
+# chapters with no graded notebook of their own: they end with a plain checkpoint box instead
+NO_EXERCISE = ["07b_one_by_one"]
 OBJECTIVES = "```{admonition} What you will be able to do"
 
 
@@ -43,6 +47,16 @@ def test_chapter_opens_with_objectives_and_ends_with_its_checkpoint(chapter):
         f"{chapter}.md: checkpoint boxes {boxes}, expected one for {CHAPTER_EXERCISE[chapter]}")
     last_section = text.rfind("\n## ")
     assert text.rfind("```{checkpoint}") > last_section, f"{chapter}.md: the checkpoint is not at the end"
+
+
+@pytest.mark.parametrize("chapter", NO_EXERCISE)
+def test_chapter_without_exercise_opens_with_objectives_and_ends_with_a_checkpoint(chapter):
+    text = (BOOK / f"{chapter}.md").read_text()
+    assert OBJECTIVES in text[:text.find("\n## ")], f"{chapter}.md: no objectives box"
+    assert "```{checkpoint}" not in text, f"{chapter}.md: add it to CHAPTER_EXERCISE instead"
+    box = text.rfind("```{admonition} Checkpoint")
+    assert box > text.rfind("\n## "), f"{chapter}.md: no checkpoint box at the end"
+    assert "{doc}`exercises`" in text[box:], f"{chapter}.md: the box should link the Exercises page"
 
 
 @pytest.mark.parametrize("notebook", sorted((ROOT / "exercises").glob("*/*.ipynb")),
