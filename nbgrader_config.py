@@ -33,6 +33,12 @@ c.CourseDirectory.source_directory = "solutions"
 c.CourseDirectory.release_directory = "exercises"
 c.CourseDirectory.course_id = "cnn-from-scratch"
 
+# A fresh clone: `nbgrader autograde <assignment>` and the formgrader find every assignment
+# of solutions/ in the gradebook (added on first use; `make grade` does the same itself).
+from grading.grade import sync_gradebook_on_first_use  # noqa: E402
+
+sync_gradebook_on_first_use(ROOT)
+
 # Sanitize: SanitizeSubmission goes first. It resets this submission's old grades (so a run
 # that fails cannot leave a stale grade), keeps the first of duplicated grade ids, restores
 # deleted test cells, and records pre-flight flags in the notebook's metadata.
@@ -58,3 +64,12 @@ c.Autograde.autograde_preprocessors = [
 # Feedback shows the visible tests and the verdicts, never the hidden block; every line wraps.
 c.GenerateFeedback.preprocessors = [GetGrades, CSSHTMLHeaderPreprocessor, WrapLongLines,
                                     ClearHiddenTests]
+
+# `nbgrader zip_collect <assignment>`: the zip a learning platform gives for "download all
+# submissions", saved in downloaded/<assignment>/archive/, is unpacked into
+# downloaded/<assignment>/extracted/ and sorted into submitted/<student>/<assignment>/.
+# The file names are Canvas's: <login>[_LATE]_<user id>_<submission id>_<file>[-<n>].ipynb
+# (the login becomes the student id; "-1", "-2" are Canvas's marks for a re-submission).
+# For another platform, change this pattern: it must name student_id and file_id.
+c.FileNameCollectorPlugin.named_regexp = (
+    r"^(?P<student_id>[A-Za-z0-9.\-]+?)(?:_LATE)?_\d+_\d+_(?P<file_id>.+?)(?:-\d+)?\.ipynb$")

@@ -177,6 +177,50 @@ def ensure_gradebook(root: Path, cfg, assignments, students) -> None:
             gb.update_or_create_student(student)
 
 
+def alembic_on_path() -> None:
+    """nbgrader runs `alembic` (installed beside this Python) when it creates a gradebook."""
+    os.environ["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
+
+
+SYNC_ENV = "GRADING_GRADEBOOK_SYNC"   # set while the sync runs (its own nbgrader calls skip it)
+SYNCED_COMMANDS = {"nbgrader": {"autograde", "generate_feedback", "export"},
+                   "jupyter-lab": None, "jupyter-server": None, "jupyter-notebook": None}
+
+
+def sync_gradebook_on_first_use(root: Path, argv=None) -> None:
+    """Called from nbgrader_config.py: the course's assignments in a missing sqlite gradebook.
+
+    On a fresh clone `nbgrader autograde 05_pooling` (and the formgrader) would stop with "No
+    assignment with ID 05_pooling exists" until something put the assignment into the
+    gradebook. When nbgrader's autograde, generate_feedback or export, or a Jupyter server
+    (the formgrader), loads the course's configuration, the assignments of solutions/ that
+    the sqlite gradebook at the root lacks are added first (a few seconds, once).
+    """
+    root, argv = Path(root), (sys.argv if argv is None else argv)
+    program = Path(argv[0]).name if argv else ""
+    wanted = SYNCED_COMMANDS.get(program, ())
+    if os.environ.get(SYNC_ENV) or wanted == () or (
+            wanted is not None and (len(argv) < 2 or argv[1] not in wanted)):
+        return
+    names = {p.name for p in (root / "solutions").glob("*") if any(p.glob("*.ipynb"))}
+    db = root / "gradebook.db"
+    known = set()
+    if db.exists():
+        try:
+            with sqlite3.connect(db) as con:
+                known = {row[0] for row in con.execute("select name from assignment")}
+        except sqlite3.Error:
+            return                      # not nbgrader's gradebook: leave it alone
+    if names <= known:
+        return
+    os.environ[SYNC_ENV] = "1"
+    alembic_on_path()
+    try:
+        ensure_gradebook(root, load_config(root), sorted(names - known), [])
+    finally:
+        os.environ.pop(SYNC_ENV, None)
+
+
 def copy_database(url: str, dest: Path) -> None:
     """A consistent copy of an sqlite gradebook (sqlite's backup API)."""
     src = sqlite3.connect(url[len("sqlite:///"):])
@@ -600,8 +644,7 @@ def parse_args(argv):
 def main(argv=None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
     root = Path(args.root).resolve()
-    # nbgrader runs `alembic` (installed beside this Python) when it creates a gradebook.
-    os.environ["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
+    alembic_on_path()
     warnings.filterwarnings("ignore", message=".*not in session.*")  # nbgrader's own SAWarning
     if args.worker:
         worker_main(root)

@@ -303,3 +303,14 @@ def test_visible_tests_pass_for_the_reference_and_every_correct_entry(assignment
                                                            if e.assignment == assignment]:
         results = visible_results(assignment, replacements)
         assert not any(results.values()), results
+
+
+def test_pooling_case_labels_name_n_c_h_w_f_s():
+    """A bug that shows only with several images or channels must be findable from the label."""
+    import numpy as np
+
+    from grading.checks import ASSIGNMENTS
+    for check in ASSIGNMENTS["05_pooling"]:
+        for case in check.make_cases(np.random.default_rng(0)):
+            for part in ("N=", "C=", "H×W=", "F=", "S"):
+                assert part in case.label, (check.grade_id, case.label)

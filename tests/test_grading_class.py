@@ -137,3 +137,33 @@ def test_feedback_pages_wrap_long_lines(graded):
     root, _, _ = graded
     page = (root / "feedback" / "ben" / A1 / f"{A1}.html").read_text()
     assert "white-space: pre-wrap" in page and "TestFailed" in page
+
+
+def test_nbgrader_autograde_on_a_fresh_clone(tmp_path):
+    """`nbgrader autograde <a>` as the guide shows it, with no gradebook yet (a fresh clone)."""
+    from pathlib import Path
+    root = gh.make_course(tmp_path, ["05_pooling"])
+    (root / "gradebook.db").unlink()
+    gh.submit(root, "ada", "05_pooling", gh.reference_submission(root, "05_pooling"))
+    nbgrader = str(Path(sys.executable).parent / "nbgrader")
+    env = gh.env()
+    env["PATH"] = "/usr/local/bin:/usr/bin:/bin"          # the venv is not activated
+    run = subprocess.run([nbgrader, "autograde", "05_pooling"], cwd=root, env=env,
+                         capture_output=True, text=True, timeout=900)
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert "No assignment with ID" not in run.stderr
+    scores = gh.gradebook_scores(root)[("ada", "05_pooling")]
+    assert {g: s for g, (s, _) in scores.items()} == gh.test_points(root, "05_pooling")
+
+
+def test_first_use_sync_only_for_the_commands_that_need_it(tmp_path):
+    from grading.grade import sync_gradebook_on_first_use
+    root = gh.make_course(tmp_path, ["05_pooling"])
+    (root / "gradebook.db").unlink()
+    sync_gradebook_on_first_use(root, ["nbgrader", "generate_assignment", "05_pooling"])
+    sync_gradebook_on_first_use(root, ["pytest"])
+    assert not (root / "gradebook.db").exists()
+    sync_gradebook_on_first_use(root, ["/x/bin/nbgrader", "autograde", "05_pooling"])
+    from nbgrader.api import Gradebook
+    with Gradebook(f"sqlite:///{root / 'gradebook.db'}") as gb:
+        assert [a.name for a in gb.assignments] == ["05_pooling"]

@@ -35,8 +35,9 @@ def pool_loops(x, size, stride, op, window=None, start=None):
 def _label(x, size, stride):
     N, C, H, W = x.shape
     s = size if stride is None else stride
-    bits = [f"{'non-square ' if H != W else ''}{H}x{W} input", f"window {size}"]
-    bits.append("default stride" if stride is None else f"stride {stride}")
+    bits = [f"N={N}, C={C}, {'non-square ' if H != W else ''}H×W={H}x{W} input",
+            f"window F={size}"]
+    bits.append("default stride (S=F)" if stride is None else f"stride S={stride}")
     if s < size:
         bits.append("overlapping windows")
     if (H - size) % s or (W - size) % s:
@@ -44,6 +45,14 @@ def _label(x, size, stride):
     if x.dtype == np.float32:
         bits.append("float32")
     return ", ".join(bits)
+
+
+def _named(label, x, size, stride):
+    """A hand-written label, with the case's N, C, H, W, F and S after it."""
+    if label is None:
+        return _label(x, size, stride)
+    N, C, H, W = x.shape
+    return f"{label} (N={N}, C={C}, H×W={H}x{W}, F={size}, S={size if stride is None else stride})"
 
 
 def _kw(size, stride):
@@ -82,7 +91,7 @@ def _forward_case(fn_name, x, size, stride, label=None):
     check = array_check(expected, what=f"{fn_name} output", variants=variants,
                         shape_hint="(N, C, H_out, W_out) with H_out = (H - size) // stride + 1",
                         dtype=x.dtype)
-    return Case(label or _label(x, size, stride), (x,), _kw(size, stride), expected, check)
+    return Case(_named(label, x, size, stride), (x,), _kw(size, stride), expected, check)
 
 
 def _shapes(rng):
@@ -163,7 +172,7 @@ def _backward_case(x, size, stride, dout, label=None):
     ]
     check = array_check(expected, what="max_pool2d_backward dx", variants=variants,
                         shape_hint="dx has the shape of x", dtype=x.dtype)
-    return Case(label or _label(x, size, stride), (dout, x), _kw(size, stride), expected, check)
+    return Case(_named(label, x, size, stride), (dout, x), _kw(size, stride), expected, check)
 
 
 def _dout_for(rng, x, size, stride):
