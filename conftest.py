@@ -13,3 +13,8 @@ os.environ["PYTHONPATH"] = os.pathsep.join(
     p for p in (ROOT, os.environ.get("PYTHONPATH", "")) if p
 )
 os.environ.setdefault("MPLBACKEND", "Agg")
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "slow: takes a minute or more (deselect with -m 'not slow')")
+    config.addinivalue_line("markers", "dask: starts a Dask cluster (scheduler and workers on loopback)")

@@ -5,7 +5,10 @@ default 05_pooling): copies of the reference solution and of the catalogue's rig
 implementations, in turn. Timed, each from a clean start of the command:
 
 - `python -m grading.grade --workers 1` and `--workers <cores>` (this course's grader:
-  pre-flight, student code in the sandbox, verdicts, feedback HTML, grades.csv);
+  pre-flight, student code in the sandbox, verdicts, feedback HTML, grades.csv), on Dask's
+  local cluster;
+- the same with the hand-written worker pool that Dask replaced (grading/grade.py of commit
+  OLD_POOL, taken from git into a temporary copy of grading/: same sandbox, same checks);
 - `nbgrader autograde` with nbgrader's stock preprocessors (tests run in the student's kernel,
   no feedback, no export), which is what the course's grader replaces;
 - executing the reference notebook with nbclient (no grading at all), for scale.
@@ -26,6 +29,7 @@ import nbformat
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
+OLD_POOL = "a15c9b3"   # the last commit whose make grade ran its own worker-process pool
 
 PLAIN_CONFIG = """
 c = get_config()
@@ -37,17 +41,17 @@ c.CourseDirectory.course_id = "cnn-from-scratch"
 """
 
 
-def _env() -> dict:
+def _env(code: Path = REPO) -> dict:
     env = dict(os.environ)
     env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), env.get("PYTHONPATH")) if p)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(code), env.get("PYTHONPATH")) if p)
     return env
 
 
-def _run(cmd, cwd) -> float:
+def _run(cmd, cwd, code: Path = REPO) -> float:
     print(f"  running {' '.join(str(c) for c in cmd[1:])} in {Path(cwd).name}/ ...", file=sys.stderr, flush=True)
     t0 = time.perf_counter()
-    proc = subprocess.run(cmd, cwd=cwd, env=_env(), capture_output=True, text=True)
+    proc = subprocess.run(cmd, cwd=cwd, env=_env(code), capture_output=True, text=True)
     seconds = time.perf_counter() - t0
     if proc.returncode != 0:
         raise RuntimeError(f"{' '.join(map(str, cmd))} failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}")
@@ -74,6 +78,15 @@ def make_course(root: Path, assignment: str, notebooks, config: str | None) -> N
         folder = root / "submitted" / f"s{i:03d}" / assignment
         folder.mkdir(parents=True)
         nbformat.write(nb, str(folder / f"{assignment}.ipynb"))
+
+
+def old_pool_code(dest: Path) -> Path:
+    """A copy of today's grading/ whose grade.py is the worker-pool version of OLD_POOL."""
+    shutil.copytree(REPO / "grading", dest / "grading")
+    old = subprocess.run(["git", "-C", str(REPO), "show", f"{OLD_POOL}:grading/grade.py"],
+                         capture_output=True, text=True, check=True).stdout
+    (dest / "grading" / "grade.py").write_text(old)
+    return dest
 
 
 def full_marks(root: Path, assignment: str) -> int:
@@ -107,9 +120,12 @@ def main() -> None:
         make_course(ours, assignment, notebooks, None)
         make_course(plain, assignment, notebooks, PLAIN_CONFIG)
         grade = [sys.executable, "-m", "grading.grade", "--assignment", assignment, "--force"]
+        old_code = old_pool_code(Path(tmp) / "old-pool")
         for workers in sorted({1, cores}):
             seconds = _run(grade + ["--workers", str(workers)], ours)
-            rows.append(("make grade (sandboxed checks)", workers, seconds, full_marks(ours, assignment)))
+            rows.append(("make grade (sandboxed checks), Dask", workers, seconds, full_marks(ours, assignment)))
+        seconds = _run(grade + ["--workers", str(cores)], ours, code=old_code)
+        rows.append((f"same, old worker pool ({OLD_POOL})", cores, seconds, full_marks(ours, assignment)))
         seconds = _run([sys.executable, "-m", "nbgrader", "autograde", assignment, "--force"], plain)
         rows.append(("plain nbgrader autograde (in-kernel tests)", 1, seconds, full_marks(plain, assignment)))
     execute = execute_seconds(assignment)
@@ -124,7 +140,11 @@ def main() -> None:
               f"{f'{full} / {n}':>12} |")
     print(f"| {'nbclient: execute the reference notebook':<44} | {1:>7} | {execute:7.2f} | "
           f"{execute:14.2f} | {execute / plain_per:7.2f}x | {'-':>12} |")
-    print("\nTarget: <= 4 s per submission, within 1.5x of plain nbgrader. Plain nbgrader's "
+    dask_row = next(r for r in rows if r[0].endswith("Dask") and r[1] == cores)
+    old_row = next(r for r in rows if r[0].startswith("same, old worker pool"))
+    print(f"\nDask's local cluster / the old worker pool, {cores} workers each, this run: "
+          f"{dask_row[2] / old_row[2]:.2f}x the time (target: <= 1.00x, no slower).")
+    print("Target: <= 4 s per submission, within 1.5x of plain nbgrader. Plain nbgrader's "
           "'full marks' counts wrong code too if it fooled the in-kernel tests.")
 
 

@@ -1,26 +1,32 @@
 """`make grade`: autograde every submission under submitted/<student>/<assignment>/.
 
-    python -m grading.grade [--assignment A ...] [--student S ...] [--workers N] [--force] [--seed N]
+    python -m grading.grade [--assignment A ...] [--student S ...] [--workers N]
+                            [--scheduler tcp://HOST:8786] [--force] [--seed N]
 
 Run from the course root (the folder with nbgrader_config.py). What happens:
 
-1. The gradebook (nbgrader's, `CourseDirectory.db_url`; sqlite at the root by default) gets
-   every assignment of solutions/ (from the source notebooks, released into a temporary
-   folder so exercises/ is not touched) and every student of submitted/.
-2. Pre-flight (`grading.preflight`) looks at each submission: a missing or unreadable notebook
-   is not handed to nbgrader but flagged; the rest (extra files, copied cells, renamed cells,
+1. Submissions graded before whose files did not change are skipped (state in
+   autograded/.grading/); `--force` regrades everything. With nothing left to grade, no
+   cluster is started.
+2. A Dask cluster (`grading.cluster`): by default a LocalCluster of worker processes on this
+   machine (one per core, `--workers N`), or the scheduler given by `--scheduler` or the
+   environment variable CNN_GRADING_SCHEDULER. An unreachable scheduler, or workers that
+   cannot confine student code, stop the run here, before anything is written.
+3. The gradebook (nbgrader's, `CourseDirectory.db_url`; sqlite at the root by default) gets
+   every assignment of solutions/ and every student of submitted/.
+4. Pre-flight (`grading.preflight`) looks at each submission: a missing or unreadable notebook
+   is not sent to the cluster but flagged; the rest (extra files, copied cells, renamed cells,
    imports of the reference) is flagged and graded.
-3. Worker processes (default: one per core) autograde one submission at a time with nbgrader's
-   Autograde and the course's preprocessors (student code runs in `grading.sandbox`, never in
-   a worker). Each job works in a temporary course with its own copy of the gradebook; only
-   this process writes the real gradebook: it copies the job's grades in, then moves the
-   autograded notebook and its feedback HTML into autograded/ and feedback/. A job that fails,
-   hangs or kills its worker resets that submission's grades to "needs manual grade" and is
-   flagged; the batch goes on.
-4. Re-running skips submissions graded before whose files did not change (state in
-   autograded/.grading/); `--force` regrades everything. An interrupted run loses only the
-   submissions being graded at that moment.
-5. grades.csv and grades-lms.csv (`grading.export`: a status, never a plain 0 for what was
+5. One Dask task per submission (`grading.task.grade_task`) autogrades it on a worker with
+   nbgrader's Autograde and the course's preprocessors, in a private course with its own copy
+   of the gradebook; student code runs only in `grading.sandbox` on that worker. Tasks send
+   and return plain data (files as bytes, scores, flags). Only this process writes the real
+   gradebook, one result at a time as tasks complete, and installs the autograded notebook
+   and its feedback HTML in autograded/ and feedback/. A task that fails or outlives its
+   deadline, or whose worker dies more than the allowed number of times (Dask's
+   allowed-failures), leaves that submission "needs manual grade" and flagged; the batch goes
+   on. An interrupted run (Ctrl-C, a reboot) loses only the submissions being graded.
+6. grades.csv and grades-lms.csv (`grading.export`: a status, never a plain 0 for what was
    not graded), class_report.html (`grading.report`) and a per-student summary with the FLAGS.
 """
 from __future__ import annotations
@@ -29,22 +35,25 @@ import argparse
 import hashlib
 import json
 import os
-import shutil
 import signal
 import sqlite3
 import stat
-import subprocess
 import sys
 import tempfile
 import time
 import traceback
+import uuid
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from grading.progress import Progress
+from grading.task import code_fingerprint, pack_folder, remove_tree as _rmtree, unpack_folder
+
 STATE = ".grading"          # autograded/.grading/<student>/<assignment>.json
 JOB_MARGIN_S = 120.0        # wall-clock allowance of a job beyond the sandbox's own bound
 SEED_ENV = "GRADING_SEED"   # set by --seed; read wherever the configuration is loaded
+MAX_SUBMISSION_BYTES = 256 << 20   # a submission folder larger than this is not sent
 
 
 # ----------------------------------------------------------------------------- nbgrader glue
@@ -275,179 +284,84 @@ def has_manual_scores(url: str, sub: Submission) -> bool:
         return any(g.manual_score is not None for nb in submission.notebooks for g in nb.grades)
 
 
-# ----------------------------------------------------------------------------- worker side
-def grade_job(job: dict, cfg) -> dict:
-    """Autograde one submission in a temporary course; return its grades (plain JSON)."""
-    from nbgrader.converters import Autograde, GenerateFeedback
-    student, assignment = job["student"], job["assignment"]
-    jobdir = Path(job["jobdir"])
-    course = jobdir / "course"
-    (course / "submitted" / student).mkdir(parents=True)
-    os.symlink(job["folder"], course / "submitted" / student / assignment)
-    os.symlink(job["solutions"], course / "solutions")
-    shutil.copy(job["template"], jobdir / "gradebook.db")
-    overrides = {"root": str(course), "db_url": f"sqlite:///{jobdir / 'gradebook.db'}"}
-    result = run_converter(Autograde, cfg, assignment, student, **overrides)
-    (jobdir / "autograde.log").write_text(result.get("log", "") + result.get("error", ""))
-    if not result["success"]:
-        return {"ok": False, "error": _last_error(result)}
-    feedback = run_converter(GenerateFeedback, cfg, assignment, student, **overrides)
-    out = read_job_grades(overrides["db_url"], assignment, student)
-    out["flags"] = autograded_flags(course / "autograded" / student / assignment)
-    if not feedback["success"]:
-        out["flags"].append(f"feedback HTML could not be written: {_last_error(feedback)}")
-    out["ok"] = True
-    return out
+# ----------------------------------------------------------------------------- the batch
+def plan(root: Path, subs: list[Submission], force: bool, progress: Progress) -> list[Submission]:
+    """The submissions to grade; the others (graded before, files unchanged) are counted.
 
-
-def _last_error(result: dict) -> str:
-    text = (result.get("error") or "").strip().splitlines()
-    log_errors = [line for line in (result.get("log") or "").splitlines() if "ERROR" in line]
-    return (text[-1] if text else "") + (f" ({log_errors[0].strip()[:200]})" if log_errors else "")
-
-
-def read_job_grades(url: str, assignment: str, student: str) -> dict:
-    from nbgrader.api import Gradebook
-    with Gradebook(url) as gb:
-        sub = gb.find_submission(assignment, student)
-        notebooks = {nb.name: {
-            "grades": {g.name: [g.auto_score, bool(g.needs_manual_grade)] for g in nb.grades},
-            "comments": {c.name: c.auto_comment for c in nb.comments},
-            "penalty": nb.late_submission_penalty or 0.0,
-        } for nb in sub.notebooks}
-        stamp = sub.timestamp.isoformat() if sub.timestamp else None
-    return {"notebooks": notebooks, "timestamp": stamp}
-
-
-def autograded_flags(folder: Path) -> list[str]:
-    import nbformat
-    flags = []
-    for path in sorted(folder.glob("*.ipynb")):
-        nb = nbformat.read(str(path), as_version=4)
-        flags += [str(f) for f in nb.metadata.get("grading", {}).get("flags", [])]
-    return flags
-
-
-def worker_main(root: Path) -> None:
-    """Serve jobs: one JSON line in on stdin, one JSON line out on the original stdout."""
-    proto = os.fdopen(os.dup(1), "w", buffering=1)
-    os.dup2(2, 1)  # anything else printed goes to the worker's log, not into the protocol
-    cfg = load_config(root)
-    for line in sys.stdin:
-        job = json.loads(line)
+    Reads files only (no nbgrader, no cluster), so a run with nothing to do returns at once.
+    """
+    todo = []
+    for sub in subs:
         try:
-            result = grade_job(job, cfg)
-        except Exception as exc:
-            traceback.print_exc()
-            result = {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
-        proto.write(json.dumps(result) + "\n")
-
-
-# ----------------------------------------------------------------------------- parent side
-class Worker:
-    """One `python -m grading.grade --worker` process, fed one job at a time."""
-
-    def __init__(self, root: Path, log: Path):
-        env = dict(os.environ)
-        env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
-        package_root = str(Path(__file__).resolve().parents[1])
-        env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH")) if p)
-        self.log = open(log, "a")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "grading.grade", "--worker", "--root", str(root)],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.log, text=True,
-            cwd=root, env=env, start_new_session=True)
-        self.sub = None
-        self.deadline = None
-        self.started = 0.0
-
-    def send(self, sub: Submission, job: dict, seconds: float) -> None:
-        self.sub, self.started = sub, time.monotonic()
-        self.deadline = self.started + seconds
-        self.proc.stdin.write(json.dumps(job) + "\n")
-        self.proc.stdin.flush()
-
-    def kill(self) -> None:
-        try:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
-        self.proc.wait()
-        self.log.close()
-
-    def stop(self) -> None:
-        try:
-            self.proc.stdin.close()
-            self.proc.wait(timeout=10)
-        except (subprocess.TimeoutExpired, BrokenPipeError, OSError):
-            self.kill()
-        self.log.close()
+            sub.digest = folder_hash(sub.folder)
+        except OSError as exc:   # an unreadable folder: pre-flight flags it
+            sub.digest = f"unreadable: {exc}"
+        state = read_state(root, sub)
+        if (not force and state.get("status") == "graded" and state.get("hash") == sub.digest
+                and (root / "autograded" / sub.student / sub.assignment).is_dir()):
+            sub.status, sub.flags = "unchanged", list(state.get("flags", []))
+            progress.record(sub.key, sub.status, 0.0, len(sub.flags))
+        else:
+            todo.append(sub)
+    return todo
 
 
 class Batch:
-    """Grade a list of submissions with `workers` processes; this process alone writes."""
+    """Grade submissions as Dask tasks (`grading.task.grade_task`); this process alone writes.
 
-    def __init__(self, root: Path, cfg, subs: list[Submission], workers: int, force: bool):
-        self.root, self.cfg, self.subs, self.force = root, cfg, subs, force
+    `run` pre-flights each submission that `plan` kept, sends it to the cluster, and records
+    the results one at a time as they complete.
+    """
+
+    def __init__(self, root: Path, cfg, subs: list[Submission], progress: Progress):
+        self.root, self.cfg, self.subs = root, cfg, subs
         self.url = db_url_of(cfg)
-        self.n_workers = max(1, workers)
-        self.run_dir = root / "autograded" / STATE / f"run-{os.getpid()}"
-        self.done = 0
+        self.progress = progress
         self.manual_feedback: list[Submission] = []
         from grading.preprocessors import assignment_checks
         self.checks = {a: assignment_checks(a) for a in {s.assignment for s in subs}}
 
-    # -- per submission
-    def prepare(self, sub: Submission) -> bool:
-        """Pre-flight and the skip rule; True when the submission goes to a worker."""
-        try:
-            return self._prepare(sub)
-        except Exception as exc:  # an unreadable folder, say: flag it, go on with the others
-            self.finish(sub, None, f"pre-flight failed ({type(exc).__name__}: {exc})")
-            return False
+    @property
+    def done(self) -> int:
+        return self.progress.done
 
-    def _prepare(self, sub: Submission) -> bool:
+    def weight(self, sub: Submission) -> float:
+        return sum(c.timeout for c in self.checks[sub.assignment].values())
+
+    # -- per submission
+    def preflight(self, sub: Submission) -> dict | str:
+        """The task's data, or why the submission is not sent to the cluster ("" when its
+        flags say it). Reads only: nothing is written before the cluster is there."""
         from grading.preflight import check_submission
-        sub.digest = folder_hash(sub.folder)
-        state = read_state(self.root, sub)
-        if (not self.force and state.get("status") == "graded" and state.get("hash") == sub.digest
-                and (self.root / "autograded" / sub.student / sub.assignment).is_dir()):
-            sub.status, sub.flags = "unchanged", list(state.get("flags", []))
-            self.done += 1
-            self.progress(sub)
-            return False
-        report = check_submission(sub.folder, self.root / "solutions" / sub.assignment,
-                                  self.root / "exercises" / sub.assignment,
-                                  self.checks[sub.assignment])
+        try:
+            report = check_submission(sub.folder, self.root / "solutions" / sub.assignment,
+                                      self.root / "exercises" / sub.assignment,
+                                      self.checks[sub.assignment])
+        except Exception as exc:  # an unreadable folder, say: flag it, go on with the others
+            return f"pre-flight failed ({type(exc).__name__}: {exc})"
         sub.flags = list(report.flags)
         if not report.gradable:
-            self.finish(sub, None)
-            return False
-        return True
+            return ""
+        try:
+            return {"student": sub.student, "assignment": sub.assignment,
+                    "submission": pack_folder(sub.folder, limit=MAX_SUBMISSION_BYTES)}
+        except (OSError, ValueError) as exc:
+            return str(exc)
 
-    def job(self, sub: Submission) -> tuple[dict, float]:
-        jobdir = self.run_dir / f"{sub.student}__{sub.assignment}"
-        if jobdir.exists():
-            shutil.rmtree(jobdir)
-        jobdir.mkdir(parents=True)
-        # The sandbox bounds itself (CPU limits, wall-clock backstops); the job must outlast
-        # that bound, or a slow but correct submission on a loaded machine is cut off whole.
+    def deadline(self, sub: Submission) -> float:
+        """Seconds a task may run: the sandbox bounds itself, the task must outlast that bound,
+        or a slow but correct submission on a loaded machine is cut off whole."""
         from grading.sandbox import max_seconds
-        checks = list(self.checks[sub.assignment].values())
-        seconds = max_seconds(checks, n_cells=10**6) + JOB_MARGIN_S
-        return {"student": sub.student, "assignment": sub.assignment,
-                "folder": str(sub.folder.resolve()), "solutions": str(self.root / "solutions"),
-                "template": str(self.run_dir / "template.db"), "jobdir": str(jobdir)}, seconds
+        return max_seconds(list(self.checks[sub.assignment].values()), n_cells=10**6) + JOB_MARGIN_S
 
     def finish(self, sub: Submission, result: dict | None, error: str = "") -> None:
         """Record one submission: its grades, or 'not graded' and why; never a stale grade."""
-        jobdir = self.run_dir / f"{sub.student}__{sub.assignment}"
         if result is not None and result.get("ok"):
             try:
                 sub.flags = _unique(sub.flags + result["flags"])
                 merge_result(self.url, sub, result)
                 for step in ("autograded", "feedback"):
-                    self.install(jobdir / "course" / step, step, sub)
+                    self.install(result[step], step, sub)
                 sub.status = "graded"
                 if has_manual_scores(self.url, sub):
                     self.manual_feedback.append(sub)
@@ -458,105 +372,166 @@ class Batch:
             reason = error or (result or {}).get("error", "")
             if reason:
                 sub.flags.append(f"could not be graded: {reason}")
-                self.keep_log(jobdir, sub)
+                self.keep_log((result or {}).get("log", ""), sub)
             mark_not_graded(self.url, sub)
             for step in ("autograded", "feedback"):
                 _rmtree(self.root / step / sub.student / sub.assignment)
             sub.status = "not graded"
         write_state(self.root, sub, getattr(sub, "digest", ""))
-        _rmtree(jobdir)
-        self.done += 1
-        self.progress(sub)
+        self.progress.record(sub.key, sub.status, sub.seconds, len(sub.flags))
 
-    def install(self, src_root: Path, step: str, sub: Submission) -> None:
-        src = src_root / sub.student / sub.assignment
+    def install(self, packed: dict | None, step: str, sub: Submission) -> None:
+        """Replace autograded/ or feedback/<student>/<assignment> by the task's folder."""
         dest = self.root / step / sub.student / sub.assignment
         _rmtree(dest)
-        if src.is_dir():
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            shutil.move(str(src), str(dest))
+        if packed is not None:
+            tmp = dest.with_name(f".{dest.name}.incoming")
+            _rmtree(tmp)
+            unpack_folder(packed, tmp)
+            tmp.replace(dest)
 
-    def keep_log(self, jobdir: Path, sub: Submission) -> None:
-        log = jobdir / "autograde.log"
-        if log.exists():
+    def keep_log(self, log: str, sub: Submission) -> None:
+        if log:
             dest = state_path(self.root, sub).with_suffix(".log")
             dest.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy(log, dest)
+            dest.write_text(log)
 
-    def progress(self, sub: Submission) -> None:
-        total = len(self.subs)
-        flag = f"  [{len(sub.flags)} flag(s)]" if sub.flags else ""
-        print(f"[{self.done:>{len(str(total))}}/{total}] {sub.key:<40} {sub.status:<10} "
-              f"{sub.seconds:5.1f} s{flag}", flush=True)
+    # -- on the cluster
+    def course(self) -> dict:
+        """What every task needs besides its submission (sent once per batch)."""
+        with tempfile.TemporaryDirectory(prefix="grading-template-") as tmp:
+            template = Path(tmp) / "template.db"
+            if self.url.startswith("sqlite:///"):
+                copy_database(self.url, template)
+            else:   # a server gradebook is not copied: tasks start from a fresh sqlite one
+                self._template_from_generate(template)
+            data = template.read_bytes()
+        return {"config": self.cfg, "template": data, "code": code_fingerprint(),
+                "solutions": {a: pack_folder(self.root / "solutions" / a) for a in self.checks}}
 
-    # -- the loop
-    def run(self) -> None:
-        import selectors
-        _rmtree(self.run_dir)
-        self.run_dir.mkdir(parents=True)
-        copy_database(self.url, self.run_dir / "template.db") if self.url.startswith("sqlite:///") \
-            else self._template_from_generate()
-        workers: list[Worker] = []
-        sel = selectors.DefaultSelector()
+    def run(self, todo: list[Submission], connect, prepare_gradebook) -> None:
+        """Pre-flight each submission, send it to the cluster, record results as they complete.
+
+        ``connect()`` returns a Dask client; it is called at the first submission that needs
+        grading (never when none does), before anything is written. ``prepare_gradebook()``
+        runs once, before the first grade is recorded.
+        """
+        todo = sorted(todo, key=lambda s: -self.weight(s))   # the longest first: no idle end
+        self.progress.start()
+        self.client, self.futures, self.started = None, {}, {}   # started: key -> first seen running
+        waiting = []   # not sent to the cluster; recorded once nothing can stop the run
         try:
-            # Workers start (and import nbgrader) while the pre-flight runs here.
-            for i in range(min(self.n_workers, len(self.subs))):
-                workers.append(Worker(self.root, self.run_dir / f"worker-{i}.log"))
-            pending = [s for s in self.subs if self.prepare(s)]
-            # The longest jobs first (by their checks' time limits), so no worker idles at the end.
-            pending.sort(key=lambda s: -sum(c.timeout for c in self.checks[s.assignment].values()))
-            while pending or any(w.sub for w in workers):
-                for w in workers:
-                    if w.sub is None and pending:
-                        sub = pending.pop(0)
-                        job, seconds = self.job(sub)
-                        try:
-                            w.send(sub, job, seconds)
-                        except OSError:  # the worker died while idle
-                            w.sub = sub
-                            self.replace(w, None, workers, "the grading worker died")
-                            continue
-                        sel.register(w.proc.stdout, selectors.EVENT_READ, w)
-                for key, _ in sel.select(timeout=1.0):
-                    self.collect(key.data, sel, workers)
-                for w in [w for w in workers if w.sub and time.monotonic() > w.deadline]:
-                    self.replace(w, sel, workers, "timed out (the whole job took too long)")
+            for sub in todo:
+                job = self.preflight(sub)
+                if isinstance(job, dict) and self.client is None:
+                    self.connect(connect)
+                if self.client is None:
+                    waiting.append((sub, job))
+                    continue
+                if waiting is not None:
+                    prepare_gradebook()
+                    for waiting_sub, error in waiting:
+                        self.finish(waiting_sub, None, error)
+                    waiting = None
+                if isinstance(job, str):
+                    self.finish(sub, None, job)
+                else:
+                    self.submit(sub, job)
+            if waiting is not None:   # nothing needed the cluster
+                prepare_gradebook()
+                for waiting_sub, error in waiting:
+                    self.finish(waiting_sub, None, error)
+            while self.futures:
+                self.collect(block=True)
         finally:
-            for w in workers:
-                w.kill() if w.sub else w.stop()
+            if self.futures:   # interrupted: nothing more runs for us on the cluster
+                self.client.cancel(list(self.futures))
+            self.progress.close()
         for sub in self.manual_feedback:   # feedback that shows a person's scores too
             from nbgrader.converters import GenerateFeedback
             run_converter(GenerateFeedback, self.cfg, sub.assignment, sub.student)
-        _rmtree(self.run_dir)
 
-    def collect(self, w: Worker, sel, workers) -> None:
-        line = w.proc.stdout.readline()
-        if not line:
-            self.replace(w, sel, workers, "the grading worker died")
+    def connect(self, connect) -> None:
+        self.client = connect()
+        # The scheduler holds a window of tasks, not the whole class (a MOOC's notebooks).
+        self.window = max(8, 4 * sum(self.client.nthreads().values()))
+        self.shared = self.client.submit(_course_data, self.course(), pure=False,
+                                         key=f"grading-course-{uuid.uuid4().hex}")
+
+    def submit(self, sub: Submission, job: dict) -> None:
+        from grading.task import grade_task
+        while len(self.futures) >= self.window:
+            self.collect(block=True)
+        key = f"grade-{sub.student}-{sub.assignment}-{uuid.uuid4().hex[:8]}"
+        fut = self.client.submit(grade_task, self.shared, job, key=key, pure=False,
+                                 priority=int(self.weight(sub)))
+        self.futures[fut] = sub
+        self.collect(block=False)
+
+    def collect(self, block: bool) -> None:
+        """Record every finished task (waiting up to a second for one when ``block``)."""
+        from distributed import wait
+        futures = self.futures
+        if block:
+            try:
+                wait(list(futures), timeout=1.0, return_when="FIRST_COMPLETED")
+            except TimeoutError:
+                pass
+            self.watch()
+        for fut in [f for f in futures if f.done()]:
+            sub = futures.pop(fut)
+            sub.seconds = time.monotonic() - self.started.pop(fut.key, time.monotonic())
+            result, error = None, ""
+            try:
+                result = fut.result()
+            except Exception as exc:
+                error = task_error(exc)
+            sub.seconds = (result or {}).get("seconds", sub.seconds)
+            fut.release()
+            self.finish(sub, result, error)
+        self.progress.tick(running=len(self.started))
+
+    def watch(self, every: float = 5.0) -> None:
+        """Stop a task that outlives its deadline: cancel it, restart its worker, flag it."""
+        client, futures = self.client, self.futures
+        now = time.monotonic()
+        if now - getattr(self, "_watched", 0.0) < every:
             return
-        sel.unregister(w.proc.stdout)
-        sub, w.sub = w.sub, None
-        sub.seconds = time.monotonic() - w.started
+        self._watched = now
+        from grading.cluster import executing
         try:
-            result = json.loads(line)
-        except ValueError:
-            result = {"ok": False, "error": "garbled answer from the grading worker"}
-        self.finish(sub, result)
+            running = client.run(executing, on_error="ignore")
+        except Exception:
+            return
+        by_key = {f.key: f for f in futures}
+        seen = set()
+        for worker, keys in running.items():
+            for key in keys:
+                if key not in by_key:
+                    continue
+                seen.add(key)
+                start = self.started.setdefault(key, now)
+                fut = by_key[key]
+                sub = futures[fut]
+                if now - start > self.deadline(sub):
+                    client.cancel([fut])
+                    futures.pop(fut)
+                    self.started.pop(key, None)
+                    try:   # frees the worker (the sandbox dies with it); needs a Nanny
+                        client.restart_workers([worker], raise_for_error=False)
+                    except Exception:
+                        pass
+                    sub.seconds = now - start
+                    self.finish(sub, None, f"timed out (the whole job took more than "
+                                           f"{self.deadline(sub):.0f} s)")
+        for key in set(self.started) - seen:
+            if key not in by_key:
+                self.started.pop(key, None)
 
-    def replace(self, w: Worker, sel, workers, reason: str) -> None:
-        if sel is not None:
-            sel.unregister(w.proc.stdout)
-        sub = w.sub
-        sub.seconds = time.monotonic() - w.started
-        w.kill()
-        workers[workers.index(w)] = Worker(self.root, self.run_dir / f"worker-{len(workers)}.log")
-        self.finish(sub, None, reason)
-
-    def _template_from_generate(self) -> None:
-        """A server gradebook (db_url) is not copied: jobs start from a fresh sqlite one."""
+    def _template_from_generate(self, dest: Path) -> None:
         from nbgrader.converters import GenerateAssignment
-        url = f"sqlite:///{self.run_dir / 'template.db'}"
-        for assignment in sorted({s.assignment for s in self.subs}):
+        url = f"sqlite:///{dest}"
+        for assignment in sorted(self.checks):
             with tempfile.TemporaryDirectory(prefix="release-") as tmp:
                 result = run_converter(GenerateAssignment, self.cfg, assignment,
                                        release_directory=tmp, db_url=url)
@@ -565,21 +540,25 @@ class Batch:
                                  f"{assignment}:\n{result.get('error', '')}")
 
 
+def _course_data(course: dict) -> dict:
+    """A task that holds the batch's shared data on a worker (recomputed if its worker dies)."""
+    return course
+
+
+def task_error(exc: BaseException) -> str:
+    """Why a task gave no result, for the FLAGS."""
+    from distributed import CancelledError, KilledWorker
+    if isinstance(exc, KilledWorker):
+        return (f"its grading killed the grading worker process again and again ({exc}); "
+                f"a person must look")
+    if isinstance(exc, CancelledError):
+        return "the cluster lost this task (scheduler gone?); run make grade again"
+    return f"the cluster failed ({type(exc).__name__}: {exc})"
+
+
+
 def _unique(items):
     return list(dict.fromkeys(items))
-
-
-def _rmtree(path: Path) -> None:
-    if path.is_symlink() or path.is_file():
-        path.unlink()
-    elif path.is_dir():
-        for p in [path, *path.rglob("*")]:
-            if not p.is_symlink():
-                try:
-                    p.chmod(0o755 if p.is_dir() else 0o644)
-                except OSError:
-                    pass
-        shutil.rmtree(path, ignore_errors=True)
 
 
 # ----------------------------------------------------------------------------- the report
@@ -627,17 +606,20 @@ def summary(url: str, students, assignments, subs: list[Submission]) -> str:
 
 # ----------------------------------------------------------------------------- main
 def parse_args(argv):
+    from grading.cluster import SCHEDULER_ENV
     p = argparse.ArgumentParser(prog="python -m grading.grade", description=__doc__.split("\n")[0])
     p.add_argument("--assignment", action="append", help="only this assignment (repeatable)")
     p.add_argument("--student", action="append", help="only this student (repeatable)")
     p.add_argument("--workers", type=int, default=os.cpu_count() or 1,
-                   help="parallel worker processes (default: number of cores)")
+                   help="worker processes of the local cluster (default: number of cores)")
+    p.add_argument("--scheduler", default=os.environ.get(SCHEDULER_ENV) or None,
+                   help="address of a running Dask scheduler, e.g. tcp://HOST:8786 (default: "
+                        f"${SCHEDULER_ENV}; unset: a local cluster on this machine)")
     p.add_argument("--force", action="store_true", help="regrade submissions graded before")
     p.add_argument("--seed", type=int, default=None,
                    help="seed of the hidden inputs, for a reproducible regrade (default: a "
                         "fresh seed per notebook, recorded in the graded notebook)")
     p.add_argument("--root", default=".", help="course root (default: the current folder)")
-    p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     return p.parse_args(argv)
 
 
@@ -646,35 +628,45 @@ def main(argv=None) -> int:
     root = Path(args.root).resolve()
     alembic_on_path()
     warnings.filterwarnings("ignore", message=".*not in session.*")  # nbgrader's own SAWarning
-    if args.worker:
-        worker_main(root)
-        return 0
     t0 = time.monotonic()
     # Ctrl-C stops the batch cleanly even when we were started with SIGINT ignored (a
     # background job of a script, as in CI): finished submissions are kept.
     signal.signal(signal.SIGINT, signal.default_int_handler)
-    from grading.sandbox import SandboxUnavailable, require_sandbox
-    try:
-        require_sandbox()
-    except SandboxUnavailable as exc:   # say it once, before touching any grade
-        print(f"grading.grade: nothing was graded: {exc}", file=sys.stderr)
-        return 2
+    if not args.scheduler:   # local workers: this machine confines student code
+        from grading.sandbox import SandboxUnavailable, require_sandbox
+        try:
+            require_sandbox()
+        except SandboxUnavailable as exc:   # say it once, before touching any grade
+            print(f"grading.grade: nothing was graded: {exc}", file=sys.stderr)
+            return 2
     if args.seed is not None:
         os.environ[SEED_ENV] = str(args.seed)
-    cfg = load_config(root)
     assignments = find_assignments(root, args.assignment)
     subs = find_submissions(root, assignments, args.student)
     students = sorted({s.student for s in subs})
-    print(f"grading {len(subs)} submission(s) of {len(students)} student(s), "
-          f"{args.workers} worker(s)", flush=True)
-    ensure_gradebook(root, cfg, assignments, students)
-    batch = Batch(root, cfg, subs, args.workers, args.force)
+    progress = Progress(len(subs))
+    todo = plan(root, subs, args.force, progress)
+    from grading.cluster import ClusterUnavailable, Connection
+    n_workers = min(args.workers, len(todo))
+    connection = Connection(args.scheduler, n_workers)
+    if todo:   # the cluster starts while nbgrader is imported and the class pre-flighted
+        connection.start()
+    where = f"the Dask scheduler at {args.scheduler}" if args.scheduler else f"{n_workers} local worker(s)"
+    print(f"grading {len(todo)} of {len(subs)} submission(s) of {len(students)} student(s)"
+          + (f" on {where}" if todo else " (nothing changed since the last run)"), flush=True)
     try:
-        batch.run()
+        cfg = load_config(root)
+        batch = Batch(root, cfg, subs, progress)
+        batch.run(todo, connection.client, lambda: ensure_gradebook(root, cfg, assignments, students))
+    except ClusterUnavailable as exc:   # raised before anything was written
+        print(f"grading.grade: nothing was graded: {exc}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
-        print(f"\ninterrupted: {batch.done} of {len(subs)} recorded; run it again to grade "
+        print(f"\ninterrupted: {progress.done} of {len(subs)} recorded; run it again to grade "
               f"the rest (finished ones are kept)", file=sys.stderr)
         return 130
+    finally:
+        connection.close()
     url = db_url_of(cfg)
     files, class_lines = export_and_report(root, url)
     print()

@@ -1,0 +1,205 @@
+"""Where `make grade` runs its tasks: a Dask cluster, local by default or given by address.
+
+    grading_client(None, n_workers=4)                    a LocalCluster on this machine
+    grading_client("tcp://10.0.0.5:8786", n_workers=0)   an existing `dask scheduler`
+
+The course's policy, Dask's mechanism: one task per submission, one thread per worker process
+(a worker grades one submission at a time; nbgrader is not thread-safe), a task whose worker
+dies is run again elsewhere at most ``ALLOWED_FAILURES`` times (Dask's
+``distributed.scheduler.allowed-failures``; then the coordinator gets ``KilledWorker`` and
+flags the submission for a person). A scheduler that cannot be reached, that has no workers,
+or whose workers cannot confine student code (or run other grader code) raises
+`ClusterUnavailable` before anything is graded.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from contextlib import ExitStack, contextmanager
+
+SCHEDULER_ENV = "CNN_GRADING_SCHEDULER"   # default of --scheduler
+ALLOWED_FAILURES = 2       # a local cluster's retries of a task whose worker died (then flagged)
+CONNECT_TIMEOUT_S = 10.0   # to reach a scheduler, and to wait for its first worker
+
+
+class ClusterUnavailable(RuntimeError):
+    """No cluster to grade on (unreachable scheduler, no workers, workers without a sandbox)."""
+
+
+def local_config() -> dict:
+    """Dask settings of the local cluster (a real scheduler has its own, see the Instructor guide)."""
+    return {
+        "distributed.scheduler.allowed-failures": ALLOWED_FAILURES,
+        # A worker holds one task at a time: no submission waits behind a slow one.
+        "distributed.scheduler.worker-saturation": 1.0,
+        # Workers import nbgrader and the grader while this process reads the class.
+        "distributed.worker.preload": ["grading.task"],
+    }
+
+
+class Connection:
+    """A Dask client made in the background, while the coordinator reads the class.
+
+        conn = Connection(None, n_workers=2).start()   # a LocalCluster starts meanwhile
+        client = conn.client()                         # waits; ClusterUnavailable if none
+        conn.close()                                   # stops what it started
+    """
+
+    def __init__(self, scheduler: str | None, n_workers: int):
+        self.scheduler, self.n_workers = scheduler, max(1, n_workers)
+        self._stack = ExitStack()
+        self._client = self._error = self._thread = None
+
+    def start(self) -> "Connection":
+        self._thread = threading.Thread(target=self._open, name="grading-cluster", daemon=True)
+        self._thread.start()
+        return self
+
+    def client(self):
+        if self._thread is None:
+            self.start()
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return self._client
+
+    def close(self) -> None:
+        if self._thread is not None:
+            self._thread.join()
+        self._stack.close()
+
+    def _open(self) -> None:
+        try:
+            self._client = self._stack.enter_context(grading_client(self.scheduler, self.n_workers))
+        except BaseException as exc:   # handed to the caller of client()
+            self._error = exc
+
+
+@contextmanager
+def grading_client(scheduler: str | None, n_workers: int):
+    """A connected ``distributed.Client``: to ``scheduler``, or to a new LocalCluster."""
+    import dask
+    from distributed import Client, LocalCluster
+    if scheduler:
+        client = _connect(Client, scheduler)
+        try:
+            probe_workers(client, scheduler)
+            yield client
+        finally:
+            client.close(timeout=CONNECT_TIMEOUT_S)
+        return
+    with dask.config.set(local_config()):
+        cluster = LocalCluster(n_workers=max(1, n_workers), threads_per_worker=1, processes=True,
+                               dashboard_address=None, silence_logs=logging.ERROR)
+        try:
+            client = Client(cluster)
+            try:
+                yield client
+            finally:
+                client.close(timeout=CONNECT_TIMEOUT_S)
+        finally:
+            cluster.close(timeout=CONNECT_TIMEOUT_S)
+
+
+def _connect(Client, scheduler: str):
+    try:
+        client = Client(scheduler, timeout=CONNECT_TIMEOUT_S)
+    except (OSError, TimeoutError, ValueError) as exc:
+        raise ClusterUnavailable(
+            f"cannot reach the Dask scheduler at {scheduler} within {CONNECT_TIMEOUT_S:g} s "
+            f"({type(exc).__name__}: {exc}). Start it with `dask scheduler`, or unset "
+            f"--scheduler / {SCHEDULER_ENV} to grade on this machine") from None
+    try:
+        client.wait_for_workers(1, timeout=CONNECT_TIMEOUT_S)
+    except (OSError, TimeoutError):
+        client.close()
+        raise ClusterUnavailable(
+            f"the Dask scheduler at {scheduler} has no workers after {CONNECT_TIMEOUT_S:g} s; "
+            f"start some with `dask worker {scheduler} --nthreads 1` (see the Instructor guide)") from None
+    return client
+
+
+def worker_facts() -> dict:
+    """On a worker: can it confine student code, and which grader code does it run."""
+    from grading.sandbox import SandboxUnavailable, require_sandbox
+    from grading.task import code_fingerprint
+    try:
+        require_sandbox()
+        sandbox = ""
+    except SandboxUnavailable as exc:
+        sandbox = str(exc)
+    return {"sandbox": sandbox, "code": code_fingerprint(), "pid": os.getpid()}
+
+
+def probe_workers(client, scheduler: str) -> None:
+    """ClusterUnavailable unless every worker has the sandbox and this grader's code."""
+    from grading.task import code_fingerprint
+    try:
+        facts = client.run(worker_facts, on_error="return")
+    except Exception as exc:  # a worker without the course on its import path, say
+        raise ClusterUnavailable(f"the workers of {scheduler} cannot run the grader "
+                                 f"({type(exc).__name__}: {exc})") from None
+    problems = []
+    for worker, fact in sorted(facts.items()):
+        if isinstance(fact, BaseException):
+            problems.append(f"{worker}: cannot import the grader ({type(fact).__name__}: {fact}); "
+                            f"start it from the course checkout with its venv")
+        elif fact["sandbox"]:
+            problems.append(f"{worker}: no sandbox: {fact['sandbox']}")
+        elif fact["code"] != code_fingerprint():
+            problems.append(f"{worker}: runs other grading/ or cnnlib/ code than this checkout")
+    if problems:
+        raise ClusterUnavailable("the Dask workers cannot grade:\n  " + "\n  ".join(problems))
+
+
+def executing(dask_worker) -> list[str]:
+    """On a worker (via ``client.run``): the keys of the tasks it is running now."""
+    return [str(ts.key) for ts in dask_worker.state.executing]
+
+
+# ----------------------------------------------------------------------------- by hand
+def dask_environment() -> dict:
+    """The local cluster's scheduler settings as DASK_* variables, for `dask scheduler`."""
+    return {"DASK_" + key.upper().replace(".", "__").replace("-", "_"): str(value)
+            for key, value in local_config().items() if key.startswith("distributed.scheduler.")}
+
+
+def command(role: str, address: str, nworkers: int | None = None) -> list[str]:
+    """The `dask scheduler` or `dask worker` command line of a grading machine."""
+    import sys
+    from pathlib import Path
+    dask = str(Path(sys.executable).parent / "dask")
+    if role == "scheduler":
+        host_port = address.split("://", 1)[-1]
+        port = host_port.rsplit(":", 1)[1] if ":" in host_port else "8786"
+        return [dask, "scheduler", "--port", port, "--no-dashboard"]
+    return [dask, "worker", address, "--nthreads", "1", "--no-dashboard", "--preload", "grading.task",
+            "--nworkers", str(nworkers or os.cpu_count() or 1)]
+
+
+def main(argv=None) -> None:
+    """python -m grading.cluster scheduler|worker [ADDRESS] [--nworkers N]"""
+    import argparse
+    import sys
+    from pathlib import Path
+    p = argparse.ArgumentParser(prog="python -m grading.cluster",
+                                description="Start a Dask scheduler or the workers of a grading machine "
+                                            "(Instructor guide, 'A class that outgrows one machine').")
+    p.add_argument("role", choices=["scheduler", "worker"])
+    p.add_argument("address", nargs="?", default=os.environ.get(SCHEDULER_ENV),
+                   help=f"tcp://HOST:PORT of the scheduler (default: ${SCHEDULER_ENV})")
+    p.add_argument("--nworkers", type=int, help="worker processes (default: one per core)")
+    args = p.parse_args(argv)
+    if args.role == "worker" and not args.address:
+        p.error(f"a worker needs the scheduler's address (tcp://HOST:8786) or ${SCHEDULER_ENV}")
+    env = dict(os.environ, **dask_environment())
+    course = str(Path(__file__).resolve().parents[1])   # workers import grading from this checkout
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (course, env.get("PYTHONPATH")) if p)
+    cmd = command(args.role, args.address or "tcp://0.0.0.0:8786", args.nworkers)
+    print("+", " ".join(cmd), file=sys.stderr, flush=True)
+    os.execve(cmd[0], cmd, env)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,87 @@
+"""The progress display of `make grade`: done / total, rate and time left.
+
+One line per finished submission, always (CI logs and scripts read these):
+
+    [ 12/300] ada/02_convolution    graded      3.1 s   0.71/s, ~6 min 43 s left
+
+On a terminal a status line below them is redrawn every second while the batch runs, so a
+long submission does not look like a hang:
+
+    grading: 12/300 done, 4 running, 0.71/s, ~6 min 43 s left (17 s so far)
+"""
+from __future__ import annotations
+
+import sys
+import time
+
+
+def duration(seconds: float) -> str:
+    """42 s, 3 min 05 s, 1 h 02 min."""
+    seconds = max(0, int(round(seconds)))
+    if seconds < 60:
+        return f"{seconds} s"
+    if seconds < 3600:
+        return f"{seconds // 60} min {seconds % 60:02d} s"
+    return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
+
+
+class Progress:
+    """Counts finished submissions of a batch and prints them."""
+
+    def __init__(self, total: int, stream=None, clock=time.monotonic):
+        self.total = total
+        self.stream = stream or sys.stdout
+        self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
+        self.clock = clock
+        self.done = 0
+        self.t0 = None           # when grading started (after the unchanged ones were counted)
+        self.done_at_t0 = 0
+        self._status_shown = False
+
+    def start(self) -> None:
+        """From now on finished submissions count toward the rate."""
+        self.t0, self.done_at_t0 = self.clock(), self.done
+
+    def rate(self) -> float | None:
+        """Submissions per second since `start`, None before the first one."""
+        if self.t0 is None or self.done == self.done_at_t0:
+            return None
+        return (self.done - self.done_at_t0) / max(self.clock() - self.t0, 1e-6)
+
+    def estimate(self) -> str:
+        rate = self.rate()
+        if rate is None:
+            return ""
+        left = (self.total - self.done) / rate
+        return f"{rate:.2f}/s, ~{duration(left)} left" if self.done < self.total else f"{rate:.2f}/s"
+
+    def record(self, key: str, status: str, seconds: float, n_flags: int = 0) -> None:
+        """One submission finished (or was skipped): print its line."""
+        self.done += 1
+        width = len(str(self.total))
+        flag = f"  [{n_flags} flag(s)]" if n_flags else ""
+        line = f"[{self.done:>{width}}/{self.total}] {key:<40} {status:<10} {seconds:5.1f} s{flag}"
+        estimate = self.estimate() if status != "unchanged" else ""
+        self._clear()
+        print(line + (f"   {estimate}" if estimate else ""), file=self.stream, flush=True)
+
+    def tick(self, running: int) -> None:
+        """Redraw the status line (terminals only)."""
+        if not self.tty or self.t0 is None:
+            return
+        estimate = self.estimate()
+        text = (f"grading: {self.done}/{self.total} done, {running} running"
+                + (f", {estimate}" if estimate else "")
+                + f" ({duration(self.clock() - self.t0)} so far)")
+        self.stream.write("\r\033[K" + text)
+        self.stream.flush()
+        self._status_shown = True
+
+    def close(self) -> None:
+        self._clear()
+
+    def _clear(self) -> None:
+        if self._status_shown:
+            self.stream.write("\r\033[K")
+            self.stream.flush()
+            self._status_shown = False

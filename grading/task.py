@@ -1,0 +1,197 @@
+"""One grading task: autograde one submission on a Dask worker and return plain data.
+
+`grading.grade` (the coordinator) sends each task two arguments, both plain data it made:
+
+* ``course``, the same for every task of a batch: the nbgrader configuration, the bytes of a
+  gradebook template (every assignment and student, no grades), the files of each graded
+  assignment's ``solutions/<assignment>/`` folder, and the fingerprint of the grader's code;
+* ``job``: the student, the assignment and the submitted folder's files (as bytes; links as
+  links, never followed).
+
+The task builds a private course in a temporary folder on the worker, runs nbgrader's
+Autograde and GenerateFeedback there (student code runs only inside `grading.sandbox`, on this
+worker), and returns a dict of str, bytes, numbers and lists: the grades, the flags, the
+autograded folder and the feedback folder. Nothing the student's code made crosses the
+network as an object; the real gradebook is written only by the coordinator.
+
+This module holds no state: a worker imports it, and any worker (on this machine or another
+with the same checkout and venv) can run any task.
+"""
+from __future__ import annotations
+
+import functools
+import hashlib
+import os
+import shutil
+import socket
+import sys
+import tempfile
+import time
+import traceback
+import warnings
+from pathlib import Path
+
+MAX_LOG_CHARS = 200_000   # of nbgrader's log, returned only when a submission fails
+
+
+# ----------------------------------------------------------------------------- folders as data
+def pack_folder(folder: Path, limit: int | None = None) -> dict:
+    """A folder as plain data: {"files": {rel: bytes}, "links": {rel: target}, "dirs": [rel]}.
+
+    Symbolic links are kept as links (their target text), never followed. ``limit`` bounds
+    the total bytes of the files (ValueError beyond it).
+    """
+    folder = Path(folder)
+    files, links, dirs, size = {}, {}, [], 0
+    for top, dirnames, filenames in os.walk(folder, followlinks=False):
+        for name in sorted(dirnames + filenames):
+            path = Path(top) / name
+            rel = path.relative_to(folder).as_posix()
+            if path.is_symlink():
+                links[rel] = os.readlink(path)
+            elif path.is_dir():
+                dirs.append(rel)
+            elif path.is_file():
+                data = path.read_bytes()
+                size += len(data)
+                if limit is not None and size > limit:
+                    raise ValueError(f"pack_folder: {folder} holds more than {limit >> 20} MiB "
+                                     f"of files, too much to send to a grading worker")
+                files[rel] = data
+    return {"files": files, "links": links, "dirs": dirs}
+
+
+def unpack_folder(data: dict, dest: Path) -> None:
+    """Write a folder packed by `pack_folder` into ``dest`` (created)."""
+    dest = Path(dest)
+    dest.mkdir(parents=True, exist_ok=True)
+    for rel in [*data["dirs"], *data["files"], *data["links"]]:
+        if rel.startswith("/") or ".." in Path(rel).parts:
+            raise ValueError(f"unpack_folder: entry {rel!r} leaves the folder")
+    for rel in sorted(data["dirs"]):
+        (dest / rel).mkdir(parents=True, exist_ok=True)
+    for rel, content in data["files"].items():
+        (dest / rel).parent.mkdir(parents=True, exist_ok=True)
+        (dest / rel).write_bytes(content)
+    for rel, target in data["links"].items():
+        (dest / rel).parent.mkdir(parents=True, exist_ok=True)
+        os.symlink(target, dest / rel)
+
+
+@functools.lru_cache(maxsize=1)
+def code_fingerprint() -> str:
+    """sha256 of the grader's code (grading/ and cnnlib/ sources): coordinator and workers must agree."""
+    base = Path(__file__).resolve().parents[1]
+    digest = hashlib.sha256()
+    for package in ("grading", "cnnlib"):
+        for path in sorted((base / package).rglob("*.py")):
+            digest.update(path.relative_to(base).as_posix().encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()
+
+
+# ----------------------------------------------------------------------------- the task
+def dask_setup(worker=None) -> None:
+    """Dask worker preload (``--preload grading.task``): import what a task needs, once."""
+    import importlib
+    for name in ("nbgrader.api", "nbgrader.converters", "grading.grade", "grading.checks",
+                 "grading.preprocessors", "grading.sandbox"):
+        importlib.import_module(name)
+
+
+def grade_task(course: dict, job: dict) -> dict:
+    """Autograde one submission in a private course on this worker; return plain data.
+
+    Returns {"ok": True, "notebooks", "timestamp", "flags", "autograded", "feedback",
+    "seconds", "host"} or {"ok": False, "error", "log", "seconds", "host"}.
+    """
+    t0 = time.monotonic()
+    host = socket.gethostname()
+    if course["code"] != code_fingerprint():
+        return {"ok": False, "seconds": 0.0, "host": host, "log": "",
+                "error": f"the grading worker on {host} runs other grading/ or cnnlib/ code than "
+                         f"make grade (update its checkout: every machine needs the same commit)"}
+    warnings.filterwarnings("ignore", message=".*not in session.*")  # nbgrader's own SAWarning
+    bin_dir = str(Path(sys.executable).parent)   # nbgrader runs `alembic` from the venv
+    if bin_dir not in os.environ.get("PATH", "").split(os.pathsep):
+        os.environ["PATH"] = os.pathsep.join([bin_dir, os.environ.get("PATH", "")])
+    jobdir = Path(tempfile.mkdtemp(prefix="grading-job-"))
+    try:
+        out = _grade_in(jobdir, course, job)
+    except Exception as exc:   # a grader bug: this submission needs a person, the batch goes on
+        out = {"ok": False, "error": f"{type(exc).__name__}: {exc}",
+               "log": traceback.format_exc()[-MAX_LOG_CHARS:]}
+    finally:
+        remove_tree(jobdir)
+    out.update(seconds=time.monotonic() - t0, host=host)
+    return out
+
+
+def _grade_in(jobdir: Path, course: dict, job: dict) -> dict:
+    from nbgrader.converters import Autograde, GenerateFeedback
+
+    from grading.grade import run_converter
+    student, assignment = job["student"], job["assignment"]
+    root = jobdir / "course"
+    unpack_folder(course["solutions"][assignment], root / "solutions" / assignment)
+    unpack_folder(job["submission"], root / "submitted" / student / assignment)
+    (jobdir / "gradebook.db").write_bytes(course["template"])
+    overrides = {"root": str(root), "db_url": f"sqlite:///{jobdir / 'gradebook.db'}"}
+    result = run_converter(Autograde, course["config"], assignment, student, **overrides)
+    if not result["success"]:
+        log = result.get("log", "") + result.get("error", "")
+        return {"ok": False, "error": last_error(result), "log": log[-MAX_LOG_CHARS:]}
+    feedback = run_converter(GenerateFeedback, course["config"], assignment, student, **overrides)
+    out = read_job_grades(overrides["db_url"], assignment, student)
+    out["flags"] = autograded_flags(root / "autograded" / student / assignment)
+    if not feedback["success"]:
+        out["flags"].append(f"feedback HTML could not be written: {last_error(feedback)}")
+    for step in ("autograded", "feedback"):
+        folder = root / step / student / assignment
+        out[step] = pack_folder(folder) if folder.is_dir() else None
+    out["ok"] = True
+    return out
+
+
+def last_error(result: dict) -> str:
+    text = (result.get("error") or "").strip().splitlines()
+    log_errors = [line for line in (result.get("log") or "").splitlines() if "ERROR" in line]
+    return (text[-1] if text else "") + (f" ({log_errors[0].strip()[:200]})" if log_errors else "")
+
+
+def read_job_grades(url: str, assignment: str, student: str) -> dict:
+    """{"notebooks": {name: {"grades", "comments", "penalty"}}, "timestamp"} from a job's gradebook."""
+    from nbgrader.api import Gradebook
+    with Gradebook(url) as gb:
+        sub = gb.find_submission(assignment, student)
+        notebooks = {nb.name: {
+            "grades": {g.name: [g.auto_score, bool(g.needs_manual_grade)] for g in nb.grades},
+            "comments": {c.name: c.auto_comment for c in nb.comments},
+            "penalty": nb.late_submission_penalty or 0.0,
+        } for nb in sub.notebooks}
+        stamp = sub.timestamp.isoformat() if sub.timestamp else None
+    return {"notebooks": notebooks, "timestamp": stamp}
+
+
+def autograded_flags(folder: Path) -> list[str]:
+    """The flags the preprocessors stored in the autograded notebooks' metadata."""
+    import nbformat
+    flags = []
+    for path in sorted(folder.glob("*.ipynb")):
+        nb = nbformat.read(str(path), as_version=4)
+        flags += [str(f) for f in nb.metadata.get("grading", {}).get("flags", [])]
+    return flags
+
+
+def remove_tree(path: Path) -> None:
+    """Remove a file or folder, read-only parts included; never follows a link."""
+    path = Path(path)
+    if path.is_symlink() or path.is_file():
+        path.unlink()
+    elif path.is_dir():
+        for p in [path, *path.rglob("*")]:
+            if not p.is_symlink():
+                try:
+                    p.chmod(0o755 if p.is_dir() else 0o644)
+                except OSError:
+                    pass
+        shutil.rmtree(path, ignore_errors=True)

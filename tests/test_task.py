@@ -1,0 +1,45 @@
+"""A grading task's data (grading/task.py): folders as plain data, the code fingerprint."""
+from __future__ import annotations
+
+import os
+import pickle
+
+import pytest
+
+from grading.task import code_fingerprint, pack_folder, unpack_folder
+
+
+def test_pack_and_unpack_keep_files_folders_and_links(tmp_path):
+    src = tmp_path / "src"
+    (src / "data" / "empty").mkdir(parents=True)
+    (src / "a.ipynb").write_bytes(b'{"cells": []}')
+    (src / "data" / "x.npy").write_bytes(bytes(range(256)))
+    os.symlink("/dev/zero", src / "zero")           # a student's link: kept, never followed
+    os.symlink("data", src / "data-link")
+    packed = pack_folder(src)
+    assert packed["links"] == {"data-link": "data", "zero": "/dev/zero"}
+    assert set(packed["files"]) == {"a.ipynb", "data/x.npy"}
+    assert pickle.loads(pickle.dumps(packed)) == packed   # plain data only
+    dest = tmp_path / "dest"
+    unpack_folder(packed, dest)
+    assert (dest / "data" / "x.npy").read_bytes() == bytes(range(256))
+    assert (dest / "data" / "empty").is_dir()
+    assert os.readlink(dest / "zero") == "/dev/zero" and os.readlink(dest / "data-link") == "data"
+
+
+def test_pack_refuses_a_folder_over_the_limit(tmp_path):
+    (tmp_path / "big.bin").write_bytes(b"\0" * 3000)
+    with pytest.raises(ValueError, match="pack_folder: .* more than"):
+        pack_folder(tmp_path, limit=2048)
+
+
+@pytest.mark.parametrize("rel", ["../escape", "/etc/passwd", "a/../../b"])
+def test_unpack_refuses_entries_outside_the_folder(tmp_path, rel):
+    with pytest.raises(ValueError, match="unpack_folder: entry"):
+        unpack_folder({"files": {rel: b"x"}, "links": {}, "dirs": []}, tmp_path / "dest")
+    assert not (tmp_path / "escape").exists()
+
+
+def test_code_fingerprint_is_a_stable_sha256():
+    assert code_fingerprint() == code_fingerprint()
+    assert len(code_fingerprint()) == 64 and int(code_fingerprint(), 16) >= 0
