@@ -28,8 +28,8 @@ $(STAMP): requirements.txt pyproject.toml
 
 # Sphinx and the execution cache only notice changes to the chapters themselves; chapters also
 # run cnnlib, so a change to cnnlib's source makes every chapter run again (the hash of the
-# last good build is kept in _build/.cnnlib-hash).
-CNNLIB_HASH = $(shell cat cnnlib/*.py | sha256sum | cut -c1-16)
+# last good build is kept in _build/.cnnlib-hash; subpackages such as cnnlib/engine count too).
+CNNLIB_HASH = $(shell find cnnlib -name '*.py' | LC_ALL=C sort | xargs cat | sha256sum | cut -c1-16)
 
 book: $(STAMP)
 	@if [ -d _build ] && [ "$$(cat _build/.cnnlib-hash 2>/dev/null)" != "$(CNNLIB_HASH)" ]; then \

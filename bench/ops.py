@@ -225,7 +225,7 @@ def main():
           "W3: N=32 C=3 64x64 K=16 F=5 S=2 P=2 | maxpool2: 2x2 stride 2 on (32, 32, 32, 32)")
     print(f"process settings for side-by-side timing (see bench/__init__.py): "
           f"GOMP_SPINCOUNT={os.environ.get('GOMP_SPINCOUNT')}, glibc keeps freed memory: "
-          f"{'yes' if KEEPS_FREED_MEMORY else 'no'}; cnnlib threads: {cnnlib.parallel.num_threads()}")
+          f"{'yes' if KEEPS_FREED_MEMORY else 'no'}; cnnlib threads: {cnnlib.engine.parallel.num_threads()}")
     print("GFLOP/s counts 2*N*K*Ho*Wo*C*F*F per forward, twice that per backward.")
     print("ms = median of the repeats, best = fastest repeat; GFLOP/s and 'vs torch' use medians.\n")
     print(f"{'workload':<9} {'dtype':<8} {'pass':<9} {'impl':<7} {'ms':>10} {'best ms':>9} {'GFLOP/s':>8} "

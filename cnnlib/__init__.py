@@ -19,7 +19,7 @@ from .plotting import plot_filters, plot_feature_maps, plot_conv_step
 from .animation import conv_animation
 from .layers import Layer, Parameter, Conv2D, ReLU, MaxPool2D, AvgPool2D, Flatten, Dense, Sequential
 from .optim import SGD, Adam
-from . import models, parallel, window_matrix, conv_plans
+from . import models, engine
 from .models import lenet_digits, mlp_digits
 
 __all__ = [

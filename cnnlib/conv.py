@@ -20,8 +20,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 from ._validate import as_pair, check_array, check_conv, check_int, check_same_shape, float_dtype
 from ._validate import window_geometry
-from .conv_plans import forward, weight_grad
-from .window_matrix import Geometry, im2col as _phase_im2col, scratch
+from . import engine
 
 __all__ = ["zero_pad", "conv2d_naive", "im2col", "conv2d_im2col", "conv2d_backward_naive",
            "col2im", "conv2d_backward_im2col", "conv2d", "conv2d_backward"]
@@ -244,110 +243,19 @@ def conv2d_backward_im2col(dout, x, w, stride=1, padding=0):
 
 
 def conv2d(x, w, b=None, stride=1, padding=0):
-    """2-D cross-correlation of a batch of images with K filters (fast path: one matrix product).
+    """2-D cross-correlation, fast: the result of :func:`conv2d_im2col`, from ``cnnlib.engine``.
 
-    Parameters
-    ----------
-    x : ndarray, shape (N, C, H, W)
-    w : ndarray, shape (K, C, Fh, Fw)
-    b : ndarray, shape (K,), optional
-    stride : int or (sh, sw), each >= 1
-    padding : int or (ph, pw), each >= 0
-
-    Returns
-    -------
-    ndarray, shape (N, K, H_out, W_out)
-        Fresh memory, never shared with a later call. It is a (cropped) transposed view of the
-        product's result, so it is not C-contiguous (call ``np.ascontiguousarray`` if that
-        matters).
-
-    Notes
-    -----
-    y[n, k, i, j] = sum_c sum_m sum_l x_pad[n, c, Sh i + m, Sw j + l] w[k, c, m, l] + b[k],
-    H_out = floor((H + 2 Ph - Fh) / Sh) + 1. The windows are copied into a matrix X (one window
-    per row or per column) with an extra row/column of ones, and ONE product with the filters
-    [w | b] gives every output; see ``cnnlib.conv_plans``.
+    Parameters and returns as in :func:`conv2d_naive`. This is the function the layers call;
+    the engine behind it is tuned for speed and never needed to understand the result.
     """
     stride, padding, out_hw = check_conv("conv2d", x, w, b, stride, padding)
-    g = Geometry(x.shape, w.shape[2:], stride, padding, out_hw)
-    return forward(x, w, b, g, float_dtype(x, w, b))
-
+    return engine.conv2d(x, w, b, stride, padding, out_hw, float_dtype(x, w, b))
 
 
 def conv2d_backward(dout, x, w, stride=1, padding=0):
-    """Gradients of ``conv2d(x, w, b, stride, padding)`` given the upstream gradient ``dout``.
+    """Gradients of a convolution, fast: the results of :func:`conv2d_backward_naive`.
 
-    Parameters
-    ----------
-    dout : ndarray, shape (N, K, H_out, W_out)
-    x : ndarray, shape (N, C, H, W)
-    w : ndarray, shape (K, C, Fh, Fw)
-    stride, padding : as in :func:`conv2d`
-
-    Returns
-    -------
-    dx : ndarray, shape (N, C, H, W)
-    dw : ndarray, shape (K, C, Fh, Fw)
-    db : ndarray, shape (K,)
-
-    Notes
-    -----
-    With X the window matrix of :func:`conv2d` and D = dout as a (K, N H_out W_out) matrix,
-    [dw | db] = D X: one product per piece of X, summed (``cnnlib.conv_plans.weight_grad``),
-    or, for the columns layout, one product over the whole batch.
-    With stride 1, dx is itself a convolution: dout zero-padded by F - 1 - P, correlated with
-    the filters rotated by 180 degrees and with C and K swapped, so for large enough layers the
-    fast forward path computes it (then dx may be a transposed view, like conv2d's output).
-    Otherwise dX = w^T D is scattered back ("col2im"): for each kernel offset (m, l), the rows
-    of dX for (m, l) are added onto the input positions they were read from.
+    Parameters and returns as in :func:`conv2d_backward_naive`; computed by ``cnnlib.engine``.
     """
-    stride, padding, (Ho, Wo) = check_conv("conv2d_backward", x, w, None, stride, padding, dout)
-    g = Geometry(x.shape, w.shape[2:], stride, padding, (Ho, Wo))
-    dtype = float_dtype(dout, x, w)
-    dout = np.ascontiguousarray(dout, dtype)
-    grads = weight_grad(x, dout, g, dtype)
-    if grads is None:
-        cols, dmat = _phase_im2col(x, g, dtype), _dout_matrix(dout, g)
-        dwb = cols @ dmat.T                 # (C*Fh*Fw + 1, K); cropped-away positions have dout 0
-        grads = dwb[:-1].T.reshape(w.shape), dwb[-1].copy()
-    return (_input_grad(dout, w, g, dtype),) + tuple(grads)
-
-
-def _dout_matrix(dout, g):
-    """dout (N, K, Ho, Wo) on the phase grid: a scratch (K, N*Hq*Wq) matrix, zero off the output."""
-    dmat = scratch(("dout", g.key), (dout.shape[1], g.L), dout.dtype, init=lambda a: a.fill(0))
-    np.copyto(dmat.reshape(-1, g.N, g.Hq, g.Wq)[:, :, :g.Ho, :g.Wo], dout.transpose(1, 0, 2, 3))
-    return dmat
-
-
-TRANSPOSED_MIN_FLOPS = 10**8   # dx by a convolution only from this much work on ...
-TRANSPOSED_MIN_C = 8            # ... and this many input channels (measured, see _input_grad)
-
-
-def _input_grad(dout, w, g, dtype):
-    """dx (N, C, H, W): a convolution of dout (stride 1, P <= F - 1, big enough), else col2im.
-
-    Measured (float32, medians): W2 2.9 ms as a convolution against 4.3 ms by col2im, but
-    N=32 C=16 16x16 K=32 1.34 against 1.11 ms and W1 (C=1) 0.9 against 0.5 ms.
-    """
-    flops = 2 * dout.size * g.C * g.fh * g.fw
-    if ((g.sh, g.sw) == (1, 1) and g.ph < g.fh and g.pw < g.fw
-            and g.C >= TRANSPOSED_MIN_C and flops >= TRANSPOSED_MIN_FLOPS):
-        gt = Geometry(dout.shape, (g.fh, g.fw), (1, 1), (g.fh - 1 - g.ph, g.fw - 1 - g.pw), (g.H, g.W))
-        return forward(dout, w.transpose(1, 0, 2, 3)[:, :, ::-1, ::-1], None, gt, dtype)
-    dcols = scratch("dcols", (g.C * g.fh * g.fw, g.L), dtype)
-    np.matmul(w.reshape(w.shape[0], -1).T.astype(dtype, copy=False), _dout_matrix(dout, g), out=dcols)
-    return _col2im(dcols, g)
-
-
-def _col2im(dcols, g):
-    """Scatter-add a (C*Fh*Fw, N*Hq*Wq) window gradient back onto a fresh (N, C, H, W) array."""
-    dxq = scratch("dphases", (g.sh, g.sw, g.C, g.L + g.tail), dcols.dtype)
-    dxq.fill(0)
-    dcols4 = dcols.reshape(g.C, g.fh, g.fw, g.L)
-    for m, l, a, b, off in g.offsets():
-        dxq[a, b, :, off:off + g.L] += dcols4[:, m, l]
-    dx = np.zeros((g.N, g.C, g.H, g.W), dcols.dtype)   # pixels no window reads keep 0
-    for xs, src in g.phase_views(dxq):
-        dx[xs] = src.transpose(1, 0, 2, 3)
-    return dx
+    stride, padding, _ = check_conv("conv2d_backward", x, w, None, stride, padding, dout)
+    return engine.conv2d_backward(dout, x, w, stride, padding, float_dtype(dout, x, w))

@@ -1,11 +1,11 @@
-"""Tests for cnnlib.window_matrix: the per-thread cache, Geometry's phase layout and im2col."""
+"""Tests for cnnlib.engine.window_matrix: the per-thread cache, Geometry's phase layout and phase_im2col."""
 import threading
 
 import numpy as np
 import pytest
 
-from cnnlib import window_matrix
-from cnnlib.window_matrix import Geometry, cached, clear_cache, im2col, phases, view
+from cnnlib.engine import window_matrix
+from cnnlib.engine.window_matrix import Geometry, cached, clear_cache, phase_im2col, phases, view
 
 
 @pytest.fixture(autouse=True)
@@ -41,8 +41,8 @@ def test_view_counts_offsets_and_strides_in_elements():
 
 
 @pytest.mark.parametrize("stride, padding", [((1, 1), (1, 1)), ((2, 3), (2, 0)), ((3, 2), (0, 1))])
-def test_phases_and_im2col_hold_every_window(stride, padding):
-    """Column (n, i, j) of im2col's matrix is the window of output (i, j) of image n, row order
+def test_phases_and_phase_im2col_hold_every_window(stride, padding):
+    """Column (n, i, j) of phase_im2col's matrix is the window of output (i, j) of image n, row order
     (c, m, l), last row ones; the phase buffer holds the zero-padded input."""
     rng = np.random.default_rng(0)
     x = rng.normal(size=(2, 3, 9, 8))
@@ -56,7 +56,7 @@ def test_phases_and_im2col_hold_every_window(stride, padding):
             grid = xq[a, b, :, :g.L].reshape(3, 2, g.Hq, g.Wq)
             part = xpad[:, :, a::sh, b::sw].transpose(1, 0, 2, 3)
             np.testing.assert_array_equal(grid[:, :, :part.shape[2], :part.shape[3]], part)
-    cols = im2col(x, g, np.float64).reshape(-1, 2, g.Hq, g.Wq)
+    cols = phase_im2col(x, g, np.float64).reshape(-1, 2, g.Hq, g.Wq)
     assert (cols[-1] == 1).all()
     for n in range(2):
         for i in range(Ho):

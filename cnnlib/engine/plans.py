@@ -1,4 +1,4 @@
-"""The plans behind ``conv2d``'s fast path: three layouts of the sliding windows, pieces, parts.
+"""The engine's plans for conv2d: three layouts of the sliding windows, pieces, chunks, parts.
 
 Shapes: x (N, C, H, W), w (K, C, Fh, Fw), output (N, K, Ho, Wo); Kd = C*Fh*Fw window values.
 
@@ -13,18 +13,18 @@ the rows (or columns) of a matrix turns the convolution into ONE matrix product.
   matrix (n*Ho*Wo, Kd + 1) is filled by one strided copy, one row per output position; then
   X @ [w | b]^T. Also used for the weight gradient.
 * **cols** (few channels, as in W1 and W3, where those runs would be short): x is copied into
-  the channel-first phase buffer of ``cnnlib.window_matrix.Geometry``, where each (c, m, l) row
+  the channel-first phase buffer of ``window_matrix.Geometry``, where each (c, m, l) row
   of the window matrix (Kd + 1, n*Ho*Wq) is one long contiguous run per image; then
   [w | b] @ X. The product covers Ho rows of the Hq x Wq phase grid, cropped to Ho x Wo.
 
 A row, column or strip slot of ones carries the bias. The product is done in pieces of at most
 ``SMALL_GEMM`` multiply-adds, which OpenBLAS on AVX-512 cores multiplies without first copying
-("packing") its operands (measured: ~140 GFLOP/s per core here, against ~100 for the packed
-path on these thin shapes), and the batch is split into parts, one per thread
-(``cnnlib.parallel``); each part works through its images a chunk at a time (window matrix up
-to ``CHUNK_BYTES``). With another BLAS (``small_products_pay()`` is False) there is one product
-per chunk and BLAS keeps its own threads. A plan holds the buffers and views for one geometry
-and is reused by later calls from the same thread.
+("packing") its operands, and the batch is split into parts, one per thread (``parallel``);
+each part works through its images a chunk at a time (window matrix up to ``CHUNK_BYTES``) and
+copies each chunk's result into the (N, K, Ho, Wo) output while it is still in cache. With
+another BLAS kernel (``small_products_pay()`` is False) there is one product per chunk and BLAS
+keeps its own threads. A plan holds the buffers and views for one geometry and is reused by
+later calls from the same thread. Measurements behind these choices: ``NOTES.md``.
 """
 import functools
 
@@ -37,7 +37,7 @@ __all__ = ["RowsPlan", "ColsPlan", "StripsPlan", "forward", "weight_grad"]
 
 SMALL_GEMM = 10**6          # M*N*K up to which OpenBLAS's small-matrix kernels skip packing
 MIN_PIECE = 64              # fewer rows per piece than this: one product per chunk instead
-MAX_PIECE = 256             # more rows per piece measured slower (W3: 1.42 vs 1.24 ms)
+MAX_PIECE = 256             # more rows per piece measured slower (NOTES.md)
 CHUNK_BYTES = 2**20         # window matrix of one chunk of images, at most (at least one image)
 PART_FLOPS = 2 * 10**7      # a thread gets a part only if it has at least this much to compute
 ROW_RUN = 32                # strips/rows layout when a kernel row holds at least this many values
@@ -122,7 +122,8 @@ class RowsPlan(_Plan):
             X = np.empty((min(self.nb, g.N) * per, self.Kd + 1), dtype)
             X[:, -1] = 1
             self.bufs.append((X, X[:, :-1].reshape(-1, g.Ho, g.Wo, g.fh, g.fw * g.C)))
-        self.nbytes = self.xp.nbytes + sum(X.nbytes for X, _ in self.bufs)
+        self.outs = [np.empty((len(X), K), dtype) for X, _ in self.bufs]
+        self.nbytes = self.xp.nbytes + sum(X.nbytes + o.nbytes for (X, _), o in zip(self.bufs, self.outs))
 
     def weights(self, w, b):
         wt = np.empty((self.Kd + 1, self.K), self.dtype)
@@ -140,19 +141,21 @@ class RowsPlan(_Plan):
 
     def run(self, x, wt):
         g, K, r = self.g, self.K, self.r
-        out = np.empty((g.N * self.per, K), self.dtype)
+        y = np.empty((g.N, K, g.Ho, g.Wo), self.dtype)
 
         def part(i):
+            o = self.outs[i]
             for n0, n, X in self._windows(x, i):
-                rows, o = n * self.per, out[n0 * self.per:(n0 + n) * self.per]
+                rows = n * self.per
                 q = _pieces(rows, r)
                 if q:
                     np.matmul(X[:q * r].reshape(q, r, -1), wt, out=o[:q * r].reshape(q, r, K))
                 if q * r < rows:
-                    np.matmul(X[q * r:rows], wt, out=o[q * r:])
+                    np.matmul(X[q * r:rows], wt, out=o[q * r:rows])
+                np.copyto(y[n0:n0 + n], o[:rows].reshape(n, g.Ho, g.Wo, K).transpose(0, 3, 1, 2))
 
         run_parts(part, len(self.parts))
-        return out.reshape(g.N, g.Ho, g.Wo, K).transpose(0, 3, 1, 2)
+        return y
 
     def weight_grad(self, x, dout):
         """[dw | db] as a (K, Kd + 1) matrix, columns (m, l, c) then the bias: sum of dout X.
@@ -192,12 +195,13 @@ class ColsPlan(_Plan):
         for part in range(len(self.parts)):
             cols = np.empty((self.Kd + 1, min(self.nb, g.N) * per), dtype)
             cols[-1] = 1
-            self.nbytes += cols.nbytes
-            self.work.append([self._chunk(cols, n0, n) for n0, n in self.chunks(part)])
+            out = np.empty((K, cols.shape[1]), dtype)
+            self.nbytes += cols.nbytes + out.nbytes
+            self.work.append([self._chunk(cols, out, n0, n) for n0, n in self.chunks(part)])
 
-    def _chunk(self, cols, n0, n):
-        """(copies that fill cols with the windows of images n0 .. n0 + n - 1, cols, pieces)."""
-        g, width, start, length = self.g, cols.shape[1], n0 * self.per, n * self.per
+    def _chunk(self, cols, out, n0, n):
+        """(copies that fill cols with the windows of images n0 .. n0 + n - 1, cols, out, pieces)."""
+        g, width, length = self.g, cols.shape[1], n * self.per
         cols4 = cols[:-1].reshape(g.C, g.fh, g.fw, width)
         fills = []
         for a in range(g.sh):
@@ -208,7 +212,7 @@ class ColsPlan(_Plan):
                 fills.append((cols4[:, a::g.sh, b::g.sw, :length].reshape(shape), src))
         q = _pieces(length, self.r)
         pieces = _view(cols, 0, (q, self.Kd + 1, self.r), (self.r, width, 1)) if q else None
-        return fills, cols, start, length, q, pieces
+        return fills, cols, out, n0, n, q, pieces
 
     def weights(self, w, b):
         wb = np.empty((self.K, self.Kd + 1), self.dtype)
@@ -218,21 +222,24 @@ class ColsPlan(_Plan):
 
     def run(self, x, wb):
         g, K, r = self.g, self.K, self.r
-        out = np.empty((K, g.N * self.per), self.dtype)
+        y = np.empty((g.N, K, g.Ho, g.Wo), self.dtype)
 
         def part(i):
             for xs, dest in self.stage[i]:
                 np.copyto(dest, x[xs].transpose(1, 0, 2, 3))
-            for fills, cols, start, length, q, pieces in self.work[i]:
+            for fills, cols, out, n0, n, q, pieces in self.work[i]:
                 for dest, src in fills:
                     np.copyto(dest, src)
+                length = n * self.per
                 if q:
-                    np.matmul(wb, pieces, out=_view(out, start, (q, K, r), (r, out.shape[1], 1)))
+                    np.matmul(wb, pieces, out=_view(out, 0, (q, K, r), (r, out.shape[1], 1)))
                 if q * r < length:
-                    np.matmul(wb, cols[:, q * r:length], out=out[:, start + q * r:start + length])
+                    np.matmul(wb, cols[:, q * r:length], out=out[:, q * r:length])
+                np.copyto(y[n0:n0 + n], out[:, :length].reshape(K, n, g.Ho, g.Wq)[..., :g.Wo]
+                          .transpose(1, 0, 2, 3))
 
         run_parts(part, len(self.parts))
-        return out.reshape(K, g.N, g.Ho, g.Wq)[:, :, :, :g.Wo].transpose(1, 0, 2, 3)
+        return y
 
 
 class StripsPlan(_Plan):
@@ -260,7 +267,8 @@ class StripsPlan(_Plan):
             strips = np.zeros((min(self.nb, g.N) * per + g.fh, E), dtype)   # + a tail the foot reads
             strips[:, -1] = 1
             self.bufs.append(strips)
-        self.nbytes = self.xp.nbytes + sum(b.nbytes for b in self.bufs)
+        self.outs = [np.empty((len(b), K), dtype) for b in self.bufs]
+        self.nbytes = self.xp.nbytes + sum(b.nbytes + o.nbytes for b, o in zip(self.bufs, self.outs))
 
     def weights(self, w, b):
         wt = np.zeros((self.g.fh, self.E, self.K), self.dtype)
@@ -284,18 +292,20 @@ class StripsPlan(_Plan):
 
     def run(self, x, wt):
         g, K = self.g, self.K
-        out = np.empty((g.N * self.per, K), self.dtype)
+        y = np.empty((g.N, K, g.Ho, g.Wo), self.dtype)
 
         def part(i):
             self._stage(x, i)
-            strips = self.bufs[i]
+            strips, out = self.bufs[i], self.outs[i]
             for n0, n in self.chunks(i):
                 count = n * self.per
                 np.copyto(strips[:count, :-1].reshape(n, g.Wo, self.Hp, -1), self.src[n0:n0 + n])
-                self._products(strips, wt, out[n0 * self.per:], count)
+                self._products(strips, wt, out, count)
+                np.copyto(y[n0:n0 + n], out[:count].reshape(n, g.Wo, self.Hp, K)[:, :, :g.Ho]
+                          .transpose(0, 3, 2, 1))
 
         run_parts(part, len(self.parts))
-        return out.reshape(g.N, g.Wo, self.Hp, K)[:, :, :g.Ho].transpose(0, 3, 2, 1)
+        return y
 
 
 def _plan(g, K, dtype, layout=None):

@@ -1,18 +1,18 @@
-"""Sliding windows as matrices ("im2col"), their index bookkeeping, and a per-thread cache.
+"""The engine's polyphase window matrix, its index bookkeeping, and a per-thread scratch cache.
 
 Shapes: x (N, C, H, W), w (K, C, Fh, Fw), output (N, K, Ho, Wo); Kd = C*Fh*Fw window values.
 
-Every output value of a convolution is a dot product of one window with one filter, so putting
-the windows into the rows (or columns) of a matrix turns the convolution into ONE matrix product.
-``Geometry`` keeps the indices of the channel-first phase layout that ``im2col`` (used by the
-backward pass) and the columns plan of ``cnnlib.conv_plans`` read from. ``cached`` keeps scratch
+This is not the textbook im2col (that one is ``cnnlib.conv.im2col``): the padded input is split
+into stride phases so that every kernel offset reads ONE contiguous run, for any stride.
+``Geometry`` keeps the indices of that channel-first phase layout, which ``phase_im2col`` (used
+by the backward pass) and the columns plan of ``cnnlib.engine.plans`` read from. ``cached`` keeps scratch
 buffers and plans between calls, per thread, so that big arrays are not page-faulted in anew.
 """
 import threading
 
 import numpy as np
 
-__all__ = ["Geometry", "cached", "clear_cache", "scratch", "phases", "im2col", "view"]
+__all__ = ["Geometry", "cached", "clear_cache", "scratch", "phases", "phase_im2col", "view"]
 
 CACHE_BYTES = 256 * 2**20   # scratch memory kept between calls, per calling thread
 _local = threading.local()
@@ -108,7 +108,7 @@ def phases(x, g, dtype):
     return xq
 
 
-def im2col(x, g, dtype):
+def phase_im2col(x, g, dtype):
     """Windows of x as a scratch (C*Fh*Fw + 1, N*Hq*Wq) matrix; its last row is all ones."""
     xq = phases(x, g, dtype)
     rows = g.C * g.fh * g.fw

@@ -6,9 +6,9 @@ the calling thread when there is nothing to share (n == 1, one CPU, ``CNNLIB_NUM
 when called from inside a worker, after a ``fork`` (the child starts a fresh pool on first use),
 or when no thread can be started (for example under a process limit in a sandbox).
 
-Measured on the 2-core course machine: two threads only pay when each part is a few large
-NumPy operations; with many small ones (under ~10 us each), handing the GIL back and forth
-costs more than the second core gives. The callers size their parts accordingly.
+Two threads only pay when each part is a few large NumPy operations; with many small ones,
+handing the GIL back and forth costs more than the second core gives (NOTES.md). The callers
+size their parts accordingly.
 """
 import concurrent.futures
 import os

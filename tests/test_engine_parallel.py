@@ -1,11 +1,12 @@
-"""Tests for cnnlib.parallel: run_parts, its fallbacks, errors, fork and the thread count."""
+"""Tests for cnnlib.engine.parallel: run_parts, its fallbacks, errors, fork and the thread count."""
 import os
 import threading
 
 import numpy as np
 import pytest
 
-from cnnlib import conv2d, conv_plans, parallel, window_matrix
+from cnnlib import conv2d
+from cnnlib.engine import parallel, plans as conv_plans, window_matrix
 
 
 def test_every_part_runs_once_and_part_zero_on_the_caller():

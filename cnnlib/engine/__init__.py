@@ -1,0 +1,79 @@
+"""The tuned engine behind ``cnnlib.conv2d`` and ``cnnlib.conv2d_backward``.
+
+You do not need this package to understand convolution: ``cnnlib.conv`` holds the loops and
+the textbook im2col, and the engine computes the same numbers (the tests hold them equal).
+It is faster because it avoids copies and page faults rather than by different mathematics:
+
+* ``plans``: three layouts of the sliding windows (strips, rows, columns), products cut into
+  pieces, the batch cut into chunks and parts;
+* ``window_matrix``: a polyphase window matrix (one contiguous run per kernel offset, also
+  for strides > 1), the index bookkeeping (``Geometry``) and a per-thread scratch cache;
+* ``parallel``: a few worker threads (NumPy releases the GIL while it copies and multiplies).
+
+What was measured on which CPU, and why each choice was made, is in ``NOTES.md`` beside this
+file. Shapes: x (N, C, H, W), w (K, C, Fh, Fw), dout (N, K, Ho, Wo). The functions here take
+validated arguments (stride and padding as int pairs) and return fresh C-contiguous arrays.
+"""
+import numpy as np
+
+from .plans import forward, weight_grad
+from .window_matrix import Geometry, phase_im2col, scratch
+
+__all__ = ["conv2d", "conv2d_backward"]
+
+TRANSPOSED_MIN_FLOPS = 10**8   # dx by a convolution only from this much work on ...
+TRANSPOSED_MIN_C = 8            # ... and this many input channels (NOTES.md: backward)
+
+
+def conv2d(x, w, b, stride, padding, out_hw, dtype):
+    """conv2d's output (N, K, Ho, Wo) in ``dtype`` (see ``plans``)."""
+    return forward(x, w, b, Geometry(x.shape, w.shape[2:], stride, padding, out_hw), dtype)
+
+
+def conv2d_backward(dout, x, w, stride, padding, dtype):
+    """(dx, dw, db): [dw | db] = D X from the window matrix X; dx by a convolution or col2im.
+
+    With stride 1, dx is itself a convolution: dout zero-padded by F - 1 - P, correlated with
+    the filters rotated by 180 degrees and with C and K swapped; otherwise dX = w^T D is added
+    back onto the input positions the windows were read from.
+    """
+    g = Geometry(x.shape, w.shape[2:], stride, padding, dout.shape[2:])
+    dout = np.ascontiguousarray(dout, dtype)
+    grads = weight_grad(x, dout, g, dtype)
+    if grads is None:
+        cols, dmat = phase_im2col(x, g, dtype), _dout_matrix(dout, g)
+        dwb = cols @ dmat.T                 # (C*Fh*Fw + 1, K); cropped-away positions have dout 0
+        grads = np.ascontiguousarray(dwb[:-1].T).reshape(w.shape), dwb[-1].copy()
+    return (_input_grad(dout, w, g, dtype),) + tuple(grads)
+
+
+def _dout_matrix(dout, g):
+    """dout (N, K, Ho, Wo) on the phase grid: a scratch (K, N*Hq*Wq) matrix, zero off the output."""
+    dmat = scratch(("dout", g.key), (dout.shape[1], g.L), dout.dtype, init=lambda a: a.fill(0))
+    np.copyto(dmat.reshape(-1, g.N, g.Hq, g.Wq)[:, :, :g.Ho, :g.Wo], dout.transpose(1, 0, 2, 3))
+    return dmat
+
+
+def _input_grad(dout, w, g, dtype):
+    """dx (N, C, H, W): a convolution of dout (stride 1, P <= F - 1, big enough), else col2im."""
+    flops = 2 * dout.size * g.C * g.fh * g.fw
+    if ((g.sh, g.sw) == (1, 1) and g.ph < g.fh and g.pw < g.fw
+            and g.C >= TRANSPOSED_MIN_C and flops >= TRANSPOSED_MIN_FLOPS):
+        gt = Geometry(dout.shape, (g.fh, g.fw), (1, 1), (g.fh - 1 - g.ph, g.fw - 1 - g.pw), (g.H, g.W))
+        return forward(dout, w.transpose(1, 0, 2, 3)[:, :, ::-1, ::-1], None, gt, dtype)
+    dcols = scratch("dcols", (g.C * g.fh * g.fw, g.L), dtype)
+    np.matmul(w.reshape(w.shape[0], -1).T.astype(dtype, copy=False), _dout_matrix(dout, g), out=dcols)
+    return _col2im(dcols, g)
+
+
+def _col2im(dcols, g):
+    """Scatter-add a (C*Fh*Fw, N*Hq*Wq) window gradient back onto a fresh (N, C, H, W) array."""
+    dxq = scratch("dphases", (g.sh, g.sw, g.C, g.L + g.tail), dcols.dtype)
+    dxq.fill(0)
+    dcols4 = dcols.reshape(g.C, g.fh, g.fw, g.L)
+    for m, l, a, b, off in g.offsets():
+        dxq[a, b, :, off:off + g.L] += dcols4[:, m, l]
+    dx = np.zeros((g.N, g.C, g.H, g.W), dcols.dtype)   # pixels no window reads keep 0
+    for xs, src in g.phase_views(dxq):
+        dx[xs] = src.transpose(1, 0, 2, 3)
+    return dx
