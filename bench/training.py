@@ -5,13 +5,9 @@ float32, the fixed train/test split), exactly as in the book. Printed: parameter
 training loss, test accuracy, training seconds (the sum of fit's per-epoch times, test
 scoring included).
 
-fit runs the matrix products on one BLAS thread by default: the matrices of an 8x8-digit
-network are small, and on a busy 2-core machine OpenBLAS's second thread made this benchmark
-about 10x slower (measured in one session: 36 s with one thread, 353 s with the default two,
-while other jobs ran). Set BENCH_BLAS_THREADS=0 to keep the BLAS default (or give a number).
+fit chooses its BLAS threads itself (one: the matrices of an 8x8-digit network are small, and
+on a busy machine a second OpenBLAS thread made this benchmark about 10x slower).
 """
-import os
-
 import numpy as np
 
 from cnnlib import models
@@ -19,10 +15,10 @@ from cnnlib import models
 TARGET_ACC, TARGET_SECONDS = 0.98, 60.0
 
 
-def _run(name, build, seed, blas_threads):
+def _run(name, build, seed):
     """Build with rng(seed), train with the course recipe; a result row."""
     model = build(np.random.default_rng(seed))
-    history, acc = models.train_digits(model, rng=np.random.default_rng(seed), blas_threads=blas_threads)
+    history, acc = models.train_digits(model, rng=np.random.default_rng(seed))
     return {"model": name, "params": sum(p.value.size for p in model.parameters()),
             "epochs": len(history["loss"]), "loss": history["loss"][-1], "acc": acc,
             "seconds": sum(history["seconds"])}
@@ -40,12 +36,9 @@ def _table(rows):
 
 def main():
     """Train both networks; print the table and whether the target is met."""
-    threads = int(os.environ.get("BENCH_BLAS_THREADS", "1"))
-    blas_threads = threads if threads > 0 else None
-    rows = [_run("LeNet-style CNN (lenet_digits)", models.lenet_digits, 0, blas_threads),
-            _run("MLP 64-128-10 (mlp_digits)", models.mlp_digits, 0, blas_threads)]
-    print("Digits 8x8 (1,347 train / 450 test), float32, Adam lr 2e-3, batch 32, seed 0, "
-          f"BLAS threads: {threads if threads > 0 else 'default'}")
+    rows = [_run("LeNet-style CNN (lenet_digits)", models.lenet_digits, 0),
+            _run("MLP 64-128-10 (mlp_digits)", models.mlp_digits, 0)]
+    print("Digits 8x8 (1,347 train / 450 test), float32, Adam lr 2e-3, batch 32, seed 0")
     print(_table(rows))
     cnn = rows[0]
     ok = cnn["acc"] >= TARGET_ACC and cnn["seconds"] <= TARGET_SECONDS

@@ -15,12 +15,26 @@ from .gradcheck import numeric_gradient, relative_error, grad_check
 from .data import load_digits, make_shapes, load_photo, SHAPE_CLASSES
 from .data import make_objects, make_parts, draw_scene, part_patch, OBJECT_CLASSES, PART_CLASSES
 from .train import fit, predict, accuracy
-from .plotting import plot_filters, plot_feature_maps, plot_conv_step
-from .animation import conv_animation
 from .layers import Layer, Parameter, Conv2D, ReLU, MaxPool2D, AvgPool2D, Flatten, Dense, Sequential
 from .optim import SGD, Adam
 from . import models, engine
 from .models import lenet_digits, mlp_digits
+
+_LAZY = {"plot_filters": "plotting", "plot_feature_maps": "plotting", "plot_conv_step": "plotting",
+         "conv_animation": "animation", "plotting": None, "animation": None}
+
+
+def __getattr__(name):
+    """The figure helpers load Matplotlib on first use, so ``import cnnlib`` stays light."""
+    if name not in _LAZY:
+        raise AttributeError(f"module 'cnnlib' has no attribute {name!r}")
+    import importlib
+    module = importlib.import_module(f".{_LAZY[name] or name}", __name__)
+    return module if _LAZY[name] is None else getattr(module, name)
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY))
 
 __all__ = [
     "zero_pad",

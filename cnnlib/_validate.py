@@ -1,4 +1,4 @@
-"""Argument checks shared by cnnlib's public functions.
+"""Argument checks: the one module that validates the arguments of every public function.
 
 Every check takes the public function's name (``func``) and the argument's name (``name``)
 so that the message reads ``conv2d: stride must be an int >= 1 or a pair of them, got 0``.
@@ -16,6 +16,12 @@ __all__ = [
     "float_dtype",
     "window_geometry",
     "check_conv",
+    "as_float",
+    "as_float_array",
+    "check_ndim",
+    "check_labels",
+    "check_number",
+    "check_parameters",
 ]
 
 
@@ -145,3 +151,74 @@ def check_conv(func, x, w, b, stride, padding, dout=None):
         check_same_shape(dout, (x.shape[0], w.shape[0]) + out_hw, func, "dout",
                          "the shape of conv2d's output")
     return stride, padding, out_hw
+
+
+def as_float(x, func, name):
+    """``x`` as an ndarray of floats (integers and bools -> float64); TypeError if not numeric."""
+    x = np.asarray(x)
+    if x.dtype.kind not in "fiub":
+        raise TypeError(f"{func}: {name} must be a numeric array, got dtype {x.dtype}")
+    return x if x.dtype.kind == "f" else x.astype(np.float64)
+
+
+def check_ndim(x, func, name, ndim, layout, hint=""):
+    """Raise ValueError unless ``x.ndim == ndim``; ``layout`` such as "(N, D)" names the axes."""
+    if x.ndim != ndim:
+        raise ValueError(f"{func}: {name} must be {ndim}-D {layout}, got shape {x.shape}{hint}")
+    return x
+
+
+def as_float_array(value, func, name, ndims, finite=True):
+    """``value`` as a non-empty float64 array with one of ``ndims`` dimensions (for figures)."""
+    if value is None or isinstance(value, (str, bytes, dict)):
+        raise TypeError(f"{func}: {name} must be a numeric array, got {type(value).__name__}")
+    try:
+        arr = np.asarray(value, dtype=float)
+    except (TypeError, ValueError):
+        raise TypeError(f"{func}: {name} must be a numeric array, "
+                        f"got {type(value).__name__}") from None
+    if arr.ndim not in ndims:
+        want = " or ".join(f"{d}-D" for d in ndims)
+        raise ValueError(f"{func}: {name} must be {want}, got shape {arr.shape}")
+    if arr.size == 0:
+        raise ValueError(f"{func}: {name} must not be empty, got shape {arr.shape}")
+    if finite and not np.all(np.isfinite(arr)):
+        raise ValueError(f"{func}: {name} must contain only finite numbers")
+    return arr
+
+
+def check_labels(labels, func, name, n, num_classes=None):
+    """``labels`` as an integer array of shape (n,), each in [0, num_classes) when given."""
+    labels = np.asarray(labels)
+    if labels.dtype.kind not in "iu":
+        raise TypeError(f"{func}: {name} must hold integer class labels, got dtype {labels.dtype}")
+    if labels.shape != (n,):
+        raise ValueError(f"{func}: {name} must have shape (N,) = ({n},), got {labels.shape}")
+    if num_classes is not None and labels.size and (labels.min() < 0 or labels.max() >= num_classes):
+        raise ValueError(f"{func}: {name} must lie in [0, {num_classes}) for M={num_classes} classes, "
+                         f"got values from {labels.min()} to {labels.max()}")
+    return labels
+
+
+def check_number(value, func, name, low, high=np.inf, low_ok=False):
+    """``value`` as a float with low < value < high (low <= value when ``low_ok``)."""
+    ok = (isinstance(value, numbers.Real) and not isinstance(value, bool)
+          and (low <= value if low_ok else low < value) and value < high)
+    if not ok:
+        bounds = f"{'>=' if low_ok else '>'} {low}" + (f" and < {high}" if high != np.inf else "")
+        raise ValueError(f"{func}: {name} must be a number {bounds}, got {value!r}")
+    return float(value)
+
+
+def check_parameters(params, func, parameter_class):
+    """A non-empty list of ``parameter_class`` objects from a list or generator of them."""
+    if hasattr(params, "parameters") and hasattr(params, "forward"):
+        raise TypeError(f"{func}: pass the model's parameters, {func}(model.parameters(), ...), "
+                        f"got the model {type(params).__name__}")
+    params = list(params)
+    if not params:
+        raise ValueError(f"{func}: params is empty; pass model.parameters()")
+    for i, p in enumerate(params):
+        if not isinstance(p, parameter_class):
+            raise TypeError(f"{func}: params[{i}] must be a Parameter, got {type(p).__name__}")
+    return params

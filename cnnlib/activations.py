@@ -1,13 +1,7 @@
 """Activation functions and their backward passes (any array shape)."""
 import numpy as np
 
-
-def _as_float(fn, name, x):
-    """x as a floating ndarray, else TypeError naming the function and argument."""
-    x = np.asarray(x)
-    if x.dtype.kind not in "fiub":
-        raise TypeError(f"{fn}: {name} must be a numeric array, got dtype {x.dtype}")
-    return x if x.dtype.kind == "f" else x.astype(np.float64)
+from ._validate import as_float
 
 
 def relu(x):
@@ -21,7 +15,7 @@ def relu(x):
     -------
     out : ndarray, same shape and dtype as x
     """
-    x = _as_float("relu", "x", x)
+    x = as_float(x, "relu", "x")
     return np.maximum(x, 0, dtype=x.dtype)
 
 
@@ -43,8 +37,8 @@ def relu_backward(dout, x):
     -----
     The derivative at exactly x = 0 is taken as 0, as in PyTorch.
     """
-    dout = _as_float("relu_backward", "dout", dout)
-    x = _as_float("relu_backward", "x", x)
+    dout = as_float(dout, "relu_backward", "dout")
+    x = as_float(x, "relu_backward", "x")
     if dout.shape != x.shape:
         raise ValueError(f"relu_backward: dout has shape {dout.shape} but x has shape {x.shape}; they must match")
     return np.where(x > 0, dout, np.zeros((), dtype=dout.dtype))
@@ -68,7 +62,7 @@ def softmax(z, axis=-1):
     p_i = exp(z_i - max z) / sum_j exp(z_j - max z); the shift changes nothing
     mathematically but keeps exp from overflowing for large logits.
     """
-    z = _as_float("softmax", "z", z)
+    z = as_float(z, "softmax", "z")
     if z.ndim == 0:
         raise ValueError("softmax: z must have at least one dimension, got a scalar")
     if not -z.ndim <= axis < z.ndim:

@@ -10,7 +10,8 @@ import re
 from matplotlib.animation import FuncAnimation
 from matplotlib.figure import Figure
 
-from .plotting import _as_int, _conv_step_drawing, _step_arrays, step_figsize
+from ._validate import check_int
+from .plotting import _conv_step_drawing, _step_arrays, step_figsize
 
 _CDN_LINK = re.compile(r"<link[^>]*font-awesome[^>]*>\s*", re.IGNORECASE)
 
@@ -73,7 +74,7 @@ def conv_animation(x, w, stride=1, padding=0, *, b=0.0, interval=1000, dpi=100,
     """
     xp, kernel, stride, padding, (h_out, w_out) = _step_arrays(
         "conv_animation", x, w, 0, 0, stride, padding)
-    max_frames = _as_int("conv_animation", "max_frames", max_frames, 1)
+    max_frames = check_int(max_frames, "conv_animation", "max_frames", 1)
     n_frames = h_out * w_out
     if n_frames > max_frames:
         raise ValueError(f"conv_animation: the output has {h_out}x{w_out} = {n_frames} cells, "

@@ -1,15 +1,11 @@
 """Fully connected (dense) layer as pure functions: out = x @ W + b."""
-from .activations import _as_float
+from ._validate import as_float, check_ndim
 
 
 def _check(fn, x, W):
     """Validate x (N, D) and W (D, M)."""
-    x = _as_float(fn, "x", x)
-    W = _as_float(fn, "W", W)
-    if x.ndim != 2:
-        raise ValueError(f"{fn}: x must be 2-D (N, D), got shape {x.shape}; flatten images first")
-    if W.ndim != 2:
-        raise ValueError(f"{fn}: W must be 2-D (D, M), got shape {W.shape}")
+    x = check_ndim(as_float(x, fn, "x"), fn, "x", 2, "(N, D)", "; flatten images first")
+    W = check_ndim(as_float(W, fn, "W"), fn, "W", 2, "(D, M)")
     if x.shape[1] != W.shape[0]:
         raise ValueError(f"{fn}: x has D={x.shape[1]} features but W expects D={W.shape[0]} (W.shape={W.shape})")
     return x, W
@@ -33,7 +29,7 @@ def dense_forward(x, W, b):
     out[n, m] = sum_d x[n, d] W[d, m] + b[m].
     """
     x, W = _check("dense_forward", x, W)
-    b = _as_float("dense_forward", "b", b)
+    b = as_float(b, "dense_forward", "b")
     if b.shape != (W.shape[1],):
         raise ValueError(f"dense_forward: b must have shape (M,) = ({W.shape[1]},), got {b.shape}")
     return x @ W + b
@@ -59,7 +55,7 @@ def dense_backward(dout, x, W):
         dout summed over the batch.
     """
     x, W = _check("dense_backward", x, W)
-    dout = _as_float("dense_backward", "dout", dout)
+    dout = as_float(dout, "dense_backward", "dout")
     if dout.shape != (x.shape[0], W.shape[1]):
         raise ValueError(f"dense_backward: dout must have shape (N, M) = {(x.shape[0], W.shape[1])}, got {dout.shape}")
     return dout @ W.T, x.T @ dout, dout.sum(axis=0)

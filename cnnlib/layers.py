@@ -4,12 +4,13 @@ A layer keeps what its backward needs from the last forward call. ``forward(x)``
 output; ``backward(dout)`` returns dx and ADDS the gradients of its parameters to each
 ``Parameter.grad`` (call ``zero_grad()`` before every step, as ``fit`` does).
 Images are (N, C, H, W); Conv2D weights (K, C, F, F), biases (K,); Dense weights (n_in, n_out).
+A layer made without ``rng`` draws its initial weights from cnnlib's own generator (seeded once,
+at import): two such layers get different weights, and a fresh Python session rebuilds the
+same network. Pass ``rng=np.random.default_rng(seed)`` to choose.
 """
-import numbers
-
 import numpy as np
 
-from ._validate import as_pair
+from ._validate import as_pair, check_array, check_int
 from .activations import relu, relu_backward
 from .conv import conv2d, conv2d_backward
 from .dense import dense_backward, dense_forward
@@ -31,22 +32,17 @@ class Parameter:
         return f"Parameter({self.name!r}, shape={self.value.shape}, dtype={self.value.dtype})"
 
 
-def _positive_int(value, where, name):
-    """Check a hyperparameter is an int >= 1 (TypeError / ValueError naming it)."""
-    if not isinstance(value, numbers.Integral) or isinstance(value, bool):
-        raise TypeError(f"{where}: {name} must be an int >= 1, got {type(value).__name__} {value!r}")
-    if value < 1:
-        raise ValueError(f"{where}: {name} must be an int >= 1, got {value}")
-    return int(value)
+_RNG = np.random.default_rng(0)     # for layers made without a generator; advances with each
 
 
-def _check_input(x, where, ndim, layout):
-    """x as a numpy array of the given ndim, else a clear error."""
-    if not isinstance(x, np.ndarray):
-        raise TypeError(f"{where}: x must be a numpy array {layout}, got {type(x).__name__}")
-    if x.ndim != ndim:
-        raise ValueError(f"{where}: x must be a {ndim}-D array {layout}, got shape {x.shape}")
-    return x
+def _generator(rng, where):
+    """``rng``, or cnnlib's own generator when it is None."""
+    if rng is None:
+        return _RNG
+    if not isinstance(rng, np.random.Generator):
+        raise TypeError(f"{where}: rng must be a numpy Generator (np.random.default_rng(seed)) "
+                        f"or None, got {type(rng).__name__}")
+    return rng
 
 
 class Layer:
@@ -95,7 +91,7 @@ class Conv2D(Layer):
     kernel_size : int or (Fh, Fw)
     stride, padding : int or (h, w) pair, as in cnnlib.conv2d
     rng : np.random.Generator or None
-        For the initial weights (default: np.random.default_rng(0)).
+        For the initial weights (default: cnnlib's own generator, see the module docstring).
     dtype : numpy float dtype
 
     Notes
@@ -106,16 +102,16 @@ class Conv2D(Layer):
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, rng=None,
                  dtype=np.float32):
-        self.in_channels = _positive_int(in_channels, "Conv2D", "in_channels")
-        self.out_channels = _positive_int(out_channels, "Conv2D", "out_channels")
+        self.in_channels = check_int(in_channels, "Conv2D", "in_channels", 1)
+        self.out_channels = check_int(out_channels, "Conv2D", "out_channels", 1)
         ks = kernel_size if isinstance(kernel_size, (tuple, list)) else (kernel_size, kernel_size)
         if len(ks) != 2:
             raise ValueError(f"Conv2D: kernel_size must be an int or a pair (Fh, Fw), got {kernel_size!r}")
-        self.kernel_size = tuple(_positive_int(f, "Conv2D", "kernel_size") for f in ks)
+        self.kernel_size = tuple(check_int(f, "Conv2D", "kernel_size", 1) for f in ks)
         as_pair(stride, "Conv2D", "stride", minimum=1)
         as_pair(padding, "Conv2D", "padding", minimum=0)
         self.stride, self.padding = stride, padding
-        rng = np.random.default_rng(0) if rng is None else rng
+        rng = _generator(rng, "Conv2D")
         fan_in = self.in_channels * self.kernel_size[0] * self.kernel_size[1]
         shape = (self.out_channels, self.in_channels) + self.kernel_size
         self.w = Parameter((rng.standard_normal(shape) * np.sqrt(2 / fan_in)).astype(dtype), "w")
@@ -127,7 +123,7 @@ class Conv2D(Layer):
 
     def forward(self, x):
         """x (N, C, H, W) -> (N, K, H_out, W_out)."""
-        _check_input(x, "Conv2D.forward", 4, "(N, C, H, W)")
+        check_array(x, "Conv2D.forward", "x", ndim=4, layout="(N, C, H, W)")
         if x.shape[1] != self.in_channels:
             raise ValueError(f"Conv2D.forward: x has C={x.shape[1]} channels but the layer expects "
                              f"C={self.in_channels} (x.shape={x.shape})")
@@ -176,7 +172,7 @@ class _Pool2D(Layer):
 
     def forward(self, x):
         """x (N, C, H, W) -> (N, C, H_out, W_out)."""
-        self._x = _check_input(x, f"{type(self).__name__}.forward", 4, "(N, C, H, W)")
+        self._x = check_array(x, f"{type(self).__name__}.forward", "x", ndim=4, layout="(N, C, H, W)")
         return type(self)._forward(x, self.size, self.stride)
 
     def backward(self, dout):
@@ -222,6 +218,7 @@ class Dense(Layer):
     ----------
     n_in, n_out : int
     rng : np.random.Generator or None
+        For the initial weights (default: cnnlib's own generator, see the module docstring).
     dtype : numpy float dtype
 
     Notes
@@ -230,9 +227,9 @@ class Dense(Layer):
     """
 
     def __init__(self, n_in, n_out, rng=None, dtype=np.float32):
-        self.n_in = _positive_int(n_in, "Dense", "n_in")
-        self.n_out = _positive_int(n_out, "Dense", "n_out")
-        rng = np.random.default_rng(0) if rng is None else rng
+        self.n_in = check_int(n_in, "Dense", "n_in", 1)
+        self.n_out = check_int(n_out, "Dense", "n_out", 1)
+        rng = _generator(rng, "Dense")
         w = rng.standard_normal((self.n_in, self.n_out)) * np.sqrt(2 / self.n_in)
         self.w = Parameter(w.astype(dtype), "w")
         self.b = Parameter(np.zeros(self.n_out, dtype), "b")
@@ -243,7 +240,7 @@ class Dense(Layer):
 
     def forward(self, x):
         """x (N, n_in) -> (N, n_out)."""
-        _check_input(x, "Dense.forward", 2, "(N, n_in)")
+        check_array(x, "Dense.forward", "x", ndim=2, layout="(N, n_in)")
         if x.shape[1] != self.n_in:
             raise ValueError(f"Dense.forward: x has D={x.shape[1]} features but the layer expects "
                              f"n_in={self.n_in} (x.shape={x.shape}); add a Flatten before it?")

@@ -1,22 +1,14 @@
 """Softmax cross-entropy loss for classification, stable for huge logits."""
 import numpy as np
 
-from .activations import _as_float, softmax
+from ._validate import as_float, check_labels, check_ndim
+from .activations import softmax
 
 
 def _check(fn, logits, labels):
     """Validate (N, M) logits and (N,) integer labels in [0, M)."""
-    logits = _as_float(fn, "logits", logits)
-    if logits.ndim != 2:
-        raise ValueError(f"{fn}: logits must be 2-D (N, M), got shape {logits.shape}")
-    labels = np.asarray(labels)
-    if labels.dtype.kind not in "iu":
-        raise TypeError(f"{fn}: labels must be integers (class indices), got dtype {labels.dtype}")
-    if labels.shape != (logits.shape[0],):
-        raise ValueError(f"{fn}: labels must have shape (N,) = ({logits.shape[0]},), got {labels.shape}")
-    if labels.size and (labels.min() < 0 or labels.max() >= logits.shape[1]):
-        raise ValueError(f"{fn}: labels must lie in [0, {logits.shape[1]}) for M={logits.shape[1]} classes, "
-                         f"got values from {labels.min()} to {labels.max()}")
+    logits = check_ndim(as_float(logits, fn, "logits"), fn, "logits", 2, "(N, M)")
+    labels = check_labels(labels, fn, "labels", logits.shape[0], logits.shape[1])
     if logits.shape[0] == 0:
         raise ValueError(f"{fn}: logits must hold at least one example, got shape {logits.shape}")
     return logits, labels

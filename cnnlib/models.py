@@ -53,8 +53,7 @@ def mlp_digits(rng=None, dtype=np.float32, hidden=(128,)):
     return Sequential(*layers)
 
 
-def train_digits(model, *, epochs=30, batch_size=32, lr=2e-3, rng=None, progress=False,
-                 blas_threads=1):
+def train_digits(model, *, epochs=30, batch_size=32, lr=2e-3, rng=None, progress=False):
     """Train a digits model with the course's recipe; return (history, test accuracy).
 
     Adam with learning rate `lr` on the fixed split of `load_digits()`, minibatches shuffled
@@ -69,8 +68,6 @@ def train_digits(model, *, epochs=30, batch_size=32, lr=2e-3, rng=None, progress
     rng : np.random.Generator or None
     progress : bool
         Print one line per epoch.
-    blas_threads : int or None
-        As in cnnlib.fit.
 
     Returns
     -------
@@ -80,6 +77,5 @@ def train_digits(model, *, epochs=30, batch_size=32, lr=2e-3, rng=None, progress
     x_train, y_train, x_test, y_test = load_digits()
     history = fit(model, x_train, y_train, epochs=epochs, batch_size=batch_size,
                   optimizer=Adam(model.parameters(), lr=lr), x_val=x_test, y_val=y_test,
-                  rng=np.random.default_rng(0) if rng is None else rng, progress=progress,
-                  blas_threads=blas_threads)
+                  rng=np.random.default_rng(0) if rng is None else rng, progress=progress)
     return history, accuracy(model, x_test, y_test)

@@ -1,33 +1,10 @@
 """Optimisers that update a list of Parameters in place from their .grad."""
-import numbers
-
 import numpy as np
 
+from ._validate import check_number, check_parameters
 from .layers import Parameter
 
 __all__ = ["SGD", "Adam"]
-
-
-def _params(params, where):
-    """A non-empty list of Parameters from a list, a generator or a layer (its parameters())."""
-    if hasattr(params, "parameters"):
-        params = params.parameters()
-    params = list(params)
-    if not params:
-        raise ValueError(f"{where}: params is empty; pass model.parameters()")
-    for i, p in enumerate(params):
-        if not isinstance(p, Parameter):
-            raise TypeError(f"{where}: params[{i}] must be a Parameter, got {type(p).__name__}")
-    return params
-
-
-def _number(value, where, name, low, high=np.inf, low_ok=False):
-    """Check low < value < high (low <= value when low_ok)."""
-    ok = isinstance(value, numbers.Real) and (low <= value if low_ok else low < value) and value < high
-    if not ok:
-        bounds = f"{'>=' if low_ok else '>'} {low}" + (f" and < {high}" if high != np.inf else "")
-        raise ValueError(f"{where}: {name} must be a number {bounds}, got {value!r}")
-    return float(value)
 
 
 class _Optimizer:
@@ -44,7 +21,7 @@ class SGD(_Optimizer):
 
     Parameters
     ----------
-    params : list of Parameter (or a model: its parameters() are taken)
+    params : list of Parameter, e.g. model.parameters()
     lr : float > 0
     momentum : float in [0, 1)
     weight_decay : float >= 0
@@ -56,10 +33,10 @@ class SGD(_Optimizer):
     """
 
     def __init__(self, params, lr=0.01, momentum=0.9, weight_decay=0.0):
-        self.params = _params(params, "SGD")
-        self.lr = _number(lr, "SGD", "lr", 0)
-        self.momentum = _number(momentum, "SGD", "momentum", 0, 1, low_ok=True)
-        self.weight_decay = _number(weight_decay, "SGD", "weight_decay", 0, low_ok=True)
+        self.params = check_parameters(params, "SGD", Parameter)
+        self.lr = check_number(lr, "SGD", "lr", 0)
+        self.momentum = check_number(momentum, "SGD", "momentum", 0, 1, low_ok=True)
+        self.weight_decay = check_number(weight_decay, "SGD", "weight_decay", 0, low_ok=True)
         self.velocity = [np.zeros_like(p.value) for p in self.params]
 
     def step(self):
@@ -79,7 +56,7 @@ class Adam(_Optimizer):
 
     Parameters
     ----------
-    params : list of Parameter (or a model)
+    params : list of Parameter, e.g. model.parameters()
     lr : float > 0
     betas : (beta1, beta2), each in [0, 1)
     eps : float > 0
@@ -91,12 +68,12 @@ class Adam(_Optimizer):
     """
 
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8):
-        self.params = _params(params, "Adam")
-        self.lr = _number(lr, "Adam", "lr", 0)
+        self.params = check_parameters(params, "Adam", Parameter)
+        self.lr = check_number(lr, "Adam", "lr", 0)
         if not isinstance(betas, (tuple, list)) or len(betas) != 2:
             raise ValueError(f"Adam: betas must be a pair (beta1, beta2), got {betas!r}")
-        self.betas = tuple(_number(b, "Adam", "betas[i]", 0, 1, low_ok=True) for b in betas)
-        self.eps = _number(eps, "Adam", "eps", 0)
+        self.betas = tuple(check_number(b, "Adam", "betas[i]", 0, 1, low_ok=True) for b in betas)
+        self.eps = check_number(eps, "Adam", "eps", 0)
         self.t = 0
         self.m = [np.zeros_like(p.value) for p in self.params]
         self.v = [np.zeros_like(p.value) for p in self.params]

@@ -5,43 +5,23 @@ convolution step), draws on it and returns it. Nothing here changes Matplotlib's
 style. Colour maps stay readable in greyscale and by colour-blind readers: "gray" for
 weights (black negative, mid-grey zero, white positive), "viridis" for feature maps, light
 greys behind annotated numbers; the highlight is a thick orange outline (Okabe-Ito orange),
-which also shows as a thick line in greyscale.
+which also shows as a thick line in greyscale. ``matplotlib.pyplot`` is imported only when a
+helper has to make a new figure.
 """
+import matplotlib
 import numpy as np
-import matplotlib.pyplot as plt
 from matplotlib.patches import Rectangle
+
+from ._validate import as_float_array, check_int
 
 HIGHLIGHT = "#E69F00"       # Okabe-Ito orange: safe for colour-blind readers
 ANNOTATE_MAX_CELLS = 144    # annotate numbers when an array has at most this many cells
 
 
-# ----------------------------------------------------------------------------- validation
-def _as_array(func, name, value, ndims):
-    """Return `value` as a float array with one of `ndims` dimensions, or raise."""
-    if value is None or isinstance(value, (str, bytes, dict)):
-        raise TypeError(f"{func}: {name} must be a numeric array, got {type(value).__name__}")
-    try:
-        arr = np.asarray(value, dtype=float)
-    except (TypeError, ValueError):
-        raise TypeError(f"{func}: {name} must be a numeric array, "
-                        f"got {type(value).__name__}") from None
-    if arr.ndim not in ndims:
-        want = " or ".join(f"{d}-D" for d in ndims)
-        raise ValueError(f"{func}: {name} must be {want}, got shape {arr.shape}")
-    if arr.size == 0:
-        raise ValueError(f"{func}: {name} must not be empty, got shape {arr.shape}")
-    if not np.all(np.isfinite(arr)):
-        raise ValueError(f"{func}: {name} must contain only finite numbers")
-    return arr
-
-
-def _as_int(func, name, value, minimum):
-    """Return `value` as an int >= minimum, or raise."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{func}: {name} must be an int, got {type(value).__name__}")
-    if value < minimum:
-        raise ValueError(f"{func}: {name} must be >= {minimum}, got {value}")
-    return int(value)
+def _subplots(*args, **kwargs):
+    """``plt.subplots``, importing pyplot only now (``import cnnlib`` does not)."""
+    import matplotlib.pyplot as plt
+    return plt.subplots(*args, **kwargs)
 
 
 # ----------------------------------------------------------------------------- drawing bits
@@ -122,7 +102,7 @@ def _draw_tiles(ax, tiles, scaled, ncols, cmap, vmin, vmax, labels, annotate):
     hgap, vgap = max(1, round(0.25 * w)), (max(2, int(np.ceil(0.35 * h))) if labels else
                                          max(1, round(0.25 * h)))
     mosaic, corners = _mosaic(scaled, ncols, hgap, vgap)
-    cm = plt.get_cmap(cmap).with_extremes(bad="white")      # a copy: no global change
+    cm = matplotlib.colormaps[cmap].with_extremes(bad="white")      # a copy: no global change
     img = ax.imshow(mosaic, cmap=cm, vmin=vmin, vmax=vmax, interpolation="nearest")
     rgba = img.to_rgba(np.ma.masked_invalid(mosaic))
     fontsize = 9 if max(h, w) <= 5 else 7
@@ -173,7 +153,7 @@ def plot_filters(w, ax=None, *, cmap="gray", ncols=None, labels=True, annotate=N
     Each filter is scaled by its own largest absolute weight, so zero is always mid-grey
     and the pattern inside one filter is what the tile shows.
     """
-    w = _as_array("plot_filters", "w", w, (3, 4))
+    w = as_float_array(w, "plot_filters", "w", (3, 4))
     if w.ndim == 3:
         w = w[:, None]
     k, c, fh, fw = w.shape
@@ -182,12 +162,12 @@ def plot_filters(w, ax=None, *, cmap="gray", ncols=None, labels=True, annotate=N
         annotate = max(fh, fw) <= 5 and k * c <= 16
     names = _tile_labels("plot_filters", labels, k)
     if c == 1:
-        ncols = _as_int("plot_filters", "ncols", ncols, 1) if ncols is not None else \
+        ncols = check_int(ncols, "plot_filters", "ncols", 1) if ncols is not None else \
             min(8, int(np.ceil(np.sqrt(k))))
     if ax is None:                        # about 0.45 in per cell when numbers are written
         across, down = (ncols, -(-k // ncols)) if c == 1 else (c, k)
         cell = 0.45 if annotate else max(0.05, 0.9 / max(fh, fw))
-        _, ax = plt.subplots(figsize=(min(12, 1.2 + across * (fw + 1) * cell),
+        _, ax = _subplots(figsize=(min(12, 1.2 + across * (fw + 1) * cell),
                                       min(12, 0.4 + down * (fh + 1.5) * cell)),
                              layout="constrained")
     if c == 1:
@@ -237,17 +217,17 @@ def plot_feature_maps(maps, ax=None, *, cmap="viridis", ncols=None, labels=None,
     -----
     Each map is scaled from its own minimum (darkest) to its own maximum (brightest).
     """
-    maps = _as_array("plot_feature_maps", "maps", maps, (2, 3))
+    maps = as_float_array(maps, "plot_feature_maps", "maps", (2, 3))
     if maps.ndim == 2:
         maps = maps[None]
     c, h, w = maps.shape
     labels = _tile_labels("plot_feature_maps", [f"map {i}" for i in range(c)]
                           if labels is None else labels, c)
-    ncols = _as_int("plot_feature_maps", "ncols", ncols, 1) if ncols is not None else \
+    ncols = check_int(ncols, "plot_feature_maps", "ncols", 1) if ncols is not None else \
         min(8, int(np.ceil(np.sqrt(c))))
     if ax is None:
         nrows = -(-c // ncols)
-        _, ax = plt.subplots(figsize=(min(10, 0.5 + 2.0 * ncols), min(10, 0.6 + 2.1 * nrows)))
+        _, ax = _subplots(figsize=(min(10, 0.5 + 2.0 * ncols), min(10, 0.6 + 2.1 * nrows)))
     if annotate is None:
         annotate = h * w <= ANNOTATE_MAX_CELLS and c <= 4
     scaled = _scale_tiles(maps, symmetric=False, robust=robust)
@@ -256,15 +236,15 @@ def plot_feature_maps(maps, ax=None, *, cmap="viridis", ncols=None, labels=None,
 
 def _step_arrays(func, x, w, i, j, stride, padding):
     """Validate the inputs of one convolution step; return padded x, w and the output size."""
-    x = _as_array(func, "x", x, (2, 3))
-    w = _as_array(func, "w", w, (2, 3))
+    x = as_float_array(x, func, "x", (2, 3))
+    w = as_float_array(w, func, "w", (2, 3))
     for name, arr in (("x", x), ("w", w)):
         if arr.ndim == 3 and arr.shape[0] != 1:
             raise ValueError(f"{func}: {name} must be one channel, (H, W) or (1, H, W), "
                              f"got shape {arr.shape}; draw one channel at a time")
     x, w = x.reshape(x.shape[-2:]), w.reshape(w.shape[-2:])
-    stride = _as_int(func, "stride", stride, 1)
-    padding = _as_int(func, "padding", padding, 0)
+    stride = check_int(stride, func, "stride", 1)
+    padding = check_int(padding, func, "padding", 0)
     xp = np.pad(x, padding)
     if w.shape[0] > xp.shape[0] or w.shape[1] > xp.shape[1]:
         raise ValueError(f"{func}: kernel w of shape {w.shape} is larger than the padded "
@@ -272,7 +252,7 @@ def _step_arrays(func, x, w, i, j, stride, padding):
     h_out = (xp.shape[0] - w.shape[0]) // stride + 1
     w_out = (xp.shape[1] - w.shape[1]) // stride + 1
     for name, v, n in (("i", i, h_out), ("j", j, w_out)):
-        _as_int(func, name, v, 0)
+        check_int(v, func, name, 0)
         if v >= n:
             raise ValueError(f"{func}: {name} must be < {n} (output size {h_out}x{w_out} "
                              f"for stride={stride}, padding={padding}), got {v}")
@@ -372,7 +352,7 @@ class ConvStepDrawing:
     def _panel(ax, values, value_range, title, annotate, fontsize):
         """Light grey cells (darker = larger) with one text artist per cell."""
         vmin, vmax = _light_limits(np.asarray(value_range))
-        cm = plt.get_cmap("Greys").with_extremes(bad="white")
+        cm = matplotlib.colormaps["Greys"].with_extremes(bad="white")
         img = ax.imshow(values, cmap=cm, vmin=vmin, vmax=vmax, interpolation="nearest")
         _cell_grid(ax, *values.shape)
         ax.set_title(title, fontsize=9)
@@ -450,7 +430,7 @@ def _conv_step_drawing(func, x, w, i, j, stride, padding, axes, b, annotate, fig
     if axes is None:
         kw = dict(gridspec_kw={"width_ratios": [xp.shape[1], w.shape[1], w.shape[1], w_out]})
         if figure is None:
-            _, axes = plt.subplots(1, 4, layout="constrained", **kw,
+            _, axes = _subplots(1, 4, layout="constrained", **kw,
                                    figsize=step_figsize(xp.shape, w.shape, (h_out, w_out)))
         else:
             axes = figure.subplots(1, 4, **kw)

@@ -4,20 +4,25 @@ import time
 
 import numpy as np
 
+from ._validate import check_int, check_labels
 from .losses import cross_entropy, cross_entropy_backward
 from .optim import Adam
 
 __all__ = ["fit", "predict", "accuracy"]
 
 
-def _blas_threads(n, where):
-    """Context manager: at most n BLAS threads inside (None: leave the BLAS default)."""
-    if n is None:
+def _one_blas_thread():
+    """Context manager: the matrix products inside use one BLAS thread.
+
+    The course's networks multiply small matrices, many times: a second BLAS thread gains
+    little there, and when the machine is busy it waits for a core and slows training down
+    many times over. Where two threads pay (large convolutions), cnnlib's engine starts its own.
+    """
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:                 # comes with scikit-learn; without it, BLAS's default
         return contextlib.nullcontext()
-    if not isinstance(n, (int, np.integer)) or isinstance(n, bool) or n < 1:
-        raise ValueError(f"{where}: blas_threads must be None or an int >= 1, got {n!r}")
-    from threadpoolctl import threadpool_limits
-    return threadpool_limits(limits=int(n), user_api="blas")
+    return threadpool_limits(limits=1, user_api="blas")
 
 
 def _model_dtype(model):
@@ -26,18 +31,18 @@ def _model_dtype(model):
     return params[0].value.dtype if params else np.dtype(np.float32)
 
 
+def _check_x(where, x):
+    """x as an array (N, ...) with N >= 1."""
+    x = np.asarray(x)
+    if x.ndim < 2 or x.shape[0] == 0:
+        raise ValueError(f"{where}: x must be a non-empty array (N, ...), got shape {x.shape}")
+    return x
+
+
 def _check_xy(where, x, y):
     """x (N, ...) array and y (N,) integer labels."""
-    x = np.asarray(x)
-    y = np.asarray(y)
-    if y.dtype.kind not in "iu":
-        raise TypeError(f"{where}: y must hold integer class labels, got dtype {y.dtype}")
-    if x.ndim < 2 or y.shape != (x.shape[0],):
-        raise ValueError(f"{where}: x must be (N, ...) and y (N,) with the same N, "
-                         f"got x.shape={x.shape} and y.shape={y.shape}")
-    if x.shape[0] == 0:
-        raise ValueError(f"{where}: x must hold at least one example, got x.shape={x.shape}")
-    return x, y
+    x = _check_x(where, x)
+    return x, check_labels(y, where, "y", x.shape[0])
 
 
 def _train_epoch(model, optimizer, x, y, batch_size, rng):
@@ -57,7 +62,7 @@ def _train_epoch(model, optimizer, x, y, batch_size, rng):
 
 
 def fit(model, x, y, *, epochs=5, batch_size=32, optimizer=None, x_val=None, y_val=None, rng=None,
-        progress=True, blas_threads=1):
+        progress=True):
     """Train a classifier with softmax cross-entropy on shuffled minibatches.
 
     Parameters
@@ -73,11 +78,6 @@ def fit(model, x, y, *, epochs=5, batch_size=32, optimizer=None, x_val=None, y_v
         Shuffles the minibatches (default: np.random.default_rng(0)).
     progress : bool
         Print one plain-text line per epoch.
-    blas_threads : int or None
-        Threads the matrix products may use while training (None: the BLAS default). One is
-        the default because the course's networks multiply small matrices: on a busy 2-core
-        machine a second OpenBLAS thread made training 5-10x slower, on an idle one it gains
-        little.
 
     Returns
     -------
@@ -87,9 +87,8 @@ def fit(model, x, y, *, epochs=5, batch_size=32, optimizer=None, x_val=None, y_v
         the epoch, validation included).
     """
     x, y = _check_xy("fit", x, y)
-    for name, value in (("epochs", epochs), ("batch_size", batch_size)):
-        if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
-            raise ValueError(f"fit: {name} must be an int >= 1, got {value!r}")
+    check_int(epochs, "fit", "epochs", 1)
+    check_int(batch_size, "fit", "batch_size", 1)
     if (x_val is None) != (y_val is None):
         raise ValueError("fit: give both x_val and y_val, or neither")
     x = x.astype(_model_dtype(model), copy=False)
@@ -97,7 +96,7 @@ def fit(model, x, y, *, epochs=5, batch_size=32, optimizer=None, x_val=None, y_v
     rng = np.random.default_rng(0) if rng is None else rng
     history = {"loss": [], "train_acc": []} | ({"val_acc": []} if x_val is not None else {})
     history["seconds"] = []
-    with _blas_threads(blas_threads, "fit"):
+    with _one_blas_thread():
         for epoch in range(1, epochs + 1):
             _run_epoch(model, optimizer, (x, y, x_val, y_val), batch_size, rng, history)
             if progress:
@@ -126,7 +125,7 @@ def _progress_line(history, epoch, epochs):
     return line + f"  {history['seconds'][-1]:.1f} s"
 
 
-def predict(model, x, batch_size=256, *, blas_threads=1):
+def predict(model, x, batch_size=256):
     """Predicted class of every example: argmax of the logits, computed in batches.
 
     Parameters
@@ -134,20 +133,15 @@ def predict(model, x, batch_size=256, *, blas_threads=1):
     model : Layer mapping (N, ...) to logits (N, M)
     x : ndarray (N, ...)
     batch_size : int >= 1
-    blas_threads : int or None
-        As in fit.
 
     Returns
     -------
     labels : ndarray int64 (N,)
     """
-    x = np.asarray(x)
-    if x.ndim < 2 or x.shape[0] == 0:
-        raise ValueError(f"predict: x must be a non-empty array (N, ...), got shape {x.shape}")
-    if not isinstance(batch_size, (int, np.integer)) or isinstance(batch_size, bool) or batch_size < 1:
-        raise ValueError(f"predict: batch_size must be an int >= 1, got {batch_size!r}")
+    x = _check_x("predict", x)
+    check_int(batch_size, "predict", "batch_size", 1)
     x = x.astype(_model_dtype(model), copy=False)
-    with _blas_threads(blas_threads, "predict"):
+    with _one_blas_thread():
         out = [np.argmax(model.forward(x[i:i + batch_size]), axis=1) for i in range(0, len(x), batch_size)]
     return np.concatenate(out).astype(np.int64)
 

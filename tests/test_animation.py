@@ -81,7 +81,7 @@ def test_last_frame_shows_the_full_output():
     (dict(x=np.ones((20, 20)), w=np.ones((3, 3))), ValueError, "more frames than max_frames=64"),
     (dict(x=np.ones((2, 2)), w=np.ones((3, 3))), ValueError, "conv_animation: kernel w"),
     (dict(x=np.ones((2, 5, 5)), w=np.ones((3, 3))), ValueError, "conv_animation: x must be one"),
-    (dict(x=np.ones((5, 5)), w=np.ones((3, 3)), stride=0), ValueError, "stride must be >= 1"),
+    (dict(x=np.ones((5, 5)), w=np.ones((3, 3)), stride=0), ValueError, "stride must be an int >= 1"),
     (dict(x="image", w=np.ones((3, 3))), TypeError, "conv_animation: x must be a numeric"),
 ])
 def test_bad_input_is_refused(kwargs, exc, match):

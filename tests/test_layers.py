@@ -78,7 +78,7 @@ def test_conv2d_rejects_wrong_channels_and_ndim():
     layer = Conv2D(1, 4, 3)
     with pytest.raises(ValueError, match=r"Conv2D.forward: x has C=3 channels but the layer expects C=1"):
         layer.forward(np.zeros((2, 3, 8, 8), np.float32))
-    with pytest.raises(ValueError, match=r"Conv2D.forward: x must be a 4-D array \(N, C, H, W\), got shape \(8, 8\)"):
+    with pytest.raises(ValueError, match=r"Conv2D.forward: x must be a 4-D array \(N, C, H, W\), got a 2-D array of shape \(8, 8\)"):
         layer.forward(np.zeros((8, 8), np.float32))
     with pytest.raises(TypeError, match="Conv2D.forward: x must be a numpy array"):
         layer.forward([[1.0]])
@@ -176,3 +176,14 @@ def test_sequential_summary_table():
     total = sum(p.value.size for p in model.parameters())
     assert lines[-1].split() == ["Total", f"{total:,}"]
     assert "Flatten()" in text and "(256,)" in text
+
+
+def test_layers_without_rng_get_independent_weights_and_a_generator_decides():
+    a, b = Conv2D(3, 4, 3), Conv2D(3, 4, 3)
+    assert not np.array_equal(a.w.value, b.w.value)
+    d1, d2 = Dense(5, 6), Dense(5, 6)
+    assert not np.array_equal(d1.w.value, d2.w.value)
+    same = [Conv2D(3, 4, 3, rng=np.random.default_rng(7)).w.value for _ in range(2)]
+    np.testing.assert_array_equal(*same)
+    with pytest.raises(TypeError, match=r"^Dense: rng must be a numpy Generator"):
+        Dense(2, 2, rng=0)

@@ -43,7 +43,7 @@ def test_cross_entropy_errors(fn):
     name = fn.__name__
     with pytest.raises(ValueError, match=rf"{name}: logits must be 2-D \(N, M\), got shape \(3,\)"):
         fn(np.zeros(3), np.array([0]))
-    with pytest.raises(TypeError, match=rf"{name}: labels must be integers"):
+    with pytest.raises(TypeError, match=rf"{name}: labels must hold integer class labels"):
         fn(np.zeros((2, 3)), np.array([0.0, 1.0]))
     with pytest.raises(ValueError, match=rf"{name}: labels must have shape \(N,\) = \(2,\), got \(3,\)"):
         fn(np.zeros((2, 3)), np.array([0, 1, 2]))

@@ -59,7 +59,7 @@ def test_optimisers_keep_float32_and_update_in_place():
     layer = Dense(3, 2)
     w = layer.w.value
     layer.w.grad = np.ones_like(w)
-    for opt in (SGD(layer.parameters()), Adam(layer)):
+    for opt in (SGD(layer.parameters()), Adam(layer.parameters())):
         opt.step()
         assert layer.w.value is w and w.dtype == np.float32
 
@@ -72,6 +72,8 @@ def test_zero_grad():
 
 
 def test_optimiser_errors():
+    with pytest.raises(TypeError, match=r"^Adam: pass the model's parameters, Adam\(model\.parameters\(\), \.\.\.\), got the model Dense$"):
+        Adam(Dense(3, 2))
     with pytest.raises(ValueError, match="SGD: params is empty"):
         SGD([])
     with pytest.raises(TypeError, match=r"Adam: params\[0\] must be a Parameter, got ndarray"):

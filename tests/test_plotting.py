@@ -138,9 +138,9 @@ def test_plot_conv_step_bias_is_added():
 
 @pytest.mark.parametrize("kwargs, exc, match", [
     (dict(i=3, j=0), ValueError, "plot_conv_step: i must be < 3"),
-    (dict(i=0, j=-1), ValueError, "plot_conv_step: j must be >= 0"),
-    (dict(i=0, j=0, stride=0), ValueError, "plot_conv_step: stride must be >= 1"),
-    (dict(i=0, j=0, padding=-1), ValueError, "plot_conv_step: padding must be >= 0"),
+    (dict(i=0, j=-1), ValueError, "plot_conv_step: j must be an int >= 0"),
+    (dict(i=0, j=0, stride=0), ValueError, "plot_conv_step: stride must be an int >= 1"),
+    (dict(i=0, j=0, padding=-1), ValueError, "plot_conv_step: padding must be an int >= 0"),
     (dict(i=0, j=0, stride=1.5), TypeError, "plot_conv_step: stride must be an int"),
     (dict(i=0, j=0, axes=[None, None]), ValueError, "axes must hold 4 Axes"),
 ])
@@ -177,3 +177,14 @@ def test_plot_feature_maps_robust_scaling_clips_outliers():
     assert np.count_nonzero(plain > 0.5) == 1          # washed out: only the outlier is bright
     assert np.count_nonzero(robust > 0.5) == 51        # the bright half, and the clipped outlier
     assert np.nanmax(robust) == 1.0 and np.nanmin(robust) == 0.0
+
+
+def test_import_cnnlib_does_not_import_pyplot():
+    """Plots load Matplotlib when first used: a student's `import cnnlib` stays light."""
+    import subprocess
+    import sys
+    code = ("import sys, cnnlib; bad = [m for m in ('matplotlib.pyplot', 'matplotlib') if m in sys.modules]; "
+            "assert not bad, bad; cnnlib.plot_filters; assert 'matplotlib' in sys.modules; "
+            "assert 'matplotlib.pyplot' not in sys.modules; from cnnlib import conv_animation; print('ok')")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr

@@ -79,8 +79,12 @@ def test_fit_casts_float64_input_to_the_model_dtype():
 def test_train_errors():
     x, y, _, _ = load_digits()
     model = tiny_cnn(np.random.default_rng(0))
-    with pytest.raises(ValueError, match=r"fit: x must be \(N, ...\) and y \(N,\) with the same N"):
+    with pytest.raises(ValueError, match=r"^fit: y must have shape \(N,\) = \(10,\), got \(9,\)$"):
         fit(model, x[:10], y[:9])
+    with pytest.raises(ValueError, match=r"^fit: x must be a non-empty array \(N, ...\), got shape \(64,\)$"):
+        fit(model, x[0].ravel(), y[:10])
+    with pytest.raises(TypeError, match=r"^fit: epochs must be an int >= 1, got float 2\.0$"):
+        fit(model, x[:10], y[:10], epochs=2.0)
     with pytest.raises(TypeError, match="fit: y must hold integer class labels, got dtype float64"):
         fit(model, x[:10], y[:10].astype(float))
     with pytest.raises(ValueError, match="fit: epochs must be an int >= 1, got 0"):
@@ -105,12 +109,15 @@ class _RecordThreads(ReLU):
         return super().forward(x)
 
 
-def test_fit_and_predict_limit_blas_threads():
+def test_fit_and_predict_choose_one_blas_thread_and_restore_the_default():
+    from threadpoolctl import threadpool_info
+    before = [lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"]
     x, y, _, _ = load_digits()
     rec = _RecordThreads()
     model = Sequential(Flatten(), Dense(64, 10), rec)
     fit(model, x[:64], y[:64], epochs=1, progress=False)
-    predict(model, x[:10], blas_threads=1)
+    predict(model, x[:10])
     assert rec.seen and set(rec.seen) == {1}
-    with pytest.raises(ValueError, match="fit: blas_threads must be None or an int >= 1, got 0"):
-        fit(model, x[:10], y[:10], blas_threads=0)
+    assert [lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"] == before
+    with pytest.raises(TypeError, match="blas_threads"):
+        fit(model, x[:10], y[:10], blas_threads=1)      # no thread settings in the teaching API
