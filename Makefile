@@ -51,7 +51,10 @@ chromium:
 test: $(STAMP) chromium book
 	$(BIN)/python -m pytest
 
+# The bench's peers (PyTorch, numpy-ml, mygrad) are installed here only, never by requirements.txt.
 bench: $(STAMP)
+	$(BIN)/python -m pip install --quiet -r bench/requirements.txt || \
+	  echo "make bench: could not install bench/requirements.txt; the missing peers' rows say so" >&2
 	$(BIN)/python -m bench
 
 exercises: $(STAMP)

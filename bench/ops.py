@@ -1,14 +1,20 @@
-"""`python -m bench ops`: conv2d and max pooling, naive vs fast vs scipy vs PyTorch CPU.
+"""`python -m bench ops`: conv2d and max pooling: cnnlib's engine, textbook im2col and loops,
+against scipy, PyTorch CPU and two NumPy libraries a student might pick instead.
 
 Prints milliseconds (median of repeats), GFLOP/s and the ratio to PyTorch's time measured in the
-same run (the fast path and PyTorch are timed alternately, so machine load hits both alike),
-in float32 and float64, plus numpy's matrix-product peak for scale. PyTorch is optional (it is
-not a dependency); without it the PyTorch rows say "torch not installed". Slow implementations
-(naive loops, scipy) are timed on a reduced batch and scaled linearly to the full N; the note
-column says so.
+same run (the engine and the peers are timed alternately, so machine load hits all alike), in
+float32 and float64, plus the CPU, the OpenBLAS kernel and numpy's matrix-product peak. The
+peers are optional, installed only for the bench (`make bench` installs bench/requirements.txt;
+they are not dependencies of the course): PyTorch, numpy-ml's `conv2D` (forward only; it is
+loaded from its file, since the numpy_ml package itself no longer imports on Python 3.11) and
+mygrad's `conv_nd` (forward, and backward through its autograd). A peer that is not installed
+gets a row saying so. Slow implementations (loops, scipy) are timed on a reduced batch and
+scaled linearly to the full N; the note column says so.
 """
+import importlib.util
 import os
 import platform
+import sysconfig
 import time
 from typing import NamedTuple
 
@@ -25,16 +31,35 @@ try:
 except ImportError:      # optional peer
     torch = None
 
+try:
+    import mygrad
+    from mygrad.nnet.layers import conv_nd as mygrad_conv_nd
+except ImportError:      # optional peer
+    mygrad = None
+
+
+def _load_numpy_ml_conv2D():
+    """numpy-ml's conv2D, from numpy_ml/neural_nets/utils/utils.py (None when not installed)."""
+    path = os.path.join(sysconfig.get_paths()["purelib"], "numpy_ml", "neural_nets", "utils", "utils.py")
+    if not os.path.exists(path):
+        return None
+    spec = importlib.util.spec_from_file_location("numpy_ml_conv_utils", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.conv2D
+
+
+numpy_ml_conv2D = _load_numpy_ml_conv2D()
+
 WORKLOADS = {   # name: (N, C, H, W), (K, C, F, F), stride, padding
     "W1": ((64, 1, 28, 28), (8, 1, 3, 3), 1, 1),
     "W2": ((32, 16, 32, 32), (32, 16, 3, 3), 1, 1),
     "W3": ((32, 3, 64, 64), (16, 3, 5, 5), 2, 2),
 }
 POOL_SHAPE = (32, 32, 32, 32)
-TARGETS = {("W2", "forward"): 1.5, ("W3", "forward"): 3.0,
-           ("W2", "backward"): 2.0, ("W3", "backward"): 3.0}
+TARGETS = {("W2", "forward"): 1.5, ("W2", "backward"): 2.0}   # engine / PyTorch, float32
+PEER_SPEEDUP = 2.0         # target: the engine at least 2x faster than each NumPy peer
 SLOW_BUDGET = 0.5          # seconds: slow implementations run on a batch reduced to about this
-MIN_SPEEDUP = 500          # target: fast >= 500x naive
 
 
 def timed(fn):
@@ -116,6 +141,40 @@ def row(workload, dtype, direction, impl, t, flops, peer, note=""):
     print(f"{workload:<9} {dtype:<8} {direction:<9} {impl:<7} {cells}  {note}")
 
 
+def split_times(prepare, run, rounds=15):
+    """A Timing of ``run(state)`` alone, where each call needs a fresh ``state = prepare()``."""
+    run(prepare())
+    ts = []
+    for _ in range(rounds):
+        state = prepare()
+        ts.append(timed(lambda: run(state)))
+    return Timing(float(np.median(ts)), float(np.min(ts)))
+
+
+def peer_rows(x, w, b, s, p, dout):
+    """Timings of numpy-ml (forward) and mygrad (forward, backward); None where not installed.
+
+    Each peer gets its inputs in its own layout, prepared outside the timed calls: numpy-ml
+    takes NHWC images and (F, F, C, K) filters; mygrad takes NCHW and has no bias argument.
+    """
+    out = {}
+    if numpy_ml_conv2D is not None:
+        xh, wh = np.ascontiguousarray(x.transpose(0, 2, 3, 1)), np.ascontiguousarray(w.transpose(2, 3, 1, 0))
+        f = lambda: numpy_ml_conv2D(xh, wh, s, p) + b
+        np.testing.assert_allclose(f().transpose(0, 3, 1, 2), cnnlib.conv2d(x, w, b, s, p), rtol=1e-3, atol=1e-3)
+        (out["numpy-ml forward"],) = median_times([f], budget=0.3, min_rounds=2, block=2)
+    if mygrad is not None:
+        f = lambda: mygrad_conv_nd(x, w, stride=s, padding=p, constant=True)
+        np.testing.assert_allclose(np.asarray(f()), cnnlib.conv2d(x, w, None, s, p), rtol=1e-3, atol=1e-3)
+        (out["mygrad forward"],) = median_times([f], budget=0.3, min_rounds=2, block=2)
+
+        def prepare():
+            xt, wt = mygrad.Tensor(x), mygrad.Tensor(w)
+            return xt, wt, mygrad_conv_nd(xt, wt, stride=s, padding=p)
+        out["mygrad backward"] = split_times(prepare, lambda st: st[2].backward(dout), rounds=6)
+    return out
+
+
 def bench_conv(name, dtype, rng, results):
     xshape, wshape, s, p = WORKLOADS[name]
     x = rng.normal(size=xshape).astype(dtype)
@@ -128,6 +187,10 @@ def bench_conv(name, dtype, rng, results):
     dname = np.dtype(dtype).name
     fast_f = lambda: cnnlib.conv2d(x, w, b, stride=s, padding=p)
     fast_b = lambda: cnnlib.conv2d_backward(dout, x, w, stride=s, padding=p)
+    book_f = lambda: cnnlib.conv2d_im2col(x, w, b, stride=s, padding=p)
+    book_b = lambda: cnnlib.conv2d_backward_im2col(dout, x, w, stride=s, padding=p)
+    yt = np.empty(y.shape[::-1], dtype).transpose(3, 2, 1, 0)      # a transposed (N, K, Ho, Wo) view
+    copy = lambda: np.ascontiguousarray(yt)
     if torch is not None:
         xt, wt, bt, dt = (torch.from_numpy(a) for a in (x, w, b, dout))
         torch_f = lambda: F.conv2d(xt, wt, bt, stride=s, padding=p)
@@ -135,32 +198,46 @@ def bench_conv(name, dtype, rng, results):
             dt, xt, wt, [K], [s, s], [p, p], [1, 1], False, [0, 0], 1, [True, True, True])
         with torch.no_grad():
             np.testing.assert_allclose(torch_f().numpy(), y, rtol=1e-3, atol=1e-3)
-            t_fast_f, t_torch_f = median_times([fast_f, torch_f])
-            t_fast_b, t_torch_b = median_times([fast_b, torch_b])
+            t_fast_f, t_torch_f, t_book_f, t_copy = median_times([fast_f, torch_f, book_f, copy])
+            t_fast_b, t_torch_b, t_book_b = median_times([fast_b, torch_b, book_b])
     else:
-        (t_fast_f,), (t_fast_b,) = median_times([fast_f]), median_times([fast_b])
+        t_fast_f, t_book_f, t_copy = median_times([fast_f, book_f, copy])
+        t_fast_b, t_book_b = median_times([fast_b, book_b])
         t_torch_f = t_torch_b = None
+    peers = peer_rows(x, w, b, s, p, dout)
     t_naive, note_naive = scaled_time(
         lambda n: lambda: cnnlib.conv2d_naive(x[:n], w, b, stride=s, padding=p), N)
+    t_naive_b, note_naive_b = scaled_time(
+        lambda n: lambda: cnnlib.conv2d_backward_naive(dout[:n], x[:n], w, stride=s, padding=p), N)
     t_scipy, note_scipy = scaled_time(lambda n: lambda: scipy_conv(x[:n], w, b, s, p), N)
-    for impl, t, note in (("naive", t_naive, note_naive), ("fast", t_fast_f, ""),
-                          ("scipy", t_scipy, note_scipy)):
+    missing = "not installed (make bench installs bench/requirements.txt)"
+    for impl, t, note in (("loops", t_naive, note_naive), ("engine", t_fast_f, "cnnlib.conv2d"),
+                          ("im2col", t_book_f, "cnnlib.conv2d_im2col"),
+                          ("scipy", t_scipy, note_scipy),
+                          ("np-ml", peers.get("numpy-ml forward"), "numpy-ml conv2D" if numpy_ml_conv2D else missing),
+                          ("mygrad", peers.get("mygrad forward"), "mygrad conv_nd" if mygrad else missing),
+                          ("torch", t_torch_f, "" if torch else missing)):
         row(name, dname, "forward", impl, t, flops, t_torch_f, note)
-    row(name, dname, "forward", "torch", t_torch_f, flops, t_torch_f,
-        "" if torch else "torch not installed")
-    row(name, dname, "backward", "fast", t_fast_b, 2 * flops, t_torch_b, "dx, dw, db")
-    row(name, dname, "backward", "torch", t_torch_b, 2 * flops, t_torch_b,
-        "convolution_backward" if torch else "torch not installed")
-    results[(name, dname)] = dict(naive=t_naive, fast_f=t_fast_f, torch_f=t_torch_f,
-                                  fast_b=t_fast_b, torch_b=t_torch_b)
+    row(name, dname, "forward", "copy", t_copy, None, t_torch_f,
+        "what forcing a transposed output C-contiguous would cost (the engine does not)")
+    for impl, t, note in (("loops", t_naive_b, note_naive_b), ("engine", t_fast_b, "cnnlib.conv2d_backward"),
+                          ("im2col", t_book_b, "conv2d_backward_im2col"),
+                          ("mygrad", peers.get("mygrad backward"), "autograd, dx and dw" if mygrad else missing),
+                          ("torch", t_torch_b, "convolution_backward" if torch else missing)):
+        row(name, dname, "backward", impl, t, 2 * flops, t_torch_b, note)
+    results[(name, dname)] = dict(naive=t_naive, fast_f=t_fast_f, torch_f=t_torch_f, fast_b=t_fast_b,
+                                  torch_b=t_torch_b, book_f=t_book_f, book_b=t_book_b, **peers)
 
 
-def bench_pool(dtype, rng):
+def bench_pool(dtype, rng, results):
     x = rng.normal(size=POOL_SHAPE).astype(dtype)
     dout = rng.normal(size=cnnlib.max_pool2d(x).shape).astype(dtype)
     dname, label = np.dtype(dtype).name, "maxpool2"
     fast_f = lambda: cnnlib.max_pool2d(x)
     fast_b = lambda: cnnlib.max_pool2d_backward(dout, x)
+    layer = cnnlib.MaxPool2D(2)
+    layer_b = lambda: layer.backward(dout)
+    layer.forward(x)
     if torch is not None:
         xt = torch.from_numpy(x).requires_grad_(True)
         yt = F.max_pool2d(xt, 2)
@@ -171,21 +248,25 @@ def bench_pool(dtype, rng):
             yt.backward(dt, retain_graph=True)
         with torch.no_grad():
             t_fast_f, t_torch_f = median_times([fast_f, lambda: F.max_pool2d(xt, 2)])
-        t_fast_b, t_torch_b = median_times([fast_b, torch_b])
+        t_fast_b, t_layer_b, t_torch_b = median_times([fast_b, layer_b, torch_b])
     else:
-        (t_fast_f,), (t_fast_b,) = median_times([fast_f]), median_times([fast_b])
+        (t_fast_f,), (t_fast_b, t_layer_b) = median_times([fast_f]), median_times([fast_b, layer_b])
         t_torch_f = t_torch_b = None
     t_naive, note_naive = scaled_time(lambda n: lambda: naive_max_pool(x[:n]), x.shape[0])
     t_scipy, note_scipy = scaled_time(
         lambda n: lambda: ndimage.maximum_filter(x[:n], size=(1, 1, 2, 2), origin=(0, 0, -1, -1))[:, :, ::2, ::2],
         x.shape[0])
-    for impl, t, note in (("naive", t_naive, note_naive), ("fast", t_fast_f, ""),
+    for impl, t, note in (("loops", t_naive, note_naive), ("cnnlib", t_fast_f, "max_pool2d"),
                           ("scipy", t_scipy, "ndimage.maximum_filter " + note_scipy),
                           ("torch", t_torch_f, "" if torch else "torch not installed")):
         row(label, dname, "forward", impl, t, None, t_torch_f, note)
-    row(label, dname, "backward", "fast", t_fast_b, None, t_torch_b, "first-max tie rule")
+    row(label, dname, "backward", "cnnlib", t_fast_b, None, t_torch_b,
+        "max_pool2d_backward(dout, x): finds the maxima again")
+    row(label, dname, "backward", "layer", t_layer_b, None, t_torch_b,
+        "MaxPool2D.backward: where the forward found them (as PyTorch)")
     row(label, dname, "backward", "torch", t_torch_b, None, t_torch_b,
         "autograd" if torch else "torch not installed")
+    results[(label, dname)] = dict(fast_b=t_fast_b, layer_b=t_layer_b, torch_b=t_torch_b)
 
 
 def verdict(ok_median, ok_best):
@@ -196,7 +277,8 @@ def verdict(ok_median, ok_best):
 
 
 def print_targets(results):
-    print("\nTargets (float32; ratio = our time / PyTorch's time in this run, medians [best repeats])")
+    print("\nTargets (float32 unless noted; ratio = our time / the peer's time in this run, "
+          "medians [best repeats])")
     for (name, direction), limit in TARGETS.items():
         r = results[(name, "float32")]
         ours, peer = (r["fast_f"], r["torch_f"]) if direction == "forward" else (r["fast_b"], r["torch_b"])
@@ -206,16 +288,52 @@ def print_targets(results):
         ratio, best = ours.median / peer.median, ours.best / peer.best
         print(f"  {name} {direction:<8}: {ratio:5.2f}x PyTorch [{best:5.2f}x] (target <= {limit}x) "
               f"{verdict(ratio <= limit, best <= limit)}")
+    r = results[("maxpool2", "float32")]
+    if r["torch_b"] is not None:
+        ratio, best = r["layer_b"].median / r["torch_b"].median, r["layer_b"].best / r["torch_b"].best
+        print(f"  max-pool backward (MaxPool2D layer): {ratio:5.2f}x PyTorch [{best:5.2f}x] (target <= 1x) "
+              f"{verdict(ratio <= 1, best <= 1)}")
     for (name, dname), r in results.items():
-        speedup, best = r["naive"].median / r["fast_f"].median, r["naive"].best / r["fast_f"].best
-        print(f"  {name} {dname:<7} fast vs naive: {speedup:7.0f}x faster [{best:7.0f}x] "
-              f"(target >= {MIN_SPEEDUP}x) {verdict(speedup >= MIN_SPEEDUP, best >= MIN_SPEEDUP)}")
+        for key in ("numpy-ml forward", "mygrad forward", "mygrad backward"):
+            if key not in r:
+                continue
+            ours = r["fast_f"] if key.endswith("forward") else r["fast_b"]
+            speedup, best = r[key].median / ours.median, r[key].best / ours.best
+            print(f"  {name} {dname:<7} engine vs {key:<16}: {speedup:6.1f}x faster [{best:6.1f}x] "
+                  f"(target >= {PEER_SPEEDUP:g}x) {verdict(speedup >= PEER_SPEEDUP, best >= PEER_SPEEDUP)}")
+
+
+def cpu_model():
+    """The CPU's model name from /proc/cpuinfo (the platform's processor string elsewhere)."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"
+
+
+def blas_line():
+    """The BLAS that numpy's matrix products run on, as threadpoolctl reports it."""
+    try:
+        from threadpoolctl import threadpool_info
+    except ImportError:
+        return "BLAS: unknown (threadpoolctl not installed)"
+    libs = [lib for lib in threadpool_info() if lib.get("user_api") == "blas"]
+    return "; ".join(f"BLAS: {lib.get('internal_api')} {lib.get('version')}, kernel "
+                     f"{lib.get('architecture')}, {lib.get('num_threads')} threads" for lib in libs) or "BLAS: none found"
 
 
 def main():
     rng = np.random.default_rng(0)
+    versions = [f"torch {torch.__version__} (2 threads)" if torch else "torch not installed",
+                f"mygrad {mygrad.__version__}" if mygrad else "mygrad not installed",
+                "numpy-ml conv2D" if numpy_ml_conv2D else "numpy-ml not installed"]
     print(f"cnnlib ops benchmark: numpy {np.__version__}, python {platform.python_version()}, "
-          f"{os.cpu_count()} CPUs, torch {torch.__version__ + ' (2 threads)' if torch else 'not installed'}")
+          + ", ".join(versions))
+    print(f"CPU: {cpu_model()}, {os.cpu_count()} CPUs; {blas_line()}")
     load = os.getloadavg()[0]
     print(f"load average (1 min) at start: {load:.1f} on {os.cpu_count()} CPUs"
           + ("  -- the machine is busy: expect noisy times" if load > 0.5 * (os.cpu_count() or 1) else ""))
@@ -225,7 +343,8 @@ def main():
           "W3: N=32 C=3 64x64 K=16 F=5 S=2 P=2 | maxpool2: 2x2 stride 2 on (32, 32, 32, 32)")
     print(f"process settings for side-by-side timing (see bench/__init__.py): "
           f"GOMP_SPINCOUNT={os.environ.get('GOMP_SPINCOUNT')}, glibc keeps freed memory: "
-          f"{'yes' if KEEPS_FREED_MEMORY else 'no'}; cnnlib threads: {cnnlib.engine.parallel.num_threads()}")
+          f"{'yes' if KEEPS_FREED_MEMORY else 'no'}; cnnlib threads: {cnnlib.engine.parallel.num_threads()}, "
+          f"small in-place products: {cnnlib.engine.plans.small_products_pay()}")
     print("GFLOP/s counts 2*N*K*Ho*Wo*C*F*F per forward, twice that per backward.")
     print("ms = median of the repeats, best = fastest repeat; GFLOP/s and 'vs torch' use medians.\n")
     print(f"{'workload':<9} {'dtype':<8} {'pass':<9} {'impl':<7} {'ms':>10} {'best ms':>9} {'GFLOP/s':>8} "
@@ -234,7 +353,7 @@ def main():
     for dtype in (np.float32, np.float64):
         for name in WORKLOADS:
             bench_conv(name, dtype, rng, results)
-        bench_pool(dtype, rng)
+        bench_pool(dtype, rng, results)
     print_targets(results)
     print(f"load average (1 min) at the end: {os.getloadavg()[0]:.1f}")
 

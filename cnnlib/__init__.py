@@ -6,7 +6,7 @@ deep-learning framework; output sizes floor, as in PyTorch.
 """
 from .conv import (zero_pad, conv2d_naive, im2col, conv2d_im2col, conv2d_backward_naive, col2im,
                    conv2d_backward_im2col, conv2d, conv2d_backward)
-from .pool import max_pool2d, avg_pool2d, max_pool2d_backward, avg_pool2d_backward
+from .pool import max_pool2d, avg_pool2d, max_pool2d_with_indices, max_pool2d_backward, avg_pool2d_backward
 from .sizes import conv_output_size, conv_param_count, dense_param_count, mlp_param_count, receptive_field
 from .activations import relu, relu_backward, softmax
 from .losses import cross_entropy, cross_entropy_backward
@@ -48,6 +48,7 @@ __all__ = [
     "conv2d_backward",
     "max_pool2d",
     "avg_pool2d",
+    "max_pool2d_with_indices",
     "max_pool2d_backward",
     "avg_pool2d_backward",
     "conv_output_size",

@@ -14,7 +14,7 @@ from ._validate import as_pair, check_array, check_int
 from .activations import relu, relu_backward
 from .conv import conv2d, conv2d_backward
 from .dense import dense_backward, dense_forward
-from .pool import avg_pool2d, avg_pool2d_backward, max_pool2d, max_pool2d_backward
+from .pool import avg_pool2d, avg_pool2d_backward, max_pool2d_backward, max_pool2d_with_indices
 
 __all__ = ["Parameter", "Layer", "Conv2D", "ReLU", "MaxPool2D", "AvgPool2D", "Flatten", "Dense",
            "Sequential"]
@@ -183,9 +183,21 @@ class _Pool2D(Layer):
 
 
 class MaxPool2D(_Pool2D):
-    """Max pooling over size x size windows moved by stride (default: size); see max_pool2d."""
+    """Max pooling over size x size windows moved by stride (default: size); see max_pool2d.
 
-    _forward, _backward = staticmethod(max_pool2d), staticmethod(max_pool2d_backward)
+    The forward pass keeps where each maximum was (as PyTorch does), so the backward pass only
+    puts each window's gradient there.
+    """
+
+    def forward(self, x):
+        """x (N, C, H, W) -> (N, C, H_out, W_out)."""
+        self._x = check_array(x, "MaxPool2D.forward", "x", ndim=4, layout="(N, C, H, W)")
+        out, self._argmax = max_pool2d_with_indices(x, self.size, self.stride)
+        return out
+
+    def backward(self, dout):
+        x = self._cached("_x")
+        return max_pool2d_backward(dout, x, self.size, self.stride, argmax=self._argmax)
 
 
 class AvgPool2D(_Pool2D):

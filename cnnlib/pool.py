@@ -9,7 +9,8 @@ import numpy as np
 
 from ._validate import as_pair, check_array, check_same_shape, float_dtype
 
-__all__ = ["max_pool2d", "avg_pool2d", "max_pool2d_backward", "avg_pool2d_backward"]
+__all__ = ["max_pool2d", "avg_pool2d", "max_pool2d_with_indices", "max_pool2d_backward",
+           "avg_pool2d_backward"]
 
 
 def _check_pool_args(func, x, size, stride):
@@ -73,7 +74,51 @@ def avg_pool2d(x, size=2, stride=None):
     return out
 
 
-def max_pool2d_backward(dout, x, size=2, stride=None):
+def max_pool2d_with_indices(x, size=2, stride=None):
+    """:func:`max_pool2d`, and where in ``x`` each window's maximum was found.
+
+    Parameters and ``out`` as in :func:`max_pool2d`.
+
+    Returns
+    -------
+    out : ndarray, shape (N, C, H_out, W_out)
+    argmax : ndarray of intp, shape (N, C, H_out, W_out)
+        Flat indices into ``x``: ``x.ravel()[argmax] == out``. Each is the FIRST position holding
+        the window's maximum in row-major order within the window (a NaN counts as the maximum).
+
+    Notes
+    -----
+    One pass per offset (m, l) in row-major order marks the windows whose element there equals
+    their maximum and that have no earlier mark; the offset's number t = m fw + l is recorded
+    for them (one byte per window), and t becomes the flat index m W + l plus the window's
+    corner. The :class:`MaxPool2D` layer keeps ``argmax`` from its forward pass, so that its
+    backward pass is a single scatter.
+    """
+    (fh, fw), stride, out_hw = _check_pool_args("max_pool2d_with_indices", x, size, stride)
+    out = max_pool2d(x, (fh, fw), stride)
+    (N, C, H, W), (sh, sw), (Ho, Wo) = x.shape, stride, out_hw
+    has_nan = np.issubdtype(out.dtype, np.floating) and np.isnan(out).any()
+    offsets = [(m, n) for m in range(fh) for n in range(fw)]
+    first = np.zeros(out.shape, np.uint8 if len(offsets) <= 256 else np.intp)   # offset number t
+    found = np.zeros(out.shape, bool)
+    for t, (m, n) in enumerate(offsets[:-1]):
+        xs = _slices(x, m, n, stride, out_hw)
+        hit = np.equal(xs, out)
+        if has_nan:
+            hit |= np.isnan(xs)
+        hit &= ~found                                   # an earlier offset holds it already
+        found |= hit
+        if t:
+            first += hit.view(np.uint8) * first.dtype.type(t)
+    first += (~found).view(np.uint8) * first.dtype.type(len(offsets) - 1)   # the last offset
+    flat = np.array([m * W + n for m, n in offsets], np.intp)
+    argmax = np.take(flat, first)
+    argmax += (np.arange(N * C) * (H * W)).reshape(N, C, 1, 1)      # image and channel
+    argmax += (np.arange(Ho) * (sh * W)).reshape(Ho, 1) + np.arange(Wo) * sw   # window corner
+    return out, argmax
+
+
+def max_pool2d_backward(dout, x, size=2, stride=None, argmax=None):
     """Gradient of :func:`max_pool2d` with respect to ``x``.
 
     Parameters
@@ -81,6 +126,9 @@ def max_pool2d_backward(dout, x, size=2, stride=None):
     dout : ndarray, shape (N, C, H_out, W_out)
     x : ndarray, shape (N, C, H, W), the forward input
     size, stride : as in :func:`max_pool2d`
+    argmax : ndarray of intp, shape (N, C, H_out, W_out), optional
+        The indices :func:`max_pool2d_with_indices` returned in the forward pass; without
+        them the maxima are found again.
 
     Returns
     -------
@@ -91,45 +139,24 @@ def max_pool2d_backward(dout, x, size=2, stride=None):
     Tie rule (as PyTorch): each window sends its whole gradient to the FIRST position holding
     its maximum in row-major order within the window; tied maxima further on get nothing from
     that window (the gradient is neither split nor duplicated). With overlapping windows a pixel
-    receives the sum over all windows that picked it. A NaN counts as the maximum.
+    receives the sum over all windows that picked it. A NaN counts as the maximum. Pixels that
+    no window picked get 0.
     """
     func = "max_pool2d_backward"
     (fh, fw), stride, out_hw = _check_pool_args(func, x, size, stride)
     _check_dout(func, dout, x, out_hw)
-    out = max_pool2d(x, (fh, fw), stride)
-    has_nan = np.issubdtype(out.dtype, np.floating) and np.isnan(out).any()
-    finite = np.isfinite(dout).all()   # then dout * mask is exact (no inf * 0 = nan)
-    tiled = stride == (fh, fw)         # windows side by side: each pixel in one window at most
-    dx = _pool_grad_buffer(x.shape, float_dtype(dout, x), (fh, fw), out_hw, tiled and finite)
-    offsets = [(m, n) for m in range(fh) for n in range(fw)]
-    todo = None                        # windows whose maximum is not found yet (None: all)
-    for k, (m, n) in enumerate(offsets):
-        xs = _slices(x, m, n, stride, out_hw)
-        hit = np.equal(xs, out)
-        if has_nan:
-            np.logical_or(hit, np.isnan(xs), out=hit)
-        if todo is not None:
-            np.logical_and(hit, todo, out=hit)
-        if k + 1 < len(offsets):       # hit is within todo, so "todo and not hit" is todo xor hit
-            todo = ~hit if todo is None else np.logical_xor(todo, hit, out=todo)
-        view = _slices(dx, m, n, stride, out_hw)
-        if finite and stride[0] >= fh and stride[1] >= fw:    # no overlap: write
-            np.multiply(dout, hit, out=view)
-        else:
-            view += dout * hit if finite else np.where(hit, dout, 0)
-    return dx
-
-
-def _pool_grad_buffer(shape, dtype, size, out_hw, written):
-    """dx for pooling: zeros, or (when the windows tile it and every window pixel is written)
-    an empty array whose pixels outside all windows (bottom rows, right columns) are zeroed."""
-    if not written:
-        return np.zeros(shape, dtype)
-    dx = np.empty(shape, dtype)
-    (fh, fw), (Ho, Wo) = size, out_hw
-    dx[:, :, Ho * fh:] = 0
-    dx[:, :, :Ho * fh, Wo * fw:] = 0
-    return dx
+    if argmax is None:
+        argmax = max_pool2d_with_indices(x, (fh, fw), stride)[1]
+    else:
+        check_array(argmax, func, "argmax", ndim=4, layout="(N, C, H_out, W_out)")
+        check_same_shape(argmax, dout.shape, func, "argmax", "the shape of the pooled output")
+    dtype = float_dtype(dout, x)
+    if stride[0] >= fh and stride[1] >= fw:          # no overlap: each pixel is picked once at most
+        dx = np.zeros(x.size, dtype)
+        dx[argmax.ravel()] = dout.ravel()
+    else:                                            # overlap: add up every window that picked it
+        dx = np.bincount(argmax.ravel(), weights=dout.ravel(), minlength=x.size).astype(dtype)
+    return dx.reshape(x.shape)
 
 
 def avg_pool2d_backward(dout, x, size=2, stride=None):

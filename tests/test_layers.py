@@ -113,7 +113,7 @@ def test_dense_rejects_wrong_features():
 
 
 def test_pool_layers_errors_come_from_the_functions():
-    with pytest.raises(ValueError, match="max_pool2d: pooling window 3x3 is larger than the input 2x2"):
+    with pytest.raises(ValueError, match="max_pool2d_with_indices: pooling window 3x3 is larger than the input 2x2"):
         MaxPool2D(3).forward(np.zeros((1, 1, 2, 2)))
     with pytest.raises(ValueError, match=r"AvgPool2D.forward: x must be a 4-D array"):
         AvgPool2D().forward(np.zeros((4, 4)))

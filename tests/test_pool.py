@@ -1,7 +1,8 @@
-"""Tests for cnnlib.pool: max/avg pooling and their backward passes (overlaps, ties, errors)."""
+"""Tests for cnnlib.pool: max/avg pooling, max-pool indices and the backward passes (overlaps, ties, errors)."""
 import numpy as np
 import pytest
 
+import cnnlib
 from cnnlib import avg_pool2d, avg_pool2d_backward, max_pool2d, max_pool2d_backward
 from numeric_oracle import numeric_gradient
 
@@ -198,3 +199,29 @@ def test_forward_errors(func, args, exc, pattern):
 def test_backward_errors(func, args, exc, pattern):
     with pytest.raises(exc, match=rf"^{func.__name__}: {pattern}"):
         func(*args)
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_indices_point_at_the_first_maximum_and_drive_the_backward(seed):
+    """x.ravel()[argmax] == out, the first maximum of each window (ties made on purpose), and
+    the backward from the kept indices equals the loops, with or without overlap."""
+    rng = np.random.default_rng(seed)
+    size = tuple(int(v) for v in rng.integers(1, 4, 2))
+    stride = tuple(int(v) for v in rng.integers(1, 4, 2))
+    x = rng.integers(0, 3, size=(2, 3, 9, 8)).astype(np.float32)      # many ties
+    out, argmax = cnnlib.max_pool2d_with_indices(x, size, stride)
+    assert argmax.shape == out.shape and argmax.dtype == np.intp
+    np.testing.assert_array_equal(x.ravel()[argmax], out)
+    dout = rng.normal(size=out.shape).astype(np.float32)
+    expected = loop_max_backward(dout, x, size, stride)
+    np.testing.assert_allclose(max_pool2d_backward(dout, x, size, stride, argmax=argmax), expected, rtol=1e-6)
+    np.testing.assert_allclose(max_pool2d_backward(dout, x, size, stride), expected, rtol=1e-6)
+    layer = cnnlib.MaxPool2D(size, stride)
+    np.testing.assert_array_equal(layer.forward(x), out)
+    np.testing.assert_allclose(layer.backward(dout), expected, rtol=1e-6)
+
+
+def test_backward_refuses_indices_of_the_wrong_shape():
+    x = np.zeros((1, 1, 4, 4))
+    with pytest.raises(ValueError, match=r"^max_pool2d_backward: argmax must have shape \(1, 1, 2, 2\)"):
+        max_pool2d_backward(np.ones((1, 1, 2, 2)), x, argmax=np.zeros((1, 1, 3, 3), np.intp))
