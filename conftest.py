@@ -18,3 +18,12 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 def pytest_configure(config):
     config.addinivalue_line("markers", "slow: takes a minute or more (deselect with -m 'not slow')")
     config.addinivalue_line("markers", "dask: starts a Dask cluster (scheduler and workers on loopback)")
+
+
+def pytest_terminal_summary(terminalreporter):
+    """The catalogue's figures (tests/grading_catalogue/report.py), when its tests ran."""
+    report = sys.modules.get("grading_catalogue.report")
+    text = report.table() if report else ""
+    if text:
+        terminalreporter.write_sep("=", "wrong submissions caught, per assignment (grading catalogue)")
+        terminalreporter.write_line(text)

@@ -6,7 +6,7 @@ import numpy as np
 import cnnlib
 
 from ._conv import conv_variants, out_size, random_conv_shape, shape_label
-from ._core import Case, Check, Variant, array_check, scalar_check
+from ._core import Case, Check, Variant, array_check, never_raises, scalar_check
 
 ASSIGNMENT = "03_hyperparameters"
 
@@ -27,10 +27,20 @@ def _pad_case(label, x, p):
         Variant("2P zeros on each side: P on each side makes the side grow by 2P",
                 shape=(N, C, H + 4 * p, W + 4 * p)),
     ]
-    check = array_check(expected, what="zero_pad output", variants=variants,
-                        shape_hint=f"x {x.shape} padded by {p} is (N, C, H + 2P, W + 2P)",
-                        value_hint="the middle is x and the border zeros", dtype=x.dtype)
-    return Case(label, (x, p), {}, expected, check)
+    values = array_check(expected, what="zero_pad output", variants=variants,
+                         shape_hint=f"x {x.shape} padded by {p} is (N, C, H + 2P, W + 2P)",
+                         value_hint="the middle is x and the border zeros", dtype=x.dtype)
+    return Case(label, (x, p), {}, expected, never_raises(lambda got: _pad_verdict(got, values, x.dtype),
+                                                          "zero_pad output"))
+
+
+def _pad_verdict(got, values, dtype):
+    """The values, then the rule the task states: the output keeps the dtype of x."""
+    msg = values(got)
+    if msg is None and getattr(got, "dtype", dtype) != dtype:
+        return (f"zero_pad output has dtype {got.dtype}, expected {np.dtype(dtype)}: keep the dtype "
+                f"of x (e.g. np.zeros(..., dtype=x.dtype))")
+    return msg
 
 
 def pad_cases(rng):

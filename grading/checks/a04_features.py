@@ -55,7 +55,10 @@ def rf_cases(rng):
 
 
 # --------------------------------------------------------------------------- vertical_edge_kernel
-REFERENCE_KERNEL = np.array([[-1.0, 0.0, 1.0], [-2.0, 0.0, 2.0], [-1.0, 0.0, 1.0]])  # Sobel
+# The Sobel x kernel in the cross-correlation convention that CNNs use (positive on dark -> bright).
+# The textbook Sobel, [[1, 0, -1], [2, 0, -2], [1, 0, -1]], is defined for true convolution (which
+# flips the kernel): under cross-correlation it responds with the opposite sign.
+REFERENCE_KERNEL = np.array([[-1.0, 0.0, 1.0], [-2.0, 0.0, 2.0], [-1.0, 0.0, 1.0]])
 
 
 def _edge_image(dark, bright, reverse=False, rows=6, cols=8, at=4):
@@ -95,7 +98,8 @@ def _edge_verdict(got):
         return (f"on a dark-to-bright edge (dark left, bright right) the response is "
                 f"{fmt_num(np.min(rise_e))}, expected > 0: the sign is reversed "
                 f"(cross-correlation does not flip the kernel: bright on the right needs positive "
-                f"weights on the right)")
+                f"weights on the right. A textbook Sobel kernel is written for true convolution, "
+                f"which flips it: under cross-correlation its sign is reversed)")
     if np.max(rise_e) <= tol:
         return "on a dark-to-bright vertical edge the response is 0, expected > 0"
     if np.min(rise_e) < -tol:

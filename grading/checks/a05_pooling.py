@@ -98,7 +98,8 @@ def _shapes(rng):
     """(x, size, stride) for the hidden cases: ties, overlap, non-square, strides that do not divide."""
     out = []
     for shape, size, stride in [((2, 3, 7, 5), 2, None), ((1, 2, 7, 7), 3, 2), ((2, 1, 6, 9), 3, 1),
-                                ((1, 3, 8, 6), 2, 3), ((2, 2, 5, 8), 2, 1), ((1, 1, 9, 7), 4, 3)]:
+                                ((1, 3, 8, 6), 2, 3), ((2, 2, 5, 8), 2, 1), ((1, 1, 9, 7), 4, 3),
+                                ((2, 2, 7, 8), 3, None)]:
         x = rng.integers(0, 4, size=shape).astype(np.float64)   # many ties
         if shape[0] == 2:
             x = x + 0.1 * rng.normal(size=shape)

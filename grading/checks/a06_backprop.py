@@ -53,7 +53,9 @@ def _backward_case(label, dout, x, w, stride=1, padding=0, defaults=False):
     dx_variants = [
         Variant("dx still has the padding: return dx_pad[:, :, P:P+H, P:P+W]",
                 shape=(N, C, H + 2 * padding, W + 2 * padding)),
-        Variant("the kernel was flipped for dx: with cross-correlation, dx_pad[window] += dout * w (no flip)",
+        Variant("the kernel was flipped for dx. In the scatter view (this task's), each window sends "
+                "dout * w back as it is: dx_pad[window] += dout * w, no flip. The flip belongs to the "
+                "other view, dx as one full convolution of dout with w (chapter 8)",
                 cnnlib.conv2d_backward(dout, x, w[:, :, ::-1, ::-1].copy(), stride=stride, padding=padding)[0]),
         Variant("dx was divided by N: the gradient of the batch is a sum, not a mean", dx / N if N > 1 else None),
     ]

@@ -26,7 +26,7 @@ from pathlib import Path
 
 from . import ASSIGNMENTS, CHECKS, run_check
 
-__all__ = ["check", "check_all", "check_notebook", "main", "CHECK_CELL_ID"]
+__all__ = ["check", "check_all", "check_notebook", "verdict", "main", "CHECK_CELL_ID"]
 
 #: grade_id of the notebooks' last cell, which calls check_all (skipped when a notebook is run here)
 CHECK_CELL_ID = "check_before_hand_in"
@@ -95,6 +95,12 @@ def _run(chk, namespace: dict, seed) -> tuple[bool, str]:
     except AssertionError as exc:
         return False, str(exc)
     return True, quiet.getvalue().strip()
+
+
+def verdict(grade_id: str, namespace: dict, seed=None) -> "str | None":
+    """None if check `grade_id` passes against `namespace`, else the grader's message."""
+    passed, message = _run(CHECKS[grade_id], namespace, seed)
+    return None if passed else message
 
 
 def _show(chk, passed: bool, message: str) -> None:

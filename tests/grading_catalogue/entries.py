@@ -668,5 +668,271 @@ def predict(x):
 ''')}),
 ]
 
-WRONG = W01 + W02 + W03 + W04 + W05 + W06
-CORRECT = C01 + C02 + C03 + C04 + C05 + C06
+
+# =========================================================================== realistic first attempts
+# Mistakes students make on a first try (issue 13): assumptions that hold in the worked examples
+# (one image, one channel, square kernels, padding that is not 0, lists) and fail elsewhere.
+FIRST_ATTEMPTS = [
+    # ---------------------------------------------------------------- 01_mlp
+    _e("dense: bias as a column (b[:, None])", "01_mlp", {"dense_forward": '''
+def dense_forward(x, W, b):
+    return x @ W + b[:, None]
+'''}, {"test_dense_forward"}),
+    _e("dense: one example at a time, output sized by D", "01_mlp", {"dense_forward": '''
+def dense_forward(x, W, b):
+    out = np.zeros((x.shape[0], x.shape[1]))
+    for n in range(x.shape[0]):
+        out[n, :W.shape[1]] = x[n] @ W + b
+    return out
+'''}, {"test_dense_forward"}),
+    _e("mlp: list-only (sizes + [0] padding trick)", "01_mlp", {"mlp_param_count": '''
+def mlp_param_count(layer_sizes):
+    total = 0
+    for n_in, n_out in zip(layer_sizes, layer_sizes[1:] + [0]):
+        if n_out:
+            total += n_in * n_out + n_out
+    return total
+'''}, {"test_mlp_param_count"}),
+    _e("mlp: counts the input layer's biases", "01_mlp", {"mlp_param_count": '''
+def mlp_param_count(layer_sizes):
+    total = sum(layer_sizes)
+    for n_in, n_out in zip(layer_sizes[:-1], layer_sizes[1:]):
+        total += n_in * n_out
+    return total
+'''}, {"test_mlp_param_count", "test_param_counts"}),
+    # ---------------------------------------------------------------- 02_convolution
+    _e("single: output sized by the kernel's first side (Fh used for Fw)", "02_convolution", {"conv2d_single": '''
+def conv2d_single(x, w):
+    H, W = x.shape
+    Fh, Fw = w.shape
+    out = np.zeros((H - Fh + 1, W - Fh + 1))
+    for i in range(H - Fh + 1):
+        for j in range(W - Fh + 1):
+            out[i, j] = np.sum(x[i:i + Fh, j:j + Fw] * w)
+    return out
+'''}, {"test_conv2d_single"}),
+    _e("single: rows of the output from W (square images assumed)", "02_convolution", {"conv2d_single": '''
+def conv2d_single(x, w):
+    n = x.shape[0]
+    Fh, Fw = w.shape
+    out = np.zeros((n - Fh + 1, n - Fw + 1))
+    for i in range(n - Fh + 1):
+        for j in range(n - Fw + 1):
+            out[i, j] = np.sum(x[i:i + Fh, j:j + Fw] * w)
+    return out
+'''}, {"test_conv2d_single"}),
+    _e("multi: square kernels (K, _, F, _ = w.shape)", "02_convolution", {"conv2d_multi": '''
+def conv2d_multi(x, w, b):
+    C, H, W = x.shape
+    K, _, F, _ = w.shape
+    out = np.zeros((K, H - F + 1, W - F + 1))
+    for k in range(K):
+        for i in range(H - F + 1):
+            for j in range(W - F + 1):
+                out[k, i, j] = np.sum(x[:, i:i + F, j:j + F] * w[k]) + b[k]
+    return out
+'''}, {"test_conv2d_multi"}),
+    _e("multi: bias added once per channel", "02_convolution", {"conv2d_multi": '''
+def conv2d_multi(x, w, b):
+    K, C = w.shape[:2]
+    return np.array([sum(conv2d_single(x[c], w[k, c]) + b[k] for c in range(C)) for k in range(K)])
+'''}, {"test_conv2d_multi"}),
+    _e("multi: filter and channel indices swapped (w[c, k])", "02_convolution", {"conv2d_multi": '''
+def conv2d_multi(x, w, b):
+    K, C = w.shape[:2]
+    out = []
+    for k in range(K):
+        total = 0
+        for c in range(C):
+            total = total + conv2d_single(x[c], w[c, k])
+        out.append(total + b[k])
+    return np.array(out)
+'''}, {"test_conv2d_multi"}),
+    # ---------------------------------------------------------------- 03_hyperparameters
+    _e("pad: x[P:-P] slice (empty when P = 0)", "03_hyperparameters", {"zero_pad": '''
+def zero_pad(x, padding):
+    N, C, H, W = x.shape
+    P = padding
+    out = np.zeros((N, C, H + 2 * P, W + 2 * P), dtype=x.dtype)
+    out[:, :, P:-P, P:-P] = x
+    return out
+'''}, {"test_zero_pad", "test_conv2d"}),
+    _e("pad: float32 upcast to float64 (np.zeros without dtype)", "03_hyperparameters", {"zero_pad": '''
+def zero_pad(x, padding):
+    N, C, H, W = x.shape
+    out = np.zeros((N, C, H + 2 * padding, W + 2 * padding))
+    out[:, :, padding:padding + H, padding:padding + W] = x
+    return out
+'''}, {"test_zero_pad"}),
+    _e("output size: true division (/ instead of //)", "03_hyperparameters", {"conv_output_size": '''
+def conv_output_size(n, f, padding, stride):
+    return (n + 2 * padding - f) / stride + 1
+'''}, {"test_conv_output_size", "test_conv2d"}),
+    _e("conv2d: square kernels (K, _, F, _ = w.shape)", "03_hyperparameters", {"conv2d": '''
+def conv2d(x, w, b, stride=1, padding=0):
+    N, C, H, W = x.shape
+    K, _, F, _ = w.shape
+    xp = zero_pad(x, padding)
+    Ho = conv_output_size(H, F, padding, stride)
+    Wo = conv_output_size(W, F, padding, stride)
+    out = np.zeros((N, K, Ho, Wo))
+    for i in range(Ho):
+        for j in range(Wo):
+            win = xp[:, :, i * stride:i * stride + F, j * stride:j * stride + F]
+            out[:, :, i, j] = np.tensordot(win, w, axes=([1, 2, 3], [1, 2, 3])) + b
+    return out
+'''}, {"test_conv2d"}),
+    _e("conv2d: pads by hand with x[P:-P] (crashes at padding 0)", "03_hyperparameters", {"conv2d": REF_CONV2D_LOOPS.replace(
+        "    xp = np.pad(x, ((0, 0), (0, 0), (padding, padding), (padding, padding)))\n",
+        "    xp = np.zeros((N, C, H + 2 * padding, W + 2 * padding))\n"
+        "    xp[:, :, padding:-padding, padding:-padding] = x\n")}, {"test_conv2d"}),
+    _e("conv2d: no defaults for stride and padding", "03_hyperparameters", {"conv2d": REF_CONV2D_LOOPS.replace(
+        "def conv2d(x, w, b, stride=1, padding=0):", "def conv2d(x, w, b, stride, padding):")}, {"test_conv2d"}),
+    _e("conv2d: square images (W_out = H_out)", "03_hyperparameters", {"conv2d": REF_CONV2D_LOOPS.replace(
+        "Wo = (W + 2 * padding - Fw) // stride + 1", "Wo = Ho")}, {"test_conv2d"}),
+    _e("conv2d: the window summed over the whole batch (np.sum(window * w[k]))", "03_hyperparameters", {"conv2d": '''
+def conv2d(x, w, b, stride=1, padding=0):
+    N, C, H, W = x.shape
+    K, _, Fh, Fw = w.shape
+    xp = zero_pad(x, padding)
+    Ho, Wo = conv_output_size(H, Fh, padding, stride), conv_output_size(W, Fw, padding, stride)
+    out = np.zeros((N, K, Ho, Wo))
+    for k in range(K):
+        for i in range(Ho):
+            for j in range(Wo):
+                window = xp[:, :, i * stride:i * stride + Fh, j * stride:j * stride + Fw]
+                out[:, k, i, j] = np.sum(window * w[k]) + b[k]
+    return out
+'''}, {"test_conv2d"}),
+    _e("conv2d: only the first image of the batch (x[0])", "03_hyperparameters", {"conv2d": '''
+def conv2d(x, w, b, stride=1, padding=0):
+    N, C, H, W = x.shape
+    K, _, Fh, Fw = w.shape
+    xp = zero_pad(x, padding)[0]
+    Ho, Wo = conv_output_size(H, Fh, padding, stride), conv_output_size(W, Fw, padding, stride)
+    out = np.zeros((N, K, Ho, Wo))
+    for k in range(K):
+        for i in range(Ho):
+            for j in range(Wo):
+                out[:, k, i, j] = np.sum(xp[:, i * stride:i * stride + Fh, j * stride:j * stride + Fw] * w[k]) + b[k]
+    return out
+'''}, {"test_conv2d"}),
+    # ---------------------------------------------------------------- 04_features
+    _e("receptive field: list-only (strides + [1])", "04_features", {"receptive_field": '''
+def receptive_field(kernel_sizes, strides):
+    jumps = [1] + strides
+    r = 1
+    for l, f in enumerate(kernel_sizes):
+        r += (f - 1) * int(np.prod(jumps[:l + 1]))
+    return r
+'''}, {"test_receptive_field"}),
+    _e("receptive field: every layer grows by the product of ALL strides", "04_features", {"receptive_field": '''
+def receptive_field(kernel_sizes, strides):
+    return 1 + sum(f - 1 for f in kernel_sizes) * int(np.prod(strides))
+'''}, {"test_receptive_field"}),
+    _e("receptive field: taken from cnnlib (blocked at marking)", "04_features", {"receptive_field": '''
+from cnnlib import receptive_field as _cnnlib_receptive_field
+
+
+def receptive_field(kernel_sizes, strides):
+    return _cnnlib_receptive_field(kernel_sizes, strides)
+'''}, {"test_receptive_field"}),
+    _e("max pool: stride=None not handled", "05_pooling", {"max_pool2d": '''
+def max_pool2d(x, size=2, stride=None):
+    N, C, H, W = x.shape
+    Ho, Wo = (H - size) // stride + 1, (W - size) // stride + 1
+    out = np.zeros((N, C, Ho, Wo))
+    for i in range(Ho):
+        for j in range(Wo):
+            out[:, :, i, j] = x[:, :, i * stride:i * stride + size, j * stride:j * stride + size].max(axis=(2, 3))
+    return out
+'''}, {"test_max_pool2d"}),
+    _e("max pool: default stride 2 instead of stride = size", "05_pooling", {"max_pool2d": REF_MAX_LOOPS.replace(
+        "def max_pool2d(x, size=2, stride=None):\n    if stride is None:\n        stride = size\n",
+        "def max_pool2d(x, size=2, stride=2):\n")}, {"test_max_pool2d"}),
+    _e("max pool: square images (W_out = H_out)", "05_pooling", {"max_pool2d": REF_MAX_LOOPS.replace(
+        "Wo = (W - size) // stride + 1", "Wo = Ho")}, {"test_max_pool2d"}),
+    _e("max pool: maximum over the whole batch and channels", "05_pooling", {"max_pool2d": '''
+def max_pool2d(x, size=2, stride=None):
+    s = size if stride is None else stride
+    N, C, H, W = x.shape
+    Ho, Wo = (H - size) // s + 1, (W - size) // s + 1
+    out = np.zeros((N, C, Ho, Wo))
+    for i in range(Ho):
+        for j in range(Wo):
+            out[:, :, i, j] = x[:, :, i * s:i * s + size, j * s:j * s + size].max()
+    return out
+'''}, {"test_max_pool2d"}),
+    _e("avg pool: divides by size (not size * size)", "05_pooling", {"avg_pool2d": '''
+def avg_pool2d(x, size=2, stride=None):
+    s = size if stride is None else stride
+    N, C, H, W = x.shape
+    Ho, Wo = (H - size) // s + 1, (W - size) // s + 1
+    out = np.zeros((N, C, Ho, Wo))
+    for i in range(Ho):
+        for j in range(Wo):
+            out[:, :, i, j] = x[:, :, i * s:i * s + size, j * s:j * s + size].sum(axis=(2, 3)) / size
+    return out
+'''}, {"test_avg_pool2d"}),
+    _e("avg pool: stride=None not handled", "05_pooling", {"avg_pool2d": '''
+def avg_pool2d(x, size=2, stride=None):
+    N, C, H, W = x.shape
+    Ho, Wo = (H - size) // stride + 1, (W - size) // stride + 1
+    out = np.zeros((N, C, Ho, Wo))
+    for i in range(Ho):
+        for j in range(Wo):
+            out[:, :, i, j] = x[:, :, i * stride:i * stride + size, j * stride:j * stride + size].mean(axis=(2, 3))
+    return out
+'''}, {"test_avg_pool2d"}),
+    _e("max backward: vectorised with (N, C) index arrays (dx[:, :, i*S+m, j*S+l])", "05_pooling", {"max_pool2d_backward": '''
+def max_pool2d_backward(dout, x, size=2, stride=None):
+    s = size if stride is None else stride
+    N, C, Ho, Wo = dout.shape
+    dx = np.zeros(x.shape)
+    for i in range(Ho):
+        for j in range(Wo):
+            win = x[:, :, i * s:i * s + size, j * s:j * s + size].reshape(N, C, -1)
+            m, l = np.divmod(win.argmax(axis=2), size)          # (N, C) each
+            dx[:, :, i * s + m, j * s + l] += dout[:, :, i, j]
+    return dx
+'''}, {"test_max_pool2d_backward"}),
+    _e("max backward: stride=None not handled", "05_pooling", {"max_pool2d_backward": REF_BACKWARD_LOOPS.replace(
+        "    if stride is None:\n        stride = size\n", "")}, {"test_max_pool2d_backward"}),
+    _e("conv backward: square kernels (K, _, F, _ = w.shape)", "06_backprop", {"conv2d_backward": REF_BACKWARD.replace(
+        "K, _, Fh, Fw = w.shape", "K, _, Fh, _ = w.shape\n    Fw = Fh")}, {"test_conv2d_backward"}),
+    _e("conv backward: dx cropped with [P:-P] (empty at padding 0)", "06_backprop", {"conv2d_backward": REF_BACKWARD.replace(
+        "return dxp[:, :, p:p + H, p:p + W], dw, db", "return dxp[:, :, p:-p, p:-p], dw, db")}, {"test_conv2d_backward"}),
+    _e("conv backward: dw from the unpadded input", "06_backprop", {"conv2d_backward": REF_BACKWARD.replace(
+        "dw[k] += dout[n, k, i, j] * xp[n, :, r:r + Fh, q:q + Fw]",
+        "dw[k] += dout[n, k, i, j] * x[n, :, r:r + Fh, q:q + Fw]")},
+       {"test_conv2d_backward"}),
+    _e("conv backward: db of the first image only", "06_backprop", {"conv2d_backward": REF_BACKWARD.replace(
+        "db[k] += dout[n, k, i, j]", "db[k] += dout[n, k, i, j] if n == 0 else 0.0")}, {"test_conv2d_backward"}),
+]
+
+FIRST_ATTEMPTS_CORRECT = [
+    _e("mlp: tuple or list through numpy", "01_mlp", {"mlp_param_count": '''
+def mlp_param_count(layer_sizes):
+    s = np.asarray(layer_sizes)
+    return int((s[:-1] * s[1:] + s[1:]).sum())
+'''}),
+    _e("conv backward: returns a list [dx, dw, db]", "06_backprop", {"conv2d_backward": REF_BACKWARD.replace(
+        "return dxp[:, :, p:p + H, p:p + W], dw, db", "return [dxp[:, :, p:p + H, p:p + W], dw, db]")}),
+]
+
+#: the first attempts whose verdict depends on how the grader runs code (the import block, a
+#: crash, a dtype sent back from the sandbox): also graded end to end through nbgrader and the
+#: sandbox; the others are judged by the same checks in process (tests/test_checks.py).
+END_TO_END_FIRST_ATTEMPTS = frozenset({
+    "receptive field: taken from cnnlib (blocked at marking)",
+    "pad: float32 upcast to float64 (np.zeros without dtype)",
+    "pad: x[P:-P] slice (empty when P = 0)",
+    "mlp: list-only (sizes + [0] padding trick)",
+    "max backward: vectorised with (N, C) index arrays (dx[:, :, i*S+m, j*S+l])",
+})
+
+WRONG = W01 + W02 + W03 + W04 + W05 + W06 + FIRST_ATTEMPTS
+CORRECT = C01 + C02 + C03 + C04 + C05 + C06 + FIRST_ATTEMPTS_CORRECT
+#: what tests/test_grading_e2e.py grades through nbgrader (every entry would take ~15 min there)
+END_TO_END = [e for e in WRONG + CORRECT
+              if e not in FIRST_ATTEMPTS or e.name in END_TO_END_FIRST_ATTEMPTS]

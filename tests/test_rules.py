@@ -1,0 +1,82 @@
+"""Every rule a task states is drawn by its check, and every edge case a check draws is stated.
+
+Each task of an exercise ends with a **Marking.** paragraph (grading/checks/rules.py reads its
+fixed phrases); the check's cases are inspected for what they actually draw: several images,
+channels and filters, non-square images and kernels, strides that do not divide, padding 0,
+ties, overlapping windows, float32, tuples, the default arguments, inputs unchanged, the dtype
+kept, what may be imported, and the seconds its checks may take.
+"""
+from __future__ import annotations
+
+import inspect
+import re
+
+import nbformat
+import numpy as np
+import pytest
+
+from grading.checks import CHECKS
+from grading.checks.rules import PHRASES, drawn, stated, stated_seconds
+from grading_catalogue.build import ROOT
+
+SEEDS = range(3)
+
+
+def task_text(check) -> str:
+    """The markdown cell that states the task whose solution cell defines `check.target`."""
+    nb = nbformat.read(ROOT / "solutions" / check.assignment / f"{check.assignment}.ipynb", as_version=4)
+    ids = [c.metadata.get("nbgrader", {}).get("grade_id") for c in nb.cells]
+    i = ids.index(check.cell)
+    return next(c.source for c in reversed(nb.cells[:i]) if c.cell_type == "markdown")
+
+
+def drawn_rules(check) -> set[str]:
+    out: set[str] = set()
+    for seed in SEEDS:
+        out |= drawn(check, np.random.default_rng(seed))
+    return out
+
+
+@pytest.mark.parametrize("grade_id", sorted(CHECKS))
+def test_the_task_states_exactly_what_its_check_draws(grade_id):
+    check = CHECKS[grade_id]
+    text = task_text(check)
+    assert "**Marking.**" in text, (f"{check.assignment}: the task of `{check.target}` needs a **Marking.** "
+                                    f"paragraph stating: " + "; ".join(PHRASES[r] for r in sorted(drawn_rules(check))))
+    said, done = stated(text), drawn_rules(check)
+    assert said - done == set(), f"{check.target}: stated but drawn by no check: {sorted(said - done)}"
+    assert done - said == set(), (f"{check.target}: drawn at marking but not stated: "
+                                  + "; ".join(f"{r!r} (say: {PHRASES[r]!r})" for r in sorted(done - said)))
+    assert stated_seconds(text) == check.timeout, (check.target, stated_seconds(text), check.timeout)
+
+
+def test_the_cell_time_limit_stated_is_the_graders():
+    from grading.sandbox import run_checks
+    defaults = inspect.signature(run_checks).parameters
+    cell, cells = defaults["cell_timeout"].default, defaults["cells_timeout"].default
+    found = 0
+    for path in sorted((ROOT / "solutions").glob("*/*.ipynb")):
+        text = " ".join(c.source for c in nbformat.read(path, as_version=4).cells if c.cell_type == "markdown")
+        for seconds, total in re.findall(r"at most (\d+) s of CPU time \(all cells together (\d+) s\)",
+                                         " ".join(text.split())):
+            assert (float(seconds), float(total)) == (cell, cells), path.name
+            found += 1
+    assert found >= 1   # at least the training task of 06_backprop states it
+
+
+def test_the_rules_of_every_task_are_listed():
+    """The table of rules per task and the checks that draw them (printed with -s)."""
+    lines = []
+    for gid, check in sorted(CHECKS.items(), key=lambda kv: (kv[1].assignment, kv[0])):
+        rules = sorted(drawn_rules(check))
+        lines.append(f"{check.assignment:<20} {check.target:<22} {gid:<28} {', '.join(rules)}")
+        assert rules, gid
+    print("\n".join(lines))
+    assert len(lines) == len(CHECKS)
+
+
+def test_stated_reads_only_the_marking_paragraph():
+    text = "**Task.** padding 0 and ties.\n\n**Marking.** float32 inputs, N > 1. NumPy only. within 10 s of CPU.\n\nLater: K > 1."
+    assert stated(text) == {"float32", "N > 1", "NumPy only"}
+    assert stated_seconds(text) == 10.0
+    assert stated("no paragraph") == set()
