@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 JB_FLAGS := -W -n --keep-going
 
-.PHONY: help venv book book-clean test test-fast bench exercises grade demo-class chromium clean
+.PHONY: help venv book book-clean test test-fast bench exercises grade demo-class chromium clean student-kit
 
 help:
 	@echo "make book       build the book into _build/html (creates .venv on first use)"
@@ -17,6 +17,7 @@ help:
 	@echo "make exercises  regenerate exercises/ from solutions/ with nbgrader"
 	@echo "make grade      autograde every submission under submitted/"
 	@echo "make demo-class fill submitted/ with a made-up class to try make grade on"
+	@echo "make student-kit  write _build/student-kit/ and its .zip: what students get (no solutions)"
 
 venv: $(STAMP)
 
@@ -59,6 +60,10 @@ bench: $(STAMP)
 
 exercises: $(STAMP)
 	$(BIN)/python -m grading.release
+
+# What students get: released notebooks, the book's HTML, cnnlib and the pre-hand-in check.
+student-kit: $(STAMP) book
+	$(BIN)/python -m grading.student_kit
 
 # make grade ARGS="--assignment 02_convolution --student ada --force"
 grade: $(STAMP)

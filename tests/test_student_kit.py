@@ -1,0 +1,117 @@
+"""The student kit (grading/student_kit.py, `make student-kit`) holds no answers.
+
+It has the released notebooks, the book's HTML, cnnlib, the requirements and the pre-hand-in
+check, and none of: solutions/, hidden test cells, the gradebook, the sandbox, nbgrader's
+configuration or the grading commands. The kit's own README command runs, as written, from the
+kit with nothing of the repository on the path.
+"""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from grading import student_kit
+
+ROOT = Path(__file__).resolve().parent.parent
+FORBIDDEN_NAMES = {"solutions", "gradebook.db", "nbgrader_config.py", "sandbox.py", "sandbox_child.py",
+                   "grade.py", "preprocessors.py", "preflight.py", "release.py", "student_kit.py",
+                   "submitted", "autograded", "feedback", "tests", ".git"}
+FORBIDDEN_TEXT = ("BEGIN SOLUTION", "END SOLUTION", "BEGIN HIDDEN TESTS", "END HIDDEN TESTS",
+                  "grading.sandbox", "gradebook")
+
+
+@pytest.fixture(scope="module")
+def kit(tmp_path_factory):
+    """The kit, with the built book when there is one (make test builds it first)."""
+    tmp = tmp_path_factory.mktemp("kit")
+    html = ROOT / "_build" / "html"
+    if not (html / "index.html").is_file():
+        html = tmp / "html"
+        html.mkdir()
+        (html / "index.html").write_text("<html><body>the book</body></html>")
+        (html / "_sources").mkdir()
+        (html / "_sources" / "intro.md").write_text("source")
+    folder, archive = student_kit.build(tmp / "student-kit", html=html)
+    return folder, archive
+
+
+def _files(folder):
+    return sorted(p.relative_to(folder) for p in folder.rglob("*") if p.is_file())
+
+
+def test_the_kit_has_what_a_student_needs(kit):
+    folder, _ = kit
+    names = {str(p) for p in _files(folder)}
+    for a in sorted(p.name for p in (ROOT / "exercises").iterdir() if p.is_dir()):
+        assert f"exercises/{a}/{a}.ipynb" in names
+    for needed in ("book/index.html", "cnnlib/__init__.py", "cnnlib/conv.py", "grading/checks/__init__.py",
+                   "grading/checks/prehandin.py", "grading/checks/__main__.py", "requirements.txt",
+                   "pyproject.toml", "README.md"):
+        assert needed in names, needed
+    assert "-e ." in (folder / "requirements.txt").read_text()
+
+
+def test_the_kit_holds_no_answers_no_hidden_tests_no_gradebook_no_sandbox(kit):
+    folder, _ = kit
+    for path in _files(folder):
+        assert not FORBIDDEN_NAMES & set(path.parts), path
+        if path.suffix in (".py", ".ipynb", ".md", ".txt", ".toml", ".html"):
+            text = (folder / path).read_text()
+            # the book's pages may name the gradebook (the Instructor guide does), never show answers
+            markers = FORBIDDEN_TEXT[:4] if path.parts[0] == "book" else FORBIDDEN_TEXT
+            for marker in markers:
+                assert marker not in text, (path, marker)
+    assert sorted(p.name for p in (folder / "grading").iterdir()) == ["__init__.py", "checks"]
+    for nb_path in folder.glob("exercises/*/*.ipynb"):
+        nb = nbformat.read(nb_path, as_version=4)
+        for cell in nb.cells:
+            assert "run_check(" not in cell.source, nb_path.name   # a hidden test
+            if cell.metadata.get("nbgrader", {}).get("solution"):
+                assert "raise NotImplementedError()" in cell.source, nb_path.name
+
+
+def test_the_archive_holds_the_same_files(kit):
+    folder, archive = kit
+    assert archive.parent == folder.parent and archive.name == "student-kit.zip"
+    with zipfile.ZipFile(archive) as zf:
+        inside = sorted(Path(n).relative_to("student-kit") for n in zf.namelist())
+    assert inside == _files(folder)
+
+
+def test_the_kits_command_runs_from_the_kit_alone(kit):
+    """The README's check command, from the kit folder, importing the kit's grading.checks."""
+    folder, _ = kit
+    readme = (folder / "README.md").read_text()
+    command = "python -m grading.checks exercises/02_convolution/02_convolution.ipynb"
+    assert command in readme
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    run = subprocess.run([sys.executable, *command.split()[1:]], cwd=folder, env=env,
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode == 1 and run.stdout.count("[FAIL]") == 2, run.stdout + run.stderr
+    where = subprocess.run([sys.executable, "-c", "import grading.checks as g; print(g.__file__)"],
+                           cwd=folder, env=env, capture_output=True, text=True, check=True).stdout
+    assert Path(where.strip()).is_relative_to(folder)
+
+
+def test_the_book_is_required():
+    with pytest.raises(SystemExit, match="make book"):
+        student_kit.build(Path("/nonexistent/kit"), html=Path("/nonexistent/html"))
+
+
+def test_make_student_kit_runs_the_module(tmp_path):
+    """`make student-kit` (README, Instructor guide) builds the book, then runs this module."""
+    dry = subprocess.run(["make", "-n", "student-kit"], cwd=ROOT, capture_output=True, text=True)
+    assert "-m grading.student_kit" in dry.stdout, dry.stdout + dry.stderr
+    html = tmp_path / "html"
+    html.mkdir()
+    (html / "index.html").write_text("<html></html>")
+    run = subprocess.run([sys.executable, "-m", "grading.student_kit", "--out", str(tmp_path / "student-kit"),
+                          "--html", str(html)], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    assert (tmp_path / "student-kit.zip").is_file() and "wrote" in run.stdout
