@@ -41,8 +41,10 @@ def drawn_rules(check) -> set[str]:
 def test_the_task_states_exactly_what_its_check_draws(grade_id):
     check = CHECKS[grade_id]
     text = task_text(check)
-    assert "**Marking.**" in text, (f"{check.assignment}: the task of `{check.target}` needs a **Marking.** "
-                                    f"paragraph stating: " + "; ".join(PHRASES[r] for r in sorted(drawn_rules(check))))
+    assert "**Marking.**" in text, (
+        f"{check.assignment}: the task of `{check.target}` needs a paragraph at its end, such as: "
+        f"**Marking.** " + "; ".join(PHRASES[r] for r in sorted(drawn_rules(check)))
+        + f". All its checks together must finish within {check.timeout:g} s of CPU time.")
     said, done = stated(text), drawn_rules(check)
     assert said - done == set(), f"{check.target}: stated but drawn by no check: {sorted(said - done)}"
     assert done - said == set(), (f"{check.target}: drawn at marking but not stated: "
