@@ -294,11 +294,12 @@ def step_figsize(padded_shape, kernel_shape, out_shape, cell=0.4):
 
 
 def _light_limits(values):
-    """Colour limits that keep every cell light grey, so black numbers stay readable."""
+    """Colour limits that keep every cell light grey (larger = lighter, as in every figure of
+    the book), so black numbers stay readable."""
     finite = values[np.isfinite(values)]
     lo, hi = (finite.min(), finite.max()) if finite.size else (0.0, 1.0)
     span = hi - lo if hi > lo else 1.0
-    return lo - 0.1 * span, hi + 1.2 * span
+    return lo - 1.2 * span, hi + 0.1 * span
 
 
 class ConvStepDrawing:
@@ -350,9 +351,9 @@ class ConvStepDrawing:
 
     @staticmethod
     def _panel(ax, values, value_range, title, annotate, fontsize):
-        """Light grey cells (darker = larger) with one text artist per cell."""
+        """Light grey cells (lighter = larger) with one text artist per cell."""
         vmin, vmax = _light_limits(np.asarray(value_range))
-        cm = matplotlib.colormaps["Greys"].with_extremes(bad="white")
+        cm = matplotlib.colormaps["gray"].with_extremes(bad="white")
         img = ax.imshow(values, cmap=cm, vmin=vmin, vmax=vmax, interpolation="nearest")
         _cell_grid(ax, *values.shape)
         ax.set_title(title, fontsize=9)
