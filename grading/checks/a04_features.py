@@ -1,9 +1,10 @@
-"""04_features: receptive_field and a vertical-edge kernel graded by its responses."""
+"""04_features: receptive_field, a vertical-edge kernel graded by its responses, and gradient
+ascent on the input graded by what it achieves (the unit's response, the image's norm)."""
 import numpy as np
 
 import cnnlib
 
-from ._core import Case, Check, Variant, fmt_num, never_raises, scalar_check, to_array
+from ._core import Case, Check, Variant, fmt_num, fmt_shape, never_raises, scalar_check, to_array
 
 ASSIGNMENT = "04_features"
 
@@ -118,9 +119,117 @@ def edge_cases(rng):
                  (), {}, REFERENCE_KERNEL, edge_check)]
 
 
+# --------------------------------------------------------------------------- maximise_unit
+ASCENT_SHARE = 0.9      # the answer must raise the unit by at least this share of the reference's gain
+
+
+def unit_response(x, w1, b1, w2, b2, k):
+    """z2[0, k, H2 // 2, W2 // 2] of z2 = conv2d(relu(conv2d(x, w1, b1)), w2, b2) (stride 1, no padding)."""
+    z2 = cnnlib.conv2d(cnnlib.relu(cnnlib.conv2d(x, w1, b1)), w2, b2)
+    return float(z2[0, k, z2.shape[2] // 2, z2.shape[3] // 2])
+
+
+def ascent(x0, w1, b1, w2, b2, k, steps, lr, max_norm, *, sign=1.0, relu_grad=True, project=True,
+           unit=None):
+    """Projected gradient ascent on the input; the keywords make the known mistakes."""
+    x = np.array(x0, dtype=np.float64)
+    for _ in range(steps):
+        z1 = cnnlib.conv2d(x, w1, b1)
+        a1 = cnnlib.relu(z1)
+        z2 = cnnlib.conv2d(a1, w2, b2)
+        dz2 = np.zeros_like(z2)
+        i, j = (z2.shape[2] // 2, z2.shape[3] // 2) if unit is None else unit
+        dz2[0, k, i, j] = 1.0
+        da1 = cnnlib.conv2d_backward(dz2, a1, w2)[0]
+        dz1 = cnnlib.relu_backward(da1, z1) if relu_grad else da1
+        x = x + sign * lr * cnnlib.conv2d_backward(dz1, x, w1)[0]
+        norm = np.linalg.norm(x)
+        if project and norm > max_norm:
+            x *= max_norm / norm
+    return x
+
+
+def _ascent_wrong(args):
+    """Known-wrong answers: (image, message) pairs."""
+    return [
+        (ascent(*args, relu_grad=False), "the gradient skips the ReLU: between the two convolutions, "
+                                         "pass it through cnnlib.relu_backward(da1, z1)"),
+        (ascent(*args, unit=(0, 0)), "the gradient is for the unit at (0, 0), not for the centre unit "
+                                     "(H2 // 2, W2 // 2) of channel k"),
+    ]
+
+
+def _ascent_verdict(got, args, reference, wrongs):
+    x0, w1, b1, w2, b2, k, steps, lr, max_norm = args
+    arr, msg = to_array(got)
+    if msg:
+        return f"{msg}; expected an image of shape {fmt_shape(x0.shape)}"
+    if arr.shape != x0.shape:
+        hint = ": keep the batch and channel axes, (1, C, H, W)" if arr.size == x0.size else ""
+        return f"the image has shape {fmt_shape(arr.shape)}, expected {fmt_shape(x0.shape)}{hint}"
+    if not np.all(np.isfinite(arr)):
+        return "the image holds NaN or infinite values"
+    norm = float(np.linalg.norm(arr))
+    if norm > max_norm * (1 + 1e-5) + 1e-9:
+        return (f"the image's norm is {fmt_num(norm)}, above max_norm = {fmt_num(max_norm)}: after each "
+                f"step, scale x down to norm max_norm when it is larger (x *= max_norm / ||x||)")
+    start, end = unit_response(x0, w1, b1, w2, b2, k), unit_response(arr, w1, b1, w2, b2, k)
+    ref_gain = unit_response(reference, w1, b1, w2, b2, k) - start
+    tol = 1e-4 if x0.dtype == np.float32 else 1e-6
+    for wrong, why in wrongs:
+        if (np.allclose(arr, wrong, rtol=tol, atol=tol * max_norm)
+                and not np.allclose(wrong, reference, rtol=tol, atol=tol * max_norm)):
+            return f"the unit's response went from {fmt_num(start)} to {fmt_num(end)}, but {why}"
+    if end - start >= ASCENT_SHARE * ref_gain:
+        return None
+    if np.allclose(arr, x0):
+        return "the image is the starting image x0: the steps were never applied to x"
+    if end < start:
+        return (f"the unit's response fell from {fmt_num(start)} to {fmt_num(end)}: gradient ASCENT "
+                f"adds lr * gradient (x = x + lr * g)")
+    return (f"the unit's response rose from {fmt_num(start)} to {fmt_num(end)}, expected at least "
+            f"{fmt_num(start + ASCENT_SHARE * ref_gain)} ({100 * ASCENT_SHARE:.0f} % of what {steps} steps "
+            f"of projected gradient ascent reach): check the gradient (a single 1 in dout at the "
+            f"centre unit of channel k, then conv2d_backward, relu_backward, conv2d_backward)")
+
+
+def _ascent_case(label, rng, *, c=1, hw=(9, 9), k1=4, k2=3, f=3, steps=30, lr=0.1, max_norm=2.0,
+                 dtype=np.float64):
+    """A random two-layer network with some dead ReLUs and a faint start image."""
+    for _ in range(100):
+        w1 = rng.normal(0.0, 0.5, (k1, c, f, f))
+        b1 = rng.normal(-0.3, 0.3, k1)
+        w2 = rng.normal(0.0, 0.5, (k2, k1, f, f))
+        b2 = rng.normal(0.0, 0.1, k2)
+        x0 = rng.normal(0.0, 0.1, (1, c) + tuple(hw))
+        k = int(rng.integers(0, k2))
+        args = tuple(a.astype(dtype) for a in (x0, w1, b1, w2, b2)) + (k, steps, float(lr), float(max_norm))
+        reference = ascent(*args)
+        if unit_response(reference, *args[1:6]) - unit_response(*args[:6]) > 0.1 * max_norm:
+            break
+    wrongs = _ascent_wrong(args)
+    check = never_raises(lambda got: _ascent_verdict(got, args, reference, wrongs), "the image",
+                         f"; expected an image of shape {fmt_shape(args[0].shape)}")
+    return Case(label, args, {}, reference, check)
+
+
+def ascent_cases(rng):
+    """The visible example first, then random networks: non-square, two channels, float32, big steps."""
+    return [_ascent_case("the visible example: a 9x9 image, 30 steps", np.random.default_rng(4)),
+            _ascent_case("a non-square 8x11 image with 2 channels", rng, c=2, hw=(8, 11), steps=25),
+            _ascent_case("float32 arrays, 12x12, 40 steps", rng, hw=(12, 12), steps=40, dtype=np.float32),
+            _ascent_case("large steps (lr=1.0) held to max_norm=1.0 at every step", rng, steps=20, lr=1.0,
+                         max_norm=1.0),
+            _ascent_case("a wider network: 6 then 5 channels, 10x10, 50 steps", rng, hw=(10, 10), k1=6,
+                         k2=5, steps=50, max_norm=3.0)]
+
+
 CHECKS = [
     Check("test_receptive_field", ASSIGNMENT, "receptive_field", "function", rf_cases,
           cell="receptive_field", params=("kernel_sizes", "strides"), points=5),
     Check("test_vertical_edge_kernel", ASSIGNMENT, "vertical_edge_kernel", "function", edge_cases,
           cell="vertical_edge_kernel", points=5),
+    Check("test_maximise_unit", ASSIGNMENT, "maximise_unit", "function", ascent_cases,
+          allow_cnnlib=True, timeout=20.0, cell="maximise_unit",
+          params=("x0", "w1", "b1", "w2", "b2", "k", "steps", "lr", "max_norm"), points=5),
 ]

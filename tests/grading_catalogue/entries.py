@@ -364,6 +364,106 @@ def vertical_edge_kernel():
 def vertical_edge_kernel():
     return np.array([[0.0, 0.0, 1.0], [0.0, 0.0, 2.0], [0.0, 0.0, 1.0]])
 '''}, {"test_vertical_edge_kernel"}),
+    _e("maximise unit: gradient descent (sign flipped)", "04_features", {"maximise_unit": '''
+import cnnlib
+
+
+def maximise_unit(x0, w1, b1, w2, b2, k, steps=30, lr=0.1, max_norm=2.0):
+    x = np.array(x0, dtype=np.float64)
+    for _ in range(steps):
+        z1 = cnnlib.conv2d(x, w1, b1)
+        a1 = cnnlib.relu(z1)
+        z2 = cnnlib.conv2d(a1, w2, b2)
+        dout = np.zeros_like(z2)
+        dout[0, k, z2.shape[2] // 2, z2.shape[3] // 2] = 1.0
+        da1 = cnnlib.conv2d_backward(dout, a1, w2)[0]
+        dz1 = cnnlib.relu_backward(da1, z1)
+        g = cnnlib.conv2d_backward(dz1, x, w1)[0]
+        x = x - lr * g
+        norm = np.linalg.norm(x)
+        if norm > max_norm:
+            x = x * (max_norm / norm)
+    return x
+'''}, {"test_maximise_unit"}),
+    _e("maximise unit: norm never limited", "04_features", {"maximise_unit": '''
+import cnnlib
+
+
+def maximise_unit(x0, w1, b1, w2, b2, k, steps=30, lr=0.1, max_norm=2.0):
+    x = np.array(x0, dtype=np.float64)
+    for _ in range(steps):
+        z1 = cnnlib.conv2d(x, w1, b1)
+        a1 = cnnlib.relu(z1)
+        z2 = cnnlib.conv2d(a1, w2, b2)
+        dout = np.zeros_like(z2)
+        dout[0, k, z2.shape[2] // 2, z2.shape[3] // 2] = 1.0
+        da1 = cnnlib.conv2d_backward(dout, a1, w2)[0]
+        dz1 = cnnlib.relu_backward(da1, z1)
+        g = cnnlib.conv2d_backward(dz1, x, w1)[0]
+        x = x + lr * g
+    return x
+'''}, {"test_maximise_unit"}),
+    _e("maximise unit: pixels clipped instead of the norm", "04_features", {"maximise_unit": '''
+import cnnlib
+
+
+def maximise_unit(x0, w1, b1, w2, b2, k, steps=30, lr=0.1, max_norm=2.0):
+    x = np.array(x0, dtype=np.float64)
+    for _ in range(steps):
+        z1 = cnnlib.conv2d(x, w1, b1)
+        a1 = cnnlib.relu(z1)
+        z2 = cnnlib.conv2d(a1, w2, b2)
+        dout = np.zeros_like(z2)
+        dout[0, k, z2.shape[2] // 2, z2.shape[3] // 2] = 1.0
+        da1 = cnnlib.conv2d_backward(dout, a1, w2)[0]
+        dz1 = cnnlib.relu_backward(da1, z1)
+        g = cnnlib.conv2d_backward(dz1, x, w1)[0]
+        x = x + lr * g
+        x = np.clip(x, -max_norm, max_norm)
+    return x
+'''}, {"test_maximise_unit"}),
+    _e("maximise unit: ReLU skipped in the backward pass", "04_features", {"maximise_unit": '''
+import cnnlib
+
+
+def maximise_unit(x0, w1, b1, w2, b2, k, steps=30, lr=0.1, max_norm=2.0):
+    x = np.array(x0, dtype=np.float64)
+    for _ in range(steps):
+        z1 = cnnlib.conv2d(x, w1, b1)
+        a1 = cnnlib.relu(z1)
+        z2 = cnnlib.conv2d(a1, w2, b2)
+        dout = np.zeros_like(z2)
+        dout[0, k, z2.shape[2] // 2, z2.shape[3] // 2] = 1.0
+        da1 = cnnlib.conv2d_backward(dout, a1, w2)[0]
+        dz1 = da1
+        g = cnnlib.conv2d_backward(dz1, x, w1)[0]
+        x = x + lr * g
+        norm = np.linalg.norm(x)
+        if norm > max_norm:
+            x = x * (max_norm / norm)
+    return x
+'''}, {"test_maximise_unit"}),
+    _e("maximise unit: x0 mutated in place", "04_features", {"maximise_unit": '''
+import cnnlib
+
+
+def maximise_unit(x0, w1, b1, w2, b2, k, steps=30, lr=0.1, max_norm=2.0):
+    x = x0
+    for _ in range(steps):
+        z1 = cnnlib.conv2d(x, w1, b1)
+        a1 = cnnlib.relu(z1)
+        z2 = cnnlib.conv2d(a1, w2, b2)
+        dout = np.zeros_like(z2)
+        dout[0, k, z2.shape[2] // 2, z2.shape[3] // 2] = 1.0
+        da1 = cnnlib.conv2d_backward(dout, a1, w2)[0]
+        dz1 = cnnlib.relu_backward(da1, z1)
+        g = cnnlib.conv2d_backward(dz1, x, w1)[0]
+        x += lr * g
+        norm = np.linalg.norm(x)
+        if norm > max_norm:
+            x *= max_norm / norm
+    return x
+'''}, {"test_maximise_unit"}),
 ]
 
 C04 = [
@@ -387,6 +487,43 @@ def vertical_edge_kernel():
     _e("edge kernel: a small centred difference as a list", "04_features", {"vertical_edge_kernel": '''
 def vertical_edge_kernel():
     return [[0.0, 0.0, 0.0], [-0.5, 0.0, 0.5], [0.0, 0.0, 0.0]]
+'''}),
+    _e("maximise unit: cnnlib layer objects", "04_features", {"maximise_unit": '''
+import cnnlib
+
+
+def maximise_unit(x0, w1, b1, w2, b2, k, steps=30, lr=0.1, max_norm=2.0):
+    conv1, conv2, act = cnnlib.Conv2D(w1.shape[1], w1.shape[0], w1.shape[2]), cnnlib.Conv2D(w2.shape[1], w2.shape[0], w2.shape[2]), cnnlib.ReLU()
+    conv1.w.value, conv1.b.value, conv2.w.value, conv2.b.value = w1, b1, w2, b2
+    net = cnnlib.Sequential(conv1, act, conv2)
+    x = x0.copy()
+    for step in range(steps):
+        z2 = net.forward(x)
+        dout = np.zeros_like(z2)
+        dout[0, k, z2.shape[2] // 2, z2.shape[3] // 2] = 1
+        x = x + lr * net.backward(dout)
+        x = x * min(1.0, max_norm / np.linalg.norm(x))
+    return x
+'''}),
+    _e("maximise unit: float32 kept, scale by a factor", "04_features", {"maximise_unit": '''
+import cnnlib
+
+
+def maximise_unit(x0, w1, b1, w2, b2, k, steps=30, lr=0.1, max_norm=2.0):
+    x = x0.copy()
+    for _ in range(steps):
+        z1 = cnnlib.conv2d(x, w1, b1)
+        a1 = cnnlib.relu(z1)
+        z2 = cnnlib.conv2d(a1, w2, b2)
+        dout = np.zeros_like(z2)
+        dout[0, k, z2.shape[2] // 2, z2.shape[3] // 2] = 1.0
+        da1 = cnnlib.conv2d_backward(dout, a1, w2)[0]
+        dz1 = cnnlib.relu_backward(da1, z1)
+        g = cnnlib.conv2d_backward(dz1, x, w1)[0]
+        x = x + lr * g
+        scale = max_norm / max(float(np.sqrt(np.sum(x ** 2))), max_norm)
+        x = scale * x
+    return x
 '''}),
 ]
 
