@@ -102,6 +102,7 @@ class Submission:
     folder: Path
     flags: list = field(default_factory=list)
     status: str = "pending"      # pending | unchanged (graded before) | graded | not graded
+    retry: bool = True           # False: not graded because of its files (pre-flight), not us
     seconds: float = 0.0
 
     @property
@@ -158,7 +159,7 @@ def write_state(root: Path, sub: Submission, digest: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps({"hash": digest, "status": sub.status, "flags": sub.flags,
-                               "seconds": round(sub.seconds, 2)}, indent=1))
+                               "retry": sub.retry, "seconds": round(sub.seconds, 2)}, indent=1))
     tmp.replace(path)
 
 
@@ -297,10 +298,17 @@ def plan(root: Path, subs: list[Submission], force: bool, progress: Progress) ->
         except OSError as exc:   # an unreadable folder: pre-flight flags it
             sub.digest = f"unreadable: {exc}"
         state = read_state(root, sub)
-        if (not force and state.get("status") == "graded" and state.get("hash") == sub.digest
+        same = not force and state.get("hash") == sub.digest
+        if (same and state.get("status") == "graded"
                 and (root / "autograded" / sub.student / sub.assignment).is_dir()):
             sub.status, sub.flags = "unchanged", list(state.get("flags", []))
             progress.record(sub.key, sub.status, 0.0, len(sub.flags))
+        elif same and state.get("status") == "not graded" and state.get("retry") is False:
+            # its own files made it ungradable (renamed, unreadable): the same files, the same
+            # verdict, without a cluster; a grader failure (retry) is tried again
+            sub.status, sub.retry = "not graded", False
+            sub.flags = list(state.get("flags", []))
+            progress.record(sub.key, "unchanged", 0.0, len(sub.flags))
         else:
             todo.append(sub)
     return todo
@@ -341,6 +349,7 @@ class Batch:
             return f"pre-flight failed ({type(exc).__name__}: {exc})"
         sub.flags = list(report.flags)
         if not report.gradable:
+            sub.retry = False
             return ""
         try:
             return {"student": sub.student, "assignment": sub.assignment,
@@ -632,20 +641,22 @@ def main(argv=None) -> int:
     # Ctrl-C stops the batch cleanly even when we were started with SIGINT ignored (a
     # background job of a script, as in CI): finished submissions are kept.
     signal.signal(signal.SIGINT, signal.default_int_handler)
-    if not args.scheduler:   # local workers: this machine confines student code
-        from grading.sandbox import SandboxUnavailable, require_sandbox
-        try:
-            require_sandbox()
-        except SandboxUnavailable as exc:   # say it once, before touching any grade
-            print(f"grading.grade: nothing was graded: {exc}", file=sys.stderr)
-            return 2
     if args.seed is not None:
         os.environ[SEED_ENV] = str(args.seed)
     assignments = find_assignments(root, args.assignment)
     subs = find_submissions(root, assignments, args.student)
     students = sorted({s.student for s in subs})
     progress = Progress(len(subs))
-    todo = plan(root, subs, args.force, progress)
+    todo = plan(root, subs, args.force or args.seed is not None, progress)
+    if not todo and replay_last_run(root, subs):
+        return 0    # nothing changed, not even the gradebook: the last run's report stands
+    if todo and not args.scheduler:   # local workers: this machine confines student code
+        from grading.sandbox import SandboxUnavailable, require_sandbox
+        try:
+            require_sandbox()
+        except SandboxUnavailable as exc:   # say it once, before touching any grade
+            print(f"grading.grade: nothing was graded: {exc}", file=sys.stderr)
+            return 2
     from grading.cluster import ClusterUnavailable, Connection
     n_workers = min(args.workers, len(todo))
     connection = Connection(args.scheduler, n_workers)
@@ -669,13 +680,54 @@ def main(argv=None) -> int:
         connection.close()
     url = db_url_of(cfg)
     files, class_lines = export_and_report(root, url)
-    print()
-    print(summary(url, students, assignments, subs))
+    report = "\n" + summary(url, students, assignments, subs)
     if class_lines:
-        print("\n" + class_lines)
-    print(f"\ngrades: {files[0]} (and {files[1].name})   report: {files[2]}   "
-          f"feedback: {root / 'feedback'}   ({time.monotonic() - t0:.1f} s)")
+        report += "\n\n" + class_lines
+    report += (f"\n\ngrades: {files[0]} (and {files[1].name})   report: {files[2]}   "
+               f"feedback: {root / 'feedback'}")
+    print(report + f"   ({time.monotonic() - t0:.1f} s)")
+    remember_run(root, subs, report)
     return 0
+
+
+# ----------------------------------------------------------------------------- a re-run
+LAST_RUN = "last-run.json"     # autograded/.grading/last-run.json
+
+
+def _run_key(root: Path, subs: list[Submission]) -> list:
+    """What the last report depended on: the submissions (files and outcome), the roster and
+    the gradebook file (a hand grade in the formgrader changes it)."""
+    stamp = [[p.name, p.stat().st_mtime_ns, p.stat().st_size]
+             for p in (root / "gradebook.db", root / "roster.csv") if p.exists()]
+    return [[s.key, getattr(s, "digest", ""), s.status if s.status != "unchanged" else "graded"]
+            for s in subs] + stamp
+
+
+def remember_run(root: Path, subs: list[Submission], report: str) -> None:
+    path = root / "autograded" / STATE / LAST_RUN
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"key": _run_key(root, subs), "report": report}))
+
+
+def replay_last_run(root: Path, subs: list[Submission]) -> bool:
+    """With nothing to grade and nothing changed since the last run, print its report again.
+
+    Loads neither nbgrader nor the configuration, and starts no cluster: about a second. A
+    server gradebook (a db_url in nbgrader_config.py) is never assumed unchanged.
+    """
+    config = root / "nbgrader_config.py"
+    if config.exists() and "db_url" in config.read_text():
+        return False
+    try:
+        last = json.loads((root / "autograded" / STATE / LAST_RUN).read_text())
+    except (OSError, ValueError):
+        return False
+    outputs = [root / name for name in ("grades.csv", "grades-lms.csv", "class_report.html")]
+    if last.get("key") != json.loads(json.dumps(_run_key(root, subs))) or \
+            not all(p.exists() for p in outputs):
+        return False
+    print(last["report"] + "\n(nothing changed since the last run: nothing graded, nothing exported)")
+    return True
 
 
 if __name__ == "__main__":

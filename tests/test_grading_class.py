@@ -167,3 +167,20 @@ def test_first_use_sync_only_for_the_commands_that_need_it(tmp_path):
     from nbgrader.api import Gradebook
     with Gradebook(f"sqlite:///{root / 'gradebook.db'}") as gb:
         assert [a.name for a in gb.assignments] == ["05_pooling"]
+
+
+def test_rerun_with_nothing_to_do_replays_the_report(graded):
+    """No nbgrader, no cluster, no export when nothing changed; a hand grade changes that."""
+    import os
+    root, first, _ = graded
+    csv_before = (root / "grades.csv").stat().st_mtime_ns
+    again = gh.grade(root)
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert again.stdout.rstrip().endswith("nothing graded, nothing exported)")
+    assert "grading " not in again.stdout                       # no batch, no cluster
+    assert gh.summary_cell(again.stdout, "ada") == gh.summary_cell(first.stdout, "ada")
+    assert (root / "grades.csv").stat().st_mtime_ns == csv_before
+    os.utime(root / "gradebook.db")                             # e.g. a score typed in the formgrader
+    third = gh.grade(root)
+    assert third.returncode == 0 and "nothing exported" not in third.stdout
+    assert (root / "grades.csv").stat().st_mtime_ns != csv_before
