@@ -21,7 +21,6 @@ CHAPTER_EXERCISE = {
     "05_hyperparameters": "03_hyperparameters",
     "05b_matrix_product": "03b_im2col",
     "06_hierarchical_features": "04_features",
-    "06_hierarchical_features": "04_features",
     "07_pooling": "05_pooling",
     "07c_how_a_network_learns": "05b_learning",
     "08_putting_it_together": "06_backprop",
