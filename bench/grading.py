@@ -5,8 +5,11 @@ default 05_pooling): copies of the reference solution and of the catalogue's rig
 implementations, in turn. Timed, each from a clean start of the command:
 
 - `python -m grading.grade --workers 1` and `--workers <cores>` (this course's grader:
-  pre-flight, student code in the sandbox, verdicts, feedback HTML, grades.csv), on Dask's
-  local cluster;
+  pre-flight, student code in the bubblewrap jail, verdicts, feedback HTML, grades.csv), on
+  Dask's local cluster;
+- the same command from the grader before the jail moved to bubblewrap (commit BEFORE, its
+  hand-written ctypes namespace sandbox and its worker pool, root only), extracted with
+  `git archive` into a temporary folder, one worker: the before/after rows of issue 9;
 - the same with the hand-written worker pool that Dask replaced (grading/grade.py of commit
   OLD_POOL, taken from git into a temporary copy of grading/: same sandbox, same checks);
 - `nbgrader autograde` with nbgrader's stock preprocessors (tests run in the student's kernel,
@@ -41,6 +44,10 @@ c.CourseDirectory.course_id = "cnn-from-scratch"
 """
 
 
+#: the last commit with the ctypes sandbox (grading/sandbox_child.py), for the "before" row
+BEFORE = "a15c9b3"
+
+
 def _env(code: Path = REPO) -> dict:
     env = dict(os.environ)
     env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
@@ -66,14 +73,26 @@ def class_of(assignment: str, n: int) -> list:
     return [build_submission(assignment, entries[i % len(entries)]) for i in range(n)]
 
 
-def make_course(root: Path, assignment: str, notebooks, config: str | None) -> None:
+def old_grader(dest: Path) -> Path | None:
+    """grading/ and nbgrader_config.py of commit BEFORE in `dest` (None without git or it)."""
+    dest.mkdir(parents=True)
+    try:
+        archive = subprocess.run(["git", "-C", str(REPO), "archive", BEFORE, "grading",
+                                  "nbgrader_config.py"], capture_output=True, check=True).stdout
+        subprocess.run(["tar", "-x", "-C", str(dest)], input=archive, check=True)
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return dest
+
+
+def make_course(root: Path, assignment: str, notebooks, config: str | None, code: Path = REPO) -> None:
     root.mkdir(parents=True)
     shutil.copytree(REPO / "solutions" / assignment, root / "solutions" / assignment)
     if config is None:
-        shutil.copy(REPO / "nbgrader_config.py", root)
+        shutil.copy(code / "nbgrader_config.py", root)
     else:
         (root / "nbgrader_config.py").write_text(config)
-    _run([sys.executable, "-m", "nbgrader", "generate_assignment", assignment, "--force"], root)
+    _run([sys.executable, "-m", "nbgrader", "generate_assignment", assignment, "--force"], root, code)
     for i, nb in enumerate(notebooks):
         folder = root / "submitted" / f"s{i:03d}" / assignment
         folder.mkdir(parents=True)
@@ -121,9 +140,15 @@ def main() -> None:
         make_course(plain, assignment, notebooks, PLAIN_CONFIG)
         grade = [sys.executable, "-m", "grading.grade", "--assignment", assignment, "--force"]
         old_code = old_pool_code(Path(tmp) / "old-pool")
+        before_code = old_grader(Path(tmp) / "before-code") if os.geteuid() == 0 else None
+        if before_code is not None:  # the ctypes sandbox needs root
+            before = Path(tmp) / "before"
+            make_course(before, assignment, notebooks, None, before_code)
+            seconds = _run(grade + ["--workers", "1"], before, before_code)
+            rows.append((f"before: ctypes sandbox ({BEFORE})", 1, seconds, full_marks(before, assignment)))
         for workers in sorted({1, cores}):
             seconds = _run(grade + ["--workers", str(workers)], ours)
-            rows.append(("make grade (sandboxed checks), Dask", workers, seconds, full_marks(ours, assignment)))
+            rows.append(("make grade (bubblewrap jail), Dask", workers, seconds, full_marks(ours, assignment)))
         seconds = _run(grade + ["--workers", str(cores)], ours, code=old_code)
         rows.append((f"same, old worker pool ({OLD_POOL})", cores, seconds, full_marks(ours, assignment)))
         seconds = _run([sys.executable, "-m", "nbgrader", "autograde", assignment, "--force"], plain)
@@ -146,6 +171,14 @@ def main() -> None:
           f"{dask_row[2] / old_row[2]:.2f}x the time (target: <= 1.00x, no slower).")
     print("Target: <= 4 s per submission, within 1.5x of plain nbgrader. Plain nbgrader's "
           "'full marks' counts wrong code too if it fooled the in-kernel tests.")
+    before = [r for r in rows if r[0].startswith("before")]
+    after = next(r for r in rows if r[0].endswith("Dask") and r[1] == 1)
+    if before:
+        print(f"Issue 9 (no slower): bubblewrap jail / ctypes sandbox, one worker, this run: "
+              f"{after[2] / before[0][2]:.2f}x the time ({after[2] / n:.2f} vs {before[0][2] / n:.2f} s "
+              "per submission; target: <= 1.00x)")
+    else:
+        print("(no 'before' row: the ctypes sandbox of the old commit runs only as root, with git)")
 
 
 if __name__ == "__main__":

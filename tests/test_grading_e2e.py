@@ -14,6 +14,8 @@ import pytest
 import grading_helpers as gh
 from grading_catalogue import ASSIGNMENT_NAMES, CORRECT, END_TO_END, WRONG, build_submission
 
+pytestmark = [pytest.mark.sandbox, gh.needs_sandbox()]
+
 # Most realistic first attempts are judged in process only (tests/test_checks.py, same checks);
 # END_TO_END keeps those whose verdict depends on the sandbox (grading_catalogue/entries.py).
 ENTRIES = {f"wrong{i:02d}": e for i, e in enumerate(e for e in END_TO_END if e in WRONG)}

@@ -27,8 +27,8 @@ from contextlib import contextmanager
 
 import numpy as np
 
-from ._core import (Case, Check, Variant, array_check, describe, inputs_changed, scalar_check,
-                    to_array, tuple_check)
+from ._core import (MAX_SHOWN, Case, Check, Variant, array_check, describe, inputs_changed, judge,
+                    scalar_check, summary, to_array, tuple_check)
 from . import (a01_mlp, a02_convolution, a03_hyperparameters, a04_features, a05_pooling, a05b_learning,
                a06_backprop)
 
@@ -49,10 +49,6 @@ for _module in _MODULES:
 ASSIGNMENTS: dict[str, list[Check]] = {}
 for _check in CHECKS.values():
     ASSIGNMENTS.setdefault(_check.assignment, []).append(_check)
-
-
-#: failed cases listed in one message (the rest are counted)
-MAX_SHOWN = 4
 
 
 class CheckTimeout(Exception):
@@ -91,7 +87,7 @@ def run_case(check: Check, case: Case, namespace: dict) -> "str | None":
     if check.kind == "value":
         if check.target not in namespace:
             return f"`{check.target}` is not defined: did you run its cell?"
-        return case.check(namespace[check.target])
+        return judge(case, namespace[check.target])
     fn = namespace.get(check.target)
     if fn is None:
         return f"`{check.target}` is not defined: did you run its cell?"
@@ -104,8 +100,7 @@ def run_case(check: Check, case: Case, namespace: dict) -> "str | None":
         raise
     except Exception as exc:
         return _call_message(exc, check.target)
-    messages = [m for m in (case.check(got), inputs_changed(case, args, kwargs, check.params)) if m]
-    return "; ".join(messages) if messages else None
+    return judge(case, got, check.params, (args, kwargs))
 
 
 def run_check(grade_id: str, namespace: dict, seed=None, timeout=None) -> None:
@@ -129,12 +124,8 @@ def run_check(grade_id: str, namespace: dict, seed=None, timeout=None) -> None:
         failures.append(f"- `{check.target}` took longer than {limit:g} s for "
                         f"{len(cases)} small cases (an endless loop?)")
     if failures:
-        shown = failures[:MAX_SHOWN]
-        if len(failures) > MAX_SHOWN:
-            shown.append(f"- ... and {len(failures) - MAX_SHOWN} more")
-        raise AssertionError(f"{check.target}: {len(failures)} of {len(cases)} checks failed\n"
-                             + "\n".join(shown))
-    print(f"{check.target}: all {len(cases)} hidden checks passed")
+        raise AssertionError(summary(check.target, failures, len(cases)))
+    print(summary(check.target, [], len(cases)))
 
 
 # The pre-hand-in check (students run the grader's checks themselves; see prehandin.py).

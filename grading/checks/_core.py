@@ -281,3 +281,37 @@ def inputs_changed(case: Case, args_after, kwargs_after, params=()) -> "str | No
         return None
     except Exception:
         return "the inputs could not be compared after the call"
+
+
+# --------------------------------------------------------------------------- the verdict
+#: failed cases listed in one message (the rest are counted)
+MAX_SHOWN = 4
+
+
+def judge(case: Case, got, params=(), inputs_after=None) -> "str | None":
+    """The one rule that turns a returned value into a verdict on a case.
+
+    Used by the visible tests (in process) and by the grader (on the values the jail sent
+    back): the case's check, then, for a function, its array inputs must be unchanged
+    (`inputs_after` is ``(args, kwargs)`` after the call). None if right, else the message.
+    """
+    try:
+        msg = case.check(got)
+    except Exception as exc:  # a bug in the check, not the student's fault: fail, say so
+        msg = f"this case could not be checked ({type(exc).__name__}); ask your instructor"
+    messages = [str(msg)] if msg else []
+    if inputs_after is not None:
+        changed = inputs_changed(case, inputs_after[0], inputs_after[1], params)
+        messages += [changed] if changed else []
+    return "; ".join(messages) or None
+
+
+def summary(target: str, failures: "list[str]", n_cases: int) -> str:
+    """One check's message: all passed, or the first MAX_SHOWN failures and a count."""
+    if not failures:
+        return f"{target}: all {n_cases} hidden checks passed"
+    shown = failures[:MAX_SHOWN]
+    if len(failures) > MAX_SHOWN:
+        shown.append(f"- ... and {len(failures) - MAX_SHOWN} more")
+    return f"{target}: {len(failures)} of {n_cases} checks failed\n" + "\n".join(shown)
+
