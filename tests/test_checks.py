@@ -246,7 +246,7 @@ def test_garbage_never_raises_and_never_passes():
 def test_the_expected_answer_passes_in_other_containers():
     """Lists and float32 copies of the right answer pass: the checks compare values, not types."""
     for check in CHECKS.values():
-        if check.grade_id in ("test_vertical_edge_kernel", "test_predict"):
+        if check.grade_id in ("test_vertical_edge_kernel", "test_predict", "test_pipeline_summary"):
             continue
         for case in check.make_cases(np.random.default_rng(4)):
             exp = case.expected

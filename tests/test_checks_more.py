@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import cnnlib
-from grading.checks import CHECKS, a05b_learning
+from grading.checks import CHECKS, a03b_im2col, a05b_learning
 from grading_catalogue import WRONG
 
 from test_checks import evaluate
@@ -39,7 +39,40 @@ def test_huge_scores_have_a_finite_reference():
     assert a05b_learning.reference(np.array([[0.0, 900.0]]), np.array([0]))[0] == pytest.approx(900.0)
 
 
+def test_im2col_reference_is_the_loop_over_windows():
+    rng = np.random.default_rng(2)
+    for N, C, H, W, Fh, Fw, S, P in [(2, 3, 5, 7, 3, 2, 2, 1), (1, 2, 6, 4, 1, 3, 3, 0), (3, 1, 4, 4, 4, 4, 1, 2)]:
+        x = rng.normal(size=(N, C, H, W))
+        xp = np.pad(x, ((0, 0), (0, 0), (P, P), (P, P)))
+        Ho, Wo = (H + 2 * P - Fh) // S + 1, (W + 2 * P - Fw) // S + 1
+        rows = [xp[n, :, i * S:i * S + Fh, j * S:j * S + Fw].ravel()
+                for n in range(N) for i in range(Ho) for j in range(Wo)]
+        assert np.array_equal(a03b_im2col.im2col_ref(x, Fh, Fw, S, P), np.array(rows))
+        w, b = rng.normal(size=(4, C, Fh, Fw)), rng.normal(size=4)
+        y = a03b_im2col.im2col_ref(x, Fh, Fw, S, P) @ w.reshape(4, -1).T + b
+        assert np.allclose(y.reshape(N, Ho, Wo, 4).transpose(0, 3, 1, 2), cnnlib.conv2d(x, w, b, stride=S, padding=P))
+
+
+def test_one_product_cases_are_large_in_one_direction_each():
+    cases = CHECKS["test_conv2d_im2col_one_product"].make_cases(np.random.default_rng(0))
+    assert CHECKS["test_conv2d_im2col_one_product"].timeout == a03b_im2col.ONE_PRODUCT_SECONDS
+    shapes = sorted(case.expected.shape[2:] for case in cases)
+    n = a03b_im2col.ONE_PRODUCT_POSITIONS
+    assert shapes == [(1, n), (n, 1)]
+
+
 MESSAGES = {
+    "shape: a conv layer keeps the input's channels": "one map per FILTER",
+    "shape: flatten drops the batch axis": "batch axis N is missing",
+    "shape: ceil instead of floor": "ceil instead of floor",
+    "shape: square kernels assumed (Fh for both sides)": "taken as square",
+    "params: conv biases forgotten": "biases are missing",
+    "params: counted per image (times N)": "do not depend on the batch size",
+    "im2col: columns in (Fh, Fw, C) order": "(Fh, Fw, C) order",
+    "im2col: transposed (one column per window, as in CS231n)": "transposed",
+    "conv: Y reshaped straight to (N, K, H_out, W_out)": "reshaped straight",
+    "conv: a Python loop over the output rows, one product per row": "no Python loop over positions",
+    "conv: float64 output for float32 inputs (np.empty)": "float32 in, float32 out",
     "sce: loss summed over the batch, not averaged": "MEAN over the batch",
     "sce: unstable softmax (no maximum subtracted)": "NaN",
     "sce: 1 not subtracted at the true class": "not subtracted at the true class",

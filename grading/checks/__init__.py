@@ -29,14 +29,14 @@ import numpy as np
 
 from ._core import (MAX_SHOWN, Case, Check, Variant, array_check, describe, inputs_changed, judge,
                     scalar_check, summary, to_array, tuple_check)
-from . import (a01_mlp, a02_convolution, a03_hyperparameters, a04_features, a05_pooling, a05b_learning,
-               a06_backprop)
+from . import (a01_mlp, a01b_pipeline_shapes, a02_convolution, a03_hyperparameters, a03b_im2col,
+               a04_features, a05_pooling, a05b_learning, a06_backprop)
 
 __all__ = ["Case", "Check", "Variant", "CHECKS", "ASSIGNMENTS", "run_check", "run_case",
            "inputs_changed", "array_check", "scalar_check", "tuple_check", "to_array", "describe"]
 
-_MODULES = (a01_mlp, a02_convolution, a03_hyperparameters, a04_features, a05_pooling, a05b_learning,
-            a06_backprop)
+_MODULES = (a01_mlp, a01b_pipeline_shapes, a02_convolution, a03_hyperparameters, a03b_im2col,
+            a04_features, a05_pooling, a05b_learning, a06_backprop)
 
 CHECKS: dict[str, Check] = {}
 for _module in _MODULES:
@@ -55,6 +55,14 @@ class CheckTimeout(Exception):
     """Raised inside the student's function when a check runs out of time (in process only)."""
 
 
+#: In process, as in the sandbox, a check's time limit counts the CPU seconds of this process
+#: (ITIMER_PROF), so a correct function passes on a loaded machine; the wall clock only backs it
+#: up (WALL_FACTOR x the limit + WALL_SLACK seconds), for code that sleeps or blocks.
+WALL_FACTOR = 5.0
+WALL_SLACK = 2.0
+_TIMERS = ((signal.ITIMER_PROF, signal.SIGPROF), (signal.ITIMER_REAL, signal.SIGALRM))
+
+
 @contextmanager
 def _time_limit(seconds):
     if seconds is None or threading.current_thread() is not threading.main_thread():
@@ -64,13 +72,36 @@ def _time_limit(seconds):
     def _raise(signum, frame):
         raise CheckTimeout()
 
-    old = signal.signal(signal.SIGALRM, _raise)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
+    old = [signal.signal(sig, _raise) for _, sig in _TIMERS]
+    signal.setitimer(signal.ITIMER_PROF, seconds)
+    signal.setitimer(signal.ITIMER_REAL, seconds * WALL_FACTOR + WALL_SLACK)
     try:
         yield
     finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, old)
+        for (timer, sig), handler in zip(_TIMERS, old):
+            signal.setitimer(timer, 0)
+            signal.signal(sig, handler)
+
+
+@contextmanager
+def _paused():
+    """Stop the clocks of :func:`_time_limit` while the trusted side copies and judges.
+
+    The time limit is the student's function's (as in the sandbox, where judging happens in the
+    parent): on large cases, copying the inputs and comparing a million values must neither
+    count against it nor be interrupted halfway (which would turn a right answer into an
+    unreadable failure).
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    remaining = [signal.setitimer(timer, 0)[0] for timer, _ in _TIMERS]
+    try:
+        yield
+    finally:
+        for (timer, _), left in zip(_TIMERS, remaining):
+            if left > 0:
+                signal.setitimer(timer, left)
 
 
 def _call_message(exc: BaseException, target: str) -> str:
@@ -93,14 +124,16 @@ def run_case(check: Check, case: Case, namespace: dict) -> "str | None":
         return f"`{check.target}` is not defined: did you run its cell?"
     if not callable(fn):
         return f"`{check.target}` is {describe(fn)}, not a function"
-    args, kwargs = copy.deepcopy(case.args), copy.deepcopy(case.kwargs)
+    with _paused():
+        args, kwargs = copy.deepcopy(case.args), copy.deepcopy(case.kwargs)
     try:
         got = fn(*args, **kwargs)
     except CheckTimeout:
         raise
     except Exception as exc:
         return _call_message(exc, check.target)
-    return judge(case, got, check.params, (args, kwargs))
+    with _paused():
+        return judge(case, got, check.params, (args, kwargs))
 
 
 def run_check(grade_id: str, namespace: dict, seed=None, timeout=None) -> None:
@@ -121,8 +154,8 @@ def run_check(grade_id: str, namespace: dict, seed=None, timeout=None) -> None:
                 if msg:
                     failures.append(f"- {case.label}: {msg}")
     except CheckTimeout:
-        failures.append(f"- `{check.target}` took longer than {limit:g} s for "
-                        f"{len(cases)} small cases (an endless loop?)")
+        failures.append(f"- {case.label}: `{check.target}` took longer than {limit:g} s for "
+                        f"its {len(cases)} cases (an endless loop?)")
     if failures:
         raise AssertionError(summary(check.target, failures, len(cases)))
     print(summary(check.target, [], len(cases)))

@@ -56,3 +56,59 @@ def keeps_dtype(inner, dtype, what):
         return None
 
     return never_raises(verdict, what)
+
+
+def _shape_text(values) -> str:
+    return "(" + ", ".join(fmt_num(v) for v in values) + ("," if len(values) == 1 else "") + ")"
+
+
+def int_tuple_check(expected, *, what="the shape", variants=()):
+    """A check for a shape: a tuple (or list) of whole numbers equal to `expected`.
+
+    `variants` are (wrong shape, message) pairs of known mistakes.
+    """
+    expected = tuple(int(v) for v in expected)
+
+    def verdict(got):
+        if isinstance(got, (str, bytes, dict, set)) or got is None or np.ndim(got) != 1:
+            return f"{what}: returned {describe(got)}; expected a tuple of whole numbers {_shape_text(expected)}"
+        arr, msg = to_array(got)
+        if msg:
+            return f"{what}: {msg}; expected a tuple {_shape_text(expected)}"
+        if not np.all(np.isfinite(arr)) or np.any(arr != np.round(arr)):
+            return f"{what} is {_shape_text(arr)}: sizes are whole numbers (floor division `//`?)"
+        values = tuple(int(v) for v in arr)
+        if values == expected:
+            return None
+        base = f"{what} is {_shape_text(values)}, expected {_shape_text(expected)}"
+        hits = [m for shape, m in variants if tuple(int(v) for v in shape) == values]
+        return f"{base}: {_either(hits)}" if hits else base
+
+    return never_raises(verdict, what, f"; expected {_shape_text(expected)}")
+
+
+def count_check(expected, *, what="the count", variants=()):
+    """A check for a whole number (a parameter count); `variants` are (wrong count, message) pairs."""
+    from ._core import Variant, scalar_check
+    return scalar_check(expected, what=what, variants=[Variant(m, n) for n, m in variants])
+
+
+def sequence_check(parts, *, what="the result"):
+    """A check for a list with one (shape, count) pair per item; `parts` are (name, shape check,
+    count check) triples, one per expected item."""
+    def verdict(got):
+        if isinstance(got, np.ndarray) or not isinstance(got, (list, tuple)):
+            return f"{what}: returned {describe(got)}; expected a list of {len(parts)} (shape, parameters) pairs"
+        if len(got) != len(parts):
+            return f"{what}: returned {len(got)} items; expected one (shape, parameters) pair per layer, {len(parts)}"
+        msgs = []
+        for (name, shape_check, n_check), item in zip(parts, got):
+            if isinstance(item, np.ndarray) or not isinstance(item, (list, tuple)) or len(item) != 2:
+                msgs.append(f"{name}: got {describe(item)}; expected a pair (shape, parameters)")
+                continue
+            msgs += [m for m in (shape_check(item[0]), n_check(item[1])) if m]
+            if len(msgs) >= 3:
+                break
+        return "; ".join(msgs) if msgs else None
+
+    return never_raises(verdict, what, f"; expected a list of {len(parts)} (shape, parameters) pairs")

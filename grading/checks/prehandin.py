@@ -142,15 +142,16 @@ def check_all(namespace: dict, assignment: str | None = None, *, seed=None) -> d
         assignment = max(ASSIGNMENTS, key=lambda a: sum(c.target in namespace for c in ASSIGNMENTS[a]))
     if assignment not in ASSIGNMENTS:
         raise ValueError(f"check_all: no assignment {assignment!r}; known: {', '.join(ASSIGNMENTS)}")
-    results, earned, total = {}, 0, 0
+    results, earned, total, n_passed = {}, 0, 0, 0
     print(f"Pre-hand-in check of {assignment}: the grader's checks on fresh random inputs")
     for chk in ASSIGNMENTS[assignment]:
         passed, message = _run(chk, namespace, seed)
         _show(chk, passed, message)
-        results[chk.target] = passed
+        results[chk.target] = results.get(chk.target, True) and passed  # a target may have 2 checks
+        n_passed += passed
         earned += chk.points if passed else 0
         total += chk.points
-    print(f"{sum(results.values())} of {len(results)} passed: {earned} of {total} points "
+    print(f"{n_passed} of {len(ASSIGNMENTS[assignment])} passed: {earned} of {total} points "
           f"if the same code is marked (other random inputs are drawn at marking)")
     return results
 

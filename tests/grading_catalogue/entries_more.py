@@ -132,5 +132,312 @@ def sgd_step(W, b, x, y, lr):
 '''}),
 ]
 
-WRONG = W05B
-CORRECT = C05B
+# =========================================================================== 03b_im2col
+I2C = "test_im2col"
+CIM = "test_conv2d_im2col"
+ONE = "test_conv2d_im2col_one_product"
+_SWV = "from numpy.lib.stride_tricks import sliding_window_view\n\n\n"
+
+W03B = [
+    _e("im2col: columns in (Fh, Fw, C) order", "03b_im2col", {"im2col": _SWV + """
+def im2col(x, Fh, Fw, stride, padding):
+    p = padding
+    xp = np.pad(x, ((0, 0), (0, 0), (p, p), (p, p)))
+    win = sliding_window_view(xp, (Fh, Fw), axis=(2, 3))[:, :, ::stride, ::stride]
+    N, C, Ho, Wo = win.shape[:4]
+    return win.transpose(0, 2, 3, 4, 5, 1).reshape(N * Ho * Wo, -1)
+"""}, {I2C, CIM}),
+    _e("im2col: transposed (one column per window, as in CS231n)", "03b_im2col", {"im2col": _SWV + """
+def im2col(x, Fh, Fw, stride, padding):
+    p = padding
+    xp = np.pad(x, ((0, 0), (0, 0), (p, p), (p, p)))
+    win = sliding_window_view(xp, (Fh, Fw), axis=(2, 3))[:, :, ::stride, ::stride]
+    N, C, Ho, Wo = win.shape[:4]
+    return win.transpose(1, 4, 5, 0, 2, 3).reshape(C * Fh * Fw, -1)
+""", "conv2d_im2col": """
+def conv2d_im2col(x, w, b, stride=1, padding=0):
+    N, C, H, W = x.shape
+    K, _, Fh, Fw = w.shape
+    Ho = (H + 2 * padding - Fh) // stride + 1
+    Wo = (W + 2 * padding - Fw) // stride + 1
+    out = w.reshape(K, -1) @ im2col(x, Fh, Fw, stride, padding) + b[:, None]
+    return out.reshape(K, N, Ho, Wo).transpose(1, 0, 2, 3)
+"""}, {I2C}),
+    _e("im2col: stride ignored", "03b_im2col", {"im2col": _SWV + """
+def im2col(x, Fh, Fw, stride, padding):
+    p = padding
+    xp = np.pad(x, ((0, 0), (0, 0), (p, p), (p, p)))
+    win = sliding_window_view(xp, (Fh, Fw), axis=(2, 3))
+    N, C, Ho, Wo = win.shape[:4]
+    return win.transpose(0, 2, 3, 1, 4, 5).reshape(N * Ho * Wo, -1)
+"""}, {I2C, CIM}),
+    _e("im2col: padding by x_pad[P:-P] (empty when P = 0)", "03b_im2col", {"im2col": _SWV + """
+def im2col(x, Fh, Fw, stride, padding):
+    N, C, H, W = x.shape
+    p = padding
+    xp = np.zeros((N, C, H + 2 * p, W + 2 * p), dtype=x.dtype)
+    xp[:, :, p:-p, p:-p] = x
+    win = sliding_window_view(xp, (Fh, Fw), axis=(2, 3))[:, :, ::stride, ::stride]
+    Ho, Wo = win.shape[2:4]
+    return win.transpose(0, 2, 3, 1, 4, 5).reshape(N * Ho * Wo, -1)
+"""}, {I2C, CIM, ONE}),
+    _e("im2col: a Python loop over the output positions", "03b_im2col", {"im2col": """
+def im2col(x, Fh, Fw, stride, padding):
+    N, C, H, W = x.shape
+    p = padding
+    xp = np.pad(x, ((0, 0), (0, 0), (p, p), (p, p)))
+    Ho, Wo = (H + 2 * p - Fh) // stride + 1, (W + 2 * p - Fw) // stride + 1
+    X = np.empty((N * Ho * Wo, C * Fh * Fw), dtype=x.dtype)
+    r = 0
+    for n in range(N):
+        for i in range(Ho):
+            for j in range(Wo):
+                X[r] = xp[n, :, i * stride:i * stride + Fh, j * stride:j * stride + Fw].ravel()
+                r += 1
+    return X
+"""}, {ONE}),
+    _e("conv: a Python loop over the output rows, one product per row", "03b_im2col", {"conv2d_im2col": """
+def conv2d_im2col(x, w, b, stride=1, padding=0):
+    N, C, H, W = x.shape
+    K, _, Fh, Fw = w.shape
+    Ho = (H + 2 * padding - Fh) // stride + 1
+    Wo = (W + 2 * padding - Fw) // stride + 1
+    X = im2col(x, Fh, Fw, stride, padding).reshape(N, Ho, Wo, -1)
+    Wm = w.reshape(K, -1).T
+    out = np.empty((N, K, Ho, Wo), dtype=x.dtype)
+    for i in range(Ho):
+        out[:, :, i, :] = (X[:, i] @ Wm + b).transpose(0, 2, 1)
+    return out
+"""}, {ONE}),
+    _e("conv: the loops of Exercise 3 (no matrix product)", "03b_im2col", {"conv2d_im2col": """
+def conv2d_im2col(x, w, b, stride=1, padding=0):
+    N, C, H, W = x.shape
+    K, _, Fh, Fw = w.shape
+    xp = np.pad(x, ((0, 0), (0, 0), (padding, padding), (padding, padding)))
+    Ho = (H + 2 * padding - Fh) // stride + 1
+    Wo = (W + 2 * padding - Fw) // stride + 1
+    out = np.zeros((N, K, Ho, Wo), dtype=x.dtype)
+    for i in range(Ho):
+        for j in range(Wo):
+            win = xp[:, :, i * stride:i * stride + Fh, j * stride:j * stride + Fw]
+            out[:, :, i, j] = np.tensordot(win, w, axes=([1, 2, 3], [1, 2, 3])) + b
+    return out
+"""}, {ONE}),
+    _e("conv: Y reshaped straight to (N, K, H_out, W_out)", "03b_im2col", {"conv2d_im2col": """
+def conv2d_im2col(x, w, b, stride=1, padding=0):
+    N, C, H, W = x.shape
+    K, _, Fh, Fw = w.shape
+    Ho = (H + 2 * padding - Fh) // stride + 1
+    Wo = (W + 2 * padding - Fw) // stride + 1
+    Y = im2col(x, Fh, Fw, stride, padding) @ w.reshape(K, -1).T + b
+    return Y.reshape(N, K, Ho, Wo)
+"""}, {CIM}),
+    _e("conv: assumes a square kernel (K, _, F, _ = w.shape)", "03b_im2col", {"conv2d_im2col": """
+def conv2d_im2col(x, w, b, stride=1, padding=0):
+    N, C, H, W = x.shape
+    K, _, F, _ = w.shape
+    Ho = (H + 2 * padding - F) // stride + 1
+    Wo = (W + 2 * padding - F) // stride + 1
+    Y = im2col(x, F, F, stride, padding) @ w.reshape(K, -1).T + b
+    return Y.reshape(N, Ho, Wo, K).transpose(0, 3, 1, 2)
+"""}, {CIM}),
+    _e("conv: float64 output for float32 inputs (np.empty)", "03b_im2col", {"conv2d_im2col": """
+def conv2d_im2col(x, w, b, stride=1, padding=0):
+    N, C, H, W = x.shape
+    K, _, Fh, Fw = w.shape
+    Ho = (H + 2 * padding - Fh) // stride + 1
+    Wo = (W + 2 * padding - Fw) // stride + 1
+    Y = im2col(x, Fh, Fw, stride, padding) @ w.reshape(K, -1).T + b
+    out = np.empty((N, K, Ho, Wo))
+    out[...] = Y.reshape(N, Ho, Wo, K).transpose(0, 3, 1, 2)
+    return out
+"""}, {CIM}),
+    _e("conv: padding forgotten (im2col called with 0)", "03b_im2col", {"conv2d_im2col": """
+def conv2d_im2col(x, w, b, stride=1, padding=0):
+    N, C, H, W = x.shape
+    K, _, Fh, Fw = w.shape
+    Ho = (H - Fh) // stride + 1
+    Wo = (W - Fw) // stride + 1
+    Y = im2col(x, Fh, Fw, stride, 0) @ w.reshape(K, -1).T + b
+    return Y.reshape(N, Ho, Wo, K).transpose(0, 3, 1, 2)
+"""}, {CIM}),
+    _e("conv: bias dropped", "03b_im2col", {"conv2d_im2col": """
+def conv2d_im2col(x, w, b, stride=1, padding=0):
+    N, C, H, W = x.shape
+    K, _, Fh, Fw = w.shape
+    Ho = (H + 2 * padding - Fh) // stride + 1
+    Wo = (W + 2 * padding - Fw) // stride + 1
+    Y = im2col(x, Fh, Fw, stride, padding) @ w.reshape(K, -1).T
+    return Y.reshape(N, Ho, Wo, K).transpose(0, 3, 1, 2)
+"""}, {CIM, ONE}),
+]
+
+C03B = [
+    _e("im2col by a loop over the kernel offsets (CS231n's fast version)", "03b_im2col", {"im2col": """
+def im2col(x, Fh, Fw, stride, padding):
+    N, C, H, W = x.shape
+    p, S = padding, stride
+    xp = np.pad(x, ((0, 0), (0, 0), (p, p), (p, p)))
+    Ho, Wo = (H + 2 * p - Fh) // S + 1, (W + 2 * p - Fw) // S + 1
+    cols = np.empty((N, Ho, Wo, C, Fh, Fw), dtype=x.dtype)
+    for m in range(Fh):
+        for l in range(Fw):
+            cols[:, :, :, :, m, l] = xp[:, :, m:m + S * Ho:S, l:l + S * Wo:S].transpose(0, 2, 3, 1)
+    return cols.reshape(N * Ho * Wo, C * Fh * Fw)
+"""}),
+    _e("im2col by index arrays, conv by tensordot", "03b_im2col", {"im2col": """
+def im2col(x, Fh, Fw, stride, padding):
+    N, C, H, W = x.shape
+    p = padding
+    xp = np.pad(x, ((0, 0), (0, 0), (p, p), (p, p)))
+    Ho, Wo = (H + 2 * p - Fh) // stride + 1, (W + 2 * p - Fw) // stride + 1
+    rows = (np.arange(Ho) * stride)[:, None, None, None, None] + np.arange(Fh)[None, None, None, :, None]
+    cols = (np.arange(Wo) * stride)[None, :, None, None, None] + np.arange(Fw)[None, None, None, None, :]
+    chan = np.arange(C)[None, None, :, None, None]
+    win = xp[:, chan, rows, cols]                  # (N, Ho, Wo, C, Fh, Fw)
+    return win.reshape(N * Ho * Wo, C * Fh * Fw)
+""", "conv2d_im2col": """
+def conv2d_im2col(x, w, b, stride=1, padding=0):
+    N, C, H, W = x.shape
+    K, _, Fh, Fw = w.shape
+    Ho = (H + 2 * padding - Fh) // stride + 1
+    Wo = (W + 2 * padding - Fw) // stride + 1
+    X = im2col(x, Fh, Fw, stride, padding).reshape(N, Ho, Wo, C * Fh * Fw)
+    out = np.tensordot(X, w.reshape(K, -1), axes=([3], [1])) + b      # (N, Ho, Wo, K)
+    return np.ascontiguousarray(np.moveaxis(out, 3, 1))
+"""}),
+    _e("conv with a loop over the images and the filters (not the positions)", "03b_im2col", {"conv2d_im2col": """
+def conv2d_im2col(x, w, b, stride=1, padding=0):
+    N, C, H, W = x.shape
+    K, _, Fh, Fw = w.shape
+    Ho = (H + 2 * padding - Fh) // stride + 1
+    Wo = (W + 2 * padding - Fw) // stride + 1
+    out = np.zeros((N, K, Ho, Wo), dtype=np.result_type(x, w, b))
+    for n in range(N):
+        X = im2col(x[n:n + 1], Fh, Fw, stride, padding)
+        for k in range(K):
+            out[n, k] = (X @ w[k].ravel() + b[k]).reshape(Ho, Wo)
+    return out
+"""}),
+]
+
+# =========================================================================== 01b_pipeline_shapes
+SHP = "test_layer_output_shape"
+PRM = "test_layer_param_count"
+SUM = "test_pipeline_summary"
+_B = "01b_pipeline_shapes"
+
+
+def _shape_fn(conv_line, pool_line=None, flatten_line="return (N, C * H * W)"):
+    pool_line = pool_line or "return (N, C, (H - size) // stride + 1, (W - size) // stride + 1)"
+    return f"""
+def layer_output_shape(in_shape, layer):
+    kind = layer[0]
+    if kind == "conv":
+        N, C, H, W = in_shape
+        _, K, Fh, Fw, stride, padding = layer
+        {conv_line}
+    if kind == "maxpool":
+        N, C, H, W = in_shape
+        _, size, stride = layer
+        {pool_line}
+    if kind == "relu":
+        return tuple(in_shape)
+    if kind == "flatten":
+        N, C, H, W = in_shape
+        {flatten_line}
+    return (in_shape[0], layer[1])
+"""
+
+
+def _param_fn(conv_line, dense_line="return in_shape[1] * layer[1] + layer[1]"):
+    return f"""
+def layer_param_count(in_shape, layer):
+    if layer[0] == "conv":
+        _, K, Fh, Fw, _, _ = layer
+        C = in_shape[1]
+        {conv_line}
+    if layer[0] == "dense":
+        {dense_line}
+    return 0
+"""
+
+
+W01B = [
+    _e("shape: a conv layer keeps the input's channels", _B, {"layer_output_shape": _shape_fn(
+        "return (N, C, (H + 2 * padding - Fh) // stride + 1, (W + 2 * padding - Fw) // stride + 1)")}, {SHP, SUM}),
+    _e("shape: flatten drops the batch axis", _B, {"layer_output_shape": _shape_fn(
+        "return (N, K, (H + 2 * padding - Fh) // stride + 1, (W + 2 * padding - Fw) // stride + 1)",
+        flatten_line="return (C * H * W,)")}, {SHP, SUM}),
+    _e("shape: ceil instead of floor", _B, {"layer_output_shape": "import math\n" + _shape_fn(
+        "return (N, K, math.ceil((H + 2 * padding - Fh) / stride) + 1, math.ceil((W + 2 * padding - Fw) / stride) + 1)")},
+       {SHP, SUM}),
+    _e("shape: square kernels assumed (Fh for both sides)", _B, {"layer_output_shape": _shape_fn(
+        "return (N, K, (H + 2 * padding - Fh) // stride + 1, (W + 2 * padding - Fh) // stride + 1)")}, {SHP, SUM}),
+    _e("shape: padding counted once", _B, {"layer_output_shape": _shape_fn(
+        "return (N, K, (H + padding - Fh) // stride + 1, (W + padding - Fw) // stride + 1)")}, {SHP, SUM}),
+    _e("shape: pooling stride ignored (H // size)", _B, {"layer_output_shape": _shape_fn(
+        "return (N, K, (H + 2 * padding - Fh) // stride + 1, (W + 2 * padding - Fw) // stride + 1)",
+        pool_line="return (N, C, H // size, W // size)")}, {SHP, SUM}),
+    _e("params: conv biases forgotten", _B, {"layer_param_count": _param_fn("return K * C * Fh * Fw")}, {PRM, SUM}),
+    _e("params: conv input channels forgotten", _B, {"layer_param_count": _param_fn("return K * (Fh * Fw + 1)")},
+       {PRM, SUM}),
+    _e("params: square kernels assumed (Fh * Fh)", _B, {"layer_param_count": _param_fn("return K * (C * Fh * Fh + 1)")},
+       {PRM, SUM}),
+    _e("params: counted per image (times N)", _B, {"layer_param_count": _param_fn(
+        "return K * (C * Fh * Fw + 1) * in_shape[0]", "return (in_shape[1] * layer[1] + layer[1]) * in_shape[0]")},
+       {PRM, SUM}),
+    _e("params: dense bias per input unit", _B, {"layer_param_count": _param_fn(
+        "return K * (C * Fh * Fw + 1)", "return in_shape[1] * layer[1] + in_shape[1]")}, {PRM, SUM}),
+    _e("summary: parameters counted on the layer's output shape", _B, {"pipeline_summary": """
+def pipeline_summary(input_shape, layers):
+    summary, shape = [], tuple(input_shape)
+    for layer in layers:
+        shape = layer_output_shape(shape, layer)
+        summary.append((shape, layer_param_count(shape, layer)))
+    return summary
+"""}, {SUM}),
+    _e("summary: every layer gets the network's input shape", _B, {"pipeline_summary": """
+def pipeline_summary(input_shape, layers):
+    return [(layer_output_shape(input_shape, layer), layer_param_count(input_shape, layer)) for layer in layers]
+"""}, {SUM}),
+]
+
+C01B = [
+    _e("shape by match, lists back, int() for floor", _B, {"layer_output_shape": """
+def layer_output_shape(in_shape, layer):
+    match layer:
+        case ("conv", K, Fh, Fw, S, P):
+            N, C, H, W = in_shape
+            return [N, K, int((H + 2 * P - Fh) / S) + 1, int((W + 2 * P - Fw) / S) + 1]
+        case ("maxpool", size, S):
+            N, C, H, W = in_shape
+            return [N, C, int((H - size) / S) + 1, int((W - size) / S) + 1]
+        case ("flatten",):
+            return [in_shape[0], int(np.prod(in_shape[1:]))]
+        case ("dense", M):
+            return [in_shape[0], M]
+        case _:
+            return list(in_shape)
+"""}),
+    _e("params from a table of functions, numpy ints, a tuple of lists back", _B, {
+        "layer_param_count": """
+COUNTS = {
+    "conv": lambda s, l: np.int64(l[1]) * (s[1] * l[2] * l[3] + 1),
+    "dense": lambda s, l: np.int64(s[1] + 1) * l[1],
+}
+
+
+def layer_param_count(in_shape, layer):
+    return COUNTS.get(layer[0], lambda s, l: 0)(in_shape, layer)
+""", "pipeline_summary": """
+def pipeline_summary(input_shape, layers):
+    shapes = [tuple(input_shape)]
+    for layer in layers:
+        shapes.append(layer_output_shape(shapes[-1], layer))
+    return tuple([list(out), layer_param_count(inp, layer)] for inp, out, layer in zip(shapes, shapes[1:], layers))
+"""}),
+]
+
+WRONG = W01B + W03B + W05B
+CORRECT = C01B + C03B + C05B

@@ -1,0 +1,225 @@
+"""01b_pipeline_shapes: the output shape and the parameter count of every layer of a small CNN.
+
+A network is described as a sequence of layers, each a tuple:
+``("conv", K, Fh, Fw, stride, padding)``, ``("relu",)``, ``("maxpool", size, stride)``,
+``("flatten",)``, ``("dense", M)``. Shapes are tuples: (N, C, H, W) for maps, (N, D) for vectors.
+Expected values come from cnnlib's size functions.
+"""
+import math
+
+import cnnlib
+
+from ._core import Case, Check
+from ._extra import count_check, int_tuple_check, sequence_check
+
+ASSIGNMENT = "01b_pipeline_shapes"
+
+#: the network of the book's chapter "What a CNN is" (8x8 digits)
+BOOK_NET = (("conv", 8, 3, 3, 1, 1), ("relu",), ("conv", 16, 3, 3, 1, 1), ("relu",), ("flatten",),
+            ("dense", 10))
+
+
+def out_shape(shape, layer):
+    """The output shape of `layer` for an input of `shape` (the trusted reference)."""
+    kind = layer[0]
+    if kind == "conv":
+        N, C, H, W = shape
+        _, K, Fh, Fw, S, P = layer
+        return (N, K, cnnlib.conv_output_size(H, Fh, P, S), cnnlib.conv_output_size(W, Fw, P, S))
+    if kind == "maxpool":
+        N, C, H, W = shape
+        _, size, S = layer
+        return (N, C, cnnlib.conv_output_size(H, size, 0, S), cnnlib.conv_output_size(W, size, 0, S))
+    if kind == "relu":
+        return tuple(shape)
+    if kind == "flatten":
+        return (shape[0], math.prod(shape[1:]))
+    if kind == "dense":
+        return (shape[0], layer[1])
+    raise ValueError(f"unknown layer {layer!r}")
+
+
+def params(shape, layer):
+    if layer[0] == "conv":
+        return cnnlib.conv_param_count(layer[1], (layer[2], layer[3]), shape[1])
+    if layer[0] == "dense":
+        return cnnlib.dense_param_count(shape[1], layer[1])
+    return 0
+
+
+def _floor(n, f, p, s, ceil=False):
+    num = n + 2 * p - f
+    return (-(-num // s) if ceil else num // s) + 1
+
+
+def shape_variants(shape, layer):
+    """(shape, message) pairs of known mistakes."""
+    kind, v = layer[0], []
+    if kind == "conv":
+        N, C, H, W = shape
+        _, K, Fh, Fw, S, P = layer
+        Ho, Wo = _floor(H, Fh, P, S), _floor(W, Fw, P, S)
+        v += [((N, C, Ho, Wo), "a conv layer gives one map per FILTER: the channels become K"),
+              ((K, Ho, Wo), "the batch axis N is missing: keep N first, (N, K, H_out, W_out)"),
+              ((N, K, _floor(H, Fh, 0, S), _floor(W, Fw, 0, S)), "the padding is ignored: H_out = (H + 2P - Fh) // S + 1"),
+              ((N, K, (H + P - Fh) // S + 1, (W + P - Fw) // S + 1), "padding counted once: P zeros on EACH side add 2P"),
+              ((N, K, H + 2 * P - Fh + 1, W + 2 * P - Fw + 1), "the stride is ignored: H_out = (H + 2P - Fh) // S + 1"),
+              ((N, K, _floor(H, Fh, P, S, True), _floor(W, Fw, P, S, True)), "ceil instead of floor: a window that does not fit is dropped"),
+              ((N, K, Ho - 1, Wo - 1), "the +1 is missing: H_out = (H + 2P - Fh) // S + 1"),
+              ((N, K, _floor(H, Fw, P, S), _floor(W, Fh, P, S)), "Fh and Fw swapped: Fh runs along H (rows), Fw along W"),
+              ((N, K, _floor(H, Fh, P, S), _floor(W, Fh, P, S)), "the kernel is taken as square (Fh x Fh): use Fw for W")]
+    elif kind == "maxpool":
+        N, C, H, W = shape
+        _, size, S = layer
+        v += [((N, C, _floor(H, size, 0, S, True), _floor(W, size, 0, S, True)), "ceil instead of floor: a window that does not fit is dropped"),
+              ((N, C, H // size, W // size), "the stride is ignored: H_out = (H - size) // stride + 1"),
+              ((N, C, H - size + 1, W - size + 1), "the stride is ignored: H_out = (H - size) // stride + 1")]
+    elif kind == "flatten":
+        v += [((math.prod(shape[1:]),), "the batch axis N is missing: flatten gives (N, C*H*W)"),
+              ((math.prod(shape),), "the batch axis was flattened too: flatten gives (N, C*H*W)")]
+    elif kind == "dense":
+        v += [((layer[1],), "the batch axis N is missing: a dense layer gives (N, M)"),
+              ((shape[1], layer[1]), "the output is (N, M): one row of M outputs per example")]
+    return [(s, m) for s, m in v if s != out_shape(shape, layer)]
+
+
+def param_variants(shape, layer):
+    kind, v = layer[0], []
+    if kind == "conv":
+        C = shape[1]
+        _, K, Fh, Fw, S, P = layer
+        v += [(K * Fh * Fw * C, "the biases are missing: one bias per filter, K (C Fh Fw + 1)"),
+              (K * (Fh * Fw + 1), "the input channels are missing: each filter is C x Fh x Fw"),
+              (K * (Fh * Fw + 1) * C, "one bias per filter, not per channel: K (C Fh Fw + 1)"),
+              (K * (Fh * Fh * C + 1), "the kernel is taken as square (Fh x Fh): a filter is C x Fh x Fw"),
+              (K * (Fh * Fw * C + 1) * shape[0], "the parameters do not depend on the batch size N")]
+    elif kind == "dense":
+        D, M = shape[1], layer[1]
+        v += [(D * M, "the biases are missing: D * M weights plus M biases"),
+              (D * M + D, "one bias per OUTPUT unit: D * M + M"),
+              ((D * M + M) * shape[0], "the parameters do not depend on the batch size N")]
+    else:
+        v += [(1, "this layer has no parameters")]
+    return [(n, m) for n, m in v if n != params(shape, layer)]
+
+
+def _layer_text(layer):
+    kind = layer[0]
+    if kind == "conv":
+        return f"conv {layer[1]} filters {layer[2]}x{layer[3]}, stride {layer[4]}, padding {layer[5]}"
+    if kind == "maxpool":
+        return f"maxpool {layer[1]}x{layer[1]}, stride {layer[2]}"
+    if kind == "dense":
+        return f"dense to {layer[1]}"
+    return kind
+
+
+def _random_layers(rng):
+    """A random valid network for an input of (N, C, H, W): conv/relu/maxpool blocks, flatten, dense."""
+    N, C = int(rng.integers(2, 5)), int(rng.integers(1, 4))
+    H, W = int(rng.integers(12, 30)), int(rng.integers(12, 30))
+    shape, layers = (N, C, H, W), []
+    for _ in range(int(rng.integers(1, 3))):
+        K, Fh, Fw = int(rng.integers(2, 9)), int(rng.integers(1, 6)), int(rng.integers(1, 6))
+        S, P = int(rng.integers(1, 4)), int(rng.integers(0, 3))
+        if Fh > shape[2] + 2 * P or Fw > shape[3] + 2 * P:
+            break
+        for layer in (("conv", K, Fh, Fw, S, P), ("relu",)):
+            layers.append(layer)
+            shape = out_shape(shape, layer)
+        size, S = int(rng.integers(2, 4)), int(rng.integers(1, 4))
+        if size <= min(shape[2:]):
+            layers.append(("maxpool", size, S))
+            shape = out_shape(shape, layers[-1])
+    layers += [("flatten",), ("dense", int(rng.integers(2, 11)))]
+    return (N, C, H, W), tuple(layers)
+
+
+# --------------------------------------------------------------------------- cases
+def _shape_case(label, shape, layer):
+    expected = out_shape(shape, layer)
+    check = int_tuple_check(expected, what=f"layer_output_shape({shape}, {layer})",
+                            variants=shape_variants(shape, layer))
+    return Case(label, (shape, layer), {}, expected, check)
+
+
+LAYER_EXAMPLES = [
+    ((2, 1, 8, 8), ("conv", 8, 3, 3, 1, 1), "the worked example: 8 filters 3x3, padding 1, on 2 digits"),
+    ((4, 3, 32, 24), ("conv", 16, 5, 3, 2, 0), "non-square 32x24 input, 5x3 kernel, stride 2 (does not divide), padding 0"),
+    ((3, 6, 9, 7), ("conv", 4, 2, 4, 3, 2), "non-square 9x7 input, 2x4 kernel, stride 3 (does not divide), padding 2"),
+    ((2, 16, 7, 9), ("maxpool", 2, 2), "max pooling 2x2, stride 2, on a non-square 7x9 map (does not divide)"),
+    ((5, 4, 10, 6), ("maxpool", 3, 1), "max pooling 3x3, stride 1 (overlapping windows)"),
+    ((3, 8, 6, 5), ("relu",), "ReLU keeps the shape"),
+    ((2, 16, 8, 8), ("flatten",), "flatten 16 maps of 8x8, N=2"),
+    ((4, 3, 5, 7), ("flatten",), "flatten, N=4, non-square 5x7 maps"),
+    ((2, 1024), ("dense", 10), "dense 1024 -> 10, N=2"),
+    ((7, 30), ("dense", 4), "dense 30 -> 4, N=7"),
+]
+
+
+def shape_cases(rng):
+    cases = [_shape_case(label, shape, layer) for shape, layer, label in LAYER_EXAMPLES]
+    shape, layers = _random_layers(rng)
+    for layer in layers:
+        cases.append(_shape_case(f"random network: {_layer_text(layer)} on {shape}", shape, layer))
+        shape = out_shape(shape, layer)
+    return cases
+
+
+def _param_case(label, shape, layer):
+    expected = params(shape, layer)
+    check = count_check(expected, what=f"layer_param_count({shape}, {layer})",
+                        variants=param_variants(shape, layer))
+    return Case(label, (shape, layer), {}, expected, check)
+
+
+def param_cases(rng):
+    cases = [_param_case(label, shape, layer) for shape, layer, label in LAYER_EXAMPLES]
+    shape, layers = _random_layers(rng)
+    for layer in layers:
+        cases.append(_param_case(f"random network: {_layer_text(layer)} on {shape}", shape, layer))
+        shape = out_shape(shape, layer)
+    return cases
+
+
+def summary(input_shape, layers):
+    out, shape = [], tuple(input_shape)
+    for layer in layers:
+        out.append((out_shape(shape, layer), params(shape, layer)))
+        shape = out[-1][0]
+    return out
+
+
+def _summary_case(label, input_shape, layers):
+    expected = summary(input_shape, layers)
+    parts, shape = [], input_shape
+    for i, (layer, (s, n)) in enumerate(zip(layers, expected)):
+        parts.append((f"layer {i} ({layer[0]})",
+                      int_tuple_check(s, what=f"the shape after layer {i} ({_layer_text(layer)})",
+                                      variants=shape_variants(shape, layer)),
+                      count_check(n, what=f"the parameters of layer {i} ({_layer_text(layer)})",
+                                  variants=param_variants(shape, layer))))
+        shape = s
+    check = sequence_check(parts, what="pipeline_summary")
+    return Case(label, (tuple(input_shape), tuple(layers)), {}, expected, check)
+
+
+def summary_cases(rng):
+    cases = [_summary_case("the worked example: the book's network on 2 digits (1x8x8)", (2, 1, 8, 8), BOOK_NET),
+             _summary_case("conv-relu-pool twice on 3 non-square 3x28x20 images", (3, 3, 28, 20),
+                           (("conv", 6, 5, 3, 1, 0), ("relu",), ("maxpool", 2, 2), ("conv", 12, 3, 3, 2, 1),
+                            ("relu",), ("maxpool", 3, 2), ("flatten",), ("dense", 5)))]
+    for _ in range(3):
+        shape, layers = _random_layers(rng)
+        cases.append(_summary_case(f"random network of {len(layers)} layers on {shape}", shape, layers))
+    return cases
+
+
+CHECKS = [
+    Check("test_layer_output_shape", ASSIGNMENT, "layer_output_shape", "function", shape_cases,
+          cell="layer_output_shape", params=("in_shape", "layer"), points=5),
+    Check("test_layer_param_count", ASSIGNMENT, "layer_param_count", "function", param_cases,
+          cell="layer_param_count", params=("in_shape", "layer"), points=4),
+    Check("test_pipeline_summary", ASSIGNMENT, "pipeline_summary", "function", summary_cases,
+          cell="pipeline_summary", params=("input_shape", "layers"), points=3),
+]

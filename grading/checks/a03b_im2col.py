@@ -1,0 +1,182 @@
+"""03b_im2col: im2col (one row per window) and conv2d_im2col (one matrix product), plus a check
+that conv2d_im2col has no Python loop over output positions.
+
+Layout, as in the book's chapter *Convolution as one matrix product*: ``im2col(x, Fh, Fw,
+stride, padding)`` of x (N, C, H, W) is the matrix (N*H_out*W_out, C*Fh*Fw) whose row
+n*H_out*W_out + i*W_out + j is the window of output position (n, i, j), flattened in the order
+of ``w.reshape(K, -1)`` (channel, then kernel row, then kernel column).
+
+How "one matrix product, no loop over positions" is graded
+----------------------------------------------------------
+`test_conv2d_im2col_one_product` calls conv2d_im2col on two images with two million output
+positions each: one a single column of positions (2,000,001 x 2 with a 2x2 kernel), one a single
+row (2 x 2,000,001), with C = K = N = 1. At marking the sandbox gives the whole check
+``ONE_PRODUCT_SECONDS`` of CPU time (RLIMIT_CPU, enforced by the kernel, so nothing the
+student's code does can hide the time it takes; CPU time, so a loaded machine does not count).
+
+* A vectorised answer needs 0.25 s CPU for both cases (the reference), 0.74 s written with
+  index arrays and tensordot, the slowest correct answer of the catalogue (measured on the
+  course machine, 2 cores at a load average of 20): >= 4x under the budget.
+* A Python loop over positions, or over the rows (or columns) of positions, runs two million
+  times in one of the two cases; one iteration costs >= 1.5 us (a slice and a product), 3 us for
+  a lean loop over rows (one small product each): 6.2 s measured, 2x over the budget. Loops over what stays small here (channels,
+  filters, images, the Fh*Fw kernel offsets, as in CS231n's fast im2col) cost nothing extra.
+* A wrong or hard-coded output fails as in the other checks (the expected output is compared).
+
+The alternatives were weaker: counting calls of ``@`` with an instrumented array subclass is
+blind to ``np.dot``/``einsum`` and undone by ``np.asarray``; tracing executed lines or reading
+the source (AST) happens in code the student's code can patch, or cannot tell a loop over kernel
+offsets from one over positions. The notebook's visible test does count executed lines (a clear,
+instant message while working); marking relies on the CPU budget only.
+"""
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+
+import cnnlib
+
+from ._conv import conv_variants, out_size, random_conv_shape, shape_label
+from ._core import Case, Check, Variant, array_check
+from ._extra import keeps_dtype
+
+ASSIGNMENT = "03b_im2col"
+
+#: CPU seconds for both cases of the one-product check (see the module docstring)
+ONE_PRODUCT_SECONDS = 3.0
+ONE_PRODUCT_POSITIONS = 2_000_000
+
+
+def im2col_ref(x, Fh, Fw, stride, padding):
+    """(N*H_out*W_out, C*Fh*Fw) in float64: one row per window, columns as w.reshape(K, -1)."""
+    p = padding
+    xp = np.pad(np.asarray(x, dtype=np.float64), ((0, 0), (0, 0), (p, p), (p, p)))
+    win = sliding_window_view(xp, (Fh, Fw), axis=(2, 3))[:, :, ::stride, ::stride]
+    N, C, Ho, Wo = win.shape[:4]
+    return win.transpose(0, 2, 3, 1, 4, 5).reshape(N * Ho * Wo, C * Fh * Fw)
+
+
+# --------------------------------------------------------------------------- im2col
+def _im2col_case(label, x, Fh, Fw, stride, padding):
+    N, C, H, W = x.shape
+    Ho, Wo = out_size(H, Fh, padding, stride), out_size(W, Fw, padding, stride)
+    expected = im2col_ref(x, Fh, Fw, stride, padding)
+    xp = np.pad(np.asarray(x, dtype=np.float64), ((0, 0), (0, 0), (padding,) * 2, (padding,) * 2))
+    win = sliding_window_view(xp, (Fh, Fw), axis=(2, 3))[:, :, ::stride, ::stride]
+    variants = [
+        Variant("the columns are in (Fh, Fw, C) order; they must follow w.reshape(K, -1): channel, "
+                "then kernel row, then kernel column", win.transpose(0, 2, 3, 4, 5, 1).reshape(N * Ho * Wo, -1)
+                if C > 1 else None),
+        Variant("the rows go position by position across the images; they must go image by image "
+                "(row n*H_out*W_out + i*W_out + j)", win.transpose(2, 3, 0, 1, 4, 5).reshape(N * Ho * Wo, -1)
+                if N > 1 else None),
+        Variant("the matrix is transposed: ONE ROW per window, (N*H_out*W_out, C*Fh*Fw)",
+                expected.T if expected.shape[0] != expected.shape[1] else None),
+        Variant("Fh and Fw are swapped: Fh is the kernel's height (rows), Fw its width",
+                im2col_ref(x, Fw, Fh, stride, padding) if Fh != Fw and Fw <= H + 2 * padding
+                and Fh <= W + 2 * padding else None),
+    ]
+    if stride > 1:
+        variants.append(Variant("the stride is ignored: the windows start every `stride` pixels",
+                                im2col_ref(x, Fh, Fw, 1, padding)))
+        if (H + 2 * padding - Fh) % stride or (W + 2 * padding - Fw) % stride:
+            variants.append(Variant("ceil instead of floor: a window that does not fit is dropped",
+                                    shape=(N * out_size(H, Fh, padding, stride, True)
+                                           * out_size(W, Fw, padding, stride, True), C * Fh * Fw)))
+    if padding:
+        variants.append(Variant("the padding is ignored: pad H and W with `padding` zeros on each side",
+                                im2col_ref(x, Fh, Fw, stride, 0) if Fh <= H and Fw <= W else None))
+    variants = [v for v in variants if v.value is not None or v.shape is not None]
+    check = keeps_dtype(array_check(expected, what="im2col output", variants=variants,
+                                    shape_hint=f"expected (N*H_out*W_out, C*Fh*Fw) = ({N}*{Ho}*{Wo}, {C}*{Fh}*{Fw})",
+                                    value_hint="row n*H_out*W_out + i*W_out + j is x_pad[n, :, i*S:i*S+Fh, "
+                                               "j*S:j*S+Fw].ravel()", dtype=x.dtype),
+                        x.dtype, "im2col output")
+    return Case(label, (x, Fh, Fw, stride, padding), {}, expected, check)
+
+
+def im2col_example():
+    return np.arange(1.0, 10.0).reshape(1, 1, 3, 3), 2, 2, 1, 0
+
+
+def im2col_cases(rng):
+    cases = [_im2col_case("the worked example: a 3x3 image, 2x2 kernel", *im2col_example())]
+    fixed = [(2, 3, 5, 6, 2, 3, 2, 1), (1, 2, 7, 5, 3, 2, 3, 0), (3, 1, 4, 4, 2, 2, 1, 1),
+             (2, 2, 6, 9, 1, 4, 2, 2), (1, 3, 5, 5, 3, 3, 1, 0)]
+    shapes = fixed + [tuple(v for i, v in enumerate(random_conv_shape(rng)) if i != 4) for _ in range(2)]
+    for N, C, H, W, Fh, Fw, S, P in shapes:
+        cases.append(_im2col_case(f"N={N}, C={C}, " + shape_label(H, W, Fh, Fw, S, P),
+                                  rng.normal(size=(N, C, H, W)), Fh, Fw, S, P))
+    cases.append(_im2col_case("float32, N=2, C=2, 5x6 input, 3x2 kernel, stride 2, padding 1",
+                              rng.normal(size=(2, 2, 5, 6)).astype(np.float32), 3, 2, 2, 1))
+    return cases
+
+
+# --------------------------------------------------------------------------- conv2d_im2col
+def _conv_case(label, x, w, b, **kw):
+    S, P = kw.get("stride", 1), kw.get("padding", 0)
+    N, K = x.shape[0], w.shape[0]
+    expected = cnnlib.conv2d(x, w, b, stride=S, padding=P)
+    Ho, Wo = expected.shape[2:]
+    rows = np.asarray(expected, dtype=np.float64).transpose(0, 2, 3, 1).reshape(-1, K)
+    variants = conv_variants(x, w, b, S, P)
+    if K > 1 or N > 1:
+        variants.insert(0, Variant("Y (N*H_out*W_out, K) was reshaped straight to (N, K, H_out, W_out): "
+                                   "reshape to (N, H_out, W_out, K) first, then transpose(0, 3, 1, 2)",
+                                   rows.reshape(N, K, Ho, Wo)))
+    if w.shape[1] > 1:
+        w_perm = w.transpose(0, 2, 3, 1).reshape(w.shape).copy()
+        variants.insert(0, Variant("the weight matrix does not match im2col's columns: use w.reshape(K, -1).T "
+                                   "(channel, then kernel row, then kernel column)",
+                                   cnnlib.conv2d(x, w_perm, b, stride=S, padding=P)))
+    check = keeps_dtype(array_check(expected, what="conv2d_im2col output", variants=variants,
+                                    shape_hint="(N, K, H_out, W_out) with H_out = (H + 2P - Fh) // S + 1",
+                                    value_hint="Y = im2col(x, Fh, Fw, S, P) @ w.reshape(K, -1).T + b",
+                                    dtype=x.dtype), x.dtype, "conv2d_im2col output")
+    return Case(label, (x, w, b), kw, expected, check)
+
+
+def conv_example():
+    x = np.arange(1.0, 10.0).reshape(1, 1, 3, 3)
+    w = np.array([[[[1.0, 0.0], [0.0, -1.0]]], [[[0.0, 1.0], [1.0, 0.0]]]])   # (2, 1, 2, 2)
+    return x, w, np.array([0.0, 1.0])
+
+
+def conv_cases(rng):
+    cases = [_conv_case("the worked example: a 3x3 image, two 2x2 filters (defaults: stride 1, no padding)",
+                        *conv_example())]
+    fixed = [(2, 3, 5, 7, 4, 3, 2, 2, 1), (1, 2, 6, 9, 3, 2, 4, 3, 2), (2, 1, 8, 8, 2, 3, 3, 1, 1),
+             (1, 3, 9, 7, 2, 5, 3, 2, 0), (3, 2, 5, 6, 2, 1, 1, 2, 0)]
+    for N, C, H, W, K, Fh, Fw, S, P in fixed + [random_conv_shape(rng) for _ in range(3)]:
+        x = rng.normal(size=(N, C, H, W))
+        w, b = rng.normal(size=(K, C, Fh, Fw)), rng.normal(size=K)
+        cases.append(_conv_case(f"N={N}, C={C}, K={K}, " + shape_label(H, W, Fh, Fw, S, P),
+                                x, w, b, stride=S, padding=P))
+    x = rng.normal(size=(2, 3, 7, 6)).astype(np.float32)
+    w, b = rng.normal(size=(4, 3, 3, 2)).astype(np.float32), rng.normal(size=4).astype(np.float32)
+    cases.append(_conv_case("float32, N=2, C=3, K=4, 7x6 input, 3x2 kernel, stride 2, padding 1",
+                            x, w, b, stride=2, padding=1))
+    return cases
+
+
+# --------------------------------------------------------------------------- one product
+def one_product_cases(rng):
+    n = ONE_PRODUCT_POSITIONS
+    cases = []
+    for shape, where in [((1, 1, n + 1, 2), "one column"), ((1, 1, 2, n + 1), "one row")]:
+        x, w, b = rng.normal(size=shape), rng.normal(size=(1, 1, 2, 2)), rng.normal(size=1)
+        expected = cnnlib.conv2d(x, w, b)
+        label = (f"{n:,} output positions in {where} (2x2 kernel): must take well under "
+                 f"{ONE_PRODUCT_SECONDS:g} s, no Python loop over positions or rows")
+        check = array_check(expected, what="conv2d_im2col output",
+                            shape_hint="(N, K, H_out, W_out) with H_out = (H + 2P - Fh) // S + 1")
+        cases.append(Case(label, (x, w, b), {}, expected, check))
+    return cases
+
+
+CHECKS = [
+    Check("test_im2col", ASSIGNMENT, "im2col", "function", im2col_cases,
+          cell="im2col", params=("x", "Fh", "Fw", "stride", "padding"), points=5),
+    Check("test_conv2d_im2col", ASSIGNMENT, "conv2d_im2col", "function", conv_cases,
+          cell="conv2d_im2col", params=("x", "w", "b"), points=5),
+    Check("test_conv2d_im2col_one_product", ASSIGNMENT, "conv2d_im2col", "function", one_product_cases,
+          timeout=ONE_PRODUCT_SECONDS, cell="conv2d_im2col", params=("x", "w", "b"), points=3),
+]
