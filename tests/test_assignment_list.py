@@ -23,8 +23,10 @@ def notebook_points(name: str) -> list[tuple[str, int]]:
 
 def guide_rows() -> dict[str, tuple[str, int]]:
     text = (ROOT / "book" / "instructor_guide.md").read_text()
-    rows = re.findall(r"^\| `(\w+)` \| [^|]+ \| ([^|]+) \| (\d+) \|$", text, flags=re.M)
-    return {name: (cells.strip(), int(points)) for name, cells, points in rows}
+    rows = re.findall(r"^\| `(\w+)` \| \{doc\}`(\w+)` \| ([^|]+) \| (\d+) \|$", text, flags=re.M)
+    for _, chapter, _, _ in rows:
+        assert (ROOT / "book" / f"{chapter}.md").is_file(), chapter
+    return {name: (cells.strip(), int(points)) for name, _, cells, points in rows}
 
 
 def test_instructor_guide_lists_every_assignment_with_its_points():

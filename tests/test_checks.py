@@ -89,7 +89,7 @@ def test_cases_are_well_formed():
         for case in cases:
             assert case.label and "array(" not in case.label and len(case.label) < 140
             for value in list(case.args) + list(case.kwargs.values()):
-                assert isinstance(value, (np.ndarray, int, float, bool, tuple, type(None)))
+                assert isinstance(value, (np.ndarray, int, float, bool, str, tuple, type(None)))
                 if isinstance(value, np.ndarray):
                     assert value.dtype.kind in "biuf"
 

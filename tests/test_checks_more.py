@@ -61,7 +61,34 @@ def test_one_product_cases_are_large_in_one_direction_each():
     assert shapes == [(1, n), (n, 1)]
 
 
+def test_weight_sharing_operations_in_the_notebook_equal_the_checks():
+    import nbformat
+    from grading.checks import a01c_weight_sharing as a01c
+    from grading_catalogue.build import ROOT
+    nb = nbformat.read(ROOT / "solutions" / "01c_weight_sharing" / "01c_weight_sharing.ipynb", as_version=4)
+    ns = {}
+    for cell in nb.cells:
+        if cell.metadata.get("nbgrader", {}).get("grade_id") in ("helpers", "operations"):
+            exec(cell.source, ns)
+    x = a01c.bordered(np.random.default_rng(0), 2, 3, 5, 6, 3)
+    assert sorted(ns["OPERATIONS"]) == sorted(a01c.OPERATIONS)
+    for name, op in a01c.OPERATIONS.items():
+        assert np.array_equal(ns["OPERATIONS"][name](x), op(x)), name
+
+
+def test_local_operations_commute_exactly_and_the_others_do_not():
+    from grading.checks import a01c_weight_sharing as a01c
+    x = a01c.bordered(np.random.default_rng(1), 2, 2, 6, 7, 5)
+    errors = {name: a01c.error_ref(op, x, 2, -3) for name, op in a01c.OPERATIONS.items()}
+    assert errors["conv3x3"] == errors["relu"] == errors["max3x3"] == 0.0
+    assert errors["plus_one"] == 1.0
+    assert errors["mirror"] > 0.1 and errors["times_column"] > 0.1
+
+
 MESSAGES = {
+    "shift: np.roll wraps around": "np.roll",
+    "equivariance: compared with the unshifted output (invariance)": "invariance",
+    "local params: one filter per input pixel (H * W)": "one filter per OUTPUT position",
     "shape: a conv layer keeps the input's channels": "one map per FILTER",
     "shape: flatten drops the batch axis": "batch axis N is missing",
     "shape: ceil instead of floor": "ceil instead of floor",

@@ -439,5 +439,117 @@ def pipeline_summary(input_shape, layers):
 """}),
 ]
 
-WRONG = W01B + W03B + W05B
-CORRECT = C01B + C03B + C05B
+# =========================================================================== 01c_weight_sharing
+LCP = "test_local_and_conv_params"
+SHF = "test_shift"
+EQV = "test_equivariance_error"
+_C = "01c_weight_sharing"
+
+
+def _lcp(body):
+    return "def local_and_conv_params(H, W, C, K, Fh, Fw, stride=1, padding=0):\n" + body
+
+
+W01C = [
+    _e("local params: biases shared across positions", _C, {"local_and_conv_params": _lcp("""
+    H_out = (H + 2 * padding - Fh) // stride + 1
+    W_out = (W + 2 * padding - Fw) // stride + 1
+    return H_out * W_out * K * C * Fh * Fw + K, K * (C * Fh * Fw + 1)
+""")}, {LCP}),
+    _e("local params: one filter per input pixel (H * W)", _C, {"local_and_conv_params": _lcp("""
+    conv = K * (C * Fh * Fw + 1)
+    return H * W * conv, conv
+""")}, {LCP}),
+    _e("local params: square kernel assumed", _C, {"local_and_conv_params": _lcp("""
+    H_out = (H + 2 * padding - Fh) // stride + 1
+    W_out = (W + 2 * padding - Fh) // stride + 1
+    conv = K * (C * Fh * Fh + 1)
+    return H_out * W_out * conv, conv
+""")}, {LCP}),
+    _e("local params: (conv, local) in the wrong order", _C, {"local_and_conv_params": _lcp("""
+    H_out = (H + 2 * padding - Fh) // stride + 1
+    W_out = (W + 2 * padding - Fw) // stride + 1
+    conv = K * (C * Fh * Fw + 1)
+    return conv, H_out * W_out * conv
+""")}, {LCP}),
+    _e("shift: np.roll wraps around", _C, {"shift": """
+def shift(x, dy, dx):
+    return np.roll(x, (dy, dx), axis=(2, 3))
+"""}, {SHF, EQV}),
+    _e("shift: x[..., :-dy] is empty when dy = 0", _C, {"shift": """
+def shift(x, dy, dx):
+    out = np.zeros_like(x)
+    if dy >= 0 and dx >= 0:
+        out[:, :, dy:, dx:] = x[:, :, :-dy, :-dx]
+    elif dy >= 0:
+        out[:, :, dy:, :dx] = x[:, :, :-dy, -dx:]
+    elif dx >= 0:
+        out[:, :, :dy, dx:] = x[:, :, -dy:, :-dx]
+    else:
+        out[:, :, :dy, :dx] = x[:, :, -dy:, -dx:]
+    return out
+"""}, {SHF, EQV}),
+    _e("shift: direction reversed", _C, {"shift": """
+def shift(x, dy, dx):
+    H, W = x.shape[2], x.shape[3]
+    out = np.zeros_like(x)
+    dy, dx = -dy, -dx
+    out[:, :, max(dy, 0):H + min(dy, 0), max(dx, 0):W + min(dx, 0)] = \\
+        x[:, :, max(-dy, 0):H - max(dy, 0), max(-dx, 0):W - max(dx, 0)]
+    return out
+"""}, {SHF}),
+    _e("shift: float64 result for float32 input (np.zeros(x.shape))", _C, {"shift": """
+def shift(x, dy, dx):
+    H, W = x.shape[2], x.shape[3]
+    out = np.zeros(x.shape)
+    out[:, :, max(dy, 0):H + min(dy, 0), max(dx, 0):W + min(dx, 0)] = \\
+        x[:, :, max(-dy, 0):H - max(dy, 0), max(-dx, 0):W - max(dx, 0)]
+    return out
+"""}, {SHF}),
+    _e("equivariance: compared with the unshifted output (invariance)", _C, {"equivariance_error": """
+def equivariance_error(op, x, dy, dx):
+    return float(np.max(np.abs(op(shift(x, dy, dx)) - op(x))))
+"""}, {EQV}),
+    _e("equivariance: output shifted the other way", _C, {"equivariance_error": """
+def equivariance_error(op, x, dy, dx):
+    return float(np.max(np.abs(op(shift(x, dy, dx)) - shift(op(x), -dy, -dx))))
+"""}, {EQV}),
+    _e("equivariance: np.roll instead of shift", _C, {"equivariance_error": """
+def equivariance_error(op, x, dy, dx):
+    roll = lambda a: np.roll(a, (dy, dx), axis=(2, 3))
+    return float(np.max(np.abs(op(roll(x)) - roll(op(x)))))
+"""}, {EQV}),
+    _e("equivariance: mean instead of the largest difference", _C, {"equivariance_error": """
+def equivariance_error(op, x, dy, dx):
+    return float(np.mean(np.abs(op(shift(x, dy, dx)) - shift(op(x), dy, dx))))
+"""}, {EQV}),
+]
+
+C01C = [
+    _e("params via counting positions with range(); shift by index arrays", _C, {"local_and_conv_params": _lcp("""
+    positions = len(range(0, H + 2 * padding - Fh + 1, stride)) * len(range(0, W + 2 * padding - Fw + 1, stride))
+    per_filter = C * Fh * Fw + 1
+    return [positions * K * per_filter, K * per_filter]
+"""), "shift": """
+def shift(x, dy, dx):
+    H, W = x.shape[2], x.shape[3]
+    rows, cols = np.arange(H) - dy, np.arange(W) - dx
+    inside = ((rows >= 0) & (rows < H))[:, None] & ((cols >= 0) & (cols < W))[None, :]
+    out = x[:, :, np.clip(rows, 0, H - 1)][:, :, :, np.clip(cols, 0, W - 1)]
+    return np.where(inside, out, np.zeros((), dtype=x.dtype))
+"""}),
+    _e("equivariance with a numpy scalar and a pad-and-crop shift", _C, {"shift": """
+def shift(x, dy, dx):
+    H, W = x.shape[2], x.shape[3]
+    p = max(abs(dy), abs(dx))
+    big = np.pad(x, ((0, 0), (0, 0), (p, p), (p, p)))
+    return big[:, :, p - dy:p - dy + H, p - dx:p - dx + W].copy()
+""", "equivariance_error": """
+def equivariance_error(op, x, dy, dx):
+    diff = op(shift(x, dy, dx)) - shift(op(x), dy, dx)
+    return np.abs(diff).max()
+"""}),
+]
+
+WRONG = W01B + W01C + W03B + W05B
+CORRECT = C01B + C01C + C03B + C05B

@@ -1,0 +1,210 @@
+"""01c_weight_sharing: a locally connected layer's parameters against a convolution's, a shift with
+zeros moving in, and a numerical test of equivariance to shifts.
+
+`equivariance_error(op, x, dy, dx)` takes a function `op`, which cannot travel to the sandbox (only
+plain values do). The notebook therefore defines, in a locked cell, the operations by name
+(``OPERATIONS``) and ``equivariance_error_of(name, x, dy, dx)``, which calls the student's
+``equivariance_error(OPERATIONS[name], x, dy, dx)``; that wrapper is what the check calls. The
+expected values are computed here with this module's own copies of the operations (the tests hold
+the notebook's copies equal to them). A student who redefines the wrapper or the operations only
+changes what their own code is given: the expected values do not move.
+
+The inputs have a zero border wider than the shift plus the 3x3 window's reach, so the local
+operations (convolution, ReLU, 3x3 maximum) commute with the shift EXACTLY (error 0), while the
+others do not: ``x + 1`` (zeros move in, so the shifted output has 0 where the output of the
+shifted input has 1: error 1), a mirror image, and a weight that depends on the column.
+"""
+import numpy as np
+
+import cnnlib
+
+from ._core import Case, Check, Variant, array_check, tuple_check
+from ._extra import close_scalar_check, count_check, keeps_dtype
+
+ASSIGNMENT = "01c_weight_sharing"
+
+
+# --------------------------------------------------------------------------- parameter counts
+def counts(H, W, C, K, Fh, Fw, stride=1, padding=0):
+    """(locally connected, convolution) parameters of a layer of K filters Fh x Fw over C channels."""
+    Ho = cnnlib.conv_output_size(H, Fh, padding, stride)
+    Wo = cnnlib.conv_output_size(W, Fw, padding, stride)
+    conv = cnnlib.conv_param_count(K, (Fh, Fw), C)
+    return Ho * Wo * conv, conv
+
+
+def _count_case(label, H, W, C, K, Fh, Fw, stride=1, padding=0, defaults=False):
+    local, conv = counts(H, W, C, K, Fh, Fw, stride, padding)
+    positions = local // conv          # H_out * W_out
+    full = H * W * conv
+    local_variants = [
+        (positions * K * C * Fh * Fw, "the biases are missing: every position has its own K biases"),
+        (positions * K * C * Fh * Fw + K, "a locally connected layer shares nothing, not even the biases: "
+                                           "H_out * W_out * K * (C * Fh * Fw + 1)"),
+        (full, "one filter per OUTPUT position: H_out * W_out positions, not H * W"),
+        (conv, "that is the convolution's count: a locally connected layer has its own filters at every position"),
+        (positions * K * (Fh * Fw + 1), "the input channels are missing: each filter is C x Fh x Fw"),
+    ]
+    conv_variants = [
+        (K * C * Fh * Fw, "the convolution's biases are missing: K (C Fh Fw + 1)"),
+        (K * (Fh * Fw + 1) * C, "one bias per filter, not per channel: K (C Fh Fw + 1)"),
+        (K * (Fh * Fh * C + 1), "the kernel is taken as square (Fh x Fh): a filter is C x Fh x Fw"),
+        (local, "that is the locally connected count: a convolution shares one set of filters"),
+    ]
+    check = tuple_check([
+        ("local", count_check(local, what="the locally connected count", variants=local_variants)),
+        ("conv", count_check(conv, what="the convolution's count", variants=conv_variants)),
+    ], what="local_and_conv_params")
+    kw = {} if defaults else {"stride": stride, "padding": padding}
+    return Case(label, (H, W, C, K, Fh, Fw), kw, (local, conv), check)
+
+
+def count_cases(rng):
+    cases = [_count_case("the worked example: 8x8 digit, 1 filter 3x3 (defaults: stride 1, no padding)",
+                         8, 8, 1, 1, 3, 3, defaults=True),
+             _count_case("224x224x3 image, 64 filters 3x3, padding 1", 224, 224, 3, 64, 3, 3, 1, 1),
+             _count_case("non-square 28x20 input, 3 channels, 6 filters 5x3, stride 2 (does not divide)",
+                         28, 20, 3, 6, 5, 3, 2, 0),
+             _count_case("non-square 9x13 input, 4 channels, 5 filters 2x4, stride 3, padding 2",
+                         9, 13, 4, 5, 2, 4, 3, 2)]
+    for _ in range(3):
+        H, W = (int(v) for v in rng.integers(6, 40, size=2))
+        C, K = int(rng.integers(2, 9)), int(rng.integers(2, 33))
+        Fh, Fw = (int(v) for v in rng.integers(1, 6, size=2))
+        S, P = int(rng.integers(1, 4)), int(rng.integers(0, 3))
+        cases.append(_count_case(f"random: {H}x{W}x{C} input, {K} filters {Fh}x{Fw}, stride {S}, padding {P}",
+                                 H, W, C, K, Fh, Fw, S, P))
+    return cases
+
+
+# --------------------------------------------------------------------------- shift
+def shift_ref(x, dy, dx):
+    """x (N, C, H, W) moved down by dy and right by dx (negative: up, left); zeros move in."""
+    x = np.asarray(x)
+    H, W = x.shape[-2:]
+    out = np.zeros_like(x)
+    out[..., max(dy, 0):H + min(dy, 0), max(dx, 0):W + min(dx, 0)] = \
+        x[..., max(-dy, 0):H - max(dy, 0), max(-dx, 0):W - max(dx, 0)]
+    return out
+
+
+def _shift_case(label, x, dy, dx):
+    expected = shift_ref(x, dy, dx)
+    variants = [
+        Variant("the content wrapped around (np.roll): the pixels that move in are 0",
+                np.roll(x, (dy, dx), axis=(2, 3))),
+        Variant("the direction is reversed: dy > 0 moves the content DOWN (out[i + dy] = x[i])",
+                shift_ref(x, -dy, -dx)),
+        Variant("dy and dx are swapped: dy moves along H (rows), dx along W (columns)",
+                shift_ref(x, dx, dy) if dy != dx and abs(dx) < x.shape[2] and abs(dy) < x.shape[3] else None),
+    ]
+    variants = [v for v in variants if v.value is not None]
+    check = keeps_dtype(array_check(expected, what="shift output", variants=variants,
+                                    shape_hint="the shifted x has the shape of x",
+                                    value_hint="out[..., i, j] = x[..., i - dy, j - dx] where that is inside x, else 0",
+                                    dtype=x.dtype), x.dtype, "shift output")
+    return Case(label, (x, dy, dx), {}, expected, check)
+
+
+def shift_cases(rng):
+    cases = [_shift_case("the worked example: a 3x4 image moved by (1, 2)",
+                         np.arange(1.0, 13.0).reshape(1, 1, 3, 4), 1, 2)]
+    for shape, dy, dx in [((2, 3, 5, 7), 2, -3), ((3, 2, 6, 4), -1, 0), ((1, 1, 4, 6), 0, 1),
+                          ((2, 2, 7, 5), -3, -2), ((1, 3, 5, 5), 0, 0), ((2, 1, 6, 9), 4, 7)]:
+        cases.append(_shift_case(f"N={shape[0]}, C={shape[1]}, {shape[2]}x{shape[3]} input, moved by ({dy}, {dx})",
+                                 rng.normal(size=shape), dy, dx))
+    cases.append(_shift_case("float32, N=2, C=2, 5x6 input, moved by (-2, 3)",
+                             rng.normal(size=(2, 2, 5, 6)).astype(np.float32), -2, 3))
+    return cases
+
+
+# --------------------------------------------------------------------------- equivariance
+KERNEL = np.array([[0.0, 1.0, 0.0], [1.0, -4.0, 2.0], [0.0, 1.0, 0.0]])
+
+
+def _windows(x, fill):
+    """The 9 shifted copies of x under a 3x3 window ('same' size, `fill` around)."""
+    H, W = x.shape[-2:]
+    xp = np.pad(x, ((0, 0), (0, 0), (1, 1), (1, 1)), constant_values=fill)
+    return [(m, l, xp[:, :, m:m + H, l:l + W]) for m in range(3) for l in range(3)]
+
+
+def conv3x3(x):
+    out = np.zeros(x.shape)
+    for m, l, win in _windows(x, 0.0):
+        out += KERNEL[m, l] * win
+    return out
+
+
+def max3x3(x):
+    out = np.full(x.shape, -np.inf)
+    for _, _, win in _windows(x, 0.0):
+        out = np.maximum(out, win)
+    return out
+
+
+OPERATIONS = {
+    "conv3x3": conv3x3,
+    "relu": lambda x: np.maximum(x, 0.0),
+    "max3x3": max3x3,
+    "plus_one": lambda x: x + 1.0,
+    "mirror": lambda x: x[:, :, :, ::-1],
+    "times_column": lambda x: x * np.arange(x.shape[3]),
+}
+
+
+def error_ref(op, x, dy, dx):
+    return float(np.max(np.abs(op(shift_ref(x, dy, dx)) - shift_ref(op(x), dy, dx))))
+
+
+def bordered(rng, N, C, H, W, border):
+    """Random images with `border` zero rows and columns on every side."""
+    x = np.zeros((N, C, H + 2 * border, W + 2 * border))
+    x[:, :, border:border + H, border:border + W] = rng.normal(size=(N, C, H, W))
+    return x
+
+
+def _error_case(label, name, x, dy, dx):
+    op = OPERATIONS[name]
+    expected = error_ref(op, x, dy, dx)
+    variants = [
+        (float(np.max(np.abs(op(shift_ref(x, dy, dx)) - op(x)))),
+         "the output of the shifted input was compared with the output itself, not with the SHIFTED output: "
+         "that tests invariance, not equivariance"),
+        (float(np.max(np.abs(op(shift_ref(x, dy, dx)) - shift_ref(op(x), -dy, -dx)))),
+         "the output was shifted the other way: compare op(shift(x, dy, dx)) with shift(op(x), dy, dx)"),
+        (float(np.max(np.abs(op(np.roll(x, (dy, dx), axis=(2, 3))) - np.roll(op(x), (dy, dx), axis=(2, 3))))),
+         "np.roll wraps around; use your shift, where zeros move in"),
+        (float(np.mean(np.abs(op(shift_ref(x, dy, dx)) - shift_ref(op(x), dy, dx)))),
+         "that is the mean difference; return the LARGEST absolute difference"),
+    ]
+    variants = [(v, m) for v, m in variants if abs(v - expected) > 1e-9]
+    check = close_scalar_check(expected, what=f"equivariance_error({name}, x, {dy}, {dx})", variants=variants,
+                               hint="np.max(np.abs(op(shift(x, dy, dx)) - shift(op(x), dy, dx)))")
+    return Case(label, (name, x, dy, dx), {}, expected, check)
+
+
+def error_cases(rng):
+    cases = []
+    plan = [("conv3x3", 2, -3, "a 3x3 convolution commutes with shifts"),
+            ("relu", -1, 2, "ReLU commutes with shifts"),
+            ("max3x3", 3, 1, "a 3x3 maximum commutes with shifts"),
+            ("plus_one", 1, -2, "x + 1: zeros move in, so the shifted output differs by 1"),
+            ("mirror", 0, 2, "a mirror image does not commute with shifts"),
+            ("times_column", -2, -1, "a weight that depends on the column does not commute")]
+    for name, dy, dx, what in plan:
+        N, C = int(rng.integers(1, 4)), int(rng.integers(1, 4))
+        H, W = (int(v) for v in rng.integers(4, 9, size=2))
+        x = bordered(rng, N, C, H, W, max(abs(dy), abs(dx)) + 2)
+        cases.append(_error_case(f"{name}, N={N}, C={C}, moved by ({dy}, {dx}): {what}", name, x, dy, dx))
+    return cases
+
+
+CHECKS = [
+    Check("test_local_and_conv_params", ASSIGNMENT, "local_and_conv_params", "function", count_cases,
+          cell="local_and_conv_params", params=("H", "W", "C", "K", "Fh", "Fw"), points=4),
+    Check("test_shift", ASSIGNMENT, "shift", "function", shift_cases,
+          cell="shift", params=("x", "dy", "dx"), points=4),
+    Check("test_equivariance_error", ASSIGNMENT, "equivariance_error_of", "function", error_cases,
+          cell="equivariance_error", params=("name", "x", "dy", "dx"), points=4),
+]
