@@ -35,11 +35,11 @@ PHRASES = {
 
 #: graded functions whose `x` is an image (rows H, columns W on the last two axes)
 IMAGES = {"conv2d_single", "conv2d_multi", "zero_pad", "conv2d", "max_pool2d", "avg_pool2d",
-          "max_pool2d_backward", "conv2d_backward"}
+          "max_pool2d_backward", "conv2d_backward", "im2col", "conv2d_im2col"}
 POOLS = {"max_pool2d", "avg_pool2d", "max_pool2d_backward"}
 #: where windows may overlap and the task says what happens there
 OVERLAPS = POOLS | {"conv2d_backward"}
-DEFAULTS = {"conv2d": {"stride": 1, "padding": 0}, "conv2d_backward": {"stride": 1, "padding": 0},
+DEFAULTS = {"conv2d": {"stride": 1, "padding": 0}, "conv2d_im2col": {"stride": 1, "padding": 0}, "conv2d_backward": {"stride": 1, "padding": 0},
             "max_pool2d": {"size": 2, "stride": None}, "avg_pool2d": {"size": 2, "stride": None},
             "max_pool2d_backward": {"size": 2, "stride": None}}
 
@@ -107,7 +107,9 @@ def case_rules(check, case) -> set[str]:
         if Fh != Fw:
             out.add("non-square kernels")
     else:
-        Fh = Fw = a.get("size")
+        Fh, Fw = a.get("Fh", a.get("size")), a.get("Fw", a.get("size"))   # im2col: Fh, Fw given
+        if Fh is not None and Fh != Fw:
+            out.add("non-square kernels")
     P = a.get("padding", None)
     if P == 0 and "padding" in check.params + tuple(DEFAULTS.get(check.target, {})):
         out.add("padding 0")
