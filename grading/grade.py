@@ -433,12 +433,13 @@ class Batch:
             for sub in todo:
                 job = self.preflight(sub)
                 if isinstance(job, dict) and self.client is None:
-                    self.connect(connect)
+                    self.client = connect()
                 if self.client is None:
                     waiting.append((sub, job))
                     continue
                 if waiting is not None:
-                    prepare_gradebook()
+                    prepare_gradebook()   # before the tasks' template is copied from it
+                    self.start_tasks()
                     for waiting_sub, error in waiting:
                         self.finish(waiting_sub, None, error)
                     waiting = None
@@ -460,8 +461,7 @@ class Batch:
             from nbgrader.converters import GenerateFeedback
             run_converter(GenerateFeedback, self.cfg, sub.assignment, sub.student)
 
-    def connect(self, connect) -> None:
-        self.client = connect()
+    def start_tasks(self) -> None:
         # The scheduler holds a window of tasks, not the whole class (a MOOC's notebooks).
         self.window = max(8, 4 * sum(self.client.nthreads().values()))
         self.shared = self.client.submit(_course_data, self.course(), pure=False,
@@ -510,6 +510,7 @@ class Batch:
         from grading.cluster import executing
         try:
             running = client.run(executing, on_error="ignore")
+            self.window = max(8, 4 * sum(client.nthreads().values()))   # workers come and go
         except Exception:
             return
         by_key = {f.key: f for f in futures}

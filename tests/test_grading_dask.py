@@ -1,0 +1,362 @@
+"""`make grade` on a real Dask cluster (issue 10), on loopback.
+
+A `dask scheduler` and two `dask worker` processes (127.0.0.1, ports chosen by the OS,
+`--nthreads 1`, `--no-dashboard`) grade the same small class as the default local cluster;
+every score and flag must agree. Then: a submission whose grading kills its worker every time
+is flagged after Dask's allowed-failures, never dropped; a worker killed (with its nanny) in the
+middle of a batch loses nothing, and the sandbox it was running dies with it (no orphans).
+Every process started here is stopped by the fixtures' finalizers (process groups killed).
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+import grading_helpers as gh
+from grading_catalogue import CORRECT, WRONG, build_submission
+
+pytestmark = [pytest.mark.dask, pytest.mark.slow]
+
+A = "02_convolution"
+BIN = Path(sys.executable).parent
+SLEEPY = "import time\ntime.sleep(25)   # a slow student: the sandbox runs long enough to be caught\n"
+
+
+def _class(root: Path) -> None:
+    gh.submit(root, "reference", A, gh.reference_submission(root, A))
+    gh.submit(root, "release", A, gh.release_notebook(root, A))
+    entries = [e for e in WRONG if e.assignment == A][:2] + [e for e in CORRECT if e.assignment == A][:1]
+    for i, entry in enumerate(entries):
+        gh.submit(root, f"student{i}", A, build_submission(A, entry.replacements))
+    gh.submit(root, "broken", A, "{ this is not a notebook")
+
+
+def _outcome(root: Path, stdout: str) -> dict:
+    """(student, assignment) -> (scores by grade id, needs-a-person by grade id, flags)."""
+    scores = gh.gradebook_scores(root)
+    return {key: ({g: s for g, (s, _) in grades.items()}, {g: p for g, (_, p) in grades.items()},
+                  sorted(gh.flags_of(stdout, *key)))
+            for key, grades in scores.items()}
+
+
+@pytest.fixture(scope="module")
+def course(tmp_path_factory):
+    root = gh.make_course(tmp_path_factory.mktemp("dask"), [A])
+    _class(root)
+    return root
+
+
+def _copy(course: Path, tmp_path: Path) -> Path:
+    dest = tmp_path / "course"
+    shutil.copytree(course, dest, symlinks=True)
+    return dest
+
+
+@pytest.fixture(scope="module")
+def local_run(course, tmp_path_factory):
+    root = _copy(course, tmp_path_factory.mktemp("local"))
+    run = gh.grade(root, "--workers", "2", timeout=1200)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    return root, run
+
+
+# ----------------------------------------------------------------------------- the cluster
+def _stop(proc: subprocess.Popen) -> None:
+    """Stop a process started with its own session, and everything in its group."""
+    for sig, wait in ((signal.SIGTERM, 10), (signal.SIGKILL, 10)):
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            break
+        try:
+            proc.wait(timeout=wait)
+            break
+        except subprocess.TimeoutExpired:
+            continue
+
+
+class Cluster:
+    """A `dask scheduler` and `dask worker`s on 127.0.0.1, each in its own process group."""
+
+    def __init__(self, tmp: Path):
+        self.tmp, self.procs, self.workers = tmp, [], {}
+        self.env = gh.env()
+        self.env["DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES"] = "1"   # killed twice: flagged
+
+    def _start(self, args, name: str, env=None) -> subprocess.Popen:
+        log = open(self.tmp / f"{name}.log", "w")
+        proc = subprocess.Popen([str(BIN / "dask"), *args], cwd=self.tmp, env=env or self.env,
+                                stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        self.procs.append(proc)
+        return proc
+
+    def start(self, n_workers: int = 2) -> str:
+        info = self.tmp / "scheduler.json"
+        self._start(["scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard",
+                     "--scheduler-file", str(info)], "scheduler")
+        deadline = time.monotonic() + 120
+        while not info.exists() or not info.read_text().strip():
+            assert time.monotonic() < deadline, (self.tmp / "scheduler.log").read_text()
+            time.sleep(0.2)
+        self.address = json.loads(info.read_text())["address"]
+        for i in range(n_workers):
+            tmpdir = self.tmp / f"worker{i}-tmp"   # the worker's sandboxes live under it
+            tmpdir.mkdir()
+            env = dict(self.env, TMPDIR=str(tmpdir))
+            self.workers[i] = self._start(
+                ["worker", self.address, "--nthreads", "1", "--no-dashboard", "--host", "127.0.0.1",
+                 "--name", f"worker{i}", "--preload", "grading.task",
+                 "--preload", str(Path(__file__).with_name("dask_fault_preload.py"))],
+                f"worker{i}", env)
+        self.wait_for_workers(n_workers)
+        return self.address
+
+    def wait_for_workers(self, n: int) -> None:
+        from distributed import Client
+        with Client(self.address, timeout=60) as client:
+            client.wait_for_workers(n, timeout=240)
+
+    def stop(self) -> None:
+        for proc in reversed(self.procs):
+            _stop(proc)
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory):
+    c = Cluster(tmp_path_factory.mktemp("cluster"))
+    try:
+        c.start()
+        yield c
+    finally:
+        c.stop()
+
+
+# ----------------------------------------------------------------------------- processes
+def _procs() -> dict[int, tuple[int, int, str, str]]:
+    """pid -> (ppid, start time, state, command line) of every process on the machine."""
+    out = {}
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/stat") as fh:
+                fields = fh.read().rsplit(")", 1)[1].split()
+            with open(f"/proc/{name}/cmdline", "rb") as fh:
+                cmd = fh.read().replace(b"\0", b" ").decode("utf-8", "replace")
+        except OSError:
+            continue
+        out[int(name)] = (int(fields[1]), int(fields[19]), fields[0], cmd)
+    return out
+
+
+def _descendants(pid: int, procs) -> list[int]:
+    children: dict[int, list[int]] = {}
+    for p, (ppid, *_rest) in procs.items():
+        children.setdefault(ppid, []).append(p)
+    out, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            out.append(child)
+            todo.append(child)
+    return out
+
+
+def _sandbox_processes(worker: subprocess.Popen, procs) -> list[tuple[int, int]]:
+    """(pid, start) of processes a task started on this `dask worker` (below its worker process)."""
+    found = []
+    for child in _descendants(worker.pid, procs):   # the nanny's worker process(es)
+        if procs[child][0] != worker.pid or "multiprocessing.resource_tracker" in procs[child][3]:
+            continue
+        found += [(p, procs[p][1]) for p in _descendants(child, procs)]
+    return found
+
+
+def _alive(pids: list[tuple[int, int]]) -> list[tuple[int, str]]:
+    procs = _procs()
+    return [(p, procs[p][3]) for p, start in pids
+            if p in procs and procs[p][1] == start and procs[p][2] != "Z"]
+
+
+# ----------------------------------------------------------------------------- tests
+def test_unreachable_scheduler_is_a_clear_error_before_anything_is_touched(course, tmp_path):
+    root = _copy(course, tmp_path)
+    with socket.socket() as sock:   # a port nobody listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    gradebook = (root / "gradebook.db").read_bytes()   # the release put the assignment in it
+    t0 = time.monotonic()
+    run = gh.grade(root, "--scheduler", f"tcp://127.0.0.1:{port}", timeout=300)
+    assert run.returncode == 2, run.stdout[-2000:] + run.stderr[-2000:]
+    assert f"cannot reach the Dask scheduler at tcp://127.0.0.1:{port}" in run.stderr
+    assert time.monotonic() - t0 < 120
+    assert (root / "gradebook.db").read_bytes() == gradebook and not (root / "autograded").exists()
+
+
+def test_rerun_with_nothing_to_do_starts_no_cluster(local_run):
+    root, _ = local_run
+    (root / "submitted" / "broken").rename(root / "broken-aside")   # never gradable: always retried
+    try:
+        code = ("import sys; from grading.grade import main; rc = main(['--workers', '2']); "
+                "print('DASK IMPORTED:', 'distributed' in sys.modules); sys.exit(rc)")
+        run = subprocess.run([sys.executable, "-c", code], cwd=root, env=gh.env(),
+                             capture_output=True, text=True, timeout=300)
+    finally:
+        (root / "broken-aside").rename(root / "submitted" / "broken")
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert "nothing changed since the last run" in run.stdout
+    assert "DASK IMPORTED: False" in run.stdout
+    assert sum(" unchanged " in line for line in run.stdout.splitlines()) == 5
+
+
+def test_cluster_grades_every_submission_like_the_local_cluster(course, local_run, cluster, tmp_path):
+    local_root, local = local_run
+    root = _copy(course, tmp_path)
+    env = dict(gh.env(), CNN_GRADING_SCHEDULER=cluster.address)   # the environment variable
+    run = subprocess.run([sys.executable, "-m", "grading.grade"], cwd=root, env=env,
+                         capture_output=True, text=True, timeout=1200)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    assert f"on the Dask scheduler at {cluster.address}" in run.stdout
+    want = _outcome(local_root, local.stdout)
+    got = _outcome(root, run.stdout)
+    assert set(got) == set(want) == {(s, A) for s in
+                                     ("reference", "release", "student0", "student1", "student2", "broken")}
+    for key in want:
+        assert got[key] == want[key], key
+    assert want[("reference", A)][0] == gh.test_points(root, A)
+    for student in ("reference", "student0"):
+        assert (root / "feedback" / student / A / f"{A}.html").read_bytes().startswith(b"<!DOCTYPE html>")
+        assert (root / "autograded" / student / A / f"{A}.ipynb").is_file()
+
+
+def test_submission_that_keeps_killing_its_worker_is_flagged(course, cluster, tmp_path):
+    root = _copy(course, tmp_path)
+    gh.submit(root, "victim", A, gh.reference_submission(root, A))
+    run = gh.grade(root, "--scheduler", cluster.address, "--student", "victim",
+                   "--student", "reference", timeout=1200)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    assert gh.summary_cell(run.stdout, "victim") == "NOT GRADED"
+    assert any("killed the grading worker" in f for f in gh.flags_of(run.stdout, "victim", A)), run.stdout
+    scores = gh.gradebook_scores(root)
+    assert all(auto is None and person for auto, person in scores[("victim", A)].values())
+    assert {g: s for g, (s, _) in scores[("reference", A)].items()} == gh.test_points(root, A)
+    cluster.wait_for_workers(2)   # the nannies restarted both worker processes
+
+
+def test_killed_worker_loses_nothing_and_leaves_no_sandbox_behind(course, local_run, cluster, tmp_path):
+    local_root, local = local_run
+    root = _copy(course, tmp_path)
+    for student in ("sleepy0", "sleepy1"):
+        nb = gh.add_cell(gh.reference_submission(root, A), SLEEPY)
+        gh.submit(root, student, A, nb)
+    proc = subprocess.Popen([sys.executable, "-m", "grading.grade", "--scheduler", cluster.address],
+                            cwd=root, env=gh.env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, start_new_session=True)
+    try:
+        victim, sandbox = None, []
+        deadline = time.monotonic() + 600
+        seen: dict = {}
+        while not sandbox:   # wait until some worker runs a sandbox for 2 s (not a start-up probe)
+            assert time.monotonic() < deadline and proc.poll() is None, "no sandbox seen"
+            procs = _procs()
+            for i, worker in cluster.workers.items():
+                for p in _sandbox_processes(worker, procs):
+                    if time.monotonic() - seen.setdefault(p, time.monotonic()) > 2.0:
+                        sandbox, victim = [p], i
+            time.sleep(0.1)
+        before = [(p, procs[p][1]) for p in _descendants(cluster.workers[victim].pid, procs)]
+        os.killpg(cluster.workers[victim].pid, signal.SIGKILL)   # the worker and its nanny
+        cluster.workers[victim].wait(timeout=30)
+        deadline = time.monotonic() + 30
+        while _alive(before) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert not _alive(before), f"left running after its worker died: {_alive(before)}"
+        stdout, stderr = proc.communicate(timeout=1200)
+    finally:
+        _stop(proc)
+    assert proc.returncode == 0, stdout[-3000:] + stderr[-3000:]
+    got = _outcome(root, stdout)
+    want = _outcome(local_root, local.stdout)
+    for key in want:
+        assert got[key] == want[key], key
+    points = gh.test_points(root, A)
+    for student in ("sleepy0", "sleepy1"):
+        assert got[(student, A)][0] == points, got[(student, A)]
+    statuses = [line.split()[2] for line in stdout.splitlines() if line.startswith("[")]
+    assert statuses.count("graded") == 7 and statuses.count("not") == 1, stdout
+
+
+def _guide_section_7() -> tuple[str, list[str]]:
+    """The shell blocks of the Instructor guide's section 7: the export line, the commands."""
+    text = (gh.REPO / "book" / "instructor_guide.md").read_text()
+    section = text.split("## 7. A class that outgrows one machine", 1)[1].split("\n## ", 1)[0]
+    lines, fence = [], None   # fence: the language of the open block (None: outside)
+    for line in section.splitlines():
+        if line.strip().startswith("```"):
+            fence = line.strip()[3:] if fence is None else None
+        elif fence == "" and line.strip():
+            lines.append(line.strip())
+    export = next(line for line in lines if line.startswith("export CNN_GRADING_SCHEDULER="))
+    return export, [line for line in lines if line != export]
+
+
+def test_guide_recipe_runs_as_written(course, tmp_path):
+    """Section 7's commands, on loopback: scheduler, workers, then `make grade` of a course."""
+    export, commands = _guide_section_7()
+    assert commands == [".venv/bin/python -m grading.cluster scheduler",
+                        ".venv/bin/python -m grading.cluster worker", "make grade"]
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    address = f"tcp://127.0.0.1:{port}"   # the export line, with this machine as grader1
+    assert export.split("=", 1)[1].endswith(":8786")
+    env = dict(gh.env(), CNN_GRADING_SCHEDULER=address)
+    root = tmp_path / "course"
+    root.mkdir()
+    shutil.copytree(course / "solutions", root / "solutions")
+    shutil.copytree(course / "exercises", root / "exercises")
+    shutil.copy(course / "nbgrader_config.py", root / "nbgrader_config.py")
+    for name in ("Makefile", "requirements.txt", "pyproject.toml"):   # make grade, as in a checkout
+        shutil.copy(gh.REPO / name, root / name)
+    (root / ".venv").mkdir()   # the repository's venv, installed after these files were copied
+    for entry in (gh.REPO / ".venv").iterdir():
+        if entry.name != ".installed":
+            (root / ".venv" / entry.name).symlink_to(entry)
+    (root / ".venv" / ".installed").touch()
+    gh.submit(root, "reference", A, gh.reference_submission(root, A))
+    as_root = commands
+    started = []
+    try:
+        for cmd in as_root[:2]:   # in the course checkout (the repository), as the guide says
+            log = open(tmp_path / f"{len(started)}.log", "w")
+            started.append(subprocess.Popen(cmd.split(), cwd=gh.REPO, env=env, stdout=log,
+                                             stderr=subprocess.STDOUT, start_new_session=True))
+            if len(started) == 1:
+                deadline = time.monotonic() + 120
+                while True:
+                    with socket.socket() as sock:
+                        if sock.connect_ex(("127.0.0.1", port)) == 0:
+                            break
+                    assert time.monotonic() < deadline, (tmp_path / "0.log").read_text()
+                    time.sleep(0.2)
+        from distributed import Client
+        with Client(address, timeout=60) as client:   # the workers are up before grading
+            client.wait_for_workers(1, timeout=300)
+        run = subprocess.run(as_root[2].split(), cwd=root, env=env, capture_output=True, text=True,
+                             timeout=1200)
+    finally:
+        for proc in reversed(started):
+            _stop(proc)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    assert f"on the Dask scheduler at {address}" in run.stdout
+    full = sum(gh.test_points(root, A).values())
+    assert gh.summary_cell(run.stdout, "reference") == f"{full:g}/{full:g}", run.stdout
+    assert "dask worker tcp://127.0.0.1" in (tmp_path / "1.log").read_text()
