@@ -1,0 +1,281 @@
+"""Every command the README and the Instructor guide show a person is run here, as written.
+
+The commands are read from the documents themselves (fenced shell blocks, and inline code that
+starts with `make `), so a changed command changes what runs. Each one must match exactly one
+entry of RUNNERS, which says how it runs: in a fresh copy of the course (the repository's
+tracked files, with this checkout's .venv), in the order an instructor would type them. A
+command that no entry knows fails `test_every_documented_command_is_known`: add a runner.
+
+Commands that start a server (`jupyter lab`) run until the server answers on its port, then
+stop; long ones run on a bounded class (the demo class cut to two students). The text of the
+command is never changed, except a placeholder (`<id>`, the example clone URL) given a value.
+"""
+from __future__ import annotations
+
+import csv
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+import zipfile
+from pathlib import Path
+
+import pytest
+
+import grading_helpers as gh
+
+pytestmark = [pytest.mark.slow, pytest.mark.docs]
+
+REPO = gh.REPO
+DOCS = ("README.md", "book/instructor_guide.md")
+SHELL_LANGS = ("", "bash", "sh", "shell", "console")
+FIRST_WORDS = ("make", "python", "python3", "python3.11", "pip", "git", "source", "jupyter",
+               "nbgrader", "dask", "sudo", "bash", ".venv/bin/python", ".venv/bin/nbgrader",
+               ".venv/bin/jupyter", ".venv/bin/dask")
+PLACEHOLDERS = {"<id>": "ada", "<student>": "ada", "<assignment>": "02_convolution"}
+
+
+def documented_commands() -> list[tuple[str, str]]:
+    """(document, command) for every command line of the documents, in document order."""
+    out = []
+    for doc in DOCS:
+        text = (REPO / doc).read_text()
+        for m in re.finditer(r"^( *)```([A-Za-z]*)[^\n]*\n(.*?)^\1```", text, re.S | re.M):
+            if m.group(2).lower() not in SHELL_LANGS:
+                continue
+            for line in m.group(3).splitlines():
+                cmd = re.sub(r"\s+#\s.*$", "", line).strip()
+                if cmd and not cmd.startswith("#") and cmd.split()[0] in FIRST_WORDS:
+                    out.append((doc, cmd))
+        for m in re.finditer(r"`(make [^`]+)`", text):
+            out.append((doc, m.group(1).strip()))
+    seen, unique = set(), []
+    for doc, cmd in out:
+        if cmd not in seen:
+            seen.add(cmd)
+            unique.append((doc, cmd))
+    return unique
+
+
+# ----------------------------------------------------------------------------- a fresh course
+def fresh_course(dest: Path) -> Path:
+    """The repository's tracked files (as in this working tree) and this checkout's venv."""
+    files = subprocess.run(["git", "ls-files", "-z"], cwd=REPO, capture_output=True,
+                           check=True).stdout.decode().split("\0")
+    for rel in filter(None, files):
+        src = REPO / rel
+        if src.is_file():
+            (dest / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, dest / rel)
+    (dest / ".venv").symlink_to(REPO / ".venv")
+    for name in ("requirements.txt", "pyproject.toml"):   # make: the venv is up to date
+        os.utime(dest / name, (0, 0))
+    return dest
+
+
+def env_for(root: Path) -> dict:
+    env = gh.env()
+    env["PYTHONPATH"] = str(root)
+    return env
+
+
+def sh(root: Path, command: str, timeout: float = 900, env=None) -> subprocess.CompletedProcess:
+    run = subprocess.run(["bash", "-c", command], cwd=root, env=env or env_for(root),
+                         capture_output=True, text=True, timeout=timeout)
+    assert run.returncode == 0, f"`{command}` failed:\n{run.stdout[-2000:]}\n{run.stderr[-3000:]}"
+    return run
+
+
+# ----------------------------------------------------------------------------- runners
+def run_plain(course, cmd):
+    sh(course, cmd)
+
+
+def run_demo_class(course, cmd):
+    sh(course, cmd)
+    assert (course / "roster.csv").is_file()
+    for folder in (course / "submitted").iterdir():   # bounded: keep two students
+        if folder.name not in ("ada", "chloe"):
+            shutil.rmtree(folder)
+
+
+def run_grade(course, cmd):
+    out = sh(course, cmd).stdout
+    assert "grades:" in out and (course / "grades.csv").is_file() and \
+        (course / "class_report.html").is_file(), out[-2000:]
+
+
+def run_zip_collect(course, cmd):
+    nb = (course / "exercises" / "02_convolution" / "02_convolution.ipynb").read_bytes()
+    archive = course / "downloaded" / "02_convolution" / "archive"
+    archive.mkdir(parents=True, exist_ok=True)
+    with zipfile.ZipFile(archive / "submissions.zip", "w") as z:
+        z.writestr("byronada_4242_118181_02_convolution.ipynb", nb)
+        z.writestr("okaforben_LATE_4343_118182_02_convolution-1.ipynb", nb)
+    sh(course, cmd)
+    for student in ("byronada", "okaforben"):
+        assert (course / "submitted" / student / "02_convolution" / "02_convolution.ipynb").is_file()
+        shutil.rmtree(course / "submitted" / student)
+
+
+def run_due_date(course, cmd):
+    sh(course, cmd)
+    from nbgrader.api import Gradebook
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
+        assert gb.find_assignment("02_convolution").duedate is not None
+
+
+def run_autograde_fresh(course, cmd, tmp):
+    """On a fresh clone (no gradebook yet), as the guide says it works."""
+    other = fresh_course(tmp / "fresh-autograde")
+    gh.submit(other, "ada", "02_convolution", gh.reference_submission(other, "02_convolution"))
+    assert not (other / "gradebook.db").exists()
+    run = sh(other, cmd)
+    assert "Skipping existing" not in run.stdout + run.stderr
+    scores = gh.gradebook_scores(other)[("ada", "02_convolution")]
+    assert all(auto and auto > 0 for auto, _ in scores.values()), scores
+
+
+def run_server(course, cmd, tmp):
+    """A Jupyter server command: it must answer on its port; then it is stopped."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    config = tmp / "jupyter-config"
+    config.mkdir(exist_ok=True)
+    (config / "jupyter_server_config.py").write_text(
+        f"c.ServerApp.port = {port}\nc.ServerApp.ip = '127.0.0.1'\nc.ServerApp.open_browser = False\n"
+        f"c.ServerApp.allow_root = True\nc.IdentityProvider.token = 'docs-test'\n")
+    env = env_for(course)
+    env["JUPYTER_CONFIG_DIR"] = str(config)
+    env["PATH"] = os.pathsep.join([str(course / ".venv" / "bin"), env["PATH"]])
+    log = open(tmp / f"server-{port}.log", "w")
+    proc = subprocess.Popen(["bash", "-c", cmd], cwd=course, env=env, stdout=log,
+                            stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 180
+        while True:
+            try:
+                page = urllib.request.urlopen(
+                    f"http://127.0.0.1:{port}/formgrader?token=docs-test", timeout=5)
+                assert page.status == 200
+                break
+            except OSError:
+                assert proc.poll() is None and time.monotonic() < deadline, \
+                    (tmp / f"server-{port}.log").read_text()[-3000:]
+                time.sleep(0.5)
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+        log.close()
+
+
+def run_student_kit(course, cmd):
+    """Builds the book first (from this checkout's execution cache), then the kit."""
+    built = REPO / "_build"
+    if built.is_dir() and not (course / "_build").exists():
+        shutil.copytree(built, course / "_build", symlinks=True,
+                        ignore=shutil.ignore_patterns("student-kit*"))
+    sh(course, cmd, timeout=2400)
+    assert (course / "_build" / "student-kit").is_dir()
+
+
+def run_dry(course, cmd):
+    """`make bench` takes tens of minutes (naive loops, training, grading a class twice): it is
+    checked to resolve to the bench runner, not timed here (speed is never a test)."""
+    out = sh(course, cmd.replace("make ", "make -n ", 1)).stdout
+    assert "-m bench" in out, out
+
+
+def run_by_dask_test(course, cmd):
+    """Section 7's cluster recipe (scheduler, worker, make grade on it) needs a scheduler and
+    workers running side by side: tests/test_grading_dask.py runs those lines as written,
+    read from the guide."""
+    text = (REPO / "tests" / "test_grading_dask.py").read_text()
+    assert "def test_guide_recipe_runs_as_written" in text and "instructor_guide.md" in text
+
+
+def run_by_ci(course, cmd):
+    """`make test` is what CI runs (.ci/run) and it builds the book first: it runs this test."""
+    assert "make test" in (REPO / ".ci" / "run").read_text()
+    assert re.search(r"^test:.*\bbook\b", (REPO / "Makefile").read_text(), re.M)
+
+
+def run_student_setup(course, cmd, tmp):
+    """A student's set-up in an empty folder with the course's requirements (pip, no root)."""
+    home = tmp / "student"
+    home.mkdir(exist_ok=True)
+    shutil.copy(REPO / "requirements.txt", home)
+    shutil.copy(REPO / "pyproject.toml", home)
+    shutil.copytree(REPO / "cnnlib", home / "cnnlib")
+    shutil.copy(REPO / "README.md", home)
+    sh(home, cmd, timeout=1500)
+
+
+# (pattern, runner): the first full match decides; the scenario runs them in document order.
+RUNNERS = [
+    (r"make test", run_by_ci),
+    (r"make book", run_by_ci),
+    (r"make exercises", run_plain),
+    (r"make clean", run_plain),
+    (r"make venv", run_plain),
+    (r"\.venv/bin/python -m grading\.cluster (scheduler|worker)", run_by_dask_test),
+    (r"make student-kit", run_student_kit),
+    (r"make bench", run_dry),
+    (r"(\.venv/bin/)?python -m grading\.grade( --\S+( \S+)?)*", run_grade),
+    (r"make demo-class", run_demo_class),
+    (r"make grade( ARGS=\"[^\"]*\")?", run_grade),
+    (r"\.venv/bin/nbgrader zip_collect \S+", run_zip_collect),
+    (r"\.venv/bin/nbgrader db assignment add \S+ --duedate=\"[^\"]+\"", run_due_date),
+    (r"\.venv/bin/nbgrader autograde \S+( --student \S+)?( --force)?", run_autograde_fresh),
+    (r"\.venv/bin/nbgrader generate_feedback \S+( --force)?", run_plain),
+    (r"(\.venv/bin/)?jupyter lab( \S+)?", run_server),
+    (r"python3\.11 -m venv \.venv && source \.venv/bin/activate", None),   # with the next line
+    (r"pip install -r requirements\.txt", run_student_setup),
+]
+
+
+def runner_for(cmd: str):
+    hits = [(p, r) for p, r in RUNNERS if re.fullmatch(p, cmd)]
+    return hits[0] if hits else (None, None)
+
+
+def test_every_documented_command_is_known():
+    unknown = [f"{doc}: {cmd}" for doc, cmd in documented_commands() if runner_for(cmd)[0] is None]
+    assert not unknown, ("commands in the documents that no test runs (add a runner to "
+                         "tests/test_docs_commands.py):\n" + "\n".join(unknown))
+
+
+def substitute(cmd: str) -> str:
+    for key, value in PLACEHOLDERS.items():
+        cmd = cmd.replace(key, value)
+    return cmd
+
+
+def test_documented_commands_run_in_order(tmp_path):
+    course = fresh_course(tmp_path / "course")
+    pending_setup = None
+    ran = []
+    for doc, cmd in documented_commands():
+        pattern, runner = runner_for(cmd)
+        if pattern is None:
+            continue                     # reported by the test above
+        if runner is None:               # a line that runs with the next one (venv + pip)
+            pending_setup = cmd
+            continue
+        real = substitute(cmd)
+        if runner is run_student_setup and pending_setup:
+            real = f"{pending_setup} && {real}"
+            pending_setup = None
+        args = (course, real, tmp_path) if runner.__code__.co_argcount == 3 else (course, real)
+        runner(*args)
+        ran.append(cmd)
+    assert ran, "no documented command was found"
