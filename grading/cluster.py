@@ -36,6 +36,10 @@ def local_config() -> dict:
         "distributed.scheduler.worker-saturation": 1.0,
         # Workers import nbgrader and the grader while this process reads the class.
         "distributed.worker.preload": ["grading.task"],
+        # Dask's nannies start workers with MALLOC_TRIM_THRESHOLD_=65536; with it, the
+        # sandbox's large exchanges (03b_im2col sends 2 x 32 MB in, 16 MB back) crashed a
+        # correct check. The jail sets its own environment; the worker keeps glibc's default.
+        "distributed.nanny.pre-spawn-environ": {},
     }
 
 
@@ -165,7 +169,8 @@ def executing(dask_worker) -> list[str]:
 def dask_environment() -> dict:
     """The local cluster's scheduler settings as DASK_* variables, for `dask scheduler`."""
     return {"DASK_" + key.upper().replace(".", "__").replace("-", "_"): str(value)
-            for key, value in local_config().items() if key.startswith("distributed.scheduler.")}
+            for key, value in local_config().items()
+            if key.startswith(("distributed.scheduler.", "distributed.nanny."))}
 
 
 def command(role: str, address: str, nworkers: int | None = None) -> list[str]:
