@@ -75,4 +75,4 @@ c.GenerateFeedback.preprocessors = [GetGrades, CSSHTMLHeaderPreprocessor, WrapLo
 # (the login becomes the student id; "-1", "-2" are Canvas's marks for a re-submission).
 # For another platform, change this pattern: it must name student_id and file_id.
 c.FileNameCollectorPlugin.named_regexp = (
-    r"^(?P<student_id>[A-Za-z0-9.\-]+?)(?:_LATE)?_\d+_\d+_(?P<file_id>.+?)(?:-\d+)?\.ipynb$")
+    r"^(?:.*/)?(?P<student_id>[A-Za-z0-9.\-]+?)(?:_LATE)?_\d+_\d+_(?P<file_id>.+?)(?:-\d+)?\.ipynb$")
