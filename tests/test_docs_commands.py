@@ -20,6 +20,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 import zipfile
@@ -132,7 +133,7 @@ def run_due_date(course, cmd):
 
 def run_autograde_fresh(course, cmd, tmp):
     """On a fresh clone (no gradebook yet), as the guide says it works."""
-    other = fresh_course(tmp / "fresh-autograde")
+    other = fresh_course(Path(tempfile.mkdtemp(prefix="fresh-autograde-", dir=tmp)))
     gh.submit(other, "ada", "02_convolution", gh.reference_submission(other, "02_convolution"))
     assert not (other / "gradebook.db").exists()
     run = sh(other, cmd)
