@@ -8,6 +8,7 @@ Fh*Fw offsets inside a window and works on whole strided slices, never over outp
 import numpy as np
 
 from ._validate import as_pair, check_array, check_same_shape, float_dtype
+from . import engine
 
 __all__ = ["max_pool2d", "avg_pool2d", "max_pool2d_with_indices", "max_pool2d_backward",
            "avg_pool2d_backward"]
@@ -152,11 +153,9 @@ def max_pool2d_backward(dout, x, size=2, stride=None, argmax=None):
         check_same_shape(argmax, dout.shape, func, "argmax", "the shape of the pooled output")
     dtype = float_dtype(dout, x)
     if stride[0] >= fh and stride[1] >= fw:          # no overlap: each pixel is picked once at most
-        dx = np.zeros(x.size, dtype)
-        dx[argmax.ravel()] = dout.ravel()
-    else:                                            # overlap: add up every window that picked it
-        dx = np.bincount(argmax.ravel(), weights=dout.ravel(), minlength=x.size).astype(dtype)
-    return dx.reshape(x.shape)
+        return engine.scatter_images(dout, argmax, x.shape, dtype)   # zeros, then dx.flat[argmax] = dout
+    dx = np.bincount(argmax.ravel(), weights=dout.ravel(), minlength=x.size)   # overlap: add up
+    return dx.astype(dtype).reshape(x.shape)
 
 
 def avg_pool2d_backward(dout, x, size=2, stride=None):

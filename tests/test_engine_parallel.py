@@ -95,3 +95,30 @@ def test_a_forked_child_gets_a_working_pool(monkeypatch):
     finally:
         os.close(read)
         os.waitpid(pid, 0)
+
+
+@pytest.mark.parametrize("busy", [False, True])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_scatter_images_in_parts_equals_one_scatter(monkeypatch, busy, dtype):
+    """Max-pool's backward scatter: each part zeros and fills its own images, as one scatter would."""
+    import cnnlib
+    from cnnlib import engine
+    monkeypatch.setattr(engine, "machine_busy", lambda: busy)
+    monkeypatch.setattr(engine, "SCATTER_PART", 7)
+    monkeypatch.setenv("CNNLIB_NUM_THREADS", "3")
+    x = np.random.default_rng(5).normal(size=(5, 3, 9, 7)).astype(dtype)
+    out, argmax = cnnlib.max_pool2d_with_indices(x, 2)
+    dout = np.random.default_rng(6).normal(size=out.shape).astype(dtype)
+    expected = np.zeros(x.size, dtype)
+    expected[argmax.ravel()] = dout.ravel()
+    dx = cnnlib.max_pool2d_backward(dout, x, 2, argmax=argmax)
+    assert dx.dtype == dtype and dx.flags.c_contiguous
+    np.testing.assert_array_equal(dx, expected.reshape(x.shape))
+
+
+def test_machine_busy_compares_the_load_average_with_the_threads(monkeypatch):
+    monkeypatch.setenv("CNNLIB_NUM_THREADS", "2")
+    monkeypatch.setattr(os, "getloadavg", lambda: (2.5, 0.0, 0.0))
+    assert parallel.machine_busy()
+    monkeypatch.setattr(os, "getloadavg", lambda: (1.5, 9.0, 9.0))
+    assert not parallel.machine_busy()

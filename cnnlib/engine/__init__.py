@@ -16,13 +16,15 @@ validated arguments (stride and padding as int pairs) and return fresh C-contigu
 """
 import numpy as np
 
+from .parallel import machine_busy, num_threads, run_parts
 from .plans import forward, weight_grad
 from .window_matrix import Geometry, phase_im2col, scratch
 
-__all__ = ["conv2d", "conv2d_backward"]
+__all__ = ["conv2d", "conv2d_backward", "scatter_images"]
 
 TRANSPOSED_MIN_FLOPS = 10**8   # dx by a convolution only from this much work on ...
 TRANSPOSED_MIN_C = 8            # ... and this many input channels (NOTES.md: backward)
+SCATTER_PART = 2**17            # values per thread, at least, in scatter_images (NOTES.md: pooling)
 
 
 def conv2d(x, w, b, stride, padding, out_hw, dtype):
@@ -77,3 +79,23 @@ def _col2im(dcols, g):
     for xs, src in g.phase_views(dxq):
         dx[xs] = src.transpose(1, 0, 2, 3)
     return dx
+
+
+def scatter_images(values, index, shape, dtype):
+    """A zero array of ``shape`` (N, ...) with ``values`` put at the flat positions ``index``.
+
+    values, index : (N, ...) arrays; every index of image n points into image n, so that the
+    batch splits into parts (one per thread) that zero and fill their own images.
+    """
+    out = np.empty(shape, dtype)
+    flat, N = out.reshape(-1), shape[0]
+    parts = 1 if machine_busy() else min(num_threads(), N, max(1, values.size // SCATTER_PART))
+    bounds = [N * i // parts for i in range(parts + 1)]
+
+    def part(i):
+        lo, hi = bounds[i], bounds[i + 1]
+        out[lo:hi] = 0
+        flat[index[lo:hi].reshape(-1)] = values[lo:hi].reshape(-1)
+
+    run_parts(part, parts)
+    return out

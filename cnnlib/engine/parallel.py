@@ -14,7 +14,7 @@ import concurrent.futures
 import os
 import threading
 
-__all__ = ["num_threads", "run_parts"]
+__all__ = ["num_threads", "run_parts", "machine_busy"]
 
 _lock = threading.Lock()
 _pool = None
@@ -34,6 +34,17 @@ def num_threads():
     except (AttributeError, OSError):   # not on Linux
         cpus = os.cpu_count() or 1
     return max(1, min(cpus, 8))
+
+
+def machine_busy():
+    """Whether the CPUs are already busy: the 1-minute load average exceeds ``num_threads()``.
+
+    On a busy machine a second thread waits for a CPU instead of helping (NOTES.md).
+    """
+    try:
+        return os.getloadavg()[0] > num_threads()
+    except (AttributeError, OSError):   # no load average on this system
+        return False
 
 
 def _forget_pool():
