@@ -246,10 +246,12 @@ def conv2d(x, w, b=None, stride=1, padding=0):
     """2-D cross-correlation, fast: the result of :func:`conv2d_im2col`, from ``cnnlib.engine``.
 
     Parameters and returns as in :func:`conv2d_naive`. This is the function the layers call;
-    the engine behind it is tuned for speed and never needed to understand the result.
+    the engine behind it is tuned for speed (on the first call for a geometry it times its
+    plans against :func:`conv2d_im2col` and keeps the faster) and never needed to understand
+    the result.
     """
     stride, padding, out_hw = check_conv("conv2d", x, w, b, stride, padding)
-    return engine.conv2d(x, w, b, stride, padding, out_hw, float_dtype(x, w, b))
+    return engine.conv2d(x, w, b, stride, padding, out_hw, float_dtype(x, w, b), conv2d_im2col)
 
 
 def conv2d_backward(dout, x, w, stride=1, padding=0):

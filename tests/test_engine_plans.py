@@ -26,6 +26,7 @@ def settings(monkeypatch):
         for name, value in values.items():
             monkeypatch.setattr(conv_plans, name, value)
         clear_cache()
+    monkeypatch.setattr(engine, "FORWARD", "plans")   # conv2d uses the plans, whatever is faster
     yield apply
     clear_cache()
 
@@ -203,3 +204,33 @@ def test_random_geometries_in_every_layout(settings, monkeypatch, layout):
         np.testing.assert_allclose(conv2d(x, w, b, stride, padding),
                                    scipy_conv(x, w, b, stride, padding), atol=1e-10,
                                    err_msg=f"{layout.__name__} {xshape} {wshape} {stride} {padding}")
+
+
+@pytest.mark.parametrize("slow", ["plans", "textbook"])
+def test_first_call_times_plans_and_textbook_and_keeps_the_faster(monkeypatch, slow):
+    """conv2d's first call for a geometry runs both paths; later calls run only the faster."""
+    import time
+    from cnnlib import conv2d_im2col
+    calls = {"plans": 0, "textbook": 0}
+
+    def counted(name, func):
+        def run(*args):
+            calls[name] += 1
+            if name == slow:
+                time.sleep(0.005)
+            return func(*args)
+        return run
+
+    monkeypatch.setattr(engine, "_choices", {})
+    monkeypatch.setattr(engine, "forward", counted("plans", forward))
+    textbook = counted("textbook", conv2d_im2col)
+    x, w, b = np.ones((2, 3, 6, 5)), np.ones((4, 3, 3, 3)), np.arange(4.0)
+    args = (x, w, b, (1, 1), (1, 1), (6, 5), np.float64)
+    expected = scipy_conv(x, w, b, (1, 1), (1, 1))
+    np.testing.assert_allclose(engine.conv2d(*args, textbook), expected)
+    assert calls == {"plans": 4, "textbook": 4}
+    fast = "textbook" if slow == "plans" else "plans"
+    assert engine.forward_choice(x.shape, w.shape, 1, 1, np.float64) == fast
+    np.testing.assert_allclose(engine.conv2d(*args, textbook), expected)
+    assert calls[fast] == 5 and calls[slow] == 4
+    assert engine.forward_choice(x.shape, w.shape, 1, 1, np.float32) is None   # per dtype

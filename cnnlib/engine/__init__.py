@@ -10,26 +10,68 @@ It is faster because it avoids copies and page faults rather than by different m
   for strides > 1), the index bookkeeping (``Geometry``) and a per-thread scratch cache;
 * ``parallel``: a few worker threads (NumPy releases the GIL while it copies and multiplies).
 
+The plans were tuned on CPUs with AVX-512; elsewhere the textbook im2col can be faster, so the
+first ``conv2d`` call for a geometry times both (three alternating calls each, best of) and the
+process keeps the faster one for that geometry.
+
 What was measured on which CPU, and why each choice was made, is in ``NOTES.md`` beside this
 file. Shapes: x (N, C, H, W), w (K, C, Fh, Fw), dout (N, K, Ho, Wo). The functions here take
 validated arguments (stride and padding as int pairs) and return fresh C-contiguous arrays.
 """
+import time
+
 import numpy as np
 
 from .parallel import machine_busy, num_threads, run_parts
 from .plans import forward, weight_grad
 from .window_matrix import Geometry, phase_im2col, scratch
 
-__all__ = ["conv2d", "conv2d_backward", "scatter_images"]
+__all__ = ["conv2d", "conv2d_backward", "forward_choice", "scatter_images"]
+
+FORWARD = None                  # None: measured per geometry; "plans" or "textbook" forces one
+_choices = {}                   # (shapes, stride, padding, dtype, threads) -> the faster path
 
 TRANSPOSED_MIN_FLOPS = 10**8   # dx by a convolution only from this much work on ...
 TRANSPOSED_MIN_C = 8            # ... and this many input channels (NOTES.md: backward)
 SCATTER_PART = 2**17            # values per thread, at least, in scatter_images (NOTES.md: pooling)
 
 
-def conv2d(x, w, b, stride, padding, out_hw, dtype):
-    """conv2d's output (N, K, Ho, Wo) in ``dtype`` (see ``plans``)."""
-    return forward(x, w, b, Geometry(x.shape, w.shape[2:], stride, padding, out_hw), dtype)
+def conv2d(x, w, b, stride, padding, out_hw, dtype, textbook):
+    """conv2d's output (N, K, Ho, Wo) in ``dtype``: by the plans or by ``textbook(x, w, b,
+    stride, padding)`` (cnnlib's im2col), whichever measured faster for this geometry."""
+    g = Geometry(x.shape, w.shape[2:], stride, padding, out_hw)
+    paths = {"plans": lambda: forward(x, w, b, g, dtype),
+             "textbook": lambda: textbook(x, w, b, stride, padding)}
+    key = _choice_key(x.shape, w.shape, stride, padding, dtype)
+    choice = FORWARD or _choices.get(key)
+    if choice is None:
+        choice, y = _calibrate(paths)
+        _choices[key] = choice
+        return y
+    return paths[choice]()
+
+
+def _choice_key(x_shape, w_shape, stride, padding, dtype):
+    return tuple(x_shape), tuple(w_shape), stride, padding, np.dtype(dtype).str, num_threads()
+
+
+def _calibrate(paths, rounds=3):
+    """(name of the fastest path, its result): best of ``rounds`` alternating calls after a first."""
+    best = dict.fromkeys(paths, float("inf"))
+    results = {name: path() for name, path in paths.items()}     # first calls build plans
+    for _ in range(rounds):
+        for name, path in paths.items():
+            start = time.perf_counter()
+            results[name] = path()
+            best[name] = min(best[name], time.perf_counter() - start)
+    choice = min(best, key=best.get)
+    return choice, results[choice]
+
+
+def forward_choice(x_shape, w_shape, stride, padding, dtype):
+    """The path conv2d chose for this geometry in this process ("plans", "textbook"), or None."""
+    pair = lambda v: (v, v) if isinstance(v, int) else tuple(v)
+    return FORWARD or _choices.get(_choice_key(x_shape, w_shape, pair(stride), pair(padding), dtype))
 
 
 def conv2d_backward(dout, x, w, stride, padding, dtype):
