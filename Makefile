@@ -32,11 +32,14 @@ $(STAMP): requirements.txt pyproject.toml
 # last good build is kept in _build/.cnnlib-hash; subpackages such as cnnlib/engine count too).
 CNNLIB_HASH = $(shell find cnnlib -name '*.py' | LC_ALL=C sort | xargs cat | sha256sum | cut -c1-16)
 
+# One BLAS thread per chapter kernel: the chapters multiply small matrices, where a second
+# thread costs more than it saves when the machine is busy, and the timing tables of 05b and
+# 07b give every method one core (cnnlib.fit and cnnlib's engine choose their threads themselves).
 book: $(STAMP)
 	@if [ -d _build ] && [ "$$(cat _build/.cnnlib-hash 2>/dev/null)" != "$(CNNLIB_HASH)" ]; then \
 	  echo "cnnlib changed since the last build: every chapter runs again"; \
 	  rm -rf _build/.doctrees _build/.jupyter_cache _build/jupyter_execute; fi
-	$(BIN)/jupyter-book build . $(JB_FLAGS)
+	OPENBLAS_NUM_THREADS=1 $(BIN)/jupyter-book build . $(JB_FLAGS)
 	@echo "$(CNNLIB_HASH)" > _build/.cnnlib-hash
 
 book-clean:
