@@ -250,45 +250,60 @@ def encode_result(obj, prefix, blobs, counter=None):
     return {"t": "unsupported", "type": name[:80]}
 
 
-def frame(name: str, data: bytes) -> bytes:
-    """One message on the jail's result pipe: ``name size\\n`` then `size` bytes."""
-    return f"{name} {len(data)}\n".encode() + data
+def frame_header(name: str, size: int) -> bytes:
+    """The head of one message on the jail's result pipe: ``name size\\n``, then `size` bytes."""
+    return f"{name} {size}\n".encode()
 
 
 class FrameReader:
     """The trusted side of the result pipe: frames by name, within a byte budget.
 
     A frame named ``start.<prefix>`` forgets every earlier frame whose name starts with
-    ``<prefix>_`` (results planted before a check started do not count).
+    ``<prefix>_`` (results planted before a check started do not count). Reading is linear in
+    the bytes received (a frame's pieces are joined once), so a large result costs the same
+    whatever this process's malloc settings (MALLOC_TRIM_THRESHOLD_ made the old
+    ``buf += chunk`` copy and page-fault the whole buffer per chunk).
     """
 
     def __init__(self, budget=MAX_RESULT_BYTES):
-        self.frames, self.left, self.buf, self.broken = {}, budget, b"", ""
+        self.frames, self.left, self.broken = {}, budget, ""
+        self._head, self._name, self._need, self._parts = b"", None, 0, []
 
     def feed(self, chunk: bytes) -> None:
-        self.buf += chunk
-        while not self.broken:
-            head, sep, rest = self.buf.partition(b"\n")
-            if not sep:
-                if len(head) > 200:
+        pos = 0
+        while pos < len(chunk) and not self.broken:
+            if self._name is None:
+                end = chunk.find(b"\n", pos)
+                self._head += chunk[pos:len(chunk) if end < 0 else end]
+                if len(self._head) > 200:
                     self.broken = "malformed frame header"
-                return
-            parts = head.decode("ascii", "replace").split(" ")
-            if len(parts) != 2 or not NAME_RE.match(parts[0]) or not parts[1].isdigit():
-                self.broken = "malformed frame header"
-                return
-            size = int(parts[1])
-            if size > self.left:
-                self.broken = "results too large"
-                return
-            if len(rest) < size:
-                return
-            name, self.buf = parts[0], rest[size:]
-            self.left -= size
-            if name.startswith("start."):
-                prefix = name[len("start."):] + "_"
-                self.frames = {k: v for k, v in self.frames.items() if not k.startswith(prefix)}
-            self.frames[name] = rest[:size]
+                if end < 0 or self.broken:
+                    return
+                pos = end + 1
+                parts = self._head.decode("ascii", "replace").split(" ")
+                self._head = b""
+                if len(parts) != 2 or not NAME_RE.match(parts[0]) or not parts[1].isdigit():
+                    self.broken = "malformed frame header"
+                elif int(parts[1]) > self.left:
+                    self.broken = "results too large"
+                else:
+                    self._name, self._need, self._parts = parts[0], int(parts[1]), []
+                    self.left -= self._need
+                continue
+            piece = chunk[pos:pos + self._need]
+            pos, self._need = pos + len(piece), self._need - len(piece)
+            self._parts.append(piece)
+            if not self._need:
+                self._store()
+        if self._name is not None and not self._need:  # a header of size 0 at the chunk's end
+            self._store()
+
+    def _store(self) -> None:
+        name, data, self._name, self._parts = self._name, b"".join(self._parts), None, []
+        if name.startswith("start."):
+            prefix = name[len("start."):] + "_"
+            self.frames = {k: v for k, v in self.frames.items() if not k.startswith(prefix)}
+        self.frames[name] = data
 
     def json(self, name):
         """The JSON object of frame `name`, or None (missing, too large or malformed)."""
