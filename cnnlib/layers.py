@@ -97,7 +97,7 @@ class Conv2D(Layer):
     Notes
     -----
     w ~ Normal(0, 2 / (C Fh Fw)) (He initialisation, suited to ReLU), b = 0.
-    Parameters: K (C Fh Fw + 1) = cnnlib.conv_param_count(K, F, C).
+    Parameters: K (C Fh Fw + 1) = cnnlib.conv_param_count(C, K, F), in the same order.
     """
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, rng=None,

@@ -32,14 +32,17 @@ def conv_output_size(n, f, padding=0, stride=1):
     return (n + 2 * padding - f) // stride + 1
 
 
-def conv_param_count(k, f, c):
+def conv_param_count(c, k, f):
     """Number of learnable parameters of a conv layer: K filters of size Fh x Fw over C channels.
+
+    The arguments come in, out, size, as in ``Conv2D(in_channels, out_channels, kernel_size)``
+    and PyTorch's ``Conv2d``: ``conv_param_count(3, 64, 3)`` is a 3x3 layer of 64 filters on RGB.
 
     Parameters
     ----------
-    k : int >= 1, number of filters
-    f : int >= 1 or (fh, fw), kernel size
     c : int >= 1, input channels
+    k : int >= 1, number of filters (output channels)
+    f : int >= 1 or (fh, fw), kernel size
 
     Returns
     -------
@@ -47,7 +50,7 @@ def conv_param_count(k, f, c):
         K (Fh Fw C + 1): weights plus one bias per filter. For a square kernel, K (F^2 C + 1).
     """
     func = "conv_param_count"
-    k, c = check_int(k, func, "k", 1), check_int(c, func, "c", 1)
+    c, k = check_int(c, func, "c", 1), check_int(k, func, "k", 1)
     fh, fw = as_pair(f, func, "f", minimum=1)
     return k * (fh * fw * c + 1)
 

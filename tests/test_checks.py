@@ -175,6 +175,7 @@ MESSAGES = {
     "conv backward: dx keeps the padding": "padding",
     "edge kernel: sign reversed (flipped)": "sign is reversed",
     "receptive field: strides ignored": "strides are ignored",
+    "param count: arguments in the order (K, F, C)": "they come as (C, K, F): in, out, size",
     "network trained without moved digits": "moved copies",
     "network returns scores instead of labels": "argmax",
 }
@@ -274,7 +275,7 @@ def test_run_case_reports_missing_and_raising_functions():
 def test_run_check_time_limit():
     import time
 
-    def slow(k, f, c):
+    def slow(C, K, F):
         time.sleep(60)
     with pytest.raises(AssertionError, match="took longer than 0.2 s"):
         run_check("test_conv_param_count", {"conv_param_count": slow}, timeout=0.2)

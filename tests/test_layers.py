@@ -60,7 +60,7 @@ def test_conv2d_parameters_count_shapes_and_he_init():
     layer = Conv2D(3, 16, 5, rng=RNG(0))
     assert layer.w.value.shape == (16, 3, 5, 5) and layer.b.value.shape == (16,)
     assert layer.w.value.dtype == np.float32
-    assert sum(p.value.size for p in layer.parameters()) == conv_param_count(16, 5, 3)
+    assert sum(p.value.size for p in layer.parameters()) == conv_param_count(3, 16, 5)  # Conv2D's own order
     assert layer.w.value.std() == pytest.approx(np.sqrt(2 / 75), rel=0.1)
     np.testing.assert_array_equal(layer.b.value, 0)
     assert repr(layer) == "Conv2D(3, 16, kernel_size=5, stride=1, padding=0)"

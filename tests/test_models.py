@@ -9,7 +9,7 @@ def test_lenet_digits_shapes_and_parameter_count():
     x = np.zeros((5, 1, 8, 8), np.float32)
     out = model.forward(x)
     assert out.shape == (5, 10) and out.dtype == np.float32
-    expected = (conv_param_count(32, 3, 1) + conv_param_count(64, 3, 32)
+    expected = (conv_param_count(1, 32, 3) + conv_param_count(32, 64, 3)
                 + dense_param_count(64 * 2 * 2, 64) + dense_param_count(64, 10))
     assert sum(p.value.size for p in model.parameters()) == expected
     kinds = [type(layer).__name__ for layer in model]

@@ -66,8 +66,10 @@ def test_inputs_are_fresh_on_every_run(capsys):
     assert first != seen
 
 
-def test_the_name_or_the_test_cell_id_and_clear_errors():
-    assert check("test_conv_param_count", lambda k, f, c: k * (f * f * c + 1)) is True
+def test_the_name_or_the_test_cell_id_and_clear_errors(capsys):
+    assert check("test_conv_param_count", lambda C, K, F: K * (F * F * C + 1)) is True
+    assert check("test_conv_param_count", lambda K, F, C: K * (F * F * C + 1)) is False
+    assert "read in the order (K, F, C)" in capsys.readouterr().out
     with pytest.raises(ValueError, match="no graded function or variable called 'conv3d'"):
         check("conv3d", lambda: 0)
 

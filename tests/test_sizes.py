@@ -45,19 +45,19 @@ def test_conv_output_size_errors(args, exc, pattern):
         conv_output_size(*args)
 
 
-@pytest.mark.parametrize("k, f, c, expected", [(8, 3, 1, 80), (32, 3, 16, 4640), (16, 5, 3, 1216),
-                                               (4, (3, 5), 2, 124)])
-def test_conv_param_count(k, f, c, expected):
-    assert conv_param_count(k, f, c) == expected
+@pytest.mark.parametrize("c, k, f, expected", [(1, 8, 3, 80), (16, 32, 3, 4640), (3, 16, 5, 1216),
+                                               (2, 4, (3, 5), 124)])
+def test_conv_param_count(c, k, f, expected):
+    assert conv_param_count(c, k, f) == expected
     fh, fw = (f, f) if isinstance(f, int) else f
     assert expected == np.zeros((k, c, fh, fw)).size + np.zeros(k).size
 
 
 @pytest.mark.parametrize("args, exc, pattern", [
-    ((0, 3, 1), ValueError, r"^conv_param_count: k must be an int >= 1, got 0$"),
-    ((8, 3.0, 1), TypeError, r"^conv_param_count: f must be an int >= 1 or a pair"),
-    ((8, (3, 0), 1), ValueError, r"^conv_param_count: f must be .* got \(3, 0\)$"),
-    ((8, 3, -2), ValueError, r"^conv_param_count: c must be an int >= 1, got -2$"),
+    ((1, 0, 3), ValueError, r"^conv_param_count: k must be an int >= 1, got 0$"),
+    ((1, 8, 3.0), TypeError, r"^conv_param_count: f must be an int >= 1 or a pair"),
+    ((1, 8, (3, 0)), ValueError, r"^conv_param_count: f must be .* got \(3, 0\)$"),
+    ((-2, 8, 3), ValueError, r"^conv_param_count: c must be an int >= 1, got -2$"),
 ])
 def test_conv_param_count_errors(args, exc, pattern):
     with pytest.raises(exc, match=pattern):

@@ -70,7 +70,7 @@ IMAGE = (224, 224, 3)
 
 def param_counts_expected():
     h, w, c = IMAGE
-    return cnnlib.dense_param_count(h * w * c, 1000), cnnlib.conv_param_count(64, 3, c)
+    return cnnlib.dense_param_count(h * w * c, 1000), cnnlib.conv_param_count(c, 64, 3)
 
 
 def _param_counts_check(got):

@@ -41,7 +41,7 @@ def out_shape(shape, layer):
 
 def params(shape, layer):
     if layer[0] == "conv":
-        return cnnlib.conv_param_count(layer[1], (layer[2], layer[3]), shape[1])
+        return cnnlib.conv_param_count(shape[1], layer[1], (layer[2], layer[3]))
     if layer[0] == "dense":
         return cnnlib.dense_param_count(shape[1], layer[1])
     return 0

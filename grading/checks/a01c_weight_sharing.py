@@ -29,7 +29,7 @@ def counts(H, W, C, K, Fh, Fw, stride=1, padding=0):
     """(locally connected, convolution) parameters of a layer of K filters Fh x Fw over C channels."""
     Ho = cnnlib.conv_output_size(H, Fh, padding, stride)
     Wo = cnnlib.conv_output_size(W, Fw, padding, stride)
-    conv = cnnlib.conv_param_count(K, (Fh, Fw), C)
+    conv = cnnlib.conv_param_count(C, K, (Fh, Fw))
     return Ho * Wo * conv, conv
 
 

@@ -1,4 +1,5 @@
 """03_hyperparameters: zero_pad, conv_output_size, conv2d (stride, padding) and conv_param_count."""
+import itertools
 import math
 
 import numpy as np
@@ -119,25 +120,41 @@ def conv_cases(rng):
 
 
 # --------------------------------------------------------------------------- conv_param_count
-def _param_case(label, k, f, c):
-    expected = cnnlib.conv_param_count(k, f, c)
+ORDER = ("C", "K", "F")   # in, out, size: as Conv2D(in_channels, out_channels, kernel_size)
+
+
+def _order_variants(C, K, F):
+    """The counts of a function that reads (C, K, F) in another order, one Variant per count."""
+    orders: dict[int, list[str]] = {}
+    for read_as in itertools.permutations(ORDER):
+        if read_as != ORDER:
+            roles = dict(zip(read_as, (C, K, F)))   # what each position was taken for
+            count = cnnlib.conv_param_count(*(roles[r] for r in ORDER))
+            orders.setdefault(count, []).append(f"({', '.join(read_as)})")
+    return [Variant(f"the arguments were read in the order {' or '.join(names)}; they come as "
+                    "(C, K, F): in, out, size, as in Conv2D(in_channels, out_channels, kernel_size)",
+                    value) for value, names in orders.items()]
+
+
+def _param_case(label, C, K, F):
+    expected = cnnlib.conv_param_count(C, K, F)
     variants = [
-        Variant("the biases are missing: one bias per filter", k * f * f * c),
-        Variant("one bias per channel counted; it is one bias per filter", k * (f * f + 1) * c),
-        Variant("the channels are missing: each filter is F x F x C", k * (f * f + 1)),
-        Variant("F is not squared: a filter is F x F", k * (f * c + 1)),
-    ]
-    check = scalar_check(expected, what=f"conv_param_count(k={k}, f={f}, c={c})", variants=variants,
+        Variant("the biases are missing: one bias per filter", K * F * F * C),
+        Variant("one bias per channel counted; it is one bias per filter", K * (F * F + 1) * C),
+        Variant("the channels are missing: each filter is F x F x C", K * (F * F + 1)),
+        Variant("F is not squared: a filter is F x F", K * (F * C + 1)),
+    ] + _order_variants(C, K, F)
+    check = scalar_check(expected, what=f"conv_param_count(C={C}, K={K}, F={F})", variants=variants,
                          hint="K * (F * F * C + 1)")
-    return Case(label, (k, f, c), {}, expected, check)
+    return Case(label, (C, K, F), {}, expected, check)
 
 
 def param_cases(rng):
-    cases = [_param_case("the worked example: 64 filters 3x3 on an RGB image", 64, 3, 3),
-             _param_case("16 filters 5x5 on 8 channels", 16, 5, 8)]
+    cases = [_param_case("the worked example: 64 filters 3x3 on an RGB image", 3, 64, 3),
+             _param_case("16 filters 5x5 on 8 channels", 8, 16, 5)]
     for _ in range(3):
-        k, f, c = int(rng.integers(1, 129)), int(rng.integers(1, 8)), int(rng.integers(2, 65))
-        cases.append(_param_case(f"random: {k} filters {f}x{f} on {c} channels", k, f, c))
+        K, F, C = int(rng.integers(1, 129)), int(rng.integers(1, 8)), int(rng.integers(2, 65))
+        cases.append(_param_case(f"random: {K} filters {F}x{F} on {C} channels", C, K, F))
     return cases
 
 
@@ -149,5 +166,5 @@ CHECKS = [
     Check("test_conv2d", ASSIGNMENT, "conv2d", "function", conv_cases,
           cell="conv2d", params=("x", "w", "b"), points=6),
     Check("test_conv_param_count", ASSIGNMENT, "conv_param_count", "function", param_cases,
-          cell="conv_param_count", params=("k", "f", "c"), points=2),
+          cell="conv_param_count", params=ORDER, points=2),
 ]

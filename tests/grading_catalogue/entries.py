@@ -262,8 +262,13 @@ def conv2d(x, w, b, stride=1, padding=0):
     return out
 '''}, {"test_conv2d"}),
     _e("param count: biases forgotten", "03_hyperparameters", {"conv_param_count": '''
-def conv_param_count(k, f, c):
-    return k * f * f * c
+def conv_param_count(C, K, F):
+    return K * F * F * C
+'''}, {"test_conv_param_count"}),
+    # the order the course used before it chose in, out, size everywhere
+    _e("param count: arguments in the order (K, F, C)", "03_hyperparameters", {"conv_param_count": '''
+def conv_param_count(K, F, C):
+    return K * (F * F * C + 1)
 '''}, {"test_conv_param_count"}),
 ]
 
@@ -323,7 +328,7 @@ def conv2d(x, w, b, stride=1, padding=0):
     return out.reshape(K, N, Ho, Wo).transpose(1, 0, 2, 3)
 '''}),
     _e("param count: expanded formula", "03_hyperparameters", {"conv_param_count": '''
-def conv_param_count(k, f, c):
+def conv_param_count(c, k, f):
     weights = k * c * f ** 2
     biases = k
     return weights + biases
