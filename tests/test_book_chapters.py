@@ -22,11 +22,10 @@ CHAPTER_EXERCISE = {
     "05b_matrix_product": "03b_im2col",
     "06_hierarchical_features": "04_features",
     "07_pooling": "05_pooling",
+    "07b_one_by_one": "05a_one_by_one",
     "07c_how_a_network_learns": "05b_learning",
     "08_putting_it_together": "06_backprop",
 }
-# chapters with no graded notebook of their own: they end with a plain checkpoint box instead
-NO_EXERCISE = ["07b_one_by_one"]
 OBJECTIVES = "```{admonition} What you will be able to do"
 
 
@@ -50,14 +49,13 @@ def test_chapter_opens_with_objectives_and_ends_with_its_checkpoint(chapter):
     assert text.rfind("```{checkpoint}") > last_section, f"{chapter}.md: the checkpoint is not at the end"
 
 
-@pytest.mark.parametrize("chapter", NO_EXERCISE)
-def test_chapter_without_exercise_opens_with_objectives_and_ends_with_a_checkpoint(chapter):
-    text = (BOOK / f"{chapter}.md").read_text()
-    assert OBJECTIVES in text[:text.find("\n## ")], f"{chapter}.md: no objectives box"
-    assert "```{checkpoint}" not in text, f"{chapter}.md: add it to CHAPTER_EXERCISE instead"
-    box = text.rfind("```{admonition} Checkpoint")
-    assert box > text.rfind("\n## "), f"{chapter}.md: no checkpoint box at the end"
-    assert "{doc}`exercises`" in text[box:], f"{chapter}.md: the box should link the Exercises page"
+def test_every_chapter_of_the_course_has_a_graded_exercise():
+    toc = (ROOT / "_toc.yml").read_text()
+    course = toc.split("caption: The course")[1].split("caption:")[0]
+    chapters = re.findall(r"file: book/(\w+)", course)
+    assert chapters and sorted(chapters) == sorted(CHAPTER_EXERCISE)
+    for exercise in CHAPTER_EXERCISE.values():
+        assert (ROOT / "solutions" / exercise / f"{exercise}.ipynb").is_file(), exercise
 
 
 @pytest.mark.parametrize("notebook", sorted((ROOT / "exercises").glob("*/*.ipynb")),

@@ -85,7 +85,63 @@ def test_local_operations_commute_exactly_and_the_others_do_not():
     assert errors["mirror"] > 0.1 and errors["times_column"] > 0.1
 
 
+def test_one_by_one_references_rest_on_the_book():
+    """conv1x1 is a dense layer per pixel; the costs are those of cnnlib layers; the bytes are what
+    the digits CNN's activations take; the receptive field is the one measured by backpropagation."""
+    from grading.checks import a05a_one_by_one as a05a
+    rng = np.random.default_rng(5)
+    for case in CHECKS["test_conv1x1"].make_cases(rng):
+        x, w, b = (np.asarray(a, dtype=np.float64) for a in case.args)
+        N, C, H, W = x.shape
+        dense = cnnlib.dense_forward(x.transpose(0, 2, 3, 1).reshape(-1, C), w[:, :, 0, 0].T, b)
+        assert np.allclose(dense.reshape(N, H, W, -1).transpose(0, 3, 1, 2), case.expected), case.label
+    for case in CHECKS["test_bottleneck_cost"].make_cases(rng):
+        C, K_mid, K, F, H, W = case.args
+        if H * W * max(C, K_mid, K) > 200_000:
+            continue
+        model = cnnlib.Sequential(cnnlib.Conv2D(C, K_mid, 1), cnnlib.ReLU(),
+                                  cnnlib.Conv2D(K_mid, K, F, padding=(F - 1) // 2))
+        out = model(np.zeros((1, C, H, W), np.float32))
+        assert out.shape == (1, K, H, W), case.label
+        assert case.expected[0] == sum(p.value.size for p in model.parameters()), case.label
+    assert a05a.bottleneck_ref(128, 32, 128, 3, 16, 16) == (41120, 10485760)   # the chapter's table
+    digits = cnnlib.lenet_digits(rng=np.random.default_rng(0))
+    outputs = digits.intermediates(np.zeros((32, 1, 8, 8), np.float32))
+    assert tuple(out.shape[1:] for _, out in outputs) == a05a.LENET_SHAPES
+    assert a05a.bytes_ref(a05a.LENET_SHAPES, 32, "float32") == [out.nbytes for _, out in outputs]
+    for case in CHECKS["test_dilated_receptive_field"].make_cases(rng):
+        assert case.expected == _measured_receptive_field(*case.args), case.label
+
+
+def _measured_receptive_field(sizes, dilations):
+    """Width of the input region that a gradient of 1 from the last layer's single unit reaches (the
+    chapter's measurement: cnnlib.conv2d_backward through kernels of ones with zeros between taps)."""
+    kernels = []
+    for F, D in zip(sizes, dilations):
+        k = np.zeros((1, 1, D * (F - 1) + 1, D * (F - 1) + 1))
+        k[..., ::D, ::D] = 1.0
+        kernels.append(k)
+    side = sum(k.shape[-1] - 1 for k in kernels) + 1
+    shapes = [(1, 1, side, 1)]
+    for k in kernels:
+        shapes.append((1, 1, shapes[-1][2] - k.shape[2] + 1, 1))
+    dout = np.ones(shapes[-1])
+    for k, shape in zip(kernels[::-1], shapes[-2::-1]):
+        dout, _, _ = cnnlib.conv2d_backward(dout, np.zeros(shape), k[..., :, :1])
+    reached = np.flatnonzero(dout[0, 0, :, 0])      # with holes inside when every dilation is 2
+    return int(reached[-1] - reached[0] + 1)
+
+
 MESSAGES = {
+    "1x1: product rows reshaped straight to (N, K, H, W)": "reshaped straight",
+    "1x1: x reshaped to (N*H*W, C) without moving the channels": "x.transpose(0, 2, 3, 1)",
+    "1x1: float64 output for float32 inputs (np.zeros)": "float32 in, float32 out",
+    "bottleneck: the F x F layer over C channels": "K_mid channels",
+    "bottleneck: valid padding ((H - F + 1)(W - F + 1) positions)": "'same' padding",
+    "bytes: batch size N forgotten": "ONE image",
+    "bytes: the total instead of a list": "one number per layer",
+    "dilated rf: dilations multiplied like strides": "like strides",
+    "dilated rf: a dilated kernel spans D * F": "not D F",
     "shift: np.roll wraps around": "np.roll",
     "equivariance: compared with the unshifted output (invariance)": "invariance",
     "local params: one filter per input pixel (H * W)": "one filter per OUTPUT position",

@@ -32,8 +32,8 @@ def _source_path(name):
 
 def test_the_assignments_sort_in_chapter_order():
     assert NAMES == ["01_mlp", "01b_pipeline_shapes", "01c_weight_sharing", "02_convolution",
-                     "03_hyperparameters", "03b_im2col", "04_features", "05_pooling", "05b_learning",
-                     "06_backprop"]
+                     "03_hyperparameters", "03b_im2col", "04_features", "05_pooling", "05a_one_by_one",
+                     "05b_learning", "06_backprop"]
 
 
 @pytest.mark.parametrize("name", NAMES)

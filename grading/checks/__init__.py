@@ -30,13 +30,13 @@ import numpy as np
 from ._core import (MAX_SHOWN, Case, Check, Variant, array_check, describe, inputs_changed, judge,
                     scalar_check, summary, to_array, tuple_check)
 from . import (a01_mlp, a01b_pipeline_shapes, a01c_weight_sharing, a02_convolution, a03_hyperparameters,
-               a03b_im2col, a04_features, a05_pooling, a05b_learning, a06_backprop)
+               a03b_im2col, a04_features, a05_pooling, a05a_one_by_one, a05b_learning, a06_backprop)
 
 __all__ = ["Case", "Check", "Variant", "CHECKS", "ASSIGNMENTS", "run_check", "run_case",
            "inputs_changed", "array_check", "scalar_check", "tuple_check", "to_array", "describe"]
 
 _MODULES = (a01_mlp, a01b_pipeline_shapes, a01c_weight_sharing, a02_convolution, a03_hyperparameters,
-            a03b_im2col, a04_features, a05_pooling, a05b_learning, a06_backprop)
+            a03b_im2col, a04_features, a05_pooling, a05a_one_by_one, a05b_learning, a06_backprop)
 
 CHECKS: dict[str, Check] = {}
 for _module in _MODULES:

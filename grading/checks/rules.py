@@ -35,7 +35,7 @@ PHRASES = {
 
 #: graded functions whose `x` is an image (rows H, columns W on the last two axes)
 IMAGES = {"conv2d_single", "conv2d_multi", "zero_pad", "conv2d", "max_pool2d", "avg_pool2d",
-          "max_pool2d_backward", "conv2d_backward", "im2col", "conv2d_im2col"}
+          "max_pool2d_backward", "conv2d_backward", "im2col", "conv2d_im2col", "conv1x1"}
 POOLS = {"max_pool2d", "avg_pool2d", "max_pool2d_backward"}
 #: where windows may overlap and the task says what happens there
 OVERLAPS = POOLS | {"conv2d_backward"}

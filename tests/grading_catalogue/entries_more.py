@@ -551,5 +551,172 @@ def equivariance_error(op, x, dy, dx):
 """}),
 ]
 
-WRONG = W01B + W01C + W03B + W05B
-CORRECT = C01B + C01C + C03B + C05B
+# =========================================================================== 05a_one_by_one
+C1X = "test_conv1x1"
+BNC = "test_bottleneck_cost"
+ACT = "test_activation_bytes"
+DRF = "test_dilated_receptive_field"
+_A = "05a_one_by_one"
+
+
+def _c1x(body):
+    return "def conv1x1(x, w, b):\n    N, C, H, W = x.shape\n    K = w.shape[0]\n" + body
+
+
+def _bnc(body):
+    return "def bottleneck_cost(C, K_mid, K, F, H, W):\n" + body
+
+
+def _act(body):
+    return "def activation_bytes(shapes, N, dtype):\n" + body
+
+
+def _drf(body):
+    return "def dilated_receptive_field(sizes, dilations):\n" + body
+
+
+W05A = [
+    _e("1x1: bias missing", _A, {"conv1x1": _c1x("""
+    rows = x.transpose(0, 2, 3, 1).reshape(N * H * W, C) @ w[:, :, 0, 0].T
+    return rows.reshape(N, H, W, K).transpose(0, 3, 1, 2)
+""")}, {C1X}),
+    _e("1x1: product rows reshaped straight to (N, K, H, W)", _A, {"conv1x1": _c1x("""
+    rows = x.transpose(0, 2, 3, 1).reshape(N * H * W, C) @ w[:, :, 0, 0].T + b
+    return rows.reshape(N, K, H, W)
+""")}, {C1X}),
+    _e("1x1: x reshaped to (N*H*W, C) without moving the channels", _A, {"conv1x1": _c1x("""
+    rows = x.reshape(N * H * W, C) @ w[:, :, 0, 0].T + b
+    return rows.reshape(N, H, W, K).transpose(0, 3, 1, 2)
+""")}, {C1X}),
+    _e("1x1: weight matrix not transposed", _A, {"conv1x1": _c1x("""
+    rows = x.transpose(0, 2, 3, 1).reshape(N * H * W, C) @ w[:, :, 0, 0] + b
+    return rows.reshape(N, H, W, K).transpose(0, 3, 1, 2)
+""")}, {C1X}),
+    _e("1x1: tensordot result left as (K, N, H, W)", _A, {"conv1x1": _c1x("""
+    return np.tensordot(w[:, :, 0, 0], x, axes=([1], [1])) + b[:, None, None, None]
+""")}, {C1X}),
+    _e("1x1: bias broadcast along W (y + b)", _A, {"conv1x1": _c1x("""
+    return np.einsum("kc,nchw->nkhw", w[:, :, 0, 0], x) + b
+""")}, {C1X}),
+    _e("1x1: float64 output for float32 inputs (np.zeros)", _A, {"conv1x1": _c1x("""
+    y = np.zeros((N, K, H, W))
+    for k in range(K):
+        y[:, k] = np.tensordot(x, w[k, :, 0, 0], axes=([1], [0])) + b[k]
+    return y
+""")}, {C1X}),
+    _e("bottleneck: biases forgotten", _A, {"bottleneck_cost": _bnc("""
+    return K_mid * C + K * F * F * K_mid, H * W * K_mid * C + H * W * K * F * F * K_mid
+""")}, {BNC}),
+    _e("bottleneck: the 1x1 layer counted as F x F", _A, {"bottleneck_cost": _bnc("""
+    params = K_mid * (F * F * C + 1) + K * (F * F * K_mid + 1)
+    return params, H * W * K_mid * F * F * C + H * W * K * F * F * K_mid
+""")}, {BNC}),
+    _e("bottleneck: the F x F layer over C channels", _A, {"bottleneck_cost": _bnc("""
+    params = K_mid * (C + 1) + K * (F * F * C + 1)
+    return params, H * W * K_mid * C + H * W * K * F * F * C
+""")}, {BNC}),
+    _e("bottleneck: valid padding ((H - F + 1)(W - F + 1) positions)", _A, {"bottleneck_cost": _bnc("""
+    params = K_mid * (C + 1) + K * (F * F * K_mid + 1)
+    return params, H * W * K_mid * C + (H - F + 1) * (W - F + 1) * K * F * F * K_mid
+""")}, {BNC}),
+    _e("bottleneck: biases counted as multiply-adds", _A, {"bottleneck_cost": _bnc("""
+    params = K_mid * (C + 1) + K * (F * F * K_mid + 1)
+    return params, H * W * K_mid * (C + 1) + H * W * K * (F * F * K_mid + 1)
+""")}, {BNC}),
+    _e("bottleneck: (mult_adds, params) in the wrong order", _A, {"bottleneck_cost": _bnc("""
+    params = K_mid * (C + 1) + K * (F * F * K_mid + 1)
+    return H * W * K_mid * C + H * W * K * F * F * K_mid, params
+""")}, {BNC}),
+    _e("bytes: batch size N forgotten", _A, {"activation_bytes": _act("""
+    return [int(np.prod(shape)) * np.dtype(dtype).itemsize for shape in shapes]
+""")}, {ACT}),
+    _e("bytes: 4 bytes per number whatever the dtype", _A, {"activation_bytes": _act("""
+    return [N * int(np.prod(shape)) * 4 for shape in shapes]
+""")}, {ACT}),
+    _e("bytes: numbers, not bytes (itemsize forgotten)", _A, {"activation_bytes": _act("""
+    return [N * int(np.prod(shape)) for shape in shapes]
+""")}, {ACT}),
+    _e("bytes: the total instead of a list", _A, {"activation_bytes": _act("""
+    return sum(N * int(np.prod(shape)) * np.dtype(dtype).itemsize for shape in shapes)
+""")}, {ACT}),
+    _e("bytes: only the first axis of each shape", _A, {"activation_bytes": _act("""
+    return [N * shape[0] * np.dtype(dtype).itemsize for shape in shapes]
+""")}, {ACT}),
+    _e("dilated rf: spans added", _A, {"dilated_receptive_field": _drf("""
+    return sum(D * (F - 1) + 1 for F, D in zip(sizes, dilations))
+""")}, {DRF}),
+    _e("dilated rf: a dilated kernel spans D * F", _A, {"dilated_receptive_field": _drf("""
+    return 1 + sum(D * F - 1 for F, D in zip(sizes, dilations))
+""")}, {DRF}),
+    _e("dilated rf: dilations multiplied like strides", _A, {"dilated_receptive_field": _drf("""
+    r, jump = 1, 1
+    for F, D in zip(sizes, dilations):
+        jump *= D
+        r += (F - 1) * jump
+    return r
+""")}, {DRF}),
+    _e("dilated rf: dilations ignored", _A, {"dilated_receptive_field": _drf("""
+    return 1 + sum(F - 1 for F in sizes)
+""")}, {DRF}),
+    _e("dilated rf: lists only (sizes.copy())", _A, {"dilated_receptive_field": _drf("""
+    spans = sizes.copy()
+    for i, D in enumerate(dilations):
+        spans[i] = D * (sizes[i] - 1) + 1
+    return 1 + sum(s - 1 for s in spans)
+""")}, {DRF}),
+]
+
+C05A = [
+    _e("1x1 with einsum; cost by a helper per layer, as a list", _A, {"conv1x1": """
+def conv1x1(x, w, b):
+    return np.einsum("kc,nchw->nkhw", w[:, :, 0, 0], x) + b[:, None, None]
+""", "bottleneck_cost": """
+def layer_cost(c_in, k_out, f, H, W):
+    return k_out * (f * f * c_in + 1), H * W * k_out * f * f * c_in
+
+
+def bottleneck_cost(C, K_mid, K, F, H, W):
+    p1, m1 = layer_cost(C, K_mid, 1, H, W)
+    p2, m2 = layer_cost(K_mid, K, F, H, W)
+    return [p1 + p2, m1 + m2]
+""", "activation_bytes": """
+import math
+
+
+def activation_bytes(shapes, N, dtype):
+    size = np.empty(0, dtype=dtype).itemsize
+    return np.array([N * math.prod(s) * size for s in shapes])
+""", "dilated_receptive_field": """
+def dilated_receptive_field(sizes, dilations):
+    spans = np.asarray(dilations) * (np.asarray(sizes) - 1) + 1
+    return np.sum(spans - 1) + 1.0
+"""}),
+    _e("1x1 as a loop over pixels; rf and bytes by recursion and a while loop", _A, {"conv1x1": """
+def conv1x1(x, w, b):
+    N, C, H, W = x.shape
+    m = w[:, :, 0, 0]
+    y = np.empty((N, m.shape[0], H, W), dtype=x.dtype)
+    for n in range(N):
+        for i in range(H):
+            for j in range(W):
+                y[n, :, i, j] = m @ x[n, :, i, j] + b
+    return y
+""", "activation_bytes": """
+def activation_bytes(shapes, N, dtype):
+    out = []
+    for shape in list(shapes):
+        numbers = N
+        for n in shape:
+            numbers *= n
+        out.append(numbers * np.dtype(dtype).itemsize)
+    return tuple(out)
+""", "dilated_receptive_field": """
+def dilated_receptive_field(sizes, dilations):
+    if len(sizes) == 0:
+        return 1
+    return dilations[-1] * (sizes[-1] - 1) + dilated_receptive_field(sizes[:-1], dilations[:-1])
+"""}),
+]
+
+WRONG = W01B + W01C + W03B + W05A + W05B
+CORRECT = C01B + C01C + C03B + C05A + C05B
