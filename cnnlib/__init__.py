@@ -2,7 +2,8 @@
 
 Layout everywhere: inputs are (N, C, H, W) arrays, weights (K, C, F, F), biases (K,);
 K filters of size F, stride S, padding P. Convolution means cross-correlation, as in every
-deep-learning framework; output sizes floor, as in PyTorch.
+deep-learning framework; output sizes floor, as in PyTorch. The book's figure helpers live
+with the book (book/figures.py), so ``import cnnlib`` needs no Matplotlib.
 """
 from .conv import (zero_pad, conv2d_naive, im2col, conv2d_im2col, conv2d_backward_naive, col2im,
                    conv2d_backward_im2col, conv2d, conv2d_backward)
@@ -20,81 +21,16 @@ from .optim import SGD, Adam
 from . import models, engine
 from .models import lenet_digits, mlp_digits
 
-_LAZY = {"plot_filters": "plotting", "plot_feature_maps": "plotting", "plot_conv_step": "plotting",
-         "conv_animation": "animation", "plotting": None, "animation": None}
-
-
-def __getattr__(name):
-    """The figure helpers load Matplotlib on first use, so ``import cnnlib`` stays light."""
-    if name not in _LAZY:
-        raise AttributeError(f"module 'cnnlib' has no attribute {name!r}")
-    import importlib
-    module = importlib.import_module(f".{_LAZY[name] or name}", __name__)
-    return module if _LAZY[name] is None else getattr(module, name)
-
-
-def __dir__():
-    return sorted(set(globals()) | set(_LAZY))
-
 __all__ = [
-    "zero_pad",
-    "conv2d",
-    "conv2d_naive",
-    "im2col",
-    "conv2d_im2col",
-    "conv2d_backward_naive",
-    "col2im",
-    "conv2d_backward_im2col",
-    "conv2d_backward",
-    "max_pool2d",
-    "avg_pool2d",
-    "max_pool2d_with_indices",
-    "max_pool2d_backward",
-    "avg_pool2d_backward",
-    "conv_output_size",
-    "conv_param_count",
-    "dense_param_count",
-    "mlp_param_count",
-    "receptive_field",
-    "relu",
-    "relu_backward",
-    "softmax",
-    "cross_entropy",
-    "cross_entropy_backward",
-    "dense_forward",
-    "dense_backward",
-    "numeric_gradient",
-    "relative_error",
-    "grad_check",
-    "load_digits",
-    "make_shapes",
-    "load_photo",
-    "SHAPE_CLASSES",
-    "make_objects",
-    "make_parts",
-    "draw_scene",
-    "part_patch",
-    "OBJECT_CLASSES",
-    "PART_CLASSES",
-    "fit",
-    "predict",
-    "accuracy",
-    "plot_filters",
-    "plot_feature_maps",
-    "plot_conv_step",
-    "conv_animation",
-    "Layer",
-    "Parameter",
-    "Conv2D",
-    "ReLU",
-    "MaxPool2D",
-    "AvgPool2D",
-    "Flatten",
-    "Dense",
-    "Sequential",
-    "SGD",
-    "Adam",
-    "models",
-    "lenet_digits",
-    "mlp_digits",
+    "zero_pad", "conv2d_naive", "im2col", "conv2d_im2col", "conv2d_backward_naive", "col2im",
+    "conv2d_backward_im2col", "conv2d", "conv2d_backward",
+    "max_pool2d", "avg_pool2d", "max_pool2d_with_indices", "max_pool2d_backward", "avg_pool2d_backward",
+    "conv_output_size", "conv_param_count", "dense_param_count", "mlp_param_count", "receptive_field",
+    "relu", "relu_backward", "softmax", "cross_entropy", "cross_entropy_backward",
+    "dense_forward", "dense_backward", "numeric_gradient", "relative_error", "grad_check",
+    "load_digits", "make_shapes", "load_photo", "SHAPE_CLASSES",
+    "make_objects", "make_parts", "draw_scene", "part_patch", "OBJECT_CLASSES", "PART_CLASSES",
+    "fit", "predict", "accuracy",
+    "Layer", "Parameter", "Conv2D", "ReLU", "MaxPool2D", "AvgPool2D", "Flatten", "Dense", "Sequential",
+    "SGD", "Adam", "models", "lenet_digits", "mlp_digits",
 ]

@@ -1,7 +1,9 @@
-"""Tests for cnnlib.animation: one frame per output cell, values of cnnlib.conv2d, no CDN."""
+"""Tests for book/conv_animation.py: one frame per output cell, values of cnnlib.conv2d, no CDN."""
 import base64
 import io
 import re
+import sys
+from pathlib import Path
 
 import matplotlib
 
@@ -11,7 +13,8 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
 import cnnlib  # noqa: E402
-from cnnlib.animation import ConvAnimation, conv_animation  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "book"))   # as the chapters import it
+from conv_animation import ConvAnimation, conv_animation  # noqa: E402
 
 FRAME = re.compile(r'frames\[(\d+)\] = "data:image/png;base64,([^"]+)"')
 

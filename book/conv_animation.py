@@ -1,6 +1,6 @@
 """A convolution as a JavaScript animation that plays in a static HTML page.
 
-The frames are the four panels of :func:`cnnlib.plotting.plot_conv_step`, embedded as PNG
+The frames are the four panels of :func:`figures.plot_conv_step`, embedded as PNG
 images in the HTML of ``FuncAnimation.to_jshtml`` (play, pause, step and a slider; no
 server, no kernel). The Font Awesome stylesheet that Matplotlib links from a CDN is removed:
 the book's theme ships the icons itself, and nothing visible needs the network.
@@ -10,8 +10,8 @@ import re
 from matplotlib.animation import FuncAnimation
 from matplotlib.figure import Figure
 
-from ._validate import check_int
-from .plotting import _conv_step_drawing, _step_arrays, step_figsize
+from cnnlib._validate import check_int
+from figures import _conv_step_drawing, _step_arrays, step_figsize
 
 _CDN_LINK = re.compile(r"<link[^>]*font-awesome[^>]*>\s*", re.IGNORECASE)
 

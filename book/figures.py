@@ -12,7 +12,7 @@ import matplotlib
 import numpy as np
 from matplotlib.patches import Rectangle
 
-from ._validate import as_float_array, check_int
+from cnnlib._validate import as_float_array, check_int
 
 HIGHLIGHT = "#E69F00"       # Okabe-Ito orange: safe for colour-blind readers
 ANNOTATE_MAX_CELLS = 144    # annotate numbers when an array has at most this many cells
