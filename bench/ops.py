@@ -218,8 +218,8 @@ def bench_conv(name, dtype, rng, results):
     mygrad_ok = "mygrad forward" in peers
     mygrad_note = ("mygrad conv_nd" if mygrad_ok else missing if mygrad is None
                    else "mygrad refuses this geometry: the stride does not divide H + 2P - F")
-    chose = engine.forward_choice(xshape, wshape, s, p, dtype)
-    for impl, t, note in (("loops", t_naive, note_naive), ("engine", t_fast_f, f"cnnlib.conv2d: chose {chose}"),
+    chose = {d: engine.path_choice(d, xshape, wshape, s, p, dtype) for d in ("forward", "backward")}
+    for impl, t, note in (("loops", t_naive, note_naive), ("engine", t_fast_f, f"cnnlib.conv2d: chose {chose['forward']}"),
                           ("im2col", t_book_f, "cnnlib.conv2d_im2col"),
                           ("scipy", t_scipy, note_scipy),
                           ("np-ml", peers.get("numpy-ml forward"), "numpy-ml conv2D" if numpy_ml_conv2D else missing),
@@ -228,7 +228,7 @@ def bench_conv(name, dtype, rng, results):
         row(name, dname, "forward", impl, t, flops, t_torch_f, note)
     row(name, dname, "forward", "plans", t_plans, flops, t_torch_f,
         "the engine's plans alone; conv2d times them against im2col once per geometry")
-    for impl, t, note in (("loops", t_naive_b, note_naive_b), ("engine", t_fast_b, "cnnlib.conv2d_backward"),
+    for impl, t, note in (("loops", t_naive_b, note_naive_b), ("engine", t_fast_b, f"cnnlib.conv2d_backward: chose {chose['backward']}"),
                           ("im2col", t_book_b, "conv2d_backward_im2col"),
                           ("mygrad", peers.get("mygrad backward"), "autograd, dx and dw" if mygrad_ok else mygrad_note),
                           ("torch", t_torch_b, "convolution_backward" if torch else missing)):

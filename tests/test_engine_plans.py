@@ -26,7 +26,7 @@ def settings(monkeypatch):
         for name, value in values.items():
             monkeypatch.setattr(conv_plans, name, value)
         clear_cache()
-    monkeypatch.setattr(engine, "FORWARD", "plans")   # conv2d uses the plans, whatever is faster
+    monkeypatch.setattr(engine, "FORCE_PATH", "plans")   # conv2d(_backward) use the plans, even if slower
     yield apply
     clear_cache()
 
@@ -207,10 +207,12 @@ def test_random_geometries_in_every_layout(settings, monkeypatch, layout):
 
 
 @pytest.mark.parametrize("slow", ["plans", "textbook"])
-def test_first_call_times_plans_and_textbook_and_keeps_the_faster(monkeypatch, slow):
-    """conv2d's first call for a geometry runs both paths; later calls run only the faster."""
+@pytest.mark.parametrize("direction", ["forward", "backward"])
+def test_first_call_times_plans_and_textbook_and_keeps_the_faster(monkeypatch, slow, direction):
+    """conv2d's (conv2d_backward's) first call for a geometry runs both paths, later calls
+    only the faster; the choice is kept per direction and dtype."""
     import time
-    from cnnlib import conv2d_im2col
+    from cnnlib import conv2d_backward_im2col, conv2d_im2col
     calls = {"plans": 0, "textbook": 0}
 
     def counted(name, func):
@@ -222,15 +224,26 @@ def test_first_call_times_plans_and_textbook_and_keeps_the_faster(monkeypatch, s
         return run
 
     monkeypatch.setattr(engine, "_choices", {})
-    monkeypatch.setattr(engine, "forward", counted("plans", forward))
-    textbook = counted("textbook", conv2d_im2col)
     x, w, b = np.ones((2, 3, 6, 5)), np.ones((4, 3, 3, 3)), np.arange(4.0)
-    args = (x, w, b, (1, 1), (1, 1), (6, 5), np.float64)
-    expected = scipy_conv(x, w, b, (1, 1), (1, 1))
-    np.testing.assert_allclose(engine.conv2d(*args, textbook), expected)
+    dout = np.random.default_rng(0).normal(size=(2, 4, 6, 5))
+    if direction == "forward":
+        monkeypatch.setattr(engine, "forward", counted("plans", forward))
+        run = lambda: engine.conv2d(x, w, b, (1, 1), (1, 1), (6, 5), np.float64,
+                                    counted("textbook", conv2d_im2col))
+        expected = [scipy_conv(x, w, b, (1, 1), (1, 1))]
+    else:
+        monkeypatch.setattr(engine, "_backward_plans", counted("plans", engine._backward_plans))
+        run = lambda: engine.conv2d_backward(dout, x, w, (1, 1), (1, 1), np.float64,
+                                             counted("textbook", conv2d_backward_im2col))
+        expected = conv2d_backward_im2col(dout, x, w, 1, 1)
+    got = run()
+    for a, want in zip([got] if direction == "forward" else got, expected):
+        np.testing.assert_allclose(a, want)
     assert calls == {"plans": 4, "textbook": 4}
     fast = "textbook" if slow == "plans" else "plans"
-    assert engine.forward_choice(x.shape, w.shape, 1, 1, np.float64) == fast
-    np.testing.assert_allclose(engine.conv2d(*args, textbook), expected)
+    assert engine.path_choice(direction, x.shape, w.shape, 1, 1, np.float64) == fast
+    run()
     assert calls[fast] == 5 and calls[slow] == 4
-    assert engine.forward_choice(x.shape, w.shape, 1, 1, np.float32) is None   # per dtype
+    assert engine.path_choice(direction, x.shape, w.shape, 1, 1, np.float32) is None   # per dtype
+    other = "backward" if direction == "forward" else "forward"
+    assert engine.path_choice(other, x.shape, w.shape, 1, 1, np.float64) is None

@@ -11,8 +11,8 @@ It is faster because it avoids copies and page faults rather than by different m
 * ``parallel``: a few worker threads (NumPy releases the GIL while it copies and multiplies).
 
 The plans were tuned on CPUs with AVX-512; elsewhere the textbook im2col can be faster, so the
-first ``conv2d`` call for a geometry times both (three alternating calls each, best of) and the
-process keeps the faster one for that geometry.
+first ``conv2d`` (or ``conv2d_backward``) call for a geometry times both (three alternating
+calls each, best of) and the process keeps the faster one for that geometry.
 
 What was measured on which CPU, and why each choice was made, is in ``NOTES.md`` beside this
 file. Shapes: x (N, C, H, W), w (K, C, Fh, Fw), dout (N, K, Ho, Wo). The functions here take
@@ -26,9 +26,10 @@ from .parallel import machine_busy, num_threads, run_parts
 from .plans import forward, weight_grad
 from .window_matrix import Geometry, phase_im2col, scratch
 
-__all__ = ["conv2d", "conv2d_backward", "forward_choice", "scatter_images"]
+__all__ = ["conv2d", "conv2d_backward", "path_choice", "scatter_images"]
 
-FORWARD = None                  # None: measured per geometry; "plans" or "textbook" forces one
+FORCE_PATH = None               # None: measured per geometry; "plans" or "textbook" forces one
+                                # (for conv2d and conv2d_backward)
 _choices = {}                   # (shapes, stride, padding, dtype, threads) -> the faster path
 
 TRANSPOSED_MIN_FLOPS = 10**8   # dx by a convolution only from this much work on ...
@@ -40,19 +41,32 @@ def conv2d(x, w, b, stride, padding, out_hw, dtype, textbook):
     """conv2d's output (N, K, Ho, Wo) in ``dtype``: by the plans or by ``textbook(x, w, b,
     stride, padding)`` (cnnlib's im2col), whichever measured faster for this geometry."""
     g = Geometry(x.shape, w.shape[2:], stride, padding, out_hw)
-    paths = {"plans": lambda: forward(x, w, b, g, dtype),
-             "textbook": lambda: textbook(x, w, b, stride, padding)}
-    key = _choice_key(x.shape, w.shape, stride, padding, dtype)
-    choice = FORWARD or _choices.get(key)
+    return _faster(("forward", x.shape, w.shape, stride, padding, dtype),
+                   plans=lambda: forward(x, w, b, g, dtype),
+                   textbook=lambda: textbook(x, w, b, stride, padding))
+
+
+def conv2d_backward(dout, x, w, stride, padding, dtype, textbook):
+    """(dx, dw, db) by the plans or by ``textbook(dout, x, w, stride, padding)``, as conv2d."""
+    return _faster(("backward", x.shape, w.shape, stride, padding, dtype),
+                   plans=lambda: _backward_plans(dout, x, w, stride, padding, dtype),
+                   textbook=lambda: textbook(dout, x, w, stride, padding))
+
+
+def _faster(geometry, **paths):
+    """The result of the path chosen for ``geometry`` (``FORCE_PATH``, else measured once)."""
+    key = _choice_key(*geometry)
+    choice = FORCE_PATH or _choices.get(key)
     if choice is None:
-        choice, y = _calibrate(paths)
+        choice, result = _calibrate(paths)
         _choices[key] = choice
-        return y
+        return result
     return paths[choice]()
 
 
-def _choice_key(x_shape, w_shape, stride, padding, dtype):
-    return tuple(x_shape), tuple(w_shape), stride, padding, np.dtype(dtype).str, num_threads()
+def _choice_key(direction, x_shape, w_shape, stride, padding, dtype):
+    return (direction, tuple(x_shape), tuple(w_shape), stride, padding, np.dtype(dtype).str,
+            num_threads())
 
 
 def _calibrate(paths, rounds=3):
@@ -68,13 +82,14 @@ def _calibrate(paths, rounds=3):
     return choice, results[choice]
 
 
-def forward_choice(x_shape, w_shape, stride, padding, dtype):
-    """The path conv2d chose for this geometry in this process ("plans", "textbook"), or None."""
+def path_choice(direction, x_shape, w_shape, stride, padding, dtype):
+    """The path chosen for "forward" or "backward" in this process ("plans", "textbook"), or None."""
     pair = lambda v: (v, v) if isinstance(v, int) else tuple(v)
-    return FORWARD or _choices.get(_choice_key(x_shape, w_shape, pair(stride), pair(padding), dtype))
+    key = _choice_key(direction, x_shape, w_shape, pair(stride), pair(padding), dtype)
+    return FORCE_PATH or _choices.get(key)
 
 
-def conv2d_backward(dout, x, w, stride, padding, dtype):
+def _backward_plans(dout, x, w, stride, padding, dtype):
     """(dx, dw, db): [dw | db] = D X from the window matrix X; dx by a convolution or col2im.
 
     With stride 1, dx is itself a convolution: dout zero-padded by F - 1 - P, correlated with
