@@ -32,7 +32,7 @@ def test_every_row_of_the_notation_table_keeps_the_order(order):
     names = {name for name, *_ in rows}
     # the names that take two or more of C, K, F, in cnnlib and in the exercises, are all there
     assert {"conv_param_count", "Conv2D", "Dense", "dense_param_count",
-            "local_and_conv_params"} <= names
+            "local_and_conv_params", "bottleneck_cost"} <= names
 
 
 def test_conv_param_count_and_conv2d_take_c_k_f(order):
@@ -49,6 +49,8 @@ def test_conv_param_count_and_conv2d_take_c_k_f(order):
     ("Conv2D(out_channels, in_channels, kernel_size)", False),
     ("local_and_conv_params(H, W, C, K, Fh, Fw, stride=1, padding=0)", True),
     ("local_and_conv_params(H, W, K, C, Fh, Fw)", False),
+    ("bottleneck_cost(C, K_mid, K, F, H, W)", True),   # in, the middle, out, size
+    ("bottleneck_cost(K_mid, C, K, F, H, W)", False),
     ("im2col(x, Fh, Fw, stride, padding)", True),
     ("Dense(n_out, n_in)", False),
 ])

@@ -16,7 +16,7 @@ from checkpoint import exercise_summary
 #: argument name (lower case) -> its place in the order: 0 in, 1 out, 2 size
 ROLES = {
     "c": 0, "c_in": 0, "in_channels": 0, "n_in": 0,
-    "k": 1, "k_out": 1, "out_channels": 1, "n_out": 1,
+    "k": 1, "k_mid": 1, "k_out": 1, "out_channels": 1, "n_out": 1,
     "f": 2, "fh": 2, "fw": 2, "kernel_size": 2,
 }
 RULE = "in, out, size: C, K, F, as PyTorch's Conv2d(in_channels, out_channels, kernel_size)"
