@@ -532,8 +532,10 @@ class Batch:
                     except Exception:
                         pass
                     sub.seconds = now - start
-                    self.finish(sub, None, f"timed out (the whole job took more than "
-                                           f"{self.deadline(sub):.0f} s)")
+                    self.finish(sub, None, f"timed out: grading it took more than "
+                                           f"{self.deadline(sub):.0f} s in all (the sandbox's "
+                                           f"limits plus a margin); its worker was restarted "
+                                           f"and a person must look")
         for key in set(self.started) - seen:
             if key not in by_key:
                 self.started.pop(key, None)

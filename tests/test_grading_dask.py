@@ -294,6 +294,56 @@ def test_killed_worker_loses_nothing_and_leaves_no_sandbox_behind(course, local_
     assert statuses.count("graded") == 7 and statuses.count("not") == 1, stdout
 
 
+# A test hook, not a setting: the coordinator with one submission's deadline cut to seconds.
+DEADLINE_HOOK = """
+import sys
+import grading.grade as grade
+normal = grade.Batch.deadline
+grade.Batch.deadline = lambda self, sub: {seconds} if sub.student == "slow" else normal(self, sub)
+sys.exit(grade.main(sys.argv[1:]))
+"""
+
+
+def test_task_past_its_deadline_is_flagged_and_the_batch_goes_on(course, tmp_path):
+    """Batch.watch: a task running past its deadline is cancelled, its worker restarted (the
+    sandbox dies with it), the submission flagged for a person; the others get their grades."""
+    root = _copy(course, tmp_path)
+    gh.submit(root, "slow", A, gh.add_cell(gh.reference_submission(root, A), SLEEPY.replace("25", "600")))
+    args = ["--workers", "2", "--student", "slow", "--student", "reference", "--student", "student0"]
+    proc = subprocess.Popen([sys.executable, "-c", DEADLINE_HOOK.format(seconds=4.0), *args],
+                            cwd=root, env=gh.env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, start_new_session=True)
+    seen: dict[tuple[int, int], str] = {}   # (pid, start) -> command, below the coordinator
+    t0 = time.monotonic()
+    try:
+        while proc.poll() is None:
+            assert time.monotonic() - t0 < 500, "the batch did not end"
+            procs = _procs()
+            seen.update({(p, procs[p][1]): procs[p][3] for p in _descendants(proc.pid, procs)})
+            time.sleep(0.2)
+        stdout, stderr = proc.communicate(timeout=60)
+    finally:
+        _stop(proc)
+    assert proc.returncode == 0, stdout[-3000:] + stderr[-3000:]
+    assert time.monotonic() - t0 < 500   # long before the student's 600 s sleep would end
+    flags = gh.flags_of(stdout, "slow", A)
+    assert any(f.startswith("could not be graded: timed out") and "4 s" in f
+               and "a person must look" in f for f in flags), stdout
+    assert gh.summary_cell(stdout, "slow") == "NOT GRADED"
+    scores = gh.gradebook_scores(root)
+    assert all(auto is None and person for auto, person in scores[("slow", A)].values())
+    points = gh.test_points(root, A)
+    assert {g: s for g, (s, _) in scores[("reference", A)].items()} == points
+    assert all(auto is not None for auto, _ in scores[("student0", A)].values())
+    statuses = [line.split()[2] for line in stdout.splitlines() if line.startswith("[")]
+    assert sorted(statuses) == ["graded", "graded", "not"], stdout
+    assert any("bwrap" in cmd for cmd in seen.values()), "no sandbox was seen running"
+    deadline = time.monotonic() + 30
+    while _alive(sorted(seen)) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not _alive(sorted(seen)), f"left running after the batch: {_alive(sorted(seen))}"
+
+
 def _guide_section_7() -> tuple[str, list[str]]:
     """The shell blocks of the Instructor guide's section 7: the export line, the commands."""
     text = (gh.REPO / "book" / "instructor_guide.md").read_text()
