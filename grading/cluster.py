@@ -32,7 +32,8 @@ def local_config() -> dict:
     """Dask settings of the local cluster (a real scheduler has its own, see the Instructor guide)."""
     return {
         "distributed.scheduler.allowed-failures": ALLOWED_FAILURES,
-        # A worker holds one task at a time: no submission waits behind a slow one.
+        # A worker holds one task at a time: no submission waits behind a slow one (make grade
+        # also sends no more tasks than there are worker threads, `Batch.capacity`).
         "distributed.scheduler.worker-saturation": 1.0,
         # Workers import nbgrader and the grader while this process reads the class.
         "distributed.worker.preload": ["grading.task"],
@@ -40,6 +41,18 @@ def local_config() -> dict:
         # sandbox's large exchanges (03b_im2col sends 2 x 32 MB in, 16 MB back) crashed a
         # correct check. The jail sets its own environment; the worker keeps glibc's default.
         "distributed.nanny.pre-spawn-environ": {},
+        # Every task needs the batch's course data, held by the worker that computed it: Dask
+        # places a task only on a worker that holds its inputs, and a free worker gets one by
+        # stealing it (and the data with it). Once it has the data it keeps it: the memory
+        # manager would drop the copy, and the worker would idle again until the next steal.
+        "distributed.scheduler.active-memory-manager.start": False,
+        # Dask's own bookkeeping is sized for many short tasks; ours are a few long ones. Its
+        # 10 ms stack sampler, 20 ms event-loop ticks and 100 ms memory checks cost CPU that
+        # the sandboxes need on a small machine (see `python -m bench grading`).
+        "distributed.worker.profile.enabled": False,
+        "distributed.admin.tick.interval": "1s",
+        "distributed.admin.system-monitor.interval": "5s",
+        "distributed.worker.memory.monitor-interval": "1s",
     }
 
 
@@ -49,6 +62,7 @@ class Connection:
         conn = Connection(None, n_workers=2).start()   # a LocalCluster starts meanwhile
         client = conn.client()                         # waits; ClusterUnavailable if none
         conn.close()                                   # stops what it started
+        conn.close_in_background().join()              # the same, while this thread works
     """
 
     def __init__(self, scheduler: str | None, n_workers: int):
@@ -73,6 +87,12 @@ class Connection:
         if self._thread is not None:
             self._thread.join()
         self._stack.close()
+
+    def close_in_background(self) -> threading.Thread:
+        """Start `close` in a thread (the workers stop while the report is written); join it."""
+        thread = threading.Thread(target=self.close, name="grading-cluster-close", daemon=True)
+        thread.start()
+        return thread
 
     def _open(self) -> None:
         try:
@@ -167,10 +187,10 @@ def executing(dask_worker) -> list[str]:
 
 # ----------------------------------------------------------------------------- by hand
 def dask_environment() -> dict:
-    """The local cluster's scheduler settings as DASK_* variables, for `dask scheduler`."""
+    """The local cluster's settings as DASK_* variables, for `dask scheduler` and `dask worker`."""
     return {"DASK_" + key.upper().replace(".", "__").replace("-", "_"): str(value)
             for key, value in local_config().items()
-            if key.startswith(("distributed.scheduler.", "distributed.nanny."))}
+            if key != "distributed.worker.preload"}   # `dask worker --preload` says it
 
 
 def command(role: str, address: str, nworkers: int | None = None) -> list[str]:

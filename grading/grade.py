@@ -428,29 +428,10 @@ class Batch:
         todo = sorted(todo, key=lambda s: -self.weight(s))   # the longest first: no idle end
         self.progress.start()
         self.client, self.futures, self.started = None, {}, {}   # started: key -> first seen running
-        waiting = []   # not sent to the cluster; recorded once nothing can stop the run
+        self.window = 1   # tasks on the cluster at once: one per worker thread once connected
+        self.pending = self.send_order(todo, connect, prepare_gradebook)
         try:
-            for sub in todo:
-                job = self.preflight(sub)
-                if isinstance(job, dict) and self.client is None:
-                    self.client = connect()
-                if self.client is None:
-                    waiting.append((sub, job))
-                    continue
-                if waiting is not None:
-                    prepare_gradebook()   # before the tasks' template is copied from it
-                    self.start_tasks()
-                    for waiting_sub, error in waiting:
-                        self.finish(waiting_sub, None, error)
-                    waiting = None
-                if isinstance(job, str):
-                    self.finish(sub, None, job)
-                else:
-                    self.submit(sub, job)
-            if waiting is not None:   # nothing needed the cluster
-                prepare_gradebook()
-                for waiting_sub, error in waiting:
-                    self.finish(waiting_sub, None, error)
+            self.refill()
             while self.futures:
                 self.collect(block=True)
         finally:
@@ -461,24 +442,60 @@ class Batch:
             from nbgrader.converters import GenerateFeedback
             run_converter(GenerateFeedback, self.cfg, sub.assignment, sub.student)
 
+    def send_order(self, todo: list[Submission], connect, prepare_gradebook):
+        """Yield (submission, task data) to send, pre-flighting lazily; record the others."""
+        waiting = []   # not sent to the cluster; recorded once nothing can stop the run
+        for sub in todo:
+            job = self.preflight(sub)
+            if isinstance(job, dict) and self.client is None:
+                self.client = connect()
+            if self.client is None:
+                waiting.append((sub, job))
+                continue
+            if waiting is not None:
+                prepare_gradebook()   # before the tasks' template is copied from it
+                self.start_tasks()
+                for waiting_sub, error in waiting:
+                    self.finish(waiting_sub, None, error)
+                waiting = None
+            if isinstance(job, str):
+                self.finish(sub, None, job)
+            else:
+                yield sub, job
+        if waiting is not None:   # nothing needed the cluster
+            prepare_gradebook()
+            for waiting_sub, error in waiting:
+                self.finish(waiting_sub, None, error)
+
     def start_tasks(self) -> None:
-        # The scheduler holds a window of tasks, not the whole class (a MOOC's notebooks).
-        self.window = max(8, 4 * sum(self.client.nthreads().values()))
+        self.window = self.capacity()
         self.shared = self.client.submit(_course_data, self.course(), pure=False,
                                          key=f"grading-course-{uuid.uuid4().hex}")
 
+    def capacity(self) -> int:
+        """One task per worker thread: a task waits in this process, never behind a slow one
+        on a worker (Dask places a task when it gets it; a free worker would idle meanwhile).
+        The scheduler so holds a few tasks, not the whole class (a MOOC's notebooks)."""
+        return max(1, sum(self.client.nthreads().values()))
+
+    def refill(self) -> None:
+        """Send submissions until every worker thread has one."""
+        while len(self.futures) < self.window:
+            nxt = next(self.pending, None)
+            if nxt is None:
+                return
+            self.submit(*nxt)
+
     def submit(self, sub: Submission, job: dict) -> None:
         from grading.task import grade_task
-        while len(self.futures) >= self.window:
-            self.collect(block=True)
         key = f"grade-{sub.student}-{sub.assignment}-{uuid.uuid4().hex[:8]}"
         fut = self.client.submit(grade_task, self.shared, job, key=key, pure=False,
                                  priority=int(self.weight(sub)))
         self.futures[fut] = sub
-        self.collect(block=False)
 
     def collect(self, block: bool) -> None:
-        """Record every finished task (waiting up to a second for one when ``block``)."""
+        """Record every finished task (waiting up to a second for one when ``block``); the
+        freed workers get their next submission first."""
         from distributed import wait
         futures = self.futures
         if block:
@@ -487,8 +504,9 @@ class Batch:
             except TimeoutError:
                 pass
             self.watch()
-        for fut in [f for f in futures if f.done()]:
-            sub = futures.pop(fut)
+        done = [(fut, futures.pop(fut)) for fut in [f for f in futures if f.done()]]
+        self.refill()
+        for fut, sub in done:
             sub.seconds = time.monotonic() - self.started.pop(fut.key, time.monotonic())
             result, error = None, ""
             try:
@@ -498,6 +516,7 @@ class Batch:
             sub.seconds = (result or {}).get("seconds", sub.seconds)
             fut.release()
             self.finish(sub, result, error)
+        self.refill()   # a deadline or a pre-flight may have freed a slot meanwhile
         self.progress.tick(running=len(self.started))
 
     def watch(self, every: float = 5.0) -> None:
@@ -510,7 +529,7 @@ class Batch:
         from grading.cluster import executing
         try:
             running = client.run(executing, on_error="ignore")
-            self.window = max(8, 4 * sum(client.nthreads().values()))   # workers come and go
+            self.window = self.capacity()   # workers come and go
         except Exception:
             return
         by_key = {f.key: f for f in futures}
@@ -673,17 +692,24 @@ def main(argv=None) -> int:
         batch = Batch(root, cfg, subs, progress)
         batch.run(todo, connection.client, lambda: ensure_gradebook(root, cfg, assignments, students))
     except ClusterUnavailable as exc:   # raised before anything was written
+        connection.close()
         print(f"grading.grade: nothing was graded: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
+        connection.close()
         print(f"\ninterrupted: {progress.done} of {len(subs)} recorded; run it again to grade "
               f"the rest (finished ones are kept)", file=sys.stderr)
         return 130
-    finally:
+    except BaseException:
         connection.close()
-    url = db_url_of(cfg)
-    files, class_lines = export_and_report(root, url)
-    report = "\n" + summary(url, students, assignments, subs)
+        raise
+    stopping = connection.close_in_background()   # every grade is in: workers stop meanwhile
+    try:
+        url = db_url_of(cfg)
+        files, class_lines = export_and_report(root, url)
+        report = "\n" + summary(url, students, assignments, subs)
+    finally:
+        stopping.join()
     if class_lines:
         report += "\n\n" + class_lines
     report += (f"\n\ngrades: {files[0]} (and {files[1].name})   report: {files[2]}   "
