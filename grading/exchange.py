@@ -55,28 +55,27 @@ def npy_bytes(arr) -> bytes:
 
 
 # ------------------------------------------------------------------------------ trusted side
-def encode_args(obj, outdir, names):
-    """A case's args/kwargs as a JSON tree; arrays go to ``.npy`` files in `outdir`."""
+def encode_args(obj, blobs):
+    """A case's args/kwargs as a JSON tree; arrays go into `blobs` (name -> ``.npy`` bytes)."""
     import numpy as np
     plain = _plain(obj)
     if plain is not None:
         return plain
     if isinstance(obj, (tuple, list)):
-        return {"t": type(obj).__name__, "items": [encode_args(x, outdir, names) for x in obj]}
+        return {"t": type(obj).__name__, "items": [encode_args(x, blobs) for x in obj]}
     if isinstance(obj, dict) and all(isinstance(k, str) for k in obj):
-        return {"t": "dict", "items": [[k, encode_args(v, outdir, names)] for k, v in obj.items()]}
+        return {"t": "dict", "items": [[k, encode_args(v, blobs)] for k, v in obj.items()]}
     if (isinstance(obj, np.generic) or type(obj) is np.ndarray) and obj.dtype.kind in NUMERIC_KINDS:
-        name = f"a{len(names)}.npy"
-        names.append(name)
+        name = f"a{len(blobs)}.npy"
         if isinstance(obj, np.generic):
-            _write(outdir, name, npy_bytes(np.asarray(obj)))
+            blobs[name] = npy_bytes(np.asarray(obj))
             return {"t": "npscalar", "file": name}
-        return _array_with_layout(obj, outdir, name)
+        return _array_with_layout(obj, blobs, name)
     raise TypeError(f"exchange: cannot send a {type(obj).__name__} into the jail (case args must "
                     "be plain values: numeric arrays, numbers, None, str, tuples, lists, dicts)")
 
 
-def _array_with_layout(a, outdir, name):
+def _array_with_layout(a, blobs, name):
     """The raw memory span under a non-contiguous view, and the view's layout on it."""
     import ctypes
     import numpy as np
@@ -87,15 +86,10 @@ def _array_with_layout(a, outdir, name):
         raw = np.frombuffer(ctypes.string_at(lo, hi - lo), dtype=np.uint8)
         layout = {"dtype": a.dtype.str, "shape": list(a.shape), "strides": list(a.strides),
                   "offset": a.__array_interface__["data"][0] - lo}
-        _write(outdir, name, npy_bytes(raw))
+        blobs[name] = npy_bytes(raw)
     else:
-        _write(outdir, name, npy_bytes(a))
+        blobs[name] = npy_bytes(a)
     return {"t": "ndarray", "file": name, "layout": layout, "writeable": bool(a.flags.writeable)}
-
-
-def _write(outdir, name, data):
-    with open(os.path.join(outdir, name), "wb") as fh:
-        fh.write(data)
 
 
 def _plain(obj):

@@ -1,8 +1,8 @@
 """Inside the jail: run the student's cells, then call each graded function on the given inputs.
 
 `grading.sandbox` starts this file in a bubblewrap jail as ``python -I -B /grading/jail_runner.py``
-with the job at ``/job`` (read-only: ``job.json``, the input arrays, a copy of the submission),
-private size-limited ``/submission`` and ``/tmp``, and the result pipe on fd 1. Only the standard
+with private size-limited ``/submission`` and ``/tmp``, the job on stdin (frames: the input
+arrays, the submission's files, then ``job``), and the result pipe on fd 1. Only the standard
 library, NumPy and `grading.exchange` are imported here, before any student code runs.
 
 Processes (the jail's own pid namespace)::
@@ -44,20 +44,18 @@ def send_json(name, obj):
 
 def main():
     global OUT
-    alive = int(sys.argv[1])
-    with open("/job/job.json") as fh:
-        job = json.load(fh)
-    OUT = os.dup(1)
+    blobs = read_job()
+    job = json.loads(blobs.pop("job"))
+    alive, OUT = os.dup(0), os.dup(1)  # EOF on `alive`: the grader is gone
     devnull = os.open("/dev/null", os.O_RDWR)
     for fd in (0, 1):
         os.dup2(devnull, fd)
     import numpy  # noqa: F401  (from the Python installation, never from the submission)
-    cases = {c["key"]: [(exchange.decode(a, "/job/in", trusted=True),
-                         exchange.decode(k, "/job/in", trusted=True)) for a, k in c["cases"]]
+    cases = {c["key"]: [(exchange.decode(a, blobs, trusted=True),
+                         exchange.decode(k, blobs, trusted=True)) for a, k in c["cases"]]
              for c in job["checks"]}
-    copy_tree("/job/submission", "/submission")
-    os.makedirs("/tmp/mpl", exist_ok=True)  # matplotlib's font cache: pyplot starts quickly
-    copy_tree("/job/mpl", "/tmp/mpl")
+    unpack(job, blobs)
+    del blobs
     os.chdir("/submission")
     confine(job["limits"])
     blocker = ReferenceBlocker()
@@ -74,15 +72,22 @@ def main():
 
 def reap_until_the_end(alive):
     """pid 1 of the jail (bwrap --as-pid-1): reap every process until none is left, or until
-    the grader is gone (EOF on `alive`, whose other end only the grader holds)."""
+    the grader is gone (EOF on `alive`, whose other end only the grader holds). It sleeps
+    until a child ends (SIGCHLD) or `alive` ends: the jail ends as soon as its work does."""
     import select
+    wake, wake_w = os.pipe()
+    os.set_blocking(wake_w, False)
+    signal.set_wakeup_fd(wake_w)
+    signal.signal(signal.SIGCHLD, lambda *a: None)
     while True:
         try:
-            pid, _ = os.waitpid(-1, os.WNOHANG)
+            while os.waitpid(-1, os.WNOHANG)[0]:
+                pass
         except ChildProcessError:
             os._exit(0)
-        if not pid and select.select([alive], [], [], 0.05)[0]:
+        if alive in select.select([alive, wake], [], [])[0]:
             os._exit(0)  # the grader died: ending pid 1 ends every process of the jail
+        os.read(wake, 4096)
 
 
 def holder(job, ns, cases, blocker):
@@ -101,25 +106,33 @@ def holder(job, ns, cases, blocker):
         os._exit(0)
 
 
-def copy_tree(src, dst, max_files=2000):
-    """Copy a folder (links as links, regular files only; what does not fit is skipped)."""
-    for n, (dirpath, dirnames, filenames) in enumerate(os.walk(src)):
-        rel = os.path.relpath(dirpath, src)
-        for name in dirnames + filenames:
-            s, t = os.path.join(dirpath, name), os.path.normpath(os.path.join(dst, rel, name))
-            try:
-                if os.path.islink(s):
-                    os.symlink(os.readlink(s), t)
-                elif os.path.isdir(s):
-                    os.mkdir(t)
-                elif os.path.isfile(s):
-                    with open(s, "rb") as fi, open(t, "wb") as fo:
-                        while chunk := fi.read(1 << 20):
-                            fo.write(chunk)
-            except OSError:  # no space left: the rest is skipped
-                pass
-        if n > max_files:
-            return
+def read_job():
+    """The job frames on stdin (the grader's, trusted): blobs by name, the job last."""
+    reader = exchange.FrameReader(budget=1 << 40)
+    while "job" not in reader.frames:
+        chunk = os.read(0, 1 << 20)
+        if not chunk or reader.broken:
+            sys.exit(f"jail_runner: the job did not arrive whole ({reader.broken or 'EOF'})")
+        reader.feed(chunk)
+    return reader.frames
+
+
+def unpack(job, blobs):
+    """The submission into /submission, matplotlib's font cache into /tmp/mpl (it starts
+    quickly); what does not fit in the size-limited tmpfs is skipped."""
+    os.makedirs("/tmp/mpl", exist_ok=True)
+    files = job["files"] or {"dirs": [], "links": [], "files": []}
+    for rel in files["dirs"]:
+        os.makedirs(os.path.join("/submission", rel), exist_ok=True)
+    for rel, target in files["links"]:
+        os.symlink(target, os.path.join("/submission", rel))
+    for path, name in [("/submission/" + r, n) for r, n in files["files"]] + \
+                      [("/tmp/mpl/" + f, n) for f, n in job["mpl"]]:
+        try:
+            with open(path, "wb") as fh:
+                fh.write(blobs[name])
+        except OSError:  # no space left
+            pass
 
 
 def confine(lim):

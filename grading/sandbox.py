@@ -3,10 +3,11 @@
 ``run_checks(cells, workdir, checks, seed)`` is the only entry point the grader needs:
 
 * this process draws every case with ``check.make_cases(default_rng(seed))``, keeps the
-  expected values and writes only the arguments (`grading.exchange`: JSON and ``.npy``);
-* `bubblewrap <https://github.com/containers/bubblewrap>`_ builds the jail, one per group of
-  checks with the same ``allow_cnnlib``; `grading/jail_runner.py` runs the cells and the
-  targets there and sends back plain values on a pipe;
+  expected values and sends only the arguments (`grading.exchange`: JSON and ``.npy``);
+* `bubblewrap <https://github.com/containers/bubblewrap>`_ builds one jail per group of checks
+  with the same ``allow_cnnlib``; `grading/jail_runner.py` runs the cells and the targets there.
+  The job (arguments, submission files) goes in on the jail's stdin and plain values come back
+  on its stdout: nothing is written to disk, so a grader killed mid-job leaves nothing behind;
 * `grading.checks.judge` turns each value into a verdict here (the same rule as the visible
   tests), so nothing the student's code does to NumPy, ``__eq__`` or the runner can pass a check.
 
@@ -16,18 +17,17 @@ What the jail is (the policy; bubblewrap is the mechanism). ``bwrap --unshare-al
 namespaces, no capabilities, a minimal environment (nothing of the grader's: tokens, database
 URLs, paths). Its files: ``/usr`` and a dozen files of ``/etc`` read-only, the Python
 installation and the venv read-only at their real paths (their ``etc/jupyter``,
-``etc/nbgrader`` hidden), ``/job`` (this job's inputs and submission copy, read-only), private
-size-limited ``/tmp``, ``/dev/shm`` and ``/submission`` (the working folder), a fresh ``/proc``
-of its own pid namespace (never the host's), bubblewrap's minimal ``/dev``. ``cnnlib`` is
-bound only for checks that allow it; otherwise it is absent and ``scipy.signal`` /
-``scipy.ndimage`` are empty folders. A seccomp filter (libseccomp, through `pyseccomp`)
-refuses the system calls no exercise needs (ptrace, mount, bpf, keyctl, perf_event_open, ...).
+``etc/nbgrader`` hidden), private size-limited ``/tmp``, ``/dev/shm`` and ``/submission``, a
+fresh ``/proc`` of its own pid namespace, bubblewrap's minimal ``/dev``. ``cnnlib`` is bound
+only for checks that allow it; otherwise it is absent and ``scipy.signal`` / ``scipy.ndimage``
+are empty folders. A seccomp filter (libseccomp, through `pyseccomp`) refuses the system
+calls no exercise needs (ptrace, mount, bpf, keyctl, perf_event_open, ...).
 
-Run by an ordinary user, the jail runs as that user. Run as root, the jail still runs as
-``nobody``: bubblewrap is started through a second bubblewrap (a root-made view of the host
-in which root-only folders on the way to the Python installation can be crossed) and
-``setpriv``. Limits (rlimits) are set inside before any student code: address space, CPU
-seconds, processes (counted per user namespace, so per jail), file size, open files.
+Run by an ordinary user, the jail runs as that user. Run as root, it still runs as ``nobody``:
+bubblewrap is started through a second bubblewrap (a root-made view of the host in which
+root-only folders on the way to the Python installation can be crossed) and ``setpriv``.
+Limits (rlimits) are set inside before any student code: address space, CPU seconds,
+processes (counted per user namespace, so per jail), file size, open files.
 
 Time limits count CPU seconds (``RLIMIT_CPU`` per cell and per check), so a correct
 submission passes on a loaded machine. A cell or check that makes no CPU progress for
@@ -50,6 +50,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -200,7 +201,7 @@ def _reference_dirs() -> tuple:
     return tuple(map(tuple, _drop_nested(cnnlib))), tuple(sorted(set(hide))), tuple(sorted(set(config)))
 
 
-def _jail_args(job: str | None, allow_cnnlib: bool, disk: int, setup) -> list[str]:
+def _jail_args(allow_cnnlib: bool, disk: int, setup) -> list[str]:
     """bubblewrap's options for one jail (the policy of the module docstring)."""
     args = ["--unshare-all", "--unshare-user", "--disable-userns", "--die-with-parent",
             "--new-session", "--cap-drop", "ALL", "--as-pid-1", "--clearenv",
@@ -224,9 +225,7 @@ def _jail_args(job: str | None, allow_cnnlib: bool, disk: int, setup) -> list[st
         args += ["--perms", "0555", "--tmpfs", place, "--remount-ro", place]
     for name in ("jail_runner.py", "exchange.py"):
         args += ["--ro-bind", str(HERE / name), "/grading/" + name]
-    if job:
-        args += ["--ro-bind", job, "/job", "--chdir", "/submission"]
-    args += ["--remount-ro", "/"]  # the jail's root folder itself: nothing to write there
+    args += ["--chdir", "/submission", "--remount-ro", "/"]  # the jail's root folder itself: nothing to write there
     for key, value in ENV.items():
         args += ["--setenv", key, value]
     return args
@@ -289,34 +288,31 @@ def _root_view(paths, bwrap: str) -> list[str]:
                    "--clear-groups", "--"]
 
 
-def _command(setup, job: str | None, allow_cnnlib: bool, disk: int, argv: list[str],
-             seccomp_fd: int | None) -> list[str]:
+def _command(setup, allow_cnnlib: bool, disk: int, argv: list[str], seccomp_fd: int | None) -> list[str]:
     bwrap = setup.bwrap
-    inner = [bwrap, *_jail_args(job, allow_cnnlib, disk, setup)]
+    inner = [bwrap, *_jail_args(allow_cnnlib, disk, setup)]
     inner += ["--seccomp", str(seccomp_fd)] if seccomp_fd is not None else []
     inner += ["--", *argv]
     if os.geteuid() != 0:
         return inner
     cnnlib = [s for s, _ in _reference_dirs()[0]]
-    needed = [bwrap, str(HERE), *(s for s, _ in _python_binds()), *cnnlib, *([job] if job else [])]
+    needed = [bwrap, str(HERE), *(s for s, _ in _python_binds()), *cnnlib]
     return _root_view([os.path.realpath(p) for p in needed], bwrap) + inner
 
 
-def _spawn(cmd, seccomp: bytes | None, alive: int | None = None, **kw) -> subprocess.Popen:
-    """Start `cmd`; the seccomp program goes in through a memfd (bwrap reads it at set-up),
-    `alive` (a pipe's read end whose write end only this process holds) as ``ALIVE_FD``."""
-    fds = [] if alive is None else [alive]
+def _spawn(cmd, seccomp: bytes | None, stdin=subprocess.DEVNULL, **kw) -> subprocess.Popen:
+    """Start `cmd`; the seccomp program goes in through a memfd (bwrap reads it at set-up)."""
+    fds = []
     if seccomp is not None:
         fd = os.memfd_create("seccomp", 0)
         os.write(fd, seccomp)
         os.lseek(fd, 0, os.SEEK_SET)
         fds.append(fd)
-    cmd = [{"SECCOMP_FD": str(fds[-1] if fds else -1), "ALIVE_FD": str(alive)}.get(a, a) for a in cmd]
+    cmd = [str(fds[0]) if a == "SECCOMP_FD" else a for a in cmd]
     try:
-        return subprocess.Popen(cmd, stdin=subprocess.DEVNULL, env=ENV, pass_fds=fds,
-                                start_new_session=True, **kw)
+        return subprocess.Popen(cmd, stdin=stdin, env=ENV, pass_fds=fds, start_new_session=True, **kw)
     finally:
-        for fd in fds[1:] if alive is not None else fds:
+        for fd in fds:
             os.close(fd)
 
 
@@ -347,7 +343,7 @@ def probe() -> Setup:
             sized = False
         for proc in (True, False):
             setup = Setup(bwrap, proc, sized)
-            cmd = _command(setup, None, False, 1 << 20, ["true"],
+            cmd = _command(setup, False, 1 << 20, ["true"],
                            "SECCOMP_FD" if seccomp is not None else None)
             try:
                 run = _spawn(cmd, seccomp, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -406,76 +402,74 @@ def require_sandbox() -> None:
 
 
 # ------------------------------------------------------------------------------ one run
-def _draw_groups(checks, seed, jobdir, cells, lim, cell_timeout, cells_timeout):
-    """Draw every case here; one job folder per `allow_cnnlib` group (arguments only).
+def _draw_groups(checks, seed, cells, cell_timeout, cells_timeout):
+    """Draw every case here; one job per `allow_cnnlib` group (arguments only).
 
-    Returns [(group dict, its folder)], grade_id -> cases (with the expected values).
+    Returns [(group dict, its blobs: name -> bytes)], grade_id -> cases (with the expected values).
     """
     all_cases, groups = {}, []
     for allow in (False, True):
         members = [c for c in checks if bool(c.allow_cnnlib) == allow]
         if not members:
             continue
-        gdir = os.path.join(jobdir, f"g{len(groups)}")
-        for sub in ("in", "submission", "mpl"):
-            os.makedirs(os.path.join(gdir, sub))
         g = {"allow_cnnlib": allow, "checks": [], "cells": cells, "idle": IDLE_SECONDS,
              "cell_timeout": float(cell_timeout), "cells_timeout": float(cells_timeout),
              "wall_factor": WALL_FACTOR, "wall_slack": WALL_SLACK}
-        names: list[str] = []
+        blobs: dict[str, bytes] = {}
         for c in members:
             cases = list(c.make_cases(np.random.default_rng(seed)))
             all_cases[c.grade_id] = cases
             g["checks"].append({"key": c.grade_id, "target": c.target, "kind": c.kind,
                                 "timeout": float(c.timeout), "cases": [
-                                    [encode_args(tuple(k.args), os.path.join(gdir, "in"), names),
-                                     encode_args(dict(k.kwargs), os.path.join(gdir, "in"), names)]
+                                    [encode_args(tuple(k.args), blobs), encode_args(dict(k.kwargs), blobs)]
                                     for k in cases]})
-        groups.append((g, gdir))
+        groups.append((g, blobs))
     return groups, all_cases
 
 
-def _copy_submission(src: str, dst: str, budget: int, max_files: int = 2000) -> None:
-    """Copy the submission folder: links as links (never followed), regular files only."""
-    n = 0
+def _pack_submission(src: str, budget: int, blobs: dict, max_files: int = 2000) -> dict:
+    """The submission folder as frames: links as links (never followed), regular files only.
+
+    Returns {"dirs": [rel], "links": [[rel, target]], "files": [[rel, blob name]]}.
+    """
+    out, n = {"dirs": [], "links": [], "files": []}, 0
     for dirpath, dirnames, filenames in os.walk(src):
-        tdir = os.path.join(dst, os.path.relpath(dirpath, src))
         for name in dirnames + filenames:
-            s, t = os.path.join(dirpath, name), os.path.normpath(os.path.join(tdir, name))
+            s = os.path.join(dirpath, name)
+            rel = os.path.relpath(s, src)
             n += 1
+            if n > max_files:
+                return out
             try:
                 st = os.lstat(s)
-                if n > max_files:
-                    return
                 if os.path.islink(s):
-                    os.symlink(os.readlink(s), t)
+                    out["links"].append([rel, os.readlink(s)])
                 elif os.path.isdir(s):
-                    os.mkdir(t)
+                    out["dirs"].append(rel)
                 elif os.path.isfile(s) and st.st_size <= budget:
-                    budget -= st.st_size
-                    with os.fdopen(os.open(s, os.O_RDONLY | os.O_NOFOLLOW), "rb") as fi, \
-                            open(t, "wb") as fo:
-                        shutil.copyfileobj(fi, fo)
+                    with os.fdopen(os.open(s, os.O_RDONLY | os.O_NOFOLLOW), "rb") as fh:
+                        data = fh.read(budget + 1)
+                    if len(data) <= budget:
+                        budget -= len(data)
+                        blobs[f"f{len(out['files'])}"] = data
+                        out["files"].append([rel, f"f{len(out['files'])}"])
             except FileNotFoundError:  # removed while we copy (an editor's temp file)
                 continue
+    return out
 
 
-def _mpl_cache(dst: str) -> None:
+def _mpl_cache(blobs: dict) -> list:
+    """matplotlib's font cache ([[file name, blob name]]): pyplot starts quickly in the jail."""
     d = os.environ.get("MPLCONFIGDIR") or os.path.join(os.path.expanduser("~"), ".cache", "matplotlib")
+    found = []
     try:
         for f in os.listdir(d):
             if f.startswith("fontlist") and f.endswith(".json"):
-                shutil.copyfile(os.path.join(d, f), os.path.join(dst, f))
+                blobs[f"m{len(found)}"] = Path(d, f).read_bytes()
+                found.append([f, f"m{len(found)}"])
     except OSError:
         pass
-
-
-def _hand_over(jobdir: str) -> None:
-    """As root, the job folder belongs to the jail's user (0700), so it can read it."""
-    if os.geteuid() == 0:
-        for dirpath, dirnames, filenames in os.walk(jobdir):
-            for name in [dirpath, *(os.path.join(dirpath, x) for x in dirnames + filenames)]:
-                os.lchown(name, ROOT_DROPS_TO, ROOT_DROPS_TO)
+    return found
 
 
 def run_checks(cells: list[str], workdir: Path, checks: list, seed: int, *,
@@ -518,43 +512,65 @@ def run_checks(cells: list[str], workdir: Path, checks: list, seed: int, *,
     workdir = Path(workdir).resolve() if workdir is not None else None
     if workdir is not None and not workdir.is_dir():
         raise SandboxError(f"run_checks: workdir {workdir} is not a folder")
-    jobdir = tempfile.mkdtemp(prefix="grading-jail-")
+    code = transform_cells(list(cells))
+    groups, all_cases = _draw_groups(checks, seed, code, cell_timeout, cells_timeout)
+    deadline = max_seconds(checks, len(code), cell_timeout, cells_timeout) - 10.0
+    shared: dict[str, bytes] = {}
+    files = _pack_submission(str(workdir), lim["disk"] * 3 // 4, shared) if workdir else {}
+    mpl = _mpl_cache(shared)
+    for g, blobs in groups:
+        g.update(files=files, mpl=mpl, limits={k: lim[k] for k in ("memory", "nproc", "fsize", "nofile")})
+        g["limits"]["cpu"] = int(deadline) + 5
+        blobs.update(shared)
+    readers = _run_jails(groups, lim, setup, deadline + 5.0)
+    out = {}
+    for (g, _), (frames, err) in zip(groups, readers):
+        out.update(_group_verdicts(g, frames, err, checks, all_cases, lim))
+    return out
+
+
+def _job_stream(g: dict, blobs: dict):
+    """What goes into the jail on its stdin: every blob, then the job (frames)."""
+    for name, data in blobs.items():
+        yield exchange.frame_header(name, len(data))
+        yield data
+    data = json.dumps(g).encode()
+    yield exchange.frame_header("job", len(data)) + data
+
+
+def _feed(fd: int, chunks) -> None:
+    """Write the job into a jail (a thread each: a jail reads it all before any student code).
+    The pipe stays open: its EOF tells the jail that this process is gone."""
     try:
-        code = transform_cells(list(cells))
-        groups, all_cases = _draw_groups(checks, seed, jobdir, code, lim, cell_timeout, cells_timeout)
-        deadline = max_seconds(checks, len(code), cell_timeout, cells_timeout) - 10.0
-        for g, gdir in groups:
-            g["limits"] = {k: lim[k] for k in ("memory", "nproc", "fsize", "nofile")}
-            g["limits"]["cpu"] = int(deadline) + 5
-            with open(os.path.join(gdir, "job.json"), "w") as fh:
-                json.dump(g, fh)
-            if workdir is not None:
-                _copy_submission(str(workdir), os.path.join(gdir, "submission"), lim["disk"] * 3 // 4)
-            _mpl_cache(os.path.join(gdir, "mpl"))
-        _hand_over(jobdir)
-        readers = _run_jails([(g, gdir) for g, gdir in groups], lim, setup, deadline + 5.0)
-        out = {}
-        for (g, _), (frames, err) in zip(groups, readers):
-            out.update(_group_verdicts(g, frames, err, checks, all_cases, lim))
-        return out
-    finally:
-        shutil.rmtree(jobdir, ignore_errors=True)
+        for chunk in chunks:
+            view = memoryview(chunk)
+            while view:
+                view = view[os.write(fd, view):]
+    except OSError:  # the jail ended (set-up failure, killed)
+        pass
 
 
 def _run_jails(groups, lim, setup, seconds):
-    """Start one jail per group (side by side), read their result pipes until they end."""
+    """Start one jail per group (side by side), read their result pipes until they end.
+
+    Nothing is written to disk: the job goes in on the jail's stdin, the results come back on
+    its stdout, so a grader killed mid-job leaves no folder behind. The jail's pid 1 ends at
+    EOF on its stdin (this process gone), even where a chain of set-uid steps (root's view,
+    setpriv) loses bubblewrap's own --die-with-parent.
+    """
     seccomp = _seccomp_filter()
-    procs, sel = [], selectors.DefaultSelector()
-    # the jail's pid 1 ends when this process does (EOF on `alive`), even where a chain of
-    # set-uid steps (root's view, setpriv) loses bubblewrap's own --die-with-parent
-    alive, alive_w = os.pipe()
-    argv = [sys.executable, "-I", "-B", "/grading/jail_runner.py", "ALIVE_FD"]
+    procs, sel, feeders = [], selectors.DefaultSelector(), []
+    argv = [sys.executable, "-I", "-B", "/grading/jail_runner.py"]
     try:
-        for g, gdir in groups:
-            cmd = _command(setup, gdir, g["allow_cnnlib"], lim["disk"], argv,
+        for g, blobs in groups:
+            cmd = _command(setup, g["allow_cnnlib"], lim["disk"], argv,
                            "SECCOMP_FD" if seccomp is not None else None)
-            p = _spawn(cmd, seccomp, alive, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+            p = _spawn(cmd, seccomp, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                       stderr=subprocess.PIPE, bufsize=0)
             procs.append((p, exchange.FrameReader(), bytearray()))
+            feeders.append(threading.Thread(target=_feed, args=(p.stdin.fileno(), _job_stream(g, blobs)),
+                                            daemon=True))
+            feeders[-1].start()
             sel.register(p.stdout, selectors.EVENT_READ, (len(procs) - 1, "out"))
             sel.register(p.stderr, selectors.EVENT_READ, (len(procs) - 1, "err"))
         end = time.monotonic() + seconds
@@ -571,19 +587,24 @@ def _run_jails(groups, lim, setup, seconds):
         timed_out = bool(sel.get_map())
     finally:
         for p, _, _ in procs:
-            if p.poll() is None:
-                try:
-                    os.killpg(p.pid, signal.SIGKILL)
-                except OSError:
-                    pass
+            _kill(p)
             p.wait()
-            p.stdout.close()
-            p.stderr.close()
+        for t in feeders:  # the jail is gone: a write still under way fails at once
+            t.join()
+        for p, _, _ in procs:
+            for pipe in (p.stdin, p.stdout, p.stderr):
+                pipe.close()
         sel.close()
-        os.close(alive)
-        os.close(alive_w)
     return [(reader, {"stderr": bytes(err).decode("utf-8", "replace"), "timed_out": timed_out,
                       "code": p.returncode}) for p, reader, err in procs]
+
+
+def _kill(p) -> None:
+    if p.poll() is None:
+        try:
+            os.killpg(p.pid, signal.SIGKILL)
+        except OSError:
+            pass
 
 
 def max_seconds(checks, n_cells: int, cell_timeout: float = 60.0, cells_timeout: float = 180.0) -> float:

@@ -1075,21 +1075,27 @@ def test_sleeping_code_is_stopped_by_the_wall_clock_backstop(work, monkeypatch):
     assert res["test_triple"].passed, res["test_triple"]  # the sleeping cell was skipped
 
 
-def test_the_sandbox_dies_with_the_grading_process(work):
-    """A grading worker killed mid-job (job timeout) must not leave its jail running."""
+@pytest.mark.parametrize("how", ["SIGKILL", "SIGTERM", "SIGINT"])
+def test_the_sandbox_dies_with_the_grading_process(work, tmp_path, how):
+    """A grading worker killed mid-job (job timeout, Ctrl-C, kill) must leave neither its jail
+    running nor a job folder behind (the job goes in on a pipe: there is none)."""
     import signal
     import subprocess
     import sys
     import time
     script = textwrap.dedent(f"""
-        import sys, textwrap
+        import signal, sys, textwrap
         from pathlib import Path
+        signal.signal(signal.SIGINT, signal.default_int_handler)  # as grading.grade does
         sys.path.insert(0, {str(Path(__file__).resolve().parents[1])!r})
         sys.path.insert(0, {str(Path(__file__).resolve().parent)!r})
         from test_sandbox import double_check, run
         run("import time\\ntime.sleep(3600)", [double_check()], {str(work)!r}, cell_timeout=600.0)
     """)
-    proc = subprocess.Popen([sys.executable, "-c", script])
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    proc = subprocess.Popen([sys.executable, "-c", script], env=dict(os.environ, TMPDIR=str(scratch)),
+                            stderr=subprocess.DEVNULL)
     jail = set()
     for _ in range(600):  # until the sleeping cell runs: the runner's pid 1, holder and cell
         jail = _descendants(proc.pid)
@@ -1097,13 +1103,15 @@ def test_the_sandbox_dies_with_the_grading_process(work):
             break
         time.sleep(0.05)
     assert sum(b"jail_runner" in _cmdline(p) for p in jail) >= 3, "the jail never started"
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
+    assert not [p.name for p in scratch.iterdir() if p.name.startswith("grading-jail")]
+    proc.send_signal(getattr(signal, how))
+    proc.wait(timeout=60)
     for _ in range(100):
         if not any(os.path.exists(f"/proc/{p}") for p in jail):
             break
         time.sleep(0.05)
     assert not any(os.path.exists(f"/proc/{p}") for p in jail), "jail processes outlived the grader"
+    assert not [p.name for p in scratch.iterdir() if p.name.startswith("grading-jail")]
 
 
 def test_max_seconds_covers_every_backstop():
@@ -1131,10 +1139,11 @@ def test_a_file_vanishing_during_the_copy_is_skipped(tmp_path, monkeypatch):
         return real_lstat(path, *a, **k)
 
     monkeypatch.setattr(sandbox.os, "lstat", lstat_after_removal)
-    sandbox._copy_submission(str(src), str(dst), 1 << 20)
-    copied = sorted(str(p.relative_to(dst)) for p in dst.rglob("*"))
-    assert copied == ["a.txt", "sub", "sub/b.txt"]
-    assert (dst / "sub" / "b.txt").read_text() == "sub/b.txt"
+    blobs = {}
+    packed = sandbox._pack_submission(str(src), 1 << 20, blobs)
+    assert packed["dirs"] == ["sub"] and packed["links"] == []
+    files = {rel: blobs[name] for rel, name in packed["files"]}
+    assert files == {"a.txt": b"a.txt", "sub/b.txt": b"sub/b.txt"}
 
 
 # ----------------------------------------------------------------------------- as an ordinary user
