@@ -224,6 +224,7 @@ def test_first_call_times_plans_and_textbook_and_keeps_the_faster(monkeypatch, s
         return run
 
     monkeypatch.setattr(engine, "_choices", {})
+    monkeypatch.setattr(engine._calibrate, "__defaults__", (3, 3, 0.0))   # three timed rounds
     x, w, b = np.ones((2, 3, 6, 5)), np.ones((4, 3, 3, 3)), np.arange(4.0)
     dout = np.random.default_rng(0).normal(size=(2, 4, 6, 5))
     if direction == "forward":

@@ -11,8 +11,8 @@ It is faster because it avoids copies and page faults rather than by different m
 * ``parallel``: a few worker threads (NumPy releases the GIL while it copies and multiplies).
 
 The plans were tuned on CPUs with AVX-512; elsewhere the textbook im2col can be faster, so the
-first ``conv2d`` (or ``conv2d_backward``) call for a geometry times both (three alternating
-calls each, best of) and the process keeps the faster one for that geometry.
+first ``conv2d`` (or ``conv2d_backward``) call for a geometry times both (alternating calls,
+best time) and the process keeps the faster one for that geometry.
 
 What was measured on which CPU, and why each choice was made, is in ``NOTES.md`` beside this
 file. Shapes: x (N, C, H, W), w (K, C, Fh, Fw), dout (N, K, Ho, Wo). The functions here take
@@ -69,15 +69,21 @@ def _choice_key(direction, x_shape, w_shape, stride, padding, dtype):
             num_threads())
 
 
-def _calibrate(paths, rounds=3):
-    """(name of the fastest path, its result): best of ``rounds`` alternating calls after a first."""
+def _calibrate(paths, min_rounds=3, max_rounds=15, budget=0.05):
+    """(name of the fastest path, its result): the best of alternating calls after a first.
+
+    At least ``min_rounds`` rounds, more (up to ``max_rounds``) while they took under ``budget``
+    seconds in all, so that small, noisy geometries get more samples.
+    """
     best = dict.fromkeys(paths, float("inf"))
     results = {name: path() for name, path in paths.items()}     # first calls build plans
-    for _ in range(rounds):
+    start, rounds = time.perf_counter(), 0
+    while rounds < min_rounds or (rounds < max_rounds and time.perf_counter() - start < budget):
         for name, path in paths.items():
-            start = time.perf_counter()
+            t = time.perf_counter()
             results[name] = path()
-            best[name] = min(best[name], time.perf_counter() - start)
+            best[name] = min(best[name], time.perf_counter() - t)
+        rounds += 1
     choice = min(best, key=best.get)
     return choice, results[choice]
 
