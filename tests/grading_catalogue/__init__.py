@@ -20,7 +20,7 @@ from .build import ASSIGNMENT_NAMES, build_submission, code_cells, reference_sou
 WRONG = entries.WRONG + entries_more.WRONG
 CORRECT = entries.CORRECT + entries_more.CORRECT
 #: the entries graded end to end through nbgrader and the sandbox (tests/test_grading_e2e.py)
-END_TO_END = entries.END_TO_END + entries_more.WRONG + entries_more.CORRECT
+END_TO_END = entries.END_TO_END + entries_more.END_TO_END
 
 __all__ = ["CORRECT", "WRONG", "END_TO_END", "Entry", "build_submission", "reference_sources", "code_cells",
            "ASSIGNMENT_NAMES"]

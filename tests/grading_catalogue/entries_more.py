@@ -720,3 +720,12 @@ def dilated_receptive_field(sizes, dilations):
 
 WRONG = W01B + W01C + W03B + W05A + W05B
 CORRECT = C01B + C01C + C03B + C05A + C05B
+
+# 05a's entries are many and alike: through nbgrader and the sandbox go those whose verdict could
+# depend on the way there (exceptions, tuples and lists, the dtype, numpy scalars and arrays
+# returned); all of them are judged in process by tests/test_checks.py with the same checks.
+_E2E_05A = {"1x1: weight matrix not transposed", "1x1: tensordot result left as (K, N, H, W)",
+            "1x1: float64 output for float32 inputs (np.zeros)", "bottleneck: (mult_adds, params) in the wrong order",
+            "bytes: the total instead of a list", "dilated rf: lists only (sizes.copy())",
+            "dilated rf: dilations multiplied like strides"}
+END_TO_END = [e for e in WRONG + CORRECT if e.assignment != _A or e in C05A or e.name in _E2E_05A]
