@@ -35,11 +35,13 @@ CNNLIB_HASH = $(shell find cnnlib -name '*.py' | LC_ALL=C sort | xargs cat | sha
 # One BLAS thread per chapter kernel: the chapters multiply small matrices, where a second
 # thread costs more than it saves when the machine is busy, and the timing tables of 05b and
 # 07b give every method one core (cnnlib.fit and cnnlib's engine choose their threads themselves).
+# CNNLIB_CONV_PATH=plans: conv2d does not time itself against im2col (a choice that can differ
+# between processes), so every build trains the same networks to the same numbers.
 book: $(STAMP)
 	@if [ -d _build ] && [ "$$(cat _build/.cnnlib-hash 2>/dev/null)" != "$(CNNLIB_HASH)" ]; then \
 	  echo "cnnlib changed since the last build: every chapter runs again"; \
 	  rm -rf _build/.doctrees _build/.jupyter_cache _build/jupyter_execute; fi
-	OPENBLAS_NUM_THREADS=1 $(BIN)/jupyter-book build . $(JB_FLAGS)
+	OPENBLAS_NUM_THREADS=1 CNNLIB_CONV_PATH=plans $(BIN)/jupyter-book build . $(JB_FLAGS)
 	@echo "$(CNNLIB_HASH)" > _build/.cnnlib-hash
 
 book-clean:

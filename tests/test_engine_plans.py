@@ -248,3 +248,15 @@ def test_first_call_times_plans_and_textbook_and_keeps_the_faster(monkeypatch, s
     assert engine.path_choice(direction, x.shape, w.shape, 1, 1, np.float32) is None   # per dtype
     other = "backward" if direction == "forward" else "forward"
     assert engine.path_choice(other, x.shape, w.shape, 1, 1, np.float64) is None
+
+
+@pytest.mark.parametrize("value, forced", [("", None), ("plans", "plans"), (" Textbook ", "textbook")])
+def test_environment_variable_forces_a_path(monkeypatch, value, forced):
+    monkeypatch.setenv("CNNLIB_CONV_PATH", value)
+    assert engine._forced_path() == forced
+
+
+def test_environment_variable_with_an_unknown_path_is_a_clear_error(monkeypatch):
+    monkeypatch.setenv("CNNLIB_CONV_PATH", "fastest")
+    with pytest.raises(ValueError, match=r"CNNLIB_CONV_PATH must be one of plans, textbook.*'fastest'"):
+        engine._forced_path()

@@ -18,6 +18,7 @@ What was measured on which CPU, and why each choice was made, is in ``NOTES.md``
 file. Shapes: x (N, C, H, W), w (K, C, Fh, Fw), dout (N, K, Ho, Wo). The functions here take
 validated arguments (stride and padding as int pairs) and return fresh C-contiguous arrays.
 """
+import os
 import time
 
 import numpy as np
@@ -28,8 +29,22 @@ from .window_matrix import Geometry, phase_im2col, scratch
 
 __all__ = ["conv2d", "conv2d_backward", "path_choice", "scatter_images"]
 
-FORCE_PATH = None               # None: measured per geometry; "plans" or "textbook" forces one
-                                # (for conv2d and conv2d_backward)
+PATHS = ("plans", "textbook")
+
+
+def _forced_path():
+    """The path that ``CNNLIB_CONV_PATH`` forces (None: unset, measure per geometry)."""
+    value = os.environ.get("CNNLIB_CONV_PATH", "").strip().lower() or None
+    if value not in (None, *PATHS):
+        raise ValueError(f"cnnlib: environment variable CNNLIB_CONV_PATH must be one of "
+                         f"{', '.join(PATHS)} (or unset), got {value!r}")
+    return value
+
+
+# None: measured per geometry; "plans" or "textbook" forces one (for conv2d and
+# conv2d_backward). The book build forces "plans" so that every build trains the same
+# networks to the same numbers (the measured choice can differ between processes).
+FORCE_PATH = _forced_path()
 _choices = {}                   # (shapes, stride, padding, dtype, threads) -> the faster path
 
 TRANSPOSED_MIN_FLOPS = 10**8   # dx by a convolution only from this much work on ...
