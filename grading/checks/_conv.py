@@ -37,6 +37,18 @@ def shape_label(H, W, Fh, Fw, S=1, P=0):
     return ", ".join(parts)
 
 
+def random_conv_cases(rng, fixed, make_case, n_random=3):
+    """make_case(label, x, w, b, stride=S, padding=P) for each (N, C, H, W, K, Fh, Fw, S, P) of
+    ``fixed`` and ``n_random`` random shapes (drawn first), with normal float64 x, w and b."""
+    cases = []
+    for N, C, H, W, K, Fh, Fw, S, P in fixed + [random_conv_shape(rng) for _ in range(n_random)]:
+        x = rng.normal(size=(N, C, H, W))
+        w, b = rng.normal(size=(K, C, Fh, Fw)), rng.normal(size=K)
+        cases.append(make_case(f"N={N}, C={C}, K={K}, " + shape_label(H, W, Fh, Fw, S, P),
+                               x, w, b, stride=S, padding=P))
+    return cases
+
+
 def conv_variants(x, w, b, stride, padding):
     """Known mistakes of a (N, C, H, W) conv2d, as answers or output shapes, most specific first."""
     N, C, H, W = x.shape

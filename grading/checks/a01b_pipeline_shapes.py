@@ -157,13 +157,18 @@ LAYER_EXAMPLES = [
 ]
 
 
-def shape_cases(rng):
-    cases = [_shape_case(label, shape, layer) for shape, layer, label in LAYER_EXAMPLES]
+def _layer_cases(rng, make_case):
+    """make_case(label, shape, layer) for the fixed examples, then each layer of a random network."""
+    cases = [make_case(label, shape, layer) for shape, layer, label in LAYER_EXAMPLES]
     shape, layers = _random_layers(rng)
     for layer in layers:
-        cases.append(_shape_case(f"random network: {_layer_text(layer)} on {shape}", shape, layer))
+        cases.append(make_case(f"random network: {_layer_text(layer)} on {shape}", shape, layer))
         shape = out_shape(shape, layer)
     return cases
+
+
+def shape_cases(rng):
+    return _layer_cases(rng, _shape_case)
 
 
 def _param_case(label, shape, layer):
@@ -174,12 +179,7 @@ def _param_case(label, shape, layer):
 
 
 def param_cases(rng):
-    cases = [_param_case(label, shape, layer) for shape, layer, label in LAYER_EXAMPLES]
-    shape, layers = _random_layers(rng)
-    for layer in layers:
-        cases.append(_param_case(f"random network: {_layer_text(layer)} on {shape}", shape, layer))
-        shape = out_shape(shape, layer)
-    return cases
+    return _layer_cases(rng, _param_case)
 
 
 def summary(input_shape, layers):

@@ -6,7 +6,7 @@ import numpy as np
 
 import cnnlib
 
-from ._conv import conv_variants, out_size, random_conv_shape, shape_label
+from ._conv import conv_variants, out_size, random_conv_cases
 from ._core import Case, Check, Variant, array_check, never_raises, scalar_check
 
 ASSIGNMENT = "03_hyperparameters"
@@ -107,12 +107,7 @@ def conv_cases(rng):
              _conv_case("the worked example with the defaults (stride 1, no padding)", x, w, b)]
     fixed = [(2, 3, 7, 5, 4, 3, 3, 2, 1), (1, 2, 6, 9, 3, 2, 4, 3, 2), (2, 1, 8, 8, 2, 3, 3, 1, 1),
              (1, 3, 9, 7, 2, 5, 3, 2, 0), (3, 2, 5, 6, 2, 1, 1, 2, 0)]
-    shapes = fixed + [random_conv_shape(rng) for _ in range(3)]
-    for N, C, H, W, K, Fh, Fw, S, P in shapes:
-        x = rng.normal(size=(N, C, H, W))
-        w, b = rng.normal(size=(K, C, Fh, Fw)), rng.normal(size=K)
-        cases.append(_conv_case(f"N={N}, C={C}, K={K}, " + shape_label(H, W, Fh, Fw, S, P),
-                                x, w, b, stride=S, padding=P))
+    cases += random_conv_cases(rng, fixed, _conv_case)
     x = rng.normal(size=(2, 3, 7, 6)).astype(np.float32)
     w, b = rng.normal(size=(4, 3, 3, 3)).astype(np.float32), rng.normal(size=4).astype(np.float32)
     cases.append(_conv_case("float32, 7x6 input, 3x3 kernel, stride 2, padding 1", x, w, b, stride=2, padding=1))

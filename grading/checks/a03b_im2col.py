@@ -34,7 +34,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 import cnnlib
 
-from ._conv import conv_variants, out_size, random_conv_shape, shape_label
+from ._conv import conv_variants, out_size, random_conv_cases, random_conv_shape, shape_label
 from ._core import Case, Check, Variant, array_check
 from ._extra import keeps_dtype
 
@@ -145,11 +145,7 @@ def conv_cases(rng):
                         *conv_example())]
     fixed = [(2, 3, 5, 7, 4, 3, 2, 2, 1), (1, 2, 6, 9, 3, 2, 4, 3, 2), (2, 1, 8, 8, 2, 3, 3, 1, 1),
              (1, 3, 9, 7, 2, 5, 3, 2, 0), (3, 2, 5, 6, 2, 1, 1, 2, 0)]
-    for N, C, H, W, K, Fh, Fw, S, P in fixed + [random_conv_shape(rng) for _ in range(3)]:
-        x = rng.normal(size=(N, C, H, W))
-        w, b = rng.normal(size=(K, C, Fh, Fw)), rng.normal(size=K)
-        cases.append(_conv_case(f"N={N}, C={C}, K={K}, " + shape_label(H, W, Fh, Fw, S, P),
-                                x, w, b, stride=S, padding=P))
+    cases += random_conv_cases(rng, fixed, _conv_case)
     x = rng.normal(size=(2, 3, 7, 6)).astype(np.float32)
     w, b = rng.normal(size=(4, 3, 3, 2)).astype(np.float32), rng.normal(size=4).astype(np.float32)
     cases.append(_conv_case("float32, N=2, C=3, K=4, 7x6 input, 3x2 kernel, stride 2, padding 1",
