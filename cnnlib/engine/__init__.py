@@ -18,6 +18,7 @@ What was measured on which CPU, and why each choice was made, is in ``NOTES.md``
 file. Shapes: x (N, C, H, W), w (K, C, Fh, Fw), dout (N, K, Ho, Wo). The functions here take
 validated arguments (stride and padding as int pairs) and return fresh C-contiguous arrays.
 """
+import ctypes
 import os
 import time
 
@@ -163,7 +164,8 @@ def scatter_images(values, index, shape, dtype):
     """A zero array of ``shape`` (N, ...) with ``values`` put at the flat positions ``index``.
 
     values, index : (N, ...) arrays; every index of image n points into image n, so that the
-    batch splits into parts (one per thread) that zero and fill their own images.
+    batch splits into parts (one per thread) that zero and fill their own images. The zeros
+    come from C's memset, twice as fast as NumPy's fill with 0 (NOTES.md: pooling).
     """
     out = np.empty(shape, dtype)
     flat, N = out.reshape(-1), shape[0]
@@ -172,7 +174,7 @@ def scatter_images(values, index, shape, dtype):
 
     def part(i):
         lo, hi = bounds[i], bounds[i + 1]
-        out[lo:hi] = 0
+        ctypes.memset(out[lo:hi].ctypes.data, 0, out[lo:hi].nbytes)   # releases the GIL
         flat[index[lo:hi].reshape(-1)] = values[lo:hi].reshape(-1)
 
     run_parts(part, parts)
