@@ -6,7 +6,7 @@ import pytest
 
 from cnnlib import conv2d, conv2d_backward, engine
 from cnnlib.engine import plans as conv_plans, window_matrix
-from cnnlib.engine.plans import ColsPlan, RowsPlan, StripsPlan, forward
+from cnnlib.engine.plans import ColsPlan, ImagesPlan, RowsPlan, StripsPlan, forward
 from cnnlib.engine.window_matrix import Geometry, clear_cache
 from numeric_oracle import numeric_gradient, scipy_conv
 
@@ -31,7 +31,7 @@ def settings(monkeypatch):
     clear_cache()
 
 
-LAYOUT_CASES = [(case, layout) for case in CASES for layout in (RowsPlan, ColsPlan, StripsPlan)
+LAYOUT_CASES = [(case, layout) for case in CASES for layout in (RowsPlan, ColsPlan, StripsPlan, ImagesPlan)
                 if layout is not StripsPlan or case[2][0] == 1]   # strips: stride 1 in height only
 
 
@@ -191,11 +191,11 @@ def random_geometry(rng, layout):
     return (n, c, h, w), (k, c, fh, fw), (sh, sw), (ph, pw)
 
 
-@pytest.mark.parametrize("layout", [RowsPlan, ColsPlan, StripsPlan])
+@pytest.mark.parametrize("layout", [RowsPlan, ColsPlan, StripsPlan, ImagesPlan])
 def test_random_geometries_in_every_layout(settings, monkeypatch, layout):
     """Thirty random geometries per layout, each cut into parts, chunks and pieces, equal scipy."""
     monkeypatch.setenv("CNNLIB_NUM_THREADS", "2")
-    rng = np.random.default_rng([RowsPlan, ColsPlan, StripsPlan].index(layout))
+    rng = np.random.default_rng([RowsPlan, ColsPlan, StripsPlan, ImagesPlan].index(layout))
     for _ in range(30):
         xshape, wshape, stride, padding = random_geometry(rng, layout)
         settings(LAYOUT=layout, CHUNK_BYTES=int(rng.integers(1, 5000)), MIN_PIECE=1,
@@ -206,19 +206,22 @@ def test_random_geometries_in_every_layout(settings, monkeypatch, layout):
                                    err_msg=f"{layout.__name__} {xshape} {wshape} {stride} {padding}")
 
 
-@pytest.mark.parametrize("slow", ["plans", "textbook"])
-@pytest.mark.parametrize("direction", ["forward", "backward"])
-def test_first_call_times_plans_and_textbook_and_keeps_the_faster(monkeypatch, slow, direction):
-    """conv2d's (conv2d_backward's) first call for a geometry runs both paths, later calls
-    only the faster; the choice is kept per direction and dtype."""
+@pytest.mark.parametrize("direction, fast", [("forward", "plans"), ("forward", "images"),
+                                             ("forward", "textbook"), ("backward", "plans"),
+                                             ("backward", "textbook")])
+def test_first_call_times_every_path_and_keeps_the_fastest(monkeypatch, direction, fast):
+    """conv2d's (conv2d_backward's) first call for a geometry runs every path (forward: plans,
+    images, textbook; backward: plans, textbook), later calls only the fastest; the choice is
+    kept per direction and dtype."""
     import time
     from cnnlib import conv2d_backward_im2col, conv2d_im2col
-    calls = {"plans": 0, "textbook": 0}
+    calls = {}
 
-    def counted(name, func):
+    def counted(name_of, func):
         def run(*args):
-            calls[name] += 1
-            if name == slow:
+            name = name_of(args)
+            calls[name] = calls.get(name, 0) + 1
+            if name != fast:
                 time.sleep(0.005)
             return func(*args)
         return run
@@ -228,26 +231,41 @@ def test_first_call_times_plans_and_textbook_and_keeps_the_faster(monkeypatch, s
     x, w, b = np.ones((2, 3, 6, 5)), np.ones((4, 3, 3, 3)), np.arange(4.0)
     dout = np.random.default_rng(0).normal(size=(2, 4, 6, 5))
     if direction == "forward":
-        monkeypatch.setattr(engine, "forward", counted("plans", forward))
+        monkeypatch.setattr(engine, "forward", counted(
+            lambda args: "images" if args[5:] == (ImagesPlan,) else "plans", forward))
         run = lambda: engine.conv2d(x, w, b, (1, 1), (1, 1), (6, 5), np.float64,
-                                    counted("textbook", conv2d_im2col))
+                                    counted(lambda args: "textbook", conv2d_im2col))
         expected = [scipy_conv(x, w, b, (1, 1), (1, 1))]
+        names = {"plans", "images", "textbook"}
     else:
-        monkeypatch.setattr(engine, "_backward_plans", counted("plans", engine._backward_plans))
+        monkeypatch.setattr(engine, "_backward_plans",
+                            counted(lambda args: "plans", engine._backward_plans))
         run = lambda: engine.conv2d_backward(dout, x, w, (1, 1), (1, 1), np.float64,
-                                             counted("textbook", conv2d_backward_im2col))
+                                             counted(lambda args: "textbook", conv2d_backward_im2col))
         expected = conv2d_backward_im2col(dout, x, w, 1, 1)
+        names = {"plans", "textbook"}
     got = run()
     for a, want in zip([got] if direction == "forward" else got, expected):
         np.testing.assert_allclose(a, want)
-    assert calls == {"plans": 4, "textbook": 4}
-    fast = "textbook" if slow == "plans" else "plans"
+    assert calls == dict.fromkeys(names, 4)
     assert engine.path_choice(direction, x.shape, w.shape, 1, 1, np.float64) == fast
     run()
-    assert calls[fast] == 5 and calls[slow] == 4
+    assert calls == {name: 5 if name == fast else 4 for name in names}
     assert engine.path_choice(direction, x.shape, w.shape, 1, 1, np.float32) is None   # per dtype
     other = "backward" if direction == "forward" else "forward"
     assert engine.path_choice(other, x.shape, w.shape, 1, 1, np.float64) is None
+
+
+def test_calibration_scores_by_median_so_one_lucky_call_does_not_win():
+    """A path that is slow in most rounds but once very fast loses to a steady one (a best
+    time would pick it), and a single disturbed round does not cost the steady path its win."""
+    import time
+    rounds = iter(range(100))
+    lucky = lambda: time.sleep(0.0001 if next(rounds) == 2 else 0.006)
+    steady_calls = iter(range(100))
+    steady = lambda: time.sleep(0.03 if next(steady_calls) == 3 else 0.002)
+    choice, _ = engine._calibrate({"lucky": lucky, "steady": steady}, 5, 5, 0.0)
+    assert choice == "steady"
 
 
 @pytest.mark.parametrize("value, forced", [("", None), ("plans", "plans"), (" Textbook ", "textbook")])

@@ -11,8 +11,9 @@ It is faster because it avoids copies and page faults rather than by different m
 * ``parallel``: a few worker threads (NumPy releases the GIL while it copies and multiplies).
 
 The plans were tuned on CPUs with AVX-512; elsewhere the textbook im2col can be faster, so the
-first ``conv2d`` (or ``conv2d_backward``) call for a geometry times both (alternating calls,
-best time) and the process keeps the faster one for that geometry.
+first ``conv2d`` (or ``conv2d_backward``) call for a geometry times the candidates side by side
+(the plans, for conv2d the textbook layout with kept buffers too, and the textbook im2col) and
+the process keeps the fastest one for that geometry.
 
 What was measured on which CPU, and why each choice was made, is in ``NOTES.md`` beside this
 file. Shapes: x (N, C, H, W), w (K, C, Fh, Fw), dout (N, K, Ho, Wo). The functions here take
@@ -25,7 +26,7 @@ import time
 import numpy as np
 
 from .parallel import machine_busy, num_threads, run_parts
-from .plans import forward, weight_grad
+from .plans import ImagesPlan, forward, weight_grad
 from .window_matrix import Geometry, phase_im2col, scratch
 
 __all__ = ["conv2d", "conv2d_backward", "path_choice", "scatter_images"]
@@ -54,11 +55,13 @@ SCATTER_PART = 2**17            # values per thread, at least, in scatter_images
 
 
 def conv2d(x, w, b, stride, padding, out_hw, dtype, textbook):
-    """conv2d's output (N, K, Ho, Wo) in ``dtype``: by the plans or by ``textbook(x, w, b,
-    stride, padding)`` (cnnlib's im2col), whichever measured faster for this geometry."""
+    """conv2d's output (N, K, Ho, Wo) in ``dtype``: by the plans (layout chosen by shape), by
+    ``ImagesPlan`` (the textbook's layout with kept buffers) or by ``textbook(x, w, b, stride,
+    padding)`` (cnnlib's im2col), whichever measured faster for this geometry."""
     g = Geometry(x.shape, w.shape[2:], stride, padding, out_hw)
     return _faster(("forward", x.shape, w.shape, stride, padding, dtype),
                    plans=lambda: forward(x, w, b, g, dtype),
+                   images=lambda: forward(x, w, b, g, dtype, ImagesPlan),
                    textbook=lambda: textbook(x, w, b, stride, padding))
 
 
@@ -85,27 +88,35 @@ def _choice_key(direction, x_shape, w_shape, stride, padding, dtype):
             num_threads())
 
 
-def _calibrate(paths, min_rounds=3, max_rounds=15, budget=0.05):
-    """(name of the fastest path, its result): the best of alternating calls after a first.
+def _calibrate(paths, min_rounds=3, max_rounds=25, budget=0.05):
+    """(name of the fastest path, its result), from rounds of calls after a first call each.
 
-    At least ``min_rounds`` rounds, more (up to ``max_rounds``) while they took under ``budget``
+    Each round calls every path once, in an order that rotates from round to round, and
+    scores each by its time over the round's fastest; the lowest median score wins. Calls
+    side by side see the same machine load, and a median ignores a disturbed round. At least
+    ``min_rounds`` rounds, more (up to ``max_rounds``) while they took under ``budget``
     seconds in all, so that small, noisy geometries get more samples.
     """
-    best = dict.fromkeys(paths, float("inf"))
-    results = {name: path() for name, path in paths.items()}     # first calls build plans
+    names = list(paths)
+    results = {name: paths[name]() for name in names}     # first calls build plans
+    scores = {name: [] for name in names}
     start, rounds = time.perf_counter(), 0
     while rounds < min_rounds or (rounds < max_rounds and time.perf_counter() - start < budget):
-        for name, path in paths.items():
+        times = {}
+        for name in names[rounds % len(names):] + names[:rounds % len(names)]:
             t = time.perf_counter()
-            results[name] = path()
-            best[name] = min(best[name], time.perf_counter() - t)
+            results[name] = paths[name]()
+            times[name] = time.perf_counter() - t
+        for name in names:
+            scores[name].append(times[name] / max(min(times.values()), 1e-9))
         rounds += 1
-    choice = min(best, key=best.get)
+    choice = min(names, key=lambda name: np.median(scores[name]))
     return choice, results[choice]
 
 
 def path_choice(direction, x_shape, w_shape, stride, padding, dtype):
-    """The path chosen for "forward" or "backward" in this process ("plans", "textbook"), or None."""
+    """The path chosen for "forward" or "backward" in this process ("plans", "images" (forward
+    only), "textbook"), or None."""
     pair = lambda v: (v, v) if isinstance(v, int) else tuple(v)
     key = _choice_key(direction, x_shape, w_shape, pair(stride), pair(padding), dtype)
     return FORCE_PATH or _choices.get(key)

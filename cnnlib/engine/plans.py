@@ -33,7 +33,7 @@ import numpy as np
 from .parallel import num_threads, run_parts
 from .window_matrix import cached, view as _view
 
-__all__ = ["RowsPlan", "ColsPlan", "StripsPlan", "forward", "weight_grad"]
+__all__ = ["RowsPlan", "ColsPlan", "StripsPlan", "ImagesPlan", "forward", "weight_grad"]
 
 SMALL_GEMM = 10**6          # M*N*K up to which OpenBLAS's small-matrix kernels skip packing
 MIN_PIECE = 64              # fewer rows per piece than this: one product per chunk instead
@@ -308,6 +308,37 @@ class StripsPlan(_Plan):
         return y
 
 
+class ImagesPlan(_Plan):
+    """The textbook im2col, with its buffers kept: each image's windows are the columns of a
+    (Kd + 1, Ho*Wo) matrix (row order (c, m, l), then ones), filled by one strided copy per
+    chunk from a zero-padded copy of x, and one batched product writes the output in place.
+    """
+
+    def __init__(self, g, K, dtype):
+        per, it = g.Ho * g.Wo, np.dtype(dtype).itemsize
+        super().__init__(g, K, dtype, per, per * (g.C * g.fh * g.fw + 1) * it)
+        self.parts = [(0, g.N)]                       # BLAS keeps its own threads
+        Hp, Wp = g.H + 2 * g.ph, g.W + 2 * g.pw
+        self.xp = np.zeros((g.N, g.C, Hp, Wp), dtype)                  # the padding stays zero
+        self.windows = _view(self.xp, 0, (g.N, g.C, g.fh, g.fw, g.Ho, g.Wo),
+                             (g.C * Hp * Wp, Hp * Wp, Wp, 1, g.sh * Wp, g.sw))
+        self.cols = np.empty((min(self.nb, g.N), self.Kd + 1, per), dtype)
+        self.cols[:, -1] = 1
+        self.dest = self.cols[:, :-1].reshape((-1, g.C, g.fh, g.fw, g.Ho, g.Wo))
+        self.nbytes = self.xp.nbytes + self.cols.nbytes
+
+    weights = ColsPlan.weights
+
+    def run(self, x, wb):
+        g = self.g
+        y = np.empty((g.N, self.K, g.Ho, g.Wo), self.dtype)
+        np.copyto(self.xp[:, :, g.ph:g.ph + g.H, g.pw:g.pw + g.W], x)
+        for n0, n in self.chunks(0):
+            np.copyto(self.dest[:n], self.windows[n0:n0 + n])
+            np.matmul(wb, self.cols[:n], out=y[n0:n0 + n].reshape(n, self.K, -1))
+        return y
+
+
 def _plan(g, K, dtype, layout=None):
     """The cached plan of this thread for geometry g, K filters and dtype (layout: chosen here)."""
     layout = layout or LAYOUT
@@ -318,9 +349,9 @@ def _plan(g, K, dtype, layout=None):
                   lambda: layout(g, K, dtype))
 
 
-def forward(x, w, b, g, dtype):
-    """conv2d's output (N, K, Ho, Wo) as a view of fresh memory (see the module docstring)."""
-    plan = _plan(g, w.shape[0], dtype)
+def forward(x, w, b, g, dtype, layout=None):
+    """conv2d's output (N, K, Ho, Wo), a fresh array (layout: a plan class, else chosen by shape)."""
+    plan = _plan(g, w.shape[0], dtype, layout)
     return plan.run(x, plan.weights(w, b))
 
 
