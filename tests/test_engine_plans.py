@@ -215,14 +215,14 @@ def test_first_call_times_every_path_and_keeps_the_fastest(monkeypatch, directio
     kept per direction and dtype."""
     import time
     from cnnlib import conv2d_backward_im2col, conv2d_im2col
-    calls = {}
+    calls, clock = {}, [0.0]
+    monkeypatch.setattr(time, "perf_counter", lambda: clock[0])   # a clock only the paths move
 
     def counted(name_of, func):
         def run(*args):
             name = name_of(args)
             calls[name] = calls.get(name, 0) + 1
-            if name != fast:
-                time.sleep(0.005)
+            clock[0] += 0.001 if name == fast else 0.005
             return func(*args)
         return run
 
@@ -256,14 +256,18 @@ def test_first_call_times_every_path_and_keeps_the_fastest(monkeypatch, directio
     assert engine.path_choice(other, x.shape, w.shape, 1, 1, np.float64) is None
 
 
-def test_calibration_scores_by_median_so_one_lucky_call_does_not_win():
+def test_calibration_scores_by_median_so_one_lucky_call_does_not_win(monkeypatch):
     """A path that is slow in most rounds but once very fast loses to a steady one (a best
     time would pick it), and a single disturbed round does not cost the steady path its win."""
     import time
-    rounds = iter(range(100))
-    lucky = lambda: time.sleep(0.0001 if next(rounds) == 2 else 0.006)
-    steady_calls = iter(range(100))
-    steady = lambda: time.sleep(0.03 if next(steady_calls) == 3 else 0.002)
+    clock = [0.0]
+    monkeypatch.setattr(time, "perf_counter", lambda: clock[0])   # a clock only the paths move
+
+    def path(durations):
+        calls = iter(durations)
+        return lambda: clock.__setitem__(0, clock[0] + next(calls))
+    lucky = path([0.006, 0.006, 0.0001, 0.006, 0.006, 0.006])      # first call, then 5 rounds
+    steady = path([0.002, 0.002, 0.002, 0.03, 0.002, 0.002])
     choice, _ = engine._calibrate({"lucky": lucky, "steady": steady}, 5, 5, 0.0)
     assert choice == "steady"
 
