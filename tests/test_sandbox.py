@@ -629,6 +629,25 @@ def test_an_endless_escaping_fork_bomb_costs_only_its_check(work, monkeypatch):
     assert _sandbox_processes() == 0
 
 
+def test_a_check_killed_mid_write_costs_only_its_own_results(work):
+    """A function stopped (CPU limit) halfway through a frame must not swallow the frames of
+    the checks after it: every fd it can write to gets a frame header promising 10**8 bytes."""
+    cells = GOOD + textwrap.dedent("""
+    import os
+    def spill(x):
+        for fd in range(3, 256):
+            try:
+                os.write(fd, b"c1_0 100000000\\n" + b"x" * 60000)
+            except OSError:
+                pass
+        while True:
+            pass
+    """)
+    res = run(cells, [double_check("spill", timeout=1.0), double_check()], work)
+    assert not res["test_spill"].passed and "timeout" in res["test_spill"].flags, res["test_spill"]
+    assert res["test_double"].passed, res["test_double"]
+
+
 def test_enormous_output_does_not_hurt(work):
     cells = ["print('x' * 50_000_000)",
              "import sys, os\ndef double(x):\n    for _ in range(100):\n"
@@ -716,7 +735,7 @@ def test_value_checks_read_the_variable(work):
 
 # ----------------------------------------------------------------------------- the plain-value codec
 def test_results_round_trip_as_plain_values(tmp_path):
-    from grading.exchange import decode, encode_result
+    from grading.exchange import decode, encode
 
     class Sub(np.ndarray):
         pass
@@ -724,7 +743,7 @@ def test_results_round_trip_as_plain_values(tmp_path):
     value = (np.arange(6.0).reshape(2, 3), np.float32(1.5), 3, 2.5, None, True, "text",
              [np.int64(7)], {"loss": 0.25}, np.zeros(2).view(Sub), object())
     blobs = {}
-    got = decode(encode_result(value, "r", blobs), blobs)
+    got = decode(encode(value, blobs, "r"), blobs)
     assert type(got) is tuple and len(got) == len(value)
     assert type(got[0]) is np.ndarray and np.array_equal(got[0], value[0])
     assert type(got[1]) is np.float32 and got[1] == 1.5

@@ -28,7 +28,7 @@ from contextlib import contextmanager
 import numpy as np
 
 from ._core import (MAX_SHOWN, Case, Check, Variant, array_check, describe, inputs_changed, judge,
-                    scalar_check, summary, to_array, tuple_check)
+                    raised, scalar_check, summary, verdict, to_array, tuple_check)
 from . import (a01_mlp, a01b_pipeline_shapes, a01c_weight_sharing, a02_convolution, a03_hyperparameters,
                a03b_im2col, a04_features, a05_pooling, a05a_one_by_one, a05b_learning, a06_backprop)
 
@@ -104,15 +104,6 @@ def _paused():
                 signal.setitimer(timer, left)
 
 
-def _call_message(exc: BaseException, target: str) -> str:
-    if isinstance(exc, NotImplementedError):
-        return f"`{target}` is not implemented yet (it raised NotImplementedError)"
-    if isinstance(exc, CheckTimeout):
-        return f"`{target}` took too long (an endless loop?)"
-    text = str(exc).splitlines()[0][:200] if str(exc) else ""
-    return f"`{target}` raised {type(exc).__name__}{': ' + text if text else ''}"
-
-
 def run_case(check: Check, case: Case, namespace: dict) -> "str | None":
     """Run one case in this process; None if it passes, else the message."""
     if check.kind == "value":
@@ -131,7 +122,7 @@ def run_case(check: Check, case: Case, namespace: dict) -> "str | None":
     except CheckTimeout:
         raise
     except Exception as exc:
-        return _call_message(exc, check.target)
+        return raised(check.target, type(exc).__name__, str(exc))
     with _paused():
         return judge(case, got, check.params, (args, kwargs))
 
@@ -146,19 +137,18 @@ def run_check(grade_id: str, namespace: dict, seed=None, timeout=None) -> None:
     check = CHECKS[grade_id]
     limit = check.timeout if timeout is None else timeout
     cases = check.make_cases(np.random.default_rng(seed))
-    failures = []
+    messages = []
     try:
         with _time_limit(limit):
             for case in cases:
-                msg = run_case(check, case, namespace)
-                if msg:
-                    failures.append(f"- {case.label}: {msg}")
+                messages.append(run_case(check, case, namespace))
     except CheckTimeout:
-        failures.append(f"- {case.label}: `{check.target}` took longer than {limit:g} s for "
-                        f"its {len(cases)} cases (an endless loop?)")
-    if failures:
-        raise AssertionError(summary(check.target, failures, len(cases)))
-    print(summary(check.target, [], len(cases)))
+        messages.append(f"`{check.target}` took longer than {limit:g} s for its {len(cases)} cases "
+                        "(an endless loop?)")
+    passed, message = verdict(check.target, cases, messages)
+    if not passed:
+        raise AssertionError(message)
+    print(message)
 
 
 # The pre-hand-in check (students run the grader's checks themselves; see prehandin.py).

@@ -306,6 +306,21 @@ def judge(case: Case, got, params=(), inputs_after=None) -> "str | None":
     return "; ".join(messages) or None
 
 
+def raised(target: str, type_name: str, text: str) -> str:
+    """The message for a function that raised `type_name` (in process and in the jail)."""
+    if type_name == "NotImplementedError":
+        return f"`{target}` is not implemented yet (it raised NotImplementedError)"
+    text = text.splitlines()[0][:200] if text else ""
+    return f"`{target}` raised {type_name}{': ' + text if text else ''}"
+
+
+def verdict(target: str, cases, messages) -> "tuple[bool, str]":
+    """(passed, message) of one check: `messages` gives each case's message (None: right) in
+    order; it may end early, after the case where the function was stopped."""
+    failures = [f"- {case.label}: {msg}" for case, msg in zip(cases, messages) if msg]
+    return not failures, summary(target, failures, len(cases))
+
+
 def summary(target: str, failures: "list[str]", n_cases: int) -> str:
     """One check's message: all passed, or the first MAX_SHOWN failures and a count."""
     if not failures:
