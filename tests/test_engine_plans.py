@@ -272,6 +272,24 @@ def test_calibration_scores_by_median_so_one_lucky_call_does_not_win(monkeypatch
     assert choice == "steady"
 
 
+def test_first_call_also_times_the_columns_where_the_shape_chose_strips(monkeypatch):
+    """Long kernel rows make the plans pick strips (or rows); the calibration then times the
+    columns plan as well, and whichever path wins computes the same result."""
+    layouts = []
+
+    def recorded(x, w, b, g, dtype, layout=None):
+        layouts.append(layout.__name__ if layout else conv_plans.shape_layout(g).__name__)
+        return forward(x, w, b, g, dtype, layout)
+    monkeypatch.setattr(engine, "_choices", {})
+    monkeypatch.setattr(engine, "forward", recorded)
+    rng = np.random.default_rng(3)
+    x, w, b = rng.normal(size=(2, 16, 6, 5)), rng.normal(size=(4, 16, 3, 3)), rng.normal(size=4)
+    from cnnlib import conv2d_im2col
+    got = engine.conv2d(x, w, b, (1, 1), (1, 1), (6, 5), np.float64, conv2d_im2col)
+    assert {"StripsPlan", "ColsPlan", "ImagesPlan"} <= set(layouts)
+    np.testing.assert_allclose(got, scipy_conv(x, w, b, (1, 1), (1, 1)), atol=1e-10)
+
+
 @pytest.mark.parametrize("value, forced", [("", None), ("plans", "plans"), (" Textbook ", "textbook")])
 def test_environment_variable_forces_a_path(monkeypatch, value, forced):
     monkeypatch.setenv("CNNLIB_CONV_PATH", value)

@@ -26,7 +26,7 @@ import time
 import numpy as np
 
 from .parallel import machine_busy, num_threads, run_parts
-from .plans import ImagesPlan, forward, weight_grad
+from .plans import ColsPlan, ImagesPlan, forward, shape_layout, weight_grad
 from .window_matrix import Geometry, phase_im2col, scratch
 
 __all__ = ["conv2d", "conv2d_backward", "path_choice", "scatter_images"]
@@ -55,14 +55,17 @@ SCATTER_PART = 2**17            # values per thread, at least, in scatter_images
 
 
 def conv2d(x, w, b, stride, padding, out_hw, dtype, textbook):
-    """conv2d's output (N, K, Ho, Wo) in ``dtype``: by the plans (layout chosen by shape), by
-    ``ImagesPlan`` (the textbook's layout with kept buffers) or by ``textbook(x, w, b, stride,
-    padding)`` (cnnlib's im2col), whichever measured faster for this geometry."""
+    """conv2d's output (N, K, Ho, Wo) in ``dtype``: by the plans (layout chosen by shape), the
+    columns plan (if the shape chose another), ``ImagesPlan`` (the textbook's layout with kept
+    buffers) or ``textbook(x, w, b, stride, padding)`` (cnnlib's im2col), whichever measured
+    fastest for this geometry."""
     g = Geometry(x.shape, w.shape[2:], stride, padding, out_hw)
-    return _faster(("forward", x.shape, w.shape, stride, padding, dtype),
-                   plans=lambda: forward(x, w, b, g, dtype),
-                   images=lambda: forward(x, w, b, g, dtype, ImagesPlan),
-                   textbook=lambda: textbook(x, w, b, stride, padding))
+    paths = dict(plans=lambda: forward(x, w, b, g, dtype))
+    if shape_layout(g) is not ColsPlan:         # long kernel rows: the columns may still win
+        paths["columns"] = lambda: forward(x, w, b, g, dtype, ColsPlan)
+    paths.update(images=lambda: forward(x, w, b, g, dtype, ImagesPlan),
+                 textbook=lambda: textbook(x, w, b, stride, padding))
+    return _faster(("forward", x.shape, w.shape, stride, padding, dtype), **paths)
 
 
 def conv2d_backward(dout, x, w, stride, padding, dtype, textbook):
@@ -115,8 +118,8 @@ def _calibrate(paths, min_rounds=3, max_rounds=25, budget=0.05):
 
 
 def path_choice(direction, x_shape, w_shape, stride, padding, dtype):
-    """The path chosen for "forward" or "backward" in this process ("plans", "images" (forward
-    only), "textbook"), or None."""
+    """The path chosen for "forward" or "backward" in this process ("plans", "textbook"; for
+    "forward" also "columns", "images"), or None."""
     pair = lambda v: (v, v) if isinstance(v, int) else tuple(v)
     key = _choice_key(direction, x_shape, w_shape, pair(stride), pair(padding), dtype)
     return FORCE_PATH or _choices.get(key)

@@ -339,12 +339,16 @@ class ImagesPlan(_Plan):
         return y
 
 
+def shape_layout(g):
+    """The layout that the length of a kernel row and the stride suggest (see the docstring)."""
+    if g.fw * g.C >= ROW_RUN:
+        return StripsPlan if g.sh == 1 else RowsPlan
+    return ColsPlan
+
+
 def _plan(g, K, dtype, layout=None):
     """The cached plan of this thread for geometry g, K filters and dtype (layout: chosen here)."""
-    layout = layout or LAYOUT
-    if layout is None:
-        long_runs = g.fw * g.C >= ROW_RUN
-        layout = (StripsPlan if g.sh == 1 else RowsPlan) if long_runs else ColsPlan
+    layout = layout or LAYOUT or shape_layout(g)
     return cached(("plan", layout.__name__, g.key, K, np.dtype(dtype).str, num_threads()),
                   lambda: layout(g, K, dtype))
 
