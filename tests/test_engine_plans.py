@@ -272,6 +272,35 @@ def test_calibration_scores_by_median_so_one_lucky_call_does_not_win(monkeypatch
     assert choice == "steady"
 
 
+@pytest.mark.parametrize("busy", [False, True])
+def test_images_plan_in_parts_or_on_one_thread_gives_the_same_bits(settings, monkeypatch, busy):
+    """Small image products run in parts (one per thread), or in turn on a busy machine: the
+    same products either way, so the same bits, and equal to scipy."""
+    monkeypatch.setenv("CNNLIB_NUM_THREADS", "3")
+    settings(LAYOUT=ImagesPlan, CHUNK_BYTES=1)
+    rng = np.random.default_rng(11)
+    x, w, b = rng.normal(size=(7, 2, 9, 8)), rng.normal(size=(3, 2, 3, 2)), rng.normal(size=3)
+    monkeypatch.setattr(conv_plans, "machine_busy", lambda: busy)
+    got = conv2d(x, w, b, (2, 1), (1, 0))
+    assert conv_plans._plan(Geometry(x.shape, (3, 2), (2, 1), (1, 0), got.shape[2:]), 3,
+                            np.float64).parts == [(0, 2), (2, 4), (4, 7)]
+    np.testing.assert_array_equal(got, images_plan_reference(x, w, b, (2, 1), (1, 0)))
+    np.testing.assert_allclose(got, scipy_conv(x, w, b, (2, 1), (1, 0)), atol=1e-10)
+
+
+def images_plan_reference(x, w, b, stride, padding):
+    """The images plan on one thread, in one chunk: the reference bits."""
+    from cnnlib.engine.window_matrix import clear_cache
+    old = conv_plans.CHUNK_BYTES, conv_plans.machine_busy
+    conv_plans.CHUNK_BYTES, conv_plans.machine_busy = 10**9, lambda: True
+    try:
+        clear_cache()
+        return conv2d(x, w, b, stride, padding)
+    finally:
+        conv_plans.CHUNK_BYTES, conv_plans.machine_busy = old
+        clear_cache()
+
+
 def test_first_call_also_times_the_columns_where_the_shape_chose_strips(monkeypatch):
     """Long kernel rows make the plans pick strips (or rows); the calibration then times the
     columns plan as well, and whichever path wins computes the same result."""
