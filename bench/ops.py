@@ -227,7 +227,7 @@ def bench_conv(name, dtype, rng, results):
                           ("torch", t_torch_f, "" if torch else missing)):
         row(name, dname, "forward", impl, t, flops, t_torch_f, note)
     row(name, dname, "forward", "plans", t_plans, flops, t_torch_f,
-        "the plans alone (layout by shape); conv2d times them, ImagesPlan and im2col once per geometry")
+        "the plans alone (layout by shape); conv2d times them against the other paths once per geometry")
     for impl, t, note in (("loops", t_naive_b, note_naive_b), ("engine", t_fast_b, f"cnnlib.conv2d_backward: chose {chose['backward']}"),
                           ("im2col", t_book_b, "conv2d_backward_im2col"),
                           ("mygrad", peers.get("mygrad backward"), "autograd, dx and dw" if mygrad_ok else mygrad_note),
