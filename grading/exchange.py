@@ -1,21 +1,22 @@
-"""Plain values between the trusted grader and the jail: JSON trees and strict ``.npy``, no pickle.
+"""Plain values between the trusted grader and the jail: JSON trees and raw array bytes, no pickle.
 
 Both sides import this module (inside the jail it is the only grading code there is). A value
-is a JSON tree whose arrays travel as named ``.npy`` frames (:func:`encode`, :func:`decode`);
-frames are ``name size\\n`` and `size` bytes on a pipe (:func:`frame_header`, :class:`FrameReader`).
-Nothing from the jail is trusted: decoding has a node, depth, string and size budget, parses
-``.npy`` headers by hand (numeric dtypes only, data size must match the header) and never
-unpickles. It imports only the standard library at module level.
+is a JSON tree (:func:`encode`, :func:`decode`); an array is a node with its dtype and shape,
+its bytes a frame of their own. Frames are ``name size\\n`` and `size` bytes on a pipe
+(:func:`frame_header`, :class:`FrameReader`). Nothing from the jail is trusted: decoding has a
+node, depth, string and size budget, takes numeric dtypes only, checks the data size against
+dtype and shape, and never unpickles. It imports only the standard library at module level.
 """
-import io
+import math
 import re
 
-MAX_DEPTH, MAX_NODES, MAX_STR, MAX_INT_DIGITS = 20, 100_000, 10_000, 4_000
+MAX_DEPTH, MAX_NODES, MAX_STR = 20, 100_000, 10_000
 MAX_ARRAY_BYTES = 64 << 20          # one returned array
 MAX_RESULT_BYTES = 256 << 20        # everything one jail sends back
 MAX_JSON_BYTES = 8 << 20            # one JSON frame
 NUMERIC_KINDS = "biufc"
 NAME_RE = re.compile(r"^[A-Za-z0-9_.-]{1,100}$")
+DTYPE_RE = re.compile(r"^[<>|=][biufc][0-9]{1,2}$")
 
 
 class UnsupportedValue:
@@ -37,15 +38,8 @@ class DecodeError(ValueError):
     """A value sent back from the jail is malformed or too large."""
 
 
-def npy_bytes(arr) -> bytes:
-    import numpy as np
-    buf = io.BytesIO()
-    np.save(buf, arr, allow_pickle=False)
-    return buf.getvalue()
-
-
 def encode(obj, blobs, prefix="a", *, trusted=False, _count=None):
-    """`obj` as a JSON tree; its arrays go into `blobs` (name -> ``.npy`` bytes).
+    """`obj` as a JSON tree; the bytes of its arrays go into `blobs` (name -> bytes).
 
     Only exact plain types pass: None, bool, str, int, float, complex, tuple, list, dict with
     str keys, numeric NumPy arrays and scalars. The grader sends a case's arguments
@@ -58,29 +52,26 @@ def encode(obj, blobs, prefix="a", *, trusted=False, _count=None):
     if count[0] > MAX_NODES:
         raise ValueError("result too large")
     tp = type(obj)
-    if obj is None or tp is bool or tp is str:
+    if obj is None or tp in (bool, str, int, float):  # JSON itself (NaN and infinities too)
+        if tp is int and obj.bit_length() > 13000:
+            return {"t": "unsupported", "type": "huge int"}
         return {"t": "plain", "v": obj[:MAX_STR] if tp is str else obj}
-    if tp is int:
-        s = str(obj) if obj.bit_length() < 13000 else ""
-        return {"t": "int", "v": s} if 0 < len(s) <= MAX_INT_DIGITS else \
-            {"t": "unsupported", "type": "huge int"}
-    if tp is float or tp is complex:
-        return {"t": tp.__name__, "v": repr(obj) if tp is float else [repr(obj.real), repr(obj.imag)]}
-    if tp is tuple or tp is list:
-        return {"t": tp.__name__, "items": [encode(x, blobs, prefix, trusted=trusted, _count=count)
-                                            for x in obj]}
-    if tp is dict and all(type(k) is str for k in obj):
-        return {"t": "dict", "items": [[k, encode(v, blobs, prefix, trusted=trusted, _count=count)]
-                                       for k, v in obj.items()]}
+    if tp is complex:
+        return {"t": "complex", "v": [obj.real, obj.imag]}
+    if tp is tuple or tp is list or (tp is dict and all(type(k) is str for k in obj)):
+        items = [encode(x, blobs, prefix, trusted=trusted, _count=count) for x in
+                 (obj.values() if tp is dict else obj)]
+        return {"t": tp.__name__, "items": list(map(list, zip(obj, items))) if tp is dict else items}
     scalar = isinstance(obj, np.generic) and tp.__module__ == "numpy"
     if (tp is np.ndarray or scalar) and obj.dtype.kind in NUMERIC_KINDS and not obj.dtype.fields:
-        name = f"{prefix}{len(blobs)}.npy"
+        spec = {"t": "npscalar" if scalar else "ndarray", "file": f"{prefix}{len(blobs)}",
+                "dtype": obj.dtype.str, "shape": list(np.shape(obj))}
         if trusted and not scalar:
-            return _array_with_layout(obj, blobs, name)
+            return _with_layout(obj, blobs, spec)
         if obj.nbytes > MAX_ARRAY_BYTES:
             return {"t": "unsupported", "type": f"ndarray of {obj.nbytes} bytes (too large)"}
-        blobs[name] = npy_bytes(np.asarray(obj))
-        return {"t": "npscalar" if scalar else "ndarray", "file": name}
+        blobs[spec["file"]] = obj.tobytes()
+        return spec
     if trusted:
         raise TypeError(f"exchange: cannot send a {tp.__name__} into the jail (case args must "
                         "be plain values: numeric arrays, numbers, None, str, tuples, lists, dicts)")
@@ -90,28 +81,26 @@ def encode(obj, blobs, prefix="a", *, trusted=False, _count=None):
         return {"t": "unsupported", "type": "object"}
 
 
-def _array_with_layout(a, blobs, name):
-    """The raw memory span under a non-contiguous view, and the view's layout on it."""
+def _with_layout(a, blobs, spec):
+    """A view's raw memory span and its layout on it (strides, offset), and its writeable flag."""
     import ctypes
-    import numpy as np
     from numpy.lib.array_utils import byte_bounds
-    layout, writeable = None, bool(a.flags.writeable)
     lo, hi = byte_bounds(a) if a.size else (0, 0)
+    spec["writeable"] = bool(a.flags.writeable)
     if a.size and not a.flags.c_contiguous and hi - lo <= 4 * a.nbytes + (1 << 20):
-        layout = {"dtype": a.dtype.str, "shape": list(a.shape), "strides": list(a.strides),
-                  "offset": a.__array_interface__["data"][0] - lo}
-        a = np.frombuffer(ctypes.string_at(lo, hi - lo), dtype=np.uint8)
-    blobs[name] = npy_bytes(a)
-    return {"t": "ndarray", "file": name, "layout": layout, "writeable": writeable}
+        spec.update(strides=list(a.strides), offset=a.__array_interface__["data"][0] - lo)
+        blobs[spec["file"]] = ctypes.string_at(lo, hi - lo)
+    else:
+        blobs[spec["file"]] = a.tobytes()
+    return spec
 
 
 def decode(spec, store, *, trusted=False, _depth=0, _budget=None):
-    """Rebuild a value from its tree; `store` holds the arrays (a dict name -> bytes).
+    """Rebuild a value from its tree; `store` holds the array bytes (a dict name -> bytes).
 
     Strict and size-limited; `trusted` (the jail reading the grader's own inputs) also
     restores an array's layout and writeable flag and lifts the size budget.
     """
-    import numpy as np
     budget = _budget if _budget is not None else [0, 0]
     budget[0] += 1
     if _depth > MAX_DEPTH or budget[0] > MAX_NODES:
@@ -119,14 +108,11 @@ def decode(spec, store, *, trusted=False, _depth=0, _budget=None):
     if not isinstance(spec, dict) or not isinstance(spec.get("t"), str):
         raise DecodeError("malformed value")
     t, v, items = spec["t"], spec.get("v"), spec.get("items")
-    if t == "plain" and (v is None or isinstance(v, bool) or (isinstance(v, str) and len(v) <= MAX_STR)):
+    if t == "plain" and (v is None or type(v) in (bool, float) or (type(v) is int and v.bit_length() <= 13000)
+                         or (type(v) is str and len(v) <= MAX_STR)):
         return v
-    if t == "int" and isinstance(v, str) and len(v) <= MAX_INT_DIGITS and re.fullmatch(r"-?\d+", v):
-        return int(v)
-    if t == "float":
-        return _float(v)
-    if t == "complex" and isinstance(v, list) and len(v) == 2:
-        return complex(_float(v[0]), _float(v[1]))
+    if t == "complex" and isinstance(v, list) and len(v) == 2 and all(type(x) is float for x in v):
+        return complex(*v)
     if t == "dict" and isinstance(items, list) and not all(
             isinstance(kv, list) and len(kv) == 2 and isinstance(kv[0], str) and len(kv[0]) <= MAX_STR
             for kv in items):
@@ -137,60 +123,32 @@ def decode(spec, store, *, trusted=False, _depth=0, _budget=None):
         return tuple(out) if t == "tuple" else out if t == "list" else dict(zip((k for k, _ in items), out))
     if t == "unsupported":
         return UnsupportedValue(spec.get("type") if isinstance(spec.get("type"), str) else "unknown")
-    if t not in ("ndarray", "npscalar"):
-        raise DecodeError(f"malformed value of type {t[:20]!r}")
-    arr = _load_array(spec.get("file"), store, budget, trusted)
-    if t == "npscalar":
-        if arr.ndim != 0:
-            raise DecodeError("malformed scalar")
-        return arr[()]
-    layout = spec.get("layout") if trusted else None
-    if layout:
-        arr = np.ndarray(tuple(layout["shape"]), dtype=np.dtype(layout["dtype"]), buffer=arr,
-                         offset=layout["offset"], strides=tuple(layout["strides"]))
+    if t in ("ndarray", "npscalar"):
+        return _array(spec, t, store, budget, trusted)
+    raise DecodeError(f"malformed value of type {t[:20]!r}")
+
+
+def _array(spec, t, store, budget, trusted):
+    """An array from its node and frame: a numeric dtype, data matching dtype and shape."""
+    import numpy as np
+    name, dtype, shape = spec.get("file"), spec.get("dtype"), spec.get("shape")
+    if not (isinstance(name, str) and name in store and isinstance(dtype, str) and DTYPE_RE.match(dtype)
+            and isinstance(shape, list) and len(shape) <= (32 if t == "ndarray" else 0)
+            and all(type(n) is int and 0 <= n <= MAX_ARRAY_BYTES for n in shape)):
+        raise DecodeError("malformed array")
+    data, dtype = store[name], np.dtype(dtype)
+    budget[1] += len(data)
+    if not trusted and (len(data) > MAX_ARRAY_BYTES or budget[1] > MAX_RESULT_BYTES):
+        raise DecodeError("returned array too large")
+    if trusted and "strides" in spec:
+        arr = np.ndarray(tuple(shape), dtype, bytearray(data), spec["offset"], tuple(spec["strides"]))
+    elif math.prod(shape) * dtype.itemsize != len(data):
+        raise DecodeError("array data does not match its dtype and shape")
+    else:
+        arr = np.frombuffer(data, dtype).reshape(shape).copy()
     if trusted and spec.get("writeable") is False:
         arr.flags.writeable = False
-    return arr
-
-
-def _float(v):
-    try:
-        if isinstance(v, str) and len(v) <= 40:
-            return float(v)
-    except ValueError:
-        pass
-    raise DecodeError("malformed float")
-
-
-def _load_array(name, store, budget, trusted):
-    """An array frame parsed by hand: numeric dtype, data size matching the header."""
-    import numpy as np
-    from numpy.lib import format as npf
-    if not isinstance(name, str) or not NAME_RE.match(name) or not name.endswith(".npy"):
-        raise DecodeError("malformed array reference")
-    if name not in store:
-        raise DecodeError("array missing")
-    size = len(store[name])
-    budget[1] += size
-    if not trusted and (size > MAX_ARRAY_BYTES + 4096 or budget[1] > MAX_RESULT_BYTES):
-        raise DecodeError("returned array too large")
-    fh = io.BytesIO(store[name])
-    try:
-        version = npf.read_magic(fh)
-        read = {(1, 0): npf.read_array_header_1_0, (2, 0): npf.read_array_header_2_0}[version]
-        shape, fortran, dtype = read(fh)
-    except Exception as exc:
-        raise DecodeError(f"unreadable array header ({type(exc).__name__})") from None
-    if (dtype.kind not in NUMERIC_KINDS or dtype.fields or dtype.hasobject or dtype.subdtype
-            or len(shape) > 32 or not all(isinstance(n, int) and 0 <= n <= MAX_ARRAY_BYTES for n in shape)):
-        raise DecodeError("array of a non-numeric dtype or a bad shape")
-    count = 1
-    for n in shape:
-        count *= n
-    if size - fh.tell() != count * dtype.itemsize:
-        raise DecodeError("array data does not match its header")
-    flat = np.frombuffer(store[name], dtype=dtype, count=count, offset=fh.tell())
-    return flat.reshape(shape, order="F" if fortran else "C").copy(order="K")
+    return arr[()] if t == "npscalar" else arr
 
 
 def frame_header(name: str, size: int) -> bytes:

