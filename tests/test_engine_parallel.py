@@ -122,3 +122,26 @@ def test_machine_busy_compares_the_load_average_with_the_threads(monkeypatch):
     assert parallel.machine_busy()
     monkeypatch.setattr(os, "getloadavg", lambda: (1.5, 9.0, 9.0))
     assert not parallel.machine_busy()
+
+
+def test_one_blas_thread_limits_blas_inside_and_restores_it():
+    from threadpoolctl import threadpool_info
+    blas_threads = lambda: [lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"]
+    before = blas_threads()
+    with parallel.one_blas_thread():
+        assert set(blas_threads()) == {1}
+        def other_caller():     # enters and leaves meanwhile: must not lift the limit
+            with parallel.one_blas_thread():
+                seen.append(set(blas_threads()))
+        seen = []
+        worker = threading.Thread(target=other_caller)
+        worker.start()
+        worker.join()
+        assert seen == [{1}] and set(blas_threads()) == {1}
+    assert blas_threads() == before and not parallel._blas_lock.locked()
+
+
+def test_run_parts_inline_runs_every_part_on_the_caller():
+    threads = []
+    parallel.run_parts(lambda i: threads.append((i, threading.get_ident())), 3, inline=True)
+    assert threads == [(i, threading.get_ident()) for i in range(3)]

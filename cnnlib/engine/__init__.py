@@ -10,10 +10,8 @@ It is faster because it avoids copies and page faults rather than by different m
   for strides > 1), the index bookkeeping (``Geometry``) and a per-thread scratch cache;
 * ``parallel``: a few worker threads (NumPy releases the GIL while it copies and multiplies).
 
-The plans were tuned on CPUs with AVX-512; elsewhere the textbook im2col can be faster, so the
-first ``conv2d`` (or ``conv2d_backward``) call for a geometry times the candidates side by side
-(the plans, for conv2d the textbook layout with kept buffers too, and the textbook im2col) and
-the process keeps the fastest one for that geometry.
+The plans were tuned on CPUs with AVX-512; elsewhere other paths can be faster, so the first
+call for a geometry times every path side by side and the process keeps the fastest.
 
 What was measured on which CPU, and why each choice was made, is in ``NOTES.md`` beside this
 file. Shapes: x (N, C, H, W), w (K, C, Fh, Fw), dout (N, K, Ho, Wo). The functions here take
@@ -55,10 +53,8 @@ SCATTER_PART = 2**17            # values per thread, at least, in scatter_images
 
 
 def conv2d(x, w, b, stride, padding, out_hw, dtype, textbook):
-    """conv2d's output (N, K, Ho, Wo) in ``dtype``: by the plans (layout chosen by shape), the
-    columns plan (if the shape chose another), ``ImagesPlan`` (the textbook's layout with kept
-    buffers) or ``textbook(x, w, b, stride, padding)`` (cnnlib's im2col), whichever measured
-    fastest for this geometry."""
+    """conv2d's output (N, K, Ho, Wo) in ``dtype`` by the path that measured fastest: the plans
+    (layout by shape), the columns plan, ``ImagesPlan`` or ``textbook(x, w, b, stride, padding)``."""
     g = Geometry(x.shape, w.shape[2:], stride, padding, out_hw)
     paths = dict(plans=lambda: forward(x, w, b, g, dtype))
     if shape_layout(g) is not ColsPlan:         # long kernel rows: the columns may still win
@@ -94,11 +90,9 @@ def _choice_key(direction, x_shape, w_shape, stride, padding, dtype):
 def _calibrate(paths, min_rounds=3, max_rounds=25, budget=0.05):
     """(name of the fastest path, its result), from rounds of calls after a first call each.
 
-    Each round calls every path once, in an order that rotates from round to round, and
-    scores each by its time over the round's fastest; the lowest median score wins. Calls
-    side by side see the same machine load, and a median ignores a disturbed round. At least
-    ``min_rounds`` rounds, more (up to ``max_rounds``) while they took under ``budget``
-    seconds in all, so that small, noisy geometries get more samples.
+    Each round calls every path once (the order rotates) and scores each by its time over the
+    round's fastest; the lowest median score wins, so one disturbed round does not decide. At
+    least ``min_rounds`` rounds, up to ``max_rounds`` while they take under ``budget`` seconds.
     """
     names = list(paths)
     results = {name: paths[name]() for name in names}     # first calls build plans
@@ -118,8 +112,7 @@ def _calibrate(paths, min_rounds=3, max_rounds=25, budget=0.05):
 
 
 def path_choice(direction, x_shape, w_shape, stride, padding, dtype):
-    """The path chosen for "forward" or "backward" in this process ("plans", "textbook"; for
-    "forward" also "columns", "images"), or None."""
+    """The path chosen for "forward" or "backward" in this process (a name), or None."""
     pair = lambda v: (v, v) if isinstance(v, int) else tuple(v)
     key = _choice_key(direction, x_shape, w_shape, pair(stride), pair(padding), dtype)
     return FORCE_PATH or _choices.get(key)

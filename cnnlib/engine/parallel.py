@@ -11,12 +11,14 @@ handing the GIL back and forth costs more than the second core gives (NOTES.md).
 size their parts accordingly.
 """
 import concurrent.futures
+import contextlib
+import functools
 import os
 import threading
 
-__all__ = ["num_threads", "run_parts", "machine_busy"]
+__all__ = ["num_threads", "run_parts", "machine_busy", "one_blas_thread"]
 
-_lock = threading.Lock()
+_lock, _blas_lock = threading.Lock(), threading.Lock()
 _pool = None
 _local = threading.local()
 
@@ -47,6 +49,29 @@ def machine_busy():
         return False
 
 
+@functools.lru_cache(maxsize=None)
+def _blas_controller():
+    try:
+        from threadpoolctl import ThreadpoolController   # comes with scikit-learn
+        return ThreadpoolController().select(user_api="blas")
+    except ImportError:
+        return None
+
+
+@contextlib.contextmanager
+def one_blas_thread():
+    """BLAS on one thread inside, unless another thread is inside (then BLAS keeps its own)."""
+    controller = _blas_controller()
+    if controller is None or not _blas_lock.acquire(blocking=False):
+        yield
+        return
+    try:
+        with controller.limit(limits=1):
+            yield
+    finally:
+        _blas_lock.release()
+
+
 def _forget_pool():
     """After fork the child has none of the parent's threads: start a new pool when needed."""
     global _pool, _lock
@@ -75,12 +100,13 @@ def _in_worker(work, i):
         _local.in_worker = False
 
 
-def run_parts(work, n):
-    """Call ``work(i)`` for i in range(n), in parallel where possible; return when all finished.
+def run_parts(work, n, inline=False):
+    """Call ``work(i)`` for i in range(n), in parallel where possible (in turn on the calling
+    thread if ``inline``); return when all finished.
 
     The first exception raised by any part is re-raised (after every part has stopped).
     """
-    if n <= 1 or getattr(_local, "in_worker", False):
+    if n <= 1 or inline or getattr(_local, "in_worker", False):
         for i in range(n):
             work(i)
         return

@@ -30,7 +30,7 @@ import functools
 
 import numpy as np
 
-from .parallel import machine_busy, num_threads, run_parts
+from .parallel import machine_busy, num_threads, one_blas_thread, run_parts
 from .window_matrix import cached, view as _view
 
 __all__ = ["RowsPlan", "ColsPlan", "StripsPlan", "ImagesPlan", "forward", "weight_grad"]
@@ -41,7 +41,6 @@ MAX_PIECE = 256             # more rows per piece measured slower (NOTES.md)
 CHUNK_BYTES = 2**20         # window matrix of one chunk of images, at most (at least one image)
 PART_FLOPS = 2 * 10**7      # a thread gets a part only if it has at least this much to compute
 ROW_RUN = 32                # strips/rows layout when a kernel row holds at least this many values
-BLAS_ONE_THREAD = 2**18     # OpenBLAS multiplies products of fewer multiply-adds on one thread
 LAYOUT = None               # None: chosen by shape; tests and benchmarks may set a plan class
 
 
@@ -310,25 +309,19 @@ class StripsPlan(_Plan):
 
 
 class ImagesPlan(_Plan):
-    """The textbook im2col, with its buffers kept: each image's windows are the columns of a
-    (Kd + 1, Ho*Wo) matrix (row order (c, m, l), then ones), filled by one strided copy per
-    chunk from a zero-padded copy of x, and one batched product writes the output in place.
-    Image products small enough for one BLAS thread (``BLAS_ONE_THREAD``) run in parts, one
-    per thread, unless the machine is busy; larger ones leave the threads to BLAS.
-    """
+    """The textbook im2col with kept buffers: per image, windows as columns (Kd + 1, Ho*Wo),
+    filled by one strided copy per chunk from a padded copy of x; a batched product writes the
+    output in place. One part per thread, one BLAS thread each (in turn on a busy machine)."""
 
     def __init__(self, g, K, dtype):
         per, it = g.Ho * g.Wo, np.dtype(dtype).itemsize
         super().__init__(g, K, dtype, per, per * (g.C * g.fh * g.fw + 1) * it)
-        small = K * (self.Kd + 1) * per < BLAS_ONE_THREAD
-        self.parts = _split(g.N, min(num_threads(), g.N) if small else 1)
+        self.parts = _split(g.N, min(num_threads(), g.N))
         Hp, Wp = g.H + 2 * g.ph, g.W + 2 * g.pw
         self.xp = np.zeros((g.N, g.C, Hp, Wp), dtype)                  # the padding stays zero
         self.windows = _view(self.xp, 0, (g.N, g.C, g.fh, g.fw, g.Ho, g.Wo),
                              (g.C * Hp * Wp, Hp * Wp, Wp, 1, g.sh * Wp, g.sw))
-        self.cols = [np.empty((min(self.nb, g.N), self.Kd + 1, per), dtype) for _ in self.parts]
-        for cols in self.cols:
-            cols[:, -1] = 1
+        self.cols = [np.ones((min(self.nb, g.N), self.Kd + 1, per), dtype) for _ in self.parts]
         self.nbytes = self.xp.nbytes + sum(cols.nbytes for cols in self.cols)
 
     weights = ColsPlan.weights
@@ -346,11 +339,8 @@ class ImagesPlan(_Plan):
                 np.copyto(dest[:n], self.windows[n0:n0 + n])
                 np.matmul(wb, cols[:n], out=y[n0:n0 + n].reshape(n, self.K, -1))
 
-        if machine_busy():          # the same products in the same order, on this thread
-            for i in range(len(self.parts)):
-                part(i)
-        else:
-            run_parts(part, len(self.parts))
+        with one_blas_thread():     # busy machine: the same products in turn, on this thread
+            run_parts(part, len(self.parts), inline=machine_busy())
         return y
 
 
