@@ -4,8 +4,8 @@ You do not need this package to understand convolution: ``cnnlib.conv`` holds th
 the textbook im2col, and the engine computes the same numbers (the tests hold them equal).
 It is faster because it avoids copies and page faults rather than by different mathematics:
 
-* ``plans``: three layouts of the sliding windows (strips, rows, columns), products cut into
-  pieces, the batch cut into chunks and parts;
+* ``plans``: four layouts of the sliding windows (strips, rows, columns, images), products cut
+  into pieces, the batch cut into chunks and parts;
 * ``window_matrix``: a polyphase window matrix (one contiguous run per kernel offset, also
   for strides > 1), the index bookkeeping (``Geometry``) and a per-thread scratch cache;
 * ``parallel``: a few worker threads (NumPy releases the GIL while it copies and multiplies).

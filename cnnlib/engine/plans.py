@@ -1,9 +1,9 @@
-"""The engine's plans for conv2d: three layouts of the sliding windows, pieces, chunks, parts.
+"""The engine's plans for conv2d: layouts of the sliding windows, pieces, chunks, parts.
 
 Shapes: x (N, C, H, W), w (K, C, Fh, Fw), output (N, K, Ho, Wo); Kd = C*Fh*Fw window values.
 
 Every output value is a dot product of one window with one filter, so putting the windows into
-the rows (or columns) of a matrix turns the convolution into ONE matrix product. Three layouts:
+the rows (or columns) of a matrix turns the convolution into ONE matrix product. By shape:
 
 * **strips** (stride 1 in height and a kernel row of Fw*C >= 32 values, as in W2): x is copied
   into channels-last strips in which Fh consecutive entries form a whole window, so the windows
