@@ -431,20 +431,6 @@ def max_seconds(checks, n_cells: int, cell_timeout: float = 60.0, cells_timeout:
 # ------------------------------------------------------------------------------ verdicts
 CELL_STOPPED = {"timeout": "timed out", "idle": "stopped: it waited without computing (sleep, input?)",
                 "crashed": "crashed", "skipped": "skipped (time for the cells used up)"}
-#: why a case has no verdict of its own -> (flag, message); {t}: the target
-FAILED = {
-    "memory": ("memory", "`{t}` ran out of memory (limit {mib} MiB)"),
-    "unsendable": ("result too large", "`{t}` returned a value too large or too deeply nested to be checked"),
-    "malformed": ("malformed result", "the result of `{t}` could not be read"),
-    "undecodable": ("malformed result", "`{t}` returned a value that cannot be graded ({error})"),
-    "timeout": ("timeout", "`{t}` did not finish within {timeout:g} s of computing time for all its "
-                "checks (an endless loop?)"),
-    "idle": ("idle", "`{t}` was stopped: it waited {idle:g} s without computing anything (time.sleep, "
-             "input(), waiting for a process or a lock?)"),
-    "lost": ("crashed", "`{t}` gave no result (the notebook's code broke the grader's process?)"),
-    "crashed": ("crashed", "`{t}` {how} (os._exit, sys.exit in a child, a crash or a memory blow-up?)")}
-
-
 def _group_verdicts(g, frames, err, checks, all_cases, lim) -> dict[str, Verdict]:
     if frames.json("started") is None:
         if err["timed_out"]:
@@ -475,53 +461,51 @@ def _group_verdicts(g, frames, err, checks, all_cases, lim) -> dict[str, Verdict
 
 def _judge(check, cases, frames, prefix, timed_out, lim, cells, flags, blocked):
     """(passed, message) of one check from the frames the jail sent; fills `flags`, `blocked`."""
-    from grading.checks import verdict
+    from grading.checks import outcome_verdict, verdict
     target, what = check.target, "variable" if check.kind == "value" else "function"
-    if frames.json(f"{prefix}_missing") is None:
-        return verdict(target, cases, _case_messages(check, cases, frames, prefix, timed_out, lim,
-                                                     flags, blocked))
-    errors = [f"cell {i + 1}: {str(x.get('error'))[:200]}" for i, x in enumerate(cells)
-              if x.get("status") == "error"][:3]
-    flags.append(f"missing {what} {target}")
-    return False, (f"`{target}` is not defined in the notebook: did you rename the {what}, "
-                   f"delete its cell, or does its cell raise an error?"
-                   + ("\nCells that raised an error:\n" + "\n".join(errors) if errors else ""))
+    if frames.json(f"{prefix}_missing") is not None:
+        errors = [f"cell {i + 1}: {str(x.get('error'))[:200]}" for i, x in enumerate(cells)
+                  if x.get("status") == "error"][:3]
+        flags.append(f"missing {what} {target}")
+        return False, (f"`{target}` is not defined in the notebook: did you rename the {what}, "
+                       f"delete its cell, or does its cell raise an error?"
+                       + ("\nCells that raised an error:\n" + "\n".join(errors) if errors else ""))
+    messages = []
+    for case, outcome in zip(cases, _outcomes(check, len(cases), frames, prefix, timed_out, lim, blocked)):
+        message, flag = outcome_verdict(check, case, outcome)
+        messages.append(message)
+        flags += [flag] if flag else []
+    return verdict(target, cases, messages)
 
 
-def _case_messages(check, cases, frames, prefix, timed_out, lim, flags, blocked):
-    """Each case's message (None: right), ending after the case where the function was stopped."""
-    from grading.checks import judge, raised
-    for k, case in enumerate(cases):
-        r, why, error = frames.json(f"{prefix}_{k}"), None, ""
-        if r is None:  # the function was stopped: the jail's status of its fork says why
+def _outcomes(check, n, frames, prefix, timed_out, lim, blocked):
+    """What each call gave (see grading.checks.outcome_verdict), from the frames the jail sent;
+    it ends after the first case without a result (the function was stopped)."""
+    for k in range(n):
+        r = frames.json(f"{prefix}_{k}")
+        if r is None:  # the jail's status of the check's fork says why
             status = frames.json(f"{prefix}_status")
-            why = (status or {}).get("why") or ("timeout" if status is None and timed_out else "crashed")
-            why = why if why in FAILED else "crashed"
-            why = "lost" if why == "crashed" and status is None else why
-            sig = (status or {}).get("signal")
+            why, sig = (status or {}).get("why"), (status or {}).get("signal")
+            why = why if why in ("timeout", "idle") else "lost" if status is None and not timed_out \
+                else "timeout" if status is None else "crashed"
             try:
                 how = f"was killed by {signal.Signals(int(sig)).name}" if sig else "stopped the Python process"
             except (TypeError, ValueError):
                 how = "was killed by an unknown signal"
-        elif r.get("status") == "ok":
+            yield {"status": why, "limit": check.timeout, "n": n, "idle": IDLE_SECONDS, "how": how}
+            return
+        blocked.update(str(b)[:60] for b in (r.get("blocked") or [])[:5])
+        if r.get("status") == "ok":
             try:
-                got = exchange.decode(r.get("value"), frames.frames)
                 after = exchange.decode(r["inputs_after"], frames.frames) if check.kind != "value" else None
                 if after is not None and not (isinstance(after, list) and len(after) == 2):
                     raise exchange.DecodeError("malformed inputs")
+                yield {"status": "ok", "value": exchange.decode(r.get("value"), frames.frames), "inputs_after": after}
             except (exchange.DecodeError, KeyError, RecursionError) as exc:
-                why, error = "undecodable", exc
-        elif r.get("status") != "raised":
-            why = r.get("status") if r.get("status") in ("memory", "unsendable") else "malformed"
-        blocked.update(str(b)[:60] for b in ((r or {}).get("blocked") or [])[:5])
-        if why:
-            flags.append(FAILED[why][0])
-            yield FAILED[why][1].format(t=check.target, mib=lim["memory"] >> 20, error=error,
-                                        timeout=check.timeout, idle=IDLE_SECONDS, how=how if r is None else "")
-        elif r["status"] == "raised":
-            flags += ["memory"] if r.get("type") == "MemoryError" else []
-            yield raised(check.target, str(r.get("type"))[:100], str(r.get("error", "")).partition(": ")[2])
+                yield {"status": "undecodable", "error": exc}
+        elif r.get("status") == "raised":
+            yield {"status": "raised", "type": str(r.get("type"))[:100],
+                   "error": str(r.get("error", "")).partition(": ")[2]}
         else:
-            yield judge(case, got, tuple(getattr(check, "params", ()) or ()), after)
-        if r is None:
-            return
+            yield {"status": r.get("status") if r.get("status") in ("memory", "unsendable") else "malformed",
+                   "mib": lim["memory"] >> 20}

@@ -28,7 +28,7 @@ from contextlib import contextmanager
 import numpy as np
 
 from ._core import (MAX_SHOWN, Case, Check, Variant, array_check, describe, inputs_changed, judge,
-                    raised, scalar_check, summary, verdict, to_array, tuple_check)
+                    outcome_verdict, scalar_check, verdict, to_array, tuple_check)
 from . import (a01_mlp, a01b_pipeline_shapes, a01c_weight_sharing, a02_convolution, a03_hyperparameters,
                a03b_im2col, a04_features, a05_pooling, a05a_one_by_one, a05b_learning, a06_backprop)
 
@@ -106,25 +106,23 @@ def _paused():
 
 def run_case(check: Check, case: Case, namespace: dict) -> "str | None":
     """Run one case in this process; None if it passes, else the message."""
-    if check.kind == "value":
-        if check.target not in namespace:
-            return f"`{check.target}` is not defined: did you run its cell?"
-        return judge(case, namespace[check.target])
     fn = namespace.get(check.target)
-    if fn is None:
+    if check.target not in namespace or (fn is None and check.kind != "value"):
         return f"`{check.target}` is not defined: did you run its cell?"
+    if check.kind == "value":
+        return outcome_verdict(check, case, {"status": "ok", "value": fn})[0]
     if not callable(fn):
         return f"`{check.target}` is {describe(fn)}, not a function"
     with _paused():
         args, kwargs = copy.deepcopy(case.args), copy.deepcopy(case.kwargs)
     try:
-        got = fn(*args, **kwargs)
+        outcome = {"status": "ok", "value": fn(*args, **kwargs), "inputs_after": (args, kwargs)}
     except CheckTimeout:
         raise
     except Exception as exc:
-        return raised(check.target, type(exc).__name__, str(exc))
+        outcome = {"status": "raised", "type": type(exc).__name__, "error": str(exc)}
     with _paused():
-        return judge(case, got, check.params, (args, kwargs))
+        return outcome_verdict(check, case, outcome)[0]
 
 
 def run_check(grade_id: str, namespace: dict, seed=None, timeout=None) -> None:
@@ -143,8 +141,7 @@ def run_check(grade_id: str, namespace: dict, seed=None, timeout=None) -> None:
             for case in cases:
                 messages.append(run_case(check, case, namespace))
     except CheckTimeout:
-        messages.append(f"`{check.target}` took longer than {limit:g} s for its {len(cases)} cases "
-                        "(an endless loop?)")
+        messages.append(outcome_verdict(check, case, {"status": "timeout", "limit": limit, "n": len(cases)})[0])
     passed, message = verdict(check.target, cases, messages)
     if not passed:
         raise AssertionError(message)
