@@ -19,6 +19,7 @@ with the same checkout and venv) can run any task.
 """
 from __future__ import annotations
 
+import copy
 import functools
 import hashlib
 import os
@@ -32,6 +33,9 @@ import warnings
 from pathlib import Path
 
 MAX_LOG_CHARS = 200_000   # of nbgrader's log, returned only when a submission fails
+#: what every grading task uses, imported once per worker process (`dask_setup`)
+WORKER_IMPORTS = ("nbgrader.api", "nbgrader.converters", "grading.grade", "grading.checks",
+                  "grading.preprocessors", "grading.sandbox")
 
 
 # ----------------------------------------------------------------------------- folders as data
@@ -89,12 +93,55 @@ def code_fingerprint() -> str:
     return digest.hexdigest()
 
 
+# ----------------------------------------------------------------------------- per worker, once
+@functools.lru_cache(maxsize=1)
+def feedback_exporter():
+    """nbconvert's HTMLExporter, its templates compiled once per process (a worker's).
+
+    nbconvert makes a new Jinja environment for every feedback page and compiles its nine
+    templates again, about 0.2 CPU s a submission. Each environment of this exporter shares
+    one in-memory Jinja bytecode cache: a template file whose source is unchanged (Jinja
+    compares its checksum) gets the code compiled the first time, so the page is the same,
+    byte for byte.
+    """
+    from jinja2 import BytecodeCache
+    from nbconvert.exporters import HTMLExporter
+
+    class CompiledTemplates(BytecodeCache):
+        def __init__(self):
+            self.code = {}   # bucket key (template name and file) -> (source checksum, code)
+
+        def load_bytecode(self, bucket) -> None:
+            checksum, code = self.code.get(bucket.key, (None, None))
+            if checksum == bucket.checksum:
+                bucket.code = code
+
+        def dump_bytecode(self, bucket) -> None:
+            self.code[bucket.key] = (bucket.checksum, bucket.code)
+
+    templates = CompiledTemplates()
+
+    class FeedbackHTMLExporter(HTMLExporter):
+        def _create_environment(self):
+            environment = super()._create_environment()
+            environment.bytecode_cache = templates
+            return environment
+
+    return FeedbackHTMLExporter
+
+
+def feedback_config(config):
+    """A copy of the course's configuration whose feedback pages `feedback_exporter` makes."""
+    config = copy.deepcopy(config)   # Config(config) would share, and change, its sections
+    config.GenerateFeedback.exporter_class = feedback_exporter()
+    return config
+
+
 # ----------------------------------------------------------------------------- the task
 def dask_setup(worker=None) -> None:
     """Dask worker preload (``--preload grading.task``): import what a task needs, once."""
     import importlib
-    for name in ("nbgrader.api", "nbgrader.converters", "grading.grade", "grading.checks",
-                 "grading.preprocessors", "grading.sandbox"):
+    for name in WORKER_IMPORTS:
         importlib.import_module(name)
 
 
@@ -140,7 +187,8 @@ def _grade_in(jobdir: Path, course: dict, job: dict) -> dict:
     if not result["success"]:
         log = result.get("log", "") + result.get("error", "")
         return {"ok": False, "error": last_error(result), "log": log[-MAX_LOG_CHARS:]}
-    feedback = run_converter(GenerateFeedback, course["config"], assignment, student, **overrides)
+    feedback = run_converter(GenerateFeedback, feedback_config(course["config"]), assignment,
+                             student, **overrides)
     out = read_job_grades(overrides["db_url"], assignment, student)
     out["flags"] = autograded_flags(root / "autograded" / student / assignment)
     if not feedback["success"]:

@@ -43,3 +43,41 @@ def test_unpack_refuses_entries_outside_the_folder(tmp_path, rel):
 def test_code_fingerprint_is_a_stable_sha256():
     assert code_fingerprint() == code_fingerprint()
     assert len(code_fingerprint()) == 64 and int(code_fingerprint(), 16) >= 0
+
+
+def _page(exporter_class, notebook) -> str:
+    page, _ = exporter_class().from_notebook_node(notebook)
+    return page
+
+
+def test_feedback_exporter_compiles_templates_once_and_writes_the_same_page(monkeypatch):
+    import jinja2
+    import nbformat
+    from nbconvert.exporters import HTMLExporter
+
+    from grading.task import feedback_exporter
+    nb = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_markdown_cell("# Pooling\nThe *maximum* of each window."),
+        nbformat.v4.new_code_cell("def max_pool2d(x):\n    return x[:, :, ::2, ::2]",
+                                  outputs=[nbformat.v4.new_output("stream", text="ok\n")])])
+    compiles = []
+    real_compile = jinja2.Environment.compile
+    monkeypatch.setattr(jinja2.Environment, "compile",
+                        lambda self, *a, **k: compiles.append(1) or real_compile(self, *a, **k))
+    first = _page(feedback_exporter(), nb)
+    once = len(compiles)
+    second = _page(feedback_exporter(), nb)
+    assert once > 0 and len(compiles) == once        # the second page compiled nothing
+    plain = _page(HTMLExporter, nb)
+    assert len(compiles) > once                      # nbconvert's own exporter compiles again
+    assert first == second == plain and "max_pool2d" in plain
+
+
+def test_feedback_config_is_a_copy(tmp_path):
+    from grading.grade import load_config
+    from grading.task import feedback_config, feedback_exporter
+    (tmp_path / "nbgrader_config.py").write_text("c = get_config()\nc.CourseDirectory.course_id = 'x'\n")
+    config = load_config(tmp_path)
+    copy = feedback_config(config)
+    assert copy.GenerateFeedback.exporter_class is feedback_exporter()
+    assert "exporter_class" not in config.GenerateFeedback
