@@ -41,6 +41,9 @@ def local_config() -> dict:
         # sandbox's large exchanges (03b_im2col sends 2 x 32 MB in, 16 MB back) crashed a
         # correct check. The jail sets its own environment; the worker keeps glibc's default.
         "distributed.nanny.pre-spawn-environ": {},
+        # Workers are forked from a process that imported the grader once (see
+        # `preload_forkserver`), not each started afresh.
+        "distributed.worker.multiprocessing-method": "forkserver",
         # Every task needs the batch's course data, held by the worker that computed it: Dask
         # places a task only on a worker that holds its inputs, and a free worker gets one by
         # stealing it (and the data with it). Once it has the data it keeps it: the memory
@@ -54,6 +57,38 @@ def local_config() -> dict:
         "distributed.admin.system-monitor.interval": "5s",
         "distributed.worker.memory.monitor-interval": "1s",
     }
+
+
+def preload_forkserver() -> None:
+    """Local workers start as forks of one process that imported the grader once.
+
+    With Python's default start method for Dask ("spawn") each worker process imports
+    distributed, nbgrader and the grader itself, a few CPU seconds each, on a machine whose
+    cores grade. The forkserver imports them once and forks the workers (and any worker
+    that Dask restarts) from that state. Dask's own forkserver list would import only
+    distributed and its dependencies.
+    """
+    import multiprocessing
+
+    from distributed import utils
+    from grading.task import WORKER_IMPORTS
+    # Not the coordinator's own module: each worker runs it as __mp_main__ (runpy would warn).
+    imports = [name for name in WORKER_IMPORTS if name != "grading.grade"]
+    multiprocessing.get_context("forkserver").set_forkserver_preload(["distributed", *imports])
+    utils._forkserver_preload_set = True   # Dask's get_mp_context keeps this list
+
+
+def stop_forkserver() -> None:
+    """Stop the forkserver of `preload_forkserver` (if one runs) and wait for it.
+
+    Its workers have stopped and it has reaped them, so their CPU time, and its own, counts
+    among this process's children (`python -m bench grading` measures it so). Python stops
+    it at exit anyway; the call is ``ForkServer._stop``, which Python's own tests use.
+    """
+    from multiprocessing import forkserver
+    stop = getattr(forkserver._forkserver, "_stop", None)
+    if stop is not None:
+        stop()
 
 
 class Connection:
@@ -115,6 +150,8 @@ def grading_client(scheduler: str | None, n_workers: int):
             client.close(timeout=CONNECT_TIMEOUT_S)
         return
     with dask.config.set(local_config()):
+        if dask.config.get("distributed.worker.multiprocessing-method") == "forkserver":
+            preload_forkserver()
         cluster = LocalCluster(n_workers=max(1, n_workers), threads_per_worker=1, processes=True,
                                dashboard_address=None, silence_logs=logging.ERROR)
         try:
@@ -125,6 +162,7 @@ def grading_client(scheduler: str | None, n_workers: int):
                 client.close(timeout=CONNECT_TIMEOUT_S)
         finally:
             cluster.close(timeout=CONNECT_TIMEOUT_S)
+            stop_forkserver()
 
 
 def _connect(Client, scheduler: str):
@@ -186,11 +224,16 @@ def executing(dask_worker) -> list[str]:
 
 
 # ----------------------------------------------------------------------------- by hand
+#: settings of the local cluster only: `dask worker --preload` says the first; the second
+#: needs `preload_forkserver`, which only the local cluster calls
+LOCAL_ONLY = ("distributed.worker.preload", "distributed.worker.multiprocessing-method")
+
+
 def dask_environment() -> dict:
     """The local cluster's settings as DASK_* variables, for `dask scheduler` and `dask worker`."""
     return {"DASK_" + key.upper().replace(".", "__").replace("-", "_"): str(value)
             for key, value in local_config().items()
-            if key != "distributed.worker.preload"}   # `dask worker --preload` says it
+            if key not in LOCAL_ONLY}
 
 
 def command(role: str, address: str, nworkers: int | None = None) -> list[str]:

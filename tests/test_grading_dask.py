@@ -247,7 +247,7 @@ def test_submission_that_keeps_killing_its_worker_is_flagged(course, cluster, tm
     assert any("killed the grading worker" in f for f in gh.flags_of(run.stdout, "victim", A)), run.stdout
     scores = gh.gradebook_scores(root)
     assert all(auto is None and person for auto, person in scores[("victim", A)].values())
-    assert {g: s for g, (s, _) in scores[("reference", A)].items()} == gh.test_points(root, A)
+    assert {g: s for g, (s, _) in scores[("reference", A)].items()} == gh.test_points(root, A), run.stdout[-3000:]
     cluster.wait_for_workers(2)   # the nannies restarted both worker processes
 
 
@@ -410,3 +410,20 @@ def test_guide_recipe_runs_as_written(course, tmp_path):
     full = sum(gh.test_points(root, A).values())
     assert gh.summary_cell(run.stdout, "reference") == f"{full:g}/{full:g}", run.stdout
     assert "dask worker tcp://127.0.0.1" in (tmp_path / "1.log").read_text()
+
+
+def test_local_workers_are_forked_from_one_import_and_stopped_with_it(course):
+    """The local cluster's workers come from a forkserver that imported the grader once;
+    closing the cluster stops that server too and waits for it (no process is left, and its
+    CPU time counts among this process's children, as `python -m bench grading` reads it)."""
+    from multiprocessing import forkserver
+
+    from grading.cluster import grading_client
+    with grading_client(None, 2) as client:
+        facts = client.run(lambda: (os.getppid(), "nbgrader.converters" in sys.modules))
+    parents = {parent for parent, _ in facts.values()}
+    assert len(facts) == 2 and all(imported for _, imported in facts.values())
+    assert len(parents) == 1 and os.getpid() not in parents   # one forkserver, not this process
+    assert forkserver._forkserver._forkserver_pid is None
+    with pytest.raises(ProcessLookupError):
+        os.kill(parents.pop(), 0)
