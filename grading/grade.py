@@ -23,9 +23,10 @@ Run from the course root (the folder with nbgrader_config.py). What happens:
    and return plain data (files as bytes, scores, flags). Only this process writes the real
    gradebook, one result at a time as tasks complete, and installs the autograded notebook
    and its feedback HTML in autograded/ and feedback/. A task that fails or outlives its
-   deadline, or whose worker dies more than the allowed number of times (Dask's
-   allowed-failures), leaves that submission "needs manual grade" and flagged; the batch goes
-   on. An interrupted run (Ctrl-C, a reboot) loses only the submissions being graded.
+   deadline leaves that submission "needs manual grade" and flagged; the batch goes on. A
+   task whose worker died more than the allowed number of times (Dask's allowed-failures)
+   may only have queued behind the one that kills it: once the batch is through, each such
+   submission is graded again alone, and flagged if its worker dies again. An interrupted run (Ctrl-C, a reboot) loses only the submissions being graded.
 6. grades.csv and grades-lms.csv (`grading.export`: a status, never a plain 0 for what was
    not graded), class_report.html (`grading.report`) and a per-student summary with the FLAGS.
 """
@@ -429,11 +430,22 @@ class Batch:
         self.progress.start()
         self.client, self.futures, self.started = None, {}, {}   # started: key -> first seen running
         self.window = 1   # tasks on the cluster at once: one per worker thread once connected
+        self.jobs: dict = {}   # task key -> its data, to send a suspect again
+        self.suspects: list = []   # (submission, data) whose worker died again and again
+        self.alone = False   # the last round: suspects one at a time
         self.pending = self.send_order(todo, connect, prepare_gradebook)
         try:
             self.refill()
             while self.futures:
                 self.collect(block=True)
+            if self.suspects:   # a task queued behind a killer dies with it: alone, it may not
+                print(f"{len(self.suspects)} submission(s) whose worker died again and again: "
+                      f"graded once more, one at a time", flush=True)
+                self.alone, self.window = True, 1
+                self.pending, self.suspects = iter(self.suspects), []
+                self.refill()
+                while self.futures:
+                    self.collect(block=True)
         finally:
             if self.futures:   # interrupted: nothing more runs for us on the cluster
                 self.client.cancel(list(self.futures))
@@ -475,8 +487,9 @@ class Batch:
     def capacity(self) -> int:
         """One task per worker thread: a task waits in this process, never behind a slow one
         on a worker (Dask places a task when it gets it; a free worker would idle meanwhile).
-        The scheduler so holds a few tasks, not the whole class (a MOOC's notebooks)."""
-        return max(1, sum(self.client.nthreads().values()))
+        The scheduler so holds a few tasks, not the whole class (a MOOC's notebooks). One in
+        the last round, where each suspect runs alone."""
+        return 1 if self.alone else max(1, sum(self.client.nthreads().values()))
 
     def refill(self) -> None:
         """Send submissions until every worker thread has one."""
@@ -492,6 +505,7 @@ class Batch:
         fut = self.client.submit(grade_task, self.shared, job, key=key, pure=False,
                                  priority=int(self.weight(sub)))
         self.futures[fut] = sub
+        self.jobs[key] = job
 
     def collect(self, block: bool) -> None:
         """Record every finished task (waiting up to a second for one when ``block``); the
@@ -509,9 +523,15 @@ class Batch:
         for fut, sub in done:
             sub.seconds = time.monotonic() - self.started.pop(fut.key, time.monotonic())
             result, error = None, ""
+            job = self.jobs.pop(fut.key, None)
             try:
                 result = fut.result()
             except Exception as exc:
+                from distributed import KilledWorker
+                if isinstance(exc, KilledWorker) and not self.alone and job is not None:
+                    self.suspects.append((sub, job))
+                    fut.release()
+                    continue
                 error = task_error(exc)
             sub.seconds = (result or {}).get("seconds", sub.seconds)
             fut.release()
@@ -545,6 +565,7 @@ class Batch:
                 if now - start > self.deadline(sub):
                     client.cancel([fut])
                     futures.pop(fut)
+                    self.jobs.pop(key, None)
                     self.started.pop(key, None)
                     try:   # frees the worker (the sandbox dies with it); needs a Nanny
                         client.restart_workers([worker], raise_for_error=False)

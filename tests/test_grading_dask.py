@@ -3,7 +3,8 @@
 A `dask scheduler` and two `dask worker` processes (127.0.0.1, ports chosen by the OS,
 `--nthreads 1`, `--no-dashboard`) grade the same small class as the default local cluster;
 every score and flag must agree. Then: a submission whose grading kills its worker every time
-is flagged after Dask's allowed-failures, never dropped; a worker killed (with its nanny) in the
+is flagged after Dask's allowed-failures, never dropped, and a submission queued behind it
+is graded (a second round, alone); a worker killed (with its nanny) in the
 middle of a batch loses nothing, and the sandbox it was running dies with it (no orphans).
 Every process started here is stopped by the fixtures' finalizers (process groups killed).
 """
