@@ -80,8 +80,11 @@ def fresh_course(dest: Path) -> Path:
 
 
 def env_for(root: Path) -> dict:
+    """The environment a person's shell has: conftest.py's MPLBACKEND=Agg is for the tests'
+    own processes; in a book build it would turn the chapters' inline figures off."""
     env = gh.env()
     env["PYTHONPATH"] = str(root)
+    env.pop("MPLBACKEND", None)
     return env
 
 
