@@ -26,7 +26,8 @@ Run from the course root (the folder with nbgrader_config.py). What happens:
    deadline leaves that submission "needs manual grade" and flagged; the batch goes on. A
    task whose worker died more than the allowed number of times (Dask's allowed-failures)
    may only have queued behind the one that kills it: once the batch is through, each such
-   submission is graded again alone, and flagged if its worker dies again. An interrupted run (Ctrl-C, a reboot) loses only the submissions being graded.
+   submission is graded again alone, and flagged if its worker dies again. An interrupted
+   run (Ctrl-C, a reboot) loses only the submissions being graded.
 6. grades.csv and grades-lms.csv (`grading.export`: a status, never a plain 0 for what was
    not graded), class_report.html (`grading.report`) and a per-student summary with the FLAGS.
 """
@@ -435,17 +436,13 @@ class Batch:
         self.alone = False   # the last round: suspects one at a time
         self.pending = self.send_order(todo, connect, prepare_gradebook)
         try:
-            self.refill()
-            while self.futures:
-                self.collect(block=True)
+            self.drain()
             if self.suspects:   # a task queued behind a killer dies with it: alone, it may not
                 print(f"{len(self.suspects)} submission(s) whose worker died again and again: "
                       f"graded once more, one at a time", flush=True)
                 self.alone, self.window = True, 1
                 self.pending, self.suspects = iter(self.suspects), []
-                self.refill()
-                while self.futures:
-                    self.collect(block=True)
+                self.drain()
         finally:
             if self.futures:   # interrupted: nothing more runs for us on the cluster
                 self.client.cancel(list(self.futures))
@@ -490,6 +487,12 @@ class Batch:
         The scheduler so holds a few tasks, not the whole class (a MOOC's notebooks). One in
         the last round, where each suspect runs alone."""
         return 1 if self.alone else max(1, sum(self.client.nthreads().values()))
+
+    def drain(self) -> None:
+        """Send and record submissions until none is pending or on the cluster."""
+        self.refill()
+        while self.futures:
+            self.collect(block=True)
 
     def refill(self) -> None:
         """Send submissions until every worker thread has one."""
