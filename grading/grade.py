@@ -71,9 +71,16 @@ def load_config(root: Path):
 
 
 def coursedir(cfg, **overrides):
+    """nbgrader's CourseDirectory for `cfg` with `overrides`, and the config it was made from.
+
+    The overrides go into a copy of the CourseDirectory section: `Config(cfg)` alone shares
+    its sections, so a job's root and gradebook would leak into the caller's (and, on a Dask
+    worker, into the course data that its other threads are reading).
+    """
     from nbgrader.coursedir import CourseDirectory
     from traitlets.config.loader import Config
     cfg = Config(cfg)
+    cfg.CourseDirectory = Config(cfg.CourseDirectory)
     for key, value in overrides.items():
         setattr(cfg.CourseDirectory, key, value)
     return CourseDirectory(config=cfg), cfg

@@ -81,3 +81,18 @@ def test_feedback_config_is_a_copy(tmp_path):
     copy = feedback_config(config)
     assert copy.GenerateFeedback.exporter_class is feedback_exporter()
     assert "exporter_class" not in config.GenerateFeedback
+
+
+def test_job_overrides_leave_the_course_config_alone(tmp_path):
+    # a server gradebook's export once read the temporary job gradebook left in the config
+    from grading.grade import coursedir, load_config
+    (tmp_path / "nbgrader_config.py").write_text(
+        "c = get_config()\nc.CourseDirectory.course_id = 'x'\n"
+        "c.CourseDirectory.db_url = 'postgresql://grader@db/course'\n")
+    config = load_config(tmp_path)
+    cd, used = coursedir(config, root=str(tmp_path / "job"), db_url="sqlite:///job.db")
+    assert (cd.root, cd.db_url) == (str(tmp_path / "job"), "sqlite:///job.db")
+    assert used.CourseDirectory.db_url == "sqlite:///job.db"
+    assert config.CourseDirectory.db_url == "postgresql://grader@db/course"
+    assert config.CourseDirectory.root == str(tmp_path)
+    assert config.CourseDirectory.course_id == used.CourseDirectory.course_id == "x"
