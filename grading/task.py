@@ -139,10 +139,40 @@ def feedback_config(config):
 
 # ----------------------------------------------------------------------------- the task
 def dask_setup(worker=None) -> None:
-    """Dask worker preload (``--preload grading.task``): import what a task needs, once."""
+    """Dask worker preload (``--preload grading.task``): import what a task needs, once.
+
+    Also removes the job folders that killed workers of this host left behind.
+    """
     import importlib
     for name in WORKER_IMPORTS:
         importlib.import_module(name)
+    remove_orphan_jobs()
+
+
+def job_prefix(pid: int | None = None) -> str:
+    """The name start of a job folder: this host and the worker process that made it."""
+    return f"grading-job-{socket.gethostname()}-{os.getpid() if pid is None else pid}-"
+
+
+def remove_orphan_jobs(tmp: str | None = None) -> int:
+    """Remove this user's job folders on this host whose worker process is gone; return how many.
+
+    A task removes its folder when it ends; a worker killed mid-task (memory, a deadline) cannot.
+    A folder whose process still runs, or of another host sharing the folder, is kept.
+    """
+    tmp, start, removed = Path(tmp or tempfile.gettempdir()), job_prefix(0)[:-2], 0
+    for path in tmp.iterdir():
+        pid = path.name[len(start):].split("-", 1)[0] if path.name.startswith(start) else ""
+        if not pid.isdigit() or path.is_symlink() or path.stat().st_uid != os.getuid():
+            continue
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            remove_tree(path)
+            removed += 1
+        except PermissionError:   # alive, another user's
+            pass
+    return removed
 
 
 def grade_task(course: dict, job: dict) -> dict:
@@ -161,7 +191,7 @@ def grade_task(course: dict, job: dict) -> dict:
     bin_dir = str(Path(sys.executable).parent)   # nbgrader runs `alembic` from the venv
     if bin_dir not in os.environ.get("PATH", "").split(os.pathsep):
         os.environ["PATH"] = os.pathsep.join([bin_dir, os.environ.get("PATH", "")])
-    jobdir = Path(tempfile.mkdtemp(prefix="grading-job-"))
+    jobdir = Path(tempfile.mkdtemp(prefix=job_prefix()))
     try:
         out = _grade_in(jobdir, course, job)
     except Exception as exc:   # a grader bug: this submission needs a person, the batch goes on

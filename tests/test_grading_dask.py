@@ -293,6 +293,14 @@ def test_killed_worker_loses_nothing_and_leaves_no_sandbox_behind(course, local_
         assert got[(student, A)][0] == points, got[(student, A)]
     statuses = [line.split()[2] for line in stdout.splitlines() if line.startswith("[")]
     assert statuses.count("graded") == 7 and statuses.count("not") == 1, stdout
+    # the killed worker's job folder outlives it; the next worker's preload removes it
+    from grading.task import job_prefix
+    tmp = cluster.tmp / f"worker{victim}-tmp"
+    left = [p for pid, _ in before for p in tmp.glob(job_prefix(pid) + "*")]
+    assert left, "the killed worker left no job folder: nothing to remove"
+    subprocess.run([sys.executable, "-c", "import grading.task as t; t.dask_setup()"],
+                   env=dict(gh.env(), TMPDIR=str(tmp)), check=True, timeout=120)
+    assert not [p for p in left if p.exists()]
 
 
 # A test hook, not a setting: the coordinator with one submission's deadline cut to seconds.

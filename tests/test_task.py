@@ -96,3 +96,20 @@ def test_job_overrides_leave_the_course_config_alone(tmp_path):
     assert config.CourseDirectory.db_url == "postgresql://grader@db/course"
     assert config.CourseDirectory.root == str(tmp_path)
     assert config.CourseDirectory.course_id == used.CourseDirectory.course_id == "x"
+
+
+def test_job_folders_of_killed_workers_are_removed_at_worker_start(tmp_path):
+    import subprocess
+    import sys
+    from grading.task import job_prefix, remove_orphan_jobs
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True).stdout.strip()
+    orphan = tmp_path / (job_prefix(int(gone)) + "abc")
+    mine = tmp_path / (job_prefix() + "def")
+    elsewhere = tmp_path / f"grading-job-another-host-{gone}-ghi"
+    for folder in (orphan, mine, elsewhere):
+        (folder / "course").mkdir(parents=True)
+        (folder / "course" / "notebook.ipynb").write_text("{}")
+    (orphan / "course").chmod(0o500)   # read-only parts go too
+    assert remove_orphan_jobs(str(tmp_path)) == 1
+    assert not orphan.exists() and mine.exists() and elsewhere.exists()
