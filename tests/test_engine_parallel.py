@@ -51,16 +51,41 @@ def test_nested_calls_run_inline_instead_of_deadlocking():
 
 
 def test_when_no_thread_can_start_everything_runs_on_the_caller(monkeypatch):
-    class Refusing:
-        _max_workers = 99
+    def refusing():
+        raise RuntimeError("can't start new thread")
 
-        def submit(self, *args):
-            raise RuntimeError("can't start new thread")
-
-    monkeypatch.setattr(parallel, "_pool", Refusing())
+    monkeypatch.setattr(parallel, "_workers", [])
+    monkeypatch.setattr(parallel, "_Worker", refusing)
     seen = []
     parallel.run_parts(seen.append, 3)
     assert sorted(seen) == [0, 1, 2]
+
+
+def test_a_second_caller_runs_its_parts_itself_while_the_workers_are_busy():
+    inner = []
+
+    def work(i):
+        if i == 1:      # on a worker: another thread calls run_parts meanwhile
+            other = threading.Thread(target=parallel.run_parts,
+                                     args=(lambda j: inner.append((j, threading.get_ident())), 2))
+            other.start()
+            other.join()
+            inner.append(other.ident)
+
+    parallel.run_parts(work, 2)
+    ident = inner.pop()
+    assert inner == [(0, ident), (1, ident)]
+
+
+def test_workers_are_kept_between_calls_and_clean_after_an_error():
+    parallel.run_parts(lambda i: None, 2)
+    kept = list(parallel._workers)
+    with pytest.raises(KeyError):
+        parallel.run_parts(lambda i: {}[i], 2)
+    seen = []
+    parallel.run_parts(seen.append, 2)
+    assert sorted(seen) == [0, 1] and parallel._workers[:1] == kept[:1]
+    assert all(worker.job is None for worker in parallel._workers)
 
 
 @pytest.mark.parametrize("setting, expected", [("1", 1), ("3", 3), ("zero", None), ("0", None), ("", None)])
@@ -71,15 +96,16 @@ def test_num_threads_setting(monkeypatch, setting, expected):
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="fork is POSIX-only")
-def test_a_forked_child_gets_a_working_pool(monkeypatch):
-    """The pool's threads do not survive fork: the child must start its own, not hang."""
+def test_a_forked_child_gets_working_workers(monkeypatch):
+    """The worker threads do not survive fork: the child must start its own, not hang."""
     monkeypatch.setenv("CNNLIB_NUM_THREADS", "2")
-    monkeypatch.setattr(conv_plans, "PART_FLOPS", 1)     # use the pool even for this small case
+    monkeypatch.setattr(conv_plans, "PART_FLOPS", 1)     # use the workers even for this small case
+    monkeypatch.setattr(conv_plans, "machine_busy", lambda: False)
     window_matrix.clear_cache()
     rng = np.random.default_rng(0)
     x, w = rng.normal(size=(8, 16, 20, 20)), rng.normal(size=(8, 16, 3, 3))
-    expected = conv2d(x, w, padding=1)           # the parent's pool now exists
-    assert parallel._pool is not None
+    expected = conv2d(x, w, padding=1)           # the parent's workers now exist
+    assert parallel._workers
     read, write = os.pipe()
     pid = os.fork()
     if pid == 0:                                 # child: report 1 on success, 0 otherwise

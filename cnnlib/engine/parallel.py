@@ -1,16 +1,13 @@
 """A few worker threads for cnnlib's fast paths (NumPy and BLAS release the GIL while they work).
 
 ``run_parts(work, n)`` calls ``work(0) ... work(n - 1)``: part 0 on the calling thread, the
-others on a small shared pool, and returns when all are done. It degrades to a plain loop on
-the calling thread when there is nothing to share (n == 1, one CPU, ``CNNLIB_NUM_THREADS=1``),
-when called from inside a worker, after a ``fork`` (the child starts a fresh pool on first use),
-or when no thread can be started (for example under a process limit in a sandbox).
-
-Two threads only pay when each part is a few large NumPy operations; with many small ones,
-handing the GIL back and forth costs more than the second core gives (NOTES.md). The callers
-size their parts accordingly.
+others on a few kept worker threads, and returns when all are done. It degrades to a plain
+loop on the calling thread when there is nothing to share (n == 1, one CPU,
+``CNNLIB_NUM_THREADS=1``), when called from inside a worker or while another thread uses the
+workers, and when no thread can be started (for example under a process limit in a sandbox).
+After a ``fork`` the child starts its own workers on first use. Two threads only pay when
+each part is a few large NumPy operations (NOTES.md); the callers size their parts accordingly.
 """
-import concurrent.futures
 import contextlib
 import functools
 import os
@@ -18,8 +15,8 @@ import threading
 
 __all__ = ["num_threads", "run_parts", "machine_busy", "one_blas_thread"]
 
-_lock, _blas_lock = threading.Lock(), threading.Lock()
-_pool = None
+_team, _blas_lock = threading.Lock(), threading.Lock()   # _team: held while the workers are in use
+_workers = []
 _local = threading.local()
 
 
@@ -31,10 +28,7 @@ def num_threads():
     setting = os.environ.get("CNNLIB_NUM_THREADS", "").strip()
     if setting.isdigit() and int(setting) >= 1:
         return int(setting)
-    try:
-        cpus = len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):   # not on Linux
-        cpus = os.cpu_count() or 1
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
     return max(1, min(cpus, 8))
 
 
@@ -72,32 +66,35 @@ def one_blas_thread():
         _blas_lock.release()
 
 
-def _forget_pool():
-    """After fork the child has none of the parent's threads: start a new pool when needed."""
-    global _pool, _lock
-    _pool, _lock = None, threading.Lock()
+class _Worker:
+    """A kept thread that runs one part at a time, handed over by two locks (NOTES.md: threads);
+    ``job`` is (work, i) while the part runs, then None or the exception it raised."""
+
+    def __init__(self):
+        self.go, self.done, self.job = threading.Lock(), threading.Lock(), None
+        self.go.acquire(), self.done.acquire()
+        threading.Thread(target=self._loop, daemon=True, name="cnnlib").start()
+
+    def _loop(self):
+        _local.in_worker = True
+        while self.go.acquire():
+            work, i = self.job
+            try:
+                work(i)
+                self.job = None
+            except BaseException as exc:   # noqa: BLE001 - re-raised by run_parts
+                self.job = exc
+            self.done.release()
+
+
+def _forget_workers():         # after fork the child has none of the parent's threads
+    global _team
+    _workers.clear()
+    _team = threading.Lock()
 
 
 if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_forget_pool)
-
-
-def _get_pool(workers):
-    global _pool
-    with _lock:
-        if _pool is None or _pool._max_workers < workers:
-            if _pool is not None:      # too small: its idle threads end, a bigger pool takes over
-                _pool.shutdown(wait=False)
-            _pool = concurrent.futures.ThreadPoolExecutor(workers, thread_name_prefix="cnnlib")
-        return _pool
-
-
-def _in_worker(work, i):
-    _local.in_worker = True
-    try:
-        return work(i)
-    finally:
-        _local.in_worker = False
+    os.register_at_fork(after_in_child=_forget_workers)
 
 
 def run_parts(work, n, inline=False):
@@ -106,27 +103,34 @@ def run_parts(work, n, inline=False):
 
     The first exception raised by any part is re-raised (after every part has stopped).
     """
-    if n <= 1 or inline or getattr(_local, "in_worker", False):
+    if n <= 1 or inline or getattr(_local, "in_worker", False) or not _team.acquire(blocking=False):
         for i in range(n):
             work(i)
         return
-    futures, inline = [], []
+    errors = []
     try:
-        pool = _get_pool(n - 1)
-        for i in range(1, n):
-            futures.append(pool.submit(_in_worker, work, i))
-    except RuntimeError:            # no thread could be started, or the interpreter is exiting
-        inline = list(range(len(futures) + 1, n))
-    error = None
-    for i in [0] + inline:
-        try:
-            work(i)
-        except BaseException as exc:   # noqa: BLE001 - re-raised below, after the others stop
-            error = error or exc
-    for future in futures:
-        try:
-            future.result()
-        except BaseException as exc:   # noqa: BLE001
-            error = error or exc
-    if error is not None:
+        while len(_workers) < n - 1:
+            _workers.append(_Worker())
+    except RuntimeError:            # no more threads can be started: the caller runs the rest
+        pass
+    try:
+        started = _workers[:n - 1]
+        for i, worker in enumerate(started, 1):
+            worker.job = (work, i)
+            worker.go.release()
+        for i in [0, *range(len(started) + 1, n)]:
+            try:
+                work(i)
+            except BaseException as exc:   # noqa: BLE001 - re-raised below, after the others stop
+                errors.append(exc)
+        for worker in started:
+            worker.done.acquire()
+            errors.append(worker.job)
+            worker.job = None
+    except BaseException:           # interrupted while waiting: drop the workers, keep going next time
+        _workers.clear()
+        raise
+    finally:
+        _team.release()
+    for error in filter(None, errors):
         raise error

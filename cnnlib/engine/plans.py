@@ -68,9 +68,7 @@ def _split(n, parts):
 
 def _pieces(rows, r):
     """How a product of ``rows`` rows is split: (q pieces of r rows, then the rest), or (0, rows)."""
-    if r >= MIN_PIECE and rows > r:
-        return rows // r
-    return 0
+    return rows // r if r >= MIN_PIECE and rows > r else 0
 
 
 class _Plan:

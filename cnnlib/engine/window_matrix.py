@@ -23,9 +23,7 @@ def cached(key, make):
 
     Entries need an ``nbytes`` attribute; the cache keeps at most ``CACHE_BYTES`` of them.
     """
-    cache = getattr(_local, "cache", None)
-    if cache is None:
-        cache = _local.cache = {}
+    cache = _local.__dict__.setdefault("cache", {})
     entry = cache.pop(key, None)
     if entry is None:
         entry = make()
