@@ -168,12 +168,9 @@ def _col2im(dcols, g):
 
 
 def scatter_images(values, index, shape, dtype):
-    """A zero array of ``shape`` (N, ...) with ``values`` put at the flat positions ``index``.
-
-    values, index : (N, ...) arrays; every index of image n points into image n, so that the
-    batch splits into parts (one per thread) that zero and fill their own images. The zeros
-    come from C's memset, twice as fast as NumPy's fill with 0 (NOTES.md: pooling).
-    """
+    """A zero array of ``shape`` (N, ...) with ``values`` (N, ...) put at the flat positions
+    ``index`` (N, ...), each image's into that image: so parts, one per thread, zero (by C's
+    memset, twice NumPy's speed) and fill their own images (NOTES.md: pooling)."""
     out = np.empty(shape, dtype)
     flat, N = out.reshape(-1), shape[0]
     parts = 1 if machine_busy() else min(num_threads(), N, max(1, values.size // SCATTER_PART))

@@ -21,10 +21,8 @@ _local = threading.local()
 
 
 def num_threads():
-    """How many threads a fast path may use: the CPUs this process may run on (at most 8).
-
-    The environment variable ``CNNLIB_NUM_THREADS`` (an integer >= 1) overrides it.
-    """
+    """How many threads a fast path may use: the CPUs this process may run on (at most 8),
+    or the environment variable ``CNNLIB_NUM_THREADS`` (an integer >= 1)."""
     setting = os.environ.get("CNNLIB_NUM_THREADS", "").strip()
     if setting.isdigit() and int(setting) >= 1:
         return int(setting)
@@ -33,10 +31,8 @@ def num_threads():
 
 
 def machine_busy():
-    """Whether the CPUs are already busy: the 1-minute load average exceeds ``num_threads()``.
-
-    On a busy machine a second thread waits for a CPU instead of helping (NOTES.md).
-    """
+    """Whether the 1-minute load average exceeds ``num_threads()``: on so busy a machine a
+    second thread waits for a CPU instead of helping (NOTES.md)."""
     try:
         return os.getloadavg()[0] > num_threads()
     except (AttributeError, OSError):   # no load average on this system
@@ -44,25 +40,30 @@ def machine_busy():
 
 
 @functools.lru_cache(maxsize=None)
-def _blas_controller():
+def _blas_libs():
     try:
         from threadpoolctl import ThreadpoolController   # comes with scikit-learn
-        return ThreadpoolController().select(user_api="blas")
+        return ThreadpoolController().select(user_api="blas").lib_controllers
     except ImportError:
-        return None
+        return []
 
 
 @contextlib.contextmanager
 def one_blas_thread():
-    """BLAS on one thread inside, unless another thread is inside (then BLAS keeps its own)."""
-    controller = _blas_controller()
-    if controller is None or not _blas_lock.acquire(blocking=False):
+    """BLAS on one thread inside, unless another thread is inside (then BLAS keeps its own).
+    Each library's count is set directly: threadpoolctl's ``limit`` costs far more (NOTES.md)."""
+    if not _blas_lock.acquire(blocking=False):
         yield
         return
+    libs = _blas_libs()
+    before = [lib.get_num_threads() for lib in libs]
     try:
-        with controller.limit(limits=1):
-            yield
+        for lib in libs:
+            lib.set_num_threads(1)
+        yield
     finally:
+        for lib, threads in zip(libs, before):
+            lib.set_num_threads(threads)
         _blas_lock.release()
 
 
