@@ -1,24 +1,25 @@
 """Inside the jail: run the student's cells, then call each graded function on the given inputs.
 
-`grading.sandbox` starts this file in a bubblewrap jail as ``python -I -B /grading/jail_runner.py``
-with private size-limited ``/submission`` and ``/tmp``, the job on stdin (frames: the input
-arrays, the submission's files, then ``job``), and the result pipe on fd 1. Only the standard
-library, NumPy and `grading.exchange` are imported here, before any student code runs.
+`grading.sandbox` starts this file as ``python -I -B /grading/jail_runner.py`` with the job on
+stdin (frames: arrays, the submission's files, then ``job``) and the grader's result pipe on
+stdout. Only the standard library, NumPy and `grading.exchange` are imported before student
+code runs. Processes (the jail's own pid namespace)::
 
-Processes (the jail's own pid namespace)::
-
-    pid 1   this file's main(): sets up, then only reaps; when it ends, the jail ends
+    pid 1   main(): sets up, then only reaps; when it ends, the jail ends
     `-- holder  runs one cell in a fork that becomes the next holder (a looping or crashing
         |       cell is killed and skipped, the state before it is kept)
         `-- one fork per check: calls the target on every case, sends plain values
 
-Each fork gets a CPU-seconds limit (RLIMIT_CPU); the waiting holder stops it when it ends,
-when the wall-clock backstop passes, or when the jail made no CPU progress for ``idle``
-seconds (a sleeping or blocked student, read from the jail's own ``/proc``). Nothing sent from
-here is trusted: the grader decodes it strictly and decides.
+Each fork has a CPU-seconds limit (RLIMIT_CPU) and its own pipe; the holder stops it at the
+wall-clock backstop or when the jail makes no CPU progress for ``idle`` seconds (read from the
+jail's own ``/proc``), and passes on only frames that arrived whole: a check killed mid-write
+costs only its own results. Nothing sent from here is trusted.
 """
 import json
+import math
 import os
+import resource
+import select
 import signal
 import sys
 import time
@@ -27,54 +28,62 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import exchange  # noqa: E402  (the same module the trusted side uses)
 
 del sys.path[0]
-OUT = -1          # the result pipe
+OUT = -1          # where frames go: the grader's pipe, in a fork its own pipe
 BLOCKED = ("cnnlib", "scipy.signal", "scipy.ndimage")
-TICK = os.sysconf("SC_CLK_TCK")
 
 
 def send(name, data):
+    data = data if isinstance(data, bytes) else json.dumps(data).encode()
     for part in (exchange.frame_header(name, len(data)), memoryview(data)):
         while part:  # a memoryview: no copy of the rest per write (64 KiB per write on a pipe)
             part = part[os.write(OUT, part):]
 
 
-def send_json(name, obj):
-    send(name, json.dumps(obj).encode())
-
-
 def main():
     global OUT
-    blobs = read_job()
-    job = json.loads(blobs.pop("job"))
+    job = exchange.FrameReader(budget=1 << 40)  # the grader's, trusted
+    while "job" not in job.frames:
+        chunk = os.read(0, 1 << 20)
+        if not chunk or job.broken:
+            sys.exit(f"jail_runner: the job did not arrive whole ({job.broken or 'EOF'})")
+        job.feed(chunk)
+    blobs, job = job.frames, json.loads(job.frames.pop("job"))
     alive, OUT = os.dup(0), os.dup(1)  # EOF on `alive`: the grader is gone
     devnull = os.open("/dev/null", os.O_RDWR)
     for fd in (0, 1):
         os.dup2(devnull, fd)
-    import numpy  # noqa: F401  (from the Python installation, never from the submission)
-    cases = {c["key"]: [(exchange.decode(a, blobs, trusted=True),
-                         exchange.decode(k, blobs, trusted=True)) for a, k in c["cases"]]
+    cases = {c["key"]: [[exchange.decode(x, blobs, trusted=True) for x in case] for case in c["cases"]]
              for c in job["checks"]}
-    unpack(job, blobs)
+    os.makedirs("/tmp/mpl", exist_ok=True)  # the submission and matplotlib's font cache
+    for rel in job["files"]["dirs"]:
+        os.makedirs(os.path.join("/submission", rel), exist_ok=True)
+    for rel, target in job["files"]["links"]:
+        os.symlink(target, os.path.join("/submission", rel))
+    for path, name in [("/submission/" + r, n) for r, n in job["files"]["files"]] + \
+                      [("/tmp/mpl/" + f, n) for f, n in job["mpl"]]:
+        try:
+            with open(path, "wb") as fh:
+                fh.write(blobs.pop(name))
+        except OSError:  # no space left in the size-limited tmpfs
+            pass
     del blobs
     os.chdir("/submission")
-    confine(job["limits"])
+    lim = job["limits"]
+    for res, val in ((resource.RLIMIT_AS, lim["memory"]), (resource.RLIMIT_NPROC, lim["nproc"]),
+                     (resource.RLIMIT_FSIZE, lim["fsize"]), (resource.RLIMIT_NOFILE, lim["nofile"]),
+                     (resource.RLIMIT_CORE, 0), (resource.RLIMIT_CPU, lim["cpu"])):
+        resource.setrlimit(res, (val, val))
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
     blocker = ReferenceBlocker()
-    if not job["allow_cnnlib"]:
-        sys.meta_path.insert(0, blocker)
+    sys.meta_path[:0] = [] if job["allow_cnnlib"] else [blocker]
     sys.path.insert(0, "/submission")
     ns = student_namespace()
-    send_json("started", {})
+    send("started", {})
     os.dup2(devnull, 2)
-    if _fork() == 0:
+    if fork() == 0:
         holder(job, ns, cases, blocker)
-    reap_until_the_end(alive)
-
-
-def reap_until_the_end(alive):
-    """pid 1 of the jail (bwrap --as-pid-1): reap every process until none is left, or until
-    the grader is gone (EOF on `alive`, whose other end only the grader holds). It sleeps
-    until a child ends (SIGCHLD) or `alive` ends: the jail ends as soon as its work does."""
-    import select
+    # pid 1 (bwrap --as-pid-1) reaps until no process is left or the grader is gone (EOF on
+    # `alive`, whose other end only the grader holds); ending pid 1 ends the whole jail
     wake, wake_w = os.pipe()
     os.set_blocking(wake_w, False)
     signal.set_wakeup_fd(wake_w)
@@ -86,62 +95,23 @@ def reap_until_the_end(alive):
         except ChildProcessError:
             os._exit(0)
         if alive in select.select([alive, wake], [], [])[0]:
-            os._exit(0)  # the grader died: ending pid 1 ends every process of the jail
+            os._exit(0)
         os.read(wake, 4096)
 
 
 def holder(job, ns, cases, blocker):
     """Run the cells and the checks (student code from here on), send "done", end the jail."""
     try:
-        cells = run_cells(job, ns)
+        done = {"cells": run_cells(job, ns)}
         for i, c in enumerate(job["checks"]):
-            run_one_check(job, c, i, ns, cases[c["key"]], blocker)
-        done = {"cells": cells, "blocked": blocker.attempts[:20]}
+            run_check(job, c, f"c{i}", ns, cases[c["key"]], blocker)
     except BaseException as exc:
-        done = {"cells": [], "blocked": blocker.attempts[:20], "holder_error": describe(exc)}
+        done = {"cells": [], "holder_error": describe(exc)}
     try:
-        send_json("done", done)
+        send("done", dict(done, blocked=blocker.attempts[:20]))
     finally:
-        kill_stragglers()
+        kill(-1)
         os._exit(0)
-
-
-def read_job():
-    """The job frames on stdin (the grader's, trusted): blobs by name, the job last."""
-    reader = exchange.FrameReader(budget=1 << 40)
-    while "job" not in reader.frames:
-        chunk = os.read(0, 1 << 20)
-        if not chunk or reader.broken:
-            sys.exit(f"jail_runner: the job did not arrive whole ({reader.broken or 'EOF'})")
-        reader.feed(chunk)
-    return reader.frames
-
-
-def unpack(job, blobs):
-    """The submission into /submission, matplotlib's font cache into /tmp/mpl (it starts
-    quickly); what does not fit in the size-limited tmpfs is skipped."""
-    os.makedirs("/tmp/mpl", exist_ok=True)
-    files = job["files"] or {"dirs": [], "links": [], "files": []}
-    for rel in files["dirs"]:
-        os.makedirs(os.path.join("/submission", rel), exist_ok=True)
-    for rel, target in files["links"]:
-        os.symlink(target, os.path.join("/submission", rel))
-    for path, name in [("/submission/" + r, n) for r, n in files["files"]] + \
-                      [("/tmp/mpl/" + f, n) for f, n in job["mpl"]]:
-        try:
-            with open(path, "wb") as fh:
-                fh.write(blobs[name])
-        except OSError:  # no space left
-            pass
-
-
-def confine(lim):
-    import resource
-    for res, val in ((resource.RLIMIT_AS, lim["memory"]), (resource.RLIMIT_NPROC, lim["nproc"]),
-                     (resource.RLIMIT_FSIZE, lim["fsize"]), (resource.RLIMIT_NOFILE, lim["nofile"]),
-                     (resource.RLIMIT_CORE, 0), (resource.RLIMIT_CPU, lim["cpu"])):
-        resource.setrlimit(res, (val, val))
-    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
 
 
 class ReferenceBlocker:
@@ -152,15 +122,17 @@ class ReferenceBlocker:
 
     def find_spec(self, name, path=None, target=None):
         if any(name == b or name.startswith(b + ".") for b in BLOCKED):
-            if name not in self.attempts:
-                self.attempts.append(name)
+            self.attempts += [] if name in self.attempts else [name]
             raise ImportError(f"import of {name} is not allowed in this exercise "
                               "(write it with NumPy)", name=name)
-        return None
 
 
-class _Anything:
-    """Accepts every call and attribute and does nothing (``get_ipython().system(...)``)."""
+class _Shell:
+    """`get_ipython()` here: the magics that run code or write a file work; any other call
+    or attribute does nothing (``get_ipython().system(...)``)."""
+
+    def __init__(self, ns):
+        self.__dict__.update(_ns=ns, user_ns=ns)
 
     def __getattr__(self, name):
         return self
@@ -174,33 +146,20 @@ class _Anything:
     def __bool__(self):
         return False
 
-
-class _Shell(_Anything):
-    """`get_ipython()` here: the magics that run code or write a file work, the rest do nothing."""
-
-    def __init__(self, ns):
-        self.__dict__.update(_ns=ns, user_ns=ns)
-
     def run_line_magic(self, name, line, *a, **k):
-        if name == "time":
-            exec(compile(line, "<%time>", "exec"), self._ns)
-        elif name == "timeit":  # once, and its names do not stay (as in IPython)
-            words = line.split()
-            while words and words[0].startswith("-"):
-                words = words[2:] if words[0] in ("-n", "-r", "-p") else words[1:]
-            exec(compile(" ".join(words) or "pass", "<%timeit>", "exec"), dict(self._ns))
+        words = line.split()
+        while name == "timeit" and words and words[0].startswith("-"):  # once, no options
+            words = words[2:] if words[0] in ("-n", "-r", "-p") else words[1:]
+        if name in ("time", "timeit"):
+            self.run_cell_magic(name, "", " ".join(words) or "pass")
 
     def run_cell_magic(self, name, line, cell, *a, **k):
-        if name in ("time", "capture"):
-            exec(compile(cell, f"<%%{name}>", "exec"), self._ns)
-        elif name == "timeit":
-            exec(compile(cell, "<%%timeit>", "exec"), dict(self._ns))
-        elif name in ("writefile", "file"):
-            args = line.split()
-            paths = [x for x in args if not x.startswith("-")]
-            if paths:
-                with open(paths[0].strip("'\""), "a" if {"-a", "--append"} & set(args) else "w") as fh:
-                    fh.write(cell)
+        paths = [x.strip("'\"") for x in line.split() if not x.startswith("-")]
+        if name in ("time", "capture", "timeit"):  # %timeit's names do not stay (as in IPython)
+            exec(compile(cell, f"<%%{name}>", "exec"), self._ns if name != "timeit" else dict(self._ns))
+        elif name in ("writefile", "file") and paths:
+            with open(paths[0], "a" if {"-a", "--append"} & set(line.split()) else "w") as fh:
+                fh.write(cell)
 
 
 def student_namespace():
@@ -209,8 +168,7 @@ def student_namespace():
     main = types.ModuleType("__main__")
     shell = _Shell(main.__dict__)
     main.__dict__.update({"display": lambda *a, **k: None, "get_ipython": lambda: shell})
-    sys.modules["__main__"] = main
-    sys.argv = [""]
+    sys.modules["__main__"], sys.argv = main, [""]
     return main.__dict__
 
 
@@ -223,229 +181,178 @@ def describe(exc):
 
 
 # ------------------------------------------------------------------------------ processes
-def _fork():
+def fork():
     """os.fork, waiting out a full process table (a fork bomb's leftovers), then clearing it."""
     for attempt in range(60):
         try:
             return os.fork()
         except BlockingIOError:
             if attempt in (10, 30):
-                kill_stragglers()
+                kill(-1)
             time.sleep(0.05)
     return os.fork()
 
 
-def kill_stragglers():
-    """SIGKILL every process of the jail but this one and pid 1 (daemons, fork bombs)."""
-    try:
-        os.kill(-1, signal.SIGKILL)
-    except OSError:
-        pass
+def kill(*targets):
+    """SIGKILL each target; -1: every process of the jail but this one and pid 1 (daemons,
+    fork bombs)."""
+    for target in targets:
+        try:
+            os.kill(target, signal.SIGKILL)
+        except OSError:
+            pass
 
 
 def jail_cpu():
-    """CPU seconds used so far by the jail's processes but this one and pid 1 (None: no /proc)."""
-    total, me = 0, os.getpid()
+    """CPU ticks used so far by the jail's processes but this one and pid 1 (None: no /proc)."""
     try:
-        pids = [int(p) for p in os.listdir("/proc") if p.isdigit()]
+        pids = [p for p in os.listdir("/proc") if p.isdigit() and int(p) not in (1, os.getpid())]
     except OSError:
         return None
+    total = 0
     for pid in pids:
-        if pid in (1, me):
-            continue
         try:
             with open(f"/proc/{pid}/stat", "rb") as fh:
-                fields = fh.read().rsplit(b")", 1)[1].split()
-            total += sum(int(x) for x in fields[11:15])  # utime, stime, cutime, cstime
+                total += sum(map(int, fh.read().rsplit(b")", 1)[1].split()[11:15]))  # u/s/cu/cs time
         except (OSError, IndexError, ValueError):
             pass
-    return total / TICK
-
-
-def wait_child(pid, r, wall, idle, token):
-    """Wait for a forked child: `token` read on pipe `r` means it finished.
-
-    It fails when it dies without a word, after `wall` seconds, or after `idle` seconds in
-    which the jail used no CPU. Then its process group is killed. Returns a dict with ``ok``,
-    ``why`` ("wall", "idle" or None), ``status`` (wait status) and ``cpu`` (seconds, once reaped).
-    """
-    import select
-    start = last_progress = time.monotonic()
-    cpu_seen, out = jail_cpu(), {"ok": False, "why": None, "status": None, "cpu": None}
-    got = b""
-    while True:
-        now = time.monotonic()
-        if now - start > wall or (cpu_seen is not None and now - last_progress > idle):
-            out["why"] = "wall" if now - start > wall else "idle"
-            break
-        try:
-            ready = select.select([r], [], [], 0.05)[0]
-        except InterruptedError:
-            continue
-        if ready:  # the token (a cell may write more into its copy of the pipe: ignored)
-            data = os.read(r, 4096)
-            got = (got + data)[-4096:]
-            if token in got or not data:
-                out["ok"] = token in got
-                break
-            continue
-        out["status"], out["cpu"] = reap(pid, os.WNOHANG)
-        if out["status"] is not None:  # died without a word (or just after writing it)
-            out["ok"] = token in got + (os.read(r, 4096) if select.select([r], [], [], 0)[0] else b"")
-            break
-        cpu = jail_cpu() if cpu_seen is not None else None
-        if cpu is not None and cpu > cpu_seen:
-            last_progress = time.monotonic()
-        cpu_seen = cpu if cpu is not None else cpu_seen
-    os.close(r)
-    if not out["ok"] and out["status"] is None:
-        for target in (-pid, pid):
-            try:
-                os.kill(target, signal.SIGKILL)
-            except OSError:
-                pass
-        out["status"], out["cpu"] = reap(pid, 0)
-    return out
-
-
-def reap(pid, flags):
-    """(wait status, CPU seconds) of the child `pid` once it has ended, else (None, None)."""
-    try:
-        got, status, ru = os.wait4(pid, flags)
-    except ChildProcessError:
-        return -1, None
-    return (None, None) if got == 0 else (status, ru.ru_utime + ru.ru_stime)
+    return total
 
 
 def own_cpu():
-    import resource
     ru = resource.getrusage(resource.RUSAGE_SELF)
     return ru.ru_utime + ru.ru_stime
 
 
-def limit_cpu(seconds, hard=False):
-    """This process may use `seconds` more CPU seconds (SIGXCPU; SIGKILL 1 s later if `hard`)."""
-    import math
-    import resource
-    _, cur = resource.getrlimit(resource.RLIMIT_CPU)
-    soft = int(math.ceil(own_cpu() + max(seconds, 0.0))) or 1
-    soft = soft if cur == resource.RLIM_INFINITY else min(soft, cur)
-    new_hard = (soft + 1 if cur == resource.RLIM_INFINITY else min(soft + 1, cur)) if hard else cur
-    resource.setrlimit(resource.RLIMIT_CPU, (soft, new_hard))
+def forked(budget, wall, idle, check=False):
+    """Fork a child that may use `budget` more CPU seconds (SIGXCPU; SIGKILL 1 s later for a check).
 
-
-def signal_of(status):
-    if status is None or status < 0:
+    In the child: returns None; its frames go to its own pipe, ``end`` last. Here: waits until
+    ``end`` arrives, the child dies, `wall` seconds pass or the jail makes no CPU progress for
+    `idle` seconds, passing each frame that arrived whole (but ``end``) to the grader. Returns
+    (how: "ok", "wall", "idle" or "died", wait status, CPU seconds); a cell's child that sent
+    ``end`` lives on (it holds the state now): (ok, None, None).
+    """
+    global OUT
+    r, w = os.pipe()
+    pid = fork()
+    if pid == 0:
+        os.close(r)
+        os.setpgid(0, 0)
+        cur = resource.getrlimit(resource.RLIMIT_CPU)[1]
+        soft = min(max(math.ceil(own_cpu() + max(budget, 0.0)), 1), cur)
+        resource.setrlimit(resource.RLIMIT_CPU, (soft, min(soft + 1, cur) if check else cur))
+        OUT = w
         return None
-    return os.WTERMSIG(status) if os.WIFSIGNALED(status) else None
+    os.close(w)
+    reader, how, reaped = exchange.FrameReader(), None, None
+    start = last = time.monotonic()
+    seen = jail_cpu()
+    while how is None:
+        if select.select([r], [], [], 0.05)[0]:
+            chunk = os.read(r, 1 << 16)
+            reader.feed(chunk)
+            for name in [n for n in reader.frames if n != "end"]:
+                send(name, reader.frames.pop(name))
+            how = "ok" if "end" in reader.frames else None if chunk and not reader.broken else "died"
+            continue
+        got, status, ru = os.wait4(pid, os.WNOHANG)
+        how, reaped = ("died", (status, ru)) if got else ("wall" if time.monotonic() - start > wall else None, None)
+        now = jail_cpu()
+        last, seen = time.monotonic() if now is None or now != seen else last, now
+        how = "idle" if how is None and time.monotonic() - last > idle else how
+    os.close(r)
+    if how == "ok" and not check:
+        return how, None, None
+    if reaped is None:  # a check's fork is ended even when it finished (its leftovers too)
+        kill(-pid, pid)
+        reaped = os.wait4(pid, 0)[1:]
+    return how, reaped[0], reaped[1].ru_utime + reaped[1].ru_stime
 
 
-def over_time(w, budget):
-    """Did the child run out of time (CPU limit, wall backstop)? Idleness is told apart."""
-    return (w["why"] == "wall" or signal_of(w["status"]) == signal.SIGXCPU
-            or (not w["ok"] and w["cpu"] is not None and w["cpu"] >= budget - 0.05))
+def stopped(how, status, cpu, budget):
+    """Why a fork ended early: "timeout", "idle" or "crashed", and the signal that killed it."""
+    sig = os.WTERMSIG(status) if status is not None and os.WIFSIGNALED(status) else None
+    late = how == "wall" or sig == signal.SIGXCPU or (cpu is not None and cpu >= budget - 0.05)
+    return "timeout" if late else "idle" if how == "idle" else "crashed", sig
 
 
 # ------------------------------------------------------------------------------ cells and checks
 def run_cells(job, ns):
     """Each cell in a fork that becomes the next holder; CPU limits, idle and wall backstops."""
-    report, cpu_left = [], job["cells_timeout"]
+    global OUT
+    report, cpu_left, grader = [], job["cells_timeout"], OUT
     wall_end = time.monotonic() + job["wall_factor"] * cpu_left + job["wall_slack"]
     for i, src in enumerate(job["cells"]):
         budget = min(job["cell_timeout"], cpu_left)
         wall = min(job["wall_factor"] * budget + job["wall_slack"], wall_end - time.monotonic())
-        if budget <= 0 or wall <= 0:
-            report.append({"status": "skipped"})
-            continue
-        r, w = os.pipe()
-        token = os.urandom(8).hex().encode()
-        pid = _fork()
-        if pid == 0:
-            os.close(r)
-            os.setpgid(0, 0)
-            limit_cpu(budget)
+        res = forked(budget, wall, job["idle"]) if budget > 0 and wall > 0 else ("skipped",)
+        if res is None:  # the child runs the cell, then holds the state; its parent exits
             try:
                 exec(compile(src, f"<cell {i + 1}>", "exec"), ns)
                 result = {"status": "ok"}
             except BaseException as exc:  # a broken cell must not stop the later ones
                 result = {"status": "error", "error": describe(exc)}
             used = own_cpu()
-            result["cpu"] = round(used, 3)
-            report.append(result)
+            report.append(dict(result, cpu=round(used, 3)))
             cpu_left -= used
             try:
-                os.write(w, token)
-                os.close(w)
+                send("end", b"")
+                os.close(OUT)
             except OSError:  # the cell closed or broke its pipe: it ends here
                 os._exit(0)
-            continue  # this process now holds the state; its parent exits
-        os.close(w)
-        res = wait_child(pid, r, wall, job["idle"], token)
-        if res["ok"]:
+            OUT = grader
+        elif res[0] == "ok":
             os._exit(0)
-        kill_stragglers()  # whatever the stopped cell started
-        cpu_left -= res["cpu"] if res["cpu"] is not None else budget
-        status = ("timeout" if over_time(res, budget) else "idle" if res["why"] == "idle"
-                  else "crashed")
-        report.append({"status": status, "signal": signal_of(res["status"]), "cpu": res["cpu"]})
+        elif res[0] == "skipped":
+            report.append({"status": "skipped"})
+        else:
+            kill(-1)  # whatever the stopped cell started
+            cpu_left -= res[2]
+            status, sig = stopped(*res, budget)
+            report.append({"status": status, "signal": sig, "cpu": res[2]})
     return report
 
 
-def run_one_check(job, c, index, ns, cases, blocker):
-    prefix = f"c{index}"
+def run_check(job, c, prefix, ns, cases, blocker):
     send(f"start.{prefix}", b"")  # results planted earlier (by a cell) are forgotten
-    r, w = os.pipe()
-    token = os.urandom(8).hex().encode()
-    t0 = time.monotonic()
-    pid = _fork()
-    if pid == 0:
-        os.close(r)
-        try:
-            os.setpgid(0, 0)
-            limit_cpu(c["timeout"], hard=True)
-            check_worker(c, prefix, ns, cases, blocker)
-            os.write(w, token)
-        finally:
-            os._exit(0)
-    os.close(w)
-    res = wait_child(pid, r, job["wall_factor"] * c["timeout"] + job["wall_slack"], job["idle"], token)
-    if res["ok"] and res["status"] is None:
-        res["status"], res["cpu"] = reap(pid, 0)
-    if not res["ok"]:
-        kill_stragglers()  # what the stuck or crashed function started, daemons included
-    send_json(f"{prefix}_status", {
-        "finished": res["ok"], "timeout": not res["ok"] and over_time(res, c["timeout"]),
-        "idle": not res["ok"] and res["why"] == "idle", "signal": signal_of(res["status"]),
-        "cpu": res["cpu"], "seconds": round(time.monotonic() - t0, 3)})
+    grader = OUT
+    res = forked(c["timeout"], job["wall_factor"] * c["timeout"] + job["wall_slack"], job["idle"], True)
+    if res is None:
+        os.close(grader)  # the student's function reaches only its own pipe
+        if c["target"] not in ns:
+            send(f"{prefix}_missing", {})
+        for k, (args, kwargs) in enumerate(cases if c["target"] in ns else []):
+            send_case(c, f"{prefix}_{k}", ns[c["target"]], args, kwargs, blocker)
+        send("end", b"")
+        os._exit(0)
+    if res[0] != "ok":
+        kill(-1)  # what the stuck or crashed function started, daemons included
+    why, sig = stopped(*res, c["timeout"]) if res[0] != "ok" else (None, None)
+    send(f"{prefix}_status", {"why": why, "signal": sig})
 
 
-def check_worker(c, prefix, ns, cases, blocker):
-    if c["target"] not in ns:
-        send_json(f"{prefix}_missing", {})
-        return
-    fn = ns[c["target"]]
-    for k, (args, kwargs) in enumerate(cases):
-        before, blobs = len(blocker.attempts), {}
-        try:
-            got = fn if c["kind"] == "value" else fn(*args, **kwargs)
-            res = {"status": "ok"}
-        except MemoryError:
-            res = {"status": "memory"}
-        except BaseException as exc:
-            res = {"status": "raised", "error": describe(exc)}
-        try:
-            if res["status"] == "ok":
-                res["value"] = exchange.encode_result(got, f"{prefix}_{k}", blobs)
-                if c["kind"] != "value":  # the inputs after the call: did it write into them?
-                    res["inputs_after"] = exchange.encode_result([list(args), kwargs],
-                                                                 f"{prefix}_{k}_in", blobs)
-        except BaseException as exc:
-            res, blobs = {"status": "unsendable", "error": describe(exc)}, {}
-        got = None
-        res["blocked"] = blocker.attempts[before:before + 5]
-        for name, data in blobs.items():
-            send(name, data)
-        send_json(f"{prefix}_{k}", res)
+def send_case(c, name, fn, args, kwargs, blocker):
+    """Call `fn` on one case and send its result: plain values, never the object itself."""
+    before, blobs = len(blocker.attempts), {}
+    try:
+        got = fn if c["kind"] == "value" else fn(*args, **kwargs)
+        res = {"status": "ok"}
+    except MemoryError:
+        res = {"status": "memory"}
+    except BaseException as exc:
+        res = {"status": "raised", "type": type(exc).__name__, "error": describe(exc)}
+    try:
+        if res["status"] == "ok":
+            res["value"] = exchange.encode(got, blobs, name + "_")
+            if c["kind"] != "value":  # the inputs after the call: did it write into them?
+                res["inputs_after"] = exchange.encode([list(args), kwargs], blobs, name + "_")
+    except BaseException as exc:
+        res, blobs = {"status": "unsendable", "error": describe(exc)}, {}
+    got = None
+    for frame, data in blobs.items():
+        send(frame, data)
+    send(name, dict(res, blocked=blocker.attempts[before:before + 5]))
 
 
 if __name__ == "__main__":

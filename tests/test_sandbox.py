@@ -452,12 +452,12 @@ def test_no_jail_means_nothing_runs_and_says_why(work, tmp_path, monkeypatch):
 
 
 def test_the_probe_screen_names_the_fix_per_platform(monkeypatch):
-    from grading import sandbox
+    from grading import probe
     files = {"/proc/sys/kernel/unprivileged_userns_clone": "0",
              "/proc/sys/kernel/apparmor_restrict_unprivileged_userns": "1"}
-    monkeypatch.setattr(sandbox, "_read", lambda path: files.get(path, ""))
+    monkeypatch.setattr(probe, "_read", lambda path: files.get(path, ""))
     monkeypatch.setenv("KUBERNETES_SERVICE_HOST", "10.0.0.1")
-    text = sandbox._explain("bwrap: No permissions to create new namespace")
+    text = probe.explain("bwrap: No permissions to create new namespace")
     for needle in ("sysctl -w kernel.unprivileged_userns_clone=1", "apt install bubblewrap",
                    "bwrap-userns-restrict", "seccompProfile", "No student code was run"):
         assert needle in text, needle
@@ -635,6 +635,25 @@ def test_an_endless_escaping_fork_bomb_costs_only_its_check(work, monkeypatch):
     assert _sandbox_processes(before) == 0
 
 
+def test_a_check_killed_mid_write_costs_only_its_own_results(work):
+    """A function stopped (CPU limit) halfway through a frame must not swallow the frames of
+    the checks after it: every fd it can write to gets a frame header promising 10**8 bytes."""
+    cells = GOOD + textwrap.dedent("""
+    import os
+    def spill(x):
+        for fd in range(3, 256):
+            try:
+                os.write(fd, b"c1_0 100000000\\n" + b"x" * 60000)
+            except OSError:
+                pass
+        while True:
+            pass
+    """)
+    res = run(cells, [double_check("spill", timeout=1.0), double_check()], work)
+    assert not res["test_spill"].passed and "timeout" in res["test_spill"].flags, res["test_spill"]
+    assert res["test_double"].passed, res["test_double"]
+
+
 def test_enormous_output_does_not_hurt(work):
     cells = ["print('x' * 50_000_000)",
              "import sys, os\ndef double(x):\n    for _ in range(100):\n"
@@ -722,7 +741,7 @@ def test_value_checks_read_the_variable(work):
 
 # ----------------------------------------------------------------------------- the plain-value codec
 def test_results_round_trip_as_plain_values(tmp_path):
-    from grading.exchange import decode, encode_result
+    from grading.exchange import decode, encode
 
     class Sub(np.ndarray):
         pass
@@ -730,7 +749,7 @@ def test_results_round_trip_as_plain_values(tmp_path):
     value = (np.arange(6.0).reshape(2, 3), np.float32(1.5), 3, 2.5, None, True, "text",
              [np.int64(7)], {"loss": 0.25}, np.zeros(2).view(Sub), object())
     blobs = {}
-    got = decode(encode_result(value, "r", blobs), blobs)
+    got = decode(encode(value, blobs, "r"), blobs)
     assert type(got) is tuple and len(got) == len(value)
     assert type(got[0]) is np.ndarray and np.array_equal(got[0], value[0])
     assert type(got[1]) is np.float32 and got[1] == 1.5
@@ -740,27 +759,26 @@ def test_results_round_trip_as_plain_values(tmp_path):
     assert isinstance(got[10], UnsupportedValue)
 
 
-def test_decoding_refuses_pickles_lying_headers_and_paths():
-    import io
+def test_decoding_refuses_pickles_lying_headers_and_huge_values():
+    import pickle
     from grading.exchange import DecodeError, decode
 
-    obj = io.BytesIO()
-    np.save(obj, np.array([{"a": 1}], dtype=object), allow_pickle=True)
-    liar = io.BytesIO()  # header claims 10**8 floats, holds 4
-    np.lib.format.write_array_header_1_0(liar, {"descr": "<f8", "fortran_order": False,
-                                                "shape": (10**8,)})
-    liar.write(np.zeros(4).tobytes())
-    store = {"obj.npy": obj.getvalue(), "liar.npy": liar.getvalue()}
-    for name in ("obj.npy", "liar.npy", "../obj.npy", "x/../obj.npy", "missing.npy"):
+    store = {"obj": pickle.dumps([{"a": 1}]), "four": np.zeros(4).tobytes()}
+    for spec in ({"dtype": "|O", "shape": [1]},                       # an object array
+                 {"dtype": "<f8", "shape": [10**8]},                  # claims 10**8 floats, holds 4
+                 {"dtype": "<f8", "shape": [2, -2]},                  # a negative size
+                 {"dtype": "<f8", "shape": [4], "file": "../four"},   # no such frame
+                 {"dtype": "V32", "shape": [1]}, {"dtype": "<f8,<i4", "shape": [1]}):
         with pytest.raises(DecodeError):
-            decode({"t": "ndarray", "file": name}, store)
+            decode({"t": "ndarray", "file": "four" if spec["dtype"] != "|O" else "obj", **spec}, store)
     deep = {"t": "list", "items": []}
     for _ in range(50):
         deep = {"t": "list", "items": [deep]}
-    with pytest.raises(DecodeError):
-        decode(deep, store)
-    with pytest.raises(DecodeError):
-        decode({"t": "int", "v": "9" * 5000}, store)
+    for spec in (deep, {"t": "plain", "v": 9 ** 5000}, {"t": "plain", "v": "x" * 20000},
+                 {"t": "plain", "v": [1]}, {"t": "complex", "v": ["1", "2"]}):
+        with pytest.raises(DecodeError):
+            decode(spec, store)
+    assert decode({"t": "ndarray", "file": "four", "dtype": "<f8", "shape": [2, 2]}, store).shape == (2, 2)
 
 
 def test_result_frames_arrive_whole_in_any_chunking():

@@ -28,7 +28,7 @@ from contextlib import contextmanager
 import numpy as np
 
 from ._core import (MAX_SHOWN, Case, Check, Variant, array_check, describe, inputs_changed, judge,
-                    scalar_check, summary, to_array, tuple_check)
+                    outcome_verdict, scalar_check, verdict, to_array, tuple_check)
 from . import (a01_mlp, a01b_pipeline_shapes, a01c_weight_sharing, a02_convolution, a03_hyperparameters,
                a03b_im2col, a04_features, a05_pooling, a05a_one_by_one, a05b_learning, a06_backprop)
 
@@ -104,36 +104,25 @@ def _paused():
                 signal.setitimer(timer, left)
 
 
-def _call_message(exc: BaseException, target: str) -> str:
-    if isinstance(exc, NotImplementedError):
-        return f"`{target}` is not implemented yet (it raised NotImplementedError)"
-    if isinstance(exc, CheckTimeout):
-        return f"`{target}` took too long (an endless loop?)"
-    text = str(exc).splitlines()[0][:200] if str(exc) else ""
-    return f"`{target}` raised {type(exc).__name__}{': ' + text if text else ''}"
-
-
 def run_case(check: Check, case: Case, namespace: dict) -> "str | None":
     """Run one case in this process; None if it passes, else the message."""
-    if check.kind == "value":
-        if check.target not in namespace:
-            return f"`{check.target}` is not defined: did you run its cell?"
-        return judge(case, namespace[check.target])
     fn = namespace.get(check.target)
-    if fn is None:
+    if check.target not in namespace or (fn is None and check.kind != "value"):
         return f"`{check.target}` is not defined: did you run its cell?"
+    if check.kind == "value":
+        return outcome_verdict(check, case, {"status": "ok", "value": fn})[0]
     if not callable(fn):
         return f"`{check.target}` is {describe(fn)}, not a function"
     with _paused():
         args, kwargs = copy.deepcopy(case.args), copy.deepcopy(case.kwargs)
     try:
-        got = fn(*args, **kwargs)
+        outcome = {"status": "ok", "value": fn(*args, **kwargs), "inputs_after": (args, kwargs)}
     except CheckTimeout:
         raise
     except Exception as exc:
-        return _call_message(exc, check.target)
+        outcome = {"status": "raised", "type": type(exc).__name__, "error": str(exc)}
     with _paused():
-        return judge(case, got, check.params, (args, kwargs))
+        return outcome_verdict(check, case, outcome)[0]
 
 
 def run_check(grade_id: str, namespace: dict, seed=None, timeout=None) -> None:
@@ -146,19 +135,17 @@ def run_check(grade_id: str, namespace: dict, seed=None, timeout=None) -> None:
     check = CHECKS[grade_id]
     limit = check.timeout if timeout is None else timeout
     cases = check.make_cases(np.random.default_rng(seed))
-    failures = []
+    messages = []
     try:
         with _time_limit(limit):
             for case in cases:
-                msg = run_case(check, case, namespace)
-                if msg:
-                    failures.append(f"- {case.label}: {msg}")
+                messages.append(run_case(check, case, namespace))
     except CheckTimeout:
-        failures.append(f"- {case.label}: `{check.target}` took longer than {limit:g} s for "
-                        f"its {len(cases)} cases (an endless loop?)")
-    if failures:
-        raise AssertionError(summary(check.target, failures, len(cases)))
-    print(summary(check.target, [], len(cases)))
+        messages.append(outcome_verdict(check, case, {"status": "timeout", "limit": limit, "n": len(cases)})[0])
+    passed, message = verdict(check.target, cases, messages)
+    if not passed:
+        raise AssertionError(message)
+    print(message)
 
 
 # The pre-hand-in check (students run the grader's checks themselves; see prehandin.py).

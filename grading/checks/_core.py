@@ -209,33 +209,35 @@ def _first_diff(arr, expected) -> str:
             f"{fmt_num(expected[idx])}, got {fmt_num(arr[idx])})")
 
 
-def scalar_check(expected, *, what="the result", variants=(), hint="") -> Callable:
-    """A check for a single number (a size, a count). Variants carry the wrong numbers."""
+def scalar_check(expected, *, what="the result", variants=(), hint="", rtol=1e-9, fmt=fmt_num,
+                 whole=True) -> Callable:
+    """A check for a single number: a size or a count (`whole`: a fraction gets the floor
+    division hint), or a loss with a tolerance `rtol`. Variants carry the wrong numbers."""
     expected = float(expected)
 
-    return never_raises(lambda got: _scalar_verdict(got, expected, what, variants, hint),
-                        what, f"; expected {fmt_num(expected)}")
+    return never_raises(lambda got: _scalar_verdict(got, expected, what, variants, hint, rtol, fmt, whole),
+                        what, f"; expected {fmt(expected)}")
 
 
-def _scalar_verdict(got, expected, what, variants, hint):
+def _scalar_verdict(got, expected, what, variants, hint, rtol, fmt, whole):
     if isinstance(got, (bool, np.bool_)):
-        return f"{what}: returned {got!s}, a bool; expected the number {fmt_num(expected)}"
+        return f"{what}: returned {got!s}, a bool; expected the number {fmt(expected)}"
     arr, msg = to_array(got)
     if msg:
-        return f"{what}: {msg}; expected the number {fmt_num(expected)}"
+        return f"{what}: {msg}; expected the number {fmt(expected)}"
     if arr.size != 1:
-        return f"{what}: returned {describe(got)}; expected one number ({fmt_num(expected)})"
+        return f"{what}: returned {describe(got)}; expected one number ({fmt(expected)})"
     v = float(arr.reshape(()))
     if not math.isfinite(v):
-        return f"{what} is {v}; expected {fmt_num(expected)}"
-    if abs(v - expected) <= 1e-9 * max(1.0, abs(expected)):
+        return f"{what} is {v}; expected {fmt(expected)}"
+    if abs(v - expected) <= rtol * max(1.0, abs(expected)):
         return None
-    base = f"{what} is {fmt_num(v)}, expected {fmt_num(expected)}"
+    base = f"{what} is {fmt(v)}, expected {fmt(expected)}"
     hits = [var.message for var in variants if var.value is not None
-            and abs(v - float(var.value)) <= 1e-9 * max(1.0, abs(float(var.value)))]
+            and abs(v - float(var.value)) <= rtol * max(1.0, abs(float(var.value)))]
     if hits:
         return f"{base}: {_either(hits)}"
-    if v != int(v):
+    if whole and v != int(v):
         return f"{base}: sizes and counts are whole numbers (floor division `//`?)"
     return f"{base}{': ' + hint if hint else ''}"
 
@@ -304,6 +306,49 @@ def judge(case: Case, got, params=(), inputs_after=None) -> "str | None":
         changed = inputs_changed(case, inputs_after[0], inputs_after[1], params)
         messages += [changed] if changed else []
     return "; ".join(messages) or None
+
+
+def raised(target: str, type_name: str, text: str) -> str:
+    """The message for a function that raised `type_name` (in process and in the jail)."""
+    if type_name == "NotImplementedError":
+        return f"`{target}` is not implemented yet (it raised NotImplementedError)"
+    text = text.splitlines()[0][:200] if text else ""
+    return f"`{target}` raised {type_name}{': ' + text if text else ''}"
+
+
+#: a call that gave no value to judge: what happened -> (flag for a person, message)
+NO_VALUE = {
+    "timeout": ("timeout", "`{t}` took longer than {limit:g} s of computing time for its {n} cases "
+                "(an endless loop?)"),
+    "idle": ("idle", "`{t}` was stopped: it waited {idle:g} s without computing anything (time.sleep, "
+             "input(), waiting for a process or a lock?)"),
+    "lost": ("crashed", "`{t}` gave no result (the notebook's code broke the grader's process?)"),
+    "crashed": ("crashed", "`{t}` {how} (os._exit, sys.exit in a child, a crash or a memory blow-up?)"),
+    "memory": ("memory", "`{t}` ran out of memory (limit {mib} MiB)"),
+    "unsendable": ("result too large", "`{t}` returned a value too large or too deeply nested to be checked"),
+    "undecodable": ("malformed result", "`{t}` returned a value that cannot be graded ({error})"),
+    "malformed": ("malformed result", "the result of `{t}` could not be read")}
+
+
+def outcome_verdict(check: Check, case: Case, outcome: dict) -> "tuple[str | None, str | None]":
+    """The one rule from what a call of the target gave to the case's (message, flag), in process
+    and in the jail alike. `outcome`: {"status": "ok", "value", "inputs_after" (args, kwargs) or
+    None}, {"status": "raised", "type", "error"}, or a NO_VALUE status and what its message names."""
+    status = outcome.get("status")
+    if status == "ok":
+        return judge(case, outcome["value"], check.params, outcome.get("inputs_after")), None
+    if status == "raised":
+        return (raised(check.target, outcome["type"], outcome["error"]),
+                "memory" if outcome["type"] == "MemoryError" else None)
+    flag, text = NO_VALUE[status if status in NO_VALUE else "malformed"]
+    return text.format(t=check.target, **outcome), flag
+
+
+def verdict(target: str, cases, messages) -> "tuple[bool, str]":
+    """(passed, message) of one check: `messages` gives each case's message (None: right) in
+    order; it may end early, after the case where the function was stopped."""
+    failures = [f"- {case.label}: {msg}" for case, msg in zip(cases, messages) if msg]
+    return not failures, summary(target, failures, len(cases))
 
 
 def summary(target: str, failures: "list[str]", n_cases: int) -> str:

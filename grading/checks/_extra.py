@@ -1,9 +1,7 @@
 """Checks shared by the newer assignments: numbers with a tolerance, exact shapes, the dtype rule."""
-import math
-
 import numpy as np
 
-from ._core import _either, describe, fmt_num, never_raises, to_array
+from ._core import Variant, _either, describe, fmt_num, never_raises, scalar_check, to_array
 
 
 def close_scalar_check(expected, *, what="the result", variants=(), dtype=np.float64, hint=""):
@@ -11,31 +9,8 @@ def close_scalar_check(expected, *, what="the result", variants=(), dtype=np.flo
 
     `variants` are (value, message) pairs of known mistakes.
     """
-    expected = float(expected)
-    rtol = 1e-5 if np.dtype(dtype) == np.float32 else 1e-7
-    tol = rtol * max(1.0, abs(expected))
-
-    def verdict(got):
-        if isinstance(got, (bool, np.bool_)):
-            return f"{what}: returned {got!s}, a bool; expected the number {fmt_num(expected)}"
-        arr, msg = to_array(got)
-        if msg:
-            return f"{what}: {msg}; expected one number ({expected:.6g})"
-        if arr.size != 1:
-            return f"{what}: returned {describe(got)}; expected one number ({expected:.6g})"
-        v = float(arr.reshape(()))
-        if not math.isfinite(v):
-            return f"{what} is {v}; expected the finite number {expected:.6g}"
-        if abs(v - expected) <= tol:
-            return None
-        base = f"{what} is {v:.6g}, expected {expected:.6g}"
-        hits = [m for value, m in variants
-                if value is not None and abs(v - float(value)) <= rtol * max(1.0, abs(float(value)))]
-        if hits:
-            return f"{base}: {_either(hits)}"
-        return f"{base}{': ' + hint if hint else ''}"
-
-    return never_raises(verdict, what, f"; expected one number ({expected:.6g})")
+    return scalar_check(expected, what=what, variants=[Variant(m, v) for v, m in variants], hint=hint,
+                        rtol=1e-5 if np.dtype(dtype) == np.float32 else 1e-7, fmt="{:.6g}".format, whole=False)
 
 
 def keeps_dtype(inner, dtype, what):
@@ -89,7 +64,6 @@ def int_tuple_check(expected, *, what="the shape", variants=()):
 
 def count_check(expected, *, what="the count", variants=()):
     """A check for a whole number (a parameter count); `variants` are (wrong count, message) pairs."""
-    from ._core import Variant, scalar_check
     return scalar_check(expected, what=what, variants=[Variant(m, n) for n, m in variants])
 
 
