@@ -159,15 +159,17 @@ def frame_header(name: str, size: int) -> bytes:
 class FrameReader:
     """Frames by name from a pipe, within a byte budget; a partial last frame is never stored.
 
-    A frame named ``start.<prefix>`` forgets every earlier frame whose name starts with
-    ``<prefix>_`` (results planted before a check started do not count). Reading is linear in
-    the bytes received (a frame's pieces are joined once): with the old ``buf += chunk``, a
-    large result copied and page-faulted the buffer per chunk under MALLOC_TRIM_THRESHOLD_.
+    `sections` (the jail's results): ``start.<p>`` opens check `p`'s section and ``<p>_status``
+    closes it; only ``<p>_...`` frames inside it are kept, ``started`` and ``done`` outside.
+    Anything else is dropped, and inside a section (a foreign or repeated name, a section opened
+    twice) marks `p` in `tainted`: its verdict is then "malformed", never a pass. Reading is
+    linear in the bytes received (a frame's pieces are joined once).
     """
 
-    def __init__(self, budget=MAX_RESULT_BYTES):
-        self.frames, self.left, self.broken = {}, budget, ""
+    def __init__(self, budget=MAX_RESULT_BYTES, sections=False):
+        self.frames, self.left, self.broken, self.tainted = {}, budget, "", set()
         self._head, self._name, self._need, self._parts = b"", None, 0, []
+        self._sections, self._open, self._seen = sections, None, set()
 
     def feed(self, chunk: bytes) -> None:
         pos = 0
@@ -190,10 +192,23 @@ class FrameReader:
             self._parts.append(piece)
             if not self._need:
                 name, data, self._name = self._name, b"".join(self._parts), None
-                if name.startswith("start."):
-                    prefix = name[len("start."):] + "_"
-                    self.frames = {k: v for k, v in self.frames.items() if not k.startswith(prefix)}
-                self.frames[name] = data
+                if not self._sections or self._admit(name):
+                    self.frames[name] = data
+
+    def _admit(self, name):
+        """Whether frame `name` counts (see `sections`)."""
+        if self._open is None and name.startswith("start."):
+            self._open = name[len("start."):]
+            self.tainted |= {self._open} & self._seen
+            self._seen.add(self._open)
+        elif self._open is None:
+            return name in ("started", "done") and name not in self.frames
+        elif not name.startswith(self._open + "_") or name in self.frames:
+            self.tainted.add(self._open)
+            return False
+        elif name == self._open + "_status":
+            self._open = None
+        return True
 
     def json(self, name):
         """The JSON object of frame `name`, or None (missing, too large or malformed)."""

@@ -12,15 +12,21 @@ code runs. Processes (the jail's own pid namespace)::
 
 Each fork has a CPU-seconds limit (RLIMIT_CPU) and its own pipe; the holder stops it at the
 wall-clock backstop or when the jail makes no CPU progress for ``idle`` seconds (read from the
-jail's own ``/proc``), and passes on only frames that arrived whole: a check killed mid-write
-costs only its own results. Nothing sent from here is trusted.
+jail's own ``/proc``), and passes on only frames that arrived whole and carry the fork's own
+names: a check killed mid-write costs only its own results. While student code runs, no process
+holds the grader's pipe but the holder between cells: a cell's fork gets it from its parent
+(SCM_RIGHTS) only after the cell ends, so frames never reach the grader from two writers; every
+process is non-dumpable, so no other can reopen its pipes through ``/proc/<pid>/fd``. The holder
+runs the cells' code, so nothing sent from here is trusted.
 """
+import contextlib
 import json
 import math
 import os
 import resource
 import select
 import signal
+import socket
 import sys
 import time
 
@@ -41,6 +47,9 @@ def send(name, data):
 
 def main():
     global OUT
+    import ctypes  # non-dumpable (inherited by every fork): /proc/<pid>/fd stays closed to others
+    if ctypes.CDLL(None).prctl(4, 0, 0, 0, 0):  # PR_SET_DUMPABLE
+        sys.exit("jail_runner: prctl(PR_SET_DUMPABLE, 0) failed")
     job = exchange.FrameReader(budget=1 << 40)  # the grader's, trusted
     while "job" not in job.frames:
         chunk = os.read(0, 1 << 20)
@@ -81,6 +90,7 @@ def main():
     send("started", {})
     os.dup2(devnull, 2)
     if fork() == 0:
+        os.close(alive)
         holder(job, ns, cases, blocker)
     # pid 1 (bwrap --as-pid-1) reaps until no process is left or the grader is gone (EOF on
     # `alive`, whose other end only the grader holds); ending pid 1 ends the whole jail
@@ -224,24 +234,27 @@ def own_cpu():
     return ru.ru_utime + ru.ru_stime
 
 
-def forked(budget, wall, idle, check=False):
+def forked(budget, wall, idle, prefix=None):
     """Fork a child that may use `budget` more CPU seconds (SIGXCPU; SIGKILL 1 s later for a check).
 
-    In the child: returns None; its frames go to its own pipe, ``end`` last. Here: waits until
-    ``end`` arrives, the child dies, `wall` seconds pass or the jail makes no CPU progress for
-    `idle` seconds, passing each frame that arrived whole (but ``end``) to the grader. Returns
-    (how: "ok", "wall", "idle" or "died", wait status, CPU seconds); a cell's child that sent
-    ``end`` lives on (it holds the state now): (ok, None, None).
+    In the child: returns None; it holds only its own channel (OUT), where its frames go, ``end``
+    last. Here: waits until ``end`` arrives, the child dies, `wall` seconds pass or the jail makes
+    no CPU progress for `idle` seconds. A check's (`prefix`) frames that arrived whole and are
+    named ``<prefix>_...`` go on to the grader; any other name stops the check ("died"). A cell
+    sends nothing but ``end``, and then gets the grader's pipe over its socket (SCM_RIGHTS).
+    Returns (how: "ok", "wall", "idle" or "died", wait status, CPU seconds); a cell's child that
+    sent ``end`` lives on (it holds the state now): (ok, None, None).
     """
     global OUT
-    r, w = os.pipe()
+    r, w = os.pipe() if prefix else (s.detach() for s in socket.socketpair())
     pid = fork()
     if pid == 0:
         os.close(r)
+        os.close(OUT)  # the grader's pipe: the student's code reaches only its own channel
         os.setpgid(0, 0)
         cur = resource.getrlimit(resource.RLIMIT_CPU)[1]
         soft = min(max(math.ceil(own_cpu() + max(budget, 0.0)), 1), cur)
-        resource.setrlimit(resource.RLIMIT_CPU, (soft, min(soft + 1, cur) if check else cur))
+        resource.setrlimit(resource.RLIMIT_CPU, (soft, min(soft + 1, cur) if prefix else cur))
         OUT = w
         return None
     os.close(w)
@@ -252,18 +265,24 @@ def forked(budget, wall, idle, check=False):
         if select.select([r], [], [], 0.05)[0]:
             chunk = os.read(r, 1 << 16)
             reader.feed(chunk)
-            for name in [n for n in reader.frames if n != "end"]:
-                send(name, reader.frames.pop(name))
-            how = "ok" if "end" in reader.frames else None if chunk and not reader.broken else "died"
+            names = [n for n in reader.frames if n != "end"]
+            foreign = [n for n in names if not prefix or not n.startswith(prefix + "_") or n == prefix + "_status"]
+            for name in names:
+                data = reader.frames.pop(name)
+                if prefix and not foreign:
+                    send(name, data)
+            how = "died" if (foreign and prefix) or reader.broken or not chunk else "ok" if "end" in reader.frames else None
             continue
         got, status, ru = os.wait4(pid, os.WNOHANG)
         how, reaped = ("died", (status, ru)) if got else ("wall" if time.monotonic() - start > wall else None, None)
         now = jail_cpu()
         last, seen = time.monotonic() if now is None or now != seen else last, now
         how = "idle" if how is None and time.monotonic() - last > idle else how
-    os.close(r)
-    if how == "ok" and not check:
+    if how == "ok" and not prefix:  # the cell's child takes over as the holder
+        with socket.socket(fileno=r) as channel, contextlib.suppress(OSError):
+            socket.send_fds(channel, [b"G"], [OUT])
         return how, None, None
+    os.close(r)
     if reaped is None:  # a check's fork is ended even when it finished (its leftovers too)
         kill(-pid, pid)
         reaped = os.wait4(pid, 0)[1:]
@@ -281,7 +300,7 @@ def stopped(how, status, cpu, budget):
 def run_cells(job, ns):
     """Each cell in a fork that becomes the next holder; CPU limits, idle and wall backstops."""
     global OUT
-    report, cpu_left, grader = [], job["cells_timeout"], OUT
+    report, cpu_left = [], job["cells_timeout"]
     wall_end = time.monotonic() + job["wall_factor"] * cpu_left + job["wall_slack"]
     for i, src in enumerate(job["cells"]):
         budget = min(job["cell_timeout"], cpu_left)
@@ -298,10 +317,10 @@ def run_cells(job, ns):
             cpu_left -= used
             try:
                 send("end", b"")
-                os.close(OUT)
-            except OSError:  # the cell closed or broke its pipe: it ends here
+                with socket.socket(fileno=OUT) as channel:  # the grader's pipe, from the parent
+                    OUT = socket.recv_fds(channel, 1, 1)[1][0]
+            except (OSError, IndexError):  # the cell broke its channel: it ends here
                 os._exit(0)
-            OUT = grader
         elif res[0] == "ok":
             os._exit(0)
         elif res[0] == "skipped":
@@ -315,11 +334,9 @@ def run_cells(job, ns):
 
 
 def run_check(job, c, prefix, ns, cases, blocker):
-    send(f"start.{prefix}", b"")  # results planted earlier (by a cell) are forgotten
-    grader = OUT
-    res = forked(c["timeout"], job["wall_factor"] * c["timeout"] + job["wall_slack"], job["idle"], True)
+    send(f"start.{prefix}", b"")  # opens the check's section: the grader keeps only its frames
+    res = forked(c["timeout"], job["wall_factor"] * c["timeout"] + job["wall_slack"], job["idle"], prefix)
     if res is None:
-        os.close(grader)  # the student's function reaches only its own pipe
         if c["target"] not in ns:
             send(f"{prefix}_missing", {})
         for k, (args, kwargs) in enumerate(cases if c["target"] in ns else []):

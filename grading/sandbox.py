@@ -391,7 +391,9 @@ def _run_jails(groups, lim, setup, seconds):
         for g, blobs in groups:
             p = _spawn(setup, g["allow_cnnlib"], lim["disk"], [sys.executable, "-I", "-B", "/grading/jail_runner.py"],
                        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, bufsize=0)
-            jails.append((p, exchange.FrameReader(), bytearray()))
+            for pipe in (p.stdin, p.stdout, p.stderr):  # not to be reopened via /proc/<pid>/fd
+                os.fchmod(pipe.fileno(), 0)
+            jails.append((p, exchange.FrameReader(sections=True), bytearray()))
             err = jails[-1][2]
             for target, args in ((_feed, (p.stdin.fileno(), g, blobs)), (_pump, (p.stdout.fileno(), jails[-1][1].feed)),
                                  (_pump, (p.stderr.fileno(), lambda c, e=err: e.extend(c[:max(0, 8192 - len(e))])))):
@@ -483,6 +485,9 @@ def _outcomes(check, n, frames, prefix, timed_out, lim, blocked):
     it ends after the first case without a result (the function was stopped)."""
     for k in range(n):
         r = frames.json(f"{prefix}_{k}")
+        if prefix in frames.tainted:  # a frame out of place: the stream cannot be trusted
+            yield {"status": "malformed"}
+            return
         if r is None:  # the jail's status of the check's fork says why
             status = frames.json(f"{prefix}_status")
             why, sig = (status or {}).get("why"), (status or {}).get("signal")

@@ -829,21 +829,97 @@ def test_large_exchanges_pass_whatever_the_graders_malloc_settings(work):
     assert passed and flags == [], message
 
 
+# A result in today's format for a function check: exactly what `nothing` below must return.
+PLANTED = (b'{"status": "ok", "value": {"t": "plain", "v": null}, "inputs_after": {"t": "list", '
+           b'"items": [{"t": "list", "items": []}, {"t": "dict", "items": []}]}}')
+
+
+def _planted_stream(*names):
+    from grading.exchange import FrameReader, frame_header
+    reader = FrameReader(sections=True)
+    for name in names:
+        data = PLANTED if name == "c0_0" else b'{"why": "crashed"}' if name.endswith("_status") else b""
+        reader.feed(frame_header(name, len(data)) + data)
+    return reader
+
+
+def _judged(frames):
+    from grading import sandbox
+    check = value_check("nothing", None)
+    return sandbox._judge(check, list(check.make_cases(None)), frames, "c0", False, LIMITS, [], [], set())
+
+
+def test_the_planted_payload_would_pass_inside_its_checks_section():
+    """The frame the next test plants is a valid, passing result if it reaches the check's own
+    section: so that test proves the jail keeps it out, not that the payload is stale."""
+    assert _judged(_planted_stream("started", "start.c0", "c0_0", "c0_status"))[0] is True
+
+
+@pytest.mark.parametrize("names", [
+    ("c0_0", "start.c0", "c0_status"),                     # before the check started
+    ("start.c0", "c0_status", "c0_0"),                     # after it ended
+    ("start.c0", "c0_0", "c0_0", "c0_status"),             # twice
+    ("start.c0", "c1_0", "c0_0", "c0_status"),             # another check's name inside it
+    ("start.c0", "c0_status", "start.c0", "c0_0", "c0_status"),   # the section opened again
+    ("start.c0", "done", "c0_0", "c0_status")])
+def test_frames_out_of_place_never_pass(names):
+    passed, message = _judged(_planted_stream(*names))
+    assert passed is False, message
+
+
+PLANT = f"""
+    import os, time
+    PLANTED = {PLANTED!r}
+    FRAME = b"c0_0 %d\\n" % len(PLANTED) + PLANTED
+
+    def plant():
+        ends = [f"/proc/{{p}}/fd/{{fd}}" for p in os.listdir("/proc") if p.isdigit()
+                for fd in (os.listdir(f"/proc/{{p}}/fd") if os.access(f"/proc/{{p}}/fd", os.R_OK) else [])]
+        for end in ends:             # the pipes of other processes, reopened
+            try:
+                fd = os.open(end, os.O_WRONLY | os.O_NONBLOCK)
+                os.write(fd, FRAME)
+                os.close(fd)
+            except OSError:
+                pass
+        for fd in range(3, 64):      # and every fd this process holds
+            try:
+                os.write(fd, FRAME)
+            except OSError:
+                pass
+"""
+
+
 def test_results_planted_by_a_cell_do_not_count(work):
-    cells = """
-    import os
-    payload = b'{"status": "ok", "value": {"t": "plain", "v": null}}'
-    for fd in range(3, 64):   # the result pipe is one of these
-        try:
-            os.write(fd, b"c0_0 %d\\n" % len(payload) + payload)
-        except OSError:
-            pass
-    def nothing():
+    """A cell plants a passing result on every fd it holds and every pipe it can reopen, and
+    leaves a process that keeps planting while the check runs; the check's function crashes."""
+    cells = [PLANT + """
+    plant()
+    if os.fork() == 0:
+        for _ in range(60):
+            plant()
+            time.sleep(0.05)
         os._exit(0)
-    """
-    # the planted result (None) is exactly what the check wants: only a fresh result may count
+    """, """
+    def nothing():
+        time.sleep(1.0)              # while the cell's process plants
+        os._exit(0)
+    """]
     v = run(cells, [value_check("nothing", None)], work)["test_nothing"]
-    assert not v.passed and "crashed" in v.flags
+    assert not v.passed and "crashed" in v.flags, v
+
+
+def test_a_checks_frame_under_another_name_ends_it(work):
+    """A check's function that sends a result named for the next check is stopped as crashed;
+    the next check gets only its own result."""
+    cells = GOOD + textwrap.dedent(PLANT.replace("c0_0", "c1_0")) + textwrap.dedent("""
+    def nothing():
+        plant()
+        return None
+    """)
+    res = run(cells, [value_check("nothing", None), double_check()], work)
+    assert not res["test_nothing"].passed and "crashed" in res["test_nothing"].flags, res["test_nothing"]
+    assert res["test_double"].passed, res["test_double"]
 
 
 def test_nested_user_namespaces_are_refused(work):
