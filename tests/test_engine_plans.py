@@ -6,7 +6,7 @@ import pytest
 
 from cnnlib import conv2d, conv2d_backward, engine
 from cnnlib.engine import plans as conv_plans, window_matrix
-from cnnlib.engine.plans import ColsPlan, ImagesPlan, RowsPlan, StripsPlan, forward
+from cnnlib.engine.plans import ColsPlan, ImagesPlan, InlineImagesPlan, RowsPlan, StripsPlan, forward
 from cnnlib.engine.window_matrix import Geometry, clear_cache
 from numeric_oracle import numeric_gradient, scipy_conv
 
@@ -207,12 +207,12 @@ def test_random_geometries_in_every_layout(settings, monkeypatch, layout):
 
 
 @pytest.mark.parametrize("direction, fast", [("forward", "plans"), ("forward", "images"),
-                                             ("forward", "textbook"), ("backward", "plans"),
-                                             ("backward", "textbook")])
+                                             ("forward", "images_inline"), ("forward", "textbook"),
+                                             ("backward", "plans"), ("backward", "textbook")])
 def test_first_call_times_every_path_and_keeps_the_fastest(monkeypatch, direction, fast):
     """conv2d's (conv2d_backward's) first call for a geometry runs every path (forward: plans,
-    images, textbook; backward: plans, textbook), later calls only the fastest; the choice is
-    kept per direction and dtype."""
+    images on the threads and inline, textbook; backward: plans, textbook), later calls only
+    the fastest; the choice is kept per direction and dtype."""
     import time
     from cnnlib import conv2d_backward_im2col, conv2d_im2col
     calls, clock = {}, [0.0]
@@ -231,12 +231,12 @@ def test_first_call_times_every_path_and_keeps_the_fastest(monkeypatch, directio
     x, w, b = np.ones((2, 3, 6, 5)), np.ones((4, 3, 3, 3)), np.arange(4.0)
     dout = np.random.default_rng(0).normal(size=(2, 4, 6, 5))
     if direction == "forward":
-        monkeypatch.setattr(engine, "forward", counted(
-            lambda args: "images" if args[5:] == (ImagesPlan,) else "plans", forward))
+        kinds = {(ImagesPlan,): "images", (InlineImagesPlan,): "images_inline"}
+        monkeypatch.setattr(engine, "forward", counted(lambda args: kinds.get(args[5:], "plans"), forward))
         run = lambda: engine.conv2d(x, w, b, (1, 1), (1, 1), (6, 5), np.float64,
                                     counted(lambda args: "textbook", conv2d_im2col))
         expected = [scipy_conv(x, w, b, (1, 1), (1, 1))]
-        names = {"plans", "images", "textbook"}
+        names = {"plans", "images", "images_inline", "textbook"}
     else:
         monkeypatch.setattr(engine, "_backward_plans",
                             counted(lambda args: "plans", engine._backward_plans))
@@ -272,12 +272,12 @@ def test_calibration_scores_by_median_so_one_lucky_call_does_not_win(monkeypatch
     assert choice == "steady"
 
 
-@pytest.mark.parametrize("busy", [False, True])
-def test_images_plan_in_parts_or_on_one_thread_gives_the_same_bits(settings, monkeypatch, busy):
-    """Small image products run in parts (one per thread), or in turn on a busy machine: the
-    same products either way, so the same bits, and equal to scipy."""
+@pytest.mark.parametrize("layout, busy", [(ImagesPlan, False), (ImagesPlan, True), (InlineImagesPlan, False)])
+def test_images_plan_in_parts_or_on_one_thread_gives_the_same_bits(settings, monkeypatch, layout, busy):
+    """Small image products run in parts (one per thread), or in turn on a busy machine or in
+    ``InlineImagesPlan``: the same products either way, so the same bits, and equal to scipy."""
     monkeypatch.setenv("CNNLIB_NUM_THREADS", "3")
-    settings(LAYOUT=ImagesPlan, CHUNK_BYTES=1)
+    settings(LAYOUT=layout, CHUNK_BYTES=1)
     rng = np.random.default_rng(11)
     x, w, b = rng.normal(size=(7, 2, 9, 8)), rng.normal(size=(3, 2, 3, 2)), rng.normal(size=3)
     monkeypatch.setattr(conv_plans, "machine_busy", lambda: busy)

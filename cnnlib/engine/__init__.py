@@ -24,7 +24,7 @@ import time
 import numpy as np
 
 from .parallel import machine_busy, num_threads, run_parts
-from .plans import ColsPlan, ImagesPlan, forward, shape_layout, weight_grad
+from .plans import ColsPlan, ImagesPlan, InlineImagesPlan, forward, shape_layout, weight_grad
 from .window_matrix import Geometry, phase_im2col, scratch
 
 __all__ = ["conv2d", "conv2d_backward", "path_choice", "scatter_images"]
@@ -54,12 +54,13 @@ SCATTER_PIECE = 2**16           # values per piece of scatter_images, about (NOT
 
 def conv2d(x, w, b, stride, padding, out_hw, dtype, textbook):
     """conv2d's output (N, K, Ho, Wo) in ``dtype`` by the path that measured fastest: the plans
-    (layout by shape), the columns plan, ``ImagesPlan`` or ``textbook(x, w, b, stride, padding)``."""
+    (layout by shape), the columns plan, ``ImagesPlan`` (threads or inline) or ``textbook``."""
     g = Geometry(x.shape, w.shape[2:], stride, padding, out_hw)
     paths = dict(plans=lambda: forward(x, w, b, g, dtype))
     if shape_layout(g) is not ColsPlan:         # long kernel rows: the columns may still win
         paths["columns"] = lambda: forward(x, w, b, g, dtype, ColsPlan)
     paths.update(images=lambda: forward(x, w, b, g, dtype, ImagesPlan),
+                 images_inline=lambda: forward(x, w, b, g, dtype, InlineImagesPlan),
                  textbook=lambda: textbook(x, w, b, stride, padding))
     return _faster(("forward", x.shape, w.shape, stride, padding, dtype), **paths)
 

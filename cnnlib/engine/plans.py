@@ -17,14 +17,12 @@ the rows (or columns) of a matrix turns the convolution into ONE matrix product.
   of the window matrix (Kd + 1, n*Ho*Wq) is one long contiguous run per image; then
   [w | b] @ X. The product covers Ho rows of the Hq x Wq phase grid, cropped to Ho x Wo.
 
-A row, column or strip slot of ones carries the bias. The product is done in pieces of at most
-``SMALL_GEMM`` multiply-adds, which OpenBLAS on AVX-512 cores multiplies without first copying
-("packing") its operands, and the batch is split into parts, one per thread (``parallel``);
-each part works through its images a chunk at a time (window matrix up to ``CHUNK_BYTES``) and
-copies each chunk's result into the (N, K, Ho, Wo) output while it is still in cache. With
-another BLAS kernel (``small_products_pay()`` is False) there is one product per chunk and BLAS
-keeps its own threads. A plan holds the buffers and views for one geometry and is reused by
-later calls from the same thread. Measurements behind these choices: ``NOTES.md``.
+A slot of ones carries the bias. On AVX-512 OpenBLAS (``small_products_pay()``) products come
+in pieces of at most ``SMALL_GEMM`` multiply-adds, which it multiplies without packing, and the
+batch in parts, one per thread (``parallel``); elsewhere one product per chunk, BLAS's threads.
+Each part copies a chunk's result (window matrix up to ``CHUNK_BYTES``) into the output while it
+is in cache. ``ImagesPlan`` is the textbook layout with kept buffers. A plan holds the buffers
+for one geometry, reused by later calls from the same thread. Measurements: ``NOTES.md``.
 """
 import functools
 
@@ -33,7 +31,7 @@ import numpy as np
 from .parallel import machine_busy, num_threads, one_blas_thread, run_parts
 from .window_matrix import cached, view as _view
 
-__all__ = ["RowsPlan", "ColsPlan", "StripsPlan", "ImagesPlan", "forward", "weight_grad"]
+__all__ = ["RowsPlan", "ColsPlan", "StripsPlan", "ImagesPlan", "InlineImagesPlan", "forward", "weight_grad"]
 
 SMALL_GEMM = 10**6          # M*N*K up to which OpenBLAS's small-matrix kernels skip packing
 MIN_PIECE = 64              # fewer rows per piece than this: one product per chunk instead
@@ -46,12 +44,8 @@ LAYOUT = None               # None: chosen by shape; tests and benchmarks may se
 
 @functools.lru_cache(maxsize=None)
 def small_products_pay():
-    """Whether NumPy's BLAS multiplies small matrices in place, without packing them first.
-
-    OpenBLAS does on AVX-512 cores (its SkylakeX, Cooperlake and SapphireRapids kernels, for
-    M*N*K <= 10**6), and its small products then run on the calling thread only. Elsewhere the
-    plans do one product per chunk, on one Python thread, and leave the threads to BLAS.
-    """
+    """Whether NumPy's BLAS multiplies small matrices without packing them first: OpenBLAS's
+    SkylakeX, Cooperlake and SapphireRapids kernels for M*N*K <= 10**6, on the calling thread."""
     try:
         from threadpoolctl import threadpool_info
     except ImportError:         # threadpoolctl comes with scikit-learn; without it, play safe
@@ -311,6 +305,8 @@ class ImagesPlan(_Plan):
     filled by one strided copy per chunk from a padded copy of x; a batched product writes the
     output in place. One part per thread, one BLAS thread each (in turn on a busy machine)."""
 
+    inline = False
+
     def __init__(self, g, K, dtype):
         per, it = g.Ho * g.Wo, np.dtype(dtype).itemsize
         super().__init__(g, K, dtype, per, per * (g.C * g.fh * g.fw + 1) * it)
@@ -338,8 +334,13 @@ class ImagesPlan(_Plan):
                 np.matmul(wb, cols[:n], out=y[n0:n0 + n].reshape(n, self.K, -1))
 
         with one_blas_thread():     # busy machine: the same products in turn, on this thread
-            run_parts(part, len(self.parts), inline=machine_busy())
+            run_parts(part, len(self.parts), inline=self.inline or machine_busy())
         return y
+
+
+class InlineImagesPlan(ImagesPlan):
+    """``ImagesPlan`` on the calling thread alone: a candidate where a second thread waits."""
+    inline = True
 
 
 def shape_layout(g):
