@@ -126,11 +126,11 @@ def test_a_forked_child_gets_working_workers(monkeypatch):
 @pytest.mark.parametrize("busy", [False, True])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_scatter_images_in_parts_equals_one_scatter(monkeypatch, busy, dtype):
-    """Max-pool's backward scatter: threads take pieces of images in turn, as one scatter would."""
+    """Max-pool's backward scatter: each part zeros and fills its own images, as one scatter would."""
     import cnnlib
     from cnnlib import engine
     monkeypatch.setattr(engine, "machine_busy", lambda: busy)
-    monkeypatch.setattr(engine, "SCATTER_PIECE", 80)   # 2 images of 36 values
+    monkeypatch.setattr(engine, "SCATTER_PART", 7)
     monkeypatch.setenv("CNNLIB_NUM_THREADS", "3")
     x = np.random.default_rng(5).normal(size=(5, 3, 9, 7)).astype(dtype)
     out, argmax = cnnlib.max_pool2d_with_indices(x, 2)

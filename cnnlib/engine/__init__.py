@@ -49,7 +49,7 @@ _choices = {}                   # (shapes, stride, padding, dtype, threads) -> t
 
 TRANSPOSED_MIN_FLOPS = 10**8   # dx by a convolution only from this much work on ...
 TRANSPOSED_MIN_C = 8            # ... and this many input channels (NOTES.md: backward)
-SCATTER_PIECE = 2**16           # values per piece of scatter_images, about (NOTES.md: pooling)
+SCATTER_PART = 2**17            # values per thread, at least, in scatter_images (NOTES.md: pooling)
 
 
 def conv2d(x, w, b, stride, padding, out_hw, dtype, textbook):
@@ -170,17 +170,17 @@ def _col2im(dcols, g):
 
 def scatter_images(values, index, shape, dtype):
     """A zero array of ``shape`` (N, ...) with ``values`` (N, ...) put at the flat positions
-    ``index`` (N, ...), each image's into that image: so the threads take pieces of a few images
-    in turn, zero them (C's memset, twice NumPy's speed) and fill them (NOTES.md: pooling)."""
-    out, N, busy = np.empty(shape, dtype), shape[0], machine_busy()
-    flat, step = out.reshape(-1), N if busy else max(1, SCATTER_PIECE // values[0].size)
-    pieces = iter(range(0, N, step))        # shared: next() is atomic under the GIL
+    ``index`` (N, ...), each image's into that image: so parts, one per thread, zero (by C's
+    memset, twice NumPy's speed) and fill their own images (NOTES.md: pooling)."""
+    out = np.empty(shape, dtype)
+    flat, N = out.reshape(-1), shape[0]
+    parts = 1 if machine_busy() else min(num_threads(), N, max(1, values.size // SCATTER_PART))
+    bounds = [N * i // parts for i in range(parts + 1)]
 
-    def part(_):
-        for lo in pieces:
-            hi = lo + step
-            ctypes.memset(out[lo:hi].ctypes.data, 0, out[lo:hi].nbytes)   # releases the GIL
-            flat[index[lo:hi].reshape(-1)] = values[lo:hi].reshape(-1)
+    def part(i):
+        lo, hi = bounds[i], bounds[i + 1]
+        ctypes.memset(out[lo:hi].ctypes.data, 0, out[lo:hi].nbytes)   # releases the GIL
+        flat[index[lo:hi].reshape(-1)] = values[lo:hi].reshape(-1)
 
-    run_parts(part, 1 if busy else min(num_threads(), len(range(0, N, step))))
+    run_parts(part, parts)
     return out
