@@ -8,6 +8,7 @@ node, depth, string and size budget, takes numeric dtypes only, checks the data 
 dtype and shape, and never unpickles. It imports only the standard library at module level.
 """
 import math
+import os
 import re
 
 MAX_DEPTH, MAX_NODES, MAX_STR = 20, 100_000, 10_000
@@ -28,10 +29,8 @@ class UnsupportedValue:
     def __init__(self, type_name):
         self.type_name = str(type_name)[:80]
 
-    def __repr__(self):
+    def __repr__(self):  # (str() too)
         return f"<{self.type_name} object (not a plain NumPy array or number)>"
-
-    __str__ = __repr__
 
 
 class DecodeError(ValueError):
@@ -154,6 +153,13 @@ def _array(spec, t, store, budget, trusted):
 def frame_header(name: str, size: int) -> bytes:
     """The head of one frame on a pipe: ``name size\\n``, then `size` bytes."""
     return f"{name} {size}\n".encode()
+
+
+def write_frame(fd: int, name: str, data: bytes) -> None:
+    """Write one frame to `fd` (a memoryview: no copy of the rest per partial write)."""
+    for part in (frame_header(name, len(data)), memoryview(data)):
+        while part:
+            part = part[os.write(fd, part):]
 
 
 class FrameReader:

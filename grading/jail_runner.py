@@ -39,10 +39,7 @@ BLOCKED = ("cnnlib", "scipy.signal", "scipy.ndimage")
 
 
 def send(name, data):
-    data = data if isinstance(data, bytes) else json.dumps(data).encode()
-    for part in (exchange.frame_header(name, len(data)), memoryview(data)):
-        while part:  # a memoryview: no copy of the rest per write (64 KiB per write on a pipe)
-            part = part[os.write(OUT, part):]
+    exchange.write_frame(OUT, name, data if isinstance(data, bytes) else json.dumps(data).encode())
 
 
 def main():
@@ -207,10 +204,8 @@ def kill(*targets):
     """SIGKILL each target; -1: every process of the jail but this one and pid 1 (daemons,
     fork bombs)."""
     for target in targets:
-        try:
+        with contextlib.suppress(OSError):
             os.kill(target, signal.SIGKILL)
-        except OSError:
-            pass
 
 
 def jail_cpu():

@@ -28,6 +28,7 @@ unpredictable (the grader draws one per notebook).
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import os
@@ -118,10 +119,6 @@ def bwrap_candidates() -> list[str]:
     return list(dict.fromkeys(found))
 
 
-def bwrap_path() -> str:
-    return probe().bwrap
-
-
 def _binds(paths) -> tuple:
     """(source, place): each folder at its real path and at the (symlinked) path given; a place
     inside another place that shows the same files is dropped."""
@@ -199,10 +196,8 @@ def _seccomp_filter() -> bytes | None:
         return None
     f = sc.SyscallFilter(sc.ALLOW)
     for name in SECCOMP_REFUSED:
-        try:
+        with contextlib.suppress(Exception):  # unknown on this architecture
             f.add_rule(sc.ERRNO(1), name)
-        except Exception:  # unknown on this architecture
-            pass
     with tempfile.TemporaryFile() as fh:
         f.export_bpf(fh)
         fh.seek(0)
@@ -369,13 +364,9 @@ def _feed(fd: int, g: dict, blobs: dict) -> None:
     """Write the job into a jail: every blob, then the job. The pipe stays open: its EOF tells
     the jail's pid 1 this process is gone (even where the set-uid steps of root's view and
     setpriv lose bubblewrap's own --die-with-parent)."""
-    try:
+    with contextlib.suppress(OSError):  # the jail ended (set-up failure, killed)
         for name, data in [*blobs.items(), ("job", json.dumps(g).encode())]:
-            for part in (exchange.frame_header(name, len(data)), memoryview(data)):
-                while part:
-                    part = part[os.write(fd, part):]
-    except OSError:  # the jail ended (set-up failure, killed)
-        pass
+            exchange.write_frame(fd, name, data)
 
 
 def _pump(fd: int, sink) -> None:
@@ -406,10 +397,8 @@ def _run_jails(groups, lim, setup, seconds):
     finally:
         for p, _, _ in jails:
             if p.poll() is None:
-                try:
+                with contextlib.suppress(OSError):
                     os.killpg(p.pid, signal.SIGKILL)
-                except OSError:
-                    pass
             p.wait()
         for t in threads:  # the jail is gone: reads end, a write still under way fails at once
             t.join()
@@ -483,11 +472,11 @@ def _judge(check, cases, frames, prefix, timed_out, lim, cells, flags, blocked):
 def _outcomes(check, n, frames, prefix, timed_out, lim, blocked):
     """What each call gave (see grading.checks.outcome_verdict), from the frames the jail sent;
     it ends after the first case without a result (the function was stopped)."""
+    if prefix in frames.tainted:  # a frame out of place: the check's stream cannot be trusted
+        yield {"status": "malformed"}
+        return
     for k in range(n):
         r = frames.json(f"{prefix}_{k}")
-        if prefix in frames.tainted:  # a frame out of place: the stream cannot be trusted
-            yield {"status": "malformed"}
-            return
         if r is None:  # the jail's status of the check's fork says why
             status = frames.json(f"{prefix}_status")
             why, sig = (status or {}).get("why"), (status or {}).get("signal")

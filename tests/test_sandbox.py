@@ -1083,14 +1083,14 @@ def test_venv_and_cnnlib_of_a_clone_under_tmp_work(tmp_path, through_symlink):
     expected = {"probe": [True, True, 1.0, [], [".venv"]],
                 "probe_cnnlib": [True, [], [".venv", "cnnlib"]]}
     assert Path(sys.prefix).resolve() != course / ".venv"  # the real venv is elsewhere
-    from grading.sandbox import bwrap_path
+    from grading.sandbox import probe
     fd = os.memfd_create("finder", 0)
     view = _clone_view(str(Path(sys.prefix).resolve()), str(repo), str(course), str(place), fd)
     python = str(place / ".venv" / "bin" / "python")
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
     try:
         proc = subprocess.run(
-            [bwrap_path(), *view, "--", python, "-c", _PARENT, str(work), json.dumps(expected),
+            [probe().bwrap, *view, "--", python, "-c", _PARENT, str(work), json.dumps(expected),
              str(place), *secrets], pass_fds=[fd], env=env, capture_output=True, text=True,
             timeout=300)
     finally:
@@ -1264,7 +1264,7 @@ def test_the_jail_tests_pass_as_an_unprivileged_user():
         os.chown(home, sandbox.ROOT_DROPS_TO, sandbox.ROOT_DROPS_TO)
         paths = [str(repo), str(home), *(src for src, _ in sandbox._python_binds()),
                  os.path.realpath(sys.executable)]
-        view = sandbox._root_view([os.path.realpath(p) for p in paths], sandbox.bwrap_path())
+        view = sandbox._root_view([os.path.realpath(p) for p in paths], sandbox.probe().bwrap)
         env = {"PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin", "HOME": str(home),
                "TMPDIR": str(home), "MPLCONFIGDIR": str(home / "mpl"), "PYTHONPATH": str(repo),
                "LANG": "C.UTF-8", "PYTHONDONTWRITEBYTECODE": "1", "CI": os.environ.get("CI", "")}
