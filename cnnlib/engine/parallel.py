@@ -26,13 +26,15 @@ def num_threads():
     setting = os.environ.get("CNNLIB_NUM_THREADS", "").strip()
     if setting.isdigit() and int(setting) >= 1:
         return int(setting)
-    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):   # not on Linux, or refused
+        cpus = os.cpu_count() or 1
     return max(1, min(cpus, 8))
 
 
 def machine_busy():
-    """Whether the 1-minute load average exceeds ``num_threads()``: on so busy a machine a
-    second thread waits for a CPU instead of helping (NOTES.md)."""
+    """Whether the 1-minute load average exceeds ``num_threads()`` (a second thread would wait)."""
     try:
         return os.getloadavg()[0] > num_threads()
     except (AttributeError, OSError):   # no load average on this system
@@ -109,11 +111,9 @@ def run_parts(work, n, inline=False):
             work(i)
         return
     errors = []
-    try:
+    with contextlib.suppress(RuntimeError):     # no more threads can start: the caller runs the rest
         while len(_workers) < n - 1:
             _workers.append(_Worker())
-    except RuntimeError:            # no more threads can be started: the caller runs the rest
-        pass
     try:
         started = _workers[:n - 1]
         for i, worker in enumerate(started, 1):
