@@ -24,7 +24,9 @@ machine; code making no CPU progress for ``IDLE_SECONDS`` is stopped, and the wa
 Not protected: kernel exploits beyond the seccomp filter; CPU and memory shared with the
 machine (no cgroup total); timing side channels. Hidden inputs are visible to the student's
 code while it runs (they are arguments), never the expected values; the seed must be
-unpredictable (the grader draws one per notebook).
+unpredictable (the grader draws one per notebook). The cells run in the jail's holder process,
+so a cell written to attack the runner can send any result it can compute, free of the check's
+CPU limit (the result is still judged here: only a right value passes).
 """
 from __future__ import annotations
 
