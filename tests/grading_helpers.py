@@ -6,12 +6,17 @@ in which the release is generated again (nbgrader generate_assignment); the test
 """
 from __future__ import annotations
 
+import contextlib
 import copy
 import os
 import re
 import shutil
+import signal
+import socket
 import subprocess
 import sys
+import time
+import urllib.request
 from pathlib import Path
 
 import nbformat
@@ -181,3 +186,42 @@ def needs_sandbox():
     except SandboxUnavailable as exc:
         reason = str(exc)
     return pytest.mark.skipif(bool(reason), reason=f"needs the grading jail, which cannot start here: {reason}")
+
+
+# ----------------------------------------------------------------------------- a Jupyter server
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def serving(cmd: list[str], cwd: Path, env: dict, url: str, log_path: Path, timeout: float = 180):
+    """Start a server (`cmd`, in its own session), wait until `url` answers 200, stop it after.
+
+    Fails with the end of the server's log if it exits or does not answer within `timeout` s.
+    """
+    log = open(log_path, "w")
+    proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT,
+                            start_new_session=True)
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                with urllib.request.urlopen(url, timeout=5) as page:
+                    assert page.status == 200, f"{url} answered {page.status}"
+                break
+            except OSError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise AssertionError(f"the server did not answer {url}:\n"
+                                         + log_path.read_text()[-3000:]) from None
+                time.sleep(0.5)
+        yield proc
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        log.close()

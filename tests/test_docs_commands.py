@@ -12,17 +12,11 @@ command is never changed, except a placeholder (`<id>`, the example clone URL) g
 """
 from __future__ import annotations
 
-import csv
 import os
 import re
 import shutil
-import signal
-import socket
 import subprocess
-import sys
 import tempfile
-import time
-import urllib.request
 import zipfile
 from pathlib import Path
 
@@ -147,9 +141,7 @@ def run_autograde_fresh(course, cmd, tmp):
 
 def run_server(course, cmd, tmp):
     """A Jupyter server command: it must answer on its port; then it is stopped."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = gh.free_port()
     config = tmp / "jupyter-config"
     config.mkdir(exist_ok=True)
     (config / "jupyter_server_config.py").write_text(
@@ -158,28 +150,9 @@ def run_server(course, cmd, tmp):
     env = env_for(course)
     env["JUPYTER_CONFIG_DIR"] = str(config)
     env["PATH"] = os.pathsep.join([str(course / ".venv" / "bin"), env["PATH"]])
-    log = open(tmp / f"server-{port}.log", "w")
-    proc = subprocess.Popen(["bash", "-c", cmd], cwd=course, env=env, stdout=log,
-                            stderr=subprocess.STDOUT, start_new_session=True)
-    try:
-        deadline = time.monotonic() + 180
-        while True:
-            try:
-                page = urllib.request.urlopen(
-                    f"http://127.0.0.1:{port}/formgrader?token=docs-test", timeout=5)
-                assert page.status == 200
-                break
-            except OSError:
-                assert proc.poll() is None and time.monotonic() < deadline, \
-                    (tmp / f"server-{port}.log").read_text()[-3000:]
-                time.sleep(0.5)
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-        log.close()
+    with gh.serving(["bash", "-c", cmd], course, env,
+                    f"http://127.0.0.1:{port}/formgrader?token=docs-test", tmp / f"server-{port}.log"):
+        pass
 
 
 def run_student_kit(course, cmd):

@@ -11,12 +11,9 @@ from __future__ import annotations
 
 import os
 import secrets
-import signal
-import socket
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -26,12 +23,6 @@ import grading_helpers as gh
 pytestmark = [pytest.mark.slow, pytest.mark.browser, pytest.mark.sandbox]
 A = "05_pooling"
 CHROMIUM = "/usr/bin/chromium"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -46,35 +37,16 @@ def course(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def server(course):
-    port, token = free_port(), secrets.token_hex(16)
+    port, token = gh.free_port(), secrets.token_hex(16)
     cmd = [str(Path(sys.executable).parent / "jupyter"), "server", "--no-browser",
            f"--port={port}", "--ip=127.0.0.1", f"--IdentityProvider.token={token}",
            f"--ServerApp.root_dir={course}"]
     if os.geteuid() == 0:            # CI runs as root; an instructor does not
         cmd.append("--allow-root")
-    log = open(course / "server.log", "w")
-    proc = subprocess.Popen(cmd, cwd=course, env=gh.env(), stdout=log, stderr=subprocess.STDOUT,
-                            start_new_session=True)
     base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                urllib.request.urlopen(f"{base}/api/status?token={token}", timeout=5)
-                break
-            except OSError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise AssertionError("the Jupyter server did not start:\n"
-                                         + (course / "server.log").read_text()[-3000:])
-                time.sleep(0.5)
+    with gh.serving(cmd, course, gh.env(), f"{base}/api/status?token={token}",
+                    course / "server.log", timeout=120):
         yield base, token
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-        log.close()
 
 
 @pytest.fixture(scope="module")
