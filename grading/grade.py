@@ -70,19 +70,25 @@ def load_config(root: Path):
     return cfg
 
 
-def coursedir(cfg, **overrides):
-    """nbgrader's CourseDirectory for `cfg` with `overrides`, and the config it was made from.
+def config_with(cfg, section: str, **values):
+    """A copy of `cfg` with `values` set in its `section`; `cfg` itself stays as it is.
 
-    The overrides go into a copy of the CourseDirectory section: `Config(cfg)` alone shares
-    its sections, so a job's root and gradebook would leak into the caller's (and, on a Dask
-    worker, into the course data that its other threads are reading).
+    The changed section is copied too: `Config(cfg)` alone shares its sections, so a job's root
+    and gradebook would leak into the caller's config (and, on a Dask worker, into the course
+    data that its other threads are reading). The other sections stay shared, unchanged.
     """
-    from nbgrader.coursedir import CourseDirectory
     from traitlets.config.loader import Config
     cfg = Config(cfg)
-    cfg.CourseDirectory = Config(cfg.CourseDirectory)
-    for key, value in overrides.items():
-        setattr(cfg.CourseDirectory, key, value)
+    cfg[section] = Config(cfg[section])
+    for key, value in values.items():
+        setattr(cfg[section], key, value)
+    return cfg
+
+
+def coursedir(cfg, **overrides):
+    """nbgrader's CourseDirectory for `cfg` with `overrides`, and the config it was made from."""
+    from nbgrader.coursedir import CourseDirectory
+    cfg = config_with(cfg, "CourseDirectory", **overrides)
     return CourseDirectory(config=cfg), cfg
 
 

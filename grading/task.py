@@ -19,7 +19,6 @@ with the same checkout and venv) can run any task.
 """
 from __future__ import annotations
 
-import copy
 import functools
 import hashlib
 import os
@@ -132,9 +131,8 @@ def feedback_exporter():
 
 def feedback_config(config):
     """A copy of the course's configuration whose feedback pages `feedback_exporter` makes."""
-    config = copy.deepcopy(config)   # Config(config) would share, and change, its sections
-    config.GenerateFeedback.exporter_class = feedback_exporter()
-    return config
+    from grading.grade import config_with
+    return config_with(config, "GenerateFeedback", exporter_class=feedback_exporter())
 
 
 # ----------------------------------------------------------------------------- the task
