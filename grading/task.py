@@ -22,6 +22,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import os
+import re
 import shutil
 import socket
 import sys
@@ -147,9 +148,14 @@ def dask_setup(worker=None) -> None:
     remove_orphan_jobs()
 
 
+def _host_jobs() -> str:
+    """The name start of every job folder made on this host."""
+    return f"grading-job-{socket.gethostname()}-"
+
+
 def job_prefix(pid: int | None = None) -> str:
     """The name start of a job folder: this host and the worker process that made it."""
-    return f"grading-job-{socket.gethostname()}-{os.getpid() if pid is None else pid}-"
+    return f"{_host_jobs()}{os.getpid() if pid is None else pid}-"
 
 
 def remove_orphan_jobs(tmp: str | None = None) -> int:
@@ -158,13 +164,14 @@ def remove_orphan_jobs(tmp: str | None = None) -> int:
     A task removes its folder when it ends; a worker killed mid-task (memory, a deadline) cannot.
     A folder whose process still runs, or of another host sharing the folder, is kept.
     """
-    tmp, start, removed = Path(tmp or tempfile.gettempdir()), job_prefix(0)[:-2], 0
-    for path in tmp.iterdir():
-        pid = path.name[len(start):].split("-", 1)[0] if path.name.startswith(start) else ""
-        if not pid.isdigit() or path.is_symlink() or path.stat().st_uid != os.getuid():
+    # mkdtemp's suffix has no "-": a host named "vm-2" cannot pass for host "vm" with pid 2
+    made_here, removed = re.compile(re.escape(_host_jobs()) + r"(\d+)-[a-z0-9_]+"), 0
+    for path in Path(tmp or tempfile.gettempdir()).iterdir():
+        found = made_here.fullmatch(path.name)
+        if not found or path.is_symlink() or path.stat().st_uid != os.getuid():
             continue
         try:
-            os.kill(int(pid), 0)
+            os.kill(int(found[1]), 0)
         except ProcessLookupError:
             remove_tree(path)
             removed += 1

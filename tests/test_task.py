@@ -107,9 +107,10 @@ def test_job_folders_of_killed_workers_are_removed_at_worker_start(tmp_path):
     orphan = tmp_path / (job_prefix(int(gone)) + "abc")
     mine = tmp_path / (job_prefix() + "def")
     elsewhere = tmp_path / f"grading-job-another-host-{gone}-ghi"
-    for folder in (orphan, mine, elsewhere):
+    longer_name = tmp_path / (job_prefix(int(gone)) + f"{os.getpid()}-jkl")   # host "<this>-<gone>"
+    for folder in (orphan, mine, elsewhere, longer_name):
         (folder / "course").mkdir(parents=True)
         (folder / "course" / "notebook.ipynb").write_text("{}")
     (orphan / "course").chmod(0o500)   # read-only parts go too
     assert remove_orphan_jobs(str(tmp_path)) == 1
-    assert not orphan.exists() and mine.exists() and elsewhere.exists()
+    assert not orphan.exists() and mine.exists() and elsewhere.exists() and longer_name.exists()
