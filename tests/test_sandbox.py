@@ -1194,22 +1194,29 @@ def test_the_sandbox_dies_with_the_grading_process(work, tmp_path, how):
     scratch = tmp_path / "scratch"
     scratch.mkdir()
     proc = subprocess.Popen([sys.executable, "-c", script], env=dict(os.environ, TMPDIR=str(scratch)),
-                            stderr=subprocess.DEVNULL)
-    jail = set()
-    for _ in range(600):  # until the sleeping cell runs: the runner's pid 1, holder and cell
-        jail = _descendants(proc.pid)
-        if sum(b"jail_runner" in _cmdline(p) for p in jail) >= 3:
-            break
-        time.sleep(0.05)
-    assert sum(b"jail_runner" in _cmdline(p) for p in jail) >= 3, "the jail never started"
+                            stderr=subprocess.PIPE)
+
+    def runners():  # the jail's Python processes; bwrap's own command lines name the runner too
+        return {p for p in _descendants(proc.pid)
+                if _cmdline(p).split(b"\0")[2:4] == [b"-B", b"/grading/jail_runner.py"]}
+
+    jail, deadline = set(), time.monotonic() + 300
+    while len(jail) < 3 and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)  # until the sleeping cell runs: the runner's pid 1, the holder and the cell
+        jail = runners()
+    below = _descendants(proc.pid)  # bwrap's processes and the jail's
+    seen = [_cmdline(p)[:80] for p in below]
+    if proc.poll() is not None:
+        pytest.fail(f"the grader exited ({proc.returncode}) before the cell ran: {proc.stderr.read()[-2000:]!r}")
+    assert len(jail) >= 3, f"the cell never started; processes below the grader: {seen}"
     assert not [p.name for p in scratch.iterdir() if p.name.startswith("grading-jail")]
     proc.send_signal(getattr(signal, how))
     proc.wait(timeout=60)
     for _ in range(100):
-        if not any(os.path.exists(f"/proc/{p}") for p in jail):
+        if not any(os.path.exists(f"/proc/{p}") for p in below):
             break
         time.sleep(0.05)
-    assert not any(os.path.exists(f"/proc/{p}") for p in jail), "jail processes outlived the grader"
+    assert not any(os.path.exists(f"/proc/{p}") for p in below), "jail processes outlived the grader"
     assert not [p.name for p in scratch.iterdir() if p.name.startswith("grading-jail")]
 
 
