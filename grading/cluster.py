@@ -229,11 +229,16 @@ def executing(dask_worker) -> list[str]:
 LOCAL_ONLY = ("distributed.worker.preload", "distributed.worker.multiprocessing-method")
 
 
+def remote_config() -> dict:
+    """The local cluster's settings that a scheduler and workers started elsewhere need too
+    (`dask.config.set` them where a scheduler starts in Python: dask-jobqueue, dask-kubernetes)."""
+    return {key: value for key, value in local_config().items() if key not in LOCAL_ONLY}
+
+
 def dask_environment() -> dict:
-    """The local cluster's settings as DASK_* variables, for `dask scheduler` and `dask worker`."""
+    """`remote_config` as DASK_* variables, for `dask scheduler` and `dask worker`."""
     return {"DASK_" + key.upper().replace(".", "__").replace("-", "_"): str(value)
-            for key, value in local_config().items()
-            if key not in LOCAL_ONLY}
+            for key, value in remote_config().items()}
 
 
 def command(role: str, address: str, nworkers: int | None = None) -> list[str]:

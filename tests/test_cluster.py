@@ -1,0 +1,69 @@
+"""grading.cluster's settings reach a scheduler and workers that the course does not start itself."""
+from __future__ import annotations
+
+import copy
+import re
+import subprocess
+import sys
+import types
+
+import dask
+import distributed  # noqa: F401  (registers its settings, as a real scheduler session would)
+import pytest
+
+import grading_helpers as gh
+from grading import cluster
+
+
+@pytest.fixture
+def dask_config():
+    """Dask's global configuration, restored after the test."""
+    saved = copy.deepcopy(dask.config.config)
+    yield
+    dask.config.config.clear()
+    dask.config.config.update(saved)
+
+
+def test_remote_config_is_the_local_one_without_the_local_only_settings():
+    remote, local = cluster.remote_config(), cluster.local_config()
+    assert set(remote) == set(local) - set(cluster.LOCAL_ONLY)
+    assert remote["distributed.scheduler.allowed-failures"] == cluster.ALLOWED_FAILURES
+    assert remote["distributed.scheduler.worker-saturation"] == 1.0
+
+
+def test_dask_environment_reads_back_as_the_remote_config():
+    """`dask worker` started with these variables sees exactly the course's settings."""
+    seen = dask.config.collect_env(cluster.dask_environment())
+    for key, value in cluster.remote_config().items():
+        assert dask.config.get(key, config=seen) == value, key
+
+
+def test_guide_jobqueue_recipe_sets_the_scheduler_and_the_workers(dask_config, monkeypatch):
+    """The Instructor guide's dask-jobqueue snippet, run as written against a stand-in
+    SLURMCluster: the scheduler (this session) gets the course's settings, and the workers'
+    job script exports them."""
+    text = (gh.REPO / "book" / "instructor_guide.md").read_text()
+    snippet = re.search(r"```python\n(import dask\nfrom dask_jobqueue import SLURMCluster\n.*?)```", text, re.S)
+    assert snippet, "the guide's dask-jobqueue example is gone"
+    made = {}
+
+    class SLURMCluster:
+        scheduler_address = "tcp://login1:8786"
+
+        def __init__(self, **kwargs):
+            made.update(kwargs, scheduler_config=dask.config.get("distributed.scheduler"))
+
+        def scale(self, jobs):
+            made["jobs"] = jobs
+
+    monkeypatch.setitem(sys.modules, "dask_jobqueue", types.SimpleNamespace(SLURMCluster=SLURMCluster))
+    exec(compile(snippet.group(1), "instructor_guide.md", "exec"), {"print": lambda *a: None})
+    assert made["scheduler_config"]["allowed-failures"] == cluster.ALLOWED_FAILURES
+    assert made["scheduler_config"]["worker-saturation"] == 1.0
+    assert made["worker_extra_args"] == ["--preload", "grading.task"] and made["cores"] == made["processes"]
+    script = "\n".join(made["job_script_prologue"][2:]) + "\nenv -0"  # the exports, as bash runs them
+    env = dict(line.split("=", 1) for line in subprocess.run(
+        ["bash", "-c", script], capture_output=True, text=True, env={}, check=True).stdout.split("\0") if line)
+    seen = dask.config.collect_env(env)
+    for key, value in cluster.remote_config().items():
+        assert dask.config.get(key, config=seen) == value, key
