@@ -254,6 +254,13 @@ def command(role: str, address: str, nworkers: int | None = None) -> list[str]:
             "--nworkers", str(nworkers or os.cpu_count() or 1)]
 
 
+def shell_line(cmd: list[str]) -> str:
+    """`cmd` with the course's DASK_* settings before it: one line to start it elsewhere (a
+    batch job, a Kubernetes pod), run from the course checkout."""
+    import shlex
+    return " ".join([*(f"{k}={shlex.quote(v)}" for k, v in dask_environment().items()), shlex.join(cmd)])
+
+
 def main(argv=None) -> None:
     """python -m grading.cluster scheduler|worker [ADDRESS] [--nworkers N]"""
     import argparse
@@ -273,7 +280,7 @@ def main(argv=None) -> None:
     course = str(Path(__file__).resolve().parents[1])   # workers import grading from this checkout
     env["PYTHONPATH"] = os.pathsep.join(p for p in (course, env.get("PYTHONPATH")) if p)
     cmd = command(args.role, args.address or "tcp://0.0.0.0:8786", args.nworkers)
-    print("+", " ".join(cmd), file=sys.stderr, flush=True)
+    print("+", shell_line(cmd), file=sys.stderr, flush=True)
     os.execve(cmd[0], cmd, env)
 
 

@@ -67,3 +67,16 @@ def test_guide_jobqueue_recipe_sets_the_scheduler_and_the_workers(dask_config, m
     seen = dask.config.collect_env(env)
     for key, value in cluster.remote_config().items():
         assert dask.config.get(key, config=seen) == value, key
+
+
+def test_printed_worker_line_carries_the_settings():
+    """`python -m grading.cluster worker` prints one line that starts the same worker elsewhere."""
+    cmd = cluster.command("worker", "tcp://grader1:8786", 4)
+    line = cluster.shell_line(cmd)
+    out = subprocess.run(["bash", "-c", line.replace(cmd[0], "env -0; echo", 1)], capture_output=True,
+                         text=True, env={}, check=True).stdout.split("\0")
+    env = dict(entry.split("=", 1) for entry in out[:-1])
+    assert out[-1].split() == cmd[1:]
+    seen = dask.config.collect_env(env)
+    for key, value in cluster.remote_config().items():
+        assert dask.config.get(key, config=seen) == value, key
