@@ -11,6 +11,7 @@ same network. Pass ``rng=np.random.default_rng(seed)`` to choose.
 import numpy as np
 
 from ._validate import as_pair, check_array, check_int
+from . import engine
 from .activations import relu, relu_backward
 from .conv import conv2d, conv2d_backward
 from .dense import dense_backward, dense_forward
@@ -193,10 +194,14 @@ class MaxPool2D(_Pool2D):
         """x (N, C, H, W) -> (N, C, H_out, W_out)."""
         self._x = check_array(x, "MaxPool2D.forward", "x", ndim=4, layout="(N, C, H, W)")
         out, self._argmax = max_pool2d_with_indices(x, self.size, self.stride)
+        (fh, fw), (sh, sw) = (as_pair(v, "MaxPool2D", "size") for v in (self.size, self.stride or self.size))
+        self._scatter = x.dtype.kind == "f" and sh >= fh and sw >= fw    # no overlap: dx by one scatter
         return out
 
     def backward(self, dout):
         x = self._cached("_x")
+        if self._scatter and type(dout) is np.ndarray and (dout.dtype, dout.shape) == (x.dtype, self._argmax.shape):
+            return engine.scatter_images(dout, self._argmax, x.shape, x.dtype)   # what the checks lead to
         return max_pool2d_backward(dout, x, self.size, self.stride, argmax=self._argmax)
 
 

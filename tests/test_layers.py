@@ -112,6 +112,23 @@ def test_dense_rejects_wrong_features():
         Dense(6, 2).forward(np.zeros((4, 1, 2, 3), np.float32))
 
 
+@pytest.mark.parametrize("x_dtype, dout_dtype", [(np.float32, np.float32), (np.float64, np.float64),
+                                                  (np.float32, np.float64), (np.int64, np.float32)])
+def test_max_pool_layer_backward_equals_max_pool2d_backward(x_dtype, dout_dtype):
+    """The layer's shortcut (one scatter when the windows do not overlap and dout is what its
+    checks expect) gives max_pool2d_backward's values and dtype; a wrong dout still gets its error."""
+    rng = RNG(5)
+    x = rng.integers(-3, 3, size=(3, 2, 8, 6)).astype(x_dtype)      # ties: the first maximum wins
+    for size, stride in ((2, None), ((2, 3), (2, 3)), (3, 2), (2, (3, 2))):
+        layer = MaxPool2D(size, stride)
+        dout = rng.standard_normal(layer.forward(x).shape).astype(dout_dtype)
+        got, expected = layer.backward(dout), cnnlib.max_pool2d_backward(dout, x, size, stride)
+        assert got.dtype == expected.dtype and got.flags.c_contiguous
+        np.testing.assert_array_equal(got, expected)
+    with pytest.raises(ValueError, match=r"^max_pool2d_backward: dout must have shape \(3, 2, 3, 3\)"):
+        layer.backward(dout[:, :, :, :2])
+
+
 def test_pool_layers_errors_come_from_the_functions():
     with pytest.raises(ValueError, match="max_pool2d_with_indices: pooling window 3x3 is larger than the input 2x2"):
         MaxPool2D(3).forward(np.zeros((1, 1, 2, 2)))

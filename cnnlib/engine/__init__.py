@@ -30,6 +30,7 @@ from .window_matrix import Geometry, phase_im2col, scratch
 __all__ = ["conv2d", "conv2d_backward", "path_choice", "scatter_images"]
 
 PATHS = ("plans", "textbook")
+LAYOUTS = dict(plans=None, columns=ColsPlan, images=ImagesPlan, images_inline=InlineImagesPlan)
 
 
 def _forced_path():
@@ -56,13 +57,10 @@ def conv2d(x, w, b, stride, padding, out_hw, dtype, textbook):
     """conv2d's output (N, K, Ho, Wo) in ``dtype`` by the path that measured fastest: the plans
     (layout by shape), the columns plan, ``ImagesPlan`` (threads or inline) or ``textbook``."""
     g = Geometry(x.shape, w.shape[2:], stride, padding, out_hw)
-    paths = dict(plans=lambda: forward(x, w, b, g, dtype))
-    if shape_layout(g) is not ColsPlan:         # long kernel rows: the columns may still win
-        paths["columns"] = lambda: forward(x, w, b, g, dtype, ColsPlan)
-    paths.update(images=lambda: forward(x, w, b, g, dtype, ImagesPlan),
-                 images_inline=lambda: forward(x, w, b, g, dtype, InlineImagesPlan),
-                 textbook=lambda: textbook(x, w, b, stride, padding))
-    return _faster(("forward", x.shape, w.shape, stride, padding, dtype), **paths)
+    paths = {name: (lambda layout=layout: forward(x, w, b, g, dtype, layout)) for name, layout in LAYOUTS.items()
+             if name != "columns" or shape_layout(g) is not ColsPlan}   # long kernel rows: may still win
+    return _faster(("forward", x.shape, w.shape, stride, padding, dtype), **paths,
+                   textbook=lambda: textbook(x, w, b, stride, padding))
 
 
 def conv2d_backward(dout, x, w, stride, padding, dtype, textbook):
@@ -97,13 +95,11 @@ def _calibrate(paths, min_rounds=3, max_rounds=25, budget=0.05):
     """
     names = list(paths)
     results = {name: paths[name]() for name in names}     # first calls build plans
-    scores = {name: [] for name in names}
-    start, rounds = time.perf_counter(), 0
+    scores, start, rounds = {name: [] for name in names}, time.perf_counter(), 0
     while rounds < min_rounds or (rounds < max_rounds and time.perf_counter() - start < budget):
         times = {}
         for name in names[rounds % len(names):] + names[:rounds % len(names)]:
-            t = time.perf_counter()
-            results[name] = paths[name]()
+            t, results[name] = time.perf_counter(), paths[name]()     # the clock is read first
             times[name] = time.perf_counter() - t
         for name in names:
             scores[name].append(times[name] / max(min(times.values()), 1e-9))
@@ -115,8 +111,7 @@ def _calibrate(paths, min_rounds=3, max_rounds=25, budget=0.05):
 def path_choice(direction, x_shape, w_shape, stride, padding, dtype):
     """The path chosen for "forward" or "backward" in this process (a name), or None."""
     pair = lambda v: (v, v) if isinstance(v, int) else tuple(v)
-    key = _choice_key(direction, x_shape, w_shape, pair(stride), pair(padding), dtype)
-    return FORCE_PATH or _choices.get(key)
+    return FORCE_PATH or _choices.get(_choice_key(direction, x_shape, w_shape, pair(stride), pair(padding), dtype))
 
 
 def _backward_plans(dout, x, w, stride, padding, dtype):

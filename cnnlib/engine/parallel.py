@@ -51,20 +51,19 @@ def _blas_libs():
 
 
 @contextlib.contextmanager
-def one_blas_thread():
-    """BLAS on one thread inside, unless another thread is inside (then BLAS keeps its own).
-    Each library's count is set directly: threadpoolctl's ``limit`` costs far more (NOTES.md)."""
-    if not _blas_lock.acquire(blocking=False):
+def one_blas_thread(needed=True):
+    """BLAS on one thread inside, unless not ``needed`` or another thread is inside (then BLAS
+    keeps its own). Each count is set directly: threadpoolctl's ``limit`` costs more (NOTES.md)."""
+    if not needed or not _blas_lock.acquire(blocking=False):
         yield
         return
-    libs = _blas_libs()
-    before = [lib.get_num_threads() for lib in libs]
+    before = [(lib, lib.get_num_threads()) for lib in _blas_libs()]
     try:
-        for lib in libs:
+        for lib, _ in before:
             lib.set_num_threads(1)
         yield
     finally:
-        for lib, threads in zip(libs, before):
+        for lib, threads in before:
             lib.set_num_threads(threads)
         _blas_lock.release()
 

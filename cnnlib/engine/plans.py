@@ -38,6 +38,7 @@ MIN_PIECE = 64              # fewer rows per piece than this: one product per ch
 MAX_PIECE = 256             # more rows per piece measured slower (NOTES.md)
 CHUNK_BYTES = 2**20         # window matrix of one chunk of images, at most (at least one image)
 PART_FLOPS = 2 * 10**7      # a thread gets a part only if it has at least this much to compute
+BLAS_SOLO = 2**18           # M*N*K up to which OpenBLAS multiplies on one thread anyway
 ROW_RUN = 32                # strips/rows layout when a kernel row holds at least this many values
 LAYOUT = None               # None: chosen by shape; tests and benchmarks may set a plan class
 
@@ -301,22 +302,25 @@ class StripsPlan(_Plan):
 
 
 class ImagesPlan(_Plan):
-    """The textbook im2col with kept buffers: per image, windows as columns (Kd + 1, Ho*Wo),
-    filled by one strided copy per chunk from a padded copy of x; a batched product writes the
+    """The textbook im2col with kept buffers: per image, windows as columns (Kd + 1, Ho*Wo), one
+    strided copy per chunk from Fw shifted copies xs[n, c, l, r, j] = x_pad[n, c, r, Sw*j + l] (for
+    stride 1 in height a window row is ONE run of Ho*Wo values); a batched product writes the
     output in place. One part per thread, one BLAS thread each (in turn on a busy machine)."""
 
     inline = False
 
     def __init__(self, g, K, dtype):
-        per, it = g.Ho * g.Wo, np.dtype(dtype).itemsize
+        per, it, Hp = g.Ho * g.Wo, np.dtype(dtype).itemsize, g.H + 2 * g.ph
         super().__init__(g, K, dtype, per, per * (g.C * g.fh * g.fw + 1) * it)
         self.parts = _split(g.N, min(num_threads(), g.N))
-        Hp, Wp = g.H + 2 * g.ph, g.W + 2 * g.pw
-        self.xp = np.zeros((g.N, g.C, Hp, Wp), dtype)                  # the padding stays zero
-        self.windows = _view(self.xp, 0, (g.N, g.C, g.fh, g.fw, g.Ho, g.Wo),
-                             (g.C * Hp * Wp, Hp * Wp, Wp, 1, g.sh * Wp, g.sw))
+        self.xs = np.zeros((g.N, g.C, g.fw, Hp, g.Wo), dtype)
+        self.windows = _view(self.xs, 0, (g.N, g.C, g.fh, g.fw, g.Ho, g.Wo),
+                             (g.C * g.fw * Hp * g.Wo, g.fw * Hp * g.Wo, g.Wo, Hp * g.Wo, g.sh * g.Wo, 1))
+        spans = [(l, max(0, -(-(g.pw - l) // g.sw)), min(g.Wo, (g.W - 1 + g.pw - l) // g.sw + 1)) for l in range(g.fw)]
+        self.shifts = [(l, slice(j0, j1), slice(j0 * g.sw + l - g.pw, (j1 - 1) * g.sw + l - g.pw + 1, g.sw))
+                       for l, j0, j1 in spans if j0 < j1]   # xs[..., l, :, j0:j1] = x[..., that slice]
         self.cols = [np.ones((min(self.nb, g.N), self.Kd + 1, per), dtype) for _ in self.parts]
-        self.nbytes = self.xp.nbytes + sum(cols.nbytes for cols in self.cols)
+        self.nbytes = self.xs.nbytes + sum(cols.nbytes for cols in self.cols)
 
     weights = ColsPlan.weights
 
@@ -326,14 +330,14 @@ class ImagesPlan(_Plan):
 
         def part(i):
             lo, hi = self.parts[i]
-            np.copyto(self.xp[lo:hi, :, g.ph:g.ph + g.H, g.pw:g.pw + g.W], x[lo:hi])
-            cols = self.cols[i]
-            dest = cols[:, :-1].reshape((-1, g.C, g.fh, g.fw, g.Ho, g.Wo))
+            for l, js, xcols in self.shifts:
+                np.copyto(self.xs[lo:hi, :, l, g.ph:g.ph + g.H, js], x[lo:hi, :, :, xcols])
+            cols, dest = self.cols[i], self.cols[i][:, :-1].reshape((-1, g.C, g.fh, g.fw, g.Ho, g.Wo))
             for n0, n in self.chunks(i):
                 np.copyto(dest[:n], self.windows[n0:n0 + n])
                 np.matmul(wb, cols[:n], out=y[n0:n0 + n].reshape(n, self.K, -1))
 
-        with one_blas_thread():     # busy machine: the same products in turn, on this thread
+        with one_blas_thread(self.K * (self.Kd + 1) * g.Ho * g.Wo > BLAS_SOLO):   # else BLAS's own
             run_parts(part, len(self.parts), inline=self.inline or machine_busy())
         return y
 
@@ -364,10 +368,8 @@ def forward(x, w, b, g, dtype, layout=None):
 
 
 def weight_grad(x, dout, g, dtype):
-    """(dw (K, C, Fh, Fw), db (K,)) in the rows layout, or None where the columns layout applies.
-
-    dout (N, K, Ho, Wo) must be C-contiguous with the given dtype.
-    """
+    """(dw (K, C, Fh, Fw), db (K,)) in the rows layout, or None where the columns layout applies;
+    dout (N, K, Ho, Wo) must be C-contiguous with the given dtype."""
     if g.fw * g.C < ROW_RUN:
         return None
     plan = _plan(g, dout.shape[1], dtype, RowsPlan)

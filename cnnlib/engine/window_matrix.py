@@ -25,14 +25,13 @@ def cached(key, make):
     """
     cache = _local.__dict__.setdefault("cache", {})
     entry = cache.pop(key, None)
-    if entry is None:
-        entry = make()
+    if entry is None:                     # a new entry: drop the least recently used ones
+        entry, total = make(), sum(e.nbytes for e in cache.values())
+        for old in list(cache):
+            if total + entry.nbytes <= CACHE_BYTES:
+                break
+            total -= cache.pop(old).nbytes
     cache[key] = entry                    # re-insert: dict order is the LRU order
-    total = sum(e.nbytes for e in cache.values())
-    for old in list(cache):
-        if total <= CACHE_BYTES or old == key:
-            break
-        total -= cache.pop(old).nbytes
     return entry
 
 
