@@ -91,19 +91,19 @@ def main():
         holder(job, ns, cases, blocker)
     # pid 1 (bwrap --as-pid-1) reaps until no process is left or the grader is gone (EOF on
     # `alive`, whose other end only the grader holds); ending pid 1 ends the whole jail
-    wake, wake_w = os.pipe()
-    os.set_blocking(wake_w, False)
-    signal.set_wakeup_fd(wake_w)
-    signal.signal(signal.SIGCHLD, lambda *a: None)
-    while True:
-        try:
-            while os.waitpid(-1, os.WNOHANG)[0]:
-                pass
-        except ChildProcessError:
-            os._exit(0)
-        if alive in select.select([alive, wake], [], [])[0]:
-            os._exit(0)
-        os.read(wake, 4096)
+    signal.signal(signal.SIGCHLD, reap)
+    reap()
+    os.read(alive, 1)  # (the handler runs while this waits)
+    os._exit(0)
+
+
+def reap(*_):
+    """pid 1's SIGCHLD handler: reap the ended processes; none left, the jail ends."""
+    try:
+        while os.waitpid(-1, os.WNOHANG)[0]:
+            pass
+    except ChildProcessError:
+        os._exit(0)
 
 
 def holder(job, ns, cases, blocker):
@@ -260,19 +260,21 @@ def forked(budget, wall, idle, prefix=None):
         if select.select([r], [], [], 0.05)[0]:
             chunk = os.read(r, 1 << 16)
             reader.feed(chunk)
-            names = [n for n in reader.frames if n != "end"]
-            foreign = [n for n in names if not prefix or not n.startswith(prefix + "_") or n == prefix + "_status"]
-            for name in names:
+            for name in [n for n in reader.frames if n != "end"]:  # a cell's are dropped
                 data = reader.frames.pop(name)
-                if prefix and not foreign:
+                if prefix and (not name.startswith(prefix + "_") or name == prefix + "_status"):
+                    how = "died"  # not the check's own name: the check ends here
+                elif prefix and how is None:
                     send(name, data)
-            how = "died" if (foreign and prefix) or reader.broken or not chunk else "ok" if "end" in reader.frames else None
+            how = how or ("died" if reader.broken or not chunk else "ok" if "end" in reader.frames else None)
             continue
         got, status, ru = os.wait4(pid, os.WNOHANG)
-        how, reaped = ("died", (status, ru)) if got else ("wall" if time.monotonic() - start > wall else None, None)
-        now = jail_cpu()
-        last, seen = time.monotonic() if now is None or now != seen else last, now
-        how = "idle" if how is None and time.monotonic() - last > idle else how
+        now, cpu = time.monotonic(), jail_cpu()
+        last, seen = (now, cpu) if cpu is None or cpu != seen else (last, seen)
+        if got:
+            how, reaped = "died", (status, ru)
+        elif now - start > wall or now - last > idle:
+            how = "wall" if now - start > wall else "idle"
     if how == "ok" and not prefix:  # the cell's child takes over as the holder
         with socket.socket(fileno=r) as channel, contextlib.suppress(OSError):
             socket.send_fds(channel, [b"G"], [OUT])
@@ -285,7 +287,9 @@ def forked(budget, wall, idle, prefix=None):
 
 
 def stopped(how, status, cpu, budget):
-    """Why a fork ended early: "timeout", "idle" or "crashed", and the signal that killed it."""
+    """Why a fork ended early: "timeout", "idle" or "crashed", and the signal that killed it;
+    whatever it started (daemons, a fork bomb) is killed."""
+    kill(-1)
     sig = os.WTERMSIG(status) if status is not None and os.WIFSIGNALED(status) else None
     late = how == "wall" or sig == signal.SIGXCPU or (cpu is not None and cpu >= budget - 0.05)
     return "timeout" if late else "idle" if how == "idle" else "crashed", sig
@@ -321,7 +325,6 @@ def run_cells(job, ns):
         elif res[0] == "skipped":
             report.append({"status": "skipped"})
         else:
-            kill(-1)  # whatever the stopped cell started
             cpu_left -= res[2]
             status, sig = stopped(*res, budget)
             report.append({"status": status, "signal": sig, "cpu": res[2]})
@@ -338,8 +341,6 @@ def run_check(job, c, prefix, ns, cases, blocker):
             send_case(c, f"{prefix}_{k}", ns[c["target"]], args, kwargs, blocker)
         send("end", b"")
         os._exit(0)
-    if res[0] != "ok":
-        kill(-1)  # what the stuck or crashed function started, daemons included
     why, sig = stopped(*res, c["timeout"]) if res[0] != "ok" else (None, None)
     send(f"{prefix}_status", {"why": why, "signal": sig})
 

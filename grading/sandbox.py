@@ -28,8 +28,6 @@ unpredictable (the grader draws one per notebook). The cells run in the jail's h
 so a cell written to attack the runner can send any result it can compute, free of the check's
 CPU limit (the result is still judged here: only a right value passes).
 """
-from __future__ import annotations
-
 import contextlib
 import functools
 import json
@@ -386,10 +384,10 @@ def _run_jails(groups, lim, setup, seconds):
                        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, bufsize=0)
             for pipe in (p.stdin, p.stdout, p.stderr):  # not to be reopened via /proc/<pid>/fd
                 os.fchmod(pipe.fileno(), 0)
-            jails.append((p, exchange.FrameReader(sections=True), bytearray()))
-            err = jails[-1][2]
-            for target, args in ((_feed, (p.stdin.fileno(), g, blobs)), (_pump, (p.stdout.fileno(), jails[-1][1].feed)),
-                                 (_pump, (p.stderr.fileno(), lambda c, e=err: e.extend(c[:max(0, 8192 - len(e))])))):
+            reader, err = exchange.FrameReader(sections=True), bytearray()
+            jails.append((p, reader, err))
+            for target, *args in ((_feed, p.stdin.fileno(), g, blobs), (_pump, p.stdout.fileno(), reader.feed),
+                                  (_pump, p.stderr.fileno(), lambda c, e=err: e.extend(c[:max(0, 8192 - len(e))]))):
                 threads.append(threading.Thread(target=target, args=args, daemon=True))
                 threads[-1].start()
         end = time.monotonic() + seconds
