@@ -73,15 +73,12 @@ class _Plan:
         self.g, self.K, self.dtype = g, K, np.dtype(dtype)
         self.Kd = g.C * g.fh * g.fw
         inner = inner or self.Kd + 1                                  # the product's inner size
-        self.r = min(SMALL_GEMM // (K * inner), MAX_PIECE)            # rows per piece
-        if not small_products_pay():
-            self.r = 0                                                # no pieces, no parts
+        self.r = min(SMALL_GEMM // (K * inner), MAX_PIECE) if small_products_pay() else 0   # rows per piece
         flops = 2 * g.N * per_image * K * inner
         parts = min(num_threads(), g.N, max(1, flops // PART_FLOPS))
         self.parts = _split(g.N, parts if self.r >= MIN_PIECE else 1)
         self.nb = max(1, CHUNK_BYTES // window_bytes)   # images per chunk
         self.per = per_image                            # product rows/columns per image
-        self.nbytes = 0
 
     def chunks(self, part):
         lo, hi = self.parts[part]
@@ -89,15 +86,22 @@ class _Plan:
             yield n0, min(self.nb, hi - n0)
 
     def _channels_last(self):
-        """The zero (N, Hp, Wp, C) buffer of the rows and strips layouts; its padding stays zero."""
+        """The zero (N, Hp, Wp, C) buffer of the rows and strips layouts (its padding stays zero)
+        and, in float32, an (N, H, C, W) one that x passes through on its way there."""
         g = self.g
         self.xp = np.zeros((g.N, g.H + 2 * g.ph, g.W + 2 * g.pw, g.C), self.dtype)
+        self.hcw = np.empty((g.N, g.H, g.C, g.W) if self.dtype == np.float32 else 0, self.dtype)
+        self.nbytes = self.xp.nbytes + self.hcw.nbytes
         return self.xp.shape[1:3]
 
     def _stage(self, x, i):
         """Copy part i's images of x into the interior of the channels-last buffer."""
         g, (lo, hi) = self.g, self.parts[i]
-        np.copyto(self.xp[lo:hi, g.ph:g.ph + g.H, g.pw:g.pw + g.W], x[lo:hi].transpose(0, 2, 3, 1))
+        src = x[lo:hi].transpose(0, 2, 3, 1)
+        if self.hcw.size:     # float32: through (n, H, C, W), runs of W then small transposes (NOTES.md)
+            np.copyto(self.hcw[lo:hi], x[lo:hi].transpose(0, 2, 1, 3))
+            src = self.hcw[lo:hi].transpose(0, 1, 3, 2)
+        np.copyto(self.xp[lo:hi, g.ph:g.ph + g.H, g.pw:g.pw + g.W], src)
 
 
 class RowsPlan(_Plan):
@@ -112,11 +116,10 @@ class RowsPlan(_Plan):
                              (sn, g.sh * si, g.sw * g.C, si, 1))
         self.bufs = []
         for part in range(len(self.parts)):
-            X = np.empty((min(self.nb, g.N) * per, self.Kd + 1), dtype)
-            X[:, -1] = 1
+            X = np.ones((min(self.nb, g.N) * per, self.Kd + 1), dtype)     # last column: the bias's
             self.bufs.append((X, X[:, :-1].reshape(-1, g.Ho, g.Wo, g.fh, g.fw * g.C)))
         self.outs = [np.empty((len(X), K), dtype) for X, _ in self.bufs]
-        self.nbytes = self.xp.nbytes + sum(X.nbytes + o.nbytes for (X, _), o in zip(self.bufs, self.outs))
+        self.nbytes += sum(X.nbytes + o.nbytes for (X, _), o in zip(self.bufs, self.outs))
 
     def weights(self, w, b):
         wt = np.empty((self.Kd + 1, self.K), self.dtype)
@@ -153,9 +156,8 @@ class RowsPlan(_Plan):
     def weight_grad(self, x, dout):
         """[dw | db] as a (K, Kd + 1) matrix, columns (m, l, c) then the bias: sum of dout X.
 
-        dout (N, K, Ho, Wo) is C-contiguous, so each image's (K, Ho*Wo) block is a matrix; it is
-        cut into pieces of r columns (r divides Ho*Wo), each piece times its r rows of X gives a
-        partial sum, and the partial sums are added up.
+        Each image's (K, Ho*Wo) block of the C-contiguous dout is cut into pieces of r columns
+        (r divides Ho*Wo); each piece times its r rows of X is a partial sum; they are added up.
         """
         K, per = self.K, self.per
         r = max((d for d in range(1, min(self.r, per) + 1) if per % d == 0), default=per)
@@ -186,8 +188,7 @@ class ColsPlan(_Plan):
         self.stage = [list(g.phase_views(self.xq, slice(lo, hi))) for lo, hi in self.parts]
         self.work, self.nbytes = [], self.xq.nbytes
         for part in range(len(self.parts)):
-            cols = np.empty((self.Kd + 1, min(self.nb, g.N) * per), dtype)
-            cols[-1] = 1
+            cols = np.ones((self.Kd + 1, min(self.nb, g.N) * per), dtype)    # last row: the bias's
             out = np.empty((K, cols.shape[1]), dtype)
             self.nbytes += cols.nbytes + out.nbytes
             self.work.append([self._chunk(cols, out, n0, n) for n0, n in self.chunks(part)])
@@ -257,11 +258,10 @@ class StripsPlan(_Plan):
         self.src = _view(self.xp, 0, (g.N, g.Wo, Hp, g.fw * g.C), (Hp * Wp * g.C, g.sw * g.C, Wp * g.C, 1))
         self.bufs = []
         for part in range(len(self.parts)):
-            strips = np.zeros((min(self.nb, g.N) * per + g.fh, E), dtype)   # + a tail the foot reads
-            strips[:, -1] = 1
+            strips = np.ones((min(self.nb, g.N) * per + g.fh, E), dtype)   # + a tail the foot reads
             self.bufs.append(strips)
         self.outs = [np.empty((len(b), K), dtype) for b in self.bufs]
-        self.nbytes = self.xp.nbytes + sum(b.nbytes + o.nbytes for b, o in zip(self.bufs, self.outs))
+        self.nbytes += sum(b.nbytes + o.nbytes for b, o in zip(self.bufs, self.outs))
 
     def weights(self, w, b):
         wt = np.zeros((self.g.fh, self.E, self.K), self.dtype)
