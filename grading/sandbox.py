@@ -422,13 +422,16 @@ def max_seconds(checks, n_cells: int, cell_timeout: float = 60.0, cells_timeout:
 # ------------------------------------------------------------------------------ verdicts
 CELL_STOPPED = {"timeout": "timed out", "idle": "stopped: it waited without computing (sleep, input?)",
                 "crashed": "crashed", "skipped": "skipped (time for the cells used up)"}
+
+
 def _group_verdicts(g, frames, err, checks, all_cases, lim) -> dict[str, Verdict]:
+    """A Verdict for each check of one jail (group `g`), from the frames it sent."""
     if frames.json("started") is None:
-        if err["timed_out"]:
-            raise SandboxError("the jail did not start within its time limit")
-        raise SandboxError(f"jail setup failed (exit {err['code']}): {err['stderr'].strip()[-800:]}")
+        raise SandboxError("the jail did not start within its time limit" if err["timed_out"] else
+                           f"jail setup failed (exit {err['code']}): {err['stderr'].strip()[-800:]}")
     done = frames.json("done") or {}
-    cells = [c if isinstance(c, dict) else {} for c in done.get("cells") or [] if isinstance(done["cells"], list)]
+    cells = done.get("cells") if isinstance(done.get("cells"), list) else []
+    cells = [c if isinstance(c, dict) else {} for c in cells]
     notes = [f"cell {i + 1} {CELL_STOPPED[c['status']]}" for i, c in enumerate(cells)
              if c.get("status") in CELL_STOPPED]
     if done.get("holder_error"):
@@ -436,7 +439,7 @@ def _group_verdicts(g, frames, err, checks, all_cases, lim) -> dict[str, Verdict
         notes += ["memory"] if text.startswith("MemoryError") or "Cannot allocate memory" in text else []
         notes.append("the notebook's code broke the grading process: " + text[:200])
     notes += [f"results unreadable ({frames.broken})"] if frames.broken else []
-    blocked_cells = {str(b)[:60] for b in (done.get("blocked") or [])[:5]}
+    blocked_cells = _blocked(done)
     by_id, out = {c.grade_id: c for c in checks}, {}
     for i, c in enumerate(g["checks"]):
         check, flags, blocked = by_id[c["key"]], [], set()
@@ -477,19 +480,12 @@ def _outcomes(check, n, frames, prefix, timed_out, lim, blocked):
         return
     for k in range(n):
         r = frames.json(f"{prefix}_{k}")
-        if r is None:  # the jail's status of the check's fork says why
-            status = frames.json(f"{prefix}_status")
-            why, sig = (status or {}).get("why"), (status or {}).get("signal")
-            why = why if why in ("timeout", "idle") else "lost" if status is None and not timed_out \
-                else "timeout" if status is None else "crashed"
-            try:
-                how = f"was killed by {signal.Signals(int(sig)).name}" if sig else "stopped the Python process"
-            except (TypeError, ValueError):
-                how = "was killed by an unknown signal"
-            yield {"status": why, "limit": check.timeout, "n": n, "idle": IDLE_SECONDS, "how": how}
+        if r is None:
+            yield _stopped(check, n, frames.json(f"{prefix}_status"), timed_out)
             return
-        blocked.update(str(b)[:60] for b in (r.get("blocked") or [])[:5])
-        if r.get("status") == "ok":
+        blocked.update(_blocked(r))
+        status = r.get("status")
+        if status == "ok":
             try:
                 after = exchange.decode(r["inputs_after"], frames.frames) if check.kind != "value" else None
                 if after is not None and not (isinstance(after, list) and len(after) == 2):
@@ -497,9 +493,28 @@ def _outcomes(check, n, frames, prefix, timed_out, lim, blocked):
                 yield {"status": "ok", "value": exchange.decode(r.get("value"), frames.frames), "inputs_after": after}
             except (exchange.DecodeError, KeyError, RecursionError) as exc:
                 yield {"status": "undecodable", "error": exc}
-        elif r.get("status") == "raised":
+        elif status == "raised":
             yield {"status": "raised", "type": str(r.get("type"))[:100],
                    "error": str(r.get("error", "")).partition(": ")[2]}
         else:
-            yield {"status": r.get("status") if r.get("status") in ("memory", "unsendable") else "malformed",
+            yield {"status": status if status in ("memory", "unsendable") else "malformed",
                    "mib": lim["memory"] >> 20}
+
+
+def _blocked(frame: dict) -> set:
+    """The imports of the reference that a frame from the jail says were refused (at most 5)."""
+    names = frame.get("blocked")
+    return {str(b)[:60] for b in names[:5]} if isinstance(names, list) else set()
+
+
+def _stopped(check, n, status, timed_out) -> dict:
+    """The outcome of the first case a check's fork never answered; `status`: the jail's
+    ``<prefix>_status`` frame (None: the jail was stopped, or its holder broke)."""
+    why, sig = (status or {}).get("why"), (status or {}).get("signal")
+    if why not in ("timeout", "idle"):
+        why = "crashed" if status is not None else "timeout" if timed_out else "lost"
+    try:
+        how = f"was killed by {signal.Signals(int(sig)).name}" if sig else "stopped the Python process"
+    except (TypeError, ValueError, OverflowError):  # JSON allows Infinity
+        how = "was killed by an unknown signal"
+    return {"status": why, "limit": check.timeout, "n": n, "idle": IDLE_SECONDS, "how": how}

@@ -867,6 +867,35 @@ def test_frames_out_of_place_never_pass(names):
     assert passed is False, message
 
 
+@pytest.mark.parametrize("done", [b'{"cells": 5, "blocked": 7}', b'{"cells": "ab", "blocked": "cnnlib"}',
+                                  b'{"cells": [1, null], "holder_error": 3}', b'[1]'])
+def test_a_malformed_report_from_the_jail_is_judged_not_raised(done):
+    """The holder runs the cells' code, so its "done" frame and a case's "blocked" list may be
+    anything: the check is still judged (here: a pass with the planted result), nothing raises."""
+    from grading import sandbox
+    from grading.exchange import FrameReader, frame_header
+    check = value_check("nothing", None)
+    frames = FrameReader(sections=True)
+    for name, data in [("started", b"{}"), ("start.c0", b""), ("c0_0", PLANTED[:-1] + b', "blocked": 5}'),
+                       ("c0_status", b"{}"), ("done", done)]:
+        frames.feed(frame_header(name, len(data)) + data)
+    err = {"timed_out": False, "code": 0, "stderr": ""}
+    verdicts = sandbox._group_verdicts({"checks": [{"key": check.grade_id}]}, frames, err, [check],
+                                       {check.grade_id: list(check.make_cases(None))}, LIMITS)
+    assert verdicts[check.grade_id].passed, verdicts
+
+
+def test_a_status_frame_with_any_signal_value_is_read_not_raised():
+    """A check's status frame comes from the holder too: a signal that is no signal (Infinity,
+    a string, a list, a huge number) reads as an unknown one."""
+    from grading import sandbox
+    check = value_check("nothing", None)
+    for sig in (float("inf"), "x", [9], 10**30):
+        outcome = sandbox._stopped(check, 1, {"why": "crashed", "signal": sig}, False)
+        assert outcome["status"] == "crashed" and outcome["how"] == "was killed by an unknown signal", sig
+    assert sandbox._stopped(check, 1, {"signal": 9}, False)["how"] == "was killed by SIGKILL"
+
+
 PLANT = f"""
     import os, time
     PLANTED = {PLANTED!r}
