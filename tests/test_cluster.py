@@ -15,6 +15,13 @@ import grading_helpers as gh
 from grading import cluster
 
 
+def assert_reads_back_as_remote_config(env):
+    """DASK_* variables `env`, read by Dask's own parser, give exactly the course's settings."""
+    seen = dask.config.collect_env(env)
+    for key, value in cluster.remote_config().items():
+        assert dask.config.get(key, config=seen) == value, key
+
+
 @pytest.fixture
 def dask_config():
     """Dask's global configuration, restored after the test."""
@@ -33,9 +40,7 @@ def test_remote_config_is_the_local_one_without_the_local_only_settings():
 
 def test_dask_environment_reads_back_as_the_remote_config():
     """`dask worker` started with these variables sees exactly the course's settings."""
-    seen = dask.config.collect_env(cluster.dask_environment())
-    for key, value in cluster.remote_config().items():
-        assert dask.config.get(key, config=seen) == value, key
+    assert_reads_back_as_remote_config(cluster.dask_environment())
 
 
 def test_guide_jobqueue_recipe_sets_the_scheduler_and_the_workers(dask_config, monkeypatch):
@@ -64,9 +69,7 @@ def test_guide_jobqueue_recipe_sets_the_scheduler_and_the_workers(dask_config, m
     script = "\n".join(made["job_script_prologue"][2:]) + "\nenv -0"  # the exports, as bash runs them
     env = dict(line.split("=", 1) for line in subprocess.run(
         ["bash", "-c", script], capture_output=True, text=True, env={}, check=True).stdout.split("\0") if line)
-    seen = dask.config.collect_env(env)
-    for key, value in cluster.remote_config().items():
-        assert dask.config.get(key, config=seen) == value, key
+    assert_reads_back_as_remote_config(env)
 
 
 def test_printed_worker_line_carries_the_settings():
@@ -77,6 +80,4 @@ def test_printed_worker_line_carries_the_settings():
                          text=True, env={}, check=True).stdout.split("\0")
     env = dict(entry.split("=", 1) for entry in out[:-1])
     assert out[-1].split() == cmd[1:]
-    seen = dask.config.collect_env(env)
-    for key, value in cluster.remote_config().items():
-        assert dask.config.get(key, config=seen) == value, key
+    assert_reads_back_as_remote_config(env)
