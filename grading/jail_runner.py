@@ -273,8 +273,10 @@ def forked(budget, wall, idle, prefix=None):
         last, seen = (now, cpu) if cpu is None or cpu != seen else (last, seen)
         if got:
             how, reaped = "died", (status, ru)
-        elif now - start > wall or now - last > idle:
-            how = "wall" if now - start > wall else "idle"
+        elif now - start > wall:
+            how = "wall"
+        elif now - last > idle:
+            how = "idle"
     if how == "ok" and not prefix:  # the cell's child takes over as the holder
         with socket.socket(fileno=r) as channel, contextlib.suppress(OSError):
             socket.send_fds(channel, [b"G"], [OUT])
