@@ -11,11 +11,10 @@ same network. Pass ``rng=np.random.default_rng(seed)`` to choose.
 import numpy as np
 
 from ._validate import as_pair, check_array, check_int
-from . import engine
 from .activations import relu, relu_backward
 from .conv import conv2d, conv2d_backward
 from .dense import dense_backward, dense_forward
-from .pool import avg_pool2d, avg_pool2d_backward, max_pool2d_backward, max_pool2d_with_indices
+from .pool import _dx_at, avg_pool2d, avg_pool2d_backward, max_pool2d_backward, max_pool2d_with_indices
 
 __all__ = ["Parameter", "Layer", "Conv2D", "ReLU", "MaxPool2D", "AvgPool2D", "Flatten", "Dense",
            "Sequential"]
@@ -165,11 +164,9 @@ class _Pool2D(Layer):
     _forward = _backward = None
 
     def __init__(self, size=2, stride=None):
-        as_pair(size, type(self).__name__, "size", minimum=1)
-        if stride is not None:
-            as_pair(stride, type(self).__name__, "stride", minimum=1)
-        self.size, self.stride = size, stride
-        self._x = None
+        fh, fw = as_pair(size, type(self).__name__, "size", minimum=1)
+        sh, sw = (fh, fw) if stride is None else as_pair(stride, type(self).__name__, "stride", minimum=1)
+        self.size, self.stride, self._overlap, self._x = size, stride, sh < fh or sw < fw, None
 
     def forward(self, x):
         """x (N, C, H, W) -> (N, C, H_out, W_out)."""
@@ -194,14 +191,12 @@ class MaxPool2D(_Pool2D):
         """x (N, C, H, W) -> (N, C, H_out, W_out)."""
         self._x = check_array(x, "MaxPool2D.forward", "x", ndim=4, layout="(N, C, H, W)")
         out, self._argmax = max_pool2d_with_indices(x, self.size, self.stride)
-        (fh, fw), (sh, sw) = (as_pair(v, "MaxPool2D", "size") for v in (self.size, self.stride or self.size))
-        self._scatter = x.dtype.kind == "f" and sh >= fh and sw >= fw    # no overlap: dx by one scatter
         return out
 
     def backward(self, dout):
         x = self._cached("_x")
-        if self._scatter and type(dout) is np.ndarray and (dout.dtype, dout.shape) == (x.dtype, self._argmax.shape):
-            return engine.scatter_images(dout, self._argmax, x.shape, x.dtype)   # what the checks lead to
+        if type(dout) is np.ndarray and x.dtype.kind == "f" and (dout.dtype, dout.shape) == (x.dtype, self._argmax.shape):
+            return _dx_at(self._argmax, dout, x.shape, x.dtype, self._overlap)   # what the checks lead to
         return max_pool2d_backward(dout, x, self.size, self.stride, argmax=self._argmax)
 
 

@@ -151,11 +151,15 @@ def max_pool2d_backward(dout, x, size=2, stride=None, argmax=None):
     else:
         check_array(argmax, func, "argmax", ndim=4, layout="(N, C, H_out, W_out)")
         check_same_shape(argmax, dout.shape, func, "argmax", "the shape of the pooled output")
-    dtype = float_dtype(dout, x)
-    if stride[0] >= fh and stride[1] >= fw:          # no overlap: each pixel is picked once at most
-        return engine.scatter_images(dout, argmax, x.shape, dtype)   # zeros, then dx.flat[argmax] = dout
-    dx = np.bincount(argmax.ravel(), weights=dout.ravel(), minlength=x.size)   # overlap: add up
-    return dx.astype(dtype).reshape(x.shape)
+    return _dx_at(argmax, dout, x.shape, float_dtype(dout, x), overlap=stride[0] < fh or stride[1] < fw)
+
+
+def _dx_at(argmax, dout, shape, dtype, overlap):
+    """dx (N, C, H, W) = ``shape``: each window's dout at its argmax, added up where windows overlap."""
+    if not overlap:                                   # each pixel is picked once at most
+        return engine.scatter_images(dout, argmax, shape, dtype)   # zeros, then dx.flat[argmax] = dout
+    dx = np.bincount(argmax.ravel(), weights=dout.ravel(), minlength=int(np.prod(shape)))   # sums
+    return dx.astype(dtype).reshape(shape)
 
 
 def avg_pool2d_backward(dout, x, size=2, stride=None):

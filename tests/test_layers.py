@@ -115,8 +115,9 @@ def test_dense_rejects_wrong_features():
 @pytest.mark.parametrize("x_dtype, dout_dtype", [(np.float32, np.float32), (np.float64, np.float64),
                                                   (np.float32, np.float64), (np.int64, np.float32)])
 def test_max_pool_layer_backward_equals_max_pool2d_backward(x_dtype, dout_dtype):
-    """The layer's shortcut (one scatter when the windows do not overlap and dout is what its
-    checks expect) gives max_pool2d_backward's values and dtype; a wrong dout still gets its error."""
+    """The layer's shortcut (dx straight from the kept argmax, by pool's own scatter-or-sum, when
+    dout is what the checks expect) gives max_pool2d_backward's values and dtype, overlapping
+    windows included; a wrong dout still gets its error."""
     rng = RNG(5)
     x = rng.integers(-3, 3, size=(3, 2, 8, 6)).astype(x_dtype)      # ties: the first maximum wins
     for size, stride in ((2, None), ((2, 3), (2, 3)), (3, 2), (2, (3, 2))):

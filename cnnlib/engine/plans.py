@@ -97,10 +97,9 @@ class _Plan:
     def _stage(self, x, i):
         """Copy part i's images of x into the interior of the channels-last buffer."""
         g, (lo, hi) = self.g, self.parts[i]
-        src = x[lo:hi].transpose(0, 2, 3, 1)
         if self.hcw.size:     # float32: through (n, H, C, W), runs of W then small transposes (NOTES.md)
             np.copyto(self.hcw[lo:hi], x[lo:hi].transpose(0, 2, 1, 3))
-            src = self.hcw[lo:hi].transpose(0, 1, 3, 2)
+        src = self.hcw[lo:hi].transpose(0, 1, 3, 2) if self.hcw.size else x[lo:hi].transpose(0, 2, 3, 1)
         np.copyto(self.xp[lo:hi, g.ph:g.ph + g.H, g.pw:g.pw + g.W], src)
 
 
