@@ -575,16 +575,18 @@ def _cmdline(pid):
         return b""
 
 
-def _sandbox_processes(before):
-    """Processes below this test process (jails included) that were not there `before`.
+@pytest.fixture
+def new_processes():
+    """How many processes below this test process (jails included) the test has left.
 
     Earlier tests may leave a long-lived helper below pytest (multiprocessing's resource
     tracker, started with the Dask tests' forkserver); only what the test started counts.
     """
-    return len(_descendants(os.getpid()) - before)
+    before = _descendants(os.getpid())
+    return lambda: len(_descendants(os.getpid()) - before)
 
 
-def test_fork_bomb_is_stopped_by_the_process_limit(work):
+def test_fork_bomb_is_stopped_by_the_process_limit(work, new_processes):
     cells = GOOD + textwrap.dedent("""
     import os, time
     def bomb():
@@ -604,16 +606,15 @@ def test_fork_bomb_is_stopped_by_the_process_limit(work):
     def fewer_than_limit(got):
         return None if isinstance(got, int) and 0 < got < LIMITS["nproc"] else f"forked {got}"
 
-    before = _descendants(os.getpid())
     bomb = Check("test_bomb", "sandbox_tests", "bomb", "function",
                  lambda rng: [Case("a bounded bomb", (), {}, None, fewer_than_limit)], timeout=20)
     res = run(cells, [bomb, double_check()], work)
     assert res["test_bomb"].passed, res["test_bomb"].message  # fork failed before 500
     assert res["test_double"].passed
-    assert _sandbox_processes(before) == 0  # every sleeping child died with the sandbox
+    assert new_processes() == 0  # every sleeping child died with the sandbox
 
 
-def test_an_endless_escaping_fork_bomb_costs_only_its_check(work, monkeypatch):
+def test_an_endless_escaping_fork_bomb_costs_only_its_check(work, monkeypatch, new_processes):
     from grading import sandbox
     # each escaped child has its own CPU limit and they share the cores with the bomb: the
     # wall-clock backstop (here WALL_FACTOR x 1 + 1 s) is what stops it
@@ -628,11 +629,10 @@ def test_an_endless_escaping_fork_bomb_costs_only_its_check(work, monkeypatch):
             except OSError:
                 pass
     """)
-    before = _descendants(os.getpid())
     res = run(cells, [double_check("bomb", timeout=1.0), double_check()], work)
     assert not res["test_bomb"].passed and "timeout" in res["test_bomb"].flags
     assert res["test_double"].passed, res["test_double"]
-    assert _sandbox_processes(before) == 0
+    assert new_processes() == 0
 
 
 def test_a_check_killed_mid_write_costs_only_its_own_results(work):
