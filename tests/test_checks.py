@@ -316,6 +316,18 @@ def test_catalogue_targets():
 
 
 @pytest.mark.parametrize("assignment", ASSIGNMENT_NAMES)
+def test_untouched_release_visible_tests_say_what_to_implement(assignment):
+    """Every visible test of the release as downloaded fails with a message, never with the bare
+    `NotImplementedError:` of the stub (a call outside `call()` gave that)."""
+    results = visible_results(assignment, {})
+    assert results and all(results.values()), results
+    for gid, message in results.items():
+        assert message.startswith("AssertionError: "), (gid, message)
+        assert "NotImplementedError" in message and "not defined" not in message.split("\n")[0] \
+            or "is not defined: write" in message, (gid, message)
+
+
+@pytest.mark.parametrize("assignment", ASSIGNMENT_NAMES)
 def test_visible_tests_pass_for_the_reference_and_every_correct_entry(assignment):
     for replacements in [reference_sources(assignment)] + [e.replacements for e in CORRECT
                                                            if e.assignment == assignment]:
@@ -355,3 +367,4 @@ def test_visible_tests_report_what_the_function_raised(name):
     if "missing" not in message:   # a call with missing arguments fails before any line runs
         assert ", line " in message and "of its cell" in message, message
     assert hint in message, message
+
