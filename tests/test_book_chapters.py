@@ -84,3 +84,64 @@ def test_checkpoint_of_an_unreleased_exercise_points_to_the_exercises_page(tmp_p
     text = "\n".join(cp.checkpoint_markdown("99_future", tmp_path / "missing.ipynb"))
     assert "not released yet" in text and "{doc}`/book/exercises`" in text
     assert "{download}" not in text
+
+
+def _course_chapters():
+    """The course's chapters in _toc.yml order: the sidebar numbers them 1, 2, ..."""
+    toc = (ROOT / "_toc.yml").read_text()
+    return re.findall(r"file: book/(\w+)", toc.split("caption: The course")[1].split("caption:")[0])
+
+
+def _prose(text):
+    """A chapter's MyST source without its code cells and code blocks; the text of directives
+    (admonitions, notes) stays."""
+    kept, fences = [], []            # fences: (backticks, is_code) of the open blocks
+    for line in text.splitlines():
+        fence = re.match(r"(`{3,})(.*)", line)
+        if fence and fences and not fence[2].strip() and fence[1] == fences[-1][0]:
+            fences.pop()
+        elif fence:
+            info = fence[2].strip()
+            fences.append((fence[1], info.startswith("{code-cell}") or not info.startswith("{")))
+        elif not any(is_code for _, is_code in fences):
+            kept.append(line)
+    return "\n".join(kept)
+
+
+@pytest.mark.parametrize("page", sorted(p.stem for p in BOOK.glob("*.md")))
+def test_chapter_numbers_in_the_prose_are_links_that_match_the_toc(page):
+    """'chapter 7' is the sidebar's number: it drifts when a chapter is inserted (05b, 07b
+    and 07c were), so the prose writes {doc}`7 <06_hierarchical_features>` and the number
+    must be the target's place in _toc.yml."""
+    number = {name: k for k, name in enumerate(_course_chapters(), start=1)}
+    prose = _prose((BOOK / f"{page}.md").read_text())
+    bare = re.findall(r"\b[Cc]hapters? \d+\b", prose)
+    assert not bare, f"{page}.md: write a chapter number as {{doc}}`N <file>`, not {bare}"
+    for n, target in re.findall(r"\{doc\}`(\d+) <(\w+)>`", prose):
+        assert number.get(target) == int(n), (
+            f"{page}.md: {{doc}}`{n} <{target}>`, but {target} is chapter {number.get(target)}")
+
+
+POST = '"02. Convolutional Neural Network"'
+
+
+@pytest.mark.parametrize("page", sorted(p.stem for p in BOOK.glob("*.md")))
+def test_a_chapter_that_quotes_or_corrects_the_blog_post_names_it(page):
+    """The reader must be able to find the post the text quotes or corrects."""
+    prose = " ".join(_prose((BOOK / f"{page}.md").read_text()).split())
+    first = re.search(r"\b(blog|source) post\b|\bthe post's\b", prose)
+    if first:
+        named = re.search(re.escape(POST[:-1]) + r'"?,? \(?kang, February 2026', prose)
+        assert named and named.start() <= first.end() + 200, (
+            f"{page}.md mentions the post ({first.group(0)!r}) without naming it near its first "
+            f"mention: {POST} (kang, February 2026)")
+
+
+@pytest.mark.parametrize("page", sorted(p.stem for p in BOOK.glob("*.md")))
+def test_the_kernel_column_index_is_l_never_n(page):
+    """The notation page: m and l walk over the kernel's rows and columns; n is the image of
+    the batch. A formula or a loop with a kernel index n reads as the batch index."""
+    text = (BOOK / f"{page}.md").read_text()
+    slips = re.findall(r"for n in range\(F\w*\)|\(m, n\)|\[[^\]]*\bm, n\]|"
+                       r"\\sum_\{n=0\}\^\{F-1\}|j \+ D n|S j \+ n", text)
+    assert not slips, f"{page}.md: the kernel's column index is l, not n: {slips}"
