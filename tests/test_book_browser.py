@@ -20,6 +20,8 @@ from urllib.parse import unquote, urljoin, urlsplit
 import pytest
 import yaml
 
+pytestmark = pytest.mark.browser      # pytest -m browser selects this module
+
 ROOT = Path(__file__).resolve().parents[1]
 # BOOK_HTML lets you test a book built elsewhere (jupyter-book build . --path-output DIR).
 HTML = Path(os.environ.get("BOOK_HTML", ROOT / "_build" / "html"))
@@ -78,9 +80,13 @@ def browser():
         b.close()
 
 
-def open_page(browser, url):
+DESKTOP = {"width": 1280, "height": 900}
+PHONE = {"width": 390, "height": 844}
+
+
+def open_page(browser, url, viewport=DESKTOP):
     """Open `url`; return the page and the lists its listeners fill."""
-    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page = browser.new_page(viewport=viewport)
     seen = {"console": [], "pageerror": [], "external": [], "http_errors": [], "failed": []}
     page.on("console", lambda m: seen["console"].append(m.text) if m.type == "error" else None)
     page.on("pageerror", lambda e: seen["pageerror"].append(str(e)))
@@ -96,6 +102,18 @@ def open_page(browser, url):
 
 def page_url(site, doc):
     return urljoin(site, doc + ".html")
+
+
+def _site_file(url):
+    """The file of the built site that a URL of the local server names."""
+    return HTML / unquote(urlsplit(url).path).lstrip("/")
+
+
+@functools.lru_cache(maxsize=None)
+def _anchors(path):
+    """Every id (and name) of an element in a built HTML file: the targets of #fragments."""
+    text = path.read_text(errors="replace") if path.suffix == ".html" else ""
+    return frozenset(re.findall(r'\s(?:id|name)="([^"]+)"', text))
 
 
 def wait_for_mathjax(page):
@@ -172,10 +190,15 @@ def test_page(site, browser, doc):
             assert any(h.endswith(f"_sources/{doc}.ipynb") for h in links), \
                 f"{doc}: no .ipynb download button"
 
-        dead = [h for h in page.evaluate("() => Array.from(document.querySelectorAll("
-                                         "'article a[href]')).map(a => a.href)")
-                if h.startswith(site) and not (HTML / unquote(urlsplit(h).path).lstrip("/")).is_file()]
+        hrefs = page.evaluate("() => Array.from(document.querySelectorAll('a[href]'))"
+                              ".map(a => a.href)")
+        dead = [h for h in hrefs if h.startswith(site) and not _site_file(h).is_file()]
         assert not dead, f"{doc}: links to files that are not in the site: {dead}"
+        placeholders = [h for h in hrefs if re.search(r"//([^/]*\.)?example\.(org|com|net)\b", h)]
+        assert not placeholders, f"{doc}: links to a placeholder address: {placeholders}"
+        lost = [h for h in hrefs if h.startswith(site) and urlsplit(h).fragment
+                and unquote(urlsplit(h).fragment) not in _anchors(_site_file(h))]
+        assert not lost, f"{doc}: links to anchors that the target page does not have: {lost}"
 
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(SCREENSHOTS / f"{k:02d}_{Path(doc).name}.png"), full_page=True)
@@ -265,3 +288,52 @@ def test_offline_assets_extension_finds_mathjax_and_dedupes_scripts():
     assert context["script_files"] is scripts          # edited in place, order kept
     assert [(s.filename, s.attributes) for s in scripts] == [
         ("_static/a.js", {}), (None, {"body": body}), (None, {"body": "let y = 1;"})]
+
+
+# Elements of the article wider than a phone's screen that the reader could not see: the page
+# itself must not scroll sideways, and a wide element (a table, a formula, a figure, code) must
+# sit in a box that scrolls sideways, never be cut off.
+HIDDEN_OVERFLOW_JS = """() => {
+    const vw = document.documentElement.clientWidth;
+    const scrolls = (e) => ['auto', 'scroll'].includes(getComputedStyle(e).overflowX);
+    const cut = [], flagged = new Set();
+    for (const e of document.querySelectorAll('article *')) {
+        const r = e.getBoundingClientRect();
+        if (r.width === 0 || r.right <= vw + 1) continue;
+        if (flagged.has(e.parentElement)) { flagged.add(e); continue; }   // report the outermost
+        let a = e.parentElement, ok = false;
+        while (a && a.tagName !== 'ARTICLE') {
+            if (scrolls(a) && a.getBoundingClientRect().right <= vw + 1) { ok = true; break; }
+            a = a.parentElement;
+        }
+        if (!ok && !(scrolls(e) && e.parentElement.getBoundingClientRect().right <= vw + 1)) {
+            flagged.add(e);
+            cut.push(e.tagName.toLowerCase() + (e.className && e.className.baseVal === undefined
+                     ? '.' + String(e.className).split(' ')[0] : '')
+                     + ' ' + Math.round(r.width) + 'px'
+                     + ' "' + (e.textContent || '').trim().slice(0, 40) + '"');
+        }
+    }
+    return {page: document.documentElement.scrollWidth, vw: vw, cut: [...new Set(cut)]};
+}"""
+
+
+@pytest.mark.parametrize("doc", PAGES)
+def test_page_on_a_phone(site, browser, doc):
+    """At 390 x 844 the page does not scroll sideways, nothing is cut off, the formulas are
+    typeset, the images load, and nothing fails in the console."""
+    page, seen = open_page(browser, page_url(site, doc), viewport=PHONE)
+    try:
+        wait_for_mathjax(page)
+        wait_for_images(page)
+        width = page.evaluate(HIDDEN_OVERFLOW_JS)
+        assert width["page"] <= width["vw"], (
+            f"{doc}: on a phone the page is {width['page']} px wide for a {width['vw']} px screen")
+        assert not width["cut"], f"{doc}: wider than a phone's screen and cut off: {width['cut'][:8]}"
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(SCREENSHOTS / f"{PAGES.index(doc):02d}_{Path(doc).name}"
+                                               "_phone.png"), full_page=True)
+        for kind in ("console", "pageerror", "http_errors", "failed", "external"):
+            assert not seen[kind], f"{doc} on a phone: {kind}: {seen[kind]}"
+    finally:
+        page.close()
