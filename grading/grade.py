@@ -6,7 +6,8 @@
 Run from the course root (the folder with nbgrader_config.py). What happens:
 
 1. Submissions graded before whose files did not change are skipped (state in
-   autograded/.grading/); `--force` regrades everything. With nothing left to grade, no
+   autograded/.grading/), unless nbgrader_config.py or the assignment's due date changed
+   since (a late penalty chosen afterwards applies); `--force` regrades everything. With nothing left to grade, no
    cluster is started.
 2. A Dask cluster (`grading.cluster`): by default a LocalCluster of worker processes on this
    machine (one per core, `--workers N`), or the scheduler given by `--scheduler` or the
@@ -158,6 +159,24 @@ def folder_hash(folder: Path) -> str:
     return digest.hexdigest()
 
 
+def grading_rules(root: Path) -> dict[str, str]:
+    """assignment -> what decides its grades besides the files: nbgrader_config.py (the late
+    penalty, the preprocessors) and the assignment's due date in an sqlite gradebook at the
+    root. A change to either regrades the assignment's submissions (without --force)."""
+    config = root / "nbgrader_config.py"
+    base = hashlib.sha256(config.read_bytes()).hexdigest() if config.exists() else ""
+    due = {}
+    db = root / "gradebook.db"
+    if db.exists():
+        try:
+            with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as con:
+                due = dict(con.execute("select name, duedate from assignment "
+                                       "where duedate is not null"))
+        except sqlite3.Error:
+            pass
+    return {a: f"{base}:{due[a]}" for a in due} | {"": base}
+
+
 def state_path(root: Path, sub: Submission) -> Path:
     return root / "autograded" / STATE / sub.student / f"{sub.assignment}.json"
 
@@ -302,16 +321,19 @@ def has_manual_scores(url: str, sub: Submission) -> bool:
 
 # ----------------------------------------------------------------------------- the batch
 def plan(root: Path, subs: list[Submission], force: bool, progress: Progress) -> list[Submission]:
-    """The submissions to grade; the others (graded before, files unchanged) are counted.
+    """The submissions to grade; the others (graded before, files unchanged, and the same
+    grading rules: `grading_rules`) are counted.
 
     Reads files only (no nbgrader, no cluster), so a run with nothing to do returns at once.
     """
     todo = []
+    rules = grading_rules(root)
     for sub in subs:
         try:
             sub.digest = folder_hash(sub.folder)
         except OSError as exc:   # an unreadable folder: pre-flight flags it
             sub.digest = f"unreadable: {exc}"
+        sub.digest += "|" + hashlib.sha256(rules.get(sub.assignment, rules[""]).encode()).hexdigest()
         state = read_state(root, sub)
         same = not force and state.get("hash") == sub.digest
         if (same and state.get("status") == "graded"
@@ -660,7 +682,10 @@ def summary(url: str, students, assignments, subs: list[Submission]) -> str:
                     row.append("NOT GRADED")
                 else:
                     person = any(g.needs_manual_grade for nb in entry.notebooks for g in nb.grades)
-                    row.append(f"{entry.score:g}/{entry.max_score:g}" + (" *" if person else ""))
+                    penalty = entry.late_submission_penalty or 0.0   # as grades.csv counts it
+                    row.append(f"{max(0.0, entry.score - penalty):g}/{entry.max_score:g}"
+                               + (f" (late -{penalty:g})" if penalty else "")
+                               + (" *" if person else ""))
             rows.append(row)
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)) for r in rows]

@@ -184,3 +184,34 @@ def test_rerun_with_nothing_to_do_replays_the_report(graded):
     third = gh.grade(root)
     assert third.returncode == 0 and "nothing exported" not in third.stdout
     assert (root / "grades.csv").stat().st_mtime_ns != csv_before
+
+
+def test_penalty_and_due_date_chosen_after_grading_apply(tmp_path):
+    """The guide's order: grade, then give a due date and choose a late penalty; a plain
+    `make grade` applies them (no --force), and the summary shows the score grades.csv has."""
+    from nbgrader.api import Gradebook
+    from nbgrader.utils import parse_utc
+    root = gh.make_course(tmp_path, [A1])
+    gh.submit(root, "farid", A1, gh.reference_submission(root, A1),
+              files={"timestamp.txt": demo_class.LATE + "\n"})
+    first = gh.grade(root, "--workers", "1")
+    assert first.returncode == 0, first.stderr[-2000:]
+    assert gh.summary_cell(first.stdout, "farid") == "10/10"
+
+    with Gradebook(f"sqlite:///{root / 'gradebook.db'}") as gb:     # nbgrader db assignment add
+        gb.update_or_create_assignment(A1, duedate=parse_utc(demo_class.DUE))
+    config = root / "nbgrader_config.py"
+    plain = config.read_text()
+    config.write_text(plain + '\nc.LateSubmissionPlugin.penalty_method = "zero"\n')
+    late = gh.grade(root, "--workers", "1")
+    assert late.returncode == 0, late.stderr[-2000:]
+    assert "grading 1 of 1" in late.stdout, late.stdout[-2000:]
+    assert gh.summary_cell(late.stdout, "farid") == "0/10 (late -10)"
+    with open(root / "grades.csv") as fh:
+        row = next(csv.DictReader(fh))
+    assert (row["score"], row["late_submission_penalty"]) == ("0", "10"), row
+
+    config.write_text(plain)                                       # the penalty taken back
+    back = gh.grade(root, "--workers", "1")
+    assert back.returncode == 0 and "grading 1 of 1" in back.stdout, back.stdout[-2000:]
+    assert gh.summary_cell(back.stdout, "farid") == "10/10"
