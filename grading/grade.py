@@ -663,9 +663,11 @@ def export_and_report(root: Path, url: str) -> tuple[list[Path], str]:
 
 
 def summary(url: str, students, assignments, subs: list[Submission]) -> str:
-    """One row per student (score per assignment), then the FLAGS for a person."""
+    """One row per student (score per assignment handed in by somebody), then the FLAGS."""
     from nbgrader.api import Gradebook, MissingEntry
     by_key = {s.key: s for s in subs}
+    handed = {s.assignment for s in subs}   # a column of dashes only would hide the others
+    assignments = [a for a in assignments if a in handed]
     rows = [["student", *assignments]]
     with Gradebook(url) as gb:
         for student in students:

@@ -1,0 +1,28 @@
+"""grading/grade.py without a cluster: the terminal summary of a batch."""
+from __future__ import annotations
+
+import pytest
+
+from grading.grade import Submission, alembic_on_path, summary
+
+
+@pytest.mark.filterwarnings("ignore:.*not in session")   # nbgrader's own, as grade.main ignores it
+def test_summary_has_a_column_only_for_assignments_handed_in(tmp_path):
+    """Two of eleven assignments collected: the table must not be nine columns of dashes."""
+    from nbgrader.api import Gradebook
+    alembic_on_path()
+    url = f"sqlite:///{tmp_path / 'gradebook.db'}"
+    names = ["01_mlp", "02_convolution", "05_pooling", "06_backprop"]
+    with Gradebook(url) as gb:
+        for name in names:
+            gb.add_assignment(name)
+        for student in ("ada", "ben"):
+            gb.add_student(student)
+        gb.add_submission("02_convolution", "ada")
+        gb.add_submission("05_pooling", "ben")
+    subs = [Submission("ada", "02_convolution", tmp_path), Submission("ben", "05_pooling", tmp_path)]
+    for sub in subs:
+        sub.status = "graded"
+    lines = summary(url, ["ada", "ben"], names, subs).splitlines()
+    assert lines[0].split() == ["student", "02_convolution", "05_pooling"]
+    assert lines[1].split() == ["ada", "0/0", "-"] and lines[2].split() == ["ben", "-", "0/0"]
