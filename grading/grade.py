@@ -138,6 +138,14 @@ def find_assignments(root: Path, wanted) -> list[str]:
 
 def find_submissions(root: Path, assignments, students) -> list[Submission]:
     base = root / "submitted"
+    known = sorted(p.name for p in base.iterdir() if p.is_dir()) if base.is_dir() else []
+    unknown = sorted(set(students or []) - set(known))
+    if unknown:   # a typo must not grade nothing and say all is well
+        import difflib
+        close = sorted({m for s in unknown for m in difflib.get_close_matches(s, known, n=3)})
+        raise SystemExit(f"grading.grade: no folder submitted/<student>/ for {unknown} "
+                         f"({len(known)} students there"
+                         + (f"; did you mean {', '.join(close)}?)" if close else ")"))
     found = []
     for sdir in sorted(base.iterdir()) if base.is_dir() else []:
         if not sdir.is_dir() or sdir.name.startswith(".") or (students and sdir.name not in students):

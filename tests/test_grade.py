@@ -26,3 +26,16 @@ def test_summary_has_a_column_only_for_assignments_handed_in(tmp_path):
     lines = summary(url, ["ada", "ben"], names, subs).splitlines()
     assert lines[0].split() == ["student", "02_convolution", "05_pooling"]
     assert lines[1].split() == ["ada", "0/0", "-"] and lines[2].split() == ["ben", "-", "0/0"]
+
+
+def test_an_unknown_student_stops_with_the_names_close_to_it(tmp_path):
+    """`make grade ARGS="--student adaa"` graded nothing, printed an empty table, exit 0."""
+    from grading.grade import find_submissions
+    for student in ("ada", "ben"):
+        (tmp_path / "submitted" / student / "02_convolution").mkdir(parents=True)
+    assert [s.key for s in find_submissions(tmp_path, ["02_convolution"], ["ada"])] == \
+        ["ada/02_convolution"]
+    with pytest.raises(SystemExit, match=r"\['adaa'\] \(2 students there; did you mean ada\?\)"):
+        find_submissions(tmp_path, ["02_convolution"], ["adaa"])
+    with pytest.raises(SystemExit, match=r"\['zed'\] \(2 students there\)"):
+        find_submissions(tmp_path, ["02_convolution"], ["ada", "zed"])
