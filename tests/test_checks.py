@@ -6,6 +6,8 @@ fails everything; garbage returned by a student never makes a check raise, and n
 """
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import nbformat
 import pytest
@@ -88,6 +90,7 @@ def test_cases_are_well_formed():
         assert check.kind in ("function", "value")
         for case in cases:
             assert case.label and "array(" not in case.label and len(case.label) < 140
+            assert not re.search(r"\b1 (channels|filters)\b", case.label), case.label
             for value in list(case.args) + list(case.kwargs.values()):
                 assert isinstance(value, (np.ndarray, int, float, bool, str, tuple, type(None)))
                 if isinstance(value, np.ndarray):
@@ -368,3 +371,38 @@ def test_visible_tests_report_what_the_function_raised(name):
         assert ", line " in message and "of its cell" in message, message
     assert hint in message, message
 
+
+def _pool(x, size=2, stride=None, *, default=None, start=None, swap=False, dtype=None, op=np.max):
+    """Pooling with a learner's mistake: a wrong `default` stride, windows starting every `start`
+    pixels, H and W read the other way round (`swap`), or the output in another `dtype`."""
+    stride = stride or default or size
+    N, C, H, W = x.shape
+    if swap:
+        H, W = W, H
+    Ho, Wo = (H - size) // stride + 1, (W - size) // stride + 1
+    out = np.zeros((N, C, Ho, Wo), dtype=dtype or np.float64)
+    for i in range(Ho):
+        for j in range(Wo):
+            r, q = i * (start or stride), j * (start or stride)
+            win = x[:, :, r:r + size, q:q + size]
+            out[:, :, i, j] = op(win, axis=(2, 3)) if win.size else 0.0
+    return out
+
+
+@pytest.mark.parametrize("mistake, needle", [
+    (dict(default=2), "stride=None must mean stride = size (here 3), not 2"),
+    (dict(start=1), "each window starts at i (and j) instead of i*stride"),
+    (dict(swap=True), "H and W swapped"),
+])
+def test_pooling_messages_name_the_mistake(mistake, needle):
+    message = verdict("test_max_pool2d", {"max_pool2d": lambda x, size=2, stride=None: _pool(x, size, stride, **mistake)},
+                      seed=0)
+    assert message and needle in message, message
+    assert "ceil instead of floor" not in message, message
+
+
+def test_a_difference_beyond_four_digits_shows_more_digits():
+    message = verdict("test_avg_pool2d", {"avg_pool2d": lambda x, size=2, stride=None: _pool(
+        x, size, stride, dtype=np.float16, op=np.mean)}, seed=0)
+    pairs = re.findall(r"expected (\S+), got (\S+)\)", message)
+    assert pairs and all(want != got for want, got in pairs), message

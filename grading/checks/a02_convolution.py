@@ -94,7 +94,8 @@ def multi_cases(rng):
     cases = [_multi_case("the worked example (2 channels, 2 filters, 4x4 input)", *multi_example())]
     for C, H, W, K, Fh, Fw in [(3, 6, 8, 4, 3, 3), (1, 7, 5, 2, 2, 3), (2, 5, 5, 1, 4, 4), (3, 9, 6, 3, 1, 2)]:
         x, w, b = rng.normal(size=(C, H, W)), rng.normal(size=(K, C, Fh, Fw)), rng.normal(size=K)
-        cases.append(_multi_case(f"{C} channels, {K} filters, " + shape_label(H, W, Fh, Fw), x, w, b))
+        counts = f"{C} channel{'s' * (C > 1)}, {K} filter{'s' * (K > 1)}, "
+        cases.append(_multi_case(counts + shape_label(H, W, Fh, Fw), x, w, b))
     x = rng.normal(size=(2, 6, 7)).astype(np.float32)
     w = rng.normal(size=(3, 2, 3, 3)).astype(np.float32)
     b = rng.normal(size=3).astype(np.float32)

@@ -77,6 +77,15 @@ def _forward_case(fn_name, x, size, stride, label=None):
     if stride is None and size > 1:
         variants.append(Variant("stride=None must mean stride = size (non-overlapping windows)",
                                 shape=(N, C, _size(H, size, 1), _size(W, size, 1))))
+    if stride is None and size not in (1, 2):
+        variants.insert(0, Variant(f"stride=None must mean stride = size (here {size}), not 2",
+                                   pool_loops(x, size, 2, op)))
+    if s > 1:
+        variants.append(Variant("the output size is right but each window starts at i (and j) "
+                                "instead of i*stride (and j*stride)", pool_loops(x, size, s, op, start=1)))
+    if H != W:
+        variants.append(Variant("H and W swapped: x is (N, C, H, W), rows (H) before columns (W)",
+                                shape=(N, C, _size(W, size, s), _size(H, size, s))))
     if stride is not None and stride != size:
         variants.append(Variant("the stride argument is ignored (windows moved by `size`)",
                                 ref(x, size=size, stride=size)))
