@@ -74,6 +74,17 @@ def test_the_name_or_the_test_cell_id_and_clear_errors(capsys):
         check("conv3d", lambda: 0)
 
 
+def test_a_renamed_function_is_reported_once_with_the_graders_reasons(capsys):
+    ns = _namespace("02_convolution", reference_sources("02_convolution"))
+    ns["conv_single"] = ns.pop("conv2d_single")          # the learner renamed the function
+    results = check_all(ns, "02_convolution")
+    out = capsys.readouterr().out
+    assert results == {"conv2d_single": False, "conv2d_multi": True}
+    assert out.count("is not defined") == 1, out
+    assert "[FAIL] conv2d_single (5 points): `conv2d_single` is not defined: did you run its cell, " \
+           "rename the function" in out, out
+
+
 def test_a_function_that_uses_cnnlib_fails_where_the_grader_blocks_it(capsys):
     import cnnlib
     from cnnlib import receptive_field as rf

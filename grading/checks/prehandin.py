@@ -83,6 +83,10 @@ def uses_cnnlib(fn) -> "str | None":
 
 def _run(chk, namespace: dict, seed) -> tuple[bool, str]:
     """(passed, the grader's message) for one check against `namespace`."""
+    if chk.target not in namespace:   # once, not once per case; the grader's reasons
+        what = "variable" if chk.kind == "value" else "function"
+        return False, (f"{chk.target}: `{chk.target}` is not defined: did you run its cell, rename the "
+                       f"{what}, delete its cell, or does its cell raise an error?")
     if chk.kind == "function" and not chk.allow_cnnlib:
         name = uses_cnnlib(namespace.get(chk.target))
         if name:
