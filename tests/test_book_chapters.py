@@ -145,3 +145,19 @@ def test_the_kernel_column_index_is_l_never_n(page):
     slips = re.findall(r"for n in range\(F\w*\)|\(m, n\)|\[[^\]]*\bm, n\]|"
                        r"\\sum_\{n=0\}\^\{F-1\}|j \+ D n|S j \+ n", text)
     assert not slips, f"{page}.md: the kernel's column index is l, not n: {slips}"
+
+
+# Terms the course uses in passing before the chapter that teaches them: the first chapter (in
+# reading order) that says the word must also explain it in bold there.
+TERMS_EXPLAINED_AT_FIRST_USE = ["epoch"]
+
+
+@pytest.mark.parametrize("term", TERMS_EXPLAINED_AT_FIRST_USE)
+def test_a_term_is_explained_where_the_reader_first_meets_it(term):
+    for chapter in _course_chapters():
+        prose = _prose((BOOK / f"{chapter}.md").read_text())
+        if re.search(rf"\b{term}s?\b", prose, flags=re.I):
+            assert re.search(rf"\*\*{term}s?\*\*", prose, flags=re.I), (
+                f"{chapter}.md is the first chapter to say {term!r}: explain it there, in bold")
+            return
+    pytest.fail(f"no chapter says {term!r}")
