@@ -406,3 +406,15 @@ def test_a_difference_beyond_four_digits_shows_more_digits():
         x, size, stride, dtype=np.float16, op=np.mean)}, seed=0)
     pairs = re.findall(r"expected (\S+), got (\S+)\)", message)
     assert pairs and all(want != got for want, got in pairs), message
+
+
+def test_a_visible_test_shows_a_large_wrong_array_in_one_line():
+    """The visible tests print small arrays whole; a 300-value answer is summed up, not dumped."""
+    sources = dict(reference_sources("03b_im2col"))
+    assert "return Y.reshape" in sources["conv2d_im2col"]
+    sources["conv2d_im2col"] = sources["conv2d_im2col"].replace("return Y.reshape", "return 2 * Y.reshape")
+    results = visible_results("03b_im2col", sources)
+    big = results["test_conv2d_im2col_one_product"]
+    assert "600 of 600 values differ; e.g. at index (0, 0, 0, 0) expected" in big, big
+    assert len(big) < 300 and "\n" not in big, big
+    assert "\nexpected:\n" in results["test_conv2d_im2col"]   # the worked example: small, shown whole
