@@ -100,6 +100,27 @@ def _copy_tree(src: Path, dst: Path, suffixes=(".py",)) -> None:
             shutil.copy2(path, target)
 
 
+CHAPTER_POINTER = """\
+# {title}
+
+This chapter is in the book that came with the kit, to read in your web browser: open
+`{shown}` in the kit's folder ([{name}]({link})). The book starts at `book/index.html`.
+"""
+
+
+def _chapter_pointers(out: Path) -> None:
+    """``book/<chapter>.md`` beside the kit's HTML: the notebooks link the chapters' sources
+    (``../../book/04_convolution.md``, right in the repository), which the kit does not hold;
+    each such link opens a page that says where the chapter is."""
+    for source in sorted((ROOT / "book").glob("*.md")):
+        title = next((line[2:].strip() for line in source.read_text().splitlines()
+                      if line.startswith("# ")), source.stem)
+        page = Path("book") / f"{source.stem}.html"
+        link = page if (out / "book" / page).is_file() else Path("index.html")
+        (out / "book" / source.name).write_text(CHAPTER_POINTER.format(
+            title=title, shown=f"book/{link.as_posix()}", name=link.name, link=link.as_posix()))
+
+
 def build(out: Path | None = None, html: Path | None = None) -> tuple[Path, Path]:
     """Write the kit into `out` (default ``_build/student-kit``) and its zip beside it.
 
@@ -119,6 +140,7 @@ def build(out: Path | None = None, html: Path | None = None) -> tuple[Path, Path
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(nb, target)
     shutil.copytree(html, out / "book", ignore=shutil.ignore_patterns(".buildinfo", "_sources", ".doctrees"))
+    _chapter_pointers(out)
     _copy_tree(ROOT / "cnnlib", out / "cnnlib")
     _copy_tree(ROOT / "grading" / "checks", out / "grading" / "checks")
     (out / "grading" / "__init__.py").write_text(GRADING_INIT)

@@ -115,3 +115,21 @@ def test_make_student_kit_runs_the_module(tmp_path):
                           "--html", str(html)], cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stderr
     assert (tmp_path / "student-kit.zip").is_file() and "wrote" in run.stdout
+
+
+def test_every_link_of_a_kit_notebook_opens_a_file_of_the_kit(kit):
+    """The notebooks link their chapter as ../../book/<chapter>.md; in the kit that opens a page
+    that points to the chapter's HTML, which is there too."""
+    import re
+    folder, _ = kit
+    for nb_path in sorted((folder / "exercises").glob("*/*.ipynb")):
+        nb = nbformat.read(nb_path, as_version=4)
+        for cell in nb.cells:
+            for link in re.findall(r"\]\(([^)#]+)\)", cell.source if cell.cell_type == "markdown" else ""):
+                if "://" in link:
+                    continue
+                target = (nb_path.parent / link).resolve()
+                assert target.is_file(), f"{nb_path.name}: {link} is not in the kit"
+                if target.suffix == ".md":
+                    page = re.search(r"\]\(([^)]+)\)", target.read_text()).group(1)
+                    assert (target.parent / page).is_file(), (link, page)
