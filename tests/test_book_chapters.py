@@ -147,6 +147,13 @@ def test_the_kernel_column_index_is_l_never_n(page):
     assert not slips, f"{page}.md: the kernel's column index is l, not n: {slips}"
 
 
+@pytest.mark.parametrize("page", sorted(p.stem for p in BOOK.glob("*.md")))
+def test_the_class_of_a_score_is_k(page):
+    """The notation page: z_k and p_k are the score and probability of class k (i is a row)."""
+    slips = re.findall(r"\b[pz]_i\b|\[i = y\]", (BOOK / f"{page}.md").read_text())
+    assert not slips, f"{page}.md: a class index is k, as in z_k and p_k: {slips}"
+
+
 # Terms the course uses in passing before the chapter that teaches them: the first chapter (in
 # reading order) that says the word must also explain it in bold there.
 TERMS_EXPLAINED_AT_FIRST_USE = ["epoch"]
