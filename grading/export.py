@@ -97,10 +97,16 @@ def _state_flags(root: Path, student: str, assignment: str) -> tuple[str | None,
     return state.get("status"), [str(f) for f in state.get("flags", [])]
 
 
+def waiting_for_a_person(submission) -> list[str]:
+    """The cells of a gradebook submission that wait for a hand grade (one typed in the
+    formgrader ends the wait, also when a regrade marks the cell for a look again)."""
+    return [g.name for nb in submission.notebooks for g in nb.grades
+            if g.needs_manual_grade and g.manual_score is None]
+
+
 def _status(submission, run_status: str | None) -> tuple[str, list[str]]:
     grades = [g for nb in submission.notebooks for g in nb.grades]
-    waiting = [g.name for g in grades
-               if g.needs_manual_grade and g.manual_score is None]
+    waiting = waiting_for_a_person(submission)
     if run_status == "not graded" or (grades and all(g.auto_score is None and g.manual_score is None
                                                      for g in grades)):
         return "not graded", waiting

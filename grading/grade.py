@@ -673,6 +673,8 @@ def export_and_report(root: Path, url: str) -> tuple[list[Path], str]:
 def summary(url: str, students, assignments, subs: list[Submission]) -> str:
     """One row per student (score per assignment handed in by somebody), then the FLAGS."""
     from nbgrader.api import Gradebook, MissingEntry
+
+    from grading.export import waiting_for_a_person
     by_key = {s.key: s for s in subs}
     handed = {s.assignment for s in subs}   # a column of dashes only would hide the others
     assignments = [a for a in assignments if a in handed]
@@ -691,7 +693,7 @@ def summary(url: str, students, assignments, subs: list[Submission]) -> str:
                 elif sub.status == "not graded":
                     row.append("NOT GRADED")
                 else:
-                    person = any(g.needs_manual_grade for nb in entry.notebooks for g in nb.grades)
+                    person = bool(waiting_for_a_person(entry))   # as grades.csv says
                     penalty = entry.late_submission_penalty or 0.0   # as grades.csv counts it
                     row.append(f"{max(0.0, entry.score - penalty):g}/{entry.max_score:g}"
                                + (f" (late -{penalty:g})" if penalty else "")

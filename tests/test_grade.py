@@ -39,3 +39,37 @@ def test_an_unknown_student_stops_with_the_names_close_to_it(tmp_path):
         find_submissions(tmp_path, ["02_convolution"], ["adaa"])
     with pytest.raises(SystemExit, match=r"\['zed'\] \(2 students there\)"):
         find_submissions(tmp_path, ["02_convolution"], ["ada", "zed"])
+
+
+@pytest.mark.filterwarnings("ignore:.*not in session")
+def test_summary_star_only_for_cells_still_waiting_for_a_person(tmp_path):
+    """A score typed in the formgrader, then a `--force` regrade (which marks the cell for a
+    look again): grades.csv says "graded", so the summary must not say a cell needs a person."""
+    from nbgrader.api import Gradebook
+
+    from grading.export import class_rows
+    alembic_on_path()
+    url = f"sqlite:///{tmp_path / 'gradebook.db'}"
+    with Gradebook(url) as gb:
+        gb.add_assignment("a")
+        gb.add_notebook("a", "a")
+        gb.add_grade_cell("t1", "a", "a", max_score=5, cell_type="code")
+        gb.add_grade_cell("t2", "a", "a", max_score=5, cell_type="code")
+        for student in ("ada", "ben"):
+            gb.add_student(student)
+            gb.add_submission("a", student)
+            for cell, auto in (("t1", 5.0), ("t2", 0.0)):
+                grade = gb.find_grade(cell, "a", "a", student)
+                grade.auto_score, grade.needs_manual_grade = auto, False
+        hand = gb.find_grade("t2", "a", "a", "ada")
+        hand.manual_score, hand.needs_manual_grade = 4.0, True     # merge_result after --force
+        gb.find_grade("t2", "a", "a", "ben").needs_manual_grade = True   # a cell not graded
+        gb.db.commit()
+    subs = [Submission(s, "a", tmp_path) for s in ("ada", "ben")]
+    for sub in subs:
+        sub.status = "graded"
+    text = summary(url, ["ada", "ben"], ["a"], subs)
+    status = {r.student_id: r.status for r in class_rows(tmp_path, url)}
+    assert status == {"ada": "graded", "ben": "needs a person"}
+    assert text.splitlines()[1].split() == ["ada", "9/10"]
+    assert text.splitlines()[2].split() == ["ben", "5/10", "*"]
