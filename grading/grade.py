@@ -140,7 +140,7 @@ def find_submissions(root: Path, assignments, students) -> list[Submission]:
     base = root / "submitted"
     known = sorted(p.name for p in base.iterdir() if p.is_dir()) if base.is_dir() else []
     unknown = sorted(set(students or []) - set(known))
-    if unknown:   # a typo must not grade nothing and say all is well
+    if unknown and known:   # a typo must not grade nothing and say all is well
         import difflib
         close = sorted({m for s in unknown for m in difflib.get_close_matches(s, known, n=3)})
         raise SystemExit(f"grading.grade: no folder submitted/<student>/ for {unknown} "

@@ -31,6 +31,7 @@ def test_summary_has_a_column_only_for_assignments_handed_in(tmp_path):
 def test_an_unknown_student_stops_with_the_names_close_to_it(tmp_path):
     """`make grade ARGS="--student adaa"` graded nothing, printed an empty table, exit 0."""
     from grading.grade import find_submissions
+    assert find_submissions(tmp_path, ["02_convolution"], ["ada"]) == []   # no class yet: no error
     for student in ("ada", "ben"):
         (tmp_path / "submitted" / student / "02_convolution").mkdir(parents=True)
     assert [s.key for s in find_submissions(tmp_path, ["02_convolution"], ["ada"])] == \
