@@ -418,3 +418,19 @@ def test_a_visible_test_shows_a_large_wrong_array_in_one_line():
     assert "600 of 600 values differ; e.g. at index (0, 0, 0, 0) expected" in big, big
     assert len(big) < 300 and "\n" not in big, big
     assert "\nexpected:\n" in results["test_conv2d_im2col"]   # the worked example: small, shown whole
+
+
+@pytest.mark.parametrize("mistake, cell, hint", [
+    (("x_pad = zero_pad(x, padding)", "x_pad = x"), "test_conv2d", "is the input padded?"),
+    (("// stride + 1", "/ stride + 1"), "test_conv2d", "use floor division `//` (not `/`)"),
+    (("// stride + 1", "/ stride + 1"), "test_conv_output_size", "a size is a whole number: use floor division //"),
+])
+def test_visible_tests_hint_at_a_missing_padding_and_floor_division(mistake, cell, hint):
+    """A forgotten padding makes np.tensordot raise 'shape-mismatch for sum'; `/` makes a float
+    size that np.zeros refuses, or 2.5 positions: the visible tests name the likely cause."""
+    sources = dict(reference_sources("03_hyperparameters"))
+    target = "conv2d" if "x_pad" in mistake[0] else "conv_output_size"
+    assert mistake[0] in sources[target]
+    sources[target] = sources[target].replace(*mistake)
+    message = visible_results("03_hyperparameters", sources)[cell]
+    assert message.startswith("AssertionError: ") and hint in message, message
