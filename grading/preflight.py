@@ -27,7 +27,8 @@ from typing import Mapping
 
 import nbformat
 
-REFERENCE_MODULES = ("cnnlib", "scipy.signal", "scipy.ndimage", "torch")
+from grading.checks.imports import imported_reference_modules, parse_cell as _parse
+
 # Files a student's tools leave beside a notebook; not worth a flag.
 IGNORED_NAMES = {"timestamp.txt", ".ipynb_checkpoints", "__pycache__", ".DS_Store"}
 
@@ -206,41 +207,6 @@ def reference_import_flags(nb, checks: Mapping[str, object], name: str = "notebo
             flags.append(f"{name}: {where} imports {', '.join(sorted(modules))} (the reference), "
                          f"not allowed for {', '.join(forbidden)}")
     return flags
-
-
-def _parse(source: str):
-    # IPython magics and shell escapes are not Python; blank them so the rest still parses.
-    lines = ["" if re.match(r"\s*[%!]", line) else line for line in source.splitlines()]
-    try:
-        return ast.parse("\n".join(lines))
-    except SyntaxError:
-        return None
-
-
-def _is_reference(module: str) -> bool:
-    return any(module == ref or module.startswith(ref + ".") for ref in REFERENCE_MODULES)
-
-
-def imported_reference_modules(source: str) -> set[str]:
-    """Reference modules a piece of code imports (statements, __import__, import_module)."""
-    tree = _parse(source)
-    if tree is None:  # not Python: fall back to the names in the text
-        pattern = r"\b(cnnlib|torch|scipy\s*\.\s*(?:signal|ndimage))\b"
-        return {re.sub(r"\s", "", m) for m in re.findall(pattern, source)}
-    found = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            found |= {a.name for a in node.names if _is_reference(a.name)}
-        elif isinstance(node, ast.ImportFrom) and node.module:
-            names = [node.module] + [f"{node.module}.{a.name}" for a in node.names]
-            found |= {n for n in names if _is_reference(n)}
-        elif isinstance(node, ast.Call) and node.args and isinstance(node.args[0], ast.Constant):
-            func = node.func
-            fname = func.id if isinstance(func, ast.Name) else getattr(func, "attr", "")
-            arg = node.args[0].value
-            if fname in ("__import__", "import_module") and isinstance(arg, str) and _is_reference(arg):
-                found.add(arg)
-    return found
 
 
 def defined_names(source: str) -> set[str]:

@@ -98,6 +98,18 @@ def test_a_function_that_uses_cnnlib_fails_where_the_grader_blocks_it(capsys):
     assert uses_cnnlib(lambda x: np.sum(x)) is None
 
 
+def test_a_cell_that_imports_cnnlib_fails_as_at_marking(tmp_path, capsys):
+    """A left-over `import cnnlib` in the cell of a NumPy-only function: the function never uses
+    it, but at marking the import fails and the cell stops before the def (0 points)."""
+    sources = dict(reference_sources("02_convolution"))
+    sources["conv2d_single"] = "import cnnlib  # tried cnnlib.conv2d first\n" + sources["conv2d_single"]
+    path = tmp_path / "02_convolution.ipynb"
+    nbformat.write(build_submission("02_convolution", sources), path)
+    from grading.checks import check_notebook
+    assert check_notebook(path) == {"conv2d_single": False, "conv2d_multi": True}
+    assert "its cell imports cnnlib; at marking that import fails" in capsys.readouterr().out
+
+
 def test_it_needs_neither_the_sandbox_nor_nbgrader():
     code = ("import sys, grading.checks; "
             "print(sorted(m for m in sys.modules if m.startswith(('grading.sandbox', 'grading.grade', "

@@ -20,11 +20,13 @@ from __future__ import annotations
 import argparse
 import contextlib
 import io
+import linecache
 import os
 import sys
 from pathlib import Path
 
 from . import ASSIGNMENTS, CHECKS, run_check
+from .imports import imported_reference_modules
 
 __all__ = ["check", "check_all", "check_notebook", "verdict", "main", "CHECK_CELL_ID"]
 
@@ -81,6 +83,21 @@ def uses_cnnlib(fn) -> "str | None":
     return None
 
 
+def cell_imports(fn) -> "str | None":
+    """A reference module (cnnlib, ...) that the cell defining function `fn` imports before it,
+    or None.
+
+    Where a check forbids cnnlib, the grader runs the notebook with that import refused: the
+    cell stops at it and never reaches the def (grading/checks/imports.py). The cell's source is
+    where Python keeps it for tracebacks (IPython's cells, and the cells :func:`check_notebook`
+    runs).
+    """
+    code = getattr(fn, "__code__", None)
+    source = "".join(linecache.getlines(code.co_filename)) if code is not None else ""
+    modules = imported_reference_modules(source, before_line=code.co_firstlineno) if source else set()
+    return min(modules) if modules else None
+
+
 def _run(chk, namespace: dict, seed) -> tuple[bool, str]:
     """(passed, the grader's message) for one check against `namespace`."""
     if chk.target not in namespace:   # once, not once per case; the grader's reasons
@@ -92,6 +109,11 @@ def _run(chk, namespace: dict, seed) -> tuple[bool, str]:
         if name:
             return False, (f"{chk.target}: it uses cnnlib (through `{name}`); at marking cnnlib "
                            f"cannot be imported in this part, so it would score 0: use NumPy only")
+        module = cell_imports(namespace.get(chk.target))
+        if module:
+            return False, (f"{chk.target}: its cell imports {module}; at marking that import fails in "
+                           f"this part, the cell stops there and `{chk.target}` is never defined, so it "
+                           f"would score 0: delete the import and use NumPy only")
     quiet = io.StringIO()
     try:
         with contextlib.redirect_stdout(quiet):
@@ -207,7 +229,10 @@ def check_notebook(path, assignment: str | None = None, *, seed=None) -> dict[st
         for number, source in enumerate(cells, 1):
             try:
                 with contextlib.redirect_stdout(io.StringIO()):
-                    exec(compile(_code(source), f"<{path.name}, code cell {number}>", "exec"), namespace)
+                    name = f"<{path.name}, code cell {number}>"
+                code = _code(source)
+                linecache.cache[name] = (len(code), None, code.splitlines(True), name)
+                exec(compile(code, name, "exec"), namespace)
             except Exception as exc:
                 print(f"note: code cell {number} raised {type(exc).__name__}: {exc}")
     finally:
