@@ -434,3 +434,24 @@ def test_visible_tests_hint_at_a_missing_padding_and_floor_division(mistake, cel
     sources[target] = sources[target].replace(*mistake)
     message = visible_results("03_hyperparameters", sources)[cell]
     assert message.startswith("AssertionError: ") and hint in message, message
+
+
+def test_a_visible_test_fails_a_function_whose_cell_imports_cnnlib():
+    """As in a kernel, where the cell's source is kept for tracebacks: an `import cnnlib` above a
+    NumPy-only function stops its cell at marking, so the visible test fails it too."""
+    import linecache
+    sources = dict(reference_sources("02_convolution"))
+    sources["conv2d_single"] = "import cnnlib  # tried cnnlib.conv2d first\n" + sources["conv2d_single"]
+    ns: dict = {"__name__": "__main__"}
+    errors = {}
+    for number, cell in enumerate(build_submission("02_convolution", sources).cells):
+        if cell.cell_type != "code" or cell.metadata.get("nbgrader", {}).get("grade_id") == "check_before_hand_in":
+            continue
+        name = f"<cell {number}>"
+        linecache.cache[name] = (len(cell.source), None, cell.source.splitlines(True), name)
+        try:
+            exec(compile(cell.source, name, "exec"), ns)
+        except AssertionError as exc:
+            errors[cell.metadata["nbgrader"]["grade_id"]] = str(exc)
+    assert set(errors) == {"test_conv2d_single"}, errors
+    assert "imports cnnlib before it: at marking that import fails" in errors["test_conv2d_single"]
