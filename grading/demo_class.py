@@ -11,6 +11,8 @@ student who handed in nothing. Then `make grade` grades them and writes the clas
 
 It refuses to write into a submitted/ folder that already holds other students (use --force
 to add the demo students anyway), so it never mixes made-up work into a real class.
+`--remove` takes the demo out again before a real class (its folders, grades, due dates and
+roster); it refuses when submitted/ holds anybody else.
 """
 from __future__ import annotations
 
@@ -142,12 +144,64 @@ def set_due_dates(root: Path) -> None:
             gb.update_or_create_assignment(a, duedate=parse_utc(DUE))
 
 
+def remove(root: Path) -> list[str]:
+    """Take the demo class out again, before a real class: its students' folders, their
+    entries in the gradebook, the demo's due dates, roster and exports. Refuses (and touches
+    nothing) when submitted/ holds anybody else. Returns the students removed."""
+    base = root / "submitted"
+    ours = [s for s, *_ in ROSTER]
+    present = sorted(p.name for p in base.iterdir() if p.is_dir()) if base.is_dir() else []
+    others = [p for p in present if p not in ours]
+    if others:
+        raise SystemExit(f"grading.demo_class: submitted/ also holds other students "
+                         f"({', '.join(others[:5])}{', ...' if len(others) > 5 else ''}); "
+                         f"not removing anything (remove the demo's folders by hand)")
+    from grading.task import remove_tree
+    for student in ours:
+        for step in ("submitted", "autograded", "feedback", "autograded/.grading"):
+            remove_tree(root / step / student)
+    for name in ("autograded/.grading/last-run.json", "grades.csv", "grades-lms.csv",
+                 "class_report.html", "roster.csv"):
+        (root / name).unlink(missing_ok=True)
+    _forget_in_gradebook(root, ours)
+    return [s for s in ours if s in present]
+
+
+def _forget_in_gradebook(root: Path, students: list[str]) -> None:
+    """The demo's students and due dates out of the gradebook (when there is one)."""
+    from grading.grade import db_url_of, load_config
+    url = db_url_of(load_config(root))
+    if url.startswith("sqlite:///") and not Path(url[len("sqlite:///"):]).exists():
+        return
+    from nbgrader.api import Gradebook, MissingEntry
+    from nbgrader.utils import parse_utc
+    with Gradebook(url) as gb:
+        for student in students:
+            try:
+                gb.remove_student(student)
+            except MissingEntry:
+                pass
+        for a in ASSIGNMENTS:
+            try:
+                if gb.find_assignment(a).duedate == parse_utc(DUE).replace(tzinfo=None):
+                    gb.update_or_create_assignment(a, duedate=None)
+            except MissingEntry:
+                pass
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m grading.demo_class", description=__doc__.split("\n")[0])
     p.add_argument("--root", default=".", help="course root (default: the current folder)")
     p.add_argument("--force", action="store_true", help="add the demo students to a non-empty submitted/")
+    p.add_argument("--remove", action="store_true",
+                   help="take the demo class out again (folders, gradebook, due dates, roster)")
     args = p.parse_args(argv)
     root = Path(args.root).resolve()
+    if args.remove:
+        gone = remove(root)
+        print(f"demo class removed ({len(gone)} students' folders, their grades, the demo's "
+              f"due dates and roster); submitted/ is ready for a real class.")
+        return 0
     written = write(root, args.force)
     print(f"demo class: {len(written)} notebooks of {len(ROSTER) - 1} students in "
           f"{root / 'submitted'}, roster in {root / 'roster.csv'}, due date {DUE}.\n"

@@ -102,6 +102,12 @@ def run_demo_class(course, cmd):
             shutil.rmtree(folder)
 
 
+def run_demo_remove(course, cmd):
+    sh(course, cmd)
+    assert not (course / "roster.csv").exists()
+    assert not {"ada", "chloe"} & {p.name for p in (course / "submitted").iterdir()}
+
+
 def run_grade(course, cmd):
     out = sh(course, cmd).stdout
     assert "grades:" in out and (course / "grades.csv").is_file() and \
@@ -209,6 +215,7 @@ RUNNERS = [
     (r"make bench", run_dry),
     (r"(\.venv/bin/)?python -m grading\.grade( --\S+( \S+)?)*", run_grade),
     (r"make demo-class", run_demo_class),
+    (r'make demo-class ARGS="--remove"', run_demo_remove),
     (r"make grade( ARGS=\"[^\"]*\")?", run_grade),
     (r"\.venv/bin/nbgrader zip_collect \S+", run_zip_collect),
     (r"\.venv/bin/nbgrader db assignment add \S+ --duedate=\"[^\"]+\"", run_due_date),

@@ -215,3 +215,36 @@ def test_penalty_and_due_date_chosen_after_grading_apply(tmp_path):
     back = gh.grade(root, "--workers", "1")
     assert back.returncode == 0 and "grading 1 of 1" in back.stdout, back.stdout[-2000:]
     assert gh.summary_cell(back.stdout, "farid") == "10/10"
+
+
+def test_demo_class_removed_before_a_real_class(tmp_path):
+    """After trying the demo, `make demo-class ARGS="--remove"` leaves no made-up student, grade
+    or due date behind (the demo's due date would make every real submission late)."""
+    from nbgrader.api import Gradebook
+
+    from grading.grade import alembic_on_path
+    alembic_on_path()
+    root = gh.make_course(tmp_path, list(demo_class.ASSIGNMENTS))
+    demo_class.write(root)
+    for step in ("autograded", "feedback", "autograded/.grading"):   # as make grade leaves them
+        (root / step / "ada" / A1).mkdir(parents=True)
+    (root / "grades.csv").write_text("student_id\nada\n")
+    url = f"sqlite:///{root / 'gradebook.db'}"
+    with Gradebook(url) as gb:
+        gb.update_or_create_student("ada")
+        gb.add_submission(A1, "ada")
+    (root / "submitted" / "real_student" / A1).mkdir(parents=True)
+    with pytest.raises(SystemExit, match="also holds other students"):
+        demo_class.remove(root)
+    assert (root / "submitted" / "ada").is_dir() and (root / "roster.csv").is_file()
+    (root / "submitted" / "real_student" / A1).rmdir()
+    (root / "submitted" / "real_student").rmdir()
+
+    assert "ada" in demo_class.remove(root)
+    assert not any((root / "submitted").iterdir())
+    assert not (root / "autograded" / "ada").exists() and not (root / "feedback" / "ada").exists()
+    assert not (root / "autograded" / ".grading" / "ada").exists()
+    assert not (root / "roster.csv").exists() and not (root / "grades.csv").exists()
+    with Gradebook(url) as gb:
+        assert gb.students == []
+        assert [gb.find_assignment(a).duedate for a in demo_class.ASSIGNMENTS] == [None, None]
