@@ -78,5 +78,11 @@ grade: $(STAMP)
 demo-class: $(STAMP)
 	$(BIN)/python -m grading.demo_class $(ARGS)
 
+# A class's grades are not build output: with submissions in submitted/, the gradebook (hand
+# grades, due dates), the graded notebooks and the exports stay.
+GRADING_OUTPUT := autograded feedback gradebook.db grades.csv grades-lms.csv class_report.html
 clean: book-clean
-	rm -rf autograded feedback gradebook.db grades.csv grades-lms.csv class_report.html tests/screenshots
+	rm -rf tests/screenshots
+	@if [ -d submitted ] && [ -n "$$(ls -A submitted)" ]; then \
+	  echo "make clean: kept the class's grades ($(GRADING_OUTPUT)): submitted/ holds submissions"; \
+	else echo "rm -rf $(GRADING_OUTPUT)"; rm -rf $(GRADING_OUTPUT); fi

@@ -263,3 +263,20 @@ def test_documented_commands_run_in_order(tmp_path):
         runner(*args)
         ran.append(cmd)
     assert ran, "no documented command was found"
+
+
+def test_make_clean_keeps_a_class_grades(tmp_path):
+    """`make clean` (README) removes the book's build; with a class in submitted/ it must not
+    delete the gradebook, which holds the hand grades and due dates that nothing regenerates."""
+    for course, has_class in ((tmp_path / "class", True), (tmp_path / "no_class", False)):
+        (course / "_build" / "html").mkdir(parents=True)
+        shutil.copy(REPO / "Makefile", course)
+        for name in ("gradebook.db", "grades.csv"):
+            (course / name).write_text("kept?")
+        (course / "autograded" / "ada").mkdir(parents=True)
+        if has_class:
+            (course / "submitted" / "ada").mkdir(parents=True)
+        sh(course, "make clean")
+        assert not (course / "_build").exists()
+        kept = [(course / n).exists() for n in ("gradebook.db", "grades.csv", "autograded")]
+        assert kept == [has_class] * 3, (course.name, kept)
