@@ -177,7 +177,7 @@ def grading_rules(root: Path) -> dict[str, str]:
     db = root / "gradebook.db"
     if db.exists():
         try:
-            with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as con:
+            with sqlite3.connect(f"{db.resolve().as_uri()}?mode=ro", uri=True) as con:
                 due = dict(con.execute("select name, duedate from assignment "
                                        "where duedate is not null"))
         except sqlite3.Error:

@@ -74,3 +74,21 @@ def test_summary_star_only_for_cells_still_waiting_for_a_person(tmp_path):
     assert status == {"ada": "graded", "ben": "needs a person"}
     assert text.splitlines()[1].split() == ["ada", "9/10"]
     assert text.splitlines()[2].split() == ["ben", "5/10", "*"]
+
+
+def test_grading_rules_read_the_due_dates_in_any_course_folder(tmp_path):
+    """A due date is part of what decides a grade, also where the folder's name has a '#'."""
+    import sqlite3
+
+    from grading.grade import grading_rules
+    root = tmp_path / "course #2 (spring)"
+    root.mkdir()
+    (root / "nbgrader_config.py").write_text("c = get_config()\n")
+    with sqlite3.connect(root / "gradebook.db") as con:
+        con.execute("create table assignment (name text, duedate text)")
+        con.executemany("insert into assignment values (?, ?)",
+                        [("a", "2026-03-01 18:00:00.000000"), ("b", None)])
+    rules = grading_rules(root)
+    assert set(rules) == {"a", ""}
+    assert rules["a"].endswith(":2026-03-01 18:00:00.000000")
+    assert rules["a"].startswith(rules[""])
