@@ -29,8 +29,10 @@ import nbformat
 
 from grading.checks.imports import imported_reference_modules, parse_cell as _parse
 
-# Files a student's tools leave beside a notebook; not worth a flag.
-IGNORED_NAMES = {"timestamp.txt", ".ipynb_checkpoints", "__pycache__", ".DS_Store"}
+# Files a student's tools leave beside a notebook; not worth a flag. nbgrader's exchange
+# (`nbgrader submit`, then `nbgrader collect`) writes timestamp.txt and submission_secret.txt.
+IGNORED_NAMES = {"timestamp.txt", "submission_secret.txt", ".ipynb_checkpoints", "__pycache__",
+                 ".DS_Store"}
 
 
 @dataclass(frozen=True)

@@ -195,6 +195,18 @@ def test_submission_ok_and_extra_files_listed(tmp_path):
     assert report.flags == ["extra files: notes/n.txt, numpy.py"]
 
 
+def test_files_of_nbgrader_exchange_are_not_extra(tmp_path):
+    """`nbgrader collect` leaves the exchange's timestamp.txt and submission_secret.txt beside
+    every notebook: neither may flag every submission of a class for a person."""
+    src, rel = course(tmp_path)
+    sub = tmp_path / "submitted" / "ann" / "a1"
+    write(sub / "a1.ipynb", source_notebook())
+    (sub / "timestamp.txt").write_text("2026-12-04 10:12:43.485529 UTC")
+    (sub / "submission_secret.txt").write_text("f" * 128)
+    report = preflight.check_submission(sub, src, rel, CHECKS)
+    assert report.gradable and report.extra_files == [] and report.flags == []
+
+
 def test_broken_json_is_not_gradable_and_flagged(tmp_path):
     src, rel = course(tmp_path)
     sub = tmp_path / "submitted" / "bo" / "a1"
