@@ -55,8 +55,8 @@ description = "The CNN course for students: cnnlib and the pre-hand-in check."
 requires-python = ">=3.11"
 dependencies = ["numpy>=1.26", "matplotlib>=3.8", "scikit-learn>=1.3", "nbformat>=5"]
 
-[tool.setuptools]
-packages = ["cnnlib", "grading", "grading.checks"]
+[tool.setuptools.packages.find]
+include = ["cnnlib*", "grading*"]
 """
 
 GRADING_INIT = '''"""The pre-hand-in check of the CNN course (grading.checks): the grader's own checks."""

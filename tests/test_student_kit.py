@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import sysconfig
 import zipfile
 from pathlib import Path
 
@@ -97,6 +98,31 @@ def test_the_kits_command_runs_from_the_kit_alone(kit):
     where = subprocess.run([sys.executable, "-c", "import grading.checks as g; print(g.__file__)"],
                            cwd=folder, env=env, capture_output=True, text=True, check=True).stdout
     assert Path(where.strip()).is_relative_to(folder)
+
+
+def test_the_kit_installed_as_a_package_runs_the_check_anywhere(kit, tmp_path):
+    """On a JupyterHub the administrator installs the kit (`pip install <kit folder>`, not
+    editable) where the students' servers run, and a student runs the check in the folder that
+    `nbgrader fetch_assignment` made: every package of the kit (cnnlib.engine too) must install."""
+    folder, _ = kit
+    site = tmp_path / "site"
+    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps",
+                    "--no-build-isolation", "--target", str(site), str(folder)],
+                   check=True, capture_output=True, text=True, timeout=600)
+    fetched = tmp_path / "home" / "02_convolution"
+    fetched.mkdir(parents=True)
+    (fetched / "02_convolution.ipynb").write_bytes(
+        (folder / "exercises" / "02_convolution" / "02_convolution.ipynb").read_bytes())
+    # -S: no .pth file of this venv runs, so the course's editable cnnlib is out of sight; the
+    # venv's packages (numpy, nbformat) come after the kit's on the path
+    path = os.pathsep.join([str(site), sysconfig.get_paths()["purelib"]])
+    env = {**{k: v for k, v in os.environ.items() if k != "PYTHONPATH"}, "PYTHONPATH": path}
+    run = subprocess.run([sys.executable, "-S", "-m", "grading.checks", "02_convolution.ipynb"],
+                         cwd=fetched, env=env, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 1 and run.stdout.count("[FAIL]") == 2, run.stdout + run.stderr
+    where = subprocess.run([sys.executable, "-S", "-c", "import grading.checks, cnnlib.engine as e; print(e.__file__)"],
+                           cwd=fetched, env=env, capture_output=True, text=True, check=True).stdout
+    assert Path(where.strip()).is_relative_to(site)
 
 
 def test_the_book_is_required():
