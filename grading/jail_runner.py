@@ -1,11 +1,13 @@
 """Inside the jail: run the student's cells, then call each graded function on the given inputs.
 
 `grading.sandbox` starts this file as ``python -I -B /grading/jail_runner.py`` with the job on
-stdin (frames: arrays, the submission's files, then ``job``) and the grader's result pipe on
-stdout. Only the standard library, NumPy and `grading.exchange` are imported before student
-code runs. Processes (the jail's own pid namespace)::
+stdin (frames: the submission's files and ``job``, then the checks' inputs and ``cases``) and the
+grader's result pipe on stdout. Only the standard library, NumPy and `grading.exchange` are
+imported before student code runs. Processes (the jail's own pid namespace)::
 
-    pid 1   main(): sets up, then only reaps; when it ends, the jail ends
+    pid 1   main(): sets up; then serve(): reads the checks' inputs (the cells never hold them),
+    |       hands out each check's when it runs, counting the jail's CPU time then, and reaps;
+    |       when it ends, the jail ends, and its count goes to the grader on its own stderr
     `-- holder  runs one cell in a fork that becomes the next holder (a looping or crashing
         |       cell is killed and skipped, the state before it is kept)
         `-- one fork per check: calls the target on every case, sends plain values
@@ -35,6 +37,8 @@ import exchange  # noqa: E402  (the same module the trusted side uses)
 
 del sys.path[0]
 OUT = -1          # where frames go: the grader's pipe, in a fork its own pipe
+REPORT = -1       # pid 1's own: the grader's stderr, which no other process holds
+MARKS = []        # pid 1's: the jail's CPU ticks when each check got its inputs
 BLOCKED = ("cnnlib", "scipy.signal", "scipy.ndimage")
 
 
@@ -43,23 +47,16 @@ def send(name, data):
 
 
 def main():
-    global OUT
+    global OUT, REPORT
     import ctypes  # non-dumpable (inherited by every fork): /proc/<pid>/fd stays closed to others
     if ctypes.CDLL(None).prctl(4, 0, 0, 0, 0):  # PR_SET_DUMPABLE
         sys.exit("jail_runner: prctl(PR_SET_DUMPABLE, 0) failed")
-    job = exchange.FrameReader(budget=1 << 40)  # the grader's, trusted
-    while "job" not in job.frames:
-        chunk = os.read(0, 1 << 20)
-        if not chunk or job.broken:
-            sys.exit(f"jail_runner: the job did not arrive whole ({job.broken or 'EOF'})")
-        job.feed(chunk)
-    blobs, job = job.frames, json.loads(job.frames.pop("job"))
-    alive, OUT = os.dup(0), os.dup(1)  # EOF on `alive`: the grader is gone
+    blobs = read_frames(0, "job")  # the grader's, trusted; not a byte of the checks' inputs
+    job = json.loads(blobs.pop("job"))
+    alive, OUT, REPORT = os.dup(0), os.dup(1), os.dup(2)  # EOF on `alive`: the grader is gone
     devnull = os.open("/dev/null", os.O_RDWR)
     for fd in (0, 1):
         os.dup2(devnull, fd)
-    cases = {c["key"]: [[exchange.decode(x, blobs, trusted=True) for x in case] for case in c["cases"]]
-             for c in job["checks"]}
     os.makedirs("/tmp/mpl", exist_ok=True)  # the submission and matplotlib's font cache
     for rel in job["files"]["dirs"]:
         os.makedirs(os.path.join("/submission", rel), exist_ok=True)
@@ -82,36 +79,79 @@ def main():
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
     blocker = ReferenceBlocker()
     sys.meta_path[:0] = [] if job["allow_cnnlib"] else [blocker]
+    import numpy  # noqa: F401  (first: a numpy.py in /submission does not replace it)
     sys.path.insert(0, "/submission")
     ns = student_namespace()
+    ask, asked = (s.detach() for s in socket.socketpair())
     send("started", {})
     os.dup2(devnull, 2)
     if fork() == 0:
-        os.close(alive)
-        holder(job, ns, cases, blocker)
-    # pid 1 (bwrap --as-pid-1) reaps until no process is left or the grader is gone (EOF on
-    # `alive`, whose other end only the grader holds); ending pid 1 ends the whole jail
+        for fd in (alive, REPORT, asked):
+            os.close(fd)
+        holder(job, ns, ask, blocker)
+    os.close(ask)
+    serve(alive, asked, len(job["checks"]))
+
+
+def read_frames(fd, last):
+    """Frames from `fd` up to frame `last` (name -> bytes), without reading a byte further."""
+    frames = {}
+    while last not in frames:
+        head = b""
+        while not head.endswith(b"\n"):
+            head += os.read(fd, 1) or sys.exit(f"jail_runner: {last} did not arrive whole")
+        name, size = head.decode().split()
+        parts, need = [], int(size)
+        while need:
+            parts.append(os.read(fd, min(need, 1 << 20)) or sys.exit(f"jail_runner: {name} cut short"))
+            need -= len(parts[-1])
+        frames[name] = b"".join(parts)
+    return frames
+
+
+def serve(alive, asked, n):
+    """pid 1 (bwrap --as-pid-1), while the cells run and after: read the checks' inputs; hand
+    check i's, once and in order, to the process that asks on `asked`, noting the jail's CPU
+    time then (MARKS); reap until no process is left (see `reap`) or the grader is gone (EOF on
+    `alive`, whose other end only the grader holds). Ending pid 1 ends the whole jail."""
+    late = read_frames(alive, "cases")
+    cases = json.loads(late.pop("cases"))
     signal.signal(signal.SIGCHLD, reap)
     reap()
-    os.read(alive, 1)  # (the handler runs while this waits)
-    os._exit(0)
+    watch = [alive, asked]
+    while True:  # (the handler runs while this waits)
+        for fd in select.select(watch, [], [])[0]:
+            data = os.read(fd, 64)
+            if fd == alive and not data:
+                os._exit(0)
+            if not data:
+                watch.remove(fd)
+            if data == b"%d\n" % len(MARKS) and len(MARKS) < n:
+                MARKS.append(frozen_cpu())
+                with contextlib.suppress(OSError):  # the asker is gone
+                    for name in [k for k in late if k.startswith(f"k{len(MARKS) - 1}.")]:
+                        exchange.write_frame(asked, name, late.pop(name))
+                    exchange.write_frame(asked, "case", json.dumps(cases[len(MARKS) - 1]).encode())
 
 
 def reap(*_):
-    """pid 1's SIGCHLD handler: reap the ended processes; none left, the jail ends."""
+    """pid 1's SIGCHLD handler: reap the ended processes; none left, the jail ends, reporting
+    on pid 1's own stderr the CPU ticks at each hand-out and at the end."""
     try:
         while os.waitpid(-1, os.WNOHANG)[0]:
             pass
     except ChildProcessError:
+        with contextlib.suppress(OSError):
+            os.write(REPORT, b"\ncpu %s\n" % json.dumps({"marks": MARKS, "end": frozen_cpu()}).encode())
         os._exit(0)
 
 
-def holder(job, ns, cases, blocker):
+def holder(job, ns, ask, blocker):
     """Run the cells and the checks (student code from here on), send "done", end the jail."""
     try:
         done = {"cells": run_cells(job, ns)}
         for i, c in enumerate(job["checks"]):
-            run_check(job, c, f"c{i}", ns, cases[c["key"]], blocker)
+            run_check(job, c, i, ns, ask, blocker)
     except BaseException as exc:
         done = {"cells": [], "holder_error": describe(exc)}
     try:
@@ -208,20 +248,47 @@ def kill(*targets):
             os.kill(target, signal.SIGKILL)
 
 
-def jail_cpu():
-    """CPU ticks used so far by the jail's processes but this one and pid 1 (None: no /proc)."""
+def proc_stats():
+    """(pid, state, CPU ticks with its reaped children's) of each process of the jail (None:
+    no /proc)."""
     try:
-        pids = [p for p in os.listdir("/proc") if p.isdigit() and int(p) not in (1, os.getpid())]
+        pids = [int(p) for p in os.listdir("/proc") if p.isdigit()]
     except OSError:
         return None
-    total = 0
+    out = []
     for pid in pids:
         try:
             with open(f"/proc/{pid}/stat", "rb") as fh:
-                total += sum(map(int, fh.read().rsplit(b")", 1)[1].split()[11:15]))  # u/s/cu/cs time
+                fields = fh.read().rsplit(b")", 1)[1].split()
+            out.append((pid, fields[0], sum(map(int, fields[11:15]))))  # u/s/cu/cs time
         except (OSError, IndexError, ValueError):
             pass
-    return total
+    return out
+
+
+def jail_cpu():
+    """CPU ticks used so far by the jail's processes but this one and pid 1 (None: no /proc)."""
+    stats = proc_stats()
+    return None if stats is None else sum(t for p, _, t in stats if p not in (1, os.getpid()))
+
+
+def frozen_cpu():
+    """pid 1: the CPU ticks of the whole jail so far (None: no /proc), counted while every other
+    process is stopped, so that none can move time past the count (a reaped child's time moves
+    to its parent)."""
+    try:
+        for _ in range(400):
+            with contextlib.suppress(OSError):
+                os.kill(-1, signal.SIGSTOP)  # again: a process forked meanwhile
+            stats = proc_stats()
+            if stats is None or all(st in b"TtZXD" for p, st, _ in stats if p != os.getpid()):
+                break
+            time.sleep(0.005)
+        time.sleep(0.01)  # (the other threads of a process stop with it)
+        return None if stats is None else sum(t for _, _, t in proc_stats())
+    finally:
+        with contextlib.suppress(OSError):
+            os.kill(-1, signal.SIGCONT)
 
 
 def own_cpu():
@@ -333,7 +400,11 @@ def run_cells(job, ns):
     return report
 
 
-def run_check(job, c, prefix, ns, cases, blocker):
+def run_check(job, c, i, ns, ask, blocker):
+    prefix = f"c{i}"
+    os.write(ask, b"%d\n" % i)  # its inputs, from pid 1 (which counts the jail's CPU time now)
+    frames = read_frames(ask, "case")
+    cases = [[exchange.decode(x, frames, trusted=True) for x in case] for case in json.loads(frames.pop("case"))]
     send(f"start.{prefix}", b"")  # opens the check's section: the grader keeps only its frames
     res = forked(c["timeout"], job["wall_factor"] * c["timeout"] + job["wall_slack"], job["idle"], prefix)
     if res is None:

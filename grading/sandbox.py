@@ -25,12 +25,16 @@ Not protected: kernel exploits beyond the seccomp filter; CPU and memory shared 
 machine (no cgroup total); timing side channels. Hidden inputs are visible to the student's
 code while it runs (they are arguments), never the expected values; the seed must be
 unpredictable (the grader draws one per notebook). The cells run in the jail's holder process,
-so a cell written to attack the runner can send any result it can compute, free of the check's
-CPU limit (the result is still judged here: only a right value passes).
+so a cell written to attack the runner can send any result it can compute: it is judged here,
+and a check's inputs reach the holder only when the check runs (from the jail's pid 1, which
+runs no student code), and the CPU time of the whole jail from then on counts against that
+check and the ones after it, run in order of falling time limits (pid 1 counts it; without /proc
+only the check's own fork is limited).
 """
 import contextlib
 import functools
 import json
+import math
 import os
 import shutil
 import signal
@@ -347,13 +351,14 @@ def run_checks(cells: list[str], workdir: Path, checks: list, seed: int, *,
            "limits": dict({k: lim[k] for k in ("memory", "nproc", "fsize", "nofile")}, cpu=int(deadline) + 5)}
     groups, all_cases = [], {}
     for allow in (False, True):  # one jail per group; every case is drawn here
-        g, blobs = dict(job, allow_cnnlib=allow, checks=[]), {}
-        for c in (c for c in checks if bool(c.allow_cnnlib) == allow):
+        g, blobs = dict(job, allow_cnnlib=allow, checks=[], cases=[]), {}
+        # longest time limit first: a check's limit is shared with those after it (_group_verdicts)
+        for i, c in enumerate(sorted((c for c in checks if bool(c.allow_cnnlib) == allow), key=lambda c: -c.timeout)):
             all_cases[c.grade_id] = cases = list(c.make_cases(np.random.default_rng(seed)))
-            g["checks"].append({"key": c.grade_id, "target": c.target, "kind": c.kind,
-                                "timeout": float(c.timeout), "cases": [[exchange.encode(
-                                    x, blobs, trusted=True) for x in (tuple(k.args), dict(k.kwargs))] for k in cases]})
-        groups += [(g, dict(blobs, **shared))] if g["checks"] else []
+            g["checks"].append({"key": c.grade_id, "target": c.target, "kind": c.kind, "timeout": float(c.timeout)})
+            g["cases"].append([[exchange.encode(x, blobs, f"k{i}.", trusted=True)
+                                for x in (tuple(k.args), dict(k.kwargs))] for k in cases])
+        groups += [(g, dict(shared, **blobs))] if g["checks"] else []
     out = {}
     for (g, _), (frames, err) in zip(groups, _run_jails(groups, lim, setup, deadline + 5.0)):
         out.update(_group_verdicts(g, frames, err, checks, all_cases, lim))
@@ -361,11 +366,15 @@ def run_checks(cells: list[str], workdir: Path, checks: list, seed: int, *,
 
 
 def _feed(fd: int, g: dict, blobs: dict) -> None:
-    """Write the job into a jail: every blob, then the job. The pipe stays open: its EOF tells
-    the jail's pid 1 this process is gone (even where the set-uid steps of root's view and
-    setpriv lose bubblewrap's own --die-with-parent)."""
+    """Write the job into a jail: the files and the job, then the checks' inputs (blobs ``k<i>.``
+    and "cases"), which the jail's pid 1 reads once the cells' process is forked. The pipe stays
+    open: its EOF tells the jail's pid 1 this process is gone (even where the set-uid steps of
+    root's view and setpriv lose bubblewrap's own --die-with-parent)."""
+    late = {name: data for name, data in blobs.items() if name.startswith("k")}
+    job = json.dumps({k: v for k, v in g.items() if k != "cases"}).encode()
     with contextlib.suppress(OSError):  # the jail ended (set-up failure, killed)
-        for name, data in [*blobs.items(), ("job", json.dumps(g).encode())]:
+        for name, data in [*((n, d) for n, d in blobs.items() if n not in late), ("job", job),
+                           *late.items(), ("cases", json.dumps(g["cases"]).encode())]:
             exchange.write_frame(fd, name, data)
 
 
@@ -405,7 +414,7 @@ def _run_jails(groups, lim, setup, seconds):
         for pipe in (pipe for p, _, _ in jails for pipe in (p.stdin, p.stdout, p.stderr)):
             pipe.close()
     return [(reader, {"stderr": bytes(err).decode("utf-8", "replace"), "timed_out": timed_out,
-                      "code": p.returncode}) for p, reader, err in jails]
+                      "code": p.returncode, "counted": setup.proc}) for p, reader, err in jails]
 
 
 def max_seconds(checks, n_cells: int, cell_timeout: float = 60.0, cells_timeout: float = 180.0) -> float:
@@ -445,12 +454,29 @@ def _group_verdicts(g, frames, err, checks, all_cases, lim) -> dict[str, Verdict
         check, flags, blocked = by_id[c["key"]], [], set()
         passed, message = _judge(check, all_cases[c["key"]], frames, f"c{i}", err["timed_out"],
                                  lim, cells, flags, blocked)
+        used = _cpu_used(err, i)
+        if passed and err.get("counted") and (used is None or used > sum(
+                math.ceil(x["timeout"]) + 1 for x in g["checks"][i:]) + 0.5):
+            passed, message = False, (f"{check.target}: right answers, but `{check.target}` took longer than "
+                                      f"{check.timeout:g} s of computing time" if used is not None else
+                                      f"{check.target}: its computing time was not counted")
+            flags.append("timeout")
         # imports tried inside the function always count; those of the cells only explain a
         # failure (a training cell may import cnnlib for another, allowed, check)
         blocked |= set() if passed else blocked_cells
         flags += ["import of reference blocked: " + ", ".join(sorted(blocked))] if blocked else []
         out[check.grade_id] = Verdict(passed, message, list(dict.fromkeys(flags)) + ([] if passed else notes))
     return out
+
+
+def _cpu_used(err, i):
+    """CPU seconds of the whole jail from when check `i` got its inputs to the jail's end, as its
+    pid 1 counted them (jail_runner.reap, on its own stderr); None: not counted."""
+    try:
+        report = json.loads(err["stderr"].rpartition("\ncpu ")[2].splitlines()[0])
+        return (int(report["end"]) - int(report["marks"][i])) / os.sysconf("SC_CLK_TCK")
+    except (ValueError, KeyError, TypeError, IndexError):
+        return None
 
 
 def _judge(check, cases, frames, prefix, timed_out, lim, cells, flags, blocked):

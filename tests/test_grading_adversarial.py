@@ -237,6 +237,38 @@ def {S}(x, w):
     return correlate2d(x, w, mode="valid")
 """
 
+# Right (FLIPPED without the flip), but 2 s of computing per call: 6 cases take more than 10 s.
+SLOW_S = "import time\n" + FLIPPED.replace("    w = w[::-1, ::-1]\n", """
+    t = time.process_time()
+    while time.process_time() - t < 2.0:
+        pass
+""")
+
+# A later cell looks for the hidden inputs anywhere in its process's memory and computes the
+# answers there, outside the check's time limit; the check then only looks them up.
+PRECOMPUTE = f"""
+import gc, sys
+_memo, _slow = {{}}, {S}
+_found = [o for o in gc.get_objects() if isinstance(o, (list, tuple)) and len(o) == 2
+          and isinstance(o[1], dict) and isinstance(o[0], tuple) and len(o[0]) == 2
+          and all(isinstance(a, np.ndarray) and a.ndim == 2 for a in o[0])]
+_f = sys._getframe()
+while _f is not None:   # and in every frame's variables (the runner's, below this cell)
+    _found += [c for v in _f.f_locals.values() if isinstance(v, dict) for cs in v.values()
+               if isinstance(cs, list) for c in cs if isinstance(c, list) and len(c) == 2]
+    _f = _f.f_back
+for _args, _kwargs in _found:
+    try:
+        _key = tuple(a.tobytes() for a in _args)
+        _memo[_key] = _memo[_key] if _key in _memo else _slow(*_args, **_kwargs)
+    except Exception:
+        pass
+
+def {S}(x, w):
+    key = (x.tobytes(), w.tobytes())
+    return _memo[key] if key in _memo else _slow(x, w)
+"""
+
 USES_CNNLIB = f"""
 import cnnlib
 def {M}(x, w, b):
@@ -277,6 +309,7 @@ def build(root):
         "write_outside": (gh.add_cell(ref, WRITE_OUTSIDE), {}, None),
         "huge_output": (gh.add_cell(ref, HUGE_OUTPUT), {}, None),
         "uses_reference": (gh.with_code(ref, {S: USES_REFERENCE, M: USES_CNNLIB}), {}, None),
+        "precompute": (gh.add_cell(gh.with_code(ref, {S: SLOW_S}), PRECOMPUTE, after=S), {}, None),
         "broken_json": ('{"cells": [{"cell_type": "code", "source": "def conv2d_single(', {}, None),
         "missing_notebook": (ref, {}, f"{A} (1).ipynb"),
         "renamed_cells": (renamed, {}, None),
@@ -290,7 +323,7 @@ EXPECTED = {
     "steal": (0, 1), "tamper": (0, 1), "duplicate": (1, 1), "warns": (1, 1),
     "swallow": (0, 1), "os_exit": (0, 1), "killed": (1, 0), "memory": (0, 1),
     "fork_bomb": (1, 0), "layout": (0, 1), "random_order": (1, 1), "write_outside": (1, 1),
-    "huge_output": (1, 1), "uses_reference": (0, 0), "renamed_cells": (1, 1),
+    "huge_output": (1, 1), "uses_reference": (0, 0), "renamed_cells": (1, 1), "precompute": (0, 1),
 }
 NOT_GRADED = ("broken_json", "missing_notebook")
 
@@ -363,6 +396,7 @@ def test_source_and_config_untouched_and_nothing_written_outside(batch):
     ("uses_reference", "imports scipy.signal"),
     ("uses_reference", "imports cnnlib"),
     ("swallow", "timeout"),
+    ("precompute", "timeout"),
 ])
 def test_flags_in_summary(batch, student, needle):
     _, run, _ = batch

@@ -1147,6 +1147,42 @@ def test_time_limits_count_cpu_seconds_not_wall_clock(work):
     assert "computing time" in res["test_spin"].message
 
 
+SPIN = """
+import time
+def slow(x):
+    t = time.process_time()
+    while time.process_time() - t < 3.0:
+        pass
+    return 2 * x
+"""
+
+# The cell replaces the runner's `forked` (it runs in the runner's process): a check then runs
+# right there, in the cells' process, instead of in its own time-limited fork.
+RUN_IN_HOLDER = """
+import sys
+R = sys._getframe(1).f_globals
+def forked(budget, wall, idle, prefix=None, _orig=R["forked"]):
+    if prefix is None:
+        return _orig(budget, wall, idle)
+    run = sys._getframe(1).f_locals    # run_check's: the check, its inputs, the namespace
+    for k, (args, kwargs) in enumerate(run["cases"]):
+        R["send_case"](run["c"], f"{prefix}_{k}", run["ns"][run["c"]["target"]], args, kwargs,
+                       run["blocker"])
+    return "ok", None, 0.0
+R["forked"] = forked
+"""
+
+
+def test_computing_time_counts_wherever_the_cells_run_the_check(work):
+    """Right values computed too slowly (6 s for a 1 s check) fail, even when a cell has the
+    runner call the function in its own process, outside the check's CPU-limited fork."""
+    assert not run([GOOD + SPIN], [double_check("slow", timeout=1.0)], work)["test_slow"].passed
+    v = run([GOOD + SPIN, RUN_IN_HOLDER], [double_check("slow", timeout=1.0), double_check()],
+            work)
+    assert not v["test_slow"].passed and "timeout" in v["test_slow"].flags, v["test_slow"]
+    assert v["test_double"].passed, v["test_double"]
+
+
 def test_waiting_code_is_stopped_when_it_makes_no_progress(work, monkeypatch):
     """A sleeping or blocked cell or function is stopped after IDLE_SECONDS, not the backstop."""
     import time
