@@ -137,10 +137,22 @@ def _python_binds() -> tuple:
     return _binds({sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix})
 
 
-def _places(path: str) -> list[str]:
-    """Where the host folder `path` appears inside the jail."""
-    return [place + path[len(src):] for src, place in [*_python_binds(), ("/usr", "/usr")]
-            if path == src or path.startswith(src + os.sep)]
+def _places(path: str, hidden=()) -> list[str]:
+    """Where the host folder `path` appears inside the jail, if the places `hidden` show only
+    the Python binds in them."""
+    binds = [*_python_binds(), ("/usr", "/usr")]
+    return [p for p in (place + path[len(src):] for src, place in binds if _under(path, [src]))
+            if not _under(p, hidden) or _under(p, [place for _, place in binds[:-1]])]
+
+
+def _under(path: str, roots) -> bool:
+    return any(path == r or path.startswith(r + os.sep) for r in roots)
+
+
+def _course_places() -> list[str]:
+    """Where the grader's working folder (the course) and this repository would appear in the
+    jail (a course kept under /usr, as in Docker's /usr/src/app): hidden there."""
+    return sorted({p for d in (os.getcwd(), str(HERE.parent)) for p in _places(os.path.realpath(d))} - {"/usr"})
 
 
 @functools.lru_cache(maxsize=1)
@@ -162,9 +174,10 @@ def _reference_dirs() -> tuple:
             for s in ("signal", "ndimage")] + found
     config = [os.path.join(d, s) for d in [*(s for s, _ in _python_binds()), "/usr", "/usr/local"]
               for s in ("etc/jupyter", "etc/nbgrader")]
-    hidden = [sorted({p for d in ds if os.path.isdir(d) for p in _places(os.path.realpath(d))})
+    course = _course_places()
+    hidden = [sorted({p for d in ds if os.path.isdir(d) for p in _places(os.path.realpath(d), course)})
               for ds in (hide, config)]
-    return _binds(d for d in found if not _places(os.path.realpath(d))), *map(tuple, hidden)
+    return _binds(d for d in found if not _places(os.path.realpath(d), course)), *map(tuple, hidden)
 
 
 def _jail_args(setup, allow_cnnlib: bool, disk: int) -> list[str]:
@@ -181,12 +194,16 @@ def _jail_args(setup, allow_cnnlib: bool, disk: int) -> list[str]:
                  *(["--size", str(disk)] if setup.sized else []), "--tmpfs", place]
     cnnlib, hide, config = _reference_dirs()
     args += ["--proc", "/proc"] if setup.proc else []
-    for src, place in _python_binds() + (cnnlib if allow_cnnlib else ()):
+    binds, course = _python_binds() + (cnnlib if allow_cnnlib else ()), _course_places()
+    for src, place in binds:
         args += ["--ro-bind", src, place]  # after /tmp: a venv under /tmp stays visible
+    for c in course:  # hidden, but for the Python (and cnnlib) binds in it; read-only below
+        args += ["--perms", "0555", "--tmpfs", c, *(a for s, p in binds if _under(p, [c]) for a in ("--ro-bind", s, p))]
     for place in config + (() if allow_cnnlib else hide):
         args += ["--perms", "0555", "--tmpfs", place, "--remount-ro", place]
     for name in ("jail_runner.py", "exchange.py"):
         args += ["--ro-bind", str(HERE / name), "/grading/" + name]
+    args += [a for c in course for a in ("--remount-ro", c)]
     args += ["--chdir", "/submission", "--remount-ro", "/"]  # nothing to write in the jail's root
     return args + [a for key, value in ENV.items() for a in ("--setenv", key, value)]
 

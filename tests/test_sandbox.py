@@ -1088,8 +1088,10 @@ print(json.dumps({k: [v.passed, v.message, v.flags] for k, v in res.items()}))
 """
 
 
-@pytest.mark.parametrize("through_symlink", [False, True], ids=["direct", "through-a-symlink"])
+@pytest.mark.parametrize("through_symlink", [False, True, "usr"], ids=["direct", "through-a-symlink", "under-usr"])
 def test_venv_and_cnnlib_of_a_clone_under_tmp_work(tmp_path, through_symlink):
+    """Also a course kept under /usr, which the jail shows (as in Docker's /usr/src/app): only
+    its venv (and cnnlib where allowed) may be seen there."""
     import json
     import subprocess
     import sys
@@ -1104,9 +1106,12 @@ def test_venv_and_cnnlib_of_a_clone_under_tmp_work(tmp_path, through_symlink):
     for p in [tmp_path, *tmp_path.parents[:2], *course.rglob("*"), course]:
         p.chmod(0o755 if p.is_dir() else 0o644)
     place = course
-    if through_symlink:
+    if through_symlink is True:
         place = tmp_path / "link"
         place.symlink_to("clone")
+    elif through_symlink == "usr":
+        assert os.path.isdir("/usr/src")
+        place = Path("/usr/src/course")
     secrets = [str(course / "gradebook.db"), str(place / "README.md"),
                str(repo / "README.md"), str(repo / "grading" / "sandbox.py")]
     expected = {"probe": [True, True, 1.0, [], [".venv"]],
@@ -1114,7 +1119,10 @@ def test_venv_and_cnnlib_of_a_clone_under_tmp_work(tmp_path, through_symlink):
     assert Path(sys.prefix).resolve() != course / ".venv"  # the real venv is elsewhere
     from grading.sandbox import probe
     fd = os.memfd_create("finder", 0)
-    view = _clone_view(str(Path(sys.prefix).resolve()), str(repo), str(course), str(place), fd)
+    view = _clone_view(str(Path(sys.prefix).resolve()), str(repo),
+                       str(place if through_symlink == "usr" else course), str(place), fd)
+    if through_symlink == "usr":  # the clone seen at /usr/src/course (a private mount namespace)
+        view[3:3] = ["--tmpfs", "/usr/src", "--bind", str(course), str(place)]
     python = str(place / ".venv" / "bin" / "python")
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
     try:
