@@ -20,6 +20,7 @@ SaveVerdicts        (replaces SaveAutoGrades)
 """
 from __future__ import annotations
 
+import os
 import secrets
 from pathlib import Path
 
@@ -52,6 +53,13 @@ class SanitizeSubmission(NbGraderPreprocessor):
         notebook, assignment, student = info["notebook"], info["assignment"], info["student"]
         with Gradebook(info["db_url"]) as gb:
             self._reset_grades(gb, notebook, assignment, student)
+            folder = Path(resources.get("metadata", {}).get("path") or ".")
+            links = [os.path.relpath(os.path.join(d, n), folder) for d, dirs, files in os.walk(folder)
+                     for n in dirs + files if os.path.islink(os.path.join(d, n)) and not Path(
+                         d, n).resolve().is_relative_to(folder.resolve())]
+            if links:  # nbgrader copies the files a link points to: a solution, the gradebook
+                raise ValueError(f"links out of the submission folder ({', '.join(sorted(links))}): "
+                                 "grade this submission by hand")
             source = gb.find_notebook(notebook, assignment)
             expected = self._expected(source)
             sources = {c.name: c for c in source.source_cells}

@@ -269,6 +269,20 @@ def {S}(x, w):
     return _memo[key] if key in _memo else _slow(x, w)
 """
 
+# Links handed in beside the notebook, to the solution notebook (relative: in the course where
+# the grader works; absolute: filled in below); a cell reads them and runs the solution.
+LINKS = {"solution.txt": f"../../../solutions/{A}/{A}.ipynb", "solution2.txt": None}
+READ_LINKS = f"""
+import json
+for name in {sorted(LINKS)!r}:
+    try:
+        for cell in json.load(open(name))["cells"]:
+            if "def {S}" in "".join(cell["source"]):
+                exec("".join(cell["source"]), globals())
+    except Exception:
+        pass
+"""
+
 USES_CNNLIB = f"""
 import cnnlib
 def {M}(x, w, b):
@@ -310,6 +324,7 @@ def build(root):
         "huge_output": (gh.add_cell(ref, HUGE_OUTPUT), {}, None),
         "uses_reference": (gh.with_code(ref, {S: USES_REFERENCE, M: USES_CNNLIB}), {}, None),
         "precompute": (gh.add_cell(gh.with_code(ref, {S: SLOW_S}), PRECOMPUTE, after=S), {}, None),
+        "links": (gh.add_cell(gh.with_code(ref, {S: STUB_S}), READ_LINKS, after=S), {}, None),
         "broken_json": ('{"cells": [{"cell_type": "code", "source": "def conv2d_single(', {}, None),
         "missing_notebook": (ref, {}, f"{A} (1).ipynb"),
         "renamed_cells": (renamed, {}, None),
@@ -324,6 +339,7 @@ EXPECTED = {
     "swallow": (0, 1), "os_exit": (0, 1), "killed": (1, 0), "memory": (0, 1),
     "fork_bomb": (1, 0), "layout": (0, 1), "random_order": (1, 1), "write_outside": (1, 1),
     "huge_output": (1, 1), "uses_reference": (0, 0), "renamed_cells": (1, 1), "precompute": (0, 1),
+    "links": (0, 1),
 }
 NOT_GRADED = ("broken_json", "missing_notebook")
 
@@ -341,6 +357,8 @@ def batch(tmp_path_factory):
     root = gh.make_course(tmp_path_factory.mktemp("adversarial"), [A])
     for student, (nb, files, name) in build(root).items():
         gh.submit(root, student, A, nb, files, name)
+    for name, target in LINKS.items():
+        (root / "submitted" / "links" / A / name).symlink_to(target or root / "solutions" / A / f"{A}.ipynb")
     before = {"solutions": tree_hash(root / "solutions"),
               "config": (root / "nbgrader_config.py").read_bytes()}
     run = gh.grade(root, "--workers", "2")
@@ -487,3 +505,14 @@ def test_nbgrader_autograde_from_the_root_is_protected_too(batch, student):
     assert {g: s for g, (s, _) in after[(student, A)].items()} == want
     assert {k: v for k, v in after.items() if k[0] != student} == \
         {k: v for k, v in before.items() if k[0] != student}
+
+
+def test_links_out_of_the_folder_go_to_a_person_under_nbgrader_too(batch):
+    """nbgrader's own autograde copies the file a link points to (here the solution notebook)
+    before any of our code runs: such a submission is left to a person, with no points."""
+    root, _, _ = batch
+    run = subprocess.run([sys.executable, "-m", "nbgrader", "autograde", A, "--force",
+                          "--student", "links"], cwd=root, env=gh.env(), capture_output=True,
+                         text=True, timeout=600)
+    assert "links out of the submission folder (solution.txt, solution2.txt)" in run.stdout + run.stderr
+    assert all(auto is None and person for auto, person in gh.gradebook_scores(root)[("links", A)].values())
