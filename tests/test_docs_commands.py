@@ -203,6 +203,91 @@ def run_student_setup(course, cmd, tmp):
     sh(home, cmd, timeout=1500)
 
 
+# ----------------------------------------------------------------------------- the exchange
+EXCHANGE = "/usr/local/share/nbgrader/exchange"   # nbgrader 0.9's default Exchange.root
+ASSIGNMENT = "02_convolution"
+
+
+def exchange_env(course: Path, tmp: Path, student: bool = False) -> dict:
+    """The shell of an exchange command. The exchange is `tmp/exchange` (the administrator's
+    step made it there), named by an nbgrader_config.py in the Jupyter configuration folder,
+    where a hub's administrator names another place for everyone. A student works in a home
+    folder of their own, with nbgrader on the PATH and nothing of the course."""
+    config = tmp / "exchange-config"
+    config.mkdir(exist_ok=True)
+    (config / "nbgrader_config.py").write_text(f"c.Exchange.root = {str(tmp / 'exchange')!r}\n")
+    env = env_for(course)
+    env["JUPYTER_CONFIG_DIR"] = str(config)
+    env["PATH"] = os.pathsep.join([str(course / ".venv" / "bin"), env["PATH"]])
+    if student:
+        env["HOME"] = str(student_home(tmp))
+        env.pop("PYTHONPATH", None)
+    return env
+
+
+def student_home(tmp: Path) -> Path:
+    home = tmp / "hub-student"
+    home.mkdir(exist_ok=True)
+    return home
+
+
+def exchange_student() -> str:
+    """The student id that nbgrader submit gives this account (the login name)."""
+    from nbgrader.utils import get_username
+    return get_username()
+
+
+def run_exchange_admin(course, cmd, tmp):
+    """The administrator's step, without root: the same command without `sudo`, on tmp/exchange."""
+    sh(course, cmd.removeprefix("sudo ").replace(EXCHANGE, str(tmp / "exchange")))
+    assert (tmp / "exchange").stat().st_mode & 0o7777 == 0o1777
+
+
+def run_exchange_instructor(course, cmd, tmp):
+    """release_assignment, collect and release_feedback, from the course folder."""
+    sh(course, cmd, env=exchange_env(course, tmp))
+    course_dir = tmp / "exchange" / "cnn-from-scratch"
+    if "release_assignment" in cmd:
+        assert (course_dir / "outbound" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb").is_file()
+    elif "collect" in cmd:
+        folder = course / "submitted" / exchange_student() / ASSIGNMENT
+        assert {p.name for p in folder.iterdir()} == {
+            f"{ASSIGNMENT}.ipynb", "timestamp.txt", "submission_secret.txt"}, list(folder.iterdir())
+    else:
+        assert list((course_dir / "feedback").glob("*.html")), "release_feedback released nothing"
+
+
+def run_exchange_student(course, cmd, tmp):
+    """fetch_assignment, submit and fetch_feedback, in the student's home folder. After the
+    fetch the student does the work: the reference solutions go into the fetched notebook."""
+    home = student_home(tmp)
+    sh(home, cmd, env=exchange_env(course, tmp, student=True))
+    fetched = home / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"
+    if "fetch_assignment" in cmd:
+        import nbformat
+        solutions = {gh.grade_id(c): c.source for c in gh.source_notebook(course, ASSIGNMENT).cells
+                     if c.metadata.get("nbgrader", {}).get("solution")}
+        nb = nbformat.read(str(fetched), as_version=4)
+        for cell in nb.cells:
+            cell.source = solutions.get(gh.grade_id(cell), cell.source)
+        nbformat.write(nb, str(fetched))
+    elif "fetch_feedback" in cmd:
+        pages = list((home / ASSIGNMENT / "feedback").glob(f"*/{ASSIGNMENT}.html"))
+        graded = course / "feedback" / exchange_student() / ASSIGNMENT / f"{ASSIGNMENT}.html"
+        assert len(pages) == 1 and pages[0].read_bytes() == graded.read_bytes(), pages
+
+
+def run_grade_exchange(course, cmd):
+    """The collected submission (the reference solutions) earns every point, flagged for nothing."""
+    run_grade(course, cmd)
+    import csv
+    with open(course / "grades.csv", newline="") as fh:
+        rows = [r for r in csv.DictReader(fh)
+                if (r["student_id"], r["assignment"]) == (exchange_student(), ASSIGNMENT)]
+    assert len(rows) == 1 and rows[0]["status"] == "graded" and rows[0]["needs_person"] == "" \
+        and float(rows[0]["score"]) == float(rows[0]["max_score"]), rows
+
+
 # (pattern, runner): the first full match decides; the scenario runs them in document order.
 RUNNERS = [
     (r"make test", run_by_ci),
@@ -216,11 +301,17 @@ RUNNERS = [
     (r"(\.venv/bin/)?python -m grading\.grade( --\S+( \S+)?)*", run_grade),
     (r"make demo-class", run_demo_class),
     (r'make demo-class ARGS="--remove"', run_demo_remove),
+    (r'make grade ARGS="--assignment 02_convolution"', run_grade_exchange),
     (r"make grade( ARGS=\"[^\"]*\")?", run_grade),
     (r"\.venv/bin/nbgrader zip_collect \S+", run_zip_collect),
     (r"\.venv/bin/nbgrader db assignment add \S+ --duedate=\"[^\"]+\"", run_due_date),
     (r"\.venv/bin/nbgrader autograde \S+( --student \S+)?( --force)?", run_autograde_fresh),
     (r"\.venv/bin/nbgrader generate_feedback \S+( --force)?", run_plain),
+    (r"sudo mkdir -p -m 1777 /usr/local/share/nbgrader/exchange", run_exchange_admin),
+    (r"\.venv/bin/nbgrader (release_assignment|collect --update|release_feedback) 02_convolution",
+     run_exchange_instructor),
+    (r"nbgrader (fetch_assignment|submit|fetch_feedback) 02_convolution --course cnn-from-scratch",
+     run_exchange_student),
     (r"(\.venv/bin/)?jupyter lab( \S+)?", run_server),
     (r"python3\.11 -m venv \.venv && source \.venv/bin/activate", None),   # with the next line
     (r"pip install -r requirements\.txt", run_student_setup),
