@@ -3,9 +3,13 @@ from __future__ import annotations
 
 import os
 import pickle
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
+import grading_helpers as gh
 from grading.task import code_fingerprint, pack_folder, unpack_folder
 
 
@@ -115,3 +119,41 @@ def test_job_folders_of_killed_workers_are_removed_at_worker_start(tmp_path):
     (orphan / "course").chmod(0o500)   # read-only parts go too
     assert remove_orphan_jobs(str(tmp_path)) == 1
     assert not orphan.exists() and mine.exists() and elsewhere.exists() and longer_name.exists()
+
+
+@pytest.mark.slow
+@pytest.mark.sandbox
+@gh.needs_sandbox()
+def test_release_feedback_goes_on_past_a_submission_collected_by_hand(tmp_path):
+    """nbgrader release_feedback reads a submission_secret.txt beside every feedback page and
+    stopped the whole release (FileNotFoundError) at the first student who handed in outside
+    the exchange. Such a submission gets an empty timestamp.txt and a secret of its own in
+    autograded/ and feedback/ (not in submitted/), and its scores stay those of the same
+    notebook handed in through the exchange; that one keeps the secret its student holds."""
+    from nbgrader.utils import notebook_hash
+    root = gh.make_course(tmp_path, ["02_convolution"])
+    nb = gh.reference_submission(root, "02_convolution")
+    held = "5" * 128
+    gh.submit(root, "ada", "02_convolution", nb)                        # e-mailed, by hand
+    gh.submit(root, "zoe", "02_convolution", nb, files={                # through the exchange
+        "submission_secret.txt": held, "timestamp.txt": "2026-12-04 10:00:00 UTC"})
+    run = gh.grade(root)
+    assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
+    assert gh.flags_of(run.stdout, "ada", "02_convolution") == [], run.stdout
+    for step in ("autograded", "feedback"):
+        assert (root / step / "zoe" / "02_convolution" / "submission_secret.txt").read_text() == held
+        assert len((root / step / "ada" / "02_convolution" / "submission_secret.txt").read_text()) == 128
+    assert (root / "feedback" / "ada" / "02_convolution" / "timestamp.txt").read_text() == ""
+    assert {p.name for p in (root / "submitted" / "ada" / "02_convolution").iterdir()} == {"02_convolution.ipynb"}
+    assert gh.gradebook_scores(root)[("ada", "02_convolution")] == gh.gradebook_scores(root)[("zoe", "02_convolution")]
+    exchange = tmp_path / "exchange"
+    exchange.mkdir()
+    exchange.chmod(0o1777)
+    nbgrader = Path(sys.executable).parent / "nbgrader"
+    run = subprocess.run([str(nbgrader), "release_feedback", "02_convolution", f"--Exchange.root={exchange}"],
+                         cwd=root, env=gh.env(), capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stdout + run.stderr
+    released = exchange / "cnn-from-scratch" / "feedback"
+    page = released / f"{notebook_hash(secret=held, notebook_id='02_convolution')}.html"
+    assert page.read_bytes() == (root / "feedback" / "zoe" / "02_convolution" / "02_convolution.html").read_bytes()
+    assert len(list(released.glob("*.html"))) == 2
