@@ -275,6 +275,18 @@ def run_exchange_student(course, cmd, tmp):
         pages = list((home / ASSIGNMENT / "feedback").glob(f"*/{ASSIGNMENT}.html"))
         graded = course / "feedback" / exchange_student() / ASSIGNMENT / f"{ASSIGNMENT}.html"
         assert len(pages) == 1 and pages[0].read_bytes() == graded.read_bytes(), pages
+        forget_exchange_student(course)
+
+
+def forget_exchange_student(course: Path) -> None:
+    """The scenario's student out of the course again (as the zip_collect runner does), so that
+    the guide's later `make demo-class ARGS="--remove"` finds the demo's students only."""
+    from nbgrader.api import Gradebook
+    student = exchange_student()
+    for step in ("submitted", "autograded", "feedback", "autograded/.grading"):
+        shutil.rmtree(course / step / student, ignore_errors=True)
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
+        gb.remove_student(student)
 
 
 def run_grade_exchange(course, cmd):
