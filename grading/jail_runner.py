@@ -39,6 +39,7 @@ del sys.path[0]
 OUT = -1          # where frames go: the grader's pipe, in a fork its own pipe
 REPORT = -1       # pid 1's own: the grader's stderr, which no other process holds
 MARKS = []        # pid 1's: the jail's CPU ticks when each check got its inputs
+STOPPED = {}      # pid 1's: why it stopped the jail early ({"files": True})
 BLOCKED = ("cnnlib", "scipy.signal", "scipy.ndimage")
 
 
@@ -90,7 +91,7 @@ def main():
             os.close(fd)
         holder(job, ns, ask, blocker)
     os.close(ask)
-    serve(alive, asked, len(job["checks"]))
+    serve(alive, asked, len(job["checks"]), lim["files"])
 
 
 def read_frames(fd, last):
@@ -109,24 +110,30 @@ def read_frames(fd, last):
     return frames
 
 
-def serve(alive, asked, n):
+def serve(alive, asked, n, files):
     """pid 1 (bwrap --as-pid-1), while the cells run and after: read the checks' inputs; hand
     check i's, once and in order, to the process that asks on `asked`, noting the jail's CPU
     time then (MARKS); reap until no process is left (see `reap`) or the grader is gone (EOF on
-    `alive`, whose other end only the grader holds). Ending pid 1 ends the whole jail."""
+    `alive`, whose other end only the grader holds). Ending pid 1 ends the whole jail. More
+    than `files` files in the private folders (each costs kernel memory that no size limit
+    counts) stop every process."""
     late = read_frames(alive, "cases")
     cases = json.loads(late.pop("cases"))
     signal.signal(signal.SIGCHLD, reap)
     reap()
     watch = [alive, asked]
     while True:  # (the handler runs while this waits)
-        for fd in select.select(watch, [], [])[0]:
+        ready = select.select(watch, [], [], 0.5)[0]
+        if sum(st.f_files - st.f_ffree for st in map(os.statvfs, ("/tmp", "/dev/shm", "/submission"))) > files:
+            STOPPED["files"] = True
+            kill(-1)
+        for fd in ready:
             data = os.read(fd, 64)
             if fd == alive and not data:
                 os._exit(0)
             if not data:
                 watch.remove(fd)
-            if data == b"%d\n" % len(MARKS) and len(MARKS) < n:
+            if data == b"%d\n" % len(MARKS) and len(MARKS) < n and not STOPPED:
                 MARKS.append(frozen_cpu())
                 with contextlib.suppress(OSError):  # the asker is gone
                     for name in [k for k in late if k.startswith(f"k{len(MARKS) - 1}.")]:
@@ -142,7 +149,7 @@ def reap(*_):
             pass
     except ChildProcessError:
         with contextlib.suppress(OSError):
-            os.write(REPORT, b"\ncpu %s\n" % json.dumps({"marks": MARKS, "end": frozen_cpu()}).encode())
+            os.write(REPORT, b"\ncpu %s\n" % json.dumps({"marks": MARKS, "end": frozen_cpu(), **STOPPED}).encode())
         os._exit(0)
 
 

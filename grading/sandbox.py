@@ -60,7 +60,8 @@ LIMITS = {"memory": 1 << 30,    # RLIMIT_AS, bytes of address space
           "nproc": 16,          # RLIMIT_NPROC, processes+threads of one jail (its user namespace)
           "fsize": 64 << 20,    # RLIMIT_FSIZE, largest file written
           "nofile": 256,        # RLIMIT_NOFILE
-          "disk": 128 << 20}    # size of each private tmpfs (/submission, /tmp, /dev/shm)
+          "disk": 128 << 20,    # size of each private tmpfs (/submission, /tmp, /dev/shm)
+          "files": 20_000}      # files and folders in them, all together (per jail)
 WALL_FACTOR, WALL_SLACK = 5.0, 10.0
 IDLE_SECONDS = 15.0           # a fork whose jail uses no CPU this long is stopped
 ROOT_DROPS_TO = 65534         # the host user that runs the jail when the grader runs as root
@@ -365,7 +366,7 @@ def run_checks(cells: list[str], workdir: Path, checks: list, seed: int, *,
     job = {"cells": code, "idle": IDLE_SECONDS, "cell_timeout": float(cell_timeout),
            "cells_timeout": float(cells_timeout), "wall_factor": WALL_FACTOR, "wall_slack": WALL_SLACK,
            "files": _pack_submission(str(workdir), lim["disk"] * 3 // 4, shared), "mpl": _mpl_cache(shared),
-           "limits": dict({k: lim[k] for k in ("memory", "nproc", "fsize", "nofile")}, cpu=int(deadline) + 5)}
+           "limits": dict({k: lim[k] for k in ("memory", "nproc", "fsize", "nofile", "files")}, cpu=int(deadline) + 5)}
     groups, all_cases = [], {}
     for allow in (False, True):  # one jail per group; every case is drawn here
         g, blobs = dict(job, allow_cnnlib=allow, checks=[], cases=[]), {}
@@ -465,6 +466,7 @@ def _group_verdicts(g, frames, err, checks, all_cases, lim) -> dict[str, Verdict
         notes += ["memory"] if text.startswith("MemoryError") or "Cannot allocate memory" in text else []
         notes.append("the notebook's code broke the grading process: " + text[:200])
     notes += [f"results unreadable ({frames.broken})"] if frames.broken else []
+    notes += [f"more than {lim['files']} files written: the jail was stopped"] if _report(err).get("files") else []
     blocked_cells = _blocked(done)
     by_id, out = {c.grade_id: c for c in checks}, {}
     for i, c in enumerate(g["checks"]):
@@ -486,13 +488,21 @@ def _group_verdicts(g, frames, err, checks, all_cases, lim) -> dict[str, Verdict
     return out
 
 
-def _cpu_used(err, i):
-    """CPU seconds of the whole jail from when check `i` got its inputs to the jail's end, as its
-    pid 1 counted them (jail_runner.reap, on its own stderr); None: not counted."""
+def _report(err) -> dict:
+    """What the jail's pid 1 reported at its end on its own stderr (jail_runner.reap), or {}."""
     try:
         report = json.loads(err["stderr"].rpartition("\ncpu ")[2].splitlines()[0])
-        return (int(report["end"]) - int(report["marks"][i])) / os.sysconf("SC_CLK_TCK")
-    except (ValueError, KeyError, TypeError, IndexError):
+    except (ValueError, IndexError):
+        return {}
+    return report if isinstance(report, dict) else {}
+
+
+def _cpu_used(err, i):
+    """CPU seconds of the whole jail from when check `i` got its inputs to the jail's end, as its
+    pid 1 counted them; None: not counted."""
+    try:
+        return (int(_report(err)["end"]) - int(_report(err)["marks"][i])) / os.sysconf("SC_CLK_TCK")
+    except (KeyError, TypeError, IndexError, ValueError):
         return None
 
 
