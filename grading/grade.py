@@ -339,7 +339,7 @@ def plan(root: Path, subs: list[Submission], force: bool, progress: Progress) ->
     for sub in subs:
         try:
             sub.digest = folder_hash(sub.folder)
-        except OSError as exc:   # an unreadable folder: pre-flight flags it
+        except (OSError, RecursionError) as exc:   # unreadable, or folders too deep: pre-flight flags it
             sub.digest = f"unreadable: {exc}"
         sub.digest += "|" + hashlib.sha256(rules.get(sub.assignment, rules[""]).encode()).hexdigest()
         state = read_state(root, sub)

@@ -328,6 +328,7 @@ def build(root):
         "broken_json": ('{"cells": [{"cell_type": "code", "source": "def conv2d_single(', {}, None),
         "missing_notebook": (ref, {}, f"{A} (1).ipynb"),
         "renamed_cells": (renamed, {}, None),
+        "deep_folders": (ref, {}, None),
     }
 
 
@@ -341,7 +342,8 @@ EXPECTED = {
     "huge_output": (1, 1), "uses_reference": (0, 0), "renamed_cells": (1, 1), "precompute": (0, 1),
     "links": (0, 1),
 }
-NOT_GRADED = ("broken_json", "missing_notebook")
+NOT_GRADED = ("broken_json", "missing_notebook", "deep_folders")
+DEPTH = 1200   # nested folders handed in: more than Python's recursion limit
 
 
 def tree_hash(path):
@@ -359,10 +361,17 @@ def batch(tmp_path_factory):
         gh.submit(root, student, A, nb, files, name)
     for name, target in LINKS.items():
         (root / "submitted" / "links" / A / name).symlink_to(target or root / "solutions" / A / f"{A}.ipynb")
+    deep = root / "submitted" / "deep_folders" / A
+    for _ in range(DEPTH):
+        deep = deep / "d"
+        deep.mkdir()
     before = {"solutions": tree_hash(root / "solutions"),
               "config": (root / "nbgrader_config.py").read_bytes()}
     run = gh.grade(root, "--workers", "2")
-    return root, run, before
+    yield root, run, before
+    while deep.name == "d":   # (pytest's clean-up of old folders recurses)
+        deep.rmdir()
+        deep = deep.parent
 
 
 def test_batch_finished(batch):
@@ -415,6 +424,7 @@ def test_source_and_config_untouched_and_nothing_written_outside(batch):
     ("uses_reference", "imports cnnlib"),
     ("swallow", "timeout"),
     ("precompute", "timeout"),
+    ("deep_folders", "RecursionError"),
 ])
 def test_flags_in_summary(batch, student, needle):
     _, run, _ = batch
