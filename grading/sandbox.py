@@ -376,23 +376,21 @@ def run_checks(cells: list[str], workdir: Path, checks: list, seed: int, *,
             g["checks"].append({"key": c.grade_id, "target": c.target, "kind": c.kind, "timeout": float(c.timeout)})
             g["cases"].append([[exchange.encode(x, blobs, f"k{i}.", trusted=True)
                                 for x in (tuple(k.args), dict(k.kwargs))] for k in cases])
-        groups += [(g, dict(shared, **blobs))] if g["checks"] else []
+        groups += [(g, shared, blobs)] if g["checks"] else []
     out = {}
-    for (g, _), (frames, err) in zip(groups, _run_jails(groups, lim, setup, deadline + 5.0)):
+    for (g, *_), (frames, err) in zip(groups, _run_jails(groups, lim, setup, deadline + 5.0)):
         out.update(_group_verdicts(g, frames, err, checks, all_cases, lim))
     return out
 
 
-def _feed(fd: int, g: dict, blobs: dict) -> None:
-    """Write the job into a jail: the files and the job, then the checks' inputs (blobs ``k<i>.``
-    and "cases"), which the jail's pid 1 reads once the cells' process is forked. The pipe stays
-    open: its EOF tells the jail's pid 1 this process is gone (even where the set-uid steps of
-    root's view and setpriv lose bubblewrap's own --die-with-parent)."""
-    late = {name: data for name, data in blobs.items() if name.startswith("k")}
+def _feed(fd: int, g: dict, shared: dict, late: dict) -> None:
+    """Write the job into a jail: the `shared` blobs (files) and the job, then the checks' inputs
+    (the `late` blobs and "cases"), which the jail's pid 1 reads once the cells' process is
+    forked. The pipe stays open: its EOF tells the jail's pid 1 this process is gone (even where
+    the set-uid steps of root's view and setpriv lose bubblewrap's own --die-with-parent)."""
     job = json.dumps({k: v for k, v in g.items() if k != "cases"}).encode()
     with contextlib.suppress(OSError):  # the jail ended (set-up failure, killed)
-        for name, data in [*((n, d) for n, d in blobs.items() if n not in late), ("job", job),
-                           *late.items(), ("cases", json.dumps(g["cases"]).encode())]:
+        for name, data in [*shared.items(), ("job", job), *late.items(), ("cases", json.dumps(g["cases"]).encode())]:
             exchange.write_frame(fd, name, data)
 
 
@@ -406,14 +404,14 @@ def _run_jails(groups, lim, setup, seconds):
     stdout (frames) and stderr until it ends or `seconds` pass, then it is killed."""
     jails, threads = [], []
     try:
-        for g, blobs in groups:
+        for g, shared, late in groups:
             p = _spawn(setup, g["allow_cnnlib"], lim["disk"], [sys.executable, "-I", "-B", "/grading/jail_runner.py"],
                        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, bufsize=0)
             for pipe in (p.stdin, p.stdout, p.stderr):  # not to be reopened via /proc/<pid>/fd
                 os.fchmod(pipe.fileno(), 0)
             reader, err = exchange.FrameReader(sections=True), bytearray()
             jails.append((p, reader, err))
-            for target, *args in ((_feed, p.stdin.fileno(), g, blobs), (_pump, p.stdout.fileno(), reader.feed),
+            for target, *args in ((_feed, p.stdin.fileno(), g, shared, late), (_pump, p.stdout.fileno(), reader.feed),
                                   (_pump, p.stderr.fileno(), lambda c, e=err: e.extend(c[:max(0, 8192 - len(e))]))):
                 threads.append(threading.Thread(target=target, args=args, daemon=True))
                 threads[-1].start()
@@ -466,14 +464,15 @@ def _group_verdicts(g, frames, err, checks, all_cases, lim) -> dict[str, Verdict
         notes += ["memory"] if text.startswith("MemoryError") or "Cannot allocate memory" in text else []
         notes.append("the notebook's code broke the grading process: " + text[:200])
     notes += [f"results unreadable ({frames.broken})"] if frames.broken else []
-    notes += [f"more than {lim['files']} files written: the jail was stopped"] if _report(err).get("files") else []
+    report = _report(err)
+    notes += [f"more than {lim['files']} files written: the jail was stopped"] if report.get("files") else []
     blocked_cells = _blocked(done)
     by_id, out = {c.grade_id: c for c in checks}, {}
     for i, c in enumerate(g["checks"]):
         check, flags, blocked = by_id[c["key"]], [], set()
         passed, message = _judge(check, all_cases[c["key"]], frames, f"c{i}", err["timed_out"],
                                  lim, cells, flags, blocked)
-        used = _cpu_used(err, i)
+        used = _cpu_used(report, i)
         if passed and err.get("counted") and (used is None or used > sum(
                 math.ceil(x["timeout"]) + 1 for x in g["checks"][i:]) + 0.5):
             passed, message = False, (f"{check.target}: right answers, but `{check.target}` took longer than "
@@ -497,11 +496,11 @@ def _report(err) -> dict:
     return report if isinstance(report, dict) else {}
 
 
-def _cpu_used(err, i):
+def _cpu_used(report, i):
     """CPU seconds of the whole jail from when check `i` got its inputs to the jail's end, as its
-    pid 1 counted them; None: not counted."""
+    pid 1 counted them (`report`: see _report); None: not counted."""
     try:
-        return (int(_report(err)["end"]) - int(_report(err)["marks"][i])) / os.sysconf("SC_CLK_TCK")
+        return (int(report["end"]) - int(report["marks"][i])) / os.sysconf("SC_CLK_TCK")
     except (KeyError, TypeError, IndexError, ValueError):
         return None
 
