@@ -6,9 +6,10 @@
 Run from the course root (the folder with nbgrader_config.py). What happens:
 
 1. Submissions graded before whose files did not change are skipped (state in
-   autograded/.grading/), unless nbgrader_config.py or the assignment's due date changed
-   since (a late penalty chosen afterwards applies); `--force` regrades everything. With nothing left to grade, no
-   cluster is started.
+   autograded/.grading/), unless what decides the grade changed since: nbgrader_config.py,
+   the grading code or cnnlib, the assignment's notebook in solutions/ (a test fixed) or its
+   due date (a late penalty chosen afterwards applies); `--force` regrades everything.
+   With nothing left to grade, no cluster is started.
 2. A Dask cluster (`grading.cluster`): by default a LocalCluster of worker processes on this
    machine (one per core, `--workers N`), or the scheduler given by `--scheduler` or the
    environment variable CNN_GRADING_SCHEDULER. An unreachable scheduler, or workers that
@@ -169,10 +170,13 @@ def folder_hash(folder: Path) -> str:
 
 def grading_rules(root: Path) -> dict[str, str]:
     """assignment -> what decides its grades besides the files: nbgrader_config.py (the late
-    penalty, the preprocessors) and the assignment's due date in an sqlite gradebook at the
-    root. A change to either regrades the assignment's submissions (without --force)."""
+    penalty, the preprocessors), the grading code and the reference (`code_fingerprint`: the
+    checks, their limits, the expected values), the assignment's notebooks in solutions/ (its
+    tests) and its due date in an sqlite gradebook at the root. A change to any of them
+    regrades the assignment's submissions (without --force); "" holds what all share."""
     config = root / "nbgrader_config.py"
-    base = hashlib.sha256(config.read_bytes()).hexdigest() if config.exists() else ""
+    base = hashlib.sha256((config.read_bytes() if config.exists() else b"")
+                          + code_fingerprint().encode()).hexdigest()
     due = {}
     db = root / "gradebook.db"
     if db.exists():
@@ -182,7 +186,11 @@ def grading_rules(root: Path) -> dict[str, str]:
                                        "where duedate is not null"))
         except sqlite3.Error:
             pass
-    return {a: f"{base}:{due[a]}" for a in due} | {"": base}
+    source = root / "solutions"
+    tests = {a.name: hashlib.sha256(b"".join(hashlib.sha256(nb.read_bytes()).digest()
+                                             for nb in sorted(a.glob("*.ipynb")))).hexdigest()
+             for a in (source.iterdir() if source.is_dir() else []) if a.is_dir()}
+    return {a: f"{base}:{tests.get(a, '')}:{due.get(a, '')}" for a in set(due) | set(tests)} | {"": base}
 
 
 def state_path(root: Path, sub: Submission) -> Path:

@@ -92,3 +92,22 @@ def test_grading_rules_read_the_due_dates_in_any_course_folder(tmp_path):
     assert set(rules) == {"a", ""}
     assert rules["a"].endswith(":2026-03-01 18:00:00.000000")
     assert rules["a"].startswith(rules[""])
+
+
+def test_grading_rules_change_with_a_test_or_the_grading_code(tmp_path, monkeypatch):
+    """A fixed test in solutions/ regrades its assignment only; a change to the grading code
+    or cnnlib (`code_fingerprint`) regrades every assignment."""
+    import grading.grade as grade
+    root = tmp_path
+    (root / "nbgrader_config.py").write_text("c = get_config()\n")
+    for a in ("a", "b"):
+        (root / "solutions" / a).mkdir(parents=True)
+        (root / "solutions" / a / f"{a}.ipynb").write_text('{"cells": []}')
+    before = grade.grading_rules(root)
+    assert set(before) == {"a", "b", ""}
+    (root / "solutions" / "a" / "a.ipynb").write_text('{"cells": [1]}')
+    after = grade.grading_rules(root)
+    assert after["a"] != before["a"] and after["b"] == before["b"] and after[""] == before[""]
+    monkeypatch.setattr(grade, "code_fingerprint", lambda: "0" * 64)
+    changed = grade.grading_rules(root)
+    assert all(changed[k] != after[k] for k in after)
