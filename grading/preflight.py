@@ -33,6 +33,7 @@ from grading.checks.imports import imported_reference_modules, parse_cell as _pa
 # (`nbgrader submit`, then `nbgrader collect`) writes timestamp.txt and submission_secret.txt.
 IGNORED_NAMES = {"timestamp.txt", "submission_secret.txt", ".ipynb_checkpoints", "__pycache__",
                  ".DS_Store"}
+MAX_NOTEBOOK_BYTES = 256 << 20   # a larger notebook is not read (nor sent to a worker)
 
 
 @dataclass(frozen=True)
@@ -94,6 +95,8 @@ def expected_cells(source_nb) -> dict[str, CellSpec]:
 def read_notebook(path: Path):
     """(notebook, None) or (None, the reason it cannot be read)."""
     try:
+        if path.stat().st_size > MAX_NOTEBOOK_BYTES:
+            return None, f"larger than {MAX_NOTEBOOK_BYTES >> 20} MiB"
         nb = nbformat.read(str(path), as_version=4)
     except Exception as exc:  # broken JSON, not a notebook, unreadable file, bad encoding
         reason = str(exc).strip().splitlines()[0][:120] if str(exc).strip() else type(exc).__name__

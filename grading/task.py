@@ -57,7 +57,8 @@ def pack_folder(folder: Path, limit: int | None = None) -> dict:
             elif path.is_dir():
                 dirs.append(rel)
             elif path.is_file():
-                data = path.read_bytes()
+                with open(path, "rb") as fh:   # never more than the limit read (a huge file)
+                    data = fh.read() if limit is None else fh.read(max(0, limit - size) + 1)
                 size += len(data)
                 if limit is not None and size > limit:
                     raise ValueError(f"pack_folder: {folder} holds more than {limit >> 20} MiB "

@@ -1,6 +1,8 @@
 """grading/grade.py without a cluster: the terminal summary of a batch."""
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from grading.grade import Submission, alembic_on_path, summary
@@ -92,6 +94,24 @@ def test_grading_rules_read_the_due_dates_in_any_course_folder(tmp_path):
     assert set(rules) == {"a", ""}
     assert rules["a"].endswith(":2026-03-01 18:00:00.000000")
     assert rules["a"].startswith(rules[""])
+
+
+def test_folder_hash_never_reads_a_huge_file(tmp_path):
+    """A 64 GiB (sparse) file counts by its size and time: no MemoryError that would stop the
+    class's run, and a change to it still shows."""
+    from grading.grade import folder_hash
+    (tmp_path / "a.ipynb").write_text("{}")
+    (tmp_path / "data.bin").touch()
+    os.truncate(tmp_path / "data.bin", 64 << 30)
+    first = folder_hash(tmp_path)
+    assert folder_hash(tmp_path) == first
+    os.truncate(tmp_path / "data.bin", (64 << 30) + 1)
+    assert folder_hash(tmp_path) != first
+    (tmp_path / "data.bin").unlink()
+    (tmp_path / "data.bin").write_bytes(b"small")
+    second = folder_hash(tmp_path)
+    (tmp_path / "data.bin").write_bytes(b"smalL")
+    assert folder_hash(tmp_path) != second
 
 
 def test_grading_rules_change_with_a_test_or_the_grading_code(tmp_path, monkeypatch):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import os
 import signal
 import subprocess
 import sys
@@ -329,6 +330,7 @@ def build(root):
         "missing_notebook": (ref, {}, f"{A} (1).ipynb"),
         "renamed_cells": (renamed, {}, None),
         "deep_folders": (ref, {}, None),
+        "huge_file": (ref, {}, None),
     }
 
 
@@ -342,7 +344,7 @@ EXPECTED = {
     "huge_output": (1, 1), "uses_reference": (0, 0), "renamed_cells": (1, 1), "precompute": (0, 1),
     "links": (0, 1),
 }
-NOT_GRADED = ("broken_json", "missing_notebook", "deep_folders")
+NOT_GRADED = ("broken_json", "missing_notebook", "deep_folders", "huge_file")
 DEPTH = 1200   # nested folders handed in: more than Python's recursion limit
 
 
@@ -365,6 +367,9 @@ def batch(tmp_path_factory):
     for _ in range(DEPTH):
         deep = deep / "d"
         deep.mkdir()
+    huge = root / "submitted" / "huge_file" / A / "data.npy"   # 64 GiB, sparse: never read whole
+    huge.touch()
+    os.truncate(huge, 64 << 30)
     before = {"solutions": tree_hash(root / "solutions"),
               "config": (root / "nbgrader_config.py").read_bytes()}
     run = gh.grade(root, "--workers", "2")
@@ -425,6 +430,7 @@ def test_source_and_config_untouched_and_nothing_written_outside(batch):
     ("swallow", "timeout"),
     ("precompute", "timeout"),
     ("deep_folders", "RecursionError"),
+    ("huge_file", "more than 256 MiB of files, too much to send"),
 ])
 def test_flags_in_summary(batch, student, needle):
     _, run, _ = batch

@@ -1,4 +1,5 @@
 """Pre-flight (grading/preflight.py): what is repaired, what is flagged, nothing raises."""
+import os
 from collections import namedtuple
 
 import nbformat
@@ -241,6 +242,15 @@ def test_notebook_problems_reach_the_submission_report(tmp_path):
     report = preflight.check_submission(tmp_path / "submitted" / "di" / "a1", src, rel, CHECKS)
     assert report.gradable
     assert any("'g_sol' appears more than once" in f for f in report.flags)
+
+
+def test_a_huge_notebook_is_not_read(tmp_path):
+    """A 64 GiB notebook (sparse) is flagged by its size, never read into memory."""
+    path = tmp_path / "x.ipynb"
+    path.touch()
+    os.truncate(path, 64 << 30)
+    nb, problem = preflight.read_notebook(path)
+    assert nb is None and problem == "larger than 256 MiB"
 
 
 def test_not_a_notebook(tmp_path):

@@ -45,6 +45,15 @@ def test_unpack_refuses_entries_outside_the_folder(tmp_path, rel):
     assert not (tmp_path / "escape").exists()
 
 
+def test_pack_folder_stops_at_its_limit_without_reading_a_huge_file(tmp_path):
+    """A 64 GiB (sparse) file: a ValueError that names the limit, not a MemoryError."""
+    (tmp_path / "data.bin").touch()
+    os.truncate(tmp_path / "data.bin", 64 << 30)
+    (tmp_path / "a.ipynb").write_bytes(b"{}")
+    with pytest.raises(ValueError, match="more than 1 MiB of files"):
+        pack_folder(tmp_path, limit=1 << 20)
+
+
 def test_code_fingerprint_is_a_stable_sha256():
     assert code_fingerprint() == code_fingerprint()
     assert len(code_fingerprint()) == 64 and int(code_fingerprint(), 16) >= 0
