@@ -88,13 +88,22 @@ def merge_roster(url: str, roster: list[dict]) -> None:
                                         email=r["email"] or None)
 
 
+def printable(text: str) -> str:
+    """`text` writable as UTF-8: the bytes of a file name that are not UTF-8 (Python keeps them
+    as lone surrogates) as ``\\xNN``, any other lone surrogate as ``\\udNNN``."""
+    try:
+        return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "backslashreplace").decode()
+
+
 def _state_flags(root: Path, student: str, assignment: str) -> tuple[str | None, list[str]]:
     path = root / "autograded" / STATE / student / f"{assignment}.json"
     try:
         state = json.loads(path.read_text())
     except (OSError, ValueError):
         return None, []
-    return state.get("status"), [str(f) for f in state.get("flags", [])]
+    return state.get("status"), [printable(str(f)) for f in state.get("flags", [])]
 
 
 def waiting_for_a_person(submission) -> list[str]:

@@ -51,6 +51,7 @@ import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from grading.export import printable
 from grading.progress import Progress
 from grading.task import code_fingerprint, pack_folder, remove_tree as _rmtree, unpack_folder
 
@@ -163,10 +164,10 @@ def folder_hash(folder: Path) -> str:
     and time, unread."""
     digest = hashlib.sha256()
     for path in sorted(folder.rglob("*")):
-        digest.update(str(path.relative_to(folder)).encode() + b"\0")
+        digest.update(os.fsencode(path.relative_to(folder)) + b"\0")
         st = path.lstat()
         if stat.S_ISLNK(st.st_mode):   # never follow a student's link (to /dev/zero, say)
-            digest.update(b"link:" + os.readlink(path).encode())
+            digest.update(b"link:" + os.fsencode(os.readlink(path)))
         elif stat.S_ISREG(st.st_mode) and st.st_size > MAX_SUBMISSION_BYTES:
             digest.update(b"large:%d:%d" % (st.st_size, st.st_mtime_ns))
         elif stat.S_ISREG(st.st_mode):
@@ -446,6 +447,7 @@ class Batch:
             for step in ("autograded", "feedback"):
                 _rmtree(self.root / step / sub.student / sub.assignment)
             sub.status = "not graded"
+        sub.flags = [printable(f) for f in sub.flags]   # a file name's stray bytes as \xNN
         write_state(self.root, sub, getattr(sub, "digest", ""))
         self.progress.record(sub.key, sub.status, sub.seconds, len(sub.flags))
 

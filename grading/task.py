@@ -79,11 +79,16 @@ def unpack_folder(data: dict, dest: Path) -> None:
     for rel, content in data["files"].items():
         (dest / rel).parent.mkdir(parents=True, exist_ok=True)
         (dest / rel).write_bytes(content)
+    made = []
     for rel, target in data["links"].items():
         if os.path.normpath(os.path.join(os.path.dirname(rel), target)).split(os.sep)[0] in ("", ".."):
             continue  # a link out of the folder is not made: nbgrader's copy would follow it
         (dest / rel).parent.mkdir(parents=True, exist_ok=True)
         os.symlink(target, dest / rel)
+        made.append(dest / rel)
+    for link in made:   # nor a link to nothing: nbgrader's copy would fail on it
+        if not link.exists():
+            link.unlink()
 
 
 @functools.lru_cache(maxsize=1)

@@ -96,6 +96,27 @@ def test_grading_rules_read_the_due_dates_in_any_course_folder(tmp_path):
     assert rules["a"].startswith(rules[""])
 
 
+def test_flags_with_a_file_names_stray_bytes_are_written_as_utf8(tmp_path):
+    """A file named with bytes that are not UTF-8 (b'\\xff\\xfe.txt') is shown as \\xff\\xfe in
+    a flag; the text encodes as UTF-8 (grades.csv, the report)."""
+    from grading.export import printable
+    name = os.fsdecode(b"\xff\xfe.txt")
+    assert printable(f"extra files: {name}") == "extra files: \\xff\\xfe.txt"
+    assert printable("a\ud800b") == "a\\ud800b"
+    assert printable("plain é") == "plain é"
+    assert folder_hash_of(tmp_path, name) != folder_hash_of(tmp_path, "other.txt")
+
+
+def folder_hash_of(tmp_path, name):
+    from grading.grade import folder_hash
+    folder = tmp_path / "f"
+    folder.mkdir(exist_ok=True)
+    for p in folder.iterdir():
+        p.unlink()
+    (folder / name).write_bytes(b"x")
+    return folder_hash(folder)
+
+
 def test_folder_hash_never_reads_a_huge_file(tmp_path):
     """A 64 GiB (sparse) file counts by its size and time: no MemoryError that would stop the
     class's run, and a change to it still shows."""

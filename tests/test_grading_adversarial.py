@@ -331,6 +331,7 @@ def build(root):
         "renamed_cells": (renamed, {}, None),
         "deep_folders": (ref, {}, None),
         "huge_file": (ref, {}, None),
+        "odd_names": (ref, {}, None),
     }
 
 
@@ -342,7 +343,7 @@ EXPECTED = {
     "swallow": (0, 1), "os_exit": (0, 1), "killed": (1, 0), "memory": (0, 1),
     "fork_bomb": (1, 0), "layout": (0, 1), "random_order": (1, 1), "write_outside": (1, 1),
     "huge_output": (1, 1), "uses_reference": (0, 0), "renamed_cells": (1, 1), "precompute": (0, 1),
-    "links": (0, 1),
+    "links": (0, 1), "odd_names": (1, 1),
 }
 NOT_GRADED = ("broken_json", "missing_notebook", "deep_folders", "huge_file")
 DEPTH = 1200   # nested folders handed in: more than Python's recursion limit
@@ -367,6 +368,10 @@ def batch(tmp_path_factory):
     for _ in range(DEPTH):
         deep = deep / "d"
         deep.mkdir()
+    odd = os.fsencode(root / "submitted" / "odd_names" / A) + b"/"   # names that are not UTF-8,
+    open(odd + b"\xff\xfe.txt", "wb").close()                      # a link to one, a link to nothing
+    os.symlink(b"\xff\xfe.txt", odd + b"link-\xff")
+    os.symlink("missing.npy", odd + b"gone.npy")
     huge = root / "submitted" / "huge_file" / A / "data.npy"   # 64 GiB, sparse: never read whole
     huge.touch()
     os.truncate(huge, 64 << 30)
@@ -431,6 +436,7 @@ def test_source_and_config_untouched_and_nothing_written_outside(batch):
     ("precompute", "timeout"),
     ("deep_folders", "RecursionError"),
     ("huge_file", "more than 256 MiB of files, too much to send"),
+    ("odd_names", "extra files: gone.npy, link-\\xff, \\xff\\xfe.txt"),
 ])
 def test_flags_in_summary(batch, student, needle):
     _, run, _ = batch

@@ -32,6 +32,17 @@ def test_pack_and_unpack_keep_files_folders_and_links(tmp_path):
     assert not os.path.lexists(dest / "zero")   # out of the folder: not made (nbgrader follows links)
 
 
+def test_unpack_makes_no_link_to_nothing(tmp_path):
+    """A link whose target is missing (nbgrader's copy follows links and would fail on it) is
+    not made; one to a link that is not made goes too."""
+    packed = {"files": {"a.txt": b"a"}, "dirs": [],
+              "links": {"ok": "a.txt", "gone": "missing.txt", "via": "gone"}}
+    unpack_folder(packed, tmp_path / "dest")
+    assert (tmp_path / "dest" / "ok").read_bytes() == b"a"
+    assert not os.path.lexists(tmp_path / "dest" / "gone")
+    assert not os.path.lexists(tmp_path / "dest" / "via")
+
+
 def test_pack_refuses_a_folder_over_the_limit(tmp_path):
     (tmp_path / "big.bin").write_bytes(b"\0" * 3000)
     with pytest.raises(ValueError, match="pack_folder: .* more than"):
