@@ -8,6 +8,7 @@ kit with nothing of the repository on the path.
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import sysconfig
@@ -17,6 +18,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
+import grading_helpers as gh
 from grading import student_kit
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -159,3 +161,102 @@ def test_every_link_of_a_kit_notebook_opens_a_file_of_the_kit(kit):
                 if target.suffix == ".md":
                     page = re.search(r"\]\(([^)]+)\)", target.read_text()).group(1)
                     assert (target.parent / page).is_file(), (link, page)
+
+
+# ----------------------------------------------------------------------------- as a student types it
+#: What book/exercises.md tells a student to type, in page order (its fenced set-up block, then
+#: the commands in its steps); the kit's README repeats the set-up, the jupyter and the check line.
+TYPED = ["cd student-kit",
+         "python3.11 -m venv .venv && source .venv/bin/activate",
+         "pip install -r requirements.txt",
+         "pip install numpy jupyterlab",
+         "jupyter lab exercises/02_convolution/02_convolution.ipynb",
+         "python -m grading.checks exercises/02_convolution/02_convolution.ipynb"]
+#: the notebooks whose visible tests need cnnlib (the page says so): not in the one-notebook run
+NEEDS_CNNLIB = {"04_features", "06_backprop"}
+
+
+def typed_commands(text: str) -> list[str]:
+    """Shell lines of fenced blocks and inline code that starts with a command, in page order."""
+    found = re.finditer(r"^ *```(?:bash|sh)\n(.*?)^ *```|`((?:cd|python[0-9.]*|pip|jupyter) [^`]+)`",
+                        text, re.S | re.M)
+    return [line.strip() for m in found
+            for line in (m.group(1).splitlines() if m.group(1) else [m.group(2)]) if line.strip()]
+
+
+def student_shell(cwd: Path, script: str, timeout: float = 1200, check: bool = True):
+    """`script` in bash, in a shell with nothing of the course: no venv active, no PYTHONPATH."""
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
+    env["PATH"] = os.pathsep.join(p for p in env["PATH"].split(os.pathsep) if ".venv" not in p)
+    run = subprocess.run(["bash", "-ec", script], cwd=cwd, env=env, capture_output=True,
+                         text=True, timeout=timeout)
+    assert not check or run.returncode == 0, f"{script}\n{run.stdout[-2000:]}\n{run.stderr[-3000:]}"
+    return run
+
+
+def with_solutions(assignment: str) -> nbformat.NotebookNode:
+    """The released notebook with the reference solutions typed in, as a student would."""
+    solutions = {c.metadata["nbgrader"]["grade_id"]: c.source
+                 for c in nbformat.read(ROOT / "solutions" / assignment / f"{assignment}.ipynb", 4).cells
+                 if c.metadata.get("nbgrader", {}).get("solution")}
+    nb = nbformat.read(ROOT / "exercises" / assignment / f"{assignment}.ipynb", 4)
+    for cell in nb.cells:
+        cell.source = solutions.get(cell.metadata.get("nbgrader", {}).get("grade_id"), cell.source)
+    return nb
+
+
+def test_the_exercises_page_names_the_commands_run_here(kit):
+    """A changed command on the page (or in the kit's README) must change the test below."""
+    folder, _ = kit
+    assert typed_commands((ROOT / "book" / "exercises.md").read_text()) == TYPED
+    readme = typed_commands((folder / "README.md").read_text())
+    assert readme == [TYPED[1], TYPED[2], TYPED[4], TYPED[5]], readme
+
+
+@pytest.mark.slow
+def test_a_student_sets_up_the_kit_and_works_as_the_page_says(kit, tmp_path):
+    """The zip unpacked in an empty folder; the set-up block in a fresh venv (pip, no root);
+    JupyterLab opens the notebook; the pre-hand-in check fails on the empty notebook and passes
+    once the solutions are typed in, all with the kit's own venv."""
+    _, archive = kit
+    with zipfile.ZipFile(archive) as zf:
+        zf.extractall(tmp_path)
+    student_shell(tmp_path, "\n".join(TYPED[:3]))
+    kit_dir, activate = tmp_path / "student-kit", "source .venv/bin/activate && "
+    assert (kit_dir / ".venv" / "bin" / "jupyter").is_file()
+    config, port = tmp_path / "jupyter-config", gh.free_port()
+    config.mkdir()
+    (config / "jupyter_server_config.py").write_text(
+        f"c.ServerApp.port = {port}\nc.ServerApp.ip = '127.0.0.1'\nc.ServerApp.open_browser = False\n"
+        f"c.ServerApp.allow_root = True\nc.IdentityProvider.token = 'kit-test'\n")
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
+    env.update(JUPYTER_CONFIG_DIR=str(config), HOME=str(tmp_path))
+    with gh.serving(["bash", "-c", activate + TYPED[4]], kit_dir, env,
+                    f"http://127.0.0.1:{port}/lab/tree/exercises/02_convolution/02_convolution.ipynb"
+                    "?token=kit-test", tmp_path / "lab.log"):
+        pass
+    empty = student_shell(kit_dir, activate + TYPED[5], check=False)
+    assert empty.returncode == 1 and empty.stdout.count("[FAIL]") == 2, empty.stdout + empty.stderr
+    nbformat.write(with_solutions("02_convolution"), kit_dir / "exercises" / "02_convolution" / "02_convolution.ipynb")
+    done = student_shell(kit_dir, activate + TYPED[5])
+    assert "2 of 2 passed" in done.stdout, done.stdout
+
+
+@pytest.mark.slow
+def test_one_downloaded_notebook_needs_only_numpy_and_jupyterlab(tmp_path):
+    """'If you downloaded a single notebook, `pip install numpy jupyterlab` is enough for its
+    visible tests': every notebook but those the page names, solved, runs without an error in
+    a venv with just those two, and its last cell says the pre-hand-in check is not here."""
+    student_shell(tmp_path, f"{TYPED[1]}\n{TYPED[3]}")
+    names = sorted(p.name for p in (ROOT / "exercises").iterdir() if p.is_dir())
+    assert NEEDS_CNNLIB < set(names)
+    for name in sorted(set(names) - NEEDS_CNNLIB):
+        nbformat.write(with_solutions(name), tmp_path / f"{name}.ipynb")
+    notebooks = " ".join(f"{n}.ipynb" for n in sorted(set(names) - NEEDS_CNNLIB))
+    student_shell(tmp_path, f"source .venv/bin/activate && jupyter nbconvert --to notebook "
+                            f"--execute --output-dir done {notebooks}")
+    for name in sorted(set(names) - NEEDS_CNNLIB):
+        nb = nbformat.read(tmp_path / "done" / f"{name}.ipynb", 4)
+        outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs]
+        assert not [o for o in outputs if o.output_type == "error"], name
+        assert "The pre-hand-in check is not installed here" in str(outputs[-1]), name
