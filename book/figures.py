@@ -113,9 +113,11 @@ def _draw_tiles(ax, tiles, scaled, ncols, cmap, vmin, vmax, labels, annotate):
                                linewidth=0.6))        # a frame: even an all-white tile shows
         if labels:
             ax.text(c0 + (w - 1) / 2, r0 - 0.6, labels[k], ha="center", va="bottom",
-                    fontsize=9, clip_on=False)      # the first row's labels sit above the axes
+                    fontsize=9, clip_on=False)
         if annotate:
             _annotate(ax, tiles[k], rgba[r0:r0 + h, c0:c0 + w], c0, r0, fontsize)
+    if labels:       # room for the first row's labels inside the axes: a title stays above
+        ax.set_ylim(mosaic.shape[0] - 0.5, -0.5 - vgap)
     ax.set_axis_off()
     return ax
 
@@ -179,6 +181,7 @@ def plot_filters(w, ax=None, *, cmap="gray", ncols=None, labels=True, annotate=N
         for ch in range(c):
             ax.text(ch * (fw + hgap) + (fw - 1) / 2, -0.6, f"channel {ch}", clip_on=False,
                     ha="center", va="bottom", fontsize=9)
+        ax.set_ylim(k * (fh + vgap) - vgap - 0.5, -0.5 - max(2, vgap))   # room: see above
         for f in range(k):
             row_name = f"filter {f}" if labels is True else names[f]
             ax.text(-0.8, f * (fh + vgap) + (fh - 1) / 2, row_name, clip_on=False,

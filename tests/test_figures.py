@@ -58,6 +58,18 @@ def test_plot_filters_zero_is_mid_grey_and_sign_is_kept():
     assert ax.images[0].norm.vmin == -1 and ax.images[0].norm.vmax == 1
 
 
+def test_plot_filters_labels_sit_inside_the_axes_below_a_title():
+    for shape in ((8, 1, 5, 5), (3, 4, 3, 3)):
+        fig, ax = plt.subplots()
+        plot_filters(np.random.default_rng(0).normal(size=shape), ax=ax, annotate=False)
+        ax.set_title("a title")
+        fig.canvas.draw()
+        title_bottom = ax.title.get_window_extent().y0
+        for t in ax.texts:
+            if t.get_ha() == "center":                 # the labels above the tiles
+                assert t.get_window_extent().y1 <= title_bottom, t.get_text()
+
+
 def test_plot_filters_changes_no_global_style():
     before = dict(matplotlib.rcParams)
     plot_filters(np.ones((3, 3, 3)))
