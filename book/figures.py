@@ -3,8 +3,9 @@
 Every helper takes arrays and an optional Matplotlib ``ax`` (``axes`` for the four-panel
 convolution step), draws on it and returns it. Nothing here changes Matplotlib's global
 style. Colour maps stay readable in greyscale and by colour-blind readers: "gray" for
-weights (black negative, mid-grey zero, white positive), "viridis" for feature maps, light
-greys behind annotated numbers; the highlight is a thick orange outline (Okabe-Ito orange),
+weights (black negative, mid-grey zero, white positive) and for the input of a convolution
+step (0 black, the largest value white), "viridis" for feature maps, light greys behind the
+other annotated numbers; the highlight is a thick orange outline (Okabe-Ito orange),
 which also shows as a thick line in greyscale. ``matplotlib.pyplot`` is imported only when a
 helper has to make a new figure.
 """
@@ -404,7 +405,8 @@ def plot_conv_step(x, w, i, j, stride=1, padding=0, axes=None, *, b=0.0, annotat
     i, j : int
         The output cell, 0 <= i < H_out, 0 <= j < W_out.
     stride, padding : int
-        S >= 1 and P >= 0; the padded border is drawn with zeros in grey.
+        S >= 1 and P >= 0; the padding zeros are drawn black like any 0, their numbers in
+        italics, outside a dashed line around the real image.
     axes : sequence of 4 matplotlib Axes, optional
         Where to draw; a new figure is made when None.
     b : float
@@ -447,20 +449,28 @@ def _conv_step_drawing(func, x, w, i, j, stride, padding, axes, b, annotate, fig
 
 
 def _draw_input(ax, xp, padding, annotate, fontsize):
-    """The padded input: real cells shaded, padding zeros in grey italics, border dashed."""
+    """The padded input in its own grey levels: 0 black, the largest value white (as the
+    book says of images). Numbers in black or white, whichever reads on the cell; padding
+    zeros look like any other 0, with their numbers in italics and the real image inside a
+    dashed line (white and black dashes, seen on dark and light cells alike)."""
     h, w = xp.shape
-    shown = np.full_like(xp, np.nan)
-    shown[padding:h - padding, padding:w - padding] = xp[padding:h - padding,
-                                                         padding:w - padding]
-    ConvStepDrawing._panel(ax, shown, shown,
-                           f"input x\n(padding P={padding})" if padding else "input x",
-                           annotate, fontsize)
+    vmin = min(0.0, float(xp.min()))
+    vmax = max(float(xp.max()), vmin + 1e-12)
+    img = ax.imshow(xp, cmap="gray", vmin=vmin, vmax=vmax, interpolation="nearest")
+    _cell_grid(ax, h, w, color="0.5")
+    ax.set_title(f"input x\n(padding P={padding})" if padding else "input x", fontsize=9)
     if padding:
-        ax.add_patch(Rectangle((padding - 0.5, padding - 0.5), w - 2 * padding,
-                               h - 2 * padding, fill=False, edgecolor="0.3",
-                               linestyle="--", linewidth=1.2))
-        if annotate:
-            for (r, c) in np.ndindex(h, w):
-                if not (padding <= r < h - padding and padding <= c < w - padding):
-                    ax.text(c, r, "0", ha="center", va="center", fontsize=fontsize,
-                            color="0.55", style="italic")
+        for colour, style in (("white", "-"), ("black", (0, (3, 3)))):
+            ax.add_patch(Rectangle((padding - 0.5, padding - 0.5), w - 2 * padding,
+                                   h - 2 * padding, fill=False, edgecolor=colour,
+                                   linestyle=style, linewidth=1.6))
+    if annotate:
+        inside = np.zeros((h, w), dtype=bool)
+        inside[padding:h - padding, padding:w - padding] = True
+        rgba = img.to_rgba(xp)
+        for (r, c), v in np.ndenumerate(xp):
+            red, green, blue = rgba[r, c, :3]
+            colour = "black" if 0.299 * red + 0.587 * green + 0.114 * blue > 0.5 else "white"
+            ax.text(c, r, _fmt(v, float(v).is_integer()) if inside[r, c] else "0",
+                    ha="center", va="center", fontsize=fontsize, color=colour,
+                    style="normal" if inside[r, c] else "italic")

@@ -144,8 +144,18 @@ def test_plot_conv_step_draws_on_given_axes_and_marks_padding():
     got = plot_conv_step(x[None], np.ones((1, 2, 2)), 0, 0, padding=1, axes=axes)
     assert list(got) == list(axes)
     zeros = [t for t in axes[0].texts if t.get_text() == "0" and t.get_style() == "italic"]
-    assert len(zeros) == 5 * 5 - 3 * 3            # every padding cell shows a grey zero
+    assert len(zeros) == 5 * 5 - 3 * 3            # every padding cell shows an italic zero
     assert "padding P=1" in axes[0].get_title()
+
+
+def test_plot_conv_step_input_zero_is_black_padding_too():
+    x = np.array([[0.0, 2.0], [4.0, 1.0]])
+    axes = plot_conv_step(x, np.ones((2, 2)), 0, 0, padding=1)
+    img = axes[0].images[0]
+    shown = np.asarray(img.get_array())
+    np.testing.assert_array_equal(shown, np.pad(x, 1))  # padding cells hold real zeros
+    assert img.norm.vmin == 0 and img.norm.vmax == 4      # 0 black, the largest value white
+    assert img.cmap.name.startswith("gray")
 
 
 def test_plot_conv_step_bias_is_added():
