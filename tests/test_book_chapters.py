@@ -148,6 +148,14 @@ def test_the_kernel_column_index_is_l_never_n(page):
 
 
 @pytest.mark.parametrize("page", sorted(p.stem for p in BOOK.glob("*.md")))
+def test_an_array_is_indexed_with_square_brackets(page):
+    """The notation page: y[i, j] and w[m, l], as in NumPy; y(i, j) reads as a function call."""
+    slips = re.findall(r"(?<![\w.])[xyw]\([ijml0-9][^()]*,[^()]*\)",
+                       (BOOK / f"{page}.md").read_text())
+    assert not slips, f"{page}.md: index an array with square brackets, y[i, j]: {slips}"
+
+
+@pytest.mark.parametrize("page", sorted(p.stem for p in BOOK.glob("*.md")))
 def test_the_class_of_a_score_is_k(page):
     """The notation page: z_k and p_k are the score and probability of class k (i is a row)."""
     slips = re.findall(r"\b[pz]_i\b|\[i = y\]", (BOOK / f"{page}.md").read_text())
