@@ -151,9 +151,14 @@ def _under(path: str, roots) -> bool:
 
 
 def _course_places() -> list[str]:
-    """Where the grader's working folder (the course) and this repository would appear in the
-    jail (a course kept under /usr, as in Docker's /usr/src/app): hidden there."""
-    return sorted({p for d in (os.getcwd(), str(HERE.parent)) for p in _places(os.path.realpath(d))} - {"/usr"})
+    """Places to hide in the jail: where the grader's working folder (the course) and this
+    repository would appear (a course kept under /usr, as in Docker's /usr/src/app), and the
+    top folder that bubblewrap makes in the private, writable /tmp or /dev/shm on the way to a
+    Python bind there (a course under /tmp with its venv): each shows only the binds in it."""
+    made = {os.path.join(top, os.path.relpath(place, top).split(os.sep)[0]) for _, place in _python_binds()
+            for top in ("/tmp", "/dev/shm") if _under(place, [top]) and place != top}
+    return sorted({p for d in (os.getcwd(), str(HERE.parent)) for p in _places(os.path.realpath(d))}
+                  - {"/usr"} | made)
 
 
 @functools.lru_cache(maxsize=1)

@@ -1086,10 +1086,20 @@ def readable():
         except OSError:
             pass
     return found
+def writable():
+    done = []
+    for p in (os.path.join(PLACE, "evil.txt"), os.path.join(PLACE, ".venv", "evil.txt")):
+        try:
+            with open(p, "a") as fh:
+                fh.write("pwned")
+            done.append(p)
+        except OSError:
+            pass
+    return done
 def probe():
     import scipy.linalg  # not imported before: read from the venv inside the sandbox
     return [sys.prefix == os.path.join(PLACE, ".venv"), os.path.isfile(np.__file__),
-            float(scipy.linalg.det(np.eye(2))), readable(), sorted(os.listdir(PLACE))]
+            float(scipy.linalg.det(np.eye(2))), readable(), sorted(os.listdir(PLACE)), writable()]
 def probe_cnnlib():
     import cnnlib
     return [callable(cnnlib.conv2d), readable(), sorted(os.listdir(PLACE))]
@@ -1102,7 +1112,8 @@ print(json.dumps({k: [v.passed, v.message, v.flags] for k, v in res.items()}))
 @pytest.mark.parametrize("through_symlink", [False, True, "usr"], ids=["direct", "through-a-symlink", "under-usr"])
 def test_venv_and_cnnlib_of_a_clone_under_tmp_work(tmp_path, through_symlink):
     """Also a course kept under /usr, which the jail shows (as in Docker's /usr/src/app): only
-    its venv (and cnnlib where allowed) may be seen there."""
+    its venv (and cnnlib where allowed) may be seen there, and nothing written (under /tmp,
+    bubblewrap makes the course's folder in the jail's writable /tmp, on the way to the venv)."""
     import json
     import subprocess
     import sys
@@ -1125,7 +1136,7 @@ def test_venv_and_cnnlib_of_a_clone_under_tmp_work(tmp_path, through_symlink):
         place = Path("/usr/src/course")
     secrets = [str(course / "gradebook.db"), str(place / "README.md"),
                str(repo / "README.md"), str(repo / "grading" / "sandbox.py")]
-    expected = {"probe": [True, True, 1.0, [], [".venv"]],
+    expected = {"probe": [True, True, 1.0, [], [".venv"], []],   # nothing to write there either
                 "probe_cnnlib": [True, [], [".venv", "cnnlib"]]}
     assert Path(sys.prefix).resolve() != course / ".venv"  # the real venv is elsewhere
     from grading.sandbox import probe
