@@ -195,6 +195,17 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def jupyter_server_config(folder: Path, token: str) -> tuple[Path, int]:
+    """A Jupyter configuration folder (for JUPYTER_CONFIG_DIR): a free local port, this token,
+    no browser, root allowed (CI runs as root). Returns (folder, port)."""
+    port = free_port()
+    folder.mkdir(exist_ok=True)
+    (folder / "jupyter_server_config.py").write_text(
+        f"c.ServerApp.port = {port}\nc.ServerApp.ip = '127.0.0.1'\nc.ServerApp.open_browser = False\n"
+        f"c.ServerApp.allow_root = True\nc.IdentityProvider.token = {token!r}\n")
+    return folder, port
+
+
 @contextlib.contextmanager
 def serving(cmd: list[str], cwd: Path, env: dict, url: str, log_path: Path, timeout: float = 180):
     """Start a server (`cmd`, in its own session), wait until `url` answers 200, stop it after.

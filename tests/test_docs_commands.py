@@ -147,12 +147,7 @@ def run_autograde_fresh(course, cmd, tmp):
 
 def run_server(course, cmd, tmp):
     """A Jupyter server command: it must answer on its port; then it is stopped."""
-    port = gh.free_port()
-    config = tmp / "jupyter-config"
-    config.mkdir(exist_ok=True)
-    (config / "jupyter_server_config.py").write_text(
-        f"c.ServerApp.port = {port}\nc.ServerApp.ip = '127.0.0.1'\nc.ServerApp.open_browser = False\n"
-        f"c.ServerApp.allow_root = True\nc.IdentityProvider.token = 'docs-test'\n")
+    config, port = gh.jupyter_server_config(tmp / "jupyter-config", "docs-test")
     env = env_for(course)
     env["JUPYTER_CONFIG_DIR"] = str(config)
     env["PATH"] = os.pathsep.join([str(course / ".venv" / "bin"), env["PATH"]])

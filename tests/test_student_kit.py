@@ -194,17 +194,6 @@ def student_shell(cwd: Path, script: str, timeout: float = 1200, check: bool = T
     return run
 
 
-def with_solutions(assignment: str) -> nbformat.NotebookNode:
-    """The released notebook with the reference solutions typed in, as a student would."""
-    solutions = {c.metadata["nbgrader"]["grade_id"]: c.source
-                 for c in nbformat.read(ROOT / "solutions" / assignment / f"{assignment}.ipynb", 4).cells
-                 if c.metadata.get("nbgrader", {}).get("solution")}
-    nb = nbformat.read(ROOT / "exercises" / assignment / f"{assignment}.ipynb", 4)
-    for cell in nb.cells:
-        cell.source = solutions.get(cell.metadata.get("nbgrader", {}).get("grade_id"), cell.source)
-    return nb
-
-
 def test_the_exercises_page_names_the_commands_run_here(kit):
     """A changed command on the page (or in the kit's README) must change the test below."""
     folder, _ = kit
@@ -224,11 +213,7 @@ def test_a_student_sets_up_the_kit_and_works_as_the_page_says(kit, tmp_path):
     student_shell(tmp_path, "\n".join(TYPED[:3]))
     kit_dir, activate = tmp_path / "student-kit", "source .venv/bin/activate && "
     assert (kit_dir / ".venv" / "bin" / "jupyter").is_file()
-    config, port = tmp_path / "jupyter-config", gh.free_port()
-    config.mkdir()
-    (config / "jupyter_server_config.py").write_text(
-        f"c.ServerApp.port = {port}\nc.ServerApp.ip = '127.0.0.1'\nc.ServerApp.open_browser = False\n"
-        f"c.ServerApp.allow_root = True\nc.IdentityProvider.token = 'kit-test'\n")
+    config, port = gh.jupyter_server_config(tmp_path / "jupyter-config", "kit-test")
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
     env.update(JUPYTER_CONFIG_DIR=str(config), HOME=str(tmp_path))
     with gh.serving(["bash", "-c", activate + TYPED[4]], kit_dir, env,
@@ -237,7 +222,7 @@ def test_a_student_sets_up_the_kit_and_works_as_the_page_says(kit, tmp_path):
         pass
     empty = student_shell(kit_dir, activate + TYPED[5], check=False)
     assert empty.returncode == 1 and empty.stdout.count("[FAIL]") == 2, empty.stdout + empty.stderr
-    nbformat.write(with_solutions("02_convolution"), kit_dir / "exercises" / "02_convolution" / "02_convolution.ipynb")
+    nbformat.write(gh.reference_submission(ROOT, "02_convolution"), kit_dir / "exercises" / "02_convolution" / "02_convolution.ipynb")
     done = student_shell(kit_dir, activate + TYPED[5])
     assert "2 of 2 passed" in done.stdout, done.stdout
 
@@ -251,7 +236,7 @@ def test_one_downloaded_notebook_needs_only_numpy_and_jupyterlab(tmp_path):
     names = sorted(p.name for p in (ROOT / "exercises").iterdir() if p.is_dir())
     assert NEEDS_CNNLIB < set(names)
     for name in sorted(set(names) - NEEDS_CNNLIB):
-        nbformat.write(with_solutions(name), tmp_path / f"{name}.ipynb")
+        nbformat.write(gh.reference_submission(ROOT, name), tmp_path / f"{name}.ipynb")
     notebooks = " ".join(f"{n}.ipynb" for n in sorted(set(names) - NEEDS_CNNLIB))
     student_shell(tmp_path, f"source .venv/bin/activate && jupyter nbconvert --to notebook "
                             f"--execute --output-dir done {notebooks}")
