@@ -38,12 +38,15 @@ def _annotate(ax, values, rgba=None, x0=0, y0=0, fontsize=9, color=None):
     for (r, c), v in np.ndenumerate(values):
         if np.isnan(v):
             continue
-        col = color
-        if col is None and rgba is not None:   # black text on light cells, white on dark
-            red, green, blue = rgba[r, c, :3]
-            col = "black" if 0.299 * red + 0.587 * green + 0.114 * blue > 0.5 else "white"
+        col = color if color is not None or rgba is None else _ink(rgba[r, c])
         ax.text(x0 + c, y0 + r, _fmt(v, integral), ha="center", va="center",
                 fontsize=fontsize, color=col or "black")
+
+
+def _ink(rgba):
+    """Black text on a light cell (its RGBA colour), white on a dark one."""
+    red, green, blue = rgba[:3]
+    return "black" if 0.299 * red + 0.587 * green + 0.114 * blue > 0.5 else "white"
 
 
 def _cell_grid(ax, h, w, color="0.75"):
@@ -465,12 +468,9 @@ def _draw_input(ax, xp, padding, annotate, fontsize):
                                    h - 2 * padding, fill=False, edgecolor=colour,
                                    linestyle=style, linewidth=1.6))
     if annotate:
-        inside = np.zeros((h, w), dtype=bool)
-        inside[padding:h - padding, padding:w - padding] = True
-        rgba = img.to_rgba(xp)
-        for (r, c), v in np.ndenumerate(xp):
-            red, green, blue = rgba[r, c, :3]
-            colour = "black" if 0.299 * red + 0.587 * green + 0.114 * blue > 0.5 else "white"
-            ax.text(c, r, _fmt(v, float(v).is_integer()) if inside[r, c] else "0",
-                    ha="center", va="center", fontsize=fontsize, color=colour,
-                    style="normal" if inside[r, c] else "italic")
+        rgba, inner = img.to_rgba(xp), (slice(padding, h - padding), slice(padding, w - padding))
+        _annotate(ax, xp[inner], rgba[inner], padding, padding, fontsize)
+        for r, c in np.ndindex(h, w):
+            if not (padding <= r < h - padding and padding <= c < w - padding):
+                ax.text(c, r, "0", ha="center", va="center", fontsize=fontsize,
+                        color=_ink(rgba[r, c]), style="italic")
