@@ -28,9 +28,11 @@ $(STAMP): requirements.txt pyproject.toml
 	touch $@
 
 # Sphinx and the execution cache only notice changes to the chapters themselves; chapters also
-# run cnnlib, so a change to cnnlib's source makes every chapter run again (the hash of the
-# last good build is kept in _build/.cnnlib-hash; subpackages such as cnnlib/engine count too).
-CNNLIB_HASH = $(shell find cnnlib -name '*.py' | LC_ALL=C sort | xargs cat | sha256sum | cut -c1-16)
+# run cnnlib and the book's helpers (figures.py, readable_text.py, matplotlibrc ...), so a change
+# to their source makes every chapter run again (the hash of the last good build is kept in
+# _build/.code-hash; subpackages such as cnnlib/engine count too).
+CODE_HASH = $(shell find cnnlib book -maxdepth 2 \( -name '*.py' -o -name matplotlibrc \) \
+                -not -path 'book/_ext/*' | LC_ALL=C sort | xargs cat | sha256sum | cut -c1-16)
 
 # One BLAS thread per chapter kernel: the chapters multiply small matrices, where a second
 # thread costs more than it saves when the machine is busy, and the timing tables of 05b and
@@ -38,11 +40,11 @@ CNNLIB_HASH = $(shell find cnnlib -name '*.py' | LC_ALL=C sort | xargs cat | sha
 # CNNLIB_CONV_PATH=plans: conv2d does not time itself against im2col (a choice that can differ
 # between processes), so every build trains the same networks to the same numbers.
 book: $(STAMP)
-	@if [ -d _build ] && [ "$$(cat _build/.cnnlib-hash 2>/dev/null)" != "$(CNNLIB_HASH)" ]; then \
-	  echo "cnnlib changed since the last build: every chapter runs again"; \
+	@if [ -d _build ] && [ "$$(cat _build/.code-hash 2>/dev/null)" != "$(CODE_HASH)" ]; then \
+	  echo "cnnlib or the book's helpers changed since the last build: every chapter runs again"; \
 	  rm -rf _build/.doctrees _build/.jupyter_cache _build/jupyter_execute; fi
 	OPENBLAS_NUM_THREADS=1 CNNLIB_CONV_PATH=plans $(BIN)/jupyter-book build . $(JB_FLAGS)
-	@echo "$(CNNLIB_HASH)" > _build/.cnnlib-hash
+	@echo "$(CODE_HASH)" > _build/.code-hash
 
 book-clean:
 	rm -rf _build .jupyter_cache

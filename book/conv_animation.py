@@ -3,7 +3,9 @@
 The frames are the four panels of :func:`figures.plot_conv_step`, embedded as PNG
 images in the HTML of ``FuncAnimation.to_jshtml`` (play, pause, step and a slider; no
 server, no kernel). The Font Awesome stylesheet that Matplotlib links from a CDN is removed:
-the book's theme ships the icons itself, and nothing visible needs the network.
+the book's theme ships the icons itself, and nothing visible needs the network. Frames are
+drawn no wider than the page's column, and their text is checked as the page shows it
+(``readable_text``).
 """
 import re
 
@@ -12,6 +14,7 @@ from matplotlib.figure import Figure
 
 from cnnlib._validate import check_int
 from figures import _conv_step_drawing, _step_arrays, step_figsize
+from readable_text import warn_small_texts
 
 _CDN_LINK = re.compile(r"<link[^>]*font-awesome[^>]*>\s*", re.IGNORECASE)
 
@@ -79,13 +82,14 @@ def conv_animation(x, w, stride=1, padding=0, *, b=0.0, interval=1000, dpi=100,
     if n_frames > max_frames:
         raise ValueError(f"conv_animation: the output has {h_out}x{w_out} = {n_frames} cells, "
                          f"more frames than max_frames={max_frames}; use a smaller x")
-    fig = Figure(figsize=step_figsize(xp.shape, kernel.shape, (h_out, w_out)), dpi=dpi,
+    fig = Figure(figsize=step_figsize(xp.shape, kernel.shape, (h_out, w_out), dpi=dpi), dpi=dpi,
                  layout="constrained")
     drawing = _conv_step_drawing("conv_animation", x, w, 0, 0, stride, padding, None, b,
                                  None, figure=fig)
     drawing.update(h_out - 1, w_out - 1)
     fig.draw_without_rendering()       # lay out once with the full output, then freeze
     fig.set_layout_engine(None)        # no engine at all: no layout pass per frame
+    warn_small_texts(fig, tight=False, what="conv_animation")   # frames keep the figure's size
 
     def draw(k):
         drawing.update(*divmod(k, w_out))

@@ -14,6 +14,7 @@ import numpy as np
 from matplotlib.patches import Rectangle
 
 from cnnlib._validate import as_float_array, check_int
+from readable_text import COLUMN_PX
 
 HIGHLIGHT = "#E69F00"       # Okabe-Ito orange: safe for colour-blind readers
 ANNOTATE_MAX_CELLS = 144    # annotate numbers when an array has at most this many cells
@@ -109,7 +110,7 @@ def _draw_tiles(ax, tiles, scaled, ncols, cmap, vmin, vmax, labels, annotate):
     cm = matplotlib.colormaps[cmap].with_extremes(bad="white")      # a copy: no global change
     img = ax.imshow(mosaic, cmap=cm, vmin=vmin, vmax=vmax, interpolation="nearest")
     rgba = img.to_rgba(np.ma.masked_invalid(mosaic))
-    fontsize = 9 if max(h, w) <= 5 else 7
+    fontsize = 9 if max(h, w) <= 5 else 7.5
     if annotate and max(len(_fmt(v, False)) for v in tiles.ravel()) > 3:
         fontsize -= 1.5                      # '-0.25' needs more room than '-1'
     for k, (r0, c0) in enumerate(corners):
@@ -172,7 +173,8 @@ def plot_filters(w, ax=None, *, cmap="gray", ncols=None, labels=True, annotate=N
             min(8, int(np.ceil(np.sqrt(k))))
     if ax is None:                        # about 0.45 in per cell when numbers are written
         across, down = (ncols, -(-k // ncols)) if c == 1 else (c, k)
-        cell = 0.45 if annotate else max(0.05, 0.9 / max(fh, fw))
+        cell = 0.45 if annotate else min(max(0.05, 0.9 / max(fh, fw)),   # no wider than
+                                         (COLUMN_PX / 100 - 1.2) / (across * (fw + 1)))  # the page
         _, ax = _subplots(figsize=(min(12, 1.2 + across * (fw + 1) * cell),
                                       min(12, 0.4 + down * (fh + 1.5) * cell)),
                              layout="constrained")
@@ -293,10 +295,13 @@ def conv_output_so_far(xp, w, stride, i, j, b=0.0):
     return y
 
 
-def step_figsize(padded_shape, kernel_shape, out_shape, cell=0.4):
-    """Figure size (inches) for the four panels of a step: square cells of `cell` inches."""
+def step_figsize(padded_shape, kernel_shape, out_shape, cell=0.4, dpi=100):
+    """Figure size (inches) for the four panels of a step: square cells of at most `cell`
+    inches, smaller where that keeps the figure inside the page's column at `dpi` (a wider
+    figure would be shrunk, and its numbers with it)."""
     rows = max(padded_shape[0], kernel_shape[0], out_shape[0])
     cols = padded_shape[1] + 2 * kernel_shape[1] + out_shape[1]
+    cell = min(cell, (COLUMN_PX / dpi - 0.8) / cols)
     return (cell * cols + 0.8, cell * rows + 1.0)
 
 
@@ -330,7 +335,7 @@ class ConvStepDrawing:
         self.y_full = conv_output_so_far(xp, w, stride, np.inf, np.inf, b)
         h_out, w_out = self.y_full.shape
         products = np.stack([self._window(r, s) * w for r in range(h_out) for s in range(w_out)])
-        fs = 10 if max(xp.shape) <= 7 else 8
+        fs = 10 if max(xp.shape) <= 7 else 9
         self.annotate = annotate
         for ax in axes:
             ax.clear()

@@ -68,6 +68,16 @@ def test_no_figure_is_left_open_and_no_style_changes():
     assert dict(matplotlib.rcParams) == before
 
 
+def test_frames_fit_the_page_column_and_small_text_is_refused():
+    import warnings
+    x = np.arange(64.0).reshape(8, 8) % 17
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        conv_animation(x, np.ones((3, 3)), padding=1, dpi=80)     # as chapter 5: 10 px text
+    with pytest.warns(UserWarning, match="conv_animation: .* under the 10 px a reader needs"):
+        conv_animation(x, np.ones((3, 3)), padding=1, dpi=60)     # 9 pt at 60 dpi: 7.5 px
+
+
 def test_last_frame_shows_the_full_output():
     x = np.array([[1.0, 2.0, 0.0], [0.0, 1.0, 3.0], [2.0, 2.0, 1.0]])
     w = np.array([[1.0, -1.0], [0.0, 2.0]])

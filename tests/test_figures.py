@@ -14,6 +14,7 @@ import cnnlib  # noqa: E402
 BOOK = Path(__file__).resolve().parents[1] / "book"
 sys.path.insert(0, str(BOOK))                      # the chapters import figures from their folder
 from figures import plot_conv_step, plot_feature_maps, plot_filters  # noqa: E402
+from readable_text import COLUMN_PX, small_texts  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
@@ -136,6 +137,21 @@ def test_plot_conv_step_values_match_conv2d(shape, f, stride, padding):
     window = np.pad(x, padding)[stride * i:stride * i + f[0], stride * j:stride * j + f[1]]
     np.testing.assert_allclose(axes[2].images[0].get_array(), window * w)
     assert np.sum(axes[2].images[0].get_array()) == pytest.approx(y[i, j])
+
+
+@pytest.mark.parametrize("shape, f, padding", [((8, 8), 3, 0), ((10, 12), 3, 1), ((6, 6), 5, 2)])
+def test_plot_conv_step_fits_the_page_column_with_readable_numbers(shape, f, padding):
+    x = np.arange(np.prod(shape), dtype=float).reshape(shape) % 23 - 11      # '-11' .. '11'
+    axes = plot_conv_step(x, np.ones((f, f)), 1, 1, padding=padding)
+    fig = axes[0].figure
+    assert fig.get_figwidth() * fig.dpi <= COLUMN_PX + 0.5   # drawn at the size the page shows
+    assert small_texts(fig) == []
+
+
+def test_plot_filters_of_many_channels_fits_the_page_column():
+    ax = plot_filters(np.random.default_rng(0).standard_normal((4, 8, 3, 3)), annotate=False)
+    assert ax.figure.get_figwidth() * ax.figure.dpi <= COLUMN_PX + 0.5
+    assert small_texts(ax.figure) == []             # 'channel 0' ... were 7.9 px when 10.8 in wide
 
 
 def test_plot_conv_step_draws_on_given_axes_and_marks_padding():
