@@ -10,7 +10,7 @@ text. Animations, drawn without pyplot, call :func:`warn_small_texts` themselves
 """
 import warnings
 
-COLUMN_PX = 690      # the book's text column at desktop width (pydata-sphinx-theme)
+COLUMN_PX = 672      # the book's text column in a 1280-px-wide window (pydata-sphinx-theme)
 MIN_TEXT_PX = 10     # the smallest font size, in screen pixels, a figure may show
 _checking = False    # True while small_texts draws a figure (its draw_event is not a show)
 
@@ -57,7 +57,7 @@ def small_texts(fig, *, tight=True, column_px=COLUMN_PX, min_px=MIN_TEXT_PX):
         width_in = fig.get_tightbbox(renderer).width + 2 * rcParams["savefig.pad_inches"]
     scale = min(1.0, column_px / (width_in * fig.dpi))   # the page shrinks wide figures
     shown = [(size * fig.dpi / 72 * scale, text) for size, text in drawn if text.strip()]
-    return sorted((round(float(px), 1), text) for px, text in shown if px < min_px)
+    return sorted((round(float(px), 2), text) for px, text in shown if px < min_px - 0.005)
 
 
 def warn_small_texts(fig, *, tight=True, what="figure"):

@@ -31,9 +31,9 @@ def _png(fig):
 
 def test_a_figure_inside_the_column_keeps_its_point_sizes():
     fig, ax = plt.subplots(figsize=(5, 3), dpi=100)
-    ax.set_title("title", fontsize=7)              # 7 pt at 100 dpi: 9.7 px, not shrunk
-    ax.set_xlabel("label", fontsize=8)             # 11.1 px
-    assert small_texts(fig) == [(9.7, "title")]
+    ax.set_title("title", fontsize=7)              # 7 pt at 100 dpi: 9.72 px, not shrunk
+    ax.set_xlabel("label", fontsize=8)             # 11.11 px
+    assert small_texts(fig) == [(9.72, "title")]
 
 
 def test_a_wide_figure_is_shrunk_to_the_column_and_its_text_with_it():
