@@ -31,7 +31,7 @@ $(STAMP): requirements.txt pyproject.toml
 # run cnnlib and the book's helpers (figures.py, readable_text.py, matplotlibrc ...), so a change
 # to their source makes every chapter run again (the hash of the last good build is kept in
 # _build/.code-hash; subpackages such as cnnlib/engine count too).
-CODE_HASH = $(shell find cnnlib book -maxdepth 2 \( -name '*.py' -o -name matplotlibrc \) \
+CODE_HASH = $(shell find cnnlib book \( -name '*.py' -o -name matplotlibrc \) \
                 -not -path 'book/_ext/*' | LC_ALL=C sort | xargs cat | sha256sum | cut -c1-16)
 
 # One BLAS thread per chapter kernel: the chapters multiply small matrices, where a second

@@ -20,6 +20,12 @@ HIGHLIGHT = "#E69F00"       # Okabe-Ito orange: safe for colour-blind readers
 ANNOTATE_MAX_CELLS = 144    # annotate numbers when an array has at most this many cells
 
 
+def _column_cell(cell, cells_across, margin, dpi=100):
+    """`cell` (inches), or less where `cells_across` cells and `margin` inches would make a
+    figure wider than the page's column at `dpi` (the page would shrink it, text and all)."""
+    return min(cell, (COLUMN_PX / dpi - margin) / cells_across)
+
+
 def _subplots(*args, **kwargs):
     """``plt.subplots``, importing pyplot only now (``import cnnlib`` does not)."""
     import matplotlib.pyplot as plt
@@ -173,8 +179,8 @@ def plot_filters(w, ax=None, *, cmap="gray", ncols=None, labels=True, annotate=N
             min(8, int(np.ceil(np.sqrt(k))))
     if ax is None:                        # about 0.45 in per cell when numbers are written
         across, down = (ncols, -(-k // ncols)) if c == 1 else (c, k)
-        cell = 0.45 if annotate else min(max(0.05, 0.9 / max(fh, fw)),   # no wider than
-                                         (COLUMN_PX / 100 - 1.2) / (across * (fw + 1)))  # the page
+        cell = 0.45 if annotate else _column_cell(max(0.05, 0.9 / max(fh, fw)),
+                                                  across * (fw + 1), 1.2)
         _, ax = _subplots(figsize=(min(12, 1.2 + across * (fw + 1) * cell),
                                       min(12, 0.4 + down * (fh + 1.5) * cell)),
                              layout="constrained")
@@ -301,7 +307,7 @@ def step_figsize(padded_shape, kernel_shape, out_shape, cell=0.4, dpi=100):
     figure would be shrunk, and its numbers with it)."""
     rows = max(padded_shape[0], kernel_shape[0], out_shape[0])
     cols = padded_shape[1] + 2 * kernel_shape[1] + out_shape[1]
-    cell = min(cell, (COLUMN_PX / dpi - 0.8) / cols)
+    cell = _column_cell(cell, cols, 0.8, dpi)
     return (cell * cols + 0.8, cell * rows + 1.0)
 
 
