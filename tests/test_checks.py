@@ -303,6 +303,14 @@ def visible_results(assignment: str, replacements: dict) -> dict[str, str | None
     return results
 
 
+@pytest.mark.parametrize("entry", [e for e in WRONG if e.visible], ids=[e.name for e in WRONG if e.visible])
+def test_visible_tests_catch_marked_entry(entry):
+    """Entries marked `visible` (mistakes students often make) fail one of their visible tests,
+    so a student sees them before handing in, not only in the grader's feedback."""
+    visible = visible_results(entry.assignment, entry.replacements)
+    assert any(visible[g] for g in entry.must_fail), visible
+
+
 def test_catalogue_targets():
     """The figures `make test` prints: per assignment, the entries the grader, the pre-hand-in
     check and the visible tests catch. Targets: pre-hand-in = grader; visible >= 90 % overall."""

@@ -11,15 +11,16 @@ class Entry(NamedTuple):
     assignment: str
     replacements: dict      # solution cell grade_id -> source, for EVERY solution cell
     must_fail: frozenset    # test cell grade_ids that must lose their points
+    visible: bool = False   # the visible tests must catch it too (a mistake students make often)
 
 
-def _e(name, assignment, overrides, must_fail=()):
+def _e(name, assignment, overrides, must_fail=(), *, visible=False):
     replacements = reference_sources(assignment)
     missing = set(overrides) - set(replacements)
     if missing:
         raise KeyError(f"{name}: {assignment} has no solution cell(s) {sorted(missing)}")
     replacements.update({k: v.strip("\n") for k, v in overrides.items()})
-    return Entry(name, assignment, replacements, frozenset(must_fail))
+    return Entry(name, assignment, replacements, frozenset(must_fail), visible)
 
 
 # =========================================================================== 01_mlp
@@ -97,7 +98,7 @@ def conv2d_single(x, w):
         for j in range(W - F2 + 1):
             out[i, j] = np.sum(x[i:i + F1, j:j + F2] * wf)
     return out
-'''}, {"test_conv2d_single"}),
+'''}, {"test_conv2d_single"}, visible=True),
     _e("single: off-by-one window (range(H - F))", "02_convolution", {"conv2d_single": '''
 def conv2d_single(x, w):
     H, W = x.shape
@@ -128,7 +129,7 @@ def conv2d_multi(x, w, b):
             for j in range(W - F2 + 1):
                 out[k, i, j] = np.sum(x[:, i:i + F1, j:j + F2] * w[k])
     return out
-'''}, {"test_conv2d_multi"}),
+'''}, {"test_conv2d_multi"}, visible=True),
     _e("multi: channels not summed (channel 0 only)", "02_convolution", {"conv2d_multi": '''
 def conv2d_multi(x, w, b):
     return np.stack([conv2d_single(x[0], w[k, 0]) + b[k] for k in range(w.shape[0])])
