@@ -432,6 +432,8 @@ def test_a_visible_test_shows_a_large_wrong_array_in_one_line():
     (("x_pad = zero_pad(x, padding)", "x_pad = x"), "test_conv2d", "is the input padded?"),
     (("// stride + 1", "/ stride + 1"), "test_conv2d", "use floor division `//` (not `/`)"),
     (("// stride + 1", "/ stride + 1"), "test_conv_output_size", "a size is a whole number: use floor division //"),
+    (("(n + 2 * padding - f) // stride + 1", "np.floor((n + 2 * padding - f) / stride) + 1"), "test_conv_output_size",
+     "returned np.float64(3.0) (a float64): return a whole number (int): use // (floor division), not np.floor or /"),
 ])
 def test_visible_tests_hint_at_a_missing_padding_and_floor_division(mistake, cell, hint):
     """A forgotten padding makes np.tensordot raise 'shape-mismatch for sum'; `/` makes a float
