@@ -13,6 +13,7 @@ import nbformat
 import pytest
 
 from grading.checks import ASSIGNMENTS, CHECKS, Case, run_case, run_check
+from grading.checks import a01_mlp
 from grading.checks.prehandin import verdict
 from grading_catalogue import CORRECT, WRONG, build_submission, code_cells, reference_sources
 from grading_catalogue import report
@@ -378,6 +379,37 @@ def test_visible_tests_report_what_the_function_raised(name):
     if "missing" not in message:   # a call with missing arguments fails before any line runs
         assert ", line " in message and "of its cell" in message, message
     assert hint in message, message
+
+
+# What a visible test says about a mistake: (test cell, words it must say, words it must not say,
+# e.g. a hidden answer).
+VISIBLE_MESSAGES = {
+    "param counts: conv biases forgotten (64 * 3 * 3 * 3)": ("test_param_counts", "ONE bias", "1792"),
+    "param counts: one conv bias per channel (64 * (27 + 3))": ("test_param_counts", "one bias per channel", "1792"),
+    "param counts: conv weights counted at every one of 222 x 222 positions":
+        ("test_param_counts", "the image size does not enter the count", "1792"),
+    "param counts: conv channels forgotten": ("test_param_counts", "all 3 colour channels", "1792"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(VISIBLE_MESSAGES))
+def test_visible_tests_name_the_mistake(name):
+    entry = next(e for e in WRONG if e.name == name)
+    gid, needle, forbidden = VISIBLE_MESSAGES[name]
+    message = visible_results(entry.assignment, entry.replacements)[gid]
+    assert message and needle in message, message
+    assert not forbidden or forbidden not in message.replace(",", ""), message
+
+
+def test_param_counts_messages_reveal_no_answer():
+    """The pre-hand-in check "reveals no answers": for a value (not a function of random inputs) the
+    expected value IS the answer, so the grader's messages about param_counts never show it."""
+    answers = [str(v) for v in a01_mlp.param_counts_expected()]
+    messages = [m for e in WRONG if e.assignment == "01_mlp"
+                for m in [evaluate(e.assignment, e.replacements)["test_param_counts"]] if m]
+    assert len(messages) >= 5
+    for message in messages:
+        assert not any(a in message.replace(",", "") for a in answers), message
 
 
 def _pool(x, size=2, stride=None, *, default=None, start=None, swap=False, dtype=None, op=np.max):

@@ -49,6 +49,21 @@ dense_params = 224 * 224 * 3 * 1000 + 1000
 conv_params = 64 * (3 * 3 + 1)
 param_counts = (dense_params, conv_params)
 '''}, {"test_param_counts"}),
+    _e("param counts: conv biases forgotten (64 * 3 * 3 * 3)", "01_mlp", {"param_counts": '''
+dense_params = mlp_param_count([224 * 224 * 3, 1000])
+conv_params = 64 * 3 * 3 * 3
+param_counts = (dense_params, conv_params)
+'''}, {"test_param_counts"}, visible=True),
+    _e("param counts: one conv bias per channel (64 * (27 + 3))", "01_mlp", {"param_counts": '''
+dense_params = mlp_param_count([224 * 224 * 3, 1000])
+conv_params = 64 * (3 * 3 * 3 + 3)
+param_counts = (dense_params, conv_params)
+'''}, {"test_param_counts"}, visible=True),
+    _e("param counts: conv weights counted at every one of 222 x 222 positions", "01_mlp", {"param_counts": '''
+dense_params = mlp_param_count([224 * 224 * 3, 1000])
+conv_params = 64 * (3 * 3 * 3 + 1) * 222 * 222
+param_counts = (dense_params, conv_params)
+'''}, {"test_param_counts"}, visible=True),
     _e("param counts hard-coded with the dense biases missing", "01_mlp", {"param_counts": '''
 param_counts = (150528000, 1792)
 '''}, {"test_param_counts"}),
