@@ -389,6 +389,12 @@ VISIBLE_MESSAGES = {
     "param counts: conv weights counted at every one of 222 x 222 positions":
         ("test_param_counts", "the image size does not enter the count", "1792"),
     "param counts: conv channels forgotten": ("test_param_counts", "all 3 colour channels", "1792"),
+    "equivariance: mean instead of the largest difference": ("test_equivariance_error", "a mean?", "np.roll"),
+    "equivariance: sum instead of the largest difference": ("test_equivariance_error", "a sum?", "np.roll"),
+    "equivariance: mean of the differences, no abs": ("test_equivariance_error", "LARGEST absolute", "np.roll"),
+    "equivariance: np.roll instead of shift": ("test_equivariance_error", "np.roll wraps around", ""),
+    "equivariance: largest difference without abs, taken the other way round":
+        ("test_equivariance_error", "np.abs", ""),
 }
 
 

@@ -523,6 +523,18 @@ def equivariance_error(op, x, dy, dx):
 def equivariance_error(op, x, dy, dx):
     return float(np.mean(np.abs(op(shift(x, dy, dx)) - shift(op(x), dy, dx))))
 """}, {EQV}),
+    _e("equivariance: sum instead of the largest difference", _C, {"equivariance_error": """
+def equivariance_error(op, x, dy, dx):
+    return float(np.sum(np.abs(op(shift(x, dy, dx)) - shift(op(x), dy, dx))))
+"""}, {EQV}, visible=True),
+    _e("equivariance: mean of the differences, no abs", _C, {"equivariance_error": """
+def equivariance_error(op, x, dy, dx):
+    return float(np.mean(op(shift(x, dy, dx)) - shift(op(x), dy, dx)))
+"""}, {EQV}, visible=True),
+    _e("equivariance: largest difference without abs, taken the other way round", _C, {"equivariance_error": """
+def equivariance_error(op, x, dy, dx):
+    return float(np.max(shift(op(x), dy, dx) - op(shift(x, dy, dx))))
+"""}, {EQV}, visible=True),
 ]
 
 C01C = [
