@@ -393,6 +393,10 @@ VISIBLE_MESSAGES = {
     "equivariance: sum instead of the largest difference": ("test_equivariance_error", "a sum?", "np.roll"),
     "equivariance: mean of the differences, no abs": ("test_equivariance_error", "LARGEST absolute", "np.roll"),
     "equivariance: np.roll instead of shift": ("test_equivariance_error", "np.roll wraps around", ""),
+    "summary: parameters counted on the layer's output shape": ("test_pipeline_summary", "layer 0 ('conv', 8, 3, 3, 1, 1): "
+                                                                 "584 parameters, expected 80: count with the shape that ENTERS", ""),
+    "summary: ReLU and pooling assumed to keep the shape": ("test_pipeline_summary", "layer 2 ('maxpool', 2, 2): shape "
+                                                             "(3, 6, 24, 18), expected (3, 6, 12, 9)", "[((3, 6, 24, 18)"),
     "equivariance: largest difference without abs, taken the other way round":
         ("test_equivariance_error", "np.abs", ""),
 }

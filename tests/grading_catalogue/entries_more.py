@@ -397,6 +397,19 @@ def pipeline_summary(input_shape, layers):
         summary.append((shape, layer_param_count(shape, layer)))
     return summary
 """}, {SUM}),
+    # right on the book's network (no pooling), wrong from the first pooling layer of the second one
+    _e("summary: ReLU and pooling assumed to keep the shape", _B, {"pipeline_summary": """
+def pipeline_summary(input_shape, layers):
+    summary, shape = [], tuple(input_shape)
+    for layer in layers:
+        if layer[0] in ("relu", "maxpool"):
+            summary.append((shape, 0))
+            continue
+        count = layer_param_count(shape, layer)
+        shape = layer_output_shape(shape, layer)
+        summary.append((shape, count))
+    return summary
+"""}, {SUM}, visible=True),
     _e("summary: every layer gets the network's input shape", _B, {"pipeline_summary": """
 def pipeline_summary(input_shape, layers):
     return [(layer_output_shape(input_shape, layer), layer_param_count(input_shape, layer)) for layer in layers]
