@@ -716,6 +716,12 @@ def dilated_receptive_field(sizes, dilations):
     spans = np.asarray(dilations) * (np.asarray(sizes) - 1) + 1
     return np.sum(spans - 1) + 1.0
 """}),
+    # the text asks for ints; the marking compares the numbers (as for every count of the course)
+    _e("bytes as floats from the bits of the dtype (bits / 8)", _A, {"activation_bytes": """
+def activation_bytes(shapes, N, dtype):
+    info = np.finfo(dtype) if np.issubdtype(dtype, np.floating) else np.iinfo(dtype)
+    return [N * np.prod(shape) * info.bits / 8 for shape in shapes]
+"""}),
     _e("1x1 as a loop over pixels; rf and bytes by recursion and a while loop", _A, {"conv1x1": """
 def conv1x1(x, w, b):
     N, C, H, W = x.shape
