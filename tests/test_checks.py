@@ -13,6 +13,7 @@ import nbformat
 import pytest
 
 from grading.checks import ASSIGNMENTS, CHECKS, Case, run_case, run_check
+from grading.checks import a01_mlp
 from grading.checks.prehandin import verdict
 from grading_catalogue import CORRECT, WRONG, build_submission, code_cells, reference_sources
 from grading_catalogue import report
@@ -380,6 +381,47 @@ def test_visible_tests_report_what_the_function_raised(name):
     assert hint in message, message
 
 
+# What a visible test says about a mistake: (test cell, words it must say, words it must not say,
+# e.g. a hidden answer).
+VISIBLE_MESSAGES = {
+    "param counts: conv biases forgotten (64 * 3 * 3 * 3)": ("test_param_counts", "ONE bias", "1792"),
+    "param counts: one conv bias per channel (64 * (27 + 3))": ("test_param_counts", "one bias per channel", "1792"),
+    "param counts: conv weights counted at every one of 222 x 222 positions":
+        ("test_param_counts", "the image size does not enter the count", "1792"),
+    "param counts: conv channels forgotten": ("test_param_counts", "all 3 colour channels", "1792"),
+    "equivariance: mean instead of the largest difference": ("test_equivariance_error", "a mean?", "np.roll"),
+    "equivariance: sum instead of the largest difference": ("test_equivariance_error", "a sum?", "np.roll"),
+    "equivariance: mean of the differences, no abs": ("test_equivariance_error", "LARGEST absolute", "np.roll"),
+    "equivariance: np.roll instead of shift": ("test_equivariance_error", "np.roll wraps around", ""),
+    "summary: parameters counted on the layer's output shape": ("test_pipeline_summary", "layer 0 ('conv', 8, 3, 3, 1, 1): "
+                                                                 "584 parameters, expected 80: count with the shape that ENTERS", ""),
+    "summary: ReLU and pooling assumed to keep the shape": ("test_pipeline_summary", "layer 2 ('maxpool', 2, 2): shape "
+                                                             "(3, 6, 24, 18), expected (3, 6, 12, 9)", "[((3, 6, 24, 18)"),
+    "equivariance: largest difference without abs, taken the other way round":
+        ("test_equivariance_error", "np.abs", ""),
+}
+
+
+@pytest.mark.parametrize("name", sorted(VISIBLE_MESSAGES))
+def test_visible_tests_name_the_mistake(name):
+    entry = next(e for e in WRONG if e.name == name)
+    gid, needle, forbidden = VISIBLE_MESSAGES[name]
+    message = visible_results(entry.assignment, entry.replacements)[gid]
+    assert message and needle in message, message
+    assert not forbidden or forbidden not in message.replace(",", ""), message
+
+
+def test_param_counts_messages_reveal_no_answer():
+    """The pre-hand-in check "reveals no answers": for a value (not a function of random inputs) the
+    expected value IS the answer, so the grader's messages about param_counts never show it."""
+    answers = [str(v) for v in a01_mlp.param_counts_expected()]
+    messages = [m for e in WRONG if e.assignment == "01_mlp"
+                for m in [evaluate(e.assignment, e.replacements)["test_param_counts"]] if m]
+    assert len(messages) >= 5
+    for message in messages:
+        assert not any(a in message.replace(",", "") for a in answers), message
+
+
 def _pool(x, size=2, stride=None, *, default=None, start=None, swap=False, dtype=None, op=np.max):
     """Pooling with a learner's mistake: a wrong `default` stride, windows starting every `start`
     pixels, H and W read the other way round (`swap`), or the output in another `dtype`."""
@@ -432,6 +474,8 @@ def test_a_visible_test_shows_a_large_wrong_array_in_one_line():
     (("x_pad = zero_pad(x, padding)", "x_pad = x"), "test_conv2d", "is the input padded?"),
     (("// stride + 1", "/ stride + 1"), "test_conv2d", "use floor division `//` (not `/`)"),
     (("// stride + 1", "/ stride + 1"), "test_conv_output_size", "a size is a whole number: use floor division //"),
+    (("(n + 2 * padding - f) // stride + 1", "np.floor((n + 2 * padding - f) / stride) + 1"), "test_conv_output_size",
+     "returned np.float64(3.0) (a float64): return a whole number (int): use // (floor division), not np.floor or /"),
 ])
 def test_visible_tests_hint_at_a_missing_padding_and_floor_division(mistake, cell, hint):
     """A forgotten padding makes np.tensordot raise 'shape-mismatch for sum'; `/` makes a float

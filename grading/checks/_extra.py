@@ -67,6 +67,22 @@ def count_check(expected, *, what="the count", variants=()):
     return scalar_check(expected, what=what, variants=[Variant(m, n) for n, m in variants])
 
 
+def int_type_check(inner, *, what, advice):
+    """`inner`, plus the rule that the answer is an int (a Python or NumPy integer, not a bool):
+    a right value as a float (3.0) fails with `advice`, e.g. where later code uses it as a size."""
+    def verdict(got):
+        msg = inner(got)
+        if msg:
+            return msg
+        if isinstance(got, (bool, np.bool_)) or not isinstance(got, (int, np.integer)):
+            shown = (f"{float(got)!r} (a {type(got).__name__})" if isinstance(got, (float, np.floating))
+                     else describe(got))
+            return f"{what} returned {shown}: return a whole number (int): {advice}"
+        return None
+
+    return never_raises(verdict, what)
+
+
 def sequence_check(parts, *, what="the result"):
     """A check for a list with one (shape, count) pair per item; `parts` are (name, shape check,
     count check) triples, one per expected item."""

@@ -85,15 +85,21 @@ def _param_counts_check(got):
     dense_wrong = {h * w * c * 1000: "the 1,000 biases are missing",
                    h * w * 1000 + 1000: "the 3 colour channels are missing: the input has 224*224*3 numbers",
                    h * w * c + 1000: "inputs and units were added, not multiplied"}
-    conv_wrong = {64 * 3 * 3 * c: "the 64 biases are missing",
+    conv_wrong = {64 * 3 * 3 * c: "the 64 biases are missing: each filter has F*F*C weights plus ONE bias",
                   64 * (3 * 3 + 1): "the 3 input channels are missing: each filter is 3x3x3",
-                  64 * (3 * 3 + 1) * c: "one bias per filter, not per channel",
-                  conv * 222 * 222: "a conv layer shares its weights: they do not depend on the image size"}
+                  64 * (3 * 3 + 1) * c: "one bias per channel counted: each filter has ONE bias"}
+    shared = "a conv layer shares its weights across positions: the image size does not enter the count"
+    hints = {"dense_params": "ONE dense layer from the 224*224*3 inputs to 1,000 units: its weights and biases",
+             "conv_params": "each of the 64 filters has 3x3x3 weights (F*F*C) and ONE bias"}
+    # A value is not a function of random inputs: its expected value IS the answer, and the
+    # pre-hand-in check (the same messages) reveals no answers. So: what is wrong, never the number.
     for name, got_v, want, wrong in (("dense_params", arr[0], dense, dense_wrong),
                                       ("conv_params", arr[1], conv, conv_wrong)):
         if got_v != want:
-            hint = wrong.get(got_v, "count weights and biases")
-            msgs.append(f"{name} is {fmt_num(got_v)}, expected {fmt_num(want)}: {hint}")
+            hint = wrong.get(got_v, hints[name])
+            if name == "conv_params" and got_v >= h * w:
+                hint = shared
+            msgs.append(f"{name} is {fmt_num(got_v)}, not the right count: {hint}")
     return "; ".join(msgs) if msgs else None
 
 

@@ -194,11 +194,17 @@ def _summary_case(label, input_shape, layers):
     expected = summary(input_shape, layers)
     parts, shape = [], input_shape
     for i, (layer, (s, n)) in enumerate(zip(layers, expected)):
+        # the mistakes of the chaining itself: the shape that enters the layer given as its output,
+        # the parameters counted with the shape the layer outputs
+        entered = [(shape, "that is the shape that ENTERS the layer; give the shape it outputs")] if shape != s else []
+        on_output = params(s, layer)
+        counted = ([(on_output, "counted with the shape the layer outputs: count with the shape that ENTERS it")]
+                   if on_output != n else [])
         parts.append((f"layer {i} ({layer[0]})",
                       int_tuple_check(s, what=f"the shape after layer {i} ({_layer_text(layer)})",
-                                      variants=shape_variants(shape, layer)),
+                                      variants=entered + shape_variants(shape, layer)),
                       count_check(n, what=f"the parameters of layer {i} ({_layer_text(layer)})",
-                                  variants=param_variants(shape, layer))))
+                                  variants=counted + param_variants(shape, layer))))
         shape = s
     check = sequence_check(parts, what="pipeline_summary")
     return Case(label, (tuple(input_shape), tuple(layers)), {}, expected, check)

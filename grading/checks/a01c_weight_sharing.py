@@ -177,6 +177,14 @@ def _error_case(label, name, x, dy, dx):
          "np.roll wraps around; use your shift, where zeros move in"),
         (float(np.mean(np.abs(op(shift_ref(x, dy, dx)) - shift_ref(op(x), dy, dx)))),
          "that is the mean difference; return the LARGEST absolute difference"),
+        (float(np.sum(np.abs(op(shift_ref(x, dy, dx)) - shift_ref(op(x), dy, dx)))),
+         "that is the sum of the differences; return the LARGEST absolute difference"),
+        (float(np.mean(op(shift_ref(x, dy, dx)) - shift_ref(op(x), dy, dx))),
+         "that is the mean of the differences, without abs; return the LARGEST absolute difference"),
+        (float(np.max(op(shift_ref(x, dy, dx)) - shift_ref(op(x), dy, dx))),
+         "the absolute value is missing: take np.abs of the differences, then the maximum"),
+        (float(np.max(shift_ref(op(x), dy, dx) - op(shift_ref(x, dy, dx)))),
+         "the absolute value is missing: take np.abs of the differences, then the maximum"),
     ]
     variants = [(v, m) for v, m in variants if abs(v - expected) > 1e-9]
     check = close_scalar_check(expected, what=f"equivariance_error({name}, x, {dy}, {dx})", variants=variants,

@@ -8,6 +8,7 @@ import cnnlib
 
 from ._conv import conv_variants, out_size, random_conv_cases
 from ._core import Case, Check, Variant, array_check, never_raises, scalar_check
+from ._extra import int_type_check
 
 ASSIGNMENT = "03_hyperparameters"
 
@@ -55,6 +56,12 @@ def pad_cases(rng):
 
 
 # --------------------------------------------------------------------------- conv_output_size
+#: a size is used by conv2d (np.zeros, range): the right value as a float (np.floor, /) breaks it
+FLOOR_ADVICE = "use // (floor division), not np.floor or /"
+#: a count is a whole number too (the task says so); floats come from /, math.pow, ** 2.0
+COUNT_ADVICE = "multiply ints (no /, math.pow or float())"
+
+
 def _size_case(label, n, f, p, s):
     expected = cnnlib.conv_output_size(n, f, p, s)
     variants = [
@@ -66,8 +73,9 @@ def _size_case(label, n, f, p, s):
         Variant("the padding is ignored", (n - f) // s + 1 if n >= f else None),
         Variant("(n + 2P - F) / S + 1 must be floored: use //", (n + 2 * p - f) / s + 1),
     ]
-    check = scalar_check(expected, what=f"conv_output_size(n={n}, f={f}, padding={p}, stride={s})",
-                         variants=variants, hint="(n + 2P - F) // S + 1")
+    what = f"conv_output_size(n={n}, f={f}, padding={p}, stride={s})"
+    check = int_type_check(scalar_check(expected, what=what, variants=variants, hint="(n + 2P - F) // S + 1"),
+                           what=what, advice=FLOOR_ADVICE)
     return Case(label, (n, f, p, s), {}, expected, check)
 
 
@@ -139,8 +147,9 @@ def _param_case(label, C, K, F):
         Variant("the channels are missing: each filter is F x F x C", K * (F * F + 1)),
         Variant("F is not squared: a filter is F x F", K * (F * C + 1)),
     ] + _order_variants(C, K, F)
-    check = scalar_check(expected, what=f"conv_param_count(C={C}, K={K}, F={F})", variants=variants,
-                         hint="K * (F * F * C + 1)")
+    what = f"conv_param_count(C={C}, K={K}, F={F})"
+    check = int_type_check(scalar_check(expected, what=what, variants=variants, hint="K * (F * F * C + 1)"),
+                           what=what, advice=COUNT_ADVICE)
     return Case(label, (C, K, F), {}, expected, check)
 
 

@@ -49,6 +49,21 @@ dense_params = 224 * 224 * 3 * 1000 + 1000
 conv_params = 64 * (3 * 3 + 1)
 param_counts = (dense_params, conv_params)
 '''}, {"test_param_counts"}),
+    _e("param counts: conv biases forgotten (64 * 3 * 3 * 3)", "01_mlp", {"param_counts": '''
+dense_params = mlp_param_count([224 * 224 * 3, 1000])
+conv_params = 64 * 3 * 3 * 3
+param_counts = (dense_params, conv_params)
+'''}, {"test_param_counts"}, visible=True),
+    _e("param counts: one conv bias per channel (64 * (27 + 3))", "01_mlp", {"param_counts": '''
+dense_params = mlp_param_count([224 * 224 * 3, 1000])
+conv_params = 64 * (3 * 3 * 3 + 3)
+param_counts = (dense_params, conv_params)
+'''}, {"test_param_counts"}, visible=True),
+    _e("param counts: conv weights counted at every one of 222 x 222 positions", "01_mlp", {"param_counts": '''
+dense_params = mlp_param_count([224 * 224 * 3, 1000])
+conv_params = 64 * (3 * 3 * 3 + 1) * 222 * 222
+param_counts = (dense_params, conv_params)
+'''}, {"test_param_counts"}, visible=True),
     _e("param counts hard-coded with the dense biases missing", "01_mlp", {"param_counts": '''
 param_counts = (150528000, 1792)
 '''}, {"test_param_counts"}),
@@ -227,6 +242,11 @@ import math
 def conv_output_size(n, f, padding, stride):
     return math.ceil((n + 2 * padding - f) / stride) + 1
 '''}, {"test_conv_output_size", "test_conv2d"}),
+    # np.floor returns a float (3.0): right value, but conv2d's np.zeros and range() refuse it
+    _e("output size: np.floor returns a float", "03_hyperparameters", {"conv_output_size": '''
+def conv_output_size(n, f, padding, stride):
+    return np.floor((n + 2 * padding - f) / stride) + 1
+'''}, {"test_conv_output_size", "test_conv2d"}, visible=True),
     _e("output size: padding counted once", "03_hyperparameters", {"conv_output_size": '''
 def conv_output_size(n, f, padding, stride):
     return (n + padding - f) // stride + 1
@@ -266,6 +286,13 @@ def conv2d(x, w, b, stride=1, padding=0):
 def conv_param_count(C, K, F):
     return K * F * F * C
 '''}, {"test_conv_param_count"}),
+    _e("param count: math.pow gives a float (1792.0)", "03_hyperparameters", {"conv_param_count": '''
+import math
+
+
+def conv_param_count(C, K, F):
+    return K * (math.pow(F, 2) * C + 1)
+'''}, {"test_conv_param_count"}, visible=True),
     # the order the course used before it chose in, out, size everywhere
     _e("param count: arguments in the order (K, F, C)", "03_hyperparameters", {"conv_param_count": '''
 def conv_param_count(K, F, C):
