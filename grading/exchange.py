@@ -16,6 +16,7 @@ MAX_ARRAY_BYTES = 64 << 20          # one returned array
 MAX_RESULT_BYTES = 256 << 20        # everything one jail sends back
 MAX_JSON_BYTES = 8 << 20            # one JSON frame
 NUMERIC_KINDS = "biufc"
+PLAIN = (type(None), bool, str, int, float, complex, tuple, list, dict)
 NAME_RE = re.compile(r"^[A-Za-z0-9_.-]{1,100}$")
 DTYPE_RE = re.compile(r"^[<>|=][biufc][0-9]{1,2}$")
 
@@ -43,7 +44,9 @@ def encode(obj, blobs, prefix="a", *, trusted=False, _count=None):
     Only exact plain types pass: None, bool, str, int, float, complex, tuple, list, dict with
     str keys, numeric NumPy arrays and scalars. The grader sends a case's arguments
     (`trusted`: a view keeps its layout and writeable flag; anything else is a TypeError);
-    the jail sends what the student returned (anything else becomes an UnsupportedValue).
+    the jail sends what the student returned: a subclass of a tuple, list, dict or array (a
+    namedtuple, np.matrix) as its plain content, as the in-process checks see it; anything
+    else becomes an UnsupportedValue.
     """
     import numpy as np
     count = _count if _count is not None else [0]
@@ -51,6 +54,11 @@ def encode(obj, blobs, prefix="a", *, trusted=False, _count=None):
     if count[0] > MAX_NODES:
         raise ValueError("result too large")
     tp = type(obj)
+    if not (trusted or tp in PLAIN or tp is np.ndarray or isinstance(obj, np.generic)):
+        for base in (tuple, list, dict, np.ndarray):  # a namedtuple, np.matrix: plain content
+            if isinstance(obj, base):
+                obj, tp = np.ndarray.view(obj, np.ndarray) if base is np.ndarray else base(obj), base
+                break
     if obj is None or tp in (bool, str, int, float):  # JSON itself (NaN and infinities too)
         if tp is int and obj.bit_length() > 13000:
             return {"t": "unsupported", "type": "huge int"}

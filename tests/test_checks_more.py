@@ -173,3 +173,12 @@ def test_messages_name_the_mistake(name):
     results = evaluate(entry.assignment, entry.replacements)
     messages = " ".join(m for m in results.values() if m)
     assert MESSAGES[name] in messages, messages
+
+
+def test_an_object_the_jail_could_not_send_is_named_by_its_type():
+    """The jail sends a stand-in for an object that is not a plain value; the learner reads its
+    type (a generator, their own class), not the stand-in's."""
+    from grading.checks._core import to_array
+    from grading.exchange import UnsupportedValue
+    _, message = to_array(UnsupportedValue("generator"))
+    assert "returned a generator object" in message and "UnsupportedValue" not in message

@@ -73,6 +73,8 @@ def describe(obj) -> str:
         return "an object"
     if obj is None:
         return "None"
+    if name == "UnsupportedValue":   # what the jail sends for an object that is not a plain value
+        return f"a {str(getattr(obj, 'type_name', 'object'))[:80]} object (not a plain array, number or tuple)"
     try:
         if isinstance(obj, np.ndarray):
             return f"an array of shape {tuple(int(n) for n in obj.shape)} and dtype {obj.dtype}"
