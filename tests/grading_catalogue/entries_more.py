@@ -270,6 +270,15 @@ def conv2d_im2col(x, w, b, stride=1, padding=0):
     Y = im2col(x, Fh, Fw, stride, padding) @ w.reshape(K, -1).T
     return Y.reshape(N, Ho, Wo, K).transpose(0, 3, 1, 2)
 """}, {CIM, ONE}),
+    _e("conv: kernel flipped (true convolution)", "03b_im2col", {"conv2d_im2col": """
+def conv2d_im2col(x, w, b, stride=1, padding=0):
+    N, C, H, W = x.shape
+    K, _, Fh, Fw = w.shape
+    Ho = (H + 2 * padding - Fh) // stride + 1
+    Wo = (W + 2 * padding - Fw) // stride + 1
+    Y = im2col(x, Fh, Fw, stride, padding) @ w[:, :, ::-1, ::-1].reshape(K, -1).T + b
+    return Y.reshape(N, Ho, Wo, K).transpose(0, 3, 1, 2)
+"""}, {CIM, ONE}, visible=True),
 ]
 
 C03B = [
