@@ -10,6 +10,12 @@ from test_checks import visible_results
 # entry name -> a phrase its visible test's message must contain
 VISIBLE_MESSAGES = {
     "conv: kernel flipped (true convolution)": "the kernel is flipped",
+    "sgd: dW = dscores.T @ x (the shapes do not match)": "dW = x.T @ dscores has the shape of W",
+}
+
+# entry name -> words its visible message must NOT contain (hints that belong to other notebooks)
+VISIBLE_NOT = {
+    "sgd: dW = dscores.T @ x (the shapes do not match)": ("kernel", "padd"),
 }
 
 
@@ -19,3 +25,11 @@ def test_visible_messages_name_the_mistake(name):
     results = visible_results(entry.assignment, entry.replacements)
     messages = " ".join(results[g] or "" for g in entry.must_fail)
     assert VISIBLE_MESSAGES[name] in messages, messages
+
+
+@pytest.mark.parametrize("name", sorted(VISIBLE_NOT))
+def test_visible_messages_fit_the_notebook(name):
+    entry = next(e for e in WRONG if e.name == name)
+    results = visible_results(entry.assignment, entry.replacements)
+    messages = " ".join(results[g] or "" for g in entry.must_fail)
+    assert messages and not any(word in messages for word in VISIBLE_NOT[name]), messages

@@ -94,6 +94,11 @@ def sgd_step(W, b, x, y, lr):
     W_new, b_new = W - lr * (x.T @ dscores), b - lr * dscores.sum(axis=0)
     return W_new, b_new, softmax_cross_entropy(x @ W_new + b_new, y)[0]
 '''}, {SGD}),
+    _e("sgd: dW = dscores.T @ x (the shapes do not match)", "05b_learning", {"sgd_step": '''
+def sgd_step(W, b, x, y, lr):
+    loss, dscores = softmax_cross_entropy(x @ W + b, y)
+    return W - lr * (dscores.T @ x), b - lr * dscores.sum(axis=0), loss
+'''}, {SGD}, visible=True),
 ]
 
 C05B = [
