@@ -5,12 +5,14 @@ import pytest
 
 from grading_catalogue import WRONG
 
-from test_checks import visible_results
+from test_checks import evaluate, visible_results
 
 # entry name -> a phrase its visible test's message must contain
 VISIBLE_MESSAGES = {
     "conv: kernel flipped (true convolution)": "the kernel is flipped",
     "sgd: dW = dscores.T @ x (the shapes do not match)": "dW = x.T @ dscores has the shape of W",
+    "conv backward: dx cropped with [P:-P] (empty at padding 0)": "an axis has length 0, with padding 0, a slice "
+                                                                  "like `x[P:-P]` is EMPTY",
 }
 
 # entry name -> words its visible message must NOT contain (hints that belong to other notebooks)
@@ -33,3 +35,16 @@ def test_visible_messages_fit_the_notebook(name):
     results = visible_results(entry.assignment, entry.replacements)
     messages = " ".join(results[g] or "" for g in entry.must_fail)
     assert messages and not any(word in messages for word in VISIBLE_NOT[name]), messages
+
+
+# entry name -> a phrase the grader's (and the pre-hand-in check's) message must contain
+GRADER_MESSAGES = {
+    "conv backward: dx cropped with [P:-P] (empty at padding 0)": "dx_pad[:, :, P:-P, P:-P] is EMPTY",
+}
+
+
+@pytest.mark.parametrize("name", sorted(GRADER_MESSAGES))
+def test_grader_messages_name_the_mistake(name):
+    entry = next(e for e in WRONG if e.name == name)
+    messages = " ".join(m for m in evaluate(entry.assignment, entry.replacements).values() if m)
+    assert GRADER_MESSAGES[name] in messages, messages

@@ -1044,7 +1044,7 @@ def max_pool2d_backward(dout, x, size=2, stride=None):
     _e("conv backward: square kernels (K, _, F, _ = w.shape)", "06_backprop", {"conv2d_backward": REF_BACKWARD.replace(
         "K, _, Fh, Fw = w.shape", "K, _, Fh, _ = w.shape\n    Fw = Fh")}, {"test_conv2d_backward"}),
     _e("conv backward: dx cropped with [P:-P] (empty at padding 0)", "06_backprop", {"conv2d_backward": REF_BACKWARD.replace(
-        "return dxp[:, :, p:p + H, p:p + W], dw, db", "return dxp[:, :, p:-p, p:-p], dw, db")}, {"test_conv2d_backward"}),
+        "return dxp[:, :, p:p + H, p:p + W], dw, db", "return dxp[:, :, p:-p, p:-p], dw, db")}, {"test_conv2d_backward"}, visible=True),
     _e("conv backward: dw from the unpadded input", "06_backprop", {"conv2d_backward": REF_BACKWARD.replace(
         "dw[k] += dout[n, k, i, j] * xp[n, :, r:r + Fh, q:q + Fw]",
         "dw[k] += dout[n, k, i, j] * x[n, :, r:r + Fh, q:q + Fw]")},
