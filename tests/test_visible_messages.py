@@ -13,11 +13,15 @@ VISIBLE_MESSAGES = {
     "sgd: dW = dscores.T @ x (the shapes do not match)": "dW = x.T @ dscores has the shape of W",
     "conv backward: dx cropped with [P:-P] (empty at padding 0)": "an axis has length 0, with padding 0, a slice "
                                                                   "like `x[P:-P]` is EMPTY",
+    "max backward: dx written at [c, n] (image and channel swapped)": "are image/channel pairs mixed up?",
+    "max backward: vectorised with (N, C) index arrays (dx[:, :, i*S+m, j*S+l])": "are image/channel pairs mixed up?",
 }
 
 # entry name -> words its visible message must NOT contain (hints that belong to other notebooks)
 VISIBLE_NOT = {
     "sgd: dW = dscores.T @ x (the shapes do not match)": ("kernel", "padd"),
+    # the batch is compared with the student's own one-image answer: it is not "expected"
+    "max backward: dx written at [c, n] (image and channel swapped)": ("expected",),
 }
 
 

@@ -637,6 +637,10 @@ def max_pool2d_backward(dout, x, size=2, stride=None):
                     dx[n, c, r + a, q + b] += dout[n, c, i, j]
     return dx
 '''}, {"test_max_pool2d_backward"}),
+    _e("max backward: dx written at [c, n] (image and channel swapped)", "05_pooling",
+       {"max_pool2d_backward": REF_BACKWARD_LOOPS.replace(
+           "dx[n, c, i * stride + a, j * stride + b] += dout[n, c, i, j]",
+           "dx[c, n, i * stride + a, j * stride + b] += dout[n, c, i, j]")}, {"test_max_pool2d_backward"}, visible=True),
 ]
 
 C05 = [
