@@ -15,6 +15,9 @@ VISIBLE_MESSAGES = {
                                                                   "like `x[P:-P]` is EMPTY",
     "max backward: dx written at [c, n] (image and channel swapped)": "are image/channel pairs mixed up?",
     "max backward: vectorised with (N, C) index arrays (dx[:, :, i*S+m, j*S+l])": "are image/channel pairs mixed up?",
+    "single: output array of ints (np.zeros(..., dtype=int))": "is your output array an int array?",
+    "multi: output array of ints (np.zeros(..., dtype=int))": "is your output array an int array?",
+    "max pool: output array of ints (np.zeros(..., dtype=int))": "is your output array an int array?",
 }
 
 # entry name -> words its visible message must NOT contain (hints that belong to other notebooks)
@@ -44,6 +47,9 @@ def test_visible_messages_fit_the_notebook(name):
 # entry name -> a phrase the grader's (and the pre-hand-in check's) message must contain
 GRADER_MESSAGES = {
     "conv backward: dx cropped with [P:-P] (empty at padding 0)": "dx_pad[:, :, P:-P, P:-P] is EMPTY",
+    "single: output array of ints (np.zeros(..., dtype=int))": "is your output array an int array?",
+    "multi: output array of ints (np.zeros(..., dtype=int))": "is your output array an int array?",
+    "max pool: output array of ints (np.zeros(..., dtype=int))": "is your output array an int array?",
 }
 
 

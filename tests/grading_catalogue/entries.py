@@ -143,6 +143,27 @@ def conv2d_multi(x, w, b):
         maps.append(total + b[k])
     return np.array(maps)
 '''}, {"test_conv2d_multi"}),
+    _e("single: output array of ints (np.zeros(..., dtype=int))", "02_convolution", {"conv2d_single": '''
+def conv2d_single(x, w):
+    H, W = x.shape
+    Fh, Fw = w.shape
+    out = np.zeros((H - Fh + 1, W - Fw + 1), dtype=int)
+    for i in range(H - Fh + 1):
+        for j in range(W - Fw + 1):
+            out[i, j] = np.sum(x[i:i + Fh, j:j + Fw] * w)
+    return out
+'''}, {"test_conv2d_single"}, visible=True),
+    _e("multi: output array of ints (np.zeros(..., dtype=int))", "02_convolution", {"conv2d_multi": '''
+def conv2d_multi(x, w, b):
+    C, H, W = x.shape
+    K, _, Fh, Fw = w.shape
+    out = np.zeros((K, H - Fh + 1, W - Fw + 1), dtype=int)
+    for k in range(K):
+        for i in range(H - Fh + 1):
+            for j in range(W - Fw + 1):
+                out[k, i, j] = np.sum(x[:, i:i + Fh, j:j + Fw] * w[k]) + b[k]
+    return out
+'''}, {"test_conv2d_multi"}, visible=True),
 ]
 
 C02 = [
@@ -637,6 +658,8 @@ def max_pool2d_backward(dout, x, size=2, stride=None):
                     dx[n, c, r + a, q + b] += dout[n, c, i, j]
     return dx
 '''}, {"test_max_pool2d_backward"}),
+    _e("max pool: output array of ints (np.zeros(..., dtype=int))", "05_pooling", {"max_pool2d": REF_MAX_LOOPS.replace(
+        "out = np.zeros((N, C, Ho, Wo))", "out = np.zeros((N, C, Ho, Wo), dtype=int)")}, {"test_max_pool2d"}, visible=True),
     _e("max backward: dx written at [c, n] (image and channel swapped)", "05_pooling",
        {"max_pool2d_backward": REF_BACKWARD_LOOPS.replace(
            "dx[n, c, i * stride + a, j * stride + b] += dout[n, c, i, j]",
