@@ -18,6 +18,8 @@ VISIBLE_MESSAGES = {
     "single: output array of ints (np.zeros(..., dtype=int))": "is your output array an int array?",
     "multi: output array of ints (np.zeros(..., dtype=int))": "is your output array an int array?",
     "max pool: output array of ints (np.zeros(..., dtype=int))": "is your output array an int array?",
+    "sce: dscores not divided by N (the loss is a mean)": "part 1 is wrong: fix softmax_cross_entropy first",
+    "sgd: the learning rate is missing": "the learning rate is missing",
 }
 
 # entry name -> words its visible message must NOT contain (hints that belong to other notebooks)
@@ -25,6 +27,8 @@ VISIBLE_NOT = {
     "sgd: dW = dscores.T @ x (the shapes do not match)": ("kernel", "padd"),
     # the batch is compared with the student's own one-image answer: it is not "expected"
     "max backward: dx written at [c, n] (image and channel swapped)": ("expected",),
+    # a correct sgd_step on a part 1 that forgets / N is not blamed for the learning rate
+    "sce: dscores not divided by N (the loss is a mean)": ("learning rate",),
 }
 
 

@@ -66,6 +66,20 @@ def softmax_cross_entropy(scores, y):
         dscores[n, y[n]] -= 1
     return -log_p[np.arange(N), y].mean(), dscores / N
 '''}, {SCE, SGD}),
+    _e("sce: dscores not divided by N (the loss is a mean)", "05b_learning", {"softmax_cross_entropy": '''
+def softmax_cross_entropy(scores, y):
+    N = scores.shape[0]
+    shifted = scores - scores.max(axis=1, keepdims=True)
+    log_p = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+    dscores = np.exp(log_p)
+    dscores[np.arange(N), y] -= 1
+    return -log_p[np.arange(N), y].mean(), dscores
+'''}, {SCE, SGD}, visible=True),
+    _e("sgd: the learning rate is missing", "05b_learning", {"sgd_step": '''
+def sgd_step(W, b, x, y, lr):
+    loss, dscores = softmax_cross_entropy(x @ W + b, y)
+    return W - x.T @ dscores, b - dscores.sum(axis=0), loss
+'''}, {SGD}, visible=True),
     _e("sgd: the step goes up the gradient", "05b_learning", {"sgd_step": '''
 def sgd_step(W, b, x, y, lr):
     loss, dscores = softmax_cross_entropy(x @ W + b, y)
