@@ -20,6 +20,8 @@ VISIBLE_MESSAGES = {
     "max pool: output array of ints (np.zeros(..., dtype=int))": "is your output array an int array?",
     "sce: dscores not divided by N (the loss is a mean)": "part 1 is wrong: fix softmax_cross_entropy first",
     "sgd: the learning rate is missing": "the learning rate is missing",
+    "maximise unit: norm scaled once at the end, not after every step":
+        "scale x back to max_norm after every step, not once at the end",
 }
 
 # entry name -> words its visible message must NOT contain (hints that belong to other notebooks)
@@ -54,6 +56,8 @@ GRADER_MESSAGES = {
     "single: output array of ints (np.zeros(..., dtype=int))": "is your output array an int array?",
     "multi: output array of ints (np.zeros(..., dtype=int))": "is your output array an int array?",
     "max pool: output array of ints (np.zeros(..., dtype=int))": "is your output array an int array?",
+    "maximise unit: norm scaled once at the end, not after every step":
+        "scale x back to max_norm after every step, not once at the end",
 }
 
 

@@ -470,6 +470,26 @@ def maximise_unit(x0, w1, b1, w2, b2, k, steps=30, lr=0.1, max_norm=2.0):
             x = x * (max_norm / norm)
     return x
 '''}, {"test_maximise_unit"}),
+    _e("maximise unit: norm scaled once at the end, not after every step", "04_features", {"maximise_unit": '''
+import cnnlib
+
+
+def maximise_unit(x0, w1, b1, w2, b2, k, steps=30, lr=0.1, max_norm=2.0):
+    x = np.array(x0, dtype=np.float64)
+    for _ in range(steps):
+        z1 = cnnlib.conv2d(x, w1, b1)
+        a1 = cnnlib.relu(z1)
+        z2 = cnnlib.conv2d(a1, w2, b2)
+        dout = np.zeros_like(z2)
+        dout[0, k, z2.shape[2] // 2, z2.shape[3] // 2] = 1.0
+        da1 = cnnlib.conv2d_backward(dout, a1, w2)[0]
+        dz1 = cnnlib.relu_backward(da1, z1)
+        x = x + lr * cnnlib.conv2d_backward(dz1, x, w1)[0]
+    norm = np.linalg.norm(x)
+    if norm > max_norm:
+        x = x * (max_norm / norm)
+    return x
+'''}, {"test_maximise_unit"}, visible=True),
     _e("maximise unit: x0 mutated in place", "04_features", {"maximise_unit": '''
 import cnnlib
 
