@@ -190,6 +190,10 @@ def _array_verdict(got, expected, what, variants, shape_hint, value_hint, rtol, 
     hits = [v.message for v in variants if v.value is not None and _close(arr, v.value, rtol, atol)]
     if hits:
         return f"{what} is wrong: {_either(hits)}" + _first_diff(arr, expected)
+    cut = np.trunc(np.asarray(expected, dtype=np.float64))
+    if _close(arr, cut, rtol, atol) and not _close(cut, expected, rtol, atol):
+        return (f"{what} is wrong: the values are cut to whole numbers: is your output array an int array?"
+                + _first_diff(arr, expected))
     hint = f" {value_hint}" if value_hint else ""
     return f"{what} has the right shape but wrong values.{hint}" + _first_diff(arr, expected)
 

@@ -131,7 +131,8 @@ def unit_response(x, w1, b1, w2, b2, k):
 
 def ascent(x0, w1, b1, w2, b2, k, steps, lr, max_norm, *, sign=1.0, relu_grad=True, project=True,
            unit=None):
-    """Projected gradient ascent on the input; the keywords make the known mistakes."""
+    """Projected gradient ascent on the input; the keywords make the known mistakes
+    (project="end": x is scaled back to max_norm once after the last step, not after each)."""
     x = np.array(x0, dtype=np.float64)
     for _ in range(steps):
         z1 = cnnlib.conv2d(x, w1, b1)
@@ -144,8 +145,11 @@ def ascent(x0, w1, b1, w2, b2, k, steps, lr, max_norm, *, sign=1.0, relu_grad=Tr
         dz1 = cnnlib.relu_backward(da1, z1) if relu_grad else da1
         x = x + sign * lr * cnnlib.conv2d_backward(dz1, x, w1)[0]
         norm = np.linalg.norm(x)
-        if project and norm > max_norm:
+        if project is True and norm > max_norm:
             x *= max_norm / norm
+    norm = np.linalg.norm(x)
+    if project == "end" and norm > max_norm:
+        x *= max_norm / norm
     return x
 
 
@@ -159,7 +163,10 @@ def _ascent_wrong(args):
     ]
 
 
-def _ascent_verdict(got, args, reference, wrongs):
+LATE_PROJECTION = "scale x back to max_norm after every step, not once at the end"
+
+
+def _ascent_verdict(got, args, reference, wrongs, late=None):
     x0, w1, b1, w2, b2, k, steps, lr, max_norm = args
     arr, msg = to_array(got)
     if msg:
@@ -187,28 +194,35 @@ def _ascent_verdict(got, args, reference, wrongs):
     if end < start:
         return (f"the unit's response fell from {fmt_num(start)} to {fmt_num(end)}: gradient ASCENT "
                 f"adds lr * gradient (x = x + lr * g)")
-    return (f"the unit's response rose from {fmt_num(start)} to {fmt_num(end)}, expected at least "
+    rose = (f"the unit's response rose from {fmt_num(start)} to {fmt_num(end)}, expected at least "
             f"{fmt_num(start + ASCENT_SHARE * ref_gain)} ({100 * ASCENT_SHARE:.0f} % of what {steps} steps "
-            f"of projected gradient ascent reach): check the gradient (a single 1 in dout at the "
+            f"of projected gradient ascent reach)")
+    if late is not None and np.allclose(arr, late, rtol=tol, atol=tol * max_norm):
+        return f"{rose}: the gradient steps look right, but {LATE_PROJECTION}"
+    return (f"{rose}: check the gradient (a single 1 in dout at the "
             f"centre unit of channel k, then conv2d_backward, relu_backward, conv2d_backward)")
 
 
 def _ascent_case(label, rng, *, c=1, hw=(9, 9), k1=4, k2=3, f=3, steps=30, lr=0.1, max_norm=2.0,
-                 dtype=np.float64):
-    """A random two-layer network with some dead ReLUs and a faint start image."""
+                 dtype=np.float64, unit_k=None):
+    """A random two-layer network with some dead ReLUs and a faint start image (channel `unit_k`
+    when given, else a random one)."""
     for _ in range(100):
         w1 = rng.normal(0.0, 0.5, (k1, c, f, f))
         b1 = rng.normal(-0.3, 0.3, k1)
         w2 = rng.normal(0.0, 0.5, (k2, k1, f, f))
         b2 = rng.normal(0.0, 0.1, k2)
         x0 = rng.normal(0.0, 0.1, (1, c) + tuple(hw))
-        k = int(rng.integers(0, k2))
+        k = int(rng.integers(0, k2))        # drawn even when unit_k is given: the same draws follow
+        if unit_k is not None:
+            k = unit_k
         args = tuple(a.astype(dtype) for a in (x0, w1, b1, w2, b2)) + (k, steps, float(lr), float(max_norm))
         reference = ascent(*args)
         if unit_response(reference, *args[1:6]) - unit_response(*args[:6]) > 0.1 * max_norm:
             break
     wrongs = _ascent_wrong(args)
-    check = never_raises(lambda got: _ascent_verdict(got, args, reference, wrongs), "the image",
+    late = ascent(*args, project="end")
+    check = never_raises(lambda got: _ascent_verdict(got, args, reference, wrongs, late), "the image",
                          f"; expected an image of shape {fmt_shape(args[0].shape)}")
     return Case(label, args, {}, reference, check)
 
@@ -216,6 +230,8 @@ def _ascent_case(label, rng, *, c=1, hw=(9, 9), k1=4, k2=3, f=3, steps=30, lr=0.
 def ascent_cases(rng):
     """The visible example first, then random networks: non-square, two channels, float32, big steps."""
     return [_ascent_case("the visible example: a 9x9 image, 30 steps", np.random.default_rng(4)),
+            _ascent_case("the visible example's network, large steps: channel 2, lr=1.0, max_norm=0.5, "
+                         "10 steps", np.random.default_rng(4), steps=10, lr=1.0, max_norm=0.5, unit_k=2),
             _ascent_case("a non-square 8x11 image with 2 channels", rng, c=2, hw=(8, 11), steps=25),
             _ascent_case("float32 arrays, 12x12, 40 steps", rng, hw=(12, 12), steps=40, dtype=np.float32),
             _ascent_case("large steps (lr=1.0) held to max_norm=1.0 at every step", rng, steps=20, lr=1.0,

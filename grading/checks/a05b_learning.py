@@ -97,6 +97,7 @@ def _sgd_case(label, W, b, x, y, lr):
     ]
     b_variants = [
         Variant("the step goes UP the gradient: b_new = b - lr * db", b64 + lr * db),
+        Variant("the learning rate is missing: b_new = b - lr * db", b64 - db if lr != 1 else None),
         Variant("db must be summed over the batch: db = dscores.sum(axis=0), shape (M,)",
                 shape=(N, b.shape[0])),
         Variant("db is a mean over the batch; it is the SUM of dscores over the batch (dscores is already divided by N)",
@@ -120,8 +121,8 @@ def _sgd_case(label, W, b, x, y, lr):
 
 
 def sgd_cases(rng):
-    cases = [_sgd_case("the worked example (N=2, D=2, M=3, W = 0, lr = 0.5)",
-                       np.zeros((2, 3)), np.zeros(3), np.array([[1.0, 2.0], [0.0, 1.0]]), np.array([0, 2]), 0.5)]
+    cases = [_sgd_case("the worked example (N=2, D=2, M=3, W = 0, lr = 0.1)",
+                       np.zeros((2, 3)), np.zeros(3), np.array([[1.0, 2.0], [0.0, 1.0]]), np.array([0, 2]), 0.1)]
     for N, D, M, lr in [(5, 3, 4, 0.1), (1, 4, 2, 1.0), (7, 6, 3, 0.01), (4, 2, 5, 2.0)]:
         cases.append(_sgd_case(f"random: N={N} examples, D={D} features, M={M} classes, lr={lr}",
                                rng.normal(size=(D, M)), rng.normal(size=M), rng.normal(size=(N, D)),

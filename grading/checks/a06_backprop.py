@@ -58,6 +58,8 @@ def _backward_case(label, dout, x, w, stride=1, padding=0, defaults=False):
                 "other view, dx as one full convolution of dout with w (chapter 8)",
                 cnnlib.conv2d_backward(dout, x, w[:, :, ::-1, ::-1].copy(), stride=stride, padding=padding)[0]),
         Variant("dx was divided by N: the gradient of the batch is a sum, not a mean", dx / N if N > 1 else None),
+        Variant("with padding 0, a crop like dx_pad[:, :, P:-P, P:-P] is EMPTY (-0 is 0): "
+                "return dx_pad[:, :, P:P+H, P:P+W]", shape=(N, C, 0, 0) if padding == 0 else None),
     ]
     if (stride < w.shape[2] or stride < w.shape[3]) and (dout.shape[2] > 1 or dout.shape[3] > 1):
         dx_variants.insert(0, Variant("`=` instead of `+=`: where windows overlap, every window adds its share",

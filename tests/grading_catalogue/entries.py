@@ -158,6 +158,27 @@ def conv2d_multi(x, w, b):
         maps.append(total + b[k])
     return np.array(maps)
 '''}, {"test_conv2d_multi"}),
+    _e("single: output array of ints (np.zeros(..., dtype=int))", "02_convolution", {"conv2d_single": '''
+def conv2d_single(x, w):
+    H, W = x.shape
+    Fh, Fw = w.shape
+    out = np.zeros((H - Fh + 1, W - Fw + 1), dtype=int)
+    for i in range(H - Fh + 1):
+        for j in range(W - Fw + 1):
+            out[i, j] = np.sum(x[i:i + Fh, j:j + Fw] * w)
+    return out
+'''}, {"test_conv2d_single"}, visible=True),
+    _e("multi: output array of ints (np.zeros(..., dtype=int))", "02_convolution", {"conv2d_multi": '''
+def conv2d_multi(x, w, b):
+    C, H, W = x.shape
+    K, _, Fh, Fw = w.shape
+    out = np.zeros((K, H - Fh + 1, W - Fw + 1), dtype=int)
+    for k in range(K):
+        for i in range(H - Fh + 1):
+            for j in range(W - Fw + 1):
+                out[k, i, j] = np.sum(x[:, i:i + Fh, j:j + Fw] * w[k]) + b[k]
+    return out
+'''}, {"test_conv2d_multi"}, visible=True),
 ]
 
 C02 = [
@@ -476,6 +497,26 @@ def maximise_unit(x0, w1, b1, w2, b2, k, steps=30, lr=0.1, max_norm=2.0):
             x = x * (max_norm / norm)
     return x
 '''}, {"test_maximise_unit"}),
+    _e("maximise unit: norm scaled once at the end, not after every step", "04_features", {"maximise_unit": '''
+import cnnlib
+
+
+def maximise_unit(x0, w1, b1, w2, b2, k, steps=30, lr=0.1, max_norm=2.0):
+    x = np.array(x0, dtype=np.float64)
+    for _ in range(steps):
+        z1 = cnnlib.conv2d(x, w1, b1)
+        a1 = cnnlib.relu(z1)
+        z2 = cnnlib.conv2d(a1, w2, b2)
+        dout = np.zeros_like(z2)
+        dout[0, k, z2.shape[2] // 2, z2.shape[3] // 2] = 1.0
+        da1 = cnnlib.conv2d_backward(dout, a1, w2)[0]
+        dz1 = cnnlib.relu_backward(da1, z1)
+        x = x + lr * cnnlib.conv2d_backward(dz1, x, w1)[0]
+    norm = np.linalg.norm(x)
+    if norm > max_norm:
+        x = x * (max_norm / norm)
+    return x
+'''}, {"test_maximise_unit"}, visible=True),
     _e("maximise unit: x0 mutated in place", "04_features", {"maximise_unit": '''
 import cnnlib
 
@@ -664,6 +705,12 @@ def max_pool2d_backward(dout, x, size=2, stride=None):
                     dx[n, c, r + a, q + b] += dout[n, c, i, j]
     return dx
 '''}, {"test_max_pool2d_backward"}),
+    _e("max pool: output array of ints (np.zeros(..., dtype=int))", "05_pooling", {"max_pool2d": REF_MAX_LOOPS.replace(
+        "out = np.zeros((N, C, Ho, Wo))", "out = np.zeros((N, C, Ho, Wo), dtype=int)")}, {"test_max_pool2d"}, visible=True),
+    _e("max backward: dx written at [c, n] (image and channel swapped)", "05_pooling",
+       {"max_pool2d_backward": REF_BACKWARD_LOOPS.replace(
+           "dx[n, c, i * stride + a, j * stride + b] += dout[n, c, i, j]",
+           "dx[c, n, i * stride + a, j * stride + b] += dout[n, c, i, j]")}, {"test_max_pool2d_backward"}, visible=True),
 ]
 
 C05 = [
@@ -1071,7 +1118,7 @@ def max_pool2d_backward(dout, x, size=2, stride=None):
     _e("conv backward: square kernels (K, _, F, _ = w.shape)", "06_backprop", {"conv2d_backward": REF_BACKWARD.replace(
         "K, _, Fh, Fw = w.shape", "K, _, Fh, _ = w.shape\n    Fw = Fh")}, {"test_conv2d_backward"}),
     _e("conv backward: dx cropped with [P:-P] (empty at padding 0)", "06_backprop", {"conv2d_backward": REF_BACKWARD.replace(
-        "return dxp[:, :, p:p + H, p:p + W], dw, db", "return dxp[:, :, p:-p, p:-p], dw, db")}, {"test_conv2d_backward"}),
+        "return dxp[:, :, p:p + H, p:p + W], dw, db", "return dxp[:, :, p:-p, p:-p], dw, db")}, {"test_conv2d_backward"}, visible=True),
     _e("conv backward: dw from the unpadded input", "06_backprop", {"conv2d_backward": REF_BACKWARD.replace(
         "dw[k] += dout[n, k, i, j] * xp[n, :, r:r + Fh, q:q + Fw]",
         "dw[k] += dout[n, k, i, j] * x[n, :, r:r + Fh, q:q + Fw]")},

@@ -66,6 +66,20 @@ def softmax_cross_entropy(scores, y):
         dscores[n, y[n]] -= 1
     return -log_p[np.arange(N), y].mean(), dscores / N
 '''}, {SCE, SGD}),
+    _e("sce: dscores not divided by N (the loss is a mean)", "05b_learning", {"softmax_cross_entropy": '''
+def softmax_cross_entropy(scores, y):
+    N = scores.shape[0]
+    shifted = scores - scores.max(axis=1, keepdims=True)
+    log_p = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+    dscores = np.exp(log_p)
+    dscores[np.arange(N), y] -= 1
+    return -log_p[np.arange(N), y].mean(), dscores
+'''}, {SCE, SGD}, visible=True),
+    _e("sgd: the learning rate is missing", "05b_learning", {"sgd_step": '''
+def sgd_step(W, b, x, y, lr):
+    loss, dscores = softmax_cross_entropy(x @ W + b, y)
+    return W - x.T @ dscores, b - dscores.sum(axis=0), loss
+'''}, {SGD}, visible=True),
     _e("sgd: the step goes up the gradient", "05b_learning", {"sgd_step": '''
 def sgd_step(W, b, x, y, lr):
     loss, dscores = softmax_cross_entropy(x @ W + b, y)
@@ -94,6 +108,11 @@ def sgd_step(W, b, x, y, lr):
     W_new, b_new = W - lr * (x.T @ dscores), b - lr * dscores.sum(axis=0)
     return W_new, b_new, softmax_cross_entropy(x @ W_new + b_new, y)[0]
 '''}, {SGD}),
+    _e("sgd: dW = dscores.T @ x (the shapes do not match)", "05b_learning", {"sgd_step": '''
+def sgd_step(W, b, x, y, lr):
+    loss, dscores = softmax_cross_entropy(x @ W + b, y)
+    return W - lr * (dscores.T @ x), b - lr * dscores.sum(axis=0), loss
+'''}, {SGD}, visible=True),
 ]
 
 C05B = [
@@ -270,6 +289,15 @@ def conv2d_im2col(x, w, b, stride=1, padding=0):
     Y = im2col(x, Fh, Fw, stride, padding) @ w.reshape(K, -1).T
     return Y.reshape(N, Ho, Wo, K).transpose(0, 3, 1, 2)
 """}, {CIM, ONE}),
+    _e("conv: kernel flipped (true convolution)", "03b_im2col", {"conv2d_im2col": """
+def conv2d_im2col(x, w, b, stride=1, padding=0):
+    N, C, H, W = x.shape
+    K, _, Fh, Fw = w.shape
+    Ho = (H + 2 * padding - Fh) // stride + 1
+    Wo = (W + 2 * padding - Fw) // stride + 1
+    Y = im2col(x, Fh, Fw, stride, padding) @ w[:, :, ::-1, ::-1].reshape(K, -1).T + b
+    return Y.reshape(N, Ho, Wo, K).transpose(0, 3, 1, 2)
+"""}, {CIM, ONE}, visible=True),
 ]
 
 C03B = [
