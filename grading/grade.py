@@ -158,6 +158,33 @@ def find_submissions(root: Path, assignments, students) -> list[Submission]:
     return found
 
 
+def misplaced(root: Path, assignments, students) -> list[str]:
+    """What under submitted/ is not in the layout submitted/<student>/<assignment>/ and so is
+    not graded: one line each, with what to do (an assignment folder first, a notebook loose in
+    a student's folder, a misspelt assignment name)."""
+    import difflib
+    base, out = root / "submitted", []
+    layout = "submitted/<student>/<assignment>/<assignment>.ipynb"
+    for top in sorted(base.iterdir()) if base.is_dir() else []:
+        if top.name.startswith(".") or (students and top.name not in students):
+            continue
+        if not top.is_dir():
+            out.append(f"submitted/{top.name}: a file outside any student's folder; expected {layout}")
+        elif top.name in assignments:
+            out.append(f"submitted/{top.name}/: named like an assignment; the layout is {layout} "
+                       "(the student's folder first)")
+        else:
+            for item in sorted(top.iterdir()):
+                if item.name.startswith(".") or (item.is_dir() and item.name in assignments):
+                    continue
+                what = "a folder that is not an assignment of the course" if item.is_dir() else \
+                    "a file outside any assignment's folder"
+                close = difflib.get_close_matches(item.name.removesuffix(".ipynb"), assignments, n=1)
+                out.append(f"submitted/{top.name}/{item.name}: {what}; expected {layout}"
+                           + (f" (did you mean {top.name}/{close[0]}/?)" if close else ""))
+    return out
+
+
 def folder_hash(folder: Path) -> str:
     """sha256 of a submission folder: names, links' targets (never followed) and the files'
     bytes, read in pieces; a file too large to send (it is never graded) counts by its size
@@ -217,8 +244,17 @@ def write_state(root: Path, sub: Submission, digest: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps({"hash": digest, "status": sub.status, "flags": sub.flags,
-                               "retry": sub.retry, "seconds": round(sub.seconds, 2)}, indent=1))
+                               "retry": sub.retry, "seconds": round(sub.seconds, 2),
+                               "autograded": graded_hash(root, sub)}, indent=1))
     tmp.replace(path)
+
+
+def graded_hash(root: Path, sub: Submission) -> str:
+    """sha256 of autograded/<student>/<assignment>/ ("" if absent): another tool that grades
+    the submission (a plain `nbgrader autograde`) rewrites it, and then this run's result is
+    no longer what the gradebook holds."""
+    folder = root / "autograded" / sub.student / sub.assignment
+    return folder_hash(folder) if folder.is_dir() else ""
 
 
 # ----------------------------------------------------------------------------- gradebook
@@ -361,7 +397,8 @@ def plan(root: Path, subs: list[Submission], force: bool, progress: Progress) ->
         state = read_state(root, sub)
         same = not force and state.get("hash") == sub.digest
         if (same and state.get("status") == "graded"
-                and (root / "autograded" / sub.student / sub.assignment).is_dir()):
+                and (root / "autograded" / sub.student / sub.assignment).is_dir()
+                and state.get("autograded", "") in ("", graded_hash(root, sub))):
             sub.status, sub.flags = "unchanged", list(state.get("flags", []))
             progress.record(sub.key, sub.status, 0.0, len(sub.flags))
         elif same and state.get("status") == "not graded" and state.get("retry") is False:
@@ -687,8 +724,9 @@ def export_and_report(root: Path, url: str) -> tuple[list[Path], str]:
     return [long_csv, wide_csv, page], report.text_summary(class_report)
 
 
-def summary(url: str, students, assignments, subs: list[Submission]) -> str:
-    """One row per student (score per assignment handed in by somebody), then the FLAGS."""
+def summary(url: str, students, assignments, subs: list[Submission], stray=()) -> str:
+    """One row per student (score per assignment handed in by somebody), then the FLAGS (and
+    what `misplaced` found, which was not graded)."""
     from nbgrader.api import Gradebook, MissingEntry
 
     from grading.export import waiting_for_a_person
@@ -720,9 +758,11 @@ def summary(url: str, students, assignments, subs: list[Submission]) -> str:
     lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)) for r in rows]
     lines.append("(- = no submission; * = a test cell needs a person; NOT GRADED = see FLAGS)")
     flagged = [s for s in subs if s.flags]
-    lines.append(f"\nFLAGS for a person ({len(flagged)} submission(s)):" if flagged else "\nFLAGS: none")
+    lines.append(f"\nFLAGS for a person ({len(flagged)} submission(s)):" if flagged else
+                 "\nFLAGS: none" if not stray else "\nFLAGS for a person:")
     for s in flagged:
         lines += [f"  {s.key}: {flag}" for flag in s.flags]
+    lines += [f"  not graded: {line}" for line in stray]
     return "\n".join(lines)
 
 
@@ -758,6 +798,13 @@ def main(argv=None) -> int:
         os.environ[SEED_ENV] = str(args.seed)
     assignments = find_assignments(root, args.assignment)
     subs = find_submissions(root, assignments, args.student)
+    stray = misplaced(root, find_assignments(root, None), args.student)
+    for line in stray:   # never graded, so never silently: here, and under FLAGS at the end
+        print(f"grading.grade: not graded: {line}", file=sys.stderr)
+    if not subs:
+        print(f"grading.grade: no submissions to grade under {root / 'submitted'}: each goes in "
+              "submitted/<student>/<assignment>/<assignment>.ipynb", file=sys.stderr)
+        return 1
     students = sorted({s.student for s in subs})
     progress = Progress(len(subs))
     todo = plan(root, subs, args.force or args.seed is not None, progress)
@@ -798,7 +845,7 @@ def main(argv=None) -> int:
     try:
         url = db_url_of(cfg)
         files, class_lines = export_and_report(root, url)
-        report = "\n" + summary(url, students, assignments, subs)
+        report = "\n" + summary(url, students, assignments, subs, stray)
     finally:
         stopping.join()
     if class_lines:

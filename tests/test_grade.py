@@ -44,6 +44,63 @@ def test_an_unknown_student_stops_with_the_names_close_to_it(tmp_path):
         find_submissions(tmp_path, ["02_convolution"], ["ada", "zed"])
 
 
+def test_work_outside_the_layout_is_named_never_skipped_silently(tmp_path, capsys):
+    """An instructor's day-one slips (assignment folder first, a notebook loose in the student's
+    folder, a misspelt assignment, a file at the top) graded nothing and said "FLAGS: none"."""
+    from grading.grade import alembic_on_path, main, misplaced, summary
+    names = ["02_convolution", "05_pooling"]
+    sub = tmp_path / "submitted"
+    (sub / "05_pooling" / "zoe").mkdir(parents=True)                   # assignment first
+    (sub / "yan").mkdir()
+    (sub / "yan" / "05_pooling.ipynb").write_text("{}")               # loose in the student's folder
+    (sub / "zoe" / "05-pooling").mkdir(parents=True)                   # misspelt
+    (sub / "notes.txt").write_text("x")
+    (sub / "ada" / "02_convolution").mkdir(parents=True)               # right
+    lines = misplaced(tmp_path, names, None)
+    assert len(lines) == 4, lines
+    assert any(line.startswith("submitted/05_pooling/: named like an assignment") for line in lines)
+    assert any(line.startswith("submitted/yan/05_pooling.ipynb: a file outside any assignment's folder")
+               and "did you mean yan/05_pooling/?" in line for line in lines)
+    assert any(line.startswith("submitted/zoe/05-pooling: a folder that is not an assignment")
+               and "did you mean zoe/05_pooling/?" in line for line in lines)
+    assert any(line.startswith("submitted/notes.txt: a file outside any student's folder") for line in lines)
+    assert misplaced(tmp_path, names, ["ada"]) == []                   # --student: only that folder
+    alembic_on_path()
+    flags = summary(f"sqlite:///{tmp_path / 'gb.db'}", [], [], [], lines).splitlines()
+    assert flags[-5] == "FLAGS for a person:" and flags[-1].startswith("  not graded: submitted/"), flags
+
+    empty = tmp_path / "empty"
+    (empty / "solutions" / "05_pooling").mkdir(parents=True)
+    (empty / "solutions" / "05_pooling" / "05_pooling.ipynb").write_text("{}")
+    (empty / "submitted" / "05_pooling" / "zoe").mkdir(parents=True)
+    assert main(["--root", str(empty)]) == 1                           # nothing graded: not "all well"
+    err = capsys.readouterr().err
+    assert "not graded: submitted/05_pooling/: named like an assignment" in err
+    assert "no submissions to grade under" in err and "submitted/<student>/<assignment>/" in err
+
+
+def test_a_submission_graded_since_by_another_tool_is_graded_again(tmp_path):
+    """A plain `nbgrader autograde` (say, where the jail could not start, so every test cell
+    waits for a person) rewrites autograded/; `make grade` must not call that "unchanged"."""
+    from grading.grade import Submission, plan, write_state
+    from grading.progress import Progress
+    folder = tmp_path / "submitted" / "ada" / "05_pooling"
+    folder.mkdir(parents=True)
+    (folder / "05_pooling.ipynb").write_text("{}")
+    graded = tmp_path / "autograded" / "ada" / "05_pooling"
+    graded.mkdir(parents=True)
+    (graded / "05_pooling.ipynb").write_text('{"graded by": "make grade"}')
+    sub = Submission("ada", "05_pooling", folder)
+    assert plan(tmp_path, [sub], False, Progress(1)) == [sub]          # never graded
+    sub.status = "graded"
+    write_state(tmp_path, sub, sub.digest)
+    again = Submission("ada", "05_pooling", folder)
+    assert plan(tmp_path, [again], False, Progress(1)) == [] and again.status == "unchanged"
+    (graded / "05_pooling.ipynb").write_text('{"graded by": "nbgrader autograde, no jail"}')
+    third = Submission("ada", "05_pooling", folder)
+    assert plan(tmp_path, [third], False, Progress(1)) == [third]
+
+
 @pytest.mark.filterwarnings("ignore:.*not in session")
 def test_summary_star_only_for_cells_still_waiting_for_a_person(tmp_path):
     """A score typed in the formgrader, then a `--force` regrade (which marks the cell for a

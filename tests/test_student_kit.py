@@ -103,13 +103,15 @@ def test_the_kits_command_runs_from_the_kit_alone(kit):
 
 
 def test_the_kit_installed_as_a_package_runs_the_check_anywhere(kit, tmp_path):
-    """On a JupyterHub the administrator installs the kit (`pip install <kit folder>`, not
-    editable) where the students' servers run, and a student runs the check in the folder that
-    `nbgrader fetch_assignment` made: every package of the kit (cnnlib.engine too) must install."""
-    folder, _ = kit
+    """On a JupyterHub the administrator installs the kit (`pip install .../student-kit.zip`,
+    as the Instructor guide says: from the folder, pip writes its build files into the
+    instructor's folder, which another account may not write to) where the students' servers
+    run, and a student runs the check in the folder that `nbgrader fetch_assignment` made:
+    every package of the kit (cnnlib.engine too) must install."""
+    folder, archive = kit
     site = tmp_path / "site"
     subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps",
-                    "--no-build-isolation", "--target", str(site), str(folder)],
+                    "--no-build-isolation", "--target", str(site), str(archive)],
                    check=True, capture_output=True, text=True, timeout=600)
     fetched = tmp_path / "home" / "02_convolution"
     fetched.mkdir(parents=True)
