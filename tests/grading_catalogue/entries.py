@@ -829,6 +829,10 @@ def predict(x):
 
 C06 = [
     _e("conv backward: plain loops over n, k, i, j", "06_backprop", {"conv2d_backward": REF_BACKWARD}),
+    _e("conv backward: the three gradients as a namedtuple", "06_backprop", {"conv2d_backward":
+       "from collections import namedtuple\nGrads = namedtuple('Grads', 'dx dw db')\n"
+       + REF_BACKWARD.replace("    return dxp[:, :, p:p + H, p:p + W], dw, db",
+                              "    return Grads(dxp[:, :, p:p + H, p:p + W], dw, db)")}),
     _e("conv backward: einsum per output position", "06_backprop", {"conv2d_backward": '''
 def conv2d_backward(dout, x, w, stride=1, padding=0):
     N, C, H, W = x.shape

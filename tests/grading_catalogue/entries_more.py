@@ -116,6 +116,24 @@ def sgd_step(W, b, x, y, lr):
 ]
 
 C05B = [
+    _e("sce: a typing.NamedTuple (loss, dscores) back, float32 kept", "05b_learning",
+       {"softmax_cross_entropy": '''
+from typing import NamedTuple
+
+
+class LossGrad(NamedTuple):
+    loss: float
+    dscores: np.ndarray
+
+
+def softmax_cross_entropy(scores, y):
+    N = scores.shape[0]
+    shifted = scores - scores.max(axis=1, keepdims=True)
+    log_p = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+    d = np.exp(log_p)
+    d[np.arange(N), y] -= 1
+    return LossGrad(float(-log_p[np.arange(N), y].mean()), d / N)
+'''}),
     _e("sce: one example at a time with a one-hot row, loss as a 0-d array", "05b_learning",
        {"softmax_cross_entropy": '''
 def softmax_cross_entropy(scores, y):
