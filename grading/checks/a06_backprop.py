@@ -20,6 +20,8 @@ ASSIGNMENT = "06_backprop"
 
 ACCURACY = 0.80      # required on the moved, noisy held-back digits
 NOISE = 0.05         # standard deviation of the added noise (pixels are in [0, 1])
+DRAWS = 3            # each held-back digit moved this many times: a steadier accuracy (the
+                     # reference network's spread over seeds: sd 0.010 with one copy, 0.007 with 3)
 
 
 # --------------------------------------------------------------------------- conv2d_backward
@@ -171,11 +173,11 @@ def _test_split():
 
 def predict_cases(rng):
     x_test, y_test = _test_split()
-    y_test = y_test.copy()
-    x = move_and_noise(x_test, rng)
-    return [Case(f"{len(y_test)} held-back digits, each moved by up to one pixel, with noise "
-                 f"(need accuracy >= {fmt_num(ACCURACY)})", (x,), {}, y_test,
-                 _predict_check(y_test, ACCURACY))]
+    labels = np.tile(y_test, DRAWS)
+    x = np.concatenate([move_and_noise(x_test, rng) for _ in range(DRAWS)])
+    return [Case(f"{len(y_test)} held-back digits, each moved {DRAWS} times by up to one pixel, "
+                 f"with noise (need accuracy >= {fmt_num(ACCURACY)})", (x,), {}, labels,
+                 _predict_check(labels, ACCURACY))]
 
 
 CHECKS = [
