@@ -122,6 +122,7 @@ class Submission:
     status: str = "pending"      # pending | unchanged (graded before) | graded | not graded
     retry: bool = True           # False: not graded because of its files (pre-flight), not us
     seconds: float = 0.0
+    seed: int | None = None      # the last grading's seed, reused while the files stay the same
 
     @property
     def key(self) -> str:
@@ -408,8 +409,24 @@ def plan(root: Path, subs: list[Submission], force: bool, progress: Progress) ->
             sub.flags = list(state.get("flags", []))
             progress.record(sub.key, "unchanged", 0.0, len(sub.flags))
         else:
+            if state.get("hash", "").split("|")[0] == sub.digest.split("|")[0]:   # same files
+                sub.seed = recorded_seed(root, sub)
             todo.append(sub)
     return todo
+
+
+def recorded_seed(root: Path, sub: Submission) -> int | None:
+    """The seed of the hidden inputs that the last grading recorded in the notebook (None: none,
+    or notebooks with different seeds). A regrade of the same files that the grading rules
+    caused (nbgrader_config.py edited for the exchange, say) reuses it, so that a score moves
+    only if the rules do, never because of new random inputs."""
+    seeds = set()
+    for nb in (root / "autograded" / sub.student / sub.assignment).glob("*.ipynb"):
+        try:
+            seeds.add(int(json.loads(nb.read_text())["metadata"]["grading"]["seed"]))
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+    return seeds.pop() if len(seeds) == 1 else None
 
 
 class Batch:
@@ -450,7 +467,7 @@ class Batch:
             sub.retry = False
             return ""
         try:
-            return {"student": sub.student, "assignment": sub.assignment,
+            return {"student": sub.student, "assignment": sub.assignment, "seed": sub.seed,
                     "submission": pack_folder(sub.folder, limit=MAX_SUBMISSION_BYTES)}
         except (OSError, ValueError) as exc:
             return str(exc)
@@ -779,7 +796,8 @@ def parse_args(argv):
                         f"${SCHEDULER_ENV}; unset: a local cluster on this machine)")
     p.add_argument("--force", action="store_true", help="regrade submissions graded before")
     p.add_argument("--seed", type=int, default=None,
-                   help="seed of the hidden inputs, for a reproducible regrade (default: a "
+                   help="seed of the hidden inputs for every notebook (default: the seed "
+                        "recorded at the last grading if the files are the same, else a "
                         "fresh seed per notebook, recorded in the graded notebook)")
     p.add_argument("--root", default=".", help="course root (default: the current folder)")
     return p.parse_args(argv)

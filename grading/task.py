@@ -220,7 +220,7 @@ def grade_task(course: dict, job: dict) -> dict:
 def _grade_in(jobdir: Path, course: dict, job: dict) -> dict:
     from nbgrader.converters import Autograde, GenerateFeedback
 
-    from grading.grade import run_converter
+    from grading.grade import config_with, run_converter
     student, assignment = job["student"], job["assignment"]
     root = jobdir / "course"
     unpack_folder(course["solutions"][assignment], root / "solutions" / assignment)
@@ -228,7 +228,10 @@ def _grade_in(jobdir: Path, course: dict, job: dict) -> dict:
     add_exchange_files(root / "submitted" / student / assignment)
     (jobdir / "gradebook.db").write_bytes(course["template"])
     overrides = {"root": str(root), "db_url": f"sqlite:///{jobdir / 'gradebook.db'}"}
-    result = run_converter(Autograde, course["config"], assignment, student, **overrides)
+    config = course["config"]
+    if job.get("seed") is not None and config.get("SandboxedTests", {}).get("seed") is None:
+        config = config_with(config, "SandboxedTests", seed=job["seed"])   # --seed wins
+    result = run_converter(Autograde, config, assignment, student, **overrides)
     if not result["success"]:
         log = result.get("log", "") + result.get("error", "")
         return {"ok": False, "error": last_error(result), "log": log[-MAX_LOG_CHARS:]}

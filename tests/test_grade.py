@@ -101,6 +101,33 @@ def test_a_submission_graded_since_by_another_tool_is_graded_again(tmp_path):
     assert plan(tmp_path, [third], False, Progress(1)) == [third]
 
 
+def test_the_same_files_regraded_keep_their_recorded_seed(tmp_path):
+    """A regrade that the rules caused (an edited nbgrader_config.py) reuses the seed the last
+    grading recorded, so a borderline score cannot flip on new random inputs; changed files
+    get a fresh one (None: the task draws it)."""
+    import json
+    from grading.grade import Submission, plan, write_state
+    from grading.progress import Progress
+    folder = tmp_path / "submitted" / "ada" / "05_pooling"
+    folder.mkdir(parents=True)
+    (folder / "05_pooling.ipynb").write_text("{}")
+    graded = tmp_path / "autograded" / "ada" / "05_pooling"
+    graded.mkdir(parents=True)
+    (graded / "05_pooling.ipynb").write_text(json.dumps({"metadata": {"grading": {"seed": 4242}}}))
+    sub = Submission("ada", "05_pooling", folder)
+    plan(tmp_path, [sub], False, Progress(1))
+    sub.status = "graded"
+    write_state(tmp_path, sub, sub.digest)
+    (tmp_path / "nbgrader_config.py").write_text("c = get_config()\nc.Exchange.root = '/srv/x'\n")
+    again = Submission("ada", "05_pooling", folder)
+    assert plan(tmp_path, [again], False, Progress(1)) == [again] and again.seed == 4242
+    forced = Submission("ada", "05_pooling", folder)
+    assert plan(tmp_path, [forced], True, Progress(1)) == [forced] and forced.seed == 4242
+    (folder / "05_pooling.ipynb").write_text('{"changed": 1}')
+    changed = Submission("ada", "05_pooling", folder)
+    assert plan(tmp_path, [changed], False, Progress(1)) == [changed] and changed.seed is None
+
+
 @pytest.mark.filterwarnings("ignore:.*not in session")
 def test_summary_star_only_for_cells_still_waiting_for_a_person(tmp_path):
     """A score typed in the formgrader, then a `--force` regrade (which marks the cell for a

@@ -197,6 +197,8 @@ def test_penalty_and_due_date_chosen_after_grading_apply(tmp_path):
     first = gh.grade(root, "--workers", "1")
     assert first.returncode == 0, first.stderr[-2000:]
     assert gh.summary_cell(first.stdout, "farid") == "10/10"
+    graded_nb = root / "autograded" / "farid" / A1 / f"{A1}.ipynb"
+    seed = json.loads(graded_nb.read_text())["metadata"]["grading"]["seed"]
 
     with Gradebook(f"sqlite:///{root / 'gradebook.db'}") as gb:     # nbgrader db assignment add
         gb.update_or_create_assignment(A1, duedate=parse_utc(demo_class.DUE))
@@ -206,6 +208,8 @@ def test_penalty_and_due_date_chosen_after_grading_apply(tmp_path):
     late = gh.grade(root, "--workers", "1")
     assert late.returncode == 0, late.stderr[-2000:]
     assert "grading 1 of 1" in late.stdout, late.stdout[-2000:]
+    # the same files, regraded by a rule: the same hidden inputs as before (no new random draw)
+    assert json.loads(graded_nb.read_text())["metadata"]["grading"]["seed"] == seed
     assert gh.summary_cell(late.stdout, "farid") == "0/10 (late -10)"
     with open(root / "grades.csv") as fh:
         row = next(csv.DictReader(fh))
