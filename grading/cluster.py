@@ -153,7 +153,8 @@ def grading_client(scheduler: str | None, n_workers: int):
         if dask.config.get("distributed.worker.multiprocessing-method") == "forkserver":
             preload_forkserver()
         cluster = LocalCluster(n_workers=max(1, n_workers), threads_per_worker=1, processes=True,
-                               dashboard_address=None, silence_logs=logging.ERROR)
+                               # a free port: no "8787 in use" warning on a shared server
+                               dashboard_address=":0", silence_logs=logging.ERROR)
         try:
             client = Client(cluster)
             try:

@@ -60,7 +60,7 @@ class Row:
         out = {k: ("" if v is None else v) for k, v in self.__dict__.items()}
         for key in ("score", "max_score", "seconds_late", "late_submission_penalty"):
             if out[key] != "":
-                out[key] = f"{float(out[key]):g}"
+                out[key] = f"{float(out[key]):.10g}"   # no 2.40327e+07 for 24,032,700 s late
         return out
 
 

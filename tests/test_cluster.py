@@ -81,3 +81,31 @@ def test_printed_worker_line_carries_the_settings():
     env = dict(entry.split("=", 1) for entry in out[:-1])
     assert out[-1].split() == cmd[1:]
     assert_reads_back_as_remote_config(env)
+
+
+def test_local_cluster_takes_a_free_port_when_8787_is_busy(tmp_path):
+    """On a shared server another user's Dask or Jupyter often holds 8787; the local cluster
+    then printed "Port 8787 is already in use. Perhaps you already have a cluster running?"
+    in the middle of the progress lines, which reads as a grading run still going."""
+    script = tmp_path / "start.py"
+    script.write_text(
+        "import socket, sys, warnings\n"
+        f"sys.path.insert(0, {str(gh.REPO)!r})\n"
+        "def main():\n"
+        "    held = socket.socket()\n"
+        "    held.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n"
+        "    try:\n"
+        "        held.bind(('', 8787)); held.listen()\n"
+        "    except OSError:\n"
+        "        pass   # already held by something else: the same situation\n"
+        "    from grading.cluster import Connection\n"
+        "    conn = Connection(None, 1).start()\n"
+        "    print('workers', len(conn.client().scheduler_info()['workers']))\n"
+        "    conn.close(); held.close()\n"
+        "if __name__ == '__main__':\n"
+        "    warnings.simplefilter('always')\n"
+        "    main()\n")
+    run = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300,
+                         cwd=tmp_path, env=gh.env())
+    assert run.returncode == 0 and "workers 1" in run.stdout, run.stderr[-2000:]
+    assert "8787" not in run.stderr and "already in use" not in run.stderr, run.stderr[-2000:]

@@ -236,3 +236,12 @@ def test_grading_rules_change_with_a_test_or_the_grading_code(tmp_path, monkeypa
     monkeypatch.setattr(grade, "code_fingerprint", lambda: "0" * 64)
     changed = grade.grading_rules(root)
     assert all(changed[k] != after[k] for k in after)
+
+
+def test_grades_csv_writes_whole_numbers_without_an_exponent():
+    """An instructor's review found seconds_late = 2.40327e+07 in grades.csv: rounded to six
+    digits and in a notation a spreadsheet or an LMS may not read as seconds."""
+    from grading.export import Row
+    row = Row("ada", "L", "A", "a@x", "02_convolution", "2026-03-01", "graded", 12.5, 13.0,
+              24032700.0, 0.0, "").csv_row()
+    assert (row["score"], row["max_score"], row["seconds_late"]) == ("12.5", "13", "24032700")
