@@ -14,10 +14,12 @@ def _read(path: str) -> str:
         return ""
 
 
-def explain(error: str) -> str:
-    """Why bubblewrap could not build a jail here, and what to do (one screen)."""
+def explain(error: str, bwrap: str = "bwrap") -> str:
+    """Why bubblewrap could not build a jail here, and what to do (one screen); `bwrap` is the
+    program that was tried (the wheel's is not on PATH)."""
     lines = [f"The grading jail (bubblewrap) cannot start on this machine: {error}",
-             "No student code was run; every test cell is left for a person."]
+             "No student code was run: `make grade` changes no grade; `nbgrader autograde` and "
+             "the formgrader leave every test cell for a person."]
     if _read("/proc/sys/kernel/unprivileged_userns_clone") == "0" or \
             _read("/proc/sys/user/max_user_namespaces") == "0":
         lines.append("- Unprivileged user namespaces are switched off. An administrator can allow "
@@ -40,6 +42,6 @@ def explain(error: str) -> str:
                      "seccompProfile.type: Unconfined (or a Localhost profile that allows unshare); "
                      "a masked /proc is handled (the jail then runs without /proc).")
     if len(lines) == 2:
-        lines.append("- Check that `bwrap --unshare-all --unshare-user true` works for this user; "
+        lines.append(f"- Check that `{bwrap} --unshare-all --unshare-user true` works for this user; "
                      "the Instructor guide's section 'Where grading runs' lists what each platform needs.")
     return "\n".join(lines)

