@@ -12,7 +12,8 @@ student who handed in nothing. Then `make grade` grades them and writes the clas
 It refuses to write into a submitted/ folder that already holds other students (use --force
 to add the demo students anyway), so it never mixes made-up work into a real class.
 `--remove` takes the demo out again before a real class (its folders, grades, due dates and
-roster); it refuses when submitted/ holds anybody else.
+roster), also once real students have handed in: it removes a folder only if it holds exactly
+what the demo wrote, and the roster only if it is the demo's.
 """
 from __future__ import annotations
 
@@ -144,27 +145,53 @@ def set_due_dates(root: Path) -> None:
             gb.update_or_create_assignment(a, duedate=parse_utc(DUE))
 
 
-def remove(root: Path) -> list[str]:
+def remove(root: Path) -> tuple[list[str], list[str]]:
     """Take the demo class out again, before a real class: its students' folders, their
-    entries in the gradebook, the demo's due dates, roster and exports. Refuses (and touches
-    nothing) when submitted/ holds anybody else. Returns the students removed."""
+    entries in the gradebook, the demo's due dates, roster and exports (made again by the next
+    `make grade`). A student of the demo's roster is removed only if submitted/<student>/
+    holds exactly what the demo wrote (a real student may share a name); the roster only if
+    it is the demo's. Returns (students removed, demo names kept because their files differ)."""
     base = root / "submitted"
+    demo = students(root)
     ours = [s for s, *_ in ROSTER]
-    present = sorted(p.name for p in base.iterdir() if p.is_dir()) if base.is_dir() else []
-    others = [p for p in present if p not in ours]
-    if others:
-        raise SystemExit(f"grading.demo_class: submitted/ also holds other students "
-                         f"({', '.join(others[:5])}{', ...' if len(others) > 5 else ''}); "
-                         f"not removing anything (remove the demo's folders by hand)")
+    present = [s for s in ours if (base / s).is_dir()]
+    kept = [s for s in present if not _holds_only_the_demo(base / s, {a: v for (t, a), v in demo.items() if t == s})]
+    gone = [s for s in ours if s not in kept]
     from grading.task import remove_tree
-    for student in ours:
+    for student in gone:
         for step in ("submitted", "autograded", "feedback", "autograded/.grading"):
             remove_tree(root / step / student)
-    for name in ("autograded/.grading/last-run.json", "grades.csv", "grades-lms.csv",
-                 "class_report.html", "roster.csv"):
+    for name in ("autograded/.grading/last-run.json", "grades.csv", "grades-lms.csv", "class_report.html"):
         (root / name).unlink(missing_ok=True)
-    _forget_in_gradebook(root, ours)
-    return [s for s in ours if s in present]
+    roster = root / "roster.csv"
+    if roster.is_file() and _rows(roster) == [["id", "first_name", "last_name", "email"],
+                                              *map(list, ROSTER)]:
+        roster.unlink()
+    _forget_in_gradebook(root, gone)
+    return [s for s in gone if s in present], kept
+
+
+def _rows(path: Path) -> list[list[str]]:
+    with path.open(newline="") as fh:
+        return list(csv.reader(fh))
+
+
+def _holds_only_the_demo(folder: Path, written: dict) -> bool:
+    """Whether `folder` (submitted/<student>/) holds exactly the demo's files for that student:
+    `written` maps assignment -> (notebook, file name, time stamp), as `students` makes them."""
+    try:
+        if sorted(p.name for p in folder.iterdir()) != sorted(written):
+            return False
+        for a, (nb, name, stamp) in written.items():
+            files = sorted(p.name for p in (folder / a).iterdir())
+            text = nb if isinstance(nb, str) else nbformat.writes(nb)
+            if (files != sorted([name, "timestamp.txt"])
+                    or (folder / a / name).read_text().rstrip("\n") != text.rstrip("\n")
+                    or (folder / a / "timestamp.txt").read_text() != stamp + "\n"):
+                return False
+    except (OSError, UnicodeDecodeError):
+        return False
+    return True
 
 
 def _forget_in_gradebook(root: Path, students: list[str]) -> None:
@@ -198,9 +225,12 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     root = Path(args.root).resolve()
     if args.remove:
-        gone = remove(root)
+        gone, kept = remove(root)
         print(f"demo class removed ({len(gone)} students' folders, their grades, the demo's "
               f"due dates and roster); submitted/ is ready for a real class.")
+        if kept:
+            print(f"kept: submitted/{{{','.join(kept)}}}/ carry the demo's names but not its files "
+                  f"(a real student's?); remove them by hand if they are the demo's")
         return 0
     written = write(root, args.force)
     print(f"demo class: {len(written)} notebooks of {len(ROSTER) - 1} students in "

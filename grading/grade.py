@@ -819,10 +819,9 @@ def main(argv=None) -> int:
     stray = misplaced(root, find_assignments(root, None), args.student)
     for line in stray:   # never graded, so never silently: here, and under FLAGS at the end
         print(f"grading.grade: not graded: {line}", file=sys.stderr)
-    if not subs:
+    if not subs:   # (the exports are still written: empty, with the FLAGS above)
         print(f"grading.grade: no submissions to grade under {root / 'submitted'}: each goes in "
               "submitted/<student>/<assignment>/<assignment>.ipynb", file=sys.stderr)
-        return 1
     students = sorted({s.student for s in subs})
     progress = Progress(len(subs))
     todo = plan(root, subs, args.force or args.seed is not None, progress)
@@ -842,7 +841,8 @@ def main(argv=None) -> int:
         connection.start()
     where = f"the Dask scheduler at {args.scheduler}" if args.scheduler else f"{n_workers} local worker(s)"
     print(f"grading {len(todo)} of {len(subs)} submission(s) of {len(students)} student(s)"
-          + (f" on {where}" if todo else " (nothing changed since the last run)"), flush=True)
+          + (f" on {where}" if todo else " (nothing changed since the last run)" if subs else ""),
+          flush=True)
     try:
         cfg = load_config(root)
         batch = Batch(root, cfg, subs, progress)

@@ -182,3 +182,15 @@ def test_an_object_the_jail_could_not_send_is_named_by_its_type():
     from grading.exchange import UnsupportedValue
     _, message = to_array(UnsupportedValue("generator"))
     assert "returned a generator object" in message and "UnsupportedValue" not in message
+
+
+def test_a_stopped_function_says_the_later_checks_never_ran():
+    """'1 of 10 checks failed' for a function that looped at the first read as 9 passed."""
+    from types import SimpleNamespace
+    from grading.checks._core import verdict
+    cases = [SimpleNamespace(label=f"case {i}") for i in range(10)]
+    passed, message = verdict("max_pool2d", cases, ["timed out after 10 s"])
+    assert not passed and message.splitlines()[0] == (
+        "max_pool2d: 1 of 10 checks failed; the other 9 were not run (the function was stopped)")
+    assert verdict("max_pool2d", cases, [None] * 9 + ["wrong"])[1].splitlines()[0] == \
+        "max_pool2d: 1 of 10 checks failed"

@@ -44,10 +44,10 @@ def test_an_unknown_student_stops_with_the_names_close_to_it(tmp_path):
         find_submissions(tmp_path, ["02_convolution"], ["ada", "zed"])
 
 
-def test_work_outside_the_layout_is_named_never_skipped_silently(tmp_path, capsys):
+def test_work_outside_the_layout_is_named_never_skipped_silently(tmp_path):
     """An instructor's day-one slips (assignment folder first, a notebook loose in the student's
     folder, a misspelt assignment, a file at the top) graded nothing and said "FLAGS: none"."""
-    from grading.grade import alembic_on_path, main, misplaced, summary
+    from grading.grade import alembic_on_path, misplaced, summary
     names = ["02_convolution", "05_pooling"]
     sub = tmp_path / "submitted"
     (sub / "05_pooling" / "zoe").mkdir(parents=True)                   # assignment first
@@ -69,14 +69,21 @@ def test_work_outside_the_layout_is_named_never_skipped_silently(tmp_path, capsy
     flags = summary(f"sqlite:///{tmp_path / 'gb.db'}", [], [], [], lines).splitlines()
     assert flags[-5] == "FLAGS for a person:" and flags[-1].startswith("  not graded: submitted/"), flags
 
-    empty = tmp_path / "empty"
-    (empty / "solutions" / "05_pooling").mkdir(parents=True)
-    (empty / "solutions" / "05_pooling" / "05_pooling.ipynb").write_text("{}")
-    (empty / "submitted" / "05_pooling" / "zoe").mkdir(parents=True)
-    assert main(["--root", str(empty)]) == 1                           # nothing graded: not "all well"
-    err = capsys.readouterr().err
-    assert "not graded: submitted/05_pooling/: named like an assignment" in err
-    assert "no submissions to grade under" in err and "submitted/<student>/<assignment>/" in err
+
+@pytest.mark.slow
+def test_make_grade_names_misplaced_work_and_an_empty_class(tmp_path):
+    """make grade on a class whose only submission sits in submitted/<assignment>/<student>/:
+    it says so on stderr and under FLAGS, and that no submission was found (the exports are
+    written, empty, as for a course before its first hand-in)."""
+    import grading_helpers as gh
+    root = gh.make_course(tmp_path, ["05_pooling"])
+    (root / "submitted" / "05_pooling" / "zoe").mkdir(parents=True)
+    run = gh.grade(root)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert "not graded: submitted/05_pooling/: named like an assignment" in run.stderr
+    assert "no submissions to grade under" in run.stderr
+    assert "nothing changed since the last run" not in run.stdout
+    assert "FLAGS for a person:\n  not graded: submitted/05_pooling/" in run.stdout, run.stdout
 
 
 def test_a_submission_graded_since_by_another_tool_is_graded_again(tmp_path):

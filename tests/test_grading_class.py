@@ -237,18 +237,21 @@ def test_demo_class_removed_before_a_real_class(tmp_path):
     with Gradebook(url) as gb:
         gb.update_or_create_student("ada")
         gb.add_submission(A1, "ada")
+    # real students handed in meanwhile, one of them with a name from the demo's roster
     (root / "submitted" / "real_student" / A1).mkdir(parents=True)
-    with pytest.raises(SystemExit, match="also holds other students"):
-        demo_class.remove(root)
-    assert (root / "submitted" / "ada").is_dir() and (root / "roster.csv").is_file()
-    (root / "submitted" / "real_student" / A1).rmdir()
-    (root / "submitted" / "real_student").rmdir()
+    (root / "submitted" / "real_student" / A1 / f"{A1}.ipynb").write_text("{}")
+    ben = root / "submitted" / "ben" / A1 / f"{A1}.ipynb"
+    ben.write_text(ben.read_text().replace("def ", "def  ", 1))      # the real Ben's own work
 
-    assert "ada" in demo_class.remove(root)
-    assert not any((root / "submitted").iterdir())
+    gone, kept = demo_class.remove(root)
+    assert "ada" in gone and kept == ["ben"]
+    assert sorted(p.name for p in (root / "submitted").iterdir()) == ["ben", "real_student"]
+    assert (root / "submitted" / "real_student" / A1 / f"{A1}.ipynb").is_file()
     assert not (root / "autograded" / "ada").exists() and not (root / "feedback" / "ada").exists()
     assert not (root / "autograded" / ".grading" / "ada").exists()
     assert not (root / "roster.csv").exists() and not (root / "grades.csv").exists()
     with Gradebook(url) as gb:
         assert gb.students == []
         assert [gb.find_assignment(a).duedate for a in demo_class.ASSIGNMENTS] == [None, None]
+    (root / "roster.csv").write_text("id,first_name,last_name,email\nzoe,Zoe,Li,z@x\n")
+    assert demo_class.remove(root) == ([], ["ben"]) and (root / "roster.csv").is_file()   # a real roster stays

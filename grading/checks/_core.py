@@ -355,16 +355,19 @@ def outcome_verdict(check: Check, case: Case, outcome: dict) -> "tuple[str | Non
 def verdict(target: str, cases, messages) -> "tuple[bool, str]":
     """(passed, message) of one check: `messages` gives each case's message (None: right) in
     order; it may end early, after the case where the function was stopped."""
+    messages = list(messages)
     failures = [f"- {case.label}: {msg}" for case, msg in zip(cases, messages) if msg]
-    return not failures, summary(target, failures, len(cases))
+    return not failures, summary(target, failures, len(cases), not_run=len(cases) - len(messages))
 
 
-def summary(target: str, failures: "list[str]", n_cases: int) -> str:
-    """One check's message: all passed, or the first MAX_SHOWN failures and a count."""
+def summary(target: str, failures: "list[str]", n_cases: int, not_run: int = 0) -> str:
+    """One check's message: all passed, or the first MAX_SHOWN failures and a count (and how
+    many checks never ran because the function was stopped before them)."""
     if not failures:
         return f"{target}: all {n_cases} hidden checks passed"
     shown = failures[:MAX_SHOWN]
     if len(failures) > MAX_SHOWN:
         shown.append(f"- ... and {len(failures) - MAX_SHOWN} more")
-    return f"{target}: {len(failures)} of {n_cases} checks failed\n" + "\n".join(shown)
+    stopped = f"; the other {not_run} were not run (the function was stopped)" if not_run else ""
+    return f"{target}: {len(failures)} of {n_cases} checks failed{stopped}\n" + "\n".join(shown)
 
