@@ -853,8 +853,10 @@ def main(argv=None) -> int:
         return 2
     except KeyboardInterrupt:
         connection.close()
-        print(f"\ninterrupted: {progress.done} of {len(subs)} recorded; run it again to grade "
-              f"the rest (finished ones are kept)", file=sys.stderr)
+        again = ("run it again to grade the rest (finished ones are kept)" if not args.force else
+                 "the others keep their earlier grades: `--force` again regrades all, "
+                 "`--force --student <id>` one")
+        print(f"\ninterrupted: {progress.done} of {len(subs)} recorded; {again}", file=sys.stderr)
         return 130
     except BaseException:
         connection.close()

@@ -252,3 +252,37 @@ def test_grades_csv_writes_whole_numbers_without_an_exponent():
     row = Row("ada", "L", "A", "a@x", "02_convolution", "2026-03-01", "graded", 12.5, 13.0,
               24032700.0, 0.0, "").csv_row()
     assert (row["score"], row["max_score"], row["seconds_late"]) == ("12.5", "13", "24032700")
+
+
+@pytest.mark.slow
+@pytest.mark.sandbox
+def test_ctrl_c_stops_the_batch_with_one_line_and_no_worker_tracebacks(tmp_path):
+    """Ctrl-C reaches every process of the terminal's group. The coordinator keeps what is
+    finished and says so in one line; the local workers (forks of a forkserver that imported
+    grading.quiet_workers) ignore it, where each printed a KeyboardInterrupt traceback."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import grading_helpers as gh
+    a = "06_backprop"   # its submissions train a network in the jail: seconds each
+    root = gh.make_course(tmp_path, [a])
+    for i in range(6):
+        gh.submit(root, f"s{i}", a, gh.reference_submission(root, a))
+    run = subprocess.Popen([sys.executable, "-m", "grading.grade", "--workers", "2"], cwd=root,
+                           env=gh.env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                           start_new_session=True)
+    try:
+        lines = []
+        for line in run.stdout:            # the workers are up and grading: a first result
+            lines.append(line)
+            if line.startswith("[1/"):
+                break
+        os.killpg(run.pid, signal.SIGINT)
+        out, err = run.communicate(timeout=300)
+    finally:
+        if run.poll() is None:
+            os.killpg(run.pid, signal.SIGKILL)
+    assert run.returncode == 130, "".join(lines) + out + err
+    assert "interrupted: " in err and "recorded; run it again" in err, err
+    assert "Traceback" not in err and "KeyboardInterrupt" not in err, err
