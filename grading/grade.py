@@ -250,11 +250,16 @@ def write_state(root: Path, sub: Submission, digest: str) -> None:
     tmp.replace(path)
 
 
+def graded_folder(root: Path, sub: Submission) -> Path:
+    """autograded/<student>/<assignment>/: the graded notebooks that nbgrader wrote."""
+    return root / "autograded" / sub.student / sub.assignment
+
+
 def graded_hash(root: Path, sub: Submission) -> str:
-    """sha256 of autograded/<student>/<assignment>/ ("" if absent): another tool that grades
-    the submission (a plain `nbgrader autograde`) rewrites it, and then this run's result is
-    no longer what the gradebook holds."""
-    folder = root / "autograded" / sub.student / sub.assignment
+    """sha256 of `graded_folder` ("" if absent): another tool that grades the submission (a
+    plain `nbgrader autograde`) rewrites it, and then this run's result is no longer what the
+    gradebook holds."""
+    folder = graded_folder(root, sub)
     return folder_hash(folder) if folder.is_dir() else ""
 
 
@@ -398,7 +403,7 @@ def plan(root: Path, subs: list[Submission], force: bool, progress: Progress) ->
         state = read_state(root, sub)
         same = not force and state.get("hash") == sub.digest
         if (same and state.get("status") == "graded"
-                and (root / "autograded" / sub.student / sub.assignment).is_dir()
+                and graded_folder(root, sub).is_dir()
                 and state.get("autograded", "") in ("", graded_hash(root, sub))):
             sub.status, sub.flags = "unchanged", list(state.get("flags", []))
             progress.record(sub.key, sub.status, 0.0, len(sub.flags))
@@ -421,7 +426,7 @@ def recorded_seed(root: Path, sub: Submission) -> int | None:
     caused (nbgrader_config.py edited for the exchange, say) reuses it, so that a score moves
     only if the rules do, never because of new random inputs."""
     seeds = set()
-    for nb in (root / "autograded" / sub.student / sub.assignment).glob("*.ipynb"):
+    for nb in graded_folder(root, sub).glob("*.ipynb"):
         try:
             seeds.add(int(json.loads(nb.read_text())["metadata"]["grading"]["seed"]))
         except (OSError, ValueError, KeyError, TypeError):
