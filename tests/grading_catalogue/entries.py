@@ -385,6 +385,31 @@ def conv_param_count(c, k, f):
 ]
 
 # =========================================================================== 04_features
+
+#: projected gradient ascent as the task asks; the 04 entries below each change one thing
+REF_ASCENT = '''
+import cnnlib
+
+
+def maximise_unit(x0, w1, b1, w2, b2, k, steps=30, lr=0.1, max_norm=2.0):
+    x = np.array(x0, dtype=np.float64)
+    for _ in range(steps):
+        z1 = cnnlib.conv2d(x, w1, b1)
+        a1 = cnnlib.relu(z1)
+        z2 = cnnlib.conv2d(a1, w2, b2)
+        dout = np.zeros_like(z2)
+        dout[0, k, z2.shape[2] // 2, z2.shape[3] // 2] = 1.0
+        da1 = cnnlib.conv2d_backward(dout, a1, w2)[0]
+        dz1 = cnnlib.relu_backward(da1, z1)
+        g = cnnlib.conv2d_backward(dz1, x, w1)[0]
+        x = x + lr * g
+        norm = np.linalg.norm(x)
+        if norm > max_norm:
+            x = x * (max_norm / norm)
+    return x
+'''
+_PROJECT = "\n        norm = np.linalg.norm(x)\n        if norm > max_norm:\n            x = x * (max_norm / norm)"
+
 W04 = [
     _e("receptive field: strides ignored", "04_features", {"receptive_field": '''
 def receptive_field(kernel_sizes, strides):
@@ -418,126 +443,21 @@ def vertical_edge_kernel():
 def vertical_edge_kernel():
     return np.array([[0.0, 0.0, 1.0], [0.0, 0.0, 2.0], [0.0, 0.0, 1.0]])
 '''}, {"test_vertical_edge_kernel"}),
-    _e("maximise unit: gradient descent (sign flipped)", "04_features", {"maximise_unit": '''
-import cnnlib
-
-
-def maximise_unit(x0, w1, b1, w2, b2, k, steps=30, lr=0.1, max_norm=2.0):
-    x = np.array(x0, dtype=np.float64)
-    for _ in range(steps):
-        z1 = cnnlib.conv2d(x, w1, b1)
-        a1 = cnnlib.relu(z1)
-        z2 = cnnlib.conv2d(a1, w2, b2)
-        dout = np.zeros_like(z2)
-        dout[0, k, z2.shape[2] // 2, z2.shape[3] // 2] = 1.0
-        da1 = cnnlib.conv2d_backward(dout, a1, w2)[0]
-        dz1 = cnnlib.relu_backward(da1, z1)
-        g = cnnlib.conv2d_backward(dz1, x, w1)[0]
-        x = x - lr * g
-        norm = np.linalg.norm(x)
-        if norm > max_norm:
-            x = x * (max_norm / norm)
-    return x
-'''}, {"test_maximise_unit"}),
-    _e("maximise unit: norm never limited", "04_features", {"maximise_unit": '''
-import cnnlib
-
-
-def maximise_unit(x0, w1, b1, w2, b2, k, steps=30, lr=0.1, max_norm=2.0):
-    x = np.array(x0, dtype=np.float64)
-    for _ in range(steps):
-        z1 = cnnlib.conv2d(x, w1, b1)
-        a1 = cnnlib.relu(z1)
-        z2 = cnnlib.conv2d(a1, w2, b2)
-        dout = np.zeros_like(z2)
-        dout[0, k, z2.shape[2] // 2, z2.shape[3] // 2] = 1.0
-        da1 = cnnlib.conv2d_backward(dout, a1, w2)[0]
-        dz1 = cnnlib.relu_backward(da1, z1)
-        g = cnnlib.conv2d_backward(dz1, x, w1)[0]
-        x = x + lr * g
-    return x
-'''}, {"test_maximise_unit"}),
-    _e("maximise unit: pixels clipped instead of the norm", "04_features", {"maximise_unit": '''
-import cnnlib
-
-
-def maximise_unit(x0, w1, b1, w2, b2, k, steps=30, lr=0.1, max_norm=2.0):
-    x = np.array(x0, dtype=np.float64)
-    for _ in range(steps):
-        z1 = cnnlib.conv2d(x, w1, b1)
-        a1 = cnnlib.relu(z1)
-        z2 = cnnlib.conv2d(a1, w2, b2)
-        dout = np.zeros_like(z2)
-        dout[0, k, z2.shape[2] // 2, z2.shape[3] // 2] = 1.0
-        da1 = cnnlib.conv2d_backward(dout, a1, w2)[0]
-        dz1 = cnnlib.relu_backward(da1, z1)
-        g = cnnlib.conv2d_backward(dz1, x, w1)[0]
-        x = x + lr * g
-        x = np.clip(x, -max_norm, max_norm)
-    return x
-'''}, {"test_maximise_unit"}),
-    _e("maximise unit: ReLU skipped in the backward pass", "04_features", {"maximise_unit": '''
-import cnnlib
-
-
-def maximise_unit(x0, w1, b1, w2, b2, k, steps=30, lr=0.1, max_norm=2.0):
-    x = np.array(x0, dtype=np.float64)
-    for _ in range(steps):
-        z1 = cnnlib.conv2d(x, w1, b1)
-        a1 = cnnlib.relu(z1)
-        z2 = cnnlib.conv2d(a1, w2, b2)
-        dout = np.zeros_like(z2)
-        dout[0, k, z2.shape[2] // 2, z2.shape[3] // 2] = 1.0
-        da1 = cnnlib.conv2d_backward(dout, a1, w2)[0]
-        dz1 = da1
-        g = cnnlib.conv2d_backward(dz1, x, w1)[0]
-        x = x + lr * g
-        norm = np.linalg.norm(x)
-        if norm > max_norm:
-            x = x * (max_norm / norm)
-    return x
-'''}, {"test_maximise_unit"}),
-    _e("maximise unit: norm scaled once at the end, not after every step", "04_features", {"maximise_unit": '''
-import cnnlib
-
-
-def maximise_unit(x0, w1, b1, w2, b2, k, steps=30, lr=0.1, max_norm=2.0):
-    x = np.array(x0, dtype=np.float64)
-    for _ in range(steps):
-        z1 = cnnlib.conv2d(x, w1, b1)
-        a1 = cnnlib.relu(z1)
-        z2 = cnnlib.conv2d(a1, w2, b2)
-        dout = np.zeros_like(z2)
-        dout[0, k, z2.shape[2] // 2, z2.shape[3] // 2] = 1.0
-        da1 = cnnlib.conv2d_backward(dout, a1, w2)[0]
-        dz1 = cnnlib.relu_backward(da1, z1)
-        x = x + lr * cnnlib.conv2d_backward(dz1, x, w1)[0]
-    norm = np.linalg.norm(x)
-    if norm > max_norm:
-        x = x * (max_norm / norm)
-    return x
-'''}, {"test_maximise_unit"}, visible=True),
-    _e("maximise unit: x0 mutated in place", "04_features", {"maximise_unit": '''
-import cnnlib
-
-
-def maximise_unit(x0, w1, b1, w2, b2, k, steps=30, lr=0.1, max_norm=2.0):
-    x = x0
-    for _ in range(steps):
-        z1 = cnnlib.conv2d(x, w1, b1)
-        a1 = cnnlib.relu(z1)
-        z2 = cnnlib.conv2d(a1, w2, b2)
-        dout = np.zeros_like(z2)
-        dout[0, k, z2.shape[2] // 2, z2.shape[3] // 2] = 1.0
-        da1 = cnnlib.conv2d_backward(dout, a1, w2)[0]
-        dz1 = cnnlib.relu_backward(da1, z1)
-        g = cnnlib.conv2d_backward(dz1, x, w1)[0]
-        x += lr * g
-        norm = np.linalg.norm(x)
-        if norm > max_norm:
-            x *= max_norm / norm
-    return x
-'''}, {"test_maximise_unit"}),
+    _e("maximise unit: gradient descent (sign flipped)", "04_features", {"maximise_unit": REF_ASCENT.replace(
+        "x = x + lr * g", "x = x - lr * g")}, {"test_maximise_unit"}),
+    _e("maximise unit: norm never limited", "04_features", {"maximise_unit": REF_ASCENT.replace(
+        _PROJECT, "")}, {"test_maximise_unit"}),
+    _e("maximise unit: pixels clipped instead of the norm", "04_features", {"maximise_unit": REF_ASCENT.replace(
+        _PROJECT, "\n        x = np.clip(x, -max_norm, max_norm)")}, {"test_maximise_unit"}),
+    _e("maximise unit: ReLU skipped in the backward pass", "04_features", {"maximise_unit": REF_ASCENT.replace(
+        "dz1 = cnnlib.relu_backward(da1, z1)", "dz1 = da1")}, {"test_maximise_unit"}),
+    _e("maximise unit: norm scaled once at the end, not after every step", "04_features",
+       {"maximise_unit": REF_ASCENT.replace(_PROJECT, "").replace(
+           "\n    return x", _PROJECT.replace("\n    ", "\n") + "\n    return x")},
+       {"test_maximise_unit"}, visible=True),
+    _e("maximise unit: x0 mutated in place", "04_features", {"maximise_unit": REF_ASCENT.replace(
+        "x = np.array(x0, dtype=np.float64)", "x = x0").replace("x = x + lr * g", "x += lr * g").replace(
+        "x = x * (max_norm / norm)", "x *= max_norm / norm")}, {"test_maximise_unit"}),
 ]
 
 C04 = [
