@@ -483,8 +483,10 @@ class Batch:
         from grading.sandbox import max_seconds
         return max_seconds(list(self.checks[sub.assignment].values()), n_cells=10**6) + JOB_MARGIN_S
 
-    def finish(self, sub: Submission, result: dict | None, error: str = "") -> None:
-        """Record one submission: its grades, or 'not graded' and why; never a stale grade."""
+    def finish(self, sub: Submission, result: dict | None, error: str = "",
+               on_cluster: bool = True) -> None:
+        """Record one submission: its grades, or 'not graded' and why; never a stale grade.
+        ``on_cluster``: it was sent to a worker (not kept off by pre-flight)."""
         if result is not None and result.get("ok"):
             try:
                 sub.flags = _unique(sub.flags + result["flags"])
@@ -508,7 +510,7 @@ class Batch:
             sub.status = "not graded"
         sub.flags = [printable(f) for f in sub.flags]   # a file name's stray bytes as \xNN
         write_state(self.root, sub, getattr(sub, "digest", ""))
-        self.progress.record(sub.key, sub.status, sub.seconds, len(sub.flags))
+        self.progress.record(sub.key, sub.status, sub.seconds, len(sub.flags), on_cluster)
 
     def install(self, packed: dict | None, step: str, sub: Submission) -> None:
         """Replace autograded/ or feedback/<student>/<assignment> by the task's folder."""
@@ -584,19 +586,20 @@ class Batch:
                 prepare_gradebook()   # before the tasks' template is copied from it
                 self.start_tasks()
                 for waiting_sub, error in waiting:
-                    self.finish(waiting_sub, None, error)
+                    self.finish(waiting_sub, None, error, on_cluster=False)
                 waiting = None
             if isinstance(job, str):
-                self.finish(sub, None, job)
+                self.finish(sub, None, job, on_cluster=False)
             else:
                 yield sub, job
         if waiting is not None:   # nothing needed the cluster
             prepare_gradebook()
             for waiting_sub, error in waiting:
-                self.finish(waiting_sub, None, error)
+                self.finish(waiting_sub, None, error, on_cluster=False)
 
     def start_tasks(self) -> None:
         self.window = self.capacity()
+        self.progress.sending(self.window)
         self.shared = self.client.submit(_course_data, self.course(), pure=False,
                                          key=f"grading-course-{uuid.uuid4().hex}")
 
