@@ -51,6 +51,7 @@ import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from grading.cluster import quiet_cluster_logs
 from grading.export import printable
 from grading.progress import Progress
 from grading.task import code_fingerprint, pack_folder, remove_tree as _rmtree, unpack_folder
@@ -811,6 +812,16 @@ def parse_args(argv):
     return p.parse_args(argv)
 
 
+def stop_on_ctrl_c(signum, frame):
+    """SIGINT: quiet the cluster's logs, then KeyboardInterrupt as Python's own handler does.
+
+    Here, not in ``except KeyboardInterrupt``: the event loop's thread may log (a cancelled
+    Dask call) before the exception has reached `main` (`grading.cluster.quiet_cluster_logs`).
+    """
+    quiet_cluster_logs()
+    raise KeyboardInterrupt
+
+
 def main(argv=None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
     root = Path(args.root).resolve()
@@ -819,7 +830,7 @@ def main(argv=None) -> int:
     t0 = time.monotonic()
     # Ctrl-C stops the batch cleanly even when we were started with SIGINT ignored (a
     # background job of a script, as in CI): finished submissions are kept.
-    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGINT, stop_on_ctrl_c)
     if args.seed is not None:
         os.environ[SEED_ENV] = str(args.seed)
     assignments = find_assignments(root, args.assignment)
