@@ -167,6 +167,35 @@ def grading_client(scheduler: str | None, n_workers: int):
             stop_forkserver()
 
 
+#: the loggers of the cluster's machinery in the coordinator (asyncio: its event loop's tasks)
+CLUSTER_LOGGERS = ("distributed", "tornado", "asyncio")
+
+
+class _DropClusterRecords(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.name.split(".")[0] not in CLUSTER_LOGGERS
+
+
+def quiet_cluster_logs() -> None:
+    """From now on this process shows nothing that Dask, tornado or asyncio log.
+
+    For a batch stopped by Ctrl-C, called by its SIGINT handler before the KeyboardInterrupt
+    exists: the interrupt often lands in a ``Client`` call, whose ``distributed.utils.sync``
+    then asks the event loop to cancel that call; when the loop runs the cancel before it
+    started the call, distributed logs a NameError traceback ("Exception in callback") through
+    tornado.application. Closing the cluster afterwards may log about the cancelled tasks too.
+    Until Ctrl-C, errors of the cluster show as usual. A filter on the handlers, not levels
+    on the loggers: the records of child loggers (``distributed.utils``) that reach a handler
+    are dropped too, whatever level Dask gave those loggers.
+    """
+    handlers = {h for name in (None, *CLUSTER_LOGGERS) for h in logging.getLogger(name).handlers}
+    if logging.lastResort is not None:   # the root's stand-in (asyncio's records end there)
+        handlers.add(logging.lastResort)
+    for handler in handlers:
+        if not any(isinstance(f, _DropClusterRecords) for f in handler.filters):
+            handler.addFilter(_DropClusterRecords())
+
+
 def _connect(Client, scheduler: str):
     try:
         client = Client(scheduler, timeout=CONNECT_TIMEOUT_S)

@@ -51,6 +51,7 @@ import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from grading.cluster import quiet_cluster_logs
 from grading.export import printable
 from grading.progress import Progress
 from grading.task import code_fingerprint, pack_folder, remove_tree as _rmtree, unpack_folder
@@ -483,8 +484,10 @@ class Batch:
         from grading.sandbox import max_seconds
         return max_seconds(list(self.checks[sub.assignment].values()), n_cells=10**6) + JOB_MARGIN_S
 
-    def finish(self, sub: Submission, result: dict | None, error: str = "") -> None:
-        """Record one submission: its grades, or 'not graded' and why; never a stale grade."""
+    def finish(self, sub: Submission, result: dict | None, error: str = "",
+               on_cluster: bool = True) -> None:
+        """Record one submission: its grades, or 'not graded' and why; never a stale grade.
+        ``on_cluster``: it was sent to a worker (not kept off by pre-flight)."""
         if result is not None and result.get("ok"):
             try:
                 sub.flags = _unique(sub.flags + result["flags"])
@@ -508,7 +511,7 @@ class Batch:
             sub.status = "not graded"
         sub.flags = [printable(f) for f in sub.flags]   # a file name's stray bytes as \xNN
         write_state(self.root, sub, getattr(sub, "digest", ""))
-        self.progress.record(sub.key, sub.status, sub.seconds, len(sub.flags))
+        self.progress.record(sub.key, sub.status, sub.seconds, len(sub.flags), on_cluster)
 
     def install(self, packed: dict | None, step: str, sub: Submission) -> None:
         """Replace autograded/ or feedback/<student>/<assignment> by the task's folder."""
@@ -584,19 +587,20 @@ class Batch:
                 prepare_gradebook()   # before the tasks' template is copied from it
                 self.start_tasks()
                 for waiting_sub, error in waiting:
-                    self.finish(waiting_sub, None, error)
+                    self.finish(waiting_sub, None, error, on_cluster=False)
                 waiting = None
             if isinstance(job, str):
-                self.finish(sub, None, job)
+                self.finish(sub, None, job, on_cluster=False)
             else:
                 yield sub, job
         if waiting is not None:   # nothing needed the cluster
             prepare_gradebook()
             for waiting_sub, error in waiting:
-                self.finish(waiting_sub, None, error)
+                self.finish(waiting_sub, None, error, on_cluster=False)
 
     def start_tasks(self) -> None:
         self.window = self.capacity()
+        self.progress.sending(self.window)
         self.shared = self.client.submit(_course_data, self.course(), pure=False,
                                          key=f"grading-course-{uuid.uuid4().hex}")
 
@@ -808,6 +812,16 @@ def parse_args(argv):
     return p.parse_args(argv)
 
 
+def stop_on_ctrl_c(signum, frame):
+    """SIGINT: quiet the cluster's logs, then KeyboardInterrupt as Python's own handler does.
+
+    Here, not in ``except KeyboardInterrupt``: the event loop's thread may log (a cancelled
+    Dask call) before the exception has reached `main` (`grading.cluster.quiet_cluster_logs`).
+    """
+    quiet_cluster_logs()
+    raise KeyboardInterrupt
+
+
 def main(argv=None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
     root = Path(args.root).resolve()
@@ -816,7 +830,7 @@ def main(argv=None) -> int:
     t0 = time.monotonic()
     # Ctrl-C stops the batch cleanly even when we were started with SIGINT ignored (a
     # background job of a script, as in CI): finished submissions are kept.
-    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGINT, stop_on_ctrl_c)
     if args.seed is not None:
         os.environ[SEED_ENV] = str(args.seed)
     assignments = find_assignments(root, args.assignment)

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import ast
 import copy
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -257,10 +258,33 @@ def check_submission(folder: Path, source_folder: Path, release_folder: Path | N
             source_nb, _ = read_notebook(source_folder / f"{name}.ipynb")
             if source_nb is not None:
                 report.flags += check_notebook(nb, expected_cells(source_nb), checks, name).flags
-    report.extra_files = extra_files(folder, source_folder, release_folder)
+    links = links_out_of(folder)
+    report.extra_files = [f for f in extra_files(folder, source_folder, release_folder)
+                          if f not in links]
     if report.extra_files:
         report.flags.append(f"extra files: {', '.join(report.extra_files)}")
+    if links:
+        report.flags.append(f"link{'s' if len(links) > 1 else ''} out of the folder (not graded): "
+                            + ", ".join(f"{rel} -> {target}" for rel, target in links.items()))
     return report
+
+
+def links_out_of(folder: Path) -> dict[str, str]:
+    """Symbolic links in `folder` that lead out of it: relative path -> the link's text.
+
+    Grading never follows them: `make grade` does not send them to a worker
+    (`grading.task.unpack_folder`), and under `nbgrader autograde` the submission goes to a
+    person (`grading.preprocessors.SanitizeSubmission`), since nbgrader's copy would follow them.
+    """
+    folder = Path(folder)
+    inside = folder.resolve()
+    links = {}
+    for top, dirs, files in os.walk(folder):   # (links to folders are not entered)
+        for name in dirs + files:
+            path = Path(top, name)
+            if path.is_symlink() and not path.resolve().is_relative_to(inside):
+                links[path.relative_to(folder).as_posix()] = os.readlink(path)
+    return dict(sorted(links.items()))
 
 
 def extra_files(folder: Path, source_folder: Path, release_folder: Path | None) -> list[str]:

@@ -20,7 +20,6 @@ SaveVerdicts        (replaces SaveAutoGrades)
 """
 from __future__ import annotations
 
-import os
 import secrets
 from pathlib import Path
 
@@ -29,7 +28,7 @@ from nbgrader.api import Gradebook, MissingEntry
 from nbgrader.preprocessors import NbGraderPreprocessor, SaveAutoGrades
 from traitlets import Integer
 
-from grading.preflight import CellSpec, cell_kind, check_notebook, student_code_cells
+from grading.preflight import CellSpec, cell_kind, check_notebook, links_out_of, student_code_cells
 
 MANUAL = "grading_manual"   # resources key: grade ids that need a person
 
@@ -54,11 +53,9 @@ class SanitizeSubmission(NbGraderPreprocessor):
         with Gradebook(info["db_url"]) as gb:
             self._reset_grades(gb, notebook, assignment, student)
             folder = Path(resources.get("metadata", {}).get("path") or ".")
-            links = [os.path.relpath(os.path.join(d, n), folder) for d, dirs, files in os.walk(folder)
-                     for n in dirs + files if os.path.islink(os.path.join(d, n)) and not Path(
-                         d, n).resolve().is_relative_to(folder.resolve())]
+            links = links_out_of(folder)
             if links:  # nbgrader copies the files a link points to: a solution, the gradebook
-                raise ValueError(f"links out of the submission folder ({', '.join(sorted(links))}): "
+                raise ValueError(f"links out of the submission folder ({', '.join(links)}): "
                                  "grade this submission by hand")
             source = gb.find_notebook(notebook, assignment)
             expected = self._expected(source)

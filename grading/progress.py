@@ -8,11 +8,21 @@ On a terminal a status line below them is redrawn every second while the batch r
 long submission does not look like a hang:
 
     grading: 12/300 done, 4 running, 0.71/s, ~6 min 43 s left (17 s so far)
+
+The rate is measured, never guessed: submissions graded on the cluster per second since the
+first was sent to it. It is shown (with the time left) only once every worker has finished
+one, and at least `FIRST_ESTIMATE_AFTER`: the first results are the first task of each
+worker, started together, and one result after T seconds of N workers is N results in T
+seconds (the rate of one result alone was N times too low, its time left N times too long).
+Neither the cluster's start-up nor submissions that pre-flight kept off the cluster (recorded
+at once) count toward it.
 """
 from __future__ import annotations
 
 import sys
 import time
+
+FIRST_ESTIMATE_AFTER = 3   # submissions graded on the cluster before a first rate is shown
 
 
 def duration(seconds: float) -> str:
@@ -35,18 +45,26 @@ class Progress:
         self.clock = clock
         self.done = 0
         self.t0 = None           # when grading started (after the unchanged ones were counted)
-        self.done_at_t0 = 0
+        self.sent_at = None      # when the first submission was sent to the cluster
+        self.workers = 1         # worker threads of the cluster
+        self.graded = 0          # submissions graded on the cluster since `sent_at`
         self._status_shown = False
 
     def start(self) -> None:
-        """From now on finished submissions count toward the rate."""
-        self.t0, self.done_at_t0 = self.clock(), self.done
+        """The batch starts (the status line counts its seconds from here)."""
+        self.t0 = self.clock()
+
+    def sending(self, workers: int) -> None:
+        """Submissions go to ``workers`` worker threads; the rate counts from the first call."""
+        self.workers = max(1, workers)
+        if self.sent_at is None:
+            self.sent_at = self.clock()
 
     def rate(self) -> float | None:
-        """Submissions per second since `start`, None before the first one."""
-        if self.t0 is None or self.done == self.done_at_t0:
+        """Submissions graded on the cluster per second, None until a first estimate is fair."""
+        if self.sent_at is None or self.graded < max(FIRST_ESTIMATE_AFTER, self.workers):
             return None
-        return (self.done - self.done_at_t0) / max(self.clock() - self.t0, 1e-6)
+        return self.graded / max(self.clock() - self.sent_at, 1e-6)
 
     def estimate(self) -> str:
         rate = self.rate()
@@ -55,9 +73,13 @@ class Progress:
         left = (self.total - self.done) / rate
         return f"{rate:.2f}/s, ~{duration(left)} left" if self.done < self.total else f"{rate:.2f}/s"
 
-    def record(self, key: str, status: str, seconds: float, n_flags: int = 0) -> None:
-        """One submission finished (or was skipped): print its line."""
+    def record(self, key: str, status: str, seconds: float, n_flags: int = 0,
+               on_cluster: bool = False) -> None:
+        """One submission finished (``on_cluster``: a worker graded it) or was skipped: print
+        its line."""
         self.done += 1
+        if on_cluster and self.sent_at is not None:
+            self.graded += 1
         width = len(str(self.total))
         flag = f"  [{n_flags} flag(s)]" if n_flags else ""
         line = f"[{self.done:>{width}}/{self.total}] {key:<40} {status:<10} {seconds:5.1f} s{flag}"

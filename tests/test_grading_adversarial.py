@@ -437,6 +437,7 @@ def test_source_and_config_untouched_and_nothing_written_outside(batch):
     ("deep_folders", "RecursionError"),
     ("huge_file", "more than 256 MiB of files, too much to send"),
     ("odd_names", "extra files: gone.npy, link-\\xff, \\xff\\xfe.txt"),
+    ("links", f"links out of the folder (not graded): solution.txt -> ../../../solutions/{A}/"),
 ])
 def test_flags_in_summary(batch, student, needle):
     _, run, _ = batch

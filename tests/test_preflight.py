@@ -196,6 +196,27 @@ def test_submission_ok_and_extra_files_listed(tmp_path):
     assert report.flags == ["extra files: notes/n.txt, numpy.py"]
 
 
+def test_links_out_of_the_folder_are_named_apart_from_extra_files(tmp_path):
+    """A link to the solutions was listed as "extra files: solution.txt": grading drops it
+    (it is never followed), and a person should read that, not a file to look at."""
+    src, rel = course(tmp_path)
+    sub = tmp_path / "submitted" / "ann" / "a1"
+    write(sub / "a1.ipynb", source_notebook())
+    (sub / "numpy.py").write_text("x = 1")
+    (sub / "solution.txt").symlink_to("../../../solutions/a1/a1.ipynb")
+    (sub / "etc").symlink_to("/etc")                  # a folder out of it: not entered
+    (sub / "notes.md").write_text("mine")
+    (sub / "mine.txt").symlink_to("notes.md")         # a link inside the folder: an extra file
+    report = preflight.check_submission(sub, src, rel, CHECKS)
+    assert report.gradable and report.extra_files == ["mine.txt", "notes.md", "numpy.py"]
+    assert report.flags == ["extra files: mine.txt, notes.md, numpy.py",
+                            "links out of the folder (not graded): etc -> /etc, "
+                            "solution.txt -> ../../../solutions/a1/a1.ipynb"]
+    (sub / "etc").unlink()
+    assert preflight.check_submission(sub, src, rel, CHECKS).flags[1] == \
+        "link out of the folder (not graded): solution.txt -> ../../../solutions/a1/a1.ipynb"
+
+
 def test_files_of_nbgrader_exchange_are_not_extra(tmp_path):
     """`nbgrader collect` leaves the exchange's timestamp.txt and submission_secret.txt beside
     every notebook: neither may flag every submission of a class for a person."""

@@ -29,27 +29,85 @@ def test_plain_lines_with_done_total_rate_and_time_left():
     p = Progress(10, out, clock)
     p.record("ada/02_convolution", "unchanged", 0.0)          # skipped: no rate yet
     p.start()
-    clock.now += 4.0
-    p.record("bob/02_convolution", "graded", 3.5, n_flags=2)   # 1 in 4 s -> 0.25/s, 8 left -> 32 s
+    p.sending(workers=1)
+    for student in ("bob", "cy", "dee"):                       # 3 in 12 s -> 0.25/s, 6 left -> 24 s
+        clock.now += 4.0
+        p.record(f"{student}/02_convolution", "graded", 3.5, n_flags=2, on_cluster=True)
     p.tick(running=3)                                          # not a terminal: nothing drawn
     lines = out.getvalue().splitlines()
     assert lines[0].startswith("[ 1/10] ada/02_convolution") and lines[0].rstrip().endswith("0.0 s")
     assert lines[1].startswith("[ 2/10] bob/02_convolution")
     assert " graded " in lines[1] and "[2 flag(s)]" in lines[1]
-    assert lines[1].endswith("0.25/s, ~32 s left")
-    assert "\r" not in out.getvalue() and len(lines) == 2
+    assert lines[1].endswith("[2 flag(s)]") and lines[2].endswith("[2 flag(s)]")   # no rate yet
+    assert lines[3].endswith("0.25/s, ~24 s left")
+    assert "\r" not in out.getvalue() and len(lines) == 4
 
 
 def test_terminal_gets_a_status_line_that_is_cleared_before_each_line():
     out, clock = Tty(), Clock()
-    p = Progress(3, out, clock)
+    p = Progress(4, out, clock)
     p.start()
+    p.sending(workers=1)
     clock.now += 10.0
     p.tick(running=2)
-    assert out.getvalue().endswith("grading: 0/3 done, 2 running (10 s so far)")
-    p.record("ada/01_mlp", "graded", 9.0)
+    assert out.getvalue().endswith("grading: 0/4 done, 2 running (10 s so far)")
+    for student in ("ada", "ben", "cy"):
+        p.record(f"{student}/01_mlp", "graded", 9.0, on_cluster=True)
     text = out.getvalue()
-    assert "\r\033[K[1/3] ada/01_mlp" in text and text.endswith("0.10/s, ~20 s left\n")
+    assert "\r\033[K[1/4] ada/01_mlp" in text and text.endswith("0.30/s, ~3 s left\n")
     p.tick(running=1)
+    assert out.getvalue().endswith("grading: 3/4 done, 1 running, 0.30/s, ~3 s left (10 s so far)")
     p.close()
     assert out.getvalue().endswith("\r\033[K")
+
+
+def batch_of_two_workers(clock, out):
+    """Two workers, ten submissions: the cluster takes 30 s to start, one submission is kept
+    off it by pre-flight; then each worker grades one every 10 s, both started together."""
+    p = Progress(10, out, clock)
+    p.start()
+    clock.now += 30.0                                          # the cluster starts
+    p.sending(workers=2)
+    p.record("ann/a", "not graded", 0.0, 1)                    # pre-flight: not on the cluster
+    return p
+
+
+def test_no_time_left_until_every_worker_has_finished_one_and_a_few_are_graded():
+    """This batch used to show "~4 min 30 s left" at its first line (the pre-flight failure
+    over the 30 s of start-up) and "~2 min 40 s" at the first graded one (one result where two
+    workers had each nearly finished one), when 40 s were left."""
+    out, clock = io.StringIO(), Clock()
+    p = batch_of_two_workers(clock, out)
+    clock.now += 10.0
+    p.record("bob/a", "graded", 10.0, on_cluster=True)         # worker 1's first
+    p.record("cy/a", "graded", 10.0, on_cluster=True)          # worker 2's first
+    assert p.rate() is None and "left" not in out.getvalue()   # two results: not yet a few
+    clock.now += 10.0
+    p.record("dee/a", "graded", 10.0, on_cluster=True)         # 3 in 20 s since the first was sent
+    assert p.rate() == 3 / 20
+    assert out.getvalue().splitlines()[-1].endswith("0.15/s, ~40 s left")   # 6 left
+    p.record("eve/a", "graded", 10.0, on_cluster=True)         # 4 in 20 s: 5 left in 25 s
+    assert out.getvalue().splitlines()[-1].endswith("0.20/s, ~25 s left")
+
+
+def test_more_workers_than_a_few_wait_for_one_result_each():
+    """Eight workers: seven results are seven firsts, not a rate."""
+    out, clock = io.StringIO(), Clock()
+    p = Progress(40, out, clock)
+    p.start()
+    p.sending(workers=8)
+    clock.now += 12.0
+    for i in range(7):
+        p.record(f"s{i}/a", "graded", 12.0, on_cluster=True)
+    assert p.rate() is None
+    p.record("s7/a", "graded", 12.0, on_cluster=True)
+    assert p.rate() == 8 / 12 and out.getvalue().endswith("0.67/s, ~48 s left\n")   # 32 left
+
+
+def test_submissions_kept_off_the_cluster_do_not_make_the_rate():
+    """Pre-flight failures are recorded in a burst when the cluster is up: they took no time."""
+    out, clock = io.StringIO(), Clock()
+    p = batch_of_two_workers(clock, out)
+    for i in range(5):
+        p.record(f"off{i}/a", "not graded", 0.0, 1)
+    assert p.rate() is None and p.graded == 0 and p.done == 6
