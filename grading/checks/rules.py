@@ -27,6 +27,7 @@ PHRASES = {
     "ties": "ties",
     "overlapping windows": "overlapping windows",
     "tuples": "tuples as well as lists",
+    "whole floats": "or a float such as",
     "defaults": "the default arguments",
     "inputs unchanged": "inputs must stay unchanged",
     "NumPy only": "NumPy only",
@@ -134,7 +135,27 @@ def drawn(check, rng) -> set[str]:
         out |= case_rules(check, case)
         if "float32" in case_rules(check, case) and _rejects_float64(case):
             out.add("dtype kept")
+        if _accepts_whole_floats(case):
+            out.add("whole floats")
     return out
+
+
+def _whole(value) -> bool:
+    """`value` is a whole number, or a (nested) tuple or list of them (not an array)."""
+    if isinstance(value, (tuple, list)):
+        return len(value) > 0 and all(_whole(v) for v in value)
+    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
+
+
+def _as_floats(value):
+    if isinstance(value, (tuple, list)):
+        return type(value)(_as_floats(v) for v in value)
+    return float(value)
+
+
+def _accepts_whole_floats(case) -> bool:
+    """The check passes the right answer given as floats (9.0 for 9): it compares values, not types."""
+    return _whole(case.expected) and case.check(_as_floats(case.expected)) is None
 
 
 def _rejects_float64(case) -> bool:
