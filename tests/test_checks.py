@@ -93,7 +93,7 @@ def test_cases_are_well_formed():
             assert case.label and "array(" not in case.label and len(case.label) < 140
             assert not re.search(r"\b1 (channels|filters)\b", case.label), case.label
             for value in list(case.args) + list(case.kwargs.values()):
-                assert isinstance(value, (np.ndarray, int, float, bool, str, tuple, type(None)))
+                assert isinstance(value, (np.ndarray, int, float, bool, str, tuple, list, type(None)))
                 if isinstance(value, np.ndarray):
                     assert value.dtype.kind in "biuf"
 
@@ -507,3 +507,25 @@ def test_a_visible_test_fails_a_function_whose_cell_imports_cnnlib():
             errors[cell.metadata["nbgrader"]["grade_id"]] = str(exc)
     assert set(errors) == {"test_conv2d_single"}, errors
     assert "imports cnnlib before it: at marking that import fails" in errors["test_conv2d_single"]
+
+
+def _same_kind(a, b) -> bool:
+    """`a` and `b` are equal and of the same type at every level (a list stays a list, not a tuple)."""
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, np.ndarray):
+        return a.dtype == b.dtype and np.array_equal(a, b)
+    if isinstance(a, (tuple, list)):
+        return len(a) == len(b) and all(_same_kind(x, y) for x, y in zip(a, b))
+    return a == b
+
+
+@pytest.mark.parametrize("grade_id", sorted(CHECKS))
+def test_case_arguments_reach_the_jail_as_drawn(grade_id):
+    """The grader sends each case's arguments to the jail through grading/exchange.py: the lists,
+    tuples and arrays a task promises arrive as such (the same encoding as grading/sandbox.py)."""
+    from grading import exchange
+    for case in CHECKS[grade_id].make_cases(np.random.default_rng(0)):
+        blobs: dict = {}
+        sent = exchange.encode(tuple(case.args), blobs, "k0.", trusted=True)
+        assert _same_kind(exchange.decode(sent, blobs, trusted=True), tuple(case.args)), case.label

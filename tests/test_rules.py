@@ -4,7 +4,7 @@ Each task of an exercise ends with a **Marking.** paragraph (grading/checks/rule
 fixed phrases); the check's cases are inspected for what they actually draw: several images,
 channels and filters, non-square images and kernels, strides that do not divide, padding 0,
 ties, overlapping windows, float32, tuples, the default arguments, inputs unchanged, the dtype
-kept, what may be imported, and the seconds its checks may take.
+kept, whole numbers given as floats, what may be imported, and the seconds its checks may take.
 """
 from __future__ import annotations
 
@@ -56,6 +56,23 @@ def test_the_task_states_exactly_what_its_check_draws(grade_id):
         assert f"{other.timeout:g} s of CPU time" in " ".join(text.split()), (other.grade_id, other.timeout)
 
 
+#: how a task promises an int; "(an int, or a float such as 9.0)" says what is marked
+PROMISES_AN_INT = re.compile(r"\b(an int|of ints|one int|ints? (?:is|are) expected)\b(?!, or a float)", re.I)
+
+
+@pytest.mark.parametrize("grade_id", sorted(CHECKS))
+def test_a_task_that_promises_an_int_is_marked_so(grade_id):
+    """Where the marking compares values (9.0 passes for 9), the task does not ask for "an int";
+    where it asks for one (conv_output_size, conv_param_count), 9.0 fails."""
+    check = CHECKS[grade_id]
+    text = " ".join(task_text(check).replace("`", "").split())
+    promised = PROMISES_AN_INT.findall(text)
+    if "whole floats" in drawn_rules(check):
+        assert not promised, f"{check.target}: the task promises {promised} but the marking accepts 9.0 for 9"
+    elif any(isinstance(case.expected, int) for case in check.make_cases(np.random.default_rng(0))):
+        assert promised, f"{check.target}: the marking refuses 9.0 for 9 and the task does not say an int is expected"
+
+
 def test_the_cell_time_limit_stated_is_the_graders():
     from grading.sandbox import run_checks
     defaults = inspect.signature(run_checks).parameters
@@ -82,7 +99,8 @@ def test_the_rules_of_every_task_are_listed():
 
 
 def test_stated_reads_only_the_marking_paragraph():
-    text = "**Task.** padding 0 and ties.\n\n**Marking.** float32 inputs, N > 1. NumPy only. within 10 s of CPU.\n\nLater: K > 1."
-    assert stated(text) == {"float32", "N > 1", "NumPy only"}
+    text = ("**Task.** padding 0 and ties.\n\n**Marking.** float32 inputs, N > 1. A whole number is expected (an int, "
+            "or a float such as 9.0). NumPy only. within 10 s of CPU.\n\nLater: K > 1.")
+    assert stated(text) == {"float32", "N > 1", "whole floats", "NumPy only"}
     assert stated_seconds(text) == 10.0
     assert stated("no paragraph") == set()

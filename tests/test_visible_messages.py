@@ -1,9 +1,12 @@
 """The visible tests (what a student runs) name the mistake of a catalogue entry, not only fail it."""
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from grading_catalogue import WRONG
+from grading_catalogue.build import ASSIGNMENT_NAMES
 
 from test_checks import evaluate, visible_results
 
@@ -66,3 +69,72 @@ def test_grader_messages_name_the_mistake(name):
     entry = next(e for e in WRONG if e.name == name)
     messages = " ".join(m for m in evaluate(entry.assignment, entry.replacements).values() if m)
     assert GRADER_MESSAGES[name] in messages, messages
+
+
+# ----------------------------------------------------------------------------- the helpers' hints
+def _helpers(assignment: str) -> dict:
+    """The namespace of a solution notebook's locked helper cell, and its source under "__source__"."""
+    import nbformat
+    from grading_catalogue.build import ROOT
+    nb = nbformat.read(ROOT / "solutions" / assignment / f"{assignment}.ipynb", as_version=4)
+    source = next(c.source for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "helpers")
+    ns: dict = {"__source__": source}
+    exec(source, ns)
+    return ns
+
+
+def _markdown(assignment: str) -> str:
+    import nbformat
+    from grading_catalogue.build import ROOT
+    nb = nbformat.read(ROOT / "solutions" / assignment / f"{assignment}.ipynb", as_version=4)
+    return " ".join(c.source for c in nb.cells if c.cell_type == "markdown")
+
+
+#: what Python says for a float used as a size or an index, and for a failed unpacking
+CLASSIC_ERRORS = {"float size": TypeError("'float' object cannot be interpreted as an integer"),
+                  "float index": IndexError("only integers, slices (`:`), ellipsis (`...`), numpy.newaxis "
+                                            "(`None`) and integer or boolean arrays are valid indices"),
+                  "unpacking": ValueError("not enough values to unpack (expected 4, got 2)")}
+
+
+def _axis_names(text: str) -> set[str]:
+    """The axis and size names a text uses: N, C, H, W, K, Fh, H_out, K1 ..."""
+    return set(re.findall(r"\b(?:[A-Z][a-z0-9]?|[A-Z]\w*_\w+)\b", text))
+
+
+@pytest.mark.parametrize("assignment", ASSIGNMENT_NAMES)
+def test_classic_hints_speak_of_the_notebooks_own_arrays(assignment):
+    """The hints for a float size and a failed unpacking name only the axes and sizes this
+    notebook's tasks use: no (N, C, H, W) or H_out formula in a notebook of dense layers."""
+    ns = _helpers(assignment)
+    own = _axis_names(_markdown(assignment))
+    for what, exc in CLASSIC_ERRORS.items():
+        hint = ns["classic_cause"](exc, "", [])
+        assert hint, (assignment, what)
+        foreign = _axis_names(hint) - own
+        assert not foreign, f"{assignment}: the {what} hint names {sorted(foreign)}, not used by its tasks: {hint}"
+
+
+def test_classic_hints_are_one_function_in_every_notebook():
+    """classic_cause is the same code in every notebook; only the constants above it differ."""
+    sources = {}
+    for assignment in ASSIGNMENT_NAMES:
+        source = _helpers(assignment)["__source__"]
+        sources[assignment] = source[source.index("def classic_cause"):]
+        for name in ("SHAPE_CAUSES", "EMPTY_SLICE", "WHOLE_SIZES", "UNPACKING"):
+            assert re.search(rf"^{name} = ", source, re.M), (assignment, name)
+    assert len(set(sources.values())) == 1, sorted(sources)
+
+
+def test_a_failed_unpacking_of_a_layer_names_the_layers_lengths():
+    """01b: unpacking every layer as a conv layer fails on ("dense", 10); the visible test says why,
+    in the notebook's terms (no `x.shape`: 01b has no arrays)."""
+    from grading_catalogue import reference_sources
+    sources = dict(reference_sources("01b_pipeline_shapes"))
+    old = '    kind = layer[0]\n    if kind == "conv":\n        _, K, Fh, Fw, _, _ = layer\n'
+    assert old in sources["layer_param_count"]
+    sources["layer_param_count"] = sources["layer_param_count"].replace(
+        old, '    kind, K, Fh, Fw, _, _ = layer\n    if kind == "conv":\n')
+    message = visible_results("01b_pipeline_shapes", sources)["test_layer_param_count"]
+    assert "values to unpack" in message and "look at `layer[0]` before unpacking" in message, message
+    assert "x.shape" not in message and "H_out" not in message, message

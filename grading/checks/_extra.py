@@ -62,6 +62,15 @@ def int_tuple_check(expected, *, what="the shape", variants=()):
     return never_raises(verdict, what, f"; expected {_shape_text(expected)}")
 
 
+def given_as(kind, value):
+    """`value`, a tuple (of tuples), given as `kind`: a list or a tuple at every level, or a NumPy array.
+
+    The tasks that promise "tuples as well as lists" (and arrays) get their cases through this."""
+    if kind is np.ndarray:
+        return np.array(value)
+    return kind(given_as(kind, v) if isinstance(v, (tuple, list)) else v for v in value)
+
+
 def count_check(expected, *, what="the count", variants=()):
     """A check for a whole number (a parameter count); `variants` are (wrong count, message) pairs."""
     return scalar_check(expected, what=what, variants=[Variant(m, n) for n, m in variants])

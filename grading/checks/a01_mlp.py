@@ -4,6 +4,7 @@ import numpy as np
 import cnnlib
 
 from ._core import Case, Check, Variant, array_check, fmt_num, never_raises, scalar_check, to_array
+from ._extra import given_as
 
 ASSIGNMENT = "01_mlp"
 
@@ -37,7 +38,8 @@ def dense_cases(rng):
     return cases
 
 
-def _mlp_case(label, sizes):
+def _mlp_case(label, sizes, kind=tuple):
+    """The sizes are given as `kind`, a list or a tuple (the task promises both)."""
     sizes = tuple(int(s) for s in sizes)
     expected = cnnlib.mlp_param_count(list(sizes))
     pairs = list(zip(sizes[:-1], sizes[1:]))
@@ -51,17 +53,17 @@ def _mlp_case(label, sizes):
         Variant("only the first layer counted: sum over every pair of consecutive sizes",
                 pairs[0][0] * pairs[0][1] + pairs[0][1]),
     ]
-    check = scalar_check(expected, what=f"mlp_param_count({list(sizes)})", variants=variants,
+    check = scalar_check(expected, what=f"mlp_param_count({given_as(kind, sizes)})", variants=variants,
                          hint="sum over consecutive layers of n_in * n_out + n_out")
-    return Case(label, (sizes,), {}, expected, check)
+    return Case(label, (given_as(kind, sizes),), {}, expected, check)
 
 
 def mlp_cases(rng):
-    cases = [_mlp_case("the worked example [784, 128, 10]", (784, 128, 10)),
-             _mlp_case("a single layer [2, 3]", (2, 3))]
-    for depth in (3, 4, 5):
+    cases = [_mlp_case("the worked example [784, 128, 10]", (784, 128, 10), list),
+             _mlp_case("a single layer (2, 3), a tuple", (2, 3), tuple)]
+    for depth, kind in ((3, list), (4, tuple), (5, list)):
         sizes = rng.integers(1, 300, size=depth)
-        cases.append(_mlp_case(f"random network with {depth} layer sizes", sizes))
+        cases.append(_mlp_case(f"random network with {depth} layer sizes, a {kind.__name__}", sizes, kind))
     return cases
 
 

@@ -3,14 +3,15 @@
 A network is described as a sequence of layers, each a tuple:
 ``("conv", K, Fh, Fw, stride, padding)``, ``("relu",)``, ``("maxpool", size, stride)``,
 ``("flatten",)``, ``("dense", M)``. Shapes are tuples: (N, C, H, W) for maps, (N, D) for vectors.
-Expected values come from cnnlib's size functions.
+Expected values come from cnnlib's size functions; the cases give shapes and layers as tuples or
+as lists (the task promises both).
 """
 import math
 
 import cnnlib
 
 from ._core import Case, Check
-from ._extra import count_check, int_tuple_check, sequence_check
+from ._extra import count_check, given_as, int_tuple_check, sequence_check
 
 ASSIGNMENT = "01b_pipeline_shapes"
 
@@ -136,11 +137,12 @@ def _random_layers(rng):
 
 
 # --------------------------------------------------------------------------- cases
-def _shape_case(label, shape, layer):
+def _shape_case(label, shape, layer, kind=tuple):
     expected = out_shape(shape, layer)
-    check = int_tuple_check(expected, what=f"layer_output_shape({shape}, {layer})",
+    shape_in, layer_in = given_as(kind, shape), given_as(kind, layer)
+    check = int_tuple_check(expected, what=f"layer_output_shape({shape_in}, {layer_in})",
                             variants=shape_variants(shape, layer))
-    return Case(label, (shape, layer), {}, expected, check)
+    return Case(label, (shape_in, layer_in), {}, expected, check)
 
 
 LAYER_EXAMPLES = [
@@ -158,11 +160,14 @@ LAYER_EXAMPLES = [
 
 
 def _layer_cases(rng, make_case):
-    """make_case(label, shape, layer) for the fixed examples, then each layer of a random network."""
+    """make_case(label, shape, layer, kind) for the fixed examples (tuples, as in the task), then each
+    layer of a random network, its shape and layer given as lists and tuples in turn."""
     cases = [make_case(label, shape, layer) for shape, layer, label in LAYER_EXAMPLES]
     shape, layers = _random_layers(rng)
-    for layer in layers:
-        cases.append(make_case(f"random network: {_layer_text(layer)} on {shape}", shape, layer))
+    for i, layer in enumerate(layers):
+        kind = (list, tuple)[i % 2]
+        cases.append(make_case(f"random network: {_layer_text(layer)} on {shape}, given as {kind.__name__}s",
+                               shape, layer, kind))
         shape = out_shape(shape, layer)
     return cases
 
@@ -171,11 +176,12 @@ def shape_cases(rng):
     return _layer_cases(rng, _shape_case)
 
 
-def _param_case(label, shape, layer):
+def _param_case(label, shape, layer, kind=tuple):
     expected = params(shape, layer)
-    check = count_check(expected, what=f"layer_param_count({shape}, {layer})",
+    shape_in, layer_in = given_as(kind, shape), given_as(kind, layer)
+    check = count_check(expected, what=f"layer_param_count({shape_in}, {layer_in})",
                         variants=param_variants(shape, layer))
-    return Case(label, (shape, layer), {}, expected, check)
+    return Case(label, (shape_in, layer_in), {}, expected, check)
 
 
 def param_cases(rng):
@@ -190,7 +196,8 @@ def summary(input_shape, layers):
     return out
 
 
-def _summary_case(label, input_shape, layers):
+def _summary_case(label, input_shape, layers, kind=tuple):
+    """The input shape and the layers (each layer too) are given as `kind`, a list or a tuple."""
     expected = summary(input_shape, layers)
     parts, shape = [], input_shape
     for i, (layer, (s, n)) in enumerate(zip(layers, expected)):
@@ -207,7 +214,7 @@ def _summary_case(label, input_shape, layers):
                                   variants=counted + param_variants(shape, layer))))
         shape = s
     check = sequence_check(parts, what="pipeline_summary")
-    return Case(label, (tuple(input_shape), tuple(layers)), {}, expected, check)
+    return Case(label, (given_as(kind, input_shape), given_as(kind, layers)), {}, expected, check)
 
 
 def summary_cases(rng):
@@ -215,9 +222,10 @@ def summary_cases(rng):
              _summary_case("conv-relu-pool twice on 3 non-square 3x28x20 images", (3, 3, 28, 20),
                            (("conv", 6, 5, 3, 1, 0), ("relu",), ("maxpool", 2, 2), ("conv", 12, 3, 3, 2, 1),
                             ("relu",), ("maxpool", 3, 2), ("flatten",), ("dense", 5)))]
-    for _ in range(3):
+    for kind in (list, tuple, list):
         shape, layers = _random_layers(rng)
-        cases.append(_summary_case(f"random network of {len(layers)} layers on {shape}", shape, layers))
+        cases.append(_summary_case(f"random network of {len(layers)} layers on {shape}, given as {kind.__name__}s",
+                                   shape, layers, kind))
     return cases
 
 

@@ -5,6 +5,7 @@ import numpy as np
 import cnnlib
 
 from ._core import Case, Check, Variant, fmt_num, fmt_shape, never_raises, scalar_check, to_array
+from ._extra import given_as
 
 ASSIGNMENT = "04_features"
 
@@ -33,25 +34,27 @@ def _rf_wrong(ks, ss):
     ]
 
 
-def _rf_case(label, ks, ss):
+def _rf_case(label, ks, ss, kind=tuple):
+    """The two sequences are given as `kind`: a list, a tuple or a NumPy array (the task promises all three)."""
     ks, ss = tuple(int(k) for k in ks), tuple(int(s) for s in ss)
     expected = cnnlib.receptive_field(list(ks), list(ss))
     variants = [Variant(msg, v) for v, msg in _rf_wrong(ks, ss) if v != expected]
     check = scalar_check(expected, what=f"receptive_field({list(ks)}, {list(ss)})", variants=variants,
                          hint="r = 1 + sum over layers of (F_l - 1) * (product of the strides before l)")
-    return Case(label, (ks, ss), {}, expected, check)
+    return Case(label, (given_as(kind, ks), given_as(kind, ss)), {}, expected, check)
 
 
 def rf_cases(rng):
-    cases = [_rf_case("the worked example: two 3x3 convolutions", (3, 3), (1, 1)),
-             _rf_case("conv 3, pool 2 with stride 2, conv 3", (3, 2, 3), (1, 2, 1)),
-             _rf_case("a single 5x5 layer", (5,), (1,)),
-             _rf_case("conv 7 stride 2, pool 3 stride 2, conv 3, conv 3", (7, 3, 3, 3), (2, 2, 1, 1))]
-    for depth in (3, 4, 6):
+    cases = [_rf_case("the worked example: two 3x3 convolutions", (3, 3), (1, 1), list),
+             _rf_case("conv 3, pool 2 with stride 2, conv 3", (3, 2, 3), (1, 2, 1), list),
+             _rf_case("a single 5x5 layer, as tuples", (5,), (1,)),
+             _rf_case("conv 7 stride 2, pool 3 stride 2, conv 3, conv 3", (7, 3, 3, 3), (2, 2, 1, 1), list)]
+    for depth, kind in ((3, tuple), (4, np.ndarray), (6, list)):
         ks = rng.integers(1, 8, size=depth)
         ss = rng.integers(1, 4, size=depth)
         ss[0] = max(int(ss[0]), 2)
-        cases.append(_rf_case(f"random stack of {depth} layers with strides", ks, ss))
+        name = "NumPy arrays" if kind is np.ndarray else f"{kind.__name__}s"
+        cases.append(_rf_case(f"random stack of {depth} layers with strides, as {name}", ks, ss, kind))
     return cases
 
 

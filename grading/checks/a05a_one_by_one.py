@@ -14,7 +14,7 @@ import cnnlib
 
 from ._core import (Case, Check, Variant, array_check, describe, fmt_num, never_raises, scalar_check, to_array,
                     tuple_check)
-from ._extra import count_check, keeps_dtype
+from ._extra import count_check, given_as, keeps_dtype
 
 ASSIGNMENT = "05a_one_by_one"
 
@@ -189,7 +189,8 @@ def _bytes_verdict(got, expected, what, variants):
     return base
 
 
-def _bytes_case(label, shapes, N, dtype):
+def _bytes_case(label, shapes, N, dtype, kind=tuple):
+    """The shapes (each shape too) are given as `kind`, a list or a tuple (the task promises both)."""
     expected = bytes_ref(shapes, N, dtype)
     size = np.dtype(dtype).itemsize
     numbers = [N * int(np.prod(s)) for s in shapes]
@@ -207,7 +208,8 @@ def _bytes_case(label, shapes, N, dtype):
     variants = [(v, m) for v, m in variants if list(v) != expected]
     check = never_raises(lambda got: _bytes_verdict(got, expected, what, variants), what,
                          f"; expected a list of {len(expected)} whole numbers")
-    return Case(label, (tuple(tuple(int(n) for n in s) for s in shapes), N, np.dtype(dtype).name), {}, expected, check)
+    shapes = given_as(kind, tuple(tuple(int(n) for n in s) for s in shapes))
+    return Case(label, (shapes, N, np.dtype(dtype).name), {}, expected, check)
 
 
 #: the per-image output shapes of the chapter's digits CNN (cnnlib.lenet_digits), layer by layer
@@ -215,10 +217,11 @@ LENET_SHAPES = ((32, 8, 8), (32, 8, 8), (32, 4, 4), (64, 4, 4), (64, 4, 4), (64,
 
 
 def bytes_cases(rng):
-    cases = [_bytes_case("the chapter's digits CNN: 10 layers, a batch of 32, float32", LENET_SHAPES, 32, "float32"),
+    cases = [_bytes_case("the chapter's digits CNN: 10 layers, a batch of 32, float32", LENET_SHAPES, 32, "float32",
+                         list),
              _bytes_case("VGG's first layer: 64 maps of 224x224, one image, float32", ((64, 224, 224),), 1, "float32"),
              _bytes_case("a batch of 8 in float64", ((16, 30, 20), (16, 15, 10), (2400,), (10,)), 8, "float64")]
-    for dtype in ("float16", "float64", "float32", "int8"):
+    for dtype, kind in (("float16", list), ("float64", tuple), ("float32", list), ("int8", tuple)):
         depth = int(rng.integers(2, 6))
         shapes = []
         for _ in range(depth):
@@ -227,7 +230,8 @@ def bytes_cases(rng):
             else:
                 shapes.append((int(rng.integers(1, 1000)),))
         N = int(rng.integers(2, 129))
-        cases.append(_bytes_case(f"random: {depth} layers, a batch of {N}, {dtype}", tuple(shapes), N, dtype))
+        cases.append(_bytes_case(f"random: {depth} layers, a batch of {N}, {dtype}, shapes as {kind.__name__}s",
+                                 tuple(shapes), N, dtype, kind))
     return cases
 
 
@@ -260,28 +264,30 @@ def _rf_wrong(sizes, dilations):
     ]
 
 
-def _rf_case(label, sizes, dilations):
+def _rf_case(label, sizes, dilations, kind=tuple):
+    """The two sequences are given as `kind`, a list or a tuple (the task promises both)."""
     sizes, dilations = tuple(int(v) for v in sizes), tuple(int(v) for v in dilations)
     expected = dilated_rf_ref(sizes, dilations)
     variants = [Variant(m, v) for v, m in _rf_wrong(sizes, dilations) if v != expected]
     check = scalar_check(expected, what=f"dilated_receptive_field({list(sizes)}, {list(dilations)})", variants=variants,
                          hint="r = 1 + sum over the layers of D_l (F_l - 1)")
-    return Case(label, (sizes, dilations), {}, expected, check)
+    return Case(label, (given_as(kind, sizes), given_as(kind, dilations)), {}, expected, check)
 
 
 def rf_cases(rng):
-    cases = [_rf_case("the chapter: three 3x3 layers, no dilation", (3, 3, 3), (1, 1, 1)),
-             _rf_case("the chapter: three 3x3 layers, dilations 1, 2, 4", (3, 3, 3), (1, 2, 4)),
+    cases = [_rf_case("the chapter: three 3x3 layers, no dilation", (3, 3, 3), (1, 1, 1), list),
+             _rf_case("the chapter: three 3x3 layers, dilations 1, 2, 4", (3, 3, 3), (1, 2, 4), list),
              _rf_case("the chapter: three 3x3 layers, dilation 2 in each", (3, 3, 3), (2, 2, 2)),
              _rf_case("one 3x3 layer with dilation 3", (3,), (3,)),
              _rf_case("a 1x1 layer between two dilated 5x5 layers", (5, 1, 5), (2, 3, 4))]
-    for depth in (2, 4, 6):
+    for depth, kind in ((2, list), (4, tuple), (6, list)):
         sizes = rng.integers(2, 8, size=depth)
         if depth > 2:
             sizes[rng.integers(1, depth)] = 1          # a 1x1 layer: it adds nothing, whatever its dilation
         dilations = rng.integers(1, 6, size=depth)
         dilations[-1] = max(int(dilations[-1]), 2)
-        cases.append(_rf_case(f"random stack of {depth} layers with dilations", sizes, dilations))
+        cases.append(_rf_case(f"random stack of {depth} layers with dilations, as {kind.__name__}s", sizes, dilations,
+                              kind))
     return cases
 
 

@@ -27,6 +27,8 @@ PHRASES = {
     "ties": "ties",
     "overlapping windows": "overlapping windows",
     "tuples": "tuples as well as lists",
+    "arrays": "and NumPy arrays",
+    "whole floats": "or a float such as",
     "defaults": "the default arguments",
     "inputs unchanged": "inputs must stay unchanged",
     "NumPy only": "NumPy only",
@@ -81,8 +83,6 @@ def case_rules(check, case) -> set[str]:
     arrays = [v for v in list(case.args) + list(case.kwargs.values()) if isinstance(v, np.ndarray)]
     if any(v.dtype == np.float32 for v in arrays):
         out.add("float32")
-    if any(isinstance(v, (tuple, list)) for v in case.args):
-        out.add("tuples")
     if check.kind == "function" and arrays:
         out.add("inputs unchanged")
     if check.target in DEFAULTS and any(p not in case.kwargs and p not in check.params[:len(case.args)]
@@ -130,11 +130,39 @@ def case_rules(check, case) -> set[str]:
 def drawn(check, rng) -> set[str]:
     """The rules the cases of `check` draw (one draw of its random cases)."""
     out = {"cnnlib allowed" if check.allow_cnnlib else "NumPy only"}
+    kinds: dict = {}   # argument position -> the kinds of sequence it is given
     for case in check.make_cases(rng):
         out |= case_rules(check, case)
         if "float32" in case_rules(check, case) and _rejects_float64(case):
             out.add("dtype kept")
+        if _accepts_whole_floats(case):
+            out.add("whole floats")
+        for i, v in enumerate(case.args):
+            kinds.setdefault(i, set()).add(type(v) if type(v) in (tuple, list, np.ndarray) else None)
+    for seen in kinds.values():
+        if {tuple, list} <= seen:          # one argument, given as a tuple in a case and a list in another
+            out.add("tuples")
+        if np.ndarray in seen and seen & {tuple, list}:
+            out.add("arrays")
     return out
+
+
+def _whole(value) -> bool:
+    """`value` is a whole number, or a (nested) tuple or list of them (not an array)."""
+    if isinstance(value, (tuple, list)):
+        return len(value) > 0 and all(_whole(v) for v in value)
+    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
+
+
+def _as_floats(value):
+    if isinstance(value, (tuple, list)):
+        return type(value)(_as_floats(v) for v in value)
+    return float(value)
+
+
+def _accepts_whole_floats(case) -> bool:
+    """The check passes the right answer given as floats (9.0 for 9): it compares values, not types."""
+    return _whole(case.expected) and case.check(_as_floats(case.expected)) is None
 
 
 def _rejects_float64(case) -> bool:
