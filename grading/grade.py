@@ -822,6 +822,13 @@ def stop_on_ctrl_c(signum, frame):
     raise KeyboardInterrupt
 
 
+def stopping_already(signum, frame):
+    """SIGINT after the first: the workers are stopping (Dask's close has time limits), so say
+    so instead of breaking off the shutdown with a traceback."""
+    print("grading.grade: stopping already: the workers stop within seconds; finished "
+          "submissions are kept", file=sys.stderr, flush=True)
+
+
 def main(argv=None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
     root = Path(args.root).resolve()
@@ -871,6 +878,7 @@ def main(argv=None) -> int:
         print(f"grading.grade: nothing was graded: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
+        signal.signal(signal.SIGINT, stopping_already)   # a second Ctrl-C while the workers stop
         connection.close()
         again = ("run it again to grade the rest (finished ones are kept)" if not args.force else
                  "the others keep their earlier grades: `--force` again regrades all, "

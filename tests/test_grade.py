@@ -264,6 +264,7 @@ def test_ctrl_c_stops_the_batch_with_one_line_and_no_worker_tracebacks(tmp_path)
     import signal
     import subprocess
     import sys
+    import time
     import grading_helpers as gh
     a = "06_backprop"   # its submissions train a network in the jail: seconds each
     root = gh.make_course(tmp_path, [a])
@@ -279,12 +280,19 @@ def test_ctrl_c_stops_the_batch_with_one_line_and_no_worker_tracebacks(tmp_path)
             if line.startswith("[1/"):
                 break
         os.killpg(run.pid, signal.SIGINT)
+        time.sleep(0.3)                    # an impatient second Ctrl-C, while the workers stop
+        try:
+            os.killpg(run.pid, signal.SIGINT)
+            second = True
+        except ProcessLookupError:         # it had stopped already
+            second = False
         out, err = run.communicate(timeout=300)
     finally:
         if run.poll() is None:
             os.killpg(run.pid, signal.SIGKILL)
     assert run.returncode == 130, "".join(lines) + out + err
     assert "interrupted: " in err and "recorded; run it again" in err, err
+    assert ("stopping already" in err) == second, err
     # the workers' tracebacks each ended in KeyboardInterrupt; the coordinator's, once in CI,
     # was distributed's cancel race (the test below makes it happen every time)
     assert "Traceback" not in err and "KeyboardInterrupt" not in err, err
