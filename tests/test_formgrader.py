@@ -91,6 +91,11 @@ def test_override_a_score_by_hand(course, server, page):
     page.goto(f"{base}/formgrader/submissions/{submission_id}/?token={token}")
     box = page.locator(f"input.score#{gid}")
     box.wait_for(timeout=60_000)
+    # the box is in the page's HTML at once, but it saves only once the formgrader has fetched
+    # the grades and bound its handlers (formgrade.js: after window load, then an AJAX call);
+    # typing before that is lost, as it would be for a person on a slow server
+    page.wait_for_function("() => window.formgrader && formgrader.grades && formgrader.grades.loaded",
+                           timeout=60_000)
     box.fill(f"{top / 2:g}")
     box.press("Tab")                      # the formgrader saves on change
     deadline = time.monotonic() + 30
