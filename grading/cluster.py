@@ -202,7 +202,7 @@ def _connect(Client, scheduler: str):
     except (OSError, TimeoutError, ValueError) as exc:
         raise ClusterUnavailable(
             f"cannot reach the Dask scheduler at {scheduler} within {CONNECT_TIMEOUT_S:g} s "
-            f"({type(exc).__name__}: {exc}). Start it with `dask scheduler`, or unset "
+            f"({type(exc).__name__}: {exc}). Start it with `python -m grading.cluster scheduler` in the course checkout, or unset "
             f"--scheduler / {SCHEDULER_ENV} to grade on this machine") from None
     try:
         client.wait_for_workers(1, timeout=WORKER_WAIT_S)
@@ -210,7 +210,8 @@ def _connect(Client, scheduler: str):
         client.close()
         raise ClusterUnavailable(
             f"the Dask scheduler at {scheduler} has no workers after {WORKER_WAIT_S:g} s; "
-            f"start some with `dask worker {scheduler} --nthreads 1` (see the Instructor guide)") from None
+            f"start some with `python -m grading.cluster worker` in the course checkout of each "
+            f"grading machine (Instructor guide, section 7)") from None
     return client
 
 
@@ -240,7 +241,7 @@ def probe_workers(client, scheduler: str) -> None:
             continue   # a worker that left while answering: Dask reschedules on the others
         if isinstance(fact, BaseException):
             problems.append(f"{worker}: cannot import the grader ({type(fact).__name__}: {fact}); "
-                            f"start it from the course checkout with its venv")
+                            f"start it with `python -m grading.cluster worker` in the course checkout")
         elif fact["sandbox"]:
             problems.append(f"{worker}: no sandbox: {fact['sandbox']}")
         elif fact["code"] != code_fingerprint():

@@ -269,6 +269,7 @@ def ensure_gradebook(root: Path, cfg, assignments, students) -> None:
     """Every assignment (with its notebooks and cells) and every student in the gradebook."""
     from nbgrader.api import Gradebook
     from nbgrader.converters import GenerateAssignment
+    alembic_on_path()   # a new gradebook: without alembic nbgrader leaves it half made
     url = db_url_of(cfg)
     for assignment in assignments:
         names = sorted(p.stem for p in (root / "solutions" / assignment).glob("*.ipynb"))
@@ -289,8 +290,11 @@ def ensure_gradebook(root: Path, cfg, assignments, students) -> None:
 
 
 def alembic_on_path() -> None:
-    """nbgrader runs `alembic` (installed beside this Python) when it creates a gradebook."""
-    os.environ["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
+    """nbgrader runs `alembic` (installed beside this Python) when it creates a gradebook;
+    `make` does not put the venv's bin/ on PATH."""
+    bin_dir, path = str(Path(sys.executable).parent), os.environ.get("PATH", "")
+    if bin_dir not in path.split(os.pathsep):
+        os.environ["PATH"] = os.pathsep.join([bin_dir, path])
 
 
 SYNC_ENV = "GRADING_GRADEBOOK_SYNC"   # set while the sync runs (its own nbgrader calls skip it)
@@ -560,8 +564,9 @@ class Batch:
         try:
             self.drain()
             if self.suspects:   # a task queued behind a killer dies with it: alone, it may not
-                print(f"{len(self.suspects)} submission(s) whose worker died again and again: "
-                      f"graded once more, one at a time", flush=True)
+                print(f"{len(self.suspects)} submission(s) whose worker process died three times "
+                      f"(a grading machine lost, or code that kills its worker): graded once more, "
+                      f"one at a time", flush=True)
                 self.alone, self.window = True, 1
                 self.pending, self.suspects = iter(self.suspects), []
                 self.drain()

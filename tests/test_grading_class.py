@@ -255,3 +255,22 @@ def test_demo_class_removed_before_a_real_class(tmp_path):
         assert [gb.find_assignment(a).duedate for a in demo_class.ASSIGNMENTS] == [None, None]
     (root / "roster.csv").write_text("id,first_name,last_name,email\nzoe,Zoe,Li,z@x\n")
     assert demo_class.remove(root) == ([], ["ben"]) and (root / "roster.csv").is_file()   # a real roster stays
+
+
+def test_demo_class_on_a_fresh_course_without_the_venv_on_path(tmp_path):
+    """`make demo-class` does not put .venv/bin on PATH: creating the gradebook must still find
+    nbgrader's `alembic` (it crashed there, and left a gradebook `nbgrader db upgrade` refused)."""
+    import os
+    import sqlite3
+    from pathlib import Path
+    root = gh.make_course(tmp_path, list(demo_class.ASSIGNMENTS))
+    (root / "gradebook.db").unlink()                  # a fresh clone has none
+    env = gh.env()
+    venv_bin = str(Path(sys.executable).parent)
+    env["PATH"] = os.pathsep.join(p for p in env["PATH"].split(os.pathsep) if p != venv_bin)
+    made = subprocess.run([sys.executable, "-m", "grading.demo_class"], cwd=root, env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert made.returncode == 0, made.stderr[-3000:]
+    with sqlite3.connect(root / "gradebook.db") as db:
+        tables = {name for (name,) in db.execute("select name from sqlite_master where type='table'")}
+    assert "alembic_version" in tables, sorted(tables)
