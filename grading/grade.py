@@ -446,8 +446,11 @@ class Batch:
     the results one at a time as they complete.
     """
 
-    def __init__(self, root: Path, cfg, subs: list[Submission], progress: Progress):
+    def __init__(self, root: Path, cfg, subs: list[Submission], progress: Progress,
+                 remote: bool = False):
         self.root, self.cfg, self.subs = root, cfg, subs
+        self.remote = remote   # a cluster of grading machines: say when workers come and go
+        self.workers: set[str] | None = None
         self.url = db_url_of(cfg)
         self.progress = progress
         self.manual_feedback: list[Submission] = []
@@ -560,6 +563,8 @@ class Batch:
         self.jobs: dict = {}   # task key -> its data, to send a suspect again
         self.suspects: list = []   # (submission, data) whose worker died again and again
         self.alone = False   # the last round: suspects one at a time
+        self.unfit: dict[str, str] = {}   # worker address -> why it cannot grade (it was retired)
+        self.bounced: dict[str, int] = {}   # submission -> times an unfit worker sent it back
         self.pending = self.send_order(todo, connect, prepare_gradebook)
         try:
             self.drain()
@@ -666,9 +671,45 @@ class Batch:
                 error = task_error(exc)
             sub.seconds = (result or {}).get("seconds", sub.seconds)
             fut.release()
+            if result is not None and result.get("unfit"):
+                self.send_elsewhere(sub, job, result)
+                continue
             self.finish(sub, result, error)
         self.refill()   # a deadline or a pre-flight may have freed a slot meanwhile
         self.progress.tick(running=len(self.started))
+
+    def notice_workers(self, workers: set[str]) -> None:
+        """On a cluster of grading machines, one line when a worker leaves or joins, and when
+        none is left (the batch waits for one: a lost machine is not silent)."""
+        before, self.workers = self.workers, workers
+        if not self.remote or before is None or before == workers:
+            return
+        for worker in sorted(before - workers):
+            print(f"worker {worker} left the cluster; its submissions go to the others", flush=True)
+        for worker in sorted(workers - before):
+            print(f"worker {worker} joined the cluster", flush=True)
+        if not workers:
+            print("no workers left: waiting for one (start one with `python -m grading.cluster "
+                  "worker`; Ctrl-C stops, finished grades are kept)", flush=True)
+
+    def send_elsewhere(self, sub: Submission, job: dict | None, result: dict) -> None:
+        """A worker that cannot grade (it joined after the check at the start) sent `sub` back:
+        retire that worker and send `sub` again. Nothing is recorded for `sub` meanwhile, so an
+        earlier grade stands; after MAX_BOUNCES it stays as it was, flagged."""
+        worker, why = str(result.get("worker") or "?"), str(result["unfit"])
+        if worker not in self.unfit:
+            self.unfit[worker] = why
+            print(f"worker {worker}: {why}. It leaves the cluster; its submissions go to the "
+                  f"others", flush=True)
+            try:
+                self.client.retire_workers([worker], close_workers=True)
+            except Exception:   # gone already, or the scheduler refused: it is sent back again
+                pass
+        self.bounced[sub.key] = self.bounced.get(sub.key, 0) + 1
+        if job is not None and self.bounced[sub.key] <= MAX_BOUNCES:
+            self.submit(sub, job)
+        else:
+            sub.flags.append(f"not graded in this run (an earlier grade stands): {why}")
 
     def watch(self, every: float = 5.0) -> None:
         """Stop a task that outlives its deadline: cancel it, restart its worker, flag it."""
@@ -683,6 +724,7 @@ class Batch:
             self.window = self.capacity()   # workers come and go
         except Exception:
             return
+        self.notice_workers(set(running))
         by_key = {f.key: f for f in futures}
         seen = set()
         for worker, keys in running.items():
@@ -721,6 +763,9 @@ class Batch:
             if not result["success"]:
                 raise SystemExit(f"grading.grade: cannot build the job gradebook for "
                                  f"{assignment}:\n{result.get('error', '')}")
+
+
+MAX_BOUNCES = 5   # times a submission is sent again after workers that cannot grade
 
 
 def _course_data(course: dict) -> dict:
@@ -876,7 +921,7 @@ def main(argv=None) -> int:
           flush=True)
     try:
         cfg = load_config(root)
-        batch = Batch(root, cfg, subs, progress)
+        batch = Batch(root, cfg, subs, progress, remote=bool(args.scheduler))
         batch.run(todo, connection.client, lambda: ensure_gradebook(root, cfg, assignments, students))
     except ClusterUnavailable as exc:   # raised before anything was written
         connection.close()

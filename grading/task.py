@@ -197,10 +197,10 @@ def grade_task(course: dict, job: dict) -> dict:
     """
     t0 = time.monotonic()
     host = socket.gethostname()
-    if course["code"] != code_fingerprint():
-        return {"ok": False, "seconds": 0.0, "host": host, "log": "",
-                "error": f"the grading worker on {host} runs other grading/ or cnnlib/ code than "
-                         f"make grade (update its checkout: every machine needs the same commit)"}
+    unfit = worker_unfit(course, host)
+    if unfit:   # a worker that joined the batch late: grade elsewhere, record nothing
+        return {"ok": False, "unfit": unfit, "worker": _worker_address(), "seconds": 0.0,
+                "host": host, "log": "", "error": unfit}
     warnings.filterwarnings("ignore", message=".*not in session.*")  # nbgrader's own SAWarning
     bin_dir = str(Path(sys.executable).parent)   # nbgrader runs `alembic` from the venv
     if bin_dir not in os.environ.get("PATH", "").split(os.pathsep):
@@ -215,6 +215,25 @@ def grade_task(course: dict, job: dict) -> dict:
         remove_tree(jobdir)
     out.update(seconds=time.monotonic() - t0, host=host)
     return out
+
+
+def worker_unfit(course: dict, host: str) -> str:
+    """Why this worker must not grade (other grader code, no sandbox), or "": what the
+    coordinator checks of every worker when it connects, for a worker that joins later."""
+    from grading.cluster import worker_facts
+    facts = worker_facts()
+    if facts["code"] != course["code"]:
+        return (f"the grading worker on {host} runs other grading/ or cnnlib/ code than make grade "
+                f"(update its checkout: every machine needs the same commit)")
+    return f"the grading worker on {host} has no sandbox: {facts['sandbox']}" if facts["sandbox"] else ""
+
+
+def _worker_address() -> str:
+    try:
+        from distributed import get_worker
+        return get_worker().address
+    except (ImportError, ValueError):   # not on a Dask worker (a test calls grade_task itself)
+        return ""
 
 
 def _grade_in(jobdir: Path, course: dict, job: dict) -> dict:

@@ -353,3 +353,26 @@ def test_ctrl_c_during_a_dask_call_logs_no_traceback_of_distributed():
     if "NameError" not in runs["python"].stderr:
         pytest.skip("this distributed no longer logs its cancel race: nothing to quiet")
     assert "Traceback" not in runs["grade"].stderr, runs["grade"].stderr
+
+
+def test_workers_that_leave_or_join_a_cluster_of_machines_are_named(capsys):
+    """On a cluster of grading machines a lost machine is not silent: one line when a worker
+    leaves or joins, and one when none is left (the batch then waits); the local cluster,
+    whose workers this process restarts itself, prints none."""
+    from grading.grade import Batch
+    for remote in (True, False):
+        batch = Batch.__new__(Batch)
+        batch.remote, batch.workers = remote, None
+        for seen in ({"tcp://a:1", "tcp://b:2"}, {"tcp://a:1", "tcp://b:2"}, {"tcp://b:2", "tcp://c:3"}, set()):
+            batch.notice_workers(seen)
+        out = capsys.readouterr().out
+        if not remote:
+            assert out == ""
+            continue
+        assert out.splitlines() == [
+            "worker tcp://a:1 left the cluster; its submissions go to the others",
+            "worker tcp://c:3 joined the cluster",
+            "worker tcp://b:2 left the cluster; its submissions go to the others",
+            "worker tcp://c:3 left the cluster; its submissions go to the others",
+            "no workers left: waiting for one (start one with `python -m grading.cluster worker`; "
+            "Ctrl-C stops, finished grades are kept)"]

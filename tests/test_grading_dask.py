@@ -313,6 +313,32 @@ sys.exit(grade.main(sys.argv[1:]))
 """
 
 
+def test_worker_that_cannot_grade_mid_batch_is_retired_and_loses_no_grade(course, local_run, tmp_path):
+    """A worker that passed the check at the start and then runs other grader code (a grading
+    machine whose checkout differs, joining mid-batch) sends every task back at once. Nothing
+    may be recorded from it: with --force it once erased good grades ("not graded", 0.0 s).
+    It is retired, its submissions are graded on the others, the grades match the local run."""
+    local_root, local = local_run
+    root = _copy(course, tmp_path)
+    c = Cluster(tmp_path / "stale-cluster")
+    c.tmp.mkdir()
+    try:
+        c.start(n_workers=1)
+        c._start(["worker", c.address, "--nthreads", "1", "--no-dashboard", "--host", "127.0.0.1",
+                  "--name", "stale", "--preload", "grading.task",
+                  "--preload", str(Path(__file__).with_name("dask_stale_preload.py"))], "stale")
+        c.wait_for_workers(2)
+        run = gh.grade(root, "--scheduler", c.address, "--force", timeout=1200)
+    finally:
+        c.stop()
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    assert "runs other grading/ or cnnlib/ code" in run.stdout and "It leaves the cluster" in run.stdout, run.stdout
+    assert "other grading/ or cnnlib/ code" not in "".join(
+        f for key in _outcome(root, run.stdout) for f in gh.flags_of(run.stdout, *key))
+    want, got = _outcome(local_root, local.stdout), _outcome(root, run.stdout)
+    assert got == want, run.stdout[-3000:]
+
+
 def test_task_past_its_deadline_is_flagged_and_the_batch_goes_on(course, tmp_path):
     """Batch.watch: a task running past its deadline is cancelled, its worker restarted (the
     sandbox dies with it), the submission flagged for a person; the others get their grades."""
