@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
+import sys
 import threading
 from contextlib import ExitStack, contextmanager
 
@@ -205,6 +207,9 @@ def _connect(Client, scheduler: str):
             f"({type(exc).__name__}: {exc}). Start it with `python -m grading.cluster scheduler` in the course checkout, or unset "
             f"--scheduler / {SCHEDULER_ENV} to grade on this machine") from None
     try:
+        if not client.scheduler_info().get("workers"):   # say it before a silent wait
+            print(f"waiting up to {WORKER_WAIT_S:g} s for a worker to join the scheduler at {scheduler}",
+                  file=sys.stderr, flush=True)
         client.wait_for_workers(1, timeout=WORKER_WAIT_S)
     except (OSError, TimeoutError):
         client.close()
@@ -224,7 +229,7 @@ def worker_facts() -> dict:
         sandbox = ""
     except SandboxUnavailable as exc:
         sandbox = str(exc)
-    return {"sandbox": sandbox, "code": code_fingerprint(), "pid": os.getpid()}
+    return {"sandbox": sandbox, "code": code_fingerprint(), "pid": os.getpid(), "host": socket.gethostname()}
 
 
 def probe_workers(client, scheduler: str) -> None:
@@ -243,9 +248,10 @@ def probe_workers(client, scheduler: str) -> None:
             problems.append(f"{worker}: cannot import the grader ({type(fact).__name__}: {fact}); "
                             f"start it with `python -m grading.cluster worker` in the course checkout")
         elif fact["sandbox"]:
-            problems.append(f"{worker}: no sandbox: {fact['sandbox']}")
+            problems.append(f"{worker} (on {fact['host']}): no sandbox: {fact['sandbox']}")
         elif fact["code"] != code_fingerprint():
-            problems.append(f"{worker}: runs other grading/ or cnnlib/ code than this checkout")
+            problems.append(f"{worker} (on {fact['host']}): runs other grading/ or cnnlib/ code than "
+                            f"this checkout (update its checkout: every machine needs the same commit)")
     if problems:
         raise ClusterUnavailable("the Dask workers cannot grade:\n  " + "\n  ".join(problems))
 

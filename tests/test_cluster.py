@@ -109,3 +109,38 @@ def test_local_cluster_takes_a_free_port_when_8787_is_busy(tmp_path):
                          cwd=tmp_path, env=gh.env())
     assert run.returncode == 0 and "workers 1" in run.stdout, run.stderr[-2000:]
     assert "8787" not in run.stderr and "already in use" not in run.stderr, run.stderr[-2000:]
+
+
+def test_workers_that_cannot_grade_are_named_with_their_machine_and_reason(monkeypatch):
+    """The check at connect names each unfit worker, its machine and what to do; one answer
+    lost because its worker left is not a problem when others answered."""
+    from grading.task import code_fingerprint
+    ok = {"sandbox": "", "code": code_fingerprint(), "pid": 1, "host": "grader1"}
+    answers = {"tcp://10.0.0.1:1": ok,
+               "tcp://10.0.0.2:2": dict(ok, code="other", host="grader2"),
+               "tcp://10.0.0.3:3": dict(ok, sandbox="user namespaces are off", host="grader3"),
+               "tcp://10.0.0.4:4": ModuleNotFoundError("No module named 'grading'"),
+               "tcp://10.0.0.5:5": OSError("gone")}
+    client = types.SimpleNamespace(run=lambda fn, on_error: answers)
+    with pytest.raises(cluster.ClusterUnavailable) as err:
+        cluster.probe_workers(client, "tcp://10.0.0.9:8786")
+    lines = str(err.value).splitlines()[1:]
+    assert [line.split(":")[0].strip() for line in lines] == ["tcp"] * 3, lines
+    assert "tcp://10.0.0.2:2 (on grader2): runs other grading/ or cnnlib/ code" in lines[0]
+    assert "every machine needs the same commit" in lines[0]
+    assert "tcp://10.0.0.3:3 (on grader3): no sandbox: user namespaces are off" in lines[1]
+    assert "tcp://10.0.0.4:4: cannot import the grader" in lines[2]
+    assert "`python -m grading.cluster worker`" in lines[2]
+    cluster.probe_workers(types.SimpleNamespace(run=lambda fn, on_error: {"a": ok}), "s")   # fine
+
+
+def test_a_scheduler_without_workers_says_it_waits_then_what_to_start(monkeypatch, capsys):
+    from distributed import Client, LocalCluster
+    monkeypatch.setattr(cluster, "WORKER_WAIT_S", 1.0)
+    with LocalCluster(n_workers=0, processes=False, dashboard_address=":0") as empty:
+        with pytest.raises(cluster.ClusterUnavailable) as err:
+            cluster._connect(Client, empty.scheduler_address)
+    assert f"waiting up to 1 s for a worker to join the scheduler at {empty.scheduler_address}" \
+        in capsys.readouterr().err
+    assert "has no workers after 1 s" in str(err.value)
+    assert "`python -m grading.cluster worker` in the course checkout" in str(err.value)
