@@ -194,3 +194,18 @@ def test_a_stopped_function_says_the_later_checks_never_ran():
         "max_pool2d: 1 of 10 checks failed; the other 9 were not run (the function was stopped)")
     assert verdict("max_pool2d", cases, [None] * 9 + ["wrong"])[1].splitlines()[0] == \
         "max_pool2d: 1 of 10 checks failed"
+
+
+def _layers_given(case):
+    """(kind, container) of every layer a 01b case sends."""
+    layers = case.args[1] if isinstance(case.args[1][0], (list, tuple)) else [case.args[1]]
+    return {(layer[0], type(layer)) for layer in layers}
+
+
+@pytest.mark.parametrize("grade_id", ["test_layer_output_shape", "test_layer_param_count", "test_pipeline_summary"])
+def test_every_layer_kind_comes_as_a_tuple_and_as_a_list_in_every_draw(grade_id):
+    """A `layer == ("relu",)` that fails on lists is caught whatever the seed (it was 81 in 200)."""
+    kinds = {"conv", "relu", "maxpool", "flatten", "dense"}
+    for seed in range(30):
+        given = set().union(*(_layers_given(c) for c in CHECKS[grade_id].make_cases(np.random.default_rng(seed))))
+        assert {(k, t) for k in kinds for t in (tuple, list)} <= given, (seed, sorted(given, key=str))

@@ -425,6 +425,22 @@ W01B = [
     _e("shape: pooling stride ignored (H // size)", _B, {"layer_output_shape": _shape_fn(
         "return (N, K, (H + 2 * padding - Fh) // stride + 1, (W + 2 * padding - Fw) // stride + 1)",
         pool_line="return (N, C, H // size, W // size)")}, {SHP, SUM}),
+    # a layer compared with a tuple: right on tuples, wrong on the lists the task promises too
+    _e("shape: relu compared with a tuple (layer == ('relu',))", _B, {"layer_output_shape": _shape_fn(
+        "return (N, K, (H + 2 * padding - Fh) // stride + 1, (W + 2 * padding - Fw) // stride + 1)").replace(
+        'if kind == "relu":', 'if layer == ("relu",):')}, {SHP, SUM}, visible=True),
+    _e("shape: flatten compared with a tuple (layer == ('flatten',))", _B, {"layer_output_shape": _shape_fn(
+        "return (N, K, (H + 2 * padding - Fh) // stride + 1, (W + 2 * padding - Fw) // stride + 1)").replace(
+        'if kind == "flatten":', 'if layer == ("flatten",):')}, {SHP, SUM}, visible=True),
+    _e("params: layers without parameters compared with tuples", _B, {"layer_param_count": """
+def layer_param_count(in_shape, layer):
+    if layer in (("relu",), ("flatten",)) or layer[0] == "maxpool":
+        return 0
+    if layer[0] == "conv":
+        _, K, Fh, Fw, _, _ = layer
+        return K * (in_shape[1] * Fh * Fw + 1)
+    return in_shape[1] * layer[1] + layer[1]
+"""}, {PRM, SUM}, visible=True),
     _e("params: conv biases forgotten", _B, {"layer_param_count": _param_fn("return K * C * Fh * Fw")}, {PRM, SUM}),
     _e("params: conv input channels forgotten", _B, {"layer_param_count": _param_fn("return K * (Fh * Fw + 1)")},
        {PRM, SUM}),
