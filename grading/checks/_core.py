@@ -250,11 +250,16 @@ def _scalar_verdict(got, expected, what, variants, hint, rtol, fmt, whole):
     return f"{base}{': ' + hint if hint else ''}"
 
 
-def tuple_check(parts, *, what="the result") -> Callable:
-    """A check for a tuple of arrays, e.g. (dx, dw, db). `parts` are (name, check) pairs."""
+def tuple_check(parts, *, what="the result", arrays=False) -> Callable:
+    """A check for a tuple of arrays, e.g. (dx, dw, db). `parts` are (name, check) pairs.
+
+    `arrays`: the parts are numbers, and a 1-D array of them is judged like a tuple (values are
+    compared, not containers: ``np.array([local, conv])`` is the pair ``(local, conv)``)."""
     names = ", ".join(name for name, _ in parts)
 
     def verdict(got):
+        if arrays and type(got) is np.ndarray and got.ndim == 1:
+            got = list(got)
         if isinstance(got, np.ndarray) or not isinstance(got, (tuple, list)):
             return f"{what}: returned {describe(got)}; expected a tuple ({names})"
         if len(got) != len(parts):

@@ -613,6 +613,13 @@ def equivariance_error(op, x, dy, dx):
 ]
 
 C01C = [
+    # values are compared, not containers: the visible test (tuple(got)) and the grader agree
+    _e("params as a NumPy array np.array([local, conv])", _C, {"local_and_conv_params": _lcp("""
+    H_out = (H + 2 * padding - Fh) // stride + 1
+    W_out = (W + 2 * padding - Fw) // stride + 1
+    conv = K * (C * Fh * Fw + 1)
+    return np.array([H_out * W_out * conv, conv])
+""")}),
     _e("params via counting positions with range(); shift by index arrays", _C, {"local_and_conv_params": _lcp("""
     positions = len(range(0, H + 2 * padding - Fh + 1, stride)) * len(range(0, W + 2 * padding - Fw + 1, stride))
     per_filter = C * Fh * Fw + 1
