@@ -275,24 +275,45 @@ def tuple_check(parts, *, what="the result", arrays=False) -> Callable:
 
 
 # --------------------------------------------------------------------------- inputs
+def same_value(before, after) -> bool:
+    """`after` holds what `before` held: arrays equal in shape, dtype and values (NaN equal to NaN);
+    lists, tuples and dicts item by item, recursively; numbers and strings by value. Any other
+    object is not compared (the call cannot have changed it in a way a check can see)."""
+    if isinstance(before, np.ndarray):
+        return (isinstance(after, np.ndarray) and after.shape == before.shape and after.dtype == before.dtype
+                and bool(np.array_equal(np.asarray(after), before, equal_nan=before.dtype.kind in "fc")))
+    if isinstance(before, (list, tuple)):
+        return (type(after) is type(before) and len(after) == len(before)
+                and all(same_value(b, a) for b, a in zip(before, after)))
+    if isinstance(before, dict):
+        return (isinstance(after, dict) and after.keys() == before.keys()
+                and all(same_value(before[k], after[k]) for k in before))
+    if isinstance(before, (bool, int, float, complex, str, bytes, np.number, np.bool_)) or before is None:
+        if isinstance(after, np.ndarray) or type(after) in (list, tuple, dict):
+            return False
+        return bool(after == before) or bool(after != after and before != before)   # NaN stays NaN
+    return True
+
+
 def inputs_changed(case: Case, args_after, kwargs_after, params=()) -> "str | None":
-    """Compare the arguments after the call with the case's pristine ones.
+    """Compare the arguments after the call with the case's pristine ones (:func:`same_value`).
 
     The runner passes copies of ``case.args``/``case.kwargs`` to the student's function and
-    gives them here afterwards; a function that wrote into its input fails.
+    gives them here afterwards; a function that wrote into its input (an array, or a list it
+    appended to, popped from or sorted) fails.
     """
     try:
         pairs = [(f"`{params[i]}`" if i < len(params) else f"argument {i + 1}", a, b)
                  for i, (a, b) in enumerate(zip(case.args, args_after))]
         pairs += [(f"`{k}`", case.kwargs[k], kwargs_after.get(k)) for k in case.kwargs]
         for name, before, after in pairs:
+            if same_value(before, after):
+                continue
             if isinstance(before, np.ndarray):
-                same = (isinstance(after, np.ndarray) and after.shape == before.shape
-                        and after.dtype == before.dtype
-                        and np.array_equal(np.asarray(after), before, equal_nan=True))
-                if not same:
-                    return (f"your function changed its input {name} in place (e.g. `x += ...`, "
-                            f"`x[...] = ...` or `x.resize`): compute into a new array instead")
+                return (f"your function changed its input {name} in place (e.g. `x += ...`, "
+                        f"`x[...] = ...` or `x.resize`): compute into a new array instead")
+            return (f"your function changed its input {name} in place (e.g. `.append`, `.pop`, `.sort` "
+                    f"or `{name.strip('`')}[i] = ...`): work on a copy, e.g. `list({name.strip('`')})`")
         return None
     except Exception:
         return "the inputs could not be compared after the call"
