@@ -217,7 +217,8 @@ LENET_SHAPES = ((32, 8, 8), (32, 8, 8), (32, 4, 4), (64, 4, 4), (64, 4, 4), (64,
 
 
 def bytes_cases(rng):
-    cases = [_bytes_case("the chapter's digits CNN: 10 layers, a batch of 32, float32", LENET_SHAPES, 32, "float32",
+    cases = [_bytes_case("the chapter's digits CNN: 10 layers, a batch of 32, float32, shapes as lists",
+                         LENET_SHAPES, 32, "float32",
                          list),
              _bytes_case("VGG's first layer: 64 maps of 224x224, one image, float32", ((64, 224, 224),), 1, "float32"),
              _bytes_case("a batch of 8 in float64", ((16, 30, 20), (16, 15, 10), (2400,), (10,)), 8, "float64")]

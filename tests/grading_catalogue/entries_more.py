@@ -736,6 +736,10 @@ W05A = [
     _e("bytes: only the first axis of each shape", _A, {"activation_bytes": _act("""
     return [N * shape[0] * np.dtype(dtype).itemsize for shape in shapes]
 """)}, {ACT}),
+    # right on tuple shapes, a TypeError on the list shapes the task promises too
+    _e("bytes: the batch appended to the shape (shape + (N,))", _A, {"activation_bytes": _act("""
+    return [int(np.prod(shape + (N,))) * np.dtype(dtype).itemsize for shape in shapes]
+""")}, {ACT}, visible=True),
     _e("dilated rf: spans added", _A, {"dilated_receptive_field": _drf("""
     return sum(D * (F - 1) + 1 for F, D in zip(sizes, dilations))
 """)}, {DRF}),
