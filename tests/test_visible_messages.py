@@ -94,6 +94,8 @@ def _markdown(assignment: str) -> str:
 CLASSIC_ERRORS = {"float size": TypeError("'float' object cannot be interpreted as an integer"),
                   "float index": IndexError("only integers, slices (`:`), ellipsis (`...`), numpy.newaxis "
                                             "(`None`) and integer or boolean arrays are valid indices"),
+                  # a float ARRAY as an index, e.g. np.arange(N) with N = scores.size / M
+                  "float array index": IndexError("arrays used as indices must be of integer (or boolean) type"),
                   "unpacking": ValueError("not enough values to unpack (expected 4, got 2)")}
 
 
@@ -111,6 +113,7 @@ def test_classic_hints_speak_of_the_notebooks_own_arrays(assignment):
     for what, exc in CLASSIC_ERRORS.items():
         hint = ns["classic_cause"](exc, "", [])
         assert hint, (assignment, what)
+        assert ("floor division `//`" in hint) == what.startswith("float"), (assignment, what, hint)
         foreign = _axis_names(hint) - own
         assert not foreign, f"{assignment}: the {what} hint names {sorted(foreign)}, not used by its tasks: {hint}"
 
