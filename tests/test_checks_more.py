@@ -133,6 +133,9 @@ def _measured_receptive_field(sizes, dilations):
 
 
 MESSAGES = {
+    # a float in a shape or a count, whole (32775.0) or not (14.5): the floor-division hint
+    "shape: true division `/` (no floor)": "(floor division `//`?)",
+    "local params: H_out with true division `/`": "(floor division `//`?)",
     "1x1: product rows reshaped straight to (N, K, H, W)": "reshaped straight",
     "1x1: x reshaped to (N*H*W, C) without moving the channels": "x.transpose(0, 2, 3, 1)",
     "1x1: float64 output for float32 inputs (np.zeros)": "float32 in, float32 out",
@@ -209,3 +212,13 @@ def test_every_layer_kind_comes_as_a_tuple_and_as_a_list_in_every_draw(grade_id)
     for seed in range(30):
         given = set().union(*(_layers_given(c) for c in CHECKS[grade_id].make_cases(np.random.default_rng(seed))))
         assert {(k, t) for k in kinds for t in (tuple, list)} <= given, (seed, sorted(given, key=str))
+
+
+def test_a_wrong_count_or_shape_given_as_floats_gets_the_floor_division_hint():
+    """12.5 * 9.5 * 276 is the whole 32775.0: the float, not its fraction, tells of a `/`."""
+    from grading.checks._extra import count_check, int_tuple_check
+    assert "floor division" in count_check(29808)(32775.0)
+    assert "floor division" in int_tuple_check((4, 16, 14, 11))((4.0, 16.0, 15.0, 12.0))
+    assert "floor division" in int_tuple_check((4, 16, 14, 11))((4, 16, 14.5, 11.5))
+    assert "floor division" not in count_check(29808)(32775)
+    assert count_check(29808)(29808.0) is None

@@ -12,6 +12,9 @@ from test_checks import evaluate, visible_results
 
 # entry name -> a phrase its visible test's message must contain
 VISIBLE_MESSAGES = {
+    # a float in a shape or a count, whole (32775.0) or not (14.5): the floor-division hint
+    "shape: true division `/` (no floor)": "use floor division `//` (not `/`), e.g. H_out",
+    "local params: H_out with true division `/`": "use floor division `//` (not `/`), e.g. H_out",
     "conv: kernel flipped (true convolution)": "the kernel is flipped",
     "sgd: dW = dscores.T @ x (the shapes do not match)": "dW = x.T @ dscores has the shape of W",
     "conv backward: dx cropped with [P:-P] (empty at padding 0)": "an axis has length 0, with padding 0, a slice "

@@ -217,6 +217,10 @@ def _first_diff(arr, expected) -> str:
     return f" ({n_bad} of {arr.size} values differ; e.g.{where} expected {want}, got {got})"
 
 
+#: a wrong size or count that holds a float (a whole one too: 12.5 * 9.5 * 276 is 32775.0)
+WHOLE_HINT = "sizes and counts are whole numbers (floor division `//`?)"
+
+
 def scalar_check(expected, *, what="the result", variants=(), hint="", rtol=1e-9, fmt=fmt_num,
                  whole=True) -> Callable:
     """A check for a single number: a size or a count (`whole`: a fraction gets the floor
@@ -245,8 +249,8 @@ def _scalar_verdict(got, expected, what, variants, hint, rtol, fmt, whole):
             and abs(v - float(var.value)) <= rtol * max(1.0, abs(float(var.value)))]
     if hits:
         return f"{base}: {_either(hits)}"
-    if whole and v != int(v):
-        return f"{base}: sizes and counts are whole numbers (floor division `//`?)"
+    if whole and (v != int(v) or isinstance(got, (float, np.floating))):   # a float made by `/`
+        return f"{base}: {WHOLE_HINT}"
     return f"{base}{': ' + hint if hint else ''}"
 
 

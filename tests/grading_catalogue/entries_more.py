@@ -425,6 +425,9 @@ W01B = [
     _e("shape: pooling stride ignored (H // size)", _B, {"layer_output_shape": _shape_fn(
         "return (N, K, (H + 2 * padding - Fh) // stride + 1, (W + 2 * padding - Fw) // stride + 1)",
         pool_line="return (N, C, H // size, W // size)")}, {SHP, SUM}),
+    _e("shape: true division `/` (no floor)", _B, {"layer_output_shape": _shape_fn(
+        "return (N, K, (H + 2 * padding - Fh) / stride + 1, (W + 2 * padding - Fw) / stride + 1)")},
+       {SHP, SUM}, visible=True),
     # a layer compared with a tuple: right on tuples, wrong on the lists the task promises too
     _e("shape: relu compared with a tuple (layer == ('relu',))", _B, {"layer_output_shape": _shape_fn(
         "return (N, K, (H + 2 * padding - Fh) // stride + 1, (W + 2 * padding - Fw) // stride + 1)").replace(
@@ -526,6 +529,12 @@ def _lcp(body):
 
 
 W01C = [
+    _e("local params: H_out with true division `/`", _C, {"local_and_conv_params": _lcp("""
+    H_out = (H + 2 * padding - Fh) / stride + 1
+    W_out = (W + 2 * padding - Fw) / stride + 1
+    conv = K * (C * Fh * Fw + 1)
+    return H_out * W_out * conv, conv
+""")}, {LCP}, visible=True),
     _e("local params: biases shared across positions", _C, {"local_and_conv_params": _lcp("""
     H_out = (H + 2 * padding - Fh) // stride + 1
     W_out = (W + 2 * padding - Fw) // stride + 1
