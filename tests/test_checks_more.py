@@ -222,3 +222,25 @@ def test_a_wrong_count_or_shape_given_as_floats_gets_the_floor_division_hint():
     assert "floor division" in int_tuple_check((4, 16, 14, 11))((4, 16, 14.5, 11.5))
     assert "floor division" not in count_check(29808)(32775)
     assert count_check(29808)(29808.0) is None
+
+
+def test_one_hidden_check_is_singular():
+    from grading.checks._core import summary
+    assert summary("f", [], 1) == "f: the hidden check passed"
+    assert summary("f", [], 3) == "f: all 3 hidden checks passed"
+    assert summary("f", ["- a: wrong"], 1).startswith("f: 1 of 1 check failed\n")
+    assert "the other one was not run" in summary("f", ["- a: wrong"], 2, not_run=1)
+
+
+@pytest.mark.parametrize("grade_id, target", [("test_receptive_field", "receptive_field"),
+                                              ("test_dilated_receptive_field", "dilated_receptive_field")])
+def test_a_call_in_a_message_shows_its_arguments_as_given(grade_id, target):
+    """An array is shown as np.array([...]), a tuple as (...): shown as a list, a call of the
+    04 student's code gave the right answer (the bug was `[1] + array`, adding elementwise)."""
+    opening = {np.ndarray: f"{target}(np.array([", tuple: f"{target}((", list: f"{target}(["}
+    seen = set()
+    for case in CHECKS[grade_id].make_cases(np.random.default_rng(0)):
+        kind = type(case.args[0])
+        seen.add(kind)
+        assert opening[kind] in case.check(-1), (kind, case.check(-1))
+    assert seen >= {tuple, list}

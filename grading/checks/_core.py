@@ -394,10 +394,12 @@ def summary(target: str, failures: "list[str]", n_cases: int, not_run: int = 0) 
     """One check's message: all passed, or the first MAX_SHOWN failures and a count (and how
     many checks never ran because the function was stopped before them)."""
     if not failures:
-        return f"{target}: all {n_cases} hidden checks passed"
+        return f"{target}: the hidden check passed" if n_cases == 1 else f"{target}: all {n_cases} hidden checks passed"
     shown = failures[:MAX_SHOWN]
     if len(failures) > MAX_SHOWN:
         shown.append(f"- ... and {len(failures) - MAX_SHOWN} more")
-    stopped = f"; the other {not_run} were not run (the function was stopped)" if not_run else ""
-    return f"{target}: {len(failures)} of {n_cases} checks failed{stopped}\n" + "\n".join(shown)
+    stopped = ("" if not not_run else "; the other one was not run (the function was stopped)" if not_run == 1
+               else f"; the other {not_run} were not run (the function was stopped)")
+    checks = "check" if n_cases == 1 else "checks"
+    return f"{target}: {len(failures)} of {n_cases} {checks} failed{stopped}\n" + "\n".join(shown)
 

@@ -72,6 +72,14 @@ def given_as(kind, value):
     return kind(given_as(kind, v) if isinstance(v, (tuple, list)) else v for v in value)
 
 
+def given_text(value) -> str:
+    """`value` as a call that passes it is written: [3, 2], (3, 2) or np.array([3, 2]) (a message
+    that shows an array as a list would point at code that works on lists)."""
+    if isinstance(value, np.ndarray):
+        return f"np.array({value.tolist()})"
+    return repr(value)
+
+
 def count_check(expected, *, what="the count", variants=()):
     """A check for a whole number (a parameter count); `variants` are (wrong count, message) pairs."""
     return scalar_check(expected, what=what, variants=[Variant(m, n) for n, m in variants])
