@@ -133,6 +133,9 @@ def _measured_receptive_field(sizes, dilations):
 
 
 MESSAGES = {
+    # a float in a shape or a count, whole (32775.0) or not (14.5): the floor-division hint
+    "shape: true division `/` (no floor)": "(floor division `//`?)",
+    "local params: H_out with true division `/`": "(floor division `//`?)",
     "1x1: product rows reshaped straight to (N, K, H, W)": "reshaped straight",
     "1x1: x reshaped to (N*H*W, C) without moving the channels": "x.transpose(0, 2, 3, 1)",
     "1x1: float64 output for float32 inputs (np.zeros)": "float32 in, float32 out",
@@ -194,3 +197,50 @@ def test_a_stopped_function_says_the_later_checks_never_ran():
         "max_pool2d: 1 of 10 checks failed; the other 9 were not run (the function was stopped)")
     assert verdict("max_pool2d", cases, [None] * 9 + ["wrong"])[1].splitlines()[0] == \
         "max_pool2d: 1 of 10 checks failed"
+
+
+def _layers_given(case):
+    """(kind, container) of every layer a 01b case sends."""
+    layers = case.args[1] if isinstance(case.args[1][0], (list, tuple)) else [case.args[1]]
+    return {(layer[0], type(layer)) for layer in layers}
+
+
+@pytest.mark.parametrize("grade_id", ["test_layer_output_shape", "test_layer_param_count", "test_pipeline_summary"])
+def test_every_layer_kind_comes_as_a_tuple_and_as_a_list_in_every_draw(grade_id):
+    """A `layer == ("relu",)` that fails on lists is caught whatever the seed (it was 81 in 200)."""
+    kinds = {"conv", "relu", "maxpool", "flatten", "dense"}
+    for seed in range(30):
+        given = set().union(*(_layers_given(c) for c in CHECKS[grade_id].make_cases(np.random.default_rng(seed))))
+        assert {(k, t) for k in kinds for t in (tuple, list)} <= given, (seed, sorted(given, key=str))
+
+
+def test_a_wrong_count_or_shape_given_as_floats_gets_the_floor_division_hint():
+    """12.5 * 9.5 * 276 is the whole 32775.0: the float, not its fraction, tells of a `/`."""
+    from grading.checks._extra import count_check, int_tuple_check
+    assert "floor division" in count_check(29808)(32775.0)
+    assert "floor division" in int_tuple_check((4, 16, 14, 11))((4.0, 16.0, 15.0, 12.0))
+    assert "floor division" in int_tuple_check((4, 16, 14, 11))((4, 16, 14.5, 11.5))
+    assert "floor division" not in count_check(29808)(32775)
+    assert count_check(29808)(29808.0) is None
+
+
+def test_one_hidden_check_is_singular():
+    from grading.checks._core import summary
+    assert summary("f", [], 1) == "f: the hidden check passed"
+    assert summary("f", [], 3) == "f: all 3 hidden checks passed"
+    assert summary("f", ["- a: wrong"], 1).startswith("f: 1 of 1 check failed\n")
+    assert "the other one was not run" in summary("f", ["- a: wrong"], 2, not_run=1)
+
+
+@pytest.mark.parametrize("grade_id, target", [("test_receptive_field", "receptive_field"),
+                                              ("test_dilated_receptive_field", "dilated_receptive_field")])
+def test_a_call_in_a_message_shows_its_arguments_as_given(grade_id, target):
+    """An array is shown as np.array([...]), a tuple as (...): shown as a list, a call of the
+    04 student's code gave the right answer (the bug was `[1] + array`, adding elementwise)."""
+    opening = {np.ndarray: f"{target}(np.array([", tuple: f"{target}((", list: f"{target}(["}
+    seen = set()
+    for case in CHECKS[grade_id].make_cases(np.random.default_rng(0)):
+        kind = type(case.args[0])
+        seen.add(kind)
+        assert opening[kind] in case.check(-1), (kind, case.check(-1))
+    assert seen >= {tuple, list}

@@ -104,3 +104,14 @@ def test_stated_reads_only_the_marking_paragraph():
     assert stated(text) == {"float32", "N > 1", "whole floats", "NumPy only"}
     assert stated_seconds(text) == 10.0
     assert stated("no paragraph") == set()
+
+
+@pytest.mark.parametrize("grade_id", sorted(CHECKS))
+def test_a_task_that_says_n_above_1_says_n_1_when_a_case_has_n_1(grade_id):
+    """"Random batches with N > 1" read as "never N = 1", yet some cases had N=1 (which catches
+    real bugs, so they stay): a task whose text says N > 1 says N = 1 is among the cases too."""
+    check = CHECKS[grade_id]
+    text = " ".join(task_text(check).replace("`", "").split())
+    labels = [case.label for case in check.make_cases(np.random.default_rng(0))]
+    if "N > 1" in text and any(re.search(r"\bN=1\b", label) for label in labels):
+        assert "N = 1" in text, (grade_id, [lab for lab in labels if "N=1" in lab])

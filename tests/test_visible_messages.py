@@ -12,6 +12,9 @@ from test_checks import evaluate, visible_results
 
 # entry name -> a phrase its visible test's message must contain
 VISIBLE_MESSAGES = {
+    # a float in a shape or a count, whole (32775.0) or not (14.5): the floor-division hint
+    "shape: true division `/` (no floor)": "use floor division `//` (not `/`), e.g. H_out",
+    "local params: H_out with true division `/`": "use floor division `//` (not `/`), e.g. H_out",
     "conv: kernel flipped (true convolution)": "the kernel is flipped",
     "sgd: dW = dscores.T @ x (the shapes do not match)": "dW = x.T @ dscores has the shape of W",
     "conv backward: dx cropped with [P:-P] (empty at padding 0)": "an axis has length 0, with padding 0, a slice "
@@ -94,6 +97,8 @@ def _markdown(assignment: str) -> str:
 CLASSIC_ERRORS = {"float size": TypeError("'float' object cannot be interpreted as an integer"),
                   "float index": IndexError("only integers, slices (`:`), ellipsis (`...`), numpy.newaxis "
                                             "(`None`) and integer or boolean arrays are valid indices"),
+                  # a float ARRAY as an index, e.g. np.arange(N) with N = scores.size / M
+                  "float array index": IndexError("arrays used as indices must be of integer (or boolean) type"),
                   "unpacking": ValueError("not enough values to unpack (expected 4, got 2)")}
 
 
@@ -111,6 +116,7 @@ def test_classic_hints_speak_of_the_notebooks_own_arrays(assignment):
     for what, exc in CLASSIC_ERRORS.items():
         hint = ns["classic_cause"](exc, "", [])
         assert hint, (assignment, what)
+        assert ("floor division `//`" in hint) == what.startswith("float"), (assignment, what, hint)
         foreign = _axis_names(hint) - own
         assert not foreign, f"{assignment}: the {what} hint names {sorted(foreign)}, not used by its tasks: {hint}"
 

@@ -217,6 +217,10 @@ def _first_diff(arr, expected) -> str:
     return f" ({n_bad} of {arr.size} values differ; e.g.{where} expected {want}, got {got})"
 
 
+#: a wrong size or count that holds a float (a whole one too: 12.5 * 9.5 * 276 is 32775.0)
+WHOLE_HINT = "sizes and counts are whole numbers (floor division `//`?)"
+
+
 def scalar_check(expected, *, what="the result", variants=(), hint="", rtol=1e-9, fmt=fmt_num,
                  whole=True) -> Callable:
     """A check for a single number: a size or a count (`whole`: a fraction gets the floor
@@ -245,16 +249,21 @@ def _scalar_verdict(got, expected, what, variants, hint, rtol, fmt, whole):
             and abs(v - float(var.value)) <= rtol * max(1.0, abs(float(var.value)))]
     if hits:
         return f"{base}: {_either(hits)}"
-    if whole and v != int(v):
-        return f"{base}: sizes and counts are whole numbers (floor division `//`?)"
+    if whole and (v != int(v) or isinstance(got, (float, np.floating))):   # a float made by `/`
+        return f"{base}: {WHOLE_HINT}"
     return f"{base}{': ' + hint if hint else ''}"
 
 
-def tuple_check(parts, *, what="the result") -> Callable:
-    """A check for a tuple of arrays, e.g. (dx, dw, db). `parts` are (name, check) pairs."""
+def tuple_check(parts, *, what="the result", arrays=False) -> Callable:
+    """A check for a tuple of arrays, e.g. (dx, dw, db). `parts` are (name, check) pairs.
+
+    `arrays`: the parts are numbers, and a 1-D array of them is judged like a tuple (values are
+    compared, not containers: ``np.array([local, conv])`` is the pair ``(local, conv)``)."""
     names = ", ".join(name for name, _ in parts)
 
     def verdict(got):
+        if arrays and type(got) is np.ndarray and got.ndim == 1:
+            got = list(got)
         if isinstance(got, np.ndarray) or not isinstance(got, (tuple, list)):
             return f"{what}: returned {describe(got)}; expected a tuple ({names})"
         if len(got) != len(parts):
@@ -270,24 +279,45 @@ def tuple_check(parts, *, what="the result") -> Callable:
 
 
 # --------------------------------------------------------------------------- inputs
+def same_value(before, after) -> bool:
+    """`after` holds what `before` held: arrays equal in shape, dtype and values (NaN equal to NaN);
+    lists, tuples and dicts item by item, recursively; numbers and strings by value. Any other
+    object is not compared (the call cannot have changed it in a way a check can see)."""
+    if isinstance(before, np.ndarray):
+        return (isinstance(after, np.ndarray) and after.shape == before.shape and after.dtype == before.dtype
+                and bool(np.array_equal(np.asarray(after), before, equal_nan=before.dtype.kind in "fc")))
+    if isinstance(before, (list, tuple)):
+        return (type(after) is type(before) and len(after) == len(before)
+                and all(same_value(b, a) for b, a in zip(before, after)))
+    if isinstance(before, dict):
+        return (isinstance(after, dict) and after.keys() == before.keys()
+                and all(same_value(before[k], after[k]) for k in before))
+    if isinstance(before, (bool, int, float, complex, str, bytes, np.number, np.bool_)) or before is None:
+        if isinstance(after, np.ndarray) or type(after) in (list, tuple, dict):
+            return False
+        return bool(after == before) or bool(after != after and before != before)   # NaN stays NaN
+    return True
+
+
 def inputs_changed(case: Case, args_after, kwargs_after, params=()) -> "str | None":
-    """Compare the arguments after the call with the case's pristine ones.
+    """Compare the arguments after the call with the case's pristine ones (:func:`same_value`).
 
     The runner passes copies of ``case.args``/``case.kwargs`` to the student's function and
-    gives them here afterwards; a function that wrote into its input fails.
+    gives them here afterwards; a function that wrote into its input (an array, or a list it
+    appended to, popped from or sorted) fails.
     """
     try:
         pairs = [(f"`{params[i]}`" if i < len(params) else f"argument {i + 1}", a, b)
                  for i, (a, b) in enumerate(zip(case.args, args_after))]
         pairs += [(f"`{k}`", case.kwargs[k], kwargs_after.get(k)) for k in case.kwargs]
         for name, before, after in pairs:
+            if same_value(before, after):
+                continue
             if isinstance(before, np.ndarray):
-                same = (isinstance(after, np.ndarray) and after.shape == before.shape
-                        and after.dtype == before.dtype
-                        and np.array_equal(np.asarray(after), before, equal_nan=True))
-                if not same:
-                    return (f"your function changed its input {name} in place (e.g. `x += ...`, "
-                            f"`x[...] = ...` or `x.resize`): compute into a new array instead")
+                return (f"your function changed its input {name} in place (e.g. `x += ...`, "
+                        f"`x[...] = ...` or `x.resize`): compute into a new array instead")
+            return (f"your function changed its input {name} in place (e.g. `.append`, `.pop`, `.sort` "
+                    f"or `{name.strip('`')}[i] = ...`): work on a copy, e.g. `list({name.strip('`')})`")
         return None
     except Exception:
         return "the inputs could not be compared after the call"
@@ -364,10 +394,12 @@ def summary(target: str, failures: "list[str]", n_cases: int, not_run: int = 0) 
     """One check's message: all passed, or the first MAX_SHOWN failures and a count (and how
     many checks never ran because the function was stopped before them)."""
     if not failures:
-        return f"{target}: all {n_cases} hidden checks passed"
+        return f"{target}: the hidden check passed" if n_cases == 1 else f"{target}: all {n_cases} hidden checks passed"
     shown = failures[:MAX_SHOWN]
     if len(failures) > MAX_SHOWN:
         shown.append(f"- ... and {len(failures) - MAX_SHOWN} more")
-    stopped = f"; the other {not_run} were not run (the function was stopped)" if not_run else ""
-    return f"{target}: {len(failures)} of {n_cases} checks failed{stopped}\n" + "\n".join(shown)
+    stopped = ("" if not not_run else "; the other one was not run (the function was stopped)" if not_run == 1
+               else f"; the other {not_run} were not run (the function was stopped)")
+    checks = "check" if n_cases == 1 else "checks"
+    return f"{target}: {len(failures)} of {n_cases} {checks} failed{stopped}\n" + "\n".join(shown)
 

@@ -1,7 +1,7 @@
 """Checks shared by the newer assignments: numbers with a tolerance, exact shapes, the dtype rule."""
 import numpy as np
 
-from ._core import Variant, _either, describe, fmt_num, never_raises, scalar_check, to_array
+from ._core import WHOLE_HINT, Variant, _either, describe, fmt_num, never_raises, scalar_check, to_array
 
 
 def close_scalar_check(expected, *, what="the result", variants=(), dtype=np.float64, hint=""):
@@ -51,13 +51,14 @@ def int_tuple_check(expected, *, what="the shape", variants=()):
         if msg:
             return f"{what}: {msg}; expected a tuple {_shape_text(expected)}"
         if not np.all(np.isfinite(arr)) or np.any(arr != np.round(arr)):
-            return f"{what} is {_shape_text(arr)}: sizes are whole numbers (floor division `//`?)"
+            return f"{what} is {_shape_text(arr)}, expected {_shape_text(expected)}: {WHOLE_HINT}"
         values = tuple(int(v) for v in arr)
         if values == expected:
             return None
         base = f"{what} is {_shape_text(values)}, expected {_shape_text(expected)}"
         hits = [m for shape, m in variants if tuple(int(v) for v in shape) == values]
-        return f"{base}: {_either(hits)}" if hits else base
+        floats = np.asarray(got).dtype.kind == "f"    # whole floats made by `/` (14.0 for 14)
+        return f"{base}: {_either(hits)}" if hits else f"{base}: {WHOLE_HINT}" if floats else base
 
     return never_raises(verdict, what, f"; expected {_shape_text(expected)}")
 
@@ -69,6 +70,14 @@ def given_as(kind, value):
     if kind is np.ndarray:
         return np.array(value)
     return kind(given_as(kind, v) if isinstance(v, (tuple, list)) else v for v in value)
+
+
+def given_text(value) -> str:
+    """`value` as a call that passes it is written: [3, 2], (3, 2) or np.array([3, 2]) (a message
+    that shows an array as a list would point at code that works on lists)."""
+    if isinstance(value, np.ndarray):
+        return f"np.array({value.tolist()})"
+    return repr(value)
 
 
 def count_check(expected, *, what="the count", variants=()):

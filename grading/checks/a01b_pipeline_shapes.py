@@ -159,10 +159,17 @@ LAYER_EXAMPLES = [
 ]
 
 
+#: one fixed example of each layer kind, given again as lists (a relu or a flatten compared with a
+#: tuple, `layer == ("relu",)`, fails on a list: every kind must meet both, in every draw)
+AS_LISTS = [LAYER_EXAMPLES[i] for i in (1, 3, 5, 6, 9)]
+
+
 def _layer_cases(rng, make_case):
-    """make_case(label, shape, layer, kind) for the fixed examples (tuples, as in the task), then each
-    layer of a random network, its shape and layer given as lists and tuples in turn."""
+    """make_case(label, shape, layer, kind) for the fixed examples as tuples (as in the task), one
+    example of each layer kind again as lists, then each layer of a random network, its shape and
+    layer given as lists and tuples in turn."""
     cases = [make_case(label, shape, layer) for shape, layer, label in LAYER_EXAMPLES]
+    cases += [make_case(f"{label}, given as lists", shape, layer, list) for shape, layer, label in AS_LISTS]
     shape, layers = _random_layers(rng)
     for i, layer in enumerate(layers):
         kind = (list, tuple)[i % 2]
@@ -217,11 +224,17 @@ def _summary_case(label, input_shape, layers, kind=tuple):
     return Case(label, (given_as(kind, input_shape), given_as(kind, layers)), {}, expected, check)
 
 
+#: conv-relu-pool twice on non-square images: every layer kind
+SECOND_NET = (("conv", 6, 5, 3, 1, 0), ("relu",), ("maxpool", 2, 2), ("conv", 12, 3, 3, 2, 1), ("relu",),
+              ("maxpool", 3, 2), ("flatten",), ("dense", 5))
+
+
 def summary_cases(rng):
     cases = [_summary_case("the worked example: the book's network on 2 digits (1x8x8)", (2, 1, 8, 8), BOOK_NET),
-             _summary_case("conv-relu-pool twice on 3 non-square 3x28x20 images", (3, 3, 28, 20),
-                           (("conv", 6, 5, 3, 1, 0), ("relu",), ("maxpool", 2, 2), ("conv", 12, 3, 3, 2, 1),
-                            ("relu",), ("maxpool", 3, 2), ("flatten",), ("dense", 5)))]
+             _summary_case("conv-relu-pool twice on 3 non-square 3x28x20 images", (3, 3, 28, 20), SECOND_NET),
+             # every layer kind, pooling too, as a list in every draw
+             _summary_case("conv-relu-pool twice on 3 non-square 3x28x20 images, given as lists", (3, 3, 28, 20),
+                           SECOND_NET, list)]
     for kind in (list, tuple, list):
         shape, layers = _random_layers(rng)
         cases.append(_summary_case(f"random network of {len(layers)} layers on {shape}, given as {kind.__name__}s",

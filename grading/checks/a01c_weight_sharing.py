@@ -54,7 +54,7 @@ def _count_case(label, H, W, C, K, Fh, Fw, stride=1, padding=0, defaults=False):
     check = tuple_check([
         ("local", count_check(local, what="the locally connected count", variants=local_variants)),
         ("conv", count_check(conv, what="the convolution's count", variants=conv_variants)),
-    ], what="local_and_conv_params")
+    ], what="local_and_conv_params", arrays=True)
     kw = {} if defaults else {"stride": stride, "padding": padding}
     return Case(label, (H, W, C, K, Fh, Fw), kw, (local, conv), check)
 

@@ -5,7 +5,7 @@ import numpy as np
 import cnnlib
 
 from ._core import Case, Check, Variant, fmt_num, fmt_shape, never_raises, scalar_check, to_array
-from ._extra import given_as
+from ._extra import given_as, given_text
 
 ASSIGNMENT = "04_features"
 
@@ -39,9 +39,11 @@ def _rf_case(label, ks, ss, kind=tuple):
     ks, ss = tuple(int(k) for k in ks), tuple(int(s) for s in ss)
     expected = cnnlib.receptive_field(list(ks), list(ss))
     variants = [Variant(msg, v) for v, msg in _rf_wrong(ks, ss) if v != expected]
-    check = scalar_check(expected, what=f"receptive_field({list(ks)}, {list(ss)})", variants=variants,
+    args = (given_as(kind, ks), given_as(kind, ss))
+    check = scalar_check(expected, what=f"receptive_field({given_text(args[0])}, {given_text(args[1])})",
+                         variants=variants,
                          hint="r = 1 + sum over layers of (F_l - 1) * (product of the strides before l)")
-    return Case(label, (given_as(kind, ks), given_as(kind, ss)), {}, expected, check)
+    return Case(label, args, {}, expected, check)
 
 
 def rf_cases(rng):

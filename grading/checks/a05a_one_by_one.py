@@ -14,7 +14,7 @@ import cnnlib
 
 from ._core import (Case, Check, Variant, array_check, describe, fmt_num, never_raises, scalar_check, to_array,
                     tuple_check)
-from ._extra import count_check, given_as, keeps_dtype
+from ._extra import count_check, given_as, given_text, keeps_dtype
 
 ASSIGNMENT = "05a_one_by_one"
 
@@ -217,7 +217,8 @@ LENET_SHAPES = ((32, 8, 8), (32, 8, 8), (32, 4, 4), (64, 4, 4), (64, 4, 4), (64,
 
 
 def bytes_cases(rng):
-    cases = [_bytes_case("the chapter's digits CNN: 10 layers, a batch of 32, float32", LENET_SHAPES, 32, "float32",
+    cases = [_bytes_case("the chapter's digits CNN: 10 layers, a batch of 32, float32, shapes as lists",
+                         LENET_SHAPES, 32, "float32",
                          list),
              _bytes_case("VGG's first layer: 64 maps of 224x224, one image, float32", ((64, 224, 224),), 1, "float32"),
              _bytes_case("a batch of 8 in float64", ((16, 30, 20), (16, 15, 10), (2400,), (10,)), 8, "float64")]
@@ -269,9 +270,10 @@ def _rf_case(label, sizes, dilations, kind=tuple):
     sizes, dilations = tuple(int(v) for v in sizes), tuple(int(v) for v in dilations)
     expected = dilated_rf_ref(sizes, dilations)
     variants = [Variant(m, v) for v, m in _rf_wrong(sizes, dilations) if v != expected]
-    check = scalar_check(expected, what=f"dilated_receptive_field({list(sizes)}, {list(dilations)})", variants=variants,
-                         hint="r = 1 + sum over the layers of D_l (F_l - 1)")
-    return Case(label, (given_as(kind, sizes), given_as(kind, dilations)), {}, expected, check)
+    args = (given_as(kind, sizes), given_as(kind, dilations))
+    check = scalar_check(expected, what=f"dilated_receptive_field({given_text(args[0])}, {given_text(args[1])})",
+                         variants=variants, hint="r = 1 + sum over the layers of D_l (F_l - 1)")
+    return Case(label, args, {}, expected, check)
 
 
 def rf_cases(rng):

@@ -431,6 +431,27 @@ def receptive_field(kernel_sizes, strides):
         jump *= s
     return r
 '''}, {"test_receptive_field"}),
+    # right values, but the inputs are changed: the task says they must stay unchanged
+    _e("receptive field: kernel sizes shifted in place on an array (ks -= 1)", "04_features", {"receptive_field": '''
+def receptive_field(kernel_sizes, strides):
+    ks = np.asarray(kernel_sizes)
+    ks -= 1
+    r, jump = 1, 1
+    for f, s in zip(ks, strides):
+        r += f * jump
+        jump *= s
+    return r
+'''}, {"test_receptive_field"}, visible=True),
+    _e("receptive field: pops the layers off the list it is given", "04_features", {"receptive_field": '''
+def receptive_field(kernel_sizes, strides):
+    ks = kernel_sizes if isinstance(kernel_sizes, list) else list(kernel_sizes)
+    ss = strides if isinstance(strides, list) else list(strides)
+    r, jump = 1, 1
+    while ks:
+        r += (ks.pop(0) - 1) * jump
+        jump *= ss.pop(0)
+    return r
+'''}, {"test_receptive_field"}, visible=True),
     _e("edge kernel: sign reversed (flipped)", "04_features", {"vertical_edge_kernel": '''
 def vertical_edge_kernel():
     return np.array([[1.0, 0.0, -1.0], [2.0, 0.0, -2.0], [1.0, 0.0, -1.0]])

@@ -425,6 +425,25 @@ W01B = [
     _e("shape: pooling stride ignored (H // size)", _B, {"layer_output_shape": _shape_fn(
         "return (N, K, (H + 2 * padding - Fh) // stride + 1, (W + 2 * padding - Fw) // stride + 1)",
         pool_line="return (N, C, H // size, W // size)")}, {SHP, SUM}),
+    _e("shape: true division `/` (no floor)", _B, {"layer_output_shape": _shape_fn(
+        "return (N, K, (H + 2 * padding - Fh) / stride + 1, (W + 2 * padding - Fw) / stride + 1)")},
+       {SHP, SUM}, visible=True),
+    # a layer compared with a tuple: right on tuples, wrong on the lists the task promises too
+    _e("shape: relu compared with a tuple (layer == ('relu',))", _B, {"layer_output_shape": _shape_fn(
+        "return (N, K, (H + 2 * padding - Fh) // stride + 1, (W + 2 * padding - Fw) // stride + 1)").replace(
+        'if kind == "relu":', 'if layer == ("relu",):')}, {SHP, SUM}, visible=True),
+    _e("shape: flatten compared with a tuple (layer == ('flatten',))", _B, {"layer_output_shape": _shape_fn(
+        "return (N, K, (H + 2 * padding - Fh) // stride + 1, (W + 2 * padding - Fw) // stride + 1)").replace(
+        'if kind == "flatten":', 'if layer == ("flatten",):')}, {SHP, SUM}, visible=True),
+    _e("params: layers without parameters compared with tuples", _B, {"layer_param_count": """
+def layer_param_count(in_shape, layer):
+    if layer in (("relu",), ("flatten",)) or layer[0] == "maxpool":
+        return 0
+    if layer[0] == "conv":
+        _, K, Fh, Fw, _, _ = layer
+        return K * (in_shape[1] * Fh * Fw + 1)
+    return in_shape[1] * layer[1] + layer[1]
+"""}, {PRM, SUM}, visible=True),
     _e("params: conv biases forgotten", _B, {"layer_param_count": _param_fn("return K * C * Fh * Fw")}, {PRM, SUM}),
     _e("params: conv input channels forgotten", _B, {"layer_param_count": _param_fn("return K * (Fh * Fw + 1)")},
        {PRM, SUM}),
@@ -510,6 +529,12 @@ def _lcp(body):
 
 
 W01C = [
+    _e("local params: H_out with true division `/`", _C, {"local_and_conv_params": _lcp("""
+    H_out = (H + 2 * padding - Fh) / stride + 1
+    W_out = (W + 2 * padding - Fw) / stride + 1
+    conv = K * (C * Fh * Fw + 1)
+    return H_out * W_out * conv, conv
+""")}, {LCP}, visible=True),
     _e("local params: biases shared across positions", _C, {"local_and_conv_params": _lcp("""
     H_out = (H + 2 * padding - Fh) // stride + 1
     W_out = (W + 2 * padding - Fw) // stride + 1
@@ -597,6 +622,13 @@ def equivariance_error(op, x, dy, dx):
 ]
 
 C01C = [
+    # values are compared, not containers: the visible test (tuple(got)) and the grader agree
+    _e("params as a NumPy array np.array([local, conv])", _C, {"local_and_conv_params": _lcp("""
+    H_out = (H + 2 * padding - Fh) // stride + 1
+    W_out = (W + 2 * padding - Fw) // stride + 1
+    conv = K * (C * Fh * Fw + 1)
+    return np.array([H_out * W_out * conv, conv])
+""")}),
     _e("params via counting positions with range(); shift by index arrays", _C, {"local_and_conv_params": _lcp("""
     positions = len(range(0, H + 2 * padding - Fh + 1, stride)) * len(range(0, W + 2 * padding - Fw + 1, stride))
     per_filter = C * Fh * Fw + 1
@@ -713,6 +745,10 @@ W05A = [
     _e("bytes: only the first axis of each shape", _A, {"activation_bytes": _act("""
     return [N * shape[0] * np.dtype(dtype).itemsize for shape in shapes]
 """)}, {ACT}),
+    # right on tuple shapes, a TypeError on the list shapes the task promises too
+    _e("bytes: the batch appended to the shape (shape + (N,))", _A, {"activation_bytes": _act("""
+    return [int(np.prod(shape + (N,))) * np.dtype(dtype).itemsize for shape in shapes]
+""")}, {ACT}, visible=True),
     _e("dilated rf: spans added", _A, {"dilated_receptive_field": _drf("""
     return sum(D * (F - 1) + 1 for F, D in zip(sizes, dilations))
 """)}, {DRF}),
