@@ -140,7 +140,7 @@ def _bottleneck_case(label, C, K_mid, K, F, H, W):
                                    variants=[(v, m) for v, m in p_variants if v != params])),
         ("multiply-adds", count_check(macs, what=f"the multiply-add count of bottleneck_cost({C}, {K_mid}, {K}, {F}, {H}, {W})",
                                       variants=[(v, m) for v, m in m_variants if v is not None and v != macs])),
-    ], what="bottleneck_cost")
+    ], what="bottleneck_cost", arrays=True)
     return Case(label, (C, K_mid, K, F, H, W), {}, (params, macs), check)
 
 

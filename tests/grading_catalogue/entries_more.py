@@ -774,6 +774,11 @@ W05A = [
 ]
 
 C05A = [
+    # values are compared, not containers: the visible test and the grader agree
+    _e("bottleneck cost as a NumPy array np.array([params, mult_adds])", _A, {"bottleneck_cost": _bnc("""
+    p = np.array([K_mid * (C + 1), H * W * K_mid * C])
+    return p + np.array([K * (F * F * K_mid + 1), H * W * K * F * F * K_mid])
+""")}),
     _e("1x1 with einsum; cost by a helper per layer, as a list", _A, {"conv1x1": """
 def conv1x1(x, w, b):
     return np.einsum("kc,nchw->nkhw", w[:, :, 0, 0], x) + b[:, None, None]
