@@ -204,8 +204,9 @@ def _connect(Client, scheduler: str):
     except (OSError, TimeoutError, ValueError) as exc:
         raise ClusterUnavailable(
             f"cannot reach the Dask scheduler at {scheduler} within {CONNECT_TIMEOUT_S:g} s "
-            f"({type(exc).__name__}: {exc}). Start it with `python -m grading.cluster scheduler` in the course checkout, or unset "
-            f"--scheduler / {SCHEDULER_ENV} to grade on this machine") from None
+            f"({type(exc).__name__}: {exc}). Start it with `python -m grading.cluster scheduler` "
+            f"in the course checkout, or unset --scheduler / {SCHEDULER_ENV} to grade on this "
+            f"machine") from None
     try:
         if not client.scheduler_info().get("workers"):   # say it before a silent wait
             print(f"waiting up to {WORKER_WAIT_S:g} s for a worker to join the scheduler at {scheduler}",
@@ -232,6 +233,17 @@ def worker_facts() -> dict:
     return {"sandbox": sandbox, "code": code_fingerprint(), "pid": os.getpid(), "host": socket.gethostname()}
 
 
+def unfit_reason(facts: dict, code: str) -> str:
+    """Why a worker with these `worker_facts` cannot grade for a coordinator whose grader code
+    has fingerprint `code`, or "" (the rule of the check at connect and of every task)."""
+    if facts["sandbox"]:
+        return f"no sandbox: {facts['sandbox']}"
+    if facts["code"] != code:
+        return ("runs other grading/ or cnnlib/ code than make grade (update its checkout: every "
+                "machine needs the same commit)")
+    return ""
+
+
 def probe_workers(client, scheduler: str) -> None:
     """ClusterUnavailable unless every worker has the sandbox and this grader's code."""
     from grading.task import code_fingerprint
@@ -247,11 +259,8 @@ def probe_workers(client, scheduler: str) -> None:
         if isinstance(fact, BaseException):
             problems.append(f"{worker}: cannot import the grader ({type(fact).__name__}: {fact}); "
                             f"start it with `python -m grading.cluster worker` in the course checkout")
-        elif fact["sandbox"]:
-            problems.append(f"{worker} (on {fact['host']}): no sandbox: {fact['sandbox']}")
-        elif fact["code"] != code_fingerprint():
-            problems.append(f"{worker} (on {fact['host']}): runs other grading/ or cnnlib/ code than "
-                            f"this checkout (update its checkout: every machine needs the same commit)")
+        elif reason := unfit_reason(fact, code_fingerprint()):
+            problems.append(f"{worker} (on {fact['host']}): {reason}")
     if problems:
         raise ClusterUnavailable("the Dask workers cannot grade:\n  " + "\n  ".join(problems))
 

@@ -563,7 +563,7 @@ class Batch:
         self.jobs: dict = {}   # task key -> its data, to send a suspect again
         self.suspects: list = []   # (submission, data) whose worker died again and again
         self.alone = False   # the last round: suspects one at a time
-        self.unfit: dict[str, str] = {}   # worker address -> why it cannot grade (it was retired)
+        self.retired: set[str] = set()   # workers that could not grade (sent a task back)
         self.bounced: dict[str, int] = {}   # submission -> times an unfit worker sent it back
         self.pending = self.send_order(todo, connect, prepare_gradebook)
         try:
@@ -697,8 +697,8 @@ class Batch:
         retire that worker and send `sub` again. Nothing is recorded for `sub` meanwhile, so an
         earlier grade stands; after MAX_BOUNCES it stays as it was, flagged."""
         worker, why = str(result.get("worker") or "?"), str(result["unfit"])
-        if worker not in self.unfit:
-            self.unfit[worker] = why
+        if worker not in self.retired:
+            self.retired.add(worker)
             print(f"worker {worker}: {why}. It leaves the cluster; its submissions go to the "
                   f"others", flush=True)
             try:

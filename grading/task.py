@@ -26,7 +26,6 @@ import re
 import secrets
 import shutil
 import socket
-import sys
 import tempfile
 import time
 import traceback
@@ -202,9 +201,8 @@ def grade_task(course: dict, job: dict) -> dict:
         return {"ok": False, "unfit": unfit, "worker": _worker_address(), "seconds": 0.0,
                 "host": host, "log": "", "error": unfit}
     warnings.filterwarnings("ignore", message=".*not in session.*")  # nbgrader's own SAWarning
-    bin_dir = str(Path(sys.executable).parent)   # nbgrader runs `alembic` from the venv
-    if bin_dir not in os.environ.get("PATH", "").split(os.pathsep):
-        os.environ["PATH"] = os.pathsep.join([bin_dir, os.environ.get("PATH", "")])
+    from grading.grade import alembic_on_path
+    alembic_on_path()   # nbgrader runs `alembic` from the venv
     jobdir = Path(tempfile.mkdtemp(prefix=job_prefix()))
     try:
         out = _grade_in(jobdir, course, job)
@@ -220,12 +218,9 @@ def grade_task(course: dict, job: dict) -> dict:
 def worker_unfit(course: dict, host: str) -> str:
     """Why this worker must not grade (other grader code, no sandbox), or "": what the
     coordinator checks of every worker when it connects, for a worker that joins later."""
-    from grading.cluster import worker_facts
-    facts = worker_facts()
-    if facts["code"] != course["code"]:
-        return (f"the grading worker on {host} runs other grading/ or cnnlib/ code than make grade "
-                f"(update its checkout: every machine needs the same commit)")
-    return f"the grading worker on {host} has no sandbox: {facts['sandbox']}" if facts["sandbox"] else ""
+    from grading.cluster import unfit_reason, worker_facts
+    reason = unfit_reason(worker_facts(), course["code"])
+    return f"the grading worker on {host}: {reason}" if reason else ""
 
 
 def _worker_address() -> str:

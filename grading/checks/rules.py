@@ -132,8 +132,9 @@ def drawn(check, rng) -> set[str]:
     out = {"cnnlib allowed" if check.allow_cnnlib else "NumPy only"}
     kinds: dict = {}   # argument position -> the kinds of sequence it is given
     for case in check.make_cases(rng):
-        out |= case_rules(check, case)
-        if "float32" in case_rules(check, case) and _rejects_float64(case):
+        rules = case_rules(check, case)
+        out |= rules
+        if "float32" in rules and _rejects_float64(case):
             out.add("dtype kept")
         if _accepts_whole_floats(case):
             out.add("whole floats")
