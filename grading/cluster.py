@@ -77,7 +77,7 @@ def preload_forkserver() -> None:
     # Not the coordinator's own module: each worker runs it as __mp_main__ (runpy would warn).
     imports = [name for name in WORKER_IMPORTS if name != "grading.grade"]
     multiprocessing.get_context("forkserver").set_forkserver_preload(
-        ["distributed", *imports, "grading.quiet_workers"])   # last: workers ignore Ctrl-C
+        ["distributed", *imports, "grading.quiet_workers"])   # last: workers take Ctrl-C quietly
     utils._forkserver_preload_set = True   # Dask's get_mp_context keeps this list
 
 

@@ -144,3 +144,37 @@ def test_a_scheduler_without_workers_says_it_waits_then_what_to_start(monkeypatc
         in capsys.readouterr().err
     assert "has no workers after 1 s" in str(err.value)
     assert "`python -m grading.cluster worker` in the course checkout" in str(err.value)
+
+
+CTRL_C_IN_A_WORKER = """
+import logging, os, signal, sys
+from grading.cluster import grading_client
+
+def log(text):
+    logging.getLogger("distributed.worker").error(text)
+    return os.getpid()
+
+def ctrl_c():
+    os.kill(os.getpid(), signal.SIGINT)
+    return os.getpid()
+
+if __name__ == "__main__":
+    with grading_client(None, 1) as client:
+        pids = [client.run(log, "before Ctrl-C"), client.run(ctrl_c), client.run(log, "after Ctrl-C")]
+        print("workers", len({pid for run in pids for pid in run.values()}), flush=True)
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.sandbox
+def test_local_worker_survives_ctrl_c_and_logs_nothing_after_it(tmp_path):
+    """Ctrl-C reaches the local workers with the coordinator. A worker goes on (the
+    coordinator stops it) and shows nothing of Dask from then on: the scheduler closing while
+    a heartbeat was on its way once printed two tracebacks in a Ctrl-C'd batch (CI, 5 Dec)."""
+    script = tmp_path / "ctrl_c_worker.py"
+    script.write_text(CTRL_C_IN_A_WORKER)
+    run = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300,
+                         cwd=gh.REPO, env=gh.env())
+    assert run.returncode == 0 and "workers 1" in run.stdout, run.stderr[-2000:]
+    assert "before Ctrl-C" in run.stderr, run.stderr[-2000:]          # logs showed until then
+    assert "after Ctrl-C" not in run.stderr, run.stderr[-2000:]
