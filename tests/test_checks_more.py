@@ -178,6 +178,26 @@ def test_messages_name_the_mistake(name):
     assert MESSAGES[name] in messages, messages
 
 
+def test_a_shift_that_changes_x_is_named_in_the_equivariance_check():
+    """01c's check calls the student's equivariance_error (and so their shift) through a locked
+    wrapper: a shift that writes into x is named, not taken for an invariance mistake."""
+    entry = next(e for e in WRONG if e.name.startswith("shift: moves the image inside x"))
+    message = evaluate(entry.assignment, entry.replacements)["test_equivariance_error"]
+    cases = [line for line in message.splitlines()[1:] if not line.startswith("- ... and")]
+    assert cases and all("your function `shift` changed its input `x` in place" in c for c in cases), message
+    assert "invariance" not in message and "equivariance_error_of" not in "".join(cases), message
+
+
+def test_a_change_of_x_that_is_not_a_shift_names_both_functions():
+    from grading.checks import a01c_weight_sharing as a01c
+    case = CHECKS["test_equivariance_error"].make_cases(np.random.default_rng(0))[0]
+    name, x, dy, dx = case.args
+    assert a01c.changed_x(case, [name, x.copy(), dy, dx], {}) is None
+    assert "`shift`" in a01c.changed_x(case, [name, a01c.shift_ref(x, -dy, -dx), dy, dx], {})
+    other = a01c.changed_x(case, [name, 2 * x, dy, dx], {})
+    assert "your equivariance_error and your shift must not write into x" in other, other
+
+
 def test_an_object_the_jail_could_not_send_is_named_by_its_type():
     """The jail sends a stand-in for an object that is not a plain value; the learner reads its
     type (a generator, their own class), not the stand-in's."""

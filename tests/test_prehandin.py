@@ -148,3 +148,33 @@ def test_the_command_checks_a_notebook(notebook, code):
     assert all(run.stdout.count(m) == 4 for m in marks), run.stdout
     if code:
         assert "not implemented yet" in run.stdout
+
+
+def test_a_raised_exception_carries_the_line_and_hint_of_the_visible_tests(tmp_path, capsys):
+    """A function that raises: the pre-hand-in check names the line of the student's code and gives
+    the notebook's hint, with the visible tests' own words (their raised_message), once per check."""
+    from grading.checks import check_notebook
+    from test_checks import visible_results
+    entry = next(e for e in WRONG if e.name == "output size: true division (/ instead of //)")
+    path = tmp_path / "03_hyperparameters.ipynb"
+    nbformat.write(build_submission(entry.assignment, entry.replacements), path)
+    check_notebook(path, seed=0)
+    out = capsys.readouterr().out
+    conv2d = out[out.index("[FAIL] conv2d"):out.index("[PASS] conv_param_count")]
+    visible = visible_results(entry.assignment, entry.replacements)["test_conv2d"]
+    detail = [line.strip() for line in visible.splitlines()[1:]]     # "in conv2d, line ...", "hint: ..."
+    assert detail[0].startswith("in conv2d, line ") and detail[1].startswith("hint: a size or an index is a float")
+    assert "`conv2d` raised TypeError: 'float' object cannot be interpreted as an integer" in conv2d, conv2d
+    for line in detail:
+        assert conv2d.count(line) == 1, (line, conv2d)
+
+
+def test_check_finds_the_hints_of_the_notebook_the_function_comes_from(capsys):
+    """check("name", fn) under a function's cell: the hint comes from that notebook's helpers."""
+    ns = _namespace("05_pooling", reference_sources("05_pooling"))
+    exec(compile("def max_pool2d(x, size=2, stride=None):\n"
+                 "    return x[:, :, ::stride, ::stride][..., :(x.shape[2] - size) // stride + 1, :]\n",
+                 "<cell>", "exec"), ns)
+    assert check("max_pool2d", ns["max_pool2d"], seed=0) is False
+    out = capsys.readouterr().out
+    assert "`max_pool2d` raised TypeError" in out and "hint: an argument is None: `stride=None` means" in out, out

@@ -10,6 +10,9 @@ from grading_catalogue.build import ASSIGNMENT_NAMES
 
 from test_checks import evaluate, visible_results
 
+#: what the 04 visible test and the grader say of two lists taken as two layers (no zip)
+NO_ZIP = "takes the two lists as two layers: loop over `zip(kernel_sizes, strides)`"
+
 # entry name -> a phrase its visible test's message must contain
 VISIBLE_MESSAGES = {
     # a float in a shape or a count, whole (32775.0) or not (14.5): the floor-division hint
@@ -28,6 +31,7 @@ VISIBLE_MESSAGES = {
     "sgd: the learning rate is missing": "the learning rate is missing",
     "maximise unit: norm scaled once at the end, not after every step":
         "scale x back to max_norm after every step, not once at the end",
+    "receptive field: `for f, s in kernel_sizes, strides` (no zip)": NO_ZIP,
 }
 
 # entry name -> words its visible message must NOT contain (hints that belong to other notebooks)
@@ -64,6 +68,7 @@ GRADER_MESSAGES = {
     "max pool: output array of ints (np.zeros(..., dtype=int))": "is your output array an int array?",
     "maximise unit: norm scaled once at the end, not after every step":
         "scale x back to max_norm after every step, not once at the end",
+    "receptive field: `for f, s in kernel_sizes, strides` (no zip)": NO_ZIP,
 }
 
 

@@ -104,8 +104,13 @@ def _paused():
                 signal.setitimer(timer, left)
 
 
-def run_case(check: Check, case: Case, namespace: dict) -> "str | None":
-    """Run one case in this process; None if it passes, else the message."""
+def run_case(check: Check, case: Case, namespace: dict, explain=None) -> "str | None":
+    """Run one case in this process; None if it passes, else the message.
+
+    `explain(fn, exc, args, kwargs)`: what the notebook's visible tests say about an exception
+    (its ``raised_message``); the lines after its first (where in the student's code, the hint)
+    follow the grader's own message.
+    """
     fn = namespace.get(check.target)
     if check.target not in namespace or (fn is None and check.kind != "value"):
         return f"`{check.target}` is not defined: did you run its cell?"
@@ -121,25 +126,46 @@ def run_case(check: Check, case: Case, namespace: dict) -> "str | None":
         raise
     except Exception as exc:
         outcome = {"status": "raised", "type": type(exc).__name__, "error": str(exc)}
+        if explain is not None:
+            with _paused():
+                outcome["detail"] = _detail(explain, fn, exc, args, kwargs)
     with _paused():
         return outcome_verdict(check, case, outcome)[0]
 
 
-def run_check(grade_id: str, namespace: dict, seed=None, timeout=None) -> None:
+def _detail(explain, fn, exc, args, kwargs) -> str:
+    """The lines of `explain`'s message after its first ("" if it raises or gives none)."""
+    try:
+        return "\n".join(str(explain(fn, exc, args, kwargs)).splitlines()[1:])
+    except Exception:
+        return ""
+
+
+def run_check(grade_id: str, namespace: dict, seed=None, timeout=None, explain=None) -> None:
     """Run every case of check `grade_id` against `namespace` (e.g. ``globals()``).
 
     `seed` seeds the cases' random generator (default: fresh entropy); `timeout` overrides the
-    check's time limit in seconds. Raises AssertionError listing the failed cases' messages
-    (the first MAX_SHOWN of them); prints one line when all pass.
+    check's time limit in seconds; `explain`: see :func:`run_case` (the same explanation is given
+    once, at the first case that gets it). Raises AssertionError listing the failed cases'
+    messages (the first MAX_SHOWN of them); prints one line when all pass.
     """
     check = CHECKS[grade_id]
     limit = check.timeout if timeout is None else timeout
     cases = check.make_cases(np.random.default_rng(seed))
     messages = []
+    given: set = set()
+
+    def once(*call):
+        head, _, detail = str(explain(*call)).partition("\n")
+        if detail in given:
+            return head
+        given.add(detail)
+        return f"{head}\n{detail}"
+
     try:
         with _time_limit(limit):
             for case in cases:
-                messages.append(run_case(check, case, namespace))
+                messages.append(run_case(check, case, namespace, explain and once))
     except CheckTimeout:
         messages.append(outcome_verdict(check, case, {"status": "timeout", "limit": limit, "n": len(cases)})[0])
     passed, message = verdict(check.target, cases, messages)

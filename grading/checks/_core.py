@@ -47,6 +47,9 @@ class Check:
     cell: str = ""
     params: tuple = ()
     points: int = 0
+    # For a target that calls the student's functions (01c's locked wrapper): (case, args after,
+    # kwargs after) -> a message naming the function that changed an input, or None.
+    changed: "Callable | None" = None
 
 
 @dataclass(frozen=True)
@@ -328,13 +331,22 @@ def inputs_changed(case: Case, args_after, kwargs_after, params=()) -> "str | No
 MAX_SHOWN = 4
 
 
-def judge(case: Case, got, params=(), inputs_after=None) -> "str | None":
+def judge(case: Case, got, params=(), inputs_after=None, changed=None) -> "str | None":
     """The one rule that turns a returned value into a verdict on a case.
 
     Used by the visible tests (in process) and by the grader (on the values the jail sent
     back): the case's check, then, for a function, its array inputs must be unchanged
     (`inputs_after` is ``(args, kwargs)`` after the call). None if right, else the message.
+    `changed` (a Check's): when it names the function that changed an input, that is the
+    message, alone: the value was computed from an input that changed under it.
     """
+    if inputs_after is not None and changed is not None:
+        try:
+            named = changed(case, inputs_after[0], inputs_after[1])
+        except Exception:
+            named = None   # the generic rule below still fails the change
+        if named:
+            return str(named)
     try:
         msg = case.check(got)
     except Exception as exc:  # a bug in the check, not the student's fault: fail, say so
@@ -346,12 +358,16 @@ def judge(case: Case, got, params=(), inputs_after=None) -> "str | None":
     return "; ".join(messages) or None
 
 
-def raised(target: str, type_name: str, text: str) -> str:
-    """The message for a function that raised `type_name` (in process and in the jail)."""
+def raised(target: str, type_name: str, text: str, detail: str = "") -> str:
+    """The message for a function that raised `type_name` (in process and in the jail).
+
+    `detail`: more lines, in process only (where in the student's code, and the notebook's hint)."""
     if type_name == "NotImplementedError":
-        return f"`{target}` is not implemented yet (it raised NotImplementedError)"
-    text = text.splitlines()[0][:200] if text else ""
-    return f"`{target}` raised {type_name}{': ' + text if text else ''}"
+        head = f"`{target}` is not implemented yet (it raised NotImplementedError)"
+    else:
+        text = text.splitlines()[0][:200] if text else ""
+        head = f"`{target}` raised {type_name}{': ' + text if text else ''}"
+    return f"{head}\n{detail}" if detail else head
 
 
 #: a call that gave no value to judge: what happened -> (flag for a person, message)
@@ -371,12 +387,13 @@ NO_VALUE = {
 def outcome_verdict(check: Check, case: Case, outcome: dict) -> "tuple[str | None, str | None]":
     """The one rule from what a call of the target gave to the case's (message, flag), in process
     and in the jail alike. `outcome`: {"status": "ok", "value", "inputs_after" (args, kwargs) or
-    None}, {"status": "raised", "type", "error"}, or a NO_VALUE status and what its message names."""
+    None}, {"status": "raised", "type", "error", "detail" (optional)}, or a NO_VALUE status and
+    what its message names."""
     status = outcome.get("status")
     if status == "ok":
-        return judge(case, outcome["value"], check.params, outcome.get("inputs_after")), None
+        return judge(case, outcome["value"], check.params, outcome.get("inputs_after"), check.changed), None
     if status == "raised":
-        return (raised(check.target, outcome["type"], outcome["error"]),
+        return (raised(check.target, outcome["type"], outcome["error"], outcome.get("detail", "")),
                 "memory" if outcome["type"] == "MemoryError" else None)
     flag, text = NO_VALUE[status if status in NO_VALUE else "malformed"]
     return text.format(t=check.target, **outcome), flag

@@ -18,7 +18,7 @@ import numpy as np
 
 import cnnlib
 
-from ._core import Case, Check, Variant, array_check, tuple_check
+from ._core import Case, Check, Variant, array_check, same_value, tuple_check
 from ._extra import close_scalar_check, count_check, keeps_dtype
 
 ASSIGNMENT = "01c_weight_sharing"
@@ -206,11 +206,37 @@ def error_cases(rng):
     return cases
 
 
+def _moved(after, x, dy, dx) -> bool:
+    """`after` holds x's content moved by (dy, dx) (whatever fills the rows and columns moved in)."""
+    H, W = x.shape[-2:]
+    try:
+        after = np.asarray(after, dtype=np.float64)
+        return after.shape == x.shape and bool(np.array_equal(
+            after[..., max(dy, 0):H + min(dy, 0), max(dx, 0):W + min(dx, 0)],
+            x[..., max(-dy, 0):H - max(dy, 0), max(-dx, 0):W - max(dx, 0)]))
+    except (TypeError, ValueError):
+        return False
+
+
+def changed_x(case, args_after, kwargs_after):
+    """The function that changed `x` during equivariance_error_of (the student's, not the wrapper):
+    their shift, when x holds the moved image afterwards. None when x is unchanged."""
+    _, x, dy, dx = case.args
+    after = args_after[1]
+    if same_value(x, after):
+        return None
+    if _moved(after, x, dy, dx) or _moved(after, x, -dy, -dx):
+        return ("your function `shift` changed its input `x` in place (x holds the moved image afterwards): "
+                "compute into a new array instead, e.g. out = np.zeros_like(x)")
+    return ("`x` changed in place during equivariance_error(op, x, dy, dx): your equivariance_error and "
+            "your shift must not write into x: compute into new arrays instead")
+
+
 CHECKS = [
     Check("test_local_and_conv_params", ASSIGNMENT, "local_and_conv_params", "function", count_cases,
           cell="local_and_conv_params", params=("H", "W", "C", "K", "Fh", "Fw"), points=4),
     Check("test_shift", ASSIGNMENT, "shift", "function", shift_cases,
           cell="shift", params=("x", "dy", "dx"), points=4),
     Check("test_equivariance_error", ASSIGNMENT, "equivariance_error_of", "function", error_cases,
-          cell="equivariance_error", params=("name", "x", "dy", "dx"), points=4),
+          cell="equivariance_error", params=("name", "x", "dy", "dx"), points=4, changed=changed_x),
 ]

@@ -11,6 +11,10 @@ ASSIGNMENT = "04_features"
 
 
 # --------------------------------------------------------------------------- receptive_field
+NO_ZIP = ("is the loop `for f, s in kernel_sizes, strides:`? It takes the two lists as two layers: "
+          "loop over `zip(kernel_sizes, strides)`")
+
+
 def _rf_wrong(ks, ss):
     """Known-wrong receptive fields: (value, message) pairs."""
     no_stride = 1 + sum(k - 1 for k in ks)
@@ -23,6 +27,8 @@ def _rf_wrong(ks, ss):
         rev_r += (k - 1) * rev_j
         rev_j *= s
     prod_all = 1 + sum((k - 1) for k in ks) * int(np.prod(ss))
+    # `for f, s in kernel_sizes, strides:` runs only for two layers: (f, s) = ks, then (f, s) = ss
+    unzipped = [(1 + (ks[0] - 1) + (ss[0] - 1) * ks[1], NO_ZIP)] if len(ks) == len(ss) == 2 else []
     return [
         (no_stride, "the strides are ignored: a layer after a stride-2 layer sees twice as far"),
         (own, "each layer's own stride was applied to its kernel; only the strides of the layers "
@@ -31,7 +37,7 @@ def _rf_wrong(ks, ss):
         (cnnlib.receptive_field(list(ks), list(ss)) - 1, "off by one: a single 1x1 layer sees 1 pixel, start from r = 1"),
         (sum(ks), "the kernel sizes were added; layer l adds (F_l - 1) * jump_l"),
         (prod_all, "every layer was multiplied by the product of ALL strides"),
-    ]
+    ] + unzipped
 
 
 def _rf_case(label, ks, ss, kind=tuple):
@@ -48,6 +54,7 @@ def _rf_case(label, ks, ss, kind=tuple):
 
 def rf_cases(rng):
     cases = [_rf_case("the worked example: two 3x3 convolutions", (3, 3), (1, 1), list),
+             _rf_case("pool 3 with stride 3, then conv 5", (3, 5), (3, 1), list),
              _rf_case("conv 3, pool 2 with stride 2, conv 3", (3, 2, 3), (1, 2, 1), list),
              _rf_case("a single 5x5 layer, as tuples", (5,), (1,)),
              _rf_case("conv 7 stride 2, pool 3 stride 2, conv 3, conv 3", (7, 3, 3, 3), (2, 2, 1, 1), list)]

@@ -32,6 +32,9 @@ __all__ = ["check", "check_all", "check_notebook", "verdict", "main", "CHECK_CEL
 
 #: grade_id of the notebooks' last cell, which calls check_all (skipped when a notebook is run here)
 CHECK_CELL_ID = "check_before_hand_in"
+#: the visible tests' message for an exception (the notebooks' helpers): the pre-hand-in check
+#: adds its line of the student's code and its hint to the grader's message
+EXPLAIN = "raised_message"
 
 
 def _find(name: str, assignment: str | None):
@@ -98,6 +101,16 @@ def cell_imports(fn) -> "str | None":
     return min(modules) if modules else None
 
 
+def visible_explainer(namespace: dict, fn=None):
+    """The visible tests' ``raised_message`` (each notebook's locked helpers cell defines it): in
+    `namespace`, or where function `fn` was defined; None when neither has it."""
+    for scope in (namespace, getattr(fn, "__globals__", None) or {}):
+        helper = scope.get(EXPLAIN)
+        if callable(helper):
+            return helper
+    return None
+
+
 def _run(chk, namespace: dict, seed) -> tuple[bool, str]:
     """(passed, the grader's message) for one check against `namespace`."""
     if chk.target not in namespace:   # once, not once per case; the grader's reasons
@@ -117,7 +130,8 @@ def _run(chk, namespace: dict, seed) -> tuple[bool, str]:
     quiet = io.StringIO()
     try:
         with contextlib.redirect_stdout(quiet):
-            run_check(chk.grade_id, namespace, seed=seed)
+            run_check(chk.grade_id, namespace, seed=seed,
+                      explain=visible_explainer(namespace, namespace.get(chk.target)))
     except AssertionError as exc:
         return False, str(exc)
     return True, quiet.getvalue().strip()

@@ -452,6 +452,15 @@ def receptive_field(kernel_sizes, strides):
         jump *= ss.pop(0)
     return r
 '''}, {"test_receptive_field"}, visible=True),
+    # the two lists are taken as the two "layers"; it raises (a failed unpacking) unless both have 2
+    _e("receptive field: `for f, s in kernel_sizes, strides` (no zip)", "04_features", {"receptive_field": '''
+def receptive_field(kernel_sizes, strides):
+    r, jump = 1, 1
+    for f, s in kernel_sizes, strides:
+        r += (f - 1) * jump
+        jump *= s
+    return r
+'''}, {"test_receptive_field"}, visible=True),
     _e("edge kernel: sign reversed (flipped)", "04_features", {"vertical_edge_kernel": '''
 def vertical_edge_kernel():
     return np.array([[1.0, 0.0, -1.0], [2.0, 0.0, -2.0], [1.0, 0.0, -1.0]])

@@ -590,6 +590,18 @@ def shift(x, dy, dx):
         x[:, :, max(-dy, 0):H - max(dy, 0), max(-dx, 0):W - max(dx, 0)]
     return out
 """}, {SHF}),
+    # x holds the moved image after the call: equivariance_error's x changes under it too
+    _e("shift: moves the image inside x and returns x (x changed in place)", _C, {"shift": """
+def shift(x, dy, dx):
+    H, W = x.shape[2], x.shape[3]
+    x[:, :, max(dy, 0):H + min(dy, 0), max(dx, 0):W + min(dx, 0)] = \\
+        x[:, :, max(-dy, 0):H - max(dy, 0), max(-dx, 0):W - max(dx, 0)].copy()
+    x[:, :, :max(dy, 0)] = 0
+    x[:, :, H + min(dy, 0):] = 0
+    x[:, :, :, :max(dx, 0)] = 0
+    x[:, :, :, W + min(dx, 0):] = 0
+    return x
+"""}, {SHF, EQV}, visible=True),
     _e("equivariance: compared with the unshifted output (invariance)", _C, {"equivariance_error": """
 def equivariance_error(op, x, dy, dx):
     return float(np.max(np.abs(op(shift(x, dy, dx)) - op(x))))
