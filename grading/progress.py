@@ -4,6 +4,15 @@ One line per finished submission, always (CI logs and scripts read these):
 
     [ 12/300] ada/02_convolution    graded      3.1 s   0.71/s, ~6 min 43 s left
 
+Before them, one line counts the submissions that are not graded again (unchanged since their
+last grading, without flags): a MOOC's re-run would otherwise print thousands of lines before
+the new ones. The counter goes on from them. Those with flags, and those left "not graded",
+keep their own line, since a person must still look at them:
+
+    1985 of 2000 submission(s) unchanged since their last grading, without flags: not graded
+    again (--force grades them again)
+    [1986/2000] bo/02_convolution       unchanged   0.0 s  [1 flag(s)]
+
 On a terminal a status line below them is redrawn every second while the batch runs, so a
 long submission does not look like a hang:
 
@@ -54,6 +63,22 @@ class Progress:
         """The batch starts (the status line counts its seconds from here)."""
         self.t0 = self.clock()
 
+    def unchanged(self, kept: list[tuple[str, bool, int]]) -> None:
+        """Count the submissions not graded again: (key, graded, number of flags) each.
+
+        One line for those graded before without flags; each other one keeps its own line
+        ("not graded" at its end when no grade could be given), numbered after them.
+        """
+        quiet = [key for key, graded, n_flags in kept if graded and not n_flags]
+        if quiet:
+            self.done += len(quiet)
+            print(f"{len(quiet)} of {self.total} submission(s) unchanged since their last "
+                  f"grading, without flags: not graded again (--force grades them again)",
+                  file=self.stream, flush=True)
+        for key, graded, n_flags in kept:
+            if not graded or n_flags:
+                self.record(key, "unchanged", 0.0, n_flags, note="" if graded else "not graded")
+
     def sending(self, workers: int) -> None:
         """Submissions go to ``workers`` worker threads; the rate counts from the first call."""
         self.workers = max(1, workers)
@@ -74,14 +99,14 @@ class Progress:
         return f"{rate:.2f}/s, ~{duration(left)} left" if self.done < self.total else f"{rate:.2f}/s"
 
     def record(self, key: str, status: str, seconds: float, n_flags: int = 0,
-               on_cluster: bool = False) -> None:
+               on_cluster: bool = False, note: str = "") -> None:
         """One submission finished (``on_cluster``: a worker graded it) or was skipped: print
-        its line."""
+        its line (``note`` at its end)."""
         self.done += 1
         if on_cluster and self.sent_at is not None:
             self.graded += 1
         width = len(str(self.total))
-        flag = f"  [{n_flags} flag(s)]" if n_flags else ""
+        flag = (f"  [{n_flags} flag(s)]" if n_flags else "") + (f"  {note}" if note else "")
         line = f"[{self.done:>{width}}/{self.total}] {key:<40} {status:<10} {seconds:5.1f} s{flag}"
         estimate = self.estimate() if status != "unchanged" else ""
         self._clear()
