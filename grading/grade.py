@@ -576,6 +576,7 @@ class Batch:
                       f"(a grading machine lost, or code that kills its worker): graded once more, "
                       f"one at a time", flush=True)
                 self.alone, self.window = True, 1
+                self.progress.sending(1)   # one at a time: so is the time left
                 self.pending, self.suspects = iter(self.suspects), []
                 self.drain()
         finally:
@@ -612,17 +613,22 @@ class Batch:
                 self.finish(waiting_sub, None, error, on_cluster=False)
 
     def start_tasks(self) -> None:
-        self.window = self.capacity()
-        self.progress.sending(self.window)
+        self.follow_workers()
         self.shared = self.client.submit(_course_data, self.course(), pure=False,
                                          key=f"grading-course-{uuid.uuid4().hex}")
 
-    def capacity(self) -> int:
-        """One task per worker thread: a task waits in this process, never behind a slow one
+    def follow_workers(self) -> None:
+        """Tasks on the cluster at once, and the progress's rate, for the workers there are
+        now (they come and go on a cluster of machines).
+
+        One task per worker thread: a task waits in this process, never behind a slow one
         on a worker (Dask places a task when it gets it; a free worker would idle meanwhile).
         The scheduler so holds a few tasks, not the whole class (a MOOC's notebooks). One in
-        the last round, where each suspect runs alone."""
-        return 1 if self.alone else max(1, sum(self.client.nthreads().values()))
+        the last round, where each suspect runs alone: the time left counts one thread then.
+        """
+        threads = sum(self.client.nthreads().values())
+        self.window = 1 if self.alone else max(1, threads)
+        self.progress.sending(min(self.window, threads))
 
     def drain(self) -> None:
         """Send and record submissions until none is pending or on the cluster."""
@@ -724,7 +730,7 @@ class Batch:
         from grading.cluster import executing
         try:
             running = client.run(executing, on_error="ignore")
-            self.window = self.capacity()   # workers come and go
+            self.follow_workers()   # workers come and go
         except Exception:
             return
         self.notice_workers(set(running))

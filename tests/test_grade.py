@@ -408,3 +408,34 @@ def test_workers_that_leave_or_join_a_cluster_of_machines_are_named(capsys):
             "worker tcp://c:3 left the cluster; its submissions go to the others",
             "no workers left: waiting for one (start one with `python -m grading.cluster worker`; "
             "Ctrl-C stops, finished grades are kept)"]
+
+
+def test_the_time_left_follows_the_workers_of_the_cluster():
+    """`Batch.watch` sees the workers every few seconds: when one leaves, the progress's rate
+    is told the threads there are now (it used to keep the count of the batch's start)."""
+    import io
+
+    from grading.grade import Batch
+    from grading.progress import Progress
+
+    class Client:
+        threads = {"tcp://a:1": 1, "tcp://b:2": 1}
+
+        def run(self, function, on_error):
+            return {worker: [] for worker in self.threads}
+
+        def nthreads(self):
+            return dict(self.threads)
+
+    batch = Batch.__new__(Batch)
+    batch.remote, batch.workers, batch.alone = False, None, False
+    batch.client, batch.futures, batch.started = Client(), {}, {}
+    batch.progress = Progress(10, io.StringIO())
+    batch.window = 2
+    batch.progress.sending(2)                                  # as the batch starts
+    del batch.client.threads["tcp://b:2"]
+    batch.watch(every=0)
+    assert (batch.window, batch.progress.workers) == (1, 1)
+    batch.client.threads.clear()
+    batch.watch(every=0)
+    assert (batch.window, batch.progress.workers) == (1, 0)   # one task waits for a worker

@@ -143,3 +143,30 @@ def test_no_count_line_when_every_unchanged_one_has_its_own():
     p.unchanged([("bo/a", True, 1)])
     assert out.getvalue().splitlines() == [
         "[1/2] bo/a                                     unchanged    0.0 s  [1 flag(s)]"]
+
+
+def test_the_rate_follows_the_workers_there_are_now():
+    """Two workers grade one each every 10 s; at 20 s one leaves. The rate over the whole
+    batch (5 in 30 s, 0.17/s) still counted the gone worker's pace: one worker left grades
+    0.10/s, and the 5 left take 50 s, not 30."""
+    out, clock = io.StringIO(), Clock()
+    p = Progress(10, out, clock)
+    p.start()
+    p.sending(workers=2)
+    for _ in range(2):                                         # 4 graded in 20 s by 2 workers
+        clock.now += 10.0
+        p.record("x/a", "graded", 10.0, on_cluster=True)
+        p.record("y/a", "graded", 10.0, on_cluster=True)
+    assert p.rate() == 4 / 20
+    p.sending(workers=1)                                       # one machine left the cluster
+    assert p.rate() == 4 / 40 * 1                              # its pace: 1 per 10 s per thread
+    clock.now += 10.0
+    p.record("z/a", "graded", 10.0, on_cluster=True)           # 5 in 50 worker-seconds
+    assert p.rate() == 5 / 50 and out.getvalue().endswith("0.10/s, ~50 s left\n")
+    p.sending(workers=4)                                       # three joined: 4 threads' pace
+    assert p.rate() == 5 / 50 * 4 and p.estimate() == "0.40/s, ~12 s left"
+    p.sending(workers=0)                                       # none left: the batch waits
+    assert p.rate() is None and p.estimate() == ""
+    clock.now += 60.0                                          # a minute without workers
+    p.sending(workers=2)                                       # does not lower the rate
+    assert p.rate() == 5 / 50 * 2
