@@ -35,7 +35,7 @@ def local_config() -> dict:
     return {
         "distributed.scheduler.allowed-failures": ALLOWED_FAILURES,
         # A worker holds one task at a time: no submission waits behind a slow one (make grade
-        # also sends no more tasks than there are worker threads, `Batch.capacity`).
+        # also sends no more tasks than there are worker threads, `Batch.follow_workers`).
         "distributed.scheduler.worker-saturation": 1.0,
         # Workers import nbgrader and the grader while this process reads the class.
         "distributed.worker.preload": ["grading.task"],

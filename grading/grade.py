@@ -9,7 +9,8 @@ Run from the course root (the folder with nbgrader_config.py). What happens:
    autograded/.grading/), unless what decides the grade changed since: nbgrader_config.py,
    the grading code or cnnlib, the assignment's notebook in solutions/ (a test fixed) or its
    due date (a late penalty chosen afterwards applies); `--force` regrades everything.
-   With nothing left to grade, no cluster is started.
+   One line counts them (`Progress.unchanged`). With nothing left to grade, no cluster is
+   started.
 2. A Dask cluster (`grading.cluster`): by default a LocalCluster of worker processes on this
    machine (one per core, `--workers N`), or the scheduler given by `--scheduler` or the
    environment variable CNN_GRADING_SCHEDULER. An unreachable scheduler, or workers that
@@ -393,11 +394,12 @@ def has_manual_scores(url: str, sub: Submission) -> bool:
 # ----------------------------------------------------------------------------- the batch
 def plan(root: Path, subs: list[Submission], force: bool, progress: Progress) -> list[Submission]:
     """The submissions to grade; the others (graded before, files unchanged, and the same
-    grading rules: `grading_rules`) are counted.
+    grading rules: `grading_rules`) are counted (`Progress.unchanged`: one line for all but
+    those with flags or not graded).
 
     Reads files only (no nbgrader, no cluster), so a run with nothing to do returns at once.
     """
-    todo = []
+    todo, kept = [], []
     rules = grading_rules(root)
     for sub in subs:
         try:
@@ -411,17 +413,18 @@ def plan(root: Path, subs: list[Submission], force: bool, progress: Progress) ->
                 and graded_folder(root, sub).is_dir()
                 and state.get("autograded", "") in ("", graded_hash(root, sub))):
             sub.status, sub.flags = "unchanged", list(state.get("flags", []))
-            progress.record(sub.key, sub.status, 0.0, len(sub.flags))
+            kept.append((sub.key, True, len(sub.flags)))
         elif same and state.get("status") == "not graded" and state.get("retry") is False:
             # its own files made it ungradable (renamed, unreadable): the same files, the same
             # verdict, without a cluster; a grader failure (retry) is tried again
             sub.status, sub.retry = "not graded", False
             sub.flags = list(state.get("flags", []))
-            progress.record(sub.key, "unchanged", 0.0, len(sub.flags))
+            kept.append((sub.key, False, len(sub.flags)))
         else:
             if state.get("hash", "").split("|")[0] == sub.digest.split("|")[0]:   # same files
                 sub.seed = recorded_seed(root, sub)
             todo.append(sub)
+    progress.unchanged(kept)
     return todo
 
 
@@ -573,6 +576,7 @@ class Batch:
                       f"(a grading machine lost, or code that kills its worker): graded once more, "
                       f"one at a time", flush=True)
                 self.alone, self.window = True, 1
+                self.progress.sending(1)   # one at a time: so is the time left
                 self.pending, self.suspects = iter(self.suspects), []
                 self.drain()
         finally:
@@ -609,17 +613,22 @@ class Batch:
                 self.finish(waiting_sub, None, error, on_cluster=False)
 
     def start_tasks(self) -> None:
-        self.window = self.capacity()
-        self.progress.sending(self.window)
+        self.follow_workers()
         self.shared = self.client.submit(_course_data, self.course(), pure=False,
                                          key=f"grading-course-{uuid.uuid4().hex}")
 
-    def capacity(self) -> int:
-        """One task per worker thread: a task waits in this process, never behind a slow one
+    def follow_workers(self) -> None:
+        """Tasks on the cluster at once, and the progress's rate, for the workers there are
+        now (they come and go on a cluster of machines).
+
+        One task per worker thread: a task waits in this process, never behind a slow one
         on a worker (Dask places a task when it gets it; a free worker would idle meanwhile).
         The scheduler so holds a few tasks, not the whole class (a MOOC's notebooks). One in
-        the last round, where each suspect runs alone."""
-        return 1 if self.alone else max(1, sum(self.client.nthreads().values()))
+        the last round, where each suspect runs alone: the time left counts one thread then.
+        """
+        threads = sum(self.client.nthreads().values())
+        self.window = 1 if self.alone else max(1, threads)
+        self.progress.sending(min(self.window, threads))
 
     def drain(self) -> None:
         """Send and record submissions until none is pending or on the cluster."""
@@ -721,7 +730,7 @@ class Batch:
         from grading.cluster import executing
         try:
             running = client.run(executing, on_error="ignore")
-            self.window = self.capacity()   # workers come and go
+            self.follow_workers()   # workers come and go
         except Exception:
             return
         self.notice_workers(set(running))

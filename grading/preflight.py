@@ -3,8 +3,9 @@
 Nothing here runs student code. Two levels:
 
 - `check_submission(folder, source_folder, release_folder, checks)` reads the folder
-  (`submitted/<student>/<assignment>/`): a missing notebook, a file that is not readable
-  JSON, extra files (listed).
+  (`submitted/<student>/<assignment>/`): a missing notebook, a notebook that is a link out of
+  the folder or to nothing, a file that is not readable JSON, extra files (listed), links out
+  of the folder and links to nothing (listed apart: grading leaves them out).
 - `check_notebook(nb, expected, checks)` looks at one notebook: duplicated grade ids (an
   ordinary copy-paste: of a solution cell every copy runs in order and the last one is graded,
   as running the notebook top to bottom does; of a test or locked cell the first is kept and
@@ -60,7 +61,7 @@ class SubmissionReport:
     flags: list[str] = field(default_factory=list)
     notebooks: dict[str, Path] = field(default_factory=dict)   # name -> readable submitted notebook
     unreadable: list[str] = field(default_factory=list)        # notebook names nbgrader cannot read
-    missing: list[str] = field(default_factory=list)           # notebook names not submitted
+    missing: list[str] = field(default_factory=list)           # not submitted, or as a link
     extra_files: list[str] = field(default_factory=list)
 
     @property
@@ -240,8 +241,16 @@ def check_submission(folder: Path, source_folder: Path, release_folder: Path | N
         report.missing = sorted(p.stem for p in source_folder.glob("*.ipynb"))
         return report
     names = sorted(p.stem for p in source_folder.glob("*.ipynb"))
+    links, broken = links_out_of(folder), broken_links(folder)
     for name in names:
         path = folder / f"{name}.ipynb"
+        if path.name in links or path.name in broken:   # never followed, so not read here either
+            report.missing.append(name)
+            why = ("outside the submission folder; it is not followed" if path.name in links
+                   else "which does not exist")
+            target = links.pop(path.name, None) or broken.pop(path.name)
+            report.flags.append(f"{path.name} is a link to {target}, {why}: not graded")
+            continue
         if not path.exists():
             report.missing.append(name)
             others = sorted(p.name for p in folder.glob("*.ipynb"))
@@ -258,15 +267,21 @@ def check_submission(folder: Path, source_folder: Path, release_folder: Path | N
             source_nb, _ = read_notebook(source_folder / f"{name}.ipynb")
             if source_nb is not None:
                 report.flags += check_notebook(nb, expected_cells(source_nb), checks, name).flags
-    links = links_out_of(folder)
     report.extra_files = [f for f in extra_files(folder, source_folder, release_folder)
-                          if f not in links]
+                          if f not in links and f not in broken]
     if report.extra_files:
         report.flags.append(f"extra files: {', '.join(report.extra_files)}")
     if links:
         report.flags.append(f"link{'s' if len(links) > 1 else ''} out of the folder (not graded): "
-                            + ", ".join(f"{rel} -> {target}" for rel, target in links.items()))
+                            + _listed(links))
+    if broken:
+        report.flags.append(f"broken link{'s' if len(broken) > 1 else ''} (to a file that does "
+                            f"not exist; not graded): " + _listed(broken))
     return report
+
+
+def _listed(links: dict[str, str]) -> str:
+    return ", ".join(f"{rel} -> {target}" for rel, target in links.items())
 
 
 def links_out_of(folder: Path) -> dict[str, str]:
@@ -282,8 +297,34 @@ def links_out_of(folder: Path) -> dict[str, str]:
     for top, dirs, files in os.walk(folder):   # (links to folders are not entered)
         for name in dirs + files:
             path = Path(top, name)
-            if path.is_symlink() and not path.resolve().is_relative_to(inside):
+            if path.is_symlink() and not _resolved(path).is_relative_to(inside):
                 links[path.relative_to(folder).as_posix()] = os.readlink(path)
+    return dict(sorted(links.items()))
+
+
+def _resolved(path: Path) -> Path:
+    """Where a link leads; a loop of links (Path.resolve raises) stays where it is."""
+    return Path(os.path.realpath(path))
+
+
+def broken_links(folder: Path) -> dict[str, str]:
+    """Symbolic links in `folder` that lead to nothing inside it: relative path -> the link's
+    text. Links out of the folder are `links_out_of`'s, whether their target exists or not.
+
+    Grading leaves them out: nbgrader's copy would fail on them, so `make grade` does not
+    make them on a worker (`grading.task.unpack_folder`). A link to such a link is one too.
+    """
+    folder = Path(folder)
+    inside = folder.resolve()
+    links = {}
+    for top, dirs, files in os.walk(folder):
+        for name in dirs + files:
+            path = Path(top, name)
+            rel = path.relative_to(folder)
+            if path.is_symlink() and not path.exists() and \
+                    _resolved(path).is_relative_to(inside) and \
+                    not any(part in IGNORED_NAMES for part in rel.parts):
+                links[rel.as_posix()] = os.readlink(path)
     return dict(sorted(links.items()))
 
 

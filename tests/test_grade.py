@@ -135,6 +135,38 @@ def test_the_same_files_regraded_keep_their_recorded_seed(tmp_path):
     assert plan(tmp_path, [changed], False, Progress(1)) == [changed] and changed.seed is None
 
 
+def test_a_rerun_counts_the_unchanged_in_one_line_and_shows_the_flagged(tmp_path, capsys):
+    """`plan` printed "[k/N] key  unchanged  0.0 s" for every submission graded before (a
+    MOOC's re-run: thousands of lines). One line counts those without flags; the flagged one
+    and the one left "not graded" by its own files keep their lines; the new one is graded."""
+    from grading.grade import Submission, plan, write_state
+    from grading.progress import Progress
+    before = {"ada": ("graded", []), "ben": ("graded", []), "cy": ("graded", ["extra files: x"]),
+              "dee": ("not graded", ["a.ipynb is missing; not graded"])}
+    subs = []
+    for student in [*before, "eve"]:
+        folder = tmp_path / "submitted" / student / "a"
+        folder.mkdir(parents=True)
+        (folder / "a.ipynb").write_text("{}")
+        (tmp_path / "autograded" / student / "a").mkdir(parents=True)
+        subs.append(Submission(student, "a", folder))
+    plan(tmp_path, subs, False, Progress(len(subs)))
+    for sub in subs[:4]:
+        sub.status, sub.flags = before[sub.student]
+        sub.retry = sub.status == "graded"
+        write_state(tmp_path, sub, sub.digest)
+    capsys.readouterr()
+    again = [Submission(s.student, "a", s.folder) for s in subs]
+    progress = Progress(len(again))
+    assert plan(tmp_path, again, False, progress) == [again[4]]
+    assert capsys.readouterr().out.splitlines() == [
+        "2 of 5 submission(s) unchanged since their last grading, without flags: not graded "
+        "again (--force grades them again)",
+        "[3/5] cy/a                                     unchanged    0.0 s  [1 flag(s)]",
+        "[4/5] dee/a                                    unchanged    0.0 s  [1 flag(s)]  not graded"]
+    assert progress.done == 4
+
+
 @pytest.mark.filterwarnings("ignore:.*not in session")
 def test_summary_star_only_for_cells_still_waiting_for_a_person(tmp_path):
     """A score typed in the formgrader, then a `--force` regrade (which marks the cell for a
@@ -376,3 +408,34 @@ def test_workers_that_leave_or_join_a_cluster_of_machines_are_named(capsys):
             "worker tcp://c:3 left the cluster; its submissions go to the others",
             "no workers left: waiting for one (start one with `python -m grading.cluster worker`; "
             "Ctrl-C stops, finished grades are kept)"]
+
+
+def test_the_time_left_follows_the_workers_of_the_cluster():
+    """`Batch.watch` sees the workers every few seconds: when one leaves, the progress's rate
+    is told the threads there are now (it used to keep the count of the batch's start)."""
+    import io
+
+    from grading.grade import Batch
+    from grading.progress import Progress
+
+    class Client:
+        threads = {"tcp://a:1": 1, "tcp://b:2": 1}
+
+        def run(self, function, on_error):
+            return {worker: [] for worker in self.threads}
+
+        def nthreads(self):
+            return dict(self.threads)
+
+    batch = Batch.__new__(Batch)
+    batch.remote, batch.workers, batch.alone = False, None, False
+    batch.client, batch.futures, batch.started = Client(), {}, {}
+    batch.progress = Progress(10, io.StringIO())
+    batch.window = 2
+    batch.progress.sending(2)                                  # as the batch starts
+    del batch.client.threads["tcp://b:2"]
+    batch.watch(every=0)
+    assert (batch.window, batch.progress.workers) == (1, 1)
+    batch.client.threads.clear()
+    batch.watch(every=0)
+    assert (batch.window, batch.progress.workers) == (1, 0)   # one task waits for a worker

@@ -332,6 +332,7 @@ def build(root):
         "deep_folders": (ref, {}, None),
         "huge_file": (ref, {}, None),
         "odd_names": (ref, {}, None),
+        "linked_notebook": (None, {}, None),
     }
 
 
@@ -345,7 +346,7 @@ EXPECTED = {
     "huge_output": (1, 1), "uses_reference": (0, 0), "renamed_cells": (1, 1), "precompute": (0, 1),
     "links": (0, 1), "odd_names": (1, 1),
 }
-NOT_GRADED = ("broken_json", "missing_notebook", "deep_folders", "huge_file")
+NOT_GRADED = ("broken_json", "missing_notebook", "deep_folders", "huge_file", "linked_notebook")
 DEPTH = 1200   # nested folders handed in: more than Python's recursion limit
 
 
@@ -364,6 +365,7 @@ def batch(tmp_path_factory):
         gh.submit(root, student, A, nb, files, name)
     for name, target in LINKS.items():
         (root / "submitted" / "links" / A / name).symlink_to(target or root / "solutions" / A / f"{A}.ipynb")
+    (root / "submitted" / "linked_notebook" / A / f"{A}.ipynb").symlink_to(LINKS["solution.txt"])
     deep = root / "submitted" / "deep_folders" / A
     for _ in range(DEPTH):
         deep = deep / "d"
@@ -436,8 +438,11 @@ def test_source_and_config_untouched_and_nothing_written_outside(batch):
     ("precompute", "timeout"),
     ("deep_folders", "RecursionError"),
     ("huge_file", "more than 256 MiB of files, too much to send"),
-    ("odd_names", "extra files: gone.npy, link-\\xff, \\xff\\xfe.txt"),
+    ("odd_names", "extra files: link-\\xff, \\xff\\xfe.txt"),
+    ("odd_names", "broken link (to a file that does not exist; not graded): gone.npy -> missing.npy"),
     ("links", f"links out of the folder (not graded): solution.txt -> ../../../solutions/{A}/"),
+    ("linked_notebook", f"{A}.ipynb is a link to ../../../solutions/{A}/{A}.ipynb, outside the "
+                        "submission folder; it is not followed: not graded"),
 ])
 def test_flags_in_summary(batch, student, needle):
     _, run, _ = batch
@@ -506,8 +511,9 @@ def test_interrupted_run_loses_nothing(batch):
     run = gh.grade(root, *args)
     assert run.returncode == 0, run.stderr[-2000:]
     lines = [line for line in run.stdout.splitlines() if line.startswith("[")]
-    assert sum("unchanged" in line for line in lines) == 1 and f"{first}/{A}" in run.stdout
-    assert sum(" graded " in line for line in lines) == 2
+    assert "1 of 3 submission(s) unchanged since their last grading" in run.stdout, run.stdout
+    assert {line.split()[1] for line in lines if " graded " in line} == \
+        {f"{s}/{A}" for s in students if s != first} and len(lines) == 2, lines
     full = sum(gh.test_points(root, A).values())
     for student in students:
         assert sum(auto for auto, _ in gh.gradebook_scores(root)[(student, A)].values()) == full

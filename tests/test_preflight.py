@@ -217,6 +217,56 @@ def test_links_out_of_the_folder_are_named_apart_from_extra_files(tmp_path):
         "link out of the folder (not graded): solution.txt -> ../../../solutions/a1/a1.ipynb"
 
 
+def test_a_notebook_that_is_a_link_out_of_the_folder_is_not_graded_and_says_so(tmp_path):
+    """A notebook linked to the solution: pre-flight read the solution through the link and
+    sent the submission on, and the worker (where the link is not made) failed with "No
+    notebooks were matched". The link is neither followed nor read: not graded, one flag."""
+    src, rel = course(tmp_path)
+    sub = tmp_path / "submitted" / "ann" / "a1"
+    sub.mkdir(parents=True)
+    (sub / "a1.ipynb").symlink_to("../../../solutions/a1/a1.ipynb")
+    report = preflight.check_submission(sub, src, rel, CHECKS)
+    assert not report.gradable and report.missing == ["a1"] and report.notebooks == {}
+    assert report.flags == ["a1.ipynb is a link to ../../../solutions/a1/a1.ipynb, outside the "
+                            "submission folder; it is not followed: not graded"]
+
+
+def test_a_notebook_that_is_a_link_to_nothing_is_named_so(tmp_path):
+    src, rel = course(tmp_path)
+    sub = tmp_path / "submitted" / "ann" / "a1"
+    sub.mkdir(parents=True)
+    (sub / "a1.ipynb").symlink_to("a1-old.ipynb")
+    report = preflight.check_submission(sub, src, rel, CHECKS)
+    assert not report.gradable and report.missing == ["a1"]
+    assert report.flags == ["a1.ipynb is a link to a1-old.ipynb, which does not exist: not graded"]
+
+
+def test_links_to_nothing_are_broken_links_not_extra_files(tmp_path):
+    """A link to a file that does not exist was listed as an extra file to look at; grading
+    leaves it out (a worker never makes it), so it is flagged as what it is, with its target.
+    A loop of links is one too (Path.resolve raised on it: "pre-flight failed")."""
+    src, rel = course(tmp_path)
+    sub = tmp_path / "submitted" / "ann" / "a1"
+    write(sub / "a1.ipynb", source_notebook())
+    (sub / "numpy.py").write_text("x = 1")
+    (sub / "data").mkdir()
+    (sub / "data" / "weights.npy").symlink_to("/nonexistent/weights.npy")   # out: not "broken"
+    (sub / "data" / "x.npy").symlink_to("missing.npy")
+    (sub / "via.npy").symlink_to("data/x.npy")                          # a link to a broken link
+    (sub / "loop").symlink_to("loop")
+    (sub / ".ipynb_checkpoints").mkdir()
+    (sub / ".ipynb_checkpoints" / "gone").symlink_to("nothing")       # a tool's folder: ignored
+    report = preflight.check_submission(sub, src, rel, CHECKS)
+    assert report.gradable and report.extra_files == ["numpy.py"]
+    assert report.flags == [
+        "extra files: numpy.py",
+        "link out of the folder (not graded): data/weights.npy -> /nonexistent/weights.npy",
+        "broken links (to a file that does not exist; not graded): data/x.npy -> missing.npy, "
+        "loop -> loop, via.npy -> data/x.npy"]
+    assert preflight.broken_links(sub) == {"data/x.npy": "missing.npy", "loop": "loop",
+                                           "via.npy": "data/x.npy"}
+
+
 def test_files_of_nbgrader_exchange_are_not_extra(tmp_path):
     """`nbgrader collect` leaves the exchange's timestamp.txt and submission_secret.txt beside
     every notebook: neither may flag every submission of a class for a person."""

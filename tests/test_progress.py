@@ -111,3 +111,62 @@ def test_submissions_kept_off_the_cluster_do_not_make_the_rate():
     for i in range(5):
         p.record(f"off{i}/a", "not graded", 0.0, 1)
     assert p.rate() is None and p.graded == 0 and p.done == 6
+
+
+def test_one_line_for_the_submissions_unchanged_without_flags():
+    """A MOOC's re-run after ten new hand-ins printed 1,990 lines "unchanged  0.0 s" first.
+    Now one line counts them; the flagged and the not graded keep their own, numbered after it,
+    and the counter of the graded ones still ends at 2000/2000."""
+    out = io.StringIO()
+    p = Progress(2000, out, Clock())
+    kept = [(f"s{i}/a", True, 0) for i in range(1987)]
+    kept[5:5] = [("bo/a", True, 1), ("cy/a", False, 2), ("di/a", False, 0)]
+    p.unchanged(kept)
+    p.start()
+    p.sending(workers=1)
+    for i in range(10):
+        p.record(f"new{i}/a", "graded", 1.0, on_cluster=True)
+    lines = out.getvalue().splitlines()
+    assert lines[0] == ("1987 of 2000 submission(s) unchanged since their last grading, without "
+                        "flags: not graded again (--force grades them again)")
+    assert lines[1].startswith("[1988/2000] bo/a ") and lines[1].endswith("[1 flag(s)]")
+    assert lines[2].startswith("[1989/2000] cy/a ") and lines[2].endswith("[2 flag(s)]  not graded")
+    assert lines[3].startswith("[1990/2000] di/a ") and lines[3].endswith("0.0 s  not graded")
+    assert " unchanged " in lines[1] + lines[2] + lines[3]
+    assert lines[4].startswith("[1991/2000] new0/a ") and lines[-1].startswith("[2000/2000] new9/a ")
+    assert len(lines) == 14
+
+
+def test_no_count_line_when_every_unchanged_one_has_its_own():
+    out = io.StringIO()
+    p = Progress(2, out, Clock())
+    p.unchanged([("bo/a", True, 1)])
+    assert out.getvalue().splitlines() == [
+        "[1/2] bo/a                                     unchanged    0.0 s  [1 flag(s)]"]
+
+
+def test_the_rate_follows_the_workers_there_are_now():
+    """Two workers grade one each every 10 s; at 20 s one leaves. The rate over the whole
+    batch (5 in 30 s, 0.17/s) still counted the gone worker's pace: one worker left grades
+    0.10/s, and the 5 left take 50 s, not 30."""
+    out, clock = io.StringIO(), Clock()
+    p = Progress(10, out, clock)
+    p.start()
+    p.sending(workers=2)
+    for _ in range(2):                                         # 4 graded in 20 s by 2 workers
+        clock.now += 10.0
+        p.record("x/a", "graded", 10.0, on_cluster=True)
+        p.record("y/a", "graded", 10.0, on_cluster=True)
+    assert p.rate() == 4 / 20
+    p.sending(workers=1)                                       # one machine left the cluster
+    assert p.rate() == 4 / 40 * 1                              # its pace: 1 per 10 s per thread
+    clock.now += 10.0
+    p.record("z/a", "graded", 10.0, on_cluster=True)           # 5 in 50 worker-seconds
+    assert p.rate() == 5 / 50 and out.getvalue().endswith("0.10/s, ~50 s left\n")
+    p.sending(workers=4)                                       # three joined: 4 threads' pace
+    assert p.rate() == 5 / 50 * 4 and p.estimate() == "0.40/s, ~12 s left"
+    p.sending(workers=0)                                       # none left: the batch waits
+    assert p.rate() is None and p.estimate() == ""
+    clock.now += 60.0                                          # a minute without workers
+    p.sending(workers=2)                                       # does not lower the rate
+    assert p.rate() == 5 / 50 * 2
