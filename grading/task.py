@@ -148,11 +148,16 @@ def feedback_config(config):
 def dask_setup(worker=None) -> None:
     """Dask worker preload (``--preload grading.task``): import what a task needs, once.
 
-    Also removes the job folders that killed workers of this host left behind.
+    Also removes the job folders that killed workers of this host left behind, and makes a
+    worker under a nanny take Ctrl-C quietly (`grading.quiet_workers`: the nanny stops it; a
+    worker started with ``--no-nanny`` keeps Dask's own Ctrl-C, which stops it).
     """
     import importlib
     for name in WORKER_IMPORTS:
         importlib.import_module(name)
+    if getattr(worker, "nanny", None):
+        from grading.quiet_workers import take_ctrl_c_quietly
+        take_ctrl_c_quietly()
     remove_orphan_jobs()
 
 

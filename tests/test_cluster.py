@@ -178,3 +178,47 @@ def test_local_worker_survives_ctrl_c_and_logs_nothing_after_it(tmp_path):
     assert run.returncode == 0 and "workers 1" in run.stdout, run.stderr[-2000:]
     assert "before Ctrl-C" in run.stderr, run.stderr[-2000:]          # logs showed until then
     assert "after Ctrl-C" not in run.stderr, run.stderr[-2000:]
+
+
+@pytest.mark.slow
+def test_ctrl_c_stops_a_grading_machine_at_once_without_tracebacks(tmp_path):
+    """Ctrl-C in the terminal of `python -m grading.cluster worker` reaches the `dask worker`
+    process and its worker processes. Each worker process began to close on its own while its
+    nanny asked it to: a CommClosedError traceback, then "Worker process still alive after 8.0
+    seconds, killing". Now the nannies alone close them."""
+    import os
+    import signal
+    import socket
+    import time
+    from distributed import Client
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        address = f"tcp://127.0.0.1:{sock.getsockname()[1]}"
+    procs, logs = {}, {}
+    try:
+        for role, extra in (("scheduler", []), ("worker", ["--nworkers", "2"])):
+            logs[role] = tmp_path / f"{role}.log"
+            with open(logs[role], "w") as log:
+                procs[role] = subprocess.Popen(
+                    [sys.executable, "-m", "grading.cluster", role, address, *extra], cwd=gh.REPO,
+                    env=gh.env(), stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+            if role == "scheduler":
+                deadline = time.monotonic() + 120
+                while True:
+                    with socket.socket() as sock:
+                        if sock.connect_ex(("127.0.0.1", int(address.rsplit(":", 1)[1]))) == 0:
+                            break
+                    assert time.monotonic() < deadline, logs[role].read_text()[-2000:]
+                    time.sleep(0.2)
+        with Client(address, timeout=60) as client:
+            client.wait_for_workers(2, timeout=240)
+        os.killpg(procs["worker"].pid, signal.SIGINT)       # Ctrl-C in the worker's terminal
+        procs["worker"].wait(timeout=60)
+    finally:
+        for proc in procs.values():
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+    log = logs["worker"].read_text()
+    assert "End worker" in log, log[-3000:]
+    assert "Traceback" not in log and "still alive" not in log, log[-3000:]
