@@ -185,7 +185,16 @@ def test_a_shift_that_changes_x_is_named_in_the_equivariance_check():
     message = evaluate(entry.assignment, entry.replacements)["test_equivariance_error"]
     cases = [line for line in message.splitlines()[1:] if not line.startswith("- ... and")]
     assert cases and all("your function `shift` changed its input `x` in place" in c for c in cases), message
-    assert "invariance" not in message and "equivariance_error_of" not in "".join(cases), message
+    assert "invariance" not in message and "equivariance_error_of" not in message, message
+    assert message.startswith("equivariance_error: "), message
+
+
+def test_the_untouched_equivariance_error_is_named_not_its_wrapper():
+    """The check's target is the locked wrapper equivariance_error_of; its messages name the
+    function the student writes (Check.shown)."""
+    message = evaluate("01c_weight_sharing", {})["test_equivariance_error"]
+    assert message.startswith("equivariance_error: 6 of 6 checks failed"), message
+    assert "`equivariance_error` is not implemented yet" in message and "equivariance_error_of" not in message
 
 
 def test_a_change_of_x_that_is_not_a_shift_names_both_functions():
