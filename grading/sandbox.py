@@ -481,9 +481,9 @@ def _group_verdicts(g, frames, err, checks, all_cases, lim) -> dict[str, Verdict
         used = _cpu_used(report, i)
         if passed and err.get("counted") and (used is None or used > sum(
                 math.ceil(x["timeout"]) + 1 for x in g["checks"][i:]) + 0.5):
-            passed, message = False, (f"{check.target}: right answers, but `{check.target}` took longer than "
+            passed, message = False, (f"{check.shown}: right answers, but `{check.shown}` took longer than "
                                       f"{check.timeout:g} s of computing time" if used is not None else
-                                      f"{check.target}: its computing time was not counted")
+                                      f"{check.shown}: its computing time was not counted")
             flags.append("timeout")
         # imports tried inside the function always count; those of the cells only explain a
         # failure (a training cell may import cnnlib for another, allowed, check)
@@ -514,12 +514,13 @@ def _cpu_used(report, i):
 def _judge(check, cases, frames, prefix, timed_out, lim, cells, flags, blocked):
     """(passed, message) of one check from the frames the jail sent; fills `flags`, `blocked`."""
     from grading.checks import outcome_verdict, verdict
-    target, what = check.target, "variable" if check.kind == "value" else "function"
+    from grading.checks._core import missing
+    what = "variable" if check.kind == "value" else "function"
     if frames.json(f"{prefix}_missing") is not None:
         errors = [f"cell {i + 1}: {str(x.get('error'))[:200]}" for i, x in enumerate(cells)
                   if x.get("status") == "error"][:3]
-        flags.append(f"missing {what} {target}")
-        return False, (f"`{target}` is not defined in the notebook: did you rename the {what}, "
+        flags.append(f"missing {what} {check.target}")
+        return False, (f"{missing(check)} is not defined in the notebook: did you rename the {what}, "
                        f"delete its cell, or does its cell raise an error?"
                        + ("\nCells that raised an error:\n" + "\n".join(errors) if errors else ""))
     messages = []
@@ -527,7 +528,7 @@ def _judge(check, cases, frames, prefix, timed_out, lim, cells, flags, blocked):
         message, flag = outcome_verdict(check, case, outcome)
         messages.append(message)
         flags += [flag] if flag else []
-    return verdict(target, cases, messages)
+    return verdict(check.shown, cases, messages)
 
 
 def _outcomes(check, n, frames, prefix, timed_out, lim, blocked):

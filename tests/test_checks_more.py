@@ -3,12 +3,16 @@ messages that name the mistake (the catalogue itself runs in tests/test_checks.p
 tests/test_grading_e2e.py with every other assignment)."""
 from __future__ import annotations
 
+import re
+
+import nbformat
 import numpy as np
 import pytest
 
 import cnnlib
 from grading.checks import CHECKS, a03b_im2col, a05b_learning
 from grading_catalogue import WRONG
+from grading_catalogue.build import ROOT
 
 from test_checks import evaluate
 
@@ -59,6 +63,34 @@ def test_one_product_cases_are_large_in_one_direction_each():
     shapes = sorted(case.expected.shape[2:] for case in cases)
     n = a03b_im2col.ONE_PRODUCT_POSITIONS
     assert shapes == [(1, n), (n, 1)]
+
+
+#: a kernel size called F, where 03b's kernels have two sides, Fh and Fw
+BARE_F = re.compile(r"(?<![\w'])F(?![\w'])")
+
+
+def _im2col_texts():
+    """03b's texts for the student: the markdown cells, the helpers' hints, and the marking's
+    messages for wrong shapes and for the known mistakes of a convolution."""
+    nb = nbformat.read(ROOT / "solutions" / "03b_im2col" / "03b_im2col.ipynb", as_version=4)
+    texts = [c.source for c in nb.cells if c.cell_type == "markdown"
+             or c.metadata.get("nbgrader", {}).get("grade_id") == "helpers"]
+    rng = np.random.default_rng(0)
+    for gid in ("test_im2col", "test_conv2d_im2col"):
+        for case in CHECKS[gid].make_cases(rng):
+            rows = np.shape(case.expected)[0]
+            texts += [case.check(np.zeros((rows + 1, 1))), case.check(np.zeros((rows, 1, 1, 1)))]
+    x, w, b = rng.normal(size=(1, 2, 6, 7)), rng.normal(size=(3, 2, 3, 2)), rng.normal(size=3)
+    texts += [v.message for v in a03b_im2col.conv_variants(x, w, b, 2, 1)]
+    return texts
+
+
+def test_im2col_texts_name_the_kernel_sides_fh_and_fw():
+    """03b's kernels are not square: its texts, hints and messages say Fh and Fw, never F."""
+    texts = _im2col_texts()
+    assert any("Fh" in t for t in texts) and any("ceil instead of floor" in t for t in texts)
+    with_f = [t[max(m.start() - 60, 0):m.end() + 20] for t in texts for m in BARE_F.finditer(t)]
+    assert not with_f, with_f
 
 
 def test_weight_sharing_operations_in_the_notebook_equal_the_checks():
@@ -185,7 +217,16 @@ def test_a_shift_that_changes_x_is_named_in_the_equivariance_check():
     message = evaluate(entry.assignment, entry.replacements)["test_equivariance_error"]
     cases = [line for line in message.splitlines()[1:] if not line.startswith("- ... and")]
     assert cases and all("your function `shift` changed its input `x` in place" in c for c in cases), message
-    assert "invariance" not in message and "equivariance_error_of" not in "".join(cases), message
+    assert "invariance" not in message and "equivariance_error_of" not in message, message
+    assert message.startswith("equivariance_error: "), message
+
+
+def test_the_untouched_equivariance_error_is_named_not_its_wrapper():
+    """The check's target is the locked wrapper equivariance_error_of; its messages name the
+    function the student writes (Check.shown)."""
+    message = evaluate("01c_weight_sharing", {})["test_equivariance_error"]
+    assert message.startswith("equivariance_error: 6 of 6 checks failed"), message
+    assert "`equivariance_error` is not implemented yet" in message and "equivariance_error_of" not in message
 
 
 def test_a_change_of_x_that_is_not_a_shift_names_both_functions():

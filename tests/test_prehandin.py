@@ -178,3 +178,25 @@ def test_check_finds_the_hints_of_the_notebook_the_function_comes_from(capsys):
     assert check("max_pool2d", ns["max_pool2d"], seed=0) is False
     out = capsys.readouterr().out
     assert "`max_pool2d` raised TypeError" in out and "hint: an argument is None: `stride=None` means" in out, out
+
+
+def test_a_check_through_a_given_wrapper_names_the_students_function(capsys):
+    """01c's check calls the locked wrapper equivariance_error_of: every line names the
+    student's equivariance_error, and check() takes that name and that function."""
+    ns = _namespace("01c_weight_sharing", {})       # the release: equivariance_error still raises
+    results = check_all(ns, "01c_weight_sharing")
+    out = capsys.readouterr().out
+    assert results["equivariance_error"] is False and "equivariance_error_of" not in out, out
+    assert "[FAIL] equivariance_error (4 points): 6 of 6 checks failed" in out, out
+    assert "`equivariance_error` is not implemented yet (it raised NotImplementedError)" in out, out
+    ref = _namespace("01c_weight_sharing", reference_sources("01c_weight_sharing"))
+    assert check("equivariance_error", ref["equivariance_error"]) is True
+    assert "[PASS] equivariance_error (4 points)" in capsys.readouterr().out
+    renamed = {k: v for k, v in ref.items() if k != "equivariance_error"}
+    assert check_all(renamed, "01c_weight_sharing")["equivariance_error"] is False
+    assert ("[FAIL] equivariance_error (4 points): `equivariance_error` is not defined: did you run its cell, "
+            "rename the function") in capsys.readouterr().out
+    del ref["equivariance_error_of"]                 # the given cell was not run
+    assert check_all(ref, "01c_weight_sharing")["equivariance_error"] is False
+    assert ("[FAIL] equivariance_error (4 points): `equivariance_error_of` (the given function that "
+            "calls your `equivariance_error`) is not defined") in capsys.readouterr().out

@@ -898,6 +898,32 @@ def test_frames_out_of_place_never_pass(names):
     assert passed is False, message
 
 
+def test_the_grader_names_the_students_function_behind_a_given_wrapper():
+    """01c's check calls the locked wrapper equivariance_error_of: the grader's feedback names
+    the student's equivariance_error, in the header and in each case's "not implemented" line."""
+    from grading import sandbox
+    from grading.checks import CHECKS
+    from grading.exchange import FrameReader, frame_header
+    check = CHECKS["test_equivariance_error"]
+    cases = check.make_cases(np.random.default_rng(0))
+    raised = b'{"status": "raised", "type": "NotImplementedError", "error": "NotImplementedError: "}'
+    frames = FrameReader(sections=True)
+    names = ["started", "start.c0", *(f"c0_{k}" for k in range(len(cases))), "c0_status"]
+    for name in names:
+        data = raised if name.startswith("c0_") and name != "c0_status" else b"{}"
+        frames.feed(frame_header(name, len(data)) + data)
+    passed, message = sandbox._judge(check, cases, frames, "c0", False, LIMITS, [], [], set())
+    assert not passed and "equivariance_error_of" not in message, message
+    assert message.startswith(f"equivariance_error: {len(cases)} of {len(cases)} checks failed"), message
+    assert "`equivariance_error` is not implemented yet" in message, message
+    missing = FrameReader(sections=True)
+    for name in ("started", "start.c0", "c0_missing"):
+        missing.feed(frame_header(name, 2) + b"{}")
+    passed, message = sandbox._judge(check, cases, missing, "c0", False, LIMITS, [], [], set())
+    assert message.startswith("`equivariance_error_of` (the given function that calls your "
+                              "`equivariance_error`) is not defined in the notebook"), message
+
+
 @pytest.mark.parametrize("done", [b'{"cells": 5, "blocked": 7}', b'{"cells": "ab", "blocked": "cnnlib"}',
                                   b'{"cells": [1, null], "holder_error": 3}', b'[1]'])
 def test_a_malformed_report_from_the_jail_is_judged_not_raised(done):

@@ -13,6 +13,8 @@ Running a case (in process, :func:`run_case`; the sandbox does the same in a chi
    compares the copies after the call with the pristine inputs: a function that mutates its
    input fails, even when its return value is right.
 
+Messages name the check's ``shown`` (default: the target): the name the student knows.
+
 Source notebooks call :func:`run_check` in their hidden tests::
 
     from grading.checks import run_check
@@ -28,7 +30,7 @@ from contextlib import contextmanager
 import numpy as np
 
 from ._core import (MAX_SHOWN, Case, Check, Variant, array_check, describe, inputs_changed, judge,
-                    outcome_verdict, scalar_check, verdict, to_array, tuple_check)
+                    missing, outcome_verdict, scalar_check, verdict, to_array, tuple_check)
 from . import (a01_mlp, a01b_pipeline_shapes, a01c_weight_sharing, a02_convolution, a03_hyperparameters,
                a03b_im2col, a04_features, a05_pooling, a05a_one_by_one, a05b_learning, a06_backprop)
 
@@ -113,11 +115,11 @@ def run_case(check: Check, case: Case, namespace: dict, explain=None) -> "str | 
     """
     fn = namespace.get(check.target)
     if check.target not in namespace or (fn is None and check.kind != "value"):
-        return f"`{check.target}` is not defined: did you run its cell?"
+        return f"{missing(check)} is not defined: did you run its cell?"
     if check.kind == "value":
         return outcome_verdict(check, case, {"status": "ok", "value": fn})[0]
     if not callable(fn):
-        return f"`{check.target}` is {describe(fn)}, not a function"
+        return f"{missing(check)} is {describe(fn)}, not a function"
     with _paused():
         args, kwargs = copy.deepcopy(case.args), copy.deepcopy(case.kwargs)
     try:
@@ -168,7 +170,7 @@ def run_check(grade_id: str, namespace: dict, seed=None, timeout=None, explain=N
                 messages.append(run_case(check, case, namespace, explain and once))
     except CheckTimeout:
         messages.append(outcome_verdict(check, case, {"status": "timeout", "limit": limit, "n": len(cases)})[0])
-    passed, message = verdict(check.target, cases, messages)
+    passed, message = verdict(check.shown, cases, messages)
     if not passed:
         raise AssertionError(message)
     print(message)

@@ -64,7 +64,7 @@ def conv_variants(x, w, b, stride, padding):
         v.append(Variant("the output size is right but each window starts at i (and j) instead of "
                          "i*stride (and j*stride)", full[:, :, :Ho, :Wo]))
         if (H + 2 * P - Fh) % S or (W + 2 * P - Fw) % S:
-            v.append(Variant("ceil instead of floor: H_out = (H + 2P - F) // S + 1 drops windows "
+            v.append(Variant("ceil instead of floor: H_out = (H + 2P - Fh) // S + 1 drops windows "
                              "that do not fit", shape=(N, K, out_size(H, Fh, P, S, True),
                                                         out_size(W, Fw, P, S, True))))
     if P > 0:
@@ -72,7 +72,7 @@ def conv_variants(x, w, b, stride, padding):
                          shape=(N, K, out_size(H, Fh, 0, S), out_size(W, Fw, 0, S))))
         v.append(Variant("padding P counted once; the input grows by 2P (P zeros on each side)",
                          shape=(N, K, (H + P - Fh) // S + 1, (W + P - Fw) // S + 1)))
-    v.append(Variant("one row and one column short: H_out = (H + 2P - F) // S + 1 (the +1?)",
+    v.append(Variant("one row and one column short: H_out = (H + 2P - Fh) // S + 1 (the +1?)",
                      shape=(N, K, Ho - 1, Wo - 1)))
     v.append(Variant("one row and one column too many: the last window must fit inside the input",
                      shape=(N, K, Ho + 1, Wo + 1)))

@@ -50,6 +50,21 @@ class Check:
     # For a target that calls the student's functions (01c's locked wrapper): (case, args after,
     # kwargs after) -> a message naming the function that changed an input, or None.
     changed: "Callable | None" = None
+    # The name in every message a student or instructor reads (default: the target). 01c's target
+    # is a locked wrapper the student never wrote; its messages name their `equivariance_error`.
+    shown: str = ""
+
+    def __post_init__(self):
+        if not self.shown:
+            object.__setattr__(self, "shown", self.target)
+
+
+def missing(check: Check) -> str:
+    """How a message names a target that is not defined: the target, and for a wrapper (`shown`
+    differs) the student's function that it calls."""
+    if check.shown == check.target:
+        return f"`{check.target}`"
+    return f"`{check.target}` (the given function that calls your `{check.shown}`)"
 
 
 @dataclass(frozen=True)
@@ -358,15 +373,16 @@ def judge(case: Case, got, params=(), inputs_after=None, changed=None) -> "str |
     return "; ".join(messages) or None
 
 
-def raised(target: str, type_name: str, text: str, detail: str = "") -> str:
-    """The message for a function that raised `type_name` (in process and in the jail).
+def raised(name: str, type_name: str, text: str, detail: str = "") -> str:
+    """The message for function `name` (a Check's `shown`) that raised `type_name` (in process
+    and in the jail).
 
     `detail`: more lines, in process only (where in the student's code, and the notebook's hint)."""
     if type_name == "NotImplementedError":
-        head = f"`{target}` is not implemented yet (it raised NotImplementedError)"
+        head = f"`{name}` is not implemented yet (it raised NotImplementedError)"
     else:
         text = text.splitlines()[0][:200] if text else ""
-        head = f"`{target}` raised {type_name}{': ' + text if text else ''}"
+        head = f"`{name}` raised {type_name}{': ' + text if text else ''}"
     return f"{head}\n{detail}" if detail else head
 
 
@@ -393,18 +409,18 @@ def outcome_verdict(check: Check, case: Case, outcome: dict) -> "tuple[str | Non
     if status == "ok":
         return judge(case, outcome["value"], check.params, outcome.get("inputs_after"), check.changed), None
     if status == "raised":
-        return (raised(check.target, outcome["type"], outcome["error"], outcome.get("detail", "")),
+        return (raised(check.shown, outcome["type"], outcome["error"], outcome.get("detail", "")),
                 "memory" if outcome["type"] == "MemoryError" else None)
     flag, text = NO_VALUE[status if status in NO_VALUE else "malformed"]
-    return text.format(t=check.target, **outcome), flag
+    return text.format(t=check.shown, **outcome), flag
 
 
-def verdict(target: str, cases, messages) -> "tuple[bool, str]":
-    """(passed, message) of one check: `messages` gives each case's message (None: right) in
+def verdict(name: str, cases, messages) -> "tuple[bool, str]":
+    """(passed, message) of one check on function `name` (a Check's `shown`): `messages` gives each case's message (None: right) in
     order; it may end early, after the case where the function was stopped."""
     messages = list(messages)
     failures = [f"- {case.label}: {msg}" for case, msg in zip(cases, messages) if msg]
-    return not failures, summary(target, failures, len(cases), not_run=len(cases) - len(messages))
+    return not failures, summary(name, failures, len(cases), not_run=len(cases) - len(messages))
 
 
 def summary(target: str, failures: "list[str]", n_cases: int, not_run: int = 0) -> str:

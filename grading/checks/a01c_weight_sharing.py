@@ -4,7 +4,8 @@ zeros moving in, and a numerical test of equivariance to shifts.
 `equivariance_error(op, x, dy, dx)` takes a function `op`, which cannot travel to the sandbox (only
 plain values do). The notebook therefore defines, in a locked cell, the operations by name
 (``OPERATIONS``) and ``equivariance_error_of(name, x, dy, dx)``, which calls the student's
-``equivariance_error(OPERATIONS[name], x, dy, dx)``; that wrapper is what the check calls. The
+``equivariance_error(OPERATIONS[name], x, dy, dx)``; that wrapper is what the check calls, and
+its messages name ``equivariance_error`` (``shown``), the function the student wrote. The
 expected values are computed here with this module's own copies of the operations (the tests hold
 the notebook's copies equal to them). A student who redefines the wrapper or the operations only
 changes what their own code is given: the expected values do not move.
@@ -238,5 +239,6 @@ CHECKS = [
     Check("test_shift", ASSIGNMENT, "shift", "function", shift_cases,
           cell="shift", params=("x", "dy", "dx"), points=4),
     Check("test_equivariance_error", ASSIGNMENT, "equivariance_error_of", "function", error_cases,
-          cell="equivariance_error", params=("name", "x", "dy", "dx"), points=4, changed=changed_x),
+          cell="equivariance_error", params=("name", "x", "dy", "dx"), points=4, changed=changed_x,
+          shown="equivariance_error"),
 ]

@@ -26,6 +26,7 @@ import sys
 from pathlib import Path
 
 from . import ASSIGNMENTS, CHECKS, run_check
+from ._core import missing
 from .imports import imported_reference_modules
 
 __all__ = ["check", "check_all", "check_notebook", "verdict", "main", "CHECK_CELL_ID"]
@@ -38,15 +39,16 @@ EXPLAIN = "raised_message"
 
 
 def _find(name: str, assignment: str | None):
-    """The Check for a target name ("conv2d") or a test cell's grade_id ("test_conv2d")."""
+    """The Check for a function's name ("conv2d", a check's `shown`) or a test cell's grade_id
+    ("test_conv2d")."""
     if name in CHECKS and (assignment is None or CHECKS[name].assignment == assignment):
         return CHECKS[name]
-    found = [c for c in CHECKS.values() if c.target == name
+    found = [c for c in CHECKS.values() if name in (c.shown, c.target)
              and (assignment is None or c.assignment == assignment)]
     if len(found) == 1:
         return found[0]
     if not found:
-        known = sorted({c.target for c in CHECKS.values()
+        known = sorted({c.shown for c in CHECKS.values()
                         if assignment is None or c.assignment == assignment})
         raise ValueError(f"check: no graded function or variable called {name!r}"
                          f"{' in ' + assignment if assignment else ''}; known: {', '.join(known)}")
@@ -113,25 +115,28 @@ def visible_explainer(namespace: dict, fn=None):
 
 def _run(chk, namespace: dict, seed) -> tuple[bool, str]:
     """(passed, the grader's message) for one check against `namespace`."""
-    if chk.target not in namespace:   # once, not once per case; the grader's reasons
-        what = "variable" if chk.kind == "value" else "function"
-        return False, (f"{chk.target}: `{chk.target}` is not defined: did you run its cell, rename the "
-                       f"{what}, delete its cell, or does its cell raise an error?")
+    for name in dict.fromkeys((chk.shown, chk.target)):   # the student's, then a given wrapper
+        if name not in namespace:   # once, not once per case; the grader's reasons
+            what = "variable" if chk.kind == "value" else "function"
+            named = missing(chk) if name != chk.shown else f"`{name}`"
+            return False, (f"{chk.shown}: {named} is not defined: did you run its cell, rename the "
+                           f"{what}, delete its cell, or does its cell raise an error?")
+    fn = namespace.get(chk.shown if chk.shown in namespace else chk.target)   # the student's
     if chk.kind == "function" and not chk.allow_cnnlib:
-        name = uses_cnnlib(namespace.get(chk.target))
+        name = uses_cnnlib(fn)
         if name:
-            return False, (f"{chk.target}: it uses cnnlib (through `{name}`); at marking cnnlib "
+            return False, (f"{chk.shown}: it uses cnnlib (through `{name}`); at marking cnnlib "
                            f"cannot be imported in this part, so it would score 0: use NumPy only")
-        module = cell_imports(namespace.get(chk.target))
+        module = cell_imports(fn)
         if module:
-            return False, (f"{chk.target}: its cell imports {module}; at marking that import fails in "
-                           f"this part, the cell stops there and `{chk.target}` is never defined, so it "
+            return False, (f"{chk.shown}: its cell imports {module}; at marking that import fails in "
+                           f"this part, the cell stops there and `{chk.shown}` is never defined, so it "
                            f"would score 0: delete the import and use NumPy only")
     quiet = io.StringIO()
     try:
         with contextlib.redirect_stdout(quiet):
             run_check(chk.grade_id, namespace, seed=seed,
-                      explain=visible_explainer(namespace, namespace.get(chk.target)))
+                      explain=visible_explainer(namespace, fn))
     except AssertionError as exc:
         return False, str(exc)
     return True, quiet.getvalue().strip()
@@ -146,7 +151,7 @@ def verdict(grade_id: str, namespace: dict, seed=None) -> "str | None":
 def _show(chk, passed: bool, message: str) -> None:
     head = "PASS" if passed else "FAIL"
     body = message.split("\n", 1)
-    print(f"[{head}] {chk.target} ({chk.points} points): {body[0].split(': ', 1)[-1]}")
+    print(f"[{head}] {chk.shown} ({chk.points} points): {body[0].split(': ', 1)[-1]}")
     if len(body) > 1:
         print("       " + body[1].replace("\n", "\n       "))
 
@@ -158,16 +163,25 @@ def check(name: str, value=None, *, assignment: str | None = None, seed=None) ->
     ----------
     name : the function's name (``"conv2d"``) or its test cell's id (``"test_conv2d"``)
     value : the function (or the variable's value) to check; omitted: looked up in the caller's
-        globals
+        globals. A check that calls it through a given wrapper (01c's `equivariance_error`) runs
+        the wrapper of the notebook `value` comes from (else the caller's), which calls the
+        function of that name there.
     assignment : needed only when `name` is graded in more than one assignment
     seed : fixes the random inputs (default: fresh ones on every run, as at marking)
 
     Returns True when every case passes.
     """
     chk = _find(name, assignment)
+    caller = sys._getframe(1).f_globals
     if value is None:
-        value = sys._getframe(1).f_globals.get(chk.target)
-    passed, message = _run(chk, {chk.target: value}, seed)
+        value = caller.get(chk.shown)
+    namespace = {chk.shown: value}
+    if chk.target != chk.shown:   # the given wrapper, from the function's notebook or the caller's
+        scopes = (getattr(value, "__globals__", None) or {}, caller)
+        wrapper = next((scope[chk.target] for scope in scopes if chk.target in scope), None)
+        if wrapper is not None:
+            namespace[chk.target] = wrapper
+    passed, message = _run(chk, namespace, seed)
     _show(chk, passed, message)
     return passed
 
@@ -176,7 +190,7 @@ def check_all(namespace: dict, assignment: str | None = None, *, seed=None) -> d
     """Run every check of `assignment` against `namespace` (e.g. ``globals()``); print a summary.
 
     Without `assignment`, it is the assignment whose graded names `namespace` defines most of.
-    Returns {target name: passed}.
+    Returns {function (or variable) name: passed}.
     """
     if assignment is None:
         assignment = max(ASSIGNMENTS, key=lambda a: sum(c.target in namespace for c in ASSIGNMENTS[a]))
@@ -187,7 +201,7 @@ def check_all(namespace: dict, assignment: str | None = None, *, seed=None) -> d
     for chk in ASSIGNMENTS[assignment]:
         passed, message = _run(chk, namespace, seed)
         _show(chk, passed, message)
-        results[chk.target] = results.get(chk.target, True) and passed  # a target may have 2 checks
+        results[chk.shown] = results.get(chk.shown, True) and passed  # a target may have 2 checks
         n_passed += passed
         earned += chk.points if passed else 0
         total += chk.points
