@@ -416,8 +416,9 @@ def outcome_verdict(check: Check, case: Case, outcome: dict) -> "tuple[str | Non
 
 
 def verdict(name: str, cases, messages) -> "tuple[bool, str]":
-    """(passed, message) of one check on function `name` (a Check's `shown`): `messages` gives each case's message (None: right) in
-    order; it may end early, after the case where the function was stopped."""
+    """(passed, message) of one check on function `name` (a Check's `shown`): `messages` gives
+    each case's message (None: right) in order; it may end early, after the case where the
+    function was stopped."""
     messages = list(messages)
     failures = [f"- {case.label}: {msg}" for case, msg in zip(cases, messages) if msg]
     return not failures, summary(name, failures, len(cases), not_run=len(cases) - len(messages))
