@@ -242,6 +242,7 @@ def check_submission(folder: Path, source_folder: Path, release_folder: Path | N
         return report
     names = sorted(p.stem for p in source_folder.glob("*.ipynb"))
     links, broken = links_out_of(folder), broken_links(folder)
+    hinted = set()   # notebooks named in a "renamed?" flag: not listed again as extra files
     for name in names:
         path = folder / f"{name}.ipynb"
         if path.name in links or path.name in broken:   # never followed, so not read here either
@@ -254,6 +255,7 @@ def check_submission(folder: Path, source_folder: Path, release_folder: Path | N
         if not path.exists():
             report.missing.append(name)
             others = sorted(p.name for p in folder.glob("*.ipynb"))
+            hinted.update(others)
             hint = f" (found {', '.join(others)}: renamed?)" if others else ""
             report.flags.append(f"{name}.ipynb is missing{hint}; not graded")
             continue
@@ -268,7 +270,7 @@ def check_submission(folder: Path, source_folder: Path, release_folder: Path | N
             if source_nb is not None:
                 report.flags += check_notebook(nb, expected_cells(source_nb), checks, name).flags
     report.extra_files = [f for f in extra_files(folder, source_folder, release_folder)
-                          if f not in links and f not in broken]
+                          if f not in links and f not in broken and f not in hinted]
     if report.extra_files:
         report.flags.append(f"extra files: {', '.join(report.extra_files)}")
     if links:

@@ -296,7 +296,17 @@ def test_missing_notebook_names_the_renamed_file(tmp_path):
     report = preflight.check_submission(sub, src, rel, CHECKS)
     assert not report.gradable and report.missing == ["a1"]
     assert "a1.ipynb is missing (found a1 (1).ipynb: renamed?)" in report.flags[0]
-    assert "extra files: a1 (1).ipynb" in report.flags
+    assert report.extra_files == [] and len(report.flags) == 1, report.flags   # named once
+
+
+def test_renamed_notebook_is_not_an_extra_file_but_others_are(tmp_path):
+    src, rel = course(tmp_path)
+    sub = tmp_path / "submitted" / "cy" / "a1"
+    write(sub / "a1 (1).ipynb", source_notebook())
+    (sub / "notes.txt").write_text("mine")
+    report = preflight.check_submission(sub, src, rel, CHECKS)
+    assert report.extra_files == ["notes.txt"]
+    assert report.flags[1:] == ["extra files: notes.txt"], report.flags
 
 
 def test_missing_folder(tmp_path):
