@@ -254,7 +254,8 @@ def check_submission(folder: Path, source_folder: Path, release_folder: Path | N
             continue
         if not path.exists():
             report.missing.append(name)
-            others = sorted(p.name for p in folder.glob("*.ipynb"))
+            others = sorted(p.name for p in folder.glob("*.ipynb")   # not the others of the assignment
+                            if p.stem not in names)
             hinted.update(others)
             hint = f" (found {', '.join(others)}: renamed?)" if others else ""
             report.flags.append(f"{name}.ipynb is missing{hint}; not graded")

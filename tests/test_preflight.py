@@ -162,6 +162,12 @@ def test_instructors_locked_cells_may_import_the_reference():
     assert preflight.check_notebook(nb, expected, CHECKS, "nb").flags == []
 
 
+def test_star_import_names_the_module_once():
+    """`from cnnlib import *` was reported as "imports cnnlib, cnnlib.*"."""
+    assert preflight.imported_reference_modules("from cnnlib import *") == {"cnnlib"}
+    assert preflight.imported_reference_modules("from scipy import signal") == {"scipy.signal"}
+
+
 def test_unparsable_cell_falls_back_to_text():
     assert preflight.imported_reference_modules("import torch\nthis is not python(") == {"torch"}
     assert preflight.defined_names("def f(x):\n  return (") == {"f"}
@@ -339,3 +345,16 @@ def test_not_a_notebook(tmp_path):
     path.write_text('{"hello": 1}')
     nb, problem = preflight.read_notebook(path)
     assert nb is None and problem
+
+
+def test_renamed_hint_names_only_notebooks_that_are_not_expected(tmp_path):
+    """An assignment of two notebooks, one handed in under its name and one renamed: the
+    "renamed?" hint names the renamed one only."""
+    src, rel = course(tmp_path)
+    write(tmp_path / "solutions" / "a1" / "b2.ipynb", source_notebook())
+    sub = tmp_path / "submitted" / "cy" / "a1"
+    write(sub / "a1 (1).ipynb", source_notebook())
+    write(sub / "b2.ipynb", source_notebook())
+    report = preflight.check_submission(sub, src, rel, CHECKS)
+    assert report.missing == ["a1"]
+    assert "a1.ipynb is missing (found a1 (1).ipynb: renamed?); not graded" in report.flags, report.flags

@@ -40,7 +40,7 @@ def imported_reference_modules(source: str, before_line: "int | None" = None) ->
         if isinstance(node, ast.Import):
             found |= {a.name for a in node.names if _is_reference(a.name)}
         elif isinstance(node, ast.ImportFrom) and node.module:
-            names = [node.module] + [f"{node.module}.{a.name}" for a in node.names]
+            names = [node.module] + [f"{node.module}.{a.name}" for a in node.names if a.name != "*"]
             found |= {n for n in names if _is_reference(n)}
         elif isinstance(node, ast.Call) and node.args and isinstance(node.args[0], ast.Constant):
             func = node.func
