@@ -294,20 +294,23 @@ def links_out_of(folder: Path) -> dict[str, str]:
     (`grading.task.unpack_folder`), and under `nbgrader autograde` the submission goes to a
     person (`grading.preprocessors.SanitizeSubmission`), since nbgrader's copy would follow them.
     """
+    return {rel.as_posix(): os.readlink(path) for rel, path, out in _symlinks(folder) if out}
+
+
+def _symlinks(folder: Path):
+    """(relative path, path, whether it leads out of `folder`) of every symbolic link in it,
+    sorted. Links to folders are not entered; a loop of links (Path.resolve raises on it)
+    leads nowhere, so not out."""
     folder = Path(folder)
     inside = folder.resolve()
-    links = {}
-    for top, dirs, files in os.walk(folder):   # (links to folders are not entered)
+    found = []
+    for top, dirs, files in os.walk(folder):
         for name in dirs + files:
             path = Path(top, name)
-            if path.is_symlink() and not _resolved(path).is_relative_to(inside):
-                links[path.relative_to(folder).as_posix()] = os.readlink(path)
-    return dict(sorted(links.items()))
-
-
-def _resolved(path: Path) -> Path:
-    """Where a link leads; a loop of links (Path.resolve raises) stays where it is."""
-    return Path(os.path.realpath(path))
+            if path.is_symlink():
+                out = not Path(os.path.realpath(path)).is_relative_to(inside)
+                found.append((path.relative_to(folder), path, out))
+    return sorted(found, key=lambda link: link[0].as_posix())
 
 
 def broken_links(folder: Path) -> dict[str, str]:
@@ -317,18 +320,8 @@ def broken_links(folder: Path) -> dict[str, str]:
     Grading leaves them out: nbgrader's copy would fail on them, so `make grade` does not
     make them on a worker (`grading.task.unpack_folder`). A link to such a link is one too.
     """
-    folder = Path(folder)
-    inside = folder.resolve()
-    links = {}
-    for top, dirs, files in os.walk(folder):
-        for name in dirs + files:
-            path = Path(top, name)
-            rel = path.relative_to(folder)
-            if path.is_symlink() and not path.exists() and \
-                    _resolved(path).is_relative_to(inside) and \
-                    not any(part in IGNORED_NAMES for part in rel.parts):
-                links[rel.as_posix()] = os.readlink(path)
-    return dict(sorted(links.items()))
+    return {rel.as_posix(): os.readlink(path) for rel, path, out in _symlinks(folder)
+            if not out and not path.exists() and not any(part in IGNORED_NAMES for part in rel.parts)}
 
 
 def extra_files(folder: Path, source_folder: Path, release_folder: Path | None) -> list[str]:
