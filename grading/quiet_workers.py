@@ -1,5 +1,6 @@
 """Grading workers take Ctrl-C quietly: imported last by the local cluster's forkserver, and
-called by every worker's preload (`grading.task.dask_setup`, remote workers too).
+called by the preload of every worker under a nanny (`grading.task.dask_setup`, remote workers
+too).
 
 Ctrl-C in a terminal reaches every process of its group: that of `make grade` (the local
 cluster's workers) or that of `python -m grading.cluster worker` (a grading machine's worker
