@@ -121,7 +121,7 @@ def _run(chk, namespace: dict, seed) -> tuple[bool, str]:
             named = missing(chk) if name != chk.shown else f"`{name}`"
             return False, (f"{chk.shown}: {named} is not defined: did you run its cell, rename the "
                            f"{what}, delete its cell, or does its cell raise an error?")
-    fn = namespace.get(chk.shown if chk.shown in namespace else chk.target)   # the student's
+    fn = namespace[chk.shown]   # the student's (both names are defined by now)
     if chk.kind == "function" and not chk.allow_cnnlib:
         name = uses_cnnlib(fn)
         if name:
