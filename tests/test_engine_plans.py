@@ -160,6 +160,12 @@ def test_without_small_in_place_products_one_product_per_chunk_on_one_thread(set
     settings()
     plan, _ = plan_for((32, 16, 32, 32), (32, 16, 3, 3), (1, 1), (1, 1))
     assert plan.r == 0 and len(plan.parts) == 1
+    images_per_chunk = {}   # whole chunks for BLAS's threads are BLAS_CHUNKS times larger (W3)
+    for blas_chunks, layout in ((1, None), (4, None), (1, ImagesPlan), (4, ImagesPlan)):
+        settings(BLAS_CHUNKS=blas_chunks, LAYOUT=layout)
+        images_per_chunk[blas_chunks, layout] = plan_for((32, 3, 64, 64), (16, 3, 5, 5), (2, 2), (2, 2))[0].nb
+    assert images_per_chunk[4, None] == 4 * images_per_chunk[1, None] == 12
+    assert images_per_chunk[4, ImagesPlan] == images_per_chunk[1, ImagesPlan]   # its own parts: chunks in L2
     rng = np.random.default_rng(5)
     x, w, b = rng.normal(size=(3, 16, 9, 7)), rng.normal(size=(4, 16, 3, 3)), rng.normal(size=4)
     np.testing.assert_allclose(conv2d(x, w, b, 1, 1), scipy_conv(x, w, b, (1, 1), (1, 1)), atol=1e-10)

@@ -20,9 +20,10 @@ the rows (or columns) of a matrix turns the convolution into ONE matrix product.
 A slot of ones carries the bias. On AVX-512 OpenBLAS (``small_products_pay()``) products come
 in pieces of at most ``SMALL_GEMM`` multiply-adds, which it multiplies without packing, and the
 batch in parts, one per thread (``parallel``); elsewhere one product per chunk, BLAS's threads.
-Each part copies a chunk's result (window matrix up to ``CHUNK_BYTES``) into the output while it
-is in cache. ``ImagesPlan`` is the textbook layout with kept buffers. A plan holds the buffers
-for one geometry, reused by later calls from the same thread. Measurements: ``NOTES.md``.
+Each part copies a chunk's result (window matrix up to ``CHUNK_BYTES``, ``BLAS_CHUNKS`` times
+that where BLAS's own threads multiply each chunk whole) into the output while it is in cache.
+``ImagesPlan`` is the textbook layout with kept buffers. A plan holds the buffers for one
+geometry, reused by later calls from the same thread. Measurements: ``NOTES.md``.
 """
 import functools
 
@@ -37,6 +38,7 @@ SMALL_GEMM = 10**6          # M*N*K up to which OpenBLAS's small-matrix kernels 
 MIN_PIECE = 64              # fewer rows per piece than this: one product per chunk instead
 MAX_PIECE = 256             # more rows per piece measured slower (NOTES.md)
 CHUNK_BYTES = 2**20         # window matrix of one chunk of images, at most (at least one image)
+BLAS_CHUNKS = 4             # chunks this many times larger where BLAS's threads multiply them whole
 PART_FLOPS = 2 * 10**7      # a thread gets a part only if it has at least this much to compute
 BLAS_SOLO = 2**18           # M*N*K up to which OpenBLAS multiplies on one thread anyway
 ROW_RUN = 32                # strips/rows layout when a kernel row holds at least this many values
@@ -69,6 +71,8 @@ def _pieces(rows, r):
 class _Plan:
     """What the three layouts share: parts, chunks and the pieces of each product."""
 
+    own_parts = False           # True: one part per thread, one BLAS thread each (ImagesPlan)
+
     def __init__(self, g, K, dtype, per_image, window_bytes, inner=None):
         self.g, self.K, self.dtype = g, K, np.dtype(dtype)
         self.Kd = g.C * g.fh * g.fw
@@ -77,7 +81,8 @@ class _Plan:
         flops = 2 * g.N * per_image * K * inner
         parts = min(num_threads(), g.N, max(1, flops // PART_FLOPS))
         self.parts = _split(g.N, parts if self.r >= MIN_PIECE else 1)
-        self.nb = max(1, CHUNK_BYTES // window_bytes)   # images per chunk
+        whole = self.r < MIN_PIECE and not self.own_parts               # one BLAS product per chunk
+        self.nb = max(1, CHUNK_BYTES * (BLAS_CHUNKS if whole else 1) // window_bytes)   # images per chunk
         self.per = per_image                            # product rows/columns per image
 
     def chunks(self, part):
@@ -306,7 +311,7 @@ class ImagesPlan(_Plan):
     stride 1 in height a window row is ONE run of Ho*Wo values); a batched product writes the
     output in place. One part per thread, one BLAS thread each (in turn on a busy machine)."""
 
-    inline = False
+    inline, own_parts = False, True
 
     def __init__(self, g, K, dtype):
         per, it, Hp = g.Ho * g.Wo, np.dtype(dtype).itemsize, g.H + 2 * g.ph
