@@ -154,7 +154,7 @@ def _demote_earlier_solution_copies(nb, expected: Mapping[str, CellSpec], name) 
         if len(indices) < 2:
             continue
         *earlier, last = indices
-        shown = "; ".join(f"cell {i + 1}: {_first_line(nb.cells[i].source)!r}" for i in earlier)
+        shown = "; ".join(f"cell {i + 1}: {first_line(nb.cells[i].source)!r}" for i in earlier)
         flags.append(f"{name}: grade id '{gid}' appears more than once ({len(indices)} copies, "
                      f"pasted?); the last copy (cell {last + 1}) was graded, as running the "
                      f"notebook top to bottom does; the earlier ones ran before it as ordinary "
@@ -164,7 +164,8 @@ def _demote_earlier_solution_copies(nb, expected: Mapping[str, CellSpec], name) 
     return flags
 
 
-def _first_line(source: str) -> str:
+def first_line(source: str) -> str:
+    """A cell's first non-blank line, at most 60 characters: how a person finds the cell."""
     lines = [line.strip() for line in source.splitlines() if line.strip()]
     text = lines[0] if lines else "(empty)"
     return text if len(text) <= 60 else text[:57] + "..."

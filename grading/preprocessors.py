@@ -28,7 +28,8 @@ from nbgrader.api import Gradebook, MissingEntry
 from nbgrader.preprocessors import NbGraderPreprocessor, SaveAutoGrades
 from traitlets import Integer
 
-from grading.preflight import CellSpec, cell_kind, check_notebook, links_out_of, student_code_cells
+from grading.preflight import (CellSpec, cell_kind, check_notebook, first_line, links_out_of,
+                               student_code_cells)
 
 MANUAL = "grading_manual"   # resources key: grade ids that need a person
 
@@ -148,7 +149,10 @@ class SandboxedTests(NbGraderPreprocessor):
         tests = [cell for cell in nb.cells if cell_kind(cell) == "test"]
         ids = [cell.metadata.nbgrader["grade_id"] for cell in tests]
         checks = [CHECKS[gid] for gid in ids if gid in CHECKS]
-        code = [cell.source for cell in student_code_cells(nb)]
+        position = {id(cell): i for i, cell in enumerate(nb.cells)}
+        code_cells = student_code_cells(nb)
+        code = [cell.source for cell in code_cells]
+        names = [f"cell {position[id(c)] + 1} ({first_line(c.source)!r})" for c in code_cells]
         seed = self.seed if self.seed is not None else secrets.randbelow(2**31)
         workdir = Path(resources.get("metadata", {}).get("path") or ".").resolve()
         flags = _flags(nb)
@@ -156,7 +160,7 @@ class SandboxedTests(NbGraderPreprocessor):
         verdicts = {}
         if checks:
             try:
-                verdicts = run_checks(code, workdir, checks, seed)
+                verdicts = run_checks(code, workdir, checks, seed, cell_names=names)
             except Exception as exc:  # a grader bug must not pass for a student's failure
                 self.log.error("run_checks failed: %r", exc)
                 flags.append(f"the sandbox failed ({type(exc).__name__}: {exc}); "

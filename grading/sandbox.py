@@ -353,13 +353,14 @@ def _mpl_cache(blobs: dict) -> list:
 
 def run_checks(cells: list[str], workdir: Path, checks: list, seed: int, *,
                cell_timeout: float = 60.0, cells_timeout: float = 180.0,
-               limits: dict | None = None) -> dict[str, Verdict]:
+               limits: dict | None = None, cell_names: list[str] | None = None) -> dict[str, Verdict]:
     """Run the student's `cells` (code cells in notebook order) in a private copy of `workdir`,
     call each check's target there, judge here: grade_id -> Verdict, one for every check.
 
     Cases come from ``check.make_cases(np.random.default_rng(seed))``. `cell_timeout` and
     `cells_timeout` are CPU seconds for one cell and all cells, a check's ``timeout`` CPU
-    seconds for all its cases; `limits` overrides :data:`LIMITS`. Raises SandboxUnavailable
+    seconds for all its cases; `limits` overrides :data:`LIMITS`; `cell_names` name the cells in
+    messages (default "cell 1", "cell 2", ...). Raises SandboxUnavailable
     (nothing was run) or SandboxError (the jail failed: grade by hand). Safe in several threads
     at once (each call waits for its own jails: --die-with-parent watches the calling thread).
     """
@@ -383,9 +384,9 @@ def run_checks(cells: list[str], workdir: Path, checks: list, seed: int, *,
             g["cases"].append([[exchange.encode(x, blobs, f"k{i}.", trusted=True)
                                 for x in (tuple(k.args), dict(k.kwargs))] for k in cases])
         groups += [(g, shared, blobs)] if g["checks"] else []
-    out = {}
+    out, names = {}, cell_names or [f"cell {i + 1}" for i in range(len(code))]
     for (g, *_), (frames, err) in zip(groups, _run_jails(groups, lim, setup, deadline + 5.0)):
-        out.update(_group_verdicts(g, frames, err, checks, all_cases, lim))
+        out.update(_group_verdicts(g, frames, err, checks, all_cases, lim, names))
     return out
 
 
@@ -455,16 +456,15 @@ CELL_STOPPED = {"timeout": "timed out", "idle": "stopped: it waited without comp
                 "crashed": "crashed", "skipped": "skipped (time for the cells used up)"}
 
 
-def _group_verdicts(g, frames, err, checks, all_cases, lim) -> dict[str, Verdict]:
+def _group_verdicts(g, frames, err, checks, all_cases, lim, names) -> dict[str, Verdict]:
     """A Verdict for each check of one jail (group `g`), from the frames it sent."""
     if frames.json("started") is None:
         raise SandboxError("the jail did not start within its time limit" if err["timed_out"] else
                            f"jail setup failed (exit {err['code']}): {err['stderr'].strip()[-800:]}")
     done = frames.json("done") or {}
     cells = done.get("cells") if isinstance(done.get("cells"), list) else []
-    cells = [c if isinstance(c, dict) else {} for c in cells]
-    notes = [f"cell {i + 1} {CELL_STOPPED[c['status']]}" for i, c in enumerate(cells)
-             if c.get("status") in CELL_STOPPED]
+    cells = [dict(c, name=name) for c, name in zip([c if isinstance(c, dict) else {} for c in cells], names)]
+    notes = [f"{c['name']} {CELL_STOPPED[c['status']]}" for c in cells if c.get("status") in CELL_STOPPED]
     if done.get("holder_error"):
         text = str(done["holder_error"])
         notes += ["memory"] if text.startswith("MemoryError") or "Cannot allocate memory" in text else []
@@ -517,8 +517,7 @@ def _judge(check, cases, frames, prefix, timed_out, lim, cells, flags, blocked):
     from grading.checks._core import missing
     what = "variable" if check.kind == "value" else "function"
     if frames.json(f"{prefix}_missing") is not None:
-        errors = [f"cell {i + 1}: {str(x.get('error'))[:200]}" for i, x in enumerate(cells)
-                  if x.get("status") == "error"][:3]
+        errors = [f"{x['name']}: {str(x.get('error'))[:200]}" for x in cells if x.get("status") == "error"][:3]
         flags.append(f"missing {what} {check.target}")
         return False, (f"{missing(check)} is not defined in the notebook: did you rename the {what}, "
                        f"delete its cell, or does its cell raise an error?"

@@ -110,6 +110,20 @@ def test_a_cell_that_imports_cnnlib_fails_as_at_marking(tmp_path, capsys):
     assert "its cell imports cnnlib; at marking that import fails" in capsys.readouterr().out
 
 
+def test_a_cell_that_raises_is_named_as_the_student_finds_it(tmp_path, capsys):
+    """The note names the cell by its place among ALL cells (markdown too) and its first line."""
+    sources = dict(reference_sources("02_convolution"))
+    sources["conv2d_single"] = "scale = undefined_name\n" + sources["conv2d_single"]
+    nb = build_submission("02_convolution", sources)
+    place = next(i for i, c in enumerate(nb.cells, 1)
+                 if c.metadata.get("nbgrader", {}).get("grade_id") == "conv2d_single")
+    path = tmp_path / "02_convolution.ipynb"
+    nbformat.write(nb, path)
+    from grading.checks import check_notebook
+    check_notebook(path)
+    assert f"note: cell {place} ('scale = undefined_name') raised NameError" in capsys.readouterr().out
+
+
 def test_it_needs_neither_the_sandbox_nor_nbgrader():
     code = ("import sys, grading.checks; "
             "print(sorted(m for m in sys.modules if m.startswith(('grading.sandbox', 'grading.grade', "

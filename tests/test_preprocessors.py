@@ -38,8 +38,8 @@ def notebook(*extra):
 def run(nb, monkeypatch, verdicts=None, error=None, tmp_path=None):
     calls = []
 
-    def fake_run_checks(cells, workdir, checks, seed):
-        calls.append((cells, workdir, [c.grade_id for c in checks], seed))
+    def fake_run_checks(cells, workdir, checks, seed, cell_names):
+        calls.append((cells, workdir, [c.grade_id for c in checks], seed, cell_names))
         if error:
             raise error
         return verdicts
@@ -57,9 +57,11 @@ def graded_cells(nb):
 def test_student_cells_in_order_and_checks_passed(monkeypatch, tmp_path):
     verdicts = {GID_A.grade_id: Verdict(True, "fine"), GID_B.grade_id: Verdict(True, "")}
     _, _, calls = run(notebook(), monkeypatch, verdicts, tmp_path=tmp_path)
-    cells, workdir, ids, seed = calls[0]
+    cells, workdir, ids, seed, names = calls[0]
     assert cells == ["import numpy as np", "def f(x):\n    return x", "print('scratch')"]
     assert ids == [GID_A.grade_id, GID_B.grade_id] and seed == 7 and workdir == tmp_path
+    # messages name a cell as the learner finds it: its place among all cells, its first line
+    assert names == ["cell 2 ('import numpy as np')", "cell 3 ('def f(x):')", "cell 5 (\"print('scratch')\")"]
 
 
 def test_verdicts_decide_the_score_and_nothing_else(monkeypatch, tmp_path):

@@ -147,10 +147,10 @@ def test_wrong_values_fail_with_the_checks_message(work):
 
 def test_missing_function_is_flagged(work):
     v = run(["def doubel(x):\n    return 2 * x\n", "def double(x)\n    return 2 * x\n"],
-            [double_check()], work)["test_double"]
+            [double_check()], work, cell_names=["cell 2 ('def doubel(x):')", "cell 4 ('def double(x)')"])["test_double"]
     assert not v.passed
     assert "missing function double" in v.flags
-    assert "cell 2: SyntaxError" in v.message  # the learner sees why
+    assert "cell 4 ('def double(x)'): SyntaxError" in v.message  # the learner sees why, and where
 
 
 def test_objects_that_claim_equality_fail(work):
@@ -938,7 +938,7 @@ def test_a_malformed_report_from_the_jail_is_judged_not_raised(done):
         frames.feed(frame_header(name, len(data)) + data)
     err = {"timed_out": False, "code": 0, "stderr": ""}
     verdicts = sandbox._group_verdicts({"checks": [{"key": check.grade_id}]}, frames, err, [check],
-                                       {check.grade_id: list(check.make_cases(None))}, LIMITS)
+                                       {check.grade_id: list(check.make_cases(None))}, LIMITS, ["cell 1"])
     assert verdicts[check.grade_id].passed, verdicts
 
 

@@ -217,17 +217,18 @@ def _code(source: str) -> str:
                      for line in source.splitlines())
 
 
-def _notebook_code(nb) -> tuple[list[str], set[str]]:
-    """(the student's code cells in order, the grade_ids of the notebook's test cells)."""
+def _notebook_code(nb) -> tuple[list[tuple[int, str]], set[str]]:
+    """(the student's code cells in order as (place among all cells, from 1; source), the
+    grade_ids of the notebook's test cells)."""
     cells, tests = [], set()
-    for cell in nb.cells:
+    for number, cell in enumerate(nb.cells, 1):
         meta = cell.get("metadata", {}).get("nbgrader", {})
         if cell.get("cell_type") != "code":
             continue
         if meta.get("grade"):
             tests.add(meta.get("grade_id"))
         elif meta.get("grade_id") != CHECK_CELL_ID and "check_all(" not in cell.source:
-            cells.append(cell.source)
+            cells.append((number, cell.source))
     return cells, tests
 
 
@@ -254,15 +255,16 @@ def check_notebook(path, assignment: str | None = None, *, seed=None) -> dict[st
     sys.path.insert(0, str(path.parent))
     try:
         os.chdir(path.parent)
-        for number, source in enumerate(cells, 1):
+        for number, source in cells:
             try:
                 with contextlib.redirect_stdout(io.StringIO()):
-                    name = f"<{path.name}, code cell {number}>"
+                    name = f"<{path.name}, cell {number}>"
                 code = _code(source)
                 linecache.cache[name] = (len(code), None, code.splitlines(True), name)
                 exec(compile(code, name, "exec"), namespace)
             except Exception as exc:
-                print(f"note: code cell {number} raised {type(exc).__name__}: {exc}")
+                first = next((line.strip() for line in source.splitlines() if line.strip()), "")
+                print(f"note: cell {number} ({first[:60]!r}) raised {type(exc).__name__}: {exc}")
     finally:
         os.chdir(old_cwd)
         sys.path.remove(str(path.parent))
