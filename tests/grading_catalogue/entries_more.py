@@ -113,6 +113,15 @@ def sgd_step(W, b, x, y, lr):
     loss, dscores = softmax_cross_entropy(x @ W + b, y)
     return W - lr * (dscores.T @ x), b - lr * dscores.sum(axis=0), loss
 '''}, {SGD}, visible=True),
+    _e("sce: each row's mean subtracted, not its maximum", "05b_learning", {"softmax_cross_entropy": '''
+def softmax_cross_entropy(scores, y):
+    N = scores.shape[0]
+    shifted = scores - scores.mean(axis=1, keepdims=True)
+    log_p = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+    dscores = np.exp(log_p)
+    dscores[np.arange(N), y] -= 1
+    return float(-log_p[np.arange(N), y].mean()), dscores / N
+'''}, {SCE}),
 ]
 
 C05B = [
