@@ -182,6 +182,8 @@ MESSAGES = {
     "param count: arguments in the order (K, F, C)": "they come as (C, K, F): in, out, size",
     "network trained without moved digits": "moved copies",
     "network returns scores instead of labels": "argmax",
+    "max pool: the maximum starts at 0 (best = 0)": "the maximum started at 0",
+    "max backward: the maximum starts at 0 (best = 0)": "the maximum started at 0",
 }
 
 

@@ -199,6 +199,7 @@ MESSAGES = {
     "sgd: W and b mutated in place (W -= ...)": "in place",
     "sgd: db not summed over the batch": "summed over the batch",
     "sgd: returns the loss after the step": "BEFORE the step",
+    "sce: each row's mean subtracted, not its maximum": "subtract each row's MAX",
 }
 
 

@@ -44,6 +44,8 @@ def _label(x, size, stride):
         bits.append("windows that do not divide the input (floor)")
     if x.dtype == np.float32:
         bits.append("float32")
+    if np.all(x < 0):
+        bits.append("every value negative")
     return ", ".join(bits)
 
 
@@ -60,6 +62,12 @@ def _kw(size, stride):
     if stride is not None:
         kw["stride"] = stride
     return kw
+
+
+#: a maximum that starts at 0 (`best = 0`, np.maximum on np.zeros) is right wherever a window holds a
+#: positive value: only a window of negative values tells it
+FROM_ZERO = ("the maximum started at 0 (e.g. `best = 0`, or np.maximum with an array of zeros): a window of "
+             "negative values has a negative maximum; start from the window's first value (or -np.inf)")
 
 
 def _forward_case(fn_name, x, size, stride, label=None):
@@ -91,6 +99,8 @@ def _forward_case(fn_name, x, size, stride, label=None):
                                 ref(x, size=size, stride=size)))
         variants.append(Variant("the output size is right but the windows move by `size`, not `stride`",
                                 pool_loops(x, size, s, op, start=size)))
+    if op is np.max and np.any(x < 0):
+        variants.append(Variant(FROM_ZERO, pool_loops(np.maximum(x, 0), size, s, np.max)))
     if size > 1:
         variants.append(Variant("off-by-one window: each window covers `size` rows and columns "
                                 "(x[i*S : i*S + size]), one was left out", pool_loops(x, size, s, op, window=size - 1)))
@@ -104,7 +114,8 @@ def _forward_case(fn_name, x, size, stride, label=None):
 
 
 def _shapes(rng):
-    """(x, size, stride) for the hidden cases: ties, overlap, non-square, strides that do not divide."""
+    """(x, size, stride) for the hidden cases: ties, overlap, non-square, strides that do not divide,
+    and one input whose every value is negative (a maximum that starts at 0 is wrong only there)."""
     out = []
     for shape, size, stride in [((2, 3, 7, 5), 2, None), ((1, 2, 7, 7), 3, 2), ((2, 1, 6, 9), 3, 1),
                                 ((1, 3, 8, 6), 2, 3), ((2, 2, 5, 8), 2, 1), ((1, 1, 9, 7), 4, 3),
@@ -114,6 +125,7 @@ def _shapes(rng):
             x = x + 0.1 * rng.normal(size=shape)
         out.append((x, size, stride))
     out.append((rng.normal(size=(2, 3, 6, 7)).astype(np.float32), 3, 2))
+    out.append((-rng.integers(1, 5, size=(2, 3, 5, 6)).astype(np.float64), 2, 1))   # negative, with ties
     return out
 
 
@@ -180,6 +192,9 @@ def _backward_case(x, size, stride, dout, label=None):
                 backward_loops(np.ones_like(dout), x, size, s)),
         Variant("dx must have the shape of x, not of dout", shape=dout.shape),
     ]
+    if np.any(x < 0):
+        variants.append(Variant(FROM_ZERO, cnnlib.max_pool2d_backward(dout, np.maximum(x, 0), size=size,
+                                                                      stride=stride)))
     check = array_check(expected, what="max_pool2d_backward dx", variants=variants,
                         shape_hint="dx has the shape of x", dtype=x.dtype)
     return Case(_named(label, x, size, stride), (dout, x), _kw(size, stride), expected, check)

@@ -73,6 +73,11 @@ def sce_cases(rng):
                            far, np.array([0, 2, 3])))
     cases.append(_sce_case("float32 scores, N=4, M=3", rng.normal(size=(4, 3)).astype(np.float32),
                            rng.integers(0, 3, size=4)))
+    wide = rng.normal(size=(3, 4)) * 3
+    wide[:, 0] += 1000.0
+    wide[:, 2] -= 1000.0
+    cases.append(_sce_case("rows from -1000 to +1000: subtract each row's MAX (its mean still leaves "
+                           "exp(1000) = inf)", wide, np.array([0, 2, 1])))
     return cases
 
 

@@ -113,6 +113,15 @@ def sgd_step(W, b, x, y, lr):
     loss, dscores = softmax_cross_entropy(x @ W + b, y)
     return W - lr * (dscores.T @ x), b - lr * dscores.sum(axis=0), loss
 '''}, {SGD}, visible=True),
+    _e("sce: each row's mean subtracted, not its maximum", "05b_learning", {"softmax_cross_entropy": '''
+def softmax_cross_entropy(scores, y):
+    N = scores.shape[0]
+    shifted = scores - scores.mean(axis=1, keepdims=True)
+    log_p = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+    dscores = np.exp(log_p)
+    dscores[np.arange(N), y] -= 1
+    return float(-log_p[np.arange(N), y].mean()), dscores / N
+'''}, {SCE}),
 ]
 
 C05B = [
@@ -848,7 +857,50 @@ def dilated_receptive_field(sizes, dilations):
 """}),
 ]
 
-WRONG = W01B + W01C + W03B + W05A + W05B
+# =========================================================================== 05_pooling
+# Mistakes found in review (the first ones are in entries.py): a maximum that starts at 0 is right
+# on every window with a positive value, and most windows of random inputs have one.
+W05P = [
+    _e("max pool: the maximum starts at 0 (best = 0)", "05_pooling", {"max_pool2d": '''
+def max_pool2d(x, size=2, stride=None):
+    if stride is None:
+        stride = size
+    N, C, H, W = x.shape
+    H_out = (H - size) // stride + 1
+    W_out = (W - size) // stride + 1
+    out = np.zeros((N, C, H_out, W_out))
+    for n in range(N):
+        for c in range(C):
+            for i in range(H_out):
+                for j in range(W_out):
+                    best = 0
+                    for a in range(size):
+                        for b in range(size):
+                            best = max(best, x[n, c, i * stride + a, j * stride + b])
+                    out[n, c, i, j] = best
+    return out
+'''}, {"test_max_pool2d"}),
+    _e("max backward: the maximum starts at 0 (best = 0)", "05_pooling", {"max_pool2d_backward": '''
+def max_pool2d_backward(dout, x, size=2, stride=None):
+    if stride is None:
+        stride = size
+    N, C, H_out, W_out = dout.shape
+    dx = np.zeros(x.shape)
+    for n in range(N):
+        for c in range(C):
+            for i in range(H_out):
+                for j in range(W_out):
+                    best, at = 0, (0, 0)
+                    for a in range(size):
+                        for b in range(size):
+                            if x[n, c, i * stride + a, j * stride + b] > best:
+                                best, at = x[n, c, i * stride + a, j * stride + b], (a, b)
+                    dx[n, c, i * stride + at[0], j * stride + at[1]] += dout[n, c, i, j]
+    return dx
+'''}, {"test_max_pool2d_backward"}),
+]
+
+WRONG = W01B + W01C + W03B + W05A + W05B + W05P
 CORRECT = C01B + C01C + C03B + C05A + C05B
 
 # 05a's entries are many and alike: through nbgrader and the sandbox go those whose verdict could
