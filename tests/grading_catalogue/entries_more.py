@@ -640,6 +640,18 @@ def equivariance_error(op, x, dy, dx):
 def equivariance_error(op, x, dy, dx):
     return float(np.max(shift(op(x), dy, dx) - op(shift(x, dy, dx))))
 """}, {EQV}, visible=True),
+    # Found in review: with a zero border the mirror and the column weight give the same error for
+    # any vertical move, so only x + 1 moved by rows alone shows a shift that ignores dy.
+    _e("equivariance: shifted along the columns only (dy ignored)", _C, {"equivariance_error": """
+def equivariance_error(op, x, dy, dx):
+    return float(np.max(np.abs(op(shift(x, 0, dx)) - shift(op(x), 0, dx))))
+"""}, {EQV}),
+    _e("equivariance: returns inside the loop over images (image 0 only)", _C, {"equivariance_error": """
+def equivariance_error(op, x, dy, dx):
+    for n in range(x.shape[0]):
+        image = x[n:n + 1]
+        return float(np.max(np.abs(op(shift(image, dy, dx)) - shift(op(image), dy, dx))))
+"""}, {EQV}),
 ]
 
 C01C = [
