@@ -1,7 +1,7 @@
 """Catalogue entries of the assignments added with issue 14 (one section per assignment)."""
 from __future__ import annotations
 
-from .entries import _e
+from .entries import REF_ASCENT, _e
 
 # =========================================================================== 05b_learning
 SCE = "test_softmax_cross_entropy"
@@ -912,7 +912,17 @@ def max_pool2d_backward(dout, x, size=2, stride=None):
 '''}, {"test_max_pool2d_backward"}),
 ]
 
-WRONG = W01B + W01C + W03B + W05A + W05B + W05P
+# =========================================================================== 04_features
+# Found in review: the check asks for 90 % of the gain of `steps` steps, which one step fewer
+# reaches when the norm bound holds the image back (most cases).
+W04 = [
+    _e("maximise unit: one step too few (range(1, steps))", "04_features", {"maximise_unit": REF_ASCENT.replace(
+        "for _ in range(steps):", "for _ in range(1, steps):")}, {"test_maximise_unit"}),
+    _e("maximise unit: one step too many (range(steps + 1))", "04_features", {"maximise_unit": REF_ASCENT.replace(
+        "for _ in range(steps):", "for _ in range(steps + 1):")}, {"test_maximise_unit"}),
+]
+
+WRONG = W01B + W01C + W03B + W04 + W05A + W05B + W05P
 CORRECT = C01B + C01C + C03B + C05A + C05B
 
 # 05a's entries are many and alike: through nbgrader and the sandbox go those whose verdict could
