@@ -444,6 +444,13 @@ W01B = [
     _e("shape: flatten compared with a tuple (layer == ('flatten',))", _B, {"layer_output_shape": _shape_fn(
         "return (N, K, (H + 2 * padding - Fh) // stride + 1, (W + 2 * padding - Fw) // stride + 1)").replace(
         'if kind == "flatten":', 'if layer == ("flatten",):')}, {SHP, SUM}, visible=True),
+    # found in review: every ReLU of the cases used to follow a conv layer (a 4-D input)
+    _e("shape: ReLU unpacks N, C, H, W (fails on vectors (N, D))", _B, {"layer_output_shape": _shape_fn(
+        "return (N, K, (H + 2 * padding - Fh) // stride + 1, (W + 2 * padding - Fw) // stride + 1)").replace(
+        """    if kind == "relu":
+        return tuple(in_shape)""", """    if kind == "relu":
+        N, C, H, W = in_shape
+        return (N, C, H, W)""")}, {SHP}),
     _e("params: layers without parameters compared with tuples", _B, {"layer_param_count": """
 def layer_param_count(in_shape, layer):
     if layer in (("relu",), ("flatten",)) or layer[0] == "maxpool":
