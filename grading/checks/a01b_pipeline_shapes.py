@@ -152,6 +152,7 @@ LAYER_EXAMPLES = [
     ((2, 16, 7, 9), ("maxpool", 2, 2), "max pooling 2x2, stride 2, on a non-square 7x9 map (does not divide)"),
     ((5, 4, 10, 6), ("maxpool", 3, 1), "max pooling 3x3, stride 1 (overlapping windows)"),
     ((3, 8, 6, 5), ("relu",), "ReLU keeps the shape"),
+    ((6, 40), ("relu",), "ReLU on vectors keeps the shape (N, D), as between two dense layers"),
     ((2, 16, 8, 8), ("flatten",), "flatten 16 maps of 8x8, N=2"),
     ((4, 3, 5, 7), ("flatten",), "flatten, N=4, non-square 5x7 maps"),
     ((2, 1024), ("dense", 10), "dense 1024 -> 10, N=2"),
@@ -161,7 +162,7 @@ LAYER_EXAMPLES = [
 
 #: one fixed example of each layer kind, given again as lists (a relu or a flatten compared with a
 #: tuple, `layer == ("relu",)`, fails on a list: every kind must meet both, in every draw)
-AS_LISTS = [LAYER_EXAMPLES[i] for i in (1, 3, 5, 6, 9)]
+AS_LISTS = [LAYER_EXAMPLES[i] for i in (1, 3, 5, 7, 10)]
 
 
 def _layer_cases(rng, make_case):

@@ -191,19 +191,44 @@ def _error_case(label, name, x, dy, dx):
     return Case(label, (name, x, dy, dx), {}, expected, check)
 
 
+#: The operations whose error is not 0 or 1 everywhere, and the sign of their largest difference.
+#: Their cases have N >= 2 and C >= 2 with image 0 and channel 0 blank, so a maximum over one image
+#: (a `return` inside the loop over the batch) or one channel is 0, not the largest difference; and
+#: x is negated where needed so that the largest difference is positive for one and negative for
+#: the other: a maximum without abs (either way round, or its abs) falls short in one of them.
+VARIES = {"mirror": 1.0, "times_column": -1.0}
+
+
+def _signed(name, x, dy, dx):
+    """x, or -x, so that the largest difference of `name`'s case has the sign VARIES gives."""
+    op = OPERATIONS[name]
+    diff = op(shift_ref(x, dy, dx)) - shift_ref(op(x), dy, dx)
+    largest = diff.flat[int(np.argmax(np.abs(diff)))]
+    return x if np.sign(largest) == VARIES[name] else -x
+
+
 def error_cases(rng):
     cases = []
     plan = [("conv3x3", 2, -3, "a 3x3 convolution commutes with shifts"),
             ("relu", -1, 2, "ReLU commutes with shifts"),
             ("max3x3", 3, 1, "a 3x3 maximum commutes with shifts"),
             ("plus_one", 1, -2, "x + 1: zeros move in, so the shifted output differs by 1"),
-            ("mirror", 0, 2, "a mirror image does not commute with shifts"),
-            ("times_column", -2, -1, "a weight that depends on the column does not commute")]
+            # the other non-zero errors stay the same for any vertical move: only this case
+            # tells a shift by (dy, dx) from one that ignores dy
+            ("plus_one", -2, 0, "x + 1 moved up only: zeros move in at the bottom, a difference of 1"),
+            ("mirror", 0, 2, "a mirror image does not commute"),
+            ("times_column", -2, -1, "a column weight does not commute")]
     for name, dy, dx, what in plan:
-        N, C = int(rng.integers(1, 4)), int(rng.integers(1, 4))
+        low = 2 if name in VARIES else 1
+        N, C = int(rng.integers(low, 4)), int(rng.integers(low, 4))
         H, W = (int(v) for v in rng.integers(4, 9, size=2))
         x = bordered(rng, N, C, H, W, max(abs(dy), abs(dx)) + 2)
-        cases.append(_error_case(f"{name}, N={N}, C={C}, moved by ({dy}, {dx}): {what}", name, x, dy, dx))
+        blank = ""
+        if name in VARIES:
+            x[0], x[:, 0] = 0.0, 0.0
+            x = _signed(name, x, dy, dx)
+            blank = f", blank image 0 and channel 0, largest difference {'>' if VARIES[name] > 0 else '<'} 0"
+        cases.append(_error_case(f"{name}, N={N}, C={C}{blank}, moved by ({dy}, {dx}): {what}", name, x, dy, dx))
     return cases
 
 

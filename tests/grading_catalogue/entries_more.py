@@ -1,7 +1,7 @@
 """Catalogue entries of the assignments added with issue 14 (one section per assignment)."""
 from __future__ import annotations
 
-from .entries import _e
+from .entries import REF_ASCENT, _e
 
 # =========================================================================== 05b_learning
 SCE = "test_softmax_cross_entropy"
@@ -444,6 +444,13 @@ W01B = [
     _e("shape: flatten compared with a tuple (layer == ('flatten',))", _B, {"layer_output_shape": _shape_fn(
         "return (N, K, (H + 2 * padding - Fh) // stride + 1, (W + 2 * padding - Fw) // stride + 1)").replace(
         'if kind == "flatten":', 'if layer == ("flatten",):')}, {SHP, SUM}, visible=True),
+    # found in review: every ReLU of the cases used to follow a conv layer (a 4-D input)
+    _e("shape: ReLU unpacks N, C, H, W (fails on vectors (N, D))", _B, {"layer_output_shape": _shape_fn(
+        "return (N, K, (H + 2 * padding - Fh) // stride + 1, (W + 2 * padding - Fw) // stride + 1)").replace(
+        """    if kind == "relu":
+        return tuple(in_shape)""", """    if kind == "relu":
+        N, C, H, W = in_shape
+        return (N, C, H, W)""")}, {SHP}),
     _e("params: layers without parameters compared with tuples", _B, {"layer_param_count": """
 def layer_param_count(in_shape, layer):
     if layer in (("relu",), ("flatten",)) or layer[0] == "maxpool":
@@ -640,6 +647,18 @@ def equivariance_error(op, x, dy, dx):
 def equivariance_error(op, x, dy, dx):
     return float(np.max(shift(op(x), dy, dx) - op(shift(x, dy, dx))))
 """}, {EQV}, visible=True),
+    # Found in review: with a zero border the mirror and the column weight give the same error for
+    # any vertical move, so only x + 1 moved by rows alone shows a shift that ignores dy.
+    _e("equivariance: shifted along the columns only (dy ignored)", _C, {"equivariance_error": """
+def equivariance_error(op, x, dy, dx):
+    return float(np.max(np.abs(op(shift(x, 0, dx)) - shift(op(x), 0, dx))))
+"""}, {EQV}),
+    _e("equivariance: returns inside the loop over images (image 0 only)", _C, {"equivariance_error": """
+def equivariance_error(op, x, dy, dx):
+    for n in range(x.shape[0]):
+        image = x[n:n + 1]
+        return float(np.max(np.abs(op(shift(image, dy, dx)) - shift(op(image), dy, dx))))
+"""}, {EQV}),
 ]
 
 C01C = [
@@ -900,7 +919,17 @@ def max_pool2d_backward(dout, x, size=2, stride=None):
 '''}, {"test_max_pool2d_backward"}),
 ]
 
-WRONG = W01B + W01C + W03B + W05A + W05B + W05P
+# =========================================================================== 04_features
+# Found in review: the check asks for 90 % of the gain of `steps` steps, which one step fewer
+# reaches when the norm bound holds the image back (most cases).
+W04 = [
+    _e("maximise unit: one step too few (range(1, steps))", "04_features", {"maximise_unit": REF_ASCENT.replace(
+        "for _ in range(steps):", "for _ in range(1, steps):")}, {"test_maximise_unit"}),
+    _e("maximise unit: one step too many (range(steps + 1))", "04_features", {"maximise_unit": REF_ASCENT.replace(
+        "for _ in range(steps):", "for _ in range(steps + 1):")}, {"test_maximise_unit"}),
+]
+
+WRONG = W01B + W01C + W03B + W04 + W05A + W05B + W05P
 CORRECT = C01B + C01C + C03B + C05A + C05B
 
 # 05a's entries are many and alike: through nbgrader and the sandbox go those whose verdict could
