@@ -62,7 +62,9 @@ def test_one_product_cases_are_large_in_one_direction_each():
     assert CHECKS["test_conv2d_im2col_one_product"].timeout == a03b_im2col.ONE_PRODUCT_SECONDS
     shapes = sorted(case.expected.shape[2:] for case in cases)
     n = a03b_im2col.ONE_PRODUCT_POSITIONS
-    assert shapes == [(1, n), (n, 1)]
+    assert shapes == [(1, n), (3, 4), (n, 1)]
+    small = next(case for case in cases if case.expected.shape[2:] == (3, 4))
+    assert small.expected.shape[:2] == (2, 2) and small.args[0].shape[1] == 3   # N = K = 2, C = 3
 
 
 #: a kernel size called F, where 03b's kernels have two sides, Fh and Fw

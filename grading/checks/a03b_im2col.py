@@ -21,7 +21,9 @@ student's code does can hide the time it takes; CPU time, so a loaded machine do
   times in one of the two cases; one iteration costs >= 1.5 us (a slice and a product), 3 us for
   a lean loop over rows (one small product each): 6.2 s measured, 2x over the budget. Loops over what stays small here (channels,
   filters, images, the Fh*Fw kernel offsets, as in CS231n's fast im2col) cost nothing extra.
-* A wrong or hard-coded output fails as in the other checks (the expected output is compared).
+* A wrong or hard-coded output fails as in the other checks (the expected output is compared),
+  and a third, small case has N = 2, C = 3, K = 2: the check's points are for a right answer in
+  one product, not for one that is right only when N = C = K = 1.
 
 The alternatives were weaker: counting calls of ``@`` with an instrumented array subclass is
 blind to ``np.dot``/``einsum`` and undone by ``np.asarray``; tracing executed lines or reading
@@ -165,6 +167,11 @@ def one_product_cases(rng):
         check = array_check(expected, what="conv2d_im2col output",
                             shape_hint="(N, K, H_out, W_out) with H_out = (H + 2P - Fh) // S + 1")
         cases.append(Case(label, (x, w, b), {}, expected, check))
+    # the points of this check are for a RIGHT answer in one product: also right for several images,
+    # channels and filters (the large cases have N = C = K = 1, where reshapes in the wrong order agree)
+    x, w, b = rng.normal(size=(2, 3, 5, 6)), rng.normal(size=(2, 3, 3, 2)), rng.normal(size=2)
+    cases.append(_conv_case("a small input with N=2, C=3, K=2 (5x6 input, 3x2 kernel, stride 2, padding 1): "
+                            "the one-product version must be right here too", x, w, b, stride=2, padding=1))
     return cases
 
 

@@ -192,7 +192,7 @@ def im2col(x, Fh, Fw, stride, padding):
     win = sliding_window_view(xp, (Fh, Fw), axis=(2, 3))[:, :, ::stride, ::stride]
     N, C, Ho, Wo = win.shape[:4]
     return win.transpose(0, 2, 3, 4, 5, 1).reshape(N * Ho * Wo, -1)
-"""}, {I2C, CIM}),
+"""}, {I2C, CIM, ONE}),
     _e("im2col: transposed (one column per window, as in CS231n)", "03b_im2col", {"im2col": _SWV + """
 def im2col(x, Fh, Fw, stride, padding):
     p = padding
@@ -216,7 +216,7 @@ def im2col(x, Fh, Fw, stride, padding):
     win = sliding_window_view(xp, (Fh, Fw), axis=(2, 3))
     N, C, Ho, Wo = win.shape[:4]
     return win.transpose(0, 2, 3, 1, 4, 5).reshape(N * Ho * Wo, -1)
-"""}, {I2C, CIM}),
+"""}, {I2C, CIM, ONE}),
     _e("im2col: padding by x_pad[P:-P] (empty when P = 0)", "03b_im2col", {"im2col": _SWV + """
 def im2col(x, Fh, Fw, stride, padding):
     N, C, H, W = x.shape
@@ -277,7 +277,7 @@ def conv2d_im2col(x, w, b, stride=1, padding=0):
     Wo = (W + 2 * padding - Fw) // stride + 1
     Y = im2col(x, Fh, Fw, stride, padding) @ w.reshape(K, -1).T + b
     return Y.reshape(N, K, Ho, Wo)
-"""}, {CIM}),
+"""}, {CIM, ONE}),
     _e("conv: assumes a square kernel (K, _, F, _ = w.shape)", "03b_im2col", {"conv2d_im2col": """
 def conv2d_im2col(x, w, b, stride=1, padding=0):
     N, C, H, W = x.shape
@@ -286,7 +286,7 @@ def conv2d_im2col(x, w, b, stride=1, padding=0):
     Wo = (W + 2 * padding - F) // stride + 1
     Y = im2col(x, F, F, stride, padding) @ w.reshape(K, -1).T + b
     return Y.reshape(N, Ho, Wo, K).transpose(0, 3, 1, 2)
-"""}, {CIM}),
+"""}, {CIM, ONE}),
     _e("conv: float64 output for float32 inputs (np.empty)", "03b_im2col", {"conv2d_im2col": """
 def conv2d_im2col(x, w, b, stride=1, padding=0):
     N, C, H, W = x.shape
@@ -306,7 +306,7 @@ def conv2d_im2col(x, w, b, stride=1, padding=0):
     Wo = (W - Fw) // stride + 1
     Y = im2col(x, Fh, Fw, stride, 0) @ w.reshape(K, -1).T + b
     return Y.reshape(N, Ho, Wo, K).transpose(0, 3, 1, 2)
-"""}, {CIM}),
+"""}, {CIM, ONE}),
     _e("conv: bias dropped", "03b_im2col", {"conv2d_im2col": """
 def conv2d_im2col(x, w, b, stride=1, padding=0):
     N, C, H, W = x.shape
