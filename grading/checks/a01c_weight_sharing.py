@@ -154,8 +154,13 @@ OPERATIONS = {
 }
 
 
+def differences(op, x, dy, dx):
+    """op(shift(x, dy, dx)) - shift(op(x), dy, dx): what equivariance_error takes the maximum of."""
+    return op(shift_ref(x, dy, dx)) - shift_ref(op(x), dy, dx)
+
+
 def error_ref(op, x, dy, dx):
-    return float(np.max(np.abs(op(shift_ref(x, dy, dx)) - shift_ref(op(x), dy, dx))))
+    return float(np.max(np.abs(differences(op, x, dy, dx))))
 
 
 def bordered(rng, N, C, H, W, border):
@@ -167,8 +172,8 @@ def bordered(rng, N, C, H, W, border):
 
 def _error_case(label, name, x, dy, dx):
     op = OPERATIONS[name]
-    expected = error_ref(op, x, dy, dx)
-    diff = op(shift_ref(x, dy, dx)) - shift_ref(op(x), dy, dx)   # what the maximum is taken over
+    diff = differences(op, x, dy, dx)   # what the maximum is taken over
+    expected = float(np.max(np.abs(diff)))
     variants = [
         (float(np.max(np.abs(op(shift_ref(x, dy, dx)) - op(x)))),
          "the output of the shifted input was compared with the output itself, not with the SHIFTED output: "
@@ -201,8 +206,7 @@ VARIES = {"mirror": 1.0, "times_column": -1.0}
 
 def _signed(name, x, dy, dx):
     """x, or -x, so that the largest difference of `name`'s case has the sign VARIES gives."""
-    op = OPERATIONS[name]
-    diff = op(shift_ref(x, dy, dx)) - shift_ref(op(x), dy, dx)
+    diff = differences(OPERATIONS[name], x, dy, dx)
     largest = diff.flat[int(np.argmax(np.abs(diff)))]
     return x if np.sign(largest) == VARIES[name] else -x
 
