@@ -29,6 +29,7 @@ from typing import Mapping
 
 import nbformat
 
+from grading.checks.cells import first_line
 from grading.checks.imports import imported_reference_modules, parse_cell as _parse
 
 # Files a student's tools leave beside a notebook; not worth a flag. nbgrader's exchange
@@ -162,13 +163,6 @@ def _demote_earlier_solution_copies(nb, expected: Mapping[str, CellSpec], name) 
         for i in earlier:
             nb.cells[i].metadata.pop("nbgrader")
     return flags
-
-
-def first_line(source: str) -> str:
-    """A cell's first non-blank line, at most 60 characters: how a person finds the cell."""
-    lines = [line.strip() for line in source.splitlines() if line.strip()]
-    text = lines[0] if lines else "(empty)"
-    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def _keep_cell(cell, seen: set, expected: Mapping[str, CellSpec], report, name) -> bool:

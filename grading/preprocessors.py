@@ -28,8 +28,8 @@ from nbgrader.api import Gradebook, MissingEntry
 from nbgrader.preprocessors import NbGraderPreprocessor, SaveAutoGrades
 from traitlets import Integer
 
-from grading.preflight import (CellSpec, cell_kind, check_notebook, first_line, links_out_of,
-                               student_code_cells)
+from grading.checks.cells import cell_name
+from grading.preflight import CellSpec, cell_kind, check_notebook, links_out_of, student_code_cells
 
 MANUAL = "grading_manual"   # resources key: grade ids that need a person
 
@@ -152,7 +152,7 @@ class SandboxedTests(NbGraderPreprocessor):
         position = {id(cell): i for i, cell in enumerate(nb.cells)}
         code_cells = student_code_cells(nb)
         code = [cell.source for cell in code_cells]
-        names = [f"cell {position[id(c)] + 1} ({first_line(c.source)!r})" for c in code_cells]
+        names = [cell_name(position[id(c)] + 1, c.source) for c in code_cells]
         seed = self.seed if self.seed is not None else secrets.randbelow(2**31)
         workdir = Path(resources.get("metadata", {}).get("path") or ".").resolve()
         flags = _flags(nb)

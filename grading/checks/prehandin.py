@@ -27,6 +27,7 @@ from pathlib import Path
 
 from . import ASSIGNMENTS, CHECKS, run_check
 from ._core import missing
+from .cells import cell_name
 from .imports import imported_reference_modules
 
 __all__ = ["check", "check_all", "check_notebook", "verdict", "main", "CHECK_CELL_ID"]
@@ -263,8 +264,7 @@ def check_notebook(path, assignment: str | None = None, *, seed=None) -> dict[st
                 linecache.cache[name] = (len(code), None, code.splitlines(True), name)
                 exec(compile(code, name, "exec"), namespace)
             except Exception as exc:
-                first = next((line.strip() for line in source.splitlines() if line.strip()), "")
-                print(f"note: cell {number} ({first[:60]!r}) raised {type(exc).__name__}: {exc}")
+                print(f"note: {cell_name(number, source)} raised {type(exc).__name__}: {exc}")
     finally:
         os.chdir(old_cwd)
         sys.path.remove(str(path.parent))
