@@ -117,6 +117,12 @@ def test_local_operations_commute_exactly_and_the_others_do_not():
     assert errors["conv3x3"] == errors["relu"] == errors["max3x3"] == 0.0
     assert errors["plus_one"] == 1.0
     assert errors["mirror"] > 0.1 and errors["times_column"] > 0.1
+    # the running sum: the largest row total moved left, exactly 0 moved right; the only
+    # operation whose error changes when the move is reversed
+    assert errors["running_sum"] == pytest.approx(np.max(np.abs(x.sum(axis=3))))
+    assert a01c.error_ref(a01c.OPERATIONS["running_sum"], x, -2, 3) == 0.0
+    same = [name for name, op in a01c.OPERATIONS.items() if a01c.error_ref(op, x, -2, 3) == errors[name]]
+    assert same == [name for name in a01c.OPERATIONS if name != "running_sum"]
 
 
 def test_one_by_one_references_rest_on_the_book():
@@ -181,6 +187,8 @@ MESSAGES = {
     "dilated rf: a dilated kernel spans D * F": "not D F",
     "shift: np.roll wraps around": "np.roll",
     "equivariance: compared with the unshifted output (invariance)": "invariance",
+    "equivariance: both sides moved the other way, (-dy, -dx)": "the error of the move the other way",
+    "shift: direction reversed": "the error of the move the other way",
     "local params: one filter per input pixel (H * W)": "one filter per OUTPUT position",
     "shape: a conv layer keeps the input's channels": "one map per FILTER",
     "shape: flatten drops the batch axis": "batch axis N is missing",
@@ -228,7 +236,7 @@ def test_the_untouched_equivariance_error_is_named_not_its_wrapper():
     """The check's target is the locked wrapper equivariance_error_of; its messages name the
     function the student writes (Check.shown)."""
     message = evaluate("01c_weight_sharing", {})["test_equivariance_error"]
-    assert message.startswith("equivariance_error: 7 of 7 checks failed"), message
+    assert message.startswith("equivariance_error: 9 of 9 checks failed"), message
     assert "`equivariance_error` is not implemented yet" in message and "equivariance_error_of" not in message
 
 

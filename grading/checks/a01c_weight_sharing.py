@@ -13,7 +13,10 @@ changes what their own code is given: the expected values do not move.
 The inputs have a zero border wider than the shift plus the 3x3 window's reach, so the local
 operations (convolution, ReLU, 3x3 maximum) commute with the shift EXACTLY (error 0), while the
 others do not: ``x + 1`` (zeros move in, so the shifted output has 0 where the output of the
-shifted input has 1: error 1), a mirror image, and a weight that depends on the column.
+shifted input has 1: error 1), a mirror image, and a weight that depends on the column. A running
+sum along each row commutes with a move right but not with a move left: the only operation whose
+error depends on the direction of the move, so the only one that tells (dy, dx) from (-dy, -dx)
+on both sides (a reversed `shift` moves both sides the other way).
 """
 import numpy as np
 
@@ -151,6 +154,7 @@ OPERATIONS = {
     "plus_one": lambda x: x + 1.0,
     "mirror": lambda x: x[:, :, :, ::-1],
     "times_column": lambda x: x * np.arange(x.shape[3]),
+    "running_sum": lambda x: np.cumsum(x, axis=3),
 }
 
 
@@ -180,6 +184,9 @@ def _error_case(label, name, x, dy, dx):
          "that tests invariance, not equivariance"),
         (float(np.max(np.abs(op(shift_ref(x, dy, dx)) - shift_ref(op(x), -dy, -dx)))),
          "the output was shifted the other way: compare op(shift(x, dy, dx)) with shift(op(x), dy, dx)"),
+        (error_ref(op, x, -dy, -dx),
+         "that is the error of the move the other way, (-dy, -dx): shift both sides by (dy, dx), and check "
+         "that your shift moves dy > 0 down and dx > 0 right"),
         (float(np.max(np.abs(op(np.roll(x, (dy, dx), axis=(2, 3))) - np.roll(op(x), (dy, dx), axis=(2, 3))))),
          "np.roll wraps around; use your shift, where zeros move in"),
         (float(np.mean(np.abs(diff))), "that is the mean difference; return the LARGEST absolute difference"),
@@ -221,7 +228,11 @@ def error_cases(rng):
             # tells a shift by (dy, dx) from one that ignores dy
             ("plus_one", -2, 0, "x + 1 moved up only: zeros move in at the bottom, a difference of 1"),
             ("mirror", 0, 2, "a mirror image does not commute"),
-            ("times_column", -2, -1, "a column weight does not commute")]
+            ("times_column", -2, -1, "a column weight does not commute"),
+            # the only operation whose error changes with the direction: it tells a move by
+            # (-dy, -dx) on both sides (or a reversed shift) from the move asked for
+            ("running_sum", 1, -2, "a running sum moved left: zeros move in where it holds the row's total"),
+            ("running_sum", -1, 3, "a running sum moved right commutes: zeros move in where it is 0")]
     for name, dy, dx, what in plan:
         low = 2 if name in VARIES else 1
         N, C = int(rng.integers(low, 4)), int(rng.integers(low, 4))

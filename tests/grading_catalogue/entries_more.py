@@ -597,7 +597,7 @@ def shift(x, dy, dx):
     out[:, :, max(dy, 0):H + min(dy, 0), max(dx, 0):W + min(dx, 0)] = \\
         x[:, :, max(-dy, 0):H - max(dy, 0), max(-dx, 0):W - max(dx, 0)]
     return out
-"""}, {SHF}),
+"""}, {SHF, EQV}, visible=True),
     _e("shift: float64 result for float32 input (np.zeros(x.shape))", _C, {"shift": """
 def shift(x, dy, dx):
     H, W = x.shape[2], x.shape[3]
@@ -622,6 +622,12 @@ def shift(x, dy, dx):
 def equivariance_error(op, x, dy, dx):
     return float(np.max(np.abs(op(shift(x, dy, dx)) - op(x))))
 """}, {EQV}),
+    # Found by a hunt (session 15): for the six first operations the error of a move by (-dy, -dx)
+    # equals that of (dy, dx); the running sum's does not.
+    _e("equivariance: both sides moved the other way, (-dy, -dx)", _C, {"equivariance_error": """
+def equivariance_error(op, x, dy, dx):
+    return float(np.max(np.abs(op(shift(x, -dy, -dx)) - shift(op(x), -dy, -dx))))
+"""}, {EQV}, visible=True),
     _e("equivariance: output shifted the other way", _C, {"equivariance_error": """
 def equivariance_error(op, x, dy, dx):
     return float(np.max(np.abs(op(shift(x, dy, dx)) - shift(op(x), -dy, -dx))))
