@@ -177,6 +177,9 @@ def _ascent_wrong(args):
                                     "for _ in range(steps)"),
         (ascent(*_steps(args, +1)), "that is the image of one step too many: repeat the step `steps` times, "
                                     "for _ in range(steps)"),
+        # more steps only climb higher, so the lower bound on the gain lets them through
+        (ascent(*_steps(args, args[6])), "that is the image of twice the steps: take ONE step (one update "
+                                         "of x) per pass of `for _ in range(steps)`"),
     ]
 
 

@@ -933,6 +933,9 @@ W04 = [
         "for _ in range(steps):", "for _ in range(1, steps):")}, {"test_maximise_unit"}),
     _e("maximise unit: one step too many (range(steps + 1))", "04_features", {"maximise_unit": REF_ASCENT.replace(
         "for _ in range(steps):", "for _ in range(steps + 1):")}, {"test_maximise_unit"}),
+    # Found by a hunt (session 15): more steps only climb higher, past the lower bound on the gain.
+    _e("maximise unit: twice the steps (range(2 * steps))", "04_features", {"maximise_unit": REF_ASCENT.replace(
+        "for _ in range(steps):", "for _ in range(2 * steps):")}, {"test_maximise_unit"}),
 ]
 
 WRONG = W01B + W01C + W03B + W04 + W05A + W05B + W05P
