@@ -464,7 +464,8 @@ def _group_verdicts(g, frames, err, checks, all_cases, lim, names) -> dict[str, 
     done = frames.json("done") or {}
     cells = done.get("cells") if isinstance(done.get("cells"), list) else []
     cells = [dict(c, name=name) for c, name in zip([c if isinstance(c, dict) else {} for c in cells], names)]
-    notes = [f"{c['name']} {CELL_STOPPED[c['status']]}" for c in cells if c.get("status") in CELL_STOPPED]
+    notes = [f"{c['name']} {CELL_STOPPED[c['status']]}" for c in cells
+             if isinstance(c.get("status"), str) and c["status"] in CELL_STOPPED]    # forged: a list
     if done.get("holder_error"):
         text = str(done["holder_error"])
         notes += ["memory"] if text.startswith("MemoryError") or "Cannot allocate memory" in text else []

@@ -925,7 +925,8 @@ def test_the_grader_names_the_students_function_behind_a_given_wrapper():
 
 
 @pytest.mark.parametrize("done", [b'{"cells": 5, "blocked": 7}', b'{"cells": "ab", "blocked": "cnnlib"}',
-                                  b'{"cells": [1, null], "holder_error": 3}', b'[1]'])
+                                  b'{"cells": [1, null], "holder_error": 3}', b'[1]',
+                                  b'{"cells": [{"status": ["timeout"]}, {"status": {"a": 1}}]}'])
 def test_a_malformed_report_from_the_jail_is_judged_not_raised(done):
     """The holder runs the cells' code, so its "done" frame and a case's "blocked" list may be
     anything: the check is still judged (here: a pass with the planted result), nothing raises."""
