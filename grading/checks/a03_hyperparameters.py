@@ -68,6 +68,8 @@ def _size_case(label, n, f, p, s):
         Variant("ceil instead of floor: a window that does not fit is dropped, use //",
                 math.ceil((n + 2 * p - f) / s) + 1),
         Variant("the +1 is missing: the first window sits at position 0", (n + 2 * p - f) // s),
+        Variant("the padding was divided by the stride on its own: (n - F) // S + 2P // S drops what the "
+                "two remainders add up to; floor the whole (n + 2P - F) / S", (n - f) // s + 2 * p // s + 1),
         Variant("padding counted once: P zeros on EACH side add 2P", (n + p - f) // s + 1),
         Variant("the stride is ignored", n + 2 * p - f + 1),
         Variant("the padding is ignored", (n - f) // s + 1 if n >= f else None),
@@ -84,8 +86,9 @@ def size_cases(rng):
              _size_case("'same' padding: n=5, f=3, padding 1, stride 1", 5, 3, 1, 1),
              _size_case("stride 2 that divides: n=7, f=3", 7, 3, 0, 2),
              _size_case("stride 2 that does not divide: n=6, f=3", 6, 3, 0, 2),
-             _size_case("224x224 image, f=7, padding 3, stride 2", 224, 7, 3, 2)]
-    while len(cases) < 10:
+             _size_case("224x224 image, f=7, padding 3, stride 2", 224, 7, 3, 2),
+             _size_case("padding 1 with stride 3: n=7, f=3", 7, 3, 1, 3)]
+    while len(cases) < 11:
         n, f, p, s = int(rng.integers(3, 40)), int(rng.integers(1, 8)), int(rng.integers(0, 4)), int(rng.integers(2, 5))
         if f <= n + 2 * p and (n + 2 * p - f) % s:
             cases.append(_size_case(f"random: n={n}, f={f}, padding {p}, stride {s} (does not divide)", n, f, p, s))
