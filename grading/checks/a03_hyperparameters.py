@@ -68,6 +68,8 @@ def _size_case(label, n, f, p, s):
         Variant("ceil instead of floor: a window that does not fit is dropped, use //",
                 math.ceil((n + 2 * p - f) / s) + 1),
         Variant("the +1 is missing: the first window sits at position 0", (n + 2 * p - f) // s),
+        Variant("the padding was divided by the stride on its own: (n - F) // S + 2P // S drops what the "
+                "two remainders add up to; floor the whole (n + 2P - F) / S", (n - f) // s + 2 * p // s + 1),
         Variant("padding counted once: P zeros on EACH side add 2P", (n + p - f) // s + 1),
         Variant("the stride is ignored", n + 2 * p - f + 1),
         Variant("the padding is ignored", (n - f) // s + 1 if n >= f else None),
@@ -84,8 +86,9 @@ def size_cases(rng):
              _size_case("'same' padding: n=5, f=3, padding 1, stride 1", 5, 3, 1, 1),
              _size_case("stride 2 that divides: n=7, f=3", 7, 3, 0, 2),
              _size_case("stride 2 that does not divide: n=6, f=3", 6, 3, 0, 2),
-             _size_case("224x224 image, f=7, padding 3, stride 2", 224, 7, 3, 2)]
-    while len(cases) < 10:
+             _size_case("224x224 image, f=7, padding 3, stride 2", 224, 7, 3, 2),
+             _size_case("padding 1 with stride 3: n=7, f=3", 7, 3, 1, 3)]
+    while len(cases) < 11:
         n, f, p, s = int(rng.integers(3, 40)), int(rng.integers(1, 8)), int(rng.integers(0, 4)), int(rng.integers(2, 5))
         if f <= n + 2 * p and (n + 2 * p - f) % s:
             cases.append(_size_case(f"random: n={n}, f={f}, padding {p}, stride {s} (does not divide)", n, f, p, s))
@@ -93,13 +96,24 @@ def size_cases(rng):
 
 
 # --------------------------------------------------------------------------- conv2d
-def _conv_case(label, x, w, b, **kw):
+#: a signature (x, w, b, padding=0, stride=1) passes every call that names its arguments
+SWAPPED = ("stride and padding were swapped: the signature is conv2d(x, w, b, stride=1, padding=0), "
+           "stride first, and a call may give both by position")
+
+
+def _conv_case(label, x, w, b, by_position=False, **kw):
+    """A call with stride and padding as keywords (those given), or by position (both)."""
     S, P = kw.get("stride", 1), kw.get("padding", 0)
     expected = cnnlib.conv2d(x, w, b, stride=S, padding=P)
-    check = array_check(expected, what="conv2d output", variants=conv_variants(x, w, b, S, P),
+    variants = conv_variants(x, w, b, S, P)
+    if by_position:
+        variants.insert(0, Variant(SWAPPED, cnnlib.conv2d(x, w, b, stride=P, padding=S)))
+    check = array_check(expected, what="conv2d output", variants=variants,
                         shape_hint="(N, K, H_out, W_out) with H_out = (H + 2P - Fh) // S + 1",
                         value_hint="out[n, k, i, j] = sum(x_pad[n, :, i*S:i*S+Fh, j*S:j*S+Fw] * w[k]) + b[k]",
                         dtype=x.dtype)
+    if by_position:
+        return Case(label, (x, w, b, S, P), {}, expected, check)
     return Case(label, (x, w, b), kw, expected, check)
 
 
@@ -119,6 +133,9 @@ def conv_cases(rng):
     x = rng.normal(size=(2, 3, 7, 6)).astype(np.float32)
     w, b = rng.normal(size=(4, 3, 3, 3)).astype(np.float32), rng.normal(size=4).astype(np.float32)
     cases.append(_conv_case("float32, 7x6 input, 3x3 kernel, stride 2, padding 1", x, w, b, stride=2, padding=1))
+    x, w, b = rng.normal(size=(2, 2, 7, 6)), rng.normal(size=(3, 2, 3, 2)), rng.normal(size=3)
+    cases.append(_conv_case("stride 2 and padding 1 given by position: conv2d(x, w, b, 2, 1)", x, w, b,
+                            by_position=True, stride=2, padding=1))
     return cases
 
 
@@ -168,7 +185,7 @@ CHECKS = [
     Check("test_conv_output_size", ASSIGNMENT, "conv_output_size", "function", size_cases,
           cell="conv_output_size", params=("n", "f", "padding", "stride"), points=3),
     Check("test_conv2d", ASSIGNMENT, "conv2d", "function", conv_cases,
-          cell="conv2d", params=("x", "w", "b"), points=6),
+          cell="conv2d", params=("x", "w", "b", "stride", "padding"), points=6),
     Check("test_conv_param_count", ASSIGNMENT, "conv_param_count", "function", param_cases,
           cell="conv_param_count", params=ORDER, points=2),
 ]

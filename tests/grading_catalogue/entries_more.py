@@ -1,7 +1,7 @@
 """Catalogue entries of the assignments added with issue 14 (one section per assignment)."""
 from __future__ import annotations
 
-from .entries import REF_ASCENT, _e
+from .entries import REF_ASCENT, REF_CONV2D_LOOPS, _e
 
 # =========================================================================== 05b_learning
 SCE = "test_softmax_cross_entropy"
@@ -938,7 +938,21 @@ W04 = [
         "for _ in range(steps):", "for _ in range(2 * steps):")}, {"test_maximise_unit"}),
 ]
 
-WRONG = W01B + W01C + W03B + W04 + W05A + W05B + W05P
+# =========================================================================== 03_hyperparameters
+# Found by a hunt (session 16): floor((n - F) / S) + floor(2P / S) equals floor((n + 2P - F) / S)
+# unless the two remainders add up to S; no fixed size case had that, random ones now and then.
+W03 = [
+    _e("output size: padding divided by the stride on its own", "03_hyperparameters", {"conv_output_size": '''
+def conv_output_size(n, f, padding, stride):
+    return (n - f) // stride + 2 * padding // stride + 1
+'''}, {"test_conv_output_size", "test_conv2d"}, visible=True),
+    # Found by a hunt (session 16): every case named stride and padding, so their order in the
+    # signature was never seen; a call conv2d(x, w, b, 2, 1) now is.
+    _e("conv2d: signature (x, w, b, padding=0, stride=1)", "03_hyperparameters", {"conv2d": REF_CONV2D_LOOPS.replace(
+        "def conv2d(x, w, b, stride=1, padding=0):", "def conv2d(x, w, b, padding=0, stride=1):")}, {"test_conv2d"}),
+]
+
+WRONG = W01B + W01C + W03 + W03B + W04 + W05A + W05B + W05P
 CORRECT = C01B + C01C + C03B + C05A + C05B
 
 # 05a's entries are many and alike: through nbgrader and the sandbox go those whose verdict could
