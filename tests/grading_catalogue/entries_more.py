@@ -882,6 +882,33 @@ def dilated_receptive_field(sizes, dilations):
 """}),
 ]
 
+# =========================================================================== 01_mlp
+# Found by a hunt (session 16): the random sizes (1 to 300) almost never repeat, so looking a layer
+# up by its width was right on every case but one seed in 50.
+MLP = "test_mlp_param_count"
+W01 = [
+    _e("mlp: next width found by list.index (two equal widths)", "01_mlp", {"mlp_param_count": """
+def mlp_param_count(layer_sizes):
+    sizes = list(layer_sizes)
+    total = 0
+    for n_in in sizes[:-1]:
+        n_out = sizes[sizes.index(n_in) + 1]
+        total += n_in * n_out + n_out
+    return total
+"""}, {MLP}),
+    _e("mlp: layers in a dict keyed by the input width", "01_mlp", {"mlp_param_count": """
+def mlp_param_count(layer_sizes):
+    layers = {n_in: n_out for n_in, n_out in zip(layer_sizes[:-1], layer_sizes[1:])}
+    return sum(n_in * n_out + n_out for n_in, n_out in layers.items())
+"""}, {MLP}),
+    _e("mlp: biases summed over a set of the widths", "01_mlp", {"mlp_param_count": """
+def mlp_param_count(layer_sizes):
+    sizes = list(layer_sizes)
+    weights = sum(a * b for a, b in zip(sizes[:-1], sizes[1:]))
+    return weights + sum(set(sizes[1:]))
+"""}, {MLP}),
+]
+
 # =========================================================================== 05_pooling
 # Mistakes found in review (the first ones are in entries.py): a maximum that starts at 0 is right
 # on every window with a positive value, and most windows of random inputs have one.
@@ -938,7 +965,7 @@ W04 = [
         "for _ in range(steps):", "for _ in range(2 * steps):")}, {"test_maximise_unit"}),
 ]
 
-WRONG = W01B + W01C + W03B + W04 + W05A + W05B + W05P
+WRONG = W01 + W01B + W01C + W03B + W04 + W05A + W05B + W05P
 CORRECT = C01B + C01C + C03B + C05A + C05B
 
 # 05a's entries are many and alike: through nbgrader and the sandbox go those whose verdict could
