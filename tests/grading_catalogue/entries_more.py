@@ -747,6 +747,15 @@ W05A = [
     _e("1x1: bias broadcast along W (y + b)", _A, {"conv1x1": _c1x("""
     return np.einsum("kc,nchw->nkhw", w[:, :, 0, 0], x) + b
 """)}, {C1X}),
+    # Found by a hunt (session 16): w.squeeze() is right while C > 1, and no case had C = 1.
+    _e("1x1: weight matrix by w.squeeze() (fails at C = 1)", _A, {"conv1x1": _c1x("""
+    rows = x.transpose(0, 2, 3, 1).reshape(N * H * W, C) @ w.squeeze().T + b
+    return rows.reshape(N, H, W, K).transpose(0, 3, 1, 2)
+""")}, {C1X}),
+    _e("1x1: np.squeeze(w) @ x.reshape(N, C, H * W) (fails at C = 1)", _A, {"conv1x1": _c1x("""
+    y = np.squeeze(w) @ x.reshape(N, C, H * W)
+    return y.reshape(N, K, H, W) + b.reshape(1, K, 1, 1)
+""")}, {C1X}),
     _e("1x1: float64 output for float32 inputs (np.zeros)", _A, {"conv1x1": _c1x("""
     y = np.zeros((N, K, H, W))
     for k in range(K):
