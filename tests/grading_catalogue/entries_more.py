@@ -1,7 +1,7 @@
 """Catalogue entries of the assignments added with issue 14 (one section per assignment)."""
 from __future__ import annotations
 
-from .entries import REF_ASCENT, _e
+from .entries import REF_ASCENT, _e, _train
 
 # =========================================================================== 05b_learning
 SCE = "test_softmax_cross_entropy"
@@ -918,6 +918,16 @@ def mlp_param_count(layer_sizes):
 """}, {MLP}),
 ]
 
+# =========================================================================== 06_backprop
+# Found by a hunt (session 16): the graded digits came in the order of the test split, so a
+# predict that ignores x and returns the test labels (which the notebook shows) scored 100%.
+W06 = [
+    _e("predict ignores x: the test labels in their order", "06_backprop", {"train_network": _train("""
+def predict(x):
+    return np.resize(y_test, len(x))
+""")}, {"test_predict"}),
+]
+
 # =========================================================================== 05_pooling
 # Mistakes found in review (the first ones are in entries.py): a maximum that starts at 0 is right
 # on every window with a positive value, and most windows of random inputs have one.
@@ -974,7 +984,7 @@ W04 = [
         "for _ in range(steps):", "for _ in range(2 * steps):")}, {"test_maximise_unit"}),
 ]
 
-WRONG = W01 + W01B + W01C + W03B + W04 + W05A + W05B + W05P
+WRONG = W01 + W01B + W01C + W03B + W04 + W05A + W05B + W05P + W06
 CORRECT = C01B + C01C + C03B + C05A + C05B
 
 # 05a's entries are many and alike: through nbgrader and the sandbox go those whose verdict could
