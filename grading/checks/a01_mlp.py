@@ -53,6 +53,16 @@ def _mlp_case(label, sizes, kind=tuple):
         Variant("only the first layer counted: sum over every pair of consecutive sizes",
                 pairs[0][0] * pairs[0][1] + pairs[0][1]),
     ]
+    if len(set(sizes)) < len(sizes):
+        by_size = dict(pairs)                       # a dict keyed by n_in keeps one layer per width
+        found = [(a, sizes[sizes.index(a) + 1]) for a in sizes[:-1]]   # list.index finds the first
+        same = ("layers were told apart by their size (a dict keyed by size, or list.index): two layers "
+                "of the same width are different layers; pair each size with the next, "
+                "zip(sizes[:-1], sizes[1:])")
+        variants += [Variant(same, sum(a * b + b for a, b in by_size.items())),
+                     Variant(same, sum(a * b + b for a, b in found)),
+                     Variant("a set of sizes keeps one of two equal widths: every layer has its own n_out biases",
+                             sum(a * b for a, b in pairs) + sum(set(sizes[1:])))]
     check = scalar_check(expected, what=f"mlp_param_count({given_as(kind, sizes)})", variants=variants,
                          hint="sum over consecutive layers of n_in * n_out + n_out")
     return Case(label, (given_as(kind, sizes),), {}, expected, check)
@@ -60,7 +70,8 @@ def _mlp_case(label, sizes, kind=tuple):
 
 def mlp_cases(rng):
     cases = [_mlp_case("the worked example [784, 128, 10]", (784, 128, 10), list),
-             _mlp_case("a single layer (2, 3), a tuple", (2, 3), tuple)]
+             _mlp_case("a single layer (2, 3), a tuple", (2, 3), tuple),
+             _mlp_case("two hidden layers of the same width [784, 256, 256, 10]", (784, 256, 256, 10), list)]
     for depth, kind in ((3, list), (4, tuple), (5, list)):
         sizes = rng.integers(1, 300, size=depth)
         cases.append(_mlp_case(f"random network with {depth} layer sizes, a {kind.__name__}", sizes, kind))

@@ -79,11 +79,12 @@ def worked_example():
 def conv1x1_cases(rng):
     cases = [_conv1x1_case("the chapter's example: N=1, C=3, 4x4, K=2", *worked_example())]
     plan = [(2, 3, 5, 6, 4, np.float64), (3, 4, 4, 5, 7, np.float64), (1, 6, 1, 3, 2, np.float64),
-            (4, 16, 8, 9, 11, np.float64), (2, 5, 3, 7, 3, np.float32), (3, 8, 12, 6, 10, np.float32)]
+            (4, 16, 8, 9, 11, np.float64), (2, 5, 3, 7, 3, np.float32), (3, 8, 12, 6, 10, np.float32),
+            (2, 1, 4, 5, 6, np.float64)]   # C = 1, a grey image: w.squeeze() drops the channel axis too
     for N, C, K, H, W, dtype in plan:
         x, w, b = _random_conv1x1(rng, N, C, K, H, W, dtype)
         kind = "float32" if dtype == np.float32 else "float64"
-        note = ", C = K" if C == K else ""
+        note = ", C = K" if C == K else ", one input channel" if C == 1 else ""
         cases.append(_conv1x1_case(f"{kind}: N={N}, C={C}, K={K}, {H}x{W}{note}", x, w, b))
     N, C, H, W = (int(v) for v in rng.integers(2, 6, size=4))
     x, w, b = _random_conv1x1(rng, N, C, C, H, W + 1)

@@ -4,8 +4,8 @@ The classifier task: the notebook trains a small cnnlib network on the TRAINING 
 ``cnnlib.load_digits()`` and defines ``predict(x) -> labels``. At grading time the trusted
 process takes the TEST split (which the notebook is told not to train on), moves every digit
 by up to one pixel in each direction (zeros move in) and adds Gaussian noise, with a fresh
-random generator: the exact images graded on exist nowhere before grading. The network passes
-when it labels at least ``ACCURACY`` of them correctly.
+random generator, and shuffles them: the exact images graded on, and their order, exist nowhere
+before grading. The network passes when it labels at least ``ACCURACY`` of them correctly.
 """
 from functools import lru_cache
 
@@ -173,10 +173,11 @@ def _test_split():
 
 def predict_cases(rng):
     x_test, y_test = _test_split()
-    labels = np.tile(y_test, DRAWS)
     x = np.concatenate([move_and_noise(x_test, rng) for _ in range(DRAWS)])
+    order = rng.permutation(len(x))   # in a fresh order: labels stored in the test split's order score ~10%
+    x, labels = x[order], np.tile(y_test, DRAWS)[order]
     return [Case(f"{len(y_test)} held-back digits, each moved {DRAWS} times by up to one pixel, "
-                 f"with noise (need accuracy >= {fmt_num(ACCURACY)})", (x,), {}, labels,
+                 f"with noise, in a random order (need accuracy >= {fmt_num(ACCURACY)})", (x,), {}, labels,
                  _predict_check(labels, ACCURACY))]
 
 

@@ -1,7 +1,7 @@
 """Catalogue entries of the assignments added with issue 14 (one section per assignment)."""
 from __future__ import annotations
 
-from .entries import REF_ASCENT, REF_CONV2D_LOOPS, _e
+from .entries import REF_ASCENT, REF_CONV2D_LOOPS, _e, _train
 
 # =========================================================================== 05b_learning
 SCE = "test_softmax_cross_entropy"
@@ -747,6 +747,15 @@ W05A = [
     _e("1x1: bias broadcast along W (y + b)", _A, {"conv1x1": _c1x("""
     return np.einsum("kc,nchw->nkhw", w[:, :, 0, 0], x) + b
 """)}, {C1X}),
+    # Found by a hunt (session 16): w.squeeze() is right while C > 1, and no case had C = 1.
+    _e("1x1: weight matrix by w.squeeze() (fails at C = 1)", _A, {"conv1x1": _c1x("""
+    rows = x.transpose(0, 2, 3, 1).reshape(N * H * W, C) @ w.squeeze().T + b
+    return rows.reshape(N, H, W, K).transpose(0, 3, 1, 2)
+""")}, {C1X}),
+    _e("1x1: np.squeeze(w) @ x.reshape(N, C, H * W) (fails at C = 1)", _A, {"conv1x1": _c1x("""
+    y = np.squeeze(w) @ x.reshape(N, C, H * W)
+    return y.reshape(N, K, H, W) + b.reshape(1, K, 1, 1)
+""")}, {C1X}),
     _e("1x1: float64 output for float32 inputs (np.zeros)", _A, {"conv1x1": _c1x("""
     y = np.zeros((N, K, H, W))
     for k in range(K):
@@ -882,6 +891,43 @@ def dilated_receptive_field(sizes, dilations):
 """}),
 ]
 
+# =========================================================================== 01_mlp
+# Found by a hunt (session 16): the random sizes (1 to 300) almost never repeat, so looking a layer
+# up by its width was right on every case but one seed in 50.
+MLP = "test_mlp_param_count"
+W01 = [
+    _e("mlp: next width found by list.index (two equal widths)", "01_mlp", {"mlp_param_count": """
+def mlp_param_count(layer_sizes):
+    sizes = list(layer_sizes)
+    total = 0
+    for n_in in sizes[:-1]:
+        n_out = sizes[sizes.index(n_in) + 1]
+        total += n_in * n_out + n_out
+    return total
+"""}, {MLP}),
+    _e("mlp: layers in a dict keyed by the input width", "01_mlp", {"mlp_param_count": """
+def mlp_param_count(layer_sizes):
+    layers = {n_in: n_out for n_in, n_out in zip(layer_sizes[:-1], layer_sizes[1:])}
+    return sum(n_in * n_out + n_out for n_in, n_out in layers.items())
+"""}, {MLP}),
+    _e("mlp: biases summed over a set of the widths", "01_mlp", {"mlp_param_count": """
+def mlp_param_count(layer_sizes):
+    sizes = list(layer_sizes)
+    weights = sum(a * b for a, b in zip(sizes[:-1], sizes[1:]))
+    return weights + sum(set(sizes[1:]))
+"""}, {MLP}),
+]
+
+# =========================================================================== 06_backprop
+# Found by a hunt (session 16): the graded digits came in the order of the test split, so a
+# predict that ignores x and returns the test labels (which the notebook shows) scored 100%.
+W06 = [
+    _e("predict ignores x: the test labels in their order", "06_backprop", {"train_network": _train("""
+def predict(x):
+    return np.resize(y_test, len(x))
+""")}, {"test_predict"}),
+]
+
 # =========================================================================== 05_pooling
 # Mistakes found in review (the first ones are in entries.py): a maximum that starts at 0 is right
 # on every window with a positive value, and most windows of random inputs have one.
@@ -952,7 +998,7 @@ def conv_output_size(n, f, padding, stride):
         "def conv2d(x, w, b, stride=1, padding=0):", "def conv2d(x, w, b, padding=0, stride=1):")}, {"test_conv2d"}),
 ]
 
-WRONG = W01B + W01C + W03 + W03B + W04 + W05A + W05B + W05P
+WRONG = W01 + W01B + W01C + W03 + W03B + W04 + W05A + W05B + W05P + W06
 CORRECT = C01B + C01C + C03B + C05A + C05B
 
 # 05a's entries are many and alike: through nbgrader and the sandbox go those whose verdict could
