@@ -68,13 +68,21 @@ def shape_variants(shape, layer):
               ((N, K, _floor(H, Fh, P, S, True), _floor(W, Fw, P, S, True)), "ceil instead of floor: a window that does not fit is dropped"),
               ((N, K, Ho - 1, Wo - 1), "the +1 is missing: H_out = (H + 2P - Fh) // S + 1"),
               ((N, K, _floor(H, Fw, P, S), _floor(W, Fh, P, S)), "Fh and Fw swapped: Fh runs along H (rows), Fw along W"),
-              ((N, K, _floor(H, Fh, P, S), _floor(W, Fh, P, S)), "the kernel is taken as square (Fh x Fh): use Fw for W")]
+              ((N, K, _floor(H, Fh, P, S), _floor(W, Fh, P, S)), "the kernel is taken as square (Fh x Fh): use Fw for W"),
+              ((N, K, (H - Fh) // S + 1 + 2 * P // S, (W - Fw) // S + 1 + 2 * P // S),
+               "the padding was added after the floor division: H_out = (H + 2P - Fh) // S + 1"),
+              ((N, K, (H + 2 * P - Fh + 1) // S, (W + 2 * P - Fw + 1) // S),
+               "the +1 belongs after the floor division: H_out = (H + 2P - Fh) // S + 1")]
     elif kind == "maxpool":
         N, C, H, W = shape
         _, size, S = layer
         v += [((N, C, _floor(H, size, 0, S, True), _floor(W, size, 0, S, True)), "ceil instead of floor: a window that does not fit is dropped"),
               ((N, C, H // size, W // size), "the stride is ignored: H_out = (H - size) // stride + 1"),
-              ((N, C, H - size + 1, W - size + 1), "the stride is ignored: H_out = (H - size) // stride + 1")]
+              ((N, C, H - size + 1, W - size + 1), "the stride is ignored: H_out = (H - size) // stride + 1"),
+              ((N, C, (H - S) // size + 1, (W - S) // size + 1),
+               "size and stride are swapped: a layer is (\"maxpool\", size, stride), H_out = (H - size) // stride + 1"),
+              ((N, C, (H - size + 1) // S, (W - size + 1) // S),
+               "the +1 belongs after the floor division: H_out = (H - size) // stride + 1")]
     elif kind == "flatten":
         v += [((math.prod(shape[1:]),), "the batch axis N is missing: flatten gives (N, C*H*W)"),
               ((math.prod(shape),), "the batch axis was flattened too: flatten gives (N, C*H*W)")]
@@ -157,6 +165,12 @@ LAYER_EXAMPLES = [
     ((4, 3, 5, 7), ("flatten",), "flatten, N=4, non-square 5x7 maps"),
     ((2, 1024), ("dense", 10), "dense 1024 -> 10, N=2"),
     ((7, 30), ("dense", 4), "dense 30 -> 4, N=7"),
+    # found by a hunt (session 16): stride 3 with padding 1, where adding 2P // S after the floor
+    # division falls short; and a pooling whose stride is not its size, where (H - size + 1) // S
+    # and a swapped size and stride fall short (the pooling above has a stride of 1 or its size)
+    ((2, 3, 10, 13), ("conv", 5, 3, 2, 3, 1), "non-square 10x13 input, 3x2 kernel, stride 3, padding 1 "
+                                                "(2P smaller than the stride)"),
+    ((3, 5, 11, 8), ("maxpool", 3, 2), "max pooling 3x3, stride 2 (not the size), on a non-square 11x8 map"),
 ]
 
 
@@ -230,12 +244,19 @@ SECOND_NET = (("conv", 6, 5, 3, 1, 0), ("relu",), ("maxpool", 2, 2), ("conv", 12
               ("maxpool", 3, 2), ("flatten",), ("dense", 5))
 
 
+#: a stride of 3 with padding 1, then a pooling whose stride is not its size (see LAYER_EXAMPLES):
+#: every layer's shape is checked again in the summary, so its slips must show there too
+THIRD_NET = (("conv", 4, 3, 2, 3, 1), ("relu",), ("maxpool", 3, 2), ("flatten",), ("dense", 7))
+
+
 def summary_cases(rng):
     cases = [_summary_case("the worked example: the book's network on 2 digits (1x8x8)", (2, 1, 8, 8), BOOK_NET),
              _summary_case("conv-relu-pool twice on 3 non-square 3x28x20 images", (3, 3, 28, 20), SECOND_NET),
              # every layer kind, pooling too, as a list in every draw
              _summary_case("conv-relu-pool twice on 3 non-square 3x28x20 images, given as lists", (3, 3, 28, 20),
-                           SECOND_NET, list)]
+                           SECOND_NET, list),
+             _summary_case("conv with stride 3 and padding 1, max pooling 3x3 with stride 2, on 2 non-square "
+                           "2x12x19 images", (2, 2, 12, 19), THIRD_NET)]
     for kind in (list, tuple, list):
         shape, layers = _random_layers(rng)
         cases.append(_summary_case(f"random network of {len(layers)} layers on {shape}, given as {kind.__name__}s",

@@ -495,6 +495,18 @@ def pipeline_summary(input_shape, layers):
 def pipeline_summary(input_shape, layers):
     return [(layer_output_shape(input_shape, layer), layer_param_count(input_shape, layer)) for layer in layers]
 """}, {SUM}),
+    # Found by a hunt (session 16): right whenever 2P is a multiple of the stride (44 of 50 seeds)
+    _e("shape: padding added after the floor division, 2P // S", _B, {"layer_output_shape": _shape_fn(
+        "return (N, K, (H - Fh) // stride + 1 + 2 * padding // stride, (W - Fw) // stride + 1 + 2 * padding // stride)")},
+       {SHP, SUM}),
+    # Found by a hunt (session 16): right when the stride is 1, or 2 on an odd H - size (15 of 50 seeds)
+    _e("shape: pooling as (H - size + 1) // stride", _B, {"layer_output_shape": _shape_fn(
+        "return (N, K, (H + 2 * padding - Fh) // stride + 1, (W + 2 * padding - Fw) // stride + 1)",
+        pool_line="return (N, C, (H - size + 1) // stride, (W - size + 1) // stride)")}, {SHP, SUM}),
+    # Found by a hunt (session 16): the summary's fixed networks could not tell (2 of 50 seeds)
+    _e("shape: pooling size and stride swapped", _B, {"layer_output_shape": _shape_fn(
+        "return (N, K, (H + 2 * padding - Fh) // stride + 1, (W + 2 * padding - Fw) // stride + 1)",
+        pool_line="return (N, C, (H - stride) // size + 1, (W - stride) // size + 1)")}, {SHP, SUM}),
 ]
 
 C01B = [
