@@ -37,7 +37,7 @@ def counts(H, W, C, K, Fh, Fw, stride=1, padding=0):
     return Ho * Wo * conv, conv
 
 
-def _count_case(label, H, W, C, K, Fh, Fw, stride=1, padding=0, defaults=False):
+def _count_case(label, H, W, C, K, Fh, Fw, stride=1, padding=0, defaults=False, positional=False):
     local, conv = counts(H, W, C, K, Fh, Fw, stride, padding)
     positions = local // conv          # H_out * W_out
     full = H * W * conv
@@ -59,8 +59,9 @@ def _count_case(label, H, W, C, K, Fh, Fw, stride=1, padding=0, defaults=False):
         ("local", count_check(local, what="the locally connected count", variants=local_variants)),
         ("conv", count_check(conv, what="the convolution's count", variants=conv_variants)),
     ], what="local_and_conv_params", arrays=True)
-    kw = {} if defaults else {"stride": stride, "padding": padding}
-    return Case(label, (H, W, C, K, Fh, Fw), kw, (local, conv), check)
+    kw = {} if defaults or positional else {"stride": stride, "padding": padding}
+    args = (H, W, C, K, Fh, Fw) + ((stride, padding) if positional else ())
+    return Case(label, args, kw, (local, conv), check)
 
 
 def count_cases(rng):
@@ -70,7 +71,13 @@ def count_cases(rng):
              _count_case("non-square 28x20 input, 3 channels, 6 filters 5x3, stride 2 (does not divide)",
                          28, 20, 3, 6, 5, 3, 2, 0),
              _count_case("non-square 9x13 input, 4 channels, 5 filters 2x4, stride 3, padding 2",
-                         9, 13, 4, 5, 2, 4, 3, 2)]
+                         9, 13, 4, 5, 2, 4, 3, 2),
+             # found by a hunt (session 16): 2P smaller than the stride, where adding 2P // S after
+             # the floor division falls short; stride and padding given by position, in the order
+             # of the signature
+             _count_case("non-square 14x11 input, 2 channels, 3 filters 3x2, stride 3, padding 1 (2P smaller "
+                         "than the stride), stride and padding given by position", 14, 11, 2, 3, 3, 2, 3, 1,
+                         positional=True)]
     for _ in range(3):
         H, W = (int(v) for v in rng.integers(6, 40, size=2))
         C, K = int(rng.integers(2, 9)), int(rng.integers(2, 33))

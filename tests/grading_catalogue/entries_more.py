@@ -677,6 +677,21 @@ def equivariance_error(op, x, dy, dx):
         image = x[n:n + 1]
         return float(np.max(np.abs(op(shift(image, dy, dx)) - shift(op(image), dy, dx))))
 """}, {EQV}),
+    # Found by a hunt (session 16): right when 2P is a multiple of the stride (33 of 50 seeds)
+    _e("local params: padding added after the floor division, 2P // S", _C, {"local_and_conv_params": _lcp("""
+    H_out = (H - Fh) // stride + 2 * padding // stride + 1
+    W_out = (W - Fw) // stride + 2 * padding // stride + 1
+    conv = K * (C * Fh * Fw + 1)
+    return H_out * W_out * conv, conv
+""")}, {LCP}),
+    # Found by a hunt (session 16): every case gave stride and padding by name (50 of 50 seeds)
+    _e("local params: signature with padding before stride", _C, {"local_and_conv_params": """
+def local_and_conv_params(H, W, C, K, Fh, Fw, padding=0, stride=1):
+    H_out = (H + 2 * padding - Fh) // stride + 1
+    W_out = (W + 2 * padding - Fw) // stride + 1
+    conv = K * (C * Fh * Fw + 1)
+    return H_out * W_out * conv, conv
+"""}, {LCP}),
 ]
 
 C01C = [
