@@ -16,7 +16,9 @@ others do not: ``x + 1`` (zeros move in, so the shifted output has 0 where the o
 shifted input has 1: error 1), a mirror image, and a weight that depends on the column. A running
 sum along each row commutes with a move right but not with a move left: the only operation whose
 error depends on the direction of the move, so the only one that tells (dy, dx) from (-dy, -dx)
-on both sides (a reversed `shift` moves both sides the other way).
+on both sides (a reversed `shift` moves both sides the other way). One more ReLU case has no zero
+border: there ``np.roll`` on the input differs from `shift` (with the border they agree), while
+ReLU still commutes exactly with a shift that moves zeros in.
 """
 import numpy as np
 
@@ -196,6 +198,8 @@ def _error_case(label, name, x, dy, dx):
          "that your shift moves dy > 0 down and dx > 0 right"),
         (float(np.max(np.abs(op(np.roll(x, (dy, dx), axis=(2, 3))) - np.roll(op(x), (dy, dx), axis=(2, 3))))),
          "np.roll wraps around; use your shift, where zeros move in"),
+        (float(np.max(np.abs(op(np.roll(x, (dy, dx), axis=(2, 3))) - shift_ref(op(x), dy, dx)))),
+         "the input was moved with np.roll, which wraps around: shift both sides with your shift"),
         (float(np.mean(np.abs(diff))), "that is the mean difference; return the LARGEST absolute difference"),
         (float(np.sum(np.abs(diff))),
          "that is the sum of the differences; return the LARGEST absolute difference"),
@@ -211,8 +215,10 @@ def _error_case(label, name, x, dy, dx):
 
 
 #: The operations whose error is not 0 or 1 everywhere, and the sign of their largest difference.
-#: Their cases have N >= 2 and C >= 2 with image 0 and channel 0 blank, so a maximum over one image
-#: (a `return` inside the loop over the batch) or one channel is 0, not the largest difference; and
+#: Their cases have N >= 3 and C >= 3 with image 0 and channel 0 blank, so a maximum over one image
+#: (a `return` inside the loop over the batch) or one channel is 0, not the largest difference; the
+#: last image is half the second, and so is the last channel (these operations are linear), so a
+#: loop that keeps the last image's or channel's error falls short too; and
 #: x is negated where needed so that the largest difference is positive for one and negative for
 #: the other: a maximum without abs (either way round, or its abs) falls short in one of them.
 VARIES = {"mirror": 1.0, "times_column": -1.0}
@@ -241,16 +247,30 @@ def error_cases(rng):
             ("running_sum", 1, -2, "a running sum moved left: zeros move in where it holds the row's total"),
             ("running_sum", -1, 3, "a running sum moved right commutes: zeros move in where it is 0")]
     for name, dy, dx, what in plan:
-        low = 2 if name in VARIES else 1
-        N, C = int(rng.integers(low, 4)), int(rng.integers(low, 4))
+        low, high = (3, 5) if name in VARIES else (1, 4)
+        N, C = int(rng.integers(low, high)), int(rng.integers(low, high))
         H, W = (int(v) for v in rng.integers(4, 9, size=2))
         x = bordered(rng, N, C, H, W, max(abs(dy), abs(dx)) + 2)
         blank = ""
         if name in VARIES:
             x[0], x[:, 0] = 0.0, 0.0
+            x[:, -1] = 0.5 * x[:, 1]
+            x[-1] = 0.5 * x[1]
             x = _signed(name, x, dy, dx)
-            blank = f", blank image 0 and channel 0, largest difference {'>' if VARIES[name] > 0 else '<'} 0"
+            blank = (f", blank image 0 and channel 0, the last image and channel half the second ones, largest "
+                     f"difference {'>' if VARIES[name] > 0 else '<'} 0")
         cases.append(_error_case(f"{name}, N={N}, C={C}{blank}, moved by ({dy}, {dx}): {what}", name, x, dy, dx))
+    # without a zero border, np.roll on one side only wraps content around where shift moves zeros
+    # in (with the border, rolling and shifting the input agree): ReLU still commutes exactly. The
+    # rows and the column that wrap around hold small values, so the error of a roll is not also
+    # the largest value of x (what comparing without a shift, or shifting the other way, gives).
+    N, C = (int(v) for v in rng.integers(2, 4, size=2))
+    H, W = (int(v) for v in rng.integers(4, 9, size=2))
+    x = rng.normal(size=(N, C, H, W))
+    x[:, :, -2:] *= 0.1
+    x[:, :, :, 0] *= 0.1
+    cases.append(_error_case(f"relu, N={N}, C={C}, images WITHOUT a zero border, moved by (2, -1): ReLU commutes "
+                             "with a shift where zeros move in (ReLU of 0 is 0)", "relu", x, 2, -1))
     return cases
 
 

@@ -692,6 +692,25 @@ def local_and_conv_params(H, W, C, K, Fh, Fw, padding=0, stride=1):
     conv = K * (C * Fh * Fw + 1)
     return H_out * W_out * conv, conv
 """}, {LCP}),
+    # Found by a hunt (session 16): with the zero border, rolling the input equals shifting it (50 of 50)
+    _e("equivariance: the input moved with np.roll, the output with shift", _C, {"equivariance_error": """
+def equivariance_error(op, x, dy, dx):
+    return float(np.max(np.abs(op(np.roll(x, (dy, dx), axis=(2, 3))) - shift(op(x), dy, dx))))
+"""}, {EQV}),
+    # Found by a hunt (session 16): right when the last image held the largest difference (17 of 50)
+    _e("equivariance: a loop over the images keeps the last image's error", _C, {"equivariance_error": """
+def equivariance_error(op, x, dy, dx):
+    for n in range(x.shape[0]):
+        err = np.max(np.abs(op(shift(x[n:n + 1], dy, dx)) - shift(op(x[n:n + 1]), dy, dx)))
+    return float(err)
+"""}, {EQV}),
+    # Found by a hunt (session 16): right when the last channel held the largest difference (16 of 50)
+    _e("equivariance: a loop over the channels keeps the last channel's error", _C, {"equivariance_error": """
+def equivariance_error(op, x, dy, dx):
+    for c in range(x.shape[1]):
+        err = np.max(np.abs(op(shift(x[:, c:c + 1], dy, dx)) - shift(op(x[:, c:c + 1]), dy, dx)))
+    return float(err)
+"""}, {EQV}),
 ]
 
 C01C = [
