@@ -95,6 +95,7 @@ def shift_ref(x, dy, dx):
     """x (N, C, H, W) moved down by dy and right by dx (negative: up, left); zeros move in."""
     x = np.asarray(x)
     H, W = x.shape[-2:]
+    dy, dx = max(-H, min(dy, H)), max(-W, min(dx, W))     # a move by the whole size or more leaves 0
     out = np.zeros_like(x)
     out[..., max(dy, 0):H + min(dy, 0), max(dx, 0):W + min(dx, 0)] = \
         x[..., max(-dy, 0):H - max(dy, 0), max(-dx, 0):W - max(dx, 0)]
@@ -128,6 +129,12 @@ def shift_cases(rng):
                                  rng.normal(size=shape), dy, dx))
     cases.append(_shift_case("float32, N=2, C=2, 5x6 input, moved by (-2, 3)",
                              rng.normal(size=(2, 2, 5, 6)).astype(np.float32), -2, 3))
+    # found by a hunt (session 16): slices such as out[..., dy:] = x[..., :H - dy] fail (or wrap) once
+    # the move is longer than the image: everything leaves the frame, only zeros remain
+    for shape, dy, dx, what in [((2, 2, 4, 6), 5, 1, "5 rows down, more than the 4 rows of the image"),
+                                ((1, 3, 5, 3), -1, -5, "5 columns left, more than the 3 columns of the image")]:
+        cases.append(_shift_case(f"N={shape[0]}, C={shape[1]}, {shape[2]}x{shape[3]} input, moved by ({dy}, {dx}): "
+                                 f"{what}: only zeros remain", rng.normal(size=shape), dy, dx))
     return cases
 
 

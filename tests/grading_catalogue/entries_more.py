@@ -692,6 +692,16 @@ def local_and_conv_params(H, W, C, K, Fh, Fw, padding=0, stride=1):
     conv = K * (C * Fh * Fw + 1)
     return H_out * W_out * conv, conv
 """}, {LCP}),
+    # Found by a hunt (session 16): the reference's own slices until then; no case moved further
+    # than the image (50 of 50 seeds); x[..., :H - dy] counts from the end when dy > H
+    _e("shift: slices that fail for a move longer than the image", _C, {"shift": """
+def shift(x, dy, dx):
+    H, W = x.shape[2], x.shape[3]
+    out = np.zeros_like(x)
+    out[:, :, max(dy, 0):H + min(dy, 0), max(dx, 0):W + min(dx, 0)] = \\
+        x[:, :, max(-dy, 0):H - max(dy, 0), max(-dx, 0):W - max(dx, 0)]
+    return out
+"""}, {SHF}, visible=True),
     # Found by a hunt (session 16): with the zero border, rolling the input equals shifting it (50 of 50)
     _e("equivariance: the input moved with np.roll, the output with shift", _C, {"equivariance_error": """
 def equivariance_error(op, x, dy, dx):
