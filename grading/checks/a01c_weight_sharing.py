@@ -251,7 +251,7 @@ def error_cases(rng):
             ("times_column", -2, -1, "a column weight does not commute"),
             # the only operation whose error changes with the direction: it tells a move by
             # (-dy, -dx) on both sides (or a reversed shift) from the move asked for
-            ("running_sum", 1, -2, "a running sum moved left: zeros move in where it holds the row's total"),
+            ("running_sum", 1, -1, "a running sum moved left by 1: zeros move in where it holds the row's total"),
             ("running_sum", -1, 3, "a running sum moved right commutes: zeros move in where it is 0")]
     for name, dy, dx, what in plan:
         low, high = (3, 5) if name in VARIES else (1, 4)
