@@ -64,13 +64,30 @@ def _kw(size, stride):
     return kw
 
 
+def _call(args, size, stride, call):
+    """(args, kwargs) of one call: size and stride by keyword (the default), both by position
+    ("position"), or neither ("defaults": size=2 and stride=None left to the signature)."""
+    if call == "position":
+        return args + (size, stride), {}
+    if call == "defaults":
+        return args, {}
+    return args, _kw(size, stride)
+
+
+#: a signature (x, stride=None, size=2) passes every call that names its arguments
+SWAPPED = ("size and stride were swapped: the signature is ({}size=2, stride=None), size first, "
+           "and a call may give both by position")
+NO_DEFAULT_SIZE = ("the default window is size=2: a call with x alone must pool 2x2 windows "
+                   "(keep the signature's defaults, size=2, stride=None)")
+
+
 #: a maximum that starts at 0 (`best = 0`, np.maximum on np.zeros) is right wherever a window holds a
 #: positive value: only a window of negative values tells it
 FROM_ZERO = ("the maximum started at 0 (e.g. `best = 0`, or np.maximum with an array of zeros): a window of "
              "negative values has a negative maximum; start from the window's first value (or -np.inf)")
 
 
-def _forward_case(fn_name, x, size, stride, label=None):
+def _forward_case(fn_name, x, size, stride, label=None, call="keywords"):
     ref = cnnlib.max_pool2d if fn_name == "max_pool2d" else cnnlib.avg_pool2d
     op, other = (np.max, np.mean) if fn_name == "max_pool2d" else (np.mean, np.max)
     s = size if stride is None else stride
@@ -106,11 +123,16 @@ def _forward_case(fn_name, x, size, stride, label=None):
                                 "(x[i*S : i*S + size]), one was left out", pool_loops(x, size, s, op, window=size - 1)))
     variants.append(Variant("one row and one column short: H_out = (H - size) // stride + 1",
                             shape=(N, C, expected.shape[2] - 1, expected.shape[3] - 1)))
+    if call == "position" and stride is not None and stride != size:
+        variants.insert(0, Variant(SWAPPED.format("x, "), ref(x, size=stride, stride=size)))
+    if call == "defaults":
+        variants.insert(0, Variant(NO_DEFAULT_SIZE, shape=(N, C, _size(H, 3, 3), _size(W, 3, 3))))
     variants = [v for v in variants if v.value is not None or v.shape is not None]
     check = array_check(expected, what=f"{fn_name} output", variants=variants,
                         shape_hint="(N, C, H_out, W_out) with H_out = (H - size) // stride + 1",
                         dtype=x.dtype)
-    return Case(_named(label, x, size, stride), (x,), _kw(size, stride), expected, check)
+    args, kwargs = _call((x,), size, stride, call)
+    return Case(_named(label, x, size, stride), args, kwargs, expected, check)
 
 
 def _shapes(rng):
@@ -133,14 +155,23 @@ def max_cases(rng):
     cases = [_forward_case("max_pool2d", EXAMPLE_X, 2, None, "the worked example: 4x4 input, window 2"),
              _forward_case("max_pool2d", EXAMPLE_X, 3, 1, "the worked example, window 3, stride 1 (overlapping)")]
     cases += [_forward_case("max_pool2d", x, size, stride) for x, size, stride in _shapes(rng)]
-    return cases
+    return cases + _call_cases("max_pool2d", rng)
+
+
+def _call_cases(fn_name, rng):
+    """Two calls that do not name size and stride: both by position, and x alone (the defaults)."""
+    x = rng.normal(size=(2, 2, 9, 8))
+    return [_forward_case(fn_name, x, 3, 2, f"size 3 and stride 2 given by position: {fn_name}(x, 3, 2)",
+                          call="position"),
+            _forward_case(fn_name, x, 2, None, f"x alone: {fn_name}(x), the defaults size=2, stride=None",
+                          call="defaults")]
 
 
 def avg_cases(rng):
     cases = [_forward_case("avg_pool2d", EXAMPLE_X, 2, None, "the worked example: 4x4 input, window 2"),
              _forward_case("avg_pool2d", EXAMPLE_X, 3, 1, "the worked example, window 3, stride 1 (overlapping)")]
     cases += [_forward_case("avg_pool2d", x, size, stride) for x, size, stride in _shapes(rng)]
-    return cases
+    return cases + _call_cases("avg_pool2d", rng)
 
 
 # --------------------------------------------------------------------------- backward
@@ -175,7 +206,7 @@ def backward_loops(dout, x, size, stride, rule="first", assign=False):
     return dx
 
 
-def _backward_case(x, size, stride, dout, label=None):
+def _backward_case(x, size, stride, dout, label=None, call="keywords"):
     s = size if stride is None else stride
     expected = cnnlib.max_pool2d_backward(dout, x, size=size, stride=stride)
     variants = [
@@ -197,7 +228,8 @@ def _backward_case(x, size, stride, dout, label=None):
                                                                       stride=stride)))
     check = array_check(expected, what="max_pool2d_backward dx", variants=variants,
                         shape_hint="dx has the shape of x", dtype=x.dtype)
-    return Case(_named(label, x, size, stride), (dout, x), _kw(size, stride), expected, check)
+    args, kwargs = _call((dout, x), size, stride, call)
+    return Case(_named(label, x, size, stride), args, kwargs, expected, check)
 
 
 def _dout_for(rng, x, size, stride):
@@ -221,14 +253,19 @@ def backward_cases(rng):
     cases.append(_backward_case(tie, 2, None, _dout_for(rng, tie, 2, None) + 3.0, "a window full of tied maxima"))
     for x, size, stride in _shapes(rng):
         cases.append(_backward_case(x, size, stride, _dout_for(rng, x, size, stride)))
+    x = rng.normal(size=(2, 2, 9, 8))
+    cases.append(_backward_case(x, 3, 2, _dout_for(rng, x, 3, 2), "size 3 and stride 2 given by position: "
+                                "max_pool2d_backward(dout, x, 3, 2)", call="position"))
+    cases.append(_backward_case(x, 2, None, _dout_for(rng, x, 2, None), "dout and x alone: "
+                                "max_pool2d_backward(dout, x), the defaults size=2, stride=None", call="defaults"))
     return cases
 
 
 CHECKS = [
     Check("test_max_pool2d", ASSIGNMENT, "max_pool2d", "function", max_cases,
-          cell="max_pool2d", params=("x",), points=4),
+          cell="max_pool2d", params=("x", "size", "stride"), points=4),
     Check("test_avg_pool2d", ASSIGNMENT, "avg_pool2d", "function", avg_cases,
-          cell="avg_pool2d", params=("x",), points=3),
+          cell="avg_pool2d", params=("x", "size", "stride"), points=3),
     Check("test_max_pool2d_backward", ASSIGNMENT, "max_pool2d_backward", "function", backward_cases,
-          cell="max_pool2d_backward", params=("dout", "x"), points=6),
+          cell="max_pool2d_backward", params=("dout", "x", "size", "stride"), points=6),
 ]

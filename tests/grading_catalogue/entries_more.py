@@ -992,6 +992,8 @@ def predict(x):
 ]
 
 # =========================================================================== 05_pooling
+from .entries import REF_BACKWARD_LOOPS, REF_MAX_LOOPS  # noqa: E402  (kept here: one section per assignment)
+
 # Mistakes found in review (the first ones are in entries.py): a maximum that starts at 0 is right
 # on every window with a positive value, and most windows of random inputs have one.
 W05P = [
@@ -1032,6 +1034,21 @@ def max_pool2d_backward(dout, x, size=2, stride=None):
                     dx[n, c, i * stride + at[0], j * stride + at[1]] += dout[n, c, i, j]
     return dx
 '''}, {"test_max_pool2d_backward"}),
+    # Found by a hunt (session 16): every case named size and stride, so their order in the
+    # signature and the default size were never seen; calls f(x, 3, 2) and f(x) now are.
+    _e("max pool: signature (x, stride=None, size=2)", "05_pooling", {"max_pool2d": REF_MAX_LOOPS.replace(
+        "def max_pool2d(x, size=2, stride=None):", "def max_pool2d(x, stride=None, size=2):")}, {"test_max_pool2d"}),
+    _e("max pool: no default size (x, size, stride=None)", "05_pooling", {"max_pool2d": REF_MAX_LOOPS.replace(
+        "def max_pool2d(x, size=2, stride=None):", "def max_pool2d(x, size, stride=None):")}, {"test_max_pool2d"}),
+    _e("avg pool: signature (x, stride=None, size=2)", "05_pooling", {"avg_pool2d": REF_MAX_LOOPS.replace(
+        "def max_pool2d(x, size=2, stride=None):", "def avg_pool2d(x, stride=None, size=2):").replace(
+        "np.max(", "np.mean(")}, {"test_avg_pool2d"}),
+    _e("max backward: signature (dout, x, stride=None, size=2)", "05_pooling", {"max_pool2d_backward": REF_BACKWARD_LOOPS.replace(
+        "def max_pool2d_backward(dout, x, size=2, stride=None):", "def max_pool2d_backward(dout, x, stride=None, size=2):")},
+       {"test_max_pool2d_backward"}),
+    _e("max backward: no default size (dout, x, size, stride=None)", "05_pooling", {"max_pool2d_backward": REF_BACKWARD_LOOPS.replace(
+        "def max_pool2d_backward(dout, x, size=2, stride=None):", "def max_pool2d_backward(dout, x, size, stride=None):")},
+       {"test_max_pool2d_backward"}),
 ]
 
 # =========================================================================== 04_features
