@@ -98,6 +98,8 @@ def _sgd_case(label, W, b, x, y, lr):
         Variant("the learning rate is missing: W_new = W - lr * dW", W64 - dW if lr != 1 else None),
         Variant("dW was not divided by N (use the dscores of part 1, already divided by N)",
                 W64 - lr * dW * N if N > 1 else None),
+        Variant("the gradient was clipped (or normalised) to norm 1: the step is lr * dW, whatever its size",
+                W64 - lr * dW / np.linalg.norm(dW) if np.linalg.norm(dW) > 1 else None),
         Variant("dW = x.T @ dscores has the shape of W (D, M)", shape=W.shape[::-1] if W.shape[0] != W.shape[1] else None),
     ]
     b_variants = [
@@ -132,6 +134,11 @@ def sgd_cases(rng):
         cases.append(_sgd_case(f"random: N={N} examples, D={D} features, M={M} classes, lr={lr}",
                                rng.normal(size=(D, M)), rng.normal(size=M), rng.normal(size=(N, D)),
                                rng.integers(0, M, size=N), lr))
+    # features on a large scale, each label the class with the LOWEST score: the gradient is large
+    # (a step that clips or normalises the gradient is right only while its norm stays below 1)
+    W, b, x = rng.normal(size=(3, 4)), rng.normal(size=4), 10.0 * rng.normal(size=(6, 3))
+    cases.append(_sgd_case("large features (x ~ 10) and every label the least likely class: a large "
+                           "gradient, N=6, D=3, M=4, lr=0.01", W, b, x, np.argmin(x @ W + b, axis=1), 0.01))
     f32 = lambda a: a.astype(np.float32)
     cases.append(_sgd_case("float32: N=3, D=4, M=3, lr=0.05", f32(rng.normal(size=(4, 3))),
                            f32(rng.normal(size=3)), f32(rng.normal(size=(3, 4))),

@@ -113,6 +113,15 @@ def sgd_step(W, b, x, y, lr):
     loss, dscores = softmax_cross_entropy(x @ W + b, y)
     return W - lr * (dscores.T @ x), b - lr * dscores.sum(axis=0), loss
 '''}, {SGD}, visible=True),
+    # Found by a hunt (session 16): no case had a gradient of norm above 1, so clipping it there
+    # changed nothing; a case with large features and unlikely labels now has one.
+    _e("sgd: the gradient clipped to norm 1", "05b_learning", {"sgd_step": '''
+def sgd_step(W, b, x, y, lr):
+    loss, dscores = softmax_cross_entropy(x @ W + b, y)
+    dW = x.T @ dscores
+    dW = dW / max(1.0, np.linalg.norm(dW))
+    return W - lr * dW, b - lr * dscores.sum(axis=0), loss
+'''}, {SGD}),
     _e("sce: each row's mean subtracted, not its maximum", "05b_learning", {"softmax_cross_entropy": '''
 def softmax_cross_entropy(scores, y):
     N = scores.shape[0]
