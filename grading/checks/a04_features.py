@@ -120,6 +120,11 @@ def _edge_verdict(got):
     if np.min(fall_e) >= -tol or np.max(fall_e) > tol:
         return ("on a bright-to-dark vertical edge (bright left, dark right) the response should be "
                 f"negative, got values from {fmt_num(np.min(fall_e))} to {fmt_num(np.max(fall_e))}")
+    worst = float(horiz.ravel()[np.argmax(np.abs(horiz))])
+    if abs(worst) > 1e-4 * scale:   # a diagonal kernel passes every test above
+        return (f"on a horizontal edge (dark above, bright below) the response is {fmt_num(worst)}, expected 0: "
+                f"a vertical-edge kernel must not respond to horizontal edges (is it a diagonal one?); "
+                f"each ROW of weights must sum to 0 (row sums: {', '.join(fmt_num(v) for v in arr.sum(axis=1))})")
     return None
 
 

@@ -1068,6 +1068,16 @@ W04 = [
         "for _ in range(steps):", "for _ in range(1, steps):")}, {"test_maximise_unit"}),
     _e("maximise unit: one step too many (range(steps + 1))", "04_features", {"maximise_unit": REF_ASCENT.replace(
         "for _ in range(steps):", "for _ in range(steps + 1):")}, {"test_maximise_unit"}),
+    # Found by a hunt (session 16): a diagonal kernel is positive on a dark-to-bright vertical edge,
+    # negative on the reverse and 0 on flat regions; only a horizontal edge tells it apart.
+    _e("edge kernel: diagonal (Sobel x + Sobel y)", "04_features", {"vertical_edge_kernel": '''
+def vertical_edge_kernel():
+    return np.array([[-2.0, -2.0, 0.0], [-2.0, 0.0, 2.0], [0.0, 2.0, 2.0]])
+'''}, {"test_vertical_edge_kernel"}, visible=True),
+    _e("edge kernel: diagonal difference [[0, 1, 2], [-1, 0, 1], [-2, -1, 0]]", "04_features", {"vertical_edge_kernel": '''
+def vertical_edge_kernel():
+    return np.array([[0, 1, 2], [-1, 0, 1], [-2, -1, 0]])
+'''}, {"test_vertical_edge_kernel"}, visible=True),
     # Found by a hunt (session 15): more steps only climb higher, past the lower bound on the gain.
     _e("maximise unit: twice the steps (range(2 * steps))", "04_features", {"maximise_unit": REF_ASCENT.replace(
         "for _ in range(steps):", "for _ in range(2 * steps):")}, {"test_maximise_unit"}),
