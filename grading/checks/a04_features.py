@@ -147,10 +147,12 @@ def unit_response(x, w1, b1, w2, b2, k):
 
 
 def ascent(x0, w1, b1, w2, b2, k, steps, lr, max_norm, *, sign=1.0, relu_grad=True, project=True,
-           unit=None):
+           unit=None, momentum=0.0):
     """Projected gradient ascent on the input; the keywords make the known mistakes
-    (project="end": x is scaled back to max_norm once after the last step, not after each)."""
+    (project="end": x is scaled back to max_norm once after the last step, not after each;
+    project="channel": each channel on its own; momentum: v = momentum * v + lr * g, x += v)."""
     x = np.array(x0, dtype=np.float64)
+    v = np.zeros_like(x)
     for _ in range(steps):
         z1 = cnnlib.conv2d(x, w1, b1)
         a1 = cnnlib.relu(z1)
@@ -160,10 +162,14 @@ def ascent(x0, w1, b1, w2, b2, k, steps, lr, max_norm, *, sign=1.0, relu_grad=Tr
         dz2[0, k, i, j] = 1.0
         da1 = cnnlib.conv2d_backward(dz2, a1, w2)[0]
         dz1 = cnnlib.relu_backward(da1, z1) if relu_grad else da1
-        x = x + sign * lr * cnnlib.conv2d_backward(dz1, x, w1)[0]
+        v = momentum * v + sign * lr * cnnlib.conv2d_backward(dz1, x, w1)[0]
+        x = x + v
         norm = np.linalg.norm(x)
         if project is True and norm > max_norm:
             x *= max_norm / norm
+        if project == "channel":
+            norms = np.linalg.norm(x, axis=(2, 3), keepdims=True)
+            x = np.where(norms > max_norm, x * max_norm / np.maximum(norms, 1e-300), x)
     norm = np.linalg.norm(x)
     if project == "end" and norm > max_norm:
         x *= max_norm / norm
@@ -185,6 +191,11 @@ def _ascent_wrong(args):
         # more steps only climb higher, so the lower bound on the gain lets them through
         (ascent(*_steps(args, args[6])), "that is the image of twice the steps: take ONE step (one update "
                                          "of x) per pass of `for _ in range(steps)`"),
+        # momentum climbs higher too
+        (ascent(*args, momentum=0.9), "that is the image of gradient ascent WITH MOMENTUM: the task's step "
+                                      "is plain, x = x + lr * g"),
+        (ascent(*args, project="channel"), "each channel was scaled to norm max_norm on its own: scale the "
+                                           "whole image, np.linalg.norm(x) over all its values"),
     ]
 
 
@@ -234,9 +245,9 @@ def _ascent_verdict(got, args, reference, wrongs, late=None):
 
 
 def _ascent_case(label, rng, *, c=1, hw=(9, 9), k1=4, k2=3, f=3, steps=30, lr=0.1, max_norm=2.0,
-                 dtype=np.float64, unit_k=None):
+                 dtype=np.float64, unit_k=None, at_bound=False):
     """A random two-layer network with some dead ReLUs and a faint start image (channel `unit_k`
-    when given, else a random one)."""
+    when given, else a random one); `at_bound`: drawn again until the steps reach the norm bound."""
     for _ in range(100):
         w1 = rng.normal(0.0, 0.5, (k1, c, f, f))
         b1 = rng.normal(-0.3, 0.3, k1)
@@ -248,7 +259,8 @@ def _ascent_case(label, rng, *, c=1, hw=(9, 9), k1=4, k2=3, f=3, steps=30, lr=0.
             k = unit_k
         args = tuple(a.astype(dtype) for a in (x0, w1, b1, w2, b2)) + (k, steps, float(lr), float(max_norm))
         reference = ascent(*args)
-        if unit_response(reference, *args[1:6]) - unit_response(*args[:6]) > 0.1 * max_norm:
+        reached = np.linalg.norm(reference) >= max_norm * (1 - 1e-9) or not at_bound
+        if unit_response(reference, *args[1:6]) - unit_response(*args[:6]) > 0.1 * max_norm and reached:
             break
     wrongs = _ascent_wrong(args)
     late = ascent(*args, project="end")
@@ -262,7 +274,9 @@ def ascent_cases(rng):
     return [_ascent_case("the visible example: a 9x9 image, 30 steps", np.random.default_rng(4)),
             _ascent_case("the visible example's network, large steps: channel 2, lr=1.0, max_norm=0.5, "
                          "10 steps", np.random.default_rng(4), steps=10, lr=1.0, max_norm=0.5, unit_k=2),
-            _ascent_case("a non-square 8x11 image with 2 channels", rng, c=2, hw=(8, 11), steps=25),
+            # at the norm bound: a bound per channel differs from the reference only there
+            _ascent_case("a non-square 8x11 image with 2 channels, held to max_norm", rng, c=2, hw=(8, 11),
+                         steps=25, at_bound=True),
             _ascent_case("float32 arrays, 12x12, 40 steps", rng, hw=(12, 12), steps=40, dtype=np.float32),
             _ascent_case("large steps (lr=1.0) held to max_norm=1.0 at every step", rng, steps=20, lr=1.0,
                          max_norm=1.0),
