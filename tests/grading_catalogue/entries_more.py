@@ -121,7 +121,7 @@ def sgd_step(W, b, x, y, lr):
     dW = x.T @ dscores
     dW = dW / max(1.0, np.linalg.norm(dW))
     return W - lr * dW, b - lr * dscores.sum(axis=0), loss
-'''}, {SGD}),
+'''}, {SGD}, visible=True),
     _e("sce: each row's mean subtracted, not its maximum", "05b_learning", {"softmax_cross_entropy": '''
 def softmax_cross_entropy(scores, y):
     N = scores.shape[0]
@@ -1046,18 +1046,18 @@ def max_pool2d_backward(dout, x, size=2, stride=None):
     # Found by a hunt (session 16): every case named size and stride, so their order in the
     # signature and the default size were never seen; calls f(x, 3, 2) and f(x) now are.
     _e("max pool: signature (x, stride=None, size=2)", "05_pooling", {"max_pool2d": REF_MAX_LOOPS.replace(
-        "def max_pool2d(x, size=2, stride=None):", "def max_pool2d(x, stride=None, size=2):")}, {"test_max_pool2d"}),
+        "def max_pool2d(x, size=2, stride=None):", "def max_pool2d(x, stride=None, size=2):")}, {"test_max_pool2d"}, visible=True),
     _e("max pool: no default size (x, size, stride=None)", "05_pooling", {"max_pool2d": REF_MAX_LOOPS.replace(
-        "def max_pool2d(x, size=2, stride=None):", "def max_pool2d(x, size, stride=None):")}, {"test_max_pool2d"}),
+        "def max_pool2d(x, size=2, stride=None):", "def max_pool2d(x, size, stride=None):")}, {"test_max_pool2d"}, visible=True),
     _e("avg pool: signature (x, stride=None, size=2)", "05_pooling", {"avg_pool2d": REF_MAX_LOOPS.replace(
         "def max_pool2d(x, size=2, stride=None):", "def avg_pool2d(x, stride=None, size=2):").replace(
-        "np.max(", "np.mean(")}, {"test_avg_pool2d"}),
+        "np.max(", "np.mean(")}, {"test_avg_pool2d"}, visible=True),
     _e("max backward: signature (dout, x, stride=None, size=2)", "05_pooling", {"max_pool2d_backward": REF_BACKWARD_LOOPS.replace(
         "def max_pool2d_backward(dout, x, size=2, stride=None):", "def max_pool2d_backward(dout, x, stride=None, size=2):")},
-       {"test_max_pool2d_backward"}),
+       {"test_max_pool2d_backward"}, visible=True),
     _e("max backward: no default size (dout, x, size, stride=None)", "05_pooling", {"max_pool2d_backward": REF_BACKWARD_LOOPS.replace(
         "def max_pool2d_backward(dout, x, size=2, stride=None):", "def max_pool2d_backward(dout, x, size, stride=None):")},
-       {"test_max_pool2d_backward"}),
+       {"test_max_pool2d_backward"}, visible=True),
 ]
 
 # =========================================================================== 04_features
