@@ -1,7 +1,7 @@
 """Catalogue entries of the assignments added with issue 14 (one section per assignment)."""
 from __future__ import annotations
 
-from .entries import REF_ASCENT, REF_CONV2D_LOOPS, _e, _train
+from .entries import REF_ASCENT, REF_BACKWARD_LOOPS, REF_CONV2D_LOOPS, REF_MAX_LOOPS, _e, _train
 
 # =========================================================================== 05b_learning
 SCE = "test_softmax_cross_entropy"
@@ -823,11 +823,11 @@ W05A = [
     _e("1x1: weight matrix by w.squeeze() (fails at C = 1)", _A, {"conv1x1": _c1x("""
     rows = x.transpose(0, 2, 3, 1).reshape(N * H * W, C) @ w.squeeze().T + b
     return rows.reshape(N, H, W, K).transpose(0, 3, 1, 2)
-""")}, {C1X}),
+""")}, {C1X}, visible=True),
     _e("1x1: np.squeeze(w) @ x.reshape(N, C, H * W) (fails at C = 1)", _A, {"conv1x1": _c1x("""
     y = np.squeeze(w) @ x.reshape(N, C, H * W)
     return y.reshape(N, K, H, W) + b.reshape(1, K, 1, 1)
-""")}, {C1X}),
+""")}, {C1X}, visible=True),
     _e("1x1: float64 output for float32 inputs (np.zeros)", _A, {"conv1x1": _c1x("""
     y = np.zeros((N, K, H, W))
     for k in range(K):
@@ -976,18 +976,18 @@ def mlp_param_count(layer_sizes):
         n_out = sizes[sizes.index(n_in) + 1]
         total += n_in * n_out + n_out
     return total
-"""}, {MLP}),
+"""}, {MLP}, visible=True),
     _e("mlp: layers in a dict keyed by the input width", "01_mlp", {"mlp_param_count": """
 def mlp_param_count(layer_sizes):
     layers = {n_in: n_out for n_in, n_out in zip(layer_sizes[:-1], layer_sizes[1:])}
     return sum(n_in * n_out + n_out for n_in, n_out in layers.items())
-"""}, {MLP}),
+"""}, {MLP}, visible=True),
     _e("mlp: biases summed over a set of the widths", "01_mlp", {"mlp_param_count": """
 def mlp_param_count(layer_sizes):
     sizes = list(layer_sizes)
     weights = sum(a * b for a, b in zip(sizes[:-1], sizes[1:]))
     return weights + sum(set(sizes[1:]))
-"""}, {MLP}),
+"""}, {MLP}, visible=True),
 ]
 
 # =========================================================================== 06_backprop
@@ -1001,7 +1001,6 @@ def predict(x):
 ]
 
 # =========================================================================== 05_pooling
-from .entries import REF_BACKWARD_LOOPS, REF_MAX_LOOPS  # noqa: E402  (kept here: one section per assignment)
 
 # Mistakes found in review (the first ones are in entries.py): a maximum that starts at 0 is right
 # on every window with a positive value, and most windows of random inputs have one.
