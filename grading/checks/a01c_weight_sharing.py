@@ -25,7 +25,7 @@ import numpy as np
 import cnnlib
 
 from ._core import Case, Check, Variant, array_check, same_value, tuple_check
-from ._extra import close_scalar_check, count_check, keeps_dtype
+from ._extra import call_args, close_scalar_check, count_check, keeps_dtype
 
 ASSIGNMENT = "01c_weight_sharing"
 
@@ -61,8 +61,8 @@ def _count_case(label, H, W, C, K, Fh, Fw, stride=1, padding=0, defaults=False, 
         ("local", count_check(local, what="the locally connected count", variants=local_variants)),
         ("conv", count_check(conv, what="the convolution's count", variants=conv_variants)),
     ], what="local_and_conv_params", arrays=True)
-    kw = {} if defaults or positional else {"stride": stride, "padding": padding}
-    args = (H, W, C, K, Fh, Fw) + ((stride, padding) if positional else ())
+    how = "defaults" if defaults else "position" if positional else "keywords"
+    args, kw = call_args((H, W, C, K, Fh, Fw), {"stride": stride, "padding": padding}, how)
     return Case(label, args, kw, (local, conv), check)
 
 

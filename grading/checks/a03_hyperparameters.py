@@ -8,7 +8,7 @@ import cnnlib
 
 from ._conv import conv_variants, out_size, random_conv_cases
 from ._core import Case, Check, Variant, array_check, never_raises, scalar_check
-from ._extra import int_type_check
+from ._extra import call_args, int_type_check, swapped
 
 ASSIGNMENT = "03_hyperparameters"
 
@@ -97,8 +97,7 @@ def size_cases(rng):
 
 # --------------------------------------------------------------------------- conv2d
 #: a signature (x, w, b, padding=0, stride=1) passes every call that names its arguments
-SWAPPED = ("stride and padding were swapped: the signature is conv2d(x, w, b, stride=1, padding=0), "
-           "stride first, and a call may give both by position")
+SWAPPED = swapped("stride", "padding", "conv2d(x, w, b, stride=1, padding=0)")
 
 
 def _conv_case(label, x, w, b, by_position=False, **kw):
@@ -112,9 +111,9 @@ def _conv_case(label, x, w, b, by_position=False, **kw):
                         shape_hint="(N, K, H_out, W_out) with H_out = (H + 2P - Fh) // S + 1",
                         value_hint="out[n, k, i, j] = sum(x_pad[n, :, i*S:i*S+Fh, j*S:j*S+Fw] * w[k]) + b[k]",
                         dtype=x.dtype)
-    if by_position:
-        return Case(label, (x, w, b, S, P), {}, expected, check)
-    return Case(label, (x, w, b), kw, expected, check)
+    args, kwargs = call_args((x, w, b), {"stride": S, "padding": P} if by_position else kw,
+                             "position" if by_position else "keywords")
+    return Case(label, args, kwargs, expected, check)
 
 
 def conv_example():

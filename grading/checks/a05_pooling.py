@@ -4,6 +4,7 @@ import numpy as np
 import cnnlib
 
 from ._core import Case, Check, Variant, array_check
+from ._extra import call_args, swapped
 
 ASSIGNMENT = "05_pooling"
 
@@ -64,19 +65,8 @@ def _kw(size, stride):
     return kw
 
 
-def _call(args, size, stride, call):
-    """(args, kwargs) of one call: size and stride by keyword (the default), both by position
-    ("position"), or neither ("defaults": size=2 and stride=None left to the signature)."""
-    if call == "position":
-        return args + (size, stride), {}
-    if call == "defaults":
-        return args, {}
-    return args, _kw(size, stride)
-
-
 #: a signature (x, stride=None, size=2) passes every call that names its arguments
-SWAPPED = ("size and stride were swapped: the signature is ({}size=2, stride=None), size first, "
-           "and a call may give both by position")
+SWAPPED = swapped("size", "stride", "(x, size=2, stride=None)")
 NO_DEFAULT_SIZE = ("the default window is size=2: a call with x alone must pool 2x2 windows "
                    "(keep the signature's defaults, size=2, stride=None)")
 
@@ -124,14 +114,14 @@ def _forward_case(fn_name, x, size, stride, label=None, call="keywords"):
     variants.append(Variant("one row and one column short: H_out = (H - size) // stride + 1",
                             shape=(N, C, expected.shape[2] - 1, expected.shape[3] - 1)))
     if call == "position" and stride is not None and stride != size:
-        variants.insert(0, Variant(SWAPPED.format("x, "), ref(x, size=stride, stride=size)))
+        variants.insert(0, Variant(SWAPPED, ref(x, size=stride, stride=size)))
     if call == "defaults":
         variants.insert(0, Variant(NO_DEFAULT_SIZE, shape=(N, C, _size(H, 3, 3), _size(W, 3, 3))))
     variants = [v for v in variants if v.value is not None or v.shape is not None]
     check = array_check(expected, what=f"{fn_name} output", variants=variants,
                         shape_hint="(N, C, H_out, W_out) with H_out = (H - size) // stride + 1",
                         dtype=x.dtype)
-    args, kwargs = _call((x,), size, stride, call)
+    args, kwargs = call_args((x,), _kw(size, stride), call)
     return Case(_named(label, x, size, stride), args, kwargs, expected, check)
 
 
@@ -228,7 +218,7 @@ def _backward_case(x, size, stride, dout, label=None, call="keywords"):
                                                                       stride=stride)))
     check = array_check(expected, what="max_pool2d_backward dx", variants=variants,
                         shape_hint="dx has the shape of x", dtype=x.dtype)
-    args, kwargs = _call((dout, x), size, stride, call)
+    args, kwargs = call_args((dout, x), _kw(size, stride), call)
     return Case(_named(label, x, size, stride), args, kwargs, expected, check)
 
 
