@@ -236,7 +236,7 @@ def test_the_untouched_equivariance_error_is_named_not_its_wrapper():
     """The check's target is the locked wrapper equivariance_error_of; its messages name the
     function the student writes (Check.shown)."""
     message = evaluate("01c_weight_sharing", {})["test_equivariance_error"]
-    assert message.startswith("equivariance_error: 10 of 10 checks failed"), message
+    assert message.startswith("equivariance_error: 11 of 11 checks failed"), message
     assert "`equivariance_error` is not implemented yet" in message and "equivariance_error_of" not in message
 
 

@@ -201,7 +201,7 @@ def test_a_check_through_a_given_wrapper_names_the_students_function(capsys):
     results = check_all(ns, "01c_weight_sharing")
     out = capsys.readouterr().out
     assert results["equivariance_error"] is False and "equivariance_error_of" not in out, out
-    assert "[FAIL] equivariance_error (4 points): 10 of 10 checks failed" in out, out
+    assert "[FAIL] equivariance_error (4 points): 11 of 11 checks failed" in out, out
     assert "`equivariance_error` is not implemented yet (it raised NotImplementedError)" in out, out
     ref = _namespace("01c_weight_sharing", reference_sources("01c_weight_sharing"))
     assert check("equivariance_error", ref["equivariance_error"]) is True

@@ -277,6 +277,18 @@ def error_cases(rng):
     x[:, :, :, 0] *= 0.1
     cases.append(_error_case(f"relu, N={N}, C={C}, images WITHOUT a zero border, moved by (2, -1): ReLU commutes "
                              "with a shift where zeros move in (ReLU of 0 is 0)", "relu", x, 2, -1))
+    # found by a hunt (session 17): every error above is the same for a move up as for a move
+    # down, so a shift (or an equivariance_error) that moves dy > 0 UP got credit. Content down to
+    # the bottom edge (a zero border on the other three sides), moved down by 2: the row that
+    # leaves the frame is missing from the last output row of the convolution (a difference in
+    # the last row only). Moved up, the difference is the bottom row of x, made small.
+    N, C = (int(v) for v in rng.integers(2, 4, size=2))
+    H, W = (int(v) for v in rng.integers(4, 9, size=2))
+    x = np.zeros((N, C, H + 3, W + 6))
+    x[:, :, 3:, 3:3 + W] = rng.normal(size=(N, C, H, W))
+    x[:, :, -1] *= 0.1
+    cases.append(_error_case(f"conv3x3, N={N}, C={C}, content down to the bottom edge, moved DOWN by (2, 0): the "
+                             "rows that leave the frame count", "conv3x3", x, 2, 0))
     return cases
 
 
