@@ -334,6 +334,16 @@ def conv2d_im2col(x, w, b, stride=1, padding=0):
     Y = im2col(x, Fh, Fw, stride, padding) @ w[:, :, ::-1, ::-1].reshape(K, -1).T + b
     return Y.reshape(N, Ho, Wo, K).transpose(0, 3, 1, 2)
 """}, {CIM, ONE}, visible=True),
+    # Found by a hunt (session 17): every call named stride and padding, so the swap went unseen
+    _e("conv: signature (x, w, b, padding=0, stride=1)", "03b_im2col", {"conv2d_im2col": """
+def conv2d_im2col(x, w, b, padding=0, stride=1):
+    N, C, H, W = x.shape
+    K, _, Fh, Fw = w.shape
+    Ho = (H + 2 * padding - Fh) // stride + 1
+    Wo = (W + 2 * padding - Fw) // stride + 1
+    Y = im2col(x, Fh, Fw, stride, padding) @ w.reshape(K, -1).T + b
+    return Y.reshape(N, Ho, Wo, K).transpose(0, 3, 1, 2)
+"""}, {CIM}),
 ]
 
 C03B = [
