@@ -886,6 +886,22 @@ W05A = [
     _e("bytes: the batch appended to the shape (shape + (N,))", _A, {"activation_bytes": _act("""
     return [int(np.prod(shape + (N,))) * np.dtype(dtype).itemsize for shape in shapes]
 """)}, {ACT}, visible=True),
+    # Found by a hunt (session 17): the hidden cases drew only the four dtypes the task names
+    _e("bytes: a table of the four dtypes the task names", _A, {"activation_bytes": _act("""
+    size = {"float64": 8, "float32": 4, "float16": 2, "int8": 1}[dtype]
+    return [N * int(np.prod(shape)) * size for shape in shapes]
+""")}, {ACT}, visible=True),
+    # Found by a hunt (session 17): the hidden shapes had 3 axes or 1, never 2
+    _e("bytes: (C, H, W) multiplied out, any other shape taken as (units,)", _A, {"activation_bytes": _act("""
+    sizes = []
+    for shape in shapes:
+        if len(shape) == 3:
+            C, H, W = shape
+            sizes.append(N * C * H * W * np.dtype(dtype).itemsize)
+        else:
+            sizes.append(N * shape[0] * np.dtype(dtype).itemsize)
+    return sizes
+""")}, {ACT}),
     _e("dilated rf: spans added", _A, {"dilated_receptive_field": _drf("""
     return sum(D * (F - 1) + 1 for F, D in zip(sizes, dilations))
 """)}, {DRF}),
