@@ -38,7 +38,7 @@ import cnnlib
 
 from ._conv import conv_variants, out_size, random_conv_cases, random_conv_shape, shape_label
 from ._core import Case, Check, Variant, array_check
-from ._extra import keeps_dtype
+from ._extra import call_args, keeps_dtype, swapped
 
 ASSIGNMENT = "03b_im2col"
 
@@ -113,13 +113,20 @@ def im2col_cases(rng):
 
 
 # --------------------------------------------------------------------------- conv2d_im2col
-def _conv_case(label, x, w, b, **kw):
+#: a signature (x, w, b, padding=0, stride=1) passes every call that names its arguments
+SWAPPED = swapped("stride", "padding", "conv2d_im2col(x, w, b, stride=1, padding=0)")
+
+
+def _conv_case(label, x, w, b, by_position=False, **kw):
+    """A call with stride and padding as keywords (those given), or by position (both)."""
     S, P = kw.get("stride", 1), kw.get("padding", 0)
     N, K = x.shape[0], w.shape[0]
     expected = cnnlib.conv2d(x, w, b, stride=S, padding=P)
     Ho, Wo = expected.shape[2:]
     rows = np.asarray(expected, dtype=np.float64).transpose(0, 2, 3, 1).reshape(-1, K)
     variants = conv_variants(x, w, b, S, P)
+    if by_position:
+        variants.insert(0, Variant(SWAPPED, cnnlib.conv2d(x, w, b, stride=P, padding=S)))
     if K > 1 or N > 1:
         variants.insert(0, Variant("Y (N*H_out*W_out, K) was reshaped straight to (N, K, H_out, W_out): "
                                    "reshape to (N, H_out, W_out, K) first, then transpose(0, 3, 1, 2)",
@@ -133,7 +140,9 @@ def _conv_case(label, x, w, b, **kw):
                                     shape_hint="(N, K, H_out, W_out) with H_out = (H + 2P - Fh) // S + 1",
                                     value_hint="Y = im2col(x, Fh, Fw, S, P) @ w.reshape(K, -1).T + b",
                                     dtype=x.dtype), x.dtype, "conv2d_im2col output")
-    return Case(label, (x, w, b), kw, expected, check)
+    args, kwargs = call_args((x, w, b), {"stride": S, "padding": P} if by_position else kw,
+                             "position" if by_position else "keywords")
+    return Case(label, args, kwargs, expected, check)
 
 
 def conv_example():
@@ -152,6 +161,9 @@ def conv_cases(rng):
     w, b = rng.normal(size=(4, 3, 3, 2)).astype(np.float32), rng.normal(size=4).astype(np.float32)
     cases.append(_conv_case("float32, N=2, C=3, K=4, 7x6 input, 3x2 kernel, stride 2, padding 1",
                             x, w, b, stride=2, padding=1))
+    x, w, b = rng.normal(size=(2, 2, 7, 6)), rng.normal(size=(3, 2, 3, 2)), rng.normal(size=3)
+    cases.append(_conv_case("stride 2 and padding 1 given by position: conv2d_im2col(x, w, b, 2, 1)", x, w, b,
+                            by_position=True, stride=2, padding=1))
     return cases
 
 

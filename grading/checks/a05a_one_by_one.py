@@ -204,6 +204,8 @@ def _bytes_case(label, shapes, N, dtype, kind=tuple):
         ([N * s[0] * size for s in shapes], "only the first axis of each shape was used: an image's output has "
                                             "C * H * W numbers (the product of its shape)"),
         ([v / 1024 for v in expected], "those are KiB: return bytes"),
+        ([N * (int(np.prod(s)) if len(s) == 3 else s[0]) * size for s in shapes],
+         "a shape of 2 axes (or 4) counts all its axes too: the numbers of any shape are np.prod(shape)"),
     ]
     what = f"activation_bytes(..., N={N}, {np.dtype(dtype).name!r})"
     variants = [(v, m) for v, m in variants if list(v) != expected]
@@ -222,15 +224,18 @@ def bytes_cases(rng):
                          LENET_SHAPES, 32, "float32",
                          list),
              _bytes_case("VGG's first layer: 64 maps of 224x224, one image, float32", ((64, 224, 224),), 1, "float32"),
-             _bytes_case("a batch of 8 in float64", ((16, 30, 20), (16, 15, 10), (2400,), (10,)), 8, "float64")]
-    for dtype, kind in (("float16", list), ("float64", tuple), ("float32", list), ("int8", tuple)):
+             _bytes_case("a batch of 8 in float64", ((16, 30, 20), (16, 15, 10), (2400,), (10,)), 8, "float64"),
+             # any dtype and any shape, not only the four dtypes the task names and shapes of 3 or 1 axes
+             _bytes_case("int32, and shapes of 2 axes: a grey 28x28 image kept as (28, 28)",
+                         ((28, 28), (6, 24, 24), (6, 12, 12), (864,), (10,)), 16, "int32")]
+    for dtype, kind in (("float16", list), ("float64", tuple), ("float32", list), ("int8", tuple),
+                        (str(rng.choice(["int16", "uint8", "uint16", "int64"])), list)):
         depth = int(rng.integers(2, 6))
         shapes = []
         for _ in range(depth):
-            if rng.random() < 0.7:
-                shapes.append(tuple(int(v) for v in rng.integers(1, 65, size=3)))
-            else:
-                shapes.append((int(rng.integers(1, 1000)),))
+            axes = int(rng.choice([3, 3, 3, 2, 1]))
+            top = 1000 if axes == 1 else 65
+            shapes.append(tuple(int(v) for v in rng.integers(1, top, size=axes)))
         N = int(rng.integers(2, 129))
         cases.append(_bytes_case(f"random: {depth} layers, a batch of {N}, {dtype}, shapes as {kind.__name__}s",
                                  tuple(shapes), N, dtype, kind))

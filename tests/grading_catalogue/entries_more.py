@@ -334,6 +334,16 @@ def conv2d_im2col(x, w, b, stride=1, padding=0):
     Y = im2col(x, Fh, Fw, stride, padding) @ w[:, :, ::-1, ::-1].reshape(K, -1).T + b
     return Y.reshape(N, Ho, Wo, K).transpose(0, 3, 1, 2)
 """}, {CIM, ONE}, visible=True),
+    # Found by a hunt (session 17): every call named stride and padding, so the swap went unseen
+    _e("conv: signature (x, w, b, padding=0, stride=1)", "03b_im2col", {"conv2d_im2col": """
+def conv2d_im2col(x, w, b, padding=0, stride=1):
+    N, C, H, W = x.shape
+    K, _, Fh, Fw = w.shape
+    Ho = (H + 2 * padding - Fh) // stride + 1
+    Wo = (W + 2 * padding - Fw) // stride + 1
+    Y = im2col(x, Fh, Fw, stride, padding) @ w.reshape(K, -1).T + b
+    return Y.reshape(N, Ho, Wo, K).transpose(0, 3, 1, 2)
+"""}, {CIM}),
 ]
 
 C03B = [
@@ -894,6 +904,22 @@ W05A = [
     _e("bytes: the batch appended to the shape (shape + (N,))", _A, {"activation_bytes": _act("""
     return [int(np.prod(shape + (N,))) * np.dtype(dtype).itemsize for shape in shapes]
 """)}, {ACT}, visible=True),
+    # Found by a hunt (session 17): the hidden cases drew only the four dtypes the task names
+    _e("bytes: a table of the four dtypes the task names", _A, {"activation_bytes": _act("""
+    size = {"float64": 8, "float32": 4, "float16": 2, "int8": 1}[dtype]
+    return [N * int(np.prod(shape)) * size for shape in shapes]
+""")}, {ACT}, visible=True),
+    # Found by a hunt (session 17): the hidden shapes had 3 axes or 1, never 2
+    _e("bytes: (C, H, W) multiplied out, any other shape taken as (units,)", _A, {"activation_bytes": _act("""
+    sizes = []
+    for shape in shapes:
+        if len(shape) == 3:
+            C, H, W = shape
+            sizes.append(N * C * H * W * np.dtype(dtype).itemsize)
+        else:
+            sizes.append(N * shape[0] * np.dtype(dtype).itemsize)
+    return sizes
+""")}, {ACT}),
     _e("dilated rf: spans added", _A, {"dilated_receptive_field": _drf("""
     return sum(D * (F - 1) + 1 for F, D in zip(sizes, dilations))
 """)}, {DRF}),
