@@ -42,7 +42,8 @@ def encode(obj, blobs, prefix="a", *, trusted=False, _count=None):
     """`obj` as a JSON tree; the bytes of its arrays go into `blobs` (name -> bytes).
 
     Only exact plain types pass: None, bool, str, int, float, complex, tuple, list, dict with
-    str keys, numeric NumPy arrays and scalars. The grader sends a case's arguments
+    str keys, numeric NumPy arrays and scalars (and, from the grader only, numeric dtypes and
+    scalar types such as ``np.float32``). The grader sends a case's arguments
     (`trusted`: a view keeps its layout and writeable flag; anything else is a TypeError);
     the jail sends what the student returned: a subclass of a tuple, list, dict or array (a
     namedtuple, np.matrix) as its plain content, as the in-process checks see it; anything
@@ -79,6 +80,11 @@ def encode(obj, blobs, prefix="a", *, trusted=False, _count=None):
             return {"t": "unsupported", "type": f"ndarray of {obj.nbytes} bytes (too large)"}
         blobs[spec["file"]] = obj.tobytes()
         return spec
+    if trusted and (isinstance(obj, np.dtype) or (
+            isinstance(obj, type) and issubclass(obj, np.generic))):  # np.dtype("int8"), np.float32
+        if np.dtype(obj).kind not in NUMERIC_KINDS:
+            raise TypeError(f"exchange: cannot send the dtype {obj!r} into the jail (numeric only)")
+        return {"t": "dtype" if isinstance(obj, np.dtype) else "nptype", "v": np.dtype(obj).str}
     if trusted:
         raise TypeError(f"exchange: cannot send a {tp.__name__} into the jail (case args must "
                         "be plain values: numeric arrays, numbers, None, str, tuples, lists, dicts)")
@@ -132,6 +138,9 @@ def decode(spec, store, *, trusted=False, _depth=0, _budget=None):
         return UnsupportedValue(spec.get("type") if isinstance(spec.get("type"), str) else "unknown")
     if t in ("ndarray", "npscalar"):
         return _array(spec, t, store, budget, trusted)
+    if trusted and t in ("dtype", "nptype") and isinstance(v, str) and DTYPE_RE.match(v):
+        import numpy as np
+        return np.dtype(v) if t == "dtype" else np.dtype(v).type
     raise DecodeError(f"malformed value of type {t[:20]!r}")
 
 

@@ -93,7 +93,8 @@ def test_cases_are_well_formed():
             assert case.label and "array(" not in case.label and len(case.label) < 140
             assert not re.search(r"\b1 (channels|filters)\b", case.label), case.label
             for value in list(case.args) + list(case.kwargs.values()):
-                assert isinstance(value, (np.ndarray, int, float, bool, str, tuple, list, type(None)))
+                assert isinstance(value, (np.ndarray, int, float, bool, str, tuple, list, type(None), np.dtype)) \
+                    or (isinstance(value, type) and issubclass(value, np.number)), (case.label, value)
                 if isinstance(value, np.ndarray):
                     assert value.dtype.kind in "biuf"
 

@@ -790,6 +790,28 @@ def test_results_round_trip_as_plain_values(tmp_path):
     assert isinstance(got[10], UnsupportedValue) and "object" in repr(got[10])
 
 
+def test_the_grader_sends_dtypes_and_scalar_types_the_jail_cannot_send_them_back():
+    """A task may take `dtype` as np.float32 or np.dtype("int8"): the grader's cases send both
+    (numeric ones only); from the jail they are not plain values."""
+    from grading.exchange import DecodeError, decode, encode
+
+    value = (np.float64, np.dtype("int8"), np.uint16, np.dtype(">f4"))
+    blobs = {}
+    got = decode(encode(value, blobs, "k", trusted=True), blobs, trusted=True)
+    assert got == value and got[0] is np.float64 and got[2] is np.uint16
+    assert isinstance(got[1], np.dtype) and isinstance(got[3], np.dtype)
+    for refused in (np.dtype(object), np.str_, np.dtype("datetime64[s]")):
+        with pytest.raises(TypeError, match="numeric only"):
+            encode(refused, {}, "k", trusted=True)
+    back = decode(encode([np.float32, np.dtype("int8")], {}, "r"), {})   # what a student returns
+    assert all(isinstance(x, UnsupportedValue) for x in back)
+    for spec in ({"t": "dtype", "v": "<f4"}, {"t": "nptype", "v": "<f4"}):
+        with pytest.raises(DecodeError):
+            decode(spec, {})                                             # not from the jail
+    with pytest.raises(DecodeError):
+        decode({"t": "dtype", "v": "|O"}, {}, trusted=True)
+
+
 def test_decoding_refuses_pickles_lying_headers_and_huge_values():
     import pickle
     from grading.exchange import DecodeError, decode

@@ -190,8 +190,10 @@ def _bytes_verdict(got, expected, what, variants):
     return base
 
 
-def _bytes_case(label, shapes, N, dtype, kind=tuple):
-    """The shapes (each shape too) are given as `kind`, a list or a tuple (the task promises both)."""
+def _bytes_case(label, shapes, N, dtype, kind=tuple, spelled=str):
+    """The shapes (each shape too) are given as `kind`, a list or a tuple, and the dtype as its
+    name (`spelled` str), a scalar type (np.dtype(...).type, as np.float64) or a np.dtype: the
+    task promises each."""
     expected = bytes_ref(shapes, N, dtype)
     size = np.dtype(dtype).itemsize
     numbers = [N * int(np.prod(s)) for s in shapes]
@@ -212,7 +214,8 @@ def _bytes_case(label, shapes, N, dtype, kind=tuple):
     check = never_raises(lambda got: _bytes_verdict(got, expected, what, variants), what,
                          f"; expected a list of {len(expected)} whole numbers")
     shapes = given_as(kind, tuple(tuple(int(n) for n in s) for s in shapes))
-    return Case(label, (shapes, N, np.dtype(dtype).name), {}, expected, check)
+    given = {str: np.dtype(dtype).name, type: np.dtype(dtype).type, np.dtype: np.dtype(dtype)}[spelled]
+    return Case(label, (shapes, N, given), {}, expected, check)
 
 
 #: the per-image output shapes of the chapter's digits CNN (cnnlib.lenet_digits), layer by layer
@@ -224,12 +227,13 @@ def bytes_cases(rng):
                          LENET_SHAPES, 32, "float32",
                          list),
              _bytes_case("VGG's first layer: 64 maps of 224x224, one image, float32", ((64, 224, 224),), 1, "float32"),
-             _bytes_case("a batch of 8 in float64", ((16, 30, 20), (16, 15, 10), (2400,), (10,)), 8, "float64"),
+             _bytes_case("a batch of 8 in float64, the dtype given as np.float64",
+                         ((16, 30, 20), (16, 15, 10), (2400,), (10,)), 8, "float64", spelled=type),
              # any dtype and any shape, not only the four dtypes the task names and shapes of 3 or 1 axes
              _bytes_case("int32, and shapes of 2 axes: a grey 28x28 image kept as (28, 28)",
                          ((28, 28), (6, 24, 24), (6, 12, 12), (864,), (10,)), 16, "int32")]
-    for dtype, kind in (("float16", list), ("float64", tuple), ("float32", list), ("int8", tuple),
-                        (str(rng.choice(["int16", "uint8", "uint16", "int64"])), list)):
+    for dtype, kind, spelled in (("float16", list, np.dtype), ("float64", tuple, str), ("float32", list, str),
+                                 ("int8", tuple, type), (str(rng.choice(["int16", "uint8", "uint16", "int64"])), list, str)):
         depth = int(rng.integers(2, 6))
         shapes = []
         for _ in range(depth):
@@ -237,8 +241,9 @@ def bytes_cases(rng):
             top = 1000 if axes == 1 else 65
             shapes.append(tuple(int(v) for v in rng.integers(1, top, size=axes)))
         N = int(rng.integers(2, 129))
-        cases.append(_bytes_case(f"random: {depth} layers, a batch of {N}, {dtype}, shapes as {kind.__name__}s",
-                                 tuple(shapes), N, dtype, kind))
+        given = {str: "", type: f" (as np.{dtype})", np.dtype: f" (as np.dtype('{dtype}'))"}[spelled]
+        cases.append(_bytes_case(f"random: {depth} layers, a batch of {N}, {dtype}{given}, shapes as "
+                                 f"{kind.__name__}s", tuple(shapes), N, dtype, kind, spelled))
     return cases
 
 

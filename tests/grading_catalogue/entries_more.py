@@ -920,6 +920,12 @@ W05A = [
             sizes.append(N * shape[0] * np.dtype(dtype).itemsize)
     return sizes
 """)}, {ACT}),
+    # Found by a hunt (session 17): the hidden cases gave dtype as a name only (the grader could
+    # not send a NumPy type into the jail); the task promises np.float32 too
+    _e("bytes: the itemsize read from the digits of the dtype's name", _A, {"activation_bytes": _act("""
+    size = int("".join(ch for ch in dtype if ch.isdigit())) // 8
+    return [N * int(np.prod(shape)) * size for shape in shapes]
+""")}, {ACT}, visible=True),
     _e("dilated rf: spans added", _A, {"dilated_receptive_field": _drf("""
     return sum(D * (F - 1) + 1 for F, D in zip(sizes, dilations))
 """)}, {DRF}),
