@@ -1282,6 +1282,14 @@ def test_computing_time_counts_wherever_the_cells_run_the_check(work):
     assert v["test_double"].passed, v["test_double"]
 
 
+def test_the_instructor_guide_states_the_idle_limit_in_force():
+    import re
+    from grading import sandbox
+    guide = (Path(__file__).resolve().parents[1] / "book" / "instructor_guide.md").read_text()
+    stated = re.findall(r"waits without computing is stopped after (\d+(?:\.\d+)?) s", guide)
+    assert stated == [f"{sandbox.IDLE_SECONDS:g}"], (stated, sandbox.IDLE_SECONDS)
+
+
 def test_waiting_code_is_stopped_when_it_makes_no_progress(work, monkeypatch):
     """A sleeping or blocked cell or function is stopped after IDLE_SECONDS, not the backstop."""
     import time
