@@ -110,6 +110,39 @@ def test_a_cell_that_imports_cnnlib_fails_as_at_marking(tmp_path, capsys):
     assert "its cell imports cnnlib; at marking that import fails" in capsys.readouterr().out
 
 
+#: imports in the cell of a NumPy-only function that do NOT stop the cell at marking (the jail
+#: refuses the import with ImportError): one in a helper's body, one inside try/except ImportError
+NOT_STOPPING = {
+    "a helper above it imports cnnlib in its body": (
+        "def compare(x, w):\n    import cnnlib\n    return cnnlib.conv2d(x[None, None], w[None, None])[0, 0]\n\n\n"),
+    "a guarded import": "try:\n    import cnnlib\nexcept ImportError:\n    cnnlib = None\n\n\n",
+}
+
+
+@pytest.mark.parametrize("above", sorted(NOT_STOPPING))
+def test_an_import_that_does_not_stop_the_cell_is_not_failed(tmp_path, capsys, above):
+    """The jail refuses `import cnnlib` with ImportError: inside a function's body (not run by the
+    cell) or inside try/except ImportError it does not stop the cell, the def runs, and the
+    grader gives the points; the pre-hand-in check must not say "would score 0"."""
+    sources = dict(reference_sources("02_convolution"))
+    sources["conv2d_single"] = NOT_STOPPING[above] + sources["conv2d_single"]
+    path = tmp_path / "02_convolution.ipynb"
+    nbformat.write(build_submission("02_convolution", sources), path)
+    from grading.checks import check_notebook
+    assert check_notebook(path) == {"conv2d_single": True, "conv2d_multi": True}, capsys.readouterr().out
+
+
+def test_an_import_in_a_try_that_does_not_catch_it_still_fails(tmp_path, capsys):
+    sources = dict(reference_sources("02_convolution"))
+    sources["conv2d_single"] = ("try:\n    import cnnlib\nexcept ValueError:\n    pass\n\n\n"
+                                + sources["conv2d_single"])
+    path = tmp_path / "02_convolution.ipynb"
+    nbformat.write(build_submission("02_convolution", sources), path)
+    from grading.checks import check_notebook
+    assert check_notebook(path) == {"conv2d_single": False, "conv2d_multi": True}
+    assert "its cell imports cnnlib; at marking that import fails" in capsys.readouterr().out
+
+
 def test_a_cell_that_raises_is_named_as_the_student_finds_it(tmp_path, capsys):
     """The note names the cell by its place among ALL cells (markdown too) and its first line."""
     sources = dict(reference_sources("02_convolution"))

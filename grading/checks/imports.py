@@ -25,9 +25,35 @@ def _is_reference(module: str) -> bool:
     return any(module == ref or module.startswith(ref + ".") for ref in REFERENCE_MODULES)
 
 
+#: what an ``except`` must name to catch the ImportError of a refused import
+_CATCH_IMPORT = {"ImportError", "ModuleNotFoundError", "Exception", "BaseException"}
+
+
+def _catches_import(handler: ast.ExceptHandler) -> bool:
+    kinds = handler.type.elts if isinstance(handler.type, ast.Tuple) else [handler.type]
+    return any(k is None or getattr(k, "id", getattr(k, "attr", "")) in _CATCH_IMPORT for k in kinds)
+
+
+def _stopping(node):
+    """`node` and the nodes in it whose refused import stops the cell when it runs: not a
+    function's body (it runs when called, not when defined), not the body of a ``try`` that
+    catches ImportError (the cell goes on)."""
+    yield node
+    if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+        parts = getattr(node, "decorator_list", []) + node.args.defaults + [d for d in node.args.kw_defaults if d]
+    elif isinstance(node, ast.Try) and any(_catches_import(h) for h in node.handlers):
+        parts = node.handlers + node.orelse + node.finalbody
+    else:
+        parts = list(ast.iter_child_nodes(node))
+    for part in parts:
+        yield from _stopping(part)
+
+
 def imported_reference_modules(source: str, before_line: "int | None" = None) -> set[str]:
     """Reference modules a piece of code imports (statements, __import__, import_module);
-    with `before_line`, only its top-level statements that end before that line (1-based)."""
+    with `before_line`, only the imports that stop the cell before that line (1-based): those of
+    its top-level statements that end before it, outside function bodies and outside a ``try``
+    that catches ImportError (in the jail such an import is refused and the cell goes on)."""
     tree = parse_cell(source)
     if tree is None:  # not Python: fall back to the names in the text
         if before_line is not None:
@@ -35,8 +61,11 @@ def imported_reference_modules(source: str, before_line: "int | None" = None) ->
         pattern = r"\b(cnnlib|torch|scipy\s*\.\s*(?:signal|ndimage))\b"
         return {re.sub(r"\s", "", m) for m in re.findall(pattern, source)}
     found = set()
-    statements = tree.body if before_line is None else [s for s in tree.body if s.end_lineno < before_line]
-    for node in (n for statement in statements for n in ast.walk(statement)):
+    if before_line is None:
+        nodes = (n for statement in tree.body for n in ast.walk(statement))
+    else:
+        nodes = (n for statement in tree.body if statement.end_lineno < before_line for n in _stopping(statement))
+    for node in nodes:
         if isinstance(node, ast.Import):
             found |= {a.name for a in node.names if _is_reference(a.name)}
         elif isinstance(node, ast.ImportFrom) and node.module:
