@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import re
 
+import numpy as np
 import pytest
 
 from grading_catalogue import WRONG
@@ -135,6 +136,18 @@ def test_classic_hints_are_one_function_in_every_notebook():
         for name in ("SHAPE_CAUSES", "EMPTY_SLICE", "WHOLE_SIZES", "UNPACKING"):
             assert re.search(rf"^{name} = ", source, re.M), (assignment, name)
     assert len(set(sources.values())) == 1, sorted(sources)
+
+
+@pytest.mark.parametrize("assignment", ASSIGNMENT_NAMES)
+def test_complex_numbers_fail_the_visible_tests_as_they_fail_the_marking(assignment):
+    """An FFT convolution returns complex numbers: the marking refuses them (a float dtype is
+    expected), so expect_equal must too, not drop the imaginary part and pass."""
+    expect_equal = _helpers(assignment)["expect_equal"]
+    expected = np.array([[1.0, 2.0], [3.0, 4.0]])
+    expect_equal(expected.copy(), expected, "f(x)")
+    for got in (expected + 0j, [1 + 0j, 2.0], np.complex64(3)):
+        with pytest.raises(AssertionError, match=r"f\(x\) returned complex numbers"):
+            expect_equal(got, expected, "f(x)")
 
 
 def test_a_failed_unpacking_of_a_layer_names_the_layers_lengths():
