@@ -539,6 +539,35 @@ def pipeline_summary(input_shape, layers):
     _e("shape: pooling size and stride swapped", _B, {"layer_output_shape": _shape_fn(
         "return (N, K, (H + 2 * padding - Fh) // stride + 1, (W + 2 * padding - Fw) // stride + 1)",
         pool_line="return (N, C, (H - stride) // size + 1, (W - stride) // size + 1)")}, {SHP, SUM}),
+    # Found by a false-negative hunt (session 17): the grader fails an input changed in place, but
+    # the Marking did not say so and the visible tests never looked; now both do
+    _e("summary: consumes the list of layers with pop(0) (tuples copied first)", _B, {"pipeline_summary": """
+def pipeline_summary(input_shape, layers):
+    if isinstance(layers, tuple):
+        layers = list(layers)
+    out, shape = [], input_shape
+    while layers:
+        layer = layers.pop(0)
+        out.append((layer_output_shape(shape, layer), layer_param_count(shape, layer)))
+        shape = out[-1][0]
+    return out
+"""}, {SUM}, visible=True),
+    _e("shape: the new sizes written into a list input (shape[1:] = ...)", _B, {"layer_output_shape": """
+def layer_output_shape(in_shape, layer):
+    shape = in_shape if isinstance(in_shape, list) else list(in_shape)
+    kind = layer[0]
+    if kind == "conv":
+        _, K, Fh, Fw, S, P = layer
+        shape[1:] = [K, (shape[2] + 2 * P - Fh) // S + 1, (shape[3] + 2 * P - Fw) // S + 1]
+    elif kind == "maxpool":
+        _, size, S = layer
+        shape[2:] = [(shape[2] - size) // S + 1, (shape[3] - size) // S + 1]
+    elif kind == "flatten":
+        shape[1:] = [int(np.prod(shape[1:]))]
+    elif kind == "dense":
+        shape[1:] = [layer[1]]
+    return tuple(shape)
+"""}, {SHP}, visible=True),
 ]
 
 C01B = [
@@ -1063,6 +1092,18 @@ def mlp_param_count(layer_sizes):
     sizes = list(layer_sizes)
     weights = sum(a * b for a, b in zip(sizes[:-1], sizes[1:]))
     return weights + sum(set(sizes[1:]))
+"""}, {MLP}, visible=True),
+    # Found by a false-negative hunt (session 17): the grader fails a list changed in place, but
+    # the Marking did not say so and the visible test never looked; now both do
+    _e("mlp: pops the widths off a list (tuples copied to a list first)", "01_mlp", {"mlp_param_count": """
+def mlp_param_count(layer_sizes):
+    if isinstance(layer_sizes, tuple):
+        layer_sizes = list(layer_sizes)
+    total = 0
+    while len(layer_sizes) > 1:
+        n_in = layer_sizes.pop(0)
+        total += n_in * layer_sizes[0] + layer_sizes[0]
+    return total
 """}, {MLP}, visible=True),
 ]
 
