@@ -186,6 +186,32 @@ def sgd_step(W, b, x, y, lr):
         db += dscores[n]
     return [W - lr * dW, b - lr * db, loss]
 '''}),
+    # Found by a false-negative hunt (session 17): the grader takes a loss of one element in any
+    # shape ("one number"); the visible tests refused it (shape (1,), expected ()) until then
+    _e("sce: loss as a 1-element array (mean over axis 0 of a column)", "05b_learning", {"softmax_cross_entropy": '''
+def softmax_cross_entropy(scores, y):
+    N = scores.shape[0]
+    m = scores.max(axis=1, keepdims=True)
+    lse = m + np.log(np.exp(scores - m).sum(axis=1, keepdims=True))      # (N, 1)
+    true = np.take_along_axis(scores, y[:, None], axis=1)                # (N, 1)
+    loss = np.mean(lse - true, axis=0)
+    dscores = np.exp(scores - lse)
+    dscores[np.arange(N), y] -= 1
+    return loss, dscores / N
+'''}),
+    # Found by a false-negative hunt (session 17), passing: float64 math, dscores cast back to the
+    # dtype of scores, a boolean one-hot (float32 - bool stays float32)
+    _e("sce: float64 math cast back, a boolean one-hot, log-sum-exp with the max added back", "05b_learning",
+       {"softmax_cross_entropy": '''
+def softmax_cross_entropy(scores, y):
+    s = np.asarray(scores, dtype=np.float64)
+    N, M = s.shape
+    m = s.max(axis=1, keepdims=True)
+    lse = m + np.log(np.exp(s - m).sum(axis=1, keepdims=True))
+    onehot = y[:, None] == np.arange(M)[None, :]
+    loss = np.mean(lse[:, 0] - s[onehot])
+    return loss, ((np.exp(s - lse) - onehot) / N).astype(scores.dtype)
+'''}),
 ]
 
 # =========================================================================== 03b_im2col
@@ -527,6 +553,35 @@ def pipeline_summary(input_shape, layers):
     _e("shape: pooling size and stride swapped", _B, {"layer_output_shape": _shape_fn(
         "return (N, K, (H + 2 * padding - Fh) // stride + 1, (W + 2 * padding - Fw) // stride + 1)",
         pool_line="return (N, C, (H - stride) // size + 1, (W - stride) // size + 1)")}, {SHP, SUM}),
+    # Found by a false-negative hunt (session 17): the grader fails an input changed in place, but
+    # the Marking did not say so and the visible tests never looked; now both do
+    _e("summary: consumes the list of layers with pop(0) (tuples copied first)", _B, {"pipeline_summary": """
+def pipeline_summary(input_shape, layers):
+    if isinstance(layers, tuple):
+        layers = list(layers)
+    out, shape = [], input_shape
+    while layers:
+        layer = layers.pop(0)
+        out.append((layer_output_shape(shape, layer), layer_param_count(shape, layer)))
+        shape = out[-1][0]
+    return out
+"""}, {SUM}, visible=True),
+    _e("shape: the new sizes written into a list input (shape[1:] = ...)", _B, {"layer_output_shape": """
+def layer_output_shape(in_shape, layer):
+    shape = in_shape if isinstance(in_shape, list) else list(in_shape)
+    kind = layer[0]
+    if kind == "conv":
+        _, K, Fh, Fw, S, P = layer
+        shape[1:] = [K, (shape[2] + 2 * P - Fh) // S + 1, (shape[3] + 2 * P - Fw) // S + 1]
+    elif kind == "maxpool":
+        _, size, S = layer
+        shape[2:] = [(shape[2] - size) // S + 1, (shape[3] - size) // S + 1]
+    elif kind == "flatten":
+        shape[1:] = [int(np.prod(shape[1:]))]
+    elif kind == "dense":
+        shape[1:] = [layer[1]]
+    return tuple(shape)
+"""}, {SHP}, visible=True),
 ]
 
 C01B = [
@@ -562,6 +617,29 @@ def pipeline_summary(input_shape, layers):
     for layer in layers:
         shapes.append(layer_output_shape(shapes[-1], layer))
     return tuple([list(out), layer_param_count(inp, layer)] for inp, out, layer in zip(shapes, shapes[1:], layers))
+"""}),
+    # Found by a false-negative hunt (session 17), passing: ceil((n + 1) / s) is floor(n / s) + 1,
+    # next to the "ceil instead of floor" mistake; a NumPy array back
+    _e("shape: ceil((n + 1) / s), a dict of handlers, a NumPy array back", _B, {"layer_output_shape": """
+import math
+
+
+def _out(n, f, s, p=0):
+    return math.ceil((n + 2 * p - f + 1) / s)
+
+
+HANDLERS = {
+    "conv": lambda s, K, Fh, Fw, S, P: (s[0], K, _out(s[2], Fh, S, P), _out(s[3], Fw, S, P)),
+    "maxpool": lambda s, size, S: (s[0], s[1], _out(s[2], size, S), _out(s[3], size, S)),
+    "relu": lambda s: tuple(s),
+    "flatten": lambda s: (s[0], math.prod(s[1:])),
+    "dense": lambda s, M: (s[0], M),
+}
+
+
+def layer_output_shape(in_shape, layer):
+    kind, *args = layer
+    return np.array(HANDLERS[kind](list(in_shape), *args))
 """}),
 ]
 
@@ -798,6 +876,37 @@ def shift(x, dy, dx):
 def equivariance_error(op, x, dy, dx):
     diff = op(shift(x, dy, dx)) - shift(op(x), dy, dx)
     return np.abs(diff).max()
+"""}),
+    # Found by a false-negative hunt (session 17): the grader takes one number in any shape; the
+    # visible test refused a 1-element array (shape (1,), expected ()) until then
+    _e("equivariance as a 1-element array; shift by the matrices np.eye(H, k=-dy)", _C, {"shift": """
+def shift(x, dy, dx):
+    H, W = x.shape[2], x.shape[3]
+    rows = np.eye(H, k=-dy, dtype=x.dtype)     # rows[i, i - dy] = 1: zeros where nothing moves in
+    cols = np.eye(W, k=dx, dtype=x.dtype)      # cols[j - dx, j] = 1
+    return rows @ x @ cols
+""", "equivariance_error": """
+def equivariance_error(op, x, dy, dx):
+    d = op(shift(x, dy, dx)) - shift(op(x), dy, dx)
+    return np.abs(d).reshape(1, -1).max(axis=1)
+"""}),
+    # Found by a false-negative hunt (session 17), passing: np.roll is right once the rows and
+    # columns that wrapped around are zeroed (next to the np.roll mistake)
+    _e("shift: np.roll, then the wrapped rows and columns zeroed", _C, {"shift": """
+def shift(x, dy, dx):
+    H, W = x.shape[2], x.shape[3]
+    if abs(dy) >= H or abs(dx) >= W:
+        return np.zeros_like(x)
+    out = np.roll(x, (dy, dx), axis=(2, 3))
+    if dy > 0:
+        out[:, :, :dy] = 0
+    elif dy < 0:
+        out[:, :, dy:] = 0
+    if dx > 0:
+        out[:, :, :, :dx] = 0
+    elif dx < 0:
+        out[:, :, :, dx:] = 0
+    return out
 """}),
 ]
 
@@ -1039,6 +1148,18 @@ def mlp_param_count(layer_sizes):
     weights = sum(a * b for a, b in zip(sizes[:-1], sizes[1:]))
     return weights + sum(set(sizes[1:]))
 """}, {MLP}, visible=True),
+    # Found by a false-negative hunt (session 17): the grader fails a list changed in place, but
+    # the Marking did not say so and the visible test never looked; now both do
+    _e("mlp: pops the widths off a list (tuples copied to a list first)", "01_mlp", {"mlp_param_count": """
+def mlp_param_count(layer_sizes):
+    if isinstance(layer_sizes, tuple):
+        layer_sizes = list(layer_sizes)
+    total = 0
+    while len(layer_sizes) > 1:
+        n_in = layer_sizes.pop(0)
+        total += n_in * layer_sizes[0] + layer_sizes[0]
+    return total
+"""}, {MLP}, visible=True),
 ]
 
 # =========================================================================== 06_backprop
@@ -1156,6 +1277,64 @@ def conv_output_size(n, f, padding, stride):
         "def conv2d(x, w, b, stride=1, padding=0):", "def conv2d(x, w, b, padding=0, stride=1):")}, {"test_conv2d"}),
 ]
 
+# =========================================================================== 04_features, 06_backprop
+# Found by a false-negative hunt (session 17), passing: right answers far from the reference.
+C04_06 = [
+    # one-sided, int weights: the edge shows in one of the two windows that straddle it
+    _e("edge kernel: one-sided difference [[0, -1, 1], [0, -2, 2], [0, -1, 1]], ints", "04_features",
+       {"vertical_edge_kernel": """
+def vertical_edge_kernel():
+    return np.array([[0, -1, 1], [0, -2, 2], [0, -1, 1]])
+"""}),
+    # float32 throughout on float64 inputs: 10 to 100 times less precise than the reference, still
+    # named neither a wrong step count nor momentum
+    _e("maximise unit: float32 throughout, scaled by min(1, max_norm / norm)", "04_features", {"maximise_unit": """
+import cnnlib
+
+
+def maximise_unit(x0, w1, b1, w2, b2, k, steps=30, lr=0.1, max_norm=2.0):
+    x = x0.astype(np.float32)
+    w1, b1, w2, b2 = (a.astype(np.float32) for a in (w1, b1, w2, b2))
+    for _ in range(steps):
+        z1 = cnnlib.conv2d(x, w1, b1)
+        a1 = cnnlib.relu(z1)
+        z2 = cnnlib.conv2d(a1, w2, b2)
+        dout = np.zeros_like(z2)
+        dout[0, k, z2.shape[2] // 2, z2.shape[3] // 2] = 1.0
+        g = cnnlib.conv2d_backward(cnnlib.relu_backward(cnnlib.conv2d_backward(dout, a1, w2)[0], z1), x, w1)[0]
+        x = x + np.float32(lr) * g
+        x = x * min(1.0, max_norm / float(np.linalg.norm(x)))
+    return x
+"""}),
+    # the other view of dx: ONE full correlation of the dilated dout with the FLIPPED kernel (the
+    # flip the "kernel flipped" mistake must not be confused with)
+    _e("conv backward: dx as one full correlation of the dilated dout with the flipped w", "06_backprop",
+       {"conv2d_backward": """
+def conv2d_backward(dout, x, w, stride=1, padding=0):
+    N, C, H, W = x.shape
+    K, _, Fh, Fw = w.shape
+    _, _, Ho, Wo = dout.shape
+    s, p = stride, padding
+    xp = np.pad(x, ((0, 0), (0, 0), (p, p), (p, p)))
+    dil = np.zeros((N, K, (Ho - 1) * s + 1, (Wo - 1) * s + 1))     # dout spread out by the stride
+    dil[:, :, ::s, ::s] = dout
+    dw = np.zeros(w.shape)
+    for m in range(Fh):
+        for l in range(Fw):
+            patch = xp[:, :, m:m + dil.shape[2], l:l + dil.shape[3]]
+            dw[:, :, m, l] = np.einsum("nkij,ncij->kc", dil, patch)
+    full = np.pad(dil, ((0, 0), (0, 0), (Fh - 1, Fh - 1), (Fw - 1, Fw - 1)))
+    wf = w[:, :, ::-1, ::-1]
+    Hd, Wd = dil.shape[2] + Fh - 1, dil.shape[3] + Fw - 1
+    dxp = np.zeros(xp.shape)
+    for m in range(Fh):
+        for l in range(Fw):
+            dxp[:, :, :Hd, :Wd] += np.einsum("nkij,kc->ncij", full[:, :, m:m + Hd, l:l + Wd], wf[:, :, m, l])
+    return dxp[:, :, p:p + H, p:p + W], dw, dout.sum(axis=(0, 2, 3))
+"""}),
+]
+
+
 # =========================================================================== right answers (session 17)
 # Found by a false-negative hunt (session 17): the real grader marks these cells in full (the
 # jail refuses `import cnnlib` with ImportError; a function's body does not run when its cell
@@ -1261,7 +1440,7 @@ _IN_PROCESS_17 = {"single: FFT with NumPy only (rfft2 of the flipped kernel)",
                   "max backward: the first maximum by a mask and cumsum (no argmax)"}
 
 WRONG = W01 + W01B + W01C + W03 + W03B + W04 + W05A + W05B + W05P + W06
-CORRECT = C01B + C01C + C03B + C05A + C05B + C17_FOUND + C17
+CORRECT = C01B + C01C + C03B + C05A + C05B + C04_06 + C17_FOUND + C17
 
 # 05a's entries are many and alike: through nbgrader and the sandbox go those whose verdict could
 # depend on the way there (exceptions, tuples and lists, the dtype, numpy scalars and arrays
