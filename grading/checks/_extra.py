@@ -13,7 +13,6 @@ def close_scalar_check(expected, *, what="the result", variants=(), dtype=np.flo
                         rtol=1e-5 if np.dtype(dtype) == np.float32 else 1e-7, fmt="{:.6g}".format, whole=False)
 
 
-
 def call_args(args, kw, how="keywords"):
     """(args, kwargs) of one call of the student's function: the arguments `kw` by keyword
     ("keywords"), their values after `args` in their order ("position"), or left to the
@@ -28,6 +27,8 @@ def swapped(first, second, signature):
     """The message for a signature that lists `first` and `second` the other way round."""
     return (f"{first} and {second} were swapped: the signature is {signature}, {first} first, "
             f"and a call may give both by position")
+
+
 def keeps_dtype(inner, dtype, what):
     """`inner`, plus the dtype rule: an ndarray answer has the dtype of the inputs.
 

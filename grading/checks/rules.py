@@ -80,11 +80,11 @@ def case_rules(check, case) -> set[str]:
     """The rules one case draws."""
     out: set[str] = set()
     a = _arguments(check, case)
-    arrays = [v for v in list(case.args) + list(case.kwargs.values()) if isinstance(v, np.ndarray)]
+    values = list(case.args) + list(case.kwargs.values())
+    arrays = [v for v in values if isinstance(v, np.ndarray)]
     if any(v.dtype == np.float32 for v in arrays):
         out.add("float32")
-    if check.kind == "function" and (arrays or any(isinstance(v, (list, dict)) for v in
-                                                   list(case.args) + list(case.kwargs.values()))):
+    if check.kind == "function" and any(isinstance(v, (np.ndarray, list, dict)) for v in values):
         out.add("inputs unchanged")   # arrays and lists: written into, appended to, popped from
     if check.target in DEFAULTS and any(p not in case.kwargs and p not in check.params[:len(case.args)]
                                         for p in DEFAULTS[check.target]):
