@@ -110,16 +110,21 @@ class Cluster:
             time.sleep(0.2)
         self.address = json.loads(info.read_text())["address"]
         for i in range(n_workers):
-            tmpdir = self.tmp / f"worker{i}-tmp"   # the worker's sandboxes live under it
-            tmpdir.mkdir()
-            env = dict(self.env, TMPDIR=str(tmpdir))
-            self.workers[i] = self._start(
-                ["worker", self.address, "--nthreads", "1", "--no-dashboard", "--host", "127.0.0.1",
-                 "--name", f"worker{i}", "--preload", "grading.task",
-                 "--preload", str(Path(__file__).with_name("dask_fault_preload.py"))],
-                f"worker{i}", env)
-        self.wait_for_workers(n_workers)
+            self.add_worker(i)
+        if n_workers:
+            self.wait_for_workers(n_workers)
         return self.address
+
+    def add_worker(self, i: int) -> None:
+        """Start `worker<i>`: one thread, the grader's preload and the fault preload."""
+        tmpdir = self.tmp / f"worker{i}-tmp"   # the worker's sandboxes live under it
+        tmpdir.mkdir()
+        env = dict(self.env, TMPDIR=str(tmpdir))
+        self.workers[i] = self._start(
+            ["worker", self.address, "--nthreads", "1", "--no-dashboard", "--host", "127.0.0.1",
+             "--name", f"worker{i}", "--preload", "grading.task",
+             "--preload", str(Path(__file__).with_name("dask_fault_preload.py"))],
+            f"worker{i}", env)
 
     def wait_for_workers(self, n: int) -> None:
         from distributed import Client
@@ -319,26 +324,45 @@ def test_worker_that_cannot_grade_mid_batch_is_retired_and_loses_no_grade(course
     """A worker that passed the check at the start and then runs other grader code (a grading
     machine whose checkout differs, joining mid-batch) sends every task back at once. Nothing
     may be recorded from it: with --force it once erased good grades ("not graded", 0.0 s).
-    It is retired, its submissions are graded on the others, the grades match the local run."""
+    It is retired, its submissions are graded on the others, the grades match the local run.
+
+    The stale worker is alone when the batch starts, so it surely gets a task (with two, the
+    good one could grade all six first); it holds that task until a good worker has joined."""
     local_root, local = local_run
     root = _copy(course, tmp_path)
     c = Cluster(tmp_path / "stale-cluster")
     c.tmp.mkdir()
+    flags = tmp_path / "stale-flags"
+    flags.mkdir()
+    proc = None
     try:
-        c.start(n_workers=1)
+        c.start(n_workers=0)
         c._start(["worker", c.address, "--nthreads", "1", "--no-dashboard", "--host", "127.0.0.1",
                   "--name", "stale", "--preload", "grading.task",
-                  "--preload", str(Path(__file__).with_name("dask_stale_preload.py"))], "stale")
+                  "--preload", str(Path(__file__).with_name("dask_stale_preload.py"))], "stale",
+                 dict(c.env, CNN_TEST_STALE_DIR=str(flags)))
+        c.wait_for_workers(1)
+        proc = subprocess.Popen([sys.executable, "-m", "grading.grade", "--scheduler", c.address,
+                                 "--force"], cwd=root, env=gh.env(), stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True, start_new_session=True)
+        deadline = time.monotonic() + 300
+        while not (flags / "got").exists():
+            assert proc.poll() is None and time.monotonic() < deadline, "the stale worker got no task"
+            time.sleep(0.2)
+        c.add_worker(0)
         c.wait_for_workers(2)
-        run = gh.grade(root, "--scheduler", c.address, "--force", timeout=1200)
+        (flags / "go").touch()
+        stdout, stderr = proc.communicate(timeout=1200)
     finally:
+        if proc is not None:
+            _stop(proc)
         c.stop()
-    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
-    assert "runs other grading/ or cnnlib/ code" in run.stdout and "It leaves the cluster" in run.stdout, run.stdout
+    assert proc.returncode == 0, stdout[-3000:] + stderr[-3000:]
+    assert "runs other grading/ or cnnlib/ code" in stdout and "It leaves the cluster" in stdout, stdout
     assert "other grading/ or cnnlib/ code" not in "".join(
-        f for key in _outcome(root, run.stdout) for f in gh.flags_of(run.stdout, *key))
-    want, got = _outcome(local_root, local.stdout), _outcome(root, run.stdout)
-    assert got == want, run.stdout[-3000:]
+        f for key in _outcome(root, stdout) for f in gh.flags_of(stdout, *key))
+    want, got = _outcome(local_root, local.stdout), _outcome(root, stdout)
+    assert got == want, stdout[-3000:]
 
 
 def test_task_past_its_deadline_is_flagged_and_the_batch_goes_on(course, tmp_path):
