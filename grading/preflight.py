@@ -191,6 +191,9 @@ def student_code_cells(nb) -> list:
     return [c for c in nb.cells if c.cell_type == "code" and cell_kind(c) != "test"]
 
 
+NOT_ALLOWED = " (the reference), not allowed for "   # in each reference_import_flags flag
+
+
 def reference_import_flags(nb, checks: Mapping[str, object], name: str = "notebook") -> list[str]:
     """Flag student code that imports a reference module where a check forbids it."""
     all_checks = list(checks.values())
@@ -206,9 +209,16 @@ def reference_import_flags(nb, checks: Mapping[str, object], name: str = "notebo
         forbidden = sorted({c.grade_id for c in concerned if not c.allow_cnnlib})
         if forbidden:
             where = cell.metadata.get("nbgrader", {}).get("grade_id", "a code cell")
-            flags.append(f"{name}: {where} imports {', '.join(sorted(modules))} (the reference), "
-                         f"not allowed for {', '.join(forbidden)}")
+            flags.append(f"{name}: {where} imports {', '.join(sorted(modules))}{NOT_ALLOWED}"
+                         f"{', '.join(forbidden)} (at marking the import fails)")
     return flags
+
+
+def checks_with_reference_import(flags: list[str]) -> set[str]:
+    """The grade ids that reference_import_flags named in `flags`: their failed import, and what
+    it left undefined, is said once, by that flag."""
+    return {gid for f in flags if NOT_ALLOWED in f
+            for gid in f.rpartition(NOT_ALLOWED)[2].partition(" (")[0].split(", ")}
 
 
 def defined_names(source: str) -> set[str]:

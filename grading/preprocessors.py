@@ -29,9 +29,15 @@ from nbgrader.preprocessors import NbGraderPreprocessor, SaveAutoGrades
 from traitlets import Integer
 
 from grading.checks.cells import cell_name
-from grading.preflight import CellSpec, cell_kind, check_notebook, links_out_of, student_code_cells
+from grading.preflight import (CellSpec, cell_kind, check_notebook, checks_with_reference_import,
+                               links_out_of, student_code_cells)
 
 MANUAL = "grading_manual"   # resources key: grade ids that need a person
+
+
+#: sandbox flags that only repeat a pre-flight flag "imports cnnlib (the reference), not allowed
+#: for <test>": the import was refused, so the cell stopped and its function is missing
+IMPORT_CONSEQUENCES = ("import of reference blocked", "missing function")
 
 
 def _flags(nb) -> list:
@@ -166,6 +172,7 @@ class SandboxedTests(NbGraderPreprocessor):
                 flags.append(f"the sandbox failed ({type(exc).__name__}: {exc}); "
                              f"every test cell needs a person")
         manual = resources.setdefault(MANUAL, [])
+        imported = checks_with_reference_import(flags)   # pre-flight's flag says why they failed
         for cell, gid in zip(tests, ids):
             cell.execution_count = None
             if gid not in CHECKS:
@@ -181,7 +188,8 @@ class SandboxedTests(NbGraderPreprocessor):
                 verdict = verdicts[gid]
                 cell.outputs = [_passed(verdict.message) if verdict.passed
                                 else _failed(not_attempted(verdict.message) or verdict.message)]
-                flags.extend(f"{gid}: {flag}" for flag in verdict.flags)
+                flags.extend(f"{gid}: {flag}" for flag in verdict.flags
+                             if gid not in imported or not flag.startswith(IMPORT_CONSEQUENCES))
         return nb, resources
 
 

@@ -450,6 +450,14 @@ def test_flags_in_summary(batch, student, needle):
     assert any(needle in f for f in flags), flags
 
 
+def test_a_refused_import_is_flagged_once(batch):
+    """Pre-flight's "imports cnnlib (the reference), not allowed for <test>" says why; the
+    sandbox's consequences of that import (blocked, a missing function) are not said again."""
+    _, run, _ = batch
+    flags = gh.flags_of(run.stdout, "uses_reference", A)
+    assert len(flags) == 2 and all("(the reference), not allowed for" in f for f in flags), flags
+
+
 def test_not_gradable_submissions_need_a_person(batch):
     root, run, _ = batch
     scores = gh.gradebook_scores(root)

@@ -8,6 +8,7 @@ from nbgrader.utils import determine_grade
 
 import grading.checks
 import grading.sandbox
+from grading.preflight import reference_import_flags
 from grading.preprocessors import MANUAL, SandboxedTests
 from grading.sandbox import Verdict
 
@@ -107,3 +108,20 @@ def test_missing_verdict_needs_a_person(monkeypatch, tmp_path):
                            tmp_path=tmp_path)
     assert resources[MANUAL] == [GID_B.grade_id]
     assert determine_grade(graded_cells(nb)[1])[0] == 0
+
+
+def test_a_refused_import_is_flagged_once(monkeypatch, tmp_path):
+    """A cell that imports cnnlib where test A forbids it: pre-flight's flag says so, and A's
+    sandbox flags that follow from it (the import blocked, the function missing) are not
+    repeated. Its other flags, and test B's, stay."""
+    nb = notebook()
+    nb.cells[2].source = "import cnnlib\n" + nb.cells[2].source
+    said = reference_import_flags(nb, {GID_A.grade_id: GID_A})
+    assert len(said) == 1 and GID_A.grade_id in said[0] and GID_B.grade_id not in said[0]
+    nb.metadata["grading"] = {"flags": list(said)}
+    blocked, missing = "import of reference blocked: cnnlib", f"missing function {GID_A.target}"
+    verdicts = {GID_A.grade_id: Verdict(False, "missing", [missing, blocked, "timeout"]),
+                GID_B.grade_id: Verdict(False, "blocked", [blocked])}
+    nb, _, _ = run(nb, monkeypatch, verdicts, tmp_path=tmp_path)
+    assert nb.metadata["grading"]["flags"] == [*said, f"{GID_A.grade_id}: timeout",
+                                               f"{GID_B.grade_id}: {blocked}"]
