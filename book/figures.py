@@ -8,11 +8,16 @@ step (0 black, the largest value white), "viridis" for feature maps, light greys
 other annotated numbers; the highlight is a thick orange outline (Okabe-Ito orange),
 which also shows as a thick line in greyscale. ``matplotlib.pyplot`` is imported only when a
 helper has to make a new figure.
+
+The last section holds what more than one chapter shows (an example array, a network, a
+training setting): the chapter that shows it and the chapter that restates it both assert
+against it, so the two cannot drift apart.
 """
 import matplotlib
 import numpy as np
 from matplotlib.patches import Rectangle
 
+import cnnlib
 from cnnlib._validate import as_float_array, check_int
 from readable_text import COLUMN_PX
 
@@ -485,3 +490,33 @@ def _draw_input(ax, xp, padding, annotate, fontsize):
             if not (padding <= r < h - padding and padding <= c < w - padding):
                 ax.text(c, r, "0", ha="center", va="center", fontsize=fontsize,
                         color=_ink(rgba[r, c]), style="italic")
+
+
+# ------------------------------------------------------------ what several chapters show
+#: The 4 x 4 feature map that 07_pooling pools and 08_putting_it_together backpropagates.
+POOLING_EXAMPLE = ((1, 3, 2, 0),
+                   (5, 6, 1, 4),
+                   (7, 2, 0, 3),
+                   (1, 0, 3, 8))
+#: The narrow LeNet of 08_putting_it_together ("small CNN"), ``lenet_digits(**NARROW_LENET)``;
+#: 07c_how_a_network_learns trains "the narrow one of the next chapter".
+NARROW_LENET = {"channels": (8, 16), "hidden": 32}
+#: The mini-batch 08_putting_it_together trains with; 07b_one_by_one measures its activations.
+DIGITS_BATCH = 32
+
+
+def same_layers(model, other, in_shape=(1, 8, 8)):
+    """Whether two models have the same layers, hyperparameters and output shapes (their
+    summaries for one input of `in_shape` are equal); the weights may differ."""
+    return model.summary(in_shape) == other.summary(in_shape)
+
+
+def pipeline_cnn(rng=None):
+    """The network of 02_what_is_a_cnn: two 3 x 3 convolutions (8 and 16 filters, "same"
+    padding) with ReLUs, no pooling, then one dense layer to 10 scores, for (N, 1, 8, 8) digits.
+    08_putting_it_together recalls where its parameters are."""
+    rng = np.random.default_rng(0) if rng is None else rng
+    return cnnlib.Sequential(
+        cnnlib.Conv2D(1, 8, kernel_size=3, padding=1, rng=rng), cnnlib.ReLU(),
+        cnnlib.Conv2D(8, 16, kernel_size=3, padding=1, rng=rng), cnnlib.ReLU(),
+        cnnlib.Flatten(), cnnlib.Dense(16 * 8 * 8, 10, rng=rng))

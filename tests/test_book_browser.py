@@ -156,6 +156,11 @@ def test_page(site, browser, doc):
         if n_math:
             typeset = page.locator("article .math mjx-container").count()
             assert typeset >= n_math, f"{doc}: MathJax typeset {typeset} of {n_math} formulas"
+            # a formula MathJax cannot parse is still "typeset": as red text in an mjx-merror
+            bad = page.evaluate("() => Array.from(document.querySelectorAll('article mjx-merror'))"
+                                ".map(e => (e.getAttribute('data-mjx-error') || e.textContent)"
+                                ".slice(0, 80))")
+            assert not bad, f"{doc}: formulas MathJax could not read: {bad[:5]}"
         raw = RAW_TEX.findall(prose_text(page))
         assert not raw, f"{doc}: raw TeX left in the page: {raw[:5]}"
 

@@ -230,3 +230,22 @@ def test_import_cnnlib_does_not_import_matplotlib():
             "import figures, conv_animation; assert 'matplotlib.pyplot' not in sys.modules; print('ok')")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=BOOK)
     assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr
+
+
+# ------------------------------------------------------------ what several chapters show
+def test_same_layers_tells_architectures_apart_not_weights():
+    """Chapters assert a restated network against figures.py with same_layers: it must see a
+    missing pooling, another padding or width, and ignore the random weights."""
+    from figures import NARROW_LENET, pipeline_cnn, same_layers
+    rng = np.random.default_rng(5)
+    assert same_layers(pipeline_cnn(), pipeline_cnn(rng))
+    assert same_layers(cnnlib.lenet_digits(rng=rng, channels=(8, 16), hidden=32),
+                       cnnlib.lenet_digits(**NARROW_LENET))
+    assert not same_layers(cnnlib.lenet_digits(**NARROW_LENET), cnnlib.lenet_digits())
+    no_padding = cnnlib.Sequential(
+        cnnlib.Conv2D(1, 8, kernel_size=3, rng=rng), cnnlib.ReLU(),
+        cnnlib.Conv2D(8, 16, kernel_size=3, padding=2, rng=rng), cnnlib.ReLU(),
+        cnnlib.Flatten(), cnnlib.Dense(16 * 8 * 8, 10, rng=rng))
+    assert not same_layers(no_padding, pipeline_cnn())          # same parameter shapes
+    assert [p.value.shape for p in no_padding.parameters()] == \
+        [p.value.shape for p in pipeline_cnn().parameters()]
