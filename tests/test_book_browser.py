@@ -340,5 +340,33 @@ def test_page_on_a_phone(site, browser, doc):
                                                "_phone.png"), full_page=True)
         for kind in ("console", "pageerror", "http_errors", "failed", "external"):
             assert not seen[kind], f"{doc} on a phone: {kind}: {seen[kind]}"
+        for fig in page.evaluate(SHRUNK_JS):
+            assert fig["link"] == fig["src"] and _site_file(fig["link"]).is_file(), (
+                f"{doc}: a figure shown at {fig['shown']} of its {fig['natural']} px is not a "
+                f"link to its full-size image: {fig}")
+    finally:
+        page.close()
+
+
+# Figures shown smaller than their pixels (1.2x or more), each with the link zoom.js puts around it
+SHRUNK_JS = """() => Array.from(document.querySelectorAll(
+        'article .cell_output img, article figure img'))
+    .filter(i => !i.closest('.animation') && i.naturalWidth > 1.2 * i.getBoundingClientRect().width)
+    .map(i => ({src: i.currentSrc || i.src, natural: i.naturalWidth,
+                shown: Math.round(i.getBoundingClientRect().width),
+                link: (i.closest('a.figure-zoom') || {}).href || null}))"""
+
+
+def test_shrunk_figures_open_at_full_size(site, browser):
+    """On a phone the pipeline figure of chapter 2 is shrunk to the screen; tapped, it opens
+    its own image file at full size (book/_assets/zoom.js)."""
+    page, _ = open_page(browser, page_url(site, "book/02_what_is_a_cnn"), viewport=PHONE)
+    try:
+        wait_for_images(page)
+        shrunk = page.evaluate(SHRUNK_JS)
+        assert shrunk and all(f["link"] for f in shrunk), shrunk
+        page.locator("a.figure-zoom").first.click()
+        page.wait_for_url(shrunk[0]["link"])
+        assert page.evaluate("document.images[0].naturalWidth") == shrunk[0]["natural"]
     finally:
         page.close()
