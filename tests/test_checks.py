@@ -99,6 +99,25 @@ def test_cases_are_well_formed():
                     assert value.dtype.kind in "biuf"
 
 
+def test_views_reach_the_function_as_views():
+    """A case's input that is not C-contiguous (a view with a step, Fortran order) keeps its
+    strides on the way to the student's function: the exchange sends it as a view (its memory
+    span is small enough), and the in-process copy keeps them too (copy.deepcopy would not)."""
+    from grading import exchange
+    from grading.checks._layout import fresh_inputs
+    views = 0
+    for check in CHECKS.values():
+        for case in check.make_cases(np.random.default_rng(0)):
+            for a in list(case.args) + list(case.kwargs.values()):
+                if isinstance(a, np.ndarray) and not a.flags.c_contiguous:
+                    views += 1
+                    assert exchange.encode(a, {}, trusted=True).get("strides") == list(a.strides), case.label
+                    copied = fresh_inputs((a,))[0]
+                    assert copied.strides == a.strides and np.array_equal(copied, a), case.label
+                    assert not np.shares_memory(copied, a), case.label
+    assert views >= 14
+
+
 def test_cases_cover_the_issue_list():
     """Non-square inputs, float32, strides that do not divide, overlapping windows, ties."""
     labels = " | ".join(c.label for ch in CHECKS.values() for c in ch.make_cases(np.random.default_rng(0)))

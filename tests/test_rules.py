@@ -3,8 +3,9 @@
 Each task of an exercise ends with a **Marking.** paragraph (grading/checks/rules.py reads its
 fixed phrases); the check's cases are inspected for what they actually draw: several images,
 channels and filters, non-square images and kernels, strides that do not divide, padding 0,
-ties, overlapping windows, float32, tuples, the default arguments, inputs unchanged, the dtype
-kept, whole numbers given as floats, what may be imported, and the seconds its checks may take.
+ties, overlapping windows, float32, tuples, the default arguments, inputs unchanged, inputs that
+are not C-contiguous, the dtype kept, whole numbers given as floats, what may be imported, and
+the seconds its checks may take.
 """
 from __future__ import annotations
 

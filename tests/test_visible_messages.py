@@ -33,6 +33,9 @@ VISIBLE_MESSAGES = {
     "maximise unit: norm scaled once at the end, not after every step":
         "scale x back to max_norm after every step, not once at the end",
     "receptive field: `for f, s in kernel_sizes, strides` (no zip)": NO_ZIP,
+    # code that takes its input for C-ordered memory: the test names the view it was given
+    "max pool: as_strided windows with strides from the shape (a view misread)": "a view that is not C-contiguous",
+    "conv2d: as_strided on np.pad(x), strides from the shape (Fortran order misread)": "Fortran order",
 }
 
 # entry name -> words its visible message must NOT contain (hints that belong to other notebooks)
@@ -70,6 +73,13 @@ GRADER_MESSAGES = {
     "maximise unit: norm scaled once at the end, not after every step":
         "scale x back to max_norm after every step, not once at the end",
     "receptive field: `for f, s in kernel_sizes, strides` (no zip)": NO_ZIP,
+    "im2col: as_strided on np.pad(x), strides from the shape (Fortran order misread)":
+        "the values were read as if `x` were one C-ordered block of memory",
+    "conv backward: dw from as_strided on np.pad(x), strides from the shape":
+        "the values were read as if `x` were one C-ordered block of memory",
+    # an exception: the case's label says what x was
+    "1x1: x.view() with .shape set (fails on a view with a step)":
+        "x is a view with a step (x[:, :, ::2, ::2] of a larger array)",
 }
 
 

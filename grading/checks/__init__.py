@@ -6,8 +6,8 @@ with ``cnnlib``. The visible examples of the notebook are among the cases.
 
 Running a case (in process, :func:`run_case`; the sandbox does the same in a child process):
 
-1. call ``target(*copy(case.args), **copy(case.kwargs))`` (kind "function"), or read the
-   variable ``target`` (kind "value");
+1. call ``target(*copy(case.args), **copy(case.kwargs))`` (kind "function"; a copy in which a
+   view stays a view, as in the sandbox), or read the variable ``target`` (kind "value");
 2. ``case.check(got)``: None if right, else a learner-facing message;
 3. for functions, :func:`inputs_changed` ``(case, args_after, kwargs_after, check.params)``
    compares the copies after the call with the pristine inputs: a function that mutates its
@@ -22,7 +22,6 @@ Source notebooks call :func:`run_check` in their hidden tests::
 """
 from __future__ import annotations
 
-import copy
 import signal
 import threading
 from contextlib import contextmanager
@@ -31,6 +30,7 @@ import numpy as np
 
 from ._core import (MAX_SHOWN, Case, Check, Variant, array_check, describe, inputs_changed, judge,
                     missing, outcome_verdict, scalar_check, verdict, to_array, tuple_check)
+from ._layout import fresh_inputs
 from . import (a01_mlp, a01b_pipeline_shapes, a01c_weight_sharing, a02_convolution, a03_hyperparameters,
                a03b_im2col, a04_features, a05_pooling, a05a_one_by_one, a05b_learning, a06_backprop)
 
@@ -121,7 +121,7 @@ def run_case(check: Check, case: Case, namespace: dict, explain=None) -> "str | 
     if not callable(fn):
         return f"{missing(check)} is {describe(fn)}, not a function"
     with _paused():
-        args, kwargs = copy.deepcopy(case.args), copy.deepcopy(case.kwargs)
+        args, kwargs = fresh_inputs(case.args), fresh_inputs(case.kwargs)   # views stay views
     try:
         outcome = {"status": "ok", "value": fn(*args, **kwargs), "inputs_after": (args, kwargs)}
     except CheckTimeout:

@@ -4,6 +4,7 @@ import numpy as np
 import cnnlib
 
 from ._core import Variant
+from ._layout import fortran, fortran_label, step_label, step_view
 
 FLIPPED = ("you computed a true convolution (kernel flipped); CNNs use cross-correlation: "
            "multiply the window by w as it is, without flipping it")
@@ -79,3 +80,18 @@ def conv_variants(x, w, b, stride, padding):
     v.append(Variant("the axes are mixed up: the output is (N, K, H_out, W_out)",
                      shape=(K, N, Ho, Wo)))
     return v
+
+
+def layout_cases(rng, make_case):
+    """Two inputs that are not C-contiguous (see _layout.py): a view with a step, padding 0 (code
+    that pads only when padding > 0 reads x itself), and an x in Fortran order with padding 1
+    (np.pad keeps the Fortran order)."""
+    x = step_view(rng, rng.normal(size=(2, 3, 6, 7)))
+    w, b = rng.normal(size=(2, 3, 3, 3)), rng.normal(size=2)
+    cases = [make_case(step_label("x", 4) + ", N=2, C=3, K=2, 6x7 input, 3x3 kernel, padding 0",
+                       x, w, b, stride=1, padding=0)]
+    x = fortran(rng.normal(size=(2, 2, 7, 6)))
+    w, b = rng.normal(size=(3, 2, 3, 2)), rng.normal(size=3)
+    cases.append(make_case(fortran_label("x") + ", N=2, C=2, K=3, 7x6 input, 3x2 kernel, stride 2, padding 1",
+                           x, w, b, stride=2, padding=1))
+    return cases

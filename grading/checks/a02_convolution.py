@@ -5,6 +5,7 @@ import cnnlib
 
 from ._conv import BIAS, FLIPPED, shape_label
 from ._core import Case, Check, Variant, array_check
+from ._layout import misread, misread_variants, step_label, step_view
 
 ASSIGNMENT = "02_convolution"
 
@@ -25,7 +26,7 @@ def _single_case(label, x, w):
     H, W = x.shape
     Fh, Fw = w.shape
     expected = conv_single_ref(x, w)
-    variants = [
+    variants = misread_variants("x", x, lambda: conv_single_ref(misread(x), w)) + [
         Variant(FLIPPED, conv_single_ref(x, w[::-1, ::-1].copy())),
         Variant("one row and one column short: a valid output has H - F + 1 rows (the +1?)",
                 shape=(H - Fh, W - Fw)),
@@ -49,6 +50,8 @@ def single_cases(rng):
         cases.append(_single_case(shape_label(H, W, Fh, Fw), x, w))
     x, w = rng.normal(size=(6, 7)).astype(np.float32), rng.normal(size=(3, 3)).astype(np.float32)
     cases.append(_single_case("float32 6x7 input, 3x3 kernel", x, w))
+    x, w = step_view(rng, rng.normal(size=(6, 7))), rng.normal(size=(3, 3))
+    cases.append(_single_case(step_label("x", 2) + ", 6x7 input, 3x3 kernel", x, w))
     return cases
 
 
@@ -60,7 +63,7 @@ def _multi_case(label, x, w, b):
     C, H, W = x.shape
     K, _, Fh, Fw = w.shape
     expected = conv_multi_ref(x, w, b)
-    variants = [
+    variants = misread_variants("x", x, lambda: conv_multi_ref(misread(x), w, b)) + [
         Variant(FLIPPED, conv_multi_ref(x, w[:, :, ::-1, ::-1].copy(), b)),
         Variant(BIAS, conv_multi_ref(x, w, None)),
         Variant("only channel 0 is used: each filter sums over ALL C channels of the window",
@@ -100,6 +103,9 @@ def multi_cases(rng):
     w = rng.normal(size=(3, 2, 3, 3)).astype(np.float32)
     b = rng.normal(size=3).astype(np.float32)
     cases.append(_multi_case("float32, 2 channels, 3 filters, 6x7 input", x, w, b))
+    x = step_view(rng, rng.normal(size=(3, 6, 7)))
+    w, b = rng.normal(size=(2, 3, 3, 2)), rng.normal(size=2)
+    cases.append(_multi_case(step_label("x", 3) + ", 3 channels, 2 filters, 6x7 input, 3x2 kernel", x, w, b))
     return cases
 
 

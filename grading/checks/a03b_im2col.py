@@ -36,9 +36,10 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 import cnnlib
 
-from ._conv import conv_variants, out_size, random_conv_cases, random_conv_shape, shape_label
+from ._conv import conv_variants, layout_cases, out_size, random_conv_cases, random_conv_shape, shape_label
 from ._core import Case, Check, Variant, array_check
 from ._extra import call_args, keeps_dtype, swapped
+from ._layout import fortran, fortran_label, misread_padded, misread_variants, step_label, step_view
 
 ASSIGNMENT = "03b_im2col"
 
@@ -87,6 +88,7 @@ def _im2col_case(label, x, Fh, Fw, stride, padding):
         variants.append(Variant("the padding is ignored: pad H and W with `padding` zeros on each side",
                                 im2col_ref(x, Fh, Fw, stride, 0) if Fh <= H and Fw <= W else None))
     variants = [v for v in variants if v.value is not None or v.shape is not None]
+    variants = misread_variants("x", x, lambda: im2col_ref(misread_padded(x, padding), Fh, Fw, stride, 0)) + variants
     check = keeps_dtype(array_check(expected, what="im2col output", variants=variants,
                                     shape_hint=f"expected (N*H_out*W_out, C*Fh*Fw) = ({N}*{Ho}*{Wo}, {C}*{Fh}*{Fw})",
                                     value_hint="row n*H_out*W_out + i*W_out + j is x_pad[n, :, i*S:i*S+Fh, "
@@ -109,6 +111,12 @@ def im2col_cases(rng):
                                   rng.normal(size=(N, C, H, W)), Fh, Fw, S, P))
     cases.append(_im2col_case("float32, N=2, C=2, 5x6 input, 3x2 kernel, stride 2, padding 1",
                               rng.normal(size=(2, 2, 5, 6)).astype(np.float32), 3, 2, 2, 1))
+    # inputs that are not C-contiguous: a view with a step (padding 0: code that pads only when
+    # padding > 0 reads x itself), and Fortran order with padding (np.pad keeps the Fortran order)
+    cases.append(_im2col_case(step_label("x", 4) + ", N=2, C=2, 5x6 input, 3x2 kernel, padding 0",
+                              step_view(rng, rng.normal(size=(2, 2, 5, 6))), 3, 2, 1, 0))
+    cases.append(_im2col_case(fortran_label("x") + ", N=2, C=3, 6x5 input, 2x3 kernel, stride 2, padding 1",
+                              fortran(rng.normal(size=(2, 3, 6, 5))), 2, 3, 2, 1))
     return cases
 
 
@@ -124,7 +132,8 @@ def _conv_case(label, x, w, b, by_position=False, **kw):
     expected = cnnlib.conv2d(x, w, b, stride=S, padding=P)
     Ho, Wo = expected.shape[2:]
     rows = np.asarray(expected, dtype=np.float64).transpose(0, 2, 3, 1).reshape(-1, K)
-    variants = conv_variants(x, w, b, S, P)
+    variants = misread_variants("x", x, lambda: cnnlib.conv2d(misread_padded(x, P), w, b, stride=S))
+    variants += conv_variants(x, w, b, S, P)
     if by_position:
         variants.insert(0, Variant(SWAPPED, cnnlib.conv2d(x, w, b, stride=P, padding=S)))
     if K > 1 or N > 1:
@@ -164,7 +173,7 @@ def conv_cases(rng):
     x, w, b = rng.normal(size=(2, 2, 7, 6)), rng.normal(size=(3, 2, 3, 2)), rng.normal(size=3)
     cases.append(_conv_case("stride 2 and padding 1 given by position: conv2d_im2col(x, w, b, 2, 1)", x, w, b,
                             by_position=True, stride=2, padding=1))
-    return cases
+    return cases + layout_cases(rng, _conv_case)
 
 
 # --------------------------------------------------------------------------- one product

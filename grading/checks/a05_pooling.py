@@ -5,6 +5,7 @@ import cnnlib
 
 from ._core import Case, Check, Variant, array_check
 from ._extra import call_args, swapped
+from ._layout import misread, misread_variants, step_label, step_view
 
 ASSIGNMENT = "05_pooling"
 
@@ -118,6 +119,7 @@ def _forward_case(fn_name, x, size, stride, label=None, call="keywords"):
     if call == "defaults":
         variants.insert(0, Variant(NO_DEFAULT_SIZE, shape=(N, C, _size(H, 3, 3), _size(W, 3, 3))))
     variants = [v for v in variants if v.value is not None or v.shape is not None]
+    variants = misread_variants("x", x, lambda: ref(misread(x), size=size, stride=stride)) + variants
     check = array_check(expected, what=f"{fn_name} output", variants=variants,
                         shape_hint="(N, C, H_out, W_out) with H_out = (H - size) // stride + 1",
                         dtype=x.dtype)
@@ -154,7 +156,8 @@ def _call_cases(fn_name, rng):
     return [_forward_case(fn_name, x, 3, 2, f"size 3 and stride 2 given by position: {fn_name}(x, 3, 2)",
                           call="position"),
             _forward_case(fn_name, x, 2, None, f"x alone: {fn_name}(x), the defaults size=2, stride=None",
-                          call="defaults")]
+                          call="defaults"),
+            _forward_case(fn_name, step_view(rng, rng.normal(size=(2, 3, 6, 7))), 3, 2, step_label("x", 4))]
 
 
 def avg_cases(rng):
@@ -216,6 +219,8 @@ def _backward_case(x, size, stride, dout, label=None, call="keywords"):
     if np.any(x < 0):
         variants.append(Variant(FROM_ZERO, cnnlib.max_pool2d_backward(dout, np.maximum(x, 0), size=size,
                                                                       stride=stride)))
+    variants = misread_variants("x", x, lambda: cnnlib.max_pool2d_backward(dout, misread(x), size=size,
+                                                                           stride=stride)) + variants
     check = array_check(expected, what="max_pool2d_backward dx", variants=variants,
                         shape_hint="dx has the shape of x", dtype=x.dtype)
     args, kwargs = call_args((dout, x), _kw(size, stride), call)
@@ -248,6 +253,8 @@ def backward_cases(rng):
                                 "max_pool2d_backward(dout, x, 3, 2)", call="position"))
     cases.append(_backward_case(x, 2, None, _dout_for(rng, x, 2, None), "dout and x alone: "
                                 "max_pool2d_backward(dout, x), the defaults size=2, stride=None", call="defaults"))
+    x = step_view(rng, rng.normal(size=(2, 3, 6, 7)))
+    cases.append(_backward_case(x, 3, 2, _dout_for(rng, x, 3, 2), step_label("x", 4)))
     return cases
 
 

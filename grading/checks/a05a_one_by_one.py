@@ -15,6 +15,7 @@ import cnnlib
 from ._core import (Case, Check, Variant, array_check, describe, fmt_num, never_raises, scalar_check, to_array,
                     tuple_check)
 from ._extra import count_check, given_as, given_text, keeps_dtype
+from ._layout import misread, misread_variants, step_label, step_view
 
 ASSIGNMENT = "05a_one_by_one"
 
@@ -52,7 +53,8 @@ def _conv1x1_variants(x, w, b):
 
 def _conv1x1_case(label, x, w, b):
     expected = conv1x1_ref(x, w, b)
-    check = keeps_dtype(array_check(expected, what="conv1x1 output", variants=_conv1x1_variants(x, w, b),
+    variants = misread_variants("x", x, lambda: conv1x1_ref(misread(x), w, b)) + _conv1x1_variants(x, w, b)
+    check = keeps_dtype(array_check(expected, what="conv1x1 output", variants=variants,
                                     shape_hint="the output has shape (N, K, H, W)",
                                     value_hint="y[n, k, i, j] = sum over c of w[k, c, 0, 0] * x[n, c, i, j] + b[k]",
                                     dtype=x.dtype), x.dtype, "conv1x1 output")
@@ -89,6 +91,8 @@ def conv1x1_cases(rng):
     N, C, H, W = (int(v) for v in rng.integers(2, 6, size=4))
     x, w, b = _random_conv1x1(rng, N, C, C, H, W + 1)
     cases.append(_conv1x1_case(f"random: N={N}, C=K={C}, {H}x{W + 1}", x, w, b))
+    x, w, b = _random_conv1x1(rng, 2, 3, 4, 5, 6)
+    cases.append(_conv1x1_case(step_label("x", 4) + ": N=2, C=3, K=4, 5x6", step_view(rng, x), w, b))
     return cases
 
 

@@ -15,6 +15,7 @@ import cnnlib
 
 from ._conv import out_size, random_conv_shape, shape_label
 from ._core import Case, Check, Variant, array_check, fmt_num, never_raises, to_array, tuple_check
+from ._layout import fortran, fortran_label, misread_padded, misread_variants, step_label, step_view
 
 ASSIGNMENT = "06_backprop"
 
@@ -69,7 +70,8 @@ def _backward_case(label, dout, x, w, stride=1, padding=0, defaults=False):
     at_i = backward_loops(dout, x, w, 1, padding) if stride > 1 else (None, None)
     dx_variants.append(Variant("the stride is ignored: the window of output (i, j) starts at (i*stride, j*stride)",
                                at_i[0]))
-    dw_variants = [
+    dw_variants = misread_variants("x", x, lambda: cnnlib.conv2d_backward(
+        dout, misread_padded(x, padding), w, stride=stride)[1]) + [
         Variant("the stride is ignored: the window of output (i, j) starts at (i*stride, j*stride)", at_i[1]),
         Variant("dw was divided by N: the gradient of the batch is a sum, not a mean", dw / N if N > 1 else None),
         Variant("dw is flipped: dw[k] = sum over windows of dout * window, no flip",
@@ -123,6 +125,14 @@ def backward_cases(rng):
     w = rng.normal(size=(3, 2, 3, 3)).astype(np.float32)
     dout = rng.normal(size=(2, 3, 3, 4)).astype(np.float32)
     cases.append(_backward_case("float32, 6x7 input, 3x3 kernel, stride 2, padding 1", dout, x, w, 2, 1))
+    # inputs that are not C-contiguous: a view with a step (padding 0: code that pads only when
+    # padding > 0 reads x itself), and Fortran order with padding (np.pad keeps the Fortran order)
+    x, w = step_view(rng, rng.normal(size=(2, 3, 6, 7))), rng.normal(size=(2, 3, 3, 3))
+    cases.append(_backward_case(step_label("x", 4) + ", N=2, C=3, K=2, 6x7 input, 3x3 kernel, padding 0",
+                                rng.normal(size=(2, 2, 4, 5)), x, w, 1, 0))
+    x, w = fortran(rng.normal(size=(2, 2, 7, 6))), rng.normal(size=(3, 2, 3, 2))
+    cases.append(_backward_case(fortran_label("x") + ", N=2, C=2, K=3, 7x6 input, 3x2 kernel, stride 2, padding 1",
+                                rng.normal(size=(2, 3, 4, 4)), x, w, 2, 1))
     return cases
 
 

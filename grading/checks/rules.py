@@ -31,6 +31,7 @@ PHRASES = {
     "whole floats": "or a float such as",
     "defaults": "the default arguments",
     "inputs unchanged": "inputs must stay unchanged",
+    "views": "not C-contiguous",
     "NumPy only": "NumPy only",
     "cnnlib allowed": "cnnlib may be used",
 }
@@ -86,6 +87,8 @@ def case_rules(check, case) -> set[str]:
         out.add("float32")
     if check.kind == "function" and any(isinstance(v, (np.ndarray, list, dict)) for v in values):
         out.add("inputs unchanged")   # arrays and lists: written into, appended to, popped from
+    if any(not v.flags.c_contiguous for v in arrays):
+        out.add("views")              # a slice with a step, Fortran order: see _layout.py
     if check.target in DEFAULTS and any(p not in case.kwargs and p not in check.params[:len(case.args)]
                                         for p in DEFAULTS[check.target]):
         out.add("defaults")
