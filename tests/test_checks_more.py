@@ -67,6 +67,21 @@ def test_one_product_cases_are_large_in_one_direction_each():
     assert small.expected.shape[:2] == (2, 2) and small.args[0].shape[1] == 3   # N = K = 2, C = 3
 
 
+def test_one_product_texts_name_the_grader_constants():
+    """03b's Task, Marking text and visible test say how many positions and seconds the marking
+    gives: the grader's constants, in words ("six million", "2 s"), wherever they appear."""
+    words = {2: "two", 3: "three", 4: "four", 5: "five", 6: "six", 8: "eight", 10: "ten"}
+    millions = f"{words[a03b_im2col.ONE_PRODUCT_POSITIONS // 10**6]} million"
+    nb = nbformat.read(ROOT / "solutions" / "03b_im2col" / "03b_im2col.ipynb", as_version=4)
+    text = "\n".join(c.source for c in nb.cells)
+    seconds = f"{a03b_im2col.ONE_PRODUCT_SECONDS:g}"
+    assert a03b_im2col.ONE_PRODUCT_POSITIONS % 10**6 == 0
+    assert text.count(millions) == 4, millions
+    assert not re.search(r"\b(?:one|two|three|four|five|six|seven|eight|nine|ten) million", text.replace(millions, ""))
+    assert {m for m in re.findall(r"(\d+) s(?:econds)? of (?:CPU|computing) time for both|"
+                                   r"million positions(?: get)? (\d+) s", text) for m in m if m} == {seconds}
+
+
 #: a kernel size called F, where 03b's kernels have two sides, Fh and Fw
 BARE_F = re.compile(r"(?<![\w'])F(?![\w'])")
 
