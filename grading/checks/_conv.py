@@ -4,7 +4,7 @@ import numpy as np
 import cnnlib
 
 from ._core import Variant
-from ._layout import fortran, fortran_label, step_label, step_view
+from ._layout import fortran, fortran_label, misread_padded, misread_variants, step_label, step_view
 
 FLIPPED = ("you computed a true convolution (kernel flipped); CNNs use cross-correlation: "
            "multiply the window by w as it is, without flipping it")
@@ -56,7 +56,8 @@ def conv_variants(x, w, b, stride, padding):
     K, _, Fh, Fw = w.shape
     S, P = stride, padding
     Ho, Wo = out_size(H, Fh, P, S), out_size(W, Fw, P, S)
-    v = [Variant(FLIPPED, cnnlib.conv2d(x, w[:, :, ::-1, ::-1].copy(), b, stride=S, padding=P))]
+    v = misread_variants("x", x, lambda: cnnlib.conv2d(misread_padded(x, P), w, b, stride=S))   # a view
+    v.append(Variant(FLIPPED, cnnlib.conv2d(x, w[:, :, ::-1, ::-1].copy(), b, stride=S, padding=P)))
     if b is not None and np.any(b != 0):
         v.append(Variant(BIAS, cnnlib.conv2d(x, w, None, stride=S, padding=P)))
     if S > 1:
