@@ -181,6 +181,26 @@ def test_correct_entry_passes_every_check(entry):
     assert all(v is None for v in results.values()), results
 
 
+@pytest.mark.slow
+def test_a_network_trained_on_unmoved_digits_gets_about_half():
+    """06's hint says a network trained on the digits as they are "does well on the test part as
+    it is, but gets only about half of the moved digits right", and the Exercises page says it
+    "falls well short" of the marking's accuracy: measured on the marking's own draws."""
+    from grading.checks import a06_backprop
+    entry = next(e for e in WRONG if e.name == "network trained without moved digits")
+    predict = _exec_cells(code_cells(build_submission(entry.assignment, entry.replacements))[0])["predict"]
+    x_test, y_test = a06_backprop._test_split()
+    assert np.mean(predict(x_test) == y_test) > 0.9, "'does well on the test part as it is'"
+    moved = [np.mean(predict(case.args[0]) == case.expected) for seed in range(3)
+             for case in a06_backprop.predict_cases(np.random.default_rng(seed))]
+    assert all(0.35 <= acc <= 0.65 for acc in moved), f"'about half': {moved}"
+    assert max(moved) < a06_backprop.ACCURACY - 0.1, f"'falls well short' of {a06_backprop.ACCURACY}: {moved}"
+    hint = "".join(c.source for c in _source("06_backprop").cells)
+    assert "gets only about half of the moved digits right" in " ".join(hint.split())
+    page = " ".join((ROOT / "book" / "exercises.md").read_text().split())
+    assert "trained on the digits as they are falls well short" in page
+
+
 # The message names the likely mistake.
 MESSAGES = {
     "single: kernel flipped (true convolution)": "cross-correlation",
