@@ -201,6 +201,98 @@ def test_a_network_trained_on_unmoved_digits_gets_about_half():
     assert "trained on the digits as they are falls well short" in page
 
 
+# --------------------------------------------------------------------------- words about numbers
+def _text(assignment: str) -> str:
+    """Every cell of a solution notebook, whitespace folded: the words a sentence test looks for."""
+    return " ".join("\n".join(c.source for c in _source(assignment).cells).split())
+
+
+def test_one_dense_layer_has_far_more_parameters_than_the_conv_layer():
+    """01's param_counts message says the dense layer "should have far more parameters than the
+    conv layer": the task's own counts, 150,529,000 against 1,792 (84,000 times)."""
+    dense, conv = a01_mlp.param_counts_expected()
+    assert dense / conv > 1000, (dense, conv)
+    assert "the dense layer should have far more parameters than the conv layer" in _text("01_mlp")
+
+
+def test_pipeline_summary_totals_are_the_chapters_network():
+    """01b's worked example says "11,498 parameters in all, 89% of them in the dense layer: the
+    chapter's model.summary() says the same": the network of chapter 02 (figures.pipeline_cnn)."""
+    import sys
+    sys.path.insert(0, str(ROOT / "book"))
+    import figures
+    model = figures.pipeline_cnn()
+    total = sum(p.value.size for p in model.parameters())
+    dense = sum(p.value.size for p in model[5].parameters())
+    per_layer = [sum(p.value.size for p in layer.parameters()) for layer in model]
+    assert per_layer == [80, 0, 1168, 0, 0, 10250], "the worked example's layers are no longer the chapter's"
+    assert f"{total:,} parameters in all, {dense / total:.0%} of them in the dense layer" in _text("01b_pipeline_shapes")
+
+
+def test_most_strides_drawn_for_conv_output_size_do_not_divide():
+    """03's Marking says "most strides do not divide n + 2P − F": counted on the drawn cases."""
+    for seed in range(3):
+        cases = CHECKS["test_conv_output_size"].make_cases(np.random.default_rng(seed))
+        n, f, p, s = np.array([case.args for case in cases]).T
+        assert np.mean((n + 2 * p - f) % s != 0) > 0.5, seed
+    assert "most strides do not divide n + 2P − F" in _text("03_hyperparameters")
+
+
+def test_maximise_unit_numbers_in_the_visible_test_are_what_the_steps_reach():
+    """04's visible test says "30 steps reach about 5.41" and, for lr=1.0, "about 0.728"; its Marking
+    says "at least 90 %", "(`lr=1.0`)" and "up to 50 steps": the reference on the test's network,
+    and the grader's constant and draws."""
+    import cnnlib
+    from grading.checks import a04_features
+    ns = {"np": np}
+    exec(reference_sources("04_features")["maximise_unit"], ns)
+    rng = np.random.default_rng(4)     # the visible test's network, drawn as the cell draws it
+    w1, b1 = rng.normal(0.0, 0.5, (4, 1, 3, 3)), rng.normal(-0.3, 0.3, 4)
+    w2, b2 = rng.normal(0.0, 0.5, (3, 4, 3, 3)), rng.normal(0.0, 0.1, 3)
+    x0 = rng.normal(0.0, 0.1, (1, 1, 9, 9))
+
+    def unit(x, k):
+        z2 = cnnlib.conv2d(cnnlib.relu(cnnlib.conv2d(x, w1, b1)), w2, b2)
+        return float(z2[0, k, z2.shape[2] // 2, z2.shape[3] // 2])
+
+    cell = next(c.source for c in _source("04_features").cells
+                if c.metadata.get("nbgrader", {}).get("grade_id") == "test_maximise_unit")
+    assert "rng = np.random.default_rng(4)\nw1, b1 = rng.normal(0.0, 0.5, (4, 1, 3, 3))" in cell
+    said = re.search(r"30 steps reach about (\d+\.\d+)", cell).group(1)
+    assert f"{unit(ns['maximise_unit'](x0, w1, b1, w2, b2, 0, 30, 0.1, 2.0), 0):.2f}" == said
+    said = re.search(r"channel 2 from \{start:\.3f\} to \"\s*f\"about (\d\.\d+)", cell).group(1)
+    assert f"{unit(ns['maximise_unit'](x0, w1, b1, w2, b2, 2, 10, 1.0, 0.5), 2):.3f}" == said
+    text = _text("04_features")
+    assert f"at least {a04_features.ASCENT_SHARE:.0%} ".replace("%", " %") in text
+    steps = [case.args[6] for seed in range(3)
+             for case in CHECKS["test_maximise_unit"].make_cases(np.random.default_rng(seed))]
+    lrs = {case.args[7] for case in CHECKS["test_maximise_unit"].make_cases(np.random.default_rng(0))}
+    assert max(steps) == 50 and "up to 50 steps" in text, steps
+    assert 1.0 in lrs and "(lr=1.0)" in text.replace("`", "")
+
+
+@pytest.mark.slow
+def test_visible_and_marked_accuracy_differ_by_about_two_hundredths():
+    """06 says the visible test and the marking "can differ by about 0.02, so aim above 0.83", and
+    the test cell prints the same advice below 0.83: the reference network measured on the visible
+    test's moves and on the marking's draws of seeds 0-9 (0.000-0.030 apart here, 0.014 on average)."""
+    from grading.checks import a06_backprop
+    ns = _exec_cells(code_cells(build_submission("06_backprop", reference_sources("06_backprop")))[0])
+    predict, x_test, y_test = ns["predict"], ns["x_test"], ns["y_test"]
+    moves = np.random.default_rng(1)   # as the visible test moves them
+    visible = np.mean(predict(np.concatenate([ns["move_and_noise"](x_test, moves) for _ in range(3)]))
+                      == np.tile(y_test, 3))
+    marked = [np.mean(predict(case.args[0]) == case.expected) for seed in range(10)
+              for case in a06_backprop.predict_cases(np.random.default_rng(seed))]
+    apart = np.abs(np.array(marked) - visible)
+    assert 0.005 <= apart.mean() <= 0.03, f"'about 0.02': {visible:.3f} against {np.round(marked, 3)}"
+    aim = 0.83
+    assert apart.max() < aim - a06_backprop.ACCURACY + 0.01, f"'aim above {aim}': {np.round(marked, 3)}"
+    text = _text("06_backprop")
+    assert f"the two results can differ by about 0.02, so aim above {aim}" in text
+    assert f"if acc < {aim}:" in text and "the accuracy by about 0.02 either way" in text
+
+
 # The message names the likely mistake.
 MESSAGES = {
     "single: kernel flipped (true convolution)": "cross-correlation",

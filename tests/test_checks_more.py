@@ -140,6 +140,69 @@ def test_local_operations_commute_exactly_and_the_others_do_not():
     assert same == [name for name in a01c.OPERATIONS if name != "running_sum"]
 
 
+def _words(assignment: str) -> str:
+    nb = nbformat.read(ROOT / "solutions" / assignment / f"{assignment}.ipynb", as_version=4)
+    return " ".join("\n".join(c.source for c in nb.cells).split())
+
+
+def test_the_mirror_and_column_weight_errors_are_large_and_x_plus_one_differs_in_few_pixels():
+    """01c says the mirror image and the column weight "give large values" (the Exercises page:
+    they commute "not at all"): each error is at least half the image's largest value. Its visible
+    test's hint for x + 1 says "most differences here are 0, only the pixels that moved in differ
+    by 1": counted on that test's image and move."""
+    from grading.checks import a01c_weight_sharing as a01c
+    for seed in range(3):
+        x = a01c.bordered(np.random.default_rng(seed), 2, 2, 6, 7, 5)
+        for name in ("mirror", "times_column"):
+            assert a01c.error_ref(a01c.OPERATIONS[name], x, 2, -3) >= 0.5 * np.abs(x).max(), (seed, name)
+    x = np.zeros((2, 3, 11, 12))
+    x[:, :, 4:7, 4:8] = np.random.default_rng(1).normal(size=(2, 3, 3, 4))
+    plus_one = a01c.OPERATIONS["plus_one"]
+    diff = np.abs(plus_one(a01c.shift_ref(x, 1, 2)) - a01c.shift_ref(plus_one(x), 1, 2))
+    assert set(np.unique(diff)) == {0.0, 1.0} and np.mean(diff == 0) > 0.5, np.mean(diff == 0)
+    text = _words("01c_weight_sharing")
+    assert "The mirror image and the column weight give large values" in text
+    assert "most differences here are 0, only the pixels that moved in differ by 1" in text
+    assert "not at all for a mirror image" in " ".join((ROOT / "book" / "exercises.md").read_text().split())
+
+
+def test_the_one_product_text_says_only_what_the_catalogue_shows():
+    """03b and the Exercises page say one matrix product meets the time of the one-product test and
+    a Python loop over the positions (or their rows) does not: the catalogue holds such loops, in
+    im2col and in conv2d_im2col, that must fail exactly that test (test_wrong_entry_...)."""
+    loops = {e.name for e in WRONG if e.assignment == "03b_im2col" and e.must_fail == {"test_conv2d_im2col_one_product"}}
+    assert {"im2col: a Python loop over the output positions",
+            "conv: a Python loop over the output rows, one product per row"} <= loops, loops
+    assert ("one matrix product fits in that time; a Python loop over the positions, or over the rows of "
+            "positions, does not") in _words("03b_im2col")
+    page = " ".join((ROOT / "book" / "exercises.md").read_text().split())
+    assert "which one matrix product meets and a Python loop over the positions does not" in page
+
+
+def test_one_by_one_worked_examples_are_the_chapters():
+    """05a's worked examples name the chapter's bottleneck (C = K = 128 through K_mid = 32, 16x16,
+    F = 3), "3.6 times as many" multiply-adds for a single 3x3 layer, and the chapter's digits CNN
+    whose first layer "outputs 32 maps of 8x8" on "a batch of 32 digits"."""
+    import sys
+    sys.path.insert(0, str(ROOT / "book"))
+    import figures
+    chapter = (ROOT / "book" / "07b_one_by_one.md").read_text()
+    assert "C_in, K_out, K_mid, side = 128, 128, 32, 16" in chapter
+    text = _words("05a_one_by_one")
+    single = cnnlib.conv_param_count(128, 128, 3), 16 * 16 * 128 * 9 * 128
+    bottleneck = (cnnlib.conv_param_count(128, 32, 1) + cnnlib.conv_param_count(32, 128, 3),
+                  16 * 16 * 32 * 128 + 16 * 16 * 128 * 9 * 32)
+    assert f"`({bottleneck[0]}, {bottleneck[1]})`" in text
+    assert (f"would have {single[0]:,} parameters and do {single[1]:,} multiply-adds: "
+            f"{single[1] / bottleneck[1]:.1f} times as many") in text
+    model = cnnlib.lenet_digits(rng=np.random.default_rng(0))
+    outputs = model.intermediates(np.zeros((figures.DIGITS_BATCH, 1, 8, 8), np.float32))
+    first, last = outputs[0][1].shape, outputs[-1][1].shape
+    assert f"on a batch of {figures.DIGITS_BATCH} digits in float32" in text
+    assert f"Its first layer outputs {first[1]} maps of {first[2]}×{first[3]}" in text
+    assert f"Its last layer outputs {last[1]} scores" in text
+
+
 def test_one_by_one_references_rest_on_the_book():
     """conv1x1 is a dense layer per pixel; the costs are those of cnnlib layers; the bytes are what
     the digits CNN's activations take; the receptive field is the one measured by backpropagation."""

@@ -222,3 +222,12 @@ def test_ctrl_c_stops_a_grading_machine_at_once_without_tracebacks(tmp_path):
     log = logs["worker"].read_text()
     assert "End worker" in log, log[-3000:]
     assert "Traceback" not in log and "still alive" not in log, log[-3000:]
+
+
+def test_the_guide_counts_the_retries_of_a_dying_worker_as_configured():
+    """The Instructor guide says a task whose worker dies "is run again at most twice" and speaks of
+    a worker that "died three times": Dask's allowed-failures, and the death that exceeds it."""
+    text = " ".join((gh.REPO / "book" / "instructor_guide.md").read_text().split())
+    words = {1: "once", 2: "twice", 3: "three times", 4: "four times"}
+    assert f"a task whose worker dies is run again at most {words[cluster.ALLOWED_FAILURES]}" in text
+    assert f"each submission whose worker died {words[cluster.ALLOWED_FAILURES + 1]}" in text

@@ -378,3 +378,12 @@ def test_make_clean_keeps_a_class_grades(tmp_path):
         assert not (course / "_build").exists()
         kept = [(course / n).exists() for n in ("gradebook.db", "grades.csv", "autograded")]
         assert kept == [has_class] * 3, (course.name, kept)
+
+
+def test_the_demo_class_is_the_dozen_the_guide_says():
+    """The Instructor guide: `make demo-class` "writes a dozen made-up students into `submitted/`"."""
+    from grading import demo_class
+    written = {student for student, _ in demo_class.students(gh.REPO)}
+    assert len(written) == 12, sorted(written)
+    guide = " ".join((gh.REPO / "book" / "instructor_guide.md").read_text().split())
+    assert "writes a dozen made-up students into `submitted/`" in guide
