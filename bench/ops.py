@@ -15,6 +15,7 @@ import importlib.util
 import os
 import platform
 import sysconfig
+import threading
 import time
 from typing import NamedTuple
 
@@ -61,6 +62,7 @@ POOL_SHAPE = (32, 32, 32, 32)
 TARGETS = {("W2", "forward"): 1.5, ("W2", "backward"): 2.0}   # engine / PyTorch, float32
 BOOK_NOISE = 1.05          # engine / textbook im2col: timing noise when conv2d chose im2col itself
 PEER_SPEEDUP = 2.0         # target: the engine at least 2x faster than each NumPy peer
+SETTLE_LIMIT = 0.5         # seconds at most to wait for idle threads (OpenBLAS's spin ~0.1 s)
 SLOW_BUDGET = 0.5          # seconds: slow implementations run on a batch reduced to about this
 
 
@@ -75,19 +77,46 @@ class Timing(NamedTuple):
     best: float     # seconds: the fastest repeat, least disturbed by other processes
 
 
+def running_threads():
+    """How many threads of this process, other than the calling one, are on a CPU or waiting
+    for one (state R in /proc/self/task); None where there is no /proc."""
+    me, n = threading.get_native_id(), 0
+    try:
+        tids = os.listdir("/proc/self/task")
+    except OSError:
+        return None
+    for tid in tids:
+        try:
+            with open(f"/proc/self/task/{tid}/stat", "rb") as fh:
+                n += int(tid) != me and fh.read().rsplit(b")", 1)[1].split()[0] == b"R"
+        except (OSError, IndexError, ValueError):   # the thread ended meanwhile
+            pass
+    return n
+
+
+def settle(limit=SETTLE_LIMIT):
+    """Wait until no other thread of this process runs (at most `limit` seconds): the idle
+    threads of the library called last stop spinning before the next one is timed."""
+    end = time.perf_counter() + limit
+    while time.perf_counter() < end and running_threads():
+        time.sleep(0.002)
+
+
 def median_times(fns, budget=0.6, min_rounds=3, max_rounds=20, block=5):
     """A Timing for each function in ``fns``.
 
-    After one warm-up call each, the functions take turns in blocks of ``block`` calls (so each
-    sees the same machine load, while no peer's worker threads are still spinning from the
-    previous call), for at least ``min_rounds`` rounds and about ``budget`` seconds.
+    The functions take turns in blocks of ``block`` timed calls, so each sees the same machine
+    load, and each in its steady state, as in a loop that calls it again and again: before a
+    block the process settles (:func:`settle`: no worker thread of the function timed before
+    still spins on a CPU), then one untimed call wakes the function's own threads. At least
+    ``min_rounds`` rounds, and more while the timed calls took under ``budget`` seconds in all.
     """
-    for fn in fns:
-        fn()
     times = [[] for _ in fns]
-    start, rounds = time.perf_counter(), 0
-    while rounds < max_rounds and (rounds < min_rounds or time.perf_counter() - start < budget):
+    rounds = 0
+    while rounds < max_rounds and (rounds < min_rounds or sum(map(sum, times)) < budget):
         for t, fn in zip(times, fns):
+            settle()
+            fn()
             t.extend(timed(fn) for _ in range(block))
         rounds += 1
     return [Timing(float(np.median(t)), float(np.min(t))) for t in times]
