@@ -15,7 +15,6 @@ import importlib.util
 import os
 import platform
 import sysconfig
-import threading
 import time
 from typing import NamedTuple
 
@@ -24,6 +23,7 @@ from scipy import ndimage, signal
 
 import cnnlib
 from cnnlib import engine
+from cnnlib.engine.parallel import settle
 from bench import KEEPS_FREED_MEMORY
 
 try:
@@ -77,45 +77,20 @@ class Timing(NamedTuple):
     best: float     # seconds: the fastest repeat, least disturbed by other processes
 
 
-def running_threads():
-    """How many threads of this process, other than the calling one, are on a CPU or waiting
-    for one (state R in /proc/self/task); None where there is no /proc."""
-    me, n = threading.get_native_id(), 0
-    try:
-        tids = os.listdir("/proc/self/task")
-    except OSError:
-        return None
-    for tid in tids:
-        try:
-            with open(f"/proc/self/task/{tid}/stat", "rb") as fh:
-                n += int(tid) != me and fh.read().rsplit(b")", 1)[1].split()[0] == b"R"
-        except (OSError, IndexError, ValueError):   # the thread ended meanwhile
-            pass
-    return n
-
-
-def settle(limit=SETTLE_LIMIT):
-    """Wait until no other thread of this process runs (at most `limit` seconds): the idle
-    threads of the library called last stop spinning before the next one is timed."""
-    end = time.perf_counter() + limit
-    while time.perf_counter() < end and running_threads():
-        time.sleep(0.002)
-
-
 def median_times(fns, budget=0.6, min_rounds=3, max_rounds=20, block=5):
     """A Timing for each function in ``fns``.
 
     The functions take turns in blocks of ``block`` timed calls, so each sees the same machine
     load, and each in its steady state, as in a loop that calls it again and again: before a
-    block the process settles (:func:`settle`: no worker thread of the function timed before
-    still spins on a CPU), then one untimed call wakes the function's own threads. At least
+    block the process settles (``settle``: no worker thread of the function timed before still
+    spins on a CPU), then one untimed call wakes the function's own threads. At least
     ``min_rounds`` rounds, and more while the timed calls took under ``budget`` seconds in all.
     """
     times = [[] for _ in fns]
     rounds = 0
     while rounds < max_rounds and (rounds < min_rounds or sum(map(sum, times)) < budget):
         for t, fn in zip(times, fns):
-            settle()
+            settle(SETTLE_LIMIT)
             fn()
             t.extend(timed(fn) for _ in range(block))
         rounds += 1

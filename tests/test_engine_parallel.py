@@ -171,3 +171,29 @@ def test_run_parts_inline_runs_every_part_on_the_caller():
     threads = []
     parallel.run_parts(lambda i: threads.append((i, threading.get_ident())), 3, inline=True)
     assert threads == [(i, threading.get_ident()) for i in range(3)]
+
+
+def test_settle_waits_while_another_thread_runs_and_returns_when_it_stops():
+    """settle returns at once when no other thread runs, and waits while one spins on a CPU
+    (as OpenBLAS's idle workers do after a product), until it stops."""
+    import time
+    parallel.settle(limit=2.0)   # BLAS's workers of the tests before may still spin
+    assert parallel.running_threads() == 0
+    started = time.perf_counter()
+    parallel.settle()
+    assert time.perf_counter() - started < 0.05
+    stop, spinning = threading.Event(), threading.Event()
+
+    def spin():
+        spinning.set()
+        while not stop.is_set():
+            pass
+    thread = threading.Thread(target=spin)
+    thread.start()
+    spinning.wait()
+    threading.Timer(0.1, stop.set).start()
+    started = time.perf_counter()
+    parallel.settle(limit=5.0)
+    waited = time.perf_counter() - started
+    thread.join()
+    assert stop.is_set() and 0.05 < waited < 4.0

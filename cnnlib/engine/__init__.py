@@ -23,7 +23,7 @@ import time
 
 import numpy as np
 
-from .parallel import machine_busy, num_threads, run_parts
+from .parallel import machine_busy, num_threads, run_parts, settle
 from .plans import ColsPlan, ImagesPlan, InlineImagesPlan, forward, shape_layout, weight_grad
 from .window_matrix import Geometry, phase_im2col, scratch
 
@@ -50,6 +50,7 @@ _choices = {}                   # (shapes, stride, padding, dtype, threads) -> t
 
 TRANSPOSED_MIN_FLOPS = 10**8   # dx by a convolution only from this much work on ...
 TRANSPOSED_MIN_C = 8            # ... and this many input channels (NOTES.md: backward)
+SETTLE_AFTER = 1e-3             # seconds: a call this long may leave BLAS's workers spinning
 SCATTER_PART = 2**17            # values per thread, at least, in scatter_images (NOTES.md: pooling)
 
 
@@ -89,18 +90,25 @@ def _choice_key(direction, x_shape, w_shape, stride, padding, dtype):
 def _calibrate(paths, min_rounds=3, max_rounds=25, budget=0.05):
     """(name of the fastest path, its result), from rounds of calls after a first call each.
 
-    Each round calls every path once (the order rotates) and scores each by its time over the
-    round's fastest; the lowest median score wins, so one disturbed round does not decide. At
-    least ``min_rounds`` rounds, up to ``max_rounds`` while they take under ``budget`` seconds.
+    Each round times every path once (the order rotates) and scores each by its time over the
+    round's fastest; the lowest median score wins, so one disturbed round does not decide. A
+    path is timed as it runs when called again and again: on its second call in a row (the
+    first after another path finds its buffers out of the caches), and, after a call of more
+    than ``SETTLE_AFTER`` seconds, once the threads of that call are idle (``settle``: BLAS's
+    workers spin for a while after a product on several threads; NOTES.md: calibration).
+    At least ``min_rounds`` rounds, up to ``max_rounds`` while they take under ``budget`` s.
     """
     names = list(paths)
     results = {name: paths[name]() for name in names}     # first calls build plans
-    scores, start, rounds = {name: [] for name in names}, time.perf_counter(), 0
+    scores, start, rounds, last = {name: [] for name in names}, time.perf_counter(), 0, 0.0
     while rounds < min_rounds or (rounds < max_rounds and time.perf_counter() - start < budget):
         times = {}
         for name in names[rounds % len(names):] + names[:rounds % len(names)]:
+            if last > SETTLE_AFTER:
+                settle()
+            paths[name]()
             t, results[name] = time.perf_counter(), paths[name]()     # the clock is read first
-            times[name] = time.perf_counter() - t
+            times[name] = last = time.perf_counter() - t
         for name in names:
             scores[name].append(times[name] / max(min(times.values()), 1e-9))
         rounds += 1

@@ -12,8 +12,9 @@ import contextlib
 import functools
 import os
 import threading
+import time
 
-__all__ = ["num_threads", "run_parts", "machine_busy", "one_blas_thread"]
+__all__ = ["num_threads", "run_parts", "machine_busy", "one_blas_thread", "settle"]
 
 _team, _blas_lock = threading.Lock(), threading.Lock()   # _team: held while the workers are in use
 _workers = []
@@ -39,6 +40,35 @@ def machine_busy():
         return os.getloadavg()[0] > num_threads()
     except (AttributeError, OSError):   # no load average on this system
         return False
+
+
+def running_threads():
+    """How many threads of this process, other than the calling one, are on a CPU or waiting
+    for one (state R in /proc/self/task); 0 where there is no /proc."""
+    me, n = threading.get_native_id(), 0
+    try:
+        tids = os.listdir("/proc/self/task")
+    except OSError:
+        return 0
+    for tid in tids:
+        try:
+            with open(f"/proc/self/task/{tid}/stat", "rb") as fh:
+                n += int(tid) != me and fh.read().rsplit(b")", 1)[1].split()[0] == b"R"
+        except (OSError, IndexError, ValueError):   # the thread ended meanwhile
+            pass
+    return n
+
+
+def settle(limit=0.2, poll=0.002):
+    """Wait until no other thread of this process runs, at most about ``limit`` seconds.
+
+    After a product on several threads, OpenBLAS's idle workers spin on the CPUs for about
+    0.1 s; whatever is timed meanwhile shares its CPUs with them (NOTES.md: calibration).
+    """
+    for _ in range(max(1, round(limit / poll))):   # counted, not clocked: tests fake the clock
+        if not running_threads():
+            return
+        time.sleep(poll)
 
 
 @functools.lru_cache(maxsize=None)
