@@ -7,6 +7,7 @@ the last test runs this module and the adversarial batch again as the unprivileg
 import os
 import socket
 import textwrap
+import time
 from pathlib import Path
 
 import numpy as np
@@ -1016,6 +1017,28 @@ def test_results_planted_by_a_cell_do_not_count(work):
     """]
     v = run(cells, [value_check("nothing", None)], work)["test_nothing"]
     assert not v.passed and "crashed" in v.flags, v
+
+
+def test_bytes_a_cell_leaves_on_the_request_channel_do_not_stall_the_checks(work):
+    """A cell leaves a process that writes frames without a pause, for 2 s, on every fd it holds
+    (also the holder's channel to the jail's pid 1, which stays full), so that a check's request
+    for its inputs arrives inside other bytes: the check asks again and runs, long before any
+    time limit."""
+    cells = [PLANT + """
+    if os.fork() == 0:
+        end = time.monotonic() + 2.0
+        while time.monotonic() < end:
+            for fd in range(3, 64):
+                try:
+                    os.write(fd, FRAME)
+                except OSError:
+                    pass
+        os._exit(0)
+    """, GOOD]
+    started = time.monotonic()
+    res = run(cells, [double_check(timeout=5.0)], work, cell_timeout=5.0, cells_timeout=10.0)
+    assert res["test_double"].passed, res["test_double"]
+    assert time.monotonic() - started < 30, "the check waited for a time limit"
 
 
 def test_a_checks_frame_under_another_name_ends_it(work):
