@@ -572,7 +572,7 @@ class Batch:
         try:
             self.drain()
             if self.suspects:   # a task queued behind a killer dies with it: alone, it may not
-                print(f"{len(self.suspects)} submission(s) whose worker process died three times "
+                print(f"{len(self.suspects)} submission(s) whose worker process died on every try "
                       f"(a grading machine lost, or code that kills its worker): graded once more, "
                       f"one at a time", flush=True)
                 self.alone, self.window = True, 1
