@@ -14,7 +14,7 @@ from grading.checks import CHECKS, a03b_im2col, a05b_learning
 from grading_catalogue import WRONG
 from grading_catalogue.build import ROOT
 
-from test_checks import evaluate
+from test_checks import _text, evaluate
 
 
 def test_learning_references_match_numerical_gradients():
@@ -140,11 +140,6 @@ def test_local_operations_commute_exactly_and_the_others_do_not():
     assert same == [name for name in a01c.OPERATIONS if name != "running_sum"]
 
 
-def _words(assignment: str) -> str:
-    nb = nbformat.read(ROOT / "solutions" / assignment / f"{assignment}.ipynb", as_version=4)
-    return " ".join("\n".join(c.source for c in nb.cells).split())
-
-
 def test_the_mirror_and_column_weight_errors_are_large_and_x_plus_one_differs_in_few_pixels():
     """01c says the mirror image and the column weight "give large values" (the Exercises page:
     they commute "not at all"): each error is at least half the image's largest value. Its visible
@@ -160,7 +155,7 @@ def test_the_mirror_and_column_weight_errors_are_large_and_x_plus_one_differs_in
     plus_one = a01c.OPERATIONS["plus_one"]
     diff = np.abs(plus_one(a01c.shift_ref(x, 1, 2)) - a01c.shift_ref(plus_one(x), 1, 2))
     assert set(np.unique(diff)) == {0.0, 1.0} and np.mean(diff == 0) > 0.5, np.mean(diff == 0)
-    text = _words("01c_weight_sharing")
+    text = _text("01c_weight_sharing")
     assert "The mirror image and the column weight give large values" in text
     assert "most differences here are 0, only the pixels that moved in differ by 1" in text
     assert "not at all for a mirror image" in " ".join((ROOT / "book" / "exercises.md").read_text().split())
@@ -174,7 +169,7 @@ def test_the_one_product_text_says_only_what_the_catalogue_shows():
     assert {"im2col: a Python loop over the output positions",
             "conv: a Python loop over the output rows, one product per row"} <= loops, loops
     assert ("one matrix product fits in that time; a Python loop over the positions, or over the rows of "
-            "positions, does not") in _words("03b_im2col")
+            "positions, does not") in _text("03b_im2col")
     page = " ".join((ROOT / "book" / "exercises.md").read_text().split())
     assert "which one matrix product meets and a Python loop over the positions does not" in page
 
@@ -188,7 +183,7 @@ def test_one_by_one_worked_examples_are_the_chapters():
     import figures
     chapter = (ROOT / "book" / "07b_one_by_one.md").read_text()
     assert "C_in, K_out, K_mid, side = 128, 128, 32, 16" in chapter
-    text = _words("05a_one_by_one")
+    text = _text("05a_one_by_one")
     single = cnnlib.conv_param_count(128, 128, 3), 16 * 16 * 128 * 9 * 128
     bottleneck = (cnnlib.conv_param_count(128, 32, 1) + cnnlib.conv_param_count(32, 128, 3),
                   16 * 16 * 32 * 128 + 16 * 16 * 128 * 9 * 32)
