@@ -134,8 +134,8 @@ def serve(alive, asked, n, files):
                 os._exit(0)
             if not data:
                 watch.remove(fd)
-            asked_for = data == b"%d\n" % len(MARKS) or data.endswith(b"\n%d\n" % len(MARKS))
-            if asked_for and len(MARKS) < n and not STOPPED:
+            requested = (b"\n" + data).endswith(b"\n%d\n" % len(MARKS))  # after what a cell's process wrote
+            if requested and len(MARKS) < n and not STOPPED:
                 MARKS.append(frozen_cpu())
                 with contextlib.suppress(OSError):  # the asker is gone
                     for name in [k for k in late if k.startswith(f"k{len(MARKS) - 1}.")]:
@@ -411,9 +411,10 @@ def run_cells(job, ns):
 
 def run_check(job, c, i, ns, ask, blocker):
     prefix = f"c{i}"
-    os.write(ask, b"%d\n" % i)  # its inputs, from pid 1 (which counts the jail's CPU time now)
-    while not select.select([ask], [], [], ASK_AGAIN)[0]:  # pid 1 reads a request whole or not at
-        os.write(ask, b"%d\n" % i)                        # all: bytes a cell's process wrote hid it
+    request = b"%d\n" % i      # its inputs, from pid 1 (which counts the jail's CPU time now)
+    os.write(ask, request)
+    while not select.select([ask], [], [], ASK_AGAIN)[0]:  # the request was lost in bytes that a
+        os.write(ask, request)                            # cell's process wrote: ask again
     frames = read_frames(ask, "case")
     cases = [[exchange.decode(x, frames, trusted=True) for x in case] for case in json.loads(frames.pop("case"))]
     send(f"start.{prefix}", b"")  # opens the check's section: the grader keeps only its frames
