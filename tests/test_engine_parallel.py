@@ -167,6 +167,22 @@ def test_one_blas_thread_limits_blas_inside_and_restores_it():
     assert blas_threads() == before and not parallel._blas_lock.locked()
 
 
+def test_blas_threads_is_what_the_blas_libraries_may_use_now(monkeypatch):
+    """The largest thread count of the BLAS libraries, as threadpoolctl reports it; 1 inside
+    ``one_blas_thread`` and under threadpoolctl's limit; 1 without threadpoolctl."""
+    from threadpoolctl import threadpool_info, threadpool_limits
+    counts = [lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"]
+    assert parallel.blas_threads() == max(counts, default=1)
+    with parallel.one_blas_thread():
+        assert parallel.blas_threads() == 1
+    with threadpool_limits(2, user_api="blas"):
+        assert parallel.blas_threads() == min(2, max(counts, default=1))
+    with threadpool_limits(1, user_api="blas"):
+        assert parallel.blas_threads() == 1
+    monkeypatch.setattr(parallel, "_blas_libs", lambda: [])     # threadpoolctl missing
+    assert parallel.blas_threads() == 1
+
+
 def test_run_parts_inline_runs_every_part_on_the_caller():
     threads = []
     parallel.run_parts(lambda i: threads.append((i, threading.get_ident())), 3, inline=True)

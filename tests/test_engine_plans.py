@@ -228,7 +228,7 @@ def test_first_call_times_every_path_and_keeps_the_fastest(monkeypatch, directio
         def run(*args):
             name = name_of(args)
             calls[name] = calls.get(name, 0) + 1
-            clock[0] += 0.001 if name == fast else 0.005
+            clock[0] += 0.0001 if name == fast else 0.0005   # short calls: no warm-up, no settle
             return func(*args)
         return run
 
@@ -273,8 +273,8 @@ def test_calibration_scores_by_median_so_one_lucky_call_does_not_win(monkeypatch
         calls = iter(durations)
         return lambda: clock.__setitem__(0, clock[0] + next(calls))
     pairs = lambda timed: [timed[0]] + [t for x in timed[1:] for t in (x, x)]   # each round: 2 calls
-    lucky = path(pairs([0.006, 0.006, 0.0001, 0.006, 0.006, 0.006]))      # first call, 5 rounds
-    steady = path(pairs([0.002, 0.002, 0.002, 0.03, 0.002, 0.002]))
+    lucky = path(pairs([0.0006, 0.0006, 0.00001, 0.0006, 0.0006, 0.0006]))   # first call, 5 rounds
+    steady = path(pairs([0.0002, 0.0002, 0.0002, 0.0009, 0.0002, 0.0002]))
     choice, _ = engine._calibrate({"lucky": lucky, "steady": steady}, 5, 5, 0.0)
     assert choice == "steady"
 
@@ -292,7 +292,7 @@ def test_calibration_times_a_path_called_again_not_after_another(monkeypatch):
             clock[0] += again if before[0] == name else cold
             before[0] = name
         return run
-    paths = {"kept": path("kept", 0.001, 0.006), "steady": path("steady", 0.003, 0.003)}
+    paths = {"kept": path("kept", 0.0001, 0.0006), "steady": path("steady", 0.0003, 0.0003)}
     assert engine._calibrate(paths, 3, 3, 0.0)[0] == "kept"
 
 
@@ -303,6 +303,7 @@ def test_calibration_waits_for_idle_threads_after_a_long_call(monkeypatch):
     clock, events = [0.0], []
     monkeypatch.setattr(time, "perf_counter", lambda: clock[0])
     monkeypatch.setattr(engine, "settle", lambda: events.append("settle"))
+    monkeypatch.setattr(engine, "WARM_UP", 0.0)   # one untimed call each (the warm-up: next test)
 
     def path(name, seconds):
         def run():
@@ -314,6 +315,43 @@ def test_calibration_waits_for_idle_threads_after_a_long_call(monkeypatch):
     # first calls; round 1: long, long, short, short; round 2 (rotated): short, short, long, long
     assert events == ["long", "short", "long", "long", "settle", "short", "short",
                       "short", "short", "long", "long"]
+
+
+def test_calibration_times_a_long_path_after_calling_it_for_warm_up_seconds(monkeypatch):
+    """A long path whose first calls after another path are slow (the kernel runs its two
+    threads on one CPU for a while) is called untimed for WARM_UP seconds before its timed
+    call, so it wins against a steady path that is faster than its slow calls only. A short
+    path (under SETTLE_AFTER) gets one untimed call, as before; with BLAS on one thread (as in
+    ``fit``), where the threads were not seen to share a CPU, so does a long one."""
+    import time
+    clock, before, streak, calls = [0.0], [None], [0], {}
+    monkeypatch.setattr(time, "perf_counter", lambda: clock[0])
+    monkeypatch.setattr(engine, "settle", lambda: None)
+    monkeypatch.setattr(engine, "blas_threads", lambda: 2)
+    slow, fast = 6 * engine.SETTLE_AFTER, 2 * engine.SETTLE_AFTER
+    slow_calls = round(0.5 * engine.WARM_UP / slow) + 1     # slow for a third of the warm-up or so
+
+    def stacked():
+        streak[0] = streak[0] + 1 if before[0] == "stacked" else 1
+        clock[0] += slow if streak[0] <= slow_calls else fast
+        before[0] = "stacked"
+
+    def path(name, seconds):
+        def run():
+            calls[name] = calls.get(name, 0) + 1
+            clock[0] += seconds
+            before[0] = name
+        return run
+    paths = {"stacked": stacked, "steady": path("steady", 3 * engine.SETTLE_AFTER)}
+    assert engine._calibrate(paths, 3, 3, 0.0)[0] == "stacked"
+    monkeypatch.setattr(engine, "blas_threads", lambda: 1)
+    assert engine._calibrate(paths, 3, 3, 0.0)[0] == "steady"     # timed on its second call
+    monkeypatch.setattr(engine, "blas_threads", lambda: 2)
+
+    calls.clear()
+    short = {"a": path("a", engine.SETTLE_AFTER / 2), "b": path("b", engine.SETTLE_AFTER / 4)}
+    engine._calibrate(short, 3, 3, 0.0)
+    assert calls == {"a": 7, "b": 7}    # a first call, then two in each of three rounds
 
 
 @pytest.mark.parametrize("layout, busy", [(ImagesPlan, False), (ImagesPlan, True), (InlineImagesPlan, False)])

@@ -23,7 +23,7 @@ import time
 
 import numpy as np
 
-from .parallel import machine_busy, num_threads, run_parts, settle
+from .parallel import blas_threads, machine_busy, num_threads, run_parts, settle
 from .plans import ColsPlan, ImagesPlan, InlineImagesPlan, forward, shape_layout, weight_grad
 from .window_matrix import Geometry, phase_im2col, scratch
 
@@ -51,6 +51,7 @@ _choices = {}                   # (shapes, stride, padding, dtype, threads) -> t
 TRANSPOSED_MIN_FLOPS = 10**8   # dx by a convolution only from this much work on ...
 TRANSPOSED_MIN_C = 8            # ... and this many input channels (NOTES.md: backward)
 SETTLE_AFTER = 1e-3             # seconds: a call this long may leave BLAS's workers spinning
+WARM_UP = 0.02                  # seconds of untimed calls before a long path is timed (NOTES.md)
 SCATTER_PART = 2**17            # values per thread, at least, in scatter_images (NOTES.md: pooling)
 
 
@@ -92,13 +93,16 @@ def _calibrate(paths, min_rounds=3, max_rounds=25, budget=0.05):
 
     Each round times every path once (the order rotates) and scores each by its time over the
     round's fastest; the lowest median score wins, so one disturbed round does not decide. A
-    path is timed as it runs when called again and again: on its second call in a row (the
-    first after another path finds its buffers out of the caches), and, after a call of more
-    than ``SETTLE_AFTER`` seconds, once the threads of that call are idle (``settle``: BLAS's
-    workers spin for a while after a product on several threads; NOTES.md: calibration).
-    At least ``min_rounds`` rounds, up to ``max_rounds`` while they take under ``budget`` s.
+    path is timed as it runs when called again and again: after a call of more than
+    ``SETTLE_AFTER`` seconds, once the threads of that call are idle (``settle``: BLAS's
+    workers spin for a while after a product on several threads); then after one untimed call
+    (the first after another path finds its buffers out of the caches), or, where that call
+    took more than ``SETTLE_AFTER`` and BLAS may use several threads, after untimed calls for
+    ``WARM_UP`` seconds (after products on two BLAS threads the kernel runs cnnlib's two
+    threads on one CPU for a few calls). NOTES.md: calibration. At least ``min_rounds`` rounds, up to ``max_rounds`` while
+    they take under ``budget`` s.
     """
-    names = list(paths)
+    names, warm_up = list(paths), WARM_UP if blas_threads() > 1 else 0.0
     results = {name: paths[name]() for name in names}     # first calls build plans
     scores, start, rounds, last = {name: [] for name in names}, time.perf_counter(), 0, 0.0
     while rounds < min_rounds or (rounds < max_rounds and time.perf_counter() - start < budget):
@@ -106,7 +110,9 @@ def _calibrate(paths, min_rounds=3, max_rounds=25, budget=0.05):
         for name in names[rounds % len(names):] + names[:rounds % len(names)]:
             if last > SETTLE_AFTER:
                 settle()
-            paths[name]()
+            warm = _seconds(paths[name])
+            while SETTLE_AFTER < warm < warm_up:
+                warm += _seconds(paths[name])
             t, results[name] = time.perf_counter(), paths[name]()     # the clock is read first
             times[name] = last = time.perf_counter() - t
         for name in names:
@@ -114,6 +120,12 @@ def _calibrate(paths, min_rounds=3, max_rounds=25, budget=0.05):
         rounds += 1
     choice = min(names, key=lambda name: np.median(scores[name]))
     return choice, results[choice]
+
+
+def _seconds(call):
+    t = time.perf_counter()
+    call()
+    return time.perf_counter() - t
 
 
 def path_choice(direction, x_shape, w_shape, stride, padding, dtype):

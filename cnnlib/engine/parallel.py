@@ -14,7 +14,7 @@ import os
 import threading
 import time
 
-__all__ = ["num_threads", "run_parts", "machine_busy", "one_blas_thread", "settle"]
+__all__ = ["num_threads", "run_parts", "machine_busy", "one_blas_thread", "blas_threads", "settle"]
 
 _team, _blas_lock = threading.Lock(), threading.Lock()   # _team: held while the workers are in use
 _workers = []
@@ -78,6 +78,11 @@ def _blas_libs():
         return ThreadpoolController().select(user_api="blas").lib_controllers
     except ImportError:
         return []
+
+
+def blas_threads():
+    """The most threads a BLAS library of this process may use now (1 without threadpoolctl)."""
+    return max((lib.get_num_threads() for lib in _blas_libs()), default=1)
 
 
 @contextlib.contextmanager
