@@ -63,6 +63,7 @@ TARGETS = {("W2", "forward"): 1.5, ("W2", "backward"): 2.0}   # engine / PyTorch
 BOOK_NOISE = 1.05          # engine / textbook im2col: timing noise when conv2d chose im2col itself
 PEER_SPEEDUP = 2.0         # target: the engine at least 2x faster than each NumPy peer
 SETTLE_LIMIT = 0.5         # seconds at most to wait for idle threads (OpenBLAS's spin ~0.1 s)
+WARM_UP = 0.05             # seconds of untimed calls before each block of timed calls
 SLOW_BUDGET = 0.5          # seconds: slow implementations run on a batch reduced to about this
 
 
@@ -83,15 +84,19 @@ def median_times(fns, budget=0.6, min_rounds=3, max_rounds=20, block=5):
     The functions take turns in blocks of ``block`` timed calls, so each sees the same machine
     load, and each in its steady state, as in a loop that calls it again and again: before a
     block the process settles (``settle``: no worker thread of the function timed before still
-    spins on a CPU), then one untimed call wakes the function's own threads. At least
-    ``min_rounds`` rounds, and more while the timed calls took under ``budget`` seconds in all.
+    spins on a CPU), then untimed calls for ``WARM_UP`` seconds (at least one) wake the
+    function's own threads and let the kernel spread them over the CPUs again (after products
+    on two BLAS threads it runs cnnlib's two threads on one vCPU for a few calls; see
+    cnnlib/engine/NOTES.md). At least ``min_rounds`` rounds, and more while the timed calls took under ``budget`` seconds in all.
     """
     times = [[] for _ in fns]
     rounds = 0
     while rounds < max_rounds and (rounds < min_rounds or sum(map(sum, times)) < budget):
         for t, fn in zip(times, fns):
             settle(SETTLE_LIMIT)
-            fn()
+            warm = 0.0
+            while warm < WARM_UP:
+                warm += timed(fn)
             t.extend(timed(fn) for _ in range(block))
         rounds += 1
     return [Timing(float(np.median(t)), float(np.min(t))) for t in times]
