@@ -175,6 +175,20 @@ def test_without_small_in_place_products_one_product_per_chunk_on_one_thread(set
     np.testing.assert_allclose(dw, conv2d_backward(dout, x, w, 1, 1)[1])
 
 
+def test_chunks_are_piece_chunks_times_larger_where_products_come_in_pieces(settings, monkeypatch):
+    """Where products come in pieces on cnnlib's threads, a chunk's window matrix may hold
+    PIECE_CHUNKS times CHUNK_BYTES (fewer NumPy calls per image; NOTES.md: chunks);
+    ``ImagesPlan``, with its own parts, keeps chunks of CHUNK_BYTES."""
+    monkeypatch.setenv("CNNLIB_NUM_THREADS", "2")
+    monkeypatch.setattr(conv_plans, "small_products_pay", lambda: True)
+    for piece_chunks in (1, 3):
+        for layout, limit in ((ColsPlan, piece_chunks * conv_plans.CHUNK_BYTES), (ImagesPlan, conv_plans.CHUNK_BYTES)):
+            settings(PIECE_CHUNKS=piece_chunks, LAYOUT=layout)
+            plan = plan_for((32, 16, 32, 32), (32, 16, 3, 3), (1, 1), (1, 1))[0]
+            image = plan.per * (plan.Kd + 1) * 4               # one image's window matrix, float32
+            assert plan.r >= conv_plans.MIN_PIECE and plan.nb == max(1, limit // image), (layout, piece_chunks)
+
+
 def test_small_products_pay_reads_the_blas_core():
     """True exactly when threadpoolctl reports an OpenBLAS with AVX-512 (SkylakeX-family) kernels."""
     from threadpoolctl import threadpool_info

@@ -20,8 +20,9 @@ the rows (or columns) of a matrix turns the convolution into ONE matrix product.
 A slot of ones carries the bias. On AVX-512 OpenBLAS (``small_products_pay()``) products come
 in pieces of at most ``SMALL_GEMM`` multiply-adds, which it multiplies without packing, and the
 batch in parts, one per thread (``parallel``); elsewhere one product per chunk, BLAS's threads.
-Each part copies a chunk's result (window matrix up to ``CHUNK_BYTES``, ``BLAS_CHUNKS`` times
-that where BLAS's own threads multiply each chunk whole) into the output while it is in cache.
+Each part copies a chunk's result (window matrix up to ``CHUNK_BYTES`` in ``ImagesPlan``,
+``PIECE_CHUNKS`` times that where products come in pieces, ``BLAS_CHUNKS`` times that where
+BLAS's own threads multiply each chunk whole) into the output while it is in cache.
 ``ImagesPlan`` is the textbook layout with kept buffers. A plan holds the buffers for one
 geometry, reused by later calls from the same thread. Measurements: ``NOTES.md``.
 """
@@ -38,6 +39,7 @@ SMALL_GEMM = 10**6          # M*N*K up to which OpenBLAS's small-matrix kernels 
 MIN_PIECE = 64              # fewer rows per piece than this: one product per chunk instead
 MAX_PIECE = 256             # more rows per piece measured slower (NOTES.md)
 CHUNK_BYTES = 2**20         # window matrix of one chunk of images, at most (at least one image)
+PIECE_CHUNKS = 3            # chunks this many times larger where products come in pieces
 BLAS_CHUNKS = 4             # chunks this many times larger where BLAS's threads multiply them whole
 PART_FLOPS = 2 * 10**7      # a thread gets a part only if it has at least this much to compute
 BLAS_SOLO = 2**18           # M*N*K up to which OpenBLAS multiplies on one thread anyway
@@ -82,7 +84,8 @@ class _Plan:
         parts = min(num_threads(), g.N, max(1, flops // PART_FLOPS))
         self.parts = _split(g.N, parts if self.r >= MIN_PIECE else 1)
         whole = self.r < MIN_PIECE and not self.own_parts               # one BLAS product per chunk
-        self.nb = max(1, CHUNK_BYTES * (BLAS_CHUNKS if whole else 1) // window_bytes)   # images per chunk
+        scale = BLAS_CHUNKS if whole else 1 if self.own_parts else PIECE_CHUNKS
+        self.nb = max(1, CHUNK_BYTES * scale // window_bytes)   # images per chunk
         self.per = per_image                            # product rows/columns per image
 
     def chunks(self, part):
