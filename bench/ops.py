@@ -87,7 +87,8 @@ def median_times(fns, budget=0.6, min_rounds=3, max_rounds=20, block=5):
     spins on a CPU), then untimed calls for ``WARM_UP`` seconds (at least one) wake the
     function's own threads and let the kernel spread them over the CPUs again (after products
     on two BLAS threads it runs cnnlib's two threads on one vCPU for a few calls; see
-    cnnlib/engine/NOTES.md). At least ``min_rounds`` rounds, and more while the timed calls took under ``budget`` seconds in all.
+    cnnlib/engine/NOTES.md). At least ``min_rounds`` rounds, and more while the timed calls
+    took under ``budget`` seconds in all.
     """
     times = [[] for _ in fns]
     rounds = 0

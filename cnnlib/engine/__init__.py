@@ -93,14 +93,16 @@ def _calibrate(paths, min_rounds=3, max_rounds=25, budget=0.05):
 
     Each round times every path once (the order rotates) and scores each by its time over the
     round's fastest; the lowest median score wins, so one disturbed round does not decide. A
-    path is timed as it runs when called again and again: after a call of more than
-    ``SETTLE_AFTER`` seconds, once the threads of that call are idle (``settle``: BLAS's
-    workers spin for a while after a product on several threads); then after one untimed call
-    (the first after another path finds its buffers out of the caches), or, where that call
-    took more than ``SETTLE_AFTER`` and BLAS may use several threads, after untimed calls for
-    ``WARM_UP`` seconds (after products on two BLAS threads the kernel runs cnnlib's two
-    threads on one CPU for a few calls). NOTES.md: calibration. At least ``min_rounds`` rounds, up to ``max_rounds`` while
-    they take under ``budget`` s.
+    path is timed as it runs when called again and again (NOTES.md: calibration):
+
+    * after a call of more than ``SETTLE_AFTER`` seconds, once the threads of that call are
+      idle (``settle``: BLAS's workers spin for a while after a product on several threads);
+    * after one untimed call (the first after another path finds its buffers out of the
+      caches); if that call took more than ``SETTLE_AFTER`` and BLAS may use several threads,
+      after untimed calls for ``WARM_UP`` seconds (after products on two BLAS threads the
+      kernel runs cnnlib's two threads on one CPU for a few calls).
+
+    At least ``min_rounds`` rounds, up to ``max_rounds`` while they take under ``budget`` s.
     """
     names, warm_up = list(paths), WARM_UP if blas_threads() > 1 else 0.0
     results = {name: paths[name]() for name in names}     # first calls build plans
