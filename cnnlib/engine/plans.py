@@ -83,8 +83,12 @@ class _Plan:
         flops = 2 * g.N * per_image * K * inner
         parts = min(num_threads(), g.N, max(1, flops // PART_FLOPS))
         self.parts = _split(g.N, parts if self.r >= MIN_PIECE else 1)
-        whole = self.r < MIN_PIECE and not self.own_parts               # one BLAS product per chunk
-        scale = BLAS_CHUNKS if whole else 1 if self.own_parts else PIECE_CHUNKS
+        if self.own_parts:              # ImagesPlan: its own parts, chunks of CHUNK_BYTES
+            scale = 1
+        elif self.r < MIN_PIECE:        # one BLAS product per chunk, on BLAS's threads
+            scale = BLAS_CHUNKS
+        else:                           # products in pieces on cnnlib's threads
+            scale = PIECE_CHUNKS
         self.nb = max(1, CHUNK_BYTES * scale // window_bytes)   # images per chunk
         self.per = per_image                            # product rows/columns per image
 
