@@ -56,6 +56,37 @@ def test_layouts_chunks_pieces_and_parts_agree_with_scipy(settings, monkeypatch,
         np.testing.assert_allclose(got, expected, rtol=tol, atol=tol)
 
 
+VIEWS = {   # arrays equal to their argument, laid out as a caller's slices and transposes can be
+    "negative strides": lambda a: np.flip(np.flip(a, -1).copy(), -1),
+    "negative strides over the images": lambda a: np.flip(np.flip(a, 0).copy(), 0),
+    "Fortran order": np.asfortranarray,
+    "every other element": lambda a: np.repeat(a, 2, axis=-1)[..., ::2],
+}
+
+
+@pytest.mark.parametrize("path, layout", [("plans", layout) for layout in
+                                          (RowsPlan, ColsPlan, StripsPlan, ImagesPlan, InlineImagesPlan)]
+                         + [("textbook", None)])
+def test_views_of_x_w_b_and_dout_give_the_results_of_contiguous_arrays(settings, monkeypatch, path, layout):
+    """Each path reads its inputs through their strides (negative ones too), forward and backward."""
+    monkeypatch.setattr(engine, "FORCE_PATH", path)
+    settings(LAYOUT=layout)
+    rng = np.random.default_rng(11)
+    for (xshape, wshape, stride, padding), dtype, tol in [(CASES[0], np.float64, 1e-12),
+                                                          (CASES[1], np.float32, 1e-5)]:
+        if layout is StripsPlan and stride[0] != 1:
+            continue
+        x, w, b = (rng.normal(size=s).astype(dtype) for s in (xshape, wshape, wshape[:1]))
+        expected = conv2d(x, w, b, stride, padding)
+        dout = rng.normal(size=expected.shape).astype(dtype)
+        grads = conv2d_backward(dout, x, w, stride, padding)
+        for name, view in VIEWS.items():
+            got = conv2d(view(x), view(w), view(b), stride, padding)
+            np.testing.assert_allclose(got, expected, rtol=tol, atol=tol, err_msg=name)
+            for g, e in zip(conv2d_backward(view(dout), view(x), view(w), stride, padding), grads):
+                np.testing.assert_allclose(g, e, rtol=tol, atol=tol, err_msg=name)
+
+
 def plan_for(xshape, wshape, stride, padding):
     """The plan conv2d builds for this geometry, and the geometry."""
     H = (xshape[2] + 2 * padding[0] - wshape[2]) // stride[0] + 1
