@@ -16,6 +16,7 @@ __all__ = [
     "float_dtype",
     "window_geometry",
     "check_conv",
+    "check_conv_backward",
     "as_float",
     "as_float_array",
     "check_ndim",
@@ -130,10 +131,9 @@ def window_geometry(func, x_shape, kernel, stride, padding, what=""):
     return (sh, sw), (ph, pw), ((H + 2 * ph - fh) // sh + 1, (W + 2 * pw - fw) // sw + 1)
 
 
-def check_conv(func, x, w, b, stride, padding, dout=None):
-    """Validate the arguments of a convolution (and of its backward when ``dout`` is given).
+def check_conv(func, x, w, b, stride, padding):
+    """Validate the arguments of a convolution: x (N, C, H, W), w (K, C, Fh, Fw), b (K,) or None.
 
-    x (N, C, H, W), w (K, C, Fh, Fw), b (K,) or None, dout (N, K, Ho, Wo) or None.
     Returns (stride, padding, (Ho, Wo)) as int pairs.
     """
     check_array(x, func, "x", ndim=4, layout="(N, C, H, W)")
@@ -144,12 +144,14 @@ def check_conv(func, x, w, b, stride, padding, dout=None):
     if b is not None:
         check_array(b, func, "b", ndim=1, layout="(K,)")
         check_same_shape(b, (w.shape[0],), func, "b", f"one bias per filter, w.shape={w.shape}")
-    stride, padding, out_hw = window_geometry(func, x.shape, w.shape[2:], stride, padding,
-                                              what=f"(w.shape={w.shape})")
-    if dout is not None:
-        check_array(dout, func, "dout", ndim=4, layout="(N, K, H_out, W_out)")
-        check_same_shape(dout, (x.shape[0], w.shape[0]) + out_hw, func, "dout",
-                         "the shape of conv2d's output")
+    return window_geometry(func, x.shape, w.shape[2:], stride, padding, what=f"(w.shape={w.shape})")
+
+
+def check_conv_backward(func, dout, x, w, stride, padding):
+    """:func:`check_conv`, and dout (N, K, Ho, Wo) of conv2d's output shape; the same return."""
+    stride, padding, out_hw = check_conv(func, x, w, None, stride, padding)
+    check_array(dout, func, "dout", ndim=4, layout="(N, K, H_out, W_out)")
+    check_same_shape(dout, (x.shape[0], w.shape[0]) + out_hw, func, "dout", "the shape of conv2d's output")
     return stride, padding, out_hw
 
 

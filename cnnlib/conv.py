@@ -18,7 +18,7 @@ Read in this order:
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from ._validate import as_pair, check_array, check_conv, check_int, check_same_shape, float_dtype
+from ._validate import as_pair, check_array, check_conv, check_conv_backward, check_int, check_same_shape, float_dtype
 from ._validate import window_geometry
 from . import engine
 
@@ -167,7 +167,7 @@ def conv2d_backward_naive(dout, x, w, stride=1, padding=0):
     filter w[k], so it sends dout[n, k, i, j] * w[k] back to that window (windows that overlap
     add up), dout[n, k, i, j] * window to dw[k], and dout[n, k, i, j] to db[k].
     """
-    (sh, sw), (ph, pw), _ = check_conv("conv2d_backward_naive", x, w, None, stride, padding, dout)
+    (sh, sw), (ph, pw), _ = check_conv_backward("conv2d_backward_naive", dout, x, w, stride, padding)
     dtype = float_dtype(dout, x, w)
     xp = zero_pad(x, (ph, pw)).astype(dtype, copy=False)
     w = w.astype(dtype, copy=False)
@@ -231,7 +231,7 @@ def conv2d_backward_im2col(dout, x, w, stride=1, padding=0):
     (K, Ho*Wo) matrix, the forward pass was Y_n = W X_n, so
     dW = sum_n D_n X_n^T,  dX_n = W^T D_n (then col2im adds the windows back),  db = sum of D.
     """
-    check_conv("conv2d_backward_im2col", x, w, None, stride, padding, dout)
+    check_conv_backward("conv2d_backward_im2col", dout, x, w, stride, padding)
     dtype = float_dtype(dout, x, w)
     N, (K, C, Fh, Fw), (Ho, Wo) = x.shape[0], w.shape, dout.shape[2:]
     cols = im2col(x.astype(dtype, copy=False), Fh, Fw, stride, padding)   # (N, C*Fh*Fw, Ho*Wo)
@@ -260,6 +260,6 @@ def conv2d_backward(dout, x, w, stride=1, padding=0):
     Parameters and returns as in :func:`conv2d_backward_naive`; computed by ``cnnlib.engine``
     (or by :func:`conv2d_backward_im2col`, where that measured faster, as in :func:`conv2d`).
     """
-    stride, padding, _ = check_conv("conv2d_backward", x, w, None, stride, padding, dout)
+    stride, padding, _ = check_conv_backward("conv2d_backward", dout, x, w, stride, padding)
     return engine.conv2d_backward(dout, x, w, stride, padding, float_dtype(dout, x, w),
                                   conv2d_backward_im2col)

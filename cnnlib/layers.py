@@ -213,9 +213,10 @@ class Flatten(Layer):
         self._shape = None
 
     def forward(self, x):
-        if not isinstance(x, np.ndarray) or x.ndim < 2:
+        check_array(x, "Flatten.forward", "x")
+        if x.ndim < 2:
             raise ValueError(f"Flatten.forward: x must be an array (N, ...) with at least 2 dimensions, "
-                             f"got {getattr(x, 'shape', type(x).__name__)}")
+                             f"got shape {x.shape}")
         self._shape = x.shape
         return x.reshape(x.shape[0], -1)
 

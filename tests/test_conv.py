@@ -343,6 +343,7 @@ def test_forward_errors(func, args, kwargs, exc, pattern):
     (np.zeros((2, 8, 3)), X, W, {}, ValueError, r"dout must be a 4-D array \(N, K, H_out, W_out\)"),
     (np.zeros((2, 8, 3, 3)), X, np.zeros((8, 2, 3, 3)), {}, ValueError, r"x has C=3 channels but w expects C=2"),
     ("dout", X, W, {}, TypeError, r"dout must be a numpy array, got str$"),
+    (None, X, W, {}, TypeError, r"dout must be a numpy array, got NoneType$"),
     (np.zeros((2, 8, 3, 3)), X, W, {"stride": -1}, ValueError, r"stride must be"),
 ])
 @pytest.mark.parametrize("func", [conv2d_backward, conv2d_backward_naive, conv2d_backward_im2col])

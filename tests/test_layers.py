@@ -137,6 +137,17 @@ def test_pool_layers_errors_come_from_the_functions():
         AvgPool2D().forward(np.zeros((4, 4)))
 
 
+@pytest.mark.parametrize("x, exc, pattern", [
+    (np.zeros((0, 3, 2, 2)), ValueError, r"x must not be empty, got shape \(0, 3, 2, 2\)"),
+    (np.zeros(4), ValueError, r"x must be an array \(N, ...\) with at least 2 dimensions, got shape \(4,\)"),
+    (np.zeros((2, 3), complex), TypeError, r"x must have an integer or float dtype, got dtype complex128"),
+    ([[1.0, 2.0]], TypeError, r"x must be a numpy array, got list"),
+])
+def test_flatten_errors(x, exc, pattern):
+    with pytest.raises(exc, match=rf"^Flatten.forward: {pattern}$"):
+        Flatten().forward(x)
+
+
 def test_backward_before_forward_is_a_clear_error():
     for layer in (Conv2D(1, 1, 1), ReLU(), MaxPool2D(), Flatten(), Dense(2, 2)):
         with pytest.raises(RuntimeError, match=f"{type(layer).__name__}.backward: call forward before backward"):
