@@ -217,6 +217,9 @@ def check_parameters(params, func, parameter_class):
     if hasattr(params, "parameters") and hasattr(params, "forward"):
         raise TypeError(f"{func}: pass the model's parameters, {func}(model.parameters(), ...), "
                         f"got the model {type(params).__name__}")
+    if not hasattr(params, "__iter__") or isinstance(params, (str, bytes)):
+        raise TypeError(f"{func}: params must be a list of Parameters, {func}(model.parameters(), ...), "
+                        f"got {type(params).__name__}")
     params = list(params)
     if not params:
         raise ValueError(f"{func}: params is empty; pass model.parameters()")

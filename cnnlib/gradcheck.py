@@ -8,6 +8,8 @@ import copy
 
 import numpy as np
 
+from ._validate import as_float
+
 
 def _numeric_gradient_inplace(f, x, dout, h):
     """Centred differences of sum(f() * dout) w.r.t. the array x, which f reads in place."""
@@ -49,7 +51,7 @@ def numeric_gradient(f, x, dout=None, h=1e-5):
         raise TypeError(f"numeric_gradient: f must be callable, got {type(f).__name__}")
     if not h > 0:
         raise ValueError(f"numeric_gradient: h must be > 0, got {h}")
-    x = np.array(x, dtype=np.float64)
+    x = as_float(x, "numeric_gradient", "x").astype(np.float64)   # a copy, never x itself
     out = np.asarray(f(x.copy()))
     if dout is None:
         dout = np.ones_like(out, dtype=np.float64)
@@ -71,8 +73,8 @@ def relative_error(a, b):
     float
         About 1e-7 or less for a correct float64 backward against numeric_gradient.
     """
-    a = np.asarray(a, dtype=np.float64)
-    b = np.asarray(b, dtype=np.float64)
+    a = as_float(a, "relative_error", "a").astype(np.float64, copy=False)
+    b = as_float(b, "relative_error", "b").astype(np.float64, copy=False)
     if a.shape != b.shape:
         raise ValueError(f"relative_error: a has shape {a.shape} but b has shape {b.shape}")
     if a.size == 0:

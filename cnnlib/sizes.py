@@ -106,7 +106,8 @@ def receptive_field(kernel_sizes, strides=None):
     """
     func = "receptive_field"
     for name, seq in (("kernel_sizes", kernel_sizes), ("strides", strides)):
-        if seq is not None and (isinstance(seq, (str, bytes)) or not hasattr(seq, "__len__")):
+        if (seq is not None or name == "kernel_sizes") and (isinstance(seq, (str, bytes))
+                                                             or not hasattr(seq, "__len__")):
             raise TypeError(f"{func}: {name} must be a list of ints, got {type(seq).__name__}")
     if len(kernel_sizes) == 0:
         raise ValueError(f"{func}: kernel_sizes must list at least one layer, got []")

@@ -4,7 +4,7 @@ import time
 
 import numpy as np
 
-from ._validate import check_int, check_labels
+from ._validate import as_float, check_int, check_labels
 from .losses import cross_entropy, cross_entropy_backward
 from .optim import Adam
 
@@ -32,8 +32,8 @@ def _model_dtype(model):
 
 
 def _check_x(where, x):
-    """x as an array (N, ...) with N >= 1."""
-    x = np.asarray(x)
+    """x as a numeric array (N, ...) with N >= 1 (integers and bools become float64)."""
+    x = as_float(x, where, "x")
     if x.ndim < 2 or x.shape[0] == 0:
         raise ValueError(f"{where}: x must be a non-empty array (N, ...), got shape {x.shape}")
     return x

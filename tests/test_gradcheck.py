@@ -37,6 +37,13 @@ def test_numeric_gradient_rejects_non_callable():
         numeric_gradient(3, np.zeros(3))
 
 
+def test_numeric_gradient_and_relative_error_name_a_non_numeric_argument():
+    with pytest.raises(TypeError, match=r"^numeric_gradient: x must be a numeric array, got dtype <U3$"):
+        numeric_gradient(lambda v: v, "abc")
+    with pytest.raises(TypeError, match=r"^relative_error: b must be a numeric array, got dtype object$"):
+        relative_error([1.0], [None])
+
+
 def test_relative_error_values():
     assert relative_error([1.0, 2.0], [1.0, 2.0]) == 0.0
     assert relative_error([1.0], [3.0]) == pytest.approx(0.5)

@@ -74,6 +74,9 @@ def test_zero_grad():
 def test_optimiser_errors():
     with pytest.raises(TypeError, match=r"^Adam: pass the model's parameters, Adam\(model\.parameters\(\), \.\.\.\), got the model Dense$"):
         Adam(Dense(3, 2))
+    with pytest.raises(TypeError, match=r"^SGD: params must be a list of Parameters, "
+                                        r"SGD\(model\.parameters\(\), \.\.\.\), got NoneType$"):
+        SGD(None)
     with pytest.raises(ValueError, match="SGD: params is empty"):
         SGD([])
     with pytest.raises(TypeError, match=r"Adam: params\[0\] must be a Parameter, got ndarray"):

@@ -139,6 +139,7 @@ def test_receptive_field_matches_a_conv_chain():
     (([3, 3], [1, 0]), ValueError, r"^receptive_field: strides\[1\] must be an int >= 1, got 0$"),
     (([3, 2.5],), TypeError, r"kernel_sizes\[1\] must be an int >= 1, got float 2\.5"),
     ((3,), TypeError, r"^receptive_field: kernel_sizes must be a list of ints, got int$"),
+    ((None,), TypeError, r"^receptive_field: kernel_sizes must be a list of ints, got NoneType$"),
 ])
 def test_receptive_field_errors(args, exc, pattern):
     with pytest.raises(exc, match=pattern):

@@ -83,6 +83,8 @@ def test_train_errors():
         fit(model, x[:10], y[:9])
     with pytest.raises(ValueError, match=r"^fit: x must be a non-empty array \(N, ...\), got shape \(64,\)$"):
         fit(model, x[0].ravel(), y[:10])
+    with pytest.raises(TypeError, match=r"^fit: x must be a numeric array, got dtype complex128$"):
+        fit(model, x[:10].astype(complex), y[:10])
     with pytest.raises(TypeError, match=r"^fit: epochs must be an int >= 1, got float 2\.0$"):
         fit(model, x[:10], y[:10], epochs=2.0)
     with pytest.raises(TypeError, match="fit: y must hold integer class labels, got dtype float64"):
