@@ -18,8 +18,8 @@ Read in this order:
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from ._validate import as_pair, check_array, check_conv, check_conv_backward, check_int, check_same_shape, float_dtype
-from ._validate import window_geometry
+from ._validate import as_pair, check_array, check_conv, check_conv_backward, check_int, check_same_shape
+from ._validate import float_dtype, window_geometry
 from . import engine
 
 __all__ = ["zero_pad", "conv2d_naive", "im2col", "conv2d_im2col", "conv2d_backward_naive",

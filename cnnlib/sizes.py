@@ -105,9 +105,8 @@ def receptive_field(kernel_sizes, strides=None):
     Example: two 3x3 convs give 5; conv 3, pool 2 (stride 2), conv 3 give 1 + 2 + 1 + 2*2 = 8.
     """
     func = "receptive_field"
-    for name, seq in (("kernel_sizes", kernel_sizes), ("strides", strides)):
-        if (seq is not None or name == "kernel_sizes") and (isinstance(seq, (str, bytes))
-                                                             or not hasattr(seq, "__len__")):
+    for name, seq in (("kernel_sizes", kernel_sizes), ("strides", [] if strides is None else strides)):
+        if isinstance(seq, (str, bytes)) or not hasattr(seq, "__len__"):
             raise TypeError(f"{func}: {name} must be a list of ints, got {type(seq).__name__}")
     if len(kernel_sizes) == 0:
         raise ValueError(f"{func}: kernel_sizes must list at least one layer, got []")
