@@ -9,7 +9,9 @@ they are not dependencies of the course): PyTorch, numpy-ml's `conv2D` (forward 
 loaded from its file, since the numpy_ml package itself no longer imports on Python 3.11) and
 mygrad's `conv_nd` (forward, and backward through its autograd). A peer that is not installed
 gets a row saying so. Slow implementations (loops, scipy) are timed on a reduced batch and
-scaled linearly to the full N; the note column says so.
+scaled linearly to the full N; the note column says so. The "product" rows time the columns
+plan's products alone, on window matrices filled beforehand: what the engine's forward would
+take if copying cost nothing.
 """
 import importlib.util
 import os
@@ -24,6 +26,7 @@ from scipy import ndimage, signal
 import cnnlib
 from cnnlib import engine
 from cnnlib.engine.parallel import settle
+from cnnlib.engine.plans import ColsPlan
 from bench import KEEPS_FREED_MEMORY
 
 try:
@@ -204,7 +207,12 @@ def bench_conv(name, dtype, rng, results):
     fast_b = lambda: cnnlib.conv2d_backward(dout, x, w, stride=s, padding=p)
     book_f = lambda: cnnlib.conv2d_im2col(x, w, b, stride=s, padding=p)
     book_b = lambda: cnnlib.conv2d_backward_im2col(dout, x, w, stride=s, padding=p)
-    plans = lambda: engine.forward(x, w, b, engine.Geometry(x.shape, wshape[2:], (s, s), (p, p), (Ho, Wo)), dtype)
+    geometry = engine.Geometry(x.shape, wshape[2:], (s, s), (p, p), (Ho, Wo))
+    plans = lambda: engine.forward(x, w, b, geometry, dtype)
+    cols = ColsPlan(geometry, K, dtype)       # its window matrices filled once, then only multiplied
+    wb = cols.weights(w, b)
+    np.testing.assert_allclose(cols.run(x, wb), y, rtol=1e-4, atol=1e-4)
+    products = lambda: cols.products(wb)
     if torch is not None:
         xt, wt, bt, dt = (torch.from_numpy(a) for a in (x, w, b, dout))
         torch_f = lambda: F.conv2d(xt, wt, bt, stride=s, padding=p)
@@ -212,10 +220,10 @@ def bench_conv(name, dtype, rng, results):
             dt, xt, wt, [K], [s, s], [p, p], [1, 1], False, [0, 0], 1, [True, True, True])
         with torch.no_grad():
             np.testing.assert_allclose(torch_f().numpy(), y, rtol=1e-3, atol=1e-3)
-            t_fast_f, t_torch_f, t_book_f, t_plans = median_times([fast_f, torch_f, book_f, plans])
+            t_fast_f, t_torch_f, t_book_f, t_plans, t_prod = median_times([fast_f, torch_f, book_f, plans, products])
             t_fast_b, t_torch_b, t_book_b = median_times([fast_b, torch_b, book_b])
     else:
-        t_fast_f, t_book_f, t_plans = median_times([fast_f, book_f, plans])
+        t_fast_f, t_book_f, t_plans, t_prod = median_times([fast_f, book_f, plans, products])
         t_fast_b, t_book_b = median_times([fast_b, book_b])
         t_torch_f = t_torch_b = None
     peers = peer_rows(x, w, b, s, p, dout)
@@ -238,12 +246,14 @@ def bench_conv(name, dtype, rng, results):
         row(name, dname, "forward", impl, t, flops, t_torch_f, note)
     row(name, dname, "forward", "plans", t_plans, flops, t_torch_f,
         "the plans alone (layout by shape); conv2d times them against the other paths once per geometry")
+    row(name, dname, "forward", "product", t_prod, flops, t_torch_f,
+        "the columns plan's products alone, on window matrices filled before: no copy, a floor")
     for impl, t, note in (("loops", t_naive_b, note_naive_b), ("engine", t_fast_b, f"cnnlib.conv2d_backward: chose {chose['backward']}"),
                           ("im2col", t_book_b, "conv2d_backward_im2col"),
                           ("mygrad", peers.get("mygrad backward"), "autograd, dx and dw" if mygrad_ok else mygrad_note),
                           ("torch", t_torch_b, "convolution_backward" if torch else missing)):
         row(name, dname, "backward", impl, t, 2 * flops, t_torch_b, note)
-    results[(name, dname)] = dict(naive=t_naive, fast_f=t_fast_f, torch_f=t_torch_f, fast_b=t_fast_b,
+    results[(name, dname)] = dict(naive=t_naive, fast_f=t_fast_f, torch_f=t_torch_f, fast_b=t_fast_b, prod_f=t_prod,
                                   torch_b=t_torch_b, book_f=t_book_f, book_b=t_book_b, **peers)
 
 
@@ -306,6 +316,10 @@ def print_targets(results):
         ratio, best = ours.median / peer.median, ours.best / peer.best
         print(f"  {name} {direction:<8}: {ratio:5.2f}x PyTorch [{best:5.2f}x] (target <= {limit}x) "
               f"{verdict(ratio <= limit, best <= limit)}")
+        if direction == "forward":
+            floor = r["prod_f"].median / peer.median
+            print(f"  {'':<{len(name)}} {'':<8}  of which the products alone (no copy): {floor:5.2f}x PyTorch's "
+                  f"whole convolution, so every copy must fit in {max(0.0, limit - floor):.2f}x")
     for dname in ("float32", "float64"):
         r = results[("maxpool2", dname)]
         if r["torch_b"] is not None:

@@ -220,6 +220,32 @@ def test_chunks_are_piece_chunks_times_larger_where_products_come_in_pieces(sett
             assert plan.r >= conv_plans.MIN_PIECE and plan.nb == max(1, limit // image), (layout, piece_chunks)
 
 
+@pytest.mark.parametrize("split", ["whole", "small"])
+def test_columns_products_alone_redo_the_products_of_a_run(settings, monkeypatch, split):
+    """``ColsPlan.products`` (the bench's floor) does the products of a ``run`` again, one per
+    chunk, on what the run left in each part's window matrix: the same results, bit for bit."""
+    monkeypatch.setenv("CNNLIB_NUM_THREADS", "2")
+    if split == "small":
+        settings(CHUNK_BYTES=1, MIN_PIECE=1, SMALL_GEMM=3 * 4 * 28, PART_FLOPS=1)
+    rng = np.random.default_rng(5)
+    x, w, b = rng.normal(size=(5, 3, 7, 8)), rng.normal(size=(4, 3, 3, 3)), rng.normal(size=4)
+    plan = ColsPlan(Geometry(x.shape, (3, 3), (1, 1), (1, 1), (7, 8)), 4, np.float64)
+    wb = plan.weights(w, b)
+    calls = []
+    multiply = plan._multiply
+    monkeypatch.setattr(plan, "_multiply", lambda *a: calls.append(a[3]) or multiply(*a))
+    np.testing.assert_allclose(plan.run(x, wb), scipy_conv(x, w, b, (1, 1), (1, 1)), atol=1e-10)
+    outs = list({id(work[2]): work[2] for part in plan.work for work in part}.values())
+    kept = [out.copy() for out in outs]
+    for out in outs:
+        out[...] = np.nan
+    ran, calls[:] = list(calls), []
+    plan.products(wb)
+    assert sorted(calls) == sorted(ran) and len(ran) == (5 if split == "small" else 1)
+    for out, k in zip(outs, kept):
+        np.testing.assert_array_equal(out, k)
+
+
 def test_small_products_pay_reads_the_blas_core():
     """True exactly when threadpoolctl reports an OpenBLAS with AVX-512 (SkylakeX-family) kernels."""
     from threadpoolctl import threadpool_info

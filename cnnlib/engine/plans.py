@@ -226,7 +226,7 @@ class ColsPlan(_Plan):
         return wb
 
     def run(self, x, wb):
-        g, K, r = self.g, self.K, self.r
+        g, K = self.g, self.K
         y = np.empty((g.N, K, g.Ho, g.Wo), self.dtype)
 
         def part(i):
@@ -235,16 +235,30 @@ class ColsPlan(_Plan):
             for fills, cols, out, n0, n, q, pieces in self.work[i]:
                 for dest, src in fills:
                     np.copyto(dest, src)
-                length = n * self.per
-                if q:
-                    np.matmul(wb, pieces, out=_view(out, 0, (q, K, r), (r, out.shape[1], 1)))
-                if q * r < length:
-                    np.matmul(wb, cols[:, q * r:length], out=out[:, q * r:length])
+                length = self._multiply(wb, cols, out, n, q, pieces)
                 np.copyto(y[n0:n0 + n], out[:, :length].reshape(K, n, g.Ho, g.Wq)[..., :g.Wo]
                           .transpose(1, 0, 2, 3))
 
         run_parts(part, len(self.parts))
         return y
+
+    def _multiply(self, wb, cols, out, n, q, pieces):
+        """out = wb @ cols for a chunk of n images (in q pieces, then the rest); its length."""
+        K, r, length = self.K, self.r, n * self.per
+        if q:
+            np.matmul(wb, pieces, out=_view(out, 0, (q, K, r), (r, out.shape[1], 1)))
+        if q * r < length:
+            np.matmul(wb, cols[:, q * r:length], out=out[:, q * r:length])
+        return length
+
+    def products(self, wb):
+        """The products of ``run`` alone, one per chunk, on what each part's window matrix holds
+        (no copy): the bench's floor for this plan."""
+        def part(i):
+            for _, cols, out, _, n, q, pieces in self.work[i]:
+                self._multiply(wb, cols, out, n, q, pieces)
+
+        run_parts(part, len(self.parts))
 
 
 class StripsPlan(_Plan):
