@@ -430,6 +430,15 @@ def run_check(job, c, i, ns, ask, blocker):
     send(f"{prefix}_status", {"why": why, "signal": sig})
 
 
+def shared_inputs(value, args, kwargs):
+    """The twin of grading.checks._core.shared_inputs (no grading.checks in the jail)."""
+    import numpy as np
+    outs = [value] if isinstance(value, np.ndarray) else [
+        v for v in value if isinstance(v, np.ndarray)] if isinstance(value, (tuple, list)) else []
+    return [k for k, a in [*enumerate(args), *kwargs.items()]
+            if isinstance(a, np.ndarray) and any(np.may_share_memory(a, o) for o in outs)]
+
+
 def send_case(c, name, fn, args, kwargs, blocker):
     """Call `fn` on one case and send its result: plain values, never the object itself."""
     before, blobs = len(blocker.attempts), {}
@@ -447,6 +456,9 @@ def send_case(c, name, fn, args, kwargs, blocker):
                 res["inputs_after"] = exchange.encode([list(args), kwargs], blobs, name + "_")
     except BaseException as exc:
         res, blobs = {"status": "unsendable", "error": describe(exc)}, {}
+    if res["status"] == "ok" and c.get("fresh"):  # a new array asked: does it share an input's memory?
+        with contextlib.suppress(Exception):
+            res["shares"] = shared_inputs(got, args, kwargs)
     got = None
     for frame, data in blobs.items():
         send(frame, data)

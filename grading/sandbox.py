@@ -380,7 +380,8 @@ def run_checks(cells: list[str], workdir: Path, checks: list, seed: int, *,
         # longest time limit first: a check's limit is shared with those after it (_group_verdicts)
         for i, c in enumerate(sorted((c for c in checks if bool(c.allow_cnnlib) == allow), key=lambda c: -c.timeout)):
             all_cases[c.grade_id] = cases = list(c.make_cases(np.random.default_rng(seed)))
-            g["checks"].append({"key": c.grade_id, "target": c.target, "kind": c.kind, "timeout": float(c.timeout)})
+            g["checks"].append({"key": c.grade_id, "target": c.target, "kind": c.kind, "timeout": float(c.timeout),
+                                "fresh": bool(c.fresh)})
             g["cases"].append([[exchange.encode(x, blobs, f"k{i}.", trusted=True)
                                 for x in (tuple(k.args), dict(k.kwargs))] for k in cases])
         groups += [(g, shared, blobs)] if g["checks"] else []
@@ -549,7 +550,9 @@ def _outcomes(check, n, frames, prefix, timed_out, lim, blocked):
                 after = exchange.decode(r["inputs_after"], frames.frames) if check.kind != "value" else None
                 if after is not None and not (isinstance(after, list) and len(after) == 2):
                     raise exchange.DecodeError("malformed inputs")
-                yield {"status": "ok", "value": exchange.decode(r.get("value"), frames.frames), "inputs_after": after}
+                shares = r.get("shares") if isinstance(r.get("shares"), list) else []
+                yield {"status": "ok", "value": exchange.decode(r.get("value"), frames.frames), "inputs_after": after,
+                       "shares": [k for k in shares[:3] if isinstance(k, (int, str)) and not isinstance(k, bool)]}
             except (exchange.DecodeError, KeyError, RecursionError) as exc:
                 yield {"status": "undecodable", "error": exc}
         elif status == "raised":

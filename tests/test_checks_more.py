@@ -259,6 +259,7 @@ MESSAGES = {
     "dilated rf: dilations multiplied like strides": "like strides",
     "dilated rf: a dilated kernel spans D * F": "not D F",
     "shift: np.roll wraps around": "np.roll",
+    "shift: returns x itself when nothing moves (not a new array)": "returned its input `x` itself",
     "equivariance: compared with the unshifted output (invariance)": "invariance",
     "equivariance: both sides moved the other way, (-dy, -dx)": "the error of the move the other way",
     "shift: direction reversed": "the error of the move the other way",

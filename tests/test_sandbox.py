@@ -255,6 +255,32 @@ def test_a_function_that_changes_its_input_fails(work):
     assert "changed its input" in v.message
 
 
+def test_a_result_that_shares_its_input_fails_where_a_new_array_is_asked(work):
+    """Check.fresh: the jail's runner reports which inputs the result shares memory with (the
+    input itself, a view of it, or inside a returned tuple); the trusted side fails it. A copy
+    passes, and without ``fresh`` the same view passes."""
+    def make_cases(rng):
+        x = rng.standard_normal((3, 4))
+        return [Case("a 3x4 input", (x,), {}, x, plain_array_check(x))]
+
+    fresh = Check("test_same", "sandbox_tests", "same", "function", make_cases, params=("x",), fresh=True)
+    loose = Check("test_loose", "sandbox_tests", "same", "function", make_cases, params=("x",))
+    for body, ok in (("x", False), ("x[:, :]", False), ("x.copy()", True), ("np.array(x)", True)):
+        res = run(f"import numpy as np\ndef same(x):\n    return {body}\n", [fresh, loose], work)
+        assert res["test_same"].passed is ok, (body, res["test_same"])
+        assert res["test_loose"].passed, (body, res["test_loose"])
+        if not ok:
+            assert "returned its input `x` itself (or a view of it)" in res["test_same"].message, body
+
+    def pair_cases(rng):
+        x = rng.standard_normal(5)
+        return [Case("a vector", (x,), {}, (x, x), lambda got: None)]
+
+    pair = Check("test_pair", "sandbox_tests", "pair", "function", pair_cases, params=("x",), fresh=True)
+    v = run("def pair(x):\n    return x.copy(), x\n", [pair], work)["test_pair"]
+    assert not v.passed and "returned its input `x` itself" in v.message, v
+
+
 # ----------------------------------------------------------------------------- confinement
 def test_repository_and_other_students_are_unreachable(course, work):
     secrets = [course / "solutions" / "ps1" / "ps1.ipynb", course / "gradebook.db",

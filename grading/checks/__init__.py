@@ -29,7 +29,7 @@ from contextlib import contextmanager
 import numpy as np
 
 from ._core import (MAX_SHOWN, Case, Check, Variant, array_check, describe, inputs_changed, judge,
-                    missing, outcome_verdict, scalar_check, verdict, to_array, tuple_check)
+                    missing, outcome_verdict, scalar_check, shared_inputs, verdict, to_array, tuple_check)
 from ._layout import fresh_inputs
 from . import (a01_mlp, a01b_pipeline_shapes, a01c_weight_sharing, a02_convolution, a03_hyperparameters,
                a03b_im2col, a04_features, a05_pooling, a05a_one_by_one, a05b_learning, a06_backprop)
@@ -124,6 +124,8 @@ def run_case(check: Check, case: Case, namespace: dict, explain=None) -> "str | 
         args, kwargs = fresh_inputs(case.args), fresh_inputs(case.kwargs)   # views stay views
     try:
         outcome = {"status": "ok", "value": fn(*args, **kwargs), "inputs_after": (args, kwargs)}
+        with _paused():
+            outcome["shares"] = _shares(outcome["value"], args, kwargs) if check.fresh else []
     except CheckTimeout:
         raise
     except Exception as exc:
@@ -133,6 +135,14 @@ def run_case(check: Check, case: Case, namespace: dict, explain=None) -> "str | 
                 outcome["detail"] = _detail(explain, fn, exc, args, kwargs)
     with _paused():
         return outcome_verdict(check, case, outcome)[0]
+
+
+def _shares(value, args, kwargs) -> list:
+    """shared_inputs, or [] for a value it cannot look into."""
+    try:
+        return shared_inputs(value, args, kwargs)
+    except Exception:
+        return []
 
 
 def _detail(explain, fn, exc, args, kwargs) -> str:

@@ -53,6 +53,9 @@ class Check:
     # The name in every message a student or instructor reads (default: the target). 01c's target
     # is a locked wrapper the student never wrote; its messages name their `equivariance_error`.
     shown: str = ""
+    # The task asks for a NEW array: a result that shares memory with an array input (the input
+    # itself, or a view of it) fails, even when its values are right.
+    fresh: bool = False
 
     def __post_init__(self):
         if not self.shown:
@@ -346,14 +349,35 @@ def inputs_changed(case: Case, args_after, kwargs_after, params=()) -> "str | No
 MAX_SHOWN = 4
 
 
-def judge(case: Case, got, params=(), inputs_after=None, changed=None) -> "str | None":
+def shared_inputs(value, args, kwargs) -> list:
+    """The array inputs (positions in `args`, names in `kwargs`) whose memory the returned
+    `value` (an array, or a tuple or list of them) shares. The jail's runner has its twin."""
+    outs = [value] if isinstance(value, np.ndarray) else [
+        v for v in value if isinstance(v, np.ndarray)] if isinstance(value, (tuple, list)) else []
+    return [k for k, a in [*enumerate(args), *kwargs.items()]
+            if isinstance(a, np.ndarray) and any(np.may_share_memory(a, o) for o in outs)]
+
+
+def _returned_input(shares, params) -> "str | None":
+    """The message for a result that shares memory with inputs `shares` (see shared_inputs)."""
+    names = [f"`{params[k]}`" if isinstance(k, int) and 0 <= k < len(params) else
+             f"argument {k + 1}" if isinstance(k, int) else f"`{str(k)[:40]}`" for k in shares[:3]]
+    if not names:
+        return None
+    return (f"your function returned its input {' and '.join(names)} itself (or a view of it), not a new "
+            f"array: a caller who changes the result would change the input too; return a copy, "
+            f"e.g. `{names[0].strip('`')}.copy()`")
+
+
+def judge(case: Case, got, params=(), inputs_after=None, changed=None, shares=()) -> "str | None":
     """The one rule that turns a returned value into a verdict on a case.
 
     Used by the visible tests (in process) and by the grader (on the values the jail sent
     back): the case's check, then, for a function, its array inputs must be unchanged
     (`inputs_after` is ``(args, kwargs)`` after the call). None if right, else the message.
     `changed` (a Check's): when it names the function that changed an input, that is the
-    message, alone: the value was computed from an input that changed under it.
+    message, alone: the value was computed from an input that changed under it. `shares`: the
+    inputs the result shares memory with, where the check asks for a new array (``fresh``).
     """
     if inputs_after is not None and changed is not None:
         try:
@@ -370,6 +394,8 @@ def judge(case: Case, got, params=(), inputs_after=None, changed=None) -> "str |
     if inputs_after is not None:
         changed = inputs_changed(case, inputs_after[0], inputs_after[1], params)
         messages += [changed] if changed else []
+    returned = _returned_input(list(shares or ()), params)
+    messages += [returned] if returned else []
     return "; ".join(messages) or None
 
 
@@ -403,11 +429,13 @@ NO_VALUE = {
 def outcome_verdict(check: Check, case: Case, outcome: dict) -> "tuple[str | None, str | None]":
     """The one rule from what a call of the target gave to the case's (message, flag), in process
     and in the jail alike. `outcome`: {"status": "ok", "value", "inputs_after" (args, kwargs) or
-    None}, {"status": "raised", "type", "error", "detail" (optional)}, or a NO_VALUE status and
+    None, "shares" (optional, see shared_inputs)}, {"status": "raised", "type", "error", "detail" (optional)}, or a NO_VALUE status and
     what its message names."""
     status = outcome.get("status")
     if status == "ok":
-        return judge(case, outcome["value"], check.params, outcome.get("inputs_after"), check.changed), None
+        shares = outcome.get("shares") if check.fresh else ()
+        return judge(case, outcome["value"], check.params, outcome.get("inputs_after"), check.changed,
+                     shares if isinstance(shares, list) else ()), None
     if status == "raised":
         return (raised(check.shown, outcome["type"], outcome["error"], outcome.get("detail", "")),
                 "memory" if outcome["type"] == "MemoryError" else None)

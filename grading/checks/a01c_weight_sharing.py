@@ -321,8 +321,8 @@ def changed_x(case, args_after, kwargs_after):
 CHECKS = [
     Check("test_local_and_conv_params", ASSIGNMENT, "local_and_conv_params", "function", count_cases,
           cell="local_and_conv_params", params=("H", "W", "C", "K", "Fh", "Fw"), points=4),
-    Check("test_shift", ASSIGNMENT, "shift", "function", shift_cases,
-          cell="shift", params=("x", "dy", "dx"), points=4),
+    Check("test_shift", ASSIGNMENT, "shift", "function", shift_cases,   # the task: "Return a new array"
+          cell="shift", params=("x", "dy", "dx"), points=4, fresh=True),
     Check("test_equivariance_error", ASSIGNMENT, "equivariance_error_of", "function", error_cases,
           cell="equivariance_error", params=("name", "x", "dy", "dx"), points=4, changed=changed_x,
           shown="equivariance_error"),

@@ -716,6 +716,18 @@ def shift(x, dy, dx):
         x[:, :, max(-dy, 0):H - max(dy, 0), max(-dx, 0):W - max(dx, 0)]
     return out
 """}, {SHF}),
+    # found by a student trial (session 22): right values everywhere, but "Return a new array"
+    _e("shift: returns x itself when nothing moves (not a new array)", _C, {"shift": """
+def shift(x, dy, dx):
+    if dy == 0 and dx == 0:
+        return x
+    H, W = x.shape[2], x.shape[3]
+    dy, dx = max(-H, min(dy, H)), max(-W, min(dx, W))
+    out = np.zeros_like(x)
+    out[:, :, max(dy, 0):H + min(dy, 0), max(dx, 0):W + min(dx, 0)] = \\
+        x[:, :, max(-dy, 0):H - max(dy, 0), max(-dx, 0):W - max(dx, 0)]
+    return out
+"""}, {SHF}, visible=True),
     # x holds the moved image after the call: equivariance_error's x changes under it too
     _e("shift: moves the image inside x and returns x (x changed in place)", _C, {"shift": """
 def shift(x, dy, dx):
