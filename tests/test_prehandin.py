@@ -5,6 +5,7 @@ root, and is reachable from a notebook cell and from one shell command.
 """
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 
@@ -157,6 +158,59 @@ def test_a_cell_that_raises_is_named_as_the_student_finds_it(tmp_path, capsys):
     assert f"note: cell {place} ('scale = undefined_name') raised NameError" in capsys.readouterr().out
 
 
+BUSY = "import time as _t\n_s = _t.process_time()\nwhile _t.process_time() - _s < 0.3:\n    pass\n\n\n"
+
+
+def _busy_notebook(tmp_path, prefix):
+    """02_convolution's reference with `prefix` above conv2d_single (in its cell); its cell's place."""
+    sources = dict(reference_sources("02_convolution"))
+    sources["conv2d_single"] = prefix + sources["conv2d_single"]
+    nb = build_submission("02_convolution", sources)
+    path = tmp_path / "02_convolution.ipynb"
+    nbformat.write(nb, path)
+    return path, next(i for i, c in enumerate(nb.cells, 1)
+                      if c.metadata.get("nbgrader", {}).get("grade_id") == "conv2d_single")
+
+
+def test_a_cell_over_the_marking_cpu_limit_is_reported(tmp_path, capsys, monkeypatch):
+    """At marking a cell gets MARKING_CELL_SECONDS of CPU time and is stopped after it (what it
+    defines is then missing): the check says so, and the result is not a pass."""
+    from grading.checks import check_notebook, prehandin
+    path, place = _busy_notebook(tmp_path, BUSY)
+    monkeypatch.setattr(prehandin, "MARKING_CELL_SECONDS", 0.2)
+    results = check_notebook(path)
+    out = capsys.readouterr().out
+    assert results == {"conv2d_single": True, "conv2d_multi": True, "time limits at marking": False}, out
+    assert f"WARNING: cell {place} ('import time as _t') took 0." in out, out
+    assert "at marking a cell is stopped after 0.2 s" in out and "all cells together" not in out, out
+    monkeypatch.setattr(prehandin, "MARKING_CELL_SECONDS", 60.0)
+    assert check_notebook(path) == {"conv2d_single": True, "conv2d_multi": True}
+    assert "WARNING" not in capsys.readouterr().out
+
+
+def test_cells_over_the_marking_cpu_limit_together_are_reported(tmp_path, capsys, monkeypatch):
+    from grading.checks import check_notebook, prehandin
+    path, _ = _busy_notebook(tmp_path, BUSY)
+    monkeypatch.setattr(prehandin, "MARKING_CELLS_SECONDS", 0.25)
+    assert check_notebook(path)["time limits at marking"] is False
+    out = capsys.readouterr().out
+    assert "WARNING: all cells together took" in out and "they get 0.25 s" in out, out
+
+
+def test_the_marking_cpu_limits_are_the_graders(tmp_path, capsys):
+    """The kit has no grading.sandbox: its limits are written twice, and held equal here. The
+    cells' prints are not shown among the check's lines."""
+    import inspect
+    from grading.checks import check_notebook, prehandin
+    from grading.sandbox import run_checks
+    defaults = inspect.signature(run_checks).parameters
+    assert prehandin.MARKING_CELL_SECONDS == defaults["cell_timeout"].default
+    assert prehandin.MARKING_CELLS_SECONDS == defaults["cells_timeout"].default
+    path, _ = _busy_notebook(tmp_path, "print('PRINTED-BY-A-CELL')\n\n\n")
+    check_notebook(path)
+    assert "PRINTED-BY-A-CELL" not in capsys.readouterr().out
+
+
 def test_it_needs_neither_the_sandbox_nor_nbgrader():
     code = ("import sys, grading.checks; "
             "print(sorted(m for m in sys.modules if m.startswith(('grading.sandbox', 'grading.grade', "
@@ -184,11 +238,27 @@ def test_the_check_cell_runs_the_checks_in_a_notebook(capsys):
     assert out.count("[PASS]") == len([c for c in CHECKS.values() if c.assignment == "04_features"])
 
 
+def _command_in(path) -> str:
+    """The terminal command that a notebook's "Before you hand in" cell gives."""
+    text = "".join(c.source for c in nbformat.read(path, as_version=4).cells if c.cell_type == "markdown")
+    commands = re.findall(r"`(python -m grading\.checks [^`]+)`", text)
+    assert len(commands) == 1 and "in the kit's folder" in text, (path, commands)
+    return commands[0]
+
+
+def test_every_notebook_gives_the_command_for_its_own_path():
+    """Run in the kit's folder (the root of the kit, as of this repository), as the text says."""
+    for path in sorted((ROOT / "exercises").glob("*/*.ipynb")):
+        assert _command_in(path) == f"python -m grading.checks exercises/{path.stem}/{path.name}", path
+
+
 @pytest.mark.parametrize("notebook, code", [("exercises", 1), ("solutions", 0)])
 def test_the_command_checks_a_notebook(notebook, code):
-    """The command the notebooks and the exercises page give, as written."""
-    path = f"{notebook}/03_hyperparameters/03_hyperparameters.ipynb"
-    run = subprocess.run([sys.executable, "-m", "grading.checks", path], cwd=ROOT, env=env(),
+    """The command the notebooks and the exercises page give, as written (from the kit's folder;
+    for the solutions, the same command with their path)."""
+    command = _command_in(ROOT / "exercises" / "03_hyperparameters" / "03_hyperparameters.ipynb")
+    args = command.replace("exercises/", f"{notebook}/").split()
+    run = subprocess.run([sys.executable, *args[1:]], cwd=ROOT, env=env(),
                          capture_output=True, text=True, timeout=300)
     assert run.returncode == code, run.stdout + run.stderr
     marks = ["[FAIL]"] if code else ["[PASS]"]

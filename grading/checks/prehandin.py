@@ -23,6 +23,7 @@ import io
 import linecache
 import os
 import sys
+import time
 from pathlib import Path
 
 from . import ASSIGNMENTS, CHECKS, run_check
@@ -37,6 +38,9 @@ CHECK_CELL_ID = "check_before_hand_in"
 #: the visible tests' message for an exception (the notebooks' helpers): the pre-hand-in check
 #: adds its line of the student's code and its hint to the grader's message
 EXPLAIN = "raised_message"
+#: CPU seconds that one code cell, and all code cells together, get at marking (the grader's
+#: defaults, which the student kit does not ship; tests/test_prehandin.py holds them equal)
+MARKING_CELL_SECONDS, MARKING_CELLS_SECONDS = 60.0, 180.0
 
 
 def _find(name: str, assignment: str | None):
@@ -237,7 +241,9 @@ def check_notebook(path, assignment: str | None = None, *, seed=None) -> dict[st
     """Run a notebook's code cells in this process (from its folder), then check_all.
 
     Test cells are not run (the checks replace them). A cell that raises is reported and the
-    next cells still run, as at marking.
+    next cells still run, as at marking; the cells' prints are not shown. A cell that uses more
+    CPU time than marking allows is reported after the checks, and the result gets the entry
+    "time limits at marking": False.
     """
     import nbformat
 
@@ -254,21 +260,55 @@ def check_notebook(path, assignment: str | None = None, *, seed=None) -> dict[st
     old_cwd = os.getcwd()
     os.environ.setdefault("MPLBACKEND", "Agg")
     sys.path.insert(0, str(path.parent))
+    seconds = []    # CPU seconds of each cell, as (cell, seconds)
     try:
         os.chdir(path.parent)
         for number, source in cells:
+            name = f"<{path.name}, cell {number}>"
+            code = _code(source)
+            linecache.cache[name] = (len(code), None, code.splitlines(True), name)
+            start = time.process_time()
             try:
-                with contextlib.redirect_stdout(io.StringIO()):
-                    name = f"<{path.name}, cell {number}>"
-                code = _code(source)
-                linecache.cache[name] = (len(code), None, code.splitlines(True), name)
-                exec(compile(code, name, "exec"), namespace)
+                with contextlib.redirect_stdout(io.StringIO()), _one_blas_thread():   # as at marking
+                    exec(compile(code, name, "exec"), namespace)
             except Exception as exc:
                 print(f"note: {cell_name(number, source)} raised {type(exc).__name__}: {exc}")
+            seconds.append((cell_name(number, source), time.process_time() - start))
     finally:
         os.chdir(old_cwd)
         sys.path.remove(str(path.parent))
-    return check_all(namespace, assignment, seed=seed)
+    results = check_all(namespace, assignment, seed=seed)
+    warnings = _over_time(seconds)
+    for line in warnings:
+        print(line)
+    if warnings:
+        results["time limits at marking"] = False
+    return results
+
+
+def _over_time(seconds) -> list[str]:
+    """Warnings for cells that would be stopped at marking: over MARKING_CELL_SECONDS of CPU
+    time each, or past MARKING_CELLS_SECONDS all together (`seconds`: [(cell, CPU seconds)])."""
+    lines = [f"WARNING: {cell} took {used:.1f} s of CPU time here; at marking a cell is stopped after "
+             f"{MARKING_CELL_SECONDS:g} s, and what it defines is then missing: make it faster "
+             f"(fewer epochs or steps?)" for cell, used in seconds if used > MARKING_CELL_SECONDS]
+    total = sum(used for _, used in seconds)
+    if total > MARKING_CELLS_SECONDS:
+        lines.append(f"WARNING: all cells together took {total:.1f} s of CPU time here; at marking they get "
+                     f"{MARKING_CELLS_SECONDS:g} s, and the cells after that are not run")
+    return lines
+
+
+@contextlib.contextmanager
+def _one_blas_thread():
+    """NumPy's BLAS on one thread, as in the marking jail (OPENBLAS_NUM_THREADS=1)."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        yield
+        return
+    with threadpool_limits(1, user_api="blas"):
+        yield
 
 
 def main(argv=None) -> int:
