@@ -107,7 +107,7 @@ def _sgd_case(label, W, b, x, y, lr):
         Variant("the learning rate is missing: b_new = b - lr * db", b64 - db if lr != 1 else None),
         Variant("db must be summed over the batch: db = dscores.sum(axis=0), shape (M,)",
                 shape=(N, b.shape[0])),
-        Variant("db is a mean over the batch; it is the SUM of dscores over the batch (dscores is already divided by N)",
+        Variant("db was taken as a mean over the batch; it must be the SUM of dscores over the batch (dscores is already divided by N)",
                 b64 - lr * db / N if N > 1 else None),
     ]
     keep = lambda vs: [v for v in vs if v.value is not None or v.shape is not None]

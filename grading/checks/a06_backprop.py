@@ -86,7 +86,7 @@ def _backward_case(label, dout, x, w, stride=1, padding=0, defaults=False):
                 shape=(N, K)),
         Variant("db must be summed over the batch too: dout.sum(axis=(0, 2, 3))", shape=(K, dout.shape[2], dout.shape[3])),
         Variant("db was divided by N: the gradient of the batch is a sum, not a mean", db / N if N > 1 else None),
-        Variant("db is a mean over positions; it is the sum of dout over (N, H_out, W_out)",
+        Variant("db was taken as a mean over positions; it must be the sum of dout over (N, H_out, W_out)",
                 dout.mean(axis=(0, 2, 3))),
     ]
 

@@ -762,6 +762,21 @@ cnnlib.fit(model, x_train, y_train, epochs=12, optimizer=Adam(model.parameters()
 def predict(x):
     return cnnlib.predict(model, x)
 ''')}, {"test_predict"}),
+    # found by a student trial (session 22): the visible test did not look at x after the call
+    _e("predict scales its input in place (x -= ...)", "06_backprop", {"train_network": _train('''
+rng = np.random.default_rng(0)
+model = make_model(rng)
+optimizer = Adam(model.parameters(), lr=3e-3)
+for epoch in range(12):
+    x_moved = move_and_noise(x_train, rng, noise=0.0)
+    cnnlib.fit(model, np.concatenate([x_train, x_moved]), np.concatenate([y_train, y_train]),
+               epochs=1, optimizer=optimizer, rng=rng, progress=False)
+
+
+def predict(x):
+    x -= 0.0 * x + 0.01
+    return cnnlib.predict(model, x)
+''')}, {"test_predict"}, visible=True),
     _e("network returns scores instead of labels", "06_backprop", {"train_network": _train('''
 rng = np.random.default_rng(0)
 model = make_model(rng)
