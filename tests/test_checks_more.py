@@ -260,6 +260,7 @@ MESSAGES = {
     "dilated rf: a dilated kernel spans D * F": "not D F",
     "shift: np.roll wraps around": "np.roll",
     "shift: returns x itself when nothing moves (not a new array)": "returned its input `x` itself",
+    "maximise unit: scaled to max_norm after every step, also when smaller": "only when its norm is LARGER",
     "equivariance: compared with the unshifted output (invariance)": "invariance",
     "equivariance: both sides moved the other way, (-dy, -dx)": "the error of the move the other way",
     "shift: direction reversed": "the error of the move the other way",

@@ -485,6 +485,11 @@ def vertical_edge_kernel():
        {"maximise_unit": REF_ASCENT.replace(_PROJECT, "").replace(
            "\n    return x", _PROJECT.replace("\n    ", "\n") + "\n    return x")},
        {"test_maximise_unit"}, visible=True),
+    # found by a student trial (session 22): before, only the visible example caught it, by 1.3 %
+    _e("maximise unit: scaled to max_norm after every step, also when smaller", "04_features",
+       {"maximise_unit": REF_ASCENT.replace("        if norm > max_norm:\n            x = x * (max_norm / norm)",
+                                            "        x = x * (max_norm / norm)")},
+       {"test_maximise_unit"}, visible=True),
     _e("maximise unit: x0 mutated in place", "04_features", {"maximise_unit": REF_ASCENT.replace(
         "x = np.array(x0, dtype=np.float64)", "x = x0").replace("x = x + lr * g", "x += lr * g").replace(
         "x = x * (max_norm / norm)", "x *= max_norm / norm")}, {"test_maximise_unit"}),
