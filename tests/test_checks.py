@@ -230,12 +230,12 @@ def test_pipeline_summary_totals_are_the_chapters_network():
 
 
 def test_most_strides_drawn_for_conv_output_size_do_not_divide():
-    """03's Marking says "most strides do not divide n + 2P − F": counted on the drawn cases."""
+    """03's Marking says "most strides do not divide n + 2P − f": counted on the drawn cases."""
     for seed in range(3):
         cases = CHECKS["test_conv_output_size"].make_cases(np.random.default_rng(seed))
         n, f, p, s = np.array([case.args for case in cases]).T
         assert np.mean((n + 2 * p - f) % s != 0) > 0.5, seed
-    assert "most strides do not divide n + 2P − F" in _text("03_hyperparameters")
+    assert "most strides do not divide n + 2P − f" in _text("03_hyperparameters")
 
 
 def test_maximise_unit_numbers_in_the_visible_test_are_what_the_steps_reach():

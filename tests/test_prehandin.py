@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from grading.checks import CHECKS, check, check_all, run_check
-from grading.checks.prehandin import CHECK_CELL_ID, uses_cnnlib
+from grading.checks.prehandin import CHECK_CELL_ID, uses_reference
 from grading_catalogue import WRONG, build_submission, code_cells, reference_sources
 from grading_catalogue.build import ROOT
 from grading_helpers import env
@@ -92,11 +92,68 @@ def test_a_function_that_uses_cnnlib_fails_where_the_grader_blocks_it(capsys):
 
     def receptive_field(kernel_sizes, strides):
         return rf(kernel_sizes, strides)
-    assert uses_cnnlib(receptive_field) == "rf"
+    assert uses_reference(receptive_field) == ("cnnlib", "rf")
     assert check("receptive_field", receptive_field) is False
     assert "cnnlib cannot be imported" in capsys.readouterr().out
-    assert uses_cnnlib(lambda x: cnnlib.predict(None, x)) == "cnnlib"
-    assert uses_cnnlib(lambda x: np.sum(x)) is None
+    assert uses_reference(lambda x: cnnlib.predict(None, x)) == ("cnnlib", "cnnlib")
+    assert uses_reference(lambda x: np.sum(x)) is None
+
+
+#: NumPy-only functions that reach a module blocked at marking from their body (student trials,
+#: session 22: each got PASS and a full-points forecast here, and 0 at marking)
+REACHES = {
+    "from cnnlib.conv import": ("from cnnlib.conv import conv2d_naive\n    return conv2d_naive(x, w)",
+                                ("cnnlib", "cnnlib.conv")),
+    "import cnnlib.conv as cc": ("import cnnlib.conv as cc\n    return cc.conv2d_naive(x, w)", ("cnnlib", "cnnlib.conv")),
+    "__import__": ("return __import__('cnnlib').conv2d(x, w)", ("cnnlib", "cnnlib")),
+    "import_module": ("import importlib\n    return importlib.import_module('cnnlib').conv2d(x, w)",
+                      ("cnnlib", "cnnlib")),
+    "import scipy.signal in the body": ("import scipy.signal\n    return scipy.signal.correlate(x, w)",
+                                        ("scipy.signal", "scipy.signal")),
+    "scipy.ndimage imported by another cell": ("return scipy.ndimage.correlate(x, w)", ("scipy.ndimage", "scipy")),
+    "a helper of the notebook that uses it": ("return helper(x, w)", ("cnnlib", "helper, which uses cnnlib.conv")),
+}
+NUMPY_ONLY = {
+    "strings that name cnnlib": "note = 'like cnnlib.conv2d, with loops'\n    assert x.ndim == 4, 'cnnlib'\n    return x",
+    "a variable called signal": "signal = np.asarray(x)\n    return signal * 2",
+}
+
+
+def _defined(body):
+    ns = {}
+    exec("import numpy as np\nimport scipy.ndimage\n"
+         "def helper(x, w):\n    from cnnlib.conv import conv2d_naive\n    return conv2d_naive(x, w)\n"
+         f"def f(x, w=None):\n    {body}\n", ns)
+    return ns["f"]
+
+
+@pytest.mark.parametrize("way", sorted(REACHES))
+def test_a_blocked_module_reached_from_the_body_is_found(way):
+    body, expected = REACHES[way]
+    assert uses_reference(_defined(body)) == expected
+
+
+@pytest.mark.parametrize("way", sorted(NUMPY_ONLY))
+def test_numpy_only_code_is_not_taken_for_a_blocked_module(way):
+    assert uses_reference(_defined(NUMPY_ONLY[way])) is None
+
+
+def test_an_import_in_the_body_gets_no_full_points_forecast(tmp_path, capsys):
+    """The student trial's case, through the command's path: FAIL with the reason, not PASS."""
+    sources = dict(reference_sources("02_convolution"))
+    sources["conv2d_single"] = ("def conv2d_single(x, w):\n    from cnnlib.conv import conv2d_naive\n"
+                                "    return conv2d_naive(x[None, None], w[None, None])[0, 0]\n")
+    path = tmp_path / "02_convolution.ipynb"
+    nbformat.write(build_submission("02_convolution", sources), path)
+    from grading.checks import check_notebook
+    assert check_notebook(path)["conv2d_single"] is False
+    assert "it uses cnnlib (through `cnnlib.conv`); at marking cnnlib cannot be imported" in capsys.readouterr().out
+
+
+def test_the_modules_blocked_at_marking_are_the_jails():
+    from grading import jail_runner
+    from grading.checks import prehandin
+    assert prehandin.BLOCKED_AT_MARKING == jail_runner.BLOCKED
 
 
 def test_a_cell_that_imports_cnnlib_fails_as_at_marking(tmp_path, capsys):

@@ -204,7 +204,9 @@ def _backward_case(x, size, stride, dout, label=None, call="keywords"):
     expected = cnnlib.max_pool2d_backward(dout, x, size=size, stride=stride)
     variants = [
         Variant("`=` instead of `+=`: where windows overlap, a pixel that is the maximum of several "
-                "windows collects the gradient of EACH of them", backward_loops(dout, x, size, s, assign=True)),
+                "windows collects the gradient of EACH of them (with index arrays, dx[rows, cols] += g keeps "
+                "only one value per repeated pixel: use np.add.at(dx, (rows, cols), g))",
+                backward_loops(dout, x, size, s, assign=True)),
         Variant("every tied maximum got the gradient; the rule is: only the FIRST maximum of the "
                 "window in row-major order (as np.argmax on the flattened window)",
                 backward_loops(dout, x, size, s, rule="all")),

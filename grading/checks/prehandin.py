@@ -22,6 +22,7 @@ import contextlib
 import io
 import linecache
 import os
+import re
 import sys
 import time
 from pathlib import Path
@@ -31,7 +32,7 @@ from ._core import missing
 from .cells import cell_name
 from .imports import imported_reference_modules
 
-__all__ = ["check", "check_all", "check_notebook", "verdict", "main", "CHECK_CELL_ID"]
+__all__ = ["check", "check_all", "check_notebook", "verdict", "main", "CHECK_CELL_ID", "uses_reference"]
 
 #: grade_id of the notebooks' last cell, which calls check_all (skipped when a notebook is run here)
 CHECK_CELL_ID = "check_before_hand_in"
@@ -41,6 +42,9 @@ EXPLAIN = "raised_message"
 #: CPU seconds that one code cell, and all code cells together, get at marking (the grader's
 #: defaults, which the student kit does not ship; tests/test_prehandin.py holds them equal)
 MARKING_CELL_SECONDS, MARKING_CELLS_SECONDS = 60.0, 180.0
+#: what the marking jail refuses to import where a check does not allow cnnlib (its runner's
+#: BLOCKED; the kit does not ship it, a test holds them equal)
+BLOCKED_AT_MARKING = ("cnnlib", "scipy.signal", "scipy.ndimage")
 
 
 def _find(name: str, assignment: str | None):
@@ -68,15 +72,26 @@ def _code_objects(code):
             yield from _code_objects(const)
 
 
-def uses_cnnlib(fn) -> "str | None":
-    """The name through which function `fn` uses cnnlib, or None.
+def _blocked(name: str) -> "str | None":
+    """The module blocked at marking that the dotted module name `name` is, or is inside."""
+    return next((b for b in BLOCKED_AT_MARKING if name == b or name.startswith(b + ".")), None)
 
-    At marking, cnnlib cannot be imported by the code of a check without ``allow_cnnlib``
-    (the import block), so such a function fails there; here it is reported the same way.
+
+def uses_reference(fn, _seen=None) -> "tuple[str, str] | None":
+    """(module blocked at marking, the name through which) function `fn` uses it, or None.
+
+    At marking, cnnlib, scipy.signal and scipy.ndimage cannot be imported by the code of a check
+    without ``allow_cnnlib`` (the import block), so such a function fails there; here it is
+    reported the same way. Found: names of the notebook bound to those modules or their
+    functions; imports in the body (``from cnnlib.conv import ...``, ``import scipy.signal``),
+    ``__import__("cnnlib")`` and ``import_module(...)``; and the same in the notebook's own
+    functions that `fn` calls.
     """
     code = getattr(fn, "__code__", None)
-    if code is None:
+    seen = set() if _seen is None else _seen
+    if code is None or code in seen:
         return None
+    seen.add(code)
     scope = dict(getattr(fn, "__globals__", {}))
     for name, cell in zip(code.co_freevars, getattr(fn, "__closure__", None) or ()):
         try:
@@ -84,12 +99,23 @@ def uses_cnnlib(fn) -> "str | None":
         except ValueError:  # an empty cell
             pass
     for c in _code_objects(code):
+        # a body's imports name their module in co_names; __import__ and import_module get a string
+        dynamic = {"__import__", "import_module"} & set(c.co_names)    # their module is a string
+        texts = [*c.co_names, *(k for k in c.co_consts if dynamic and isinstance(k, str) and re.fullmatch(r"[\w.]+", k))]
+        for text in texts:
+            if _blocked(text):
+                return _blocked(text), text
         for name in c.co_names + c.co_freevars:
             obj = scope.get(name)
-            module = getattr(obj, "__name__", "") if isinstance(obj, type(sys)) else \
-                getattr(obj, "__module__", "") or ""
-            if name == "cnnlib" or str(module).split(".")[0] == "cnnlib":
-                return name
+            module = str(getattr(obj, "__name__", "") if isinstance(obj, type(sys)) else
+                         getattr(obj, "__module__", "") or "")
+            sub = [f"scipy.{s}" for s in ("signal", "ndimage") if module == "scipy" and s in c.co_names]
+            if _blocked(module) or sub:
+                return _blocked(module) or sub[0], name
+            inner = getattr(obj, "__code__", None) and getattr(obj, "__globals__", None) is getattr(fn, "__globals__", 0)
+            found = uses_reference(obj, seen) if inner else None   # the notebook's own helper functions
+            if found:
+                return found[0], f"{name}, which uses {found[1]}"
     return None
 
 
@@ -128,9 +154,9 @@ def _run(chk, namespace: dict, seed) -> tuple[bool, str]:
                            f"{what}, delete its cell, or does its cell raise an error?")
     fn = namespace[chk.shown]   # the student's (both names are defined by now)
     if chk.kind == "function" and not chk.allow_cnnlib:
-        name = uses_cnnlib(fn)
-        if name:
-            return False, (f"{chk.shown}: it uses cnnlib (through `{name}`); at marking cnnlib "
+        used = uses_reference(fn)
+        if used:
+            return False, (f"{chk.shown}: it uses {used[0]} (through `{used[1]}`); at marking {used[0]} "
                            f"cannot be imported in this part, so it would score 0: use NumPy only")
         module = cell_imports(fn)
         if module:

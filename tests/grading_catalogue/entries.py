@@ -103,6 +103,12 @@ param_counts = [dense_params, conv_params]
 
 # =========================================================================== 02_convolution
 W02 = [
+    # found by a student trial (session 22): the pre-hand-in check forecast full points for it
+    _e("single: cnnlib imported inside the body (from cnnlib.conv import ...)", "02_convolution", {"conv2d_single": '''
+def conv2d_single(x, w):
+    from cnnlib.conv import conv2d_naive
+    return conv2d_naive(x[None, None], w[None, None])[0, 0]
+'''}, {"test_conv2d_single"}, visible=True),
     _e("single: kernel flipped (true convolution)", "02_convolution", {"conv2d_single": '''
 def conv2d_single(x, w):
     H, W = x.shape
