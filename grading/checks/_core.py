@@ -429,8 +429,8 @@ NO_VALUE = {
 def outcome_verdict(check: Check, case: Case, outcome: dict) -> "tuple[str | None, str | None]":
     """The one rule from what a call of the target gave to the case's (message, flag), in process
     and in the jail alike. `outcome`: {"status": "ok", "value", "inputs_after" (args, kwargs) or
-    None, "shares" (optional, see shared_inputs)}, {"status": "raised", "type", "error", "detail" (optional)}, or a NO_VALUE status and
-    what its message names."""
+    None, "shares" (optional, see shared_inputs)}, {"status": "raised", "type", "error", "detail"
+    (optional)}, or a NO_VALUE status and what its message names."""
     status = outcome.get("status")
     if status == "ok":
         shares = outcome.get("shares") if check.fresh else ()

@@ -100,9 +100,9 @@ def uses_reference(fn, _seen=None) -> "tuple[str, str] | None":
             pass
     for c in _code_objects(code):
         # a body's imports name their module in co_names; __import__ and import_module get a string
-        dynamic = {"__import__", "import_module"} & set(c.co_names)    # their module is a string
-        texts = [*c.co_names, *(k for k in c.co_consts if dynamic and isinstance(k, str) and re.fullmatch(r"[\w.]+", k))]
-        for text in texts:
+        dynamic = {"__import__", "import_module"} & set(c.co_names)
+        strings = [k for k in c.co_consts if dynamic and isinstance(k, str) and re.fullmatch(r"[\w.]+", k)]
+        for text in [*c.co_names, *strings]:
             if _blocked(text):
                 return _blocked(text), text
         for name in c.co_names + c.co_freevars:
@@ -112,8 +112,8 @@ def uses_reference(fn, _seen=None) -> "tuple[str, str] | None":
             sub = [f"scipy.{s}" for s in ("signal", "ndimage") if module == "scipy" and s in c.co_names]
             if _blocked(module) or sub:
                 return _blocked(module) or sub[0], name
-            inner = getattr(obj, "__code__", None) and getattr(obj, "__globals__", None) is getattr(fn, "__globals__", 0)
-            found = uses_reference(obj, seen) if inner else None   # the notebook's own helper functions
+            ours = getattr(obj, "__globals__", None) is getattr(fn, "__globals__", 0)   # the notebook's function
+            found = uses_reference(obj, seen) if ours and getattr(obj, "__code__", None) else None
             if found:
                 return found[0], f"{name}, which uses {found[1]}"
     return None
