@@ -263,6 +263,9 @@ def test_the_marking_cpu_limits_are_the_graders(tmp_path, capsys):
     defaults = inspect.signature(run_checks).parameters
     assert prehandin.MARKING_CELL_SECONDS == defaults["cell_timeout"].default
     assert prehandin.MARKING_CELLS_SECONDS == defaults["cells_timeout"].default
+    page = " ".join((ROOT / "book" / "exercises.md").read_text().split())   # the Exercises page says them
+    assert (f"more than the {prehandin.MARKING_CELL_SECONDS:g} s of computing time a cell gets at marking "
+            f"({prehandin.MARKING_CELLS_SECONDS:g} s for all cells together)") in page
     path, _ = _busy_notebook(tmp_path, "print('PRINTED-BY-A-CELL')\n\n\n")
     check_notebook(path)
     assert "PRINTED-BY-A-CELL" not in capsys.readouterr().out
