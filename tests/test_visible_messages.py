@@ -28,6 +28,9 @@ VISIBLE_MESSAGES = {
     "single: output array of ints (np.zeros(..., dtype=int))": "is your output array an int array?",
     "multi: output array of ints (np.zeros(..., dtype=int))": "is your output array an int array?",
     "max pool: output array of ints (np.zeros(..., dtype=int))": "is your output array an int array?",
+    "max pool: the maximum starts at 0 (best = 0)": "the maximum started at 0 (e.g. `best = 0`",
+    "shift: returns x itself when nothing moves (not a new array)": "returned its input `x` itself (or a view of it)",
+    "predict scales its input in place (x -= ...)": "your function changed its input `x` in place",
     "sce: dscores not divided by N (the loss is a mean)": "part 1 is wrong: fix softmax_cross_entropy first",
     "sgd: the learning rate is missing": "the learning rate is missing",
     "maximise unit: norm scaled once at the end, not after every step":
@@ -70,6 +73,9 @@ GRADER_MESSAGES = {
     "single: output array of ints (np.zeros(..., dtype=int))": "is your output array an int array?",
     "multi: output array of ints (np.zeros(..., dtype=int))": "is your output array an int array?",
     "max pool: output array of ints (np.zeros(..., dtype=int))": "is your output array an int array?",
+    "max pool: the maximum starts at 0 (best = 0)": "the maximum started at 0 (e.g. `best = 0`",
+    "shift: returns x itself when nothing moves (not a new array)": "returned its input `x` itself (or a view of it)",
+    "predict scales its input in place (x -= ...)": "your function changed its input `x` in place",
     "maximise unit: norm scaled once at the end, not after every step":
         "scale x back to max_norm after every step, not once at the end",
     "receptive field: `for f, s in kernel_sizes, strides` (no zip)": NO_ZIP,

@@ -1047,6 +1047,12 @@ def max_pool2d(x, size=2, stride=None):
     _e("max pool: default stride 2 instead of stride = size", "05_pooling", {"max_pool2d": REF_MAX_LOOPS.replace(
         "def max_pool2d(x, size=2, stride=None):\n    if stride is None:\n        stride = size\n",
         "def max_pool2d(x, size=2, stride=2):\n")}, {"test_max_pool2d"}),
+    # found by a student trial (session 22): the visible test called the backward with a default
+    # stride only for size 2, where the mistake does not show
+    _e("max backward: default stride 2 instead of stride = size", "05_pooling", {"max_pool2d_backward":
+       REF_BACKWARD_LOOPS.replace("    if stride is None:\n        stride = size\n",
+                                  "    if stride is None:\n        stride = 2\n")},
+       {"test_max_pool2d_backward"}, visible=True),
     _e("max pool: square images (W_out = H_out)", "05_pooling", {"max_pool2d": REF_MAX_LOOPS.replace(
         "Wo = (W - size) // stride + 1", "Wo = Ho")}, {"test_max_pool2d"}),
     _e("max pool: maximum over the whole batch and channels", "05_pooling", {"max_pool2d": '''

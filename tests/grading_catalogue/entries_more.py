@@ -1207,7 +1207,7 @@ def max_pool2d(x, size=2, stride=None):
                             best = max(best, x[n, c, i * stride + a, j * stride + b])
                     out[n, c, i, j] = best
     return out
-'''}, {"test_max_pool2d"}),
+'''}, {"test_max_pool2d"}, visible=True),
     _e("max backward: the maximum starts at 0 (best = 0)", "05_pooling", {"max_pool2d_backward": '''
 def max_pool2d_backward(dout, x, size=2, stride=None):
     if stride is None:
