@@ -259,6 +259,7 @@ MESSAGES = {
     "dilated rf: dilations multiplied like strides": "like strides",
     "dilated rf: a dilated kernel spans D * F": "not D F",
     "shift: np.roll wraps around": "np.roll",
+    "multi: b added without its filter axis (out + b)": "out + b[:, None, None]",
     "shift: returns x itself when nothing moves (not a new array)": "returned its input `x` itself",
     "maximise unit: scaled to max_norm after every step, also when smaller": "only when its norm is LARGER",
     "equivariance: compared with the unshifted output (invariance)": "invariance",

@@ -60,6 +60,10 @@ def conv_variants(x, w, b, stride, padding):
     v.append(Variant(FLIPPED, cnnlib.conv2d(x, w[:, :, ::-1, ::-1].copy(), b, stride=S, padding=P)))
     if b is not None and np.any(b != 0):
         v.append(Variant(BIAS, cnnlib.conv2d(x, w, None, stride=S, padding=P)))
+        if K > 1 and Wo == K:   # `out + b` runs only where W_out = K
+            v.append(Variant("b was added along the last axis (W_out), not one value per filter: give b (K,) "
+                             "its filter axis, out + b[None, :, None, None]",
+                             cnnlib.conv2d(x, w, None, stride=S, padding=P) + b))
     if S > 1:
         full = cnnlib.conv2d(x, w, b, stride=1, padding=P)
         v.append(Variant("the stride is ignored: the window must move by `stride` pixels", full))

@@ -78,6 +78,9 @@ def _multi_case(label, x, w, b):
     if C > 1:
         variants.append(Variant("the bias was added once per channel: add b[k] once per output value",
                                 conv_multi_ref(x, w, b * C)))
+    if K > 1 and W - Fw + 1 == K:   # `out + b` runs only where W_out = K (as in the worked example)
+        variants.append(Variant("b was added along the last axis (W_out), not one value per filter: give b (K,) "
+                                "its filter axis, out + b[:, None, None]", conv_multi_ref(x, w, None) + b))
     check = array_check(expected, what="conv2d_multi output", variants=variants,
                         shape_hint="x (C, H, W) with w (K, C, Fh, Fw) gives (K, H - Fh + 1, W - Fw + 1)",
                         value_hint="out[k, i, j] = sum(x[:, i:i+Fh, j:j+Fw] * w[k]) + b[k]",

@@ -103,6 +103,10 @@ param_counts = [dense_params, conv_params]
 
 # =========================================================================== 02_convolution
 W02 = [
+    # found by a student trial (session 22): the hint named other shape mistakes, never the bias
+    _e("multi: b added without its filter axis (out + b)", "02_convolution", {"conv2d_multi": reference_sources(
+        "02_convolution")["conv2d_multi"].replace(" * w[k]) + b[k]", " * w[k])").replace("    return out", "    return out + b")},
+       {"test_conv2d_multi"}, visible=True),
     # found by a student trial (session 22): the pre-hand-in check forecast full points for it
     _e("single: cnnlib imported inside the body (from cnnlib.conv import ...)", "02_convolution", {"conv2d_single": '''
 def conv2d_single(x, w):
