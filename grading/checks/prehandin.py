@@ -27,6 +27,8 @@ import sys
 import time
 from pathlib import Path
 
+from cnnlib.engine.parallel import one_blas_thread
+
 from . import ASSIGNMENTS, CHECKS, run_check
 from ._core import missing
 from .cells import cell_name
@@ -103,15 +105,15 @@ def uses_reference(fn, _seen=None) -> "tuple[str, str] | None":
         dynamic = {"__import__", "import_module"} & set(c.co_names)
         strings = [k for k in c.co_consts if dynamic and isinstance(k, str) and re.fullmatch(r"[\w.]+", k)]
         for text in [*c.co_names, *strings]:
-            if _blocked(text):
-                return _blocked(text), text
+            if blocked := _blocked(text):
+                return blocked, text
         for name in c.co_names + c.co_freevars:
             obj = scope.get(name)
             module = str(getattr(obj, "__name__", "") if isinstance(obj, type(sys)) else
                          getattr(obj, "__module__", "") or "")
             sub = [f"scipy.{s}" for s in ("signal", "ndimage") if module == "scipy" and s in c.co_names]
-            if _blocked(module) or sub:
-                return _blocked(module) or sub[0], name
+            if blocked := _blocked(module) or next(iter(sub), None):
+                return blocked, name
             ours = getattr(obj, "__globals__", None) is getattr(fn, "__globals__", 0)   # the notebook's function
             found = uses_reference(obj, seen) if ours and getattr(obj, "__code__", None) else None
             if found:
@@ -295,7 +297,7 @@ def check_notebook(path, assignment: str | None = None, *, seed=None) -> dict[st
             linecache.cache[name] = (len(code), None, code.splitlines(True), name)
             start = time.process_time()
             try:
-                with contextlib.redirect_stdout(io.StringIO()), _one_blas_thread():   # as at marking
+                with contextlib.redirect_stdout(io.StringIO()), one_blas_thread():   # as at marking
                     exec(compile(code, name, "exec"), namespace)
             except Exception as exc:
                 print(f"note: {cell_name(number, source)} raised {type(exc).__name__}: {exc}")
@@ -323,18 +325,6 @@ def _over_time(seconds) -> list[str]:
         lines.append(f"WARNING: all cells together took {total:.1f} s of CPU time here; at marking they get "
                      f"{MARKING_CELLS_SECONDS:g} s, and the cells after that are not run")
     return lines
-
-
-@contextlib.contextmanager
-def _one_blas_thread():
-    """NumPy's BLAS on one thread, as in the marking jail (OPENBLAS_NUM_THREADS=1)."""
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:
-        yield
-        return
-    with threadpool_limits(1, user_api="blas"):
-        yield
 
 
 def main(argv=None) -> int:

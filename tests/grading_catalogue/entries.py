@@ -730,6 +730,14 @@ def _train(body):
     return given_code("06_backprop", "train_network") + body.strip("\n") + "\n"
 
 
+def _reference_predict(body):
+    """The reference training cell (12 epochs on the digits and their moved copies) with `body`
+    as its predict's code."""
+    cell = reference_sources("06_backprop")["train_network"]
+    assert cell.endswith("    return cnnlib.predict(model, x)")
+    return cell[:-len("    return cnnlib.predict(model, x)")] + body
+
+
 REF_BACKWARD = '''
 def conv2d_backward(dout, x, w, stride=1, padding=0):
     N, C, H, W = x.shape
@@ -778,33 +786,11 @@ def predict(x):
     return cnnlib.predict(model, x)
 ''')}, {"test_predict"}),
     # found by a student trial (session 22): the visible test did not look at x after the call
-    _e("predict scales its input in place (x -= ...)", "06_backprop", {"train_network": _train('''
-rng = np.random.default_rng(0)
-model = make_model(rng)
-optimizer = Adam(model.parameters(), lr=3e-3)
-for epoch in range(12):
-    x_moved = move_and_noise(x_train, rng, noise=0.0)
-    cnnlib.fit(model, np.concatenate([x_train, x_moved]), np.concatenate([y_train, y_train]),
-               epochs=1, optimizer=optimizer, rng=rng, progress=False)
-
-
-def predict(x):
-    x -= 0.0 * x + 0.01
-    return cnnlib.predict(model, x)
-''')}, {"test_predict"}, visible=True),
-    _e("network returns scores instead of labels", "06_backprop", {"train_network": _train('''
-rng = np.random.default_rng(0)
-model = make_model(rng)
-optimizer = Adam(model.parameters(), lr=3e-3)
-for epoch in range(12):
-    x_moved = move_and_noise(x_train, rng, noise=0.0)
-    cnnlib.fit(model, np.concatenate([x_train, x_moved]), np.concatenate([y_train, y_train]),
-               epochs=1, optimizer=optimizer, rng=rng, progress=False)
-
-
-def predict(x):
-    return model.forward(x.astype(np.float32))
-''')}, {"test_predict"}),
+    _e("predict scales its input in place (x -= ...)", "06_backprop",
+       {"train_network": _reference_predict("    x -= 0.0 * x + 0.01\n    return cnnlib.predict(model, x)")},
+       {"test_predict"}, visible=True),
+    _e("network returns scores instead of labels", "06_backprop",
+       {"train_network": _reference_predict("    return model.forward(x.astype(np.float32))")}, {"test_predict"}),
 ]
 
 C06 = [
