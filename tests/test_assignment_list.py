@@ -44,3 +44,24 @@ def test_exercises_page_offers_every_assignment():
     for name in release.assignments():
         assert f"<../exercises/{name}/{name}.ipynb>" in text, name
         assert f"{{glue:text}}`points_{name}`" in text, name
+
+
+def test_every_task_heading_states_the_points_of_its_test_cells():
+    """A task's heading ("## 2. `conv2d_im2col(...)` (5 + 3 points)") gives the points of the
+    graded cells under it, up to the next heading, in order: a fourth place that holds points
+    (with the notebook's metadata, the grader's Check and the Instructor guide's table)."""
+    for name in release.assignments():
+        nb = nbformat.read(ROOT / "solutions" / name / f"{name}.ipynb", as_version=4)
+        sections = []   # [heading's points, graded cells' points]
+        for cell in nb.cells:
+            if cell.cell_type == "markdown" and cell.source.startswith("## "):
+                heading = re.match(r"## .*\((\d+(?: \+ \d+)*) points?\)", cell.source)
+                sections.append(([int(n) for n in heading.group(1).split(" + ")] if heading else None, []))
+            meta = cell.metadata.get("nbgrader", {})
+            if meta.get("grade"):
+                assert sections, f"{name}: graded cell {meta['grade_id']} before any heading"
+                sections[-1][1].append(meta["points"])
+        graded = [(stated, cells) for stated, cells in sections if cells]
+        assert graded, name
+        for stated, cells in graded:
+            assert stated == cells, f"{name}: a heading states {stated} points, its test cells have {cells}"

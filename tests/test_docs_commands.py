@@ -1,4 +1,4 @@
-"""Every command the README and the Instructor guide show a person is run here, as written.
+"""Every command the README, the Instructor guide and the Teaching page show a person is run here, as written.
 
 The commands are read from the documents themselves (fenced shell blocks, and inline code that
 starts with `make `), so a changed command changes what runs. Each one must match exactly one
@@ -27,7 +27,7 @@ import grading_helpers as gh
 pytestmark = [pytest.mark.slow, pytest.mark.docs]
 
 REPO = gh.REPO
-DOCS = ("README.md", "book/instructor_guide.md")
+DOCS = ("README.md", "book/instructor_guide.md", "book/teaching.md")
 SHELL_LANGS = ("", "bash", "sh", "shell", "console")
 FIRST_WORDS = ("make", "python", "python3", "python3.11", "pip", "git", "source", "jupyter",
                "nbgrader", "dask", "sudo", "bash", ".venv/bin/python", ".venv/bin/nbgrader",

@@ -215,6 +215,23 @@ def test_a_cell_that_raises_is_named_as_the_student_finds_it(tmp_path, capsys):
     assert f"note: cell {place} ('scale = undefined_name') raised NameError" in capsys.readouterr().out
 
 
+def test_a_question_marked_by_a_person_is_listed_with_its_points(tmp_path, capsys):
+    """A course may add a written question (a graded markdown cell, as the Teaching page shows):
+    no check marks it, so the forecast lists it apart instead of leaving its points out."""
+    nb = build_submission("02_convolution", dict(reference_sources("02_convolution")))
+    answer = nbformat.v4.new_markdown_cell("Each output pixel is a weighted sum of a window.")
+    answer.metadata["nbgrader"] = {"grade": True, "solution": True, "grade_id": "why_windows",
+                                   "points": 2, "locked": False, "schema_version": 3}
+    nb.cells.insert(len(nb.cells) - 1, answer)
+    path = tmp_path / "02_convolution.ipynb"
+    nbformat.write(nb, path)
+    from grading.checks import check_notebook
+    assert check_notebook(path) == {"conv2d_single": True, "conv2d_multi": True}
+    out = capsys.readouterr().out
+    assert "[BY HAND] why_windows (2 points): marked by a person, not checked here" in out, out
+    assert "10 of 10 points if the same code is marked" in out, out
+
+
 BUSY = "import time as _t\n_s = _t.process_time()\nwhile _t.process_time() - _s < 0.3:\n    pass\n\n\n"
 
 

@@ -306,12 +306,22 @@ def check_notebook(path, assignment: str | None = None, *, seed=None) -> dict[st
         os.chdir(old_cwd)
         sys.path.remove(str(path.parent))
     results = check_all(namespace, assignment, seed=seed)
+    for grade_id, points in _by_hand(nb):
+        print(f"[BY HAND] {grade_id} ({points:g} points): marked by a person, not checked here")
     warnings = _over_time(seconds)
     for line in warnings:
         print(line)
     if warnings:
         results["time limits at marking"] = False
     return results
+
+
+def _by_hand(nb) -> list[tuple[str, float]]:
+    """(grade_id, points) of the notebook's graded cells that no check marks: a written answer
+    (a markdown cell) or a test cell the course added without a check; a person marks them."""
+    cells = [cell.get("metadata", {}).get("nbgrader", {}) for cell in nb.cells]
+    return [(meta.get("grade_id", "?"), float(meta.get("points", 0))) for meta in cells
+            if meta.get("grade") and meta.get("grade_id") not in CHECKS]
 
 
 def _over_time(seconds) -> list[str]:
