@@ -82,11 +82,12 @@ def _mosaic(tiles, ncols, hgap, vgap):
     return out, corners
 
 
-def _scale_tiles(tiles, symmetric, robust=False):
+def _scale_tiles(tiles, symmetric, robust=False, vrange=None):
     """Scale each tile to [-1, 1] (symmetric, zero stays 0) or [0, 1] (min to max).
 
     With robust=True the 1st and 99th percentiles take the place of min and max (values
-    beyond them are clipped), so that a few extreme pixels do not wash out the rest.
+    beyond them are clipped), so that a few extreme pixels do not wash out the rest. With
+    `vrange` (lo, hi) every tile gets that one range instead (clipped beyond it).
     """
     out = np.empty_like(tiles)
     for k, tile in enumerate(tiles):
@@ -94,7 +95,8 @@ def _scale_tiles(tiles, symmetric, robust=False):
             m = np.abs(tile).max()
             out[k] = tile / m if m > 0 else tile
         else:
-            lo, hi = np.percentile(tile, [1, 99]) if robust else (tile.min(), tile.max())
+            lo, hi = (vrange if vrange is not None else np.percentile(tile, [1, 99]) if robust
+                      else (tile.min(), tile.max()))
             out[k] = (np.clip(tile, lo, hi) - lo) / (hi - lo) if hi > lo else \
                 np.full_like(tile, 0.5)
     return out
@@ -207,7 +209,7 @@ def plot_filters(w, ax=None, *, cmap="gray", ncols=None, labels=True, annotate=N
 
 
 def plot_feature_maps(maps, ax=None, *, cmap="viridis", ncols=None, labels=None,
-                      annotate=None, robust=False):
+                      annotate=None, robust=False, vrange=None):
     """Draw one panel per channel of a stack of feature maps.
 
     Parameters
@@ -228,6 +230,9 @@ def plot_feature_maps(maps, ax=None, *, cmap="viridis", ncols=None, labels=None,
     robust : bool
         Scale each map from its 1st to its 99th percentile instead of its minimum and
         maximum (clipping beyond), so a few extreme values do not wash out the rest.
+    vrange : (lo, hi), optional
+        One display range for every map (lo black, hi white, clipped beyond), so that the
+        maps can be compared by eye; it takes the place of each map's own range.
 
     Returns
     -------
@@ -235,7 +240,8 @@ def plot_feature_maps(maps, ax=None, *, cmap="viridis", ncols=None, labels=None,
 
     Notes
     -----
-    Each map is scaled from its own minimum (darkest) to its own maximum (brightest).
+    Each map is scaled from its own minimum (darkest) to its own maximum (brightest), unless
+    `vrange` gives one range for all.
     """
     maps = as_float_array(maps, "plot_feature_maps", "maps", (2, 3))
     if maps.ndim == 2:
@@ -250,7 +256,11 @@ def plot_feature_maps(maps, ax=None, *, cmap="viridis", ncols=None, labels=None,
         _, ax = _subplots(figsize=(min(10, 0.5 + 2.0 * ncols), min(10, 0.6 + 2.1 * nrows)))
     if annotate is None:
         annotate = h * w <= ANNOTATE_MAX_CELLS and c <= 4
-    scaled = _scale_tiles(maps, symmetric=False, robust=robust)
+    if vrange is not None:
+        vrange = tuple(float(v) for v in vrange)
+        if len(vrange) != 2 or not vrange[0] < vrange[1]:
+            raise ValueError(f"plot_feature_maps: vrange must be (lo, hi) with lo < hi, got {vrange}")
+    scaled = _scale_tiles(maps, symmetric=False, robust=robust, vrange=vrange)
     return _draw_tiles(ax, maps, scaled, ncols, cmap, 0, 1, labels, annotate)
 
 

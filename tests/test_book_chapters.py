@@ -77,6 +77,8 @@ def test_checkpoint_reads_every_graded_test(notebook):
     text = "\n".join(cp.checkpoint_markdown(notebook.stem, notebook))
     assert f"</exercises/{notebook.stem}/{notebook.name}>" in text
     assert all(f"`{f[2]}`" in text for f in info["functions"])
+    written = text.split("You write ", 1)[1].split(".\n", 1)[0]     # each function named once
+    assert all(written.count(f"`{sig}`") == 1 for sig, *_ in info["functions"]), written
 
 
 def test_checkpoint_of_an_unreleased_exercise_points_to_the_exercises_page(tmp_path):

@@ -223,6 +223,23 @@ def test_plot_feature_maps_robust_scaling_clips_outliers():
     assert np.nanmax(robust) == 1.0 and np.nanmin(robust) == 0.0
 
 
+def test_plot_feature_maps_one_range_for_every_map():
+    """vrange: maps keep their brightness relative to each other (a dimmer copy stays dimmer),
+    values beyond the range are clipped; without it each map is stretched to its own range."""
+    m = np.stack([np.linspace(0, 1, 16).reshape(4, 4), np.linspace(0, 0.5, 16).reshape(4, 4),
+                  np.linspace(-1, 2, 16).reshape(4, 4)])
+    shown = np.ma.filled(plot_feature_maps(m, annotate=False, ncols=3, vrange=(0, 1)).images[0]
+                         .get_array(), np.nan)
+    tiles = [shown[:, k * 5:k * 5 + 4] for k in range(3)]   # one column of nan between tiles
+    assert np.allclose(tiles[0], m[0]) and np.allclose(tiles[1], m[1])
+    assert np.allclose(tiles[2], np.clip(m[2], 0, 1))
+    own = np.ma.filled(plot_feature_maps(m, annotate=False, ncols=3).images[0].get_array(), np.nan)
+    assert np.nanmax(own[:, 5:9]) == 1.0                     # the dim map stretched to white
+    with pytest.raises(ValueError, match=r"plot_feature_maps: vrange must be \(lo, hi\) with lo < hi"):
+        plot_feature_maps(m, vrange=(1, 0))
+    plt.close("all")
+
+
 def test_import_cnnlib_does_not_import_matplotlib():
     """The figures live with the book: `import cnnlib` loads no Matplotlib, figures no pyplot."""
     import subprocess
