@@ -45,6 +45,23 @@ def _flags(nb) -> list:
     return grading.setdefault("flags", [])
 
 
+def add_exchange_files(folder: Path) -> None:
+    """The exchange's files for a submission that came without them (collected by hand).
+
+    `nbgrader release_feedback` reads timestamp.txt and submission_secret.txt beside every
+    feedback page and stops the whole release at the first folder without them; `nbgrader
+    submit` writes both. Here, in the autograded copy (`nbgrader generate_feedback` carries
+    them into feedback/; submitted/ stays as it came): an empty timestamp.txt, which nbgrader
+    reads as "no time", as it reads a missing one, and a fresh secret that no student holds, so
+    that page goes nowhere and the release goes on for the class.
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    if not (folder / "timestamp.txt").exists():
+        (folder / "timestamp.txt").write_text("")
+    if not (folder / "submission_secret.txt").exists():
+        (folder / "submission_secret.txt").write_text(secrets.token_hex(64))
+
+
 def assignment_checks(assignment: str) -> dict:
     """The Checks of one assignment, by grade id."""
     from grading.checks import CHECKS
@@ -60,6 +77,9 @@ class SanitizeSubmission(NbGraderPreprocessor):
         with Gradebook(info["db_url"]) as gb:
             self._reset_grades(gb, notebook, assignment, student)
             folder = Path(resources.get("metadata", {}).get("path") or ".")
+            graded = self._autograded_copy(folder, student, assignment)
+            if graded is not None:
+                add_exchange_files(graded)
             links = links_out_of(folder)
             if links:  # nbgrader copies the files a link points to: a solution, the gradebook
                 raise ValueError(f"links out of the submission folder ({', '.join(links)}): "
@@ -75,6 +95,17 @@ class SanitizeSubmission(NbGraderPreprocessor):
         for flag in report.flags:
             self.log.warning("pre-flight %s/%s: %s", student, assignment, flag)
         return nb, resources
+
+    def _autograded_copy(self, folder: Path, student: str, assignment: str) -> "Path | None":
+        """autograded/<student>/<assignment>, where nbgrader writes the graded copy of the
+        submission `folder` (submitted/<student>/<assignment>; the folder exists already when
+        the submission has other files than notebooks); None if the layout differs."""
+        course = self.config.get("CourseDirectory", {})
+        if (folder.name, folder.parent.name) != (assignment, student) or \
+                folder.parent.parent.name != course.get("submitted_directory", "submitted"):
+            return None
+        graded = folder.parents[2] / course.get("autograded_directory", "autograded") / student / assignment
+        return None if graded.resolve() == folder.resolve() else graded
 
     def _reset_grades(self, gb, notebook, assignment, student):
         try:

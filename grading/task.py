@@ -23,7 +23,6 @@ import functools
 import hashlib
 import os
 import re
-import secrets
 import shutil
 import socket
 import tempfile
@@ -244,7 +243,6 @@ def _grade_in(jobdir: Path, course: dict, job: dict) -> dict:
     root = jobdir / "course"
     unpack_folder(course["solutions"][assignment], root / "solutions" / assignment)
     unpack_folder(job["submission"], root / "submitted" / student / assignment)
-    add_exchange_files(root / "submitted" / student / assignment)
     (jobdir / "gradebook.db").write_bytes(course["template"])
     overrides = {"root": str(root), "db_url": f"sqlite:///{jobdir / 'gradebook.db'}"}
     config = course["config"]
@@ -265,22 +263,6 @@ def _grade_in(jobdir: Path, course: dict, job: dict) -> dict:
         out[step] = pack_folder(folder) if folder.is_dir() else None
     out["ok"] = True
     return out
-
-
-def add_exchange_files(folder: Path) -> None:
-    """The exchange's files for a submission that came without them (collected by hand).
-
-    `nbgrader release_feedback` reads timestamp.txt and submission_secret.txt beside every
-    feedback page and stops the whole release at the first folder without them; `nbgrader
-    submit` writes both. Here, in the task's private copy only (nbgrader carries them into
-    autograded/ and feedback/): an empty timestamp.txt, which nbgrader reads as "no time", as
-    it reads a missing one, and a fresh secret that no student holds, so that page goes
-    nowhere and the release goes on for the class.
-    """
-    if not (folder / "timestamp.txt").exists():
-        (folder / "timestamp.txt").write_text("")
-    if not (folder / "submission_secret.txt").exists():
-        (folder / "submission_secret.txt").write_text(secrets.token_hex(64))
 
 
 def last_error(result: dict) -> str:

@@ -177,3 +177,35 @@ def test_release_feedback_goes_on_past_a_submission_collected_by_hand(tmp_path):
     page = released / f"{notebook_hash(secret=held, notebook_id='02_convolution')}.html"
     assert page.read_bytes() == (root / "feedback" / "zoe" / "02_convolution" / "02_convolution.html").read_bytes()
     assert len(list(released.glob("*.html"))) == 2
+
+
+@pytest.mark.slow
+@pytest.mark.sandbox
+@gh.needs_sandbox()
+def test_plain_nbgrader_autograde_also_gives_feedback_a_secret(tmp_path):
+    """The Instructor guide's plain `nbgrader autograde <assignment> --student <id> --force`
+    and `nbgrader generate_feedback` on a submission collected by hand left autograded/ and
+    feedback/ without submission_secret.txt (make grade's task used to add it, nbgrader's own
+    path did not), and the next release_feedback stopped with FileNotFoundError part-way through
+    the class. The course's first preprocessor now adds the files to the autograded copy."""
+    root = gh.make_course(tmp_path, ["02_convolution"])
+    nb = gh.reference_submission(root, "02_convolution")
+    for student in ("ada", "zoe"):
+        gh.submit(root, student, "02_convolution", nb)                  # e-mailed, by hand
+    assert gh.grade(root).returncode == 0
+    nbgrader = Path(sys.executable).parent / "nbgrader"
+    for step in (["autograde", "02_convolution", "--student", "ada", "--force"],
+                 ["generate_feedback", "02_convolution", "--student", "ada", "--force"]):
+        run = subprocess.run([str(nbgrader), *step], cwd=root, env=gh.env(), capture_output=True,
+                             text=True, timeout=600)
+        assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
+    for step in ("autograded", "feedback"):
+        assert len((root / step / "ada" / "02_convolution" / "submission_secret.txt").read_text()) == 128
+    assert {p.name for p in (root / "submitted" / "ada" / "02_convolution").iterdir()} == {"02_convolution.ipynb"}
+    exchange = tmp_path / "exchange"
+    exchange.mkdir()
+    exchange.chmod(0o1777)
+    run = subprocess.run([str(nbgrader), "release_feedback", "02_convolution", f"--Exchange.root={exchange}"],
+                         cwd=root, env=gh.env(), capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert len(list((exchange / "cnn-from-scratch" / "feedback").glob("*.html"))) == 2
