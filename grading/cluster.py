@@ -236,12 +236,22 @@ def worker_facts() -> dict:
 def unfit_reason(facts: dict, code: str) -> str:
     """Why a worker with these `worker_facts` cannot grade for a coordinator whose grader code
     has fingerprint `code`, or "" (the rule of the check at connect and of every task)."""
-    if facts["sandbox"]:
-        return f"no sandbox: {facts['sandbox']}"
+    if facts["sandbox"]:   # the probe's screen, less what it says of `make grade` on this machine
+        lines = [line.replace("works for this user", "works for the user that runs the worker")
+                 for line in facts["sandbox"].splitlines() if not line.startswith("No student code was run")]
+        return "no sandbox: " + "\n".join(lines)
     if facts["code"] != code:
         return ("runs other grading/ or cnnlib/ code than make grade (update its checkout: every "
                 "machine needs the same commit)")
     return ""
+
+
+def close_worker(dask_worker) -> None:
+    """Run on a worker (``client.run``): close it, and its nanny, which would start it again.
+
+    For a worker that cannot grade where the scheduler refused to retire it (it held data that
+    no other worker has, such as the batch's shared course data when it is the only worker)."""
+    dask_worker.loop.add_callback(dask_worker.close, nanny=True, reason="cannot grade: closed by make grade")
 
 
 def probe_workers(client, scheduler: str) -> None:

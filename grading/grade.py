@@ -703,22 +703,34 @@ class Batch:
 
     def send_elsewhere(self, sub: Submission, job: dict | None, result: dict) -> None:
         """A worker that cannot grade (it joined after the check at the start) sent `sub` back:
-        retire that worker and send `sub` again. Nothing is recorded for `sub` meanwhile, so an
-        earlier grade stands; after MAX_BOUNCES it stays as it was, flagged."""
-        worker, why = str(result.get("worker") or "?"), str(result["unfit"])
+        retire that worker and send `sub` again (the batch waits for a worker if none is left).
+        Nothing is recorded for `sub` meanwhile. After MAX_BOUNCES: an earlier grade of the same
+        files stands, flagged; without one, `sub` is recorded as not graded (tried again next run)."""
+        worker, why = str(result.get("worker") or "?"), str(result["unfit"]).rstrip(".")
         if worker not in self.retired:
             self.retired.add(worker)
-            print(f"worker {worker}: {why}. It leaves the cluster; its submissions go to the "
+            print(f"worker {worker}: {why}.\nIt leaves the cluster; its submissions go to the "
                   f"others", flush=True)
             try:
-                self.client.retire_workers([worker], close_workers=True)
-            except Exception:   # gone already, or the scheduler refused: it is sent back again
+                gone = self.client.retire_workers([worker], close_workers=True)
+                if worker not in (gone or {}):   # refused: it holds data no other worker has
+                    from grading.cluster import close_worker
+                    self.client.run(close_worker, workers=[worker], on_error="ignore")
+            except Exception:   # gone already: its submissions are sent back again
                 pass
         self.bounced[sub.key] = self.bounced.get(sub.key, 0) + 1
         if job is not None and self.bounced[sub.key] <= MAX_BOUNCES:
             self.submit(sub, job)
+        elif self.graded_before(sub):
+            sub.flags.append(f"not graded again in this run (its earlier grade stands): {why}")
         else:
-            sub.flags.append(f"not graded in this run (an earlier grade stands): {why}")
+            self.finish(sub, None, f"no worker that could grade it took it ({why})")
+
+    def graded_before(self, sub: Submission) -> bool:
+        """`sub`'s files, unchanged, have a grade from an earlier run (--force, or new rules)."""
+        state = read_state(self.root, sub)
+        return (state.get("status") == "graded" and graded_folder(self.root, sub).is_dir()
+                and state.get("hash", "").split("|")[0] == getattr(sub, "digest", "").split("|")[0])
 
     def watch(self, every: float = 5.0) -> None:
         """Stop a task that outlives its deadline: cancel it, restart its worker, flag it."""

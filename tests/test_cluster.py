@@ -231,3 +231,18 @@ def test_the_guide_counts_the_retries_of_a_dying_worker_as_configured():
     words = {1: "once", 2: "twice", 3: "three times", 4: "four times"}
     assert f"a task whose worker dies is run again at most {words[cluster.ALLOWED_FAILURES]}" in text
     assert f"each submission whose worker died {words[cluster.ALLOWED_FAILURES + 1]}" in text
+
+
+def test_a_worker_without_a_sandbox_is_explained_as_a_worker():
+    """The probe's screen speaks of `make grade` on this machine ("No student code was run: make
+    grade changes no grade"); said of a worker that leaves mid-batch, while the batch goes on
+    grading, it was wrong. The worker's reason keeps the cause and the advice only."""
+    from grading.cluster import unfit_reason
+    from grading.probe import explain
+    screen = explain("bwrap: No permissions to create new namespace", "/opt/bwrap")
+    reason = unfit_reason({"sandbox": screen, "code": "same"}, "same")
+    assert reason.startswith("no sandbox: The grading jail (bubblewrap) cannot start on this machine: bwrap: No")
+    assert "No student code was run" in screen and "No student code was run" not in reason
+    assert "for this user" not in reason and "works for the user that runs the worker" in reason
+    assert unfit_reason({"sandbox": "", "code": "same"}, "same") == ""
+    assert unfit_reason({"sandbox": "", "code": "other"}, "same").startswith("runs other grading/")

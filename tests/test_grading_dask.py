@@ -126,6 +126,14 @@ class Cluster:
              "--preload", str(Path(__file__).with_name("dask_fault_preload.py"))],
             f"worker{i}", env)
 
+    def add_stale_worker(self, env=None) -> subprocess.Popen:
+        """Start `stale`: a worker that passes the check at connect, then runs "other grader
+        code" in every task (tests/dask_stale_preload.py)."""
+        return self._start(
+            ["worker", self.address, "--nthreads", "1", "--no-dashboard", "--host", "127.0.0.1",
+             "--name", "stale", "--preload", "grading.task",
+             "--preload", str(Path(__file__).with_name("dask_stale_preload.py"))], "stale", env)
+
     def wait_for_workers(self, n: int) -> None:
         from distributed import Client
         with Client(self.address, timeout=60) as client:
@@ -328,7 +336,6 @@ def test_worker_that_cannot_grade_mid_batch_is_retired_and_loses_no_grade(course
 
     The stale worker is alone when the batch starts, so it surely gets a task (with two, the
     good one could grade all six first); it holds that task until a good worker has joined."""
-    local_root, local = local_run
     root = _copy(course, tmp_path)
     c = Cluster(tmp_path / "stale-cluster")
     c.tmp.mkdir()
@@ -337,10 +344,7 @@ def test_worker_that_cannot_grade_mid_batch_is_retired_and_loses_no_grade(course
     proc = None
     try:
         c.start(n_workers=0)
-        c._start(["worker", c.address, "--nthreads", "1", "--no-dashboard", "--host", "127.0.0.1",
-                  "--name", "stale", "--preload", "grading.task",
-                  "--preload", str(Path(__file__).with_name("dask_stale_preload.py"))], "stale",
-                 dict(c.env, CNN_TEST_STALE_DIR=str(flags)))
+        c.add_stale_worker(dict(c.env, CNN_TEST_STALE_DIR=str(flags)))
         c.wait_for_workers(1)
         proc = subprocess.Popen([sys.executable, "-m", "grading.grade", "--scheduler", c.address,
                                  "--force"], cwd=root, env=gh.env(), stdout=subprocess.PIPE,
@@ -354,15 +358,53 @@ def test_worker_that_cannot_grade_mid_batch_is_retired_and_loses_no_grade(course
         (flags / "go").touch()
         stdout, stderr = proc.communicate(timeout=1200)
     finally:
-        if proc is not None:
-            _stop(proc)
-        c.stop()
-    assert proc.returncode == 0, stdout[-3000:] + stderr[-3000:]
+        _stop_all(proc, c)
+    _graded_as_locally(proc, stdout, stderr, root, local_run)
     assert "runs other grading/ or cnnlib/ code" in stdout and "It leaves the cluster" in stdout, stdout
     assert "other grading/ or cnnlib/ code" not in "".join(
         f for key in _outcome(root, stdout) for f in gh.flags_of(stdout, *key))
-    want, got = _outcome(local_root, local.stdout), _outcome(root, stdout)
-    assert got == want, stdout[-3000:]
+
+
+def _stop_all(proc, c: Cluster) -> None:
+    """Stop `make grade` (when it was started) and the cluster."""
+    if proc is not None:
+        _stop(proc)
+    c.stop()
+
+
+def _graded_as_locally(proc, stdout: str, stderr: str, root: Path, local_run) -> None:
+    """The run ended well and every submission has the grade and flags of the local run."""
+    assert proc.returncode == 0, stdout[-3000:] + stderr[-3000:]
+    local_root, local = local_run
+    assert _outcome(root, stdout) == _outcome(local_root, local.stdout), stdout[-3000:]
+
+
+def test_a_lone_worker_that_cannot_grade_is_closed_and_the_batch_waits(course, local_run, tmp_path):
+    """The only worker left runs other grader code. The scheduler refused to retire it ("unique
+    data could not be moved": it held the batch's shared data), so it stayed and sent every
+    submission back MAX_BOUNCES times at once: they were flagged "an earlier grade stands"
+    though none existed, shown as not handed in and left out of grades.csv, and the run ended
+    with exit status 0. Now it is closed (with its nanny), the batch waits for a worker, and a
+    good one that joins later grades everything as the local run did."""
+    root = _copy(course, tmp_path)
+    c = Cluster(tmp_path / "lone-cluster")
+    c.tmp.mkdir()
+    proc = None
+    try:
+        c.start(n_workers=0)
+        stale = c.add_stale_worker()
+        c.wait_for_workers(1)
+        proc = subprocess.Popen([sys.executable, "-m", "grading.grade", "--scheduler", c.address],
+                                cwd=root, env=gh.env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                text=True, start_new_session=True)
+        stale.wait(timeout=300)              # closed by make grade: its nanny did not restart it
+        c.add_worker(0)
+        stdout, stderr = proc.communicate(timeout=1200)
+    finally:
+        _stop_all(proc, c)
+    _graded_as_locally(proc, stdout, stderr, root, local_run)
+    assert "It leaves the cluster" in stdout, stdout
+    assert "earlier grade" not in stdout and "no worker that could grade" not in stdout, stdout
 
 
 def test_task_past_its_deadline_is_flagged_and_the_batch_goes_on(course, tmp_path):
