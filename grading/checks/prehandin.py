@@ -23,7 +23,9 @@ import io
 import linecache
 import os
 import re
+import signal
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -289,6 +291,7 @@ def check_notebook(path, assignment: str | None = None, *, seed=None) -> dict[st
     os.environ.setdefault("MPLBACKEND", "Agg")
     sys.path.insert(0, str(path.parent))
     seconds = []    # CPU seconds of each cell, as (cell, seconds)
+    stopped = []    # cells stopped at the limit (said when stopped; their time counts in the total)
     try:
         os.chdir(path.parent)
         for number, source in cells:
@@ -297,8 +300,13 @@ def check_notebook(path, assignment: str | None = None, *, seed=None) -> dict[st
             linecache.cache[name] = (len(code), None, code.splitlines(True), name)
             start = time.process_time()
             try:
-                with contextlib.redirect_stdout(io.StringIO()), one_blas_thread():   # as at marking
+                with contextlib.redirect_stdout(io.StringIO()), one_blas_thread(), \
+                        _cpu_limit(MARKING_CELL_SECONDS):   # as at marking
                     exec(compile(code, name, "exec"), namespace)
+            except CellStopped:
+                print(f"note: {cell_name(number, source)} was stopped after {MARKING_CELL_SECONDS:g} s "
+                      f"of CPU time, as at marking (an endless loop?); the next cells still run")
+                stopped.append(cell_name(number, source))
             except Exception as exc:
                 print(f"note: {cell_name(number, source)} raised {type(exc).__name__}: {exc}")
             seconds.append((cell_name(number, source), time.process_time() - start))
@@ -308,10 +316,10 @@ def check_notebook(path, assignment: str | None = None, *, seed=None) -> dict[st
     results = check_all(namespace, assignment, seed=seed)
     for grade_id, points in _by_hand(nb):
         print(f"[BY HAND] {grade_id} ({points:g} points): marked by a person, not checked here")
-    warnings = _over_time(seconds)
+    warnings = _over_time([(cell, used) for cell, used in seconds if cell not in stopped])
     for line in warnings:
         print(line)
-    if warnings:
+    if warnings or stopped:
         results["time limits at marking"] = False
     return results
 
@@ -322,6 +330,31 @@ def _by_hand(nb) -> list[tuple[str, float]]:
     cells = [cell.get("metadata", {}).get("nbgrader", {}) for cell in nb.cells]
     return [(meta.get("grade_id", "?"), float(meta.get("points", 0))) for meta in cells
             if meta.get("grade") and meta.get("grade_id") not in CHECKS]
+
+
+class CellStopped(BaseException):
+    """A cell ran past marking's CPU limit (a BaseException: `except Exception` in the cell's
+    own loop does not swallow it)."""
+
+
+@contextlib.contextmanager
+def _cpu_limit(seconds: float):
+    """Raise CellStopped in this thread after `seconds` of the process's CPU time (user and
+    system, all threads: as the jail's limit counts). Only in the main thread (signals)."""
+    if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "setitimer"):
+        yield
+        return
+
+    def stop(signum, frame):
+        raise CellStopped()
+
+    old = signal.signal(signal.SIGPROF, stop)
+    signal.setitimer(signal.ITIMER_PROF, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_PROF, 0)
+        signal.signal(signal.SIGPROF, old)
 
 
 def _over_time(seconds) -> list[str]:
