@@ -520,10 +520,15 @@ def _judge(check, cases, frames, prefix, timed_out, lim, cells, flags, blocked):
     what = "variable" if check.kind == "value" else "function"
     if frames.json(f"{prefix}_missing") is not None:
         errors = [f"{x['name']}: {str(x.get('error'))[:200]}" for x in cells if x.get("status") == "error"][:3]
+        stopped = [f"{x['name']} {CELL_STOPPED[x['status']]}" for x in cells
+                   if isinstance(x.get("status"), str) and x["status"] in CELL_STOPPED][:3]
         flags.append(f"missing {what} {check.target}")
+        flags += ["memory"] if any(": MemoryError" in e for e in errors) else []
         return False, (f"{missing(check)} is not defined in the notebook: did you rename the {what}, "
-                       f"delete its cell, or does its cell raise an error?"
-                       + ("\nCells that raised an error:\n" + "\n".join(errors) if errors else ""))
+                       f"delete its cell, or does its cell raise an error or never end?"
+                       + ("\nCells that raised an error:\n" + "\n".join(errors) if errors else "")
+                       + ("\nCells that were stopped (each cell gets a limited computing time at "
+                          "marking: an endless loop?):\n" + "\n".join(stopped) if stopped else ""))
     messages = []
     for case, outcome in zip(cases, _outcomes(check, len(cases), frames, prefix, timed_out, lim, blocked)):
         message, flag = outcome_verdict(check, case, outcome)

@@ -733,6 +733,17 @@ def test_looping_or_broken_cells_do_not_stop_later_cells(work):
     assert v.passed, v
 
 
+def test_a_function_whose_cell_never_ends_is_missing_and_the_message_says_why(work):
+    """A loop at the top of the function's cell: the cell is stopped, so the function is never
+    defined. The student was told only "not defined ... does its cell raise an error?"; the
+    message now names the stopped cell, as the instructor's flag does."""
+    loop = "while True:\n    pass\n\n" + GOOD
+    v = run([loop], [double_check()], work, cell_timeout=1.0)["test_double"]
+    assert not v.passed and "timeout" not in v.flags and "missing function double" in v.flags, v
+    assert "Cells that were stopped" in v.message and "timed out" in v.message, v.message
+    assert "never end" in v.message, v.message
+
+
 def test_unseeded_randomness_does_not_change_the_parents_cases(work):
     drawn = []
     cells = """
