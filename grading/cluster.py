@@ -246,6 +246,12 @@ def unfit_reason(facts: dict, code: str) -> str:
     return ""
 
 
+def lost_scheduler(exc: BaseException) -> bool:
+    """Whether `exc` (raised while a batch waits for its tasks) means the scheduler went away."""
+    from distributed.client import FuturesCancelledError
+    return isinstance(exc, FuturesCancelledError) and "scheduler-connection-lost" in str(exc)
+
+
 def close_worker(dask_worker) -> None:
     """Run on a worker (``client.run``): close it, and its nanny, which would start it again.
 
@@ -298,17 +304,18 @@ def dask_environment() -> dict:
             for key, value in remote_config().items()}
 
 
-def command(role: str, address: str, nworkers: int | None = None) -> list[str]:
-    """The `dask scheduler` or `dask worker` command line of a grading machine."""
+def command(role: str, address: str, nworkers: int | None = None, extra=()) -> list[str]:
+    """The `dask scheduler` or `dask worker` command line of a grading machine; `extra` options
+    go to Dask unchanged (`--host` to listen on one interface, `--tls-*`)."""
     import sys
     from pathlib import Path
     dask = str(Path(sys.executable).parent / "dask")
     if role == "scheduler":
         host_port = address.split("://", 1)[-1]
         port = host_port.rsplit(":", 1)[1] if ":" in host_port else "8786"
-        return [dask, "scheduler", "--port", port, "--no-dashboard"]
+        return [dask, "scheduler", "--port", port, "--no-dashboard", *extra]
     return [dask, "worker", address, "--nthreads", "1", "--no-dashboard", "--preload", "grading.task",
-            "--nworkers", str(nworkers or os.cpu_count() or 1)]
+            "--nworkers", str(nworkers or os.cpu_count() or 1), *extra]
 
 
 def shell_line(cmd: list[str]) -> str:
@@ -319,7 +326,7 @@ def shell_line(cmd: list[str]) -> str:
 
 
 def main(argv=None) -> None:
-    """python -m grading.cluster scheduler|worker [ADDRESS] [--nworkers N]"""
+    """python -m grading.cluster scheduler|worker [ADDRESS] [--nworkers N] [DASK OPTIONS...]"""
     import argparse
     import sys
     from pathlib import Path
@@ -330,13 +337,15 @@ def main(argv=None) -> None:
     p.add_argument("address", nargs="?", default=os.environ.get(SCHEDULER_ENV),
                    help=f"tcp://HOST:PORT of the scheduler (default: ${SCHEDULER_ENV})")
     p.add_argument("--nworkers", type=int, help="worker processes (default: one per core)")
-    args = p.parse_args(argv)
+    p.epilog = ("Other options go to `dask scheduler` / `dask worker` unchanged, e.g. --host 10.0.0.5 "
+                "(listen on that interface only) or Dask's --tls-* options.")
+    args, extra = p.parse_known_args(argv)   # the address comes before Dask's options
     if args.role == "worker" and not args.address:
         p.error(f"a worker needs the scheduler's address (tcp://HOST:8786) or ${SCHEDULER_ENV}")
     env = dict(os.environ, **dask_environment())
     course = str(Path(__file__).resolve().parents[1])   # workers import grading from this checkout
     env["PYTHONPATH"] = os.pathsep.join(p for p in (course, env.get("PYTHONPATH")) if p)
-    cmd = command(args.role, args.address or "tcp://0.0.0.0:8786", args.nworkers)
+    cmd = command(args.role, args.address or "tcp://0.0.0.0:8786", args.nworkers, extra)
     print("+", shell_line(cmd), file=sys.stderr, flush=True)
     os.execve(cmd[0], cmd, env)
 

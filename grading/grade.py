@@ -956,6 +956,16 @@ def main(argv=None) -> int:
                  "`--force --student <id>` one")
         print(f"\ninterrupted: {progress.done} of {len(subs)} recorded; {again}", file=sys.stderr)
         return 130
+    except Exception as exc:
+        connection.close()
+        from grading.cluster import lost_scheduler
+        if not lost_scheduler(exc):
+            raise
+        print(f"\ngrading.grade: the connection to the Dask scheduler {args.scheduler} was lost: "
+              f"{progress.done} of {len(subs)} recorded (finished grades are kept). Start the "
+              f"scheduler again, then the workers (a worker stops when its scheduler goes), and "
+              f"run it again to grade the rest", file=sys.stderr)
+        return 3
     except BaseException:
         connection.close()
         raise

@@ -83,6 +83,23 @@ def test_printed_worker_line_carries_the_settings():
     assert_reads_back_as_remote_config(env)
 
 
+@pytest.mark.parametrize("argv, want", [
+    (["scheduler", "tcp://grader1:8790", "--host", "10.0.0.5"],
+     ["scheduler", "--port", "8790", "--no-dashboard", "--host", "10.0.0.5"]),
+    (["worker", "tcp://grader1:8786", "--nworkers", "2", "--tls-ca-file", "ca.pem"],
+     ["worker", "tcp://grader1:8786", "--nthreads", "1", "--no-dashboard", "--preload", "grading.task",
+      "--nworkers", "2", "--tls-ca-file", "ca.pem"]),
+])
+def test_dask_options_after_the_address_reach_dask(monkeypatch, capsys, argv, want):
+    """A MOOC operator could not keep the scheduler off the public interface: `--host` was
+    refused ("unrecognized arguments"). Options the wrapper does not know go to Dask as they are."""
+    ran = []
+    monkeypatch.setattr(cluster.os, "execve", lambda path, cmd, env: ran.append(cmd))
+    cluster.main(argv)
+    assert ran[0][1:] == want
+    assert capsys.readouterr().err.rstrip().endswith(" ".join(want[-2:]))   # the printed line too
+
+
 def test_local_cluster_takes_a_free_port_when_8787_is_busy(tmp_path):
     """On a shared server another user's Dask or Jupyter often holds 8787; the local cluster
     then printed "Port 8787 is already in use. Perhaps you already have a cluster running?"

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -316,6 +317,38 @@ def test_killed_worker_loses_nothing_and_leaves_no_sandbox_behind(course, local_
     subprocess.run([sys.executable, "-c", "import grading.task as t; t.dask_setup()"],
                    env=dict(gh.env(), TMPDIR=str(tmp)), check=True, timeout=120)
     assert not [p for p in left if p.exists()]
+
+
+def test_a_lost_scheduler_ends_the_run_with_a_message_and_keeps_the_grades(course, tmp_path):
+    """The scheduler killed mid-batch: the coordinator printed Dask's tracebacks
+    (FuturesCancelledError: scheduler-connection-lost) and nothing of what to do. Now one
+    message: how many were recorded, that they are kept, to restart scheduler and workers.
+    (Dask's own client still logs the broken connection.)"""
+    root = _copy(course, tmp_path)
+    for student in ("sleepy0", "sleepy1"):
+        gh.submit(root, student, A, gh.add_cell(gh.reference_submission(root, A), SLEEPY))
+    c = Cluster(tmp_path / "lost-cluster")
+    c.tmp.mkdir()
+    proc = None
+    try:
+        c.start(n_workers=1)
+        proc = subprocess.Popen([sys.executable, "-m", "grading.grade", "--scheduler", c.address],
+                                cwd=root, env=gh.env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                text=True, start_new_session=True)
+        deadline, seen = time.monotonic() + 600, {}
+        while not any(time.monotonic() - seen.setdefault(p, time.monotonic()) > 2.0   # a task's
+                      for p in _sandbox_processes(c.workers[0], _procs())):         # (not a probe)
+            assert time.monotonic() < deadline and proc.poll() is None, "no task started"
+            time.sleep(0.1)
+        os.killpg(c.procs[0].pid, signal.SIGKILL)                   # the scheduler
+        stdout, stderr = proc.communicate(timeout=300)
+    finally:
+        _stop_all(proc, c)
+    assert proc.returncode == 3, stdout[-3000:] + stderr[-3000:]
+    assert "the connection to the Dask scheduler" in stderr and "was lost" in stderr, stderr
+    assert "grading/grade.py" not in stderr and "run it again to grade the rest" in stderr, stderr
+    recorded = int(re.search(r"was lost: (\d+) of \d+ recorded", stderr).group(1))
+    assert recorded == sum(1 for line in stdout.splitlines() if line.startswith("[")), stdout
 
 
 # A test hook, not a setting: the coordinator with one submission's deadline cut to seconds.
