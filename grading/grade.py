@@ -161,6 +161,25 @@ def find_submissions(root: Path, assignments, students) -> list[Submission]:
     return found
 
 
+def open_to_others(root: Path) -> list[str]:
+    """What of the course other accounts on this machine can read or change: on a shared server
+    (a lab server, The Littlest JupyterHub) students have accounts there, and umask 022 leaves
+    solutions/ and the gradebook readable by all; `nbgrader collect` leaves submitted/ folders
+    writable by all. [] when the course folder cannot be reached by others at all."""
+    def mode(path: Path) -> int:
+        try:
+            return path.stat().st_mode
+        except OSError:
+            return 0
+    if not all(mode(p) & 0o001 for p in (root, *root.parents)):   # others cannot get in
+        return []
+    found = [name for name in ("solutions", "gradebook.db") if mode(root / name) & 0o004]
+    submitted = root / "submitted"
+    if mode(submitted) & 0o001 and any(mode(d) & 0o002 for d in submitted.glob("*/*") if d.is_dir()):
+        found.append("submitted/ (folders writable by all)")
+    return found
+
+
 def misplaced(root: Path, assignments, students) -> list[str]:
     """What under submitted/ is not in the layout submitted/<student>/<assignment>/ and so is
     not graded: one line each, with what to do (an assignment folder first, a notebook loose in
@@ -914,6 +933,11 @@ def main(argv=None) -> int:
     assignments = find_assignments(root, args.assignment)
     subs = find_submissions(root, assignments, args.student)
     stray = misplaced(root, find_assignments(root, None), args.student)
+    exposed = open_to_others(root)
+    if exposed:   # students with accounts here could read the answers or swap a notebook
+        print(f"grading.grade: note: other accounts on this machine can read {', '.join(exposed)}; "
+              f"on a shared server: chmod -R go-rwx {root} (the Instructor guide, section 6)",
+              file=sys.stderr)
     for line in stray:   # never graded, so never silently: here, and under FLAGS at the end
         print(f"grading.grade: not graded: {line}", file=sys.stderr)
     if not subs:   # (the exports are still written: empty, with the FLAGS above)

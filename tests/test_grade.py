@@ -86,6 +86,38 @@ def test_make_grade_names_misplaced_work_and_an_empty_class(tmp_path):
     assert "FLAGS for a person:\n  not graded: submitted/05_pooling/" in run.stdout, run.stdout
 
 
+def test_a_course_other_accounts_can_read_is_named():
+    """On a shared server (students with accounts on it) the umask 022 clone left solutions/
+    and the gradebook readable by every account, and `nbgrader collect` leaves submitted/
+    folders writable by all; the guide never said so. make grade names what is open."""
+    import shutil
+    import tempfile
+    from pathlib import Path
+
+    from grading.grade import open_to_others
+    top = Path(tempfile.mkdtemp(dir="/tmp"))          # /tmp and / let others in; pytest's tmp does not
+    try:
+        top.chmod(0o755)
+        root = top / "course"
+        (root / "solutions").mkdir(parents=True, mode=0o755)
+        (root / "gradebook.db").write_bytes(b"")
+        (root / "gradebook.db").chmod(0o644)
+        (root / "submitted" / "ada" / "05_pooling").mkdir(parents=True)
+        root.chmod(0o755)
+        (root / "submitted").chmod(0o755)
+        assert open_to_others(root) == ["solutions", "gradebook.db"]
+        (root / "submitted" / "ada" / "05_pooling").chmod(0o777)
+        assert open_to_others(root)[-1] == "submitted/ (folders writable by all)"
+        import subprocess
+        guide = " ".join((Path(__file__).resolve().parents[1] / "book" / "instructor_guide.md").read_text().split())
+        assert "`chmod -R go-rwx` on the course folder closes it" in guide
+        subprocess.run(["chmod", "-R", "go-rwx", str(root)], check=True)   # as the guide says
+        assert open_to_others(root) == []
+        assert not (root / "gradebook.db").stat().st_mode & 0o077
+    finally:
+        shutil.rmtree(top)
+
+
 def test_a_submission_graded_since_by_another_tool_is_graded_again(tmp_path):
     """A plain `nbgrader autograde` (say, where the jail could not start, so every test cell
     waits for a person) rewrites autograded/; `make grade` must not call that "unchanged"."""
