@@ -122,3 +122,18 @@ def test_notebook_links_its_book_chapter(name):
     assert links, f"{name}: the first cell should link a book chapter"
     for link in links:
         assert (ROOT / link).is_file(), link
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_the_helpers_cell_is_folded_and_the_intro_says_so(name):
+    """About 150 lines of test plumbing opened every notebook before the first task (a teacher
+    evaluating the course counted 7-9 k characters): the cell is folded in the release
+    (JupyterLab's `jupyter.source_hidden`), and the intro says what it is and to run it."""
+    nb = nbformat.read(ROOT / "exercises" / name / f"{name}.ipynb", as_version=4)
+    helpers = nb.cells[1]
+    assert helpers.metadata["nbgrader"]["grade_id"] == "helpers" and helpers.cell_type == "code"
+    assert helpers.metadata["jupyter"] == {"source_hidden": True}
+    intro = " ".join(nb.cells[0].source.split())
+    assert ("The code cell under this one holds the helpers that the test cells use. It is folded "
+            "(click its bar to unfold it): run it, there is nothing in it to change.") in intro
+    assert not any(c.metadata.get("jupyter", {}).get("source_hidden") for c in nb.cells[2:])
