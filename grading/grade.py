@@ -941,7 +941,8 @@ def main(argv=None) -> int:
     for line in stray:   # never graded, so never silently: here, and under FLAGS at the end
         print(f"grading.grade: not graded: {line}", file=sys.stderr)
     if not subs:   # (the exports are still written: empty, with the FLAGS above)
-        print(f"grading.grade: no submissions to grade under {root / 'submitted'}: each goes in "
+        whose = f" of {', '.join(args.student)}" if args.student else ""
+        print(f"grading.grade: no submissions{whose} to grade under {root / 'submitted'}: each goes in "
               "submitted/<student>/<assignment>/<assignment>.ipynb", file=sys.stderr)
     students = sorted({s.student for s in subs})
     progress = Progress(len(subs))

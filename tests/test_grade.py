@@ -84,6 +84,10 @@ def test_make_grade_names_misplaced_work_and_an_empty_class(tmp_path):
     assert "no submissions to grade under" in run.stderr
     assert "nothing changed since the last run" not in run.stdout
     assert "FLAGS for a person:\n  not graded: submitted/05_pooling/" in run.stdout, run.stdout
+    (root / "submitted" / "zoe").mkdir()
+    (root / "submitted" / "zoe" / "05_pooling.ipynb").write_text("{}")   # loose in zoe's folder
+    run = gh.grade(root, "--student", "zoe")   # it names whose work it looked for
+    assert "no submissions of zoe to grade under" in run.stderr, run.stderr
 
 
 def test_a_course_other_accounts_can_read_is_named():
