@@ -152,12 +152,16 @@ def grading_client(scheduler: str | None, n_workers: int):
         finally:
             client.close(timeout=CONNECT_TIMEOUT_S)
         return
+    import shutil
+    import tempfile
     with dask.config.set(local_config()):
         if dask.config.get("distributed.worker.multiprocessing-method") == "forkserver":
             preload_forkserver()
+        scratch = tempfile.mkdtemp(prefix="grading-dask-")   # not /tmp/dask-scratch-space, left behind
         cluster = LocalCluster(n_workers=max(1, n_workers), threads_per_worker=1, processes=True,
                                # a free port: no "8787 in use" warning on a shared server
-                               dashboard_address=":0", silence_logs=logging.ERROR)
+                               dashboard_address=":0", silence_logs=logging.ERROR,
+                               local_directory=scratch)
         try:
             client = Client(cluster)
             try:
@@ -167,6 +171,7 @@ def grading_client(scheduler: str | None, n_workers: int):
         finally:
             cluster.close(timeout=CONNECT_TIMEOUT_S)
             stop_forkserver()
+            shutil.rmtree(scratch, ignore_errors=True)
 
 
 #: the loggers of the cluster's machinery in the coordinator (asyncio: its event loop's tasks)

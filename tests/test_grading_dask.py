@@ -551,15 +551,21 @@ def test_guide_recipe_runs_as_written(course, tmp_path):
 def test_local_workers_are_forked_from_one_import_and_stopped_with_it(course):
     """The local cluster's workers come from a forkserver that imported the grader once;
     closing the cluster stops that server too and waits for it (no process is left, and its
-    CPU time counts among this process's children, as `python -m bench grading` reads it)."""
+    CPU time counts among this process's children, as `python -m bench grading` reads it).
+    Their scratch folder goes with them (it was /tmp/dask-scratch-space-<uid>, left behind)."""
     from multiprocessing import forkserver
 
     from grading.cluster import grading_client
     with grading_client(None, 2) as client:
         facts = client.run(lambda: (os.getppid(), "nbgrader.converters" in sys.modules))
+        scratch = {next((p for p in Path(d).parents if p.name.startswith("grading-dask-")), d)
+                   for d in client.run(lambda dask_worker: dask_worker.local_directory).values()}
+    assert len(scratch) == 1 and isinstance(next(iter(scratch)), Path), scratch   # ours, shared
+    scratch_dir = scratch.pop()
     parents = {parent for parent, _ in facts.values()}
     assert len(facts) == 2 and all(imported for _, imported in facts.values())
     assert len(parents) == 1 and os.getpid() not in parents   # one forkserver, not this process
     assert forkserver._forkserver._forkserver_pid is None
     with pytest.raises(ProcessLookupError):
         os.kill(parents.pop(), 0)
+    assert not Path(scratch_dir).exists()
