@@ -209,3 +209,22 @@ def test_plain_nbgrader_autograde_also_gives_feedback_a_secret(tmp_path):
                          cwd=root, env=gh.env(), capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stdout + run.stderr
     assert len(list((exchange / "cnn-from-scratch" / "feedback").glob("*.html"))) == 2
+
+
+def test_workers_do_not_log_the_coordinators_watch_calls(caplog):
+    """Every 5 s the coordinator asks each worker what it runs; Dask's worker logged each call
+    ("Run out-of-band function 'executing'", 50 lines in 4 minutes per worker process). The
+    worker preload drops those lines and no other."""
+    import logging
+
+    from grading.task import quiet_watch_calls
+    quiet_watch_calls()
+    quiet_watch_calls()                                  # (Dask imports a preload more than once)
+    log = logging.getLogger("distributed.worker")
+    with caplog.at_level(logging.INFO, logger="distributed.worker"):
+        log.info("Run out-of-band function %r", "executing")
+        log.info("Run out-of-band function %r", "worker_facts")
+        log.info("Starting Worker plugin shuffle")
+    assert [r.getMessage() for r in caplog.records] == [
+        "Run out-of-band function 'worker_facts'", "Starting Worker plugin shuffle"]
+    assert sum(type(f).__name__ == "_DropWatchCalls" for f in log.filters) == 1
