@@ -261,6 +261,25 @@ def test_convolution_animation_steps(site, browser):
         page.close()
 
 
+def test_an_animation_on_a_phone_keeps_its_size_and_scrolls_in_its_box(site, browser):
+    """Shrunk to a 390 px phone's column, the convolution animation's numbers were 5-6 px tall
+    (a reader's pass). On a phone the frame keeps its own width and its box scrolls sideways;
+    the page itself does not."""
+    page, _ = open_page(browser, page_url(site, "book/04_convolution"), viewport=PHONE)
+    try:
+        page.wait_for_function("() => document.querySelector('div.animation img').naturalWidth > 0")
+        box = page.evaluate("""() => { const a = document.querySelector('div.animation');
+            const i = a.querySelector('img');
+            return {shown: i.getBoundingClientRect().width, natural: i.naturalWidth,
+                    box: a.getBoundingClientRect().right, scroll: getComputedStyle(a).overflowX,
+                    page: document.documentElement.scrollWidth,
+                    vw: document.documentElement.clientWidth}; }""")
+        assert box["natural"] > box["vw"] and abs(box["shown"] - box["natural"]) < 2, box
+        assert box["scroll"] == "auto" and box["box"] <= box["vw"] and box["page"] <= box["vw"], box
+    finally:
+        page.close()
+
+
 def test_search_finds_padding(site, browser):
     page, seen = open_page(browser, urljoin(site, "search.html?q=padding"))
     try:
