@@ -261,6 +261,12 @@ def read_state(root: Path, sub: Submission) -> dict:
         return {}
 
 
+def same_files(state: dict, sub: Submission) -> bool:
+    """The recorded state is of `sub`'s files as they are now (the digest's part before "|";
+    the rules' part after it may differ)."""
+    return state.get("hash", "").split("|")[0] == getattr(sub, "digest", "").split("|")[0]
+
+
 def write_state(root: Path, sub: Submission, digest: str) -> None:
     path = state_path(root, sub)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -440,7 +446,7 @@ def plan(root: Path, subs: list[Submission], force: bool, progress: Progress) ->
             sub.flags = list(state.get("flags", []))
             kept.append((sub.key, False, len(sub.flags)))
         else:
-            if state.get("hash", "").split("|")[0] == sub.digest.split("|")[0]:   # same files
+            if same_files(state, sub):
                 sub.seed = recorded_seed(root, sub)
             todo.append(sub)
     progress.unchanged(kept)
@@ -749,7 +755,7 @@ class Batch:
         """`sub`'s files, unchanged, have a grade from an earlier run (--force, or new rules)."""
         state = read_state(self.root, sub)
         return (state.get("status") == "graded" and graded_folder(self.root, sub).is_dir()
-                and state.get("hash", "").split("|")[0] == getattr(sub, "digest", "").split("|")[0])
+                and same_files(state, sub))
 
     def watch(self, every: float = 5.0) -> None:
         """Stop a task that outlives its deadline: cancel it, restart its worker, flag it."""

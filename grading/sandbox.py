@@ -457,6 +457,13 @@ CELL_STOPPED = {"timeout": "timed out", "idle": "stopped: it waited without comp
                 "crashed": "crashed", "skipped": "skipped (time for the cells used up)"}
 
 
+def _stopped_cells(cells) -> list[str]:
+    """"<cell> timed out" (idle, crashed, skipped) for each cell the jail stopped (`cells`: the
+    runner's report, each with its name)."""
+    return [f"{c['name']} {CELL_STOPPED[c['status']]}" for c in cells
+            if isinstance(c.get("status"), str) and c["status"] in CELL_STOPPED]    # forged: a list
+
+
 def _group_verdicts(g, frames, err, checks, all_cases, lim, names) -> dict[str, Verdict]:
     """A Verdict for each check of one jail (group `g`), from the frames it sent."""
     if frames.json("started") is None:
@@ -465,8 +472,7 @@ def _group_verdicts(g, frames, err, checks, all_cases, lim, names) -> dict[str, 
     done = frames.json("done") or {}
     cells = done.get("cells") if isinstance(done.get("cells"), list) else []
     cells = [dict(c, name=name) for c, name in zip([c if isinstance(c, dict) else {} for c in cells], names)]
-    notes = [f"{c['name']} {CELL_STOPPED[c['status']]}" for c in cells
-             if isinstance(c.get("status"), str) and c["status"] in CELL_STOPPED]    # forged: a list
+    notes = _stopped_cells(cells)
     if done.get("holder_error"):
         text = str(done["holder_error"])
         notes += ["memory"] if text.startswith("MemoryError") or "Cannot allocate memory" in text else []
@@ -520,8 +526,7 @@ def _judge(check, cases, frames, prefix, timed_out, lim, cells, flags, blocked):
     what = "variable" if check.kind == "value" else "function"
     if frames.json(f"{prefix}_missing") is not None:
         errors = [f"{x['name']}: {str(x.get('error'))[:200]}" for x in cells if x.get("status") == "error"][:3]
-        stopped = [f"{x['name']} {CELL_STOPPED[x['status']]}" for x in cells
-                   if isinstance(x.get("status"), str) and x["status"] in CELL_STOPPED][:3]
+        stopped = _stopped_cells(cells)[:3]
         flags.append(f"missing {what} {check.target}")
         flags += ["memory"] if any(": MemoryError" in e for e in errors) else []
         return False, (f"{missing(check)} is not defined in the notebook: did you rename the {what}, "
