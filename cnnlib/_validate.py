@@ -23,6 +23,9 @@ __all__ = [
     "check_labels",
     "check_number",
     "check_parameters",
+    "check_float_dtype",
+    "check_finite",
+    "as_generator",
 ]
 
 
@@ -203,11 +206,19 @@ def check_labels(labels, func, name, n, num_classes=None):
 
 
 def check_number(value, func, name, low, high=np.inf, low_ok=False):
-    """``value`` as a float with low < value < high (low <= value when ``low_ok``)."""
-    ok = (isinstance(value, numbers.Real) and not isinstance(value, bool)
-          and (low <= value if low_ok else low < value) and value < high)
-    if not ok:
-        bounds = f"{'>=' if low_ok else '>'} {low}" + (f" and < {high}" if high != np.inf else "")
+    """``value`` as a float with low < value < high (low <= value when ``low_ok``).
+
+    Raises
+    ------
+    TypeError
+        If ``value`` is not a real number (strings, None and bools are refused).
+    ValueError
+        If it is out of range (NaN is out of every range).
+    """
+    bounds = f"{'>=' if low_ok else '>'} {low}" + (f" and < {high}" if high != np.inf else "")
+    if not isinstance(value, numbers.Real) or isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{func}: {name} must be a number {bounds}, got {type(value).__name__} {value!r}")
+    if not ((low <= value if low_ok else low < value) and value < high):
         raise ValueError(f"{func}: {name} must be a number {bounds}, got {value!r}")
     return float(value)
 
@@ -227,3 +238,36 @@ def check_parameters(params, func, parameter_class):
         if not isinstance(p, parameter_class):
             raise TypeError(f"{func}: params[{i}] must be a Parameter, got {type(p).__name__}")
     return params
+
+
+def check_float_dtype(dtype, func, name="dtype"):
+    """``dtype`` as np.float32 or np.float64, the two dtypes the layers train in.
+
+    Integer weights round to zero and float16 makes Adam's eps 0, so both are refused.
+    """
+    try:
+        dt = np.dtype(dtype)
+    except TypeError:
+        raise TypeError(f"{func}: {name} must be np.float32 or np.float64, got {dtype!r}") from None
+    if dt not in (np.float32, np.float64):
+        raise TypeError(f"{func}: {name} must be np.float32 or np.float64, got {dt}")
+    return dt
+
+
+def check_finite(x, func, name, hint=""):
+    """Raise ValueError if the float array ``x`` holds a NaN or an infinity; return ``x``."""
+    if x.dtype.kind == "f" and not np.isfinite(x).all():
+        what = "NaN" if np.isnan(x).any() else "inf"
+        raise ValueError(f"{func}: {name} must be finite, got {what} "
+                         f"(in {x.size - int(np.isfinite(x).sum())} of {x.size} values){hint}")
+    return x
+
+
+def as_generator(rng, func, seed=0):
+    """``rng`` if it is a numpy Generator, ``np.random.default_rng(seed)`` if it is None."""
+    if rng is None:
+        return np.random.default_rng(seed)
+    if not isinstance(rng, np.random.Generator):
+        raise TypeError(f"{func}: rng must be a numpy Generator (np.random.default_rng(seed)) "
+                        f"or None, got {type(rng).__name__}")
+    return rng
