@@ -160,10 +160,12 @@ def check_conv_backward(func, dout, x, w, stride, padding):
 
 def as_float(x, func, name):
     """``x`` as an ndarray of floats (integers and bools -> float64); TypeError if not numeric."""
-    x = np.asarray(x)
-    if x.dtype.kind not in "fiub":
-        raise TypeError(f"{func}: {name} must be a numeric array, got dtype {x.dtype}")
-    return x if x.dtype.kind == "f" else x.astype(np.float64)
+    arr = np.asarray(x)
+    if arr.dtype.kind not in "fiub":
+        got = (f"dtype {arr.dtype}" if isinstance(x, np.ndarray) else type(x).__name__
+               if arr.ndim == 0 else f"{type(x).__name__} of dtype {arr.dtype}")
+        raise TypeError(f"{func}: {name} must be a numeric array, got {got}")
+    return arr if arr.dtype.kind == "f" else arr.astype(np.float64)
 
 
 def check_ndim(x, func, name, ndim, layout, hint=""):
