@@ -26,6 +26,7 @@ __all__ = [
     "check_float_dtype",
     "check_finite",
     "as_generator",
+    "check_shape",
 ]
 
 
@@ -144,6 +145,9 @@ def check_conv(func, x, w, b, stride, padding):
     if x.shape[1] != w.shape[1]:
         raise ValueError(f"{func}: x has C={x.shape[1]} channels but w expects "
                          f"C={w.shape[1]} (w.shape={w.shape})")
+    if isinstance(b, numbers.Number):
+        raise TypeError(f"{func}: b must be a numpy array (K,) or None, got {type(b).__name__} {b!r} "
+                        f"(the 3rd argument is b; pass stride=... by name)")
     if b is not None:
         check_array(b, func, "b", ndim=1, layout="(K,)")
         check_same_shape(b, (w.shape[0],), func, "b", f"one bias per filter, w.shape={w.shape}")
@@ -152,6 +156,9 @@ def check_conv(func, x, w, b, stride, padding):
 
 def check_conv_backward(func, dout, x, w, stride, padding):
     """:func:`check_conv`, and dout (N, K, Ho, Wo) of conv2d's output shape; the same return."""
+    if isinstance(stride, np.ndarray) and isinstance(w, np.ndarray) and stride.shape == w.shape[:1]:
+        raise TypeError(f"{func}: stride must be an int >= 1 or a pair (h, w) of them, got an array of "
+                        f"shape {stride.shape} ({func} takes no b)")
     stride, padding, out_hw = check_conv(func, x, w, None, stride, padding)
     check_array(dout, func, "dout", ndim=4, layout="(N, K, H_out, W_out)")
     check_same_shape(dout, (x.shape[0], w.shape[0]) + out_hw, func, "dout", "the shape of conv2d's output")
@@ -273,3 +280,13 @@ def as_generator(rng, func, seed=0):
         raise TypeError(f"{func}: rng must be a numpy Generator (np.random.default_rng(seed)) "
                         f"or None, got {type(rng).__name__}")
     return rng
+
+
+def check_shape(value, func, name, layout):
+    """``value`` as a tuple of ints >= 1, one per axis of ``layout`` such as "(N, C, H, W)"."""
+    n = layout.count(",") + 1
+    if not isinstance(value, (tuple, list)) or not all(_is_int(v) for v in value):
+        raise TypeError(f"{func}: {name} must be a tuple of {n} ints {layout}, got {value!r}")
+    if len(value) != n or min(value) < 1:
+        raise ValueError(f"{func}: {name} must be a tuple of {n} ints >= 1 {layout}, got {tuple(value)}")
+    return tuple(int(v) for v in value)

@@ -1,7 +1,7 @@
 """Activation functions and their backward passes (any array shape)."""
 import numpy as np
 
-from ._validate import as_float
+from ._validate import as_float, check_int
 
 
 def relu(x):
@@ -65,7 +65,9 @@ def softmax(z, axis=-1):
     z = as_float(z, "softmax", "z")
     if z.ndim == 0:
         raise ValueError("softmax: z must have at least one dimension, got a scalar")
-    if not -z.ndim <= axis < z.ndim:
+    if not -z.ndim <= check_int(axis, "softmax", "axis", -z.ndim) < z.ndim:
         raise ValueError(f"softmax: axis={axis} is out of range for z with {z.ndim} dimension(s)")
+    if z.shape[axis] == 0:
+        raise ValueError(f"softmax: z has no values along axis {axis} to normalise (shape {z.shape})")
     e = np.exp(z - np.max(z, axis=axis, keepdims=True))
     return e / np.sum(e, axis=axis, keepdims=True)

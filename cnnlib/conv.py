@@ -19,7 +19,7 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from ._validate import as_pair, check_array, check_conv, check_conv_backward, check_int, check_same_shape
-from ._validate import float_dtype, window_geometry
+from ._validate import check_shape, float_dtype, window_geometry
 from . import engine
 
 __all__ = ["zero_pad", "conv2d_naive", "im2col", "conv2d_im2col", "conv2d_backward_naive",
@@ -208,7 +208,7 @@ def col2im(cols, x_shape, Fh, Fw, stride=1, padding=0):
     land on a strided grid of the padded input, ``dx_pad[:, :, m::Sh, l::Sw]``, in one ``+=``.
     """
     func = "col2im"
-    N, C, H, W = x_shape = tuple(x_shape)
+    N, C, H, W = x_shape = check_shape(x_shape, func, "x_shape", "(N, C, H, W)")
     (sh, sw), (ph, pw), (Ho, Wo) = _window_args(func, x_shape, Fh, Fw, stride, padding)
     check_array(cols, func, "cols", ndim=3, layout="(N, C*Fh*Fw, Ho*Wo)")
     check_same_shape(cols, (N, C * Fh * Fw, Ho * Wo), func, "cols", f"im2col's output for x_shape={x_shape}")

@@ -59,3 +59,15 @@ def test_softmax_rejects_bad_axis_and_scalar():
         softmax(np.zeros((2, 3)), axis=2)
     with pytest.raises(ValueError, match="softmax: z must have at least one dimension"):
         softmax(1.0)
+
+
+@pytest.mark.parametrize("axis", [None, 1.0, (0, 1)])
+def test_softmax_axis_must_be_one_int(axis):
+    with pytest.raises(TypeError, match=r"^softmax: axis must be an int >= -2, got "):
+        softmax(np.zeros((2, 3)), axis=axis)
+
+
+def test_softmax_refuses_an_empty_axis():
+    with pytest.raises(ValueError, match=r"^softmax: z has no values along axis 0 to normalise \(shape \(0, 3\)\)$"):
+        softmax(np.zeros((0, 3)), axis=0)
+    assert softmax(np.zeros((0, 3)), axis=1).shape == (0, 3)
