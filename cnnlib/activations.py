@@ -13,10 +13,12 @@ def relu(x):
 
     Returns
     -------
-    out : ndarray, same shape and dtype as x
+    out : ndarray, same shape as x (a 0-d array for a 0-d x); float dtype of x
+        (float32 stays float32; integers and bools give float64)
     """
     x = as_float(x, "relu", "x")
-    return np.maximum(x, 0, dtype=x.dtype)
+    out = np.maximum(x, 0, dtype=x.dtype)
+    return out if x.ndim else np.asarray(out)
 
 
 def relu_backward(dout, x):

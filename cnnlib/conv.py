@@ -2,8 +2,9 @@
 
 Shapes: x (N, C, H, W), w (K, C, Fh, Fw), b (K,), output (N, K, Ho, Wo) with
 Ho = floor((H + 2 Ph - Fh) / Sh) + 1 and Wo likewise. ``stride`` and ``padding`` are an int
-or an (h, w) pair. Float32 inputs compute in float32, float64 in float64, integers in float64.
-Every function returns a new C-contiguous array.
+or an (h, w) pair. The result's dtype is NumPy's result type of the inputs (float32 stays
+float32, float16 stays float16, float32 with float64 gives float64); integer-only inputs
+compute in float64. Every function returns a new C-contiguous array.
 
 Read in this order:
 
@@ -199,7 +200,7 @@ def col2im(cols, x_shape, Fh, Fw, stride=1, padding=0):
 
     Returns
     -------
-    dx : ndarray, shape (N, C, H, W), dtype of cols
+    dx : ndarray, shape (N, C, H, W), float dtype of cols (integer cols give float64)
         Each pixel gets the sum over every window that contains it (0 if none does).
 
     Notes
@@ -248,7 +249,10 @@ def conv2d(x, w, b=None, stride=1, padding=0):
     Parameters and returns as in :func:`conv2d_naive`. This is the function the layers call;
     the engine behind it is tuned for speed (on the first call for a geometry it times its
     plans against :func:`conv2d_im2col` and keeps the faster) and never needed to understand
-    the result.
+    the result. That first call on a new geometry (shapes, stride, padding, dtype) can take a
+    second or more; later calls take milliseconds. For timing experiments, set the environment
+    variable ``CNNLIB_CONV_PATH`` to ``plans`` or ``textbook`` (before importing cnnlib) to force
+    one path and skip the measurement.
     """
     stride, padding, out_hw = check_conv("conv2d", x, w, b, stride, padding)
     return engine.conv2d(x, w, b, stride, padding, out_hw, float_dtype(x, w, b), conv2d_im2col)
