@@ -285,15 +285,17 @@ def _check_parts(parts, size, clutter, noise, positions):
         try:
             part_patch(*triple)                # checks part and arm
         except ValueError as e:
-            raise ValueError(f"draw_scene: parts[{k}] = {triple!r}: {str(e).removeprefix('part_patch: ')}") from None
+            why = str(e).removeprefix("part_patch: ")
+            raise ValueError(f"draw_scene: parts[{k}] = {triple!r}: {why}") from None
         if arm > size:
             raise ValueError(f"draw_scene: parts[{k}] has arm={arm}, larger than the image (size={size})")
         if positions is not None:
             where = positions[k]
             if (not isinstance(where, (list, tuple)) or len(where) != 2
                     or not all(isinstance(v, numbers.Integral) and 0 <= v <= size - arm for v in where)):
-                raise ValueError(f"draw_scene: positions[{k}] must be (top, left) with 0 <= top, left <= "
-                                 f"size - arm = {size - arm}, so that the part lies on the image; got {where!r}")
+                raise ValueError(f"draw_scene: positions[{k}] must be (top, left) with 0 <= top, left "
+                                 f"<= size - arm = {size - arm}, so that the part lies on the image; "
+                                 f"got {where!r}")
 
 
 def _random_part(rng, part):

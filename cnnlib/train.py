@@ -59,7 +59,7 @@ def _check_model(model, optimizer):
     if not all(callable(getattr(model, a, None)) for a in ("forward", "backward", "parameters")):
         raise TypeError(f"fit: model must be a Layer such as a Sequential (with forward, backward and "
                         f"parameters), got {type(model).__name__}")
-    params = model.parameters()
+    params = list(model.parameters())
     if not params:
         raise ValueError(f"fit: model has no parameters to train ({model!r})")
     if optimizer is None:
@@ -87,8 +87,9 @@ def _train_epoch(model, optimizer, x, y, batch_size, rng, epoch=1):
         optimizer.zero_grad()
         logits = model.forward(xb)
         if not np.isfinite(logits).all():
-            raise FloatingPointError(f"fit: the model's logits became NaN or inf in epoch {epoch} (batch "
-                                     f"{start // batch_size + 1}), so the loss is not finite; learning rate too large?")
+            raise FloatingPointError(f"fit: the model's logits became NaN or inf in epoch {epoch} "
+                                     f"(batch {start // batch_size + 1}), so the loss is not finite; "
+                                     f"learning rate too large?")
         total_loss += cross_entropy(logits, yb) * len(idx)
         correct += int(np.sum(np.argmax(logits, axis=1) == yb))
         model.backward(cross_entropy_backward(logits, yb))

@@ -220,8 +220,8 @@ def test_generators_name_a_bad_rng_and_nan_noise(make):
 
 
 @pytest.mark.parametrize("kwargs, exc, pattern", [
-    (dict(positions=[(25, 25)]), ValueError, r"positions\[0\] must be \(top, left\) with 0 <= top, left <= "
-                                             r"size - arm = 23, .*got \(25, 25\)"),
+    (dict(positions=[(25, 25)]), ValueError, r"positions\[0\] must be \(top, left\) with 0 <= top, left "
+                                             r"<= size - arm = 23, .*got \(25, 25\)"),
     (dict(positions=[(-2, 0)]), ValueError, r"positions\[0\] must be \(top, left\)"),
     (dict(positions=[]), ValueError, r"positions must hold one \(top, left\) per part \(1\), got \[\]"),
     (dict(size=4), ValueError, r"parts\[0\] has arm=5, larger than the image \(size=4\)"),
