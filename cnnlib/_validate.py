@@ -23,6 +23,10 @@ __all__ = [
     "check_labels",
     "check_number",
     "check_parameters",
+    "check_float_dtype",
+    "check_finite",
+    "as_generator",
+    "check_shape",
 ]
 
 
@@ -141,6 +145,9 @@ def check_conv(func, x, w, b, stride, padding):
     if x.shape[1] != w.shape[1]:
         raise ValueError(f"{func}: x has C={x.shape[1]} channels but w expects "
                          f"C={w.shape[1]} (w.shape={w.shape})")
+    if isinstance(b, numbers.Number):
+        raise TypeError(f"{func}: b must be a numpy array (K,) or None, got {type(b).__name__} {b!r} "
+                        f"(the 3rd argument is b; pass stride=... by name)")
     if b is not None:
         check_array(b, func, "b", ndim=1, layout="(K,)")
         check_same_shape(b, (w.shape[0],), func, "b", f"one bias per filter, w.shape={w.shape}")
@@ -149,6 +156,9 @@ def check_conv(func, x, w, b, stride, padding):
 
 def check_conv_backward(func, dout, x, w, stride, padding):
     """:func:`check_conv`, and dout (N, K, Ho, Wo) of conv2d's output shape; the same return."""
+    if isinstance(stride, np.ndarray) and isinstance(w, np.ndarray) and stride.shape == w.shape[:1]:
+        raise TypeError(f"{func}: stride must be an int >= 1 or a pair (h, w) of them, got an array of "
+                        f"shape {stride.shape} ({func} takes no b)")
     stride, padding, out_hw = check_conv(func, x, w, None, stride, padding)
     check_array(dout, func, "dout", ndim=4, layout="(N, K, H_out, W_out)")
     check_same_shape(dout, (x.shape[0], w.shape[0]) + out_hw, func, "dout", "the shape of conv2d's output")
@@ -157,10 +167,12 @@ def check_conv_backward(func, dout, x, w, stride, padding):
 
 def as_float(x, func, name):
     """``x`` as an ndarray of floats (integers and bools -> float64); TypeError if not numeric."""
-    x = np.asarray(x)
-    if x.dtype.kind not in "fiub":
-        raise TypeError(f"{func}: {name} must be a numeric array, got dtype {x.dtype}")
-    return x if x.dtype.kind == "f" else x.astype(np.float64)
+    arr = np.asarray(x)
+    if arr.dtype.kind not in "fiub":
+        got = (f"dtype {arr.dtype}" if isinstance(x, np.ndarray) else type(x).__name__
+               if arr.ndim == 0 else f"{type(x).__name__} of dtype {arr.dtype}")
+        raise TypeError(f"{func}: {name} must be a numeric array, got {got}")
+    return arr if arr.dtype.kind == "f" else arr.astype(np.float64)
 
 
 def check_ndim(x, func, name, ndim, layout, hint=""):
@@ -203,11 +215,19 @@ def check_labels(labels, func, name, n, num_classes=None):
 
 
 def check_number(value, func, name, low, high=np.inf, low_ok=False):
-    """``value`` as a float with low < value < high (low <= value when ``low_ok``)."""
-    ok = (isinstance(value, numbers.Real) and not isinstance(value, bool)
-          and (low <= value if low_ok else low < value) and value < high)
-    if not ok:
-        bounds = f"{'>=' if low_ok else '>'} {low}" + (f" and < {high}" if high != np.inf else "")
+    """``value`` as a float with low < value < high (low <= value when ``low_ok``).
+
+    Raises
+    ------
+    TypeError
+        If ``value`` is not a real number (strings, None and bools are refused).
+    ValueError
+        If it is out of range (NaN is out of every range).
+    """
+    bounds = f"{'>=' if low_ok else '>'} {low}" + (f" and < {high}" if high != np.inf else "")
+    if not isinstance(value, numbers.Real) or isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{func}: {name} must be a number {bounds}, got {type(value).__name__} {value!r}")
+    if not ((low <= value if low_ok else low < value) and value < high):
         raise ValueError(f"{func}: {name} must be a number {bounds}, got {value!r}")
     return float(value)
 
@@ -227,3 +247,46 @@ def check_parameters(params, func, parameter_class):
         if not isinstance(p, parameter_class):
             raise TypeError(f"{func}: params[{i}] must be a Parameter, got {type(p).__name__}")
     return params
+
+
+def check_float_dtype(dtype, func, name="dtype"):
+    """``dtype`` as np.float32 or np.float64, the two dtypes the layers train in.
+
+    Integer weights round to zero and float16 makes Adam's eps 0, so both are refused.
+    """
+    try:
+        dt = np.dtype(dtype)
+    except TypeError:
+        raise TypeError(f"{func}: {name} must be np.float32 or np.float64, got {dtype!r}") from None
+    if dt not in (np.float32, np.float64):
+        raise TypeError(f"{func}: {name} must be np.float32 or np.float64, got {dt}")
+    return dt
+
+
+def check_finite(x, func, name, hint=""):
+    """Raise ValueError if the float array ``x`` holds a NaN or an infinity; return ``x``."""
+    if x.dtype.kind == "f" and not np.isfinite(x).all():
+        what = "NaN" if np.isnan(x).any() else "inf"
+        raise ValueError(f"{func}: {name} must be finite, got {what} "
+                         f"(in {x.size - int(np.isfinite(x).sum())} of {x.size} values){hint}")
+    return x
+
+
+def as_generator(rng, func, seed=0):
+    """``rng`` if it is a numpy Generator, ``np.random.default_rng(seed)`` if it is None."""
+    if rng is None:
+        return np.random.default_rng(seed)
+    if not isinstance(rng, np.random.Generator):
+        raise TypeError(f"{func}: rng must be a numpy Generator (np.random.default_rng(seed)) "
+                        f"or None, got {type(rng).__name__}")
+    return rng
+
+
+def check_shape(value, func, name, layout):
+    """``value`` as a tuple of ints >= 1, one per axis of ``layout`` such as "(N, C, H, W)"."""
+    n = layout.count(",") + 1
+    if not isinstance(value, (tuple, list)) or not all(_is_int(v) for v in value):
+        raise TypeError(f"{func}: {name} must be a tuple of {n} ints {layout}, got {value!r}")
+    if len(value) != n or min(value) < 1:
+        raise ValueError(f"{func}: {name} must be a tuple of {n} ints >= 1 {layout}, got {tuple(value)}")
+    return tuple(int(v) for v in value)

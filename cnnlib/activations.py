@@ -1,7 +1,7 @@
 """Activation functions and their backward passes (any array shape)."""
 import numpy as np
 
-from ._validate import as_float
+from ._validate import as_float, check_int
 
 
 def relu(x):
@@ -13,10 +13,12 @@ def relu(x):
 
     Returns
     -------
-    out : ndarray, same shape and dtype as x
+    out : ndarray, same shape as x (a 0-d array for a 0-d x); float dtype of x
+        (float32 stays float32; integers and bools give float64)
     """
     x = as_float(x, "relu", "x")
-    return np.maximum(x, 0, dtype=x.dtype)
+    out = np.maximum(x, 0, dtype=x.dtype)
+    return out if x.ndim else np.asarray(out)
 
 
 def relu_backward(dout, x):
@@ -65,7 +67,9 @@ def softmax(z, axis=-1):
     z = as_float(z, "softmax", "z")
     if z.ndim == 0:
         raise ValueError("softmax: z must have at least one dimension, got a scalar")
-    if not -z.ndim <= axis < z.ndim:
+    if not -z.ndim <= check_int(axis, "softmax", "axis", -z.ndim) < z.ndim:
         raise ValueError(f"softmax: axis={axis} is out of range for z with {z.ndim} dimension(s)")
+    if z.shape[axis] == 0:
+        raise ValueError(f"softmax: z has no values along axis {axis} to normalise (shape {z.shape})")
     e = np.exp(z - np.max(z, axis=axis, keepdims=True))
     return e / np.sum(e, axis=axis, keepdims=True)

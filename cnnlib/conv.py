@@ -2,8 +2,9 @@
 
 Shapes: x (N, C, H, W), w (K, C, Fh, Fw), b (K,), output (N, K, Ho, Wo) with
 Ho = floor((H + 2 Ph - Fh) / Sh) + 1 and Wo likewise. ``stride`` and ``padding`` are an int
-or an (h, w) pair. Float32 inputs compute in float32, float64 in float64, integers in float64.
-Every function returns a new C-contiguous array.
+or an (h, w) pair. The result's dtype is NumPy's result type of the inputs (float32 stays
+float32, float16 stays float16, float32 with float64 gives float64); integer-only inputs
+compute in float64. Every function returns a new C-contiguous array.
 
 Read in this order:
 
@@ -19,7 +20,7 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from ._validate import as_pair, check_array, check_conv, check_conv_backward, check_int, check_same_shape
-from ._validate import float_dtype, window_geometry
+from ._validate import check_shape, float_dtype, window_geometry
 from . import engine
 
 __all__ = ["zero_pad", "conv2d_naive", "im2col", "conv2d_im2col", "conv2d_backward_naive",
@@ -199,7 +200,7 @@ def col2im(cols, x_shape, Fh, Fw, stride=1, padding=0):
 
     Returns
     -------
-    dx : ndarray, shape (N, C, H, W), dtype of cols
+    dx : ndarray, shape (N, C, H, W), float dtype of cols (integer cols give float64)
         Each pixel gets the sum over every window that contains it (0 if none does).
 
     Notes
@@ -208,7 +209,7 @@ def col2im(cols, x_shape, Fh, Fw, stride=1, padding=0):
     land on a strided grid of the padded input, ``dx_pad[:, :, m::Sh, l::Sw]``, in one ``+=``.
     """
     func = "col2im"
-    N, C, H, W = x_shape = tuple(x_shape)
+    N, C, H, W = x_shape = check_shape(x_shape, func, "x_shape", "(N, C, H, W)")
     (sh, sw), (ph, pw), (Ho, Wo) = _window_args(func, x_shape, Fh, Fw, stride, padding)
     check_array(cols, func, "cols", ndim=3, layout="(N, C*Fh*Fw, Ho*Wo)")
     check_same_shape(cols, (N, C * Fh * Fw, Ho * Wo), func, "cols", f"im2col's output for x_shape={x_shape}")
@@ -248,7 +249,10 @@ def conv2d(x, w, b=None, stride=1, padding=0):
     Parameters and returns as in :func:`conv2d_naive`. This is the function the layers call;
     the engine behind it is tuned for speed (on the first call for a geometry it times its
     plans against :func:`conv2d_im2col` and keeps the faster) and never needed to understand
-    the result.
+    the result. That first call on a new geometry (shapes, stride, padding, dtype) can take a
+    second or more; later calls take milliseconds. For timing experiments, set the environment
+    variable ``CNNLIB_CONV_PATH`` to ``plans`` or ``textbook`` (before importing cnnlib) to force
+    one path and skip the measurement.
     """
     stride, padding, out_hw = check_conv("conv2d", x, w, b, stride, padding)
     return engine.conv2d(x, w, b, stride, padding, out_hw, float_dtype(x, w, b), conv2d_im2col)

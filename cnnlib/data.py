@@ -4,6 +4,8 @@ import numbers
 
 import numpy as np
 
+from ._validate import as_generator, check_int
+
 SHAPE_CLASSES = ("bar", "cross", "circle", "square")
 
 
@@ -26,6 +28,7 @@ def load_digits(test_size=0.25, seed=0):
     """
     if not isinstance(test_size, numbers.Real) or not 0 < test_size < 1:
         raise ValueError(f"load_digits: test_size must be a fraction in (0, 1), got {test_size!r}")
+    seed = check_int(seed, "load_digits", "seed", 0)
     return tuple(a.copy() for a in _split_digits(float(test_size), seed))
 
 
@@ -114,9 +117,8 @@ def make_shapes(n, size=16, noise=0.1, rng=None):
             raise TypeError(f"make_shapes: {name} must be an int, got {type(value).__name__}")
         if value < low:
             raise ValueError(f"make_shapes: {name} must be >= {low}, got {value}")
-    if not isinstance(noise, numbers.Real) or noise < 0:
-        raise ValueError(f"make_shapes: noise must be a float >= 0, got {noise!r}")
-    rng = np.random.default_rng(0) if rng is None else rng
+    _check_noise("make_shapes", noise)
+    rng = as_generator(rng, "make_shapes")
     y = rng.permutation(np.arange(n) % len(SHAPE_CLASSES)).astype(np.int64)
     x = np.zeros((n, 1, size, size), dtype=np.float32)
     for i, label in enumerate(y):
@@ -213,7 +215,7 @@ def draw_scene(parts, size=28, clutter=4, noise=0.08, rng=None, positions=None):
     clutter : int, number of loose strokes (horizontal or vertical, 3 to 6 pixels long), each
         at least 2 pixels from everything else, so that none of them makes a junction
     noise : float, standard deviation of the Gaussian pixel noise
-    rng : np.random.Generator
+    rng : np.random.Generator or None (default: np.random.default_rng(0))
     positions : sequence of (top, left) or None
         Where to put each part (None: random places at least 2 pixels apart).
 
@@ -222,7 +224,8 @@ def draw_scene(parts, size=28, clutter=4, noise=0.08, rng=None, positions=None):
     img : ndarray float32 (size, size), values in [0, 1]
     positions : list of (top, left), one per part
     """
-    rng = np.random.default_rng(0) if rng is None else rng
+    _check_parts(parts, size, clutter, noise, positions)
+    rng = as_generator(rng, "draw_scene")
     img = np.zeros((size, size), np.float32)
     occupied = np.zeros((size, size), bool)
     placed = []
@@ -255,8 +258,44 @@ def _check_scene_args(func, n, size, clutter, noise):
             raise TypeError(f"{func}: {name} must be an int, got {type(value).__name__}")
         if value < low:
             raise ValueError(f"{func}: {name} must be >= {low}, got {value}")
-    if not isinstance(noise, numbers.Real) or noise < 0:
+    _check_noise(func, noise)
+
+
+def _check_noise(func, noise):
+    """noise: a finite real number >= 0 (NaN would make every pixel NaN)."""
+    if not isinstance(noise, numbers.Real) or isinstance(noise, bool) or not 0 <= noise < np.inf:
         raise ValueError(f"{func}: noise must be a float >= 0, got {noise!r}")
+
+
+def _check_parts(parts, size, clutter, noise, positions):
+    """draw_scene's arguments: (part, arm, rotation) triples that fit, positions on the image."""
+    check_int(size, "draw_scene", "size", 1)
+    check_int(clutter, "draw_scene", "clutter", 0)
+    _check_noise("draw_scene", noise)
+    if not isinstance(parts, (list, tuple)):
+        raise TypeError(f"draw_scene: parts must be a list of (part, arm, rotation) triples, "
+                        f"got {type(parts).__name__}")
+    if positions is not None and (not isinstance(positions, (list, tuple)) or len(positions) != len(parts)):
+        raise ValueError(f"draw_scene: positions must hold one (top, left) per part ({len(parts)}), "
+                         f"got {positions!r}")
+    for k, triple in enumerate(parts):
+        if not isinstance(triple, (list, tuple)) or len(triple) != 3:
+            raise TypeError(f"draw_scene: parts[{k}] must be a (part, arm, rotation) triple, got {triple!r}")
+        arm = triple[1]
+        try:
+            part_patch(*triple)                # checks part and arm
+        except ValueError as e:
+            why = str(e).removeprefix("part_patch: ")
+            raise ValueError(f"draw_scene: parts[{k}] = {triple!r}: {why}") from None
+        if arm > size:
+            raise ValueError(f"draw_scene: parts[{k}] has arm={arm}, larger than the image (size={size})")
+        if positions is not None:
+            where = positions[k]
+            if (not isinstance(where, (list, tuple)) or len(where) != 2
+                    or not all(isinstance(v, numbers.Integral) and 0 <= v <= size - arm for v in where)):
+                raise ValueError(f"draw_scene: positions[{k}] must be (top, left) with 0 <= top, left "
+                                 f"<= size - arm = {size - arm}, so that the part lies on the image; "
+                                 f"got {where!r}")
 
 
 def _random_part(rng, part):
@@ -297,7 +336,7 @@ def make_objects(n, size=28, clutter=4, noise=0.08, rng=None, return_parts=False
     parts : list of n lists of ((part, arm, rotation), (top, left)), only with return_parts
     """
     _check_scene_args("make_objects", n, size, clutter, noise)
-    rng = np.random.default_rng(0) if rng is None else rng
+    rng = as_generator(rng, "make_objects")
     y = rng.permutation(np.arange(n) % len(OBJECT_CLASSES)).astype(np.int64)
     x = np.zeros((n, 1, size, size), np.float32)
     described = []
@@ -319,7 +358,7 @@ def make_parts(n, size=28, clutter=4, noise=0.08, rng=None):
     y : ndarray int64 (n,), indices into PART_CLASSES
     """
     _check_scene_args("make_parts", n, size, clutter, noise)
-    rng = np.random.default_rng(0) if rng is None else rng
+    rng = as_generator(rng, "make_parts")
     y = rng.permutation(np.arange(n) % len(PART_CLASSES)).astype(np.int64)
     x = np.zeros((n, 1, size, size), np.float32)
     for i, label in enumerate(y):

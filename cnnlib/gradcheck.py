@@ -8,7 +8,7 @@ import copy
 
 import numpy as np
 
-from ._validate import as_float
+from ._validate import as_float, as_generator, check_finite, check_number
 
 
 def _numeric_gradient_inplace(f, x, dout, h):
@@ -23,6 +23,18 @@ def _numeric_gradient_inplace(f, x, dout, h):
         x[idx] = old
         grad[idx] = (plus - minus) / (2 * h)
     return grad
+
+
+def _checked_point(func, x, h):
+    """x as a finite float64 copy, and h as a float > 0."""
+    x = check_finite(as_float(x, func, "x").astype(np.float64), func, "x")     # a copy, never x itself
+    return x, check_number(h, func, "h", 0)
+
+
+def _value(func, f, x):
+    """f(x) as a finite float array; a clear error when f returns None or NaN."""
+    out = as_float(f(x), func, "f(x)")
+    return check_finite(out, func, "f(x)", "; f must return finite numbers at x")
 
 
 def numeric_gradient(f, x, dout=None, h=1e-5):
@@ -49,10 +61,8 @@ def numeric_gradient(f, x, dout=None, h=1e-5):
     """
     if not callable(f):
         raise TypeError(f"numeric_gradient: f must be callable, got {type(f).__name__}")
-    if not h > 0:
-        raise ValueError(f"numeric_gradient: h must be > 0, got {h}")
-    x = as_float(x, "numeric_gradient", "x").astype(np.float64)   # a copy, never x itself
-    out = np.asarray(f(x.copy()))
+    x, h = _checked_point("numeric_gradient", x, h)
+    out = _value("numeric_gradient", f, x.copy())
     if dout is None:
         dout = np.ones_like(out, dtype=np.float64)
     dout = np.asarray(dout, dtype=np.float64)
@@ -104,13 +114,13 @@ def grad_check(layer_or_fn, x, rng=None, *, backward=None, h=1e-5):
     dict[str, float]
         "x" and every parameter name (e.g. "0.w", "0.b" in a Sequential) -> max relative error.
     """
-    rng = np.random.default_rng(0) if rng is None else rng
-    x = np.array(x, dtype=np.float64)
+    rng = as_generator(rng, "grad_check")
+    x, h = _checked_point("grad_check", x, h)
     if hasattr(layer_or_fn, "named_parameters"):
         return _grad_check_layer(layer_or_fn, x, rng, h)
     if not callable(layer_or_fn) or not callable(backward):
         raise TypeError("grad_check: give a layer, or a function f together with backward=(dout, x) -> dx")
-    dout = rng.standard_normal(np.shape(layer_or_fn(x.copy())))
+    dout = rng.standard_normal(_value("grad_check", layer_or_fn, x.copy()).shape)
     dx = backward(dout, x.copy())
     return {"x": relative_error(dx, numeric_gradient(layer_or_fn, x, dout, h))}
 
@@ -122,7 +132,7 @@ def _grad_check_layer(layer, x, rng, h):
     for _, p in named:
         p.value = p.value.astype(np.float64)
         p.grad = np.zeros_like(p.value)
-    dout = rng.standard_normal(layer.forward(x).shape)
+    dout = rng.standard_normal(_value("grad_check", layer.forward, x).shape)
     dx = layer.backward(dout)
     errors = {"x": relative_error(dx, numeric_gradient(layer.forward, x, dout, h))}
     for name, p in named:

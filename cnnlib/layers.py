@@ -10,7 +10,7 @@ same network. Pass ``rng=np.random.default_rng(seed)`` to choose.
 """
 import numpy as np
 
-from ._validate import as_pair, check_array, check_int
+from ._validate import as_generator, as_pair, check_array, check_float_dtype, check_int, check_same_shape
 from .activations import relu, relu_backward
 from .conv import conv2d, conv2d_backward
 from .dense import dense_backward, dense_forward
@@ -37,12 +37,7 @@ _RNG = np.random.default_rng(0)     # for layers made without a generator; advan
 
 def _generator(rng, where):
     """``rng``, or cnnlib's own generator when it is None."""
-    if rng is None:
-        return _RNG
-    if not isinstance(rng, np.random.Generator):
-        raise TypeError(f"{where}: rng must be a numpy Generator (np.random.default_rng(seed)) "
-                        f"or None, got {type(rng).__name__}")
-    return rng
+    return _RNG if rng is None else as_generator(rng, where)
 
 
 class Layer:
@@ -92,7 +87,7 @@ class Conv2D(Layer):
     stride, padding : int or (h, w) pair, as in cnnlib.conv2d
     rng : np.random.Generator or None
         For the initial weights (default: cnnlib's own generator, see the module docstring).
-    dtype : numpy float dtype
+    dtype : np.float32 (default) or np.float64
 
     Notes
     -----
@@ -111,6 +106,7 @@ class Conv2D(Layer):
         as_pair(stride, "Conv2D", "stride", minimum=1)
         as_pair(padding, "Conv2D", "padding", minimum=0)
         self.stride, self.padding = stride, padding
+        dtype = check_float_dtype(dtype, "Conv2D")
         rng = _generator(rng, "Conv2D")
         fan_in = self.in_channels * self.kernel_size[0] * self.kernel_size[1]
         shape = (self.out_channels, self.in_channels) + self.kernel_size
@@ -221,7 +217,11 @@ class Flatten(Layer):
         return x.reshape(x.shape[0], -1)
 
     def backward(self, dout):
-        return np.reshape(dout, self._cached("_shape"))
+        shape = self._cached("_shape")
+        check_array(dout, "Flatten.backward", "dout")
+        check_same_shape(dout, (shape[0], int(np.prod(shape[1:]))), "Flatten.backward", "dout",
+                         f"the shape of forward's output for x.shape={shape}")
+        return np.reshape(dout, shape)
 
 
 class Dense(Layer):
@@ -232,7 +232,7 @@ class Dense(Layer):
     n_in, n_out : int
     rng : np.random.Generator or None
         For the initial weights (default: cnnlib's own generator, see the module docstring).
-    dtype : numpy float dtype
+    dtype : np.float32 (default) or np.float64
 
     Notes
     -----
@@ -242,6 +242,7 @@ class Dense(Layer):
     def __init__(self, n_in, n_out, rng=None, dtype=np.float32):
         self.n_in = check_int(n_in, "Dense", "n_in", 1)
         self.n_out = check_int(n_out, "Dense", "n_out", 1)
+        dtype = check_float_dtype(dtype, "Dense")
         rng = _generator(rng, "Dense")
         w = rng.standard_normal((self.n_in, self.n_out)) * np.sqrt(2 / self.n_in)
         self.w = Parameter(w.astype(dtype), "w")
@@ -253,10 +254,13 @@ class Dense(Layer):
 
     def forward(self, x):
         """x (N, n_in) -> (N, n_out)."""
-        check_array(x, "Dense.forward", "x", ndim=2, layout="(N, n_in)")
+        check_array(x, "Dense.forward", "x")
+        if x.ndim != 2:
+            raise ValueError(f"Dense.forward: x must be a 2-D array (N, n_in), got a {x.ndim}-D array "
+                             f"of shape {x.shape}; add a Flatten before it?")
         if x.shape[1] != self.n_in:
             raise ValueError(f"Dense.forward: x has D={x.shape[1]} features but the layer expects "
-                             f"n_in={self.n_in} (x.shape={x.shape}); add a Flatten before it?")
+                             f"n_in={self.n_in} (x.shape={x.shape})")
         self._x = x
         return dense_forward(x, self.w.value, self.b.value)
 
@@ -269,6 +273,13 @@ class Dense(Layer):
 
     def __repr__(self):
         return f"Dense({self.n_in}, {self.n_out})"
+
+
+def _in_layer(error, i, layer):
+    """``error`` again, its message ending with which layer of a Sequential raised it."""
+    if type(error) not in (ValueError, TypeError) or "[in Sequential layer" in str(error):
+        return error
+    return type(error)(f"{error} [in Sequential layer {i} ({type(layer).__name__})]")
 
 
 class Sequential(Layer):
@@ -295,8 +306,11 @@ class Sequential(Layer):
         return iter(self.layers)
 
     def forward(self, x):
-        for layer in self.layers:
-            x = layer.forward(x)
+        for i, layer in enumerate(self.layers):
+            try:
+                x = layer.forward(x)
+            except (ValueError, TypeError) as e:
+                raise _in_layer(e, i, layer) from None
         return x
 
     def backward(self, dout):
@@ -323,6 +337,13 @@ class Sequential(Layer):
         input_shape is the shape of ONE example, e.g. (1, 8, 8) for the digits. The shapes
         come from one forward pass on zeros (which replaces what the layers cached).
         """
+        if (not isinstance(input_shape, (tuple, list)) or not input_shape
+                or not all(isinstance(n, (int, np.integer)) and n >= 1 for n in input_shape)):
+            raise TypeError(f"Sequential.summary: input_shape is one example (C, H, W), without N, "
+                            f"e.g. (1, 8, 8); got {input_shape!r}")
+        if len(input_shape) > 3:
+            raise ValueError(f"Sequential.summary: input_shape is one example (C, H, W), without N, "
+                             f"e.g. (1, 8, 8); got {tuple(input_shape)}")
         params = self.parameters()
         dtype = params[0].value.dtype if params else np.float32
         x = np.zeros((1,) + tuple(input_shape), dtype)

@@ -1,13 +1,14 @@
 """Softmax cross-entropy loss for classification, stable for huge logits."""
 import numpy as np
 
-from ._validate import as_float, check_labels, check_ndim
+from ._validate import as_float, check_finite, check_labels, check_ndim
 from .activations import softmax
 
 
 def _check(fn, logits, labels):
-    """Validate (N, M) logits and (N,) integer labels in [0, M)."""
+    """Validate finite (N, M) logits and (N,) integer labels in [0, M)."""
     logits = check_ndim(as_float(logits, fn, "logits"), fn, "logits", 2, "(N, M)")
+    check_finite(logits, fn, "logits")
     labels = check_labels(labels, fn, "labels", logits.shape[0], logits.shape[1])
     if logits.shape[0] == 0:
         raise ValueError(f"{fn}: logits must hold at least one example, got shape {logits.shape}")

@@ -1,6 +1,7 @@
 """The two networks the book and the training benchmark compare on the 8x8 digits."""
 import numpy as np
 
+from ._validate import as_generator, check_float_dtype
 from .data import load_digits
 from .layers import Conv2D, Dense, Flatten, MaxPool2D, ReLU, Sequential
 from .optim import Adam
@@ -19,13 +20,13 @@ def lenet_digits(rng=None, dtype=np.float32, channels=(32, 64), hidden=64):
     ----------
     rng : np.random.Generator or None
         Initial weights (default: np.random.default_rng(0)).
-    dtype : numpy float dtype
+    dtype : np.float32 (default) or np.float64
     channels : (K1, K2)
         Filters of the two convolution layers.
     hidden : int
         Units of the hidden dense layer.
     """
-    rng = np.random.default_rng(0) if rng is None else rng
+    rng, dtype = as_generator(rng, "lenet_digits"), check_float_dtype(dtype, "lenet_digits")
     k1, k2 = channels
     return Sequential(
         Conv2D(1, k1, 3, padding=1, rng=rng, dtype=dtype), ReLU(), MaxPool2D(2),
@@ -40,11 +41,12 @@ def mlp_digits(rng=None, dtype=np.float32, hidden=(128,)):
     Parameters
     ----------
     rng : np.random.Generator or None
-    dtype : numpy float dtype
+        Initial weights (default: np.random.default_rng(0), so two calls give the same weights).
+    dtype : np.float32 (default) or np.float64
     hidden : tuple of int
         Units of each hidden layer.
     """
-    rng = np.random.default_rng(0) if rng is None else rng
+    rng, dtype = as_generator(rng, "mlp_digits"), check_float_dtype(dtype, "mlp_digits")
     layers, n_in = [Flatten()], 64
     for n in hidden:
         layers += [Dense(n_in, n, rng=rng, dtype=dtype), ReLU()]

@@ -72,7 +72,8 @@ class Adam(_Optimizer):
         self.lr = check_number(lr, "Adam", "lr", 0)
         if not isinstance(betas, (tuple, list)) or len(betas) != 2:
             raise ValueError(f"Adam: betas must be a pair (beta1, beta2), got {betas!r}")
-        self.betas = tuple(check_number(b, "Adam", "betas[i]", 0, 1, low_ok=True) for b in betas)
+        self.betas = tuple(check_number(b, "Adam", f"betas[{i}]", 0, 1, low_ok=True)
+                           for i, b in enumerate(betas))
         self.eps = check_number(eps, "Adam", "eps", 0)
         self.t = 0
         self.m = [np.zeros_like(p.value) for p in self.params]

@@ -149,9 +149,23 @@ def max_pool2d_backward(dout, x, size=2, stride=None, argmax=None):
     if argmax is None:
         argmax = max_pool2d_with_indices(x, (fh, fw), stride)[1]
     else:
-        check_array(argmax, func, "argmax", ndim=4, layout="(N, C, H_out, W_out)")
-        check_same_shape(argmax, dout.shape, func, "argmax", "the shape of the pooled output")
+        _check_argmax(func, argmax, dout, x.shape)
     return _dx_at(argmax, dout, x.shape, float_dtype(dout, x), overlap=stride[0] < fh or stride[1] < fw)
+
+
+def _check_argmax(func, argmax, dout, shape):
+    """argmax: integer flat indices into x, the one of window (n, c, i, j) inside the plane x[n, c]."""
+    check_array(argmax, func, "argmax", ndim=4, layout="(N, C, H_out, W_out)")
+    check_same_shape(argmax, dout.shape, func, "argmax", "the shape of the pooled output")
+    if argmax.dtype.kind not in "iu":
+        raise TypeError(f"{func}: argmax must hold integer indices (as max_pool2d_with_indices returns), "
+                        f"got dtype {argmax.dtype}")
+    N, C, H, W = shape
+    plane = np.arange(N * C).reshape(N, C, 1, 1) * (H * W)       # flat index of x[n, c, 0, 0]
+    if np.any((argmax < plane) | (argmax >= plane + H * W)):
+        raise ValueError(f"{func}: argmax must hold flat indices into x (x.ravel()[argmax]), each "
+                         f"argmax[n, c] in [(n*C + c)*H*W, (n*C + c + 1)*H*W), got values from "
+                         f"{argmax.min()} to {argmax.max()} for x.shape={shape}")
 
 
 def _dx_at(argmax, dout, shape, dtype, overlap):

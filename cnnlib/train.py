@@ -4,9 +4,9 @@ import time
 
 import numpy as np
 
-from ._validate import as_float, check_int, check_labels
+from ._validate import as_float, as_generator, check_finite, check_int, check_labels
 from .losses import cross_entropy, cross_entropy_backward
-from .optim import Adam
+from .optim import Adam, _Optimizer
 
 __all__ = ["fit", "predict", "accuracy"]
 
@@ -31,21 +31,53 @@ def _model_dtype(model):
     return params[0].value.dtype if params else np.dtype(np.float32)
 
 
-def _check_x(where, x):
-    """x as a numeric array (N, ...) with N >= 1 (integers and bools become float64)."""
-    x = as_float(x, where, "x")
+def _check_x(where, x, name="x"):
+    """x as a finite numeric array (N, ...) with N >= 1 (integers and bools become float64)."""
+    x = as_float(x, where, name)
     if x.ndim < 2 or x.shape[0] == 0:
-        raise ValueError(f"{where}: x must be a non-empty array (N, ...), got shape {x.shape}")
-    return x
+        raise ValueError(f"{where}: {name} must be a non-empty array (N, ...), got shape {x.shape}")
+    return check_finite(x, where, name)
 
 
-def _check_xy(where, x, y):
-    """x (N, ...) array and y (N,) integer labels."""
-    x = _check_x(where, x)
-    return x, check_labels(y, where, "y", x.shape[0])
+def _check_xy(where, x, y, num_classes=None, names=("x", "y")):
+    """x (N, ...) array and y (N,) integer labels in [0, num_classes) (>= 0 if None)."""
+    x = _check_x(where, x, names[0])
+    y = check_labels(y, where, names[1], x.shape[0], num_classes)
+    if num_classes is None and y.min() < 0:
+        raise ValueError(f"{where}: {names[1]} must hold class labels >= 0, got {y.min()}")
+    return x, y
 
 
-def _train_epoch(model, optimizer, x, y, batch_size, rng):
+def _num_classes(model):
+    """M, the number of logits, when the model ends with a Dense layer; else None."""
+    last = model.layers[-1] if getattr(model, "layers", None) else model
+    return getattr(last, "n_out", None)
+
+
+def _check_model(model, optimizer):
+    """The model's parameters and the optimizer (default Adam) that updates them."""
+    if not all(callable(getattr(model, a, None)) for a in ("forward", "backward", "parameters")):
+        raise TypeError(f"fit: model must be a Layer such as a Sequential (with forward, backward and "
+                        f"parameters), got {type(model).__name__}")
+    params = list(model.parameters())
+    if not params:
+        raise ValueError(f"fit: model has no parameters to train ({model!r})")
+    if optimizer is None:
+        return Adam(params)
+    if isinstance(optimizer, type) and issubclass(optimizer, _Optimizer):
+        raise TypeError(f"fit: optimizer must be an optimizer object, e.g. "
+                        f"{optimizer.__name__}(model.parameters()), got the class {optimizer.__name__}")
+    if not isinstance(optimizer, _Optimizer):
+        raise TypeError(f"fit: optimizer must be an optimizer such as Adam(model.parameters()) or None, "
+                        f"got {type(optimizer).__name__}")
+    ours = {id(p) for p in params}
+    if not all(id(p) in ours for p in optimizer.params):
+        raise ValueError("fit: optimizer updates parameters that are not the model's (made for another "
+                         "model?); pass optimizer=Adam(model.parameters()) for this model")
+    return optimizer
+
+
+def _train_epoch(model, optimizer, x, y, batch_size, rng, epoch=1):
     """One pass over shuffled minibatches; returns (mean loss, training accuracy)."""
     order = rng.permutation(len(x))
     total_loss, correct = 0.0, 0
@@ -54,6 +86,10 @@ def _train_epoch(model, optimizer, x, y, batch_size, rng):
         xb, yb = x[idx], y[idx]
         optimizer.zero_grad()
         logits = model.forward(xb)
+        if not np.isfinite(logits).all():
+            raise FloatingPointError(f"fit: the model's logits became NaN or inf in epoch {epoch} "
+                                     f"(batch {start // batch_size + 1}), so the loss is not finite; "
+                                     f"learning rate too large?")
         total_loss += cross_entropy(logits, yb) * len(idx)
         correct += int(np.sum(np.argmax(logits, axis=1) == yb))
         model.backward(cross_entropy_backward(logits, yb))
@@ -79,6 +115,14 @@ def fit(model, x, y, *, epochs=5, batch_size=32, optimizer=None, x_val=None, y_v
     progress : bool
         Print one plain-text line per epoch.
 
+    Raises
+    ------
+    TypeError, ValueError
+        For a bad argument, NaN or inf in x, labels outside [0, M), or an optimizer made for
+        the parameters of another model.
+    FloatingPointError
+        When the model's logits become NaN or inf during training (learning rate too large?).
+
     Returns
     -------
     history : dict of lists, one entry per epoch
@@ -86,29 +130,31 @@ def fit(model, x, y, *, epochs=5, batch_size=32, optimizer=None, x_val=None, y_v
         trained), "val_acc" (only when validation data is given), "seconds" (wall time of
         the epoch, validation included).
     """
-    x, y = _check_xy("fit", x, y)
+    optimizer = _check_model(model, optimizer)
+    x, y = _check_xy("fit", x, y, _num_classes(model))
     check_int(epochs, "fit", "epochs", 1)
     check_int(batch_size, "fit", "batch_size", 1)
     if (x_val is None) != (y_val is None):
         raise ValueError("fit: give both x_val and y_val, or neither")
+    if x_val is not None:
+        x_val, y_val = _check_xy("fit", x_val, y_val, _num_classes(model), names=("x_val", "y_val"))
     x = x.astype(_model_dtype(model), copy=False)
-    optimizer = Adam(model.parameters()) if optimizer is None else optimizer
-    rng = np.random.default_rng(0) if rng is None else rng
+    rng = as_generator(rng, "fit")
     history = {"loss": [], "train_acc": []} | ({"val_acc": []} if x_val is not None else {})
     history["seconds"] = []
     with _one_blas_thread():
         for epoch in range(1, epochs + 1):
-            _run_epoch(model, optimizer, (x, y, x_val, y_val), batch_size, rng, history)
+            _run_epoch(model, optimizer, (x, y, x_val, y_val), batch_size, rng, history, epoch)
             if progress:
                 print(_progress_line(history, epoch, epochs), flush=True)
     return history
 
 
-def _run_epoch(model, optimizer, data, batch_size, rng, history):
+def _run_epoch(model, optimizer, data, batch_size, rng, history, epoch):
     """Train one epoch and append its loss, accuracies and seconds to history."""
     x, y, x_val, y_val = data
     start = time.perf_counter()
-    loss, train_acc = _train_epoch(model, optimizer, x, y, batch_size, rng)
+    loss, train_acc = _train_epoch(model, optimizer, x, y, batch_size, rng, epoch)
     history["loss"].append(loss)
     history["train_acc"].append(train_acc)
     if x_val is not None:
@@ -140,10 +186,16 @@ def predict(model, x, batch_size=256):
     """
     x = _check_x("predict", x)
     check_int(batch_size, "predict", "batch_size", 1)
+    return _predict(model, x, batch_size)[0]
+
+
+def _predict(model, x, batch_size):
+    """(predicted labels (N,) int64, M the number of logits) for a checked x."""
     x = x.astype(_model_dtype(model), copy=False)
     with _one_blas_thread():
-        out = [np.argmax(model.forward(x[i:i + batch_size]), axis=1) for i in range(0, len(x), batch_size)]
-    return np.concatenate(out).astype(np.int64)
+        logits = [model.forward(x[i:i + batch_size]) for i in range(0, len(x), batch_size)]
+    labels = np.concatenate([np.argmax(z, axis=1) for z in logits]).astype(np.int64)
+    return labels, logits[0].shape[1]
 
 
 def accuracy(model, x, y):
@@ -155,5 +207,7 @@ def accuracy(model, x, y):
     x : ndarray (N, ...)
     y : ndarray of int (N,)
     """
-    x, y = _check_xy("accuracy", x, y)
-    return float(np.mean(predict(model, x) == y))
+    x = _check_x("accuracy", x)
+    labels, num_classes = _predict(model, x, 256)
+    y = check_labels(y, "accuracy", "y", x.shape[0], num_classes)
+    return float(np.mean(labels == y))

@@ -59,3 +59,21 @@ def test_softmax_rejects_bad_axis_and_scalar():
         softmax(np.zeros((2, 3)), axis=2)
     with pytest.raises(ValueError, match="softmax: z must have at least one dimension"):
         softmax(1.0)
+
+
+@pytest.mark.parametrize("axis", [None, 1.0, (0, 1)])
+def test_softmax_axis_must_be_one_int(axis):
+    with pytest.raises(TypeError, match=r"^softmax: axis must be an int >= -2, got "):
+        softmax(np.zeros((2, 3)), axis=axis)
+
+
+def test_softmax_refuses_an_empty_axis():
+    with pytest.raises(ValueError, match=r"^softmax: z has no values along axis 0 to normalise \(shape \(0, 3\)\)$"):
+        softmax(np.zeros((0, 3)), axis=0)
+    assert softmax(np.zeros((0, 3)), axis=1).shape == (0, 3)
+
+
+def test_relu_keeps_a_0d_array_and_gives_floats_for_integers():
+    out = relu(np.array(-2))
+    assert isinstance(out, np.ndarray) and out.shape == () and out.dtype == np.float64 and out == 0
+    assert relu(np.array([True, False])).dtype == np.float64

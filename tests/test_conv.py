@@ -350,3 +350,26 @@ def test_forward_errors(func, args, kwargs, exc, pattern):
 def test_backward_errors(func, dout, x, w, kwargs, exc, pattern):
     with pytest.raises(exc, match=rf"^{func.__name__}: {pattern}"):
         func(dout, x, w, **kwargs)
+
+
+@pytest.mark.parametrize("fn", [conv2d, conv2d_naive, conv2d_im2col])
+def test_a_number_in_place_of_b_says_to_pass_stride_by_name(fn):
+    x, w = np.ones((1, 2, 5, 5)), np.ones((3, 2, 3, 3))
+    with pytest.raises(TypeError, match=rf"^{fn.__name__}: b must be a numpy array \(K,\) or None, got int 2 "
+                                        r"\(the 3rd argument is b; pass stride=... by name\)$"):
+        fn(x, w, 2)
+
+
+@pytest.mark.parametrize("fn", [conv2d_backward, conv2d_backward_naive, conv2d_backward_im2col])
+def test_conv2d_backward_given_b_says_it_takes_none(fn):
+    x, w = np.ones((1, 2, 5, 5)), np.ones((3, 2, 3, 3))
+    with pytest.raises(TypeError, match=rf"^{fn.__name__}: stride must be .*got an array of shape \(3,\) "
+                                        rf"\({fn.__name__} takes no b\)$"):
+        fn(np.ones((1, 3, 3, 3)), x, w, np.zeros(3))
+
+
+@pytest.mark.parametrize("x_shape, exc", [(5, TypeError), (None, TypeError), ((2.0, 3, 5, 6), TypeError),
+                                          ((2, 3, 4), ValueError), ((2, 3, -5, 6), ValueError)])
+def test_col2im_checks_x_shape(x_shape, exc):
+    with pytest.raises(exc, match=r"^col2im: x_shape must be a tuple of 4 ints .*\(N, C, H, W\), got"):
+        col2im(np.ones((2, 27, 12)), x_shape, 3, 3)

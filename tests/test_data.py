@@ -203,3 +203,38 @@ def test_make_objects_errors():
         make_objects(4, noise=-0.1)
     with pytest.raises(ValueError, match="draw_scene: no room for 40 parts"):
         draw_scene([(0, 7, 0)] * 40, size=28)
+
+
+@pytest.mark.parametrize("seed, came", [("a", "str 'a'"), (1.5, "float 1.5"), (None, "NoneType None")])
+def test_load_digits_checks_the_seed(seed, came):
+    with pytest.raises(TypeError, match=rf"^load_digits: seed must be an int >= 0, got {came}$"):
+        load_digits(seed=seed)
+
+
+@pytest.mark.parametrize("make", [make_shapes, make_objects, make_parts])
+def test_generators_name_a_bad_rng_and_nan_noise(make):
+    with pytest.raises(TypeError, match=rf"^{make.__name__}: rng must be a numpy Generator"):
+        make(4, rng=0)
+    with pytest.raises(ValueError, match=rf"^{make.__name__}: noise must be a float >= 0, got nan$"):
+        make(4, noise=float("nan"))
+
+
+@pytest.mark.parametrize("kwargs, exc, pattern", [
+    (dict(positions=[(25, 25)]), ValueError, r"positions\[0\] must be \(top, left\) with 0 <= top, left "
+                                             r"<= size - arm = 23, .*got \(25, 25\)"),
+    (dict(positions=[(-2, 0)]), ValueError, r"positions\[0\] must be \(top, left\)"),
+    (dict(positions=[]), ValueError, r"positions must hold one \(top, left\) per part \(1\), got \[\]"),
+    (dict(size=4), ValueError, r"parts\[0\] has arm=5, larger than the image \(size=4\)"),
+    (dict(noise=-1), ValueError, r"noise must be a float >= 0, got -1"),
+    (dict(rng=3), TypeError, r"rng must be a numpy Generator"),
+])
+def test_draw_scene_checks_its_arguments(kwargs, exc, pattern):
+    with pytest.raises(exc, match=rf"^draw_scene: {pattern}"):
+        draw_scene([(0, 5, 0)], **kwargs)
+
+
+def test_draw_scene_checks_each_part():
+    with pytest.raises(TypeError, match=r"^draw_scene: parts\[0\] must be a \(part, arm, rotation\) triple, got 5$"):
+        draw_scene([5])
+    with pytest.raises(ValueError, match=r"^draw_scene: parts\[0\] = \(0, 4, 0\): arm must be an odd int >= 3, got 4$"):
+        draw_scene([(0, 4, 0)])

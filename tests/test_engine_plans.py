@@ -482,3 +482,9 @@ def test_environment_variable_with_an_unknown_path_is_a_clear_error(monkeypatch)
     monkeypatch.setenv("CNNLIB_CONV_PATH", "fastest")
     with pytest.raises(ValueError, match=r"CNNLIB_CONV_PATH must be one of plans, textbook.*'fastest'"):
         engine._forced_path()
+
+
+def test_strips_plan_refuses_a_stride_other_than_1_in_height():
+    g = Geometry((2, 3, 9, 9), (3, 3), (2, 1), (0, 0), (4, 7))
+    with pytest.raises(ValueError, match=r"^StripsPlan: needs stride 1 in height, got stride \(2, 1\)$"):
+        StripsPlan(g, 4, np.float32)

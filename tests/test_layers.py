@@ -216,3 +216,36 @@ def test_layers_without_rng_get_independent_weights_and_a_generator_decides():
     np.testing.assert_array_equal(*same)
     with pytest.raises(TypeError, match=r"^Dense: rng must be a numpy Generator"):
         Dense(2, 2, rng=0)
+
+
+@pytest.mark.parametrize("make", [Conv2D, Dense])
+@pytest.mark.parametrize("dtype, came", [(np.int32, "int32"), (np.float16, "float16"), ("bogus", "'bogus'")])
+def test_layers_accept_only_float32_or_float64_weights(make, dtype, came):
+    args = (3, 4, 3) if make is Conv2D else (3, 4)
+    with pytest.raises(TypeError, match=rf"^{make.__name__}: dtype must be np.float32 or np.float64, got {came}$"):
+        make(*args, dtype=dtype)
+    assert make(*args, dtype="float64").w.value.dtype == np.float64
+
+
+def test_dense_hints_a_flatten_only_when_x_is_not_2d_and_sequential_names_the_layer():
+    x = np.ones((2, 3, 8, 8), np.float32)
+    with pytest.raises(ValueError, match=r"^Dense.forward: x must be a 2-D array \(N, n_in\), got a 4-D array "
+                                         r".*; add a Flatten before it\? \[in Sequential layer 1 \(Dense\)\]$"):
+        Sequential(Conv2D(3, 4, 3), Dense(100, 10)).forward(x)
+    with pytest.raises(ValueError, match=r"^Dense.forward: x has D=144 features but the layer expects n_in=100 "
+                                         r"\(x.shape=\(2, 144\)\) \[in Sequential layer 2 \(Dense\)\]$"):
+        Sequential(Conv2D(3, 4, 3), Flatten(), Dense(100, 10)).forward(x)
+
+
+def test_flatten_backward_checks_the_shape_of_dout():
+    layer = Flatten()
+    layer.forward(np.ones((4, 3, 8, 8)))
+    with pytest.raises(ValueError, match=r"^Flatten.backward: dout must have shape \(4, 192\) .*got \(4, 191\)$"):
+        layer.backward(np.ones((4, 191)))
+    assert layer.backward(np.ones((4, 192))).shape == (4, 3, 8, 8)
+
+
+@pytest.mark.parametrize("shape, exc", [(8, TypeError), ((2, 3, 8, 8), ValueError), ((3, 8.0, 8), TypeError)])
+def test_summary_wants_the_shape_of_one_example(shape, exc):
+    with pytest.raises(exc, match=r"^Sequential.summary: input_shape is one example \(C, H, W\), without N"):
+        Sequential(Conv2D(3, 4, 3)).summary(shape)

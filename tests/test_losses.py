@@ -49,3 +49,12 @@ def test_cross_entropy_errors(fn):
         fn(np.zeros((2, 3)), np.array([0, 1, 2]))
     with pytest.raises(ValueError, match=rf"{name}: labels must lie in \[0, 3\)"):
         fn(np.zeros((2, 3)), np.array([0, 3]))
+
+
+@pytest.mark.parametrize("fn", [cross_entropy, cross_entropy_backward])
+@pytest.mark.parametrize("value, what", [(np.inf, "inf"), (np.nan, "NaN")])
+def test_cross_entropy_refuses_non_finite_logits(fn, value, what):
+    logits = np.zeros((2, 3))
+    logits[1, 2] = value
+    with pytest.raises(ValueError, match=rf"^{fn.__name__}: logits must be finite, got {what} \(in 1 of 6 values\)$"):
+        fn(logits, np.array([0, 1]))

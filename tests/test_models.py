@@ -1,5 +1,6 @@
 """Tests for cnnlib.models: the digits CNN and MLP and the shared training recipe."""
 import numpy as np
+import pytest
 
 from cnnlib import conv_param_count, dense_param_count, models
 
@@ -38,3 +39,17 @@ def test_train_digits_returns_history_and_accuracy():
     assert len(history["loss"]) == 2 and len(history["val_acc"]) == 2
     assert acc == history["val_acc"][-1]
     assert acc > 0.7
+
+
+@pytest.mark.parametrize("make", [models.lenet_digits, models.mlp_digits])
+def test_models_refuse_other_dtypes_and_rngs(make):
+    name = make.__name__
+    with pytest.raises(TypeError, match=rf"^{name}: dtype must be np.float32 or np.float64, got int64$"):
+        make(dtype=np.int64)
+    with pytest.raises(TypeError, match=rf"^{name}: rng must be a numpy Generator"):
+        make(rng=0)
+
+
+def test_mlp_digits_without_rng_gives_the_same_weights_each_call():
+    a, b = models.mlp_digits(), models.mlp_digits()
+    assert all(np.array_equal(p.value, q.value) for p, q in zip(a.parameters(), b.parameters()))

@@ -87,3 +87,16 @@ def test_optimiser_errors():
         SGD([param([1.0], [1.0])], momentum=1.0)
     with pytest.raises(ValueError, match="Adam: betas must be a pair"):
         Adam([param([1.0], [1.0])], betas=0.9)
+
+
+@pytest.mark.parametrize("betas, which", [((1.0, 0.999), 0), ((0.9, 1.0), 1)])
+def test_adam_names_the_beta_out_of_range(betas, which):
+    with pytest.raises(ValueError, match=rf"^Adam: betas\[{which}\] must be a number >= 0 and < 1, got 1.0$"):
+        Adam(Dense(2, 2).parameters(), betas=betas)
+
+
+@pytest.mark.parametrize("lr, came", [("0.1", "str '0.1'"), (None, "NoneType None"), (True, "bool True")])
+def test_a_learning_rate_of_the_wrong_type_is_a_type_error(lr, came):
+    for opt in (SGD, Adam):
+        with pytest.raises(TypeError, match=rf"^{opt.__name__}: lr must be a number > 0, got {came}$"):
+            opt(Dense(2, 2).parameters(), lr=lr)

@@ -225,3 +225,19 @@ def test_backward_refuses_indices_of_the_wrong_shape():
     x = np.zeros((1, 1, 4, 4))
     with pytest.raises(ValueError, match=r"^max_pool2d_backward: argmax must have shape \(1, 1, 2, 2\)"):
         max_pool2d_backward(np.ones((1, 1, 2, 2)), x, argmax=np.zeros((1, 1, 3, 3), np.intp))
+
+
+def test_max_pool2d_backward_checks_argmax_dtype_and_range():
+    x = np.random.default_rng(0).standard_normal((2, 3, 4, 4))
+    dout = np.ones((2, 3, 2, 2))
+    _, argmax = cnnlib.max_pool2d_with_indices(x)
+    with pytest.raises(TypeError, match=r"^max_pool2d_backward: argmax must hold integer indices .*got dtype float64$"):
+        max_pool2d_backward(dout, x, argmax=argmax.astype(float))
+    for bad in (argmax - 1000, argmax + 1000, argmax + 16):      # wraps, falls off, lands in the next plane
+        with pytest.raises(ValueError, match=r"^max_pool2d_backward: argmax must hold flat indices into x "
+                                             r".*for x.shape=\(2, 3, 4, 4\)$"):
+            max_pool2d_backward(dout, x, argmax=bad)
+    bad = argmax.copy()
+    bad[0, 0, 0, 0] = -1                                         # one index wrapping to the last pixel
+    with pytest.raises(ValueError, match=r"got values from -1 to"):
+        max_pool2d_backward(dout, x, argmax=bad)

@@ -123,3 +123,84 @@ def test_fit_and_predict_choose_one_blas_thread_and_restore_the_default():
     assert [lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"] == before
     with pytest.raises(TypeError, match="blas_threads"):
         fit(model, x[:10], y[:10], blas_threads=1)      # no thread settings in the teaching API
+
+
+def _digits(n=20):
+    x, y, _, _ = load_digits()
+    return x[:n], y[:n]
+
+
+def _mlp(seed=0):
+    return Sequential(Flatten(), Dense(64, 10, rng=np.random.default_rng(seed)))
+
+
+@pytest.mark.parametrize("model, pattern", [
+    (None, r"^fit: model must be a Layer such as a Sequential .*got NoneType$"),
+    (lambda z: z, r"^fit: model must be a Layer such as a Sequential .*got function$"),
+])
+def test_fit_names_a_model_that_is_not_a_layer(model, pattern):
+    x, y = _digits()
+    with pytest.raises(TypeError, match=pattern):
+        fit(model, x, y, progress=False)
+
+
+def test_fit_says_when_the_model_has_no_parameters():
+    x, y = _digits()
+    with pytest.raises(ValueError, match=r"^fit: model has no parameters to train"):
+        fit(Sequential(Flatten()), x, y, progress=False)
+
+
+@pytest.mark.parametrize("optimizer, exc, pattern", [
+    (SGD, TypeError, r"^fit: optimizer must be an optimizer object, e.g. SGD\(model.parameters\(\)\), got the class SGD$"),
+    ("adam", TypeError, r"^fit: optimizer must be an optimizer such as Adam\(model.parameters\(\)\) or None, got str$"),
+    (Adam(_mlp(1).parameters()), ValueError, r"^fit: optimizer updates parameters that are not the model's"),
+])
+def test_fit_checks_the_optimizer(optimizer, exc, pattern):
+    x, y = _digits()
+    with pytest.raises(exc, match=pattern):
+        fit(_mlp(), x, y, optimizer=optimizer, progress=False)
+
+
+def test_fit_accepts_an_optimizer_on_part_of_the_model():
+    x, y = _digits()
+    model = _mlp()
+    before = model[1].w.value.copy()
+    fit(model, x, y, optimizer=SGD([model[1].b], lr=0.1), epochs=1, progress=False)
+    np.testing.assert_array_equal(model[1].w.value, before)
+
+
+def test_fit_checks_labels_and_validation_data_before_training():
+    x, y = _digits()
+    with pytest.raises(ValueError, match=r"^fit: y must lie in \[0, 10\) for M=10 classes, got values from 5 to 14$"):
+        fit(_mlp(), x, y + 5, progress=False)
+    with pytest.raises(ValueError, match=r"^fit: y must hold class labels >= 0, got -1$"):
+        fit(Sequential(Flatten(), Dense(64, 10), ReLU()), x, y - 1, progress=False)
+    with pytest.raises(ValueError, match=r"^fit: y_val must have shape \(N,\) = \(20,\), got \(5,\)$"):
+        fit(_mlp(), x, y, x_val=x, y_val=y[:5], progress=False)
+    with pytest.raises(TypeError, match=r"^fit: rng must be a numpy Generator"):
+        fit(_mlp(), x, y, rng=0, progress=False)
+
+
+@pytest.mark.parametrize("where", ["x", "x_val"])
+def test_fit_refuses_nan_in_x(where):
+    x, y = _digits()
+    bad = x.copy()
+    bad[3, 0, 2, 2] = np.nan
+    data = {"x": bad, "x_val": x} if where == "x" else {"x": x, "x_val": bad}
+    with pytest.raises(ValueError, match=rf"^fit: {where} must be finite, got NaN \(in 1 of 1280 values\)$"):
+        fit(_mlp(), data["x"], y, x_val=data["x_val"], y_val=y, progress=False)
+
+
+def test_fit_stops_when_the_logits_blow_up():
+    x, y = _digits(64)
+    model = Sequential(Flatten(), Dense(64, 32, rng=np.random.default_rng(0)), ReLU(), Dense(32, 10))
+    with np.errstate(all="ignore"), pytest.raises(
+            FloatingPointError, match=r"^fit: the model's logits became NaN or inf in epoch 1 \(batch \d+\).*"
+                                      r"learning rate too large\?$"):
+        fit(model, x, y, optimizer=SGD(model.parameters(), lr=1e20), batch_size=8, progress=False)
+
+
+def test_accuracy_refuses_labels_out_of_range():
+    x, y = _digits()
+    with pytest.raises(ValueError, match=r"^accuracy: y must lie in \[0, 10\) for M=10 classes, got values from 100"):
+        accuracy(_mlp(), x, y + 100)

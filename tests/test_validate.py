@@ -87,3 +87,27 @@ def test_check_same_shape():
 def test_float_dtype(dtypes, expected):
     arrays = [np.zeros(1, d) for d in dtypes] + [None]
     assert float_dtype(*arrays) == np.dtype(expected)
+
+
+def test_check_number_type_and_value_errors():
+    from cnnlib._validate import check_number
+    assert check_number(np.float32(0.5), "f", "lr", 0) == 0.5
+    with pytest.raises(TypeError, match=r"^f: lr must be a number > 0, got NoneType None$"):
+        check_number(None, "f", "lr", 0)
+    with pytest.raises(ValueError, match=r"^f: lr must be a number > 0, got nan$"):
+        check_number(float("nan"), "f", "lr", 0)
+
+
+def test_check_float_dtype_finite_generator_and_shape():
+    from cnnlib._validate import as_generator, check_finite, check_float_dtype, check_shape
+    assert check_float_dtype("float32", "f") == np.float32
+    with pytest.raises(TypeError, match=r"^f: dtype must be np.float32 or np.float64, got int32$"):
+        check_float_dtype(np.int32, "f")
+    with pytest.raises(ValueError, match=r"^f: x must be finite, got inf \(in 1 of 2 values\); hint$"):
+        check_finite(np.array([1.0, np.inf]), "f", "x", "; hint")
+    assert isinstance(as_generator(None, "f"), np.random.Generator)
+    with pytest.raises(TypeError, match=r"^f: rng must be a numpy Generator .*got int$"):
+        as_generator(0, "f")
+    assert check_shape([2, np.int64(3)], "f", "s", "(N, C)") == (2, 3)
+    with pytest.raises(ValueError, match=r"^f: s must be a tuple of 2 ints >= 1 \(N, C\), got \(2, 0\)$"):
+        check_shape((2, 0), "f", "s", "(N, C)")

@@ -275,6 +275,8 @@ class StripsPlan(_Plan):
     """
 
     def __init__(self, g, K, dtype):
+        if g.sh != 1:       # the strips hold every input row: windows Fh entries apart need Sh = 1
+            raise ValueError(f"StripsPlan: needs stride 1 in height, got stride {(g.sh, g.sw)}")
         Hp, Wp, E = g.H + 2 * g.ph, g.W + 2 * g.pw, g.fw * g.C + 1
         per, it = g.Wo * Hp, np.dtype(dtype).itemsize
         super().__init__(g, K, dtype, per, per * E * it, inner=g.fh * E)
