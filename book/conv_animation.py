@@ -5,15 +5,20 @@ images in the HTML of ``FuncAnimation.to_jshtml`` (play, pause, step and a slide
 server, no kernel). The Font Awesome stylesheet that Matplotlib links from a CDN is removed:
 the book's theme ships the icons itself, and nothing visible needs the network. Frames are
 drawn no wider than the page's column, and their text is checked as the page shows it
-(``readable_text``).
+(``readable_text``). For screen readers the player is a named group, its slider is named
+"Frame", and every step says, in text, where the window is and which output it gives (the
+slider's value text and a polite live line; tests/test_book_browser.py checks it in Chromium).
 """
+import json
 import re
+
+import numpy as np
 
 from matplotlib.animation import FuncAnimation
 from matplotlib.figure import Figure
 
 from cnnlib._validate import check_int
-from figures import _conv_step_drawing, _step_arrays, step_figsize
+from figures import _conv_step_drawing, _fmt, _step_arrays, step_figsize
 from readable_text import warn_small_texts
 
 _CDN_LINK = re.compile(r"<link[^>]*font-awesome[^>]*>\s*", re.IGNORECASE)
@@ -98,6 +103,52 @@ def conv_animation(x, w, stride=1, padding=0, *, b=0.0, interval=1000, dpi=100,
     anim = FuncAnimation(fig, draw, frames=n_frames, interval=interval, repeat=False)
     html = _CDN_LINK.sub("", anim.to_jshtml(default_mode="once", embed_frames=True))
     if alt:
-        safe = alt.replace("&", "&amp;").replace('"', "&quot;").replace("<", "&lt;")
-        html = html.replace("<img id=", f'<img alt="{safe}" id=', 1)
+        html = html.replace("<img id=", f'<img alt="{_attr(alt)}" id=', 1)
+    html = _speak_frames(html, frame_texts(x.shape[-2:], kernel.shape, stride, padding, drawing.y_full),
+                         f"Convolution animation: {x.shape[-2]}×{x.shape[-1]} input, "
+                         f"{kernel.shape[0]}×{kernel.shape[1]} kernel, stride {stride}, padding {padding}")
     return ConvAnimation(html, n_frames, drawing.y_full.copy())
+
+
+def _attr(text):
+    """`text` safe inside a double-quoted HTML attribute."""
+    return text.replace("&", "&amp;").replace('"', "&quot;").replace("<", "&lt;")
+
+
+def frame_texts(x_shape, w_shape, stride, padding, y):
+    """One sentence per frame: where the window is in the padded input and the output it gives.
+
+    x_shape (H, W), w_shape (Fh, Fw), y (H_out, W_out), the full output.
+    """
+    (h_out, w_out), (fh, fw) = y.shape, w_shape
+    integral = bool(np.all(np.round(y) == y))
+    texts = []
+    for k in range(h_out * w_out):
+        i, j = divmod(k, w_out)
+        r, c = stride * i, stride * j
+        texts.append(f"Frame {k + 1} of {h_out * w_out}: the window covers rows {r} to {r + fh - 1} "
+                     f"and columns {c} to {c + fw - 1} of the {'padded ' if padding else ''}input; "
+                     f"output y[{i}, {j}] = {_fmt(y[i, j], integral)}.")
+    return texts
+
+
+def _speak_frames(html, texts, label):
+    """Wrap the player in a named group; name its slider; say each frame's text as it shows."""
+    key = re.search(r'id="_anim_img(\w+)"', html).group(1)
+    html = html.replace(f'<input id="_anim_slider{key}"', f'<input aria-label="Frame" id="_anim_slider{key}"', 1)
+    script = ("<script>(function () {\n"
+              f"  var texts = {json.dumps(texts)};\n"
+              f'  var img = document.getElementById("_anim_img{key}");\n'
+              f'  var slider = document.getElementById("_anim_slider{key}");\n'
+              f'  var line = document.getElementById("_anim_text{key}");\n'
+              "  function say() {\n"
+              "    var text = texts[parseInt(slider.value, 10)] || \"\";\n"
+              '    slider.setAttribute("aria-valuetext", text);\n'
+              "    line.textContent = text;\n"
+              "  }\n"
+              '  new MutationObserver(say).observe(img, {attributes: true, attributeFilter: ["src"]});\n'
+              '  slider.addEventListener("input", say);\n'
+              "  say();\n"
+              "})();</script>")
+    return (f'<div role="group" aria-label="{_attr(label)}">{html}'
+            f'<p class="visually-hidden" aria-live="polite" id="_anim_text{key}"></p>{script}</div>')

@@ -16,6 +16,7 @@ against it, so the two cannot drift apart.
 import matplotlib
 import numpy as np
 from matplotlib.patches import Rectangle
+from matplotlib.patheffects import withStroke
 
 import cnnlib
 from cnnlib._validate import as_float_array, check_int
@@ -56,9 +57,14 @@ def _annotate(ax, values, rgba=None, x0=0, y0=0, fontsize=9, color=None):
 
 
 def _ink(rgba):
-    """Black text on a light cell (its RGBA colour), white on a dark one."""
-    red, green, blue = rgba[:3]
-    return "black" if 0.299 * red + 0.587 * green + 0.114 * blue > 0.5 else "white"
+    """Black or white text, whichever contrasts more with the cell (its RGBA colour).
+
+    WCAG's relative luminance L: black text has contrast (L + 0.05) / 0.05, white 1.05 / (L + 0.05);
+    they are equal at L = 0.179, a grey of about 0.46 (so a 0.5 grey gets black: 5.3:1, not 4:1).
+    """
+    linear = [c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4 for c in rgba[:3]]
+    luminance = 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
+    return "black" if luminance > (1.05 * 0.05) ** 0.5 - 0.05 else "white"
 
 
 def _cell_grid(ax, h, w, color="0.75"):
@@ -379,8 +385,10 @@ class ConvStepDrawing:
 
     @staticmethod
     def _outline(ax, x0, y0, width, height):
-        return ax.add_patch(Rectangle((x0, y0), width, height, fill=False,
-                                      edgecolor=HIGHLIGHT, linewidth=3.5, clip_on=False))
+        # a black edge under the orange: orange alone is 1.2-2.3:1 on the light cells
+        return ax.add_patch(Rectangle((x0, y0), width, height, fill=False, edgecolor=HIGHLIGHT,
+                                      linewidth=3.5, clip_on=False,
+                                      path_effects=[withStroke(linewidth=6, foreground="black")]))
 
     @staticmethod
     def _panel(ax, values, value_range, title, annotate, fontsize):

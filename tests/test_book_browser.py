@@ -389,3 +389,66 @@ def test_shrunk_figures_open_at_full_size(site, browser):
         assert page.evaluate("document.images[0].naturalWidth") == shrunk[0]["natural"]
     finally:
         page.close()
+
+
+def test_the_player_speaks_each_frame(site, browser):
+    """A screen reader hears where the window is and the output, frame by frame (an
+    accessibility pass: the slider had no name and stepping said nothing)."""
+    page, _ = open_page(browser, page_url(site, "book/04_convolution"))
+    try:
+        player = page.locator("div[role=group]:has(div.animation)").first
+        assert (player.get_attribute("aria-label") or "").startswith("Convolution animation: ")
+        slider = player.locator("input.anim-slider")
+        assert slider.get_attribute("aria-label") == "Frame"
+        page.wait_for_function("(s) => (s.getAttribute('aria-valuetext') || '').startsWith('Frame 1 ')",
+                               arg=slider.element_handle())
+        player.locator('button[title="Next frame"]').click()
+        text = slider.get_attribute("aria-valuetext")
+        assert re.fullmatch(r"Frame 2 of \d+: the window covers rows \d+ to \d+ and columns \d+ to "
+                            r"\d+ of the (padded )?input; output y\[0, 1\] = -?[\d.]+\.", text), text
+        assert player.locator("[aria-live=polite]").text_content() == text
+    finally:
+        page.close()
+
+
+def test_toggles_formulas_and_buttons_for_keyboards_and_screen_readers(site, browser):
+    """book/_assets/a11y.js and book.css: toggles are named as they read; formulas are not tab
+    stops; the header's buttons show keyboard focus."""
+    page, _ = open_page(browser, page_url(site, "book/05b_matrix_product"))
+    try:
+        wait_for_mathjax(page)
+        page.wait_for_load_state("load")
+        names = page.evaluate("""() => ({
+            summaries: Array.from(document.querySelectorAll('article summary'))
+                .map(s => s.getAttribute('aria-label')),
+            buttons: Array.from(document.querySelectorAll('article button.toggle-button'))
+                .map(b => b.getAttribute('aria-label')),
+            tabbable_math: document.querySelectorAll('mjx-container[tabindex="0"]').length})""")
+        assert names["summaries"] and all(n is None for n in names["summaries"]), names
+        assert names["buttons"] and all(n.startswith("Show or hide: ") and len(n) > 14
+                                        for n in names["buttons"]), names
+        assert names["tabbable_math"] == 0, names
+        button = page.locator(".header-article-items .btn").first
+        button.focus()
+        page.keyboard.press("Shift+Tab")
+        page.keyboard.press("Tab")
+        outline = page.evaluate("() => getComputedStyle(document.activeElement).outlineStyle")
+        assert outline == "solid", outline
+    finally:
+        page.close()
+
+
+def test_dark_mode_leaves_figures_and_the_player_as_drawn(site, browser):
+    """The theme dims images in dark mode (black numbers on mid-grey fell to 3.7:1) and the
+    player's radio buttons turned dark on its light panel: neither any more."""
+    page, _ = open_page(browser, page_url(site, "book/04_convolution"))
+    try:
+        page.evaluate("() => document.documentElement.setAttribute('data-theme', 'dark')")
+        styles = page.evaluate("""() => ({
+            filters: Array.from(document.querySelectorAll('article figure img, article .cell_output img'))
+                .map(i => getComputedStyle(i).filter),
+            scheme: getComputedStyle(document.querySelector('.cell_output .animation')).colorScheme})""")
+        assert styles["filters"] and set(styles["filters"]) == {"none"}, styles
+        assert styles["scheme"] == "light", styles
+    finally:
+        page.close()

@@ -14,7 +14,7 @@ import pytest  # noqa: E402
 
 import cnnlib  # noqa: E402
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "book"))   # as the chapters import it
-from conv_animation import ConvAnimation, conv_animation  # noqa: E402
+from conv_animation import ConvAnimation, conv_animation, frame_texts  # noqa: E402
 
 FRAME = re.compile(r'frames\[(\d+)\] = "data:image/png;base64,([^"]+)"')
 
@@ -51,6 +51,25 @@ def test_html_is_a_player_that_needs_no_network():
     assert 'title="Next frame"' in html and 'title="Play"' in html
     assert "http://" not in html and "https://" not in html     # no CDN stylesheet
     assert 'alt="A 2x2 kernel slides"' in html
+
+
+def test_screen_readers_get_a_named_player_and_each_frame_in_words():
+    """A named group, a slider named "Frame", and one sentence per frame with the window's rows and
+    columns and the output value (x = 0..15, 3 x 3 ones, S = 2, P = 1: y[0, 0] = 0+1+4+5)."""
+    anim = conv_animation(np.arange(16.0).reshape(4, 4), np.ones((3, 3)), stride=2, padding=1)
+    html = anim.html
+    assert html.startswith('<div role="group" aria-label="Convolution animation: 4×4 input, '
+                           '3×3 kernel, stride 2, padding 1">')
+    assert '<input aria-label="Frame" id="_anim_slider' in html and 'aria-live="polite"' in html
+    texts = frame_texts((4, 4), (3, 3), 2, 1, anim.output)
+    assert texts[0] == ("Frame 1 of 4: the window covers rows 0 to 2 and columns 0 to 2 of the "
+                        "padded input; output y[0, 0] = 10.")
+    assert texts[3].startswith("Frame 4 of 4: the window covers rows 2 to 4 and columns 2 to 4")
+    assert [float(s.rsplit("= ", 1)[1].rstrip(".")) for s in texts] == anim.output.ravel().tolist()
+    assert all(s in html for s in texts)
+    unpadded = frame_texts((3, 3), (2, 2), 1, 0, np.array([[1.5, 2.0], [0.25, -1.0]]))
+    assert unpadded[2] == ("Frame 3 of 4: the window covers rows 1 to 2 and columns 0 to 1 of the "
+                           "input; output y[1, 0] = 0.25.")
 
 
 def test_frames_are_small():

@@ -266,3 +266,32 @@ def test_same_layers_tells_architectures_apart_not_weights():
     assert not same_layers(no_padding, pipeline_cnn())          # same parameter shapes
     assert [p.value.shape for p in no_padding.parameters()] == \
         [p.value.shape for p in pipeline_cnn().parameters()]
+
+
+def _contrast(a, b):
+    """WCAG contrast ratio of two relative luminances."""
+    return (max(a, b) + 0.05) / (min(a, b) + 0.05)
+
+
+def _luminance(grey):
+    linear = grey / 12.92 if grey <= 0.04045 else ((grey + 0.055) / 1.055) ** 2.4
+    return linear
+
+
+@pytest.mark.parametrize("grey", np.linspace(0, 1, 41))
+def test_numbers_on_cells_get_the_ink_of_higher_contrast(grey):
+    """On a 0.5 grey white text was 3.95:1 (a reader's accessibility pass); the ink with the higher
+    contrast is always at least 4.5:1."""
+    from figures import _ink
+    ink = _ink((grey, grey, grey, 1.0))
+    black, white = _contrast(_luminance(grey), 0.0), _contrast(_luminance(grey), 1.0)
+    assert ink == ("black" if black > white else "white")
+    assert max(black, white) >= 4.5
+
+
+def test_the_orange_window_has_a_dark_edge():
+    """The orange outline alone is 1.2-2.3:1 on the light cells: a black stroke runs under it."""
+    fig = plot_conv_step(np.arange(16.0).reshape(4, 4), np.ones((2, 2)), 0, 0)[0].figure
+    outlines = [p for ax in fig.axes for p in ax.patches if not p.get_fill()]
+    assert outlines and all(p.get_path_effects() for p in outlines)
+    plt.close(fig)

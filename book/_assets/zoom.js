@@ -12,6 +12,10 @@
     link.title = "Open the figure at full size";
     img.replaceWith(link);
     link.appendChild(img);
+    var hint = document.createElement("span");        // the title is not read out: say it
+    hint.className = "visually-hidden";
+    hint.textContent = " (opens the figure at full size)";
+    link.appendChild(hint);
   }
   function scan() {
     document.querySelectorAll("article .cell_output img, article figure img").forEach(function (img) {
