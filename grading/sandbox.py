@@ -480,7 +480,6 @@ def _group_verdicts(g, frames, err, checks, all_cases, lim, names) -> dict[str, 
     notes += [f"results unreadable ({frames.broken})"] if frames.broken else []
     report = _report(err)
     notes += [f"more than {lim['files']} files written: the jail was stopped"] if report.get("files") else []
-    blocked_cells = _blocked(done)
     by_id, out = {c.grade_id: c for c in checks}, {}
     for i, c in enumerate(g["checks"]):
         check, flags, blocked = by_id[c["key"]], [], set()
@@ -494,10 +493,24 @@ def _group_verdicts(g, frames, err, checks, all_cases, lim, names) -> dict[str, 
                                       f"{check.shown}: its computing time was not counted")
             flags.append("timeout")
         # imports tried inside the function always count; those of the cells only explain a
-        # failure (a training cell may import cnnlib for another, allowed, check)
-        blocked |= set() if passed else blocked_cells
+        # failure, and only from the cells that could cause it (see _cells_blocked)
+        blocked |= set() if passed else _cells_blocked(check, g.get("cells") or [], cells)
         flags += ["import of reference blocked: " + ", ".join(sorted(blocked))] if blocked else []
         out[check.grade_id] = Verdict(passed, message, list(dict.fromkeys(flags)) + ([] if passed else notes))
+    return out
+
+
+def _cells_blocked(check, code, cells) -> set:
+    """The imports of the reference refused in the cells that define `check`'s target (the
+    target is missing when such a cell stopped at the import; `code`: the cells' sources,
+    `cells`: the runner's report of each). Another cell's say nothing about this check: 06's
+    training cell imports cnnlib for its own, allowed, check; a cell of imports alone is
+    flagged by the pre-flight check (grading/preflight.py), which reads every cell."""
+    from grading.preflight import defined_names
+    out = set()
+    for src, cell in zip(code, cells):
+        if isinstance(src, str) and {check.target, check.shown} & defined_names(src):
+            out |= _blocked(cell)
     return out
 
 

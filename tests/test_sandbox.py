@@ -445,6 +445,40 @@ def test_cnnlib_and_scipy_reference_blocked_unless_allowed(work):
     assert res["allowed_source"].passed, res["allowed_source"].message
 
 
+def test_a_cells_blocked_import_flags_only_the_checks_of_that_cell(work):
+    """06's given training cell imports cnnlib for its own, allowed, check (the import is refused
+    in the NumPy-only jail): a NumPy-only function that fails on its own (db as a mean) is not
+    flagged for it. The cell that defines a failing function still flags it; a cell of imports
+    alone flags nothing here (pre-flight reads every cell and flags it)."""
+    cells = ["""
+    import numpy as np
+    def backward(x):
+        return x.mean()      # wrong: the sum is asked
+    """, """
+    import cnnlib
+    def predict(x):
+        return "trained"
+    """, """
+    import cnnlib
+    def uses_it(x):
+        return x
+    """, """
+    from scipy.signal import correlate2d
+    """, """
+    def correlate(x):
+        return correlate2d(x, x)
+    """]
+    checks = [value_check("backward", 6.0, args=(np.arange(4.0),)),
+              value_check("predict", "trained", allow_cnnlib=True, args=(0,)),
+              value_check("uses_it", 1, args=(1,)), value_check("correlate", 1, args=(1,))]
+    res = run(cells, checks, work)
+    assert not res["test_backward"].passed and res["test_predict"].passed, res
+    assert res["test_backward"].flags == [], res["test_backward"].flags
+    assert "import of reference blocked: cnnlib" in res["test_uses_it"].flags, res["test_uses_it"].flags
+    assert not res["test_correlate"].passed and res["test_correlate"].flags == [], res["test_correlate"]
+
+
+
 def test_removing_the_import_blocker_does_not_reach_the_reference(work):
     cells = """
     import sys, importlib
