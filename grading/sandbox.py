@@ -491,7 +491,7 @@ def _group_verdicts(g, frames, err, checks, all_cases, lim, names) -> dict[str, 
             passed, message = False, (f"{check.shown}: right answers, but `{check.shown}` took longer than "
                                       f"{check.timeout:g} s of computing time" if used is not None else
                                       f"{check.shown}: its computing time was not counted")
-            flags.append("timeout")
+            flags += [] if check.timeout_is_verdict and used is not None else ["timeout"]
         # imports tried inside the function always count; those of the cells only explain a
         # failure, and only from the cells that could cause it (see _cells_blocked)
         blocked |= set() if passed else _cells_blocked(check, g.get("cells") or [], cells)
