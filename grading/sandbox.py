@@ -13,7 +13,7 @@ a new session, none of the grader's environment (tokens, database URLs, paths). 
 ``/usr``, a dozen of ``/etc``, the Python installation and the venv read-only (their
 ``etc/jupyter``, ``etc/nbgrader`` hidden); private size-limited ``/tmp``, ``/dev/shm`` and
 ``/submission``; its own ``/proc`` and minimal ``/dev``. ``cnnlib`` only for checks that allow
-it, else it is absent and ``scipy.signal``/``ndimage`` are empty. A seccomp filter refuses the
+it, else it is absent and so is ``scipy``. A seccomp filter refuses the
 system calls no exercise needs. Run as root, the jail runs as ``nobody`` (through a root-made
 bubblewrap view where root-only folders on the way to Python can be crossed, and ``setpriv``).
 Inside, before any student code: rlimits on memory, CPU seconds, processes (per jail), file
@@ -84,7 +84,7 @@ SECCOMP_REFUSED = """ptrace process_vm_readv process_vm_writev kexec_load kexec_
 class Verdict:
     """One check's decision: `message` is for the learner (no hidden inputs, no test source),
     `flags` for a person ("timeout", "idle", "crashed", "memory", "missing function conv2d",
-    "import of reference blocked: scipy.signal")."""
+    "import of reference blocked: scipy")."""
 
     passed: bool
     message: str
@@ -164,7 +164,7 @@ def _course_places() -> list[str]:
 @functools.lru_cache(maxsize=1)
 def _reference_dirs() -> tuple:
     """cnnlib's binds (for checks that allow it), the places hidden without it (cnnlib installed
-    in site-packages, scipy.signal, scipy.ndimage) and the config folders hidden always."""
+    in site-packages, scipy) and the config folders hidden always."""
     import importlib.util
     code = ("import importlib.util as u, json; s = u.find_spec('cnnlib'); "
             "print(json.dumps(list(s.submodule_search_locations or []) if s else []))")
@@ -176,8 +176,8 @@ def _reference_dirs() -> tuple:
         found = []
     spec, scipy = importlib.util.find_spec("cnnlib"), importlib.util.find_spec("scipy")
     found = [*list(spec.submodule_search_locations or [])[:1], *found] if spec else found
-    hide = [os.path.join(d, s) for d in (list(scipy.submodule_search_locations or [])[:1] if scipy else [])
-            for s in ("signal", "ndimage")] + found
+    hide = list(scipy.submodule_search_locations or [])[:1] if scipy else []
+    hide += found
     config = [os.path.join(d, s) for d in [*(s for s, _ in _python_binds()), "/usr", "/usr/local"]
               for s in ("etc/jupyter", "etc/nbgrader")]
     course = _course_places()

@@ -109,13 +109,16 @@ REACHES = {
     "import_module": ("import importlib\n    return importlib.import_module('cnnlib').conv2d(x, w)",
                       ("cnnlib", "cnnlib")),
     "import scipy.signal in the body": ("import scipy.signal\n    return scipy.signal.correlate(x, w)",
-                                        ("scipy.signal", "scipy.signal")),
-    "scipy.ndimage imported by another cell": ("return scipy.ndimage.correlate(x, w)", ("scipy.ndimage", "scipy")),
+                                        ("scipy", "scipy.signal")),
+    "scipy.ndimage imported by another cell": ("return scipy.ndimage.correlate(x, w)", ("scipy", "scipy")),
+    "scipy.fft (a product of spectra)": ("from scipy.fft import rfft2, irfft2\n    return irfft2(rfft2(x) * rfft2(w))",
+                                         ("scipy", "scipy.fft")),
     "a helper of the notebook that uses it": ("return helper(x, w)", ("cnnlib", "helper, which uses cnnlib.conv")),
 }
 NUMPY_ONLY = {
     "strings that name cnnlib": "note = 'like cnnlib.conv2d, with loops'\n    assert x.ndim == 4, 'cnnlib'\n    return x",
     "a variable called signal": "signal = np.asarray(x)\n    return signal * 2",
+    "numpy.fft, which is NumPy": "return np.fft.irfft2(np.fft.rfft2(x) * np.fft.rfft2(w, x.shape), x.shape)",
 }
 
 

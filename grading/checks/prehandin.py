@@ -48,7 +48,7 @@ EXPLAIN = "raised_message"
 MARKING_CELL_SECONDS, MARKING_CELLS_SECONDS = 60.0, 180.0
 #: what the marking jail refuses to import where a check does not allow cnnlib (its runner's
 #: BLOCKED; the kit does not ship it, a test holds them equal)
-BLOCKED_AT_MARKING = ("cnnlib", "scipy.signal", "scipy.ndimage")
+BLOCKED_AT_MARKING = ("cnnlib", "scipy")
 
 
 def _find(name: str, assignment: str | None):
@@ -84,8 +84,8 @@ def _blocked(name: str) -> "str | None":
 def uses_reference(fn, _seen=None) -> "tuple[str, str] | None":
     """(module blocked at marking, the name through which) function `fn` uses it, or None.
 
-    At marking, cnnlib, scipy.signal and scipy.ndimage cannot be imported by the code of a check
-    without ``allow_cnnlib`` (the import block), so such a function fails there; here it is
+    At marking, cnnlib and scipy (all of it) cannot be imported by the code of a check without
+    ``allow_cnnlib`` (the import block), so such a function fails there; here it is
     reported the same way. Found: names of the notebook bound to those modules or their
     functions; imports in the body (``from cnnlib.conv import ...``, ``import scipy.signal``),
     ``__import__("cnnlib")`` and ``import_module(...)``; and the same in the notebook's own
@@ -113,8 +113,7 @@ def uses_reference(fn, _seen=None) -> "tuple[str, str] | None":
             obj = scope.get(name)
             module = str(getattr(obj, "__name__", "") if isinstance(obj, type(sys)) else
                          getattr(obj, "__module__", "") or "")
-            sub = [f"scipy.{s}" for s in ("signal", "ndimage") if module == "scipy" and s in c.co_names]
-            if blocked := _blocked(module) or next(iter(sub), None):
+            if blocked := _blocked(module):
                 return blocked, name
             ours = getattr(obj, "__globals__", None) is getattr(fn, "__globals__", 0)   # the notebook's function
             found = uses_reference(obj, seen) if ours and getattr(obj, "__code__", None) else None
