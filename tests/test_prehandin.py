@@ -153,6 +153,40 @@ def test_an_import_in_the_body_gets_no_full_points_forecast(tmp_path, capsys):
     assert "it uses cnnlib (through `cnnlib.conv`); at marking cnnlib cannot be imported" in capsys.readouterr().out
 
 
+def test_the_graders_own_code_fails_as_at_marking_even_where_cnnlib_is_allowed(capsys):
+    """`from grading.checks.a02_convolution import conv_single_ref` (a student trial, session 24):
+    no jail has `grading`, so marking gives 0; here FAIL with that reason, in any part."""
+    def conv2d_single(x, w):
+        from grading.checks.a02_convolution import conv_single_ref
+        return conv_single_ref(x, w)
+
+    def maximise_unit(x0, w1, b1, w2, b2, k, steps=30, lr=0.1, max_norm=2.0):
+        from grading.checks import a04_features
+        return a04_features.__name__
+
+    assert check("conv2d_single", conv2d_single) is False
+    assert check("maximise_unit", maximise_unit) is False
+    out = capsys.readouterr().out
+    assert out.count("it uses grading (through `grading.checks") == 2, out
+    assert "(the grader's own code) is not there to import" in out
+
+
+def test_a_module_named_at_run_time_is_refused_while_the_check_calls(capsys):
+    """`__import__("".join(["sci", "py"]))` names no module in the code; it is refused while the
+    function runs, as the jail refuses it, and the modules loaded before are back afterwards."""
+    import scipy.signal
+    loaded = sys.modules["scipy.signal"]
+
+    def conv2d_single(x, w):
+        return getattr(__import__("".join(["sci", "py"]), fromlist=["signal"]), "signal").correlate(x, w, "valid")
+
+    assert uses_reference(conv2d_single) is None
+    assert check("conv2d_single", conv2d_single) is False
+    out = capsys.readouterr().out
+    assert "raised ImportError: import of scipy is not allowed" in out and "it was refused here too" in out
+    assert sys.modules["scipy.signal"] is loaded and scipy.signal.correlate
+
+
 def test_the_modules_blocked_at_marking_are_the_jails():
     from grading import jail_runner
     from grading.checks import prehandin

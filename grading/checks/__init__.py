@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import signal
 import threading
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 
 import numpy as np
 
@@ -106,12 +106,13 @@ def _paused():
                 signal.setitimer(timer, left)
 
 
-def run_case(check: Check, case: Case, namespace: dict, explain=None) -> "str | None":
+def run_case(check: Check, case: Case, namespace: dict, explain=None, guard=None) -> "str | None":
     """Run one case in this process; None if it passes, else the message.
 
     `explain(fn, exc, args, kwargs)`: what the notebook's visible tests say about an exception
     (its ``raised_message``); the lines after its first (where in the student's code, the hint)
-    follow the grader's own message.
+    follow the grader's own message. `guard()`: a context manager around the call alone (the
+    pre-hand-in check refuses there the imports that marking refuses).
     """
     fn = namespace.get(check.target)
     if check.target not in namespace or (fn is None and check.kind != "value"):
@@ -123,7 +124,9 @@ def run_case(check: Check, case: Case, namespace: dict, explain=None) -> "str | 
     with _paused():
         args, kwargs = fresh_inputs(case.args), fresh_inputs(case.kwargs)   # views stay views
     try:
-        outcome = {"status": "ok", "value": fn(*args, **kwargs), "inputs_after": (args, kwargs)}
+        with guard() if guard is not None else nullcontext():
+            value = fn(*args, **kwargs)
+        outcome = {"status": "ok", "value": value, "inputs_after": (args, kwargs)}
         with _paused():
             outcome["shares"] = _shares(outcome["value"], args, kwargs) if check.fresh else []
     except CheckTimeout:
@@ -153,12 +156,12 @@ def _detail(explain, fn, exc, args, kwargs) -> str:
         return ""
 
 
-def run_check(grade_id: str, namespace: dict, seed=None, timeout=None, explain=None) -> None:
+def run_check(grade_id: str, namespace: dict, seed=None, timeout=None, explain=None, guard=None) -> None:
     """Run every case of check `grade_id` against `namespace` (e.g. ``globals()``).
 
     `seed` seeds the cases' random generator (default: fresh entropy); `timeout` overrides the
-    check's time limit in seconds; `explain`: see :func:`run_case` (the same explanation is given
-    once, at the first case that gets it). Raises AssertionError listing the failed cases'
+    check's time limit in seconds; `explain`, `guard`: see :func:`run_case` (the same explanation
+    is given once, at the first case that gets it). Raises AssertionError listing the failed cases'
     messages (the first MAX_SHOWN of them); prints one line when all pass.
     """
     check = CHECKS[grade_id]
@@ -177,7 +180,7 @@ def run_check(grade_id: str, namespace: dict, seed=None, timeout=None, explain=N
     try:
         with _time_limit(limit):
             for case in cases:
-                messages.append(run_case(check, case, namespace, explain and once))
+                messages.append(run_case(check, case, namespace, explain and once, guard))
     except CheckTimeout:
         messages.append(outcome_verdict(check, case, {"status": "timeout", "limit": limit, "n": len(cases)})[0])
     passed, message = verdict(check.shown, cases, messages)
