@@ -187,6 +187,40 @@ def test_a_module_named_at_run_time_is_refused_while_the_check_calls(capsys):
     assert sys.modules["scipy.signal"] is loaded and scipy.signal.correlate
 
 
+def test_a_patched_numpy_comparison_passes_nothing(capsys):
+    """A cell `np.allclose = lambda *a, **k: True` (and np.isclose): the checks compare with
+    NumPy's own functions, the student's function still runs with the notebook's."""
+    seen = []
+
+    def conv2d_single(x, w):   # flipped kernel: wrong
+        seen.append(np.allclose(0.0, 1.0))
+        H, W = x.shape
+        Fh, Fw = w.shape
+        return np.array([[np.sum(x[i:i + Fh, j:j + Fw] * w[::-1, ::-1]) for j in range(W - Fw + 1)]
+                         for i in range(H - Fh + 1)])
+
+    own = np.allclose, np.isclose
+    np.allclose, np.isclose = (lambda *a, **k: True), (lambda a, b, *r, **k: np.ones(np.broadcast(a, b).shape, bool))
+    try:
+        assert check("conv2d_single", conv2d_single) is False
+        assert seen and all(seen), "the student's function saw NumPy's allclose, not the notebook's"
+        assert np.allclose(0.0, 1.0), "the notebook's function was not put back"
+    finally:
+        np.allclose, np.isclose = own
+    assert "kernel flipped" in capsys.readouterr().out
+
+
+def test_numpy_patched_before_the_check_is_imported_is_seen_through():
+    """In a notebook the check is imported in the last cell, after a cell that patched NumPy."""
+    code = ("import numpy as np\nnp.allclose = lambda *a, **k: True\n"
+            "np.isclose = lambda a, b, *r, **k: np.ones(np.broadcast(a, b).shape, bool)\n"
+            "def conv2d_single(x, w):\n    return np.zeros((x.shape[0] - w.shape[0] + 1, x.shape[1] - w.shape[1] + 1))\n"
+            "from grading.checks import check\nprint(check('conv2d_single', conv2d_single), np.allclose(0, 1))\n")
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env(), timeout=300)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.strip().splitlines()[-1] == "False True", run.stdout
+
+
 def test_the_modules_blocked_at_marking_are_the_jails():
     from grading import jail_runner
     from grading.checks import prehandin

@@ -33,6 +33,7 @@ from ._core import (MAX_SHOWN, Case, Check, Variant, array_check, describe, inpu
 from ._layout import fresh_inputs
 from . import (a01_mlp, a01b_pipeline_shapes, a01c_weight_sharing, a02_convolution, a03_hyperparameters,
                a03b_im2col, a04_features, a05_pooling, a05a_one_by_one, a05b_learning, a06_backprop)
+from ._pristine import pristine   # after the checks' modules: it keeps what they use (cnnlib)
 
 __all__ = ["Case", "Check", "Variant", "CHECKS", "ASSIGNMENTS", "run_check", "run_case",
            "inputs_changed", "array_check", "scalar_check", "tuple_check", "to_array", "describe"]
@@ -87,7 +88,8 @@ def _time_limit(seconds):
 
 @contextmanager
 def _paused():
-    """Stop the clocks of :func:`_time_limit` while the trusted side copies and judges.
+    """Stop the clocks of :func:`_time_limit` while the trusted side copies and judges, with the
+    modules' own functions (:func:`pristine`: not those a notebook put in their place).
 
     The time limit is the student's function's (as in the sandbox, where judging happens in the
     parent): on large cases, copying the inputs and comparing a million values must neither
@@ -95,11 +97,13 @@ def _paused():
     unreadable failure).
     """
     if threading.current_thread() is not threading.main_thread():
-        yield
+        with pristine():
+            yield
         return
     remaining = [signal.setitimer(timer, 0)[0] for timer, _ in _TIMERS]
     try:
-        yield
+        with pristine():
+            yield
     finally:
         for (timer, _), left in zip(_TIMERS, remaining):
             if left > 0:
@@ -166,7 +170,8 @@ def run_check(grade_id: str, namespace: dict, seed=None, timeout=None, explain=N
     """
     check = CHECKS[grade_id]
     limit = check.timeout if timeout is None else timeout
-    cases = check.make_cases(np.random.default_rng(seed))
+    with pristine():
+        cases = check.make_cases(np.random.default_rng(seed))
     messages = []
     given: set = set()
 
