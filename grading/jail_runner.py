@@ -40,7 +40,7 @@ OUT = -1          # where frames go: the grader's pipe, in a fork its own pipe
 REPORT = -1       # pid 1's own: the grader's stderr, which no other process holds
 MARKS = []        # pid 1's: the jail's CPU ticks when each check got its inputs
 STOPPED = {}      # pid 1's: why it stopped the jail early ({"files": True})
-BLOCKED = ("cnnlib", "scipy.signal", "scipy.ndimage")
+BLOCKED = ("cnnlib", "scipy")
 ASK_AGAIN = 1.0   # seconds: a check asks pid 1 for its inputs again after this long
 
 
@@ -158,7 +158,7 @@ def reap(*_):
 def holder(job, ns, ask, blocker):
     """Run the cells and the checks (student code from here on), send "done", end the jail."""
     try:
-        done = {"cells": run_cells(job, ns)}
+        done = {"cells": run_cells(job, ns, blocker)}
         for i, c in enumerate(job["checks"]):
             run_check(job, c, i, ns, ask, blocker)
     except BaseException as exc:
@@ -171,14 +171,17 @@ def holder(job, ns, ask, blocker):
 
 
 class ReferenceBlocker:
-    """Meta-path finder refusing the reference implementations (their files are absent too)."""
+    """Meta-path finder refusing the reference implementations (their files are absent too).
+    `attempts`: every name refused; `recent`: those since its caller last emptied it (a cell's,
+    a case's)."""
 
     def __init__(self):
-        self.attempts = []
+        self.attempts, self.recent = [], []
 
     def find_spec(self, name, path=None, target=None):
         if any(name == b or name.startswith(b + ".") for b in BLOCKED):
             self.attempts += [] if name in self.attempts else [name]
+            self.recent += [] if name in self.recent else [name]
             raise ImportError(f"import of {name} is not allowed in this exercise "
                               "(write it with NumPy)", name=name)
 
@@ -374,8 +377,9 @@ def stopped(how, status, cpu, budget):
 
 
 # ------------------------------------------------------------------------------ cells and checks
-def run_cells(job, ns):
-    """Each cell in a fork that becomes the next holder; CPU limits, idle and wall backstops."""
+def run_cells(job, ns, blocker):
+    """Each cell in a fork that becomes the next holder; CPU limits, idle and wall backstops.
+    A cell's report names the imports of the reference it tried ("blocked")."""
     global OUT
     report, cpu_left = [], job["cells_timeout"]
     wall_end = time.monotonic() + job["wall_factor"] * cpu_left + job["wall_slack"]
@@ -384,13 +388,14 @@ def run_cells(job, ns):
         wall = min(job["wall_factor"] * budget + job["wall_slack"], wall_end - time.monotonic())
         res = forked(budget, wall, job["idle"]) if budget > 0 and wall > 0 else ("skipped",)
         if res is None:  # the child runs the cell, then holds the state; its parent exits
+            blocker.recent = []
             try:
                 exec(compile(src, f"<cell {i + 1}>", "exec"), ns)
                 result = {"status": "ok"}
             except BaseException as exc:  # a broken cell must not stop the later ones
                 result = {"status": "error", "error": describe(exc)}
             used = own_cpu()
-            report.append(dict(result, cpu=round(used, 3)))
+            report.append(dict(result, cpu=round(used, 3), blocked=blocker.recent[:5]))
             cpu_left -= used
             try:
                 send("end", b"")
@@ -441,7 +446,7 @@ def shared_inputs(value, args, kwargs):
 
 def send_case(c, name, fn, args, kwargs, blocker):
     """Call `fn` on one case and send its result: plain values, never the object itself."""
-    before, blobs = len(blocker.attempts), {}
+    blocker.recent, blobs = [], {}
     try:
         got = fn if c["kind"] == "value" else fn(*args, **kwargs)
         res = {"status": "ok"}
@@ -462,7 +467,7 @@ def send_case(c, name, fn, args, kwargs, blocker):
     got = None
     for frame, data in blobs.items():
         send(frame, data)
-    send(name, dict(res, blocked=blocker.attempts[before:before + 5]))
+    send(name, dict(res, blocked=blocker.recent[:5]))
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ a new session, none of the grader's environment (tokens, database URLs, paths). 
 ``/usr``, a dozen of ``/etc``, the Python installation and the venv read-only (their
 ``etc/jupyter``, ``etc/nbgrader`` hidden); private size-limited ``/tmp``, ``/dev/shm`` and
 ``/submission``; its own ``/proc`` and minimal ``/dev``. ``cnnlib`` only for checks that allow
-it, else it is absent and ``scipy.signal``/``ndimage`` are empty. A seccomp filter refuses the
+it, else it is absent and so is ``scipy``. A seccomp filter refuses the
 system calls no exercise needs. Run as root, the jail runs as ``nobody`` (through a root-made
 bubblewrap view where root-only folders on the way to Python can be crossed, and ``setpriv``).
 Inside, before any student code: rlimits on memory, CPU seconds, processes (per jail), file
@@ -84,7 +84,7 @@ SECCOMP_REFUSED = """ptrace process_vm_readv process_vm_writev kexec_load kexec_
 class Verdict:
     """One check's decision: `message` is for the learner (no hidden inputs, no test source),
     `flags` for a person ("timeout", "idle", "crashed", "memory", "missing function conv2d",
-    "import of reference blocked: scipy.signal")."""
+    "import of reference blocked: scipy")."""
 
     passed: bool
     message: str
@@ -164,7 +164,7 @@ def _course_places() -> list[str]:
 @functools.lru_cache(maxsize=1)
 def _reference_dirs() -> tuple:
     """cnnlib's binds (for checks that allow it), the places hidden without it (cnnlib installed
-    in site-packages, scipy.signal, scipy.ndimage) and the config folders hidden always."""
+    in site-packages, scipy) and the config folders hidden always."""
     import importlib.util
     code = ("import importlib.util as u, json; s = u.find_spec('cnnlib'); "
             "print(json.dumps(list(s.submodule_search_locations or []) if s else []))")
@@ -176,8 +176,8 @@ def _reference_dirs() -> tuple:
         found = []
     spec, scipy = importlib.util.find_spec("cnnlib"), importlib.util.find_spec("scipy")
     found = [*list(spec.submodule_search_locations or [])[:1], *found] if spec else found
-    hide = [os.path.join(d, s) for d in (list(scipy.submodule_search_locations or [])[:1] if scipy else [])
-            for s in ("signal", "ndimage")] + found
+    hide = list(scipy.submodule_search_locations or [])[:1] if scipy else []
+    hide += found
     config = [os.path.join(d, s) for d in [*(s for s, _ in _python_binds()), "/usr", "/usr/local"]
               for s in ("etc/jupyter", "etc/nbgrader")]
     course = _course_places()
@@ -480,7 +480,6 @@ def _group_verdicts(g, frames, err, checks, all_cases, lim, names) -> dict[str, 
     notes += [f"results unreadable ({frames.broken})"] if frames.broken else []
     report = _report(err)
     notes += [f"more than {lim['files']} files written: the jail was stopped"] if report.get("files") else []
-    blocked_cells = _blocked(done)
     by_id, out = {c.grade_id: c for c in checks}, {}
     for i, c in enumerate(g["checks"]):
         check, flags, blocked = by_id[c["key"]], [], set()
@@ -492,12 +491,26 @@ def _group_verdicts(g, frames, err, checks, all_cases, lim, names) -> dict[str, 
             passed, message = False, (f"{check.shown}: right answers, but `{check.shown}` took longer than "
                                       f"{check.timeout:g} s of computing time" if used is not None else
                                       f"{check.shown}: its computing time was not counted")
-            flags.append("timeout")
+            flags += [] if check.timeout_is_verdict and used is not None else ["timeout"]
         # imports tried inside the function always count; those of the cells only explain a
-        # failure (a training cell may import cnnlib for another, allowed, check)
-        blocked |= set() if passed else blocked_cells
+        # failure, and only from the cells that could cause it (see _cells_blocked)
+        blocked |= set() if passed else _cells_blocked(check, g.get("cells") or [], cells)
         flags += ["import of reference blocked: " + ", ".join(sorted(blocked))] if blocked else []
         out[check.grade_id] = Verdict(passed, message, list(dict.fromkeys(flags)) + ([] if passed else notes))
+    return out
+
+
+def _cells_blocked(check, code, cells) -> set:
+    """The imports of the reference refused in the cells that define `check`'s target (the
+    target is missing when such a cell stopped at the import; `code`: the cells' sources,
+    `cells`: the runner's report of each). Another cell's say nothing about this check: 06's
+    training cell imports cnnlib for its own, allowed, check; a cell of imports alone is
+    flagged by the pre-flight check (grading/preflight.py), which reads every cell."""
+    from grading.preflight import defined_names
+    out = set()
+    for src, cell in zip(code, cells):
+        if isinstance(src, str) and {check.target, check.shown} & defined_names(src):
+            out |= _blocked(cell)
     return out
 
 

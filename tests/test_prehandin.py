@@ -109,13 +109,16 @@ REACHES = {
     "import_module": ("import importlib\n    return importlib.import_module('cnnlib').conv2d(x, w)",
                       ("cnnlib", "cnnlib")),
     "import scipy.signal in the body": ("import scipy.signal\n    return scipy.signal.correlate(x, w)",
-                                        ("scipy.signal", "scipy.signal")),
-    "scipy.ndimage imported by another cell": ("return scipy.ndimage.correlate(x, w)", ("scipy.ndimage", "scipy")),
+                                        ("scipy", "scipy.signal")),
+    "scipy.ndimage imported by another cell": ("return scipy.ndimage.correlate(x, w)", ("scipy", "scipy")),
+    "scipy.fft (a product of spectra)": ("from scipy.fft import rfft2, irfft2\n    return irfft2(rfft2(x) * rfft2(w))",
+                                         ("scipy", "scipy.fft")),
     "a helper of the notebook that uses it": ("return helper(x, w)", ("cnnlib", "helper, which uses cnnlib.conv")),
 }
 NUMPY_ONLY = {
     "strings that name cnnlib": "note = 'like cnnlib.conv2d, with loops'\n    assert x.ndim == 4, 'cnnlib'\n    return x",
     "a variable called signal": "signal = np.asarray(x)\n    return signal * 2",
+    "numpy.fft, which is NumPy": "return np.fft.irfft2(np.fft.rfft2(x) * np.fft.rfft2(w, x.shape), x.shape)",
 }
 
 
@@ -148,6 +151,74 @@ def test_an_import_in_the_body_gets_no_full_points_forecast(tmp_path, capsys):
     from grading.checks import check_notebook
     assert check_notebook(path)["conv2d_single"] is False
     assert "it uses cnnlib (through `cnnlib.conv`); at marking cnnlib cannot be imported" in capsys.readouterr().out
+
+
+def test_the_graders_own_code_fails_as_at_marking_even_where_cnnlib_is_allowed(capsys):
+    """`from grading.checks.a02_convolution import conv_single_ref` (a student trial, session 24):
+    no jail has `grading`, so marking gives 0; here FAIL with that reason, in any part."""
+    def conv2d_single(x, w):
+        from grading.checks.a02_convolution import conv_single_ref
+        return conv_single_ref(x, w)
+
+    def maximise_unit(x0, w1, b1, w2, b2, k, steps=30, lr=0.1, max_norm=2.0):
+        from grading.checks import a04_features
+        return a04_features.__name__
+
+    assert check("conv2d_single", conv2d_single) is False
+    assert check("maximise_unit", maximise_unit) is False
+    out = capsys.readouterr().out
+    assert out.count("it uses grading (through `grading.checks") == 2, out
+    assert "(the grader's own code) is not there to import" in out
+
+
+def test_a_module_named_at_run_time_is_refused_while_the_check_calls(capsys):
+    """`__import__("".join(["sci", "py"]))` names no module in the code; it is refused while the
+    function runs, as the jail refuses it, and the modules loaded before are back afterwards."""
+    import scipy.signal
+    loaded = sys.modules["scipy.signal"]
+
+    def conv2d_single(x, w):
+        return getattr(__import__("".join(["sci", "py"]), fromlist=["signal"]), "signal").correlate(x, w, "valid")
+
+    assert uses_reference(conv2d_single) is None
+    assert check("conv2d_single", conv2d_single) is False
+    out = capsys.readouterr().out
+    assert "raised ImportError: import of scipy is not allowed" in out and "it was refused here too" in out
+    assert sys.modules["scipy.signal"] is loaded and scipy.signal.correlate
+
+
+def test_a_patched_numpy_comparison_passes_nothing(capsys):
+    """A cell `np.allclose = lambda *a, **k: True` (and np.isclose): the checks compare with
+    NumPy's own functions, the student's function still runs with the notebook's."""
+    seen = []
+
+    def conv2d_single(x, w):   # flipped kernel: wrong
+        seen.append(np.allclose(0.0, 1.0))
+        H, W = x.shape
+        Fh, Fw = w.shape
+        return np.array([[np.sum(x[i:i + Fh, j:j + Fw] * w[::-1, ::-1]) for j in range(W - Fw + 1)]
+                         for i in range(H - Fh + 1)])
+
+    own = np.allclose, np.isclose
+    np.allclose, np.isclose = (lambda *a, **k: True), (lambda a, b, *r, **k: np.ones(np.broadcast(a, b).shape, bool))
+    try:
+        assert check("conv2d_single", conv2d_single) is False
+        assert seen and all(seen), "the student's function saw NumPy's allclose, not the notebook's"
+        assert np.allclose(0.0, 1.0), "the notebook's function was not put back"
+    finally:
+        np.allclose, np.isclose = own
+    assert "kernel flipped" in capsys.readouterr().out
+
+
+def test_numpy_patched_before_the_check_is_imported_is_seen_through():
+    """In a notebook the check is imported in the last cell, after a cell that patched NumPy."""
+    code = ("import numpy as np\nnp.allclose = lambda *a, **k: True\n"
+            "np.isclose = lambda a, b, *r, **k: np.ones(np.broadcast(a, b).shape, bool)\n"
+            "def conv2d_single(x, w):\n    return np.zeros((x.shape[0] - w.shape[0] + 1, x.shape[1] - w.shape[1] + 1))\n"
+            "from grading.checks import check\nprint(check('conv2d_single', conv2d_single), np.allclose(0, 1))\n")
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env(), timeout=300)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.strip().splitlines()[-1] == "False True", run.stdout
 
 
 def test_the_modules_blocked_at_marking_are_the_jails():

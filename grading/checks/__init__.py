@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import signal
 import threading
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 
 import numpy as np
 
@@ -33,6 +33,7 @@ from ._core import (MAX_SHOWN, Case, Check, Variant, array_check, describe, inpu
 from ._layout import fresh_inputs
 from . import (a01_mlp, a01b_pipeline_shapes, a01c_weight_sharing, a02_convolution, a03_hyperparameters,
                a03b_im2col, a04_features, a05_pooling, a05a_one_by_one, a05b_learning, a06_backprop)
+from ._pristine import pristine   # after the checks' modules: it keeps what they use (cnnlib)
 
 __all__ = ["Case", "Check", "Variant", "CHECKS", "ASSIGNMENTS", "run_check", "run_case",
            "inputs_changed", "array_check", "scalar_check", "tuple_check", "to_array", "describe"]
@@ -87,7 +88,8 @@ def _time_limit(seconds):
 
 @contextmanager
 def _paused():
-    """Stop the clocks of :func:`_time_limit` while the trusted side copies and judges.
+    """Stop the clocks of :func:`_time_limit` while the trusted side copies and judges, with the
+    modules' own functions (:func:`pristine`: not those a notebook put in their place).
 
     The time limit is the student's function's (as in the sandbox, where judging happens in the
     parent): on large cases, copying the inputs and comparing a million values must neither
@@ -95,23 +97,26 @@ def _paused():
     unreadable failure).
     """
     if threading.current_thread() is not threading.main_thread():
-        yield
+        with pristine():
+            yield
         return
     remaining = [signal.setitimer(timer, 0)[0] for timer, _ in _TIMERS]
     try:
-        yield
+        with pristine():
+            yield
     finally:
         for (timer, _), left in zip(_TIMERS, remaining):
             if left > 0:
                 signal.setitimer(timer, left)
 
 
-def run_case(check: Check, case: Case, namespace: dict, explain=None) -> "str | None":
+def run_case(check: Check, case: Case, namespace: dict, explain=None, guard=None) -> "str | None":
     """Run one case in this process; None if it passes, else the message.
 
     `explain(fn, exc, args, kwargs)`: what the notebook's visible tests say about an exception
     (its ``raised_message``); the lines after its first (where in the student's code, the hint)
-    follow the grader's own message.
+    follow the grader's own message. `guard()`: a context manager around the call alone (the
+    pre-hand-in check refuses there the imports that marking refuses).
     """
     fn = namespace.get(check.target)
     if check.target not in namespace or (fn is None and check.kind != "value"):
@@ -123,7 +128,9 @@ def run_case(check: Check, case: Case, namespace: dict, explain=None) -> "str | 
     with _paused():
         args, kwargs = fresh_inputs(case.args), fresh_inputs(case.kwargs)   # views stay views
     try:
-        outcome = {"status": "ok", "value": fn(*args, **kwargs), "inputs_after": (args, kwargs)}
+        with guard() if guard is not None else nullcontext():
+            value = fn(*args, **kwargs)
+        outcome = {"status": "ok", "value": value, "inputs_after": (args, kwargs)}
         with _paused():
             outcome["shares"] = _shares(outcome["value"], args, kwargs) if check.fresh else []
     except CheckTimeout:
@@ -153,17 +160,18 @@ def _detail(explain, fn, exc, args, kwargs) -> str:
         return ""
 
 
-def run_check(grade_id: str, namespace: dict, seed=None, timeout=None, explain=None) -> None:
+def run_check(grade_id: str, namespace: dict, seed=None, timeout=None, explain=None, guard=None) -> None:
     """Run every case of check `grade_id` against `namespace` (e.g. ``globals()``).
 
     `seed` seeds the cases' random generator (default: fresh entropy); `timeout` overrides the
-    check's time limit in seconds; `explain`: see :func:`run_case` (the same explanation is given
-    once, at the first case that gets it). Raises AssertionError listing the failed cases'
+    check's time limit in seconds; `explain`, `guard`: see :func:`run_case` (the same explanation
+    is given once, at the first case that gets it). Raises AssertionError listing the failed cases'
     messages (the first MAX_SHOWN of them); prints one line when all pass.
     """
     check = CHECKS[grade_id]
     limit = check.timeout if timeout is None else timeout
-    cases = check.make_cases(np.random.default_rng(seed))
+    with pristine():
+        cases = check.make_cases(np.random.default_rng(seed))
     messages = []
     given: set = set()
 
@@ -177,7 +185,7 @@ def run_check(grade_id: str, namespace: dict, seed=None, timeout=None, explain=N
     try:
         with _time_limit(limit):
             for case in cases:
-                messages.append(run_case(check, case, namespace, explain and once))
+                messages.append(run_case(check, case, namespace, explain and once, guard))
     except CheckTimeout:
         messages.append(outcome_verdict(check, case, {"status": "timeout", "limit": limit, "n": len(cases)})[0])
     passed, message = verdict(check.shown, cases, messages)

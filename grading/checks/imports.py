@@ -9,7 +9,9 @@ from __future__ import annotations
 import ast
 import re
 
-REFERENCE_MODULES = ("cnnlib", "scipy.signal", "scipy.ndimage", "torch")
+#: refused where a check forbids cnnlib: the course's library, all of SciPy (scipy.signal and
+#: scipy.ndimage convolve, scipy.fft does it through a product of spectra) and PyTorch
+REFERENCE_MODULES = ("cnnlib", "scipy", "torch")
 
 
 def parse_cell(source: str):
@@ -21,8 +23,8 @@ def parse_cell(source: str):
         return None
 
 
-def _is_reference(module: str) -> bool:
-    return any(module == ref or module.startswith(ref + ".") for ref in REFERENCE_MODULES)
+def _is_reference(module: str, modules=REFERENCE_MODULES) -> bool:
+    return any(module == ref or module.startswith(ref + ".") for ref in modules)
 
 
 #: what an ``except`` must name to catch the ImportError of a refused import
@@ -49,16 +51,18 @@ def _stopping(node):
         yield from _stopping(part)
 
 
-def imported_reference_modules(source: str, before_line: "int | None" = None) -> set[str]:
-    """Reference modules a piece of code imports (statements, __import__, import_module);
-    with `before_line`, only the imports that stop the cell before that line (1-based): those of
-    its top-level statements that end before it, outside function bodies and outside a ``try``
-    that catches ImportError (in the jail such an import is refused and the cell goes on)."""
+def imported_reference_modules(source: str, before_line: "int | None" = None,
+                               modules=REFERENCE_MODULES) -> set[str]:
+    """Reference modules (`modules`, and the modules in them) a piece of code imports
+    (statements, __import__, import_module); with `before_line`, only the imports that stop the
+    cell before that line (1-based): those of its top-level statements that end before it,
+    outside function bodies and outside a ``try`` that catches ImportError (in the jail such an
+    import is refused and the cell goes on)."""
     tree = parse_cell(source)
     if tree is None:  # not Python: fall back to the names in the text
         if before_line is not None:
             source = "".join(source.splitlines(True)[:before_line - 1])
-        pattern = r"\b(cnnlib|torch|scipy\s*\.\s*(?:signal|ndimage))\b"
+        pattern = r"\b((?:%s)(?:\s*\.\s*\w+)*)" % "|".join(map(re.escape, modules))
         return {re.sub(r"\s", "", m) for m in re.findall(pattern, source)}
     found = set()
     if before_line is None:
@@ -67,14 +71,15 @@ def imported_reference_modules(source: str, before_line: "int | None" = None) ->
         nodes = (n for statement in tree.body if statement.end_lineno < before_line for n in _stopping(statement))
     for node in nodes:
         if isinstance(node, ast.Import):
-            found |= {a.name for a in node.names if _is_reference(a.name)}
-        elif isinstance(node, ast.ImportFrom) and node.module:
-            names = [node.module] + [f"{node.module}.{a.name}" for a in node.names if a.name != "*"]
-            found |= {n for n in names if _is_reference(n)}
+            found |= {a.name for a in node.names if _is_reference(a.name, modules)}
+        elif isinstance(node, ast.ImportFrom) and node.module:   # the module, else what comes from it
+            names = [node.module] if _is_reference(node.module, modules) else [
+                f"{node.module}.{a.name}" for a in node.names if a.name != "*"]
+            found |= {n for n in names if _is_reference(n, modules)}
         elif isinstance(node, ast.Call) and node.args and isinstance(node.args[0], ast.Constant):
             func = node.func
             fname = func.id if isinstance(func, ast.Name) else getattr(func, "attr", "")
             arg = node.args[0].value
-            if fname in ("__import__", "import_module") and isinstance(arg, str) and _is_reference(arg):
+            if fname in ("__import__", "import_module") and isinstance(arg, str) and _is_reference(arg, modules):
                 found.add(arg)
     return found

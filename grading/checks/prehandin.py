@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import io
 import linecache
 import os
@@ -48,7 +49,9 @@ EXPLAIN = "raised_message"
 MARKING_CELL_SECONDS, MARKING_CELLS_SECONDS = 60.0, 180.0
 #: what the marking jail refuses to import where a check does not allow cnnlib (its runner's
 #: BLOCKED; the kit does not ship it, a test holds them equal)
-BLOCKED_AT_MARKING = ("cnnlib", "scipy.signal", "scipy.ndimage")
+BLOCKED_AT_MARKING = ("cnnlib", "scipy")
+#: what no marking jail has at all, whatever the check: the grader's own code
+ABSENT_AT_MARKING = ("grading",)
 
 
 def _find(name: str, assignment: str | None):
@@ -76,20 +79,26 @@ def _code_objects(code):
             yield from _code_objects(const)
 
 
-def _blocked(name: str) -> "str | None":
-    """The module blocked at marking that the dotted module name `name` is, or is inside."""
-    return next((b for b in BLOCKED_AT_MARKING if name == b or name.startswith(b + ".")), None)
+def _blocked(name: str, modules=BLOCKED_AT_MARKING) -> "str | None":
+    """The module of `modules` that the dotted module name `name` is, or is inside."""
+    return next((b for b in modules if name == b or name.startswith(b + ".")), None)
 
 
-def uses_reference(fn, _seen=None) -> "tuple[str, str] | None":
-    """(module blocked at marking, the name through which) function `fn` uses it, or None.
+def refused_at_marking(chk) -> tuple:
+    """The modules that check `chk`'s code cannot import at marking."""
+    return ABSENT_AT_MARKING + (() if chk.allow_cnnlib else BLOCKED_AT_MARKING)
 
-    At marking, cnnlib, scipy.signal and scipy.ndimage cannot be imported by the code of a check
-    without ``allow_cnnlib`` (the import block), so such a function fails there; here it is
-    reported the same way. Found: names of the notebook bound to those modules or their
-    functions; imports in the body (``from cnnlib.conv import ...``, ``import scipy.signal``),
-    ``__import__("cnnlib")`` and ``import_module(...)``; and the same in the notebook's own
-    functions that `fn` calls.
+
+def uses_reference(fn, _seen=None, modules=BLOCKED_AT_MARKING) -> "tuple[str, str] | None":
+    """(module of `modules`, the name through which) function `fn` uses it, or None.
+
+    At marking, cnnlib and scipy cannot be imported by the code of a check without
+    ``allow_cnnlib`` (the import block), nor the grader's own ``grading`` by any, so such a
+    function fails there; here it is reported the same way. Found: names of the notebook bound
+    to those modules or their functions; imports in the body (``from cnnlib.conv import ...``,
+    ``import scipy.signal``), ``__import__("cnnlib")`` and ``import_module(...)``; and the same
+    in the notebook's own functions that `fn` calls. (Names built at run time, as in
+    ``__import__("sci" + "py")``, are refused while the checks call `fn`: :func:`_refusing`.)
     """
     code = getattr(fn, "__code__", None)
     seen = set() if _seen is None else _seen
@@ -107,17 +116,16 @@ def uses_reference(fn, _seen=None) -> "tuple[str, str] | None":
         dynamic = {"__import__", "import_module"} & set(c.co_names)
         strings = [k for k in c.co_consts if dynamic and isinstance(k, str) and re.fullmatch(r"[\w.]+", k)]
         for text in [*c.co_names, *strings]:
-            if blocked := _blocked(text):
+            if blocked := _blocked(text, modules):
                 return blocked, text
         for name in c.co_names + c.co_freevars:
             obj = scope.get(name)
             module = str(getattr(obj, "__name__", "") if isinstance(obj, type(sys)) else
                          getattr(obj, "__module__", "") or "")
-            sub = [f"scipy.{s}" for s in ("signal", "ndimage") if module == "scipy" and s in c.co_names]
-            if blocked := _blocked(module) or next(iter(sub), None):
+            if blocked := _blocked(module, modules):
                 return blocked, name
             ours = getattr(obj, "__globals__", None) is getattr(fn, "__globals__", 0)   # the notebook's function
-            found = uses_reference(obj, seen) if ours and getattr(obj, "__code__", None) else None
+            found = uses_reference(obj, seen, modules) if ours and getattr(obj, "__code__", None) else None
             if found:
                 return found[0], f"{name}, which uses {found[1]}"
     return None
@@ -157,24 +165,68 @@ def _run(chk, namespace: dict, seed) -> tuple[bool, str]:
             return False, (f"{chk.shown}: {named} is not defined: did you run its cell, rename the "
                            f"{what}, delete its cell, or does its cell raise an error?")
     fn = namespace[chk.shown]   # the student's (both names are defined by now)
-    if chk.kind == "function" and not chk.allow_cnnlib:
-        used = uses_reference(fn)
+    refused = refused_at_marking(chk)
+    if chk.kind == "function":
+        used = uses_reference(fn, modules=refused)
         if used:
-            return False, (f"{chk.shown}: it uses {used[0]} (through `{used[1]}`); at marking {used[0]} "
-                           f"cannot be imported in this part, so it would score 0: use NumPy only")
-        module = cell_imports(fn)
+            return False, (f"{chk.shown}: it uses {used[0]} (through `{used[1]}`); at marking {_cannot(used[0])}, "
+                           f"so it would score 0{_instead(chk)}")
+        module = cell_imports(fn) if not chk.allow_cnnlib else None
         if module:
             return False, (f"{chk.shown}: its cell imports {module}; at marking that import fails in "
                            f"this part, the cell stops there and `{chk.shown}` is never defined, so it "
                            f"would score 0: delete the import and use NumPy only")
-    quiet = io.StringIO()
+    quiet, refuser = io.StringIO(), _Refuser(refused)
     try:
         with contextlib.redirect_stdout(quiet):
-            run_check(chk.grade_id, namespace, seed=seed,
-                      explain=visible_explainer(namespace, fn))
+            run_check(chk.grade_id, namespace, seed=seed, explain=visible_explainer(namespace, fn),
+                      guard=functools.partial(_refusing, refuser))
     except AssertionError as exc:
-        return False, str(exc)
+        tried = refuser.tried
+        return False, str(exc) + (f"\n(at marking {_cannot(tried[0])}: it was refused here too)" if tried else "")
     return True, quiet.getvalue().strip()
+
+
+def _cannot(module: str) -> str:
+    """Why `module` cannot be imported at marking, as the end of "at marking ..."."""
+    if _blocked(module, ABSENT_AT_MARKING):
+        return f"{module} (the grader's own code) is not there to import"
+    return f"{module} cannot be imported in this part"
+
+
+def _instead(chk) -> str:
+    return "" if chk.allow_cnnlib else ": use NumPy only"
+
+
+class _Refuser:
+    """A meta-path finder that refuses `modules` as the marking jail's import block does."""
+
+    def __init__(self, modules):
+        self.modules, self.tried = modules, []
+
+    def find_spec(self, name, path=None, target=None):
+        if _blocked(name, self.modules):
+            self.tried += [] if name in self.tried else [name]
+            if _blocked(name, ABSENT_AT_MARKING):   # as in the jail, where it is not there
+                raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+            raise ImportError(f"import of {name} is not allowed in this exercise (write it with NumPy)", name=name)
+
+
+@contextlib.contextmanager
+def _refusing(refuser: _Refuser):
+    """While a check calls the student's function: the refuser's modules cannot be imported,
+    even under a name built at run time (``__import__("sci" + "py")``), as at marking; those
+    already loaded are out of reach (out of ``sys.modules``) until the call returns."""
+    loaded = {name: m for name, m in list(sys.modules.items()) if _blocked(name, refuser.modules)}
+    for name in loaded:
+        del sys.modules[name]
+    sys.meta_path.insert(0, refuser)
+    try:
+        yield
+    finally:
+        with contextlib.suppress(ValueError):
+            sys.meta_path.remove(refuser)
+        sys.modules.update(loaded)
 
 
 def verdict(grade_id: str, namespace: dict, seed=None) -> "str | None":
