@@ -425,9 +425,10 @@ def run_check(job, c, i, ns, ask, blocker):
     send(f"start.{prefix}", b"")  # opens the check's section: the grader keeps only its frames
     res = forked(c["timeout"], job["wall_factor"] * c["timeout"] + job["wall_slack"], job["idle"], prefix)
     if res is None:
-        if c["target"] not in ns:
-            send(f"{prefix}_missing", {})
-        for k, (args, kwargs) in enumerate(cases if c["target"] in ns else []):
+        absent = [name for name in c.get("names") or [c["target"]] if name not in ns]  # a wrapper's too
+        if absent:
+            send(f"{prefix}_missing", {"names": absent})
+        for k, (args, kwargs) in enumerate(cases if not absent else []):
             send_case(c, f"{prefix}_{k}", ns[c["target"]], args, kwargs, blocker)
         send("end", b"")
         os._exit(0)

@@ -381,7 +381,7 @@ def run_checks(cells: list[str], workdir: Path, checks: list, seed: int, *,
         for i, c in enumerate(sorted((c for c in checks if bool(c.allow_cnnlib) == allow), key=lambda c: -c.timeout)):
             all_cases[c.grade_id] = cases = list(c.make_cases(np.random.default_rng(seed)))
             g["checks"].append({"key": c.grade_id, "target": c.target, "kind": c.kind, "timeout": float(c.timeout),
-                                "fresh": bool(c.fresh)})
+                                "fresh": bool(c.fresh), "names": list(dict.fromkeys((c.target, c.shown)))})
             g["cases"].append([[exchange.encode(x, blobs, f"k{i}.", trusted=True)
                                 for x in (tuple(k.args), dict(k.kwargs))] for k in cases])
         groups += [(g, shared, blobs)] if g["checks"] else []
@@ -537,12 +537,16 @@ def _judge(check, cases, frames, prefix, timed_out, lim, cells, flags, blocked):
     from grading.checks import outcome_verdict, verdict
     from grading.checks._core import missing
     what = "variable" if check.kind == "value" else "function"
-    if frames.json(f"{prefix}_missing") is not None:
+    absent = frames.json(f"{prefix}_missing")
+    if absent is not None:
         errors = [f"{x['name']}: {str(x.get('error'))[:200]}" for x in cells if x.get("status") == "error"][:3]
         stopped = _stopped_cells(cells)[:3]
-        flags.append(f"missing {what} {check.target}")
+        # behind a given wrapper (present: a locked cell), the student's function is what is missing
+        theirs = absent.get("names") == [check.shown] and check.shown != check.target
+        flags.append(f"missing {what} {check.shown if theirs else check.target}")
         flags += ["memory"] if any(": MemoryError" in e for e in errors) else []
-        return False, (f"{missing(check)} is not defined in the notebook: did you rename the {what}, "
+        named = f"`{check.shown}`" if theirs else missing(check)
+        return False, (f"{named} is not defined in the notebook: did you rename the {what}, "
                        f"delete its cell, or does its cell raise an error or never end?"
                        + ("\nCells that raised an error:\n" + "\n".join(errors) if errors else "")
                        + ("\nCells that were stopped (each cell gets a limited computing time at "

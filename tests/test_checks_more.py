@@ -125,6 +125,37 @@ def test_weight_sharing_operations_in_the_notebook_equal_the_checks():
         assert np.array_equal(ns["OPERATIONS"][name](x), op(x)), name
 
 
+def test_the_network_of_the_predict_check_is_the_notebooks_make_model():
+    """06's check runs the weights of the student's `model` in its own copy of make_model: the
+    notebook's given make_model builds the same layers (from one seed, the same outputs)."""
+    from grading.checks import a06_backprop
+    nb = nbformat.read(ROOT / "solutions" / "06_backprop" / "06_backprop.ipynb", as_version=4)
+    ns = {"np": np}
+    exec(next(c.source for c in nb.cells
+              if c.metadata.get("nbgrader", {}).get("grade_id") == "digits_and_network"), ns)
+    theirs, ours = ns["make_model"](np.random.default_rng(3)), a06_backprop.make_model(np.random.default_rng(3))
+    assert [repr(layer) for layer in theirs] == [repr(layer) for layer in ours]
+    x = np.random.default_rng(4).random((5, 1, 8, 8)).astype(np.float32)
+    assert np.array_equal(theirs.forward(x), ours.forward(x))
+
+
+def test_the_predict_check_runs_the_network_it_is_sent():
+    """predict's labels alone do not pass: the weights sent with them must be make_model's, and
+    that network, run by the grader, must reach the accuracy too."""
+    from grading.checks import a06_backprop
+    (case,) = a06_backprop.predict_cases(np.random.default_rng(0))
+    labels = case.expected
+    untrained = [p.value for p in a06_backprop.make_model(np.random.default_rng(1)).parameters()]
+    assert "variable named `model`" in case.check((labels, None))
+    assert "not the network of make_model" in case.check((labels, untrained[:2]))
+    assert "not the network of make_model" in case.check((labels, [w.T for w in untrained]))
+    assert "not the network of make_model" in case.check((labels, "weights"))
+    msg = case.check((labels, untrained))
+    assert msg.startswith("predict's labels reach 1.000, but the network in `model` reaches only 0."), msg
+    assert "graded_predictions returned" in case.check(labels)
+    assert "accuracy 0." in case.check((np.zeros_like(labels), untrained))
+
+
 def test_local_operations_commute_exactly_and_the_others_do_not():
     from grading.checks import a01c_weight_sharing as a01c
     x = a01c.bordered(np.random.default_rng(1), 2, 2, 6, 7, 5)
@@ -286,6 +317,9 @@ MESSAGES = {
     "sgd: db not summed over the batch": "summed over the batch",
     "sgd: returns the loss after the step": "BEFORE the step",
     "sce: each row's mean subtracted, not its maximum": "subtract each row's MAX",
+    "predict: nearest of the moved test digits, no network": "in a variable named `model`",
+    "predict: nearest of the moved training digits; `model` untrained": "predict must use the network you trained",
+    "predict: nearest of the moved training digits; `model` of other layers": "is not the network of make_model",
 }
 
 

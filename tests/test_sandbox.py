@@ -1034,6 +1034,13 @@ def test_the_grader_names_the_students_function_behind_a_given_wrapper():
     passed, message = sandbox._judge(check, cases, missing, "c0", False, LIMITS, [], [], set())
     assert message.startswith("`equivariance_error_of` (the given function that calls your "
                               "`equivariance_error`) is not defined in the notebook"), message
+    missing = FrameReader(sections=True)   # the wrapper is there (a locked cell), their function is not
+    for name, data in (("started", b"{}"), ("start.c0", b"{}"), ("c0_missing", b'{"names": ["equivariance_error"]}')):
+        missing.feed(frame_header(name, len(data)) + data)
+    flags = []
+    passed, message = sandbox._judge(check, cases, missing, "c0", False, LIMITS, [], flags, set())
+    assert message.startswith("`equivariance_error` is not defined in the notebook"), message
+    assert flags == ["missing function equivariance_error"], flags
 
 
 @pytest.mark.parametrize("done", [b'{"cells": 5, "blocked": 7}', b'{"cells": "ab", "blocked": "cnnlib"}',

@@ -6,6 +6,15 @@ process takes the TEST split (which the notebook is told not to train on), moves
 by up to one pixel in each direction (zeros move in) and adds Gaussian noise, with a fresh
 random generator, and shuffles them: the exact images graded on, and their order, exist nowhere
 before grading. The network passes when it labels at least ``ACCURACY`` of them correctly.
+
+The check calls ``graded_predictions(x)``, a function of the notebook's locked cell, which returns
+``predict(x)`` and the weights of the notebook's ``model`` as plain arrays (objects do not travel
+from the jail); its messages name ``predict`` (``shown``). In the trusted process the labels must
+reach ``ACCURACY``, the weights must fit this module's copy of ``make_model`` (a test holds it
+equal to the notebook's), and that network, run here by ``cnnlib.predict`` on the same images,
+must reach ``ACCURACY`` too: a ``predict`` that is no network (a nearest-neighbour look-up over
+moved digits scores above 0.9) fails. A student who redefines ``graded_predictions`` changes only
+what is sent; a pass still needs weights that were trained.
 """
 from functools import lru_cache
 
@@ -14,7 +23,7 @@ import numpy as np
 import cnnlib
 
 from ._conv import out_size, random_conv_shape, shape_label
-from ._core import Case, Check, Variant, array_check, fmt_num, never_raises, to_array, tuple_check
+from ._core import Case, Check, Variant, array_check, describe, fmt_num, never_raises, to_array, tuple_check
 from ._layout import fortran, fortran_label, misread_padded, misread_variants, step_label, step_view
 
 ASSIGNMENT = "06_backprop"
@@ -150,25 +159,69 @@ def move_and_noise(x, rng, noise=NOISE):
     return np.clip(out, 0.0, 1.0).astype(np.float32)
 
 
-def _predict_check(labels, threshold):
+def make_model(rng=None):
+    """The network of the exercise, as the notebook's given ``make_model`` builds it."""
+    return cnnlib.Sequential(cnnlib.Conv2D(1, 16, 3, padding=1, rng=rng), cnnlib.ReLU(), cnnlib.MaxPool2D(2),
+                             cnnlib.Flatten(), cnnlib.Dense(16 * 4 * 4, 10, rng=rng))
+
+
+def _labels_verdict(got, labels, threshold):
+    """(accuracy, None) for predict's labels, or (None, the message)."""
     n = len(labels)
+    arr, msg = to_array(got)
+    if msg:
+        return None, f"predict(x): {msg}; expected {n} labels, shape ({n},)"
+    if arr.shape == (n, 10):
+        return None, (f"predict returned scores of shape {arr.shape}; return one label per image: "
+                      f"the index of the largest score (np.argmax(scores, axis=1))")
+    if arr.shape != (n,):
+        return None, f"predict returned shape {arr.shape}; expected one label per image, shape ({n},)"
+    if not np.all(np.isfinite(arr)) or np.any(arr != np.round(arr)):
+        return None, "predict must return whole-number labels 0-9"
+    acc = float(np.mean(arr == labels))
+    if acc >= threshold:
+        return acc, None
+    return None, (f"accuracy {acc:.3f} on {n} held-back digits moved by up to one pixel, with noise; "
+                  f"needed {threshold:.2f}. Did you train with moved copies of the training digits?")
+
+
+def trusted_network(weights):
+    """(make_model's network holding `weights`, None), or (None, the message) when they do not fit:
+    `weights` are the arrays of ``model.parameters()`` in order, as the notebook sends them."""
+    if weights is None:
+        return None, ("keep the network you trained in a variable named `model` (a network made by "
+                      "make_model): the marking runs it itself")
+    model = make_model(np.random.default_rng(0))
+    params = model.parameters()
+    shapes = [tuple(p.value.shape) for p in params]
+    arrays = [to_array(w) for w in weights] if isinstance(weights, (list, tuple)) else []
+    got = [describe(w) if msg else tuple(int(n) for n in a.shape) for w, (a, msg) in
+           zip(weights, arrays)] if arrays else describe(weights)
+    if got != shapes:
+        return None, (f"`model` is not the network of make_model: its weights are {got}, expected arrays of "
+                      f"shapes {shapes} (make_model's layers, in order)")
+    for p, (a, _) in zip(params, arrays):
+        p.value = a.astype(p.value.dtype)
+    return model, None
+
+
+def _predict_check(x, labels, threshold):
+    """predict's labels reach `threshold`, and so does the network of the weights sent with them."""
 
     def verdict(got):
-        arr, msg = to_array(got)
-        if msg:
-            return f"predict(x): {msg}; expected {n} labels, shape ({n},)"
-        if arr.shape == (n, 10):
-            return (f"predict returned scores of shape {arr.shape}; return one label per image: "
-                    f"the index of the largest score (np.argmax(scores, axis=1))")
-        if arr.shape != (n,):
-            return f"predict returned shape {arr.shape}; expected one label per image, shape ({n},)"
-        if not np.all(np.isfinite(arr)) or np.any(arr != np.round(arr)):
-            return "predict must return whole-number labels 0-9"
-        acc = float(np.mean(arr == labels))
-        if acc >= threshold:
+        if not (isinstance(got, (tuple, list)) and len(got) == 2):
+            return (f"graded_predictions returned {describe(got)}, expected (predict(x), the weights of "
+                    f"`model`): keep the given cell as it is")
+        acc, labels_msg = _labels_verdict(got[0], labels, threshold)
+        model, model_msg = trusted_network(got[1])
+        if labels_msg or model_msg:
+            return "; ".join(m for m in (labels_msg, model_msg) if m)
+        with np.errstate(all="ignore"):
+            own = float(np.mean(cnnlib.predict(model, x) == labels))
+        if own >= threshold:
             return None
-        return (f"accuracy {acc:.3f} on {n} held-back digits moved by up to one pixel, with noise; "
-                f"needed {threshold:.2f}. Did you train with moved copies of the training digits?")
+        return (f"predict's labels reach {acc:.3f}, but the network in `model` reaches only {own:.3f} "
+                f"(needed {threshold:.2f}): predict must use the network you trained")
 
     return never_raises(verdict, "the predictions")
 
@@ -188,12 +241,12 @@ def predict_cases(rng):
     x, labels = x[order], np.tile(y_test, DRAWS)[order]
     return [Case(f"{len(y_test)} held-back digits, each moved {DRAWS} times by up to one pixel, "
                  f"with noise, in a random order (need accuracy >= {fmt_num(ACCURACY)})", (x,), {}, labels,
-                 _predict_check(labels, ACCURACY))]
+                 _predict_check(x, labels, ACCURACY))]
 
 
 CHECKS = [
     Check("test_conv2d_backward", ASSIGNMENT, "conv2d_backward", "function", backward_cases,
           cell="conv2d_backward", params=("dout", "x", "w"), points=10),
-    Check("test_predict", ASSIGNMENT, "predict", "function", predict_cases, allow_cnnlib=True,
-          timeout=30.0, cell="train_network", params=("x",), points=5),
+    Check("test_predict", ASSIGNMENT, "graded_predictions", "function", predict_cases, allow_cnnlib=True,
+          timeout=30.0, cell="train_network", params=("x",), points=5, shown="predict"),
 ]

@@ -1177,11 +1177,42 @@ def mlp_param_count(layer_sizes):
 # =========================================================================== 06_backprop
 # Found by a hunt (session 16): the graded digits came in the order of the test split, so a
 # predict that ignores x and returns the test labels (which the notebook shows) scored 100%.
+# Found by an audit (session 24): a predict that is no network at all, the nearest of the nine
+# one-pixel moves of every test (or training) digit, scored above 0.9 and got full credit. The
+# marking now runs the network in `model` itself: missing, of other layers, or untrained, it fails.
+NEAREST = """
+def _moves(x):
+    N, C, H, W = x.shape
+    p = np.zeros((N, C, H + 2, W + 2), np.float32)
+    p[:, :, 1:H + 1, 1:W + 1] = x
+    return np.concatenate([p[:, :, a:a + H, b:b + W] for a in range(3) for b in range(3)])
+
+
+BANK = _moves({x}).reshape(9 * len({x}), -1)
+LAB = np.tile({y}, 9)
+
+
+def predict(x):
+    f = np.asarray(x, dtype=np.float32).reshape(len(x), -1)
+    d = (f ** 2).sum(1)[:, None] - 2 * f @ BANK.T + (BANK ** 2).sum(1)[None]
+    return LAB[d.argmin(1)]
+"""
+
 W06 = [
     _e("predict ignores x: the test labels in their order", "06_backprop", {"train_network": _train("""
 def predict(x):
     return np.resize(y_test, len(x))
 """)}, {"test_predict"}),
+    _e("predict: nearest of the moved test digits, no network", "06_backprop",
+       {"train_network": _train(NEAREST.format(x="x_test", y="y_test"))}, {"test_predict"}, visible=True),
+    _e("predict: nearest of the moved training digits, no network", "06_backprop",
+       {"train_network": _train(NEAREST.format(x="x_train", y="y_train"))}, {"test_predict"}, visible=True),
+    _e("predict: nearest of the moved training digits; `model` untrained", "06_backprop",
+       {"train_network": _train("model = make_model(np.random.default_rng(0))\n"
+                                + NEAREST.format(x="x_train", y="y_train"))}, {"test_predict"}, visible=True),
+    _e("predict: nearest of the moved training digits; `model` of other layers", "06_backprop",
+       {"train_network": _train("model = Sequential(Flatten(), Dense(64, 10))\n"
+                                + NEAREST.format(x="x_train", y="y_train"))}, {"test_predict"}, visible=True),
 ]
 
 # =========================================================================== 05_pooling
@@ -1292,6 +1323,26 @@ def conv_output_size(n, f, padding, stride):
 # =========================================================================== 04_features, 06_backprop
 # Found by a false-negative hunt (session 17), passing: right answers far from the reference.
 C04_06 = [
+    # session 24: predict may do more than argmax over the network's scores (the marking runs the
+    # network in `model` on its own as well): here it averages them over the nine one-pixel moves
+    _e("predict: the network's scores averaged over the nine one-pixel moves", "06_backprop", {"train_network": _train("""
+rng = np.random.default_rng(0)
+model = make_model(rng)
+optimizer = Adam(model.parameters(), lr=3e-3)
+for epoch in range(12):
+    x_moved = move_and_noise(x_train, rng, noise=0.0)
+    cnnlib.fit(model, np.concatenate([x_train, x_moved]), np.concatenate([y_train, y_train]),
+               epochs=1, optimizer=optimizer, rng=rng, progress=False)
+
+
+def predict(x):
+    x = np.asarray(x, dtype=np.float32)
+    N, C, H, W = x.shape
+    padded = np.zeros((N, C, H + 2, W + 2), np.float32)
+    padded[:, :, 1:H + 1, 1:W + 1] = x
+    scores = sum(model.forward(padded[:, :, a:a + H, b:b + W]) for a in range(3) for b in range(3))
+    return np.argmax(scores, axis=1)
+""")}),
     # one-sided, int weights: the edge shows in one of the two windows that straddle it
     _e("edge kernel: one-sided difference [[0, -1, 1], [0, -2, 2], [0, -1, 1]], ints", "04_features",
        {"vertical_edge_kernel": """
