@@ -368,10 +368,14 @@ def test_the_marking_cpu_limits_are_the_graders(tmp_path, capsys):
     defaults = inspect.signature(run_checks).parameters
     assert prehandin.MARKING_CELL_SECONDS == defaults["cell_timeout"].default
     assert prehandin.MARKING_CELLS_SECONDS == defaults["cells_timeout"].default
-    page = " ".join((ROOT / "book" / "exercises.md").read_text().split())   # the Exercises page says them
-    assert (f"more than the {prehandin.MARKING_CELL_SECONDS:g} s of computing time a cell gets at marking, "
-            f"as marking does, and warns when all of them take more than the "
-            f"{prehandin.MARKING_CELLS_SECONDS:g} s they get together") in page
+    # the Exercises page says them, glued from these constants when the book is built
+    page = " ".join((ROOT / "book" / "exercises.md").read_text().split())
+    assert ("from grading.checks.prehandin import MARKING_CELL_SECONDS, MARKING_CELLS_SECONDS" in page
+            and 'glue("cell_seconds", f"{MARKING_CELL_SECONDS:g}"' in page
+            and 'glue("cells_seconds", f"{MARKING_CELLS_SECONDS:g}"' in page)
+    assert ("more than the {glue:text}`cell_seconds` s of computing time a cell gets at marking, as "
+            "marking does, and warns when all of them take more than the {glue:text}`cells_seconds` "
+            "s they get together") in page
     path, _ = _busy_notebook(tmp_path, "print('PRINTED-BY-A-CELL')\n\n\n")
     check_notebook(path)
     assert "PRINTED-BY-A-CELL" not in capsys.readouterr().out
