@@ -62,22 +62,42 @@ def test_one_product_cases_are_large_in_one_direction_each():
     assert CHECKS["test_conv2d_im2col_one_product"].timeout == a03b_im2col.ONE_PRODUCT_SECONDS
     shapes = sorted(case.expected.shape[2:] for case in cases)
     n = a03b_im2col.ONE_PRODUCT_POSITIONS
-    assert shapes == [(1, n), (3, 4), (n, 1)]
+    assert shapes == [(3, 4), (3, n["rows"] // 3), (n["column"], 1)]
     small = next(case for case in cases if case.expected.shape[2:] == (3, 4))
     assert small.expected.shape[:2] == (2, 2) and small.args[0].shape[1] == 3   # N = K = 2, C = 3
+
+
+def test_no_big_one_product_case_looks_like_a_special_case():
+    """A loop with a fast path for 1x1 kernels, C = 1, or stride 1 with no padding (session 24's
+    audit) loops on both big cases: each has C = 2, a kernel of two pixels and a stride or padding;
+    x is at most 64 MB, the most the jail sends back to compare with the input."""
+    for seed in range(5):
+        big = [c for c in CHECKS["test_conv2d_im2col_one_product"].make_cases(np.random.default_rng(seed))
+               if c.expected.size >= min(a03b_im2col.ONE_PRODUCT_POSITIONS.values())]
+        assert len(big) == 2
+        for case in big:
+            x, w, _ = case.args
+            assert x.shape[1] == w.shape[1] == 2 and w.shape[2] * w.shape[3] == 2, (seed, w.shape)
+            assert (case.kwargs["stride"], case.kwargs["padding"]) != (1, 0), (seed, case.kwargs)
+            assert x.nbytes <= 64 * 2**20   # exchange.MAX_ARRAY_BYTES: x comes back to be compared
 
 
 def test_one_product_texts_name_the_grader_constants():
     """03b's Task, Marking text and visible test say how many positions and seconds the marking
     gives: the grader's constants, in words ("six million", "2 s"), wherever they appear."""
     words = {2: "two", 3: "three", 4: "four", 5: "five", 6: "six", 8: "eight", 10: "ten"}
-    millions = f"{words[a03b_im2col.ONE_PRODUCT_POSITIONS // 10**6]} million"
     nb = nbformat.read(ROOT / "solutions" / "03b_im2col" / "03b_im2col.ipynb", as_version=4)
     text = "\n".join(c.source for c in nb.cells)
     seconds = f"{a03b_im2col.ONE_PRODUCT_SECONDS:g}"
-    assert a03b_im2col.ONE_PRODUCT_POSITIONS % 10**6 == 0
-    assert text.count(millions) == 4, millions
-    assert not re.search(r"\b(?:one|two|three|four|five|six|seven|eight|nine|ten) million", text.replace(millions, ""))
+    counts = a03b_im2col.ONE_PRODUCT_POSITIONS
+    assert all(n % 10**6 == 0 for n in counts.values())
+    said = " ".join(text.split())
+    column, rows = (f"{words[counts[k] // 10**6]} million" for k in ("column", "rows"))
+    assert said.count(f"{column} output positions in one column") == 1
+    assert said.count(f"{rows} in three rows") == 2
+    assert said.count(f"{column.split()[0]} to {rows} positions") == 1
+    rest = said.replace(column, "").replace(rows, "").replace(f"{column.split()[0]} to ", "")
+    assert not re.search(r"\b(?:one|two|three|four|five|six|seven|eight|nine|ten) million", rest)
     assert {m for m in re.findall(r"(\d+) s(?:econds)? of (?:CPU|computing) time for both|"
                                    r"million positions(?: get)? (\d+) s", text) for m in m if m} == {seconds}
 

@@ -305,6 +305,23 @@ def conv2d_im2col(x, w, b, stride=1, padding=0):
             out[:, :, i, j] = np.tensordot(win, w, axes=([1, 2, 3], [1, 2, 3])) + b
     return out
 """}, {ONE}),
+    # session 24's audit: full points when the marking's big cases had a 1x1 kernel, C = 1, stride 1
+    _e("conv: a loop over positions behind a fast path for 1x1 kernels", "03b_im2col", {"conv2d_im2col": """
+def conv2d_im2col(x, w, b, stride=1, padding=0):
+    N, C, H, W = x.shape
+    K, _, Fh, Fw = w.shape
+    H_out = (H + 2 * padding - Fh) // stride + 1
+    W_out = (W + 2 * padding - Fw) // stride + 1
+    if Fh == 1 and Fw == 1 and stride == 1 and padding == 0:   # a 1x1 conv is a matrix product over channels
+        return np.einsum('nchw,kc->nkhw', x, w[:, :, 0, 0]) + b[None, :, None, None]
+    xp = np.pad(x, ((0, 0), (0, 0), (padding, padding), (padding, padding)))
+    out = np.zeros((N, K, H_out, W_out), dtype=x.dtype)
+    wm = w.reshape(K, -1)
+    for i in range(H_out):
+        for j in range(W_out):
+            out[:, :, i, j] = xp[:, :, i*stride:i*stride+Fh, j*stride:j*stride+Fw].reshape(N, -1) @ wm.T + b
+    return out
+"""}, {ONE}, visible=True),
     _e("conv: Y reshaped straight to (N, K, H_out, W_out)", "03b_im2col", {"conv2d_im2col": """
 def conv2d_im2col(x, w, b, stride=1, padding=0):
     N, C, H, W = x.shape
