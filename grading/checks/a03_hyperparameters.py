@@ -6,7 +6,7 @@ import numpy as np
 
 import cnnlib
 
-from ._conv import conv_variants, layout_cases, out_size, random_conv_cases
+from ._conv import conv_magnitude, conv_variants, layout_cases, out_size, random_conv_cases
 from ._core import Case, Check, Variant, array_check, never_raises, scalar_check
 from ._extra import call_args, int_type_check, swapped
 
@@ -110,7 +110,7 @@ def _conv_case(label, x, w, b, by_position=False, **kw):
     check = array_check(expected, what="conv2d output", variants=variants,
                         shape_hint="(N, K, H_out, W_out) with H_out = (H + 2P - Fh) // S + 1",
                         value_hint="out[n, k, i, j] = sum(x_pad[n, :, i*S:i*S+Fh, j*S:j*S+Fw] * w[k]) + b[k]",
-                        dtype=x.dtype)
+                        dtype=x.dtype, magnitude=conv_magnitude(x, w, b, S, P))
     args, kwargs = call_args((x, w, b), {"stride": S, "padding": P} if by_position else kw,
                              "position" if by_position else "keywords")
     return Case(label, args, kwargs, expected, check)

@@ -62,7 +62,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 import cnnlib
 
-from ._conv import conv_variants, layout_cases, out_size, random_conv_cases, random_conv_shape, shape_label
+from ._conv import conv_magnitude, conv_variants, layout_cases, out_size, random_conv_cases, random_conv_shape, shape_label
 from ._core import Case, Check, Variant, array_check
 from ._extra import call_args, keeps_dtype, swapped
 from ._layout import fortran, fortran_label, misread_padded, misread_variants, step_label, step_view
@@ -175,7 +175,8 @@ def _conv_case(label, x, w, b, by_position=False, **kw):
     check = keeps_dtype(array_check(expected, what="conv2d_im2col output", variants=variants,
                                     shape_hint="(N, K, H_out, W_out) with H_out = (H + 2P - Fh) // S + 1",
                                     value_hint="Y = im2col(x, Fh, Fw, S, P) @ w.reshape(K, -1).T + b",
-                                    dtype=x.dtype), x.dtype, "conv2d_im2col output")
+                                    dtype=x.dtype, magnitude=conv_magnitude(x, w, b, S, P)),
+                        x.dtype, "conv2d_im2col output")
     args, kwargs = call_args((x, w, b), {"stride": S, "padding": P} if by_position else kw,
                              "position" if by_position else "keywords")
     return Case(label, args, kwargs, expected, check)
@@ -218,7 +219,7 @@ def one_product_cases(rng):
         expected = cnnlib.conv2d(x, w, b, stride=S, padding=P)
         label = (f"{n:,} output positions in {text}, C=2, {w.shape[2]}x{w.shape[3]} kernel: must take "
                  f"well under {ONE_PRODUCT_SECONDS:g} s, no Python loop over positions or rows")
-        check = array_check(expected, what="conv2d_im2col output",
+        check = array_check(expected, what="conv2d_im2col output", magnitude=conv_magnitude(x, w, b, S, P),
                             shape_hint="(N, K, H_out, W_out) with H_out = (H + 2P - Fh) // S + 1")
         cases.append(Case(label, (x, w, b), {"stride": S, "padding": P}, expected, check))
     # the points of this check are for a RIGHT answer in one product: also right for several images,
