@@ -313,6 +313,8 @@ MESSAGES = {
     "multi: b added without its filter axis (out + b)": "out + b[:, None, None]",
     "shift: returns x itself when nothing moves (not a new array)": "returned its input `x` itself",
     "maximise unit: scaled to max_norm after every step, also when smaller": "only when its norm is LARGER",
+    "maximise unit: momentum 0.5 (v = 0.5 * v + lr * g)": "WITH MOMENTUM (v = 0.5 * v + lr * g",
+    "maximise unit: two steps too many (range(steps + 2))": "the image of too many steps",
     "equivariance: compared with the unshifted output (invariance)": "invariance",
     "equivariance: both sides moved the other way, (-dy, -dx)": "the error of the move the other way",
     "shift: direction reversed": "the error of the move the other way",

@@ -1317,6 +1317,13 @@ def vertical_edge_kernel():
     _e("maximise unit: momentum 0.9 (v = 0.9 * v + lr * g)", "04_features", {"maximise_unit": REF_ASCENT.replace(
         "    for _ in range(steps):", "    v = 0\n    for _ in range(steps):").replace(
         "x = x + lr * g", "v = 0.9 * v + lr * g\n        x = x + v")}, {"test_maximise_unit"}),
+    # Session 24's audit: momentum 0.3 to 0.95 reached the gain (0.8 failed on 1 seed of 4); the short
+    # case compares the image. range(steps + 2) was told "twice the steps".
+    _e("maximise unit: momentum 0.5 (v = 0.5 * v + lr * g)", "04_features", {"maximise_unit": REF_ASCENT.replace(
+        "    for _ in range(steps):", "    v = 0\n    for _ in range(steps):").replace(
+        "x = x + lr * g", "v = 0.5 * v + lr * g\n        x = x + v")}, {"test_maximise_unit"}),
+    _e("maximise unit: two steps too many (range(steps + 2))", "04_features", {"maximise_unit": REF_ASCENT.replace(
+        "for _ in range(steps):", "for _ in range(steps + 2):")}, {"test_maximise_unit"}),
     _e("maximise unit: each channel scaled to max_norm on its own", "04_features", {"maximise_unit": REF_ASCENT.replace(
         "        norm = np.linalg.norm(x)\n        if norm > max_norm:\n            x = x * (max_norm / norm)",
         "        norm = np.linalg.norm(x, axis=(2, 3), keepdims=True)\n        x = np.where(norm > max_norm, x * max_norm / norm, x)")},
