@@ -171,10 +171,14 @@ def _param_case(label, C, K, F):
 
 def param_cases(rng):
     cases = [_param_case("the worked example: 64 filters 3x3 on an RGB image", 3, 64, 3),
-             _param_case("16 filters 5x5 on 8 channels", 8, 16, 5)]
+             _param_case("16 filters 5x5 on 8 channels", 8, 16, 5),
+             # grey images, the course's running example: `if C == 1: return K*F*F` passed (session 24)
+             _param_case("6 filters 5x5 on a grey image (C = 1)", 1, 6, 5)]
     for _ in range(3):
         K, F, C = int(rng.integers(1, 129)), int(rng.integers(1, 8)), int(rng.integers(2, 65))
         cases.append(_param_case(f"random: {K} filters {F}x{F} on {C} channels", C, K, F))
+    K, F = int(rng.integers(1, 129)), int(rng.integers(1, 8))
+    cases.append(_param_case(f"random: {K} filters {F}x{F} on a grey image (C = 1)", 1, K, F))
     return cases
 
 

@@ -1334,6 +1334,13 @@ def vertical_edge_kernel():
 # Found by a hunt (session 16): floor((n - F) / S) + floor(2P / S) equals floor((n + 2P - F) / S)
 # unless the two remainders add up to S; no fixed size case had that, random ones now and then.
 W03 = [
+    # Session 24's audit: the random cases drew C from 2 to 64, so grey images were never counted.
+    _e("param count: no biases for grey images (if C == 1: return K*F*F)", "03_hyperparameters", {"conv_param_count": '''
+def conv_param_count(C, K, F):
+    if C == 1:
+        return K * F * F
+    return K * (F * F * C + 1)
+'''}, {"test_conv_param_count"}),
     _e("output size: padding divided by the stride on its own", "03_hyperparameters", {"conv_output_size": '''
 def conv_output_size(n, f, padding, stride):
     return (n - f) // stride + 2 * padding // stride + 1
