@@ -219,8 +219,9 @@ def one_product_cases(rng):
         expected = cnnlib.conv2d(x, w, b, stride=S, padding=P)
         label = (f"{n:,} output positions in {text}, C=2, {w.shape[2]}x{w.shape[3]} kernel: must take "
                  f"well under {ONE_PRODUCT_SECONDS:g} s, no Python loop over positions or rows")
-        check = array_check(expected, what="conv2d_im2col output", magnitude=conv_magnitude(x, w, b, S, P),
-                            shape_hint="(N, K, H_out, W_out) with H_out = (H + 2P - Fh) // S + 1")
+        check = keeps_dtype(array_check(expected, what="conv2d_im2col output", magnitude=conv_magnitude(x, w, b, S, P),
+                                        shape_hint="(N, K, H_out, W_out) with H_out = (H + 2P - Fh) // S + 1"),
+                            x.dtype, "conv2d_im2col output")
         cases.append(Case(label, (x, w, b), {"stride": S, "padding": P}, expected, check))
     # the points of this check are for a RIGHT answer in one product: also right for several images,
     # channels and filters (the large cases have N = K = 1, where reshapes in the wrong order agree)

@@ -1720,7 +1720,26 @@ def conv2d_backward(dout, x, w, stride=1, padding=0):
 '''}),
 ]
 
-WRONG = W01 + W01B + W01C + W03 + W03B + W04 + W05A + W05B + W05P + W06 + W18
+# Session 24's audit: a list has no dtype (np.asarray makes it float64), and the dtype rule skipped
+# lists; zero_pad returned x itself at P = 0 while shift must return a new array at (0, 0).
+W24 = [
+    _e("pad: x itself when the padding is 0 (not a new array)", "03_hyperparameters", {"zero_pad": '''
+def zero_pad(x, padding):
+    if padding == 0:
+        return x
+    return np.pad(x, ((0, 0), (0, 0), (padding, padding), (padding, padding)))
+'''}, {"test_zero_pad"}),
+    _e("im2col: a float64 list (.tolist())", "03b_im2col", {"im2col": reference_sources("03b_im2col")["im2col"].replace(
+        ".reshape(N * H_out * W_out, C * Fh * Fw)", ".reshape(N * H_out * W_out, C * Fh * Fw).tolist()")},
+       {"test_im2col", "test_conv2d_im2col", "test_conv2d_im2col_one_product"}),
+    _e("shift: a list of the right values", "01c_weight_sharing", {"shift": reference_sources(
+        "01c_weight_sharing")["shift"].replace("    return out", "    return out.tolist()")},
+       {"test_shift", "test_equivariance_error"}),
+    _e("1x1: a list of the right values", "05a_one_by_one", {"conv1x1": reference_sources("05a_one_by_one")[
+        "conv1x1"].replace(".transpose(0, 3, 1, 2)", ".transpose(0, 3, 1, 2).tolist()")}, {"test_conv1x1"}),
+]
+
+WRONG = W01 + W01B + W01C + W03 + W03B + W04 + W05A + W05B + W05P + W06 + W18 + W24
 CORRECT = C01B + C01C + C03B + C05A + C05B + C04_06 + C17_FOUND + C17 + C18 + C24
 
 # 05a's entries are many and alike: through nbgrader and the sandbox go those whose verdict could
