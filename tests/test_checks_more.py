@@ -315,6 +315,7 @@ MESSAGES = {
     "maximise unit: scaled to max_norm after every step, also when smaller": "only when its norm is LARGER",
     "maximise unit: momentum 0.5 (v = 0.5 * v + lr * g)": "WITH MOMENTUM (v = 0.5 * v + lr * g",
     "1x1: a list of the right values": "return a NumPy array with the dtype of the input (float64)",
+    "sce: log of p_y clipped at 1e-300 (not log-softmax)": "the clip (np.log(np.clip(p, 1e-300, None)))",
     "pad: x itself when the padding is 0 (not a new array)": "returned its input `x` itself",
     "maximise unit: two steps too many (range(steps + 2))": "the image of too many steps",
     "equivariance: compared with the unshifted output (invariance)": "invariance",

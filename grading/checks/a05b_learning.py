@@ -30,8 +30,17 @@ def _sce_check(scores, y, what="softmax_cross_entropy"):
     loss, dscores = reference(scores, y)
     p = _probs(scores)
     onehot = np.eye(M)[y]
-    per_example = -np.log(np.maximum(p[np.arange(N), y], 1e-300))
+    s = np.asarray(scores, dtype=np.float64)
+    top = s.max(axis=1)
+    log_p = s - (top + np.log(np.exp(s - top[:, None]).sum(axis=1)))[:, None]   # log-softmax: finite
+    per_example = -log_p[np.arange(N), y]
     loss_variants = [(loss * N, "the loss is the MEAN over the batch, not the sum")] if N > 1 else []
+    # session 24: -log(clip(p_y, 1e-300)) was told "only the first example counted"
+    clipped = float(np.mean(-np.log(np.clip(p[np.arange(N), y], 1e-300, None))))
+    if abs(clipped - loss) > 1e-7 * max(1.0, abs(loss)):
+        loss_variants.append((clipped, "p_y underflowed to 0 and the clip (np.log(np.clip(p, 1e-300, None))) made "
+                                       "its -log 690.8, whatever the true value: take log p_y from log-softmax, "
+                                       "s_y - max - log(sum(exp(s - max)))"))
     if N > 1:
         loss_variants.append((float(per_example[0]), "only the first example counted: average over all N"))
     loss_variants.append((float(-np.mean(np.log(np.maximum(p.max(axis=1), 1e-300)))),
