@@ -262,16 +262,16 @@ WHOLE_HINT = "sizes and counts are whole numbers (floor division `//`?)"
 
 
 def scalar_check(expected, *, what="the result", variants=(), hint="", rtol=1e-9, fmt=fmt_num,
-                 whole=True) -> Callable:
+                 whole=True, atol=0.0) -> Callable:
     """A check for a single number: a size or a count (`whole`: a fraction gets the floor
-    division hint), or a loss with a tolerance `rtol`. Variants carry the wrong numbers."""
+    division hint), or a loss with a tolerance `rtol` (plus `atol`). Variants carry the wrong numbers."""
     expected = float(expected)
 
-    return never_raises(lambda got: _scalar_verdict(got, expected, what, variants, hint, rtol, fmt, whole),
+    return never_raises(lambda got: _scalar_verdict(got, expected, what, variants, hint, rtol, fmt, whole, atol),
                         what, f"; expected {fmt(expected)}")
 
 
-def _scalar_verdict(got, expected, what, variants, hint, rtol, fmt, whole):
+def _scalar_verdict(got, expected, what, variants, hint, rtol, fmt, whole, atol=0.0):
     if isinstance(got, (bool, np.bool_)):
         return f"{what}: returned {got!s}, a bool; expected the number {fmt(expected)}"
     arr, msg = to_array(got)
@@ -282,11 +282,11 @@ def _scalar_verdict(got, expected, what, variants, hint, rtol, fmt, whole):
     v = float(arr.reshape(()))
     if not math.isfinite(v):
         return f"{what} is {v}; expected {fmt(expected)}"
-    if abs(v - expected) <= rtol * max(1.0, abs(expected)):
+    if abs(v - expected) <= rtol * max(1.0, abs(expected)) + atol:
         return None
     base = f"{what} is {fmt(v)}, expected {fmt(expected)}"
     hits = [var.message for var in variants if var.value is not None
-            and abs(v - float(var.value)) <= rtol * max(1.0, abs(float(var.value)))]
+            and abs(v - float(var.value)) <= rtol * max(1.0, abs(float(var.value))) + atol]
     if hits:
         return f"{base}: {_either(hits)}"
     if whole and (v != int(v) or isinstance(got, (float, np.floating))):   # a float made by `/`

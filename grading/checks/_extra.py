@@ -1,16 +1,18 @@
 """Checks shared by the newer assignments: numbers with a tolerance, exact shapes, the dtype rule."""
 import numpy as np
 
-from ._core import WHOLE_HINT, Variant, _either, describe, fmt_num, never_raises, scalar_check, to_array
+from ._core import FLOAT32_SUM, WHOLE_HINT, Variant, _either, describe, fmt_num, never_raises, scalar_check, to_array
 
 
-def close_scalar_check(expected, *, what="the result", variants=(), dtype=np.float64, hint=""):
-    """A check for one real number (a loss) with a tolerance fit for `dtype`'s inputs.
+def close_scalar_check(expected, *, what="the result", variants=(), dtype=np.float64, hint="", magnitude=0.0):
+    """A check for one real number (a loss) with a tolerance fit for `dtype`'s inputs; `magnitude`:
+    the size of the terms behind it, as in array_check (float32 arithmetic passes).
 
     `variants` are (value, message) pairs of known mistakes.
     """
     return scalar_check(expected, what=what, variants=[Variant(m, v) for v, m in variants], hint=hint,
-                        rtol=1e-5 if np.dtype(dtype) == np.float32 else 1e-7, fmt="{:.6g}".format, whole=False)
+                        rtol=1e-5 if np.dtype(dtype) == np.float32 else 1e-7, fmt="{:.6g}".format, whole=False,
+                        atol=FLOAT32_SUM * abs(float(magnitude)))
 
 
 def call_args(args, kw, how="keywords"):
