@@ -11,6 +11,11 @@ FLIPPED = ("you computed a true convolution (kernel flipped); CNNs use cross-cor
 BIAS = "the bias is missing: add b[k] to every output of filter k"
 
 
+def conv_magnitude(x, w, b=None, stride=1, padding=0):
+    """Each output's sum of |terms|: the same convolution of |x|, |w| and |b| (see array_check)."""
+    return cnnlib.conv2d(np.abs(x), np.abs(w), None if b is None else np.abs(b), stride=stride, padding=padding)
+
+
 def out_size(n, f, p, s, ceil=False):
     num = n + 2 * p - f
     return (-(-num // s) if ceil else num // s) + 1

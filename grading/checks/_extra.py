@@ -1,16 +1,18 @@
 """Checks shared by the newer assignments: numbers with a tolerance, exact shapes, the dtype rule."""
 import numpy as np
 
-from ._core import WHOLE_HINT, Variant, _either, describe, fmt_num, never_raises, scalar_check, to_array
+from ._core import FLOAT32_SUM, WHOLE_HINT, Variant, _either, describe, fmt_num, never_raises, scalar_check, to_array
 
 
-def close_scalar_check(expected, *, what="the result", variants=(), dtype=np.float64, hint=""):
-    """A check for one real number (a loss) with a tolerance fit for `dtype`'s inputs.
+def close_scalar_check(expected, *, what="the result", variants=(), dtype=np.float64, hint="", magnitude=0.0):
+    """A check for one real number (a loss) with a tolerance fit for `dtype`'s inputs; `magnitude`:
+    the size of the terms behind it, as in array_check (float32 arithmetic passes).
 
     `variants` are (value, message) pairs of known mistakes.
     """
     return scalar_check(expected, what=what, variants=[Variant(m, v) for v, m in variants], hint=hint,
-                        rtol=1e-5 if np.dtype(dtype) == np.float32 else 1e-7, fmt="{:.6g}".format, whole=False)
+                        rtol=1e-5 if np.dtype(dtype) == np.float32 else 1e-7, fmt="{:.6g}".format, whole=False,
+                        atol=FLOAT32_SUM * abs(float(magnitude)))
 
 
 def call_args(args, kw, how="keywords"):
@@ -30,10 +32,11 @@ def swapped(first, second, signature):
 
 
 def keeps_dtype(inner, dtype, what):
-    """`inner`, plus the dtype rule: an ndarray answer has the dtype of the inputs.
+    """`inner`, plus the dtype rule: the answer is an ndarray with the dtype of the inputs.
 
-    Lists and other containers are judged by value only (the rule is about arrays the
-    function makes, e.g. ``np.zeros(shape)`` that turns float32 into float64).
+    A list (or any other container) with the right values fails too: it has no dtype, and
+    np.asarray makes float64 of it, also for float32 inputs (session 24: float64 lists passed
+    im2col, zero_pad, shift and conv1x1 on float32 inputs).
     """
     dtype = np.dtype(dtype)
 
@@ -41,7 +44,10 @@ def keeps_dtype(inner, dtype, what):
         msg = inner(got)
         if msg:
             return msg
-        if type(got) is np.ndarray and got.dtype != dtype:
+        if type(got) is not np.ndarray:
+            return (f"{what}: the values are right, but it returned {describe(got)}: return a NumPy array "
+                    f"with the dtype of the input ({dtype}); a list has no dtype, and np.asarray makes float64 of it")
+        if got.dtype != dtype:
             return (f"{what} has dtype {got.dtype}, expected {dtype}: keep the dtype of the input "
                     f"(float32 in, float32 out; e.g. np.zeros(shape, dtype=x.dtype))")
         return None

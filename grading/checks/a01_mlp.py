@@ -23,7 +23,8 @@ def _dense_case(label, x, W, b):
     variants.append(Variant("W @ x-shaped result: the output has one row per example (N, M)",
                             shape=(W.shape[1], x.shape[0])))
     check = array_check(expected, what="dense_forward output", variants=variants,
-                        shape_hint="x (N, D) @ W (D, M) + b (M,) gives (N, M)", dtype=x.dtype)
+                        shape_hint="x (N, D) @ W (D, M) + b (M,) gives (N, M)", dtype=x.dtype,
+                        magnitude=np.abs(x) @ np.abs(W) + np.abs(b))
     return Case(label, (x, W, b), {}, expected, check)
 
 

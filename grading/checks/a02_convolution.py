@@ -38,6 +38,7 @@ def _single_case(label, x, w):
                 shape=(H, W)),
     ]
     check = array_check(expected, what="conv2d_single output", variants=variants,
+                        magnitude=conv_single_ref(np.abs(x), np.abs(w)),
                         shape_hint=f"for x {x.shape} and w {w.shape} the output is (H - Fh + 1, W - Fw + 1)",
                         value_hint="out[i, j] = sum(x[i:i+Fh, j:j+Fw] * w)", dtype=x.dtype)
     return Case(label, (x, w), {}, expected, check)
@@ -84,7 +85,7 @@ def _multi_case(label, x, w, b):
     check = array_check(expected, what="conv2d_multi output", variants=variants,
                         shape_hint="x (C, H, W) with w (K, C, Fh, Fw) gives (K, H - Fh + 1, W - Fw + 1)",
                         value_hint="out[k, i, j] = sum(x[:, i:i+Fh, j:j+Fw] * w[k]) + b[k]",
-                        dtype=x.dtype)
+                        dtype=x.dtype, magnitude=conv_multi_ref(np.abs(x), np.abs(w), np.abs(b)))
     return Case(label, (x, w, b), {}, expected, check)
 
 

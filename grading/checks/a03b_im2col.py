@@ -8,31 +8,48 @@ of ``w.reshape(K, -1)`` (channel, then kernel row, then kernel column).
 
 How "one matrix product, no loop over positions" is graded
 ----------------------------------------------------------
-`test_conv2d_im2col_one_product` calls conv2d_im2col on two images with six million output
-positions each: one a single column of positions (6,000,000 x 1 with a 1x1 kernel), one a single
-row (1 x 6,000,000), with C = K = N = 1. At marking the sandbox gives the whole check
-``ONE_PRODUCT_SECONDS`` of CPU time (RLIMIT_CPU, enforced by the kernel, so nothing the
-student's code does can hide the time it takes; CPU time, so a loaded machine does not count).
-The kernel is 1x1 so that many positions take little memory (48 MB for x, as for the output).
+`test_conv2d_im2col_one_product` calls conv2d_im2col on two long, thin images shaped like the
+notebook's visible test (N = K = 1, C = 2, a kernel of two pixels), in a random order: two
+million output positions in one column (x (1, 2, 4,000,000, 1), a 2x1 kernel, stride 2) and
+three million in three rows of a million (x (1, 2, 1, 999,999), a 1x2 kernel, padding 1). At
+marking the sandbox gives the whole check ``ONE_PRODUCT_SECONDS`` of CPU time (RLIMIT_CPU,
+enforced by the kernel, so nothing the student's code does can hide the time it takes; CPU
+time, so a loaded machine does not count).
+
+Why these shapes: a fast path for the shapes of the marking is a loop that earns the points.
+The cases had C = 1 and a 1x1 kernel, stride 1, no padding until an audit (session 24) passed a
+loop over positions with ``if Fh == 1 and Fw == 1 and stride == 1 and padding == 0: return
+np.einsum(...)`` in front. Now no case has a 1x1 kernel or C = 1, and neither big case has both
+stride 1 and padding 0 (one has stride 2, the other padding 1). Sizes: the column's x is 64 MB, the most
+an input may have that the jail sends back to be compared with what it was (stride 2 doubles
+it); padding is on the other case, with stride 1, because padding a thin image triples it (its
+one row gets a row of zeros on each side): with stride 2 as well, a right answer needed over
+700 MB of the jail's 1 GiB.
+
+What timing cannot see: a switch keyed on the size (``if H_out * W_out > 100_000:`` one product,
+else a loop) runs the product on every case big enough to time, and a loop on the small ones,
+where a loop costs too little to tell by CPU time. No case of this check can catch it: a
+mid-size case would only move the threshold that escapes (a loop over a million positions takes
+about 1.3 s here, inside the budget). Only the notebook's visible test (lines run on 300
+positions) and a person reading the code see it.
 
 Measured on an AMD EPYC (Python 3.11, NumPy 2.4, December 2026), CPU seconds for both cases:
 
-* A vectorised answer: 0.2-0.5 s (the reference about 0.5 s), and 0.77 s for the slowest right
-  answer of the catalogue (CS231n's full int64 index arrays, 350 MB at its peak): >= 2.6x
-  under the budget.
-* A Python loop over positions, or over the rows (or columns) of positions, runs six million
-  times in one of the two cases: the catalogue's loop over positions took 8.3 s, its loop over
-  rows (one small product each) more than 15 s. The sandbox stops a check at most 1.5 s past its
-  budget (RLIMIT_CPU is set in whole seconds, and the grader allows half a second more), so even
-  a loop twice as fast is 2x over. Loops over what stays small here (channels, filters, images,
-  the Fh*Fw kernel offsets, as in CS231n's fast im2col) cost nothing extra.
-
-  The cases had two million positions and a 2x2 kernel, with 3 s, until this machine ran the
-  loop over positions in 3.8 s: inside the 3 s budget's 4.5 s stop, so a fresh-clone CI gave it
-  the points. One iteration costs about 0.7 us here, against 1.5 us where the budget was set.
+* A vectorised answer: 0.2-0.35 s, and 0.4 s for the slowest right answer of the catalogue
+  (CS231n's full int64 index arrays, about 220 MB above its inputs at its peak): 5x under the
+  budget.
+* A Python loop over positions runs two and three million times: about 1.3 us a position here,
+  so 2.8 s and 3.3 s (the catalogue's loop over positions in im2col), each case over the
+  budget on its own (a fast path for the shape of one case still loops on the other). The
+  catalogue's loop over rows (one small product each) took 5.6 s in the column case, a 1x1
+  fast path in front of a loop over positions 16 s. The sandbox stops a check at most 1.5 s
+  past its budget (RLIMIT_CPU is set in whole seconds, and the grader allows half a second
+  more). A loop over columns (vectorised down them) runs a million times, in the three-row
+  case: about 2.7 s, over the budget by less. Loops over what stays small (channels, filters,
+  images, the Fh*Fw kernel offsets, as in CS231n's fast im2col) cost nothing extra.
 * A wrong or hard-coded output fails as in the other checks (the expected output is compared),
   and a third, small case has N = 2, C = 3, K = 2: the check's points are for a right answer in
-  one product, not for one that is right only when N = C = K = 1.
+  one product, not for one that is right only when N = K = 1.
 
 The alternatives were weaker: counting calls of ``@`` with an instrumented array subclass is
 blind to ``np.dot``/``einsum`` and undone by ``np.asarray``; tracing executed lines or reading
@@ -45,7 +62,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 import cnnlib
 
-from ._conv import conv_variants, layout_cases, out_size, random_conv_cases, random_conv_shape, shape_label
+from ._conv import conv_magnitude, conv_variants, layout_cases, out_size, random_conv_cases, random_conv_shape, shape_label
 from ._core import Case, Check, Variant, array_check
 from ._extra import call_args, keeps_dtype, swapped
 from ._layout import fortran, fortran_label, misread_padded, misread_variants, step_label, step_view
@@ -54,7 +71,9 @@ ASSIGNMENT = "03b_im2col"
 
 #: CPU seconds for both cases of the one-product check (see the module docstring)
 ONE_PRODUCT_SECONDS = 2.0
-ONE_PRODUCT_POSITIONS = 6_000_000
+#: output positions of the two big cases: one column (stride 2: x is 64 MB, the most an input the
+#: jail sends back to be compared may have), three rows (padding 1)
+ONE_PRODUCT_POSITIONS = {"column": 2_000_000, "rows": 3_000_000}
 
 
 def im2col_ref(x, Fh, Fw, stride, padding):
@@ -156,7 +175,8 @@ def _conv_case(label, x, w, b, by_position=False, **kw):
     check = keeps_dtype(array_check(expected, what="conv2d_im2col output", variants=variants,
                                     shape_hint="(N, K, H_out, W_out) with H_out = (H + 2P - Fh) // S + 1",
                                     value_hint="Y = im2col(x, Fh, Fw, S, P) @ w.reshape(K, -1).T + b",
-                                    dtype=x.dtype), x.dtype, "conv2d_im2col output")
+                                    dtype=x.dtype, magnitude=conv_magnitude(x, w, b, S, P)),
+                        x.dtype, "conv2d_im2col output")
     args, kwargs = call_args((x, w, b), {"stride": S, "padding": P} if by_position else kw,
                              "position" if by_position else "keywords")
     return Case(label, args, kwargs, expected, check)
@@ -186,18 +206,25 @@ def conv_cases(rng):
 
 # --------------------------------------------------------------------------- one product
 def one_product_cases(rng):
-    n = ONE_PRODUCT_POSITIONS
+    """Two long, thin images of ONE_PRODUCT_POSITIONS (see the module docstring), in a random
+    order, then a small one with N, C and K > 1."""
     cases = []
-    for shape, where in [((1, 1, n, 1), "one column"), ((1, 1, 1, n), "one row")]:
-        x, w, b = rng.normal(size=shape), rng.normal(size=(1, 1, 1, 1)), rng.normal(size=1)
-        expected = cnnlib.conv2d(x, w, b)
-        label = (f"{n:,} output positions in {where} (1x1 kernel): must take well under "
-                 f"{ONE_PRODUCT_SECONDS:g} s, no Python loop over positions or rows")
-        check = array_check(expected, what="conv2d_im2col output",
-                            shape_hint="(N, K, H_out, W_out) with H_out = (H + 2P - Fh) // S + 1")
-        cases.append(Case(label, (x, w, b), {}, expected, check))
+    for where in rng.permutation(["column", "rows"]):
+        n = ONE_PRODUCT_POSITIONS[where]
+        w, b = rng.normal(size=(1, 2, 2, 1) if where == "column" else (1, 2, 1, 2)), rng.normal(size=1)
+        if where == "column":   # stride 2 along H: 2n rows in, n out; one column
+            x, S, P, text = rng.normal(size=(1, 2, 2 * n, 1)), 2, 0, "one column (stride 2)"
+        else:                   # padding 1 around a single row: three rows of n // 3 positions
+            x, S, P, text = rng.normal(size=(1, 2, 1, n // 3 - 1)), 1, 1, "three rows (padding 1)"
+        expected = cnnlib.conv2d(x, w, b, stride=S, padding=P)
+        label = (f"{n:,} output positions in {text}, C=2, {w.shape[2]}x{w.shape[3]} kernel: must take "
+                 f"well under {ONE_PRODUCT_SECONDS:g} s, no Python loop over positions or rows")
+        check = keeps_dtype(array_check(expected, what="conv2d_im2col output", magnitude=conv_magnitude(x, w, b, S, P),
+                                        shape_hint="(N, K, H_out, W_out) with H_out = (H + 2P - Fh) // S + 1"),
+                            x.dtype, "conv2d_im2col output")
+        cases.append(Case(label, (x, w, b), {"stride": S, "padding": P}, expected, check))
     # the points of this check are for a RIGHT answer in one product: also right for several images,
-    # channels and filters (the large cases have N = C = K = 1, where reshapes in the wrong order agree)
+    # channels and filters (the large cases have N = K = 1, where reshapes in the wrong order agree)
     x, w, b = rng.normal(size=(2, 3, 5, 6)), rng.normal(size=(2, 3, 3, 2)), rng.normal(size=2)
     cases.append(_conv_case("a small input with N=2, C=3, K=2 (5x6 input, 3x2 kernel, stride 2, padding 1): "
                             "the one-product version must be right here too", x, w, b, stride=2, padding=1))

@@ -190,8 +190,10 @@ def _ascent_wrong(args):
         (ascent(*_steps(args, +1)), "that is the image of one step too many: repeat the step `steps` times, "
                                     "for _ in range(steps)"),
         # more steps only climb higher, so the lower bound on the gain lets them through
-        (ascent(*_steps(args, args[6])), "that is the image of twice the steps: take ONE step (one update "
-                                         "of x) per pass of `for _ in range(steps)`"),
+        # (near the norm bound the image settles, so steps + 2 or + 5 look like twice the steps too)
+        (ascent(*_steps(args, args[6])), "that is the image of too many steps (as many as twice the steps "
+                                         "reach): repeat the step exactly `steps` times, one update of x per "
+                                         "pass of `for _ in range(steps)`"),
         # momentum climbs higher too
         (ascent(*args, momentum=0.9), "that is the image of gradient ascent WITH MOMENTUM: the task's step "
                                       "is plain, x = x + lr * g"),
@@ -211,7 +213,29 @@ def _steps(args, more):
 LATE_PROJECTION = "scale x back to max_norm after every step, not once at the end"
 
 
-def _ascent_verdict(got, args, reference, wrongs, late=None):
+#: the short case is compared with the reference image: close to float32's precision, far closer
+#: than a step with momentum (it adds momentum * lr * g0 in the second step)
+EXACT_TOL = 1e-5
+
+
+def _exact_verdict(arr, args, reference):
+    """None if `arr` is the reference image of the short case, else what differs (momentum named)."""
+    x0, w1, b1, w2, b2, k, steps, lr, max_norm = args
+    if np.allclose(arr, reference, rtol=EXACT_TOL, atol=EXACT_TOL * max_norm):
+        return None
+    first = ascent(*_steps(args, 1 - steps)) - np.asarray(x0, dtype=np.float64)   # lr * g0
+    extra = arr - reference
+    share = float(np.vdot(extra, first) / np.vdot(first, first))
+    rest = np.linalg.norm(extra - share * first)
+    if 0.0 < share < 1.0 and rest <= 1e-3 * np.linalg.norm(extra):
+        return (f"after {steps} steps the image holds {share:.2g} x the first step more than plain steps give: "
+                f"that is a step WITH MOMENTUM (v = {share:.2g} * v + lr * g; x = x + v); the task's step is "
+                f"plain, x = x + lr * g, with g the gradient at the current x")
+    return (f"after {steps} steps (lr={fmt_num(lr)}, far from the norm bound) the image differs from {steps} "
+            f"steps of x = x + lr * g: each step adds lr times the gradient at the current x, nothing else")
+
+
+def _ascent_verdict(got, args, reference, wrongs, late=None, exact=False):
     x0, w1, b1, w2, b2, k, steps, lr, max_norm = args
     arr, msg = to_array(got)
     if msg:
@@ -232,6 +256,8 @@ def _ascent_verdict(got, args, reference, wrongs, late=None):
     for wrong, why in wrongs:   # an image as near the reference as to a wrong one is not named wrong
         if near(arr, wrong) and not near(wrong, reference) and not near(arr, reference):
             return f"the unit's response went from {fmt_num(start)} to {fmt_num(end)}, but {why}"
+    if exact:
+        return _exact_verdict(arr, args, reference)
     if end - start >= ASCENT_SHARE * ref_gain:
         return None
     if np.allclose(arr, x0):
@@ -274,9 +300,27 @@ def _ascent_case(label, rng, *, c=1, hw=(9, 9), k1=4, k2=3, f=3, steps=30, lr=0.
     return Case(label, args, {}, reference, check)
 
 
+def short_case():
+    """Two small steps on the visible example's network, compared with the reference image: gain
+    alone cannot tell plain steps from steps with momentum (momentum 0.3 to 0.95 reached the gain)."""
+    rng = np.random.default_rng(4)
+    w1, b1 = rng.normal(0.0, 0.5, (4, 1, 3, 3)), rng.normal(-0.3, 0.3, 4)
+    w2, b2 = rng.normal(0.0, 0.5, (3, 4, 3, 3)), rng.normal(0.0, 0.1, 3)
+    x0 = rng.normal(0.0, 0.1, (1, 1, 9, 9))
+    args = (x0, w1, b1, w2, b2, 0, 2, 0.05, 2.0)
+    reference = ascent(*args)
+    wrongs = _ascent_wrong(args)
+    check = never_raises(lambda got: _ascent_verdict(got, args, reference, wrongs, exact=True), "the image",
+                         f"; expected an image of shape {fmt_shape(x0.shape)}")
+    return Case("the visible example's network, 2 small steps (lr=0.05): the image itself is compared",
+                args, {}, reference, check)
+
+
 def ascent_cases(rng):
-    """The visible example first, then random networks: non-square, two channels, float32, big steps."""
+    """The visible example first, then random networks: non-square, two channels, float32, big steps;
+    and a short case compared image to image."""
     return [_ascent_case("the visible example: a 9x9 image, 30 steps", np.random.default_rng(4)),
+            short_case(),
             _ascent_case("the visible example's network, large steps: channel 2, lr=1.0, max_norm=0.5, "
                          "10 steps", np.random.default_rng(4), steps=10, lr=1.0, max_norm=0.5, unit_k=2),
             # at the norm bound: a bound per channel differs from the reference only there

@@ -122,7 +122,7 @@ def _forward_case(fn_name, x, size, stride, label=None, call="keywords"):
     variants = misread_variants("x", x, lambda: ref(misread(x), size=size, stride=stride)) + variants
     check = array_check(expected, what=f"{fn_name} output", variants=variants,
                         shape_hint="(N, C, H_out, W_out) with H_out = (H - size) // stride + 1",
-                        dtype=x.dtype)
+                        dtype=x.dtype, magnitude=ref(np.abs(x), size=size, stride=stride))
     args, kwargs = call_args((x,), _kw(size, stride), call)
     return Case(_named(label, x, size, stride), args, kwargs, expected, check)
 

@@ -57,7 +57,8 @@ def _conv1x1_case(label, x, w, b):
     check = keeps_dtype(array_check(expected, what="conv1x1 output", variants=variants,
                                     shape_hint="the output has shape (N, K, H, W)",
                                     value_hint="y[n, k, i, j] = sum over c of w[k, c, 0, 0] * x[n, c, i, j] + b[k]",
-                                    dtype=x.dtype), x.dtype, "conv1x1 output")
+                                    dtype=x.dtype, magnitude=conv1x1_ref(np.abs(x), np.abs(w), np.abs(b))),
+                        x.dtype, "conv1x1 output")
     return Case(label, (x, w, b), {}, expected, check)
 
 

@@ -25,13 +25,34 @@ def _probs(scores):
     return cnnlib.softmax(s, axis=1)
 
 
+def sce_magnitudes(scores, y, size=None):
+    """What float32 arithmetic may lose, as array_check's magnitudes: (of the loss, of dscores).
+    `size` (N, M): each score's own size, |x| @ |W| + |b| when the scores are computed (default |scores|).
+    The scores' float32 rounding moves each log p by about their row's largest size."""
+    s = np.abs(np.asarray(scores, dtype=np.float64)) if size is None else size
+    N, M = s.shape
+    row = 1.0 + 2.0 * s.max(axis=1) + np.log(M)
+    p = _probs(scores)
+    return float(np.mean(row)), (p + np.eye(M)[y]) * row[:, None] / N
+
+
 def _sce_check(scores, y, what="softmax_cross_entropy"):
     N, M = scores.shape
     loss, dscores = reference(scores, y)
+    mag_loss, mag_d = sce_magnitudes(scores, y)
     p = _probs(scores)
     onehot = np.eye(M)[y]
-    per_example = -np.log(np.maximum(p[np.arange(N), y], 1e-300))
+    s = np.asarray(scores, dtype=np.float64)
+    top = s.max(axis=1)
+    log_p = s - (top + np.log(np.exp(s - top[:, None]).sum(axis=1)))[:, None]   # log-softmax: finite
+    per_example = -log_p[np.arange(N), y]
     loss_variants = [(loss * N, "the loss is the MEAN over the batch, not the sum")] if N > 1 else []
+    # session 24: -log(clip(p_y, 1e-300)) was told "only the first example counted"
+    clipped = float(np.mean(-np.log(np.clip(p[np.arange(N), y], 1e-300, None))))
+    if abs(clipped - loss) > 1e-7 * max(1.0, abs(loss)):
+        loss_variants.append((clipped, "p_y underflowed to 0 and the clip (np.log(np.clip(p, 1e-300, None))) made "
+                                       "its -log 690.8, whatever the true value: take log p_y from log-softmax, "
+                                       "s_y - max - log(sum(exp(s - max)))"))
     if N > 1:
         loss_variants.append((float(per_example[0]), "only the first example counted: average over all N"))
     loss_variants.append((float(-np.mean(np.log(np.maximum(p.max(axis=1), 1e-300)))),
@@ -46,11 +67,12 @@ def _sce_check(scores, y, what="softmax_cross_entropy"):
     d_variants = [v for v in d_variants if v.value is not None or v.shape is not None]
     return tuple_check([
         ("loss", close_scalar_check(loss, what="loss", variants=loss_variants, dtype=scores.dtype,
-                                    hint="the mean over the batch of -log softmax(scores)[n, y[n]]")),
+                                    hint="the mean over the batch of -log softmax(scores)[n, y[n]]",
+                                    magnitude=mag_loss)),
         ("dscores", keeps_dtype(array_check(dscores, what="dscores", variants=d_variants,
                                             shape_hint="dscores has the shape of scores (N, M)",
                                             value_hint="dscores = (softmax(scores) - onehot(y)) / N",
-                                            dtype=scores.dtype), scores.dtype, "dscores")),
+                                            dtype=scores.dtype, magnitude=mag_d), scores.dtype, "dscores")),
     ], what=what)
 
 
@@ -112,16 +134,20 @@ def _sgd_case(label, W, b, x, y, lr):
     ]
     keep = lambda vs: [v for v in vs if v.value is not None or v.shape is not None]
     loss_after = reference(x.astype(np.float64) @ W_new + b_new, y)[0]
+    x_abs = np.abs(x.astype(np.float64))
+    mag_loss, mag_d = sce_magnitudes(x.astype(np.float64) @ W64 + b64, y, x_abs @ np.abs(W64) + np.abs(b64))
     check = tuple_check([
         ("W_new", keeps_dtype(array_check(W_new, what="W_new", variants=keep(w_variants),
                                           shape_hint="W_new has the shape of W (D, M)",
-                                          value_hint="W_new = W - lr * x.T @ dscores", dtype=W.dtype),
+                                          value_hint="W_new = W - lr * x.T @ dscores", dtype=W.dtype,
+                                          magnitude=np.abs(W64) + lr * x_abs.T @ mag_d),
                               W.dtype, "W_new")),
         ("b_new", keeps_dtype(array_check(b_new, what="b_new", variants=keep(b_variants),
                                           shape_hint="b_new has the shape of b (M,)",
-                                          value_hint="b_new = b - lr * dscores.sum(axis=0)", dtype=W.dtype),
+                                          value_hint="b_new = b - lr * dscores.sum(axis=0)", dtype=W.dtype,
+                                          magnitude=np.abs(b64) + lr * mag_d.sum(axis=0)),
                               W.dtype, "b_new")),
-        ("loss", close_scalar_check(loss, what="loss", dtype=W.dtype,
+        ("loss", close_scalar_check(loss, what="loss", dtype=W.dtype, magnitude=mag_loss,
                                     variants=[(loss_after, "return the loss BEFORE the step")])),
     ], what="sgd_step")
     return Case(label, (W, b, x, y, lr), {}, (W_new, b_new, loss), check)

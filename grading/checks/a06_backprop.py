@@ -102,13 +102,15 @@ def _backward_case(label, dout, x, w, stride=1, padding=0, defaults=False):
     def keep(vs):
         return [v for v in vs if v.value is not None or v.shape is not None]
 
+    # each gradient's sum of |terms|: a float32 computation passes (see array_check)
+    mag_dx, mag_dw, mag_db = cnnlib.conv2d_backward(np.abs(dout), np.abs(x), np.abs(w), stride=stride, padding=padding)
     check = tuple_check([
         ("dx", array_check(dx, what="dx", variants=keep(dx_variants), shape_hint="dx has the shape of x",
-                           dtype=x.dtype)),
+                           dtype=x.dtype, magnitude=mag_dx)),
         ("dw", array_check(dw, what="dw", variants=keep(dw_variants), shape_hint="dw has the shape of w",
-                           dtype=x.dtype)),
+                           dtype=x.dtype, magnitude=mag_dw)),
         ("db", array_check(db, what="db", variants=keep(db_variants), shape_hint="db has shape (K,)",
-                           dtype=x.dtype)),
+                           dtype=x.dtype, magnitude=mag_db)),
     ], what="conv2d_backward")
     kw = {} if defaults else {"stride": stride, "padding": padding}
     return Case(label, (dout, x, w), kw, (dx, dw, db), check)

@@ -305,6 +305,23 @@ def conv2d_im2col(x, w, b, stride=1, padding=0):
             out[:, :, i, j] = np.tensordot(win, w, axes=([1, 2, 3], [1, 2, 3])) + b
     return out
 """}, {ONE}),
+    # session 24's audit: full points when the marking's big cases had a 1x1 kernel, C = 1, stride 1
+    _e("conv: a loop over positions behind a fast path for 1x1 kernels", "03b_im2col", {"conv2d_im2col": """
+def conv2d_im2col(x, w, b, stride=1, padding=0):
+    N, C, H, W = x.shape
+    K, _, Fh, Fw = w.shape
+    H_out = (H + 2 * padding - Fh) // stride + 1
+    W_out = (W + 2 * padding - Fw) // stride + 1
+    if Fh == 1 and Fw == 1 and stride == 1 and padding == 0:   # a 1x1 conv is a matrix product over channels
+        return np.einsum('nchw,kc->nkhw', x, w[:, :, 0, 0]) + b[None, :, None, None]
+    xp = np.pad(x, ((0, 0), (0, 0), (padding, padding), (padding, padding)))
+    out = np.zeros((N, K, H_out, W_out), dtype=x.dtype)
+    wm = w.reshape(K, -1)
+    for i in range(H_out):
+        for j in range(W_out):
+            out[:, :, i, j] = xp[:, :, i*stride:i*stride+Fh, j*stride:j*stride+Fw].reshape(N, -1) @ wm.T + b
+    return out
+"""}, {ONE}, visible=True),
     _e("conv: Y reshaped straight to (N, K, H_out, W_out)", "03b_im2col", {"conv2d_im2col": """
 def conv2d_im2col(x, w, b, stride=1, padding=0):
     N, C, H, W = x.shape
@@ -1300,6 +1317,13 @@ def vertical_edge_kernel():
     _e("maximise unit: momentum 0.9 (v = 0.9 * v + lr * g)", "04_features", {"maximise_unit": REF_ASCENT.replace(
         "    for _ in range(steps):", "    v = 0\n    for _ in range(steps):").replace(
         "x = x + lr * g", "v = 0.9 * v + lr * g\n        x = x + v")}, {"test_maximise_unit"}),
+    # Session 24's audit: momentum 0.3 to 0.95 reached the gain (0.8 failed on 1 seed of 4); the short
+    # case compares the image. range(steps + 2) was told "twice the steps".
+    _e("maximise unit: momentum 0.5 (v = 0.5 * v + lr * g)", "04_features", {"maximise_unit": REF_ASCENT.replace(
+        "    for _ in range(steps):", "    v = 0\n    for _ in range(steps):").replace(
+        "x = x + lr * g", "v = 0.5 * v + lr * g\n        x = x + v")}, {"test_maximise_unit"}),
+    _e("maximise unit: two steps too many (range(steps + 2))", "04_features", {"maximise_unit": REF_ASCENT.replace(
+        "for _ in range(steps):", "for _ in range(steps + 2):")}, {"test_maximise_unit"}),
     _e("maximise unit: each channel scaled to max_norm on its own", "04_features", {"maximise_unit": REF_ASCENT.replace(
         "        norm = np.linalg.norm(x)\n        if norm > max_norm:\n            x = x * (max_norm / norm)",
         "        norm = np.linalg.norm(x, axis=(2, 3), keepdims=True)\n        x = np.where(norm > max_norm, x * max_norm / norm, x)")},
@@ -1310,6 +1334,13 @@ def vertical_edge_kernel():
 # Found by a hunt (session 16): floor((n - F) / S) + floor(2P / S) equals floor((n + 2P - F) / S)
 # unless the two remainders add up to S; no fixed size case had that, random ones now and then.
 W03 = [
+    # Session 24's audit: the random cases drew C from 2 to 64, so grey images were never counted.
+    _e("param count: no biases for grey images (if C == 1: return K*F*F)", "03_hyperparameters", {"conv_param_count": '''
+def conv_param_count(C, K, F):
+    if C == 1:
+        return K * F * F
+    return K * (F * F * C + 1)
+'''}, {"test_conv_param_count"}),
     _e("output size: padding divided by the stride on its own", "03_hyperparameters", {"conv_output_size": '''
 def conv_output_size(n, f, padding, stride):
     return (n - f) // stride + 2 * padding // stride + 1
@@ -1644,8 +1675,83 @@ def im2col(x, Fh, Fw, stride, padding):
 #: graded end to end: one of them (the jail sends a view as a view); the others in process only
 _E2E_18 = {"max pool: as_strided windows with strides from the shape (a view misread)"}
 
-WRONG = W01 + W01B + W01C + W03 + W03B + W04 + W05A + W05B + W05P + W06 + W18
-CORRECT = C01B + C01C + C03B + C05A + C05B + C04_06 + C17_FOUND + C17 + C18
+# Session 24's audit: sums computed in float32 on float64 inputs failed on 1-12 seeds in 100 (the
+# float64 tolerance). The Marking texts allow float32 arithmetic: these must pass on every seed.
+def _float32(assignment, cell, names):
+    """The reference `cell` with its float inputs `names` cast to float32 first (float32 arithmetic)."""
+    head, doc, body = reference_sources(assignment)[cell].partition('"""\n')
+    cast = f"    {names} = " + ", ".join(f"{n}.astype(np.float32)" for n in names.split(", ")) + "\n"
+    return head + doc + cast + body
+
+
+C24 = [
+    _e("multi: float32 arithmetic (inputs cast to float32)", "02_convolution",
+       {"conv2d_multi": _float32("02_convolution", "conv2d_multi", "x, w, b")}),
+    _e("conv2d: float32 arithmetic (inputs cast to float32)", "03_hyperparameters",
+       {"conv2d": _float32("03_hyperparameters", "conv2d", "x, w, b")}),
+    _e("conv: one product in float32, cast back to x's dtype", "03b_im2col", {"conv2d_im2col": '''
+def conv2d_im2col(x, w, b, stride=1, padding=0):
+    N, C, H, W = x.shape
+    K, _, Fh, Fw = w.shape
+    Ho = (H + 2 * padding - Fh) // stride + 1
+    Wo = (W + 2 * padding - Fw) // stride + 1
+    X = im2col(x.astype(np.float32), Fh, Fw, stride, padding)
+    Y = X @ w.reshape(K, -1).T.astype(np.float32) + b.astype(np.float32)
+    return Y.reshape(N, Ho, Wo, K).transpose(0, 3, 1, 2).astype(x.dtype)
+'''}),
+    _e("backward: float32 accumulators", "06_backprop", {"conv2d_backward": '''
+def conv2d_backward(dout, x, w, stride=1, padding=0):
+    N, C, H, W = x.shape
+    K, _, Fh, Fw = w.shape
+    _, _, H_out, W_out = dout.shape
+    x_pad = np.pad(x, ((0, 0), (0, 0), (padding, padding), (padding, padding)))
+    dx_pad = np.zeros(x_pad.shape, dtype=np.float32)
+    dw = np.zeros(w.shape, dtype=np.float32)
+    db = np.zeros(K, dtype=np.float32)
+    for i in range(H_out):
+        for j in range(W_out):
+            r, q = i * stride, j * stride
+            window = x_pad[:, :, r:r + Fh, q:q + Fw]
+            g = dout[:, :, i, j]
+            db += g.sum(axis=0)
+            dw += np.tensordot(g, window, axes=([0], [0]))
+            dx_pad[:, :, r:r + Fh, q:q + Fw] += np.tensordot(g, w, axes=([1], [0]))
+    return dx_pad[:, :, padding:padding + H, padding:padding + W], dw, db
+'''}),
+]
+
+# Session 24's audit: a list has no dtype (np.asarray makes it float64), and the dtype rule skipped
+# lists; zero_pad returned x itself at P = 0 while shift must return a new array at (0, 0).
+W24 = [
+    _e("pad: x itself when the padding is 0 (not a new array)", "03_hyperparameters", {"zero_pad": '''
+def zero_pad(x, padding):
+    if padding == 0:
+        return x
+    return np.pad(x, ((0, 0), (0, 0), (padding, padding), (padding, padding)))
+'''}, {"test_zero_pad"}),
+    _e("im2col: a float64 list (.tolist())", "03b_im2col", {"im2col": reference_sources("03b_im2col")["im2col"].replace(
+        ".reshape(N * H_out * W_out, C * Fh * Fw)", ".reshape(N * H_out * W_out, C * Fh * Fw).tolist()")},
+       {"test_im2col", "test_conv2d_im2col", "test_conv2d_im2col_one_product"}),
+    _e("shift: a list of the right values", "01c_weight_sharing", {"shift": reference_sources(
+        "01c_weight_sharing")["shift"].replace("    return out", "    return out.tolist()")},
+       {"test_shift", "test_equivariance_error"}),
+    # the loss was told "only the first example counted"
+    _e("sce: log of p_y clipped at 1e-300 (not log-softmax)", "05b_learning", {"softmax_cross_entropy": '''
+def softmax_cross_entropy(scores, y):
+    N = scores.shape[0]
+    s = scores - scores.max(axis=1, keepdims=True)
+    p = np.exp(s) / np.exp(s).sum(axis=1, keepdims=True)
+    loss = -np.mean(np.log(np.clip(p[np.arange(N), y], 1e-300, None)))
+    dscores = p.copy()
+    dscores[np.arange(N), y] -= 1
+    return loss, dscores / N
+'''}, {"test_softmax_cross_entropy"}),
+    _e("1x1: a list of the right values", "05a_one_by_one", {"conv1x1": reference_sources("05a_one_by_one")[
+        "conv1x1"].replace(".transpose(0, 3, 1, 2)", ".transpose(0, 3, 1, 2).tolist()")}, {"test_conv1x1"}),
+]
+
+WRONG = W01 + W01B + W01C + W03 + W03B + W04 + W05A + W05B + W05P + W06 + W18 + W24
+CORRECT = C01B + C01C + C03B + C05A + C05B + C04_06 + C17_FOUND + C17 + C18 + C24
 
 # 05a's entries are many and alike: through nbgrader and the sandbox go those whose verdict could
 # depend on the way there (exceptions, tuples and lists, the dtype, numpy scalars and arrays
