@@ -638,12 +638,14 @@ def test_visible_tests_hint_at_a_missing_padding_and_floor_division(mistake, cel
     assert message.startswith("AssertionError: ") and hint in message, message
 
 
-def test_a_visible_test_fails_a_function_whose_cell_imports_cnnlib():
-    """As in a kernel, where the cell's source is kept for tracebacks: an `import cnnlib` above a
-    NumPy-only function stops its cell at marking, so the visible test fails it too."""
+@pytest.mark.parametrize("line, module", [("import cnnlib  # tried cnnlib.conv2d first", "cnnlib"),
+                                          ("import scipy.fft  # tried an FFT first", "scipy")])
+def test_a_visible_test_fails_a_function_whose_cell_imports_cnnlib(line, module):
+    """As in a kernel, where the cell's source is kept for tracebacks: an `import cnnlib` (or
+    scipy) above a NumPy-only function stops its cell at marking, so the visible test fails it too."""
     import linecache
     sources = dict(reference_sources("02_convolution"))
-    sources["conv2d_single"] = "import cnnlib  # tried cnnlib.conv2d first\n" + sources["conv2d_single"]
+    sources["conv2d_single"] = line + "\n" + sources["conv2d_single"]
     ns: dict = {"__name__": "__main__"}
     errors = {}
     for number, cell in enumerate(build_submission("02_convolution", sources).cells):
@@ -656,7 +658,22 @@ def test_a_visible_test_fails_a_function_whose_cell_imports_cnnlib():
         except AssertionError as exc:
             errors[cell.metadata["nbgrader"]["grade_id"]] = str(exc)
     assert set(errors) == {"test_conv2d_single"}, errors
-    assert "imports cnnlib before it: at marking that import fails" in errors["test_conv2d_single"]
+    assert f"imports {module} before it: at marking that import fails" in errors["test_conv2d_single"]
+
+
+def test_a_visible_test_fails_a_function_that_calls_scipy():
+    """Marking refuses all of scipy in a NumPy-only part (scipy.fft convolves too): the visible
+    test says so before the student hands in."""
+    sources = dict(reference_sources("02_convolution"))
+    sources["conv2d_single"] = (
+        "def conv2d_single(x, w):\n"
+        "    from scipy import fft\n"
+        "    H, W = x.shape\n"
+        "    Fh, Fw = w.shape\n"
+        "    full = fft.irfft2(fft.rfft2(x) * fft.rfft2(w[::-1, ::-1], s=x.shape), s=x.shape)\n"
+        "    return full[Fh - 1:, Fw - 1:]\n")
+    message = visible_results("02_convolution", sources)["test_conv2d_single"]
+    assert message and "conv2d_single uses scipy (through `scipy`)" in message, message
 
 
 def _same_kind(a, b) -> bool:
