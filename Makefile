@@ -28,11 +28,13 @@ $(STAMP): requirements.txt pyproject.toml
 	touch $@
 
 # Sphinx and the execution cache only notice changes to the chapters themselves; chapters also
-# run cnnlib and the book's helpers (figures.py, readable_text.py, matplotlibrc ...), so a change
-# to their source makes every chapter run again (the hash of the last good build is kept in
+# run cnnlib and the book's helpers (figures.py, readable_text.py, matplotlibrc ...), and the
+# Exercises page reads the released notebooks and the grader's constants, so a change to any of
+# them makes every chapter run again (the hash of the last good build is kept in
 # _build/.code-hash; subpackages such as cnnlib/engine count too).
-CODE_HASH = $(shell find cnnlib book \( -name '*.py' -o -name matplotlibrc \) \
-                -not -path 'book/_ext/*' | LC_ALL=C sort | xargs cat | sha256sum | cut -c1-16)
+CODE_HASH = $(shell find cnnlib book grading/checks exercises \( -name '*.py' -o -name matplotlibrc \
+                -o -name '*.ipynb' \) -not -path 'book/_ext/*' -not -path '*/.ipynb_checkpoints/*' \
+                | LC_ALL=C sort | xargs cat | sha256sum | cut -c1-16)
 
 # One BLAS thread per chapter kernel: the chapters multiply small matrices, where a second
 # thread costs more than it saves when the machine is busy, and the timing tables of 05b and
