@@ -672,8 +672,16 @@ def test_a_visible_test_fails_a_function_that_calls_scipy():
         "    Fh, Fw = w.shape\n"
         "    full = fft.irfft2(fft.rfft2(x) * fft.rfft2(w[::-1, ::-1], s=x.shape), s=x.shape)\n"
         "    return full[Fh - 1:, Fw - 1:]\n")
-    message = visible_results("02_convolution", sources)["test_conv2d_single"]
+    sources["conv2d_multi"] = (
+        "def conv2d_multi(x, w, b):\n"
+        "    K, C = w.shape[:2]\n"
+        "    return np.stack([sum(conv2d_single(x[c], w[k, c]) for c in range(C)) + b[k] for k in range(K)])\n")
+    results = visible_results("02_convolution", sources)
+    message = results["test_conv2d_single"]
     assert message and "conv2d_single uses scipy (through `scipy`)" in message, message
+    # conv2d_multi calls conv2d_single: its visible test follows the call, as the grader does
+    message = results["test_conv2d_multi"]
+    assert message and "conv2d_multi uses scipy (through `conv2d_single`, which uses `scipy`)" in message, message
 
 
 def _same_kind(a, b) -> bool:
