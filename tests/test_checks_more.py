@@ -171,9 +171,24 @@ def test_the_predict_check_runs_the_network_it_is_sent():
     assert "not the network of make_model" in case.check((labels, [w.T for w in untrained]))
     assert "not the network of make_model" in case.check((labels, "weights"))
     msg = case.check((labels, untrained))
-    assert msg.startswith("predict's labels reach 1.000, but the network in `model` reaches only 0."), msg
+    assert msg.startswith("`model` holds an untrained network (0."), msg
+    assert "needed" not in msg and "0.80" not in msg, "the case's label states the target, once"
     assert "graded_predictions returned" in case.check(labels)
     assert "accuracy 0." in case.check((np.zeros_like(labels), untrained))
+
+
+def test_the_visible_predict_test_gives_the_checks_accuracy_hints():
+    """Below the accuracy, 06's visible test and its check give the same hint for the same numbers:
+    the notebook holds the three hints of accuracy_hint, word for word, and its rule."""
+    from grading.checks import a06_backprop
+    nb = nbformat.read(ROOT / "solutions" / "06_backprop" / "06_backprop.ipynb", as_version=4)
+    test = next(c.source for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "test_predict")
+    hints = {a06_backprop.accuracy_hint(*numbers) for numbers in
+             [(0.736, 0.821, 0.976), (0.428, 0.428, 0.862), (0.604, 0.604, 0.94), (0.719, 0.719, 0.964)]}
+    assert len(hints) == 3
+    for hint in hints:
+        assert f'hint = "{hint}"' in test, hint
+    assert "if acc < own - 0.05:" in test and "elif own < 0.55 and unmoved >= 0.85:" in test
 
 
 def test_local_operations_commute_exactly_and_the_others_do_not():
@@ -343,7 +358,11 @@ MESSAGES = {
     "sgd: returns the loss after the step": "BEFORE the step",
     "sce: each row's mean subtracted, not its maximum": "subtract each row's MAX",
     "predict: nearest of the moved test digits, no network": "in a variable named `model`",
-    "predict: nearest of the moved training digits; `model` untrained": "predict must use the network you trained",
+    "predict: nearest of the moved training digits; `model` untrained": "`model` holds an untrained network",
+    "predict: raw scores averaged over the nine moves, 8 epochs": "the extra step in predict loses accuracy",
+    "`model` = a fresh make_model after training `net`": "do not call make_model again after training",
+    "plain SGD, one epoch, no moved copies": "train with moved copies of the training digits",
+    "fit in a loop without optimizer=, 5 epochs with moved copies": "fit without optimizer= starts a new Adam each call",
     "predict: nearest of the moved training digits; `model` of other layers": "is not the network of make_model",
 }
 

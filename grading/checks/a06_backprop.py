@@ -13,8 +13,10 @@ from the jail); its messages name ``predict`` (``shown``). In the trusted proces
 reach ``ACCURACY``, the weights must fit this module's copy of ``make_model`` (a test holds it
 equal to the notebook's), and that network, run here by ``cnnlib.predict`` on the same images,
 must reach ``ACCURACY`` too: a ``predict`` that is no network (a nearest-neighbour look-up over
-moved digits scores above 0.9) fails. A student who redefines ``graded_predictions`` changes only
-what is sent; a pass still needs weights that were trained.
+moved digits scores above 0.9) fails. Below ``ACCURACY``, the message gives that network's
+accuracy on the same digits and on the unmoved test digits, and what they suggest
+(``accuracy_hint``). A student who redefines ``graded_predictions`` changes only what is sent; a
+pass still needs weights that were trained.
 """
 from functools import lru_cache
 
@@ -167,7 +169,7 @@ def make_model(rng=None):
                              cnnlib.Flatten(), cnnlib.Dense(16 * 4 * 4, 10, rng=rng))
 
 
-def _labels_verdict(got, labels, threshold):
+def _labels_verdict(got, labels):
     """(accuracy, None) for predict's labels, or (None, the message)."""
     n = len(labels)
     arr, msg = to_array(got)
@@ -180,11 +182,7 @@ def _labels_verdict(got, labels, threshold):
         return None, f"predict returned shape {arr.shape}; expected one label per image, shape ({n},)"
     if not np.all(np.isfinite(arr)) or np.any(arr != np.round(arr)):
         return None, "predict must return whole-number labels 0-9"
-    acc = float(np.mean(arr == labels))
-    if acc >= threshold:
-        return acc, None
-    return None, (f"accuracy {acc:.3f} on {n} held-back digits moved by up to one pixel, with noise; "
-                  f"needed {threshold:.2f}. Did you train with moved copies of the training digits?")
+    return float(np.mean(arr == labels)), None
 
 
 def trusted_network(weights):
@@ -207,6 +205,19 @@ def trusted_network(weights):
     return model, None
 
 
+def accuracy_hint(acc, own, unmoved, threshold=ACCURACY):
+    """What to change when predict's accuracy `acc` on the moved digits is below `threshold`, from
+    the network in `model` on its own: `own` on the same digits, `unmoved` on the test digits as
+    they are. The notebook's visible test gives the same hints (a test holds them equal)."""
+    if acc < own - 0.05:
+        return ("the extra step in predict loses accuracy: drop it, or, to average, average the softmax "
+                "probabilities (cnnlib.softmax) over the image and its four one-pixel moves")
+    if own < 0.55 and unmoved >= 0.85:   # as a network trained on unmoved digits: about half
+        return "train with moved copies of the training digits (move_and_noise), next to the originals"
+    return ("train longer, and pass one optimizer (e.g. Adam(model.parameters(), lr=3e-3)) to every "
+            "fit call: fit without optimizer= starts a new Adam each call")
+
+
 def _predict_check(x, labels, threshold):
     """predict's labels reach `threshold`, and so does the network of the weights sent with them."""
 
@@ -214,16 +225,28 @@ def _predict_check(x, labels, threshold):
         if not (isinstance(got, (tuple, list)) and len(got) == 2):
             return (f"graded_predictions returned {describe(got)}, expected (predict(x), the weights of "
                     f"`model`): keep the given cell as it is")
-        acc, labels_msg = _labels_verdict(got[0], labels, threshold)
+        acc, labels_msg = _labels_verdict(got[0], labels)
         model, model_msg = trusted_network(got[1])
-        if labels_msg or model_msg:
-            return "; ".join(m for m in (labels_msg, model_msg) if m)
+        if model_msg:
+            low = f"predict's accuracy {acc:.3f}; " if acc is not None and acc < threshold else ""
+            return "; ".join(m for m in (labels_msg, low + model_msg) if m)
+        if labels_msg:
+            return labels_msg
+        x_test, y_test = _test_split()
         with np.errstate(all="ignore"):
             own = float(np.mean(cnnlib.predict(model, x) == labels))
+            unmoved = float(np.mean(cnnlib.predict(model, x_test) == y_test))
+        if acc < threshold:
+            return (f"predict's accuracy {acc:.3f}; the network in `model` on its own: {own:.3f}, and "
+                    f"{unmoved:.3f} on the test digits unmoved: {accuracy_hint(acc, own, unmoved, threshold)}")
         if own >= threshold:
             return None
-        return (f"predict's labels reach {acc:.3f}, but the network in `model` reaches only {own:.3f} "
-                f"(needed {threshold:.2f}): predict must use the network you trained")
+        if own < 0.2:
+            return (f"`model` holds an untrained network ({own:.3f}) while predict reaches {acc:.3f}: put the "
+                    f"network predict uses in `model` (e.g. `model = net`) and do not call make_model again "
+                    f"after training")
+        return (f"the network in `model` reaches only {own:.3f} on its own while predict reaches {acc:.3f}: "
+                f"the network itself must reach the accuracy too: train it longer")
 
     return never_raises(verdict, "the predictions")
 
