@@ -488,8 +488,9 @@ def _group_verdicts(g, frames, err, checks, all_cases, lim, names) -> dict[str, 
         used = _cpu_used(report, i)
         if passed and err.get("counted") and (used is None or used > sum(
                 math.ceil(x["timeout"]) + 1 for x in g["checks"][i:]) + 0.5):
+            cause = f" ({check.timeout_cause})" if check.timeout_is_verdict else ""
             passed, message = False, (f"{check.shown}: right answers, but `{check.shown}` took longer than "
-                                      f"{check.timeout:g} s of computing time" if used is not None else
+                                      f"{check.timeout:g} s of computing time{cause}" if used is not None else
                                       f"{check.shown}: its computing time was not counted")
             flags += [] if check.timeout_is_verdict and used is not None else ["timeout"]
         # imports tried inside the function always count; those of the cells only explain a

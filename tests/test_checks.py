@@ -273,6 +273,42 @@ def test_maximise_unit_numbers_in_the_visible_test_are_what_the_steps_reach():
     assert 1.0 in lrs and "(lr=1.0)" in text.replace("`", "")
 
 
+def test_maximise_unit_short_visible_case_names_what_its_numbers_are():
+    """04's visible test ends with the check's short case (2 steps, lr=0.05): the response it
+    expects, and each slip's response it names, are what those steps reach (the reference's
+    source, changed as the catalogue changes it), 4 decimals apart at least from the right one."""
+    import cnnlib
+    from grading.checks.a04_features import short_case
+    x0, w1, b1, w2, b2, k, steps, lr, max_norm = short_case().args
+    ref = reference_sources("04_features")["maximise_unit"]
+    step = "x = x + lr * g"
+    sources = {"expected -0.00327": ref,
+               "one step too few": ref.replace("range(steps)", "range(1, steps)"),
+               "one step too many": ref.replace("range(steps)", "range(steps + 1)"),
+               "twice the steps": ref.replace("range(steps)", "range(2 * steps)"),
+               "WITH MOMENTUM": ref.replace("    for _ in", "    v = 0\n    for _ in").replace(
+                   step, "v = 0.9 * v + lr * g\n        x = x + v"),
+               "divided by its norm": ref.replace(step, "x = x + lr * g / np.linalg.norm(g)"),
+               "divided by its largest value": ref.replace(step, "x = x + lr * g / np.abs(g).max()")}
+    cell = next(c.source for c in _source("04_features").cells
+                if c.metadata.get("nbgrader", {}).get("grade_id") == "test_maximise_unit")
+    said = dict(re.findall(r"\((-?0\.\d+), \"(?:that is the response (?:after|of) )?([^:\"]+)", cell))
+    said = {text: float(value) for value, text in said.items()}
+    assert "abs(got - -0.003268) < 2e-4" in cell
+    for name, source in sources.items():
+        assert source != ref or name.startswith("expected"), name
+        ns = {"np": np}
+        exec(source, ns)
+        x = ns["maximise_unit"](x0, w1, b1, w2, b2, k, steps, lr, max_norm)
+        z2 = cnnlib.conv2d(cnnlib.relu(cnnlib.conv2d(x, w1, b1)), w2, b2)
+        got = float(z2[0, k, z2.shape[2] // 2, z2.shape[3] // 2])
+        if name.startswith("expected"):
+            assert abs(got - -0.003268) < 5e-6, got
+            continue
+        value = next(v for text, v in said.items() if name in text)
+        assert abs(got - value) < 1e-5 and abs(got - -0.003268) > 1e-3, (name, got, value)
+
+
 @pytest.mark.slow
 def test_visible_and_marked_accuracy_differ_by_about_two_hundredths():
     """06 says the visible test and the marking "can differ by about 0.02, so aim above 0.83", and

@@ -54,6 +54,36 @@ def test_only_the_failing_cases_shown_carry_an_expected_value(capsys):
     assert 0 < out.count("expected") <= MAX_SHOWN
 
 
+def test_a_complex_answer_is_told_as_the_visible_tests_tell_it(capsys):
+    """An FFT's result without `.real` (Sam's trial, session 24): the visible tests' words, not
+    "an array of shape (2, 2) and dtype complex128 ..., expected an array of shape (2, 2)"."""
+    from grading.checks._core import COMPLEX
+    right = _namespace("02_convolution", reference_sources("02_convolution"))["conv2d_single"]
+    check("conv2d_single", lambda x, w: right(x, w) + 0j, seed=0)
+    out = capsys.readouterr().out
+    assert f"conv2d_single output: {COMPLEX}\n" in out and "dtype complex" not in out, out
+    assert "keep its `.real` part" in COMPLEX and "expected an array of shape" not in out
+
+
+def test_the_one_product_check_has_its_own_name_and_timeout_cause(capsys):
+    """03b's second check of conv2d_im2col is named for what it checks in the summary, and its
+    timeout (its verdict) names the likely cause, not "an endless loop?"."""
+    from grading.checks import outcome_verdict
+    ns = _namespace("03b_im2col", reference_sources("03b_im2col"))
+    check_all(ns, "03b_im2col", seed=0)
+    out = capsys.readouterr().out
+    assert "[PASS] conv2d_im2col (5 points)" in out
+    assert "[PASS] conv2d_im2col: one matrix product (3 points)" in out, out
+    one = CHECKS["test_conv2d_im2col_one_product"]
+    case = one.make_cases(np.random.default_rng(0))[0]
+    message, flag = outcome_verdict(one, case, {"status": "timeout", "limit": 2.0, "n": 3})
+    assert message == ("`conv2d_im2col` took longer than 2 s of computing time for its 3 cases (a Python "
+                       "loop over positions or rows, in conv2d_im2col or im2col?)") and flag is None
+    other = CHECKS["test_conv2d_im2col"]
+    message, flag = outcome_verdict(other, case, {"status": "timeout", "limit": 10.0, "n": 13})
+    assert message.endswith("(an endless loop?)") and flag == "timeout"
+
+
 def test_inputs_are_fresh_on_every_run(capsys):
     seen = []
 

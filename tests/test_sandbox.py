@@ -1367,14 +1367,20 @@ def test_time_limits_count_cpu_seconds_not_wall_clock(work):
 
 def test_a_timeout_that_is_the_checks_verdict_needs_no_person(work):
     """03b's one-product check exists to time the function: its timeout is the verdict, which
-    the message explains; the same timeout in another check is flagged for a person."""
+    the message explains with the check's likely cause (not "an endless loop?"); the same timeout
+    in another check is flagged for a person."""
     import dataclasses
     cells = ["def spin(x):\n    while True:\n        pass\n"]
-    timed = dataclasses.replace(double_check("spin", timeout=1.0), grade_id="timed", timeout_is_verdict=True)
+    timed = dataclasses.replace(double_check("spin", timeout=1.0), grade_id="timed", timeout_is_verdict=True,
+                                timeout_cause="a Python loop over positions?")
     res = run(cells, [double_check("spin", timeout=1.0), timed], work)
     assert not res["timed"].passed and res["timed"].flags == [], res["timed"]
-    assert "took longer than 1 s of computing time" in res["timed"].message
+    assert "took longer than 1 s of computing time for its 2 cases (a Python loop over positions?)" \
+        in res["timed"].message, res["timed"].message
     assert not res["test_spin"].passed and "timeout" in res["test_spin"].flags
+    assert "(an endless loop?)" in res["test_spin"].message
+    with pytest.raises(ValueError, match="timeout_cause"):
+        dataclasses.replace(timed, timeout_cause="")
 
 
 SPIN = """

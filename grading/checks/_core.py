@@ -59,10 +59,19 @@ class Check:
     # Running out of time is this check's verdict (03b's one-product check exists to time the
     # function): its timeout is a failure the message explains, not a flag for a person.
     timeout_is_verdict: bool = False
+    # What such a timeout's message asks instead of "(an endless loop?)": the likely cause.
+    timeout_cause: str = ""
+    # The pre-hand-in summary's name for this check (default: `shown`); a target with two checks
+    # needs it for the second ("conv2d_im2col: one matrix product").
+    label: str = ""
 
     def __post_init__(self):
         if not self.shown:
             object.__setattr__(self, "shown", self.target)
+        if not self.label:
+            object.__setattr__(self, "label", self.shown)
+        if self.timeout_is_verdict and not self.timeout_cause:
+            raise ValueError(f"Check {self.grade_id}: a timeout that is the verdict needs its timeout_cause")
 
 
 def missing(check: Check) -> str:
@@ -111,6 +120,10 @@ def describe(obj) -> str:
     return f"a {name}"
 
 
+#: a complex answer, in the visible tests' words: an FFT's result keeps its imaginary part
+COMPLEX = "returned complex numbers; real ones are expected (from an FFT? keep its `.real` part)"
+
+
 def to_array(got):
     """Convert `got` to a plain float64 ndarray: (array, None), or (None, message) if it cannot."""
     if got is None:
@@ -121,6 +134,8 @@ def to_array(got):
         with warnings.catch_warnings(), np.errstate(all="ignore"):
             warnings.simplefilter("ignore")
             raw = np.asarray(got)
+            if raw.dtype.kind == "c":
+                return None, COMPLEX
             if raw.dtype.kind not in "biuf":
                 return None, f"returned {describe(got)}, which is not an array of real numbers"
             arr = np.array(raw, dtype=np.float64, copy=True, subok=False)
@@ -129,6 +144,12 @@ def to_array(got):
         return arr, None
     except Exception:
         return None, f"returned {describe(got)}, which cannot be read as an array of numbers"
+
+
+def not_numbers(msg: str, expecting: str) -> str:
+    """to_array's message and what was expected ("expected an array of shape (2, 2)"); the
+    complex answer's message already says what is expected, and is not a shape error."""
+    return msg if msg == COMPLEX else f"{msg}; {expecting}"
 
 
 def fmt_shape(shape) -> str:
@@ -213,7 +234,7 @@ def array_check(expected, *, what="the output", variants=(), shape_hint="", valu
 def _array_verdict(got, expected, what, variants, shape_hint, value_hint, rtol, atol):
     arr, msg = to_array(got)
     if msg:
-        return f"{what}: {msg}; expected an array of shape {fmt_shape(expected.shape)}"
+        return f"{what}: {not_numbers(msg, f'expected an array of shape {fmt_shape(expected.shape)}')}"
     if arr.shape != expected.shape:
         base = f"{what} has shape {fmt_shape(arr.shape)}, expected {fmt_shape(expected.shape)}"
         same_shape = [v for v in variants if v.vshape is not None and tuple(v.vshape) == arr.shape]
@@ -276,7 +297,7 @@ def _scalar_verdict(got, expected, what, variants, hint, rtol, fmt, whole, atol=
         return f"{what}: returned {got!s}, a bool; expected the number {fmt(expected)}"
     arr, msg = to_array(got)
     if msg:
-        return f"{what}: {msg}; expected the number {fmt(expected)}"
+        return f"{what}: {not_numbers(msg, f'expected the number {fmt(expected)}')}"
     if arr.size != 1:
         return f"{what}: returned {describe(got)}; expected one number ({fmt(expected)})"
     v = float(arr.reshape(()))
@@ -434,7 +455,7 @@ def raised(name: str, type_name: str, text: str, detail: str = "") -> str:
 #: a call that gave no value to judge: what happened -> (flag for a person, message)
 NO_VALUE = {
     "timeout": ("timeout", "`{t}` took longer than {limit:g} s of computing time for its {n} cases "
-                "(an endless loop?)"),
+                "({cause})"),
     "idle": ("idle", "`{t}` was stopped: it waited {idle:g} s without computing anything (time.sleep, "
              "input(), waiting for a process or a lock?)"),
     "lost": ("crashed", "`{t}` gave no result (the notebook's code broke the grader's process?)"),
@@ -459,7 +480,14 @@ def outcome_verdict(check: Check, case: Case, outcome: dict) -> "tuple[str | Non
         return (raised(check.shown, outcome["type"], outcome["error"], outcome.get("detail", "")),
                 "memory" if outcome["type"] == "MemoryError" else None)
     flag, text = NO_VALUE[status if status in NO_VALUE else "malformed"]
-    return text.format(t=check.shown, **outcome), None if flag == "timeout" and check.timeout_is_verdict else flag
+    verdict_only = flag == "timeout" and check.timeout_is_verdict
+    return (text.format(t=check.shown, cause=timeout_cause(check), **outcome),
+            None if verdict_only else flag)
+
+
+def timeout_cause(check: Check) -> str:
+    """The question a timeout's message asks: the likely cause when the timeout is the verdict."""
+    return check.timeout_cause if check.timeout_is_verdict else "an endless loop?"
 
 
 def verdict(name: str, cases, messages) -> "tuple[bool, str]":

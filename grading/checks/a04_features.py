@@ -4,7 +4,7 @@ import numpy as np
 
 import cnnlib
 
-from ._core import Case, Check, Variant, fmt_num, fmt_shape, never_raises, scalar_check, to_array
+from ._core import Case, Check, Variant, fmt_num, fmt_shape, never_raises, not_numbers, scalar_check, to_array
 from ._extra import given_as, given_text
 
 ASSIGNMENT = "04_features"
@@ -211,6 +211,11 @@ def _steps(args, more):
 
 
 LATE_PROJECTION = "scale x back to max_norm after every step, not once at the end"
+#: a gain too small: a wrong gradient, or a step that is not the plain one (Sam's trial, session 24:
+#: a normalised g and a clip to [0, 1] got "check the gradient", yet their gradient was right)
+CHECK_GRADIENT_OR_STEP = ("check the gradient (a single 1 in dout at the centre unit of channel k, then "
+                          "conv2d_backward, relu_backward, conv2d_backward) or the step: exactly "
+                          "`x = x + lr * g`, then only the norm bound (no clipping to [0, 1], no normalising g)")
 
 
 #: the short case is compared with the reference image: close to float32's precision, far closer
@@ -232,14 +237,15 @@ def _exact_verdict(arr, args, reference):
                 f"that is a step WITH MOMENTUM (v = {share:.2g} * v + lr * g; x = x + v); the task's step is "
                 f"plain, x = x + lr * g, with g the gradient at the current x")
     return (f"after {steps} steps (lr={fmt_num(lr)}, far from the norm bound) the image differs from {steps} "
-            f"steps of x = x + lr * g: each step adds lr times the gradient at the current x, nothing else")
+            f"steps of x = x + lr * g: each step adds lr times the gradient at the current x, nothing else "
+            f"(no normalising g, no clipping to [0, 1])")
 
 
 def _ascent_verdict(got, args, reference, wrongs, late=None, exact=False):
     x0, w1, b1, w2, b2, k, steps, lr, max_norm = args
     arr, msg = to_array(got)
     if msg:
-        return f"{msg}; expected an image of shape {fmt_shape(x0.shape)}"
+        return not_numbers(msg, f"expected an image of shape {fmt_shape(x0.shape)}")
     if arr.shape != x0.shape:
         hint = ": keep the batch and channel axes, (1, C, H, W)" if arr.size == x0.size else ""
         return f"the image has shape {fmt_shape(arr.shape)}, expected {fmt_shape(x0.shape)}{hint}"
@@ -271,8 +277,7 @@ def _ascent_verdict(got, args, reference, wrongs, late=None, exact=False):
             f"of projected gradient ascent reach)")
     if late is not None and np.allclose(arr, late, rtol=tol, atol=tol * max_norm):
         return f"{rose}: the gradient steps look right, but {LATE_PROJECTION}"
-    return (f"{rose}: check the gradient (a single 1 in dout at the "
-            f"centre unit of channel k, then conv2d_backward, relu_backward, conv2d_backward)")
+    return f"{rose}: {CHECK_GRADIENT_OR_STEP}"
 
 
 def _ascent_case(label, rng, *, c=1, hw=(9, 9), k1=4, k2=3, f=3, steps=30, lr=0.1, max_norm=2.0,

@@ -238,7 +238,7 @@ def verdict(grade_id: str, namespace: dict, seed=None) -> "str | None":
 def _show(chk, passed: bool, message: str) -> None:
     head = "PASS" if passed else "FAIL"
     body = message.split("\n", 1)
-    print(f"[{head}] {chk.shown} ({chk.points} points): {body[0].split(': ', 1)[-1]}")
+    print(f"[{head}] {chk.label} ({chk.points} points): {body[0].split(': ', 1)[-1]}")
     if len(body) > 1:
         print("       " + body[1].replace("\n", "\n       "))
 
