@@ -232,11 +232,12 @@ def _predict_check(x, labels, threshold):
             return "; ".join(m for m in (labels_msg, low + model_msg) if m)
         if labels_msg:
             return labels_msg
-        x_test, y_test = _test_split()
         with np.errstate(all="ignore"):
             own = float(np.mean(cnnlib.predict(model, x) == labels))
-            unmoved = float(np.mean(cnnlib.predict(model, x_test) == y_test))
-        if acc < threshold:
+        if acc < threshold:   # only a failing answer needs the unmoved digits, for its hint
+            x_test, y_test = _test_split()
+            with np.errstate(all="ignore"):
+                unmoved = float(np.mean(cnnlib.predict(model, x_test) == y_test))
             return (f"predict's accuracy {acc:.3f}; the network in `model` on its own: {own:.3f}, and "
                     f"{unmoved:.3f} on the test digits unmoved: {accuracy_hint(acc, own, unmoved, threshold)}")
         if own >= threshold:
