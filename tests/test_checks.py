@@ -12,7 +12,7 @@ import numpy as np
 import nbformat
 import pytest
 
-from grading.checks import ASSIGNMENTS, CHECKS, Case, run_case, run_check
+from grading.checks import ASSIGNMENTS, CHECKS, Case, inputs_changed, run_case, run_check
 from grading.checks import a01_mlp
 from grading.checks.prehandin import verdict
 from grading_catalogue import CORRECT, WRONG, build_submission, code_cells, reference_sources
@@ -745,3 +745,25 @@ def test_case_arguments_reach_the_jail_as_drawn(grade_id):
         blobs: dict = {}
         sent = exchange.encode(tuple(case.args), blobs, "k0.", trusted=True)
         assert _same_kind(exchange.decode(sent, blobs, trusted=True), tuple(case.args)), case.label
+
+
+def test_every_case_fits_what_the_jail_can_send_back():
+    """The jail sends each array input back after the call (did the function write into it?) and
+    the returned value, within exchange's limits: a case beyond them could not be judged."""
+    from grading import exchange
+    for check in CHECKS.values():
+        for case in check.make_cases(np.random.default_rng(0)):
+            arrays = [a for a in [*case.args, *case.kwargs.values(), case.expected]
+                      if isinstance(a, np.ndarray)]
+            arrays += [a for a in (case.expected if isinstance(case.expected, tuple) else ())
+                       if isinstance(a, np.ndarray)]
+            assert all(a.nbytes <= exchange.MAX_ARRAY_BYTES for a in arrays), (check.grade_id, case.label)
+            assert sum(a.nbytes for a in arrays) <= exchange.MAX_RESULT_BYTES // 2, (check.grade_id, case.label)
+
+
+def test_an_input_too_large_to_come_back_is_not_called_changed():
+    from grading.exchange import UnsupportedValue
+    x = np.zeros(3)
+    case = Case("x", (x,), {}, None, lambda got: None)
+    msg = inputs_changed(case, (UnsupportedValue("ndarray of 99 bytes (too large)"),), {}, ("x",))
+    assert "could not be compared" in msg and "changed" not in msg
