@@ -26,6 +26,12 @@ HIGHLIGHT = "#E69F00"       # Okabe-Ito orange: safe for colour-blind readers
 ANNOTATE_MAX_CELLS = 144    # annotate numbers when an array has at most this many cells
 
 
+def highlight_edge(linewidth):
+    """Path effects that draw a black edge under a HIGHLIGHT line of `linewidth` points: orange
+    alone is below 3:1 contrast on white and on light grey cells (WCAG's rule for graphics)."""
+    return [withStroke(linewidth=linewidth + 2.5, foreground="black")]
+
+
 def _column_cell(cell, cells_across, margin, dpi=100):
     """`cell` (inches), or less where `cells_across` cells and `margin` inches would make a
     figure wider than the page's column at `dpi` (the page would shrink it, text and all)."""
