@@ -15,7 +15,7 @@ against it, so the two cannot drift apart.
 """
 import matplotlib
 import numpy as np
-from matplotlib.patches import Rectangle
+from matplotlib.patches import Circle, Rectangle
 from matplotlib.patheffects import withStroke
 
 import cnnlib
@@ -514,6 +514,48 @@ def _draw_input(ax, xp, padding, annotate, fontsize):
             if not (padding <= r < h - padding and padding <= c < w - padding):
                 ax.text(c, r, "0", ha="center", va="center", fontsize=fontsize,
                         color=_ink(rgba[r, c]), style="italic")
+
+
+def pool_winners(a, size):
+    """(H, W) bool: the input of each `size` x `size` window (stride `size`) that max pooling
+    keeps, as cnnlib picks it (the first maximum in reading order); `a` is (H, W)."""
+    a = as_float_array(a, "pool_winners", "a", (2,))
+    ones = np.ones((1, 1, a.shape[0] // size, a.shape[1] // size))
+    return cnnlib.max_pool2d_backward(ones, a[None, None], size=size)[0, 0] != 0
+
+
+def plot_number_grid(ax, a, title, *, windows=None, marked=None, scale=None):
+    """Draw a small (H, W) array as a grid of numbers on grey cells (larger = brighter, kept
+    light enough to read the numbers); thick black lines around each `windows` x `windows`
+    block; a circle around each number where the (H, W) bool array `marked` is True. `scale`
+    (lo, hi) is the range the greys span (several panels can share one). Returns `ax`."""
+    a = as_float_array(a, "plot_number_grid", "a", (2,))
+    h, w = a.shape
+    if marked is not None and np.shape(marked) != a.shape:
+        raise ValueError(f"plot_number_grid: marked must have the shape of a, {a.shape}; "
+                         f"got {np.shape(marked)}")
+    lo, hi = scale if scale is not None else (a.min(), a.max())
+    hi = hi if hi > lo else lo + 1.0
+    img = ax.imshow(a, cmap="gray", vmin=lo - 0.8 * (hi - lo), vmax=hi + 0.2 * (hi - lo))
+    rgba, integral = img.to_rgba(a), bool(np.all(a == np.round(a)))
+    for i, j in np.ndindex(h, w):
+        bold, ink = marked is not None and bool(marked[i, j]), _ink(rgba[i, j])
+        ax.text(j, i, _fmt(a[i, j], integral), ha="center", va="center", fontsize=14, color=ink,
+                fontweight="bold" if bold else "normal")
+        if bold:
+            ax.add_patch(Circle((j, i), 0.36, fill=False, lw=2, color=ink))
+    ax.set_xticks(np.arange(-0.5, w, 1), minor=True)
+    ax.set_yticks(np.arange(-0.5, h, 1), minor=True)
+    ax.grid(which="minor", color="0.6", lw=0.8)
+    if windows:
+        windows = check_int(windows, "plot_number_grid", "windows", 1)
+        for k in range(0, h + 1, windows):
+            ax.axhline(k - 0.5, color="black", lw=3)
+        for k in range(0, w + 1, windows):
+            ax.axvline(k - 0.5, color="black", lw=3)
+    ax.tick_params(which="both", length=0, labelbottom=False, labelleft=False)
+    ax.set_title(title)
+    return ax
 
 
 # ------------------------------------------------------------ what several chapters show

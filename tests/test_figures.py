@@ -295,3 +295,33 @@ def test_the_orange_window_has_a_dark_edge():
     outlines = [p for ax in fig.axes for p in ax.patches if not p.get_fill()]
     assert outlines and all(p.get_path_effects() for p in outlines)
     plt.close(fig)
+
+
+# ----------------------------------------------------------------------------- number grids
+def test_pool_winners_marks_the_first_maximum_of_each_window():
+    from figures import POOLING_EXAMPLE, pool_winners
+    a = np.array(POOLING_EXAMPLE, dtype=float)
+    assert a[pool_winners(a, 2)].tolist() == [6, 4, 7, 8]
+    tie = pool_winners(np.array([[2.0, 2.0], [1.0, 0.0]]), 2)
+    assert tie.tolist() == [[True, False], [False, False]]
+
+
+def test_plot_number_grid_writes_every_number_and_circles_the_marked_ones():
+    from figures import plot_number_grid
+    a = np.array([[1.0, 0.25], [3.0, -2.0]])
+    marked = np.array([[False, True], [True, False]])
+    _, ax = plt.subplots()
+    plot_number_grid(ax, a, "t", windows=1, marked=marked)
+    assert _texts(ax) == ["1", "0.25", "3", "-2"]
+    centres = sorted(tuple(p.center) for p in ax.patches)
+    assert centres == [(0, 1), (1, 0)]        # (column, row) of the two marked cells
+    assert [t.get_fontweight() for t in ax.texts] == ["normal", "bold", "bold", "normal"]
+
+
+def test_plot_number_grid_rejects_a_mark_of_another_shape():
+    from figures import plot_number_grid
+    _, ax = plt.subplots()
+    with pytest.raises(ValueError, match=r"plot_number_grid: marked must have the shape of a, \(2, 2\)"):
+        plot_number_grid(ax, np.zeros((2, 2)), "t", marked=np.zeros((3, 3), bool))
+    with pytest.raises(ValueError, match="plot_number_grid: a"):
+        plot_number_grid(ax, np.zeros((2, 2, 2)), "t")
