@@ -767,3 +767,15 @@ def test_an_input_too_large_to_come_back_is_not_called_changed():
     case = Case("x", (x,), {}, None, lambda got: None)
     msg = inputs_changed(case, (UnsupportedValue("ndarray of 99 bytes (too large)"),), {}, ("x",))
     assert "could not be compared" in msg and "changed" not in msg
+
+
+@pytest.mark.parametrize("got", [[5], (5,), [5.0], [np.int64(5)]])
+def test_one_number_in_a_list_is_not_the_number(got):
+    """`return [r]` fails the visible tests (receptive_field, dilated_receptive_field), so it fails
+    at marking too; a NumPy scalar or a 0-d or one-element array is still the number."""
+    from grading.checks import scalar_check
+    check = scalar_check(5, what="receptive_field(...)")
+    msg = check(got)
+    assert msg and "not a" in msg and "return the number itself" in msg, msg
+    for fine in (5, 5.0, np.int64(5), np.float32(5), np.array(5), np.array([5.0])):
+        assert check(fine) is None, fine
