@@ -13,8 +13,8 @@ imported before student code runs. Processes (the jail's own pid namespace)::
         `-- one fork per check: calls the target on every case, sends plain values
 
 Each fork has a CPU-seconds limit (RLIMIT_CPU) and its own pipe; the holder stops it at the
-wall-clock backstop or when the jail makes no CPU progress for ``idle`` seconds (read from the
-jail's own ``/proc``), and passes on only frames that arrived whole and carry the fork's own
+wall-clock backstop, when the jail makes no CPU progress for ``idle`` seconds, or when the
+processes it started use its CPU budget together (both read from the jail's own ``/proc``), and passes on only frames that arrived whole and carry the fork's own
 names: a check killed mid-write costs only its own results. While student code runs, no process
 holds the grader's pipe but the holder between cells: a cell's fork gets it from its parent
 (SCM_RIGHTS) only after the cell ends, so frames never reach the grader from two writers; every
@@ -42,6 +42,7 @@ MARKS = []        # pid 1's: the jail's CPU ticks when each check got its inputs
 STOPPED = {}      # pid 1's: why it stopped the jail early ({"files": True})
 BLOCKED = ("cnnlib", "scipy")
 ASK_AGAIN = 1.0   # seconds: a check asks pid 1 for its inputs again after this long
+CPU_SLACK = 1.0   # seconds: a fork's processes together may use its budget plus this
 
 
 def send(name, data):
@@ -312,12 +313,13 @@ def forked(budget, wall, idle, prefix=None):
     """Fork a child that may use `budget` more CPU seconds (SIGXCPU; SIGKILL 1 s later for a check).
 
     In the child: returns None; it holds only its own channel (OUT), where its frames go, ``end``
-    last. Here: waits until ``end`` arrives, the child dies, `wall` seconds pass or the jail makes
-    no CPU progress for `idle` seconds. A check's (`prefix`) frames that arrived whole and are
+    last. Here: waits until ``end`` arrives, the child dies, `wall` seconds pass, the jail makes
+    no CPU progress for `idle` seconds or uses the budget (see "cpu" below). A check's (`prefix`) frames that arrived whole and are
     named ``<prefix>_...`` go on to the grader; any other name stops the check ("died"). A cell
     sends nothing but ``end``, and then gets the grader's pipe over its socket (SCM_RIGHTS).
-    Returns (how: "ok", "wall", "idle" or "died", wait status, CPU seconds); a cell's child that
-    sent ``end`` lives on (it holds the state now): (ok, None, None).
+    Returns (how: "ok", "wall", "idle", "cpu" (the jail's processes but pid 1 and this one used
+    `budget` + CPU_SLACK seconds together: a fork bomb) or "died", wait status, CPU seconds); a
+    cell's child that sent ``end`` lives on (it holds the state now): (ok, None, None).
     """
     global OUT
     r, w = os.pipe() if prefix else (s.detach() for s in socket.socketpair())
@@ -334,7 +336,8 @@ def forked(budget, wall, idle, prefix=None):
     os.close(w)
     reader, how, reaped = exchange.FrameReader(), None, None
     start = last = time.monotonic()
-    seen = jail_cpu()
+    seen = first = jail_cpu()
+    cap = (budget + CPU_SLACK) * os.sysconf("SC_CLK_TCK")  # the jail's ticks from here on
     while how is None:
         if select.select([r], [], [], 0.05)[0]:
             chunk = os.read(r, 1 << 16)
@@ -356,6 +359,8 @@ def forked(budget, wall, idle, prefix=None):
             how = "wall"
         elif now - last > idle:
             how = "idle"
+        elif cpu is not None and first is not None and cpu - first > cap:
+            how = "cpu"     # processes it started (a fork bomb) used its budget together
     if how == "ok" and not prefix:  # the cell's child takes over as the holder
         with socket.socket(fileno=r) as channel, contextlib.suppress(OSError):
             socket.send_fds(channel, [b"G"], [OUT])
@@ -372,7 +377,7 @@ def stopped(how, status, cpu, budget):
     whatever it started (daemons, a fork bomb) is killed."""
     kill(-1)
     sig = os.WTERMSIG(status) if status is not None and os.WIFSIGNALED(status) else None
-    late = how == "wall" or sig == signal.SIGXCPU or (cpu is not None and cpu >= budget - 0.05)
+    late = how in ("wall", "cpu") or sig == signal.SIGXCPU or (cpu is not None and cpu >= budget - 0.05)
     return "timeout" if late else "idle" if how == "idle" else "crashed", sig
 
 
