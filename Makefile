@@ -4,6 +4,13 @@
 SHELL := /bin/bash
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
+# The install makes cnnlib an editable install of THIS checkout: a venv outside it (another
+# clone's, one shared by several teaching assistants) would be repointed at this checkout.
+ifeq ($(filter $(CURDIR)/%,$(abspath $(VENV))),)
+$(error VENV=$(VENV) lies outside this checkout ($(CURDIR)): installing into it would point its \
+cnnlib at this checkout. Use the default .venv here, or run that venv's tools directly, e.g. \
+$(VENV)/bin/python -m grading.grade)
+endif
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 JB_FLAGS := -W -n --keep-going

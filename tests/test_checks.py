@@ -779,3 +779,12 @@ def test_one_number_in_a_list_is_not_the_number(got):
     assert msg and "not a" in msg and "return the number itself" in msg, msg
     for fine in (5, 5.0, np.int64(5), np.float32(5), np.array(5), np.array([5.0])):
         assert check(fine) is None, fine
+
+
+def test_input_in_a_graded_function_is_explained():
+    """input() raises EOFError at marking (stdin is empty) and StdinNotImplementedError in a
+    kernel without stdin: the message says why, not only the exception's name."""
+    from grading.checks._core import raised
+    for kind in ("EOFError", "StdinNotImplementedError"):
+        msg = raised("conv2d_single", kind, "EOF when reading a line")
+        assert "input()" in msg and "arguments" in msg, msg

@@ -387,3 +387,13 @@ def test_the_demo_class_is_the_dozen_the_guide_says():
     assert len(written) == 12, sorted(written)
     guide = " ".join((gh.REPO / "book" / "instructor_guide.md").read_text().split())
     assert "writes a dozen made-up students into `submitted/`" in guide
+
+
+def test_make_refuses_a_venv_outside_the_checkout(tmp_path):
+    """`make grade VENV=<another clone's .venv>` would reinstall cnnlib there as an editable
+    install of this checkout (a venv that teaching assistants share): make stops first."""
+    run = subprocess.run(["make", "-n", "grade", f"VENV={tmp_path}/.venv"], cwd=REPO,
+                         capture_output=True, text=True)
+    assert run.returncode != 0 and "lies outside this checkout" in run.stderr, run.stderr
+    inside = subprocess.run(["make", "-n", "grade"], cwd=REPO, capture_output=True, text=True)
+    assert inside.returncode == 0, inside.stderr

@@ -452,6 +452,9 @@ def raised(name: str, type_name: str, text: str, detail: str = "") -> str:
     `detail`: more lines, in process only (where in the student's code, and the notebook's hint)."""
     if type_name == "NotImplementedError":
         head = f"`{name}` is not implemented yet (it raised NotImplementedError)"
+    elif type_name in ("EOFError", "StdinNotImplementedError"):   # input(): nobody types when marking
+        head = (f"`{name}` raised {type_name}: it asked for typed input (input()?), which nobody can "
+                f"give when the notebook is marked; take the values as arguments instead")
     else:
         text = text.splitlines()[0][:200] if text else ""
         head = f"`{name}` raised {type_name}{': ' + text if text else ''}"
@@ -463,7 +466,7 @@ NO_VALUE = {
     "timeout": ("timeout", "`{t}` took longer than {limit:g} s of computing time for its {n} cases "
                 "({cause})"),
     "idle": ("idle", "`{t}` was stopped: it waited {idle:g} s without computing anything (time.sleep, "
-             "input(), waiting for a process or a lock?)"),
+             "waiting for a process, a pipe or a lock?)"),
     "lost": ("crashed", "`{t}` gave no result (the notebook's code broke the grader's process?)"),
     "crashed": ("crashed", "`{t}` {how} (os._exit, sys.exit in a child, a crash or a memory blow-up?)"),
     "memory": ("memory", "`{t}` ran out of memory (limit {mib} MiB)"),
