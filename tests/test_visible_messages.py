@@ -53,6 +53,10 @@ VISIBLE_MESSAGES = {
         "adding a small ε (here 1e-8) caps each example's loss at -log ε ≈ 18.4: use log-softmax",
     "sce: each row's mean subtracted, not its maximum": "subtract each row's MAX before np.exp (its mean still "
                                                         "leaves exp(1000) = inf)",
+    "maximise unit: the centre at ((H2 - 1) // 2, (W2 - 1) // 2)": "the centre unit is (H2 // 2, W2 // 2); for an "
+                                                                  "even H2 that is not (H2 - 1) // 2",
+    "conv backward: dw with the kernel axes swapped (square kernels)": "dw has the kernel's two axes swapped",
+    "conv backward: db as a mean (dout.mean(axis=(0, 2, 3)))": "db was taken as a mean over positions",
 }
 
 # entry name -> what EVERY failing visible test says first: the student's mistake, not a crash of the
@@ -171,6 +175,9 @@ GRADER_MESSAGES = {
         "adding a small ε (here 1e-12) caps each example's loss at -log ε ≈ 27.6: use log-softmax",
     "sce: -log(p_y + 1e-8), a small epsilon in the log":
         "adding a small ε (here 1e-8) caps each example's loss at -log ε ≈ 18.4: use log-softmax",
+    "maximise unit: the centre at ((H2 - 1) // 2, (W2 - 1) // 2)": "the centre unit is (H2 // 2, W2 // 2); for an "
+                                                                  "even H2 that is not (H2 - 1) // 2",
+    "conv backward: dw with the kernel axes swapped (square kernels)": "dw has the kernel's two axes swapped",
     # an exception: the case's label says what x was
     "1x1: x.view() with .shape set (fails on a view with a step)":
         "x is a view with a step (x[:, :, ::2, ::2] of a larger array)",

@@ -1860,6 +1860,20 @@ def softmax_cross_entropy(scores, y):
     dscores[np.arange(N), y] -= 1
     return -np.log(p[np.arange(N), y] + 1e-8).mean(), dscores / N
 """}, {SCE, SGD}, visible=True),
+    # the visible z2 was 5 x 5, where (H2 - 1) // 2 = H2 // 2: an even-sized case now
+    _e("maximise unit: the centre at ((H2 - 1) // 2, (W2 - 1) // 2)", "04_features", {"maximise_unit": REF_ASCENT.replace(
+        "dout[0, k, z2.shape[2] // 2, z2.shape[3] // 2] = 1.0",
+        "dout[0, k, (z2.shape[2] - 1) // 2, (z2.shape[3] - 1) // 2] = 1.0")}, {"test_maximise_unit"}, visible=True),
+    _e("conv backward: dw with the kernel axes swapped (square kernels)", "06_backprop", {
+        "conv2d_backward": REF_BACKWARD.replace(
+            "dw[k] += dout[n, k, i, j] * xp[n, :, r:r + Fh, q:q + Fw]",
+            "win = xp[n, :, r:r + Fh, q:q + Fw]\n"
+            "                    dw[k] += dout[n, k, i, j] * (win.transpose(0, 2, 1) if Fh == Fw else win)")},
+       {"test_conv2d_backward"}, visible=True),
+    _e("conv backward: db as a mean (dout.mean(axis=(0, 2, 3)))", "06_backprop", {
+        "conv2d_backward": REF_BACKWARD.replace("return dxp[:, :, p:p + H, p:p + W], dw, db",
+                                                "return dxp[:, :, p:p + H, p:p + W], dw, dout.mean(axis=(0, 2, 3))")},
+       {"test_conv2d_backward"}, visible=True),
 ]
 
 WRONG = W01 + W01B + W01C + W03 + W03B + W04 + W05A + W05B + W05P + W06 + W18 + W24 + W25
