@@ -39,6 +39,32 @@ VISIBLE_MESSAGES = {
     # code that takes its input for C-ordered memory: the test names the view it was given
     "max pool: as_strided windows with strides from the shape (a view misread)": "a view that is not C-contiguous",
     "conv2d: as_strided on np.pad(x), strides from the shape (Fortran order misread)": "Fortran order",
+    # session 25: float64 in, float64 out, and an array (a list has no dtype), as the marking checks
+    "im2col: float32 whatever the input (.astype(np.float32))": "has dtype float32, expected float64",
+    "1x1: float32 whatever the input (.astype(np.float32))": "has dtype float32, expected float64",
+    "sce: dscores float32 whatever the input (.astype(np.float32))": "has dtype float32, expected float64",
+    "im2col: a float64 list (.tolist())": "im2col of a float64 x is a list of length 24, not a NumPy array: return a "
+                                          "NumPy array with the dtype of the input (float64); a list has no dtype",
+    "1x1: a list of the right values": "is a list of length 1, not a NumPy array: return a NumPy array",
+    "sce: dscores as a list (.tolist())": "dscores for float64 scores is a list of length 2, not a NumPy array",
+    "sce: -log(p_y + 1e-12), a small epsilon in the log":
+        "adding a small ε (here 1e-12) caps each example's loss at -log ε ≈ 27.6: use log-softmax",
+    "sce: -log(p_y + 1e-8), a small epsilon in the log":
+        "adding a small ε (here 1e-8) caps each example's loss at -log ε ≈ 18.4: use log-softmax",
+    "sce: each row's mean subtracted, not its maximum": "subtract each row's MAX before np.exp (its mean still "
+                                                        "leaves exp(1000) = inf)",
+    "maximise unit: the centre at ((H2 - 1) // 2, (W2 - 1) // 2)": "the centre unit is (H2 // 2, W2 // 2); for an "
+                                                                  "even H2 that is not (H2 - 1) // 2",
+    "conv backward: dw with the kernel axes swapped (square kernels)": "dw has the kernel's two axes swapped",
+    "conv backward: db as a mean (dout.mean(axis=(0, 2, 3)))": "db was taken as a mean over positions",
+}
+
+# entry name -> what EVERY failing visible test says first: the student's mistake, not a crash of the
+# test's own code (session 25: an input changed in place broke the expected answers computed after the call)
+VISIBLE_FIRST = {
+    "conv: w reshaped in place (w.shape = (K, -1))": "AssertionError: your function changed its input `w` in place",
+    "1x1: b reshaped in place (b.shape = (-1, 1, 1))": "AssertionError: your function changed its input `b` in place",
+    "1x1: a list of the right values": "AssertionError: conv1x1 of the chapter's example (float64 inputs) is a list",
 }
 
 # entry name -> words its visible message must NOT contain (hints that belong to other notebooks)
@@ -57,6 +83,67 @@ def test_visible_messages_name_the_mistake(name):
     results = visible_results(entry.assignment, entry.replacements)
     messages = " ".join(results[g] or "" for g in entry.must_fail)
     assert VISIBLE_MESSAGES[name] in messages, messages
+
+
+@pytest.mark.parametrize("name", sorted(VISIBLE_FIRST))
+def test_visible_tests_name_the_mistake_before_using_the_answer(name):
+    entry = next(e for e in WRONG if e.name == name)
+    results = visible_results(entry.assignment, entry.replacements)
+    for gid in entry.must_fail:
+        assert (results[gid] or "").startswith(VISIBLE_FIRST[name]), (gid, results[gid])
+
+
+def test_a_loss_returned_as_a_list_is_named_not_a_crash():
+    """05b: `return [loss], dscores / N` crashed inside numeric_gradient (list - list); the visible
+    tests say that the loss must be one number."""
+    from grading_catalogue import reference_sources
+    sources = dict(reference_sources("05b_learning"))
+    old = "return float(loss), dscores / N"
+    assert old in sources["softmax_cross_entropy"]
+    sources["softmax_cross_entropy"] = sources["softmax_cross_entropy"].replace(old, "return [loss], dscores / N")
+    results = visible_results("05b_learning", sources)
+    assert results["test_softmax_cross_entropy"].startswith(
+        "AssertionError: softmax_cross_entropy returned the loss as a list: it must be one number (a float), "
+        "not a list"), results
+    assert results["test_sgd_step"].startswith(
+        "AssertionError: the loss is a list: it must be one number (a float), not a list"), results
+
+
+#: a loop over whichever of H_out and W_out is fewer, vectorised along the other (session 25): it
+#: runs 1 and 3 times on the marking's thin cases, where CPU time cannot tell it from one product
+MIN_LOOP = """
+from numpy.lib.stride_tricks import sliding_window_view
+
+
+def im2col(x, Fh, Fw, stride, padding):
+    N, C, H, W = x.shape
+    p = padding
+    xp = np.pad(x, ((0, 0), (0, 0), (p, p), (p, p)))
+    Ho = (H + 2 * p - Fh) // stride + 1
+    Wo = (W + 2 * p - Fw) // stride + 1
+    cols = np.empty((N, Ho, Wo, C, Fh, Fw), dtype=x.dtype)
+    if Ho <= Wo:
+        for i in range(Ho):
+            win = sliding_window_view(xp[:, :, i*stride:i*stride+Fh, :], Fw, axis=3)[:, :, :, ::stride]
+            cols[:, i] = win.transpose(0, 3, 1, 2, 4)
+    else:
+        for j in range(Wo):
+            win = sliding_window_view(xp[:, :, :, j*stride:j*stride+Fw], Fh, axis=2)[:, :, ::stride]
+            cols[:, :, j] = win.transpose(0, 2, 1, 4, 3)
+    return cols.reshape(N * Ho * Wo, C * Fh * Fw)
+"""
+
+
+def test_a_loop_over_the_fewer_of_rows_and_columns_fails_the_visible_line_count():
+    """03b: the visible test's square case (100 x 100 positions) makes that loop run 100 times; the
+    message names the positions of the case that failed."""
+    from grading_catalogue import reference_sources
+    sources = dict(reference_sources("03b_im2col"), im2col=MIN_LOOP)
+    results = visible_results("03b_im2col", sources)
+    assert results["test_im2col"] is None and results["test_conv2d_im2col"] is None, results
+    message = results["test_conv2d_im2col_one_product"]
+    assert message and "for x of shape (1, 2, 101, 101) (10,000 output positions)" in message, message
+    assert "(or their rows, or their columns)" in message, message
 
 
 @pytest.mark.parametrize("name", sorted(VISIBLE_NOT))
@@ -83,6 +170,14 @@ GRADER_MESSAGES = {
         "the values were read as if `x` were one C-ordered block of memory",
     "conv backward: dw from as_strided on np.pad(x), strides from the shape":
         "the values were read as if `x` were one C-ordered block of memory",
+    # session 25: the epsilon inside the log
+    "sce: -log(p_y + 1e-12), a small epsilon in the log":
+        "adding a small ε (here 1e-12) caps each example's loss at -log ε ≈ 27.6: use log-softmax",
+    "sce: -log(p_y + 1e-8), a small epsilon in the log":
+        "adding a small ε (here 1e-8) caps each example's loss at -log ε ≈ 18.4: use log-softmax",
+    "maximise unit: the centre at ((H2 - 1) // 2, (W2 - 1) // 2)": "the centre unit is (H2 // 2, W2 // 2); for an "
+                                                                  "even H2 that is not (H2 - 1) // 2",
+    "conv backward: dw with the kernel axes swapped (square kernels)": "dw has the kernel's two axes swapped",
     # an exception: the case's label says what x was
     "1x1: x.view() with .shape set (fails on a view with a step)":
         "x is a view with a step (x[:, :, ::2, ::2] of a larger array)",
@@ -106,6 +201,13 @@ def _helpers(assignment: str) -> dict:
     ns: dict = {"__source__": source}
     exec(source, ns)
     return ns
+
+
+def _helpers_source(assignment: str) -> str:
+    import nbformat
+    from grading_catalogue.build import ROOT
+    nb = nbformat.read(ROOT / "solutions" / assignment / f"{assignment}.ipynb", as_version=4)
+    return next(c.source for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "helpers")
 
 
 def _markdown(assignment: str) -> str:
@@ -178,3 +280,18 @@ def test_a_failed_unpacking_of_a_layer_names_the_layers_lengths():
     message = visible_results("01b_pipeline_shapes", sources)["test_layer_param_count"]
     assert "values to unpack" in message and "look at `layer[0]` before unpacking" in message, message
     assert "x.shape" not in message and "H_out" not in message, message
+
+
+@pytest.mark.parametrize("assignment", [a for a in ASSIGNMENT_NAMES if "def expect_dtype" in _helpers_source(a)])
+def test_expect_dtype_refuses_what_is_not_an_array(assignment):
+    """expect_dtype fails a list, a tuple, None or an array subclass, as the marking does (a list has
+    no dtype), and passes an ndarray of the dtype."""
+    expect_dtype = _helpers(assignment)["expect_dtype"]
+    expect_dtype(np.zeros(3, dtype=np.float32), np.float32, "f(x)")
+    for got, kind in [([1.0, 2.0], "a list of length 2"), ((1.0,), "a tuple of length 1"), (None, "None"),
+                      (np.float64(1.0), "a float64"), (np.asmatrix(np.zeros((2, 2))), "a matrix")]:
+        with pytest.raises(AssertionError, match=re.escape(f"f(x) is {kind}, not a NumPy array: return a NumPy array "
+                                                           "with the dtype of the input (float64); a list has no dtype")):
+            expect_dtype(got, np.float64, "f(x)")
+    with pytest.raises(AssertionError, match=r"f\(x\) has dtype float32, expected float64"):
+        expect_dtype(np.zeros(3, dtype=np.float32), np.float64, "f(x)")

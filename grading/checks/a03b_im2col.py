@@ -30,8 +30,14 @@ What timing cannot see: a switch keyed on the size (``if H_out * W_out > 100_000
 else a loop) runs the product on every case big enough to time, and a loop on the small ones,
 where a loop costs too little to tell by CPU time. No case of this check can catch it: a
 mid-size case would only move the threshold that escapes (a loop over a million positions takes
-about 1.3 s here, inside the budget). Only the notebook's visible test (lines run on 300
-positions) and a person reading the code see it.
+about 1.3 s here, inside the budget). Nor can it catch a loop over whichever of rows and
+columns is fewer, vectorised along the other (a student trial, session 25): on the marking's thin
+cases it runs once (the column) and three times (the three rows), as fast as one product. A
+square case would not help: its loop runs sqrt(positions) times, and to cost more CPU time than
+the budget allows over a right answer it would need about 1e10 positions (100,000 iterations),
+far beyond the jail's memory. Only the notebook's visible test (lines run on 300 positions in a
+column, 300 in a row, and 10,000 in a 100 x 100 square, where a loop over rows runs 100 times)
+and a person reading the code see these.
 
 Measured on an AMD EPYC (Python 3.11, NumPy 2.4, December 2026), CPU seconds for both cases:
 

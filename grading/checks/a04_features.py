@@ -179,7 +179,14 @@ def ascent(x0, w1, b1, w2, b2, k, steps, lr, max_norm, *, sign=1.0, relu_grad=Tr
 
 def _ascent_wrong(args):
     """Known-wrong answers: (image, message) pairs."""
-    return [
+    x0, w1, _, w2 = args[:4]
+    H2, W2 = (x0.shape[a] - w1.shape[a] - w2.shape[a] + 2 for a in (2, 3))
+    # session 25: the centre taken as ((H2 - 1) // 2, (W2 - 1) // 2), the same unit for odd sizes only
+    off_centre = ([] if H2 % 2 and W2 % 2 else
+                  [(ascent(*args, unit=((H2 - 1) // 2, (W2 - 1) // 2)),
+                    "the gradient is for the unit at ((H2 - 1) // 2, (W2 - 1) // 2): the centre unit is "
+                    "(H2 // 2, W2 // 2); for an even H2 that is not (H2 - 1) // 2")])
+    return off_centre + [
         (ascent(*args, relu_grad=False), "the gradient skips the ReLU: between the two convolutions, "
                                          "pass it through cnnlib.relu_backward(da1, z1)"),
         (ascent(*args, unit=(0, 0)), "the gradient is for the unit at (0, 0), not for the centre unit "

@@ -36,6 +36,19 @@ def sce_magnitudes(scores, y, size=None):
     return float(np.mean(row)), (p + np.eye(M)[y]) * row[:, None] / N
 
 
+def eps_variants(p_y, loss):
+    """(loss, message) for -log(p_y + eps), eps = 1e-7 ... 1e-15, where it differs from the loss:
+    the small number added inside the log caps each example's loss at -log eps (session 25)."""
+    out = []
+    for k in range(7, 16):
+        eps = 10.0 ** -k
+        capped = float(np.mean(-np.log(p_y + eps)))
+        if abs(capped - loss) > 1e-6 * max(1.0, abs(loss)):
+            out.append((capped, f"adding a small ε (here 1e-{k}) caps each example's loss at -log ε ≈ "
+                                f"{-np.log(eps):.1f}: use log-softmax, scores minus their logsumexp"))
+    return out
+
+
 def _sce_check(scores, y, what="softmax_cross_entropy"):
     N, M = scores.shape
     loss, dscores = reference(scores, y)
@@ -53,6 +66,7 @@ def _sce_check(scores, y, what="softmax_cross_entropy"):
         loss_variants.append((clipped, "p_y underflowed to 0 and the clip (np.log(np.clip(p, 1e-300, None))) made "
                                        "its -log 690.8, whatever the true value: take log p_y from log-softmax, "
                                        "s_y - max - log(sum(exp(s - max)))"))
+    loss_variants += eps_variants(p[np.arange(N), y], loss)
     if N > 1:
         loss_variants.append((float(per_example[0]), "only the first example counted: average over all N"))
     loss_variants.append((float(-np.mean(np.log(np.maximum(p.max(axis=1), 1e-300)))),
@@ -134,6 +148,7 @@ def _sgd_case(label, W, b, x, y, lr):
     ]
     keep = lambda vs: [v for v in vs if v.value is not None or v.shape is not None]
     loss_after = reference(x.astype(np.float64) @ W_new + b_new, y)[0]
+    p_y = _probs(x.astype(np.float64) @ W64 + b64)[np.arange(N), y]
     x_abs = np.abs(x.astype(np.float64))
     mag_loss, mag_d = sce_magnitudes(x.astype(np.float64) @ W64 + b64, y, x_abs @ np.abs(W64) + np.abs(b64))
     check = tuple_check([
@@ -148,7 +163,8 @@ def _sgd_case(label, W, b, x, y, lr):
                                           magnitude=np.abs(b64) + lr * mag_d.sum(axis=0)),
                               W.dtype, "b_new")),
         ("loss", close_scalar_check(loss, what="loss", dtype=W.dtype, magnitude=mag_loss,
-                                    variants=[(loss_after, "return the loss BEFORE the step")])),
+                                    variants=[(loss_after, "return the loss BEFORE the step")]
+                                    + eps_variants(p_y, loss))),
     ], what="sgd_step")
     return Case(label, (W, b, x, y, lr), {}, (W_new, b_new, loss), check)
 

@@ -60,6 +60,13 @@ def backward_loops(dout, x, w, stride, padding, assign=False):
     return dxp[:, :, p:p + H, p:p + W], dw
 
 
+#: db as a mean (the visible test's worked example names it too)
+DB_MEAN = "db was taken as a mean over positions; it must be the sum of dout over (N, H_out, W_out)"
+#: dw with its kernel axes swapped (session 25), in the visible test's words too
+DW_SWAPPED = ("dw has the kernel's two axes swapped (each dw[k, c] is transposed): dw[k, c, p, q] "
+              "belongs to w[k, c, p, q], kernel row p, kernel column q")
+
+
 def _backward_case(label, dout, x, w, stride=1, padding=0, defaults=False):
     dx, dw, db = cnnlib.conv2d_backward(dout, x, w, stride=stride, padding=padding)
     N, C, H, W = x.shape
@@ -87,6 +94,9 @@ def _backward_case(label, dout, x, w, stride=1, padding=0, defaults=False):
         Variant("dw was divided by N: the gradient of the batch is a sum, not a mean", dw / N if N > 1 else None),
         Variant("dw is flipped: dw[k] = sum over windows of dout * window, no flip",
                 dw[:, :, ::-1, ::-1]),
+        # session 25: the kernel axes swapped got only "dw is wrong"
+        Variant(DW_SWAPPED, dw.transpose(0, 1, 3, 2) if w.shape[2] == w.shape[3] else None,
+                shape=(K, C, w.shape[3], w.shape[2]) if w.shape[2] != w.shape[3] else None),
         Variant("dw ignores the padding: take the windows of the padded x",
                 cnnlib.conv2d_backward(dout, x, w, stride=stride, padding=0)[1]
                 if padding and out_size(H, w.shape[2], 0, stride) == dout.shape[2]
@@ -97,8 +107,7 @@ def _backward_case(label, dout, x, w, stride=1, padding=0, defaults=False):
                 shape=(N, K)),
         Variant("db must be summed over the batch too: dout.sum(axis=(0, 2, 3))", shape=(K, dout.shape[2], dout.shape[3])),
         Variant("db was divided by N: the gradient of the batch is a sum, not a mean", db / N if N > 1 else None),
-        Variant("db was taken as a mean over positions; it must be the sum of dout over (N, H_out, W_out)",
-                dout.mean(axis=(0, 2, 3))),
+        Variant(DB_MEAN, dout.mean(axis=(0, 2, 3))),
     ]
 
     def keep(vs):

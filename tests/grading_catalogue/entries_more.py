@@ -131,7 +131,7 @@ def softmax_cross_entropy(scores, y):
     dscores = np.exp(log_p)
     dscores[np.arange(N), y] -= 1
     return float(-log_p[np.arange(N), y].mean()), dscores / N
-'''}, {SCE}),
+'''}, {SCE}, visible=True),   # the visible test's row from -1000 to 1000 (session 25)
 ]
 
 C05B = [
@@ -1795,7 +1795,7 @@ def zero_pad(x, padding):
 '''}, {"test_zero_pad"}),
     _e("im2col: a float64 list (.tolist())", "03b_im2col", {"im2col": reference_sources("03b_im2col")["im2col"].replace(
         ".reshape(N * H_out * W_out, C * Fh * Fw)", ".reshape(N * H_out * W_out, C * Fh * Fw).tolist()")},
-       {"test_im2col", "test_conv2d_im2col", "test_conv2d_im2col_one_product"}),
+       {"test_im2col", "test_conv2d_im2col", "test_conv2d_im2col_one_product"}, visible=True),
     _e("shift: a list of the right values", "01c_weight_sharing", {"shift": reference_sources(
         "01c_weight_sharing")["shift"].replace("    return out", "    return out.tolist()")},
        {"test_shift", "test_equivariance_error"}),
@@ -1811,10 +1811,72 @@ def softmax_cross_entropy(scores, y):
     return loss, dscores / N
 '''}, {"test_softmax_cross_entropy"}),
     _e("1x1: a list of the right values", "05a_one_by_one", {"conv1x1": reference_sources("05a_one_by_one")[
-        "conv1x1"].replace(".transpose(0, 3, 1, 2)", ".transpose(0, 3, 1, 2).tolist()")}, {"test_conv1x1"}),
+        "conv1x1"].replace(".transpose(0, 3, 1, 2)", ".transpose(0, 3, 1, 2).tolist()")}, {"test_conv1x1"}, visible=True),
 ]
 
-WRONG = W01 + W01B + W01C + W03 + W03B + W04 + W05A + W05B + W05P + W06 + W18 + W24
+# Session 25's student trial: answers that passed the visible tests and failed the marking (float32
+# for float64 inputs, a list for an array), or crashed inside a visible test's own code (an input
+# changed in place); a small epsilon inside the log, which got no hint.
+_REF03B, _REF05A, _REF05B = (reference_sources(a) for a in ("03b_im2col", "05a_one_by_one", "05b_learning"))
+W25 = [
+    _e("im2col: float32 whatever the input (.astype(np.float32))", "03b_im2col", {"im2col": _REF03B["im2col"].replace(
+        ".reshape(N * H_out * W_out, C * Fh * Fw)", ".reshape(N * H_out * W_out, C * Fh * Fw).astype(np.float32)")},
+       {I2C}, visible=True),
+    _e("conv: w reshaped in place (w.shape = (K, -1))", "03b_im2col", {"conv2d_im2col": _REF03B["conv2d_im2col"].replace(
+        "    Y = im2col(x, Fh, Fw, stride, padding) @ w.reshape(K, -1).T + b",
+        "    w.shape = (K, -1)\n    Y = im2col(x, Fh, Fw, stride, padding) @ w.T + b")}, {CIM, ONE}, visible=True),
+    _e("1x1: float32 whatever the input (.astype(np.float32))", _A, {"conv1x1": _REF05A["conv1x1"].replace(
+        ".transpose(0, 3, 1, 2)", ".transpose(0, 3, 1, 2).astype(np.float32)")}, {C1X}, visible=True),
+    _e("1x1: b reshaped in place (b.shape = (-1, 1, 1))", _A, {"conv1x1": """
+def conv1x1(x, w, b):
+    y = np.einsum("nchw,kc->nkhw", x, w[:, :, 0, 0])
+    b.shape = (-1, 1, 1)
+    return y + b
+"""}, {C1X}, visible=True),
+    _e("sce: dscores float32 whatever the input (.astype(np.float32))", "05b_learning", {
+        "softmax_cross_entropy": _REF05B["softmax_cross_entropy"].replace(
+            "return float(loss), dscores / N", "return float(loss), (dscores / N).astype(np.float32)")},
+       {SCE}, visible=True),
+    _e("sce: dscores as a list (.tolist())", "05b_learning", {
+        "softmax_cross_entropy": _REF05B["softmax_cross_entropy"].replace(
+            "return float(loss), dscores / N", "return float(loss), (dscores / N).tolist()")},
+       {SCE, SGD}, visible=True),
+    _e("sce: -log(p_y + 1e-12), a small epsilon in the log", "05b_learning", {"softmax_cross_entropy": """
+def softmax_cross_entropy(scores, y):
+    N = scores.shape[0]
+    z = scores - scores.max(axis=1, keepdims=True)
+    p = np.exp(z) / np.exp(z).sum(axis=1, keepdims=True)
+    loss = -np.mean(np.log(p[np.arange(N), y] + 1e-12))
+    dscores = p.copy()
+    dscores[np.arange(N), y] -= 1
+    return loss, dscores / N
+"""}, {SCE, SGD}, visible=True),
+    _e("sce: -log(p_y + 1e-8), a small epsilon in the log", "05b_learning", {"softmax_cross_entropy": """
+def softmax_cross_entropy(scores, y):
+    N = scores.shape[0]
+    z = scores - scores.max(axis=1, keepdims=True)
+    p = np.exp(z) / np.exp(z).sum(axis=1, keepdims=True)
+    dscores = p.copy()
+    dscores[np.arange(N), y] -= 1
+    return -np.log(p[np.arange(N), y] + 1e-8).mean(), dscores / N
+"""}, {SCE, SGD}, visible=True),
+    # the visible z2 was 5 x 5, where (H2 - 1) // 2 = H2 // 2: an even-sized case now
+    _e("maximise unit: the centre at ((H2 - 1) // 2, (W2 - 1) // 2)", "04_features", {"maximise_unit": REF_ASCENT.replace(
+        "dout[0, k, z2.shape[2] // 2, z2.shape[3] // 2] = 1.0",
+        "dout[0, k, (z2.shape[2] - 1) // 2, (z2.shape[3] - 1) // 2] = 1.0")}, {"test_maximise_unit"}, visible=True),
+    _e("conv backward: dw with the kernel axes swapped (square kernels)", "06_backprop", {
+        "conv2d_backward": REF_BACKWARD.replace(
+            "dw[k] += dout[n, k, i, j] * xp[n, :, r:r + Fh, q:q + Fw]",
+            "win = xp[n, :, r:r + Fh, q:q + Fw]\n"
+            "                    dw[k] += dout[n, k, i, j] * (win.transpose(0, 2, 1) if Fh == Fw else win)")},
+       {"test_conv2d_backward"}, visible=True),
+    _e("conv backward: db as a mean (dout.mean(axis=(0, 2, 3)))", "06_backprop", {
+        "conv2d_backward": REF_BACKWARD.replace("return dxp[:, :, p:p + H, p:p + W], dw, db",
+                                                "return dxp[:, :, p:p + H, p:p + W], dw, dout.mean(axis=(0, 2, 3))")},
+       {"test_conv2d_backward"}, visible=True),
+]
+
+WRONG = W01 + W01B + W01C + W03 + W03B + W04 + W05A + W05B + W05P + W06 + W18 + W24 + W25
 CORRECT = C01B + C01C + C03B + C05A + C05B + C04_06 + C17_FOUND + C17 + C18 + C24
 
 # 05a's entries are many and alike: through nbgrader and the sandbox go those whose verdict could
