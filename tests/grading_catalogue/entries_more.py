@@ -1819,6 +1819,12 @@ def softmax_cross_entropy(scores, y):
 # changed in place); a small epsilon inside the log, which got no hint.
 _REF03B, _REF05A, _REF05B = (reference_sources(a) for a in ("03b_im2col", "05a_one_by_one", "05b_learning"))
 W25 = [
+    _e("receptive field: the number in a list (return [r])", "04_features", {
+        "receptive_field": reference_sources("04_features")["receptive_field"].replace(
+            "    return r", "    return [r]")}, {"test_receptive_field"}, visible=True),
+    _e("dilated rf: the number in a list (return [r])", _A, {
+        "dilated_receptive_field": _REF05A["dilated_receptive_field"].replace(
+            "    return r", "    return [r]")}, {"test_dilated_receptive_field"}, visible=True),
     _e("im2col: float32 whatever the input (.astype(np.float32))", "03b_im2col", {"im2col": _REF03B["im2col"].replace(
         ".reshape(N * H_out * W_out, C * Fh * Fw)", ".reshape(N * H_out * W_out, C * Fh * Fw).astype(np.float32)")},
        {I2C}, visible=True),
@@ -1837,6 +1843,10 @@ def conv1x1(x, w, b):
         "softmax_cross_entropy": _REF05B["softmax_cross_entropy"].replace(
             "return float(loss), dscores / N", "return float(loss), (dscores / N).astype(np.float32)")},
        {SCE}, visible=True),
+    _e("sce: the loss in a list ([loss])", "05b_learning", {
+        "softmax_cross_entropy": _REF05B["softmax_cross_entropy"].replace(
+            "return float(loss), dscores / N", "return [float(loss)], dscores / N")},
+       {SCE, SGD}, visible=True),
     _e("sce: dscores as a list (.tolist())", "05b_learning", {
         "softmax_cross_entropy": _REF05B["softmax_cross_entropy"].replace(
             "return float(loss), dscores / N", "return float(loss), (dscores / N).tolist()")},
