@@ -16,7 +16,12 @@ Run from the course root (the folder with nbgrader_config.py). What happens:
    environment variable CNN_GRADING_SCHEDULER. An unreachable scheduler, or workers that
    cannot confine student code, stop the run here, before anything is written.
 3. The gradebook (nbgrader's, `CourseDirectory.db_url`; sqlite at the root by default) gets
-   every assignment of solutions/ and every student of submitted/.
+   every assignment of solutions/ and every student of submitted/, and each assignment's
+   record (its cells' points, the test code autograde puts back) as solutions/ has it now
+   (`ensure_gradebook`). Before anything: points of a test cell that differ between its
+   notebook and its check stop the run (`points_disagree`); a release older than solutions/
+   is named (`release_differences`). A submission scored against other points than the
+   gradebook's now (`stale_scores`) is graded again.
 4. Pre-flight (`grading.preflight`) looks at each submission: a missing or unreadable notebook
    is not sent to the cluster but flagged; the rest (extra files, copied cells, renamed cells,
    imports of the reference) is flagged and graded.
@@ -291,25 +296,156 @@ def graded_hash(root: Path, sub: Submission) -> str:
 
 
 # ----------------------------------------------------------------------------- gradebook
+def source_cells(root: Path, assignment: str) -> dict[str, dict]:
+    """notebook -> what nbgrader's SaveCells stores of solutions/<assignment>/<notebook>.ipynb
+    and `gradebook_differences` compares: {"points": {grade id: points}, "solution": {ids},
+    "source": {id: source of each test or locked cell that is not a solution cell}}."""
+    out = {}
+    for path in sorted((root / "solutions" / assignment).glob("*.ipynb")):
+        nb = json.loads(path.read_text(encoding="utf-8"))
+        points, solution, source = {}, set(), {}
+        for cell in nb.get("cells", []):
+            meta = cell.get("metadata", {}).get("nbgrader", {})
+            gid = meta.get("grade_id")
+            if not gid:
+                continue
+            text = cell.get("source", "")
+            text = "".join(text) if isinstance(text, list) else text
+            if meta.get("grade") or meta.get("task"):
+                points[gid] = float(meta.get("points", 0) or 0)
+            if meta.get("solution"):
+                solution.add(gid)
+            elif meta.get("grade") or meta.get("locked") or meta.get("task"):
+                source[gid] = text
+        out[path.stem] = {"points": points, "solution": solution, "source": source}
+    return out
+
+
+def gradebook_differences(gb, root: Path, assignment: str) -> list[str]:
+    """How the gradebook's record of `assignment` (its notebooks, its cells' points and the
+    test cells' code, which autograde puts back into every submission) differs from
+    solutions/: one short line each; [] when it is up to date."""
+    from nbgrader.api import MissingEntry
+    try:
+        stored = {nb.name: nb for nb in gb.find_assignment(assignment).notebooks}
+    except MissingEntry:
+        return [f"{assignment} is not in the gradebook"]
+    out = []
+    for name, cells in source_cells(root, assignment).items():
+        if name not in stored:
+            out.append(f"{name}.ipynb is not in the gradebook")
+            continue
+        nb = stored[name]
+        maxima = {c.name: c.max_score for c in [*nb.grade_cells, *nb.task_cells]}
+        for gid in sorted(set(maxima) | set(cells["points"])):
+            old, new = maxima.get(gid), cells["points"].get(gid)
+            if old is None or new is None:
+                out.append(f"{gid}: {'new in' if old is None else 'no longer in'} solutions/")
+            elif old != new:
+                out.append(f"{gid}: {old:g} points in the gradebook, {new:g} in solutions/")
+        if {c.name for c in nb.solution_cells} != cells["solution"]:
+            out.append(f"{name}: the solution cells differ")
+        sources = {c.name: c.source for c in nb.source_cells}
+        changed = sorted(gid for gid, text in cells["source"].items() if sources.get(gid) != text)
+        if changed:
+            out.append(f"code of {', '.join(changed)} changed in solutions/")
+    return out
+
+
+def points_disagree(root: Path, assignments) -> list[str]:
+    """Test cells whose points in the notebook (nbgrader's metadata, which decides the score)
+    differ from their check's ``points=`` in grading/checks/: one line each, naming both."""
+    from grading.preprocessors import assignment_checks
+    out = []
+    for assignment in assignments:
+        checks = assignment_checks(assignment)
+        for name, cells in source_cells(root, assignment).items():
+            for gid, points in cells["points"].items():
+                check = checks.get(gid)
+                if check is None or float(check.points) == points:
+                    continue
+                module = getattr(check.make_cases, "__module__", "") or "grading.checks"
+                out.append(f"{gid}: {points:g} points in solutions/{assignment}/{name}.ipynb "
+                           f"(nbgrader metadata), points={check.points} in "
+                           f"{module.replace('.', '/')}.py")
+    return out
+
+
+def release_differences(root: Path, assignments) -> list[str]:
+    """Assignments whose release (exercises/) gives other test cells or points than solutions/,
+    which decides the grades: `make exercises` was not run since solutions/ changed."""
+    out = []
+    for assignment in assignments:
+        for name, cells in source_cells(root, assignment).items():
+            path = root / "exercises" / assignment / f"{name}.ipynb"
+            try:
+                nb = json.loads(path.read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                out.append(f"exercises/{assignment}/{name}.ipynb is missing or unreadable")
+                continue
+            released = {c["metadata"]["nbgrader"]["grade_id"]: float(c["metadata"]["nbgrader"].get("points", 0) or 0)
+                        for c in nb.get("cells", [])
+                        if c.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+                        and (c["metadata"]["nbgrader"].get("grade") or c["metadata"]["nbgrader"].get("task"))}
+            for gid in sorted(set(released) | set(cells["points"])):
+                old, new = released.get(gid), cells["points"].get(gid)
+                if old != new:
+                    out.append(f"{assignment}/{gid}: " + (f"{old:g} points in exercises/, {new:g} in solutions/"
+                               if old is not None and new is not None else
+                               "not in exercises/" if old is None else "not in solutions/"))
+    return out
+
+
+def stale_scores(root: Path) -> set[str]:
+    """Submissions ("student/assignment") of the sqlite gradebook at the root with a test
+    cell's automatic score neither 0 nor its maximum: graded against other points than the
+    gradebook's now (solutions/ edited, then `make exercises` after a grading). A test cell
+    of this course scores all or nothing (its output is the check's verdict), so such a score
+    is stale; these submissions are graded again."""
+    db = root / "gradebook.db"
+    if not db.exists():
+        return set()
+    query = """select s.student_id, a.name from grade g
+               join grade_cells gc on gc.id = g.cell_id
+               join submitted_notebook sn on sn.id = g.notebook_id
+               join submitted_assignment s on s.id = sn.assignment_id
+               join assignment a on a.id = s.assignment_id
+               where gc.cell_type = 'code' and g.auto_score is not null
+                 and g.auto_score != 0 and g.auto_score != gc.max_score"""
+    try:
+        with sqlite3.connect(f"{db.resolve().as_uri()}?mode=ro", uri=True) as con:
+            return {f"{student}/{assignment}" for student, assignment in con.execute(query)}
+    except sqlite3.Error:
+        return set()
+
+
 def ensure_gradebook(root: Path, cfg, assignments, students) -> None:
-    """Every assignment (with its notebooks and cells) and every student in the gradebook."""
+    """Every assignment (with its notebooks and cells) and every student in the gradebook, and
+    each assignment's record as solutions/ has it now: a cell's points (the maxima of every
+    score) and its test code, which autograde puts back into each submission. An assignment
+    whose record differs (solutions/ edited, `make exercises` not run since) is recorded again
+    with nbgrader's GenerateAssignment (its SaveCells updates the cells in place); that also
+    changes the assignment's `grading_rules`, so its submissions are graded again."""
     from nbgrader.api import Gradebook
     from nbgrader.converters import GenerateAssignment
     alembic_on_path()   # a new gradebook: without alembic nbgrader leaves it half made
     url = db_url_of(cfg)
     for assignment in assignments:
-        names = sorted(p.stem for p in (root / "solutions" / assignment).glob("*.ipynb"))
         with Gradebook(url) as gb:
-            known = {nb.name for nb in gb.find_assignment(assignment).notebooks} \
-                if assignment in {a.name for a in gb.assignments} else set()
-        if set(names) <= known:
+            known = assignment in {a.name for a in gb.assignments}
+            changes = gradebook_differences(gb, root, assignment)
+        if not changes:
             continue
         with tempfile.TemporaryDirectory(prefix="release-") as tmp:
             result = run_converter(GenerateAssignment, cfg, assignment,
                                    release_directory=tmp, db_url=url)
         if not result["success"]:
-            raise SystemExit(f"grading.grade: cannot add {assignment} to the gradebook:\n"
+            raise SystemExit(f"grading.grade: cannot {'update' if known else 'add'} {assignment} "
+                             f"in the gradebook ({'; '.join(changes)}):\n"
                              f"{result.get('error', '')}")
+        if known:
+            print(f"gradebook: {assignment} updated from solutions/ ({'; '.join(changes)})",
+                  flush=True)
     with Gradebook(url) as gb:
         for student in students:
             gb.update_or_create_student(student)
@@ -426,6 +562,7 @@ def plan(root: Path, subs: list[Submission], force: bool, progress: Progress) ->
     """
     todo, kept = [], []
     rules = grading_rules(root)
+    stale = stale_scores(root)
     for sub in subs:
         try:
             sub.digest = folder_hash(sub.folder)
@@ -433,7 +570,7 @@ def plan(root: Path, subs: list[Submission], force: bool, progress: Progress) ->
             sub.digest = f"unreadable: {exc}"
         sub.digest += "|" + hashlib.sha256(rules.get(sub.assignment, rules[""]).encode()).hexdigest()
         state = read_state(root, sub)
-        same = not force and state.get("hash") == sub.digest
+        same = not force and state.get("hash") == sub.digest and sub.key not in stale
         if (same and state.get("status") == "graded"
                 and graded_folder(root, sub).is_dir()
                 and state.get("autograded", "") in ("", graded_hash(root, sub))):
@@ -955,6 +1092,15 @@ def main(argv=None) -> int:
     todo = plan(root, subs, args.force or args.seed is not None, progress)
     if not todo and replay_last_run(root, subs):
         return 0    # nothing changed, not even the gradebook: the last run's report stands
+    disagree = points_disagree(root, assignments)
+    if disagree:   # which one is meant? Only the instructor knows: nothing graded, nothing written
+        print("grading.grade: nothing was graded: the points of a test cell differ between its "
+              "notebook and its check; make them the same (then `make exercises`):\n  "
+              + "\n  ".join(disagree), file=sys.stderr)
+        return 2
+    for line in release_differences(root, assignments):   # grades follow solutions/ all the same
+        print(f"grading.grade: note: exercises/ is older than solutions/ ({line}): grades follow "
+              f"solutions/; run `make exercises` so that students get the same", file=sys.stderr)
     if todo and not args.scheduler:   # local workers: this machine confines student code
         from grading.sandbox import SandboxUnavailable, require_sandbox
         try:

@@ -475,3 +475,128 @@ def test_the_time_left_follows_the_workers_of_the_cluster():
     batch.client.threads.clear()
     batch.watch(every=0)
     assert (batch.window, batch.progress.workers) == (1, 0)   # one task waits for a worker
+
+
+# ----------------------------------------------------------------------------- points changed
+def _set_points(root, assignment, grade_id, points):
+    import nbformat
+    path = root / "solutions" / assignment / f"{assignment}.ipynb"
+    nb = nbformat.read(str(path), as_version=4)
+    for cell in nb.cells:
+        meta = cell.metadata.get("nbgrader", {})
+        if meta.get("grade_id") == grade_id:
+            meta["points"] = points
+    nbformat.write(nb, str(path))
+
+
+@pytest.mark.filterwarnings("ignore:.*not in session")
+def test_the_gradebook_follows_the_points_and_tests_of_solutions(tmp_path, capsys):
+    """Ivy's trial: test_conv2d_single 5 -> 6 points in solutions/, `make grade` without
+    `make exercises`: the gradebook (whose maxima and test code autograde uses) kept 5, so a
+    correct student got 10 of 10, then 10 of 11 once `make exercises` updated the gradebook.
+    `ensure_gradebook` records the assignment again from solutions/, with its submissions."""
+    from nbgrader.api import Gradebook
+
+    from grading.grade import ensure_gradebook, gradebook_differences, load_config
+    from grading_helpers import make_course
+    root = make_course(tmp_path, ["02_convolution"])
+    url = f"sqlite:///{root / 'gradebook.db'}"
+    with Gradebook(url) as gb:
+        assert gradebook_differences(gb, root, "02_convolution") == []   # as generated
+        gb.add_student("ada")
+        gb.add_submission("02_convolution", "ada")
+        grade = gb.find_grade("test_conv2d_single", "02_convolution", "02_convolution", "ada")
+        grade.auto_score, grade.needs_manual_grade = 5.0, False
+        gb.db.commit()
+    _set_points(root, "02_convolution", "test_conv2d_single", 6)
+    with Gradebook(url) as gb:
+        assert gradebook_differences(gb, root, "02_convolution") == [
+            "test_conv2d_single: 5 points in the gradebook, 6 in solutions/"]
+    ensure_gradebook(root, load_config(root), ["02_convolution"], ["ada"])
+    assert "02_convolution updated from solutions/ (test_conv2d_single: 5 points" in capsys.readouterr().out
+    with Gradebook(url) as gb:
+        assert gb.find_grade_cell("test_conv2d_single", "02_convolution", "02_convolution").max_score == 6
+        assert gb.find_submission("02_convolution", "ada").max_score == 11
+        assert gradebook_differences(gb, root, "02_convolution") == []
+    # a test fixed in solutions/: the code autograde puts back into every submission follows
+    import nbformat
+    path = root / "solutions" / "02_convolution" / "02_convolution.ipynb"
+    nb = nbformat.read(str(path), as_version=4)
+    cell = next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "test_conv2d_single")
+    cell.source += "\n# fixed"
+    nbformat.write(nb, str(path))
+    ensure_gradebook(root, load_config(root), ["02_convolution"], [])
+    with Gradebook(url) as gb:
+        assert gb.find_source_cell("test_conv2d_single", "02_convolution", "02_convolution").source == cell.source
+
+
+@pytest.mark.filterwarnings("ignore:.*not in session")
+def test_a_score_graded_against_other_points_is_graded_again(tmp_path):
+    """The gradebook's maximum changed after the grading (`make exercises` after `make grade`):
+    5 of a cell now worth 6 is neither 0 nor full marks, which a test cell of this course never
+    gives; `plan` grades that submission again though its files and solutions/ are the same."""
+    from nbgrader.api import Gradebook
+
+    from grading.grade import Submission, plan, stale_scores, write_state
+    from grading.progress import Progress
+    alembic_on_path()
+    url = f"sqlite:///{tmp_path / 'gradebook.db'}"
+    with Gradebook(url) as gb:
+        gb.add_assignment("a")
+        gb.add_notebook("a", "a")
+        gb.add_grade_cell("t1", "a", "a", max_score=6, cell_type="code")
+        gb.add_grade_cell("t2", "a", "a", max_score=5, cell_type="code")
+        for student, scores in (("ada", (5.0, 5.0)), ("ben", (6.0, 0.0)), ("cy", (None, 5.0))):
+            gb.add_student(student)
+            gb.add_submission("a", student)
+            for cell, auto in zip(("t1", "t2"), scores):
+                gb.find_grade(cell, "a", "a", student).auto_score = auto
+        gb.db.commit()
+    assert stale_scores(tmp_path) == {"ada/a"}
+    subs = []
+    for student in ("ada", "ben", "cy"):
+        folder = tmp_path / "submitted" / student / "a"
+        folder.mkdir(parents=True)
+        (folder / "a.ipynb").write_text("{}")
+        (tmp_path / "autograded" / student / "a").mkdir(parents=True)
+        subs.append(Submission(student, "a", folder))
+    plan(tmp_path, subs, False, Progress(3))
+    for sub in subs:
+        sub.status = "graded"
+        write_state(tmp_path, sub, sub.digest)
+    again = [Submission(s.student, "a", s.folder) for s in subs]
+    assert [s.key for s in plan(tmp_path, again, False, Progress(3))] == ["ada/a"]
+
+
+def test_points_of_a_check_and_its_notebook_that_differ_stop_make_grade(tmp_path):
+    """Only `make test` noticed a check's points= that differs from the notebook's; `make grade`
+    stops (nothing graded) with a message naming both."""
+    import shutil
+
+    from grading.grade import points_disagree
+    from grading_helpers import REPO
+    shutil.copytree(REPO / "solutions" / "02_convolution", tmp_path / "solutions" / "02_convolution")
+    assert points_disagree(tmp_path, ["02_convolution"]) == []
+    _set_points(tmp_path, "02_convolution", "test_conv2d_single", 6)
+    assert points_disagree(tmp_path, ["02_convolution"]) == [
+        "test_conv2d_single: 6 points in solutions/02_convolution/02_convolution.ipynb (nbgrader "
+        "metadata), points=5 in grading/checks/a02_convolution.py"]
+    (tmp_path / "submitted" / "ada" / "02_convolution").mkdir(parents=True)
+    from grading.grade import main
+    assert main(["--root", str(tmp_path)]) == 2
+    assert not (tmp_path / "gradebook.db").exists() and not (tmp_path / "grades.csv").exists()
+
+
+def test_a_release_older_than_solutions_is_named(tmp_path):
+    """`make grade` after an edit of the points in solutions/ without `make exercises`: the
+    grades follow solutions/, but the students' notebooks say otherwise; a note says so."""
+    import shutil
+
+    from grading.grade import release_differences
+    from grading_helpers import REPO
+    for top in ("solutions", "exercises"):
+        shutil.copytree(REPO / top / "02_convolution", tmp_path / top / "02_convolution")
+    assert release_differences(tmp_path, ["02_convolution"]) == []
+    _set_points(tmp_path, "02_convolution", "test_conv2d_single", 6)
+    assert release_differences(tmp_path, ["02_convolution"]) == [
+        "02_convolution/test_conv2d_single: 5 points in exercises/, 6 in solutions/"]
