@@ -130,6 +130,7 @@ class Submission:
     retry: bool = True           # False: not graded because of its files (pre-flight), not us
     seconds: float = 0.0
     seed: int | None = None      # the last grading's seed, reused while the files stay the same
+    resubmitted: bool = False    # graded before from other files: hand grades given then go
 
     @property
     def key(self) -> str:
@@ -545,6 +546,29 @@ def mark_not_graded(url: str, sub: Submission) -> None:
         gb.db.commit()
 
 
+def drop_hand_grades(url: str, sub: Submission) -> str:
+    """Clear the hand grades (formgrader scores) of `sub`, given to an earlier version of its
+    files: they judged code the student has since replaced. Returns a flag that keeps them
+    for the instructor ("" when there were none)."""
+    from nbgrader.api import Gradebook, MissingEntry
+    with Gradebook(url) as gb:
+        try:
+            submission = gb.find_submission(sub.assignment, sub.student)
+        except MissingEntry:
+            return ""
+        dropped = []
+        for nb in submission.notebooks:
+            for grade in nb.grades:
+                if grade.manual_score is not None:
+                    dropped.append(f"{grade.name} {grade.manual_score:g} of {grade.max_score:g}")
+                    grade.manual_score = None
+        gb.db.commit()
+    if not dropped:
+        return ""
+    return (f"hand grade(s) of an earlier version dropped ({', '.join(dropped)}): the files "
+            f"changed since; graded again automatically, check it in the formgrader")
+
+
 def has_manual_scores(url: str, sub: Submission) -> bool:
     from nbgrader.api import Gradebook
     with Gradebook(url) as gb:
@@ -585,6 +609,8 @@ def plan(root: Path, subs: list[Submission], force: bool, progress: Progress) ->
         else:
             if same_files(state, sub):
                 sub.seed = recorded_seed(root, sub)
+            else:
+                sub.resubmitted = bool(state.get("hash"))
             todo.append(sub)
     progress.unchanged(kept)
     return todo
@@ -660,9 +686,10 @@ class Batch:
                on_cluster: bool = True) -> None:
         """Record one submission: its grades, or 'not graded' and why; never a stale grade.
         ``on_cluster``: it was sent to a worker (not kept off by pre-flight)."""
+        dropped = drop_hand_grades(self.url, sub) if sub.resubmitted else ""
         if result is not None and result.get("ok"):
             try:
-                sub.flags = _unique(sub.flags + result["flags"])
+                sub.flags = _unique(sub.flags + result["flags"] + ([dropped] if dropped else []))
                 merge_result(self.url, sub, result)
                 for step in ("autograded", "feedback"):
                     self.install(result[step], step, sub)
@@ -677,6 +704,8 @@ class Batch:
             if reason:
                 sub.flags.append(f"could not be graded: {reason}")
                 self.keep_log((result or {}).get("log", ""), sub)
+            if dropped and dropped not in sub.flags:
+                sub.flags.append(dropped)
             mark_not_graded(self.url, sub)
             for step in ("autograded", "feedback"):
                 _rmtree(self.root / step / sub.student / sub.assignment)

@@ -600,3 +600,61 @@ def test_a_release_older_than_solutions_is_named(tmp_path):
     _set_points(tmp_path, "02_convolution", "test_conv2d_single", 6)
     assert release_differences(tmp_path, ["02_convolution"]) == [
         "02_convolution/test_conv2d_single: 5 points in exercises/, 6 in solutions/"]
+
+
+# ----------------------------------------------------------------------------- hand grades
+@pytest.mark.filterwarnings("ignore:.*not in session")
+def test_a_hand_grade_does_not_outlive_a_resubmission(tmp_path):
+    """Ivy's trial: a broken cell (5/10), a hand grade of 2 on it, then the student hands in a
+    fixed notebook: `make grade` said 7/10 (the old hand grade decided), "FLAGS: none". The
+    hand grade judged code that is gone: it is dropped, and a flag keeps it for the
+    instructor. The same files graded again (--force, new rules) keep it."""
+    from nbgrader.api import Gradebook
+
+    from grading.export import class_rows
+    from grading.grade import Batch, Submission, load_config, plan, write_state
+    from grading.progress import Progress
+    alembic_on_path()
+    url = f"sqlite:///{tmp_path / 'gradebook.db'}"
+    with Gradebook(url) as gb:
+        gb.add_assignment("a")
+        gb.add_notebook("a", "a")
+        gb.add_grade_cell("t1", "a", "a", max_score=5, cell_type="code")
+        gb.add_grade_cell("t2", "a", "a", max_score=5, cell_type="code")
+        gb.add_student("ada")
+        gb.add_submission("a", "ada")
+        for cell, auto in (("t1", 5.0), ("t2", 0.0)):
+            grade = gb.find_grade(cell, "a", "a", "ada")
+            grade.auto_score, grade.needs_manual_grade = auto, False
+        gb.find_grade("t2", "a", "a", "ada").manual_score = 2.0     # the formgrader
+        gb.db.commit()
+    folder = tmp_path / "submitted" / "ada" / "a"
+    folder.mkdir(parents=True)
+    (folder / "a.ipynb").write_text('{"broken": 1}')
+    (tmp_path / "autograded" / "ada" / "a").mkdir(parents=True)
+    sub = Submission("ada", "a", folder)
+    plan(tmp_path, [sub], False, Progress(1))
+    sub.status = "graded"
+    write_state(tmp_path, sub, sub.digest)
+    result = {"ok": True, "flags": [], "autograded": None, "feedback": None,
+              "notebooks": {"a": {"grades": {"t1": (5.0, False), "t2": (5.0, False)},
+                                  "comments": {}, "penalty": 0.0}}}
+
+    def regrade(force=False):
+        again = Submission("ada", "a", folder)
+        (todo,) = plan(tmp_path, [again], force, Progress(1))
+        batch = Batch(tmp_path, load_config(tmp_path), [again], Progress(1))
+        batch.finish(todo, dict(result), on_cluster=True)
+        (tmp_path / "autograded" / "ada" / "a").mkdir(parents=True, exist_ok=True)
+        with Gradebook(url) as gb:
+            return again, gb.find_submission("a", "ada").score
+
+    again, score = regrade(force=True)                    # the same files: the hand grade stays
+    assert score == 7 and not again.flags
+    (folder / "a.ipynb").write_text('{"fixed": 1}')       # handed in again
+    again, score = regrade()
+    assert score == 10
+    assert again.flags == ["hand grade(s) of an earlier version dropped (t2 2 of 5): the files "
+                           "changed since; graded again automatically, check it in the formgrader"]
+    (row,) = class_rows(tmp_path, url)
+    assert row.status == "graded" and row.score == 10 and "hand grade(s) of an earlier" in row.needs_person
