@@ -1012,9 +1012,11 @@ def export_and_report(root: Path, url: str) -> tuple[list[Path], str]:
     return [long_csv, wide_csv, page], report.text_summary(class_report)
 
 
-def summary(url: str, students, assignments, subs: list[Submission], stray=()) -> str:
+def summary(url: str, students, assignments, subs: list[Submission], stray=(),
+            unlisted=()) -> str:
     """One row per student (score per assignment handed in by somebody), then the FLAGS (and
-    what `misplaced` found, which was not graded)."""
+    what `misplaced` found, which was not graded; the students of `unlisted`, whose ids a
+    roster.csv lacks)."""
     from nbgrader.api import Gradebook, MissingEntry
 
     from grading.export import waiting_for_a_person
@@ -1045,11 +1047,14 @@ def summary(url: str, students, assignments, subs: list[Submission], stray=()) -
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)) for r in rows]
     lines.append("(- = no submission; * = a test cell needs a person; NOT GRADED = see FLAGS)")
-    flagged = [s for s in subs if s.flags]
+    from grading.export import NOT_ON_ROSTER
+    unlisted = set(unlisted)
+    flagged = [s for s in subs if s.flags or s.student in unlisted]
     lines.append(f"\nFLAGS for a person ({len(flagged)} submission(s)):" if flagged else
                  "\nFLAGS: none" if not stray else "\nFLAGS for a person:")
     for s in flagged:
-        lines += [f"  {s.key}: {flag}" for flag in s.flags]
+        lines += [f"  {s.key}: {flag}" for flag in
+                  [*s.flags, *([NOT_ON_ROSTER] if s.student in unlisted else [])]]
     lines += [f"  not graded: {line}" for line in stray]
     return "\n".join(lines)
 
@@ -1179,7 +1184,10 @@ def main(argv=None) -> int:
     try:
         url = db_url_of(cfg)
         files, class_lines = export_and_report(root, url)
-        report = "\n" + summary(url, students, assignments, subs, stray)
+        from grading.export import read_roster
+        roster = {r["id"] for r in read_roster(root)}
+        unlisted = [s for s in students if roster and s not in roster]
+        report = "\n" + summary(url, students, assignments, subs, stray, unlisted)
     finally:
         stopping.join()
     if class_lines:
