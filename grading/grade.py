@@ -565,8 +565,23 @@ def drop_hand_grades(url: str, sub: Submission) -> str:
         gb.db.commit()
     if not dropped:
         return ""
-    return (f"hand grade(s) of an earlier version dropped ({', '.join(dropped)}): the files "
-            f"changed since; graded again automatically, check it in the formgrader")
+    return (f"hand grade(s) of an earlier version dropped ({', '.join(dropped)}): handed in "
+            f"again since; check the new version in the formgrader")
+
+
+def clear_hand_grades(db: Path, subs: list[Submission]) -> None:
+    """No manual score for `subs` in the sqlite gradebook file `db` (a job's template)."""
+    if not subs:
+        return
+    with sqlite3.connect(db) as con:
+        con.executemany(
+            """update grade set manual_score = null where notebook_id in (
+                   select sn.id from submitted_notebook sn
+                   join submitted_assignment s on s.id = sn.assignment_id
+                   join assignment a on a.id = s.assignment_id
+                   where s.student_id = ? and a.name = ?)""",
+            [(sub.student, sub.assignment) for sub in subs])
+    con.close()
 
 
 def has_manual_scores(url: str, sub: Submission) -> bool:
@@ -737,6 +752,9 @@ class Batch:
             template = Path(tmp) / "template.db"
             if self.url.startswith("sqlite:///"):
                 copy_database(self.url, template)
+                # a resubmission's job must not see the hand grades of its earlier files:
+                # nbgrader would mark those cells for a person and show them in the feedback
+                clear_hand_grades(template, [s for s in self.subs if s.resubmitted])
             else:   # a server gradebook is not copied: tasks start from a fresh sqlite one
                 self._template_from_generate(template)
             data = template.read_bytes()

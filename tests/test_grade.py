@@ -640,21 +640,27 @@ def test_a_hand_grade_does_not_outlive_a_resubmission(tmp_path):
               "notebooks": {"a": {"grades": {"t1": (5.0, False), "t2": (5.0, False)},
                                   "comments": {}, "penalty": 0.0}}}
 
+    hand = {}
+
     def regrade(force=False):
         again = Submission("ada", "a", folder)
         (todo,) = plan(tmp_path, [again], force, Progress(1))
         batch = Batch(tmp_path, load_config(tmp_path), [again], Progress(1))
+        template = tmp_path / "template.db"   # what the job grades with
+        template.write_bytes(batch.course()["template"])
+        with Gradebook(f"sqlite:///{template}") as gb:
+            hand["job"] = gb.find_grade("t2", "a", "a", "ada").manual_score
         batch.finish(todo, dict(result), on_cluster=True)
         (tmp_path / "autograded" / "ada" / "a").mkdir(parents=True, exist_ok=True)
         with Gradebook(url) as gb:
             return again, gb.find_submission("a", "ada").score
 
     again, score = regrade(force=True)                    # the same files: the hand grade stays
-    assert score == 7 and not again.flags
+    assert score == 7 and not again.flags and hand["job"] == 2
     (folder / "a.ipynb").write_text('{"fixed": 1}')       # handed in again
     again, score = regrade()
-    assert score == 10
-    assert again.flags == ["hand grade(s) of an earlier version dropped (t2 2 of 5): the files "
-                           "changed since; graded again automatically, check it in the formgrader"]
+    assert score == 10 and hand["job"] is None   # nor in the job: no "needs a person" there
+    assert again.flags == ["hand grade(s) of an earlier version dropped (t2 2 of 5): handed in "
+                           "again since; check the new version in the formgrader"]
     (row,) = class_rows(tmp_path, url)
     assert row.status == "graded" and row.score == 10 and "hand grade(s) of an earlier" in row.needs_person
