@@ -22,6 +22,8 @@
 A roster (``roster.csv`` at the course root: ``id,first_name,last_name,email``, the format of
 ``nbgrader db student import``) is merged into the gradebook before export when it exists, so
 the names and e-mails appear in both files and the class report can list who did not hand in.
+A submission under an id that is not on it keeps its rows (names empty) and says
+"not on roster.csv" in ``needs_person``.
 """
 from __future__ import annotations
 
@@ -124,8 +126,12 @@ def _status(submission, run_status: str | None) -> tuple[str, list[str]]:
     return "graded", []
 
 
-def class_rows(root: Path, url: str) -> list[Row]:
-    """One Row per student and handed-in assignment, sorted by student then assignment."""
+NOT_ON_ROSTER = "not on roster.csv (a misspelt id, or a student to add to it?)"
+
+
+def class_rows(root: Path, url: str, roster_ids=None) -> list[Row]:
+    """One Row per student and handed-in assignment, sorted by student then assignment.
+    With `roster_ids` (a roster exists), a student not on it is said in `needs_person`."""
     from nbgrader.api import Gradebook
     rows = []
     with Gradebook(url) as gb:
@@ -135,6 +141,8 @@ def class_rows(root: Path, url: str) -> list[Row]:
                 status, waiting = _status(sub, run_status)
                 penalty = sub.late_submission_penalty or 0.0
                 why = list(flags)
+                if roster_ids is not None and sub.student.id not in roster_ids:
+                    why.append(NOT_ON_ROSTER)
                 if waiting and status == "needs a person":
                     why.append("waiting for a person: " + ", ".join(waiting))
                 rows.append(Row(
@@ -184,7 +192,7 @@ def export(root: Path, url: str) -> tuple[Path, Path, list[Row]]:
     roster = read_roster(root)
     if roster:
         merge_roster(url, roster)
-    rows = class_rows(root, url)
+    rows = class_rows(root, url, {r["id"] for r in roster} if roster else None)
     with Gradebook(url) as gb:
         assignments = {a.name: a.max_score for a in sorted(gb.assignments, key=lambda a: a.name)}
         students = [{"id": s.id, "first_name": s.first_name or "", "last_name": s.last_name or "",

@@ -16,7 +16,12 @@ Run from the course root (the folder with nbgrader_config.py). What happens:
    environment variable CNN_GRADING_SCHEDULER. An unreachable scheduler, or workers that
    cannot confine student code, stop the run here, before anything is written.
 3. The gradebook (nbgrader's, `CourseDirectory.db_url`; sqlite at the root by default) gets
-   every assignment of solutions/ and every student of submitted/.
+   every assignment of solutions/ and every student of submitted/, and each assignment's
+   record (its cells' points, the test code autograde puts back) as solutions/ has it now
+   (`ensure_gradebook`). Before anything: points of a test cell that differ between its
+   notebook and its check stop the run (`points_disagree`); a release older than solutions/
+   is named (`release_differences`). A submission scored against other points than the
+   gradebook's now (`stale_scores`) is graded again.
 4. Pre-flight (`grading.preflight`) looks at each submission: a missing or unreadable notebook
    is not sent to the cluster but flagged; the rest (extra files, copied cells, renamed cells,
    imports of the reference) is flagged and graded.
@@ -125,6 +130,7 @@ class Submission:
     retry: bool = True           # False: not graded because of its files (pre-flight), not us
     seconds: float = 0.0
     seed: int | None = None      # the last grading's seed, reused while the files stay the same
+    resubmitted: bool = False    # graded before from other files: hand grades given then go
 
     @property
     def key(self) -> str:
@@ -291,25 +297,156 @@ def graded_hash(root: Path, sub: Submission) -> str:
 
 
 # ----------------------------------------------------------------------------- gradebook
+def source_cells(root: Path, assignment: str) -> dict[str, dict]:
+    """notebook -> what nbgrader's SaveCells stores of solutions/<assignment>/<notebook>.ipynb
+    and `gradebook_differences` compares: {"points": {grade id: points}, "solution": {ids},
+    "source": {id: source of each test or locked cell that is not a solution cell}}."""
+    out = {}
+    for path in sorted((root / "solutions" / assignment).glob("*.ipynb")):
+        nb = json.loads(path.read_text(encoding="utf-8"))
+        points, solution, source = {}, set(), {}
+        for cell in nb.get("cells", []):
+            meta = cell.get("metadata", {}).get("nbgrader", {})
+            gid = meta.get("grade_id")
+            if not gid:
+                continue
+            text = cell.get("source", "")
+            text = "".join(text) if isinstance(text, list) else text
+            if meta.get("grade") or meta.get("task"):
+                points[gid] = float(meta.get("points", 0) or 0)
+            if meta.get("solution"):
+                solution.add(gid)
+            elif meta.get("grade") or meta.get("locked") or meta.get("task"):
+                source[gid] = text
+        out[path.stem] = {"points": points, "solution": solution, "source": source}
+    return out
+
+
+def gradebook_differences(gb, root: Path, assignment: str) -> list[str]:
+    """How the gradebook's record of `assignment` (its notebooks, its cells' points and the
+    test cells' code, which autograde puts back into every submission) differs from
+    solutions/: one short line each; [] when it is up to date."""
+    from nbgrader.api import MissingEntry
+    try:
+        stored = {nb.name: nb for nb in gb.find_assignment(assignment).notebooks}
+    except MissingEntry:
+        return [f"{assignment} is not in the gradebook"]
+    out = []
+    for name, cells in source_cells(root, assignment).items():
+        if name not in stored:
+            out.append(f"{name}.ipynb is not in the gradebook")
+            continue
+        nb = stored[name]
+        maxima = {c.name: c.max_score for c in [*nb.grade_cells, *nb.task_cells]}
+        for gid in sorted(set(maxima) | set(cells["points"])):
+            old, new = maxima.get(gid), cells["points"].get(gid)
+            if old is None or new is None:
+                out.append(f"{gid}: {'new in' if old is None else 'no longer in'} solutions/")
+            elif old != new:
+                out.append(f"{gid}: {old:g} points in the gradebook, {new:g} in solutions/")
+        if {c.name for c in nb.solution_cells} != cells["solution"]:
+            out.append(f"{name}: the solution cells differ")
+        sources = {c.name: c.source for c in nb.source_cells}
+        changed = sorted(gid for gid, text in cells["source"].items() if sources.get(gid) != text)
+        if changed:
+            out.append(f"code of {', '.join(changed)} changed in solutions/")
+    return out
+
+
+def points_disagree(root: Path, assignments) -> list[str]:
+    """Test cells whose points in the notebook (nbgrader's metadata, which decides the score)
+    differ from their check's ``points=`` in grading/checks/: one line each, naming both."""
+    from grading.preprocessors import assignment_checks
+    out = []
+    for assignment in assignments:
+        checks = assignment_checks(assignment)
+        for name, cells in source_cells(root, assignment).items():
+            for gid, points in cells["points"].items():
+                check = checks.get(gid)
+                if check is None or float(check.points) == points:
+                    continue
+                module = getattr(check.make_cases, "__module__", "") or "grading.checks"
+                out.append(f"{gid}: {points:g} points in solutions/{assignment}/{name}.ipynb "
+                           f"(nbgrader metadata), points={check.points} in "
+                           f"{module.replace('.', '/')}.py")
+    return out
+
+
+def release_differences(root: Path, assignments) -> list[str]:
+    """Assignments whose release (exercises/) gives other test cells or points than solutions/,
+    which decides the grades: `make exercises` was not run since solutions/ changed."""
+    out = []
+    for assignment in assignments:
+        for name, cells in source_cells(root, assignment).items():
+            path = root / "exercises" / assignment / f"{name}.ipynb"
+            try:
+                nb = json.loads(path.read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                out.append(f"exercises/{assignment}/{name}.ipynb is missing or unreadable")
+                continue
+            released = {c["metadata"]["nbgrader"]["grade_id"]: float(c["metadata"]["nbgrader"].get("points", 0) or 0)
+                        for c in nb.get("cells", [])
+                        if c.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+                        and (c["metadata"]["nbgrader"].get("grade") or c["metadata"]["nbgrader"].get("task"))}
+            for gid in sorted(set(released) | set(cells["points"])):
+                old, new = released.get(gid), cells["points"].get(gid)
+                if old != new:
+                    out.append(f"{assignment}/{gid}: " + (f"{old:g} points in exercises/, {new:g} in solutions/"
+                               if old is not None and new is not None else
+                               "not in exercises/" if old is None else "not in solutions/"))
+    return out
+
+
+def stale_scores(root: Path) -> set[str]:
+    """Submissions ("student/assignment") of the sqlite gradebook at the root with a test
+    cell's automatic score neither 0 nor its maximum: graded against other points than the
+    gradebook's now (solutions/ edited, then `make exercises` after a grading). A test cell
+    of this course scores all or nothing (its output is the check's verdict), so such a score
+    is stale; these submissions are graded again."""
+    db = root / "gradebook.db"
+    if not db.exists():
+        return set()
+    query = """select s.student_id, a.name from grade g
+               join grade_cells gc on gc.id = g.cell_id
+               join submitted_notebook sn on sn.id = g.notebook_id
+               join submitted_assignment s on s.id = sn.assignment_id
+               join assignment a on a.id = s.assignment_id
+               where gc.cell_type = 'code' and g.auto_score is not null
+                 and g.auto_score != 0 and g.auto_score != gc.max_score"""
+    try:
+        with sqlite3.connect(f"{db.resolve().as_uri()}?mode=ro", uri=True) as con:
+            return {f"{student}/{assignment}" for student, assignment in con.execute(query)}
+    except sqlite3.Error:
+        return set()
+
+
 def ensure_gradebook(root: Path, cfg, assignments, students) -> None:
-    """Every assignment (with its notebooks and cells) and every student in the gradebook."""
+    """Every assignment (with its notebooks and cells) and every student in the gradebook, and
+    each assignment's record as solutions/ has it now: a cell's points (the maxima of every
+    score) and its test code, which autograde puts back into each submission. An assignment
+    whose record differs (solutions/ edited, `make exercises` not run since) is recorded again
+    with nbgrader's GenerateAssignment (its SaveCells updates the cells in place); that also
+    changes the assignment's `grading_rules`, so its submissions are graded again."""
     from nbgrader.api import Gradebook
     from nbgrader.converters import GenerateAssignment
     alembic_on_path()   # a new gradebook: without alembic nbgrader leaves it half made
     url = db_url_of(cfg)
     for assignment in assignments:
-        names = sorted(p.stem for p in (root / "solutions" / assignment).glob("*.ipynb"))
         with Gradebook(url) as gb:
-            known = {nb.name for nb in gb.find_assignment(assignment).notebooks} \
-                if assignment in {a.name for a in gb.assignments} else set()
-        if set(names) <= known:
+            known = assignment in {a.name for a in gb.assignments}
+            changes = gradebook_differences(gb, root, assignment)
+        if not changes:
             continue
         with tempfile.TemporaryDirectory(prefix="release-") as tmp:
             result = run_converter(GenerateAssignment, cfg, assignment,
                                    release_directory=tmp, db_url=url)
         if not result["success"]:
-            raise SystemExit(f"grading.grade: cannot add {assignment} to the gradebook:\n"
+            raise SystemExit(f"grading.grade: cannot {'update' if known else 'add'} {assignment} "
+                             f"in the gradebook ({'; '.join(changes)}):\n"
                              f"{result.get('error', '')}")
+        if known:
+            print(f"gradebook: {assignment} updated from solutions/ ({'; '.join(changes)})",
+                  flush=True)
     with Gradebook(url) as gb:
         for student in students:
             gb.update_or_create_student(student)
@@ -409,6 +546,44 @@ def mark_not_graded(url: str, sub: Submission) -> None:
         gb.db.commit()
 
 
+def drop_hand_grades(url: str, sub: Submission) -> str:
+    """Clear the hand grades (formgrader scores) of `sub`, given to an earlier version of its
+    files: they judged code the student has since replaced. Returns a flag that keeps them
+    for the instructor ("" when there were none)."""
+    from nbgrader.api import Gradebook, MissingEntry
+    with Gradebook(url) as gb:
+        try:
+            submission = gb.find_submission(sub.assignment, sub.student)
+        except MissingEntry:
+            return ""
+        dropped = []
+        for nb in submission.notebooks:
+            for grade in nb.grades:
+                if grade.manual_score is not None:
+                    dropped.append(f"{grade.name} {grade.manual_score:g} of {grade.max_score:g}")
+                    grade.manual_score = None
+        gb.db.commit()
+    if not dropped:
+        return ""
+    return (f"hand grade(s) of an earlier version dropped ({', '.join(dropped)}): handed in "
+            f"again since; check the new version in the formgrader")
+
+
+def clear_hand_grades(db: Path, subs: list[Submission]) -> None:
+    """No manual score for `subs` in the sqlite gradebook file `db` (a job's template)."""
+    if not subs:
+        return
+    with sqlite3.connect(db) as con:
+        con.executemany(
+            """update grade set manual_score = null where notebook_id in (
+                   select sn.id from submitted_notebook sn
+                   join submitted_assignment s on s.id = sn.assignment_id
+                   join assignment a on a.id = s.assignment_id
+                   where s.student_id = ? and a.name = ?)""",
+            [(sub.student, sub.assignment) for sub in subs])
+    con.close()
+
+
 def has_manual_scores(url: str, sub: Submission) -> bool:
     from nbgrader.api import Gradebook
     with Gradebook(url) as gb:
@@ -426,6 +601,7 @@ def plan(root: Path, subs: list[Submission], force: bool, progress: Progress) ->
     """
     todo, kept = [], []
     rules = grading_rules(root)
+    stale = stale_scores(root)
     for sub in subs:
         try:
             sub.digest = folder_hash(sub.folder)
@@ -433,7 +609,7 @@ def plan(root: Path, subs: list[Submission], force: bool, progress: Progress) ->
             sub.digest = f"unreadable: {exc}"
         sub.digest += "|" + hashlib.sha256(rules.get(sub.assignment, rules[""]).encode()).hexdigest()
         state = read_state(root, sub)
-        same = not force and state.get("hash") == sub.digest
+        same = not force and state.get("hash") == sub.digest and sub.key not in stale
         if (same and state.get("status") == "graded"
                 and graded_folder(root, sub).is_dir()
                 and state.get("autograded", "") in ("", graded_hash(root, sub))):
@@ -448,6 +624,8 @@ def plan(root: Path, subs: list[Submission], force: bool, progress: Progress) ->
         else:
             if same_files(state, sub):
                 sub.seed = recorded_seed(root, sub)
+            else:
+                sub.resubmitted = bool(state.get("hash"))
             todo.append(sub)
     progress.unchanged(kept)
     return todo
@@ -523,9 +701,10 @@ class Batch:
                on_cluster: bool = True) -> None:
         """Record one submission: its grades, or 'not graded' and why; never a stale grade.
         ``on_cluster``: it was sent to a worker (not kept off by pre-flight)."""
+        dropped = drop_hand_grades(self.url, sub) if sub.resubmitted else ""
         if result is not None and result.get("ok"):
             try:
-                sub.flags = _unique(sub.flags + result["flags"])
+                sub.flags = _unique(sub.flags + result["flags"] + ([dropped] if dropped else []))
                 merge_result(self.url, sub, result)
                 for step in ("autograded", "feedback"):
                     self.install(result[step], step, sub)
@@ -540,6 +719,8 @@ class Batch:
             if reason:
                 sub.flags.append(f"could not be graded: {reason}")
                 self.keep_log((result or {}).get("log", ""), sub)
+            if dropped and dropped not in sub.flags:
+                sub.flags.append(dropped)
             mark_not_graded(self.url, sub)
             for step in ("autograded", "feedback"):
                 _rmtree(self.root / step / sub.student / sub.assignment)
@@ -571,6 +752,9 @@ class Batch:
             template = Path(tmp) / "template.db"
             if self.url.startswith("sqlite:///"):
                 copy_database(self.url, template)
+                # a resubmission's job must not see the hand grades of its earlier files:
+                # nbgrader would mark those cells for a person and show them in the feedback
+                clear_hand_grades(template, [s for s in self.subs if s.resubmitted])
             else:   # a server gradebook is not copied: tasks start from a fresh sqlite one
                 self._template_from_generate(template)
             data = template.read_bytes()
@@ -846,9 +1030,11 @@ def export_and_report(root: Path, url: str) -> tuple[list[Path], str]:
     return [long_csv, wide_csv, page], report.text_summary(class_report)
 
 
-def summary(url: str, students, assignments, subs: list[Submission], stray=()) -> str:
+def summary(url: str, students, assignments, subs: list[Submission], stray=(),
+            unlisted=()) -> str:
     """One row per student (score per assignment handed in by somebody), then the FLAGS (and
-    what `misplaced` found, which was not graded)."""
+    what `misplaced` found, which was not graded; the students of `unlisted`, whose ids a
+    roster.csv lacks)."""
     from nbgrader.api import Gradebook, MissingEntry
 
     from grading.export import waiting_for_a_person
@@ -879,11 +1065,14 @@ def summary(url: str, students, assignments, subs: list[Submission], stray=()) -
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)) for r in rows]
     lines.append("(- = no submission; * = a test cell needs a person; NOT GRADED = see FLAGS)")
-    flagged = [s for s in subs if s.flags]
+    from grading.export import NOT_ON_ROSTER
+    unlisted = set(unlisted)
+    flagged = [s for s in subs if s.flags or s.student in unlisted]
     lines.append(f"\nFLAGS for a person ({len(flagged)} submission(s)):" if flagged else
                  "\nFLAGS: none" if not stray else "\nFLAGS for a person:")
     for s in flagged:
-        lines += [f"  {s.key}: {flag}" for flag in s.flags]
+        lines += [f"  {s.key}: {flag}" for flag in
+                  [*s.flags, *([NOT_ON_ROSTER] if s.student in unlisted else [])]]
     lines += [f"  not graded: {line}" for line in stray]
     return "\n".join(lines)
 
@@ -955,6 +1144,15 @@ def main(argv=None) -> int:
     todo = plan(root, subs, args.force or args.seed is not None, progress)
     if not todo and replay_last_run(root, subs):
         return 0    # nothing changed, not even the gradebook: the last run's report stands
+    disagree = points_disagree(root, assignments)
+    if disagree:   # which one is meant? Only the instructor knows: nothing graded, nothing written
+        print("grading.grade: nothing was graded: the points of a test cell differ between its "
+              "notebook and its check; make them the same (then `make exercises`):\n  "
+              + "\n  ".join(disagree), file=sys.stderr)
+        return 2
+    for line in release_differences(root, assignments):   # grades follow solutions/ all the same
+        print(f"grading.grade: note: exercises/ is older than solutions/ ({line}): grades follow "
+              f"solutions/; run `make exercises` so that students get the same", file=sys.stderr)
     if todo and not args.scheduler:   # local workers: this machine confines student code
         from grading.sandbox import SandboxUnavailable, require_sandbox
         try:
@@ -1004,7 +1202,10 @@ def main(argv=None) -> int:
     try:
         url = db_url_of(cfg)
         files, class_lines = export_and_report(root, url)
-        report = "\n" + summary(url, students, assignments, subs, stray)
+        from grading.export import read_roster
+        roster = {r["id"] for r in read_roster(root)}
+        unlisted = [s for s in students if roster and s not in roster]
+        report = "\n" + summary(url, students, assignments, subs, stray, unlisted)
     finally:
         stopping.join()
     if class_lines:

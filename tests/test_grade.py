@@ -475,3 +475,192 @@ def test_the_time_left_follows_the_workers_of_the_cluster():
     batch.client.threads.clear()
     batch.watch(every=0)
     assert (batch.window, batch.progress.workers) == (1, 0)   # one task waits for a worker
+
+
+# ----------------------------------------------------------------------------- points changed
+def _set_points(root, assignment, grade_id, points):
+    import nbformat
+    path = root / "solutions" / assignment / f"{assignment}.ipynb"
+    nb = nbformat.read(str(path), as_version=4)
+    for cell in nb.cells:
+        meta = cell.metadata.get("nbgrader", {})
+        if meta.get("grade_id") == grade_id:
+            meta["points"] = points
+    nbformat.write(nb, str(path))
+
+
+@pytest.mark.filterwarnings("ignore:.*not in session")
+def test_the_gradebook_follows_the_points_and_tests_of_solutions(tmp_path, capsys):
+    """Ivy's trial: test_conv2d_single 5 -> 6 points in solutions/, `make grade` without
+    `make exercises`: the gradebook (whose maxima and test code autograde uses) kept 5, so a
+    correct student got 10 of 10, then 10 of 11 once `make exercises` updated the gradebook.
+    `ensure_gradebook` records the assignment again from solutions/, with its submissions."""
+    from nbgrader.api import Gradebook
+
+    from grading.grade import ensure_gradebook, gradebook_differences, load_config
+    from grading_helpers import make_course
+    root = make_course(tmp_path, ["02_convolution"])
+    url = f"sqlite:///{root / 'gradebook.db'}"
+    with Gradebook(url) as gb:
+        assert gradebook_differences(gb, root, "02_convolution") == []   # as generated
+        gb.add_student("ada")
+        gb.add_submission("02_convolution", "ada")
+        grade = gb.find_grade("test_conv2d_single", "02_convolution", "02_convolution", "ada")
+        grade.auto_score, grade.needs_manual_grade = 5.0, False
+        gb.db.commit()
+    _set_points(root, "02_convolution", "test_conv2d_single", 6)
+    with Gradebook(url) as gb:
+        assert gradebook_differences(gb, root, "02_convolution") == [
+            "test_conv2d_single: 5 points in the gradebook, 6 in solutions/"]
+    ensure_gradebook(root, load_config(root), ["02_convolution"], ["ada"])
+    assert "02_convolution updated from solutions/ (test_conv2d_single: 5 points" in capsys.readouterr().out
+    with Gradebook(url) as gb:
+        assert gb.find_grade_cell("test_conv2d_single", "02_convolution", "02_convolution").max_score == 6
+        assert gb.find_submission("02_convolution", "ada").max_score == 11
+        assert gradebook_differences(gb, root, "02_convolution") == []
+    # a test fixed in solutions/: the code autograde puts back into every submission follows
+    import nbformat
+    path = root / "solutions" / "02_convolution" / "02_convolution.ipynb"
+    nb = nbformat.read(str(path), as_version=4)
+    cell = next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "test_conv2d_single")
+    cell.source += "\n# fixed"
+    nbformat.write(nb, str(path))
+    ensure_gradebook(root, load_config(root), ["02_convolution"], [])
+    with Gradebook(url) as gb:
+        assert gb.find_source_cell("test_conv2d_single", "02_convolution", "02_convolution").source == cell.source
+
+
+@pytest.mark.filterwarnings("ignore:.*not in session")
+def test_a_score_graded_against_other_points_is_graded_again(tmp_path):
+    """The gradebook's maximum changed after the grading (`make exercises` after `make grade`):
+    5 of a cell now worth 6 is neither 0 nor full marks, which a test cell of this course never
+    gives; `plan` grades that submission again though its files and solutions/ are the same."""
+    from nbgrader.api import Gradebook
+
+    from grading.grade import Submission, plan, stale_scores, write_state
+    from grading.progress import Progress
+    alembic_on_path()
+    url = f"sqlite:///{tmp_path / 'gradebook.db'}"
+    with Gradebook(url) as gb:
+        gb.add_assignment("a")
+        gb.add_notebook("a", "a")
+        gb.add_grade_cell("t1", "a", "a", max_score=6, cell_type="code")
+        gb.add_grade_cell("t2", "a", "a", max_score=5, cell_type="code")
+        for student, scores in (("ada", (5.0, 5.0)), ("ben", (6.0, 0.0)), ("cy", (None, 5.0))):
+            gb.add_student(student)
+            gb.add_submission("a", student)
+            for cell, auto in zip(("t1", "t2"), scores):
+                gb.find_grade(cell, "a", "a", student).auto_score = auto
+        gb.db.commit()
+    assert stale_scores(tmp_path) == {"ada/a"}
+    subs = []
+    for student in ("ada", "ben", "cy"):
+        folder = tmp_path / "submitted" / student / "a"
+        folder.mkdir(parents=True)
+        (folder / "a.ipynb").write_text("{}")
+        (tmp_path / "autograded" / student / "a").mkdir(parents=True)
+        subs.append(Submission(student, "a", folder))
+    plan(tmp_path, subs, False, Progress(3))
+    for sub in subs:
+        sub.status = "graded"
+        write_state(tmp_path, sub, sub.digest)
+    again = [Submission(s.student, "a", s.folder) for s in subs]
+    assert [s.key for s in plan(tmp_path, again, False, Progress(3))] == ["ada/a"]
+
+
+def test_points_of_a_check_and_its_notebook_that_differ_stop_make_grade(tmp_path):
+    """Only `make test` noticed a check's points= that differs from the notebook's; `make grade`
+    stops (nothing graded) with a message naming both."""
+    import shutil
+
+    from grading.grade import points_disagree
+    from grading_helpers import REPO
+    shutil.copytree(REPO / "solutions" / "02_convolution", tmp_path / "solutions" / "02_convolution")
+    assert points_disagree(tmp_path, ["02_convolution"]) == []
+    _set_points(tmp_path, "02_convolution", "test_conv2d_single", 6)
+    assert points_disagree(tmp_path, ["02_convolution"]) == [
+        "test_conv2d_single: 6 points in solutions/02_convolution/02_convolution.ipynb (nbgrader "
+        "metadata), points=5 in grading/checks/a02_convolution.py"]
+    (tmp_path / "submitted" / "ada" / "02_convolution").mkdir(parents=True)
+    from grading.grade import main
+    assert main(["--root", str(tmp_path)]) == 2
+    assert not (tmp_path / "gradebook.db").exists() and not (tmp_path / "grades.csv").exists()
+
+
+def test_a_release_older_than_solutions_is_named(tmp_path):
+    """`make grade` after an edit of the points in solutions/ without `make exercises`: the
+    grades follow solutions/, but the students' notebooks say otherwise; a note says so."""
+    import shutil
+
+    from grading.grade import release_differences
+    from grading_helpers import REPO
+    for top in ("solutions", "exercises"):
+        shutil.copytree(REPO / top / "02_convolution", tmp_path / top / "02_convolution")
+    assert release_differences(tmp_path, ["02_convolution"]) == []
+    _set_points(tmp_path, "02_convolution", "test_conv2d_single", 6)
+    assert release_differences(tmp_path, ["02_convolution"]) == [
+        "02_convolution/test_conv2d_single: 5 points in exercises/, 6 in solutions/"]
+
+
+# ----------------------------------------------------------------------------- hand grades
+@pytest.mark.filterwarnings("ignore:.*not in session")
+def test_a_hand_grade_does_not_outlive_a_resubmission(tmp_path):
+    """Ivy's trial: a broken cell (5/10), a hand grade of 2 on it, then the student hands in a
+    fixed notebook: `make grade` said 7/10 (the old hand grade decided), "FLAGS: none". The
+    hand grade judged code that is gone: it is dropped, and a flag keeps it for the
+    instructor. The same files graded again (--force, new rules) keep it."""
+    from nbgrader.api import Gradebook
+
+    from grading.export import class_rows
+    from grading.grade import Batch, Submission, load_config, plan, write_state
+    from grading.progress import Progress
+    alembic_on_path()
+    url = f"sqlite:///{tmp_path / 'gradebook.db'}"
+    with Gradebook(url) as gb:
+        gb.add_assignment("a")
+        gb.add_notebook("a", "a")
+        gb.add_grade_cell("t1", "a", "a", max_score=5, cell_type="code")
+        gb.add_grade_cell("t2", "a", "a", max_score=5, cell_type="code")
+        gb.add_student("ada")
+        gb.add_submission("a", "ada")
+        for cell, auto in (("t1", 5.0), ("t2", 0.0)):
+            grade = gb.find_grade(cell, "a", "a", "ada")
+            grade.auto_score, grade.needs_manual_grade = auto, False
+        gb.find_grade("t2", "a", "a", "ada").manual_score = 2.0     # the formgrader
+        gb.db.commit()
+    folder = tmp_path / "submitted" / "ada" / "a"
+    folder.mkdir(parents=True)
+    (folder / "a.ipynb").write_text('{"broken": 1}')
+    (tmp_path / "autograded" / "ada" / "a").mkdir(parents=True)
+    sub = Submission("ada", "a", folder)
+    plan(tmp_path, [sub], False, Progress(1))
+    sub.status = "graded"
+    write_state(tmp_path, sub, sub.digest)
+    result = {"ok": True, "flags": [], "autograded": None, "feedback": None,
+              "notebooks": {"a": {"grades": {"t1": (5.0, False), "t2": (5.0, False)},
+                                  "comments": {}, "penalty": 0.0}}}
+
+    hand = {}
+
+    def regrade(force=False):
+        again = Submission("ada", "a", folder)
+        (todo,) = plan(tmp_path, [again], force, Progress(1))
+        batch = Batch(tmp_path, load_config(tmp_path), [again], Progress(1))
+        template = tmp_path / "template.db"   # what the job grades with
+        template.write_bytes(batch.course()["template"])
+        with Gradebook(f"sqlite:///{template}") as gb:
+            hand["job"] = gb.find_grade("t2", "a", "a", "ada").manual_score
+        batch.finish(todo, dict(result), on_cluster=True)
+        (tmp_path / "autograded" / "ada" / "a").mkdir(parents=True, exist_ok=True)
+        with Gradebook(url) as gb:
+            return again, gb.find_submission("a", "ada").score
+
+    again, score = regrade(force=True)                    # the same files: the hand grade stays
+    assert score == 7 and not again.flags and hand["job"] == 2
+    (folder / "a.ipynb").write_text('{"fixed": 1}')       # handed in again
+    again, score = regrade()
+    assert score == 10 and hand["job"] is None   # nor in the job: no "needs a person" there
+    assert again.flags == ["hand grade(s) of an earlier version dropped (t2 2 of 5): handed in "
+                           "again since; check the new version in the formgrader"]
+    (row,) = class_rows(tmp_path, url)
+    assert row.status == "graded" and row.score == 10 and "hand grade(s) of an earlier" in row.needs_person

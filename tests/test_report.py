@@ -23,3 +23,46 @@ def test_failing_case_of_a_one_line_verdict_is_its_gist_not_a_cut_word():
     case = failing_case(long)
     assert len(case) <= 80 and case.endswith("…") and case[:-1].endswith("word")
     assert failing_case("") == "failed"
+
+
+def test_a_submission_under_an_id_not_on_the_roster_is_flagged(tmp_path):
+    """Ivy's trial: a folder submitted/ada2/ beside a roster without ada2 gave rows with empty
+    names in grades.csv and grades-lms.csv, and no flag. The rows stay; the summary, grades.csv
+    (needs_person) and the class report say "not on roster.csv"."""
+    import csv
+    import warnings
+
+    from nbgrader.api import Gradebook
+
+    from grading import export, report
+    from grading.grade import Submission, alembic_on_path, summary
+    warnings.filterwarnings("ignore", message=".*not in session.*")
+    alembic_on_path()
+    url = f"sqlite:///{tmp_path / 'gradebook.db'}"
+    with Gradebook(url) as gb:
+        gb.add_assignment("a")
+        gb.add_notebook("a", "a")
+        gb.add_grade_cell("t1", "a", "a", max_score=5, cell_type="code")
+        for student in ("ada", "ada2"):
+            gb.add_student(student)
+            gb.add_submission("a", student)
+            grade = gb.find_grade("t1", "a", "a", student)
+            grade.auto_score, grade.needs_manual_grade = 5.0, False
+        gb.db.commit()
+    (tmp_path / "roster.csv").write_text("id,first_name,last_name,email\nada,Ada,Byron,a@x\n")
+    long_csv, wide_csv, rows = export.export(tmp_path, url)
+    with long_csv.open() as fh:
+        by_id = {r["student_id"]: r for r in csv.DictReader(fh)}
+    assert by_id["ada"]["needs_person"] == "" and by_id["ada2"]["status"] == "graded"
+    assert by_id["ada2"]["needs_person"] == export.NOT_ON_ROSTER
+    assert "ada2" in wide_csv.read_text()
+    page = report.to_html(report.build(tmp_path, rows, ["ada"]))
+    assert "not on roster.csv" in page
+    subs = [Submission(s, "a", tmp_path) for s in ("ada", "ada2")]
+    for sub in subs:
+        sub.status = "graded"
+    text = summary(url, ["ada", "ada2"], ["a"], subs, unlisted=["ada2"])
+    assert text.splitlines()[-2:] == ["FLAGS for a person (1 submission(s)):",
+                                      f"  ada2/a: {export.NOT_ON_ROSTER}"]
+    (tmp_path / "roster.csv").unlink()   # no roster: nobody is "not on" it
+    assert all(r.needs_person == "" for r in export.export(tmp_path, url)[2])

@@ -1,0 +1,40 @@
+"""grading/demo_class.py without grading: the notebooks it writes."""
+from __future__ import annotations
+
+import nbformat
+
+import grading_helpers as gh
+from grading import demo_class
+
+
+def test_the_demo_class_notebooks_are_valid_nbformat():
+    """Ivy's trial: `nbgrader generate_feedback 05_pooling` printed "Notebook JSON is invalid:
+    'id' was unexpected" for emma's notebook: a pasted cell with an id in an nbformat 4.4
+    notebook (cell ids came with 4.5). Every notebook the demo writes must validate."""
+    checked = 0
+    for (student, assignment), (nb, name, stamp) in demo_class.students(gh.REPO).items():
+        if isinstance(nb, str):   # ines's broken file, on purpose
+            continue
+        nbformat.validate(nbformat.reads(nbformat.writes(nb), as_version=4))
+        checked += 1
+    assert checked == 21
+
+
+def test_remove_still_knows_a_demo_written_with_cell_ids(tmp_path):
+    """A demo class written before the fix (a pasted cell with an id) is still the demo's for
+    `--remove`: a student's folder is kept only when its files are not the demo's."""
+    import copy
+    import json
+    written = {a: v for (s, a), v in demo_class.students(gh.REPO).items() if s == "emma"}
+    for a, (nb, name, stamp) in written.items():
+        old = json.loads(nbformat.writes(nb))
+        for i, cell in enumerate(old["cells"]):
+            cell["id"] = f"cell-{i}"
+        (tmp_path / a).mkdir()
+        (tmp_path / a / name).write_text(json.dumps(old))
+        (tmp_path / a / "timestamp.txt").write_text(stamp + "\n")
+    assert demo_class._holds_only_the_demo(tmp_path, written)
+    changed = copy.deepcopy(written)
+    a = next(iter(changed))
+    (tmp_path / a / changed[a][1]).write_text(nbformat.writes(nbformat.v4.new_notebook()))
+    assert not demo_class._holds_only_the_demo(tmp_path, written)
