@@ -285,13 +285,17 @@ def forget_exchange_student(course: Path) -> None:
 
 
 def run_grade_exchange(course, cmd):
-    """The collected submission (the reference solutions) earns every point, flagged for nothing."""
+    """The collected submission (the reference solutions) earns every point, flagged for
+    nothing but, when the demo's roster.csv is there, its account's absence from it."""
     run_grade(course, cmd)
     import csv
     with open(course / "grades.csv", newline="") as fh:
         rows = [r for r in csv.DictReader(fh)
                 if (r["student_id"], r["assignment"]) == (exchange_student(), ASSIGNMENT)]
-    assert len(rows) == 1 and rows[0]["status"] == "graded" and rows[0]["needs_person"] == "" \
+    from grading.export import NOT_ON_ROSTER, read_roster
+    roster = read_roster(course)
+    flags = "" if not roster or exchange_student() in {r["id"] for r in roster} else NOT_ON_ROSTER
+    assert len(rows) == 1 and rows[0]["status"] == "graded" and rows[0]["needs_person"] == flags \
         and float(rows[0]["score"]) == float(rows[0]["max_score"]), rows
 
 
