@@ -717,7 +717,8 @@ def test_fork_bomb_is_stopped_by_the_process_limit(work, new_processes):
 def test_a_fork_bomb_is_stopped_by_its_cpu_budget_not_the_wall_clock(work, monkeypatch, new_processes, where):
     """Each process of a fork bomb has its own CPU limit, but together they use the fork's
     budget: the holder counts the jail's CPU time and stops them then, long before the
-    wall-clock backstop (here 5 x 1 s + 60 s). An instructor saw such a check run 60 s."""
+    wall-clock backstop (here 5 x 1 s + 60 s). An instructor saw such a check run 60 s. The
+    bomb's processes leave the check's process group; the next check still passes."""
     from grading import sandbox
     monkeypatch.setattr(sandbox, "WALL_SLACK", 60.0)
     bomb = textwrap.dedent("""
@@ -738,25 +739,6 @@ def test_a_fork_bomb_is_stopped_by_its_cpu_budget_not_the_wall_clock(work, monke
         res = run([GOOD, bomb + "\nbomb(1)\n"], [double_check()], work, cell_timeout=1.0)
     assert res["test_double"].passed, res["test_double"]
     assert time.monotonic() - start < 30, "stopped by the wall clock, not by the CPU budget"
-    assert new_processes() == 0
-
-
-def test_an_endless_escaping_fork_bomb_costs_only_its_check(work, monkeypatch, new_processes):
-    from grading import sandbox
-    monkeypatch.setattr(sandbox, "WALL_SLACK", 1.0)
-    cells = GOOD + textwrap.dedent("""
-    import os
-    def bomb(x):
-        while True:
-            try:
-                if os.fork() == 0:
-                    os.setsid()   # leaves the check's process group
-            except OSError:
-                pass
-    """)
-    res = run(cells, [double_check("bomb", timeout=1.0), double_check()], work)
-    assert not res["test_bomb"].passed and "timeout" in res["test_bomb"].flags
-    assert res["test_double"].passed, res["test_double"]
     assert new_processes() == 0
 
 
