@@ -1822,6 +1822,12 @@ W25 = [
     _e("receptive field: the number in a list (return [r])", "04_features", {
         "receptive_field": reference_sources("04_features")["receptive_field"].replace(
             "    return r", "    return [r]")}, {"test_receptive_field"}, visible=True),
+    _e("bytes: a table of four types' sizes (KeyError on int32)", _A, {
+        "activation_bytes": """
+def activation_bytes(shapes, N, dtype):
+    size = {'float16': 2, 'float32': 4, 'float64': 8, 'int8': 1}[np.dtype(dtype).name]
+    return [N * int(np.prod(s)) * size for s in shapes]
+"""}, {"test_activation_bytes"}, visible=True),
     _e("dilated rf: the number in a list (return [r])", _A, {
         "dilated_receptive_field": _REF05A["dilated_receptive_field"].replace(
             "    return r", "    return [r]")}, {"test_dilated_receptive_field"}, visible=True),
