@@ -297,29 +297,32 @@ def graded_hash(root: Path, sub: Submission) -> str:
 
 
 # ----------------------------------------------------------------------------- gradebook
+def notebook_cells(path: Path) -> dict:
+    """What nbgrader's SaveCells stores of the notebook at `path` and `gradebook_differences`
+    compares: {"points": {grade id: points}, "solution": {ids}, "source": {id: source of each
+    test or locked cell that is not a solution cell}}."""
+    nb = json.loads(path.read_text(encoding="utf-8"))
+    points, solution, source = {}, set(), {}
+    for cell in nb.get("cells", []):
+        meta = cell.get("metadata", {}).get("nbgrader", {})
+        gid = meta.get("grade_id")
+        if not gid:
+            continue
+        text = cell.get("source", "")
+        text = "".join(text) if isinstance(text, list) else text
+        if meta.get("grade") or meta.get("task"):
+            points[gid] = float(meta.get("points", 0) or 0)
+        if meta.get("solution"):
+            solution.add(gid)
+        elif meta.get("grade") or meta.get("locked") or meta.get("task"):
+            source[gid] = text
+    return {"points": points, "solution": solution, "source": source}
+
+
 def source_cells(root: Path, assignment: str) -> dict[str, dict]:
-    """notebook -> what nbgrader's SaveCells stores of solutions/<assignment>/<notebook>.ipynb
-    and `gradebook_differences` compares: {"points": {grade id: points}, "solution": {ids},
-    "source": {id: source of each test or locked cell that is not a solution cell}}."""
-    out = {}
-    for path in sorted((root / "solutions" / assignment).glob("*.ipynb")):
-        nb = json.loads(path.read_text(encoding="utf-8"))
-        points, solution, source = {}, set(), {}
-        for cell in nb.get("cells", []):
-            meta = cell.get("metadata", {}).get("nbgrader", {})
-            gid = meta.get("grade_id")
-            if not gid:
-                continue
-            text = cell.get("source", "")
-            text = "".join(text) if isinstance(text, list) else text
-            if meta.get("grade") or meta.get("task"):
-                points[gid] = float(meta.get("points", 0) or 0)
-            if meta.get("solution"):
-                solution.add(gid)
-            elif meta.get("grade") or meta.get("locked") or meta.get("task"):
-                source[gid] = text
-        out[path.stem] = {"points": points, "solution": solution, "source": source}
-    return out
+    """notebook name -> `notebook_cells` of solutions/<assignment>/<notebook>.ipynb."""
+    return {path.stem: notebook_cells(path)
+            for path in sorted((root / "solutions" / assignment).glob("*.ipynb"))}
 
 
 def gradebook_differences(gb, root: Path, assignment: str) -> list[str]:
@@ -378,16 +381,11 @@ def release_differences(root: Path, assignments) -> list[str]:
     out = []
     for assignment in assignments:
         for name, cells in source_cells(root, assignment).items():
-            path = root / "exercises" / assignment / f"{name}.ipynb"
             try:
-                nb = json.loads(path.read_text(encoding="utf-8"))
+                released = notebook_cells(root / "exercises" / assignment / f"{name}.ipynb")["points"]
             except (OSError, ValueError):
                 out.append(f"exercises/{assignment}/{name}.ipynb is missing or unreadable")
                 continue
-            released = {c["metadata"]["nbgrader"]["grade_id"]: float(c["metadata"]["nbgrader"].get("points", 0) or 0)
-                        for c in nb.get("cells", [])
-                        if c.get("metadata", {}).get("nbgrader", {}).get("grade_id")
-                        and (c["metadata"]["nbgrader"].get("grade") or c["metadata"]["nbgrader"].get("task"))}
             for gid in sorted(set(released) | set(cells["points"])):
                 old, new = released.get(gid), cells["points"].get(gid)
                 if old != new:

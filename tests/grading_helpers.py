@@ -236,3 +236,27 @@ def serving(cmd: list[str], cwd: Path, env: dict, url: str, log_path: Path, time
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
         log.close()
+
+
+def small_gradebook(root: Path, maxima: dict, scores: dict) -> str:
+    """A sqlite gradebook at `root`/gradebook.db: one assignment "a" (one notebook "a") whose code
+    test cells have the maxima `maxima` ({cell: max score}), and a submission of each student of
+    `scores` ({student: {cell: automatic score or None}}), no cell waiting for a person. Its URL."""
+    from nbgrader.api import Gradebook
+
+    from grading.grade import alembic_on_path
+    alembic_on_path()
+    url = f"sqlite:///{root / 'gradebook.db'}"
+    with Gradebook(url) as gb:
+        gb.add_assignment("a")
+        gb.add_notebook("a", "a")
+        for cell, top in maxima.items():
+            gb.add_grade_cell(cell, "a", "a", max_score=top, cell_type="code")
+        for student, cells in scores.items():
+            gb.add_student(student)
+            gb.add_submission("a", student)
+            for cell, auto in cells.items():
+                grade = gb.find_grade(cell, "a", "a", student)
+                grade.auto_score, grade.needs_manual_grade = auto, False
+        gb.db.commit()
+    return url

@@ -209,20 +209,10 @@ def test_summary_star_only_for_cells_still_waiting_for_a_person(tmp_path):
     look again): grades.csv says "graded", so the summary must not say a cell needs a person."""
     from nbgrader.api import Gradebook
 
+    import grading_helpers as gh
     from grading.export import class_rows
-    alembic_on_path()
-    url = f"sqlite:///{tmp_path / 'gradebook.db'}"
+    url = gh.small_gradebook(tmp_path, {"t1": 5, "t2": 5}, {s: {"t1": 5.0, "t2": 0.0} for s in ("ada", "ben")})
     with Gradebook(url) as gb:
-        gb.add_assignment("a")
-        gb.add_notebook("a", "a")
-        gb.add_grade_cell("t1", "a", "a", max_score=5, cell_type="code")
-        gb.add_grade_cell("t2", "a", "a", max_score=5, cell_type="code")
-        for student in ("ada", "ben"):
-            gb.add_student(student)
-            gb.add_submission("a", student)
-            for cell, auto in (("t1", 5.0), ("t2", 0.0)):
-                grade = gb.find_grade(cell, "a", "a", student)
-                grade.auto_score, grade.needs_manual_grade = auto, False
         hand = gb.find_grade("t2", "a", "a", "ada")
         hand.manual_score, hand.needs_manual_grade = 4.0, True     # merge_result after --force
         gb.find_grade("t2", "a", "a", "ben").needs_manual_grade = True   # a cell not graded
@@ -535,23 +525,11 @@ def test_a_score_graded_against_other_points_is_graded_again(tmp_path):
     """The gradebook's maximum changed after the grading (`make exercises` after `make grade`):
     5 of a cell now worth 6 is neither 0 nor full marks, which a test cell of this course never
     gives; `plan` grades that submission again though its files and solutions/ are the same."""
-    from nbgrader.api import Gradebook
-
+    import grading_helpers as gh
     from grading.grade import Submission, plan, stale_scores, write_state
     from grading.progress import Progress
-    alembic_on_path()
-    url = f"sqlite:///{tmp_path / 'gradebook.db'}"
-    with Gradebook(url) as gb:
-        gb.add_assignment("a")
-        gb.add_notebook("a", "a")
-        gb.add_grade_cell("t1", "a", "a", max_score=6, cell_type="code")
-        gb.add_grade_cell("t2", "a", "a", max_score=5, cell_type="code")
-        for student, scores in (("ada", (5.0, 5.0)), ("ben", (6.0, 0.0)), ("cy", (None, 5.0))):
-            gb.add_student(student)
-            gb.add_submission("a", student)
-            for cell, auto in zip(("t1", "t2"), scores):
-                gb.find_grade(cell, "a", "a", student).auto_score = auto
-        gb.db.commit()
+    gh.small_gradebook(tmp_path, {"t1": 6, "t2": 5}, {
+        "ada": {"t1": 5.0, "t2": 5.0}, "ben": {"t1": 6.0, "t2": 0.0}, "cy": {"t1": None, "t2": 5.0}})
     assert stale_scores(tmp_path) == {"ada/a"}
     subs = []
     for student in ("ada", "ben", "cy"):
@@ -611,21 +589,12 @@ def test_a_hand_grade_does_not_outlive_a_resubmission(tmp_path):
     instructor. The same files graded again (--force, new rules) keep it."""
     from nbgrader.api import Gradebook
 
+    import grading_helpers as gh
     from grading.export import class_rows
     from grading.grade import Batch, Submission, load_config, plan, write_state
     from grading.progress import Progress
-    alembic_on_path()
-    url = f"sqlite:///{tmp_path / 'gradebook.db'}"
+    url = gh.small_gradebook(tmp_path, {"t1": 5, "t2": 5}, {"ada": {"t1": 5.0, "t2": 0.0}})
     with Gradebook(url) as gb:
-        gb.add_assignment("a")
-        gb.add_notebook("a", "a")
-        gb.add_grade_cell("t1", "a", "a", max_score=5, cell_type="code")
-        gb.add_grade_cell("t2", "a", "a", max_score=5, cell_type="code")
-        gb.add_student("ada")
-        gb.add_submission("a", "ada")
-        for cell, auto in (("t1", 5.0), ("t2", 0.0)):
-            grade = gb.find_grade(cell, "a", "a", "ada")
-            grade.auto_score, grade.needs_manual_grade = auto, False
         gb.find_grade("t2", "a", "a", "ada").manual_score = 2.0     # the formgrader
         gb.db.commit()
     folder = tmp_path / "submitted" / "ada" / "a"

@@ -32,23 +32,11 @@ def test_a_submission_under_an_id_not_on_the_roster_is_flagged(tmp_path):
     import csv
     import warnings
 
-    from nbgrader.api import Gradebook
-
+    import grading_helpers as gh
     from grading import export, report
-    from grading.grade import Submission, alembic_on_path, summary
+    from grading.grade import Submission, summary
     warnings.filterwarnings("ignore", message=".*not in session.*")
-    alembic_on_path()
-    url = f"sqlite:///{tmp_path / 'gradebook.db'}"
-    with Gradebook(url) as gb:
-        gb.add_assignment("a")
-        gb.add_notebook("a", "a")
-        gb.add_grade_cell("t1", "a", "a", max_score=5, cell_type="code")
-        for student in ("ada", "ada2"):
-            gb.add_student(student)
-            gb.add_submission("a", student)
-            grade = gb.find_grade("t1", "a", "a", student)
-            grade.auto_score, grade.needs_manual_grade = 5.0, False
-        gb.db.commit()
+    url = gh.small_gradebook(tmp_path, {"t1": 5}, {s: {"t1": 5.0} for s in ("ada", "ada2")})
     (tmp_path / "roster.csv").write_text("id,first_name,last_name,email\nada,Ada,Byron,a@x\n")
     long_csv, wide_csv, rows = export.export(tmp_path, url)
     with long_csv.open() as fh:
