@@ -105,8 +105,15 @@ def test_a_loss_returned_as_a_list_is_named_not_a_crash():
     assert results["test_softmax_cross_entropy"].startswith(
         "AssertionError: softmax_cross_entropy returned the loss as a list: it must be one number (a float), "
         "not a list"), results
+    assert results["test_sgd_step"].startswith("AssertionError: part 1 is wrong: fix softmax_cross_entropy first"), results
+    sources = dict(reference_sources("05b_learning"))   # part 1 right, the step's loss in a list
+    old = "return W - lr * dW, b - lr * db, loss"
+    assert old in sources["sgd_step"]
+    sources["sgd_step"] = sources["sgd_step"].replace(old, "return W - lr * dW, b - lr * db, [loss]")
+    results = visible_results("05b_learning", sources)
+    assert results["test_softmax_cross_entropy"] is None, results
     assert results["test_sgd_step"].startswith(
-        "AssertionError: the loss is a list: it must be one number (a float), not a list"), results
+        "AssertionError: sgd_step returned the loss as a list: it must be one number (a float)"), results
 
 
 #: a loop over whichever of H_out and W_out is fewer, vectorised along the other (session 25): it

@@ -1853,6 +1853,11 @@ def conv1x1(x, w, b):
         "softmax_cross_entropy": _REF05B["softmax_cross_entropy"].replace(
             "return float(loss), dscores / N", "return [float(loss)], dscores / N")},
        {SCE, SGD}, visible=True),
+    _e("sgd: the loss in a list ([loss])", "05b_learning", {"sgd_step": '''
+def sgd_step(W, b, x, y, lr):
+    loss, dscores = softmax_cross_entropy(x @ W + b, y)
+    return W - lr * (x.T @ dscores), b - lr * dscores.sum(axis=0), [loss]
+'''}, {SGD}, visible=True),
     _e("sce: dscores as a list (.tolist())", "05b_learning", {
         "softmax_cross_entropy": _REF05B["softmax_cross_entropy"].replace(
             "return float(loss), dscores / N", "return float(loss), (dscores / N).tolist()")},
