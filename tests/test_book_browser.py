@@ -452,3 +452,63 @@ def test_dark_mode_leaves_figures_and_the_player_as_drawn(site, browser):
         assert styles["scheme"] == "light", styles
     finally:
         page.close()
+
+
+def test_the_sidebar_buttons_open_the_sidebars(site, browser):
+    """book/_assets/theme_fixes.js: the visible ☰ button opens the chapter list (a drawer on a
+    phone, hides and shows the sidebar on a desktop) and the contents button the page's
+    sections; the themes bound only the hidden twin of each button."""
+    url = page_url(site, "book/03_why_it_works")
+    page, seen = open_page(browser, url, viewport=PHONE)
+    try:
+        is_open = "id => document.getElementById(id).open"
+        page.locator(".primary-toggle:visible").first.click()
+        page.wait_for_function(is_open, arg="pst-primary-sidebar-modal", timeout=5000)
+        page.keyboard.press("Escape")
+        page.locator(".secondary-toggle:visible").first.click()
+        page.wait_for_function(is_open, arg="pst-secondary-sidebar-modal", timeout=5000)
+        assert not seen["pageerror"], seen["pageerror"]
+    finally:
+        page.close()
+    page, seen = open_page(browser, url)
+    try:
+        hidden = "() => document.getElementById('pst-primary-sidebar').classList.contains('pst-sidebar-hidden')"
+        assert not page.evaluate(hidden)
+        page.locator(".primary-toggle:visible").first.click()
+        page.wait_for_function(hidden, timeout=5000)
+        page.locator(".primary-toggle:visible").first.click()
+        page.wait_for_function(f"() => !({hidden})()", timeout=5000)
+    finally:
+        page.close()
+
+
+def test_search_from_disk_lists_results_without_errors(site, browser):
+    """The book opened from disk (the introduction's `_build/html/index.html`): a search lists
+    its results with no error in the console (theme_fixes.js turns off the snippets, which
+    a browser cannot fetch over file://)."""
+    page, seen = open_page(browser, (HTML / "search.html").as_uri() + "?q=padding")
+    try:
+        results = page.locator("#search-results ul.search li")
+        results.first.wait_for(timeout=20000)
+        page.wait_for_function("() => !document.querySelector('#search-progress') || "
+                               "document.querySelector('#search-progress').textContent.trim() !== ''",
+                               timeout=20000)
+        page.wait_for_timeout(500)            # the snippet fetches, if any, have failed by now
+        hrefs = [a.get_attribute("href") for a in results.locator("a").all()]
+        assert any("04_convolution" in h for h in hrefs), hrefs
+        for kind in ("console", "pageerror", "failed"):
+            assert not seen[kind], f"search over file://: {kind}: {seen[kind][:3]}"
+    finally:
+        page.close()
+
+
+def test_a_lone_next_link_uses_the_width_on_a_phone(site, browser):
+    """book.css: the introduction's "Next" link (no "Previous" beside it) may use the whole
+    width; at the theme's 45 % chapter 1's title wrapped into a column of broken words."""
+    page, _ = open_page(browser, page_url(site, "book/intro"), viewport=PHONE)
+    try:
+        box = page.locator(".prev-next-area a.right-next").bounding_box()
+        assert box["width"] > 0.7 * PHONE["width"], box
+        assert box["height"] < 140, f"the Next link is {box['height']:.0f} px tall: {box}"
+    finally:
+        page.close()
