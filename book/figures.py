@@ -126,18 +126,29 @@ def _tile_labels(func, labels, n):
     return labels
 
 
+def _cell_points(ax, shape):
+    """The side in points of one cell of a (rows, cols) image on `ax`, as laid out so far."""
+    box = ax.get_window_extent()
+    return min(box.width / shape[1], box.height / shape[0]) * 72 / ax.figure.dpi
+
+
 def _draw_tiles(ax, tiles, scaled, ncols, cmap, vmin, vmax, labels, annotate):
     """Draw a mosaic of tiles on `ax` with optional labels above and numbers inside."""
     t, h, w = tiles.shape
-    hgap, vgap = max(1, round(0.25 * w)), (max(2, int(np.ceil(0.35 * h))) if labels else
+    rows = -(-t // ncols)               # room for a label: 35 % of a tile, at most about 18 pt
+    label_rows = min(np.ceil(0.35 * h), np.ceil(18 / _cell_points(ax, (rows * h, ncols * w))))
+    hgap, vgap = max(1, round(0.25 * w)), (max(2, int(label_rows)) if labels else
                                          max(1, round(0.25 * h)))
     mosaic, corners = _mosaic(scaled, ncols, hgap, vgap)
     cm = matplotlib.colormaps[cmap].with_extremes(bad="white")      # a copy: no global change
     img = ax.imshow(mosaic, cmap=cm, vmin=vmin, vmax=vmax, interpolation="nearest")
     rgba = img.to_rgba(np.ma.masked_invalid(mosaic))
     fontsize = 9 if max(h, w) <= 5 else 7.5
-    if annotate and max(len(_fmt(v, False)) for v in tiles.ravel()) > 3:
+    chars = max(len(_fmt(v, False)) for v in tiles.ravel()) if annotate else 0
+    if chars > 3:
         fontsize -= 1.5                      # '-0.25' needs more room than '-1'
+    if annotate:                             # larger where the cells have room (up to 11 pt)
+        fontsize = max(fontsize, min(11.0, 0.85 * _cell_points(ax, mosaic.shape) / (0.6 * chars)))
     for k, (r0, c0) in enumerate(corners):
         ax.add_patch(Rectangle((c0 - 0.5, r0 - 0.5), w, h, fill=False, edgecolor="0.6",
                                linewidth=0.6))        # a frame: even an all-white tile shows
