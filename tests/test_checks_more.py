@@ -381,7 +381,8 @@ def test_a_shift_that_changes_x_is_named_in_the_equivariance_check():
     entry = next(e for e in WRONG if e.name.startswith("shift: moves the image inside x"))
     message = evaluate(entry.assignment, entry.replacements)["test_equivariance_error"]
     cases = [line for line in message.splitlines()[1:] if not line.startswith("- ... and")]
-    assert cases and all("your function `shift` changed its input `x` in place" in c for c in cases), message
+    assert cases and all("`x` holds the moved image" in c and "or by your shift (then its own test fails too)" in c
+                         for c in cases), message
     assert "invariance" not in message and "equivariance_error_of" not in message, message
     assert message.startswith("equivariance_error: "), message
 
@@ -399,7 +400,7 @@ def test_a_change_of_x_that_is_not_a_shift_names_both_functions():
     case = CHECKS["test_equivariance_error"].make_cases(np.random.default_rng(0))[0]
     name, x, dy, dx = case.args
     assert a01c.changed_x(case, [name, x.copy(), dy, dx], {}) is None
-    assert "`shift`" in a01c.changed_x(case, [name, a01c.shift_ref(x, -dy, -dx), dy, dx], {})
+    assert "by your shift" in a01c.changed_x(case, [name, a01c.shift_ref(x, -dy, -dx), dy, dx], {})
     other = a01c.changed_x(case, [name, 2 * x, dy, dx], {})
     assert "your equivariance_error and your shift must not write into x" in other, other
 
@@ -518,3 +519,33 @@ def test_a_known_mistake_of_another_shape_is_named_with_a_per_value_tolerance():
     expected = np.arange(6.0).reshape(2, 3)
     check = array_check(expected, magnitude=np.ones((2, 3)), variants=[Variant("transposed", expected.T)])
     assert "transposed" in check(expected.T)
+
+
+# ----------------------------------------------------------------------------- session 26
+def test_an_equivariance_error_that_stores_the_moved_image_in_x_is_not_blamed_on_shift():
+    """Found by a student trial (session 26): a correct shift, and an equivariance_error that computes
+    the right value, then does `x[...] = shift(x, dy, dx)`. The grader sees only x before and after
+    (it cannot call shift alone): it names both functions, not `shift` alone; the visible test calls
+    the student's shift alone on a copy, and names equivariance_error."""
+    from grading_catalogue import reference_sources
+    from test_checks import visible_results
+    sources = dict(reference_sources("01c_weight_sharing"))
+    sources["equivariance_error"] = """
+def equivariance_error(op, x, dy, dx):
+    r = float(np.max(np.abs(op(shift(x, dy, dx)) - shift(op(x), dy, dx))))
+    x[...] = shift(x, dy, dx)
+    return r
+"""
+    graded = evaluate("01c_weight_sharing", sources)
+    assert graded["test_shift"] is None, graded
+    message = graded["test_equivariance_error"]
+    assert message and "by your equivariance_error (e.g. `x[...] = shift(x, dy, dx)`)" in message, message
+    assert "your function `shift` changed" not in message, message
+    visible = visible_results("01c_weight_sharing", sources)
+    assert visible["test_shift"] is None, visible
+    assert "your equivariance_error wrote into x" in (visible["test_equivariance_error"] or ""), visible
+    # a shift that writes into x is the one the visible test names
+    entry = next(e for e in WRONG if e.name.startswith("shift: moves the image inside x"))
+    visible = visible_results(entry.assignment, entry.replacements)
+    assert "your shift changes its input x in place" in (visible["test_equivariance_error"] or ""), visible
+

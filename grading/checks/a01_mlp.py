@@ -64,9 +64,22 @@ def _mlp_case(label, sizes, kind=tuple):
                      Variant(same, sum(a * b + b for a, b in found)),
                      Variant("a set of sizes keeps one of two equal widths: every layer has its own n_out biases",
                              sum(a * b for a, b in pairs) + sum(set(sizes[1:])))]
-    check = scalar_check(expected, what=f"mlp_param_count({given_as(kind, sizes)})", variants=variants,
-                         hint="sum over consecutive layers of n_in * n_out + n_out")
+    what = f"mlp_param_count({given_as(kind, sizes)})"
+    check = one_number(scalar_check(expected, what=what, variants=variants,
+                                    hint="sum over consecutive layers of n_in * n_out + n_out"), what)
     return Case(label, (given_as(kind, sizes),), {}, expected, check)
+
+
+def one_number(check, what):
+    """A count is ONE number: `check`, after refusing an array that has an axis (np.array([101770])
+    has one value, but param_counts, which calls mlp_param_count, cannot use it as a number). A 0-d
+    array, an np.int64 or an int go on to `check`; lists and tuples are refused there."""
+    def verdict(got):
+        if isinstance(got, np.ndarray) and got.ndim > 0:
+            return (f"{what}: returned an array of shape {tuple(got.shape)}; return one number (an int), not an "
+                    f"array" + (" of 1 value" if got.size == 1 else ""))
+        return check(got)
+    return never_raises(verdict, what)
 
 
 def mlp_cases(rng):
@@ -90,6 +103,13 @@ def param_counts_expected():
 def _param_counts_check(got):
     dense, conv = param_counts_expected()
     h, w, c = IMAGE
+    if isinstance(got, (tuple, list)) and len(got) == 2:
+        for name, item in zip(("dense_params", "conv_params"), got):
+            if isinstance(item, np.ndarray) and item.ndim > 0:
+                return (f"param_counts: {name} is an array of shape {tuple(item.shape)}, not one number: each count "
+                        "must be one number (an int); does mlp_param_count return an array?")
+            if isinstance(item, (str, bytes)):
+                return f"param_counts: {name} is a str, not a number: store the count as a number (an int), not as text"
     arr, msg = to_array(got)
     if msg:
         return f"param_counts: {msg}; expected a tuple (dense_params, conv_params)"

@@ -132,7 +132,11 @@ def shift_cases(rng):
     # found by a hunt (session 16): slices such as out[..., dy:] = x[..., :H - dy] fail (or wrap) once
     # the move is longer than the image: everything leaves the frame, only zeros remain
     for shape, dy, dx, what in [((2, 2, 4, 6), 5, 1, "5 rows down, more than the 4 rows of the image"),
-                                ((1, 3, 5, 3), -1, -5, "5 columns left, more than the 3 columns of the image")]:
+                                ((1, 3, 5, 3), -1, -5, "5 columns left, more than the 3 columns of the image"),
+                                # found by a student trial (session 26): a shift that pads by max(H, W)
+                                # and crops fails only for a move longer than both sides
+                                ((2, 2, 4, 5), -1, -12, "12 columns left, more than the image is tall or wide"),
+                                ((1, 2, 3, 4), 9, 2, "9 rows down, more than the image is tall or wide")]:
         cases.append(_shift_case(f"N={shape[0]}, C={shape[1]}, {shape[2]}x{shape[3]} input, moved by ({dy}, {dx}): "
                                  f"{what}: only zeros remain", rng.normal(size=shape), dy, dx))
     return cases
@@ -305,15 +309,23 @@ def _moved(after, x, dy, dx) -> bool:
 
 
 def changed_x(case, args_after, kwargs_after):
-    """The function that changed `x` during equivariance_error_of (the student's, not the wrapper):
-    their shift, when x holds the moved image afterwards. None when x is unchanged."""
+    """The functions that may have changed `x` during equivariance_error_of (the student's, not the
+    wrapper). None when x is unchanged.
+
+    When x holds the moved image afterwards, the student's shift wrote into its input, or their
+    equivariance_error stored a shift's result in x (`x[...] = shift(x, dy, dx)`): the values
+    cannot tell which (the grader only sees x before and after the call, and cannot call shift
+    alone), so the message names both; test_shift fails a shift that writes into x on its own
+    (found by a student trial, session 26: `shift` alone was named, though it passed its test).
+    The visible test calls the student's shift alone and names the one that did it."""
     _, x, dy, dx = case.args
     after = args_after[1]
     if same_value(x, after):
         return None
     if _moved(after, x, dy, dx) or _moved(after, x, -dy, -dx):
-        return ("your function `shift` changed its input `x` in place (x holds the moved image afterwards): "
-                "compute into a new array instead, e.g. out = np.zeros_like(x)")
+        return ("`x` holds the moved image after equivariance_error(op, x, dy, dx): a shift's result was written "
+                "into x, by your equivariance_error (e.g. `x[...] = shift(x, dy, dx)`) or by your shift (then "
+                "its own test fails too): compute into new arrays instead")
     return ("`x` changed in place during equivariance_error(op, x, dy, dx): your equivariance_error and "
             "your shift must not write into x: compute into new arrays instead")
 

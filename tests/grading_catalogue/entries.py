@@ -1124,8 +1124,98 @@ END_TO_END_FIRST_ATTEMPTS = frozenset({
     "max backward: vectorised with (N, C) index arrays (dx[:, :, i*S+m, j*S+l])",
 })
 
-WRONG = W01 + W02 + W03 + W04 + W05 + W06 + FIRST_ATTEMPTS
-CORRECT = C01 + C02 + C03 + C04 + C05 + C06 + FIRST_ATTEMPTS_CORRECT
+# A student trial (session 26): each passed the visible tests and scored 0 in its part; the task's
+# Marking names the case, and now a visible test tries it once too.
+_R02, _R03 = reference_sources("02_convolution"), reference_sources("03_hyperparameters")
+_R01B, _R01C = reference_sources("01b_pipeline_shapes"), reference_sources("01c_weight_sharing")
+W26 = [
+    _e("multi: b reshaped in place (b.shape = (-1, 1, 1); out + b)", "02_convolution", {"conv2d_multi": _R02[
+        "conv2d_multi"].replace(" * w[k]) + b[k]", " * w[k])").replace(
+        "    return out", "    b.shape = (-1, 1, 1)\n    return out + b")}, {"test_conv2d_multi"}, visible=True),
+    _e("conv2d: b reshaped in place (b.shape = (1, -1, 1, 1); out + b)", "03_hyperparameters", {"conv2d": _R03[
+        "conv2d"].replace("w, axes=([1, 2, 3], [1, 2, 3])) + b", "w, axes=([1, 2, 3], [1, 2, 3]))").replace(
+        "    return out", "    b.shape = (1, -1, 1, 1)\n    return out + b")}, {"test_conv2d"}, visible=True),
+    _e("pad: a view x[:] when the padding is 0 (not a new array)", "03_hyperparameters", {"zero_pad": '''
+def zero_pad(x, padding):
+    if padding == 0:
+        return x[:]
+    return np.pad(x, ((0, 0), (0, 0), (padding, padding), (padding, padding)))
+'''}, {"test_zero_pad"}, visible=True),
+    _e("dense: x.squeeze() @ W + b (drops the batch axis when N = 1)", "01_mlp", {"dense_forward": '''
+def dense_forward(x, W, b):
+    return x.squeeze() @ W + b
+'''}, {"test_dense_forward"}, visible=True),
+    _e("mlp: the count as an array of 1 value (np.array([total]))", "01_mlp", {"mlp_param_count": '''
+def mlp_param_count(layer_sizes):
+    s = np.array(layer_sizes)
+    return np.array([(s[:-1] * s[1:] + s[1:]).sum()])
+'''}, {"test_mlp_param_count", "test_param_counts"}, visible=True),
+    _e("shape: ReLU unpacks (N, C, H, W) (fails on vectors (N, D))", "01b_pipeline_shapes", {"layer_output_shape": _R01B[
+        "layer_output_shape"].replace('    if kind == "relu":\n        return tuple(in_shape)',
+                                      '    if kind == "relu":\n        N, C, H, W = in_shape\n        return (N, C, H, W)')},
+       {"test_layer_output_shape"}, visible=True),
+    _e("summary: each layer of the list made a tuple (layers[i] = tuple(layer))", "01b_pipeline_shapes", {
+        "pipeline_summary": _R01B["pipeline_summary"].replace(
+            "    for layer in layers:\n", "    for i, layer in enumerate(layers):\n"
+            "        if isinstance(layers, list):\n            layers[i] = tuple(layer)\n")},
+       {"test_pipeline_summary"}, visible=True),
+    _e("local params: signature (..., padding=0, stride=1)", "01c_weight_sharing", {"local_and_conv_params": _R01C[
+        "local_and_conv_params"].replace("stride=1, padding=0):", "padding=0, stride=1):")},
+       {"test_local_and_conv_params"}, visible=True),
+    _e("shift: `if dy >= H or dx >= W` (no abs: a long move left or up)", "01c_weight_sharing", {"shift": '''
+def shift(x, dy, dx):
+    out = np.zeros_like(x)
+    N, C, H, W = x.shape
+    if dy >= H or dx >= W:
+        return out
+    ys, yd = (slice(0, H - dy), slice(dy, H)) if dy >= 0 else (slice(-dy, H), slice(0, H + dy))
+    xs, xd = (slice(0, W - dx), slice(dx, W)) if dx >= 0 else (slice(-dx, W), slice(0, W + dx))
+    out[:, :, yd, xd] = x[:, :, ys, xs]
+    return out
+'''}, {"test_shift"}, visible=True),
+    _e("shift: pads by max(H, W) and crops (a move longer than both sides)", "01c_weight_sharing", {"shift": '''
+def shift(x, dy, dx):
+    N, C, H, W = x.shape
+    p = max(H, W)
+    xp = np.pad(x, ((0, 0), (0, 0), (p, p), (p, p)))
+    return xp[:, :, p - dy:p - dy + H, p - dx:p - dx + W].copy()
+'''}, {"test_shift"}, visible=True),
+    _e("equivariance: the largest difference of image 0 only ([...][0])", "01c_weight_sharing", {"equivariance_error": '''
+def equivariance_error(op, x, dy, dx):
+    return float(np.max(np.abs(op(shift(x, dy, dx)) - shift(op(x), dy, dx))[0]))
+'''}, {"test_equivariance_error"}, visible=True),
+]
+
+C26 = [
+    _e("mlp: the count as a 0-d array (np.array(total))", "01_mlp", {"mlp_param_count": '''
+def mlp_param_count(layer_sizes):
+    s = np.array(layer_sizes)
+    return np.array((s[:-1] * s[1:] + s[1:]).sum())
+'''}),
+    _e("mlp: the count as an np.int64", "01_mlp", {"mlp_param_count": '''
+def mlp_param_count(layer_sizes):
+    s = np.array(layer_sizes, dtype=np.int64)
+    return (s[:-1] * s[1:] + s[1:]).sum()
+'''}),
+    _e("mlp: the count as a whole float", "01_mlp", {"mlp_param_count": '''
+def mlp_param_count(layer_sizes):
+    s = list(layer_sizes)
+    return float(sum(a * c + c for a, c in zip(s[:-1], s[1:])))
+'''}),
+    _e("param counts as a NumPy array", "01_mlp", {"param_counts": '''
+param_counts = np.array([mlp_param_count([224 * 224 * 3, 1000]), 64 * (3 * 3 * 3 + 1)])
+'''}),
+    _e("shift: pads by max(|dy|, |dx|) and crops", "01c_weight_sharing", {"shift": '''
+def shift(x, dy, dx):
+    N, C, H, W = x.shape
+    p = max(abs(dy), abs(dx))
+    xp = np.pad(x, ((0, 0), (0, 0), (p, p), (p, p)))
+    return xp[:, :, p - dy:p - dy + H, p - dx:p - dx + W]
+'''}),
+]
+
+WRONG = W01 + W02 + W03 + W04 + W05 + W06 + FIRST_ATTEMPTS + W26
+CORRECT = C01 + C02 + C03 + C04 + C05 + C06 + FIRST_ATTEMPTS_CORRECT + C26
 #: what tests/test_grading_e2e.py grades through nbgrader (every entry would take ~15 min there)
 END_TO_END = [e for e in WRONG + CORRECT
-              if e not in FIRST_ATTEMPTS or e.name in END_TO_END_FIRST_ATTEMPTS]
+              if (e not in FIRST_ATTEMPTS or e.name in END_TO_END_FIRST_ATTEMPTS) and e not in W26 + C26]

@@ -803,7 +803,7 @@ def equivariance_error(op, x, dy, dx):
     for n in range(x.shape[0]):
         image = x[n:n + 1]
         return float(np.max(np.abs(op(shift(image, dy, dx)) - shift(op(image), dy, dx))))
-"""}, {EQV}),
+"""}, {EQV}, visible=True),
     # Found by a hunt (session 16): right when 2P is a multiple of the stride (33 of 50 seeds)
     _e("local params: padding added after the floor division, 2P // S", _C, {"local_and_conv_params": _lcp("""
     H_out = (H - Fh) // stride + 2 * padding // stride + 1
@@ -1410,7 +1410,8 @@ def conv_output_size(n, f, padding, stride):
     # Found by a hunt (session 16): every case named stride and padding, so their order in the
     # signature was never seen; a call conv2d(x, w, b, 2, 1) now is.
     _e("conv2d: signature (x, w, b, padding=0, stride=1)", "03_hyperparameters", {"conv2d": REF_CONV2D_LOOPS.replace(
-        "def conv2d(x, w, b, stride=1, padding=0):", "def conv2d(x, w, b, padding=0, stride=1):")}, {"test_conv2d"}),
+        "def conv2d(x, w, b, stride=1, padding=0):", "def conv2d(x, w, b, padding=0, stride=1):")}, {"test_conv2d"},
+       visible=True),
 ]
 
 # =========================================================================== 04_features, 06_backprop
@@ -1792,7 +1793,7 @@ def zero_pad(x, padding):
     if padding == 0:
         return x
     return np.pad(x, ((0, 0), (0, 0), (padding, padding), (padding, padding)))
-'''}, {"test_zero_pad"}),
+'''}, {"test_zero_pad"}, visible=True),
     _e("im2col: a float64 list (.tolist())", "03b_im2col", {"im2col": reference_sources("03b_im2col")["im2col"].replace(
         ".reshape(N * H_out * W_out, C * Fh * Fw)", ".reshape(N * H_out * W_out, C * Fh * Fw).tolist()")},
        {"test_im2col", "test_conv2d_im2col", "test_conv2d_im2col_one_product"}, visible=True),
