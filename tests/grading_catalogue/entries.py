@@ -1184,6 +1184,13 @@ def shift(x, dy, dx):
 def equivariance_error(op, x, dy, dx):
     return float(np.max(np.abs(op(shift(x, dy, dx)) - shift(op(x), dy, dx))[0]))
 '''}, {"test_equivariance_error"}, visible=True),
+    # classic_cause gave the "-0 slice" hint for any broadcast error when padding was 0 (session 26)
+    _e("conv2d: out + b (the bias not put on the filter axis)", "03_hyperparameters", {"conv2d": _R03[
+        "conv2d"].replace("w, axes=([1, 2, 3], [1, 2, 3])) + b", "w, axes=([1, 2, 3], [1, 2, 3]))").replace(
+        "    return out", "    return out + b")}, {"test_conv2d"}, visible=True),
+    _e("multi: x read as (H, W, C)", "02_convolution", {"conv2d_multi": _R02["conv2d_multi"].replace(
+        "    C, H, W = x.shape", "    H, W, C = x.shape").replace("x[:, i:i + Fh, j:j + Fw]", "x[i:i + Fh, j:j + Fw].transpose(2, 0, 1)")},
+       {"test_conv2d_multi"}, visible=True),
 ]
 
 C26 = [
