@@ -21,6 +21,7 @@ import argparse
 import copy
 import csv
 import json
+import subprocess
 import sys
 from pathlib import Path
 
@@ -55,29 +56,68 @@ def _solution_ids(nb) -> list[str]:
             if c.metadata.get("nbgrader", {}).get("solution")]
 
 
-def students(root: Path) -> dict[tuple[str, str], tuple]:
-    """(student, assignment) -> (notebook or raw text, file name, timestamp)."""
+def release_notebook(root: Path, assignment: str):
+    """The release notebook the demo is made from: exercises/<a>/<a>.ipynb, or when that file is
+    missing (a failed `make exercises` of an older checkout deleted it) the committed one
+    (git's HEAD); None when neither exists."""
+    path = root / "exercises" / assignment / f"{assignment}.ipynb"
+    if path.is_file():
+        return nbformat.read(str(path), as_version=4)
+    try:
+        text = subprocess.run(["git", "show", f"HEAD:exercises/{assignment}/{assignment}.ipynb"],
+                              cwd=root, capture_output=True, text=True, timeout=60, check=True).stdout
+        return nbformat.reads(text, as_version=4)
+    except (OSError, subprocess.SubprocessError, ValueError):
+        return None
+
+
+def missing_releases(root: Path) -> list[str]:
+    """The demo's assignments whose release notebook is neither in exercises/ nor in git."""
+    return [a for a in ASSIGNMENTS if release_notebook(root, a) is None]
+
+
+def _fill(release, replacements: dict):
+    """The release with the named solution cells' sources replaced (the catalogue's
+    build_submission, on this release)."""
+    nb = copy.deepcopy(release)
+    for cell in nb.cells:
+        meta = cell.metadata.get("nbgrader", {})
+        if meta.get("solution") and meta.get("grade_id") in replacements:
+            cell.source = replacements[meta["grade_id"]]
+    return nb
+
+
+def students(root: Path, missing_ok: bool = False) -> dict[tuple[str, str], tuple]:
+    """(student, assignment) -> (notebook or raw text, file name, timestamp). An assignment
+    whose release notebook is missing (see release_notebook) is left out with `missing_ok`,
+    else it stops with a message that says what to do."""
     cat = _catalogue()
     out = {}
     for a in ASSIGNMENTS:
+        release = release_notebook(root, a)
+        if release is None:
+            if missing_ok:
+                continue
+            raise SystemExit(f"grading.demo_class: exercises/{a}/{a}.ipynb is missing: run "
+                             f"`make exercises` (or `git checkout exercises/`) first")
         ref = cat.reference_sources(a)
-        reference = cat.build_submission(a, ref)
-        release = nbformat.read(str(root / "exercises" / a / f"{a}.ipynb"), as_version=4)
+        reference = _fill(release, ref)
         wrong = [e for e in cat.WRONG if e.assignment == a]
         right = [e for e in cat.CORRECT if e.assignment == a]
         name = f"{a}.ipynb"
         out[("ada", a)] = (reference, name, ON_TIME)
-        out[("ben", a)] = (cat.build_submission(a, wrong[0].replacements), name, ON_TIME)
+        out[("ben", a)] = (_fill(release, wrong[0].replacements), name, ON_TIME)
         out[("chloe", a)] = (release, name, ON_TIME)
         out[("dev", a)] = (reference, f"{a} (1).ipynb", ON_TIME)   # renamed by a download
         out[("emma", a)] = (_stub_above_paste(release, ref), name, ON_TIME)
         out[("farid", a)] = (reference, name, LATE)
-        out[("gia", a)] = (cat.build_submission(a, wrong[len(wrong) // 2].replacements), name, ON_TIME)
+        out[("gia", a)] = (_fill(release, wrong[len(wrong) // 2].replacements), name, ON_TIME)
         out[("ines", a)] = ('{"cells": [{"cell_type": "code", "source": "def ', name, ON_TIME)
-        out[("jon", a)] = (cat.build_submission(a, right[0].replacements), name, ON_TIME)
+        out[("jon", a)] = (_fill(release, right[0].replacements), name, ON_TIME)
         out[("kai", a)] = (_with_import(reference), name, ON_TIME)
-        out[("lea", a)] = (cat.build_submission(a, wrong[-1].replacements), name, ON_TIME)
-    out[("hugo", ASSIGNMENTS[0])] = out[("ada", ASSIGNMENTS[0])]   # hands in only the first
+        out[("lea", a)] = (_fill(release, wrong[-1].replacements), name, ON_TIME)
+    if ("ada", ASSIGNMENTS[0]) in out:
+        out[("hugo", ASSIGNMENTS[0])] = out[("ada", ASSIGNMENTS[0])]   # hands in only the first
     return out
 
 
@@ -154,9 +194,10 @@ def remove(root: Path) -> tuple[list[str], list[str]]:
     entries in the gradebook, the demo's due dates, roster and exports (made again by the next
     `make grade`). A student of the demo's roster is removed only if submitted/<student>/
     holds exactly what the demo wrote (a real student may share a name); the roster only if
-    it is the demo's. Returns (students removed, demo names kept because their files differ)."""
+    it is the demo's. Returns (students removed, demo names kept because their files differ, or
+    because a release notebook the demo was made from is missing: see missing_releases)."""
     base = root / "submitted"
-    demo = students(root)
+    demo = students(root, missing_ok=True)
     ours = [s for s, *_ in ROSTER]
     present = [s for s in ours if (base / s).is_dir()]
     kept = [s for s in present if not _holds_only_the_demo(base / s, {a: v for (t, a), v in demo.items() if t == s})]
@@ -244,12 +285,17 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     root = Path(args.root).resolve()
     if args.remove:
+        missing = missing_releases(root)
         gone, kept = remove(root)
         print(f"demo class removed ({len(gone)} students' folders, their grades, the demo's "
               f"due dates and roster); submitted/ is ready for a real class.")
         if kept:
             print(f"kept: submitted/{{{','.join(kept)}}}/ carry the demo's names but not its files "
                   f"(a real student's?); remove them by hand if they are the demo's")
+        if missing and kept:
+            print(f"exercises/{{{','.join(missing)}}} missing (and not in git): the demo's notebooks "
+                  f"of {', '.join(missing)} cannot be recognised; restore them (`git checkout "
+                  f"exercises/` or `make exercises`) and run --remove again")
         return 0
     written = write(root, args.force)
     print(f"demo class: {len(written)} notebooks of {len(ROSTER) - 1} students in "

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import nbformat
 
-from grading import release
+from grading import consistency, release
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -49,19 +49,12 @@ def test_exercises_page_offers_every_assignment():
 def test_every_task_heading_states_the_points_of_its_test_cells():
     """A task's heading ("## 2. `conv2d_im2col(...)` (5 + 3 points)") gives the points of the
     graded cells under it, up to the next heading, in order: a fourth place that holds points
-    (with the notebook's metadata, the grader's Check and the Instructor guide's table)."""
+    (with the notebook's metadata, the grader's Check and the Instructor guide's table).
+    grading.consistency.heading_points reads them; `make exercises` refuses a disagreement."""
     for name in release.assignments():
         nb = nbformat.read(ROOT / "solutions" / name / f"{name}.ipynb", as_version=4)
-        sections = []   # [heading's points, graded cells' points]
-        for cell in nb.cells:
-            if cell.cell_type == "markdown" and cell.source.startswith("## "):
-                heading = re.match(r"## .*\((\d+(?: \+ \d+)*) points?\)", cell.source)
-                sections.append(([int(n) for n in heading.group(1).split(" + ")] if heading else None, []))
-            meta = cell.metadata.get("nbgrader", {})
-            if meta.get("grade"):
-                assert sections, f"{name}: graded cell {meta['grade_id']} before any heading"
-                sections[-1][1].append(meta["points"])
-        graded = [(stated, cells) for stated, cells in sections if cells]
+        graded = consistency.heading_points(nb)
         assert graded, name
-        for stated, cells in graded:
+        for number, _, stated, cells in graded:
+            assert number, f"{name}: a graded cell before any heading"
             assert stated == cells, f"{name}: a heading states {stated} points, its test cells have {cells}"

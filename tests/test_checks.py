@@ -12,6 +12,7 @@ import numpy as np
 import nbformat
 import pytest
 
+from grading import consistency
 from grading.checks import ASSIGNMENTS, CHECKS, Case, inputs_changed, run_case, run_check
 from grading.checks import a01_mlp
 from grading.checks.prehandin import verdict
@@ -63,24 +64,18 @@ def _source(assignment):
 
 
 def test_every_test_cell_has_exactly_one_check_and_the_same_points():
+    """grading.consistency.source_problems (which `make exercises` runs): each test cell has its
+    check with the same points and calls run_check; each check has its test cell and names a
+    solution cell; the headings' points agree."""
     seen = set()
     for assignment in ASSIGNMENT_NAMES:
         nb = _source(assignment)
-        solution_ids = {c.metadata["nbgrader"]["grade_id"] for c in nb.cells
-                        if c.metadata.get("nbgrader", {}).get("solution")}
-        total = 0
-        for cell in nb.cells:
-            meta = cell.metadata.get("nbgrader", {})
-            if not meta.get("grade") or cell.cell_type == "markdown":   # a written answer: a person marks it
-                continue
-            gid = meta["grade_id"]
-            check = CHECKS[gid]
-            assert check.assignment == assignment
-            assert meta["points"] == check.points > 0
-            assert f'run_check("{gid}", globals())' in cell.source
-            assert check.cell in solution_ids, f"{gid}: solution cell {check.cell} not in {assignment}"
-            seen.add(gid)
-            total += meta["points"]
+        problems = consistency.source_problems(assignment, nb)
+        assert not problems, "\n".join(map(str, problems))
+        graded = [c.metadata["nbgrader"] for c in nb.cells
+                  if c.metadata.get("nbgrader", {}).get("grade") and c.cell_type == "code"]
+        seen |= {meta["grade_id"] for meta in graded}
+        total = sum(meta["points"] for meta in graded)
         assert 10 <= total <= 20, f"{assignment} has {total} points"
     assert seen == set(CHECKS), f"checks without a test cell: {set(CHECKS) - seen}"
     assert sorted(ASSIGNMENTS) == ASSIGNMENT_NAMES
@@ -137,8 +132,12 @@ def test_reference_solutions_pass_every_check(assignment, seed):
 
 @pytest.mark.parametrize("assignment", ASSIGNMENT_NAMES)
 def test_untouched_release_fails_every_check(assignment):
-    results = evaluate(assignment, {})
-    assert results and all(v is not None for v in results.values()), results
+    """grading.consistency (what `python -m grading.release --check` runs): no check passes
+    the release as downloaded."""
+    release = build_submission(assignment, {})
+    assert consistency.verdicts(release), assignment
+    problems = consistency.shipped_answers(assignment, release)
+    assert not problems, "\n".join(map(str, problems))
 
 
 # --------------------------------------------------------------------------- the catalogue
@@ -516,13 +515,12 @@ def test_catalogue_targets():
 @pytest.mark.parametrize("assignment", ASSIGNMENT_NAMES)
 def test_untouched_release_visible_tests_say_what_to_implement(assignment):
     """Every visible test of the release as downloaded fails with a message, never with the bare
-    `NotImplementedError:` of the stub (a call outside `call()` gave that)."""
-    results = visible_results(assignment, {})
-    assert results and all(results.values()), results
-    for gid, message in results.items():
-        assert message.startswith("AssertionError: "), (gid, message)
-        assert "NotImplementedError" in message and "not defined" not in message.split("\n")[0] \
-            or "is not defined: write" in message, (gid, message)
+    `NotImplementedError:` of the stub (a call outside `call()` gave that):
+    grading.consistency.visible_test_problems, which `python -m grading.release --check` runs."""
+    release = build_submission(assignment, {})
+    assert consistency.visible_results(release), assignment
+    problems = consistency.visible_test_problems(assignment, release)
+    assert not problems, "\n".join(map(str, problems))
 
 
 @pytest.mark.parametrize("assignment", ASSIGNMENT_NAMES)

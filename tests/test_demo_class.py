@@ -38,3 +38,35 @@ def test_remove_still_knows_a_demo_written_with_cell_ids(tmp_path):
     a = next(iter(changed))
     (tmp_path / a / changed[a][1]).write_text(nbformat.writes(nbformat.v4.new_notebook()))
     assert not demo_class._holds_only_the_demo(tmp_path, written)
+
+
+def test_remove_with_a_missing_release_notebook(tmp_path, capsys):
+    """Session 26: a failed `make exercises` had deleted exercises/02_convolution/...ipynb, and
+    `python -m grading.demo_class --remove` crashed with FileNotFoundError. It now takes the
+    committed notebook from git; without one it keeps the folders it cannot recognise and says
+    how to restore the release."""
+    import subprocess
+
+    from grading.grade import alembic_on_path
+    alembic_on_path()
+    root = gh.make_course(tmp_path, list(demo_class.ASSIGNMENTS))
+    for a in demo_class.ASSIGNMENTS:   # the release as committed (make_course's is not normalised)
+        (root / "exercises" / a / f"{a}.ipynb").write_bytes((gh.REPO / "exercises" / a / f"{a}.ipynb").read_bytes())
+    demo_class.write(root)
+    missing = root / "exercises" / "02_convolution" / "02_convolution.ipynb"
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@example.edu"]
+    for args in (["init", "-q"], ["add", "exercises"], ["commit", "-q", "-m", "release"]):
+        subprocess.run(git + args, cwd=root, check=True, capture_output=True)
+
+    missing.unlink()
+    (root / ".git").rename(root / ".git-away")    # neither the file nor git: keep, and say so
+    assert demo_class.main(["--root", str(root), "--remove"]) == 0
+    out = capsys.readouterr().out
+    assert "02_convolution} missing (and not in git)" in out and "git checkout" in out, out
+    kept = sorted(p.name for p in (root / "submitted").iterdir())
+    assert "ada" in kept and "hugo" in kept and not missing.exists()
+
+    (root / ".git-away").rename(root / ".git")    # the committed notebook: the demo is recognised
+    assert demo_class.main(["--root", str(root), "--remove"]) == 0
+    assert not (root / "submitted").exists() or not list((root / "submitted").iterdir())
+    assert not missing.exists()   # --remove restores nothing: `make exercises` does

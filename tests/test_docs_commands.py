@@ -304,6 +304,7 @@ RUNNERS = [
     (r"make test", run_by_ci),
     (r"make book", run_by_ci),
     (r"make exercises", run_plain),
+    (r"\.venv/bin/python -m grading\.release --check \S+", run_plain),
     (r"make clean", run_plain),
     (r"make venv", run_plain),
     (r"\.venv/bin/python -m grading\.cluster (scheduler|worker)", run_by_dask_test),

@@ -7,12 +7,13 @@ solution or a hidden test leaks into it, or when a committed notebook holds outp
 from __future__ import annotations
 
 import re
+import shutil
 from pathlib import Path
 
 import nbformat
 import pytest
 
-from grading import release
+from grading import consistency, release
 
 ROOT = Path(__file__).resolve().parent.parent
 NAMES = release.assignments()
@@ -101,6 +102,8 @@ def test_release_cells_are_stubs_and_tests(name):
     for cell in tests:
         meta = cell.metadata["nbgrader"]
         assert meta["locked"] and meta["points"] > 0 and cell.source.lstrip().startswith('"""')
+    problems = consistency.release_problems(name, nb)   # what `make exercises` refuses
+    assert not problems, "\n".join(map(str, problems))
 
 
 @pytest.mark.parametrize("path", sorted((ROOT / "solutions").glob("*/*.ipynb"))
@@ -137,3 +140,177 @@ def test_the_helpers_cell_is_folded_and_the_intro_says_so(name):
     assert ("The code cell under this one holds the helpers that the test cells use. It is folded "
             "(click its bar to unfold it): run it, there is nothing in it to change.") in intro
     assert not any(c.metadata.get("jupyter", {}).get("source_hidden") for c in nb.cells[2:])
+
+
+# --------------------------------------------------------------------------- what the release refuses
+def _source(name):
+    return nbformat.read(_source_path(name), as_version=4)
+
+
+def _cell(nb, grade_id):
+    return next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == grade_id)
+
+
+def _unmark(nb, grade_id):
+    """A teacher's slip (session 26): the answer's cell without nbgrader's solution metadata and
+    without the BEGIN/END SOLUTION lines."""
+    cell = _cell(nb, grade_id)
+    cell.metadata = {}
+    cell.source = "\n".join(line for line in cell.source.splitlines() if "SOLUTION" not in line)
+    return nb
+
+
+def _texts(problems):
+    return "\n".join(map(str, problems))
+
+
+def test_a_graded_function_without_solution_metadata_is_refused():
+    nb = _unmark(_source("02_convolution"), "conv2d_multi")
+    text = _texts(consistency.source_problems("02_convolution", nb))
+    number = next(i for i, c in enumerate(nb.cells, 1) if c.source.startswith("def conv2d_multi"))
+    assert f"solutions/02_convolution/02_convolution.ipynb, cell {number} ('def conv2d_multi(" in text
+    assert "'Autograded answer'" in text and "would ship the answer" in text
+
+
+def test_a_release_that_ships_an_answer_is_refused():
+    """The release's side: the graded function defined with its answer, outside a solution cell
+    or in one whose stub lost its `raise NotImplementedError()`."""
+    for unlock in (True, False):
+        nb = nbformat.read(_release_path("02_convolution"), as_version=4)
+        answer = _cell(_source("02_convolution"), "conv2d_multi").source
+        cell = _cell(nb, "conv2d_multi")
+        cell.source = "\n".join(line for line in answer.splitlines() if "SOLUTION" not in line)
+        if unlock:
+            cell.metadata = {}
+        text = _texts(consistency.release_problems("02_convolution", nb))
+        assert "ships an answer: conv2d_multi is graded" in text, text
+        assert ("outside a solution cell" in text) == unlock
+
+
+def test_points_that_disagree_are_refused():
+    nb = _source("02_convolution")
+    _cell(nb, "test_conv2d_multi").metadata["nbgrader"]["points"] = 6
+    text = _texts(consistency.source_problems("02_convolution", nb))
+    assert "has points 6 in its metadata, its check in grading/checks/a02_convolution.py has points=5" in text
+    assert "the heading states 5 points, the graded cells under it have 6" in text
+
+
+def test_a_test_cell_without_its_check_and_a_check_without_its_cell_are_refused():
+    nb = _source("02_convolution")
+    _cell(nb, "test_conv2d_multi").metadata["nbgrader"]["grade_id"] = "test_conv2d_many"
+    text = _texts(consistency.source_problems("02_convolution", nb))
+    assert "test cell 'test_conv2d_many' has no check in grading/checks/a02_convolution.py" in text
+    assert "has a check 'test_conv2d_multi' (5 points) but the notebook has no test cell" in text
+
+
+def test_a_solution_region_outside_a_solution_cell_is_refused():
+    nb = _source("02_convolution")
+    _cell(nb, "conv2d_multi").metadata["nbgrader"]["solution"] = False
+    text = _texts(consistency.source_problems("02_convolution", nb))
+    assert "a ### BEGIN SOLUTION region in a cell that is not a solution cell" in text
+
+
+def _course(tmp_path, names=("02_convolution",)):
+    """A course folder with these assignments' sources and committed releases (no gradebook)."""
+    root = tmp_path / "course"
+    root.mkdir()
+    shutil.copy(ROOT / "nbgrader_config.py", root)
+    for name in names:
+        shutil.copytree(ROOT / "solutions" / name, root / "solutions" / name)
+        shutil.copytree(ROOT / "exercises" / name, root / "exercises" / name)
+    return root
+
+
+def _files(folder):
+    return {p.relative_to(folder): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_release_refuses_a_shipped_answer_and_keeps_exercises(tmp_path, capsys):
+    """Session 26: `make exercises` shipped the answer of a graded function whose cell had no
+    solution metadata. It stops, names the cell, and writes nothing."""
+    root = _course(tmp_path, ("01_mlp", "02_convolution"))
+    before = _files(root / "exercises")
+    path = root / "solutions" / "02_convolution" / "02_convolution.ipynb"
+    nbformat.write(_unmark(nbformat.read(path, as_version=4), "conv2d_multi"), path)
+    assert release.main(["--root", str(root), "--no-db"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("grading.release: not written (exercises/ is unchanged)"), err
+    assert "Traceback" not in err and "def conv2d_multi(" in err and len(err.splitlines()) <= 15, err
+    assert _files(root / "exercises") == before
+
+
+def test_a_failing_nbgrader_leaves_exercises_as_it_was(tmp_path):
+    """Session 26: nbgrader's "Removing failed assignment" deleted the committed
+    exercises/02_convolution (a solution region in a non-solution cell). The release is made in a
+    temporary folder: here nbgrader itself fails (the static checks are off)."""
+    root = _course(tmp_path, ("01_mlp", "02_convolution"))
+    before = _files(root / "exercises")
+    path = root / "solutions" / "02_convolution" / "02_convolution.ipynb"
+    nb = nbformat.read(path, as_version=4)
+    _cell(nb, "conv2d_multi").metadata["nbgrader"]["solution"] = False
+    nbformat.write(nb, path)
+    with pytest.raises(release.ReleaseError, match=r"nbgrader could not generate 02_convolution "
+                       r"\(exercises/ is unchanged\): .*non-solution cell"):
+        release.generate(db=False, root=root, check=False)
+    assert _files(root / "exercises") == before
+
+
+def test_a_release_with_nothing_wrong_replaces_exercises(tmp_path):
+    root = _course(tmp_path)
+    (root / "exercises" / "02_convolution" / "stale.txt").write_text("gone after the release")
+    assert release.main(["--root", str(root), "--no-db"]) == 0
+    assert _files(root / "exercises" / "02_convolution") == _files(ROOT / "exercises" / "02_convolution")
+    assert not (root / "exercises" / "02_convolution" / "stale.txt").exists()
+    assert sorted(p.name for p in (root / "exercises").iterdir()) == ["02_convolution"]
+
+
+def test_release_check_runs_the_notebook(tmp_path, capsys):
+    """`python -m grading.release --check <assignment>`: the untouched release fails every check
+    and its visible tests say what to implement; the solutions pass. It writes nothing."""
+    root = _course(tmp_path)
+    before = _files(root)
+    assert release.main(["--root", str(root), "--check", "02_convolution"]) == 0
+    assert "02_convolution consistent" in capsys.readouterr().out
+    assert _files(root) == before
+    path = root / "solutions" / "02_convolution" / "02_convolution.ipynb"
+    nb = nbformat.read(path, as_version=4)
+    test = _cell(nb, "test_conv2d_single")   # a visible test that calls the stub outside call()
+    assert "call(conv2d_single, x, w)" in test.source
+    test.source = test.source.replace("call(conv2d_single, x, w)", "conv2d_single(x, w)")
+    nbformat.write(nb, path)
+    before = _files(root)
+    assert release.main(["--root", str(root), "--check", "02_convolution"]) == 1
+    err = capsys.readouterr().err
+    assert "the visible test 'test_conv2d_single' of the untouched release should fail saying what " \
+        "to implement" in err and "NotImplementedError" in err, err
+    assert _files(root) == before
+
+
+def test_a_release_refused_for_submissions_says_what_to_do(tmp_path):
+    """Session 26: once the gradebook holds a submission, nbgrader refuses to add a cell, in a
+    ~40-line traceback. The release says it in one line, with what to do, and writes nothing."""
+    import subprocess
+    import sys
+    import warnings
+
+    import grading_helpers as gh
+    from nbgrader.api import Gradebook
+    root = gh.make_course(tmp_path, ["02_convolution"])
+    with Gradebook(f"sqlite:///{root / 'gradebook.db'}") as gb, warnings.catch_warnings():
+        warnings.simplefilter("ignore")   # SQLAlchemy's autoflush notes inside nbgrader
+        gb.add_student("ada")
+        gb.add_submission("02_convolution", "ada")
+    path = root / "solutions" / "02_convolution" / "02_convolution.ipynb"
+    nb = nbformat.read(path, as_version=4)
+    nb.cells.insert(2, nbformat.v4.new_markdown_cell("A new note.", metadata={"nbgrader": {
+        "grade": False, "grade_id": "a_new_note", "locked": True, "schema_version": 3, "solution": False}}))
+    nbformat.write(nb, path)
+    before = _files(root / "exercises")
+    run = subprocess.run([sys.executable, "-m", "grading.release", "--root", str(root)], cwd=root,
+                         env=gh.env(), capture_output=True, text=True, timeout=300)
+    assert run.returncode == 1, run.stdout + run.stderr
+    err = run.stderr
+    assert "Traceback" not in run.stdout + err and len(err.strip().splitlines()) == 1, err
+    assert "the gradebook holds submissions of 02_convolution (ada)" in err
+    assert 'make demo-class ARGS="--remove"' in err and "nbgrader db student remove <id> --force" in err
+    assert _files(root / "exercises") == before
