@@ -8,7 +8,11 @@
     - ``needs a person``: a cell waits for a person (it could not be graded automatically,
       or it is graded by hand); ``score`` is empty until someone grades it in the formgrader;
     - ``not graded``: no grade could be given (an unreadable or renamed notebook); ``score``
-      is empty.
+      is empty;
+    - ``needs regrade``: graded against other points than the gradebook's now (a test cell's
+      points changed in solutions/ after this submission was graded, then a partial run, e.g.
+      ``--student ada``, updated the gradebook); ``score`` is empty until ``make grade``
+      grades it again (`stale_cells`).
 
     ``needs_person`` says why (the pre-flight flags and the cells that wait). An assignment
     that a student never handed in has no row: it is not a zero.
@@ -51,7 +55,7 @@ class Row:
     email: str
     assignment: str
     timestamp: str
-    status: str            # graded | needs a person | not graded
+    status: str            # graded | needs a person | not graded | needs regrade
     score: float | None    # None unless status == "graded"
     max_score: float
     seconds_late: float
@@ -115,12 +119,30 @@ def waiting_for_a_person(submission) -> list[str]:
             if g.needs_manual_grade and g.manual_score is None]
 
 
+NEEDS_REGRADE = "needs regrade"
+
+
+def stale_cells(submission) -> list[str]:
+    """The test cells of a gradebook submission scored against other points than their maximum
+    now ("t1 scored 5, now worth 6"): a test cell of this course scores all or nothing (its output is the
+    check's verdict), so an automatic score that is neither 0 nor the cell's maximum was given
+    when the cell was worth something else. A person's score (the formgrader) is never stale.
+    The same rule as `grading.grade.stale_scores`, which grades such submissions again."""
+    return [f"{g.name} scored {g.auto_score:g}, now worth {g.max_score:g}"
+            for nb in submission.notebooks for g in nb.grades
+            if g.cell_type == "code" and g.manual_score is None and g.auto_score is not None
+            and g.auto_score not in (0, g.max_score)]
+
+
 def _status(submission, run_status: str | None) -> tuple[str, list[str]]:
     grades = [g for nb in submission.notebooks for g in nb.grades]
     waiting = waiting_for_a_person(submission)
     if run_status == "not graded" or (grades and all(g.auto_score is None and g.manual_score is None
                                                      for g in grades)):
         return "not graded", waiting
+    stale = stale_cells(submission)
+    if stale:
+        return NEEDS_REGRADE, stale
     if waiting:
         return "needs a person", waiting
     return "graded", []
@@ -145,6 +167,9 @@ def class_rows(root: Path, url: str, roster_ids=None) -> list[Row]:
                     why.append(NOT_ON_ROSTER)
                 if waiting and status == "needs a person":
                     why.append("waiting for a person: " + ", ".join(waiting))
+                if status == NEEDS_REGRADE:
+                    why.append(f"graded before its points changed ({'; '.join(waiting)}): "
+                               f"`make grade` grades it again")
                 rows.append(Row(
                     student_id=sub.student.id, last_name=sub.student.last_name or "",
                     first_name=sub.student.first_name or "", email=sub.student.email or "",

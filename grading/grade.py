@@ -1025,7 +1025,24 @@ def export_and_report(root: Path, url: str) -> tuple[list[Path], str]:
     ids = [r["id"] for r in export.read_roster(root)]
     class_report = report.build(root, rows, ids)
     page = report.write(root, class_report)
-    return [long_csv, wide_csv, page], report.text_summary(class_report)
+    lines = [report.text_summary(class_report), stale_note(rows)]
+    return [long_csv, wide_csv, page], "\n".join(line for line in lines if line)
+
+
+def stale_note(rows) -> str:
+    """What the exports hold as "needs regrade" (graded before a test cell's points changed;
+    a partial run such as `--student ada` updated the gradebook's points for everybody), and
+    how to grade them again; "" when none."""
+    from grading.export import NEEDS_REGRADE
+    stale = [r for r in rows if r.status == NEEDS_REGRADE]
+    if not stale:
+        return ""
+    names = sorted({r.assignment for r in stale})
+    only = " ".join(f"--assignment {a}" for a in names)
+    shown = ", ".join(f"{r.student_id}/{r.assignment}" for r in stale[:8])
+    return (f"{len(stale)} submission(s) graded before their points changed are exported as "
+            f"\"{NEEDS_REGRADE}\", without a score ({shown}{', ...' if len(stale) > 8 else ''}): "
+            f"grade them again with `make grade` (or `python -m grading.grade {only}`)")
 
 
 def summary(url: str, students, assignments, subs: list[Submission], stray=(),
@@ -1035,7 +1052,7 @@ def summary(url: str, students, assignments, subs: list[Submission], stray=(),
     roster.csv lacks)."""
     from nbgrader.api import Gradebook, MissingEntry
 
-    from grading.export import waiting_for_a_person
+    from grading.export import stale_cells, waiting_for_a_person
     by_key = {s.key: s for s in subs}
     handed = {s.assignment for s in subs}   # a column of dashes only would hide the others
     assignments = [a for a in assignments if a in handed]
@@ -1053,6 +1070,8 @@ def summary(url: str, students, assignments, subs: list[Submission], stray=(),
                     row.append("-")
                 elif sub.status == "not graded":
                     row.append("NOT GRADED")
+                elif stale_cells(entry):   # as grades.csv says: no score
+                    row.append("NEEDS REGRADE")
                 else:
                     person = bool(waiting_for_a_person(entry))   # as grades.csv says
                     penalty = entry.late_submission_penalty or 0.0   # as grades.csv counts it
@@ -1062,7 +1081,9 @@ def summary(url: str, students, assignments, subs: list[Submission], stray=(),
             rows.append(row)
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)) for r in rows]
-    lines.append("(- = no submission; * = a test cell needs a person; NOT GRADED = see FLAGS)")
+    lines.append("(- = no submission; * = a test cell needs a person; NOT GRADED = see FLAGS"
+                 + ("; NEEDS REGRADE = graded before its points changed)"
+                    if any("NEEDS REGRADE" in r for r in rows) else ")"))
     from grading.export import NOT_ON_ROSTER
     unlisted = set(unlisted)
     flagged = [s for s in subs if s.flags or s.student in unlisted]

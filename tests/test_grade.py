@@ -633,3 +633,37 @@ def test_a_hand_grade_does_not_outlive_a_resubmission(tmp_path):
                            "again since; check the new version in the formgrader"]
     (row,) = class_rows(tmp_path, url)
     assert row.status == "graded" and row.score == 10 and "hand grade(s) of an earlier" in row.needs_person
+
+
+@pytest.mark.filterwarnings("ignore:.*not in session")
+def test_a_score_graded_against_other_points_is_exported_as_needs_regrade(tmp_path):
+    """Tad's trial: test_conv2d_multi 5 -> 6 points, `make exercises`, then
+    `python -m grading.grade --student ada`: grades.csv said `emma,...,graded,10,11` for the
+    whole class (the new maximum, the old score). A score given against other points is
+    "needs regrade" with no score in both exports, and the run says how many and what to do."""
+    import csv
+
+    import grading_helpers as gh
+    from grading.export import export
+    from grading.grade import export_and_report
+    url = gh.small_gradebook(tmp_path, {"t1": 6, "t2": 5}, {
+        "ada": {"t1": 6.0, "t2": 5.0}, "emma": {"t1": 5.0, "t2": 5.0}, "cy": {"t1": 0.0, "t2": 5.0}})
+    _, _, rows = export(tmp_path, url)
+    by = {r.student_id: r for r in rows}
+    assert (by["ada"].status, by["ada"].score) == ("graded", 11)
+    assert (by["cy"].status, by["cy"].score) == ("graded", 5)      # 0 of 6 is 0 of 5 too
+    assert (by["emma"].status, by["emma"].score) == ("needs regrade", None)
+    assert "t1 scored 5, now worth 6" in by["emma"].needs_person
+    long = {r["student_id"]: r for r in csv.DictReader((tmp_path / "grades.csv").open())}
+    assert long["emma"]["status"] == "needs regrade" and long["emma"]["score"] == ""
+    wide = {r["ID"]: r for r in csv.DictReader((tmp_path / "grades-lms.csv").open())}
+    assert wide["emma"]["a (11)"] == "" and wide["ada"]["a (11)"] == "11"
+    subs = [Submission(s, "a", tmp_path) for s in ("ada", "emma")]
+    for sub in subs:
+        sub.status = "unchanged"
+    table = summary(url, ["ada", "emma"], ["a"], subs).splitlines()
+    assert table[2].split() == ["emma", "NEEDS", "REGRADE"]
+    _, lines = export_and_report(tmp_path, url)
+    assert ('1 submission(s) graded before their points changed are exported as "needs regrade", '
+            'without a score (emma/a): grade them again with `make grade` (or '
+            '`python -m grading.grade --assignment a`)') in lines
