@@ -680,6 +680,9 @@ class Batch:
         except Exception as exc:  # an unreadable folder, say: flag it, go on with the others
             return f"pre-flight failed ({type(exc).__name__}: {exc})"
         sub.flags = list(report.flags)
+        from grading.collect import lms_late_flag
+        late = lms_late_flag(self.root, sub.student, sub.assignment, sub.folder)
+        sub.flags += [late] if late else []
         if not report.gradable:
             sub.retry = False
             return ""
