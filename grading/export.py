@@ -2,7 +2,9 @@
 
 ``grades.csv`` (long: one row per student and handed-in assignment)
     student_id, last_name, first_name, email, assignment, timestamp, status, score (after
-    the late penalty), max_score, seconds_late, late_submission_penalty, needs_person. ``status`` is one of
+    the late penalty), max_score, seconds_late, late_submission_penalty, needs_person,
+    extension_until (the student's own due date, in UTC, where extensions.csv gives one:
+    ``seconds_late`` counts from it; `grading.extensions`). ``status`` is one of
 
     - ``graded``: every test cell has a score (automatic, or a person's);
     - ``needs a person``: a cell waits for a person (it could not be graded automatically,
@@ -41,7 +43,7 @@ LONG = "grades.csv"
 WIDE = "grades-lms.csv"
 LONG_COLUMNS = ["student_id", "last_name", "first_name", "email", "assignment", "timestamp",
                 "status", "score", "max_score", "seconds_late", "late_submission_penalty",
-                "needs_person"]
+                "needs_person", "extension_until"]
 STATE = ".grading"
 
 
@@ -61,6 +63,7 @@ class Row:
     seconds_late: float
     late_submission_penalty: float
     needs_person: str
+    extension_until: str = ""   # the student's own due date (UTC), "" without an extension
 
     def csv_row(self) -> dict:
         out = {k: ("" if v is None else v) for k, v in self.__dict__.items()}
@@ -155,6 +158,8 @@ def class_rows(root: Path, url: str, roster_ids=None) -> list[Row]:
     """One Row per student and handed-in assignment, sorted by student then assignment.
     With `roster_ids` (a roster exists), a student not on it is said in `needs_person`."""
     from nbgrader.api import Gradebook
+
+    from grading.extensions import extended_due
     rows = []
     with Gradebook(url) as gb:
         for assignment in sorted(gb.assignments, key=lambda a: a.name):
@@ -179,7 +184,7 @@ def class_rows(root: Path, url: str, roster_ids=None) -> list[Row]:
                     score=max(0.0, sub.score - penalty) if status == "graded" else None,
                     max_score=sub.max_score, seconds_late=sub.total_seconds_late or 0.0,
                     late_submission_penalty=penalty,
-                    needs_person=" | ".join(why)))
+                    needs_person=" | ".join(why), extension_until=extended_due(sub)))
     rows.sort(key=lambda r: (r.student_id, r.assignment))
     return rows
 

@@ -8,7 +8,8 @@ Run from the course root (the folder with nbgrader_config.py). What happens:
 1. Submissions graded before whose files did not change are skipped (state in
    autograded/.grading/), unless what decides the grade changed since: nbgrader_config.py,
    the grading code or cnnlib, the assignment's notebook in solutions/ (a test fixed) or its
-   due date (a late penalty chosen afterwards applies); `--force` regrades everything.
+   due date (a late penalty chosen afterwards applies) or the student's own due date in
+   extensions.csv (`grading.extensions`); `--force` regrades everything.
    One line counts them (`Progress.unchanged`). With nothing left to grade, no cluster is
    started.
 2. A Dask cluster (`grading.cluster`): by default a LocalCluster of worker processes on this
@@ -450,6 +451,15 @@ def ensure_gradebook(root: Path, cfg, assignments, students) -> None:
             gb.update_or_create_student(student)
 
 
+def prepare_gradebook(root: Path, cfg, assignments, students, todo) -> None:
+    """The gradebook before the first grade: `ensure_gradebook`, then the extensions of
+    extensions.csv on the submissions to grade (`grading.extensions`), so that the tasks'
+    copy counts their lateness against the student's own due date."""
+    from grading.extensions import apply_extensions, read_extensions
+    ensure_gradebook(root, cfg, assignments, students)
+    apply_extensions(db_url_of(cfg), todo, read_extensions(root))
+
+
 def alembic_on_path() -> None:
     """nbgrader runs `alembic` (installed beside this Python) when it creates a gradebook;
     `make` does not put the venv's bin/ on PATH."""
@@ -597,15 +607,18 @@ def plan(root: Path, subs: list[Submission], force: bool, progress: Progress) ->
 
     Reads files only (no nbgrader, no cluster), so a run with nothing to do returns at once.
     """
+    from grading.extensions import read_extensions, rule
     todo, kept = [], []
     rules = grading_rules(root)
     stale = stale_scores(root)
+    extensions = read_extensions(root)   # a student's own due date is a rule of their grade
     for sub in subs:
         try:
             sub.digest = folder_hash(sub.folder)
         except (OSError, RecursionError) as exc:   # unreadable, or folders too deep: pre-flight flags it
             sub.digest = f"unreadable: {exc}"
-        sub.digest += "|" + hashlib.sha256(rules.get(sub.assignment, rules[""]).encode()).hexdigest()
+        sub.digest += "|" + hashlib.sha256((rules.get(sub.assignment, rules[""]) + rule(
+            extensions, sub.student, sub.assignment)).encode()).hexdigest()
         state = read_state(root, sub)
         same = not force and state.get("hash") == sub.digest and sub.key not in stale
         if (same and state.get("status") == "graded"
@@ -1194,7 +1207,8 @@ def main(argv=None) -> int:
     try:
         cfg = load_config(root)
         batch = Batch(root, cfg, subs, progress, remote=bool(args.scheduler))
-        batch.run(todo, connection.client, lambda: ensure_gradebook(root, cfg, assignments, students))
+        batch.run(todo, connection.client, lambda: prepare_gradebook(root, cfg, assignments,
+                                                                      students, todo))
     except ClusterUnavailable as exc:   # raised before anything was written
         connection.close()
         print(f"grading.grade: nothing was graded: {exc}", file=sys.stderr)
@@ -1223,6 +1237,9 @@ def main(argv=None) -> int:
     stopping = connection.close_in_background()   # every grade is in: workers stop meanwhile
     try:
         url = db_url_of(cfg)
+        from grading.extensions import read_extensions, without_due_date
+        for line in without_due_date(url, read_extensions(root)):
+            print(f"grading.grade: note: extensions.csv names {line}", file=sys.stderr)
         files, class_lines = export_and_report(root, url)
         from grading.export import read_roster
         roster = {r["id"] for r in read_roster(root)}
