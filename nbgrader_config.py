@@ -73,6 +73,17 @@ c.GenerateFeedback.preprocessors = [GetGrades, CSSHTMLHeaderPreprocessor, WrapLo
 # downloaded/<assignment>/extracted/ and sorted into submitted/<student>/<assignment>/.
 # The file names are Canvas's: <login>[_LATE]_<user id>_<submission id>_<file>[-<n>].ipynb
 # (the login becomes the student id; "-1", "-2" are Canvas's marks for a re-submission).
-# For another platform, change this pattern: it must name student_id and file_id.
+# For another platform, change this pattern: it must name student_id and file_id; with
+# submission_id (and resubmission), a student's latest file per notebook is kept and the
+# earlier ones are skipped, named (`grading.collect.LatestSubmission`; nbgrader's own
+# collector stops the whole class at the first such pair); with late, `make grade` flags
+# the file as late in the platform.
 c.FileNameCollectorPlugin.named_regexp = (
-    r"^(?:.*/)?(?P<student_id>[A-Za-z0-9.\-]+?)(?:_LATE)?_\d+_\d+_(?P<file_id>.+?)(?:-\d+)?\.ipynb$")
+    r"^(?:.*/)?(?P<student_id>[A-Za-z0-9.\-]+?)(?P<late>_LATE)?_\d+_(?P<submission_id>\d+)_"
+    r"(?P<file_id>.+?)(?:-(?P<resubmission>\d+))?\.ipynb$")
+try:
+    from grading.collect import LatestSubmission  # noqa: E402
+except ImportError:   # an older grading/ (the bench)
+    pass
+else:
+    c.ZipCollectApp.collector_plugin = LatestSubmission

@@ -2,13 +2,19 @@
 
 ``grades.csv`` (long: one row per student and handed-in assignment)
     student_id, last_name, first_name, email, assignment, timestamp, status, score (after
-    the late penalty), max_score, seconds_late, late_submission_penalty, needs_person. ``status`` is one of
+    the late penalty), max_score, seconds_late, late_submission_penalty, needs_person,
+    extension_until (the student's own due date, in UTC, where extensions.csv gives one:
+    ``seconds_late`` counts from it; `grading.extensions`). ``status`` is one of
 
     - ``graded``: every test cell has a score (automatic, or a person's);
     - ``needs a person``: a cell waits for a person (it could not be graded automatically,
       or it is graded by hand); ``score`` is empty until someone grades it in the formgrader;
     - ``not graded``: no grade could be given (an unreadable or renamed notebook); ``score``
-      is empty.
+      is empty;
+    - ``needs regrade``: graded against other points than the gradebook's now (a test cell's
+      points changed in solutions/ after this submission was graded, then a partial run, e.g.
+      ``--student ada``, updated the gradebook); ``score`` is empty until ``make grade``
+      grades it again (`stale_cells`).
 
     ``needs_person`` says why (the pre-flight flags and the cells that wait). An assignment
     that a student never handed in has no row: it is not a zero.
@@ -37,7 +43,7 @@ LONG = "grades.csv"
 WIDE = "grades-lms.csv"
 LONG_COLUMNS = ["student_id", "last_name", "first_name", "email", "assignment", "timestamp",
                 "status", "score", "max_score", "seconds_late", "late_submission_penalty",
-                "needs_person"]
+                "needs_person", "extension_until"]
 STATE = ".grading"
 
 
@@ -51,12 +57,13 @@ class Row:
     email: str
     assignment: str
     timestamp: str
-    status: str            # graded | needs a person | not graded
+    status: str            # graded | needs a person | not graded | needs regrade
     score: float | None    # None unless status == "graded"
     max_score: float
     seconds_late: float
     late_submission_penalty: float
     needs_person: str
+    extension_until: str = ""   # the student's own due date (UTC), "" without an extension
 
     def csv_row(self) -> dict:
         out = {k: ("" if v is None else v) for k, v in self.__dict__.items()}
@@ -115,12 +122,30 @@ def waiting_for_a_person(submission) -> list[str]:
             if g.needs_manual_grade and g.manual_score is None]
 
 
+NEEDS_REGRADE = "needs regrade"
+
+
+def stale_cells(submission) -> list[str]:
+    """The test cells of a gradebook submission scored against other points than their maximum
+    now ("t1 scored 5, now worth 6"): a test cell of this course scores all or nothing (its output is the
+    check's verdict), so an automatic score that is neither 0 nor the cell's maximum was given
+    when the cell was worth something else. A person's score (the formgrader) is never stale.
+    The same rule as `grading.grade.stale_scores`, which grades such submissions again."""
+    return [f"{g.name} scored {g.auto_score:g}, now worth {g.max_score:g}"
+            for nb in submission.notebooks for g in nb.grades
+            if g.cell_type == "code" and g.manual_score is None and g.auto_score is not None
+            and g.auto_score not in (0, g.max_score)]
+
+
 def _status(submission, run_status: str | None) -> tuple[str, list[str]]:
     grades = [g for nb in submission.notebooks for g in nb.grades]
     waiting = waiting_for_a_person(submission)
     if run_status == "not graded" or (grades and all(g.auto_score is None and g.manual_score is None
                                                      for g in grades)):
         return "not graded", waiting
+    stale = stale_cells(submission)
+    if stale:
+        return NEEDS_REGRADE, stale
     if waiting:
         return "needs a person", waiting
     return "graded", []
@@ -133,6 +158,8 @@ def class_rows(root: Path, url: str, roster_ids=None) -> list[Row]:
     """One Row per student and handed-in assignment, sorted by student then assignment.
     With `roster_ids` (a roster exists), a student not on it is said in `needs_person`."""
     from nbgrader.api import Gradebook
+
+    from grading.extensions import extended_due
     rows = []
     with Gradebook(url) as gb:
         for assignment in sorted(gb.assignments, key=lambda a: a.name):
@@ -145,6 +172,9 @@ def class_rows(root: Path, url: str, roster_ids=None) -> list[Row]:
                     why.append(NOT_ON_ROSTER)
                 if waiting and status == "needs a person":
                     why.append("waiting for a person: " + ", ".join(waiting))
+                if status == NEEDS_REGRADE:
+                    why.append(f"graded before its points changed ({'; '.join(waiting)}): "
+                               f"`make grade` grades it again")
                 rows.append(Row(
                     student_id=sub.student.id, last_name=sub.student.last_name or "",
                     first_name=sub.student.first_name or "", email=sub.student.email or "",
@@ -154,7 +184,7 @@ def class_rows(root: Path, url: str, roster_ids=None) -> list[Row]:
                     score=max(0.0, sub.score - penalty) if status == "graded" else None,
                     max_score=sub.max_score, seconds_late=sub.total_seconds_late or 0.0,
                     late_submission_penalty=penalty,
-                    needs_person=" | ".join(why)))
+                    needs_person=" | ".join(why), extension_until=extended_due(sub)))
     rows.sort(key=lambda r: (r.student_id, r.assignment))
     return rows
 

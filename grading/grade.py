@@ -8,7 +8,8 @@ Run from the course root (the folder with nbgrader_config.py). What happens:
 1. Submissions graded before whose files did not change are skipped (state in
    autograded/.grading/), unless what decides the grade changed since: nbgrader_config.py,
    the grading code or cnnlib, the assignment's notebook in solutions/ (a test fixed) or its
-   due date (a late penalty chosen afterwards applies); `--force` regrades everything.
+   due date (a late penalty chosen afterwards applies) or the student's own due date in
+   extensions.csv (`grading.extensions`); `--force` regrades everything.
    One line counts them (`Progress.unchanged`). With nothing left to grade, no cluster is
    started.
 2. A Dask cluster (`grading.cluster`): by default a LocalCluster of worker processes on this
@@ -450,6 +451,15 @@ def ensure_gradebook(root: Path, cfg, assignments, students) -> None:
             gb.update_or_create_student(student)
 
 
+def prepare_gradebook(root: Path, cfg, assignments, students, todo) -> None:
+    """The gradebook before the first grade: `ensure_gradebook`, then the extensions of
+    extensions.csv on the submissions to grade (`grading.extensions`), so that the tasks'
+    copy counts their lateness against the student's own due date."""
+    from grading.extensions import apply_extensions, read_extensions
+    ensure_gradebook(root, cfg, assignments, students)
+    apply_extensions(db_url_of(cfg), todo, read_extensions(root))
+
+
 def alembic_on_path() -> None:
     """nbgrader runs `alembic` (installed beside this Python) when it creates a gradebook;
     `make` does not put the venv's bin/ on PATH."""
@@ -597,15 +607,18 @@ def plan(root: Path, subs: list[Submission], force: bool, progress: Progress) ->
 
     Reads files only (no nbgrader, no cluster), so a run with nothing to do returns at once.
     """
+    from grading.extensions import read_extensions, rule
     todo, kept = [], []
     rules = grading_rules(root)
     stale = stale_scores(root)
+    extensions = read_extensions(root)   # a student's own due date is a rule of their grade
     for sub in subs:
         try:
             sub.digest = folder_hash(sub.folder)
         except (OSError, RecursionError) as exc:   # unreadable, or folders too deep: pre-flight flags it
             sub.digest = f"unreadable: {exc}"
-        sub.digest += "|" + hashlib.sha256(rules.get(sub.assignment, rules[""]).encode()).hexdigest()
+        sub.digest += "|" + hashlib.sha256((rules.get(sub.assignment, rules[""]) + rule(
+            extensions, sub.student, sub.assignment)).encode()).hexdigest()
         state = read_state(root, sub)
         same = not force and state.get("hash") == sub.digest and sub.key not in stale
         if (same and state.get("status") == "graded"
@@ -680,6 +693,9 @@ class Batch:
         except Exception as exc:  # an unreadable folder, say: flag it, go on with the others
             return f"pre-flight failed ({type(exc).__name__}: {exc})"
         sub.flags = list(report.flags)
+        from grading.collect import lms_late_flag
+        late = lms_late_flag(self.root, sub.student, sub.assignment, sub.folder)
+        sub.flags += [late] if late else []
         if not report.gradable:
             sub.retry = False
             return ""
@@ -1025,7 +1041,24 @@ def export_and_report(root: Path, url: str) -> tuple[list[Path], str]:
     ids = [r["id"] for r in export.read_roster(root)]
     class_report = report.build(root, rows, ids)
     page = report.write(root, class_report)
-    return [long_csv, wide_csv, page], report.text_summary(class_report)
+    lines = [report.text_summary(class_report), stale_note(rows)]
+    return [long_csv, wide_csv, page], "\n".join(line for line in lines if line)
+
+
+def stale_note(rows) -> str:
+    """What the exports hold as "needs regrade" (graded before a test cell's points changed;
+    a partial run such as `--student ada` updated the gradebook's points for everybody), and
+    how to grade them again; "" when none."""
+    from grading.export import NEEDS_REGRADE
+    stale = [r for r in rows if r.status == NEEDS_REGRADE]
+    if not stale:
+        return ""
+    names = sorted({r.assignment for r in stale})
+    only = " ".join(f"--assignment {a}" for a in names)
+    shown = ", ".join(f"{r.student_id}/{r.assignment}" for r in stale[:8])
+    return (f"{len(stale)} submission(s) graded before their points changed are exported as "
+            f"\"{NEEDS_REGRADE}\", without a score ({shown}{', ...' if len(stale) > 8 else ''}): "
+            f"grade them again with `make grade` (or `python -m grading.grade {only}`)")
 
 
 def summary(url: str, students, assignments, subs: list[Submission], stray=(),
@@ -1035,7 +1068,7 @@ def summary(url: str, students, assignments, subs: list[Submission], stray=(),
     roster.csv lacks)."""
     from nbgrader.api import Gradebook, MissingEntry
 
-    from grading.export import waiting_for_a_person
+    from grading.export import stale_cells, waiting_for_a_person
     by_key = {s.key: s for s in subs}
     handed = {s.assignment for s in subs}   # a column of dashes only would hide the others
     assignments = [a for a in assignments if a in handed]
@@ -1053,6 +1086,8 @@ def summary(url: str, students, assignments, subs: list[Submission], stray=(),
                     row.append("-")
                 elif sub.status == "not graded":
                     row.append("NOT GRADED")
+                elif stale_cells(entry):   # as grades.csv says: no score
+                    row.append("NEEDS REGRADE")
                 else:
                     person = bool(waiting_for_a_person(entry))   # as grades.csv says
                     penalty = entry.late_submission_penalty or 0.0   # as grades.csv counts it
@@ -1062,7 +1097,9 @@ def summary(url: str, students, assignments, subs: list[Submission], stray=(),
             rows.append(row)
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)) for r in rows]
-    lines.append("(- = no submission; * = a test cell needs a person; NOT GRADED = see FLAGS)")
+    lines.append("(- = no submission; * = a test cell needs a person; NOT GRADED = see FLAGS"
+                 + ("; NEEDS REGRADE = graded before its points changed)"
+                    if any("NEEDS REGRADE" in r for r in rows) else ")"))
     from grading.export import NOT_ON_ROSTER
     unlisted = set(unlisted)
     flagged = [s for s in subs if s.flags or s.student in unlisted]
@@ -1170,7 +1207,8 @@ def main(argv=None) -> int:
     try:
         cfg = load_config(root)
         batch = Batch(root, cfg, subs, progress, remote=bool(args.scheduler))
-        batch.run(todo, connection.client, lambda: ensure_gradebook(root, cfg, assignments, students))
+        batch.run(todo, connection.client, lambda: prepare_gradebook(root, cfg, assignments,
+                                                                      students, todo))
     except ClusterUnavailable as exc:   # raised before anything was written
         connection.close()
         print(f"grading.grade: nothing was graded: {exc}", file=sys.stderr)
@@ -1199,6 +1237,9 @@ def main(argv=None) -> int:
     stopping = connection.close_in_background()   # every grade is in: workers stop meanwhile
     try:
         url = db_url_of(cfg)
+        from grading.extensions import read_extensions, without_due_date
+        for line in without_due_date(url, read_extensions(root)):
+            print(f"grading.grade: note: extensions.csv names {line}", file=sys.stderr)
         files, class_lines = export_and_report(root, url)
         from grading.export import read_roster
         roster = {r["id"] for r in read_roster(root)}

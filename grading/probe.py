@@ -45,3 +45,55 @@ def explain(error: str, bwrap: str = "bwrap") -> str:
         lines.append(f"- Check that `{bwrap} --unshare-all --unshare-user true` works for this user; "
                      "the Instructor guide's section 'Where grading runs' lists what each platform needs.")
     return "\n".join(lines)
+
+
+def _outside(path: str, binds) -> bool:
+    path = os.path.realpath(path)
+    return not any(path == b or path.startswith(b.rstrip(os.sep) + os.sep) for b in [*binds, "/usr"])
+
+
+def pth_outside(binds) -> list[str]:
+    """The .pth files of this Python's site-packages that add folders the jail does not show
+    (outside `binds` and /usr): "file -> folder" each."""
+    import site
+    out = []
+    for folder in dict.fromkeys(site.getsitepackages()):
+        for pth in sorted(Path(folder).glob("*.pth")):
+            try:
+                lines = pth.read_text(errors="replace").splitlines()
+            except OSError:
+                continue
+            for line in lines:
+                line = line.strip()
+                if not line or line.startswith(("#", "import ", "import\t")):
+                    continue
+                target = line if os.path.isabs(line) else os.path.join(folder, line)
+                if os.path.isdir(target) and _outside(target, binds):
+                    out.append(f"{pth} -> {os.path.realpath(target)}")
+    return out
+
+
+def explain_python(error: str, binds) -> str:
+    """Why the jail's Python cannot import what the grader's runner needs (numpy), and what to
+    do (one screen); `binds` are the folders of the Python installation that the jail shows."""
+    import sys
+    lines = ["The grading jail starts, but Python cannot import what the grader needs in it "
+             f"({error}).",
+             "No student code was run: `make grade` changes no grade; `nbgrader autograde` and "
+             "the formgrader leave every test cell for a person.",
+             f"The jail shows only this Python's own folders ({', '.join(binds)}) and /usr; "
+             "packages found elsewhere are missing in it."]
+    try:
+        import numpy
+        where = os.path.dirname(os.path.dirname(os.path.realpath(numpy.__file__)))
+        if _outside(where, binds):
+            lines.append(f"- numpy comes from {where}, outside those folders.")
+    except ImportError:
+        pass
+    for item in pth_outside(binds):
+        lines.append(f"- A .pth file adds a folder the jail does not show: {item}.")
+    lines.append(f"- Install the course's packages into this Python's environment itself: "
+                 f"{sys.executable} -m pip install -r requirements.txt (a venv of its own, not "
+                 f"one that borrows another environment's packages), or grade with the Python "
+                 f"of the environment that holds them.")
+    return "\n".join(lines)

