@@ -43,6 +43,7 @@ Run from the course root (the folder with nbgrader_config.py). What happens:
 from __future__ import annotations
 
 import argparse
+import fcntl
 import hashlib
 import json
 import os
@@ -230,6 +231,27 @@ def folder_hash(folder: Path) -> str:
             with open(path, "rb") as fh:
                 digest.update(hashlib.file_digest(fh, "sha256").digest())
     return digest.hexdigest()
+
+
+def oversize_flag(sub: Submission) -> str:
+    """The flag of a submission folder holding more than MAX_SUBMISSION_BYTES (a task carries
+    the whole folder to a worker), naming its largest file; "" when it fits. Links are not
+    followed (a link's size is its target's text)."""
+    total, largest = 0, (0, "")
+    for path in sub.folder.rglob("*"):
+        try:
+            st = path.lstat()
+        except OSError:
+            continue
+        if stat.S_ISREG(st.st_mode):
+            total += st.st_size
+            largest = max(largest, (st.st_size, str(path.relative_to(sub.folder))))
+    if total <= MAX_SUBMISSION_BYTES:
+        return ""
+    return (f"{total / 2**20:,.0f} MiB handed in, more than the {MAX_SUBMISSION_BYTES >> 20} MiB a "
+            f"submission may hold (largest file: {largest[1]}, {largest[0] / 2**20:,.0f} MiB); not "
+            f"graded: move the extra files out of submitted/{sub.student}/{sub.assignment}/ and run "
+            f"`make grade ARGS=\"--student {sub.student}\"`")
 
 
 def grading_rules(root: Path) -> dict[str, str]:
@@ -699,6 +721,11 @@ class Batch:
         if not report.gradable:
             sub.retry = False
             return ""
+        too_large = oversize_flag(sub)
+        if too_large:   # the same files, the same verdict: not tried again until they change
+            sub.flags.append(too_large)
+            sub.retry = False
+            return ""
         try:
             return {"student": sub.student, "assignment": sub.assignment, "seed": sub.seed,
                     "submission": pack_folder(sub.folder, limit=MAX_SUBMISSION_BYTES)}
@@ -1149,11 +1176,49 @@ def stopping_already(signum, frame):
           "submissions are kept", file=sys.stderr, flush=True)
 
 
+LOCK = "lock"     # autograded/.grading/lock: held by the one run grading the course
+
+
+def take_lock(root: Path) -> int | None:
+    """An open file descriptor holding the course's grading lock (flock), or None when another
+    run holds it (then it says which, on stderr). Two runs at once would grade every
+    submission twice and both write the gradebook and the exports."""
+    path = root / "autograded" / STATE / LOCK
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        holder = os.pread(fd, 200, 0).decode("utf-8", "replace").strip() or "pid unknown"
+        os.close(fd)
+        print(f"grading.grade: nothing was done: another grading run ({holder}) is grading this "
+              f"course; wait for it to finish, or stop it (Ctrl-C in its terminal), then run this "
+              f"again", file=sys.stderr)
+        return None
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, f"pid {os.getpid()}, started {time.strftime('%H:%M:%S')}".encode(), 0)
+    return fd
+
+
 def main(argv=None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
     root = Path(args.root).resolve()
+    lock = take_lock(root)
+    if lock is None:
+        return 2
+    try:
+        return grade_course(args, root)
+    finally:
+        os.close(lock)   # (and the lock with it)
+
+
+def grade_course(args, root: Path) -> int:
+    """`main` with the course's lock held."""
     alembic_on_path()
     warnings.filterwarnings("ignore", message=".*not in session.*")  # nbgrader's own SAWarning
+    # Dask's advice on a large notebook sent as a task's data is for Dask programmers: a
+    # submission carries its folder (at most MAX_SUBMISSION_BYTES) by design
+    warnings.filterwarnings("ignore", message="Sending large graph", category=UserWarning)
     t0 = time.monotonic()
     # Ctrl-C stops the batch cleanly even when we were started with SIGINT ignored (a
     # background job of a script, as in CI): finished submissions are kept.

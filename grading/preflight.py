@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import ast
 import copy
+import json
 import os
 import re
 from dataclasses import dataclass, field
@@ -95,6 +96,15 @@ def expected_cells(source_nb) -> dict[str, CellSpec]:
     return specs
 
 
+def _is_json(path: Path) -> bool:
+    try:
+        with open(path, "rb") as fh:
+            json.load(fh)
+    except Exception:
+        return False
+    return True
+
+
 def read_notebook(path: Path):
     """(notebook, None) or (None, the reason it cannot be read)."""
     try:
@@ -102,6 +112,8 @@ def read_notebook(path: Path):
             return None, f"larger than {MAX_NOTEBOOK_BYTES >> 20} MiB"
         nb = nbformat.read(str(path), as_version=4)
     except Exception as exc:  # broken JSON, not a notebook, unreadable file, bad encoding
+        if _is_json(path):   # `[1, 2, 3]`: nbformat fails on it with an AttributeError
+            return None, "valid JSON, but not a notebook (no cells)"
         reason = str(exc).strip().splitlines()[0][:120] if str(exc).strip() else type(exc).__name__
         return None, f"{type(exc).__name__}: {reason}"
     if not isinstance(nb.get("cells"), list):

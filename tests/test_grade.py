@@ -724,3 +724,36 @@ def test_an_extension_in_extensions_csv_moves_one_students_due_date(tmp_path):
     with pytest.raises(SystemExit, match=r"line 2: due '2026-03-08 18:00' is not an ISO date and "
                                          r"time with its zone"):
         read_extensions(tmp_path)
+
+
+def test_a_second_grading_run_of_a_course_stops_and_names_the_first(tmp_path, capsys):
+    """Two runs at once would grade every submission twice and both write the gradebook."""
+    from grading.grade import main, take_lock
+    first = take_lock(tmp_path)
+    assert first is not None
+    try:
+        assert take_lock(tmp_path) is None
+        assert f"another grading run (pid {os.getpid()}, started " in capsys.readouterr().err
+        assert main(["--root", str(tmp_path)]) == 2          # nothing graded, nothing exported
+        assert "is grading this course" in capsys.readouterr().err
+        assert not (tmp_path / "grades.csv").exists()
+    finally:
+        os.close(first)
+    again = take_lock(tmp_path)                               # the first run ended: free again
+    assert again is not None
+    os.close(again)
+
+
+def test_a_submission_too_large_to_send_is_flagged_with_its_largest_file(tmp_path):
+    from grading.grade import MAX_SUBMISSION_BYTES, oversize_flag
+    folder = tmp_path / "ada" / "05_pooling"
+    folder.mkdir(parents=True)
+    (folder / "05_pooling.ipynb").write_text("{}")
+    sub = Submission("ada", "05_pooling", folder)
+    assert oversize_flag(sub) == ""
+    with open(folder / "weights.bin", "wb") as fh:                # sparse: no disk used
+        fh.truncate(MAX_SUBMISSION_BYTES + (44 << 20))
+    flag = oversize_flag(sub)
+    assert flag.startswith(f"300 MiB handed in, more than the {MAX_SUBMISSION_BYTES >> 20} MiB"), flag
+    assert "(largest file: weights.bin, 300 MiB)" in flag
+    assert 'make grade ARGS="--student ada"' in flag and "submitted/ada/05_pooling/" in flag

@@ -361,3 +361,13 @@ def test_renamed_hint_names_only_notebooks_that_are_not_expected(tmp_path):
     report = preflight.check_submission(sub, src, rel, CHECKS)
     assert report.missing == ["a1"]
     assert "a1.ipynb is missing (found a1 (1).ipynb: renamed?); not graded" in report.flags, report.flags
+
+
+def test_json_that_is_not_a_notebook_is_named_so(tmp_path):
+    """`[1, 2, 3]` made nbformat fail with an AttributeError, which read like a crash."""
+    path = tmp_path / "x.ipynb"
+    path.write_text("[1, 2, 3]")
+    nb, problem = preflight.read_notebook(path)
+    assert nb is None and problem == "valid JSON, but not a notebook (no cells)"
+    path.write_text("[1, 2, ")                                  # not JSON: nbformat's reason
+    assert "NotJSONError" in preflight.read_notebook(path)[1]
