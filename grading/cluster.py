@@ -476,6 +476,24 @@ def check_port_free(port: int, host: str | None = None) -> None:
             # anything else (a --host that is not this machine's): Dask says it
 
 
+def private_scratch() -> str:
+    """A folder of this user's for Dask's scratch files (not /tmp/dask-scratch-space, which the
+    first account to use it owns: Dask then warns of a PermissionError on the other accounts)."""
+    import stat
+    import tempfile
+    path = os.path.join(tempfile.gettempdir(), f"grading-dask-{os.getuid()}")
+    try:
+        os.mkdir(path, 0o700)
+    except FileExistsError:
+        pass
+    except OSError:
+        return tempfile.mkdtemp(prefix="grading-dask-")
+    st = os.lstat(path)
+    if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.getuid() or st.st_mode & 0o077:
+        return tempfile.mkdtemp(prefix="grading-dask-")   # someone else's: not ours to use
+    return path
+
+
 def main(argv=None) -> None:
     """python -m grading.cluster scheduler|worker [ADDRESS] [--nworkers N] [DASK OPTIONS...]"""
     import argparse
@@ -493,6 +511,8 @@ def main(argv=None) -> None:
     if args.role == "worker" and not args.address:
         p.error(f"a worker needs the scheduler's address (tcp://HOST:8786) or ${SCHEDULER_ENV}")
     settings = dask_environment()
+    if "DASK_TEMPORARY_DIRECTORY" not in os.environ and _option(extra, "--local-directory") is None:
+        settings["DASK_TEMPORARY_DIRECTORY"] = private_scratch()
     env = dict(os.environ, **settings)
     course = str(Path(__file__).resolve().parents[1])   # workers import grading from this checkout
     env["PYTHONPATH"] = os.pathsep.join(p for p in (course, env.get("PYTHONPATH")) if p)

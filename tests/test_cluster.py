@@ -417,3 +417,23 @@ def test_a_scheduler_on_a_port_in_use_stops_with_one_line(monkeypatch):
             assert str(stop.value.code).startswith(f"grading.cluster: port {port} is in use: another scheduler?")
     cmd, _ = run_main(monkeypatch, ["scheduler", f"tcp://grader1:{port}"])   # free again
     assert cmd[1:4] == ["scheduler", "--port", str(port)]
+
+
+def test_remote_scheduler_and_workers_get_a_private_scratch_folder(monkeypatch, tmp_path):
+    """/tmp/dask-scratch-space belongs to the first account that used it; Dask then warned of a
+    PermissionError on the others' workers. The local cluster had its own folder already."""
+    import tempfile
+    monkeypatch.delenv("DASK_TEMPORARY_DIRECTORY", raising=False)
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    monkeypatch.setattr(cluster, "check_port_free", lambda port, host=None: None)
+    _, env = run_main(monkeypatch, ["scheduler"])
+    scratch = env["DASK_TEMPORARY_DIRECTORY"]
+    assert scratch == str(tmp_path / f"grading-dask-{os.getuid()}")
+    assert os.stat(scratch).st_mode & 0o777 == 0o700
+    assert dask.config.get("temporary-directory", config=dask.config.collect_env({"DASK_TEMPORARY_DIRECTORY": scratch})) == scratch
+    os.chmod(scratch, 0o777)   # not private (made so by someone): another folder is used
+    other = cluster.private_scratch()
+    assert other != scratch and os.stat(other).st_mode & 0o777 == 0o700
+    monkeypatch.setattr(cluster, "wait_for_scheduler", lambda address: None)
+    _, env = run_main(monkeypatch, ["worker", "tcp://grader1:8786", "--local-directory", "/srv/dask"])
+    assert "DASK_TEMPORARY_DIRECTORY" not in env   # the operator's choice stands
