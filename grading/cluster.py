@@ -152,6 +152,8 @@ def grading_client(scheduler: str | None, n_workers: int):
             probe_workers(client, scheduler)
             yield client
         finally:
+            if client.status != "running":   # the scheduler went away: make grade says so
+                quiet_cluster_logs()   # not Dask's traceback of the reconnect that close cancels
             client.close(timeout=CONNECT_TIMEOUT_S)
         return
     import shutil
@@ -193,7 +195,9 @@ def quiet_cluster_logs() -> None:
     then asks the event loop to cancel that call; when the loop runs the cancel before it
     started the call, distributed logs a NameError traceback ("Exception in callback") through
     tornado.application. Closing the cluster afterwards may log about the cancelled tasks too.
-    Until Ctrl-C, errors of the cluster show as usual. A filter on the handlers, not levels
+    Also called when a remote scheduler went away (`grading_client`), before the client is
+    closed: its reconnect, cancelled by the close, logged a 30-line traceback before make
+    grade's own line on the lost connection. Until then, errors of the cluster show as usual. A filter on the handlers, not levels
     on the loggers: the records of child loggers (``distributed.utils``) that reach a handler
     are dropped too, whatever level Dask gave those loggers.
     """
@@ -346,8 +350,9 @@ def unfit_reason(facts: dict, code: str) -> str:
 
 def lost_scheduler(exc: BaseException) -> bool:
     """Whether `exc` (raised while a batch waits for its tasks) means the scheduler went away."""
-    from distributed.client import FuturesCancelledError
-    return isinstance(exc, FuturesCancelledError) and "scheduler-connection-lost" in str(exc)
+    from distributed.client import FutureCancelledError, FuturesCancelledError
+    return (isinstance(exc, (FuturesCancelledError, FutureCancelledError))
+            and "scheduler-connection-lost" in str(exc))
 
 
 def close_worker(dask_worker) -> None:

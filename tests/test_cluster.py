@@ -437,3 +437,54 @@ def test_remote_scheduler_and_workers_get_a_private_scratch_folder(monkeypatch, 
     monkeypatch.setattr(cluster, "wait_for_scheduler", lambda address: None)
     _, env = run_main(monkeypatch, ["worker", "tcp://grader1:8786", "--local-directory", "/srv/dask"])
     assert "DASK_TEMPORARY_DIRECTORY" not in env   # the operator's choice stands
+
+
+LOSE_THE_SCHEDULER = """
+import os, signal, sys, time
+from grading import cluster
+cluster.probe_workers = lambda client, scheduler: None   # the workers here have no grader
+
+if __name__ == "__main__":
+    conn = cluster.Connection(sys.argv[1], 1).start()
+    client = conn.client()
+    future = client.submit(time.sleep, 120, pure=False)
+    time.sleep(1)
+    os.kill(int(sys.argv[2]), signal.SIGKILL)   # the scheduler
+    from distributed import wait
+    try:
+        wait([future], timeout=60)   # as make grade waits for its tasks
+    except Exception as exc:
+        print("lost", cluster.lost_scheduler(exc), repr(exc), flush=True)
+        conn.close()
+        print("closed", flush=True)
+"""
+
+
+@pytest.mark.slow
+def test_a_lost_scheduler_leaves_no_dask_traceback_on_the_graders_screen(tmp_path):
+    """A scheduler killed mid-batch: a 30-line `distributed.client - ERROR` traceback (the
+    client's reconnect, cancelled by the close) came before the grader's own clear line."""
+    import signal
+    port = free_port()
+    address = f"tcp://127.0.0.1:{port}"
+    script = tmp_path / "lose.py"
+    script.write_text(LOSE_THE_SCHEDULER)
+    env = dict(gh.env(), DASK_TEMPORARY_DIRECTORY=str(tmp_path))
+    dask_bin = os.path.join(os.path.dirname(sys.executable), "dask")
+    procs = []
+    try:
+        procs.append(subprocess.Popen([dask_bin, "scheduler", "--port", str(port), "--no-dashboard"],
+                                      env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                      start_new_session=True))
+        procs.append(subprocess.Popen([dask_bin, "worker", address, "--nthreads", "1", "--no-dashboard"],
+                                      env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                      start_new_session=True))
+        run = subprocess.run([sys.executable, str(script), address, str(procs[0].pid)], capture_output=True,
+                             text=True, timeout=180, cwd=gh.REPO, env=env)
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    assert "lost True" in run.stdout and "closed" in run.stdout, run.stdout + run.stderr[-3000:]
+    assert "Traceback" not in run.stderr and "ERROR" not in run.stderr, run.stderr[-3000:]
