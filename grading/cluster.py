@@ -197,9 +197,10 @@ def quiet_cluster_logs() -> None:
     tornado.application. Closing the cluster afterwards may log about the cancelled tasks too.
     Also called when a remote scheduler went away (`grading_client`), before the client is
     closed: its reconnect, cancelled by the close, logged a 30-line traceback before make
-    grade's own line on the lost connection. Until then, errors of the cluster show as usual. A filter on the handlers, not levels
-    on the loggers: the records of child loggers (``distributed.utils``) that reach a handler
-    are dropped too, whatever level Dask gave those loggers.
+    grade's own line on the lost connection. Until then, errors of the cluster show as usual.
+    A filter on the handlers, not levels on the loggers: the records of child loggers
+    (``distributed.utils``) that reach a handler are dropped too, whatever level Dask gave
+    those loggers.
     """
     handlers = {h for name in (None, *CLUSTER_LOGGERS) for h in logging.getLogger(name).handlers}
     if logging.lastResort is not None:   # the root's stand-in (asyncio's records end there)

@@ -414,7 +414,8 @@ def test_a_scheduler_on_a_port_in_use_stops_with_one_line(monkeypatch):
         for argv in (["scheduler", f"tcp://grader1:{port}"], ["scheduler", "--port", str(port)]):
             with pytest.raises(SystemExit) as stop:
                 run_main(monkeypatch, argv)
-            assert str(stop.value.code).startswith(f"grading.cluster: port {port} is in use: another scheduler?")
+            assert str(stop.value.code).startswith(
+                f"grading.cluster: port {port} is in use: another scheduler?")
     cmd, _ = run_main(monkeypatch, ["scheduler", f"tcp://grader1:{port}"])   # free again
     assert cmd[1:4] == ["scheduler", "--port", str(port)]
 
@@ -430,7 +431,8 @@ def test_remote_scheduler_and_workers_get_a_private_scratch_folder(monkeypatch, 
     scratch = env["DASK_TEMPORARY_DIRECTORY"]
     assert scratch == str(tmp_path / f"grading-dask-{os.getuid()}")
     assert os.stat(scratch).st_mode & 0o777 == 0o700
-    assert dask.config.get("temporary-directory", config=dask.config.collect_env({"DASK_TEMPORARY_DIRECTORY": scratch})) == scratch
+    seen = dask.config.collect_env({"DASK_TEMPORARY_DIRECTORY": scratch})
+    assert dask.config.get("temporary-directory", config=seen) == scratch
     os.chmod(scratch, 0o777)   # not private (made so by someone): another folder is used
     other = cluster.private_scratch()
     assert other != scratch and os.stat(other).st_mode & 0o777 == 0o700
