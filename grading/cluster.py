@@ -23,6 +23,8 @@ from contextlib import ExitStack, contextmanager
 SCHEDULER_ENV = "CNN_GRADING_SCHEDULER"   # default of --scheduler
 ALLOWED_FAILURES = 2       # a local cluster's retries of a task whose worker died (then flagged)
 CONNECT_TIMEOUT_S = 10.0   # to reach a scheduler
+WORKER_START_WAIT_S = 60.0  # a worker started before its scheduler waits this long for it
+SCHEDULER_PORT, HTTP_PORT = 8786, 8787   # Dask's defaults: its protocol, its web pages
 WORKER_WAIT_S = 60.0       # for a scheduler's first worker (workers start while we connect)
 
 
@@ -150,6 +152,8 @@ def grading_client(scheduler: str | None, n_workers: int):
             probe_workers(client, scheduler)
             yield client
         finally:
+            if client.status != "running":   # the scheduler went away: make grade says so
+                quiet_cluster_logs()   # not Dask's traceback of the reconnect that close cancels
             client.close(timeout=CONNECT_TIMEOUT_S)
         return
     import shutil
@@ -191,9 +195,12 @@ def quiet_cluster_logs() -> None:
     then asks the event loop to cancel that call; when the loop runs the cancel before it
     started the call, distributed logs a NameError traceback ("Exception in callback") through
     tornado.application. Closing the cluster afterwards may log about the cancelled tasks too.
-    Until Ctrl-C, errors of the cluster show as usual. A filter on the handlers, not levels
-    on the loggers: the records of child loggers (``distributed.utils``) that reach a handler
-    are dropped too, whatever level Dask gave those loggers.
+    Also called when a remote scheduler went away (`grading_client`), before the client is
+    closed: its reconnect, cancelled by the close, logged a 30-line traceback before make
+    grade's own line on the lost connection. Until then, errors of the cluster show as usual.
+    A filter on the handlers, not levels on the loggers: the records of child loggers
+    (``distributed.utils``) that reach a handler are dropped too, whatever level Dask gave
+    those loggers.
     """
     handlers = {h for name in (None, *CLUSTER_LOGGERS) for h in logging.getLogger(name).handlers}
     if logging.lastResort is not None:   # the root's stand-in (asyncio's records end there)
@@ -203,15 +210,106 @@ def quiet_cluster_logs() -> None:
             handler.addFilter(_DropClusterRecords())
 
 
+def _is_web_address(address: str) -> bool:
+    return address.split("://", 1)[0].lower() in ("http", "https") if "://" in address else False
+
+
+def _port(address: str) -> int | None:
+    host_port = address.split("://", 1)[-1].rstrip("/")
+    try:
+        return int(host_port.rsplit(":", 1)[1]) if ":" in host_port else None
+    except ValueError:
+        return None
+
+
+def ask_scheduler(address: str, timeout: float, retry: bool = True) -> tuple[str, str]:
+    """Whether a Dask scheduler answers at `address` within `timeout` seconds, all told.
+
+    ("ok", ""), ("unreachable", why) when no connection was made (nothing listens, no such
+    host; a refused connection is tried again until the time is up, unless not `retry`),
+    ("silent", "") when something took the connection but did not speak Dask in time (the
+    scheduler's HTTP port 8787, another program) or ("other", kind) when a Dask server that is
+    not a scheduler answered (a worker's port). Dask's own connect has no deadline on its
+    handshake: `Client(address, timeout=10)` waited forever on a port that accepts and never
+    answers. Only tcp:// (or HOST:PORT) addresses are asked; others are ("ok", "").
+    """
+    if "://" in address and not address.lower().startswith("tcp://"):
+        return "ok", ""
+    import asyncio
+    import time
+    from distributed.comm import connect
+    from distributed.comm.addressing import parse_address, parse_host_port
+    deadline = time.monotonic() + timeout
+    try:
+        host, port = parse_host_port(parse_address(address)[1], SCHEDULER_PORT)
+    except ValueError as exc:
+        return "unreachable", f"ValueError: {exc}"
+    while True:   # first: does anything listen (a scheduler may be starting: retried)
+        try:
+            socket.create_connection((host, port), timeout=max(0.1, deadline - time.monotonic())).close()
+            break
+        except OSError as exc:
+            if not retry or time.monotonic() + 0.2 >= deadline or isinstance(exc, socket.gaierror):
+                return "unreachable", f"{type(exc).__name__}: {exc}"
+            time.sleep(0.2)
+    state: dict = {}
+
+    async def ask():   # then: does it speak Dask (Dask's connect waits for its handshake forever)
+        comm = await connect(address, timeout=max(0.1, deadline - time.monotonic()))
+        try:
+            await comm.write({"op": "identity", "reply": True})
+            return await comm.read()
+        finally:
+            comm.abort()
+
+    def run():
+        try:
+            state["answer"] = asyncio.run(asyncio.wait_for(ask(), max(0.1, deadline - time.monotonic())))
+        except BaseException as exc:   # read in the caller's thread
+            state["error"] = exc
+
+    thread = threading.Thread(target=run, name="grading-ask-scheduler", daemon=True)
+    thread.start()
+    thread.join(max(0.1, deadline - time.monotonic()) + 5)   # a deadline even if the loop hangs
+    answer = state.get("answer")
+    if answer is None:
+        return "silent", ""
+    kind = answer.get("type") if isinstance(answer, dict) else None
+    return ("ok", "") if kind == "Scheduler" else ("other", str(kind or "server"))
+
+
+def address_problem(address: str, kind: str, detail: str) -> str:
+    """One line on what answers (or not) at `address`, the scheduler's address, or ""."""
+    if _is_web_address(address):
+        return (f"{address} is a web address (the scheduler's HTTP pages); give its Dask address, "
+                f"tcp://HOST:{SCHEDULER_PORT}")
+    if kind == "silent":
+        line = f"no Dask scheduler answered at {address}: something else listens on that port"
+        if _port(address) == HTTP_PORT:
+            line += (f"; the scheduler listens on {SCHEDULER_PORT}, and {HTTP_PORT} is its HTTP port "
+                     f"(use tcp://HOST:{SCHEDULER_PORT})")
+        return line
+    if kind == "other":
+        return (f"a Dask {detail.lower()} answers at {address}, not a scheduler; give the scheduler's "
+                f"address, tcp://HOST:{SCHEDULER_PORT} by default")
+    return ""
+
+
 def _connect(Client, scheduler: str):
+    kind, detail = ("web", "") if _is_web_address(scheduler) else ask_scheduler(scheduler, CONNECT_TIMEOUT_S)
+    if problem := address_problem(scheduler, kind, detail):
+        raise ClusterUnavailable(f"{problem} (--scheduler or {SCHEDULER_ENV})")
+    start_it = (f"Start it with `python -m grading.cluster scheduler` in the course checkout, or unset "
+                f"--scheduler / {SCHEDULER_ENV} to grade on this machine")
+    if kind == "unreachable":
+        raise ClusterUnavailable(f"cannot reach the Dask scheduler at {scheduler} within "
+                                 f"{CONNECT_TIMEOUT_S:g} s ({detail}). {start_it}")
     try:
         client = Client(scheduler, timeout=CONNECT_TIMEOUT_S)
     except (OSError, TimeoutError, ValueError) as exc:
         raise ClusterUnavailable(
             f"cannot reach the Dask scheduler at {scheduler} within {CONNECT_TIMEOUT_S:g} s "
-            f"({type(exc).__name__}: {exc}). Start it with `python -m grading.cluster scheduler` "
-            f"in the course checkout, or unset --scheduler / {SCHEDULER_ENV} to grade on this "
-            f"machine") from None
+            f"({type(exc).__name__}: {exc}). {start_it}") from None
     try:
         if not client.scheduler_info().get("workers"):   # say it before a silent wait
             print(f"waiting up to {WORKER_WAIT_S:g} s for a worker to join the scheduler at {scheduler}",
@@ -253,8 +351,9 @@ def unfit_reason(facts: dict, code: str) -> str:
 
 def lost_scheduler(exc: BaseException) -> bool:
     """Whether `exc` (raised while a batch waits for its tasks) means the scheduler went away."""
-    from distributed.client import FuturesCancelledError
-    return isinstance(exc, FuturesCancelledError) and "scheduler-connection-lost" in str(exc)
+    from distributed.client import FutureCancelledError, FuturesCancelledError
+    return (isinstance(exc, (FuturesCancelledError, FutureCancelledError))
+            and "scheduler-connection-lost" in str(exc))
 
 
 def close_worker(dask_worker) -> None:
@@ -323,17 +422,87 @@ def command(role: str, address: str, nworkers: int | None = None, extra=()) -> l
             "--nworkers", str(nworkers or os.cpu_count() or 1), *extra]
 
 
-def shell_line(cmd: list[str]) -> str:
-    """`cmd` with the course's DASK_* settings before it: one line to start it elsewhere (a
-    batch job, a Kubernetes pod), run from the course checkout."""
+def shell_line(cmd: list[str], settings: dict | None = None) -> str:
+    """`cmd` with the course's DASK_* settings (or `settings`) before it: one line to start it
+    elsewhere (a batch job, a Kubernetes pod), run from the course checkout."""
     import shlex
-    return " ".join([*(f"{k}={shlex.quote(v)}" for k, v in dask_environment().items()), shlex.join(cmd)])
+    settings = dask_environment() if settings is None else settings
+    return " ".join([*(f"{k}={shlex.quote(v)}" for k, v in settings.items()), shlex.join(cmd)])
+
+
+def wait_for_scheduler(address: str, wait: float | None = None) -> None:
+    """Before `dask worker` starts: return once a Dask scheduler answers at `address`, waiting
+    up to `wait` seconds (WORKER_START_WAIT_S) for one that is not started yet; else SystemExit
+    with one line. Dask's worker gives up after 30 s with a 92-line traceback ("Nanny failed to
+    start"), and on a port that accepts but does not speak Dask (8787) it waits silently."""
+    import time
+    wait = WORKER_START_WAIT_S if wait is None else wait
+    if _is_web_address(address):
+        sys.exit(f"grading.cluster: {address_problem(address, 'web', '')}")
+    deadline, said = time.monotonic() + wait, False
+    while True:
+        kind, detail = ask_scheduler(address, min(5.0, max(0.5, deadline - time.monotonic())), retry=False)
+        if kind == "ok":
+            return
+        if problem := address_problem(address, kind, detail):
+            sys.exit(f"grading.cluster: {problem}")
+        if time.monotonic() >= deadline:
+            sys.exit(f"grading.cluster: could not reach the scheduler at {address} within {wait:g} s "
+                     f"({detail}): is it started, and is this the address that make grade uses "
+                     f"(--scheduler or {SCHEDULER_ENV})?")
+        if not said:
+            print(f"waiting up to {wait:g} s for the scheduler at {address} ({detail})",
+                  file=sys.stderr, flush=True)
+            said = True
+        time.sleep(min(1.0, max(0.0, deadline - time.monotonic())))
+
+
+def _option(extra, name: str) -> str | None:
+    """The value of Dask option `name` (``--host X`` or ``--host=X``) among `extra`, or None."""
+    for i, arg in enumerate(extra):
+        if arg == name and i + 1 < len(extra):
+            return extra[i + 1]
+        if arg.startswith(name + "="):
+            return arg.split("=", 1)[1]
+    return None
+
+
+def check_port_free(port: int, host: str | None = None) -> None:
+    """Before `dask scheduler` starts: SystemExit with one line when `port` is taken (Dask says
+    "Address already in use" 60 lines into a traceback)."""
+    import errno
+    with socket.socket(socket.AF_INET6 if host and ":" in host else socket.AF_INET) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)   # as Dask binds it
+        try:
+            sock.bind((host or "", port))
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                sys.exit(f"grading.cluster: port {port} is in use: another scheduler? "
+                         f"(`ss -ltnp 'sport = :{port}'` names the process)")
+            # anything else (a --host that is not this machine's): Dask says it
+
+
+def private_scratch() -> str:
+    """A folder of this user's for Dask's scratch files (not /tmp/dask-scratch-space, which the
+    first account to use it owns: Dask then warns of a PermissionError on the other accounts)."""
+    import stat
+    import tempfile
+    path = os.path.join(tempfile.gettempdir(), f"grading-dask-{os.getuid()}")
+    try:
+        os.mkdir(path, 0o700)
+    except FileExistsError:
+        pass
+    except OSError:
+        return tempfile.mkdtemp(prefix="grading-dask-")
+    st = os.lstat(path)
+    if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.getuid() or st.st_mode & 0o077:
+        return tempfile.mkdtemp(prefix="grading-dask-")   # someone else's: not ours to use
+    return path
 
 
 def main(argv=None) -> None:
     """python -m grading.cluster scheduler|worker [ADDRESS] [--nworkers N] [DASK OPTIONS...]"""
     import argparse
-    import sys
     from pathlib import Path
     p = argparse.ArgumentParser(prog="python -m grading.cluster",
                                 description="Start a Dask scheduler or the workers of a grading machine "
@@ -347,11 +516,20 @@ def main(argv=None) -> None:
     args, extra = p.parse_known_args(argv)   # the address comes before Dask's options
     if args.role == "worker" and not args.address:
         p.error(f"a worker needs the scheduler's address (tcp://HOST:8786) or ${SCHEDULER_ENV}")
-    env = dict(os.environ, **dask_environment())
+    settings = dask_environment()
+    if "DASK_TEMPORARY_DIRECTORY" not in os.environ and _option(extra, "--local-directory") is None:
+        settings["DASK_TEMPORARY_DIRECTORY"] = private_scratch()
+    env = dict(os.environ, **settings)
     course = str(Path(__file__).resolve().parents[1])   # workers import grading from this checkout
     env["PYTHONPATH"] = os.pathsep.join(p for p in (course, env.get("PYTHONPATH")) if p)
     cmd = command(args.role, args.address or "tcp://0.0.0.0:8786", args.nworkers, extra)
-    print("+", shell_line(cmd), file=sys.stderr, flush=True)
+    if args.role == "worker":
+        wait_for_scheduler(args.address)
+    else:
+        port = _option(extra, "--port") or _port(args.address or "") or SCHEDULER_PORT
+        if str(port).isdigit() and int(port):
+            check_port_free(int(port), _option(extra, "--host"))
+    print("+", shell_line(cmd, settings), file=sys.stderr, flush=True)
     os.execve(cmd[0], cmd, env)
 
 

@@ -2,9 +2,13 @@
 from __future__ import annotations
 
 import copy
+import os
 import re
+import socket
 import subprocess
 import sys
+import threading
+import time
 import types
 
 import dask
@@ -95,6 +99,8 @@ def test_dask_options_after_the_address_reach_dask(monkeypatch, capsys, argv, wa
     refused ("unrecognized arguments"). Options the wrapper does not know go to Dask as they are."""
     ran = []
     monkeypatch.setattr(cluster.os, "execve", lambda path, cmd, env: ran.append(cmd))
+    monkeypatch.setattr(cluster, "wait_for_scheduler", lambda address: None)
+    monkeypatch.setattr(cluster, "check_port_free", lambda port, host=None: None)
     cluster.main(argv)
     assert ran[0][1:] == want
     assert capsys.readouterr().err.rstrip().endswith(" ".join(want[-2:]))   # the printed line too
@@ -263,3 +269,224 @@ def test_a_worker_without_a_sandbox_is_explained_as_a_worker():
     assert "for this user" not in reason and "works for the user that runs the worker" in reason
     assert unfit_reason({"sandbox": "", "code": "same"}, "same") == ""
     assert unfit_reason({"sandbox": "", "code": "other"}, "same").startswith("runs other grading/")
+
+
+# ----------------------------------------------------------------------------- wrong addresses
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def silent_port():
+    """A port that takes connections and never answers (as the scheduler's HTTP port 8787 does
+    to Dask's handshake)."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen()
+    taken = []
+
+    def accept():
+        while True:
+            try:
+                taken.append(server.accept()[0])
+            except OSError:
+                return
+
+    threading.Thread(target=accept, daemon=True).start()
+    yield server.getsockname()[1]
+    server.close()
+    for conn in taken:
+        conn.close()
+
+
+def test_a_port_that_never_answers_is_a_clear_error_in_time(monkeypatch, silent_port):
+    """A MOOC operator gave make grade the scheduler's HTTP port 8787: it waited 12 minutes
+    without a word (Dask's connect has no deadline on its handshake). Now the whole connect has
+    one, and the message says what answered."""
+    from distributed import Client
+    monkeypatch.setattr(cluster, "CONNECT_TIMEOUT_S", 1.0)
+    t0 = time.monotonic()
+    with pytest.raises(cluster.ClusterUnavailable) as err:
+        cluster._connect(Client, f"tcp://127.0.0.1:{silent_port}")
+    assert time.monotonic() - t0 < 8
+    assert str(err.value).startswith(f"no Dask scheduler answered at tcp://127.0.0.1:{silent_port}: "
+                                     f"something else listens on that port"), err.value
+    assert "8787" not in str(err.value) and cluster.SCHEDULER_ENV in str(err.value)
+
+
+def test_the_http_port_is_named_as_such():
+    line = cluster.address_problem("tcp://grader1:8787", "silent", "")
+    assert line.startswith("no Dask scheduler answered at tcp://grader1:8787")
+    assert "the scheduler listens on 8786, and 8787 is its HTTP port" in line
+
+
+@pytest.mark.parametrize("address", ["http://127.0.0.1:8787", "https://grader1/status"])
+def test_a_web_address_is_told_to_use_tcp(address):
+    """It said "cannot reach ... within 10 s (ValueError: unknown address scheme 'http')": no
+    wait took place, and the fix is the scheme."""
+    from distributed import Client
+    with pytest.raises(cluster.ClusterUnavailable) as err:
+        cluster._connect(Client, address)
+    assert f"{address} is a web address" in str(err.value) and "tcp://HOST:8786" in str(err.value)
+    assert "ValueError" not in str(err.value) and "within" not in str(err.value)
+
+
+def test_a_closed_port_still_says_cannot_reach_and_how_to_start_it(monkeypatch):
+    from distributed import Client
+    monkeypatch.setattr(cluster, "CONNECT_TIMEOUT_S", 1.0)
+    port = free_port()
+    with pytest.raises(cluster.ClusterUnavailable) as err:
+        cluster._connect(Client, f"tcp://127.0.0.1:{port}")
+    assert f"cannot reach the Dask scheduler at tcp://127.0.0.1:{port} within 1 s" in str(err.value)
+    assert "`python -m grading.cluster scheduler`" in str(err.value)
+
+
+def run_main(monkeypatch, argv):
+    """`cluster.main(argv)`: (the command it would exec, its environment), or SystemExit."""
+    ran = []
+    monkeypatch.setattr(cluster.os, "execve", lambda path, cmd, env: ran.append((cmd, env)))
+    cluster.main(argv)
+    return ran[0]
+
+
+def test_a_worker_on_a_port_that_never_answers_stops_with_one_line(monkeypatch, capsys, silent_port):
+    with pytest.raises(SystemExit) as stop:
+        monkeypatch.setattr(cluster, "WORKER_START_WAIT_S", 1.0)
+        run_main(monkeypatch, ["worker", f"tcp://127.0.0.1:{silent_port}"])
+    assert str(stop.value.code) == (f"grading.cluster: no Dask scheduler answered at "
+                                    f"tcp://127.0.0.1:{silent_port}: something else listens on that port")
+
+
+def test_a_worker_with_a_web_address_stops_with_one_line(monkeypatch):
+    with pytest.raises(SystemExit) as stop:
+        run_main(monkeypatch, ["worker", "http://127.0.0.1:8787"])
+    assert "is a web address" in str(stop.value.code) and "tcp://HOST:8786" in str(stop.value.code)
+
+
+def test_a_worker_without_a_scheduler_waits_then_says_why_it_stops(monkeypatch, capsys):
+    """It died after 30 s with a 92-line traceback ("Nanny failed to start")."""
+    monkeypatch.setattr(cluster, "WORKER_START_WAIT_S", 1.5)
+    address = f"tcp://127.0.0.1:{free_port()}"
+    with pytest.raises(SystemExit) as stop:
+        run_main(monkeypatch, ["worker", address])
+    assert f"waiting up to 1.5 s for the scheduler at {address}" in capsys.readouterr().err
+    assert str(stop.value.code).startswith(f"grading.cluster: could not reach the scheduler at {address} "
+                                           f"within 1.5 s"), stop.value.code
+    assert "is it started" in str(stop.value.code) and cluster.SCHEDULER_ENV in str(stop.value.code)
+
+
+def test_a_worker_started_before_its_scheduler_waits_for_it(capsys):
+    """The guide's recovery recipe starts the scheduler, then the workers: a worker started a
+    little early died. It waits now; and it will not take a Dask worker for its scheduler."""
+    from distributed import LocalCluster
+    port = free_port()
+    address, started = f"tcp://127.0.0.1:{port}", {}
+
+    def start_later():
+        time.sleep(1.0)
+        started["cluster"] = LocalCluster(n_workers=1, processes=False, protocol="tcp", scheduler_port=port,
+                                          dashboard_address=":0")
+
+    later = threading.Thread(target=start_later)
+    later.start()
+    try:
+        cluster.wait_for_scheduler(address, wait=60)
+        assert f"waiting up to 60 s for the scheduler at {address}" in capsys.readouterr().err
+        later.join()
+        worker = next(iter(started["cluster"].scheduler_info["workers"]))
+        with pytest.raises(SystemExit) as stop:
+            cluster.wait_for_scheduler(worker, wait=5)
+        assert f"a Dask worker answers at {worker}, not a scheduler" in str(stop.value.code)
+    finally:
+        later.join()
+        if "cluster" in started:
+            started["cluster"].close()
+
+
+def test_a_scheduler_on_a_port_in_use_stops_with_one_line(monkeypatch):
+    """A second scheduler printed 78 lines with "Address already in use" buried in them."""
+    with socket.socket() as held:
+        held.bind(("", 0))
+        held.listen()
+        port = held.getsockname()[1]
+        for argv in (["scheduler", f"tcp://grader1:{port}"], ["scheduler", "--port", str(port)]):
+            with pytest.raises(SystemExit) as stop:
+                run_main(monkeypatch, argv)
+            assert str(stop.value.code).startswith(
+                f"grading.cluster: port {port} is in use: another scheduler?")
+    cmd, _ = run_main(monkeypatch, ["scheduler", f"tcp://grader1:{port}"])   # free again
+    assert cmd[1:4] == ["scheduler", "--port", str(port)]
+
+
+def test_remote_scheduler_and_workers_get_a_private_scratch_folder(monkeypatch, tmp_path):
+    """/tmp/dask-scratch-space belongs to the first account that used it; Dask then warned of a
+    PermissionError on the others' workers. The local cluster had its own folder already."""
+    import tempfile
+    monkeypatch.delenv("DASK_TEMPORARY_DIRECTORY", raising=False)
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    monkeypatch.setattr(cluster, "check_port_free", lambda port, host=None: None)
+    _, env = run_main(monkeypatch, ["scheduler"])
+    scratch = env["DASK_TEMPORARY_DIRECTORY"]
+    assert scratch == str(tmp_path / f"grading-dask-{os.getuid()}")
+    assert os.stat(scratch).st_mode & 0o777 == 0o700
+    seen = dask.config.collect_env({"DASK_TEMPORARY_DIRECTORY": scratch})
+    assert dask.config.get("temporary-directory", config=seen) == scratch
+    os.chmod(scratch, 0o777)   # not private (made so by someone): another folder is used
+    other = cluster.private_scratch()
+    assert other != scratch and os.stat(other).st_mode & 0o777 == 0o700
+    monkeypatch.setattr(cluster, "wait_for_scheduler", lambda address: None)
+    _, env = run_main(monkeypatch, ["worker", "tcp://grader1:8786", "--local-directory", "/srv/dask"])
+    assert "DASK_TEMPORARY_DIRECTORY" not in env   # the operator's choice stands
+
+
+LOSE_THE_SCHEDULER = """
+import os, signal, sys, time
+from grading import cluster
+cluster.probe_workers = lambda client, scheduler: None   # the workers here have no grader
+
+if __name__ == "__main__":
+    conn = cluster.Connection(sys.argv[1], 1).start()
+    client = conn.client()
+    future = client.submit(time.sleep, 120, pure=False)
+    time.sleep(1)
+    os.kill(int(sys.argv[2]), signal.SIGKILL)   # the scheduler
+    from distributed import wait
+    try:
+        wait([future], timeout=60)   # as make grade waits for its tasks
+    except Exception as exc:
+        print("lost", cluster.lost_scheduler(exc), repr(exc), flush=True)
+        conn.close()
+        print("closed", flush=True)
+"""
+
+
+@pytest.mark.slow
+def test_a_lost_scheduler_leaves_no_dask_traceback_on_the_graders_screen(tmp_path):
+    """A scheduler killed mid-batch: a 30-line `distributed.client - ERROR` traceback (the
+    client's reconnect, cancelled by the close) came before the grader's own clear line."""
+    import signal
+    port = free_port()
+    address = f"tcp://127.0.0.1:{port}"
+    script = tmp_path / "lose.py"
+    script.write_text(LOSE_THE_SCHEDULER)
+    env = dict(gh.env(), DASK_TEMPORARY_DIRECTORY=str(tmp_path))
+    dask_bin = os.path.join(os.path.dirname(sys.executable), "dask")
+    procs = []
+    try:
+        procs.append(subprocess.Popen([dask_bin, "scheduler", "--port", str(port), "--no-dashboard"],
+                                      env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                      start_new_session=True))
+        procs.append(subprocess.Popen([dask_bin, "worker", address, "--nthreads", "1", "--no-dashboard"],
+                                      env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                      start_new_session=True))
+        run = subprocess.run([sys.executable, str(script), address, str(procs[0].pid)], capture_output=True,
+                             text=True, timeout=180, cwd=gh.REPO, env=env)
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    assert "lost True" in run.stdout and "closed" in run.stdout, run.stdout + run.stderr[-3000:]
+    assert "Traceback" not in run.stderr and "ERROR" not in run.stderr, run.stderr[-3000:]
