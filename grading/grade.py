@@ -943,7 +943,7 @@ class Batch:
         before, self.workers = self.workers, workers
         if not self.remote or before is None or before == workers:
             return
-        for worker in sorted(before - workers):
+        for worker in sorted(before - workers - self.retired):   # retired: `send_elsewhere` said it
             print(f"worker {worker} left the cluster; its submissions go to the others", flush=True)
         for worker in sorted(workers - before):
             print(f"worker {worker} joined the cluster", flush=True)

@@ -490,3 +490,10 @@ def test_a_lost_scheduler_leaves_no_dask_traceback_on_the_graders_screen(tmp_pat
             proc.wait()
     assert "lost True" in run.stdout and "closed" in run.stdout, run.stdout + run.stderr[-3000:]
     assert "Traceback" not in run.stderr and "ERROR" not in run.stderr, run.stderr[-3000:]
+
+
+def test_the_guide_gives_the_workers_wait_for_its_scheduler():
+    from pathlib import Path
+    from grading.cluster import WORKER_START_WAIT_S
+    guide = (Path(__file__).resolve().parent.parent / "book" / "instructor_guide.md").read_text()
+    assert f"A worker started before its scheduler waits up to {WORKER_START_WAIT_S:g} s" in guide

@@ -420,7 +420,7 @@ def test_workers_that_leave_or_join_a_cluster_of_machines_are_named(capsys):
     from grading.grade import Batch
     for remote in (True, False):
         batch = Batch.__new__(Batch)
-        batch.remote, batch.workers = remote, None
+        batch.remote, batch.workers, batch.retired = remote, None, set()
         for seen in ({"tcp://a:1", "tcp://b:2"}, {"tcp://a:1", "tcp://b:2"}, {"tcp://b:2", "tcp://c:3"}, set()):
             batch.notice_workers(seen)
         out = capsys.readouterr().out
@@ -434,6 +434,17 @@ def test_workers_that_leave_or_join_a_cluster_of_machines_are_named(capsys):
             "worker tcp://c:3 left the cluster; its submissions go to the others",
             "no workers left: waiting for one (start one with `python -m grading.cluster worker`; "
             "Ctrl-C stops, finished grades are kept)"]
+
+
+def test_a_retired_worker_is_announced_once(capsys):
+    """A worker of another commit, retired by `send_elsewhere` ("It leaves the cluster; its
+    submissions go to the others"), was announced a second time when it left (MOOC trial)."""
+    from grading.grade import Batch
+    batch = Batch.__new__(Batch)
+    batch.remote, batch.workers, batch.retired = True, None, {"tcp://a:1"}
+    batch.notice_workers({"tcp://a:1", "tcp://b:2"})
+    batch.notice_workers({"tcp://b:2"})
+    assert capsys.readouterr().out == ""
 
 
 def test_the_time_left_follows_the_workers_of_the_cluster():
