@@ -16,6 +16,7 @@ NO_ZIP = "takes the two lists as two layers: loop over `zip(kernel_sizes, stride
 
 # entry name -> a phrase its visible test's message must contain
 VISIBLE_MESSAGES = {
+    "pad: a nested list (.tolist())": "zero_pad returned a list: return a NumPy array",
     # a float in a shape or a count, whole (32775.0) or not (14.5): the floor-division hint
     "shape: true division `/` (no floor)": "use floor division `//` (not `/`), e.g. H_out",
     "local params: H_out with true division `/`": "use floor division `//` (not `/`), e.g. H_out",
@@ -65,6 +66,8 @@ VISIBLE_FIRST = {
     "conv: w reshaped in place (w.shape = (K, -1))": "AssertionError: your function changed its input `w` in place",
     "1x1: b reshaped in place (b.shape = (-1, 1, 1))": "AssertionError: your function changed its input `b` in place",
     "1x1: a list of the right values": "AssertionError: conv1x1 of the chapter's example (float64 inputs) is a list",
+    "equivariance: one largest difference per image (an array)": "AssertionError: equivariance_error returned a ndarray of shape (2,)",
+    "equivariance: the difference as a str": "AssertionError: equivariance_error returned a str",
 }
 
 # entry name -> words its visible message must NOT contain (hints that belong to other notebooks)

@@ -1191,6 +1191,19 @@ def equivariance_error(op, x, dy, dx):
     _e("multi: x read as (H, W, C)", "02_convolution", {"conv2d_multi": _R02["conv2d_multi"].replace(
         "    C, H, W = x.shape", "    H, W, C = x.shape").replace("x[:, i:i + Fh, j:j + Fw]", "x[i:i + Fh, j:j + Fw].transpose(2, 0, 1)")},
        {"test_conv2d_multi"}, visible=True),
+    # raw errors in the visible tests (session 26): the answer's type is named first
+    _e("equivariance: one largest difference per image (an array)", "01c_weight_sharing", {"equivariance_error": '''
+def equivariance_error(op, x, dy, dx):
+    return np.abs(op(shift(x, dy, dx)) - shift(op(x), dy, dx)).max(axis=(1, 2, 3))
+'''}, {"test_equivariance_error"}, visible=True),
+    _e("equivariance: the difference as a str", "01c_weight_sharing", {"equivariance_error": '''
+def equivariance_error(op, x, dy, dx):
+    return f"{np.max(np.abs(op(shift(x, dy, dx)) - shift(op(x), dy, dx))):.6f}"
+'''}, {"test_equivariance_error"}, visible=True),
+    _e("pad: a nested list (.tolist())", "03_hyperparameters", {"zero_pad": '''
+def zero_pad(x, padding):
+    return np.pad(x, ((0, 0), (0, 0), (padding, padding), (padding, padding))).tolist()
+'''}, {"test_zero_pad", "test_conv2d"}, visible=True),
 ]
 
 C26 = [
