@@ -591,6 +591,31 @@ def test_a_wide_formula_scrolls_with_the_keyboard(site, browser):
         page.close()
 
 
+@pytest.mark.parametrize("doc, corner", [("book/02_what_is_a_cnn", "property"),
+                                         ("book/07_pooling", "pooling"),
+                                         ("book/07b_one_by_one", "variant")])
+def test_comparison_tables_name_their_rows(site, browser, doc, corner):
+    """The comparison tables of chapters 2, 8 and 9 had an empty corner cell and no row
+    headers (axe empty-table-header): a screen reader read each value without its row's name.
+    The corner says what the rows are; the first cell of each row is a row header."""
+    page, _ = open_page(browser, page_url(site, doc))
+    try:
+        tables = page.evaluate("""() => Array.from(document.querySelectorAll('article table'))
+            .filter(t => t.querySelector('thead th'))
+            .map(t => ({corner: t.querySelector('thead th').textContent.trim(),
+                        rows: Array.from(t.querySelectorAll('tbody tr')).map(r => {
+                            const c = r.cells[0];
+                            return c.tagName + ':' + (c.getAttribute('scope') || '');})}))""")
+        empty = page.evaluate("() => Array.from(document.querySelectorAll('article th'))"
+                              ".filter(th => !th.textContent.trim()).length")
+        assert empty == 0, f"{doc}: {empty} empty header cells"
+        mine = [t for t in tables if t["corner"] == corner]
+        assert mine, f"{doc}: no table whose corner cell says {corner!r}: {tables}"
+        assert all(r == "TH:row" for t in mine for r in t["rows"]), mine
+    finally:
+        page.close()
+
+
 def _contrast(rgb1, rgb2):
     def lum(c):
         c = [v / 255 for v in c]
@@ -623,5 +648,20 @@ def test_search_highlights_read_in_dark_mode(site, browser):
         for fg, bg in pairs:
             ratio = _contrast(_rgb(fg), _rgb(bg))
             assert ratio >= 4.5, f"highlighted search word {fg} on {bg}: {ratio:.2f}:1"
+    finally:
+        page.close()
+
+
+def test_the_front_page_has_a_title_a_language_and_a_link(site, browser):
+    """_build/html/index.html was a one-line meta refresh (no title, no language, nothing to
+    follow without the refresh); book/_ext/accessible_html.py writes a small page that has
+    them, and it still sends the reader to the introduction."""
+    text = (HTML / "index.html").read_text()
+    assert re.search(r'<html lang="en">', text), text[:300]
+    assert re.search(r"<title>[^<]*Convolutional Neural Networks[^<]*</title>", text), text[:300]
+    assert re.search(r'<a href="book/intro.html">', text), text
+    page, _ = open_page(browser, site)
+    try:
+        page.wait_for_url(page_url(site, "book/intro"), timeout=5000)
     finally:
         page.close()
