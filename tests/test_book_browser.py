@@ -652,6 +652,21 @@ def test_search_highlights_read_in_dark_mode(site, browser):
         page.close()
 
 
+@pytest.mark.parametrize("doc", [p for p in PAGES if re.match(r"book/\d", p)])
+def test_no_link_is_named_by_a_number_alone(site, browser, doc):
+    """'chapter {doc}`4 <...>`' made links named "4" (22 in the book): a screen reader's list
+    of links said "4", "7", "11". The word is inside the link."""
+    page, _ = open_page(browser, page_url(site, doc))
+    try:
+        bare = page.evaluate("""() => Array.from(document.querySelectorAll('article a[href]'))
+            .filter(a => !a.closest('.footnote-reference, .footnote, .fn-backref')
+                         && !a.classList.contains('footnote-reference'))
+            .map(a => a.textContent.trim()).filter(t => /^\\d+$/.test(t))""")
+        assert not bare, f"{doc}: links named only by a number: {bare}"
+    finally:
+        page.close()
+
+
 def test_the_front_page_has_a_title_a_language_and_a_link(site, browser):
     """_build/html/index.html was a one-line meta refresh (no title, no language, nothing to
     follow without the refresh); book/_ext/accessible_html.py writes a small page that has
