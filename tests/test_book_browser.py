@@ -652,6 +652,43 @@ def test_search_highlights_read_in_dark_mode(site, browser):
         page.close()
 
 
+# Landmarks of a page as a screen reader lists them: (role, name)
+LANDMARKS_JS = """() => {
+    const implicit = {NAV: 'navigation', ASIDE: 'complementary', MAIN: 'main',
+                      FORM: 'form', SECTION: 'region'};
+    const out = [];
+    for (const e of document.querySelectorAll('[role], nav, aside, main, form, section')) {
+        if (e.closest('[hidden], dialog:not([open])')) continue;
+        const role = e.getAttribute('role') || implicit[e.tagName];
+        const name = (e.getAttribute('aria-label') || (e.getAttribute('aria-labelledby')
+            && document.getElementById(e.getAttribute('aria-labelledby'))?.textContent) || '').trim();
+        // a form or a section is a landmark only when it is named
+        if (['form', 'region'].includes(role) && !name) continue;
+        if (!['navigation', 'complementary', 'main', 'form', 'region', 'banner',
+              'contentinfo', 'search'].includes(role)) continue;
+        out.push(role + ': ' + name);
+    }
+    return out; }"""
+
+
+def test_the_chapter_sidebar_is_a_landmark(site, browser):
+    """The sidebar with the book's title sat in no landmark (axe region): it is the
+    complementary landmark "Chapters" (theme_fixes.js), and no landmark's name repeats."""
+    page, _ = open_page(browser, page_url(site, "book/03_why_it_works"))
+    try:
+        sidebar = page.locator(".bd-sidebar-primary")
+        assert sidebar.get_attribute("role") == "complementary"
+        assert sidebar.get_attribute("aria-label") == "Chapters"
+        assert page.evaluate("() => !!document.querySelector('.navbar-brand.logo')"
+                             ".closest('[role=complementary]')")
+        landmarks = page.evaluate(LANDMARKS_JS)
+        assert "complementary: Chapters" in landmarks, landmarks
+        dup = {m for m in landmarks if landmarks.count(m) > 1}
+        assert not dup, f"landmarks of the same role and name: {dup}"
+    finally:
+        page.close()
+
+
 @pytest.mark.parametrize("doc", [p for p in PAGES if re.match(r"book/\d", p)])
 def test_no_link_is_named_by_a_number_alone(site, browser, doc):
     """'chapter {doc}`4 <...>`' made links named "4" (22 in the book): a screen reader's list
