@@ -671,6 +671,29 @@ LANDMARKS_JS = """() => {
     return out; }"""
 
 
+def test_the_players_forms_are_distinct_landmarks(site, browser):
+    """Chapter 5 has three players, and each had Matplotlib's form named "Repetition mode":
+    three landmarks of one name (axe landmark-unique). Each form's name says which player it
+    belongs to, and its radio buttons still set the player's mode."""
+    page, _ = open_page(browser, page_url(site, "book/05_hyperparameters"))
+    try:
+        forms = page.locator("div.animation form.anim-state")
+        assert forms.count() >= 3
+        names = [f.get_attribute("aria-label") for f in forms.all()]
+        assert all(re.fullmatch(r"Repetition mode \(\d+×\d+ input, \d+×\d+ kernel, stride \d+, "
+                                r"padding \d+\)", n) for n in names), names
+        assert len(set(names)) == len(names), names
+        landmarks = page.evaluate(LANDMARKS_JS)
+        dup = {m for m in landmarks if landmarks.count(m) > 1}
+        assert not dup, f"landmarks of the same role and name: {dup}"
+        form = forms.nth(1)
+        form.locator("input[value=loop]").check()
+        key = form.get_attribute("name").removeprefix("_anim_loop_select")
+        assert page.evaluate(f"() => anim{key}.get_loop_state()") == "loop"
+    finally:
+        page.close()
+
+
 def test_the_chapter_sidebar_is_a_landmark(site, browser):
     """The sidebar with the book's title sat in no landmark (axe region): it is the
     complementary landmark "Chapters" (theme_fixes.js), and no landmark's name repeats."""
@@ -700,6 +723,35 @@ def test_no_link_is_named_by_a_number_alone(site, browser, doc):
                          && !a.classList.contains('footnote-reference'))
             .map(a => a.textContent.trim()).filter(t => /^\\d+$/.test(t))""")
         assert not bare, f"{doc}: links named only by a number: {bare}"
+    finally:
+        page.close()
+
+
+def test_the_player_is_brief_while_it_plays(site, browser):
+    """While the convolution player plays (one frame a second), the live line and the slider
+    say only "Frame k of n"; the whole sentence (where the window is, the output) comes on a
+    pause, a single step and the last frame: a screen reader fell behind 25 words a second."""
+    page, _ = open_page(browser, page_url(site, "book/04_convolution"))
+    try:
+        player = page.locator("div[role=group]:has(div.animation)").first
+        slider = player.locator("input.anim-slider")
+        line = player.locator("[aria-live=polite]")
+        n = int(slider.get_attribute("max")) + 1
+        page.wait_for_function("(s) => (s.getAttribute('aria-valuetext') || '')"
+                               ".startsWith('Frame 1 ')", arg=slider.element_handle())
+        player.locator('button[title="Play"]').click()
+        page.wait_for_function("(s) => s.value === '1'", arg=slider.element_handle(), timeout=5000)
+        assert slider.get_attribute("aria-valuetext") == f"Frame 2 of {n}"
+        assert line.text_content() == f"Frame 2 of {n}"
+        player.locator('button[title="Pause"]').click()
+        k = int(slider.input_value())
+        full = re.compile(rf"Frame {k + 1} of {n}: the window covers .*")
+        assert full.fullmatch(slider.get_attribute("aria-valuetext"))
+        assert full.fullmatch(line.text_content())
+        player.locator('button[title="Next frame"]').click()
+        assert slider.get_attribute("aria-valuetext").startswith(f"Frame {k + 2} of {n}: ")
+        player.locator('button[title="Last frame"]').click()
+        assert slider.get_attribute("aria-valuetext").startswith(f"Frame {n} of {n}: ")
     finally:
         page.close()
 
