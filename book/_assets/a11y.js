@@ -12,8 +12,10 @@
 // 2. Formulas are not tab stops (_config.yml: MathJax's inTabOrder is false), but a display
 // formula wider than the column scrolls sideways in its own box, and a keyboard can only scroll
 // a box it can focus. Such a formula, and only while it overflows, is a tab stop: a region named
-// "Formula, scrolls sideways". Checked after MathJax has typeset the page, when its fonts have
-// loaded and when the window changes size.
+// "Formula (4.1), scrolls sideways" by its equation number, else "Formula 3, ..." by its place
+// among the page's display formulas (two regions of one name are two landmarks a screen reader
+// cannot tell apart). Checked after MathJax has typeset the page, when its fonts have loaded
+// and when the window changes size.
 // tests/test_book_browser.py::test_a_wide_formula_scrolls_with_the_keyboard checks it.
 (function () {
   "use strict";
@@ -43,16 +45,21 @@
     });
   }
 
-  var LABEL = "Formula, scrolls sideways";
+  function label(m, k) {
+    var box = m.closest(".math");
+    var eqno = box && box.querySelector(".eqno");
+    var number = eqno && eqno.firstChild ? eqno.firstChild.textContent.trim() : "";
+    return "Formula " + (number || String(k + 1)) + ", scrolls sideways";
+  }
   function markWideFormulas() {
-    document.querySelectorAll('mjx-container[display="true"]').forEach(function (m) {
+    document.querySelectorAll('mjx-container[display="true"]').forEach(function (m, k) {
       var wide = m.scrollWidth > m.clientWidth + 1;
       var marked = m.hasAttribute("data-a11y-scrolls");
       if (wide && !marked) {
         m.setAttribute("data-a11y-scrolls", m.getAttribute("tabindex") || "");
         m.tabIndex = 0;
         m.setAttribute("role", "region");
-        m.setAttribute("aria-label", LABEL);
+        m.setAttribute("aria-label", label(m, k));
       } else if (!wide && marked) {
         var before = m.getAttribute("data-a11y-scrolls");
         if (before) m.setAttribute("tabindex", before);
