@@ -105,8 +105,8 @@ def conv_animation(x, w, stride=1, padding=0, *, b=0.0, interval=1000, dpi=100,
     if alt:
         html = html.replace("<img id=", f'<img alt="{_attr(alt)}" id=', 1)
     html = _speak_frames(html, frame_texts(x.shape[-2:], kernel.shape, stride, padding, drawing.y_full),
-                         f"Convolution animation: {x.shape[-2]}×{x.shape[-1]} input, "
-                         f"{kernel.shape[0]}×{kernel.shape[1]} kernel, stride {stride}, padding {padding}")
+                         f"{x.shape[-2]}×{x.shape[-1]} input, {kernel.shape[0]}×{kernel.shape[1]} "
+                         f"kernel, stride {stride}, padding {padding}")
     return ConvAnimation(html, n_frames, drawing.y_full.copy())
 
 
@@ -132,23 +132,41 @@ def frame_texts(x_shape, w_shape, stride, padding, y):
     return texts
 
 
-def _speak_frames(html, texts, label):
-    """Wrap the player in a named group; name its slider; say each frame's text as it shows."""
+def _speak_frames(html, texts, what):
+    """Wrap the player in a named group; name its slider; say each frame's text as it shows.
+
+    `what` describes this player ("5×5 input, 3×3 kernel, stride 2, padding 1"): the group is
+    "Convolution animation: <what>", and Matplotlib's "Repetition mode" form, a landmark because
+    it is named, becomes "Repetition mode (<what>)", so that several players on a page do not
+    give several landmarks of one name. While the player plays, the live line and the slider
+    say only "Frame k of n" (a screen reader fell behind a long sentence a second); on a pause,
+    the last frame or a single step they say the whole sentence.
+    """
     key = re.search(r'id="_anim_img(\w+)"', html).group(1)
     html = html.replace(f'<input id="_anim_slider{key}"', f'<input aria-label="Frame" id="_anim_slider{key}"', 1)
+    form = 'aria-label="Repetition mode" action="#n"'
+    if form not in html:
+        raise RuntimeError("conv_animation: Matplotlib's player has no 'Repetition mode' form")
+    html = html.replace(form, f'aria-label="Repetition mode ({_attr(what)})" action="#n"', 1)
     script = ("<script>(function () {\n"
               f"  var texts = {json.dumps(texts)};\n"
               f'  var img = document.getElementById("_anim_img{key}");\n'
               f'  var slider = document.getElementById("_anim_slider{key}");\n'
               f'  var line = document.getElementById("_anim_text{key}");\n'
               "  function say() {\n"
-              "    var text = texts[parseInt(slider.value, 10)] || \"\";\n"
+              "    var k = parseInt(slider.value, 10);\n"
+              f"    var anim = window.anim{key};\n"
+              "    var playing = anim && anim.timer && k < texts.length - 1;\n"
+              '    var text = playing ? "Frame " + (k + 1) + " of " + texts.length : (texts[k] || "");\n'
               '    slider.setAttribute("aria-valuetext", text);\n'
               "    line.textContent = text;\n"
               "  }\n"
               '  new MutationObserver(say).observe(img, {attributes: true, attributeFilter: ["src"]});\n'
               '  slider.addEventListener("input", say);\n'
+              "  // Matplotlib's buttons act in their onclick, before the click reaches this listener:\n"
+              "  // after Pause the player has stopped and the whole sentence is said\n"
+              '  img.parentNode.addEventListener("click", say);\n'
               "  say();\n"
               "})();</script>")
-    return (f'<div role="group" aria-label="{_attr(label)}">{html}'
+    return (f'<div role="group" aria-label="Convolution animation: {_attr(what)}">{html}'
             f'<p class="visually-hidden" aria-live="polite" id="_anim_text{key}"></p>{script}</div>')

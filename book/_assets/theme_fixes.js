@@ -12,6 +12,11 @@
 // result's page for a text snippet, which a browser refuses over file:// (a CORS error and an
 // uncaught "Failed to fetch" per result). There the results are listed without snippets.
 // tests/test_book_browser.py::test_search_from_disk_lists_results_without_errors checks it.
+//
+// 3. The chapter list's sidebar (with the book's title at its top) was in no landmark: a
+// screen reader's landmark list skipped the title (axe "region"). It is a complementary
+// landmark named "Chapters"; the list inside stays the navigation landmark "Main".
+// tests/test_book_browser.py::test_the_chapter_sidebar_is_a_landmark checks it.
 (function () {
   "use strict";
   function forward() {
@@ -26,8 +31,15 @@
       }
     });
   }
-  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", forward);
-  else forward();
+  function landmark() {
+    var sidebar = document.querySelector(".bd-sidebar-primary");
+    if (!sidebar || sidebar.closest("[role=complementary], aside")) return;
+    sidebar.setAttribute("role", "complementary");
+    sidebar.setAttribute("aria-label", "Chapters");
+  }
+  function start() { forward(); landmark(); }
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start);
+  else start();
   if (location.protocol === "file:" && typeof DOCUMENTATION_OPTIONS !== "undefined") {
     DOCUMENTATION_OPTIONS.SHOW_SEARCH_SUMMARY = false;
   }
