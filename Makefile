@@ -53,6 +53,9 @@ book: $(STAMP)
 	  echo "cnnlib or the book's helpers changed since the last build: every chapter runs again"; \
 	  rm -rf _build/.doctrees _build/.jupyter_cache _build/jupyter_execute; fi
 	OPENBLAS_NUM_THREADS=1 CNNLIB_CONV_PATH=plans $(BIN)/jupyter-book build . $(JB_FLAGS)
+	@# Sphinx copies the static files only when a page is rebuilt: a change to book.css or a
+	@# script alone would not reach the site
+	cp book/_assets/* _build/html/_static/
 	@echo "$(CODE_HASH)" > _build/.code-hash
 
 book-clean:
