@@ -437,7 +437,7 @@ def test_source_and_config_untouched_and_nothing_written_outside(batch):
     ("swallow", "timeout"),
     ("precompute", "timeout"),
     ("deep_folders", "RecursionError"),
-    ("huge_file", "more than 256 MiB of files, too much to send"),
+    ("huge_file", "more than the 256 MiB a submission may hold (largest file: data.npy, 65,536 MiB); not graded"),
     ("odd_names", "extra files: link-\\xff, \\xff\\xfe.txt"),
     ("odd_names", "broken link (to a file that does not exist; not graded): gone.npy -> missing.npy"),
     ("links", f"links out of the folder (not graded): solution.txt -> ../../../solutions/{A}/"),
