@@ -1176,28 +1176,36 @@ def stopping_already(signum, frame):
           "submissions are kept", file=sys.stderr, flush=True)
 
 
-LOCK = "lock"     # autograded/.grading/lock: held by the one run grading the course
-
-
 def take_lock(root: Path) -> int | None:
-    """An open file descriptor holding the course's grading lock (flock), or None when another
-    run holds it (then it says which, on stderr). Two runs at once would grade every
-    submission twice and both write the gradebook and the exports."""
-    path = root / "autograded" / STATE / LOCK
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    """An open descriptor of the course folder holding its grading lock (flock: released when
+    the process ends, however it ends), or None when another run holds it (then it says which,
+    on stderr). Two runs at once would grade every submission twice and both write the
+    gradebook and the exports. The folder itself is locked: nothing is written for it."""
+    fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError:
-        holder = os.pread(fd, 200, 0).decode("utf-8", "replace").strip() or "pid unknown"
         os.close(fd)
-        print(f"grading.grade: nothing was done: another grading run ({holder}) is grading this "
-              f"course; wait for it to finish, or stop it (Ctrl-C in its terminal), then run this "
-              f"again", file=sys.stderr)
+        print(f"grading.grade: nothing was done: another grading run ({lock_holder(root)}) is "
+              f"grading this course; wait for it to finish, or stop it (Ctrl-C in its terminal), "
+              f"then run this again", file=sys.stderr)
         return None
-    os.ftruncate(fd, 0)
-    os.pwrite(fd, f"pid {os.getpid()}, started {time.strftime('%H:%M:%S')}".encode(), 0)
     return fd
+
+
+def lock_holder(root: Path) -> str:
+    """"pid N" of the process whose flock holds `root`, from /proc/locks ("pid unknown")."""
+    st = os.stat(root)
+    ident = f"{os.major(st.st_dev):02x}:{os.minor(st.st_dev):02x}:{st.st_ino}"
+    try:
+        with open("/proc/locks") as fh:
+            for line in fh:
+                fields = line.split()
+                if len(fields) > 5 and fields[1] == "FLOCK" and fields[5] == ident:
+                    return f"pid {fields[4]}"
+    except OSError:
+        pass
+    return "pid unknown"
 
 
 def main(argv=None) -> int:
