@@ -240,7 +240,12 @@ def verdicts(nb, seed: "int | None" = 0) -> "dict[str, str | None]":
 def visible_results(nb) -> "dict[str, str | None]":
     """Run the code cells, then each visible test cell as it stands in `nb` (the release's hold
     no hidden tests): grade id -> None, or the error it raised ("AssertionError: ...")."""
-    ns, _ = run_cells(nb)
+    return run_visible_tests(nb, run_cells(nb)[0])
+
+
+def run_visible_tests(nb, ns: dict) -> "dict[str, str | None]":
+    """Each test cell of `nb` run in the namespace `ns` of its code cells, in order: grade id ->
+    None, or the error it raised ("AssertionError: ...")."""
     out = {}
     for cell in nb.cells:
         meta = _meta(cell)

@@ -30,6 +30,25 @@ def test_summary_has_a_column_only_for_assignments_handed_in(tmp_path):
     assert lines[1].split() == ["ada", "0/0", "-"] and lines[2].split() == ["ben", "-", "0/0"]
 
 
+def graded_before(root, students) -> list:
+    """Submissions of assignment "a" by `students` under `root`, recorded as graded (their state
+    and autograded/ folder written, as a run leaves them)."""
+    from grading.grade import plan, write_state
+    from grading.progress import Progress
+    subs = []
+    for student in students:
+        folder = root / "submitted" / student / "a"
+        folder.mkdir(parents=True)
+        (folder / "a.ipynb").write_text("{}")
+        (root / "autograded" / student / "a").mkdir(parents=True)
+        subs.append(Submission(student, "a", folder))
+    plan(root, subs, False, Progress(len(subs)))
+    for sub in subs:
+        sub.status = "graded"
+        write_state(root, sub, sub.digest)
+    return subs
+
+
 def test_an_unknown_student_stops_with_the_names_close_to_it(tmp_path):
     """`make grade ARGS="--student adaa"` graded nothing, printed an empty table, exit 0."""
     from grading.grade import find_submissions
@@ -537,22 +556,12 @@ def test_a_score_graded_against_other_points_is_graded_again(tmp_path):
     5 of a cell now worth 6 is neither 0 nor full marks, which a test cell of this course never
     gives; `plan` grades that submission again though its files and solutions/ are the same."""
     import grading_helpers as gh
-    from grading.grade import Submission, plan, stale_scores, write_state
+    from grading.grade import Submission, plan, stale_scores
     from grading.progress import Progress
     gh.small_gradebook(tmp_path, {"t1": 6, "t2": 5}, {
         "ada": {"t1": 5.0, "t2": 5.0}, "ben": {"t1": 6.0, "t2": 0.0}, "cy": {"t1": None, "t2": 5.0}})
     assert stale_scores(tmp_path) == {"ada/a"}
-    subs = []
-    for student in ("ada", "ben", "cy"):
-        folder = tmp_path / "submitted" / student / "a"
-        folder.mkdir(parents=True)
-        (folder / "a.ipynb").write_text("{}")
-        (tmp_path / "autograded" / student / "a").mkdir(parents=True)
-        subs.append(Submission(student, "a", folder))
-    plan(tmp_path, subs, False, Progress(3))
-    for sub in subs:
-        sub.status = "graded"
-        write_state(tmp_path, sub, sub.digest)
+    subs = graded_before(tmp_path, ("ada", "ben", "cy"))
     again = [Submission(s.student, "a", s.folder) for s in subs]
     assert [s.key for s in plan(tmp_path, again, False, Progress(3))] == ["ada/a"]
 
@@ -694,7 +703,7 @@ def test_an_extension_in_extensions_csv_moves_one_students_due_date(tmp_path):
     import grading_helpers as gh
     from grading.export import class_rows
     from grading.extensions import apply_extensions, read_extensions, without_due_date
-    from grading.grade import plan, write_state
+    from grading.grade import plan
     from grading.progress import Progress
     url = gh.small_gradebook(tmp_path, {"t1": 5}, {"ada": {"t1": 5.0}, "ben": {"t1": 5.0}})
     handed = datetime(2026, 3, 2, 9, 0)                       # 15 h after the due date
@@ -706,17 +715,7 @@ def test_an_extension_in_extensions_csv_moves_one_students_due_date(tmp_path):
         for student in ("ada", "ben"):
             gb.update_or_create_submission("a", student, timestamp=handed)
     assert without_due_date(url, {("ben", "a"): handed}) == []
-    subs = []
-    for student in ("ada", "ben"):
-        folder = tmp_path / "submitted" / student / "a"
-        folder.mkdir(parents=True)
-        (folder / "a.ipynb").write_text("{}")
-        (tmp_path / "autograded" / student / "a").mkdir(parents=True)
-        subs.append(Submission(student, "a", folder))
-    plan(tmp_path, subs, False, Progress(2))
-    for sub in subs:
-        sub.status = "graded"
-        write_state(tmp_path, sub, sub.digest)
+    subs = graded_before(tmp_path, ("ada", "ben"))
     (tmp_path / "extensions.csv").write_text(
         "student_id,assignment,due\nben,a,2026-03-08 18:00:00+01:00\n")
     ext = read_extensions(tmp_path)
