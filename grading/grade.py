@@ -38,7 +38,8 @@ Run from the course root (the folder with nbgrader_config.py). What happens:
    submission is graded again alone, and flagged if its worker dies again. An interrupted
    run (Ctrl-C, a reboot) loses only the submissions being graded.
 6. grades.csv and grades-lms.csv (`grading.export`: a status, never a plain 0 for what was
-   not graded), class_report.html (`grading.report`) and a per-student summary with the FLAGS.
+   not graded), class_report.html (`grading.report`) and a summary with the FLAGS (per
+   student; per assignment for a class of more than TABLE_ROWS).
 """
 from __future__ import annotations
 
@@ -1088,21 +1089,25 @@ def stale_note(rows) -> str:
             f"grade them again with `make grade` (or `python -m grading.grade {only}`)")
 
 
+TABLE_ROWS = 40     # more students than this: the summary counts per assignment (grades.csv lists each)
+FLAG_LINES = 60     # FLAGS lines printed at most (grades.csv's needs_person column has every one)
+
+
 def summary(url: str, students, assignments, subs: list[Submission], stray=(),
             unlisted=()) -> str:
-    """One row per student (score per assignment handed in by somebody), then the FLAGS (and
+    """One row per student (score per assignment handed in by somebody), or, for a class of
+    more than TABLE_ROWS, one row per assignment (counts and mean score); then the FLAGS (and
     what `misplaced` found, which was not graded; the students of `unlisted`, whose ids a
-    roster.csv lacks)."""
+    roster.csv lacks), at most FLAG_LINES of them."""
     from nbgrader.api import Gradebook, MissingEntry
 
     from grading.export import stale_cells, waiting_for_a_person
     by_key = {s.key: s for s in subs}
     handed = {s.assignment for s in subs}   # a column of dashes only would hide the others
     assignments = [a for a in assignments if a in handed]
-    rows = [["student", *assignments]]
+    cells = {}   # (student, assignment) -> (shown, final score or None, max score)
     with Gradebook(url) as gb:
         for student in students:
-            row = [student]
             for a in assignments:
                 sub = by_key.get(f"{student}/{a}")
                 try:
@@ -1110,33 +1115,59 @@ def summary(url: str, students, assignments, subs: list[Submission], stray=(),
                 except MissingEntry:
                     entry = None
                 if sub is None or entry is None:
-                    row.append("-")
+                    cells[student, a] = ("-", None, None)
                 elif sub.status == "not graded":
-                    row.append("NOT GRADED")
+                    cells[student, a] = ("NOT GRADED", None, None)
                 elif stale_cells(entry):   # as grades.csv says: no score
-                    row.append("NEEDS REGRADE")
+                    cells[student, a] = ("NEEDS REGRADE", None, None)
                 else:
                     person = bool(waiting_for_a_person(entry))   # as grades.csv says
                     penalty = entry.late_submission_penalty or 0.0   # as grades.csv counts it
-                    row.append(f"{max(0.0, entry.score - penalty):g}/{entry.max_score:g}"
-                               + (f" (late -{penalty:g})" if penalty else "")
-                               + (" *" if person else ""))
-            rows.append(row)
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)) for r in rows]
-    lines.append("(- = no submission; * = a test cell needs a person; NOT GRADED = see FLAGS"
-                 + ("; NEEDS REGRADE = graded before its points changed)"
-                    if any("NEEDS REGRADE" in r for r in rows) else ")"))
+                    score = max(0.0, entry.score - penalty)
+                    cells[student, a] = (f"{score:g}/{entry.max_score:g}"
+                                         + (f" (late -{penalty:g})" if penalty else "")
+                                         + (" *" if person else ""),
+                                         None if person else score, entry.max_score)
+    shown = [c for c, _, _ in cells.values()]
+    if len(students) <= TABLE_ROWS:
+        rows = [["student", *assignments]] + [[s, *(cells[s, a][0] for a in assignments)] for s in students]
+        lines = _columns(rows)
+        lines.append("(- = no submission; * = a test cell needs a person; NOT GRADED = see FLAGS"
+                     + ("; NEEDS REGRADE = graded before its points changed)"
+                        if "NEEDS REGRADE" in shown else ")"))
+    else:
+        rows = [["assignment", "handed in", "graded", "mean score", "needs a person", "NOT GRADED",
+                 "NEEDS REGRADE"]]
+        for a in assignments:
+            mine = [cells[s, a] for s in students]
+            scores = [(score, top) for _, score, top in mine if score is not None]
+            mean = sum(x for x, _ in scores) / len(scores) if scores else None
+            rows.append([a, f"{sum(c != '-' for c, _, _ in mine)}/{len(students)}", str(len(scores)),
+                         f"{mean:.1f}/{scores[0][1]:g}" if scores else "-",
+                         str(sum(c.endswith(" *") for c, _, _ in mine)),
+                         str(sum(c == "NOT GRADED" for c, _, _ in mine)),
+                         str(sum(c == "NEEDS REGRADE" for c, _, _ in mine))])
+        lines = _columns(rows)
+        lines.append(f"({len(students)} students: each one's scores are in grades.csv and "
+                     f"grades-lms.csv; graded = a final score, without a cell waiting for a person)")
     from grading.export import NOT_ON_ROSTER
     unlisted = set(unlisted)
     flagged = [s for s in subs if s.flags or s.student in unlisted]
     lines.append(f"\nFLAGS for a person ({len(flagged)} submission(s)):" if flagged else
                  "\nFLAGS: none" if not stray else "\nFLAGS for a person:")
-    for s in flagged:
-        lines += [f"  {s.key}: {flag}" for flag in
-                  [*s.flags, *([NOT_ON_ROSTER] if s.student in unlisted else [])]]
-    lines += [f"  not graded: {line}" for line in stray]
+    flags = [f"  {s.key}: {flag}" for s in flagged
+             for flag in [*s.flags, *([NOT_ON_ROSTER] if s.student in unlisted else [])]]
+    flags += [f"  not graded: {line}" for line in stray]
+    lines += flags[:FLAG_LINES]
+    if len(flags) > FLAG_LINES:
+        lines.append(f"  ... and {len(flags) - FLAG_LINES} more: grades.csv's needs_person column "
+                     f"and class_report.html list every one")
     return "\n".join(lines)
+
+
+def _columns(rows: list[list[str]]) -> list[str]:
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    return ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
 
 
 # ----------------------------------------------------------------------------- main

@@ -178,11 +178,15 @@ def to_html(report: ClassReport) -> str:
     return "\n".join(parts)
 
 
+NAMES = 20   # students named per line of the terminal summary (the page names all)
+
+
 def text_summary(report: ClassReport, limit: int = 5) -> str:
     lines = []
     for a, students in report.missing.items():
         if students:
-            lines.append(f"did not hand in {a}: {', '.join(students)}")
+            more = f" and {len(students) - NAMES} more (class_report.html)" if len(students) > NAMES else ""
+            lines.append(f"did not hand in {a}: {', '.join(students[:NAMES])}{more}")
     worst = [s for s in report.functions if s.failed][:limit]
     if worst:
         lines.append("most failed test cells:")

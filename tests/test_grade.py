@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pytest
 
@@ -28,6 +29,40 @@ def test_summary_has_a_column_only_for_assignments_handed_in(tmp_path):
     lines = summary(url, ["ada", "ben"], names, subs).splitlines()
     assert lines[0].split() == ["student", "02_convolution", "05_pooling"]
     assert lines[1].split() == ["ada", "0/0", "-"] and lines[2].split() == ["ben", "-", "0/0"]
+
+
+def test_a_large_class_is_summed_up_per_assignment(tmp_path):
+    """A MOOC's run must not print a line per student: past TABLE_ROWS students the summary
+    counts per assignment, and past FLAG_LINES flags it points to grades.csv for the rest."""
+    import grading_helpers as gh
+    from grading.grade import FLAG_LINES, TABLE_ROWS
+    n = TABLE_ROWS + 5
+    students = [f"s{i:03d}" for i in range(n)]
+    url = gh.small_gradebook(tmp_path, {"t1": 5, "t2": 5},
+                             {s: {"t1": 5.0, "t2": float(i % 2) * 5} for i, s in enumerate(students[:-1])})
+    subs = [Submission(s, "a", tmp_path) for s in students[:-1]]
+    for i, sub in enumerate(subs):
+        sub.status = "graded"
+        sub.flags = ["a flag", "another"]
+    lines = summary(url, students, ["a"], subs).splitlines()
+    assert lines[0].split()[:3] == ["assignment", "handed", "in"]
+    graded = n - 1
+    mean = (5 * graded + 5 * (graded // 2)) / graded
+    assert lines[1].split() == ["a", f"{graded}/{n}", str(graded), f"{mean:.1f}/10", "0", "0", "0"]
+    assert not any(line.startswith("s0") for line in lines)
+    assert f"FLAGS for a person ({graded} submission(s)):" in lines and 2 * graded > FLAG_LINES
+    assert sum(line.startswith("  s") for line in lines) == FLAG_LINES
+    assert lines[-1] == (f"  ... and {2 * graded - FLAG_LINES} more: grades.csv's needs_person column and "
+                         f"class_report.html list every one")
+    small = summary(url, students[:3], ["a"], subs[:3]).splitlines()
+    assert small[0].split() == ["student", "a"] and small[1].split() == ["s000", "5/10"]
+
+
+def test_the_guide_states_the_summary_limits_in_force():
+    from grading.grade import FLAG_LINES, TABLE_ROWS
+    guide = " ".join((Path(__file__).resolve().parent.parent / "book" / "instructor_guide.md").read_text().split())
+    assert f"for a class of more than {TABLE_ROWS}, one row per assignment" in guide
+    assert f"for a person (the first {FLAG_LINES};" in guide
 
 
 def graded_before(root, students) -> list:

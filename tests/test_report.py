@@ -54,3 +54,15 @@ def test_a_submission_under_an_id_not_on_the_roster_is_flagged(tmp_path):
                                       f"  ada2/a: {export.NOT_ON_ROSTER}"]
     (tmp_path / "roster.csv").unlink()   # no roster: nobody is "not on" it
     assert all(r.needs_person == "" for r in export.export(tmp_path, url)[2])
+
+
+def test_the_terminal_names_at_most_NAMES_students_who_did_not_hand_in():
+    """A MOOC's terminal summary must not list thousands of ids; the page lists every one."""
+    from grading.report import NAMES, ClassReport, text_summary
+    import dataclasses
+    fields = {f.name: None for f in dataclasses.fields(ClassReport)}
+    ids = [f"s{i}" for i in range(NAMES + 3)]
+    report = ClassReport(**dict(fields, missing={"a": ids, "b": ids[:2]}, functions=[]))
+    lines = text_summary(report).splitlines()
+    assert lines[0] == f"did not hand in a: {', '.join(ids[:NAMES])} and 3 more (class_report.html)"
+    assert lines[1] == "did not hand in b: s0, s1"
