@@ -259,14 +259,17 @@ def grading_rules(root: Path) -> dict[str, str]:
     """assignment -> what decides its grades besides the files: nbgrader_config.py (the late
     penalty, the preprocessors), the grading code and the reference (`code_fingerprint`: the
     checks, their limits, the expected values), the assignment's notebooks in solutions/ (its
-    tests) and its due date in an sqlite gradebook at the root. A change to any of them
-    regrades the assignment's submissions (without --force); "" holds what all share."""
+    tests) and its due date (in the gradebook at the root, or the server gradebook that
+    nbgrader_config.py names). A change to any of them regrades the assignment's
+    submissions (without --force); "" holds what all share."""
     config = root / "nbgrader_config.py"
     base = hashlib.sha256((config.read_bytes() if config.exists() else b"")
                           + code_fingerprint().encode()).hexdigest()
     due = {}
     db = root / "gradebook.db"
-    if db.exists():
+    if config.exists() and "db_url" in config.read_text():
+        due = _server_due_dates(root)
+    elif db.exists():
         try:
             with sqlite3.connect(f"{db.resolve().as_uri()}?mode=ro", uri=True) as con:
                 due = dict(con.execute("select name, duedate from assignment "
@@ -278,6 +281,18 @@ def grading_rules(root: Path) -> dict[str, str]:
                                              for nb in sorted(a.glob("*.ipynb")))).hexdigest()
              for a in (source.iterdir() if source.is_dir() else []) if a.is_dir()}
     return {a: f"{base}:{tests.get(a, '')}:{due.get(a, '')}" for a in set(due) | set(tests)} | {"": base}
+
+
+def _server_due_dates(root: Path) -> dict[str, str]:
+    """assignment -> due date, from the gradebook that nbgrader_config.py's db_url names."""
+    from nbgrader.api import Gradebook
+    try:
+        with Gradebook(db_url_of(load_config(root))) as gb:
+            return {a.name: str(a.duedate) for a in gb.assignments if a.duedate is not None}
+    except Exception as exc:   # unreachable: grading stops later, saying why
+        print(f"grading.grade: note: cannot read the due dates of the gradebook "
+              f"({type(exc).__name__}: {exc})", file=sys.stderr)
+        return {}
 
 
 def state_path(root: Path, sub: Submission) -> Path:
@@ -799,6 +814,7 @@ class Batch:
                 clear_hand_grades(template, [s for s in self.subs if s.resubmitted])
             else:   # a server gradebook is not copied: tasks start from a fresh sqlite one
                 self._template_from_generate(template)
+                self._copy_due_dates(template)
             data = template.read_bytes()
         return {"config": self.cfg, "template": data, "code": code_fingerprint(),
                 "solutions": {a: pack_folder(self.root / "solutions" / a) for a in self.checks}}
@@ -1035,6 +1051,28 @@ class Batch:
             if not result["success"]:
                 raise SystemExit(f"grading.grade: cannot build the job gradebook for "
                                  f"{assignment}:\n{result.get('error', '')}")
+
+
+    def _copy_due_dates(self, dest: Path) -> None:
+        """The server gradebook's due dates of this batch's assignments, and the extensions
+        of its submissions, into the tasks' template `dest`: nbgrader computes each
+        submission's late penalty in its task, from the template alone."""
+        from nbgrader.api import Gradebook, MissingEntry
+        with Gradebook(self.url) as server, Gradebook(f"sqlite:///{dest}") as gb:
+            for name in self.checks:
+                try:
+                    gb.update_or_create_assignment(name, duedate=server.find_assignment(name).duedate)
+                except MissingEntry:
+                    continue
+            for sub in self.subs:
+                try:
+                    extension = server.find_submission(sub.assignment, sub.student).extension
+                except MissingEntry:
+                    continue
+                if extension is not None:
+                    gb.update_or_create_student(sub.student)
+                    gb.update_or_create_submission(sub.assignment, sub.student).extension = extension
+            gb.db.commit()
 
 
 MAX_BOUNCES = 5   # times a submission is sent again after workers that cannot grade

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import json
+from datetime import timedelta
 import subprocess
 import sys
 
@@ -221,19 +222,29 @@ def test_penalty_and_due_date_chosen_after_grading_apply(tmp_path):
     assert gh.summary_cell(back.stdout, "farid") == "10/10"
 
 
-def test_an_extension_lifts_the_late_penalty_of_one_student(tmp_path):
+@pytest.mark.parametrize("gradebook", ["sqlite", "server"])
+def test_an_extension_lifts_the_late_penalty_of_one_student(tmp_path, gradebook):
     """Tad's trial: penalty "zero", a due date, and a student given an extension still scored 0.
     A line in extensions.csv, then a plain `make grade`: that student alone is graded again,
-    on time against their own due date; grades.csv says until when."""
+    on time against their own due date; grades.csv says until when. The same with a server
+    gradebook (a db_url in nbgrader_config.py; here sqlite under a URL that is not the root's),
+    whose tasks once graded without the due date: no late penalty at all."""
     from nbgrader.api import Gradebook
     from nbgrader.utils import parse_utc
+
+    from grading.grade import alembic_on_path
+    alembic_on_path()   # nbgrader runs `alembic` when it makes a gradebook
     root = gh.make_course(tmp_path, [A1])
     for student in ("farid", "gita"):
         gh.submit(root, student, A1, gh.reference_submission(root, A1),
                   files={"timestamp.txt": demo_class.LATE + "\n"})
-    with Gradebook(f"sqlite:///{root / 'gradebook.db'}") as gb:
-        gb.update_or_create_assignment(A1, duedate=parse_utc(demo_class.DUE))
     config = root / "nbgrader_config.py"
+    url = f"sqlite:///{root / 'gradebook.db'}"
+    if gradebook == "server":
+        url = f"sqlite+pysqlite:///{tmp_path / 'server.db'}"
+        config.write_text(config.read_text() + f"\nc.CourseDirectory.db_url = {url!r}\n")
+    with Gradebook(url) as gb:
+        gb.update_or_create_assignment(A1, duedate=parse_utc(demo_class.DUE))
     config.write_text(config.read_text() + '\nc.LateSubmissionPlugin.penalty_method = "zero"\n')
     late = gh.grade(root, "--workers", "1")
     assert late.returncode == 0, late.stderr[-2000:]
@@ -249,6 +260,12 @@ def test_an_extension_lifts_the_late_penalty_of_one_student(tmp_path):
     assert (rows["farid"]["score"], rows["farid"]["seconds_late"], rows["farid"]["extension_until"]) \
         == ("10", "0", "2026-12-24 12:00:00 UTC"), rows["farid"]
     assert rows["gita"]["extension_until"] == ""
+    with Gradebook(url) as gb:   # the due date moves for everybody: both are graded again
+        gb.update_or_create_assignment(A1, duedate=parse_utc(demo_class.LATE) + timedelta(hours=1))
+    moved = gh.grade(root, "--workers", "1")
+    assert moved.returncode == 0, moved.stderr[-2000:]
+    assert "grading 2 of 2" in moved.stdout, moved.stdout[-2000:]
+    assert gh.summary_cell(moved.stdout, "gita") == "10/10"
 
 
 def test_demo_class_removed_before_a_real_class(tmp_path):
