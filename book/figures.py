@@ -384,7 +384,7 @@ class ConvStepDrawing:
         for ax in axes:
             ax.clear()
         _draw_input(axes[0], xp, padding, annotate, fs)
-        self._panel(axes[1], w, w, "kernel w", annotate, fs)
+        self._kernel_panel(axes[1], w, "kernel w", annotate, fs)
         self.prod_img, self.prod_texts = self._panel(
             axes[2], products[0], products, "window × kernel\n(cell by cell)", annotate, fs)
         self.out_img, self.out_texts = self._panel(
@@ -406,6 +406,19 @@ class ConvStepDrawing:
         return ax.add_patch(Rectangle((x0, y0), width, height, fill=False, edgecolor=HIGHLIGHT,
                                       linewidth=3.5, clip_on=False,
                                       path_effects=[withStroke(linewidth=6, foreground="black")]))
+
+    @staticmethod
+    def _kernel_panel(ax, w, title, annotate, fontsize):
+        """The kernel on the book's weight scale, as plot_filters draws it: black the most
+        negative weight, mid-grey zero, white the most positive; each number in black or
+        white, whichever reads on its cell."""
+        m = float(np.abs(w).max()) or 1.0
+        img = ax.imshow(w, cmap="gray", vmin=-m, vmax=m, interpolation="nearest")
+        _cell_grid(ax, *w.shape)
+        ax.set_title(title, fontsize=9)
+        if annotate:
+            _annotate(ax, w, img.to_rgba(w), fontsize=fontsize)
+        return img
 
     @staticmethod
     def _panel(ax, values, value_range, title, annotate, fontsize):

@@ -174,6 +174,22 @@ def test_plot_conv_step_input_zero_is_black_padding_too():
     assert img.cmap.name.startswith("gray")
 
 
+def test_plot_conv_step_kernel_uses_the_weight_scale():
+    """The notation page's rule for weights: black the most negative, mid-grey zero, white the
+    most positive (the kernel panel drew -1 mid-grey and 0 light grey, unlike plot_filters)."""
+    w = np.array([[-1.0, 0.0, 1.0]] * 3)
+    axes = plot_conv_step(np.ones((5, 5)), w, 0, 0)
+    img = axes[1].images[0]
+    np.testing.assert_array_equal(np.asarray(img.get_array()), w)
+    rgba = img.to_rgba(w)
+    np.testing.assert_allclose(rgba[0, 0, :3], 0.0, atol=0.01)      # -1: black
+    np.testing.assert_allclose(rgba[0, 1, :3], 0.5, atol=0.02)      # 0: mid-grey
+    np.testing.assert_allclose(rgba[0, 2, :3], 1.0, atol=0.01)      # +1: white
+    inks = {t.get_text(): t.get_color() for t in axes[1].texts}
+    assert inks["-1"] == "white" and inks["1"] == "black" and len(axes[1].texts) == 9, inks
+    plt.close(axes[0].figure)
+
+
 def test_plot_conv_step_bias_is_added():
     x, w = np.ones((3, 3)), np.ones((3, 3))
     axes = plot_conv_step(x, w, 0, 0, b=-2.5)
