@@ -43,6 +43,12 @@ CODE_HASH = $(shell find cnnlib book grading/checks exercises \( -name '*.py' -o
                 -o -name '*.ipynb' \) -not -path 'book/_ext/*' -not -path '*/.ipynb_checkpoints/*' \
                 | LC_ALL=C sort | xargs cat | sha256sum | cut -c1-16)
 
+# The table of contents, the configuration and the Sphinx extensions of book/_ext shape every
+# page but run no chapter: a change to them makes Sphinx write every page again, from the
+# execution cache (Sphinx alone would keep the other pages' old sidebars and links).
+PAGE_HASH = $(shell cat _toc.yml _config.yml $$(find book/_ext -name '*.py' | LC_ALL=C sort) \
+                | sha256sum | cut -c1-16)
+
 # One BLAS thread per chapter kernel: the chapters multiply small matrices, where a second
 # thread costs more than it saves when the machine is busy, and the timing tables of 05b and
 # 07b give every method one core (cnnlib.fit and cnnlib's engine choose their threads themselves).
@@ -52,11 +58,15 @@ book: $(STAMP)
 	@if [ -d _build ] && [ "$$(cat _build/.code-hash 2>/dev/null)" != "$(CODE_HASH)" ]; then \
 	  echo "cnnlib or the book's helpers changed since the last build: every chapter runs again"; \
 	  rm -rf _build/.doctrees _build/.jupyter_cache _build/jupyter_execute; fi
+	@if [ -d _build ] && [ "$$(cat _build/.page-hash 2>/dev/null)" != "$(PAGE_HASH)" ]; then \
+	  echo "_toc.yml, _config.yml or book/_ext changed since the last build: every page is written again"; \
+	  rm -rf _build/.doctrees _build/html; fi
 	OPENBLAS_NUM_THREADS=1 CNNLIB_CONV_PATH=plans $(BIN)/jupyter-book build . $(JB_FLAGS)
 	@# Sphinx copies the static files only when a page is rebuilt: a change to book.css or a
 	@# script alone would not reach the site
 	cp book/_assets/* _build/html/_static/
 	@echo "$(CODE_HASH)" > _build/.code-hash
+	@echo "$(PAGE_HASH)" > _build/.page-hash
 
 book-clean:
 	rm -rf _build .jupyter_cache
