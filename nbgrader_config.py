@@ -42,6 +42,16 @@ except ImportError:   # an older grading/ (the bench times the grader of an earl
 else:
     sync_gradebook_on_first_use(ROOT)
 
+# Every nbgrader command that creates the gradebook (`nbgrader db assignment add`, `nbgrader
+# collect`, ...) runs `alembic` from PATH; typed as `.venv/bin/nbgrader ...` without an activated
+# venv, PATH lacks it and nbgrader leaves a half-made gradebook. The venv's bin/ goes on PATH.
+try:
+    from grading.grade import alembic_on_path  # noqa: E402
+except ImportError:   # an older grading/ (the bench)
+    pass
+else:
+    alembic_on_path()
+
 # Sanitize: SanitizeSubmission goes first. It resets this submission's old grades (so a run
 # that fails cannot leave a stale grade), keeps the first of duplicated grade ids, restores
 # deleted test cells, and records pre-flight flags in the notebook's metadata.

@@ -1,14 +1,24 @@
 """Every command the README, the Instructor guide and the Teaching page show a person is run here, as written.
 
 The commands are read from the documents themselves (fenced shell blocks, and inline code that
-starts with `make `), so a changed command changes what runs. Each one must match exactly one
-entry of RUNNERS, which says how it runs: in a fresh copy of the course (the repository's
-tracked files, with this checkout's .venv), in the order an instructor would type them. A
-command that no entry knows fails `test_every_documented_command_is_known`: add a runner.
+starts with `make `, `.venv/bin/`, `python -m ` or `nbgrader `), so a changed command changes
+what runs. Each one must match an entry of RUNNERS, which says how it runs: in a fresh copy of
+the course (the repository's tracked files, with this checkout's .venv), each at its place in
+the document, in the order an instructor would type them. A command that no entry knows fails
+`test_every_documented_command_is_known`: add a runner.
+
+The shell is a person's: no venv activated, so no venv's bin/ on PATH (the instructor's
+commands name `.venv/bin/...` or go through make); the documents never tell an instructor to
+activate the venv. A student's set-up (README, "For students") activates the kit's venv; those
+lines run in the kit, by tests/test_student_kit.py.
 
 Commands that start a server (`jupyter lab`) run until the server answers on its port, then
-stop; long ones run on a bounded class (the demo class cut to two students). The text of the
-command is never changed, except a placeholder (`<id>`, the example clone URL) given a value.
+stop; long ones run on a bounded class (the demo class cut to two students). A command that
+grades needs a class: where the documents took the demo out before (the guide does so in section
+1), its runner writes the demo class (cut to two) again first. The text of the command is never
+changed, except a placeholder (`<id>`, `HOST`) given a value. Inline code that only names an
+nbgrader command (`nbgrader collect --update`, no assignment) is checked to name a command and
+options that exist (`--help`).
 """
 from __future__ import annotations
 
@@ -30,25 +40,36 @@ REPO = gh.REPO
 DOCS = ("README.md", "book/instructor_guide.md", "book/teaching.md")
 SHELL_LANGS = ("", "bash", "sh", "shell", "console")
 FIRST_WORDS = ("make", "python", "python3", "python3.11", "pip", "git", "source", "jupyter",
-               "nbgrader", "dask", "sudo", "bash", ".venv/bin/python", ".venv/bin/nbgrader",
-               ".venv/bin/jupyter", ".venv/bin/dask")
-PLACEHOLDERS = {"<id>": "ada", "<student>": "ada", "<assignment>": "02_convolution"}
+               "nbgrader", "dask", "sudo", "bash", "export", ".venv/bin/python",
+               ".venv/bin/nbgrader", ".venv/bin/jupyter", ".venv/bin/dask")
+#: inline code that starts so is a command (or names one: see run_named_nbgrader)
+INLINE = r"`((?:make|\.venv/bin/[\w.-]+|python -m|nbgrader) [^`]+)`"
+#: `HOST` is the guide's placeholder for the scheduler's machine: this one (where nothing listens
+#: on 8786, so the run must say that it cannot reach the scheduler); `<notebook>` the kit's line
+PLACEHOLDERS = {"<id>": "ada", "<student>": "ada", "<assignment>": "02_convolution",
+                "<notebook>": "exercises/02_convolution/02_convolution.ipynb",
+                "tcp://HOST:": "tcp://127.0.0.1:"}
 
 
 def documented_commands() -> list[tuple[str, str]]:
-    """(document, command) for every command line of the documents, in document order."""
+    """(document, command) for every command line of the documents, in document order: each
+    fenced line and each inline command at its own place in its document."""
     out = []
     for doc in DOCS:
         text = (REPO / doc).read_text()
-        for m in re.finditer(r"^( *)```([A-Za-z]*)[^\n]*\n(.*?)^\1```", text, re.S | re.M):
-            if m.group(2).lower() not in SHELL_LANGS:
-                continue
-            for line in m.group(3).splitlines():
+        found, fenced = [], []
+        for m in re.finditer(r"^( *)```([A-Za-z]*)([^\n]*)\n(.*?)^\1```", text, re.S | re.M):
+            fenced.append(m.span())
+            if m.group(2).lower() not in SHELL_LANGS or m.group(3).strip().startswith("{"):
+                continue                 # another language, or a MyST directive (a code cell)
+            for k, line in enumerate(m.group(4).splitlines()):
                 cmd = re.sub(r"\s+#\s.*$", "", line).strip()
                 if cmd and not cmd.startswith("#") and cmd.split()[0] in FIRST_WORDS:
-                    out.append((doc, cmd))
-        for m in re.finditer(r"`(make [^`]+)`", text):
-            out.append((doc, m.group(1).strip()))
+                    found.append(((m.start(4), k), cmd))
+        for m in re.finditer(INLINE, text):
+            if not any(a <= m.start() < b for a, b in fenced):
+                found.append(((m.start(), 0), m.group(1).strip()))
+        out += [(doc, cmd) for _, cmd in sorted(found, key=lambda f: f[0])]
     seen, unique = set(), []
     for doc, cmd in out:
         if cmd not in seen:
@@ -73,12 +94,21 @@ def fresh_course(dest: Path) -> Path:
     return dest
 
 
+def is_venv_bin(folder: str) -> bool:
+    return (Path(folder) / "activate").is_file()
+
+
 def env_for(root: Path) -> dict:
-    """The environment a person's shell has: conftest.py's MPLBACKEND=Agg is for the tests'
-    own processes; in a book build it would turn the chapters' inline figures off."""
+    """The environment a person's shell has: no venv activated (no venv's bin/ on PATH, as
+    gh.env() and a pytest started from an activated venv would have it; no VIRTUAL_ENV), so a
+    command that needs the course's programs must name them (`.venv/bin/nbgrader`) or go
+    through make. conftest.py's MPLBACKEND=Agg is for the tests' own processes; in a book build
+    it would turn the chapters' inline figures off."""
     env = gh.env()
     env["PYTHONPATH"] = str(root)
+    env["PATH"] = os.pathsep.join(p for p in env["PATH"].split(os.pathsep) if p and not is_venv_bin(p))
     env.pop("MPLBACKEND", None)
+    env.pop("VIRTUAL_ENV", None)
     return env
 
 
@@ -97,9 +127,7 @@ def run_plain(course, cmd):
 def run_demo_class(course, cmd):
     sh(course, cmd)
     assert (course / "roster.csv").is_file()
-    for folder in (course / "submitted").iterdir():   # bounded: keep two students
-        if folder.name not in ("ada", "chloe"):
-            shutil.rmtree(folder)
+    keep_two_demo_students(course)
 
 
 def run_demo_remove(course, cmd):
@@ -108,10 +136,110 @@ def run_demo_remove(course, cmd):
     assert not {"ada", "chloe"} & {p.name for p in (course / "submitted").iterdir()}
 
 
+DEMO_KEPT = ("ada", "chloe")
+
+
+def keep_two_demo_students(course):
+    for folder in (course / "submitted").iterdir():   # bounded: keep two students
+        if folder.name not in DEMO_KEPT:
+            shutil.rmtree(folder)
+
+
+def ensure_class(course):
+    """A command that grades needs submissions: when the documents took the demo class out
+    before this command (the guide does, in section 1), it is written again, cut to two."""
+    folder = course / "submitted"
+    if not (folder.is_dir() and any(p.is_dir() and not p.name.startswith(".") for p in folder.iterdir())):
+        sh(course, ".venv/bin/python -m grading.demo_class")
+        keep_two_demo_students(course)
+
+
+def graded_rows(course) -> list[dict]:
+    import csv
+    with open(course / "grades.csv", newline="") as fh:
+        return [r for r in csv.DictReader(fh) if r["status"] == "graded"]
+
+
 def run_grade(course, cmd):
-    out = sh(course, cmd).stdout
+    """Grades a class: at least one submission (the named student's, with --student) in this
+    run's scope, and its grade exported."""
+    ensure_class(course)
+    run = sh(course, cmd)
+    out = run.stdout
     assert "grades:" in out and (course / "grades.csv").is_file() and \
         (course / "class_report.html").is_file(), out[-2000:]
+    assert "no submissions" not in run.stderr and re.search(r"grading \d+ of [1-9]\d* submission|"
+                                                           r"nothing changed since the last run", out), out[-2000:]
+    student = re.search(r"--student (\S+?)\"?(\s|$)", cmd)
+    rows = graded_rows(course)
+    assert rows and (not student or student.group(1) in {r["student_id"] for r in rows}), rows
+
+
+def run_grade_unreachable(course, cmd):
+    """`--scheduler tcp://HOST:8786` with HOST this machine, where no scheduler listens: with a
+    submission to grade, the run must name the address it could not reach and grade nothing
+    (with nothing to grade it would never contact the scheduler: hence the new submission)."""
+    import socket
+    with socket.socket() as probe:
+        assert probe.connect_ex(("127.0.0.1", 8786)) != 0, "something listens on 127.0.0.1:8786"
+    ensure_class(course)
+    gh.submit(course, "sam", "02_convolution", gh.reference_submission(course, "02_convolution"))
+    try:
+        run = subprocess.run(["bash", "-c", cmd], cwd=course, env=env_for(course),
+                             capture_output=True, text=True, timeout=300)
+        assert run.returncode != 0 and "cannot reach the Dask scheduler at tcp://127.0.0.1:8786" \
+            in run.stderr and "nothing was graded" in run.stderr, run.stdout[-2000:] + run.stderr[-2000:]
+        assert "sam" not in {r["student_id"] for r in graded_rows(course)}
+    finally:
+        shutil.rmtree(course / "submitted" / "sam")
+
+
+def run_remove_student(course, cmd):
+    """teaching.md: a student with grades taken out of the gradebook (--force: with them)."""
+    from nbgrader.api import Gradebook
+    student = cmd.split()[-2]
+    db = f"sqlite:///{course / 'gradebook.db'}"
+    with Gradebook(db) as gb:
+        graded = [s.id for s in gb.students if s.submissions]
+    if student not in graded:
+        run_grade(course, f'make grade ARGS="--student {student}"')
+    with Gradebook(db) as gb:
+        assert gb.find_student(student).submissions
+    sh(course, cmd)
+    with Gradebook(db) as gb:
+        assert student not in {s.id for s in gb.students}
+
+
+def run_named_nbgrader(course, cmd):
+    """Inline code that names an nbgrader command without its assignment ("`nbgrader collect
+    --update`", "`nbgrader autograde`") is a name, not a line to type: the command and each of its
+    options must exist (its --help, with the course's nbgrader)."""
+    words = cmd.split()[1:]
+    sub = [w for w in words if not w.startswith("--")]
+    out = sh(course, " ".join([".venv/bin/nbgrader", *sub, "--help"])).stdout
+    for option in (w for w in words if w.startswith("--")):
+        assert option in out, f"`nbgrader {' '.join(sub)}` has no {option}"
+
+
+def run_bench_suite(course, cmd):
+    """`.venv/bin/python -m bench <suite>` runs for minutes (grading: 100 submissions with every
+    grader): not timed here (speed is never a test). Its entry point runs with the course's
+    venv (an unknown suite is refused by name) and the suite's module imports, with its main."""
+    suite = cmd.split()[-1]
+    bad = subprocess.run(["bash", "-c", cmd.rsplit(" ", 1)[0] + " no-such-suite"], cwd=course,
+                         env=env_for(course), capture_output=True, text=True, timeout=300)
+    assert bad.returncode != 0 and f"'{suite}'" in bad.stderr and "unknown suite" in bad.stderr, bad.stderr
+    sh(course, f".venv/bin/python -c 'import bench.{suite} as b; assert callable(b.main)'")
+
+
+def run_by_kit_test(course, cmd):
+    """The README's student set-up ("in the kit's folder") and check line are the lines that
+    tests/test_student_kit.py's set-up test runs, literally, in an unpacked kit, with the kit's
+    venv activated as the README says."""
+    import test_student_kit as kit
+    assert cmd in kit.RUN_AS_A_STUDENT, (cmd, kit.RUN_AS_A_STUDENT)
+    assert "RUN_AS_A_STUDENT" in (REPO / "tests" / "test_student_kit.py").read_text().split(
+        "def test_a_student_sets_up_the_kit_and_works_as_the_page_says", 1)[1].split("\ndef ", 1)[0]
 
 
 def run_zip_collect(course, cmd):
@@ -155,7 +283,6 @@ def run_server(course, cmd, tmp):
     config, port = gh.jupyter_server_config(tmp / "jupyter-config", "docs-test")
     env = env_for(course)
     env["JUPYTER_CONFIG_DIR"] = str(config)
-    env["PATH"] = os.pathsep.join([str(course / ".venv" / "bin"), env["PATH"]])
     with gh.serving(["bash", "-c", cmd], course, env,
                     f"http://127.0.0.1:{port}/formgrader?token=docs-test", tmp / f"server-{port}.log"):
         pass
@@ -181,7 +308,9 @@ def run_dry(course, cmd):
 def run_by_dask_test(course, cmd):
     """Section 7's cluster recipe (scheduler, worker, make grade on it) needs a scheduler and
     workers running side by side: tests/test_grading_dask.py runs those lines as written,
-    read from the guide."""
+    read from the guide. Its `export CNN_GRADING_SCHEDULER=tcp://grader1.example.org:8786` line
+    runs there with this machine as grader1: the address becomes tcp://127.0.0.1:<a free port>
+    (the guide's port, 8786, may be taken by another run on the machine)."""
     text = (REPO / "tests" / "test_grading_dask.py").read_text()
     assert "def test_guide_recipe_runs_as_written" in text and "instructor_guide.md" in text
 
@@ -190,17 +319,6 @@ def run_by_ci(course, cmd):
     """`make test` is what CI runs (.ci/run) and it builds the book first: it runs this test."""
     assert "make test" in (REPO / ".ci" / "run").read_text()
     assert re.search(r"^test:.*\bbook\b", (REPO / "Makefile").read_text(), re.M)
-
-
-def run_student_setup(course, cmd, tmp):
-    """A student's set-up in an empty folder with the course's requirements (pip, no root)."""
-    home = tmp / "student"
-    home.mkdir(exist_ok=True)
-    shutil.copy(REPO / "requirements.txt", home)
-    shutil.copy(REPO / "pyproject.toml", home)
-    shutil.copytree(REPO / "cnnlib", home / "cnnlib")
-    shutil.copy(REPO / "README.md", home)
-    sh(home, cmd, timeout=1500)
 
 
 # ----------------------------------------------------------------------------- the exchange
@@ -218,8 +336,8 @@ def exchange_env(course: Path, tmp: Path, student: bool = False) -> dict:
     (config / "nbgrader_config.py").write_text(f"c.Exchange.root = {str(tmp / 'exchange')!r}\n")
     env = env_for(course)
     env["JUPYTER_CONFIG_DIR"] = str(config)
-    env["PATH"] = os.pathsep.join([str(course / ".venv" / "bin"), env["PATH"]])
-    if student:
+    if student:   # nbgrader installed into the student's account: on their PATH
+        env["PATH"] = os.pathsep.join([str(course / ".venv" / "bin"), env["PATH"]])
         env["HOME"] = str(student_home(tmp))
         env.pop("PYTHONPATH", None)
     return env
@@ -245,8 +363,9 @@ def run_exchange_admin(course, cmd, tmp):
 
 def run_exchange_instructor(course, cmd, tmp):
     """release_assignment, collect and release_feedback, from the course folder."""
-    sh(course, cmd, env=exchange_env(course, tmp))
     course_dir = tmp / "exchange" / "cnn-from-scratch"
+    released = set((course_dir / "feedback").glob("*.html"))
+    sh(course, cmd, env=exchange_env(course, tmp))
     if "release_assignment" in cmd:
         assert (course_dir / "outbound" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb").is_file()
     elif "collect" in cmd:
@@ -254,7 +373,7 @@ def run_exchange_instructor(course, cmd, tmp):
         assert {p.name for p in folder.iterdir()} == {
             f"{ASSIGNMENT}.ipynb", "timestamp.txt", "submission_secret.txt"}, list(folder.iterdir())
     else:
-        assert list((course_dir / "feedback").glob("*.html")), "release_feedback released nothing"
+        assert set((course_dir / "feedback").glob("*.html")) - released, "release_feedback released nothing"
 
 
 def run_exchange_student(course, cmd, tmp):
@@ -319,23 +438,32 @@ RUNNERS = [
     (r"make demo-class", run_demo_class),
     (r'make demo-class ARGS="--remove"', run_demo_remove),
     (r'make grade ARGS="--assignment 02_convolution"', run_grade_exchange),
+    (r'make grade ARGS="--scheduler tcp://127\.0\.0\.1:8786"', run_grade_unreachable),
     (r"make grade( ARGS=\"[^\"]*\")?", run_grade),
     (r"\.venv/bin/nbgrader zip_collect \S+", run_zip_collect),
     (r"\.venv/bin/nbgrader db assignment add \S+ --duedate=\"[^\"]+\"", run_due_date),
     (r"\.venv/bin/nbgrader autograde \S+( --student \S+)?( --force)?", run_autograde_fresh),
     (r"\.venv/bin/nbgrader generate_feedback \S+( --force)?", run_plain),
+    (r"\.venv/bin/nbgrader db student remove \S+ --force", run_remove_student),
+    (r"nbgrader [a-z_]+( [a-z_]+)*( --[a-z-]+)*", run_named_nbgrader),
+    (r"\.venv/bin/python -m bench (ops|training|grading)", run_bench_suite),
+    (r"export CNN_GRADING_SCHEDULER=tcp://\S+:8786", run_by_dask_test),
     (r"sudo mkdir -p -m 1777 /usr/local/share/nbgrader/exchange", run_exchange_admin),
     (r"\.venv/bin/nbgrader (release_assignment|collect --update|release_feedback) 02_convolution",
      run_exchange_instructor),
     (r"nbgrader (fetch_assignment|submit|fetch_feedback) 02_convolution --course cnn-from-scratch",
      run_exchange_student),
-    (r"(\.venv/bin/)?jupyter lab( \S+)?", run_server),
-    (r"python3\.11 -m venv \.venv && source \.venv/bin/activate", None),   # with the next line
-    (r"pip install -r requirements\.txt", run_student_setup),
+    (r"\.venv/bin/jupyter lab", run_server),
+    (r"python3\.11 -m venv \.venv && source \.venv/bin/activate", run_by_kit_test),
+    (r"pip install -r requirements\.txt", run_by_kit_test),
+    (r"jupyter lab exercises/\S+\.ipynb", run_by_kit_test),
+    (r"python -m grading\.checks exercises/\S+\.ipynb", run_by_kit_test),
 ]
 
 
 def runner_for(cmd: str):
+    """The first entry whose pattern matches the command with its placeholders filled in."""
+    cmd = substitute(cmd)
     hits = [(p, r) for p, r in RUNNERS if re.fullmatch(p, cmd)]
     return hits[0] if hits else (None, None)
 
@@ -354,19 +482,12 @@ def substitute(cmd: str) -> str:
 
 def test_documented_commands_run_in_order(tmp_path):
     course = fresh_course(tmp_path / "course")
-    pending_setup = None
     ran = []
     for doc, cmd in documented_commands():
         pattern, runner = runner_for(cmd)
         if pattern is None:
             continue                     # reported by the test above
-        if runner is None:               # a line that runs with the next one (venv + pip)
-            pending_setup = cmd
-            continue
         real = substitute(cmd)
-        if runner is run_student_setup and pending_setup:
-            real = f"{pending_setup} && {real}"
-            pending_setup = None
         args = (course, real, tmp_path) if runner.__code__.co_argcount == 3 else (course, real)
         runner(*args)
         ran.append(cmd)
@@ -407,3 +528,22 @@ def test_make_refuses_a_venv_outside_the_checkout(tmp_path):
     assert run.returncode != 0 and "lies outside this checkout" in run.stderr, run.stderr
     inside = subprocess.run(["make", "-n", "grade"], cwd=REPO, capture_output=True, text=True)
     assert inside.returncode == 0, inside.stderr
+
+
+def test_nbgrader_makes_the_gradebook_with_no_venv_on_path(tmp_path):
+    """A fresh clone, no gradebook, no venv activated: `.venv/bin/nbgrader db assignment add`
+    creates the gradebook, which needs `alembic` (nbgrader runs it from PATH); without the
+    venv's bin/ on PATH it used to stop with FileNotFoundError and leave a half-made gradebook
+    (no alembic_version table). nbgrader_config.py puts the venv's bin/ on PATH."""
+    import sqlite3
+    course = fresh_course(tmp_path / "course")
+    env = env_for(course)
+    assert not any(is_venv_bin(p) for p in env["PATH"].split(os.pathsep)), env["PATH"]
+    assert not (course / "gradebook.db").exists()
+    sh(course, '.venv/bin/nbgrader db assignment add 02_convolution --duedate="2026-03-01 18:00:00 UTC"',
+       env=env)
+    with sqlite3.connect(course / "gradebook.db") as con:
+        tables = {r[0] for r in con.execute("select name from sqlite_master where type='table'")}
+        assert "alembic_version" in tables and con.execute(
+            "select count(*) from alembic_version").fetchone()[0] == 1, tables
+        assert con.execute("select duedate from assignment where name='02_convolution'").fetchone()[0]

@@ -174,6 +174,9 @@ TYPED = ["cd student-kit",
          "pip install numpy jupyterlab",
          "jupyter lab exercises/02_convolution/02_convolution.ipynb",
          "python -m grading.checks exercises/02_convolution/02_convolution.ipynb"]
+#: what the set-up test below runs, literally, in the unpacked kit (the README's student lines
+#: are these; tests/test_docs_commands.py holds them to it)
+RUN_AS_A_STUDENT = TYPED[:3] + TYPED[4:6]
 #: the notebooks whose visible tests need cnnlib (the page says so): not in the one-notebook run
 NEEDS_CNNLIB = {"04_features", "06_backprop"}
 
@@ -212,20 +215,21 @@ def test_a_student_sets_up_the_kit_and_works_as_the_page_says(kit, tmp_path):
     _, archive = kit
     with zipfile.ZipFile(archive) as zf:
         zf.extractall(tmp_path)
-    student_shell(tmp_path, "\n".join(TYPED[:3]))
+    setup, lab, check = RUN_AS_A_STUDENT[:3], RUN_AS_A_STUDENT[3], RUN_AS_A_STUDENT[4]
+    student_shell(tmp_path, "\n".join(setup))
     kit_dir, activate = tmp_path / "student-kit", "source .venv/bin/activate && "
     assert (kit_dir / ".venv" / "bin" / "jupyter").is_file()
     config, port = gh.jupyter_server_config(tmp_path / "jupyter-config", "kit-test")
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
     env.update(JUPYTER_CONFIG_DIR=str(config), HOME=str(tmp_path))
-    with gh.serving(["bash", "-c", activate + TYPED[4]], kit_dir, env,
+    with gh.serving(["bash", "-c", activate + lab], kit_dir, env,
                     f"http://127.0.0.1:{port}/lab/tree/exercises/02_convolution/02_convolution.ipynb"
                     "?token=kit-test", tmp_path / "lab.log"):
         pass
-    empty = student_shell(kit_dir, activate + TYPED[5], check=False)
+    empty = student_shell(kit_dir, activate + check, check=False)
     assert empty.returncode == 1 and empty.stdout.count("[FAIL]") == 2, empty.stdout + empty.stderr
     nbformat.write(gh.reference_submission(ROOT, "02_convolution"), kit_dir / "exercises" / "02_convolution" / "02_convolution.ipynb")
-    done = student_shell(kit_dir, activate + TYPED[5])
+    done = student_shell(kit_dir, activate + check)
     assert "2 of 2 passed" in done.stdout, done.stdout
 
 
@@ -247,3 +251,83 @@ def test_one_downloaded_notebook_needs_only_numpy_and_jupyterlab(tmp_path):
         outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs]
         assert not [o for o in outputs if o.output_type == "error"], name
         assert "The pre-hand-in check is not installed here" in str(outputs[-1]), name
+
+
+# ----------------------------------------------------------------------------- every notebook's own lines
+ASSIGNMENTS = sorted(p.name for p in (ROOT / "exercises").iterdir() if p.is_dir())
+
+
+def notebook_markdown(name: str) -> str:
+    nb = nbformat.read(ROOT / "exercises" / name / f"{name}.ipynb", as_version=4)
+    return "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
+
+
+@pytest.fixture
+def fresh_kit(kit, tmp_path):
+    """A copy of the kit (without the book, which no check reads), for one test to change."""
+    import shutil
+    folder, _ = kit
+    copy = tmp_path / "student-kit"
+    shutil.copytree(folder, copy, ignore=lambda d, names: ["book"] if Path(d) == folder else [])
+    return copy
+
+
+def activated_env() -> dict:
+    """A student's shell with their venv activated: its python first on PATH (this venv, which
+    has what the kit's requirements install), no PYTHONPATH, so the kit's folder supplies
+    grading and cnnlib."""
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
+    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env["PATH"]])
+    return env
+
+
+def test_every_notebook_names_its_own_check_line():
+    assert len(ASSIGNMENTS) == 11, ASSIGNMENTS
+    for name in ASSIGNMENTS:
+        line = f"python -m grading.checks exercises/{name}/{name}.ipynb"
+        assert f"`{line}`" in notebook_markdown(name), name
+        assert re.search(r'`check\("\w+", \w+\)`', notebook_markdown(name)), name
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ASSIGNMENTS)
+def test_each_notebooks_check_line_runs_in_the_kit(name, fresh_kit):
+    """The line the notebook itself tells the student to type, as written, in a fresh kit with
+    the student's venv active: on the released stubs, every graded part FAILs and it exits 1."""
+    line = re.search(r"`(python -m grading\.checks exercises/\S+\.ipynb)`", notebook_markdown(name)).group(1)
+    assert line == f"python -m grading.checks exercises/{name}/{name}.ipynb"
+    run = subprocess.run(["bash", "-c", line], cwd=fresh_kit, env=activated_env(),
+                         capture_output=True, text=True, timeout=600)
+    fails, passes = run.stdout.count("[FAIL]"), run.stdout.count("[PASS]")
+    assert run.returncode == 1 and fails >= 1 and passes == 0, run.stdout[-3000:] + run.stderr[-2000:]
+
+
+_CHECK_IN_NOTEBOOK = """
+import sys, nbformat
+nb = nbformat.read(sys.argv[1], as_version=4)
+ns = {}
+for cell in nb.cells:   # the released stubs: each solution cell defines its function
+    if cell.cell_type == "code" and cell.metadata.get("nbgrader", {}).get("solution"):
+        try:
+            exec(cell.source, ns)
+        except NotImplementedError:   # a stub that assigns a value raises where it stands
+            pass
+exec("from grading.checks import check", ns)
+result = eval(sys.argv[2], ns)
+print("RESULT", result)
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ASSIGNMENTS)
+def test_each_notebooks_check_call_works_on_the_stub(name, fresh_kit):
+    """`from grading.checks import check` then the notebook's own `check("<fn>", <fn>)`, as its
+    markdown shows, in the kit: on the released stub it says "not implemented yet" and returns False."""
+    md = notebook_markdown(name)
+    assert "from grading.checks import check" in md, name
+    call = re.search(r'`(check\("\w+", \w+\))`', md).group(1)
+    run = subprocess.run([sys.executable, "-c", _CHECK_IN_NOTEBOOK,
+                          f"exercises/{name}/{name}.ipynb", call], cwd=fresh_kit,
+                         env=activated_env(), capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0 and "RESULT False" in run.stdout and \
+        "not implemented yet" in run.stdout, (call, run.stdout[-2000:], run.stderr[-2000:])
