@@ -282,6 +282,27 @@ def _in_layer(error, i, layer):
     return type(error)(f"{error} [in Sequential layer {i} ({type(layer).__name__})]")
 
 
+def _numbered(layers, prefix=""):
+    """(index, layer) for every layer, and inside nested Sequentials ("2.0" is layer 0 of layer 2)."""
+    for i, layer in enumerate(layers):
+        yield f"{prefix}{i}", layer
+        if isinstance(layer, Sequential):
+            yield from _numbered(layer.layers, f"{prefix}{i}.")
+
+
+def _check_each_layer_once(layers):
+    """Raise ValueError when one layer object appears twice: its second forward would replace
+    the input its first one kept for backward (wrong gradients), and its parameters would be
+    listed twice."""
+    seen = {}
+    for index, layer in _numbered(layers):
+        if id(layer) in seen:
+            raise ValueError(f"Sequential: layers {seen[id(layer)]} and {index} are the same "
+                             f"{type(layer).__name__} object; a layer keeps its input for backward, "
+                             f"so make one per use")
+        seen[id(layer)] = index
+
+
 class Sequential(Layer):
     """Layers applied one after the other; backward runs them in reverse order.
 
@@ -294,6 +315,7 @@ class Sequential(Layer):
         for i, layer in enumerate(layers):
             if not isinstance(layer, Layer):
                 raise TypeError(f"Sequential: argument {i} must be a Layer, got {type(layer).__name__}")
+        _check_each_layer_once(layers)
         self.layers = list(layers)
 
     def __getitem__(self, i):
@@ -314,8 +336,12 @@ class Sequential(Layer):
         return x
 
     def backward(self, dout):
-        for layer in reversed(self.layers):
-            dout = layer.backward(dout)
+        for i in range(len(self.layers) - 1, -1, -1):
+            layer = self.layers[i]
+            try:
+                dout = layer.backward(dout)
+            except (ValueError, TypeError) as e:
+                raise _in_layer(e, i, layer) from None
         return dout
 
     def named_parameters(self):
