@@ -23,6 +23,7 @@ __all__ = [
     "check_labels",
     "check_number",
     "check_parameters",
+    "check_grad",
     "check_float_dtype",
     "check_finite",
     "as_generator",
@@ -243,10 +244,28 @@ def check_parameters(params, func, parameter_class):
     params = list(params)
     if not params:
         raise ValueError(f"{func}: params is empty; pass model.parameters()")
+    first = {}                                  # id -> index where the parameter came first
     for i, p in enumerate(params):
         if not isinstance(p, parameter_class):
             raise TypeError(f"{func}: params[{i}] must be a Parameter, got {type(p).__name__}")
+        if id(p) in first:                      # it would be updated twice per step
+            raise ValueError(f"{func}: params[{i}] is params[{first[id(p)]}] (listed twice)")
+        first[id(p)] = i
     return params
+
+
+def check_grad(p, func, i):
+    """Raise unless the Parameter ``p`` has a grad array of its value's shape (a shape comparison).
+
+    A grad of shape (3,) for a (4, 3) value would broadcast and update every row alike.
+    """
+    grad = p.grad
+    if type(grad) is not np.ndarray:
+        raise TypeError(f"{func}: params[{i}].grad must be a numpy array of its value's shape "
+                        f"{p.value.shape}, got {type(grad).__name__}")
+    if grad.shape != p.value.shape:
+        raise ValueError(f"{func}: params[{i}] has grad of shape {grad.shape}, expected its value's "
+                         f"shape {p.value.shape}")
 
 
 def check_float_dtype(dtype, func, name="dtype"):
@@ -255,6 +274,8 @@ def check_float_dtype(dtype, func, name="dtype"):
     Integer weights round to zero and float16 makes Adam's eps 0, so both are refused.
     """
     try:
+        if dtype is None:                       # np.dtype(None) would be float64, silently
+            raise TypeError
         dt = np.dtype(dtype)
     except TypeError:
         raise TypeError(f"{func}: {name} must be np.float32 or np.float64, got {dtype!r}") from None

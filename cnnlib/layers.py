@@ -21,10 +21,18 @@ __all__ = ["Parameter", "Layer", "Conv2D", "ReLU", "MaxPool2D", "AvgPool2D", "Fl
 
 
 class Parameter:
-    """A trainable array: ``value`` and its gradient ``grad`` (same shape and dtype)."""
+    """A trainable array: ``value`` and its gradient ``grad`` (same shape and dtype).
+
+    ``value`` is an array (or a nested list) of floats, float32 or float64: integer weights
+    could not take fractional steps.
+    """
 
     def __init__(self, value, name=""):
-        self.value = np.asarray(value)
+        if value is None or isinstance(value, (str, bytes, dict)):
+            raise TypeError(f"Parameter: value must be an array of floats, got {type(value).__name__}")
+        value = np.asarray(value)
+        check_float_dtype(value.dtype, "Parameter", "value's dtype")
+        self.value = value
         self.grad = np.zeros_like(self.value)
         self.name = name
 

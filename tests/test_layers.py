@@ -219,7 +219,8 @@ def test_layers_without_rng_get_independent_weights_and_a_generator_decides():
 
 
 @pytest.mark.parametrize("make", [Conv2D, Dense])
-@pytest.mark.parametrize("dtype, came", [(np.int32, "int32"), (np.float16, "float16"), ("bogus", "'bogus'")])
+@pytest.mark.parametrize("dtype, came", [(np.int32, "int32"), (np.float16, "float16"), ("bogus", "'bogus'"),
+                                         (None, "None")])
 def test_layers_accept_only_float32_or_float64_weights(make, dtype, came):
     args = (3, 4, 3) if make is Conv2D else (3, 4)
     with pytest.raises(TypeError, match=rf"^{make.__name__}: dtype must be np.float32 or np.float64, got {came}$"):
