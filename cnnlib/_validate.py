@@ -152,7 +152,51 @@ def check_conv(func, x, w, b, stride, padding):
     if b is not None:
         check_array(b, func, "b", ndim=1, layout="(K,)")
         check_same_shape(b, (w.shape[0],), func, "b", f"one bias per filter, w.shape={w.shape}")
-    return window_geometry(func, x.shape, w.shape[2:], stride, padding, what=f"(w.shape={w.shape})")
+    geometry = window_geometry(func, x.shape, w.shape[2:], stride, padding, what=f"(w.shape={w.shape})")
+    _check_fits_in_memory(func, x, w, geometry)
+    return geometry
+
+
+_MEMORY = []        # [bytes of RAM, or None where unknown], filled on first use
+
+
+def _machine_memory():
+    """This machine's physical memory in bytes (None where the OS does not say)."""
+    if not _MEMORY:
+        import os
+        try:
+            _MEMORY.append(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
+        except (AttributeError, ValueError, OSError):
+            _MEMORY.append(None)
+    return _MEMORY[0]
+
+
+def _check_fits_in_memory(func, x, w, geometry):
+    """MemoryError naming the argument when the padded input or the output exceeds the RAM.
+
+    A few multiplications: numpy would fail anyway (or the OS kill the process), but with a
+    message about an internal buffer that names neither the function nor the padding.
+    """
+    (_, _), (ph, pw), (Ho, Wo) = geometry
+    N, C, H, W = x.shape
+    padded, out = N * C * (H + 2 * ph) * (W + 2 * pw), N * w.shape[0] * Ho * Wo
+    itemsize = float_dtype(x, w).itemsize
+    ram = _machine_memory()
+    if ram is None or max(padded, out) * itemsize <= ram:
+        return
+    P = (ph, pw) if ph != pw else ph
+    cause = f"padding={P} makes" if ph or pw else f"x.shape={x.shape} and w.shape={w.shape} make"
+    thing = (f"a padded input of {padded:,} values" if padded >= out else
+             f"an output (N, K, H_out, W_out) = {(N, w.shape[0], Ho, Wo)} of {out:,} values")
+    hint = "; padding P is usually at most F - 1" if ph >= w.shape[2] or pw >= w.shape[3] else ""
+    raise MemoryError(f"{func}: {cause} {thing} ({_gb(max(padded, out) * itemsize)}), more than "
+                      f"this machine's memory ({_gb(ram)}){hint}")
+
+
+def _gb(nbytes):
+    """A byte count in GB for a message: 160 GB, 2,560 GB, 0.0001 GB."""
+    gb = nbytes / 1e9
+    return f"{gb:,.0f} GB" if gb >= 10 else f"{gb:.2g} GB"
 
 
 def check_conv_backward(func, dout, x, w, stride, padding):
