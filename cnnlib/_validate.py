@@ -180,9 +180,11 @@ def _check_fits_in_memory(func, x, w, geometry):
     (_, _), (ph, pw), (Ho, Wo) = geometry
     N, C, H, W = x.shape
     padded, out = N * C * (H + 2 * ph) * (W + 2 * pw), N * w.shape[0] * Ho * Wo
+    ram = _MEMORY[0] if _MEMORY else _machine_memory()
+    if ram is None or max(padded, out) * 8 <= ram:        # 8 bytes: float64, the widest
+        return
     itemsize = float_dtype(x, w).itemsize
-    ram = _machine_memory()
-    if ram is None or max(padded, out) * itemsize <= ram:
+    if max(padded, out) * itemsize <= ram:
         return
     P = (ph, pw) if ph != pw else ph
     cause = f"padding={P} makes" if ph or pw else f"x.shape={x.shape} and w.shape={w.shape} make"

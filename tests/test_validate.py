@@ -128,7 +128,7 @@ def test_the_memory_check_uses_the_machine_memory(monkeypatch):
     import cnnlib
     from cnnlib import _validate
     x, w = np.ones((1, 1, 100, 100)), np.ones((1, 1, 3, 3))
-    monkeypatch.setattr(_validate, "_machine_memory", lambda: 50_000)        # 50 kB of RAM
+    monkeypatch.setattr(_validate, "_MEMORY", [50_000])        # 50 kB of RAM
     with pytest.raises(MemoryError, match=r"^conv2d: padding=3 makes a padded input of 11,236 values "
                                           r"\(9e-05 GB\), more than this machine's memory \(5e-05 GB\); padding P "
                                           r"is usually at most F - 1$"):
@@ -136,5 +136,11 @@ def test_the_memory_check_uses_the_machine_memory(monkeypatch):
     with pytest.raises(MemoryError, match=r"^conv2d: x.shape=\(1, 1, 100, 100\) and w.shape=\(1, 1, 3, 3\) make "
                                           r"a padded input of 10,000 values \(8e-05 GB\), .*\(5e-05 GB\)$"):
         cnnlib.conv2d(x, w)
-    monkeypatch.setattr(_validate, "_machine_memory", lambda: None)          # unknown: no check
+    monkeypatch.setattr(_validate, "_MEMORY", [None])         # unknown: no check
     assert cnnlib.conv2d(x, w, padding=3).shape == (1, 1, 104, 104)
+    monkeypatch.setattr(_validate, "_MEMORY", [50_000])
+    x64 = np.ones((1, 1, 100, 70))                              # 7,000 values: 56 kB in float64
+    with pytest.raises(MemoryError):
+        cnnlib.conv2d(x64, w)
+    x32, w32 = x64.astype(np.float32), w.astype(np.float32)      # 28 kB in float32: fits
+    assert cnnlib.conv2d(x32, w32).shape == (1, 1, 98, 68)
