@@ -58,3 +58,9 @@ def test_cross_entropy_refuses_non_finite_logits(fn, value, what):
     logits[1, 2] = value
     with pytest.raises(ValueError, match=rf"^{fn.__name__}: logits must be finite, got {what} \(in 1 of 6 values\)$"):
         fn(logits, np.array([0, 1]))
+
+
+def test_cross_entropy_backward_is_c_contiguous_for_fortran_logits():
+    logits = np.asfortranarray(np.random.default_rng(0).standard_normal((5, 4)))
+    d = cross_entropy_backward(logits, np.array([0, 1, 2, 3, 0]))
+    assert d.flags.c_contiguous
