@@ -28,6 +28,7 @@ __all__ = [
     "check_finite",
     "as_generator",
     "check_shape",
+    "nhwc_hint",
 ]
 
 
@@ -136,6 +137,11 @@ def window_geometry(func, x_shape, kernel, stride, padding, what=""):
     return (sh, sw), (ph, pw), ((H + 2 * ph - fh) // sh + 1, (W + 2 * pw - fw) // sw + 1)
 
 
+def nhwc_hint(x_shape, channels):
+    """A hint when x looks channels-last: its last axis has the C the weights expect."""
+    return " ((N, H, W, C) given? use x.transpose(0, 3, 1, 2))" if x_shape[-1] == channels else ""
+
+
 def check_conv(func, x, w, b, stride, padding):
     """Validate the arguments of a convolution: x (N, C, H, W), w (K, C, Fh, Fw), b (K,) or None.
 
@@ -145,7 +151,7 @@ def check_conv(func, x, w, b, stride, padding):
     check_array(w, func, "w", ndim=4, layout="(K, C, Fh, Fw)")
     if x.shape[1] != w.shape[1]:
         raise ValueError(f"{func}: x has C={x.shape[1]} channels but w expects "
-                         f"C={w.shape[1]} (w.shape={w.shape})")
+                         f"C={w.shape[1]} (w.shape={w.shape}){nhwc_hint(x.shape, w.shape[1])}")
     if isinstance(b, numbers.Number):
         raise TypeError(f"{func}: b must be a numpy array (K,) or None, got {type(b).__name__} {b!r} "
                         f"(the 3rd argument is b; pass stride=... by name)")
@@ -250,9 +256,11 @@ def as_float_array(value, func, name, ndims, finite=True):
 
 def check_labels(labels, func, name, n, num_classes=None):
     """``labels`` as an integer array of shape (n,), each in [0, num_classes) when given."""
-    labels = np.asarray(labels)
+    given, labels = labels, np.asarray(labels)
     if labels.dtype.kind not in "iu":
-        raise TypeError(f"{func}: {name} must hold integer class labels, got dtype {labels.dtype}")
+        got = (f"dtype {labels.dtype}" if isinstance(given, np.ndarray) else type(given).__name__
+               if labels.ndim == 0 or labels.dtype.kind == "O" else f"{type(given).__name__} of dtype {labels.dtype}")
+        raise TypeError(f"{func}: {name} must hold integer class labels, got {got}")
     if labels.shape != (n,):
         raise ValueError(f"{func}: {name} must have shape (N,) = ({n},), got {labels.shape}")
     if num_classes is not None and labels.size and (labels.min() < 0 or labels.max() >= num_classes):

@@ -10,7 +10,8 @@ same network. Pass ``rng=np.random.default_rng(seed)`` to choose.
 """
 import numpy as np
 
-from ._validate import as_generator, as_pair, check_array, check_float_dtype, check_int, check_same_shape
+from ._validate import (as_generator, as_pair, check_array, check_float_dtype, check_int, check_same_shape,
+                        nhwc_hint)
 from .activations import relu, relu_backward
 from .conv import conv2d, conv2d_backward
 from .dense import dense_backward, dense_forward
@@ -130,7 +131,7 @@ class Conv2D(Layer):
         check_array(x, "Conv2D.forward", "x", ndim=4, layout="(N, C, H, W)")
         if x.shape[1] != self.in_channels:
             raise ValueError(f"Conv2D.forward: x has C={x.shape[1]} channels but the layer expects "
-                             f"C={self.in_channels} (x.shape={x.shape})")
+                             f"C={self.in_channels} (x.shape={x.shape}){nhwc_hint(x.shape, self.in_channels)}")
         self._x = x
         return conv2d(x, self.w.value, self.b.value, stride=self.stride, padding=self.padding)
 
