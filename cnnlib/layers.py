@@ -156,11 +156,12 @@ class ReLU(Layer):
         self._x = None
 
     def forward(self, x):
-        self._x = x
+        self._x = check_array(x, "ReLU.forward", "x")
         return relu(x)
 
     def backward(self, dout):
-        return relu_backward(dout, self._cached("_x"))
+        x = self._cached("_x")
+        return relu_backward(check_array(dout, "ReLU.backward", "dout"), x)
 
 
 class _Pool2D(Layer):
@@ -275,7 +276,8 @@ class Dense(Layer):
 
     def backward(self, dout):
         """dout (N, n_out) -> dx (N, n_in); adds to w.grad and b.grad."""
-        dx, dw, db = dense_backward(dout, self._cached("_x"), self.w.value)
+        x = self._cached("_x")
+        dx, dw, db = dense_backward(check_array(dout, "Dense.backward", "dout"), x, self.w.value)
         self.w.grad += dw
         self.b.grad += db
         return dx

@@ -273,3 +273,15 @@ def test_sequential_backward_names_the_layer_that_raised():
         model.backward(np.ones((2, 4), np.float32))
     with pytest.raises(ValueError, match=r"\[in Sequential layer 0 \(Dense\)\]$"):
         Sequential(Flatten(), model).forward(np.ones((2, 5), np.float32))
+
+
+def test_layers_want_numpy_arrays_in_forward_and_backward_alike():
+    with pytest.raises(TypeError, match=r"^ReLU.forward: x must be a numpy array, got list$"):
+        ReLU().forward([1.0, -1.0])
+    relu, dense = ReLU(), Dense(3, 2)
+    relu.forward(np.ones((2, 3)))
+    dense.forward(np.ones((2, 3), np.float32))
+    with pytest.raises(TypeError, match=r"^ReLU.backward: dout must be a numpy array, got list$"):
+        relu.backward(np.ones((2, 3)).tolist())
+    with pytest.raises(TypeError, match=r"^Dense.backward: dout must be a numpy array, got list$"):
+        dense.backward(np.ones((2, 2)).tolist())
