@@ -23,10 +23,12 @@ __all__ = [
     "check_labels",
     "check_number",
     "check_parameters",
+    "check_grad",
     "check_float_dtype",
     "check_finite",
     "as_generator",
     "check_shape",
+    "nhwc_hint",
 ]
 
 
@@ -135,6 +137,11 @@ def window_geometry(func, x_shape, kernel, stride, padding, what=""):
     return (sh, sw), (ph, pw), ((H + 2 * ph - fh) // sh + 1, (W + 2 * pw - fw) // sw + 1)
 
 
+def nhwc_hint(x_shape, channels):
+    """A hint when x looks channels-last: its last axis has the C the weights expect."""
+    return " ((N, H, W, C) given? use x.transpose(0, 3, 1, 2))" if x_shape[-1] == channels else ""
+
+
 def check_conv(func, x, w, b, stride, padding):
     """Validate the arguments of a convolution: x (N, C, H, W), w (K, C, Fh, Fw), b (K,) or None.
 
@@ -144,14 +151,60 @@ def check_conv(func, x, w, b, stride, padding):
     check_array(w, func, "w", ndim=4, layout="(K, C, Fh, Fw)")
     if x.shape[1] != w.shape[1]:
         raise ValueError(f"{func}: x has C={x.shape[1]} channels but w expects "
-                         f"C={w.shape[1]} (w.shape={w.shape})")
+                         f"C={w.shape[1]} (w.shape={w.shape}){nhwc_hint(x.shape, w.shape[1])}")
     if isinstance(b, numbers.Number):
         raise TypeError(f"{func}: b must be a numpy array (K,) or None, got {type(b).__name__} {b!r} "
                         f"(the 3rd argument is b; pass stride=... by name)")
     if b is not None:
         check_array(b, func, "b", ndim=1, layout="(K,)")
         check_same_shape(b, (w.shape[0],), func, "b", f"one bias per filter, w.shape={w.shape}")
-    return window_geometry(func, x.shape, w.shape[2:], stride, padding, what=f"(w.shape={w.shape})")
+    geometry = window_geometry(func, x.shape, w.shape[2:], stride, padding, what=f"(w.shape={w.shape})")
+    _check_fits_in_memory(func, x, w, geometry)
+    return geometry
+
+
+_MEMORY = []        # [bytes of RAM, or None where unknown], filled on first use
+
+
+def _machine_memory():
+    """This machine's physical memory in bytes (None where the OS does not say)."""
+    if not _MEMORY:
+        import os
+        try:
+            _MEMORY.append(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
+        except (AttributeError, ValueError, OSError):
+            _MEMORY.append(None)
+    return _MEMORY[0]
+
+
+def _check_fits_in_memory(func, x, w, geometry):
+    """MemoryError naming the argument when the padded input or the output exceeds the RAM.
+
+    A few multiplications: numpy would fail anyway (or the OS kill the process), but with a
+    message about an internal buffer that names neither the function nor the padding.
+    """
+    (_, _), (ph, pw), (Ho, Wo) = geometry
+    N, C, H, W = x.shape
+    padded, out = N * C * (H + 2 * ph) * (W + 2 * pw), N * w.shape[0] * Ho * Wo
+    ram = _MEMORY[0] if _MEMORY else _machine_memory()
+    if ram is None or max(padded, out) * 8 <= ram:        # 8 bytes: float64, the widest
+        return
+    itemsize = float_dtype(x, w).itemsize
+    if max(padded, out) * itemsize <= ram:
+        return
+    P = (ph, pw) if ph != pw else ph
+    cause = f"padding={P} makes" if ph or pw else f"x.shape={x.shape} and w.shape={w.shape} make"
+    thing = (f"a padded input of {padded:,} values" if padded >= out else
+             f"an output (N, K, H_out, W_out) = {(N, w.shape[0], Ho, Wo)} of {out:,} values")
+    hint = "; padding P is usually at most F - 1" if ph >= w.shape[2] or pw >= w.shape[3] else ""
+    raise MemoryError(f"{func}: {cause} {thing} ({_gb(max(padded, out) * itemsize)}), more than "
+                      f"this machine's memory ({_gb(ram)}){hint}")
+
+
+def _gb(nbytes):
+    """A byte count in GB for a message: 160 GB, 2,560 GB, 0.0001 GB."""
+    gb = nbytes / 1e9
+    return f"{gb:,.0f} GB" if gb >= 10 else f"{gb:.2g} GB"
 
 
 def check_conv_backward(func, dout, x, w, stride, padding):
@@ -203,9 +256,11 @@ def as_float_array(value, func, name, ndims, finite=True):
 
 def check_labels(labels, func, name, n, num_classes=None):
     """``labels`` as an integer array of shape (n,), each in [0, num_classes) when given."""
-    labels = np.asarray(labels)
+    given, labels = labels, np.asarray(labels)
     if labels.dtype.kind not in "iu":
-        raise TypeError(f"{func}: {name} must hold integer class labels, got dtype {labels.dtype}")
+        got = (f"dtype {labels.dtype}" if isinstance(given, np.ndarray) else type(given).__name__
+               if labels.ndim == 0 or labels.dtype.kind == "O" else f"{type(given).__name__} of dtype {labels.dtype}")
+        raise TypeError(f"{func}: {name} must hold integer class labels, got {got}")
     if labels.shape != (n,):
         raise ValueError(f"{func}: {name} must have shape (N,) = ({n},), got {labels.shape}")
     if num_classes is not None and labels.size and (labels.min() < 0 or labels.max() >= num_classes):
@@ -243,10 +298,28 @@ def check_parameters(params, func, parameter_class):
     params = list(params)
     if not params:
         raise ValueError(f"{func}: params is empty; pass model.parameters()")
+    first = {}                                  # id -> index where the parameter came first
     for i, p in enumerate(params):
         if not isinstance(p, parameter_class):
             raise TypeError(f"{func}: params[{i}] must be a Parameter, got {type(p).__name__}")
+        if id(p) in first:                      # it would be updated twice per step
+            raise ValueError(f"{func}: params[{i}] is params[{first[id(p)]}] (listed twice)")
+        first[id(p)] = i
     return params
+
+
+def check_grad(p, func, i):
+    """Raise unless the Parameter ``p`` has a grad array of its value's shape (a shape comparison).
+
+    A grad of shape (3,) for a (4, 3) value would broadcast and update every row alike.
+    """
+    grad = p.grad
+    if type(grad) is not np.ndarray:
+        raise TypeError(f"{func}: params[{i}].grad must be a numpy array of its value's shape "
+                        f"{p.value.shape}, got {type(grad).__name__}")
+    if grad.shape != p.value.shape:
+        raise ValueError(f"{func}: params[{i}] has grad of shape {grad.shape}, expected its value's "
+                         f"shape {p.value.shape}")
 
 
 def check_float_dtype(dtype, func, name="dtype"):
@@ -255,6 +328,8 @@ def check_float_dtype(dtype, func, name="dtype"):
     Integer weights round to zero and float16 makes Adam's eps 0, so both are refused.
     """
     try:
+        if dtype is None:                       # np.dtype(None) would be float64, silently
+            raise TypeError
         dt = np.dtype(dtype)
     except TypeError:
         raise TypeError(f"{func}: {name} must be np.float32 or np.float64, got {dtype!r}") from None

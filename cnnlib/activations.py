@@ -1,7 +1,9 @@
 """Activation functions and their backward passes (any array shape)."""
+import numbers
+
 import numpy as np
 
-from ._validate import as_float, check_int
+from ._validate import as_float, check_finite
 
 
 def relu(x):
@@ -17,7 +19,7 @@ def relu(x):
         (float32 stays float32; integers and bools give float64)
     """
     x = as_float(x, "relu", "x")
-    out = np.maximum(x, 0, dtype=x.dtype)
+    out = np.maximum(x, 0, dtype=x.dtype, order="C")
     return out if x.ndim else np.asarray(out)
 
 
@@ -43,7 +45,7 @@ def relu_backward(dout, x):
     x = as_float(x, "relu_backward", "x")
     if dout.shape != x.shape:
         raise ValueError(f"relu_backward: dout has shape {dout.shape} but x has shape {x.shape}; they must match")
-    return np.where(x > 0, dout, np.zeros((), dtype=dout.dtype))
+    return np.ascontiguousarray(np.where(x > 0, dout, np.zeros((), dtype=dout.dtype)))
 
 
 def softmax(z, axis=-1):
@@ -51,13 +53,13 @@ def softmax(z, axis=-1):
 
     Parameters
     ----------
-    z : ndarray, e.g. (N, M) logits
+    z : ndarray, e.g. (N, M) logits; finite (ValueError for NaN or inf, as in cross_entropy)
     axis : int
         The axis that sums to one.
 
     Returns
     -------
-    p : ndarray, same shape as z, positive, summing to 1 along `axis`
+    p : ndarray, same shape as z (C-contiguous), positive, summing to 1 along `axis`
 
     Notes
     -----
@@ -67,9 +69,14 @@ def softmax(z, axis=-1):
     z = as_float(z, "softmax", "z")
     if z.ndim == 0:
         raise ValueError("softmax: z must have at least one dimension, got a scalar")
-    if not -z.ndim <= check_int(axis, "softmax", "axis", -z.ndim) < z.ndim:
+    if not isinstance(axis, numbers.Integral) or isinstance(axis, (bool, np.bool_)):
+        raise TypeError(f"softmax: axis must be an int from {-z.ndim} to {z.ndim - 1} for z with {z.ndim} "
+                        f"dimension(s), got {type(axis).__name__} {axis!r}")
+    if not -z.ndim <= axis < z.ndim:
         raise ValueError(f"softmax: axis={axis} is out of range for z with {z.ndim} dimension(s)")
     if z.shape[axis] == 0:
         raise ValueError(f"softmax: z has no values along axis {axis} to normalise (shape {z.shape})")
+    check_finite(z, "softmax", "z")             # as cross_entropy: inf - inf would give NaN
     e = np.exp(z - np.max(z, axis=axis, keepdims=True))
-    return e / np.sum(e, axis=axis, keepdims=True)
+    e /= np.sum(e, axis=axis, keepdims=True)
+    return np.ascontiguousarray(e)

@@ -134,8 +134,8 @@ def load_photo(size=None):
     Parameters
     ----------
     size : int or None
-        None keeps the full 600 x 512 image; an int is the height of a downsampled copy
-        (area averaging), the width following the aspect ratio.
+        None keeps the full 600 x 512 image; an int from 2 to 600 is the height of a
+        downsampled copy (area averaging), the width following the aspect ratio.
 
     Returns
     -------
@@ -148,6 +148,9 @@ def load_photo(size=None):
         raise ValueError(f"load_photo: size must be None or an int >= 2, got {size!r}")
     with cbook.get_sample_data("grace_hopper.jpg") as f:
         img = Image.open(f).convert("L")
+        if size is not None and size > img.height:
+            raise ValueError(f"load_photo: size must be at most the photo's height {img.height} "
+                             f"(size downsamples; None keeps the full image), got {size}")
         if size is not None:
             width = max(1, round(img.width * size / img.height))
             img = img.resize((width, size), Image.Resampling.BOX)
@@ -172,21 +175,35 @@ def part_patch(part, arm=5, rotation=0):
     ----------
     part : int, index into PART_CLASSES = ("corner", "tee", "cross")
     arm : int, odd, >= 3
-    rotation : int, quarter turns counter-clockwise (0-3)
+    rotation : int, quarter turns counter-clockwise, 0 to 3
 
     Returns
     -------
     patch : ndarray float32 (arm, arm)
     """
-    if part not in (0, 1, 2):
-        raise ValueError(f"part_patch: part must be 0, 1 or 2 (an index into PART_CLASSES), got {part!r}")
+    if not _is_int(part) or part not in (0, 1, 2):
+        raise (ValueError if _is_int(part) else TypeError)(
+            f"part_patch: part must be 0, 1 or 2 (an index into PART_CLASSES), got {_got(part)}")
     if not isinstance(arm, numbers.Integral) or isinstance(arm, bool) or arm < 3 or arm % 2 == 0:
         raise ValueError(f"part_patch: arm must be an odd int >= 3, got {arm!r}")
+    if not _is_int(rotation) or not 0 <= rotation <= 3:
+        raise (ValueError if _is_int(rotation) else TypeError)(
+            f"part_patch: rotation must be an int 0-3 (quarter turns counter-clockwise), got {_got(rotation)}")
     patch = np.zeros((arm, arm), np.float32)
     row, col = [(0, 0), (0, arm // 2), (arm // 2, arm // 2)][part]
     patch[row, :] = 1                         # the horizontal stroke
     patch[:, col] = 1                         # the vertical stroke
-    return np.rot90(patch, int(rotation) % 4).copy()
+    return np.rot90(patch, int(rotation)).copy()
+
+
+def _is_int(value):
+    """True for Python and NumPy integers, False for bool."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_))
+
+
+def _got(value):
+    """``value`` for a message: its type too when it is not an int (1.0 and '1' look alike)."""
+    return repr(value) if _is_int(value) else f"{type(value).__name__} {value!r}"
 
 
 def _free(occupied, top, left, h, w, gap):
@@ -283,10 +300,10 @@ def _check_parts(parts, size, clutter, noise, positions):
             raise TypeError(f"draw_scene: parts[{k}] must be a (part, arm, rotation) triple, got {triple!r}")
         arm = triple[1]
         try:
-            part_patch(*triple)                # checks part and arm
-        except ValueError as e:
+            part_patch(*triple)                # checks part, arm and rotation
+        except (ValueError, TypeError) as e:
             why = str(e).removeprefix("part_patch: ")
-            raise ValueError(f"draw_scene: parts[{k}] = {triple!r}: {why}") from None
+            raise type(e)(f"draw_scene: parts[{k}] = {triple!r}: {why}") from None
         if arm > size:
             raise ValueError(f"draw_scene: parts[{k}] has arm={arm}, larger than the image (size={size})")
         if positions is not None:

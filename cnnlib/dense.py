@@ -6,6 +6,8 @@ def _check(fn, x, W):
     """Validate x (N, D) and W (D, M)."""
     x = check_ndim(as_float(x, fn, "x"), fn, "x", 2, "(N, D)", "; flatten images first")
     W = check_ndim(as_float(W, fn, "W"), fn, "W", 2, "(D, M)")
+    if x.size == 0:                             # as check_array says it for conv2d and the layers
+        raise ValueError(f"{fn}: x must not be empty, got shape {x.shape}")
     if x.shape[1] != W.shape[0]:
         raise ValueError(f"{fn}: x has D={x.shape[1]} features but W expects D={W.shape[0]} (W.shape={W.shape})")
     return x, W

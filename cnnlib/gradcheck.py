@@ -31,10 +31,37 @@ def _checked_point(func, x, h):
     return x, check_number(h, func, "h", 0)
 
 
-def _value(func, f, x):
-    """f(x) as a finite float array; a clear error when f returns None or NaN."""
-    out = as_float(f(x), func, "f(x)")
+def _value(func, f, x, what="f"):
+    """f(x) as a finite float array; a clear error when f returns None or NaN or changes x.
+
+    f gets a copy of x, compared with x afterwards: a function that modifies its argument in
+    place (x[x < 0] = 0) would make every centred difference measure something else.
+    """
+    arg = x.copy()
+    out = f(arg)
+    _check_unchanged(func, what, arg, x)
+    out = as_float(out, func, "f(x)")
     return check_finite(out, func, "f(x)", "; f must return finite numbers at x")
+
+
+def _check_unchanged(func, what, arg, x):
+    """Raise ValueError unless ``arg`` still equals ``x`` (f did not modify its argument)."""
+    if arg.shape != x.shape or not np.array_equal(arg, x, equal_nan=True):
+        raise ValueError(f"{func}: {what} changed its argument x in place; the numeric gradient needs "
+                         f"x unchanged, so {what} must compute into a new array")
+
+
+def _check_dx(where, dx, x):
+    """Raise unless the analytic gradient dx is an array of x's shape."""
+    if isinstance(dx, tuple):
+        raise TypeError(f"grad_check: {where} returned a tuple of {len(dx)}, expected the array dx of "
+                        f"x's shape {x.shape}")
+    shape = np.shape(dx) if isinstance(dx, (np.ndarray, list)) else None
+    if shape is None:
+        raise TypeError(f"grad_check: {where} returned {type(dx).__name__}, expected an array of "
+                        f"x's shape {x.shape}")
+    if shape != x.shape:
+        raise ValueError(f"grad_check: {where} returned shape {shape}, expected x's shape {x.shape}")
 
 
 def numeric_gradient(f, x, dout=None, h=1e-5):
@@ -43,7 +70,8 @@ def numeric_gradient(f, x, dout=None, h=1e-5):
     Parameters
     ----------
     f : callable
-        Takes an array shaped like `x`, returns an array (any shape) or a scalar.
+        Takes an array shaped like `x`, returns an array (any shape) or a scalar. It must not
+        modify its argument (ValueError if it does).
     x : array_like
         The point where the gradient is taken; copied to float64, never modified.
     dout : array_like or None
@@ -62,13 +90,16 @@ def numeric_gradient(f, x, dout=None, h=1e-5):
     if not callable(f):
         raise TypeError(f"numeric_gradient: f must be callable, got {type(f).__name__}")
     x, h = _checked_point("numeric_gradient", x, h)
-    out = _value("numeric_gradient", f, x.copy())
+    out = _value("numeric_gradient", f, x)
     if dout is None:
         dout = np.ones_like(out, dtype=np.float64)
     dout = np.asarray(dout, dtype=np.float64)
     if dout.shape != out.shape:
         raise ValueError(f"numeric_gradient: dout has shape {dout.shape} but f(x) has shape {out.shape}")
-    return _numeric_gradient_inplace(lambda: f(x), x, dout, h)
+    start = x.copy()
+    grad = _numeric_gradient_inplace(lambda: f(x), x, dout, h)
+    _check_unchanged("numeric_gradient", "f", x, start)      # a change only at some points
+    return grad
 
 
 def relative_error(a, b):
@@ -116,12 +147,17 @@ def grad_check(layer_or_fn, x, rng=None, *, backward=None, h=1e-5):
     """
     rng = as_generator(rng, "grad_check")
     x, h = _checked_point("grad_check", x, h)
+    if isinstance(layer_or_fn, type):
+        name = layer_or_fn.__name__
+        raise TypeError(f"grad_check: layer_or_fn must be a layer object or a function, got the class "
+                        f"{name}; build one: {name}(...)")
     if hasattr(layer_or_fn, "named_parameters"):
         return _grad_check_layer(layer_or_fn, x, rng, h)
     if not callable(layer_or_fn) or not callable(backward):
         raise TypeError("grad_check: give a layer, or a function f together with backward=(dout, x) -> dx")
-    dout = rng.standard_normal(_value("grad_check", layer_or_fn, x.copy()).shape)
+    dout = rng.standard_normal(_value("grad_check", layer_or_fn, x).shape)
     dx = backward(dout, x.copy())
+    _check_dx("backward(dout, x)", dx, x)
     return {"x": relative_error(dx, numeric_gradient(layer_or_fn, x, dout, h))}
 
 
@@ -132,8 +168,9 @@ def _grad_check_layer(layer, x, rng, h):
     for _, p in named:
         p.value = p.value.astype(np.float64)
         p.grad = np.zeros_like(p.value)
-    dout = rng.standard_normal(_value("grad_check", layer.forward, x).shape)
+    dout = rng.standard_normal(_value("grad_check", layer.forward, x, "layer.forward").shape)
     dx = layer.backward(dout)
+    _check_dx("layer.backward(dout)", dx, x)
     errors = {"x": relative_error(dx, numeric_gradient(layer.forward, x, dout, h))}
     for name, p in named:
         numeric = _numeric_gradient_inplace(lambda: layer.forward(x), p.value, dout, h)

@@ -10,7 +10,8 @@ same network. Pass ``rng=np.random.default_rng(seed)`` to choose.
 """
 import numpy as np
 
-from ._validate import as_generator, as_pair, check_array, check_float_dtype, check_int, check_same_shape
+from ._validate import (as_generator, as_pair, check_array, check_float_dtype, check_int, check_same_shape,
+                        nhwc_hint)
 from .activations import relu, relu_backward
 from .conv import conv2d, conv2d_backward
 from .dense import dense_backward, dense_forward
@@ -21,10 +22,18 @@ __all__ = ["Parameter", "Layer", "Conv2D", "ReLU", "MaxPool2D", "AvgPool2D", "Fl
 
 
 class Parameter:
-    """A trainable array: ``value`` and its gradient ``grad`` (same shape and dtype)."""
+    """A trainable array: ``value`` and its gradient ``grad`` (same shape and dtype).
+
+    ``value`` is an array (or a nested list) of floats, float32 or float64: integer weights
+    could not take fractional steps.
+    """
 
     def __init__(self, value, name=""):
-        self.value = np.asarray(value)
+        if value is None or isinstance(value, (str, bytes, dict)):
+            raise TypeError(f"Parameter: value must be an array of floats, got {type(value).__name__}")
+        value = np.asarray(value)
+        check_float_dtype(value.dtype, "Parameter", "value's dtype")
+        self.value = value
         self.grad = np.zeros_like(self.value)
         self.name = name
 
@@ -122,7 +131,7 @@ class Conv2D(Layer):
         check_array(x, "Conv2D.forward", "x", ndim=4, layout="(N, C, H, W)")
         if x.shape[1] != self.in_channels:
             raise ValueError(f"Conv2D.forward: x has C={x.shape[1]} channels but the layer expects "
-                             f"C={self.in_channels} (x.shape={x.shape})")
+                             f"C={self.in_channels} (x.shape={x.shape}){nhwc_hint(x.shape, self.in_channels)}")
         self._x = x
         return conv2d(x, self.w.value, self.b.value, stride=self.stride, padding=self.padding)
 
@@ -147,11 +156,12 @@ class ReLU(Layer):
         self._x = None
 
     def forward(self, x):
-        self._x = x
+        self._x = check_array(x, "ReLU.forward", "x")
         return relu(x)
 
     def backward(self, dout):
-        return relu_backward(dout, self._cached("_x"))
+        x = self._cached("_x")
+        return relu_backward(check_array(dout, "ReLU.backward", "dout"), x)
 
 
 class _Pool2D(Layer):
@@ -266,7 +276,8 @@ class Dense(Layer):
 
     def backward(self, dout):
         """dout (N, n_out) -> dx (N, n_in); adds to w.grad and b.grad."""
-        dx, dw, db = dense_backward(dout, self._cached("_x"), self.w.value)
+        x = self._cached("_x")
+        dx, dw, db = dense_backward(check_array(dout, "Dense.backward", "dout"), x, self.w.value)
         self.w.grad += dw
         self.b.grad += db
         return dx
@@ -282,6 +293,27 @@ def _in_layer(error, i, layer):
     return type(error)(f"{error} [in Sequential layer {i} ({type(layer).__name__})]")
 
 
+def _numbered(layers, prefix=""):
+    """(index, layer) for every layer, and inside nested Sequentials ("2.0" is layer 0 of layer 2)."""
+    for i, layer in enumerate(layers):
+        yield f"{prefix}{i}", layer
+        if isinstance(layer, Sequential):
+            yield from _numbered(layer.layers, f"{prefix}{i}.")
+
+
+def _check_each_layer_once(layers):
+    """Raise ValueError when one layer object appears twice: its second forward would replace
+    the input its first one kept for backward (wrong gradients), and its parameters would be
+    listed twice."""
+    seen = {}
+    for index, layer in _numbered(layers):
+        if id(layer) in seen:
+            raise ValueError(f"Sequential: layers {seen[id(layer)]} and {index} are the same "
+                             f"{type(layer).__name__} object; a layer keeps its input for backward, "
+                             f"so make one per use")
+        seen[id(layer)] = index
+
+
 class Sequential(Layer):
     """Layers applied one after the other; backward runs them in reverse order.
 
@@ -294,6 +326,7 @@ class Sequential(Layer):
         for i, layer in enumerate(layers):
             if not isinstance(layer, Layer):
                 raise TypeError(f"Sequential: argument {i} must be a Layer, got {type(layer).__name__}")
+        _check_each_layer_once(layers)
         self.layers = list(layers)
 
     def __getitem__(self, i):
@@ -314,8 +347,12 @@ class Sequential(Layer):
         return x
 
     def backward(self, dout):
-        for layer in reversed(self.layers):
-            dout = layer.backward(dout)
+        for i in range(len(self.layers) - 1, -1, -1):
+            layer = self.layers[i]
+            try:
+                dout = layer.backward(dout)
+            except (ValueError, TypeError) as e:
+                raise _in_layer(e, i, layer) from None
         return dout
 
     def named_parameters(self):

@@ -1,13 +1,25 @@
 """The two networks the book and the training benchmark compare on the 8x8 digits."""
+import numbers
+
 import numpy as np
 
-from ._validate import as_generator, check_float_dtype
+from ._validate import as_generator, check_float_dtype, check_int
 from .data import load_digits
 from .layers import Conv2D, Dense, Flatten, MaxPool2D, ReLU, Sequential
 from .optim import Adam
 from .train import accuracy, fit
 
 __all__ = ["lenet_digits", "mlp_digits", "train_digits"]
+
+
+def _sizes(func, name, value, expected, length=None):
+    """``value`` as a tuple of ints >= 1 (of ``length`` when given); TypeError/ValueError otherwise."""
+    if not isinstance(value, (tuple, list)) or not all(
+            isinstance(v, numbers.Integral) and not isinstance(v, bool) for v in value):
+        raise TypeError(f"{func}: {name} must be {expected}, got {type(value).__name__} {value!r}")
+    if (length is not None and len(value) != length) or any(v < 1 for v in value):
+        raise ValueError(f"{func}: {name} must be {expected}, got {tuple(value)}")
+    return tuple(int(v) for v in value)
 
 
 def lenet_digits(rng=None, dtype=np.float32, channels=(32, 64), hidden=64):
@@ -27,7 +39,8 @@ def lenet_digits(rng=None, dtype=np.float32, channels=(32, 64), hidden=64):
         Units of the hidden dense layer.
     """
     rng, dtype = as_generator(rng, "lenet_digits"), check_float_dtype(dtype, "lenet_digits")
-    k1, k2 = channels
+    k1, k2 = _sizes("lenet_digits", "channels", channels, "a pair (K1, K2) of ints >= 1, e.g. (32, 64)", 2)
+    check_int(hidden, "lenet_digits", "hidden", 1)
     return Sequential(
         Conv2D(1, k1, 3, padding=1, rng=rng, dtype=dtype), ReLU(), MaxPool2D(2),
         Conv2D(k1, k2, 3, padding=1, rng=rng, dtype=dtype), ReLU(), MaxPool2D(2),
@@ -47,6 +60,7 @@ def mlp_digits(rng=None, dtype=np.float32, hidden=(128,)):
         Units of each hidden layer.
     """
     rng, dtype = as_generator(rng, "mlp_digits"), check_float_dtype(dtype, "mlp_digits")
+    hidden = _sizes("mlp_digits", "hidden", hidden, "a tuple of ints >= 1, one per hidden layer, e.g. (128,)")
     layers, n_in = [Flatten()], 64
     for n in hidden:
         layers += [Dense(n_in, n, rng=rng, dtype=dtype), ReLU()]

@@ -1,7 +1,7 @@
 """Optimisers that update a list of Parameters in place from their .grad."""
 import numpy as np
 
-from ._validate import check_number, check_parameters
+from ._validate import check_grad, check_number, check_parameters
 from .layers import Parameter
 
 __all__ = ["SGD", "Adam"]
@@ -41,7 +41,8 @@ class SGD(_Optimizer):
 
     def step(self):
         """Update every parameter once from its current grad."""
-        for p, v in zip(self.params, self.velocity):
+        for i, (p, v) in enumerate(zip(self.params, self.velocity)):
+            check_grad(p, "SGD.step", i)
             g = p.grad + self.weight_decay * p.value if self.weight_decay else p.grad
             v *= self.momentum
             v += g
@@ -84,7 +85,8 @@ class Adam(_Optimizer):
         self.t += 1
         b1, b2 = self.betas
         c1, c2 = 1 - b1 ** self.t, 1 - b2 ** self.t
-        for p, m, v in zip(self.params, self.m, self.v):
+        for i, (p, m, v) in enumerate(zip(self.params, self.m, self.v)):
+            check_grad(p, "Adam.step", i)
             m *= b1
             m += (1 - b1) * p.grad
             v *= b2

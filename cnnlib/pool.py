@@ -66,7 +66,7 @@ def avg_pool2d(x, size=2, stride=None):
     Parameters and shapes as in :func:`max_pool2d`. Float32 stays float32; integers give float64.
     """
     (fh, fw), stride, out_hw = _check_pool_args("avg_pool2d", x, size, stride)
-    out = _slices(x, 0, 0, stride, out_hw).astype(float_dtype(x))
+    out = _slices(x, 0, 0, stride, out_hw).astype(float_dtype(x), order="C")   # C even for F-ordered x
     for m in range(fh):
         for n in range(fw):
             if m or n:
@@ -179,7 +179,15 @@ def _dx_at(argmax, dout, shape, dtype, overlap):
 def avg_pool2d_backward(dout, x, size=2, stride=None):
     """Gradient of :func:`avg_pool2d` with respect to ``x``.
 
-    Parameters and returns as in :func:`max_pool2d_backward`.
+    Parameters
+    ----------
+    dout : ndarray, shape (N, C, H_out, W_out)
+    x : ndarray, shape (N, C, H, W), the forward input (only its shape is used)
+    size, stride : as in :func:`avg_pool2d`
+
+    Returns
+    -------
+    dx : ndarray, shape (N, C, H, W)
 
     Notes
     -----

@@ -54,11 +54,35 @@ def _num_classes(model):
     return getattr(last, "n_out", None)
 
 
+def _check_layer(where, model, methods=("forward", "backward", "parameters")):
+    """Raise TypeError unless ``model`` is a layer object with ``methods`` (not a layer class)."""
+    if isinstance(model, type):
+        raise TypeError(f"{where}: model must be a Layer object, got the class {model.__name__}; "
+                        f"build one: {model.__name__}(...)")
+    if not all(callable(getattr(model, a, None)) for a in methods):
+        raise TypeError(f"{where}: model must be a Layer such as a Sequential (with "
+                        f"{', '.join(methods[:-1])} and {methods[-1]}), got {type(model).__name__}")
+
+
+def _check_logits(where, logits, n):
+    """Raise ValueError unless the model's output is logits (N, M) for a batch of n examples.
+
+    A model that ends without Flatten (e.g. a convolution giving (N, M, 1, 1)) would otherwise
+    make argmax(axis=1) give (N, 1, 1), and comparing that with the labels (N,) broadcasts.
+    """
+    shape = getattr(logits, "shape", None)
+    if not isinstance(logits, np.ndarray) or logits.ndim != 2 or shape[0] != n:
+        got = f"shape {shape}" if isinstance(logits, np.ndarray) else type(logits).__name__
+        hint = "; add Flatten()?" if isinstance(logits, np.ndarray) and logits.ndim > 2 else ""
+        if isinstance(logits, np.ndarray) and logits.ndim == 2:
+            hint = f" for a batch of N={n} examples"
+        raise ValueError(f"{where}: the model must output logits (N, M), got {got}{hint}")
+    return logits
+
+
 def _check_model(model, optimizer):
     """The model's parameters and the optimizer (default Adam) that updates them."""
-    if not all(callable(getattr(model, a, None)) for a in ("forward", "backward", "parameters")):
-        raise TypeError(f"fit: model must be a Layer such as a Sequential (with forward, backward and "
-                        f"parameters), got {type(model).__name__}")
+    _check_layer("fit", model)
     params = list(model.parameters())
     if not params:
         raise ValueError(f"fit: model has no parameters to train ({model!r})")
@@ -85,7 +109,7 @@ def _train_epoch(model, optimizer, x, y, batch_size, rng, epoch=1):
         idx = order[start:start + batch_size]
         xb, yb = x[idx], y[idx]
         optimizer.zero_grad()
-        logits = model.forward(xb)
+        logits = _check_logits("fit", model.forward(xb), len(idx))
         if not np.isfinite(logits).all():
             raise FloatingPointError(f"fit: the model's logits became NaN or inf in epoch {epoch} "
                                      f"(batch {start // batch_size + 1}), so the loss is not finite; "
@@ -183,17 +207,21 @@ def predict(model, x, batch_size=256):
     Returns
     -------
     labels : ndarray int64 (N,)
+        One label per example. The model must output 2-D logits (N, M): a model whose output
+        is (N, M, 1, 1) needs a Flatten() at its end.
     """
+    _check_layer("predict", model, ("forward", "parameters"))
     x = _check_x("predict", x)
     check_int(batch_size, "predict", "batch_size", 1)
-    return _predict(model, x, batch_size)[0]
+    return _predict("predict", model, x, batch_size)[0]
 
 
-def _predict(model, x, batch_size):
+def _predict(where, model, x, batch_size):
     """(predicted labels (N,) int64, M the number of logits) for a checked x."""
     x = x.astype(_model_dtype(model), copy=False)
     with _one_blas_thread():
-        logits = [model.forward(x[i:i + batch_size]) for i in range(0, len(x), batch_size)]
+        logits = [_check_logits(where, model.forward(x[i:i + batch_size]), len(x[i:i + batch_size]))
+                  for i in range(0, len(x), batch_size)]
     labels = np.concatenate([np.argmax(z, axis=1) for z in logits]).astype(np.int64)
     return labels, logits[0].shape[1]
 
@@ -207,7 +235,8 @@ def accuracy(model, x, y):
     x : ndarray (N, ...)
     y : ndarray of int (N,)
     """
+    _check_layer("accuracy", model, ("forward", "parameters"))
     x = _check_x("accuracy", x)
-    labels, num_classes = _predict(model, x, 256)
+    labels, num_classes = _predict("accuracy", model, x, 256)
     y = check_labels(y, "accuracy", "y", x.shape[0], num_classes)
     return float(np.mean(labels == y))

@@ -63,7 +63,7 @@ def test_softmax_rejects_bad_axis_and_scalar():
 
 @pytest.mark.parametrize("axis", [None, 1.0, (0, 1)])
 def test_softmax_axis_must_be_one_int(axis):
-    with pytest.raises(TypeError, match=r"^softmax: axis must be an int >= -2, got "):
+    with pytest.raises(TypeError, match=r"^softmax: axis must be an int from -2 to 1 for z with 2 dimension\(s\), got "):
         softmax(np.zeros((2, 3)), axis=axis)
 
 
@@ -77,3 +77,16 @@ def test_relu_keeps_a_0d_array_and_gives_floats_for_integers():
     out = relu(np.array(-2))
     assert isinstance(out, np.ndarray) and out.shape == () and out.dtype == np.float64 and out == 0
     assert relu(np.array([True, False])).dtype == np.float64
+
+
+@pytest.mark.parametrize("bad, what", [(np.inf, "inf"), (-np.inf, "inf"), (np.nan, "NaN")])
+def test_softmax_refuses_non_finite_input_as_cross_entropy_does(bad, what):
+    with pytest.raises(ValueError, match=rf"^softmax: z must be finite, got {what} \(in 1 of 2 values\)$"):
+        softmax(np.array([bad, 1.0]))
+
+
+@pytest.mark.parametrize("fn", [relu, softmax, lambda z: softmax(z, axis=0), lambda z: relu_backward(z, z)])
+def test_activations_return_c_contiguous_arrays_for_fortran_input(fn):
+    z = np.asfortranarray(np.random.default_rng(0).standard_normal((5, 4)))
+    out = fn(z)
+    assert out.flags.c_contiguous and out.shape == (5, 4)

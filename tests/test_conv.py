@@ -373,3 +373,15 @@ def test_conv2d_backward_given_b_says_it_takes_none(fn):
 def test_col2im_checks_x_shape(x_shape, exc):
     with pytest.raises(exc, match=r"^col2im: x_shape must be a tuple of 4 ints .*\(N, C, H, W\), got"):
         col2im(np.ones((2, 27, 12)), x_shape, 3, 3)
+
+
+def test_channels_last_input_gets_a_transpose_hint():
+    import cnnlib
+    x, w = np.ones((2, 5, 5, 3)), np.ones((4, 3, 3, 3))
+    hint = r" \(\(N, H, W, C\) given\? use x.transpose\(0, 3, 1, 2\)\)$"
+    with pytest.raises(ValueError, match=r"^conv2d: x has C=5 channels but w expects C=3 \(w.shape=\(4, 3, 3, 3\)\)" + hint):
+        cnnlib.conv2d(x, w)
+    with pytest.raises(ValueError, match=r"^Conv2D.forward: x has C=5 channels but the layer expects C=3 .*" + hint):
+        cnnlib.Conv2D(3, 4, 3).forward(x.astype(np.float32))
+    with pytest.raises(ValueError, match=r"expects C=3 \(w.shape=\(4, 3, 3, 3\)\)$"):     # not channels-last
+        cnnlib.conv2d(np.ones((2, 5, 5, 4)), w)

@@ -238,3 +238,28 @@ def test_draw_scene_checks_each_part():
         draw_scene([5])
     with pytest.raises(ValueError, match=r"^draw_scene: parts\[0\] = \(0, 4, 0\): arm must be an odd int >= 3, got 4$"):
         draw_scene([(0, 4, 0)])
+
+
+@pytest.mark.parametrize("args, exc, pattern", [
+    ((1.0,), TypeError, r"^part_patch: part must be 0, 1 or 2 \(an index into PART_CLASSES\), got float 1.0$"),
+    ((True,), TypeError, r"^part_patch: part must be 0, 1 or 2 .*got bool True$"),
+    ((0, 5, "a"), TypeError, r"^part_patch: rotation must be an int 0-3 \(quarter turns counter-clockwise\), "
+                             r"got str 'a'$"),
+    ((0, 5, None), TypeError, r"^part_patch: rotation must be an int 0-3 .*got NoneType None$"),
+    ((0, 5, 1.5), TypeError, r"^part_patch: rotation must be an int 0-3 .*got float 1.5$"),
+    ((0, 5, 4), ValueError, r"^part_patch: rotation must be an int 0-3 .*got 4$"),
+])
+def test_part_patch_names_the_type_of_a_wrong_part_or_rotation(args, exc, pattern):
+    with pytest.raises(exc, match=pattern):
+        part_patch(*args)
+
+
+def test_draw_scene_refuses_a_fractional_rotation_instead_of_truncating_it():
+    with pytest.raises(TypeError, match=r"^draw_scene: parts\[0\] = \(0, 5, 1.5\): rotation must be an int 0-3"):
+        draw_scene([(0, 5, 1.5)])
+
+
+def test_load_photo_does_not_upsample():
+    with pytest.raises(ValueError, match=r"^load_photo: size must be at most the photo's height 600 "):
+        load_photo(10000)
+    assert load_photo(600).shape == (600, 512)

@@ -35,3 +35,13 @@ def test_dense_errors_name_function_and_argument():
         dense_backward(np.zeros((2, 4)), np.zeros((2, 3)), W)
     with pytest.raises(TypeError, match="dense_forward: W must be a numeric array"):
         dense_forward(np.zeros((2, 3)), np.array([["a"]]), b)
+
+
+@pytest.mark.parametrize("fn", ["dense_forward", "dense_backward"])
+@pytest.mark.parametrize("shape", [(0, 3), (2, 0)])
+def test_dense_refuses_an_empty_x_as_conv2d_does(fn, shape):
+    import cnnlib
+    x, W = np.ones(shape), np.ones((shape[1], 2))
+    args = (x, W, np.ones(2)) if fn == "dense_forward" else (np.ones((shape[0], 2)), x, W)
+    with pytest.raises(ValueError, match=rf"^{fn}: x must not be empty, got shape \({shape[0]}, {shape[1]}\)$"):
+        getattr(cnnlib, fn)(*args)

@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 
 import cnnlib
+from cnnlib import relu, relu_backward
 from cnnlib.gradcheck import grad_check, numeric_gradient, relative_error
 
 
@@ -99,3 +100,54 @@ def test_grad_check_checks_x_and_rng():
         grad_check(cnnlib.ReLU(), np.array([1.0, np.nan]))
     with pytest.raises(TypeError, match=r"^grad_check: rng must be a numpy Generator"):
         grad_check(cnnlib.ReLU(), np.ones(2), rng=0)
+
+
+def _relu_in_place(x):
+    x[x < 0] = 0
+    return x
+
+
+def test_a_function_that_changes_its_argument_is_refused_not_blamed_on_backward():
+    x = np.array([-1.0, 0.5, 1.0, -0.5])
+    with pytest.raises(ValueError, match=r"^numeric_gradient: f changed its argument x in place; "):
+        numeric_gradient(_relu_in_place, x)
+    with pytest.raises(ValueError, match=r"^grad_check: f changed its argument x in place; "):
+        grad_check(_relu_in_place, x, backward=relu_backward)
+    np.testing.assert_array_equal(x, [-1.0, 0.5, 1.0, -0.5])
+    np.testing.assert_allclose(numeric_gradient(relu, x), [0, 1, 1, 0])
+
+
+def test_a_function_that_changes_x_only_at_some_points_is_refused():
+    calls = []
+
+    def sneaky(x):                      # leaves its first argument alone, then shifts x[1]
+        calls.append(1)
+        if len(calls) == 3:
+            x[1] += 1.0
+        return x * 2
+    with pytest.raises(ValueError, match=r"^numeric_gradient: f changed its argument x in place"):
+        numeric_gradient(sneaky, np.array([1.0, 2.0]))
+
+
+def test_a_layer_forward_that_changes_x_is_refused():
+    class InPlace(cnnlib.ReLU):
+        def forward(self, x):
+            return super().forward(_relu_in_place(x))
+    with pytest.raises(ValueError, match=r"^grad_check: layer.forward changed its argument x in place; "):
+        grad_check(InPlace(), np.array([[-1.0, 2.0]]))
+
+
+@pytest.mark.parametrize("backward, exc, got", [
+    (lambda dout, x: dout[:2], ValueError, r"returned shape \(2,\), expected x's shape \(4,\)$"),
+    (lambda dout, x: (dout, dout), TypeError, r"returned a tuple of 2, expected the array dx of x's shape \(4,\)$"),
+    (lambda dout, x: None, TypeError, r"returned NoneType, expected an array of x's shape \(4,\)$"),
+])
+def test_grad_check_names_a_backward_of_the_wrong_shape(backward, exc, got):
+    with pytest.raises(exc, match=rf"^grad_check: backward\(dout, x\) {got}"):
+        grad_check(relu, np.array([-1.0, 0.5, 1.0, -0.5]), backward=backward)
+
+
+def test_grad_check_wants_a_layer_object_not_its_class():
+    with pytest.raises(TypeError, match=r"^grad_check: layer_or_fn must be a layer object or a function, "
+                                        r"got the class Dense; build one: Dense\(\.\.\.\)$"):
+        grad_check(cnnlib.Dense, np.ones((2, 3)))

@@ -219,7 +219,8 @@ def test_layers_without_rng_get_independent_weights_and_a_generator_decides():
 
 
 @pytest.mark.parametrize("make", [Conv2D, Dense])
-@pytest.mark.parametrize("dtype, came", [(np.int32, "int32"), (np.float16, "float16"), ("bogus", "'bogus'")])
+@pytest.mark.parametrize("dtype, came", [(np.int32, "int32"), (np.float16, "float16"), ("bogus", "'bogus'"),
+                                         (None, "None")])
 def test_layers_accept_only_float32_or_float64_weights(make, dtype, came):
     args = (3, 4, 3) if make is Conv2D else (3, 4)
     with pytest.raises(TypeError, match=rf"^{make.__name__}: dtype must be np.float32 or np.float64, got {came}$"):
@@ -249,3 +250,38 @@ def test_flatten_backward_checks_the_shape_of_dout():
 def test_summary_wants_the_shape_of_one_example(shape, exc):
     with pytest.raises(exc, match=r"^Sequential.summary: input_shape is one example \(C, H, W\), without N"):
         Sequential(Conv2D(3, 4, 3)).summary(shape)
+
+
+def test_sequential_refuses_one_layer_object_used_twice():
+    d1, d2, relu = Dense(4, 4), Dense(4, 4), ReLU()
+    with pytest.raises(ValueError, match=r"^Sequential: layers 1 and 3 are the same ReLU object; a layer keeps "
+                                         r"its input for backward, so make one per use$"):
+        Sequential(d1, relu, d2, relu, Dense(4, 3))
+    with pytest.raises(ValueError, match=r"^Sequential: layers 0 and 2 are the same Dense object"):
+        Sequential(d1, ReLU(), d1)
+    with pytest.raises(ValueError, match=r"^Sequential: layers 0.0 and 1 are the same Dense object"):
+        Sequential(Sequential(d1, ReLU()), d1)
+    model = Sequential(d1, ReLU(), d2)                     # one object per use is fine
+    assert len(model.parameters()) == len({id(p) for p in model.parameters()}) == 4
+
+
+def test_sequential_backward_names_the_layer_that_raised():
+    model = Sequential(Dense(4, 4), ReLU(), Dense(4, 3))
+    model.forward(np.ones((2, 4), np.float32))
+    with pytest.raises(ValueError, match=r"^dense_backward: dout must have shape \(N, M\) = \(2, 3\), got \(2, 4\) "
+                                         r"\[in Sequential layer 2 \(Dense\)\]$"):
+        model.backward(np.ones((2, 4), np.float32))
+    with pytest.raises(ValueError, match=r"\[in Sequential layer 0 \(Dense\)\]$"):
+        Sequential(Flatten(), model).forward(np.ones((2, 5), np.float32))
+
+
+def test_layers_want_numpy_arrays_in_forward_and_backward_alike():
+    with pytest.raises(TypeError, match=r"^ReLU.forward: x must be a numpy array, got list$"):
+        ReLU().forward([1.0, -1.0])
+    relu, dense = ReLU(), Dense(3, 2)
+    relu.forward(np.ones((2, 3)))
+    dense.forward(np.ones((2, 3), np.float32))
+    with pytest.raises(TypeError, match=r"^ReLU.backward: dout must be a numpy array, got list$"):
+        relu.backward(np.ones((2, 3)).tolist())
+    with pytest.raises(TypeError, match=r"^Dense.backward: dout must be a numpy array, got list$"):
+        dense.backward(np.ones((2, 2)).tolist())

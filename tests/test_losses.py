@@ -58,3 +58,16 @@ def test_cross_entropy_refuses_non_finite_logits(fn, value, what):
     logits[1, 2] = value
     with pytest.raises(ValueError, match=rf"^{fn.__name__}: logits must be finite, got {what} \(in 1 of 6 values\)$"):
         fn(logits, np.array([0, 1]))
+
+
+def test_cross_entropy_backward_is_c_contiguous_for_fortran_logits():
+    logits = np.asfortranarray(np.random.default_rng(0).standard_normal((5, 4)))
+    d = cross_entropy_backward(logits, np.array([0, 1, 2, 3, 0]))
+    assert d.flags.c_contiguous
+
+
+@pytest.mark.parametrize("labels, got", [(None, "NoneType"), ([1.0, 2.0], "list of dtype float64"),
+                                         (np.array([1.0, 2.0]), "dtype float64")])
+def test_labels_of_the_wrong_type_name_it(labels, got):
+    with pytest.raises(TypeError, match=rf"^cross_entropy: labels must hold integer class labels, got {got}$"):
+        cross_entropy(np.ones((2, 3)), labels)

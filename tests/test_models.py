@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 
 from cnnlib import conv_param_count, dense_param_count, models
+from cnnlib.models import lenet_digits, mlp_digits
 
 
 def test_lenet_digits_shapes_and_parameter_count():
@@ -53,3 +54,18 @@ def test_models_refuse_other_dtypes_and_rngs(make):
 def test_mlp_digits_without_rng_gives_the_same_weights_each_call():
     a, b = models.mlp_digits(), models.mlp_digits()
     assert all(np.array_equal(p.value, q.value) for p, q in zip(a.parameters(), b.parameters()))
+
+
+@pytest.mark.parametrize("make, kwargs, exc, pattern", [
+    (mlp_digits, {"hidden": 128}, TypeError, r"^mlp_digits: hidden must be a tuple of ints >= 1, one per hidden "
+                                              r"layer, e.g. \(128,\), got int 128$"),
+    (mlp_digits, {"hidden": (64, 0)}, ValueError, r"^mlp_digits: hidden must be .*got \(64, 0\)$"),
+    (lenet_digits, {"channels": 16}, TypeError, r"^lenet_digits: channels must be a pair \(K1, K2\) of ints >= 1, "
+                                                r"e.g. \(32, 64\), got int 16$"),
+    (lenet_digits, {"channels": (8, 16, 32)}, ValueError, r"^lenet_digits: channels must be .*got \(8, 16, 32\)$"),
+    (lenet_digits, {"hidden": (64,)}, TypeError, r"^lenet_digits: hidden must be an int >= 1, got tuple"),
+])
+def test_model_builders_name_a_wrong_size_argument(make, kwargs, exc, pattern):
+    with pytest.raises(exc, match=pattern):
+        make(**kwargs)
+    assert len(mlp_digits(hidden=()).parameters()) == 2         # no hidden layer: a linear model

@@ -100,3 +100,37 @@ def test_a_learning_rate_of_the_wrong_type_is_a_type_error(lr, came):
     for opt in (SGD, Adam):
         with pytest.raises(TypeError, match=rf"^{opt.__name__}: lr must be a number > 0, got {came}$"):
             opt(Dense(2, 2).parameters(), lr=lr)
+
+
+@pytest.mark.parametrize("opt", [SGD, Adam])
+def test_a_parameter_listed_twice_is_refused(opt):
+    p, q = param([1.0], [1.0]), param([2.0], [1.0])
+    with pytest.raises(ValueError, match=rf"^{opt.__name__}: params\[2\] is params\[0\] \(listed twice\)$"):
+        opt([p, q, p], lr=0.1)
+
+
+@pytest.mark.parametrize("opt", [SGD, Adam])
+@pytest.mark.parametrize("grad, exc, got", [
+    (np.ones(3), ValueError, r"params\[1\] has grad of shape \(3,\), expected its value's shape \(4, 3\)"),
+    (np.ones((3, 4)), ValueError, r"params\[1\] has grad of shape \(3, 4\), expected its value's shape \(4, 3\)"),
+    (np.float64(1.0), TypeError, r"params\[1\].grad must be a numpy array of its value's shape \(4, 3\), got float64"),
+    (None, TypeError, r"params\[1\].grad must be a numpy array of its value's shape \(4, 3\), got NoneType"),
+])
+def test_step_refuses_a_grad_of_another_shape(opt, grad, exc, got):
+    p, q = param([1.0], [1.0]), param(np.zeros((4, 3)), np.zeros((4, 3)))
+    q.grad = grad
+    before = q.value.copy()
+    with pytest.raises(exc, match=rf"^{opt.__name__}.step: {got}$"):
+        opt([p, q], lr=0.1).step()
+    np.testing.assert_array_equal(q.value, before)
+
+
+@pytest.mark.parametrize("value, exc, pattern", [
+    ([1, 2], TypeError, r"^Parameter: value's dtype must be np.float32 or np.float64, got int64$"),
+    (np.float16([1.0]), TypeError, r"^Parameter: value's dtype must be np.float32 or np.float64, got float16$"),
+    (None, TypeError, r"^Parameter: value must be an array of floats, got NoneType$"),
+])
+def test_parameter_wants_float_values(value, exc, pattern):
+    with pytest.raises(exc, match=pattern):
+        Parameter(value)
+    assert Parameter([1.0, 2.0]).value.dtype == np.float64

@@ -241,3 +241,12 @@ def test_max_pool2d_backward_checks_argmax_dtype_and_range():
     bad[0, 0, 0, 0] = -1                                         # one index wrapping to the last pixel
     with pytest.raises(ValueError, match=r"got values from -1 to"):
         max_pool2d_backward(dout, x, argmax=bad)
+
+
+@pytest.mark.parametrize("make", [np.asfortranarray,
+                                  lambda a: np.broadcast_to(a[:1, :1], a.shape)])     # a read-only view
+def test_pooling_returns_c_contiguous_arrays(make):
+    x = make(np.random.default_rng(0).standard_normal((2, 3, 4, 6)))
+    for out in (avg_pool2d(x), max_pool2d(x), avg_pool2d_backward(make(np.ones((2, 3, 2, 3))), x),
+                max_pool2d_backward(make(np.ones((2, 3, 2, 3))), x)):
+        assert out.flags.c_contiguous

@@ -204,3 +204,39 @@ def test_accuracy_refuses_labels_out_of_range():
     x, y = _digits()
     with pytest.raises(ValueError, match=r"^accuracy: y must lie in \[0, 10\) for M=10 classes, got values from 100"):
         accuracy(_mlp(), x, y + 100)
+
+
+@pytest.mark.parametrize("layers, shape", [
+    ((Conv2D(1, 10, 8),), r"\(\d+, 10, 1, 1\); add Flatten\(\)\?"),      # argmax would broadcast
+    ((Conv2D(1, 10, 7),), r"\(\d+, 10, 2, 2\); add Flatten\(\)\?"),
+])
+@pytest.mark.parametrize("call", ["predict", "accuracy", "fit"])
+def test_a_model_without_2d_logits_is_refused_not_scored(layers, shape, call):
+    x, y = _digits()
+    model = Sequential(*layers)
+    run = {"predict": lambda: predict(model, x), "accuracy": lambda: accuracy(model, x, y),
+           "fit": lambda: fit(model, x, y, epochs=1, progress=False)}[call]
+    with pytest.raises(ValueError, match=rf"^{call}: the model must output logits \(N, M\), got shape {shape}$"):
+        run()
+
+
+def test_a_model_with_1d_output_is_refused():
+    class Scores(Flatten):
+        def forward(self, x):
+            return super().forward(x)[:, 0]
+    x, y = _digits()
+    with pytest.raises(ValueError, match=r"^predict: the model must output logits \(N, M\), got shape \(20,\)$"):
+        predict(Scores(), x)
+    assert predict(_mlp(), x).shape == (20,)
+
+
+@pytest.mark.parametrize("call", ["fit", "predict", "accuracy"])
+def test_a_layer_class_instead_of_an_object_is_named(call):
+    x, y = _digits()
+    run = {"fit": lambda m: fit(m, x, y, progress=False), "predict": lambda m: predict(m, x),
+           "accuracy": lambda m: accuracy(m, x, y)}[call]
+    with pytest.raises(TypeError, match=rf"^{call}: model must be a Layer object, got the class Sequential; "
+                                        r"build one: Sequential\(\.\.\.\)$"):
+        run(Sequential)
+    with pytest.raises(TypeError, match=rf"^{call}: model must be a Layer such as a Sequential .*got str$"):
+        run("m")

@@ -111,3 +111,36 @@ def test_check_float_dtype_finite_generator_and_shape():
     assert check_shape([2, np.int64(3)], "f", "s", "(N, C)") == (2, 3)
     with pytest.raises(ValueError, match=r"^f: s must be a tuple of 2 ints >= 1 \(N, C\), got \(2, 0\)$"):
         check_shape((2, 0), "f", "s", "(N, C)")
+
+
+def test_a_padding_too_large_for_memory_is_named_before_numpy_allocates():
+    import cnnlib
+    x, w = np.ones((2, 3, 5, 5)), np.ones((4, 3, 3, 3))
+    for conv in (cnnlib.conv2d, cnnlib.conv2d_naive, cnnlib.conv2d_im2col):
+        with pytest.raises(MemoryError, match=rf"^{conv.__name__}: padding=100000 makes an output \(N, K, H_out, "
+                                              r"W_out\) = \(2, 4, 200003, 200003\) of 320,009,600,072 values "
+                                              r"\(2,560 GB\), more than this machine's memory \(.*; padding P "
+                                              r"is usually at most F - 1$"):
+            conv(x, w, padding=10**5)
+
+
+def test_the_memory_check_uses_the_machine_memory(monkeypatch):
+    import cnnlib
+    from cnnlib import _validate
+    x, w = np.ones((1, 1, 100, 100)), np.ones((1, 1, 3, 3))
+    monkeypatch.setattr(_validate, "_MEMORY", [50_000])        # 50 kB of RAM
+    with pytest.raises(MemoryError, match=r"^conv2d: padding=3 makes a padded input of 11,236 values "
+                                          r"\(9e-05 GB\), more than this machine's memory \(5e-05 GB\); padding P "
+                                          r"is usually at most F - 1$"):
+        cnnlib.conv2d(x, w, padding=3)
+    with pytest.raises(MemoryError, match=r"^conv2d: x.shape=\(1, 1, 100, 100\) and w.shape=\(1, 1, 3, 3\) make "
+                                          r"a padded input of 10,000 values \(8e-05 GB\), .*\(5e-05 GB\)$"):
+        cnnlib.conv2d(x, w)
+    monkeypatch.setattr(_validate, "_MEMORY", [None])         # unknown: no check
+    assert cnnlib.conv2d(x, w, padding=3).shape == (1, 1, 104, 104)
+    monkeypatch.setattr(_validate, "_MEMORY", [50_000])
+    x64 = np.ones((1, 1, 100, 70))                              # 7,000 values: 56 kB in float64
+    with pytest.raises(MemoryError):
+        cnnlib.conv2d(x64, w)
+    x32, w32 = x64.astype(np.float32), w.astype(np.float32)      # 28 kB in float32: fits
+    assert cnnlib.conv2d(x32, w32).shape == (1, 1, 98, 68)
