@@ -532,7 +532,9 @@ def _cells_blocked(check, code, cells) -> set:
     target is missing when such a cell stopped at the import; `code`: the cells' sources,
     `cells`: the runner's report of each). Another cell's say nothing about this check: 06's
     training cell imports cnnlib for its own, allowed, check; a cell of imports alone is
-    flagged by the pre-flight check (grading/preflight.py), which reads every cell."""
+    flagged by the pre-flight check (grading/preflight.py), which reads every cell. (The cell of
+    a function the target calls counts too when a case raised NameError for it: _judge, through
+    _stopped_definer.)"""
     from grading.preflight import defined_names
     out = set()
     for src, cell in zip(code, cells):
