@@ -176,8 +176,8 @@ def _sgd_case(label, W, b, x, y, lr, huge=False):
 #: what a step on huge scores that gives NaN or inf says (an sgd_step with its own softmax
 #: without the row's maximum subtracted: session 27's trial, 6 of 6 before this case)
 OVERFLOW = ("sgd_step gave NaN or infinite values for scores near ±1000: its softmax overflowed "
-            "(np.exp(1000) is inf): subtract each row's max before np.exp (as softmax_cross_entropy "
-            "of part 1 does)")
+            "(np.exp(1000) is inf): subtract each row's max before np.exp (in softmax_cross_entropy too, "
+            "if sgd_step uses it)")
 
 
 def _finite_first(check):
