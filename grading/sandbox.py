@@ -36,6 +36,7 @@ import functools
 import json
 import math
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -509,7 +510,7 @@ def _group_verdicts(g, frames, err, checks, all_cases, lim, names) -> dict[str, 
     for i, c in enumerate(g["checks"]):
         check, flags, blocked = by_id[c["key"]], [], set()
         passed, message = _judge(check, all_cases[c["key"]], frames, f"c{i}", err["timed_out"],
-                                 lim, cells, flags, blocked)
+                                 lim, cells, flags, blocked, g.get("cells") or [])
         used = _cpu_used(report, i)
         if passed and err.get("counted") and (used is None or used > sum(
                 math.ceil(x["timeout"]) + 1 for x in g["checks"][i:]) + 0.5):
@@ -531,7 +532,9 @@ def _cells_blocked(check, code, cells) -> set:
     target is missing when such a cell stopped at the import; `code`: the cells' sources,
     `cells`: the runner's report of each). Another cell's say nothing about this check: 06's
     training cell imports cnnlib for its own, allowed, check; a cell of imports alone is
-    flagged by the pre-flight check (grading/preflight.py), which reads every cell."""
+    flagged by the pre-flight check (grading/preflight.py), which reads every cell. (The cell of
+    a function the target calls counts too when a case raised NameError for it: _judge, through
+    _stopped_definer.)"""
     from grading.preflight import defined_names
     out = set()
     for src, cell in zip(code, cells):
@@ -558,8 +561,9 @@ def _cpu_used(report, i):
         return None
 
 
-def _judge(check, cases, frames, prefix, timed_out, lim, cells, flags, blocked):
-    """(passed, message) of one check from the frames the jail sent; fills `flags`, `blocked`."""
+def _judge(check, cases, frames, prefix, timed_out, lim, cells, flags, blocked, code=()):
+    """(passed, message) of one check from the frames the jail sent; fills `flags`, `blocked`.
+    `code`: the cells' sources, to tell which cell a NameError's name was missing from."""
     from grading.checks import outcome_verdict, verdict
     from grading.checks._core import missing
     what = "variable" if check.kind == "value" else "function"
@@ -580,9 +584,31 @@ def _judge(check, cases, frames, prefix, timed_out, lim, cells, flags, blocked):
     messages = []
     for case, outcome in zip(cases, _outcomes(check, len(cases), frames, prefix, timed_out, lim, blocked)):
         message, flag = outcome_verdict(check, case, outcome)
+        stopped = _stopped_definer(outcome, code, cells)
+        if message and stopped:   # a function it calls was never defined: its cell stopped at an import
+            name, refused = stopped
+            message += f" (the cell defining `{name}` stopped: import of {', '.join(sorted(refused))} is not allowed)"
+            blocked |= refused
         messages.append(message)
         flags += [flag] if flag else []
     return verdict(check.shown, cases, messages)
+
+
+def _stopped_definer(outcome, code, cells) -> "tuple[str, set] | None":
+    """(name, the refused imports) when a call raised NameError for a name that one of the
+    cells defines (def, class, assignment) but that cell stopped with an error after a refused
+    import (`code`: the cells' sources, `cells`: the runner's report of each); else None."""
+    if outcome.get("status") != "raised" or outcome.get("type") != "NameError":
+        return None
+    found = re.match(r"name '(\w+)' is not defined", str(outcome.get("error", "")))
+    if not found:
+        return None
+    from grading.preflight import defined_names
+    for src, cell in zip(code, cells):
+        if (isinstance(src, str) and cell.get("status") == "error" and _blocked(cell)
+                and found[1] in defined_names(src)):
+            return found[1], _blocked(cell)
+    return None
 
 
 def _outcomes(check, n, frames, prefix, timed_out, lim, blocked):

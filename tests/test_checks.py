@@ -6,6 +6,8 @@ fails everything; garbage returned by a student never makes a check raise, and n
 """
 from __future__ import annotations
 
+import hashlib
+import linecache
 import re
 
 import numpy as np
@@ -28,7 +30,9 @@ _CACHED_CELLS = ("model = make_model(",)
 
 
 def _exec_cells(cells: list[str]) -> dict:
-    """Run a submission's code cells in order, like a kernel (a failing cell does not stop the rest)."""
+    """Run a submission's code cells in order, like a kernel (a failing cell does not stop the rest;
+    each cell's source is kept where tracebacks, the pre-hand-in check and the visible tests read
+    it, as IPython keeps it: an import above a def is seen there)."""
     ns: dict = {"__name__": "__main__"}
     for src in cells:
         cacheable = any(marker in src for marker in _CACHED_CELLS)
@@ -36,8 +40,10 @@ def _exec_cells(cells: list[str]) -> dict:
             ns.update(_CELL_CACHE[src])
             continue
         before = dict(ns)
+        name = f"<cell {hashlib.sha1(src.encode()).hexdigest()[:16]}>"
+        linecache.cache[name] = (len(src), None, src.splitlines(True), name)
         try:
-            exec(compile(src, "<cell>", "exec"), ns)
+            exec(compile(src, name, "exec"), ns)
         except Exception:
             continue
         if cacheable:
@@ -88,7 +94,7 @@ def test_cases_are_well_formed():
         assert check.kind in ("function", "value")
         for case in cases:
             assert case.label and "array(" not in case.label and len(case.label) < 140
-            assert not re.search(r"\b1 (channels|filters)\b", case.label), case.label
+            assert not re.search(r"\b1 (channels|filters|examples)\b", case.label), case.label
             for value in list(case.args) + list(case.kwargs.values()):
                 assert isinstance(value, (np.ndarray, int, float, bool, str, tuple, list, type(None), np.dtype)) \
                     or (isinstance(value, type) and issubclass(value, np.number)), (case.label, value)

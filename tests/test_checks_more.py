@@ -30,6 +30,8 @@ def test_learning_references_match_numerical_gradients():
         W, b, x, y, lr = (np.array(a, dtype=np.float64) if isinstance(a, np.ndarray) and a.dtype.kind == "f"
                           else a for a in case.args)
         W_new, b_new, _ = case.expected
+        if np.abs(x @ W + b).max() > 50:
+            continue   # centred differences lose their digits on huge scores
         dW = cnnlib.numeric_gradient(lambda v: cnnlib.cross_entropy(x @ v + b, y), W)
         db = cnnlib.numeric_gradient(lambda v: cnnlib.cross_entropy(x @ W + v, y), b)
         assert np.allclose(W_new, W - lr * dW, atol=1e-6), case.label
@@ -549,3 +551,56 @@ def equivariance_error(op, x, dy, dx):
     visible = visible_results(entry.assignment, entry.replacements)
     assert "your shift changes its input x in place" in (visible["test_equivariance_error"] or ""), visible
 
+
+
+def test_a_step_on_huge_scores_that_overflows_is_told_so():
+    """05b (session 27's trial): an sgd_step with its own softmax, no row max subtracted, passed
+    every case; on the huge-scores case it gives NaN, and the message names the overflow."""
+    entry = next(e for e in WRONG if e.name.startswith("sgd: its own softmax without the row's max"))
+    message = evaluate(entry.assignment, entry.replacements)["test_sgd_step"]
+    assert message and "1 of" in message and "its softmax overflowed (np.exp(1000) is inf)" in message, message
+    case = next(c for c in CHECKS["test_sgd_step"].make_cases(np.random.default_rng(3)) if "huge" in c.label)
+    W, b, x, y, lr = case.args
+    assert np.abs(x @ W + b).max() > 710 and case.check(case.expected) is None   # exp overflows; the reference passes
+
+
+@pytest.mark.sandbox
+def test_a_callers_name_error_names_the_cell_stopped_at_an_import(tmp_path):
+    """At marking, an unused `import scipy` stops im2col's cell: conv2d_im2col then raises
+    NameError on every case. Its message says which cell stopped and why, and its check gets the
+    blocked import's flag too (session 27: only the stopped cell's own check had it)."""
+    from grading.checks import ASSIGNMENTS
+    from grading.preflight import student_code_cells
+    from grading.sandbox import SandboxUnavailable, probe, run_checks
+    from grading_catalogue import build_submission
+    try:
+        probe()
+    except SandboxUnavailable as exc:
+        pytest.skip(f"needs the grading jail: {exc}")
+    entry = next(e for e in WRONG if e.name.startswith("im2col: an unused `import scipy`"))
+    nb = build_submission(entry.assignment, entry.replacements)
+    verdicts = run_checks([c.source for c in student_code_cells(nb)], tmp_path, ASSIGNMENTS[entry.assignment], 0)
+    assert not any(v.passed for v in verdicts.values()), verdicts
+    for gid in ("test_conv2d_im2col", "test_conv2d_im2col_one_product"):
+        v = verdicts[gid]
+        assert ("raised NameError: name 'im2col' is not defined (the cell defining `im2col` stopped: import of "
+                "scipy is not allowed)") in v.message, v.message
+        assert "import of reference blocked: scipy" in v.flags, v.flags
+
+
+def test_only_a_name_that_a_stopped_cell_defines_is_blamed_on_its_import():
+    """The rule behind the message above, without the jail: the name must be one the cell defines
+    (def, class, assignment; not the import's own name: pre-flight flags a cell of imports alone),
+    and the cell must have stopped with a refused import."""
+    from grading.sandbox import _stopped_definer
+    code = ["import scipy\ndef im2col(x):\n    return x\n", "from scipy.signal import correlate2d\n",
+            "def other(x):\n    return x\n"]
+    cells = [{"status": "error", "blocked": ["scipy"]}, {"status": "error", "blocked": ["scipy.signal"]},
+             {"status": "ok", "blocked": []}]
+    raised = lambda name: {"status": "raised", "type": "NameError", "error": f"name '{name}' is not defined"}
+    assert _stopped_definer(raised("im2col"), code, cells) == ("im2col", {"scipy"})
+    assert _stopped_definer(raised("correlate2d"), code, cells) is None
+    assert _stopped_definer(raised("other"), code, cells) is None
+    assert _stopped_definer({"status": "raised", "type": "TypeError", "error": "name 'im2col' is not defined"},
+                            code, cells) is None
+    assert _stopped_definer(raised("im2col"), code, [dict(cells[0], blocked=[]), *cells[1:]]) is None

@@ -269,6 +269,54 @@ def test_a_cell_that_imports_cnnlib_fails_as_at_marking(tmp_path, capsys):
     assert "its cell imports cnnlib; at marking that import fails" in capsys.readouterr().out
 
 
+
+#: session 27's trial: an unused import in the cell of a function that another graded function
+#: calls; at marking the cell stops, the called function is never defined, and the caller fails
+#: with NameError too (the forecast had the caller's points: "8 of 13", "6 of 12"; marking gave 0)
+CALLED_CELL_IMPORTS = {
+    "03b_im2col": ("im2col", "from numpy.lib.stride_tricks import sliding_window_view\n",
+                   {"im2col": False, "conv2d_im2col": False}, "conv2d_im2col", "13"),
+    "05b_learning": ("softmax_cross_entropy", "", {"softmax_cross_entropy": False, "sgd_step": False},
+                     "sgd_step", "12"),
+}
+
+
+@pytest.mark.parametrize("assignment", sorted(CALLED_CELL_IMPORTS))
+def test_an_import_in_the_cell_of_a_called_function_fails_its_callers_too(tmp_path, capsys, assignment):
+    cell, after, expected, caller, total = CALLED_CELL_IMPORTS[assignment]
+    sources = dict(reference_sources(assignment))
+    head = sources[cell][:len(after)]
+    assert head == after
+    sources[cell] = after + "import scipy\n" + sources[cell][len(after):]
+    path = tmp_path / f"{assignment}.ipynb"
+    nbformat.write(build_submission(assignment, sources), path)
+    from grading.checks import check_notebook
+    assert check_notebook(path) == expected
+    out = capsys.readouterr().out
+    assert (f"`{caller}` calls `{cell}`, whose cell imports scipy; at marking that import fails in this part, the "
+            f"cell stops there and `{cell}` is never defined, so `{caller}` would score 0 too") in out, out
+    assert f"0 of {total} points if the same code is marked" in out, out
+
+
+def test_an_import_below_the_called_function_does_not_fail_its_caller(tmp_path, capsys):
+    """An import after the def does not stop the cell before it: the caller keeps its points."""
+    sources = dict(reference_sources("05b_learning"))
+    sources["softmax_cross_entropy"] += "\n\ntry:\n    import scipy\nexcept ImportError:\n    pass\n"
+    path = tmp_path / "05b_learning.ipynb"
+    nbformat.write(build_submission("05b_learning", sources), path)
+    from grading.checks import check_notebook
+    assert check_notebook(path) == {"softmax_cross_entropy": True, "sgd_step": True}, capsys.readouterr().out
+
+
+def test_the_references_own_function_is_named_as_such(capsys):
+    """`from cnnlib import im2col` as the whole cell: the function IS cnnlib's, not one that uses
+    cnnlib through one of cnnlib's own internals (session 27: "through `check_array`")."""
+    from cnnlib import im2col
+    assert check("im2col", im2col) is False
+    out = capsys.readouterr().out
+    assert "`im2col` is cnnlib's own function (imported from cnnlib" in out and "check_array" not in out, out
+
+
 #: imports in the cell of a NumPy-only function that do NOT stop the cell at marking (the jail
 #: refuses the import with ImportError): one in a helper's body, one inside try/except ImportError
 NOT_STOPPING = {

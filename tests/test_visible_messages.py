@@ -58,6 +58,17 @@ VISIBLE_MESSAGES = {
                                                                   "even H2 that is not (H2 - 1) // 2",
     "conv backward: dw with the kernel axes swapped (square kernels)": "dw has the kernel's two axes swapped",
     "conv backward: db as a mean (dout.mean(axis=(0, 2, 3)))": "db was taken as a mean over positions",
+    # session 27: an import in the cell of a function the tested one calls; cnnlib's functions wrapped
+    "im2col: an unused `import scipy` in its cell (conv2d_im2col loses it too)":
+        "conv2d_im2col calls im2col, whose cell imports scipy before it: at marking that import fails",
+    "sce: an unused `import scipy` above it (sgd_step loses it too)":
+        "sgd_step calls softmax_cross_entropy, whose cell imports scipy before it",
+    "conv: cnnlib.conv2d_im2col wrapped": "conv2d_im2col uses cnnlib (through `cnnlib`)",
+    "sce: cnnlib's cross_entropy and cross_entropy_backward wrapped":
+        "softmax_cross_entropy uses cnnlib (through `cross_entropy`)",
+    "1x1: cnnlib.conv2d wrapped": "conv1x1 uses cnnlib (through `cnnlib`)",
+    "sgd: its own softmax without the row's max (overflows on huge scores)": "its softmax overflowed",
+    "dilated rf: r += 2 * D * (F // 2) (right for odd F only)": "also for even F",
 }
 
 # entry name -> what EVERY failing visible test says first: the student's mistake, not a crash of the

@@ -90,6 +90,10 @@ def _sce_check(scores, y, what="softmax_cross_entropy"):
     ], what=what)
 
 
+def _examples(N: int) -> str:
+    return "example" if N == 1 else "examples"
+
+
 def _sce_case(label, scores, y):
     return Case(label, (scores, y), {}, reference(scores, y), _sce_check(scores, y))
 
@@ -98,7 +102,7 @@ def sce_cases(rng):
     cases = [_sce_case("the worked example (N=2, M=3)",
                        np.array([[2.0, 1.0, 0.0], [0.0, 0.0, 0.0]]), np.array([0, 2]))]
     for N, M, scale in [(5, 4, 1.0), (1, 3, 2.0), (8, 10, 4.0), (3, 2, 0.5), (6, 6, 3.0)]:
-        cases.append(_sce_case(f"random scores, N={N} examples, M={M} classes",
+        cases.append(_sce_case(f"random scores, N={N} {_examples(N)}, M={M} classes",
                                rng.normal(size=(N, M)) * scale, rng.integers(0, M, size=N)))
     big = rng.normal(size=(4, 5)) * 3 + np.array([[1000.0], [-1000.0], [0.0], [500.0]])
     cases.append(_sce_case("huge scores: rows near +1000, -1000, 0 and 500 (subtract each row's max)",
@@ -125,7 +129,7 @@ def sgd_reference(W, b, x, y, lr):
     return W64 - lr * dW, b64 - lr * db, loss, dW, db
 
 
-def _sgd_case(label, W, b, x, y, lr):
+def _sgd_case(label, W, b, x, y, lr, huge=False):
     W_new, b_new, loss, dW, db = sgd_reference(W, b, x, y, lr)
     W64, b64 = W.astype(np.float64), b.astype(np.float64)
     N = x.shape[0]
@@ -166,14 +170,33 @@ def _sgd_case(label, W, b, x, y, lr):
                                     variants=[(loss_after, "return the loss BEFORE the step")]
                                     + eps_variants(p_y, loss))),
     ], what="sgd_step")
-    return Case(label, (W, b, x, y, lr), {}, (W_new, b_new, loss), check)
+    return Case(label, (W, b, x, y, lr), {}, (W_new, b_new, loss), _finite_first(check) if huge else check)
+
+
+#: what a step on huge scores that gives NaN or inf says (an sgd_step with its own softmax
+#: without the row's maximum subtracted: session 27's trial, 6 of 6 before this case)
+OVERFLOW = ("sgd_step gave NaN or infinite values for scores near ±1000: its softmax overflowed "
+            "(np.exp(1000) is inf): subtract each row's max before np.exp (in softmax_cross_entropy too, "
+            "if sgd_step uses it)")
+
+
+def _finite_first(check):
+    """`check`, but a result (W_new, b_new, loss) holding NaN or inf is told OVERFLOW first."""
+    def verdict(got):
+        try:
+            bad = (isinstance(got, (tuple, list)) and len(got) == 3
+                   and not all(np.all(np.isfinite(np.asarray(part, dtype=np.float64))) for part in got))
+        except Exception:   # not numbers: the check says what it is
+            bad = False
+        return OVERFLOW if bad else check(got)
+    return verdict
 
 
 def sgd_cases(rng):
     cases = [_sgd_case("the worked example (N=2, D=2, M=3, W = 0, lr = 0.1)",
                        np.zeros((2, 3)), np.zeros(3), np.array([[1.0, 2.0], [0.0, 1.0]]), np.array([0, 2]), 0.1)]
     for N, D, M, lr in [(5, 3, 4, 0.1), (1, 4, 2, 1.0), (7, 6, 3, 0.01), (4, 2, 5, 2.0)]:
-        cases.append(_sgd_case(f"random: N={N} examples, D={D} features, M={M} classes, lr={lr}",
+        cases.append(_sgd_case(f"random: N={N} {_examples(N)}, D={D} features, M={M} classes, lr={lr}",
                                rng.normal(size=(D, M)), rng.normal(size=M), rng.normal(size=(N, D)),
                                rng.integers(0, M, size=N), lr))
     # features on a large scale, each label the class with the LOWEST score: the gradient is large
@@ -181,6 +204,12 @@ def sgd_cases(rng):
     W, b, x = rng.normal(size=(3, 4)), rng.normal(size=4), 10.0 * rng.normal(size=(6, 3))
     cases.append(_sgd_case("large features (x ~ 10) and every label the least likely class: a large "
                            "gradient, N=6, D=3, M=4, lr=0.01", W, b, x, np.argmin(x @ W + b, axis=1), 0.01))
+    # huge scores (x ~ 300, the largest score 1000): a softmax without each row's max overflows
+    W, b, x = rng.normal(size=(3, 5)), rng.normal(size=5), rng.normal(size=(4, 3))
+    x = x if (x @ W).max() >= -(x @ W).min() else -x
+    x *= 1000.0 / (x @ W).max()
+    cases.append(_sgd_case("huge scores, up to 1000 (subtract each row's max): N=4, D=3, M=5, lr=0.01",
+                           W, b, x, rng.integers(0, 5, size=4), 0.01, huge=True))
     f32 = lambda a: a.astype(np.float32)
     cases.append(_sgd_case("float32: N=3, D=4, M=3, lr=0.05", f32(rng.normal(size=(4, 3))),
                            f32(rng.normal(size=3)), f32(rng.normal(size=(3, 4))),

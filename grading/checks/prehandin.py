@@ -131,6 +131,31 @@ def uses_reference(fn, _seen=None, modules=BLOCKED_AT_MARKING) -> "tuple[str, st
     return None
 
 
+def called_functions(fn, _seen=None) -> "list[tuple[str, object]]":
+    """(name, function) of the notebook's own functions that function `fn` calls, directly or
+    through each other, found as :func:`uses_reference` finds them (names in the code, free
+    variables of closures); `fn` itself is not listed."""
+    code, seen = getattr(fn, "__code__", None), set() if _seen is None else _seen
+    if code is None or code in seen:
+        return []
+    seen.add(code)
+    scope = dict(getattr(fn, "__globals__", {}))
+    for name, cell in zip(code.co_freevars, getattr(fn, "__closure__", None) or ()):
+        try:
+            scope[name] = cell.cell_contents
+        except ValueError:  # an empty cell
+            pass
+    found = []
+    for c in _code_objects(code):
+        for name in c.co_names + c.co_freevars:
+            obj = scope.get(name)
+            if (getattr(obj, "__globals__", None) is getattr(fn, "__globals__", 0) and getattr(obj, "__code__", None)
+                    and obj.__code__ not in seen):
+                found.append((name, obj))
+                found += called_functions(obj, seen)
+    return found
+
+
 def cell_imports(fn) -> "str | None":
     """A reference module (cnnlib, ...) that the cell defining function `fn` imports before it,
     or None.
@@ -167,6 +192,10 @@ def _run(chk, namespace: dict, seed) -> tuple[bool, str]:
     fn = namespace[chk.shown]   # the student's (both names are defined by now)
     refused = refused_at_marking(chk)
     if chk.kind == "function":
+        origin = _blocked(str(getattr(fn, "__module__", "") or ""), refused)
+        if origin:   # the reference's own function, imported whole (`from cnnlib import im2col`)
+            return False, (f"{chk.shown}: `{chk.shown}` is {origin}'s own function (imported from {fn.__module__}); "
+                           f"at marking {_cannot(origin)}, so it would score 0{_instead(chk)}")
         used = uses_reference(fn, modules=refused)
         if used:
             return False, (f"{chk.shown}: it uses {used[0]} (through `{used[1]}`); at marking {_cannot(used[0])}, "
@@ -176,6 +205,13 @@ def _run(chk, namespace: dict, seed) -> tuple[bool, str]:
             return False, (f"{chk.shown}: its cell imports {module}; at marking that import fails in "
                            f"this part, the cell stops there and `{chk.shown}` is never defined, so it "
                            f"would score 0: delete the import and use NumPy only")
+        for name, called in called_functions(fn) if not chk.allow_cnnlib else ():
+            module = cell_imports(called)
+            if module:   # at marking that cell stops: `name` is missing and the call a NameError
+                return False, (f"{chk.shown}: `{chk.shown}` calls `{name}`, whose cell imports {module}; at "
+                               f"marking that import fails in this part, the cell stops there and `{name}` is "
+                               f"never defined, so `{chk.shown}` would score 0 too: delete the import and use "
+                               f"NumPy only")
     quiet, refuser = io.StringIO(), _Refuser(refused)
     try:
         with contextlib.redirect_stdout(quiet):

@@ -8,6 +8,8 @@ from .entries import REF_ASCENT, REF_BACKWARD, REF_BACKWARD_LOOPS, REF_CONV2D_LO
 SCE = "test_softmax_cross_entropy"
 SGD = "test_sgd_step"
 
+# a wrong part 1 that shows on sgd_step's cases costs its points too (sgd_step calls it): since
+# session 27 sgd_step has a case of huge scores, where an unstable softmax gives NaN
 W05B = [
     _e("sce: loss summed over the batch, not averaged", "05b_learning", {"softmax_cross_entropy": '''
 def softmax_cross_entropy(scores, y):
@@ -28,7 +30,7 @@ def softmax_cross_entropy(scores, y):
     dscores = p.copy()
     dscores[np.arange(N), y] -= 1
     return loss, dscores / N
-'''}, {SCE}),
+'''}, {SCE, SGD}),
     _e("sce: global maximum subtracted instead of each row's", "05b_learning", {"softmax_cross_entropy": '''
 def softmax_cross_entropy(scores, y):
     N = scores.shape[0]
@@ -38,7 +40,7 @@ def softmax_cross_entropy(scores, y):
     dscores = p.copy()
     dscores[np.arange(N), y] -= 1
     return loss, dscores / N
-'''}, {SCE}),
+'''}, {SCE, SGD}),
     _e("sce: log of a probability that underflows to 0", "05b_learning", {"softmax_cross_entropy": '''
 def softmax_cross_entropy(scores, y):
     N = scores.shape[0]
@@ -48,7 +50,7 @@ def softmax_cross_entropy(scores, y):
     dscores = p.copy()
     dscores[np.arange(N), y] -= 1
     return loss, dscores / N
-'''}, {SCE}),
+'''}, {SCE, SGD}),
     _e("sce: 1 not subtracted at the true class", "05b_learning", {"softmax_cross_entropy": '''
 def softmax_cross_entropy(scores, y):
     N = scores.shape[0]
@@ -131,7 +133,7 @@ def softmax_cross_entropy(scores, y):
     dscores = np.exp(log_p)
     dscores[np.arange(N), y] -= 1
     return float(-log_p[np.arange(N), y].mean()), dscores / N
-'''}, {SCE}, visible=True),   # the visible test's row from -1000 to 1000 (session 25)
+'''}, {SCE, SGD}, visible=True),   # the visible test's row from -1000 to 1000 (session 25)
 ]
 
 C05B = [
@@ -1810,7 +1812,7 @@ def softmax_cross_entropy(scores, y):
     dscores = p.copy()
     dscores[np.arange(N), y] -= 1
     return loss, dscores / N
-'''}, {"test_softmax_cross_entropy"}),
+'''}, {"test_softmax_cross_entropy", "test_sgd_step"}),
     _e("1x1: a list of the right values", "05a_one_by_one", {"conv1x1": reference_sources("05a_one_by_one")[
         "conv1x1"].replace(".transpose(0, 3, 1, 2)", ".transpose(0, 3, 1, 2).tolist()")}, {"test_conv1x1"}, visible=True),
 ]
@@ -1898,7 +1900,60 @@ def softmax_cross_entropy(scores, y):
        {"test_conv2d_backward"}, visible=True),
 ]
 
-WRONG = W01 + W01B + W01C + W03 + W03B + W04 + W05A + W05B + W05P + W06 + W18 + W24 + W25
+# Session 27's student trial: an unused import in the cell of a function that another graded
+# function calls stops that cell at marking, and the caller fails with NameError too (the
+# pre-hand-in check forecast the caller's points); answers that wrap cnnlib's own functions; a
+# softmax without the row's max inside sgd_step; an F // 2 that holds only for odd kernels.
+_CONV1X1_CNNLIB = """
+import cnnlib
+
+
+def conv1x1(x, w, b):
+    return cnnlib.conv2d(x, w, b)
+"""
+_SGD_OWN_SOFTMAX = """
+def sgd_step(W, b, x, y, lr):
+    s = x @ W + b
+    e = np.exp(s)
+    p = e / e.sum(axis=1, keepdims=True)
+    N = len(y)
+    loss = -np.mean(np.log(p[np.arange(N), y]))
+    d = p.copy(); d[np.arange(N), y] -= 1; d /= N
+    return W - lr * (x.T @ d), b - lr * d.sum(0), loss
+"""
+W27 = [
+    _e("im2col: an unused `import scipy` in its cell (conv2d_im2col loses it too)", "03b_im2col", {
+        "im2col": _REF03B["im2col"].replace("sliding_window_view\n", "sliding_window_view\nimport scipy\n", 1)},
+       {"test_im2col", "test_conv2d_im2col", "test_conv2d_im2col_one_product"}, visible=True),
+    _e("sce: an unused `import scipy` above it (sgd_step loses it too)", "05b_learning", {
+        "softmax_cross_entropy": "import scipy\n\n\n" + _REF05B["softmax_cross_entropy"]},
+       {"test_softmax_cross_entropy", "test_sgd_step"}, visible=True),
+    _e("im2col: cnnlib's own (from cnnlib import im2col)", "03b_im2col", {"im2col": "from cnnlib import im2col"},
+       {"test_im2col", "test_conv2d_im2col", "test_conv2d_im2col_one_product"}, visible=True),
+    _e("conv: cnnlib.conv2d_im2col wrapped", "03b_im2col", {"conv2d_im2col": """
+import cnnlib
+
+
+def conv2d_im2col(x, w, b, stride=1, padding=0):
+    return cnnlib.conv2d_im2col(x, w, b, stride, padding)
+"""}, {"test_conv2d_im2col", "test_conv2d_im2col_one_product"}, visible=True),
+    _e("sce: cnnlib's cross_entropy and cross_entropy_backward wrapped", "05b_learning", {
+        "softmax_cross_entropy": """
+from cnnlib import cross_entropy, cross_entropy_backward
+
+
+def softmax_cross_entropy(scores, y):
+    return cross_entropy(scores, y), cross_entropy_backward(scores, y)
+"""}, {"test_softmax_cross_entropy", "test_sgd_step"}, visible=True),
+    _e("1x1: cnnlib.conv2d wrapped", _A, {"conv1x1": _CONV1X1_CNNLIB}, {"test_conv1x1"}, visible=True),
+    _e("sgd: its own softmax without the row's max (overflows on huge scores)", "05b_learning",
+       {"sgd_step": _SGD_OWN_SOFTMAX}, {"test_sgd_step"}, visible=True),
+    _e("dilated rf: r += 2 * D * (F // 2) (right for odd F only)", _A, {
+        "dilated_receptive_field": _REF05A["dilated_receptive_field"].replace(
+            "r += D * (F - 1)", "r += 2 * D * (F // 2)")}, {"test_dilated_receptive_field"}, visible=True),
+]
+
+WRONG = W01 + W01B + W01C + W03 + W03B + W04 + W05A + W05B + W05P + W06 + W18 + W24 + W25 + W27
 CORRECT = C01B + C01C + C03B + C05A + C05B + C04_06 + C17_FOUND + C17 + C18 + C24
 
 # 05a's entries are many and alike: through nbgrader and the sandbox go those whose verdict could
