@@ -858,6 +858,7 @@ class Batch:
         """Yield (submission, task data) to send, pre-flighting lazily; record the others."""
         waiting = []   # not sent to the cluster; recorded once nothing can stop the run
         for sub in todo:
+            raise_if_interrupted()
             job = self.preflight(sub)
             if isinstance(job, dict) and self.client is None:
                 self.client = connect()
@@ -923,6 +924,7 @@ class Batch:
         """Record every finished task (waiting up to a second for one when ``block``); the
         freed workers get their next submission first."""
         from distributed import wait
+        raise_if_interrupted()
         futures = self.futures
         if block:
             try:
@@ -1228,14 +1230,31 @@ def parse_args(argv):
     return p.parse_args(argv)
 
 
+INTERRUPTED: list[bool] = []   # set by the first Ctrl-C (`stop_on_ctrl_c`)
+
+
 def stop_on_ctrl_c(signum, frame):
     """SIGINT: quiet the cluster's logs, then KeyboardInterrupt as Python's own handler does.
 
     Here, not in ``except KeyboardInterrupt``: the event loop's thread may log (a cancelled
     Dask call) before the exception has reached `main` (`grading.cluster.quiet_cluster_logs`).
+    A signal that lands in a finalizer (a Dask future's ``__del__``) raises nothing there,
+    where Python would print "Exception ignored" and drop it: the batch's loop raises it
+    within a second instead (`raise_if_interrupted`).
     """
     quiet_cluster_logs()
+    INTERRUPTED.append(True)
+    while frame is not None:
+        if frame.f_code.co_name == "__del__":
+            return
+        frame = frame.f_back
     raise KeyboardInterrupt
+
+
+def raise_if_interrupted() -> None:
+    """KeyboardInterrupt if Ctrl-C came but was not raised where it landed (`stop_on_ctrl_c`)."""
+    if INTERRUPTED:
+        raise KeyboardInterrupt
 
 
 def stopping_already(signum, frame):
@@ -1299,6 +1318,7 @@ def grade_course(args, root: Path) -> int:
     t0 = time.monotonic()
     # Ctrl-C stops the batch cleanly even when we were started with SIGINT ignored (a
     # background job of a script, as in CI): finished submissions are kept.
+    INTERRUPTED.clear()
     signal.signal(signal.SIGINT, stop_on_ctrl_c)
     if args.seed is not None:
         os.environ[SEED_ENV] = str(args.seed)

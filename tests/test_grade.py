@@ -410,6 +410,37 @@ def test_ctrl_c_stops_the_batch_with_one_line_and_no_worker_tracebacks(tmp_path)
     assert "Traceback" not in err and "KeyboardInterrupt" not in err, err
 
 
+def test_ctrl_c_in_a_finalizer_is_raised_by_the_batch_loop_not_lost():
+    """Once in a loaded run, the first Ctrl-C landed in a Dask future's ``__del__``: Python
+    printed "Exception ignored ... KeyboardInterrupt" and dropped it, and the batch went on
+    until a second Ctrl-C. There it raises nothing; the batch's loop raises it instead."""
+    import signal
+    import sys
+
+    import grading.grade as grade
+
+    class Future:
+        def __del__(self):
+            grade.stop_on_ctrl_c(signal.SIGINT, sys._getframe())
+
+    grade.INTERRUPTED.clear()
+    try:
+        grade.raise_if_interrupted()            # no Ctrl-C yet: nothing
+        unraisable = []
+        hook, sys.unraisablehook = sys.unraisablehook, unraisable.append
+        try:
+            Future()                            # collected at once: its __del__ runs here
+        finally:
+            sys.unraisablehook = hook
+        assert unraisable == [] and grade.INTERRUPTED
+        with pytest.raises(KeyboardInterrupt):
+            grade.raise_if_interrupted()
+        with pytest.raises(KeyboardInterrupt):  # anywhere else it raises at once
+            grade.stop_on_ctrl_c(signal.SIGINT, sys._getframe())
+    finally:
+        grade.INTERRUPTED.clear()
+
+
 # The interrupt lands while a Dask call waits in distributed.utils.sync, and the event loop
 # runs sync's cancel callback before it started the call (the loop is held busy until then):
 # distributed logs "NameError: cannot access free variable 'future'" with a traceback.
