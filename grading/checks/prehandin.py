@@ -105,12 +105,7 @@ def uses_reference(fn, _seen=None, modules=BLOCKED_AT_MARKING) -> "tuple[str, st
     if code is None or code in seen:
         return None
     seen.add(code)
-    scope = dict(getattr(fn, "__globals__", {}))
-    for name, cell in zip(code.co_freevars, getattr(fn, "__closure__", None) or ()):
-        try:
-            scope[name] = cell.cell_contents
-        except ValueError:  # an empty cell
-            pass
+    scope = _scope(fn, code)
     for c in _code_objects(code):
         # a body's imports name their module in co_names; __import__ and import_module get a string
         dynamic = {"__import__", "import_module"} & set(c.co_names)
@@ -131,6 +126,17 @@ def uses_reference(fn, _seen=None, modules=BLOCKED_AT_MARKING) -> "tuple[str, st
     return None
 
 
+def _scope(fn, code) -> dict:
+    """The names `fn`'s code can reach: its globals and its closure's free variables."""
+    scope = dict(getattr(fn, "__globals__", {}))
+    for name, cell in zip(code.co_freevars, getattr(fn, "__closure__", None) or ()):
+        try:
+            scope[name] = cell.cell_contents
+        except ValueError:  # an empty cell
+            pass
+    return scope
+
+
 def called_functions(fn, _seen=None) -> "list[tuple[str, object]]":
     """(name, function) of the notebook's own functions that function `fn` calls, directly or
     through each other, found as :func:`uses_reference` finds them (names in the code, free
@@ -139,12 +145,7 @@ def called_functions(fn, _seen=None) -> "list[tuple[str, object]]":
     if code is None or code in seen:
         return []
     seen.add(code)
-    scope = dict(getattr(fn, "__globals__", {}))
-    for name, cell in zip(code.co_freevars, getattr(fn, "__closure__", None) or ()):
-        try:
-            scope[name] = cell.cell_contents
-        except ValueError:  # an empty cell
-            pass
+    scope = _scope(fn, code)
     found = []
     for c in _code_objects(code):
         for name in c.co_names + c.co_freevars:
