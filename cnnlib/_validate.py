@@ -138,8 +138,11 @@ def window_geometry(func, x_shape, kernel, stride, padding, what=""):
 
 
 def nhwc_hint(x_shape, channels):
-    """A hint when x looks channels-last: its last axis has the C the weights expect."""
-    return " ((N, H, W, C) given? use x.transpose(0, 3, 1, 2))" if x_shape[-1] == channels else ""
+    """A hint when x looks channels-last (N, H, W, C): its last axis has the C the weights
+    expect and its two middle axes are alike (square images, as everywhere in the course), so
+    that an NCHW x whose width happens to equal C is not told so."""
+    looks_nhwc = len(x_shape) == 4 and x_shape[-1] == channels and x_shape[1] == x_shape[2]
+    return " ((N, H, W, C) given? use x.transpose(0, 3, 1, 2))" if looks_nhwc else ""
 
 
 def check_conv(func, x, w, b, stride, padding):
@@ -314,7 +317,9 @@ def check_grad(p, func, i):
     A grad of shape (3,) for a (4, 3) value would broadcast and update every row alike.
     """
     grad = p.grad
-    if type(grad) is not np.ndarray:
+    if p.value.ndim == 0 and isinstance(grad, np.generic):   # a 0-d value's grad after p.grad * 2
+        grad = np.asarray(grad)
+    if not isinstance(grad, np.ndarray):
         raise TypeError(f"{func}: params[{i}].grad must be a numpy array of its value's shape "
                         f"{p.value.shape}, got {type(grad).__name__}")
     if grad.shape != p.value.shape:

@@ -6,6 +6,8 @@ about 1e-7 in relative error, and a wrong one is off by far more.
 """
 import copy
 
+import numbers
+
 import numpy as np
 
 from ._validate import as_float, as_generator, check_finite, check_number
@@ -56,7 +58,8 @@ def _check_dx(where, dx, x):
     if isinstance(dx, tuple):
         raise TypeError(f"grad_check: {where} returned a tuple of {len(dx)}, expected the array dx of "
                         f"x's shape {x.shape}")
-    shape = np.shape(dx) if isinstance(dx, (np.ndarray, list)) else None
+    scalar = x.ndim == 0 and isinstance(dx, (np.generic, numbers.Number)) and not isinstance(dx, bool)
+    shape = np.shape(dx) if isinstance(dx, (np.ndarray, list)) or scalar else None
     if shape is None:
         raise TypeError(f"grad_check: {where} returned {type(dx).__name__}, expected an array of "
                         f"x's shape {x.shape}")

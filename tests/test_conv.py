@@ -385,3 +385,7 @@ def test_channels_last_input_gets_a_transpose_hint():
         cnnlib.Conv2D(3, 4, 3).forward(x.astype(np.float32))
     with pytest.raises(ValueError, match=r"expects C=3 \(w.shape=\(4, 3, 3, 3\)\)$"):     # not channels-last
         cnnlib.conv2d(np.ones((2, 5, 5, 4)), w)
+    # an NCHW digit batch (N, 1, 8, 8) into filters for 8 channels: its width is 8, but the
+    # images are not channels-last, so no transpose hint (the reviewer's false hint)
+    with pytest.raises(ValueError, match=r"expects C=8 \(w.shape=\(16, 8, 3, 3\)\)$"):
+        cnnlib.conv2d(np.ones((2, 1, 8, 8)), np.ones((16, 8, 3, 3)))

@@ -147,6 +147,14 @@ def test_grad_check_names_a_backward_of_the_wrong_shape(backward, exc, got):
         grad_check(relu, np.array([-1.0, 0.5, 1.0, -0.5]), backward=backward)
 
 
+def test_grad_check_of_a_scalar_x_takes_a_scalar_dx():
+    """x = 3.0: backward's 2 * x * dout is a NumPy scalar, the gradient of a 0-d x."""
+    errors = grad_check(lambda x: x ** 2, 3.0, backward=lambda dout, x: 2 * x * dout)
+    assert errors["x"] < 1e-7
+    with pytest.raises(TypeError, match=r"returned NoneType, expected an array of x's shape \(\)$"):
+        grad_check(lambda x: x ** 2, 3.0, backward=lambda dout, x: None)
+
+
 def test_grad_check_wants_a_layer_object_not_its_class():
     with pytest.raises(TypeError, match=r"^grad_check: layer_or_fn must be a layer object or a function, "
                                         r"got the class Dense; build one: Dense\(\.\.\.\)$"):

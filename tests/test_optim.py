@@ -125,6 +125,16 @@ def test_step_refuses_a_grad_of_another_shape(opt, grad, exc, got):
     np.testing.assert_array_equal(q.value, before)
 
 
+@pytest.mark.parametrize("opt", [SGD, Adam])
+def test_a_0d_parameter_takes_a_numpy_scalar_grad(opt):
+    """p.grad * 2 on a 0-d value is a NumPy scalar, not an array: a grad of the value's shape."""
+    p = Parameter(np.array(1.0))
+    p.grad = p.grad + np.float64(0.5)
+    assert not isinstance(p.grad, np.ndarray)
+    opt([p], lr=0.1).step()
+    assert p.value.shape == () and p.value < 1.0
+
+
 @pytest.mark.parametrize("value, exc, pattern", [
     ([1, 2], TypeError, r"^Parameter: value's dtype must be np.float32 or np.float64, got int64$"),
     (np.float16([1.0]), TypeError, r"^Parameter: value's dtype must be np.float32 or np.float64, got float16$"),
