@@ -1130,7 +1130,7 @@ def stale_note(rows) -> str:
 
 
 TABLE_ROWS = 40     # more students than this: the summary counts per assignment (grades.csv lists each)
-FLAG_LINES = 60     # FLAGS lines printed at most (grades.csv's needs_person column has every one)
+FLAG_LINES = 60     # submissions' FLAGS lines printed at most (grades.csv's needs_person has every one)
 
 
 def summary(url: str, students, assignments, subs: list[Submission], stray=(),
@@ -1197,7 +1197,7 @@ def summary(url: str, students, assignments, subs: list[Submission], stray=(),
                  "\nFLAGS: none" if not stray else "\nFLAGS for a person:")
     flags = [f"  {s.key}: {flag}" for s in flagged
              for flag in [*s.flags, *([NOT_ON_ROSTER] if s.student in unlisted else [])]]
-    flags += [f"  not graded: {line}" for line in stray]
+    lines += [f"  not graded: {line}" for line in stray]   # files, not submissions: all, always
     lines += flags[:FLAG_LINES]
     if len(flags) > FLAG_LINES:
         lines.append(f"  ... and {len(flags) - FLAG_LINES} more: grades.csv's needs_person column "
@@ -1371,6 +1371,7 @@ def grade_course(args, root: Path) -> int:
         batch = Batch(root, cfg, subs, progress, remote=bool(args.scheduler))
         batch.run(todo, connection.client, lambda: prepare_gradebook(root, cfg, assignments,
                                                                       students, todo))
+        raise_if_interrupted()   # a Ctrl-C that landed in a finalizer after the last result
     except ClusterUnavailable as exc:   # raised before anything was written
         connection.close()
         print(f"grading.grade: nothing was graded: {exc}", file=sys.stderr)

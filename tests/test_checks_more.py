@@ -564,6 +564,31 @@ def test_a_step_on_huge_scores_that_overflows_is_told_so():
     assert np.abs(x @ W + b).max() > 710 and case.check(case.expected) is None   # exp overflows; the reference passes
 
 
+def test_a_step_whose_loss_alone_is_infinite_is_not_told_to_subtract_the_max():
+    """The reviewer's student subtracts each row's max but takes -np.log(p[y]): on huge scores
+    p_y underflows to 0, the loss is inf, the step finite. "Subtract the max" (which they do)
+    was the message for 232 of 300 seeds, and the other 68 gave full credit; every seed must
+    now fail it, naming the log of an underflowed p_y."""
+    def sgd_step(W, b, x, y, lr):
+        s = x @ W + b
+        e = np.exp(s - s.max(axis=1, keepdims=True))
+        p = e / e.sum(axis=1, keepdims=True)
+        N = len(y)
+        with np.errstate(divide="ignore"):
+            loss = -np.mean(np.log(p[np.arange(N), y]))
+        d = p.copy()
+        d[np.arange(N), y] -= 1
+        d /= N
+        return W - lr * (x.T @ d), b - lr * d.sum(0), loss
+
+    for seed in range(20):   # every seed: the case puts one true class at least 800 below its row's best
+        case = next(c for c in CHECKS["test_sgd_step"].make_cases(np.random.default_rng(seed)) if "huge" in c.label)
+        got = sgd_step(*case.args)
+        assert not np.isfinite(got[2]) and np.all(np.isfinite(got[0])) and np.all(np.isfinite(got[1])), seed
+        message = case.check(got)
+        assert "p_y underflowed to 0 before np.log" in message and "softmax overflowed" not in message, message
+
+
 @pytest.mark.sandbox
 def test_a_callers_name_error_names_the_cell_stopped_at_an_import(tmp_path):
     """At marking, an unused `import scipy` stops im2col's cell: conv2d_im2col then raises

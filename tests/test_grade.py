@@ -44,14 +44,16 @@ def test_a_large_class_is_summed_up_per_assignment(tmp_path):
     for i, sub in enumerate(subs):
         sub.status = "graded"
         sub.flags = ["a flag", "another"]
-    lines = summary(url, students, ["a"], subs).splitlines()
+    stray = [f"submitted/x{i}.ipynb: not in a student's folder" for i in range(3)]
+    lines = summary(url, students, ["a"], subs, stray).splitlines()
+    assert all(f"  not graded: {line}" in lines for line in stray)   # not in grades.csv: never cut
     assert lines[0].split()[:3] == ["assignment", "handed", "in"]
     graded = n - 1
     mean = (5 * graded + 5 * (graded // 2)) / graded
     assert lines[1].split() == ["a", f"{graded}/{n}", str(graded), f"{mean:.1f}/10", "0", "0", "0"]
     assert not any(line.startswith("s0") for line in lines)
     assert f"FLAGS for a person ({graded} submission(s)):" in lines and 2 * graded > FLAG_LINES
-    assert sum(line.startswith("  s") for line in lines) == FLAG_LINES
+    assert sum(line.startswith("  s0") for line in lines) == FLAG_LINES
     assert lines[-1] == (f"  ... and {2 * graded - FLAG_LINES} more: grades.csv's needs_person column and "
                          f"class_report.html list every one")
     small = summary(url, students[:3], ["a"], subs[:3]).splitlines()
@@ -62,7 +64,7 @@ def test_the_guide_states_the_summary_limits_in_force():
     from grading.grade import FLAG_LINES, TABLE_ROWS
     guide = " ".join((Path(__file__).resolve().parent.parent / "book" / "instructor_guide.md").read_text().split())
     assert f"for a class of more than {TABLE_ROWS}, one row per assignment" in guide
-    assert f"for a person (the first {FLAG_LINES};" in guide
+    assert f"then the first {FLAG_LINES} submissions' flags;" in guide
 
 
 def graded_before(root, students) -> list:

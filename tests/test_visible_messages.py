@@ -68,6 +68,8 @@ VISIBLE_MESSAGES = {
         "softmax_cross_entropy uses cnnlib (through `cross_entropy`)",
     "1x1: cnnlib.conv2d wrapped": "conv1x1 uses cnnlib (through `cnnlib`)",
     "sgd: its own softmax without the row's max (overflows on huge scores)": "its softmax overflowed",
+    "sgd: its own softmax, max subtracted, but log of an underflowed p_y (inf loss)":
+        "p_y underflowed to 0 before np.log",
     "dilated rf: r += 2 * D * (F // 2) (right for odd F only)": "also for even F",
 }
 

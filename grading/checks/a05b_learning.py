@@ -180,15 +180,23 @@ OVERFLOW = ("sgd_step gave NaN or infinite values for scores near ±1000: its so
             "if sgd_step uses it)")
 
 
+#: what it says when only the loss is infinite (the step is finite): the max was subtracted,
+#: but p_y underflowed to 0 before its log (the reviewer's case: OVERFLOW misled it)
+LOSS_UNDERFLOW = ("sgd_step's loss is infinite for scores near ±1000 although W_new and b_new are "
+                  "finite: p_y underflowed to 0 before np.log: take log p_y from log-softmax, "
+                  "s_y - max - log(sum(exp(s - max))) (in softmax_cross_entropy too, if sgd_step uses it)")
+
+
 def _finite_first(check):
-    """`check`, but a result (W_new, b_new, loss) holding NaN or inf is told OVERFLOW first."""
+    """`check`, but a result (W_new, b_new, loss) holding NaN or inf is told why first:
+    OVERFLOW when the step itself is not finite, LOSS_UNDERFLOW when only the loss is."""
     def verdict(got):
         try:
-            bad = (isinstance(got, (tuple, list)) and len(got) == 3
-                   and not all(np.all(np.isfinite(np.asarray(part, dtype=np.float64))) for part in got))
+            finite = ([bool(np.all(np.isfinite(np.asarray(part, dtype=np.float64)))) for part in got]
+                      if isinstance(got, (tuple, list)) and len(got) == 3 else [True] * 3)
         except Exception:   # not numbers: the check says what it is
-            bad = False
-        return OVERFLOW if bad else check(got)
+            finite = [True] * 3
+        return (OVERFLOW if not all(finite[:2]) else LOSS_UNDERFLOW if not finite[2] else check(got))
     return verdict
 
 
@@ -208,8 +216,16 @@ def sgd_cases(rng):
     W, b, x = rng.normal(size=(3, 5)), rng.normal(size=5), rng.normal(size=(4, 3))
     x = x if (x @ W).max() >= -(x @ W).min() else -x
     x *= 1000.0 / (x @ W).max()
-    cases.append(_sgd_case("huge scores, up to 1000 (subtract each row's max): N=4, D=3, M=5, lr=0.01",
-                           W, b, x, rng.integers(0, 5, size=4), 0.01, huge=True))
+    y = rng.integers(0, 5, size=4)
+    scores = x @ W + b
+    top = int(np.argmax(scores.max(axis=1)))   # the row up to 1000: its true class the lowest score,
+    y[top] = int(np.argmin(scores[top]))       # so p_y underflows to 0 (-log p_y needs log-softmax)
+    gap = scores[top].max() - scores[top, y[top]]
+    b = b.copy()
+    b[y[top]] -= max(0.0, 800.0 - gap)          # at least 800 below: exp(-800) is 0 in float64
+    cases.append(_sgd_case("huge scores, up to 1000, one true class far below its row's best (subtract "
+                           "each row's max, take log p_y from log-softmax): N=4, D=3, M=5, lr=0.01",
+                           W, b, x, y, 0.01, huge=True))
     f32 = lambda a: a.astype(np.float32)
     cases.append(_sgd_case("float32: N=3, D=4, M=3, lr=0.05", f32(rng.normal(size=(4, 3))),
                            f32(rng.normal(size=3)), f32(rng.normal(size=(3, 4))),

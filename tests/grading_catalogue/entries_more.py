@@ -1921,6 +1921,17 @@ def sgd_step(W, b, x, y, lr):
     d = p.copy(); d[np.arange(N), y] -= 1; d /= N
     return W - lr * (x.T @ d), b - lr * d.sum(0), loss
 """
+# the reviewer's student: the row's max is subtracted, but -log(p_y) underflows to inf
+_SGD_LOG_OF_ZERO = """
+def sgd_step(W, b, x, y, lr):
+    s = x @ W + b
+    e = np.exp(s - s.max(axis=1, keepdims=True))
+    p = e / e.sum(axis=1, keepdims=True)
+    N = len(y)
+    loss = -np.mean(np.log(p[np.arange(N), y]))
+    d = p.copy(); d[np.arange(N), y] -= 1; d /= N
+    return W - lr * (x.T @ d), b - lr * d.sum(0), loss
+"""
 W27 = [
     _e("im2col: an unused `import scipy` in its cell (conv2d_im2col loses it too)", "03b_im2col", {
         "im2col": _REF03B["im2col"].replace("sliding_window_view\n", "sliding_window_view\nimport scipy\n", 1)},
@@ -1948,6 +1959,8 @@ def softmax_cross_entropy(scores, y):
     _e("1x1: cnnlib.conv2d wrapped", _A, {"conv1x1": _CONV1X1_CNNLIB}, {"test_conv1x1"}, visible=True),
     _e("sgd: its own softmax without the row's max (overflows on huge scores)", "05b_learning",
        {"sgd_step": _SGD_OWN_SOFTMAX}, {"test_sgd_step"}, visible=True),
+    _e("sgd: its own softmax, max subtracted, but log of an underflowed p_y (inf loss)", "05b_learning",
+       {"sgd_step": _SGD_LOG_OF_ZERO}, {"test_sgd_step"}, visible=True),
     _e("dilated rf: r += 2 * D * (F // 2) (right for odd F only)", _A, {
         "dilated_receptive_field": _REF05A["dilated_receptive_field"].replace(
             "r += D * (F - 1)", "r += 2 * D * (F // 2)")}, {"test_dilated_receptive_field"}, visible=True),
