@@ -61,6 +61,8 @@ VISIBLE_MESSAGES = {
     # session 27: an import in the cell of a function the tested one calls; cnnlib's functions wrapped
     "im2col: an unused `import scipy` in its cell (conv2d_im2col loses it too)":
         "conv2d_im2col calls im2col, whose cell imports scipy before it: at marking that import fails",
+    "im2col: `import numpy as np, scipy` in its cell (a comma list)":
+        "conv2d_im2col calls im2col, whose cell imports scipy before it: at marking that import fails",
     "sce: an unused `import scipy` above it (sgd_step loses it too)":
         "sgd_step calls softmax_cross_entropy, whose cell imports scipy before it",
     "conv: cnnlib.conv2d_im2col wrapped": "conv2d_im2col uses cnnlib (through `cnnlib`)",

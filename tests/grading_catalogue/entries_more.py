@@ -1936,6 +1936,9 @@ W27 = [
     _e("im2col: an unused `import scipy` in its cell (conv2d_im2col loses it too)", "03b_im2col", {
         "im2col": _REF03B["im2col"].replace("sliding_window_view\n", "sliding_window_view\nimport scipy\n", 1)},
        {"test_im2col", "test_conv2d_im2col", "test_conv2d_im2col_one_product"}, visible=True),
+    _e("im2col: `import numpy as np, scipy` in its cell (a comma list)", "03b_im2col", {
+        "im2col": _REF03B["im2col"].replace("sliding_window_view\n", "sliding_window_view\nimport numpy as np, scipy\n", 1)},
+       {"test_im2col", "test_conv2d_im2col", "test_conv2d_im2col_one_product"}, visible=True),
     _e("sce: an unused `import scipy` above it (sgd_step loses it too)", "05b_learning", {
         "softmax_cross_entropy": "import scipy\n\n\n" + _REF05B["softmax_cross_entropy"]},
        {"test_softmax_cross_entropy", "test_sgd_step"}, visible=True),
