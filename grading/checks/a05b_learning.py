@@ -218,11 +218,10 @@ def sgd_cases(rng):
     x *= 1000.0 / (x @ W).max()
     y = rng.integers(0, 5, size=4)
     scores = x @ W + b
-    top = int(np.argmax(scores.max(axis=1)))   # the row up to 1000: its true class the lowest score,
-    y[top] = int(np.argmin(scores[top]))       # so p_y underflows to 0 (-log p_y needs log-softmax)
-    gap = scores[top].max() - scores[top, y[top]]
-    b = b.copy()
-    b[y[top]] -= max(0.0, 800.0 - gap)          # at least 800 below: exp(-800) is 0 in float64
+    top = int(np.argmax(scores.max(axis=1)))   # the row up to 1000: every other class of it at most
+    best = int(np.argmax(scores[top]))         # 0 (b lowered), its true class the lowest: p_y is
+    b = b - np.where(np.arange(5) == best, 0.0, np.maximum(scores[top], 0.0))   # exp(-1000) = 0,
+    y[top] = int(np.argmin((x @ W + b)[top]))  # and its row's max minus mean over 800 (exp overflows)
     cases.append(_sgd_case("huge scores, up to 1000, one true class far below its row's best (subtract "
                            "each row's max, take log p_y from log-softmax): N=4, D=3, M=5, lr=0.01",
                            W, b, x, y, 0.01, huge=True))
