@@ -222,8 +222,8 @@ def sgd_cases(rng):
     best = int(np.argmax(scores[top]))         # 0 (b lowered), its true class the lowest: p_y is
     b = b - np.where(np.arange(5) == best, 0.0, np.maximum(scores[top], 0.0))   # exp(-1000) = 0,
     y[top] = int(np.argmin((x @ W + b)[top]))  # and its row's max minus mean over 800 (exp overflows)
-    cases.append(_sgd_case("huge scores, up to 1000, one true class far below its row's best (subtract "
-                           "each row's max, take log p_y from log-softmax): N=4, D=3, M=5, lr=0.01",
+    cases.append(_sgd_case("huge scores, up to 1000, a true class 1000 below its row's best (subtract "
+                           "each row's max; log-softmax): N=4, D=3, M=5, lr=0.01",
                            W, b, x, y, 0.01, huge=True))
     f32 = lambda a: a.astype(np.float32)
     cases.append(_sgd_case("float32: N=3, D=4, M=3, lr=0.05", f32(rng.normal(size=(4, 3))),
