@@ -67,10 +67,10 @@ def test_the_guide_states_the_summary_limits_in_force():
     assert f"then the first {FLAG_LINES} submissions' flags;" in guide
 
 
-def graded_before(root, students) -> list:
-    """Submissions of assignment "a" by `students` under `root`, recorded as graded (their state
-    and autograded/ folder written, as a run leaves them)."""
-    from grading.grade import plan, write_state
+def planned(root, students) -> list:
+    """Submissions of assignment "a" by `students` under `root` (and their autograded/
+    folders), passed through `plan` once: each has its digest, nothing is recorded yet."""
+    from grading.grade import plan
     from grading.progress import Progress
     subs = []
     for student in students:
@@ -80,6 +80,14 @@ def graded_before(root, students) -> list:
         (root / "autograded" / student / "a").mkdir(parents=True)
         subs.append(Submission(student, "a", folder))
     plan(root, subs, False, Progress(len(subs)))
+    return subs
+
+
+def graded_before(root, students) -> list:
+    """Submissions of assignment "a" by `students` under `root`, recorded as graded (their state
+    and autograded/ folder written, as a run leaves them)."""
+    from grading.grade import write_state
+    subs = planned(root, students)
     for sub in subs:
         sub.status = "graded"
         write_state(root, sub, sub.digest)
@@ -235,14 +243,7 @@ def test_a_rerun_counts_the_unchanged_in_one_line_and_shows_the_flagged(tmp_path
     from grading.progress import Progress
     before = {"ada": ("graded", []), "ben": ("graded", []), "cy": ("graded", ["extra files: x"]),
               "dee": ("not graded", ["a.ipynb is missing; not graded"])}
-    subs = []
-    for student in [*before, "eve"]:
-        folder = tmp_path / "submitted" / student / "a"
-        folder.mkdir(parents=True)
-        (folder / "a.ipynb").write_text("{}")
-        (tmp_path / "autograded" / student / "a").mkdir(parents=True)
-        subs.append(Submission(student, "a", folder))
-    plan(tmp_path, subs, False, Progress(len(subs)))
+    subs = planned(tmp_path, [*before, "eve"])
     for sub in subs[:4]:
         sub.status, sub.flags = before[sub.student]
         sub.retry = sub.status == "graded"
