@@ -33,24 +33,18 @@ c.CourseDirectory.source_directory = "solutions"
 c.CourseDirectory.release_directory = "exercises"
 c.CourseDirectory.course_id = "cnn-from-scratch"
 
-# A fresh clone: `nbgrader autograde <assignment>` and the formgrader find every assignment
-# of solutions/ in the gradebook (added on first use; `make grade` does the same itself).
-try:
-    from grading.grade import sync_gradebook_on_first_use  # noqa: E402
-except ImportError:   # an older grading/ (the bench times the grader of an earlier commit)
-    pass
-else:
-    sync_gradebook_on_first_use(ROOT)
-
 # Every nbgrader command that creates the gradebook (`nbgrader db assignment add`, `nbgrader
 # collect`, ...) runs `alembic` from PATH; typed as `.venv/bin/nbgrader ...` without an activated
 # venv, PATH lacks it and nbgrader leaves a half-made gradebook. The venv's bin/ goes on PATH.
+# A fresh clone: `nbgrader autograde <assignment>` and the formgrader find every assignment
+# of solutions/ in the gradebook (added on first use; `make grade` does the same itself).
 try:
-    from grading.grade import alembic_on_path  # noqa: E402
-except ImportError:   # an older grading/ (the bench)
+    from grading.grade import alembic_on_path, sync_gradebook_on_first_use  # noqa: E402
+except ImportError:   # an older grading/ (the bench times the grader of an earlier commit)
     pass
 else:
     alembic_on_path()
+    sync_gradebook_on_first_use(ROOT)
 
 # Sanitize: SanitizeSubmission goes first. It resets this submission's old grades (so a run
 # that fails cannot leave a stale grade), keeps the first of duplicated grade ids, restores
