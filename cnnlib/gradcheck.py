@@ -5,7 +5,6 @@ h**2 ~ 1e-10 plus rounding of order eps / h ~ 1e-11, so a correct backward agree
 about 1e-7 in relative error, and a wrong one is off by far more.
 """
 import copy
-
 import numbers
 
 import numpy as np

@@ -70,13 +70,12 @@ def _check_logits(where, logits, n):
     A model that ends without Flatten (e.g. a convolution giving (N, M, 1, 1)) would otherwise
     make argmax(axis=1) give (N, 1, 1), and comparing that with the labels (N,) broadcasts.
     """
-    shape = getattr(logits, "shape", None)
-    if not isinstance(logits, np.ndarray) or logits.ndim != 2 or shape[0] != n:
-        got = f"shape {shape}" if isinstance(logits, np.ndarray) else type(logits).__name__
-        hint = "; add Flatten()?" if isinstance(logits, np.ndarray) and logits.ndim > 2 else ""
-        if isinstance(logits, np.ndarray) and logits.ndim == 2:
-            hint = f" for a batch of N={n} examples"
-        raise ValueError(f"{where}: the model must output logits (N, M), got {got}{hint}")
+    if not isinstance(logits, np.ndarray):
+        raise ValueError(f"{where}: the model must output logits (N, M), got {type(logits).__name__}")
+    if logits.ndim != 2 or len(logits) != n:
+        hint = ("; add Flatten()?" if logits.ndim > 2 else
+                f" for a batch of N={n} examples" if logits.ndim == 2 else "")
+        raise ValueError(f"{where}: the model must output logits (N, M), got shape {logits.shape}{hint}")
     return logits
 
 
@@ -220,8 +219,8 @@ def _predict(where, model, x, batch_size):
     """(predicted labels (N,) int64, M the number of logits) for a checked x."""
     x = x.astype(_model_dtype(model), copy=False)
     with _one_blas_thread():
-        logits = [_check_logits(where, model.forward(x[i:i + batch_size]), len(x[i:i + batch_size]))
-                  for i in range(0, len(x), batch_size)]
+        batches = (x[i:i + batch_size] for i in range(0, len(x), batch_size))
+        logits = [_check_logits(where, model.forward(xb), len(xb)) for xb in batches]
     labels = np.concatenate([np.argmax(z, axis=1) for z in logits]).astype(np.int64)
     return labels, logits[0].shape[1]
 
