@@ -40,7 +40,6 @@ OUT = -1          # where frames go: the grader's pipe, in a fork its own pipe
 REPORT = -1       # pid 1's own: the grader's stderr, which no other process holds
 MARKS = []        # pid 1's: the jail's CPU ticks when each check got its inputs
 STOPPED = {}      # pid 1's: why it stopped the jail early ({"files": True})
-BLOCKED = ("cnnlib", "scipy")
 ASK_AGAIN = 1.0   # seconds: a check asks pid 1 for its inputs again after this long
 CPU_SLACK = 1.0   # seconds: a fork's processes together may use its budget plus this
 
@@ -80,7 +79,7 @@ def main():
                      (resource.RLIMIT_CORE, 0), (resource.RLIMIT_CPU, lim["cpu"])):
         resource.setrlimit(res, (val, val))
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
-    blocker = ReferenceBlocker()
+    blocker = ReferenceBlocker(job["blocked"])
     sys.meta_path[:0] = [] if job["allow_cnnlib"] else [blocker]
     import numpy  # noqa: F401  (first: a numpy.py in /submission does not replace it)
     sys.path.insert(0, "/submission")
@@ -172,15 +171,15 @@ def holder(job, ns, ask, blocker):
 
 
 class ReferenceBlocker:
-    """Meta-path finder refusing the reference implementations (their files are absent too).
-    `attempts`: every name refused; `recent`: those since its caller last emptied it (a cell's,
-    a case's)."""
+    """Meta-path finder refusing the reference implementations named by the grader (their files
+    are absent too). `attempts`: every name refused; `recent`: those since its caller last
+    emptied it (a cell's, a case's)."""
 
-    def __init__(self):
-        self.attempts, self.recent = [], []
+    def __init__(self, blocked):
+        self.blocked, self.attempts, self.recent = tuple(blocked), [], []
 
     def find_spec(self, name, path=None, target=None):
-        if any(name == b or name.startswith(b + ".") for b in BLOCKED):
+        if any(name == b or name.startswith(b + ".") for b in self.blocked):
             self.attempts += [] if name in self.attempts else [name]
             self.recent += [] if name in self.recent else [name]
             raise ImportError(f"import of {name} is not allowed in this exercise "

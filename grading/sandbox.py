@@ -13,9 +13,11 @@ a new session, none of the grader's environment (tokens, database URLs, paths). 
 ``/usr``, a dozen of ``/etc``, the Python installation and the venv read-only (their
 ``etc/jupyter``, ``etc/nbgrader`` hidden); private size-limited ``/tmp``, ``/dev/shm`` and
 ``/submission``; its own ``/proc`` and minimal ``/dev``. ``cnnlib`` only for checks that allow
-it, else it is absent and so is ``scipy``. A seccomp filter refuses the
-system calls no exercise needs. Run as root, the jail runs as ``nobody`` (through a root-made
-bubblewrap view where root-only folders on the way to Python can be crossed, and ``setpriv``).
+it, else it is absent and so are the other reference packages (``scipy``, ``torch``: the one
+list `grading.checks.imports.REFERENCE_MODULES`, which the runner's import blocker gets in the
+job). A seccomp filter refuses the system calls no exercise needs. Run as root, the jail runs
+as ``nobody`` (through a root-made bubblewrap view where root-only folders on the way to Python
+can be crossed, and ``setpriv``).
 Inside, before any student code: rlimits on memory, CPU seconds, processes (per jail), file
 size and open files. Time limits count CPU seconds, so a correct submission passes on a loaded
 machine; code making no CPU progress for ``IDLE_SECONDS`` is stopped, and the wall clock
@@ -162,10 +164,17 @@ def _course_places() -> list[str]:
                   - {"/usr"} | made)
 
 
+def _reference_modules() -> tuple:
+    """What a NumPy-only jail refuses and hides: the one list the pre-hand-in check uses too."""
+    from grading.checks.imports import REFERENCE_MODULES
+    return REFERENCE_MODULES
+
+
 @functools.lru_cache(maxsize=1)
 def _reference_dirs() -> tuple:
     """cnnlib's binds (for checks that allow it), the places hidden without it (cnnlib installed
-    in site-packages, scipy) and the config folders hidden always."""
+    in site-packages, the other packages of REFERENCE_MODULES) and the config folders hidden
+    always."""
     import importlib.util
     code = ("import importlib.util as u, json; s = u.find_spec('cnnlib'); "
             "print(json.dumps(list(s.submodule_search_locations or []) if s else []))")
@@ -175,10 +184,10 @@ def _reference_dirs() -> tuple:
         found = json.loads(out.strip().splitlines()[-1])[:1]
     except (OSError, ValueError, IndexError, subprocess.SubprocessError):
         found = []
-    spec, scipy = importlib.util.find_spec("cnnlib"), importlib.util.find_spec("scipy")
+    spec = importlib.util.find_spec("cnnlib")
     found = [*list(spec.submodule_search_locations or [])[:1], *found] if spec else found
-    hide = list(scipy.submodule_search_locations or [])[:1] if scipy else []
-    hide += found
+    specs = [importlib.util.find_spec(m) for m in _reference_modules() if m != "cnnlib"]
+    hide = [d for s in specs if s for d in list(s.submodule_search_locations or [])[:1]] + found
     config = [os.path.join(d, s) for d in [*(s for s, _ in _python_binds()), "/usr", "/usr/local"]
               for s in ("etc/jupyter", "etc/nbgrader")]
     course = _course_places()
@@ -399,7 +408,8 @@ def run_checks(cells: list[str], workdir: Path, checks: list, seed: int, *,
     job = {"cells": code, "idle": IDLE_SECONDS, "cell_timeout": float(cell_timeout),
            "cells_timeout": float(cells_timeout), "wall_factor": WALL_FACTOR, "wall_slack": WALL_SLACK,
            "files": _pack_submission(str(workdir), lim["disk"] * 3 // 4, shared), "mpl": _mpl_cache(shared),
-           "limits": dict({k: lim[k] for k in ("memory", "nproc", "fsize", "nofile", "files")}, cpu=int(deadline) + 5)}
+           "limits": dict({k: lim[k] for k in ("memory", "nproc", "fsize", "nofile", "files")}, cpu=int(deadline) + 5),
+           "blocked": list(_reference_modules())}
     groups, all_cases = [], {}
     for allow in (False, True):  # one jail per group; every case is drawn here
         g, blobs = dict(job, allow_cnnlib=allow, checks=[], cases=[]), {}

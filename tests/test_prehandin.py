@@ -251,10 +251,35 @@ def test_numpy_patched_before_the_check_is_imported_is_seen_through():
     assert run.stdout.strip().splitlines()[-1] == "False True", run.stdout
 
 
-def test_the_modules_blocked_at_marking_are_the_jails():
-    from grading import jail_runner
-    from grading.checks import prehandin
-    assert prehandin.BLOCKED_AT_MARKING == jail_runner.BLOCKED
+def test_the_modules_blocked_at_marking_are_the_one_list():
+    """The pre-hand-in check forecasts what the marking jail refuses: the grader sends the jail
+    REFERENCE_MODULES (tests/test_sandbox.py shows the jail refusing what the list names)."""
+    from grading.checks import imports, prehandin
+    assert prehandin.BLOCKED_AT_MARKING is imports.REFERENCE_MODULES
+    assert set(imports.REFERENCE_MODULES) == {"cnnlib", "scipy", "torch"}
+
+
+NUMPY_ONLY_NOTEBOOKS = ["01_mlp", "02_convolution", "03_hyperparameters", "03b_im2col", "04_features",
+                        "05_pooling", "05a_one_by_one", "05b_learning", "06_backprop"]
+
+
+@pytest.mark.parametrize("name", NUMPY_ONLY_NOTEBOOKS)
+def test_the_notebooks_visible_tests_refuse_what_marking_refuses(name):
+    """The students' notebooks cannot import the grader, so their helpers cell holds a copy of
+    the list (REFERENCE): held equal here, and `expect_numpy_only` refuses each of its modules
+    (torch was missing from the notebooks and from the jail until session 28)."""
+    from grading.checks.imports import REFERENCE_MODULES
+    nb = nbformat.read(ROOT / "exercises" / name / f"{name}.ipynb", as_version=4)
+    ns = {"__name__": "notebook"}
+    exec(compile(nb.cells[1].source, f"<{name} helpers>", "exec"), ns)
+    assert ns["REFERENCE"] == REFERENCE_MODULES
+    for module in REFERENCE_MODULES:
+        fn = eval(compile(f"lambda x: __import__({module!r}).f(x)", "<student>", "eval"), ns)
+        fn.__name__ = "my_conv"
+        with pytest.raises(AssertionError, match=f"my_conv uses {module} "):
+            ns["expect_numpy_only"](fn)
+    ok = eval(compile("lambda x: __import__('numpy').asarray(x)", "<student>", "eval"), ns)
+    ns["expect_numpy_only"](ok)
 
 
 def test_a_cell_that_imports_cnnlib_fails_as_at_marking(tmp_path, capsys):

@@ -520,6 +520,49 @@ def test_removing_the_import_blocker_does_not_reach_the_reference(work):
     assert res["control"].passed, res["control"].message
 
 
+@pytest.fixture
+def xml_is_a_reference(monkeypatch):
+    """REFERENCE_MODULES with the standard library's xml added (torch, which the list names, is
+    not installed by requirements.txt: the jail is shown refusing whatever the list names)."""
+    from grading import sandbox
+    from grading.checks import imports
+    monkeypatch.setattr(imports, "REFERENCE_MODULES", imports.REFERENCE_MODULES + ("xml",))
+    sandbox._reference_dirs.cache_clear()
+    yield
+    sandbox._reference_dirs.cache_clear()
+
+
+def test_the_jail_refuses_and_hides_every_module_of_the_one_list(work, xml_is_a_reference):
+    """The import blocker gets its list from the grader (the pre-hand-in check forecasts the
+    same list) and the files of each listed package are hidden: before session 28 the jail
+    knew only cnnlib and scipy, and torch, which `make bench` installs in the venv, failed to
+    import only because its CUDA libraries exceed the memory limit."""
+    import xml
+    init = str(Path(xml.__file__).resolve())
+    cells = f"""
+    import importlib
+    def use_xml():
+        try:
+            importlib.import_module("xml.dom")
+            return "imported"
+        except ImportError:
+            return "refused"
+    def read_xml():
+        try:
+            return len(open({init!r}).read()) > 0
+        except OSError:
+            return False
+    """
+    res = run(cells, [value_check("use_xml", "imported"), value_check("read_xml", True),
+                      value_check("use_xml", "imported", allow_cnnlib=True, grade_id="allowed_xml"),
+                      value_check("read_xml", True, allow_cnnlib=True, grade_id="allowed_read")], work)
+    assert not res["test_use_xml"].passed and "got 'refused'" in res["test_use_xml"].message, res["test_use_xml"]
+    assert "import of reference blocked: xml" in res["test_use_xml"].flags
+    assert not res["test_read_xml"].passed, res["test_read_xml"].message   # its files are hidden too
+    assert res["allowed_xml"].passed, res["allowed_xml"].message
+    assert res["allowed_read"].passed, res["allowed_read"].message
+
+
 def _fake_bwrap(tmp_path, text):
     """A `bwrap` that fails as bubblewrap does where user namespaces are not allowed."""
     fake = tmp_path / "bwrap"

@@ -35,7 +35,7 @@ from cnnlib.engine.parallel import one_blas_thread
 from . import ASSIGNMENTS, CHECKS, run_check
 from ._core import missing
 from .cells import cell_name
-from .imports import imported_reference_modules
+from .imports import REFERENCE_MODULES, imported_reference_modules
 
 __all__ = ["check", "check_all", "check_notebook", "verdict", "main", "CHECK_CELL_ID", "uses_reference"]
 
@@ -47,9 +47,9 @@ EXPLAIN = "raised_message"
 #: CPU seconds that one code cell, and all code cells together, get at marking (the grader's
 #: defaults, which the student kit does not ship; tests/test_prehandin.py holds them equal)
 MARKING_CELL_SECONDS, MARKING_CELLS_SECONDS = 60.0, 180.0
-#: what the marking jail refuses to import where a check does not allow cnnlib (its runner's
-#: BLOCKED; the kit does not ship it, a test holds them equal)
-BLOCKED_AT_MARKING = ("cnnlib", "scipy")
+#: what the marking jail refuses to import where a check does not allow cnnlib (the grader
+#: sends the jail this same list)
+BLOCKED_AT_MARKING = REFERENCE_MODULES
 #: what no marking jail has at all, whatever the check: the grader's own code
 ABSENT_AT_MARKING = ("grading",)
 
@@ -92,7 +92,7 @@ def refused_at_marking(chk) -> tuple:
 def uses_reference(fn, _seen=None, modules=BLOCKED_AT_MARKING) -> "tuple[str, str] | None":
     """(module of `modules`, the name through which) function `fn` uses it, or None.
 
-    At marking, cnnlib and scipy cannot be imported by the code of a check without
+    At marking, cnnlib, scipy and torch cannot be imported by the code of a check without
     ``allow_cnnlib`` (the import block), nor the grader's own ``grading`` by any, so such a
     function fails there; here it is reported the same way. Found: names of the notebook bound
     to those modules or their functions; imports in the body (``from cnnlib.conv import ...``,
