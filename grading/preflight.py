@@ -10,7 +10,8 @@ Nothing here runs student code. Two levels:
   ordinary copy-paste: of a solution cell every copy runs in order and the last one is graded,
   as running the notebook top to bottom does; of a test or locked cell the first is kept and
   the copy dropped), missing or renamed graded
-  cells, and code that imports the reference (`cnnlib`, any of `scipy`, `torch`) where a
+  cells, and code that imports the reference (`cnnlib`, any of `scipy`, `torch`, the bench's NumPy
+  peers) where a
   check does not allow it. It returns a repaired copy of the notebook: the
   autograde preprocessor (`grading.preprocessors.SanitizeSubmission`) grades that copy, so
   `nbgrader autograde` gets the same repairs as `make grade`.

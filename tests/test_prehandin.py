@@ -256,7 +256,7 @@ def test_the_modules_blocked_at_marking_are_the_one_list():
     REFERENCE_MODULES (tests/test_sandbox.py shows the jail refusing what the list names)."""
     from grading.checks import imports, prehandin
     assert prehandin.BLOCKED_AT_MARKING is imports.REFERENCE_MODULES
-    assert set(imports.REFERENCE_MODULES) == {"cnnlib", "scipy", "torch"}
+    assert set(imports.REFERENCE_MODULES) == {"cnnlib", "scipy", "torch", "numpy_ml", "mygrad"}
 
 
 NUMPY_ONLY_NOTEBOOKS = ["01_mlp", "02_convolution", "03_hyperparameters", "03b_im2col", "04_features",

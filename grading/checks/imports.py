@@ -10,8 +10,10 @@ import ast
 import re
 
 #: refused where a check forbids cnnlib: the course's library, all of SciPy (scipy.signal and
-#: scipy.ndimage convolve, scipy.fft does it through a product of spectra) and PyTorch
-REFERENCE_MODULES = ("cnnlib", "scipy", "torch")
+#: scipy.ndimage convolve, scipy.fft does it through a product of spectra), PyTorch and the
+#: bench's NumPy peers (numpy-ml's conv2D, mygrad's conv_nd): `make bench` installs torch,
+#: numpy_ml and mygrad into the course's venv, and a grade must not depend on whether it ran
+REFERENCE_MODULES = ("cnnlib", "scipy", "torch", "numpy_ml", "mygrad")
 
 
 def parse_cell(source: str):

@@ -92,7 +92,7 @@ def refused_at_marking(chk) -> tuple:
 def uses_reference(fn, _seen=None, modules=BLOCKED_AT_MARKING) -> "tuple[str, str] | None":
     """(module of `modules`, the name through which) function `fn` uses it, or None.
 
-    At marking, cnnlib, scipy and torch cannot be imported by the code of a check without
+    At marking, the modules of REFERENCE_MODULES cannot be imported by the code of a check without
     ``allow_cnnlib`` (the import block), nor the grader's own ``grading`` by any, so such a
     function fails there; here it is reported the same way. Found: names of the notebook bound
     to those modules or their functions; imports in the body (``from cnnlib.conv import ...``,
