@@ -1,7 +1,7 @@
 """The chapters' frame, read from their sources (fast; no build): every chapter opens with what
-the reader will be able to do and ends with a checkpoint box tied to its graded exercise; the
-checkpoint reader (book/_ext/checkpoint.py) finds every released exercise's functions and
-visible tests.
+the reader will be able to do and ends with "Check yourself" questions and a checkpoint box
+tied to its graded exercise; the checkpoint reader (book/_ext/checkpoint.py) finds every
+released exercise's functions and visible tests.
 """
 import importlib.util
 import re
@@ -48,6 +48,30 @@ def test_chapter_opens_with_objectives_and_ends_with_its_checkpoint(chapter):
     last_section = text.rfind("\n## ")
     assert text.rfind("```{checkpoint}") > last_section, f"{chapter}.md: the checkpoint is not at the end"
 
+
+
+CHECK_YOURSELF = "## Check yourself"
+ANSWERS = "```{admonition} Answers\n:class: dropdown\n"
+
+
+@pytest.mark.parametrize("chapter", sorted(CHAPTER_EXERCISE))
+def test_chapter_ends_with_check_yourself_questions_and_their_answers(chapter):
+    """A reader trial: beginners want a few questions before the graded notebook. Every
+    chapter's last section is "Check yourself": numbered questions, then an "Answers" dropdown
+    with one answer per question, in the same order."""
+    text = (BOOK / f"{chapter}.md").read_text()
+    sections = re.findall(r"^## .*$", text, flags=re.M)
+    assert sections and sections[-1] == CHECK_YOURSELF, (
+        f"{chapter}.md: the last section is {sections[-1:]}, expected {CHECK_YOURSELF!r}")
+    section = text[text.rfind("\n" + CHECK_YOURSELF):]
+    questions, found, rest = section.partition(ANSWERS)
+    assert found, f"{chapter}.md: 'Check yourself' has no '{{admonition}} Answers' dropdown"
+    answers = rest.split("\n```", 1)[0]
+    asked = re.findall(r"^(\d+)\. \S", questions, flags=re.M)
+    answered = re.findall(r"^(\d+)\. \S", answers, flags=re.M)
+    assert len(asked) >= 2 and asked == [str(k) for k in range(1, len(asked) + 1)], (
+        f"{chapter}.md: questions numbered {asked}; expected at least 2, numbered 1, 2, ...")
+    assert answered == asked, f"{chapter}.md: questions {asked}, answers {answered}"
 
 def test_every_chapter_of_the_course_has_a_graded_exercise():
     toc = (ROOT / "_toc.yml").read_text()
