@@ -49,9 +49,9 @@ def test_chapter_opens_with_objectives_and_ends_with_its_checkpoint(chapter):
     assert text.rfind("```{checkpoint}") > last_section, f"{chapter}.md: the checkpoint is not at the end"
 
 
-
 CHECK_YOURSELF = "## Check yourself"
 ANSWERS = "```{admonition} Answers\n:class: dropdown\n"
+INVITATION = "Answer these without running code, then open the answers:"
 
 
 @pytest.mark.parametrize("chapter", sorted(CHAPTER_EXERCISE))
@@ -64,6 +64,8 @@ def test_chapter_ends_with_check_yourself_questions_and_their_answers(chapter):
     assert sections and sections[-1] == CHECK_YOURSELF, (
         f"{chapter}.md: the last section is {sections[-1:]}, expected {CHECK_YOURSELF!r}")
     section = text[text.rfind("\n" + CHECK_YOURSELF):]
+    assert section.startswith(f"\n{CHECK_YOURSELF}\n\n{INVITATION}\n\n1. "), (
+        f"{chapter}.md: 'Check yourself' should open with {INVITATION!r}, then question 1")
     questions, found, rest = section.partition(ANSWERS)
     assert found, f"{chapter}.md: 'Check yourself' has no '{{admonition}} Answers' dropdown"
     answers = rest.split("\n```", 1)[0]
@@ -72,6 +74,7 @@ def test_chapter_ends_with_check_yourself_questions_and_their_answers(chapter):
     assert len(asked) >= 2 and asked == [str(k) for k in range(1, len(asked) + 1)], (
         f"{chapter}.md: questions numbered {asked}; expected at least 2, numbered 1, 2, ...")
     assert answered == asked, f"{chapter}.md: questions {asked}, answers {answered}"
+
 
 def test_every_chapter_of_the_course_has_a_graded_exercise():
     toc = (ROOT / "_toc.yml").read_text()
