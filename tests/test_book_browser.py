@@ -6,8 +6,10 @@ every formula and no raw TeX is left; every image loaded and has alt text, every
 caption; no JavaScript error; no request left the machine (MathJax and the animation's icons
 come with the site); the next/previous links follow the table of contents; the repository,
 launch and download buttons are there; every link inside the page to another file of the site
-(a chapter, a downloadable notebook) points at a file that exists. Also: the convolution animation steps, and the search
-page finds "padding". A screenshot of every page goes to tests/screenshots/ (git-ignored).
+(a chapter, a downloadable notebook) points at a file that exists. Also: the convolution
+animation steps, the search page finds "padding", and a printed page wraps its code and leaves
+out the controls. A screenshot of every page goes to tests/screenshots/
+(git-ignored).
 """
 import functools
 import http.server
@@ -82,6 +84,7 @@ def browser():
 
 DESKTOP = {"width": 1280, "height": 900}
 PHONE = {"width": 390, "height": 844}
+A4 = {"width": 794, "height": 1123}        # an A4 page at 96 px per inch
 
 
 def open_page(browser, url, viewport=DESKTOP):
@@ -288,6 +291,52 @@ def test_search_finds_padding(site, browser):
         hrefs = [a.get_attribute("href") for a in results.locator("a").all()]
         docs = {urlsplit(urljoin(site, h)).path.lstrip("/").removesuffix(".html") for h in hrefs}
         assert "book/04_convolution" in docs, f"search for padding found {sorted(docs)}"
+    finally:
+        page.close()
+
+
+def test_printing_wraps_long_code_lines(site, browser):
+    """Printed, a code line longer than the column was cut at the page's edge (pre keeps the
+    screen's sideways scroll): book.css wraps code in print, and only in print. Chapter 8 has
+    code and output lines wider than an A4 column."""
+    page, _ = open_page(browser, page_url(site, "book/07_pooling"), viewport=A4)
+    try:
+        wide = "() => Array.from(document.querySelectorAll('article pre'))" \
+               ".filter(p => p.getClientRects().length && p.scrollWidth > p.clientWidth + 1)" \
+               ".map(p => p.textContent.split('\\n')[0].slice(0, 60))"
+        assert page.evaluate(wide), "no code block of chapter 8 scrolls sideways on screen"
+        page.emulate_media(media="print")
+        cut = page.evaluate(wide)
+        assert not cut, f"printed code blocks cut at the margin: {cut[:5]}"
+    finally:
+        page.close()
+
+
+def test_printing_keeps_formulas_whole_and_leaves_out_the_controls(site, browser):
+    """Printed, a display formula could be split from its equation number across two pages, and
+    the page printed controls that do nothing on paper: the hidden cells' "Show code cell
+    source", the player's buttons and slider, the copy buttons. Chapter 4 has all of them."""
+    page, _ = open_page(browser, page_url(site, "book/04_convolution"), viewport=A4)
+    try:
+        wait_for_mathjax(page)
+        controls = {"hidden cells' toggles": "article details.hide > summary",
+                    "player controls": "article .animation .anim-controls",
+                    "copy buttons": "article button.copybtn"}
+        shown = "(s) => Array.from(document.querySelectorAll(s))" \
+                ".filter(e => e.getClientRects().length).length"
+        for name, selector in controls.items():
+            assert page.evaluate(shown, selector), f"chapter 4 shows no {name} on screen"
+        page.emulate_media(media="print")
+        for name, selector in controls.items():
+            assert page.evaluate(shown, selector) == 0, f"the {name} are printed"
+        numbered = page.evaluate("""() => Array.from(document.querySelectorAll('article .eqno'))
+            .map(n => getComputedStyle(n.closest('div.math')).breakInside)""")
+        assert numbered and all(b == "avoid" for b in numbered), \
+            f"numbered formulas may break across pages: {numbered}"
+        split = page.evaluate("""() => Array.from(document.querySelectorAll(
+                'article div.math, article mjx-container[display="true"]'))
+            .filter(m => getComputedStyle(m).breakInside !== 'avoid').length""")
+        assert split == 0, f"{split} display formulas may break across pages"
     finally:
         page.close()
 
