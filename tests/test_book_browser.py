@@ -6,8 +6,10 @@ every formula and no raw TeX is left; every image loaded and has alt text, every
 caption; no JavaScript error; no request left the machine (MathJax and the animation's icons
 come with the site); the next/previous links follow the table of contents; the repository,
 launch and download buttons are there; every link inside the page to another file of the site
-(a chapter, a downloadable notebook) points at a file that exists. Also: the convolution animation steps, and the search
-page finds "padding". A screenshot of every page goes to tests/screenshots/ (git-ignored).
+(a chapter, a downloadable notebook) points at a file that exists. Also: the convolution
+animation steps, the search page finds "padding" (and "1×1"), a result opened from it highlights
+the searched word, and a printed page wraps its code and leaves out the controls. A screenshot of every page goes to tests/screenshots/
+(git-ignored).
 """
 import functools
 import http.server
@@ -15,7 +17,7 @@ import os
 import re
 import threading
 from pathlib import Path
-from urllib.parse import unquote, urljoin, urlsplit
+from urllib.parse import quote, unquote, urljoin, urlsplit
 
 import pytest
 import yaml
@@ -82,6 +84,7 @@ def browser():
 
 DESKTOP = {"width": 1280, "height": 900}
 PHONE = {"width": 390, "height": 844}
+A4 = {"width": 794, "height": 1123}        # an A4 page at 96 px per inch
 
 
 def open_page(browser, url, viewport=DESKTOP):
@@ -288,6 +291,120 @@ def test_search_finds_padding(site, browser):
         hrefs = [a.get_attribute("href") for a in results.locator("a").all()]
         docs = {urlsplit(urljoin(site, h)).path.lstrip("/").removesuffix(".html") for h in hrefs}
         assert "book/04_convolution" in docs, f"search for padding found {sorted(docs)}"
+    finally:
+        page.close()
+
+
+def _search(page, site, query):
+    """Run `query` on the search page; return the documents it found, in order."""
+    page.goto(urljoin(site, "search.html?q=" + quote(query)), wait_until="load")
+    page.wait_for_function("() => /\\S/.test(document.querySelector('#search-results "
+                           ".search-summary')?.textContent || '')", timeout=20000)
+    hrefs = page.evaluate("() => Array.from(document.querySelectorAll("
+                          "'#search-results ul.search li a')).map(a => a.href)")
+    return [urlsplit(h).path.lstrip("/").removesuffix(".html") for h in hrefs]
+
+
+def test_a_search_result_highlights_the_searched_word(site, browser):
+    """A result opened from the search page highlights the searched word, with Sphinx's
+    "Hide Search Matches" link above the article: sphinx_highlight.js skipped every page because
+    pydata-sphinx-theme loads searchtools.js everywhere (theme_fixes.js calls it). The link is
+    not printed."""
+    page, seen = open_page(browser, urljoin(site, "search.html"))
+    try:
+        # the search page itself does not highlight the previous search's word (the sidebar's
+        # "Convolution") outside its results
+        _search(page, site, "convolution")
+        _search(page, site, "padding")
+        stray = page.locator("span.highlighted:not(#search-results span.highlighted)")
+        assert stray.count() == 0, "the search page highlighted the previous search's words"
+        docs = _search(page, site, "im2col")
+        assert docs, "search for im2col found nothing"
+        page.locator("#search-results ul.search li a").first.click()
+        page.wait_for_url(re.compile(re.escape(page_url(site, docs[0]))))
+        page.wait_for_function("() => document.querySelectorAll('article span.highlighted')"
+                               ".length > 0", timeout=5000)
+        words = page.evaluate("() => Array.from(document.querySelectorAll("
+                              "'article span.highlighted')).map(s => s.textContent.toLowerCase())")
+        assert set(words) == {"im2col"}, words
+        hide = page.locator("#searchbox .highlight-link a")
+        assert hide.is_visible(), "no Hide Search Matches link above the article"
+        page.emulate_media(media="print")
+        assert not hide.is_visible(), "the Hide Search Matches link is printed"
+        page.emulate_media(media="screen")
+        hide.click()
+        page.wait_for_function("() => !document.querySelector('span.highlighted')", timeout=3000)
+        assert page.locator("#searchbox .highlight-link").count() == 0
+        for kind in ("console", "pageerror"):
+            assert not seen[kind], f"{kind}: {seen[kind]}"
+    finally:
+        page.close()
+
+
+def test_search_finds_sizes_spelled_with_a_times_sign(site, browser):
+    """Searching "1×1", the chapter title's spelling, found nothing (Sphinx splits the query at
+    "×" and drops the numbers left): theme_fixes.js searches "1x1", the search box still says
+    "1×1", and the chapter opened from the result highlights the "1×1" of its title."""
+    page, _ = open_page(browser, urljoin(site, "search.html"))
+    try:
+        for query in ("1×1", "1 × 1"):
+            docs = _search(page, site, query)
+            assert "book/07b_one_by_one" in docs, f"search for {query!r} found {docs}"
+        assert "book/07b_one_by_one" in _search(page, site, "1x1")
+        assert "book/05_hyperparameters" in _search(page, site, "3×3")
+        docs = _search(page, site, "1×1")
+        assert page.locator("input[name=q]").first.input_value() == "1×1"
+        page.locator("#search-results ul.search li a").nth(docs.index("book/07b_one_by_one")).click()
+        page.wait_for_url(re.compile(re.escape(page_url(site, "book/07b_one_by_one"))))
+        page.wait_for_function("() => document.querySelector('article h1 span.highlighted')",
+                               timeout=5000)
+        assert page.locator("article h1 span.highlighted").first.text_content() == "1×1"
+    finally:
+        page.close()
+
+
+def test_printing_wraps_long_code_lines(site, browser):
+    """Printed, a code line longer than the column was cut at the page's edge (pre keeps the
+    screen's sideways scroll): book.css wraps code in print, and only in print. Chapter 8 has
+    code and output lines wider than an A4 column."""
+    page, _ = open_page(browser, page_url(site, "book/07_pooling"), viewport=A4)
+    try:
+        wide = "() => Array.from(document.querySelectorAll('article pre'))" \
+               ".filter(p => p.getClientRects().length && p.scrollWidth > p.clientWidth + 1)" \
+               ".map(p => p.textContent.split('\\n')[0].slice(0, 60))"
+        assert page.evaluate(wide), "no code block of chapter 8 scrolls sideways on screen"
+        page.emulate_media(media="print")
+        cut = page.evaluate(wide)
+        assert not cut, f"printed code blocks cut at the margin: {cut[:5]}"
+    finally:
+        page.close()
+
+
+def test_printing_keeps_formulas_whole_and_leaves_out_the_controls(site, browser):
+    """Printed, a display formula could be split from its equation number across two pages, and
+    the page printed controls that do nothing on paper: the hidden cells' "Show code cell
+    source", the player's buttons and slider, the copy buttons. Chapter 4 has all of them."""
+    page, _ = open_page(browser, page_url(site, "book/04_convolution"), viewport=A4)
+    try:
+        wait_for_mathjax(page)
+        controls = {"hidden cells' toggles": "article details.hide > summary",
+                    "player controls": "article .animation .anim-controls",
+                    "copy buttons": "article button.copybtn"}
+        shown = "(s) => Array.from(document.querySelectorAll(s))" \
+                ".filter(e => e.getClientRects().length).length"
+        for name, selector in controls.items():
+            assert page.evaluate(shown, selector), f"chapter 4 shows no {name} on screen"
+        page.emulate_media(media="print")
+        for name, selector in controls.items():
+            assert page.evaluate(shown, selector) == 0, f"the {name} are printed"
+        numbered = page.evaluate("""() => Array.from(document.querySelectorAll('article .eqno'))
+            .map(n => getComputedStyle(n.closest('div.math')).breakInside)""")
+        assert numbered and all(b == "avoid" for b in numbered), \
+            f"numbered formulas may break across pages: {numbered}"
+        split = page.evaluate("""() => Array.from(document.querySelectorAll(
+                'article div.math, article mjx-container[display="true"]'))
+            .filter(m => getComputedStyle(m).breakInside !== 'avoid').length""")
+        assert split == 0, f"{split} display formulas may break across pages"
     finally:
         page.close()
 
