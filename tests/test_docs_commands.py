@@ -382,6 +382,12 @@ def run_pip_admin(course, cmd, tmp):
     assert_kit_installed("python", Path(purelib), env, tmp / "hub-student-of-the-env" / ASSIGNMENT)
 
 
+def python_refuses_user_installs() -> bool:
+    """The machine's Python (the one the course's venv was made from) is marked as managed by
+    the system (PEP 668, as Debian's is): pip refuses `--user` installs into it."""
+    return (Path(sysconfig.get_path("stdlib")) / "EXTERNALLY-MANAGED").is_file()
+
+
 def run_pip_user(course, cmd, tmp):
     """The guide, without an administrator: the instructor copies the kit's zip into the exchange
     folder; a student runs `python3 -m pip install --user nbgrader .../student-kit.zip` in their
@@ -401,7 +407,7 @@ def run_pip_user(course, cmd, tmp):
                                                       env["PATH"]]))
     for name in ("PYTHONUSERBASE", "PYTHONNOUSERSITE"):
         env.pop(name, None)
-    if (Path(sysconfig.get_path("stdlib")) / "EXTERNALLY-MANAGED").is_file():
+    if python_refuses_user_installs():
         refused = subprocess.run(["bash", "-c", cmd], cwd=home, env=env, capture_output=True,
                                  text=True, timeout=600)
         assert refused.returncode != 0 and "externally-managed-environment" in refused.stderr, refused.stderr
@@ -500,9 +506,13 @@ def run_exchange_instructor(course, cmd, tmp):
 
 def run_exchange_student(course, cmd, tmp):
     """fetch_assignment, submit and fetch_feedback, in the student's home folder. After the
-    fetch the student does the work: the reference solutions go into the fetched notebook."""
+    fetch the student does the work: the reference solutions go into the fetched notebook.
+    The nbgrader that runs is the one the guide's `pip install --user` gave the student."""
     home = student_home(tmp)
-    sh(home, cmd, env=exchange_env(course, tmp, student=True))
+    env = exchange_env(course, tmp, student=True)
+    if not python_refuses_user_installs():
+        assert shutil.which("nbgrader", path=env["PATH"]) == str(home / ".local" / "bin" / "nbgrader")
+    sh(home, cmd, env=env)
     fetched = home / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"
     if "fetch_assignment" in cmd:
         import nbformat
@@ -596,6 +606,17 @@ def test_every_documented_command_is_known():
     unknown = [f"{doc}: {cmd}" for doc, cmd in documented_commands() if runner_for(cmd)[0] is None]
     assert not unknown, ("commands in the documents that no test runs (add a runner to "
                          "tests/test_docs_commands.py):\n" + "\n".join(unknown))
+
+
+def test_the_guides_pip_installs_are_run():
+    """The two inline `pip install` lines of the guide (an administrator's, a student's with
+    `--user`) are found and run by the pip runners, their example places given this run's."""
+    found = {cmd: runner_for(cmd)[1] for doc, cmd in documented_commands()
+             if doc == "book/instructor_guide.md" and "pip install" in cmd}
+    assert sorted(r.__name__ for r in found.values()) == ["run_pip_admin", "run_pip_user"], found
+    course, tmp = Path("/c/course"), Path("/t")
+    placed = sorted(substitute(cmd, course, tmp).split()[-1] for cmd in found)
+    assert placed == ["/c/course/_build/student-kit.zip", "/t/exchange/student-kit.zip"], placed
 
 
 def substitute(cmd: str, course: Path | None = None, tmp: Path | None = None) -> str:
