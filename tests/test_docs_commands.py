@@ -362,7 +362,7 @@ def assert_kit_installed(python: str, site: Path, env: dict, folder: Path) -> No
 
 
 def run_pip_admin(course, cmd, tmp):
-    """The guide: an administrator runs `pip install nbgrader .../student-kit.zip` in the
+    """The guide: an administrator runs `pip install "nbgrader==0.9.*" .../student-kit.zip` in the
     environment where the students' servers run. Here: a fresh venv, activated, in a folder
     other than the course's; then, as a student of that environment, the check in a folder of
     their own."""
@@ -390,7 +390,7 @@ def python_refuses_user_installs() -> bool:
 
 def run_pip_user(course, cmd, tmp):
     """The guide, without an administrator: the instructor copies the kit's zip into the exchange
-    folder; a student runs `python3 -m pip install --user nbgrader .../student-kit.zip` in their
+    folder; a student runs `python3 -m pip install --user "nbgrader==0.9.*" .../student-kit.zip` in their
     own account. Here: the student's HOME (thrown away with tmp), the machine's Python 3 (the
     one the course's venv was made from) first on the PATH, nothing of the course. nbgrader and
     the kit go into the student's ~/.local (whose bin/, as a login shell's ~/.profile does, is
@@ -565,8 +565,8 @@ RUNNERS = [
     (r"make venv", run_plain),
     (r"\.venv/bin/python -m grading\.cluster (scheduler|worker)", run_by_dask_test),
     (r"make student-kit", run_student_kit),
-    (r"pip install nbgrader \S+/_build/student-kit\.zip", run_pip_admin),
-    (r"python3 -m pip install --user nbgrader \S+/student-kit\.zip", run_pip_user),
+    (r"pip install \"nbgrader==0\.9\.\*\" \S+/_build/student-kit\.zip", run_pip_admin),
+    (r"python3 -m pip install --user \"nbgrader==0\.9\.\*\" \S+/student-kit\.zip", run_pip_user),
     (r"make bench", run_dry),
     (r"(\.venv/bin/)?python -m grading\.grade( --\S+( \S+)?)*", run_grade),
     (r"make demo-class", run_demo_class),
