@@ -1,7 +1,8 @@
 """Every command the README, the Instructor guide and the Teaching page show a person is run here, as written.
 
 The commands are read from the documents themselves (fenced shell blocks, and inline code that
-starts with `make `, `.venv/bin/`, `python -m ` or `nbgrader `), so a changed command changes
+starts with `make `, `.venv/bin/`, `python -m `, `nbgrader `, `pip install ` or
+`python3 -m pip install `), so a changed command changes
 what runs. Each one must match an entry of RUNNERS, which says how it runs: in a fresh copy of
 the course (the repository's tracked files, with this checkout's .venv), each at its place in
 the document, in the order an instructor would type them. A command that no entry knows fails
@@ -16,7 +17,10 @@ Commands that start a server (`jupyter lab`) run until the server answers on its
 stop; long ones run on a bounded class (the demo class cut to two students). A command that
 grades needs a class: where the documents took the demo out before (the guide does so in section
 1), its runner writes the demo class (cut to two) again first. The text of the command is never
-changed, except a placeholder (`<id>`, `HOST`) given a value. Inline code that only names an
+changed, except a placeholder (`<id>`, `HOST`) given a value, and a place on the instructor's
+machine (`/path/to/the/course`, the guide's example exchange `/srv/cnn-exchange`) given this
+run's (PLACES). The `pip install` lines of nbgrader and the student kit run in a fresh venv, or
+with a throwaway HOME for `--user`, and pip downloads what they install. Inline code that only names an
 nbgrader command (`nbgrader collect --update`, no assignment) is checked to name a command and
 options that exist (`--help`).
 """
@@ -26,6 +30,8 @@ import os
 import re
 import shutil
 import subprocess
+import sys
+import sysconfig
 import tempfile
 import zipfile
 from pathlib import Path
@@ -43,12 +49,17 @@ FIRST_WORDS = ("make", "python", "python3", "python3.11", "pip", "git", "source"
                "nbgrader", "dask", "sudo", "bash", "export", ".venv/bin/python",
                ".venv/bin/nbgrader", ".venv/bin/jupyter", ".venv/bin/dask")
 #: inline code that starts so is a command (or names one: see run_named_nbgrader)
-INLINE = r"`((?:make|\.venv/bin/[\w.-]+|python -m|nbgrader) [^`]+)`"
+INLINE = r"`((?:make|\.venv/bin/[\w.-]+|python -m|nbgrader|pip install|python3 -m pip install) [^`]+)`"
 #: `HOST` is the guide's placeholder for the scheduler's machine: this one (where nothing listens
 #: on 8786, so the run must say that it cannot reach the scheduler); `<notebook>` the kit's line
 PLACEHOLDERS = {"<id>": "ada", "<student>": "ada", "<assignment>": "02_convolution",
                 "<notebook>": "exercises/02_convolution/02_convolution.ipynb",
                 "tcp://HOST:": "tcp://127.0.0.1:"}
+#: places on the instructor's machine that the documents name by example, given this run's
+#: (course, tmp): the course folder, and the exchange folder made "without an administrator"
+#: (this run's exchange: the administrator's `sudo mkdir` runs on tmp/exchange)
+PLACES = {"/path/to/the/course/": lambda course, tmp: f"{course}/",
+          "/srv/cnn-exchange/": lambda course, tmp: f"{tmp / 'exchange'}/"}
 
 
 def documented_commands() -> list[tuple[str, str]]:
@@ -288,14 +299,128 @@ def run_server(course, cmd, tmp):
         pass
 
 
-def run_student_kit(course, cmd):
-    """Builds the book first (from this checkout's execution cache), then the kit."""
+def run_student_kit(course, cmd, tmp):
+    """Builds the book first (from this checkout's execution cache), then the kit; its zip is
+    kept aside for the guide's `pip install` lines, which come after the README's `make clean`."""
     built = REPO / "_build"
     if built.is_dir() and not (course / "_build").exists():
         shutil.copytree(built, course / "_build", symlinks=True,
                         ignore=shutil.ignore_patterns("student-kit*"))
     sh(course, cmd, timeout=2400)
     assert (course / "_build" / "student-kit").is_dir()
+    shutil.copy2(course / "_build" / "student-kit.zip", tmp / "student-kit.zip")
+
+
+def ensure_kit(course, tmp) -> Path:
+    """The kit's zip as `make student-kit` wrote it: put back where the README's `make clean`
+    (which comes after `make student-kit` in the documents) took it out."""
+    kit = course / "_build" / "student-kit.zip"
+    if not kit.is_file():
+        kit.parent.mkdir(exist_ok=True)
+        shutil.copy2(tmp / "student-kit.zip", kit)
+    return kit
+
+
+def pip_settings_kept(env: dict) -> dict:
+    """pip's cache and configuration live in the tester's HOME: a command run with another
+    HOME keeps them (they change where pip finds its downloads, not what the command does)."""
+    home = Path.home()
+    env.setdefault("PIP_CACHE_DIR", str(Path(os.environ.get("XDG_CACHE_HOME") or home / ".cache") / "pip"))
+    configs = [Path(os.environ.get("XDG_CONFIG_HOME") or home / ".config") / "pip" / "pip.conf",
+               home / ".pip" / "pip.conf"]
+    for config in configs:
+        if config.is_file():
+            env.setdefault("PIP_CONFIG_FILE", str(config))
+            break
+    return env
+
+
+def course_requirement(name: str):
+    from packaging.requirements import Requirement
+    for line in (REPO / "requirements.txt").read_text().splitlines():
+        if re.match(rf"{name}\b", line.strip()):
+            return Requirement(line.strip())
+    raise AssertionError(f"{name} is not in requirements.txt")
+
+
+def assert_kit_installed(python: str, site: Path, env: dict, folder: Path) -> None:
+    """What the guide promises of the installed kit: nbgrader (of the course's version range)
+    runs, and the pre-hand-in check runs in any folder (here one with nothing but the released
+    notebook, as `nbgrader fetch_assignment` makes it), from the installed packages: on the
+    released stub both graded parts FAIL and it exits 1."""
+    folder.mkdir(parents=True, exist_ok=True)
+    version = sh(folder, "nbgrader --version", env=env).stdout
+    found = re.search(r"nbgrader version (\S+)", version)
+    assert found and course_requirement("nbgrader").specifier.contains(found.group(1)), version
+    shutil.copy2(REPO / "exercises" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb", folder)
+    check = subprocess.run(["bash", "-c", f"{python} -m grading.checks {ASSIGNMENT}.ipynb"], cwd=folder,
+                           env=env, capture_output=True, text=True, timeout=300)
+    assert check.returncode == 1 and check.stdout.count("[FAIL]") == 2, check.stdout + check.stderr
+    where = sh(folder, f"{python} -c 'import nbgrader, grading.checks, cnnlib.engine as e; "
+                       f"print(nbgrader.__file__); print(e.__file__)'", env=env).stdout.split()
+    assert all(Path(w).is_relative_to(site) for w in where), (where, site)
+
+
+def run_pip_admin(course, cmd, tmp):
+    """The guide: an administrator runs `pip install "nbgrader==0.9.*" .../student-kit.zip` in the
+    environment where the students' servers run. Here: a fresh venv, activated, in a folder
+    other than the course's; then, as a student of that environment, the check in a folder of
+    their own."""
+    ensure_kit(course, tmp)
+    students_env = tmp / "students-env"
+    subprocess.run([sys.executable, "-m", "venv", str(students_env)], check=True, timeout=300)
+    env = env_for(course)
+    env.pop("PYTHONPATH")
+    env.update(VIRTUAL_ENV=str(students_env),
+               PATH=os.pathsep.join([str(students_env / "bin"), env["PATH"]]))
+    admin = tmp / "admin"
+    admin.mkdir()
+    sh(admin, cmd, env=env, timeout=1800)
+    purelib = sh(admin, "python -c 'import sysconfig; print(sysconfig.get_path(\"purelib\"))'",
+                 env=env).stdout.strip()
+    assert Path(purelib).is_relative_to(students_env), purelib
+    assert_kit_installed("python", Path(purelib), env, tmp / "hub-student-of-the-env" / ASSIGNMENT)
+
+
+def python_refuses_user_installs() -> bool:
+    """The machine's Python (the one the course's venv was made from) is marked as managed by
+    the system (PEP 668, as Debian's is): pip refuses `--user` installs into it."""
+    return (Path(sysconfig.get_path("stdlib")) / "EXTERNALLY-MANAGED").is_file()
+
+
+def run_pip_user(course, cmd, tmp):
+    """The guide, without an administrator: the instructor copies the kit's zip into the exchange
+    folder; a student runs `python3 -m pip install --user "nbgrader==0.9.*" .../student-kit.zip` in their
+    own account. Here: the student's HOME (thrown away with tmp), the machine's Python 3 (the
+    one the course's venv was made from) first on the PATH, nothing of the course. nbgrader and
+    the kit go into the student's ~/.local (whose bin/, as a login shell's ~/.profile does, is
+    on the PATH of their later commands). Where that Python refuses installs into an account
+    (PEP 668), the command must say so: the guide's next sentence."""
+    exchange = tmp / "exchange"
+    exchange.mkdir(mode=0o1777, exist_ok=True)
+    shutil.copy2(ensure_kit(course, tmp), exchange / "student-kit.zip")
+    home = student_home(tmp)
+    env = pip_settings_kept(env_for(course))
+    env.pop("PYTHONPATH")
+    user_bin = home / ".local" / "bin"
+    env.update(HOME=str(home), PATH=os.pathsep.join([str(user_bin), str(Path(sys.base_prefix) / "bin"),
+                                                      env["PATH"]]))
+    for name in ("PYTHONUSERBASE", "PYTHONNOUSERSITE"):
+        env.pop(name, None)
+    if python_refuses_user_installs():
+        refused = subprocess.run(["bash", "-c", cmd], cwd=home, env=env, capture_output=True,
+                                 text=True, timeout=600)
+        assert refused.returncode != 0 and "externally-managed-environment" in refused.stderr, refused.stderr
+        return
+    sh(home, cmd, env=env, timeout=1800)
+    assert (user_bin / "nbgrader").is_file(), sorted(p.name for p in user_bin.iterdir())
+    usersite = sh(home, "python3 -m site --user-site", env=env).stdout.strip()
+    assert Path(usersite).is_relative_to(home), usersite
+    scratch = home / "anywhere"
+    try:
+        assert_kit_installed("python3", Path(usersite), env, scratch)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
 
 
 def run_dry(course, cmd):
@@ -330,14 +455,17 @@ def exchange_env(course: Path, tmp: Path, student: bool = False) -> dict:
     """The shell of an exchange command. The exchange is `tmp/exchange` (the administrator's
     step made it there), named by an nbgrader_config.py in the Jupyter configuration folder,
     where a hub's administrator names another place for everyone. A student works in a home
-    folder of their own, with nbgrader on the PATH and nothing of the course."""
+    folder of their own, with nothing of the course and nbgrader on the PATH: the one that the
+    guide's `python3 -m pip install --user` put in their ~/.local/bin (run before, in document
+    order), or, where the machine's Python refused that install (PEP 668), the course venv's."""
     config = tmp / "exchange-config"
     config.mkdir(exist_ok=True)
     (config / "nbgrader_config.py").write_text(f"c.Exchange.root = {str(tmp / 'exchange')!r}\n")
     env = env_for(course)
     env["JUPYTER_CONFIG_DIR"] = str(config)
     if student:   # nbgrader installed into the student's account: on their PATH
-        env["PATH"] = os.pathsep.join([str(course / ".venv" / "bin"), env["PATH"]])
+        env["PATH"] = os.pathsep.join([str(student_home(tmp) / ".local" / "bin"),
+                                       str(course / ".venv" / "bin"), env["PATH"]])
         env["HOME"] = str(student_home(tmp))
         env.pop("PYTHONPATH", None)
     return env
@@ -378,9 +506,13 @@ def run_exchange_instructor(course, cmd, tmp):
 
 def run_exchange_student(course, cmd, tmp):
     """fetch_assignment, submit and fetch_feedback, in the student's home folder. After the
-    fetch the student does the work: the reference solutions go into the fetched notebook."""
+    fetch the student does the work: the reference solutions go into the fetched notebook.
+    The nbgrader that runs is the one the guide's `pip install --user` gave the student."""
     home = student_home(tmp)
-    sh(home, cmd, env=exchange_env(course, tmp, student=True))
+    env = exchange_env(course, tmp, student=True)
+    if not python_refuses_user_installs():
+        assert shutil.which("nbgrader", path=env["PATH"]) == str(home / ".local" / "bin" / "nbgrader")
+    sh(home, cmd, env=env)
     fetched = home / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"
     if "fetch_assignment" in cmd:
         import nbformat
@@ -433,6 +565,8 @@ RUNNERS = [
     (r"make venv", run_plain),
     (r"\.venv/bin/python -m grading\.cluster (scheduler|worker)", run_by_dask_test),
     (r"make student-kit", run_student_kit),
+    (r"pip install \"nbgrader==0\.9\.\*\" \S+/_build/student-kit\.zip", run_pip_admin),
+    (r"python3 -m pip install --user \"nbgrader==0\.9\.\*\" \S+/student-kit\.zip", run_pip_user),
     (r"make bench", run_dry),
     (r"(\.venv/bin/)?python -m grading\.grade( --\S+( \S+)?)*", run_grade),
     (r"make demo-class", run_demo_class),
@@ -474,9 +608,23 @@ def test_every_documented_command_is_known():
                          "tests/test_docs_commands.py):\n" + "\n".join(unknown))
 
 
-def substitute(cmd: str) -> str:
+def test_the_guides_pip_installs_are_run():
+    """The two inline `pip install` lines of the guide (an administrator's, a student's with
+    `--user`) are found and run by the pip runners, their example places given this run's."""
+    found = {cmd: runner_for(cmd)[1] for doc, cmd in documented_commands()
+             if doc == "book/instructor_guide.md" and "pip install" in cmd}
+    assert sorted(r.__name__ for r in found.values()) == ["run_pip_admin", "run_pip_user"], found
+    course, tmp = Path("/c/course"), Path("/t")
+    placed = sorted(substitute(cmd, course, tmp).split()[-1] for cmd in found)
+    assert placed == ["/c/course/_build/student-kit.zip", "/t/exchange/student-kit.zip"], placed
+
+
+def substitute(cmd: str, course: Path | None = None, tmp: Path | None = None) -> str:
+    """The placeholders given their values; with a run's course and tmp, the PLACES too."""
     for key, value in PLACEHOLDERS.items():
         cmd = cmd.replace(key, value)
+    for key, place in PLACES.items() if course else ():
+        cmd = cmd.replace(key, place(course, tmp))
     return cmd
 
 
@@ -487,7 +635,7 @@ def test_documented_commands_run_in_order(tmp_path):
         pattern, runner = runner_for(cmd)
         if pattern is None:
             continue                     # reported by the test above
-        real = substitute(cmd)
+        real = substitute(cmd, course, tmp_path)
         args = (course, real, tmp_path) if runner.__code__.co_argcount == 3 else (course, real)
         runner(*args)
         ran.append(cmd)
