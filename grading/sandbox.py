@@ -13,11 +13,12 @@ a new session, none of the grader's environment (tokens, database URLs, paths). 
 ``/usr``, a dozen of ``/etc``, the Python installation and the venv read-only (their
 ``etc/jupyter``, ``etc/nbgrader`` hidden); private size-limited ``/tmp``, ``/dev/shm`` and
 ``/submission``; its own ``/proc`` and minimal ``/dev``. ``cnnlib`` only for checks that allow
-it, else it is absent and so are the other reference packages (``scipy``, ``torch``: the one
-list `grading.checks.imports.REFERENCE_MODULES`, which the runner's import blocker gets in the
-job). A seccomp filter refuses the system calls no exercise needs. Run as root, the jail runs
-as ``nobody`` (through a root-made bubblewrap view where root-only folders on the way to Python
-can be crossed, and ``setpriv``).
+it, else it is absent and so are the other reference packages (e.g. ``scipy``, ``torch``:
+the one list `grading.checks.imports.REFERENCE_MODULES`, which the runner's import blocker
+gets in the job; every copy in the Python installations' site-packages and Debian's
+dist-packages is hidden). A seccomp filter refuses the system calls no exercise needs. Run as
+root, the jail runs as ``nobody`` (through a root-made bubblewrap view where root-only folders
+on the way to Python can be crossed, and ``setpriv``).
 Inside, before any student code: rlimits on memory, CPU seconds, processes (per jail), file
 size and open files. Time limits count CPU seconds, so a correct submission passes on a loaded
 machine; code making no CPU progress for ``IDLE_SECONDS`` is stopped, and the wall clock
@@ -35,6 +36,7 @@ only the check's own fork is limited).
 """
 import contextlib
 import functools
+import glob
 import json
 import math
 import os
@@ -187,9 +189,13 @@ def _reference_dirs() -> tuple:
     spec = importlib.util.find_spec("cnnlib")
     found = [*list(spec.submodule_search_locations or [])[:1], *found] if spec else found
     specs = [importlib.util.find_spec(m) for m in _reference_modules() if m != "cnnlib"]
+    roots = [*(s for s, _ in _python_binds()), "/usr", "/usr/local"]
+    # every copy the jail could reach with the blocker removed: the venv's and the base Python's
+    # site-packages, Debian's dist-packages (and a wheel's vendored libraries, "scipy.libs")
+    sites = {d for r in roots for d in glob.glob(os.path.join(r, "lib*", "python3*", "*-packages"))}
     hide = [d for s in specs if s for d in list(s.submodule_search_locations or [])[:1]] + found
-    config = [os.path.join(d, s) for d in [*(s for s, _ in _python_binds()), "/usr", "/usr/local"]
-              for s in ("etc/jupyter", "etc/nbgrader")]
+    hide += [os.path.join(d, m + end) for d in sorted(sites) for m in _reference_modules() for end in ("", ".libs")]
+    config = [os.path.join(d, s) for d in roots for s in ("etc/jupyter", "etc/nbgrader")]
     course = _course_places()
     hidden = [sorted({p for d in ds if os.path.isdir(d) for p in _places(os.path.realpath(d), course)})
               for ds in (hide, config)]

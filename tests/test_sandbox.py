@@ -520,6 +520,31 @@ def test_removing_the_import_blocker_does_not_reach_the_reference(work):
     assert res["control"].passed, res["control"].message
 
 
+SCAN_FOR_COPIES = """
+import glob, os, sys
+def copies(names):
+    sites = set(sys.path) | set(glob.glob(sys.base_prefix + "/lib*/python3*/*-packages"))
+    sites |= set(glob.glob("/usr/lib*/python3*/*-packages")) | set(glob.glob("/usr/local/lib*/python3*/*-packages"))
+    found = [os.path.join(d, m) for d in sites if d for m in names]   # a hidden folder is empty
+    return sorted(p for p in found if os.path.isfile(p + ".py") or os.path.isdir(p) and os.listdir(p))
+"""
+
+
+def test_no_copy_of_a_reference_package_is_reachable(work):
+    """With the import blocker removed, no folder of a listed package is left anywhere Python
+    looks: not the venv's, and not the base Python's own site-packages nor Debian's
+    dist-packages, which the jail binds too (a review in session 28 imported the base Python's
+    scipy from a NumPy-only jail that hid only the venv's copy). The control: the same scan run
+    here, by the grader, finds the venv's scipy."""
+    from grading.checks.imports import REFERENCE_MODULES
+    names = [m for m in REFERENCE_MODULES if m != "cnnlib"]   # cnnlib: the course folder is hidden
+    scope = {}
+    exec(SCAN_FOR_COPIES, scope)
+    assert any(p.endswith("/scipy") for p in scope["copies"](names)), scope["copies"](names)
+    res = run(SCAN_FOR_COPIES, [value_check("copies", [], args=(names,))], work)
+    assert res["test_copies"].passed, res["test_copies"].message
+
+
 @pytest.fixture
 def xml_is_a_reference(monkeypatch):
     """REFERENCE_MODULES with the standard library's xml added (torch, which the list names, is
