@@ -149,6 +149,8 @@ NUMPY_ONLY = {
     "strings that name cnnlib": "note = 'like cnnlib.conv2d, with loops'\n    assert x.ndim == 4, 'cnnlib'\n    return x",
     "a variable called signal": "signal = np.asarray(x)\n    return signal * 2",
     "numpy.fft, which is NumPy": "return np.fft.irfft2(np.fft.rfft2(x) * np.fft.rfft2(w, x.shape), x.shape)",
+    # a review (session 28): a gradient helper named `mygrad` was taken for the mygrad package
+    "the notebook's own mygrad and torch": "return mygrad(x) * torch",
 }
 
 
@@ -156,6 +158,7 @@ def _defined(body):
     ns = {}
     exec("import numpy as np\nimport scipy.ndimage\n"
          "def helper(x, w):\n    from cnnlib.conv import conv2d_naive\n    return conv2d_naive(x, w)\n"
+         "def mygrad(g):\n    return 2 * g\ntorch = 0.5\n"
          f"def f(x, w=None):\n    {body}\n", ns)
     return ns["f"]
 
@@ -259,8 +262,10 @@ def test_the_modules_blocked_at_marking_are_the_one_list():
     assert set(imports.REFERENCE_MODULES) == {"cnnlib", "scipy", "torch", "numpy_ml", "mygrad"}
 
 
-NUMPY_ONLY_NOTEBOOKS = ["01_mlp", "02_convolution", "03_hyperparameters", "03b_im2col", "04_features",
-                        "05_pooling", "05a_one_by_one", "05b_learning", "06_backprop"]
+ALL_NOTEBOOKS = sorted(p.parent.name for p in (ROOT / "solutions").glob("*/*.ipynb"))
+#: the notebooks whose helpers cell (the second cell) has expect_numpy_only
+NUMPY_ONLY_NOTEBOOKS = [n for n in ALL_NOTEBOOKS if "def expect_numpy_only" in
+                        nbformat.read(ROOT / "solutions" / n / f"{n}.ipynb", as_version=4).cells[1].source]
 
 
 @pytest.mark.parametrize("name", NUMPY_ONLY_NOTEBOOKS)
@@ -269,6 +274,7 @@ def test_the_notebooks_visible_tests_refuse_what_marking_refuses(name):
     the list (REFERENCE): held equal here, and `expect_numpy_only` refuses each of its modules
     (torch was missing from the notebooks and from the jail until session 28)."""
     from grading.checks.imports import REFERENCE_MODULES
+    assert len(NUMPY_ONLY_NOTEBOOKS) >= 9, NUMPY_ONLY_NOTEBOOKS
     nb = nbformat.read(ROOT / "exercises" / name / f"{name}.ipynb", as_version=4)
     ns = {"__name__": "notebook"}
     exec(compile(nb.cells[1].source, f"<{name} helpers>", "exec"), ns)
@@ -280,6 +286,24 @@ def test_the_notebooks_visible_tests_refuse_what_marking_refuses(name):
             ns["expect_numpy_only"](fn)
     ok = eval(compile("lambda x: __import__('numpy').asarray(x)", "<student>", "eval"), ns)
     ns["expect_numpy_only"](ok)
+    # the student's own names are not the modules (a review: a helper named `mygrad` failed)
+    exec(compile("def mygrad(g):\n    return 2 * g\n\ntorch = 0.5\n\n"
+                 "def backward(g):\n    return mygrad(g) * torch\n", "<student>", "exec"), ns)
+    ns["expect_numpy_only"](ns["backward"])
+
+
+@pytest.mark.parametrize("name", ALL_NOTEBOOKS)
+def test_the_notebooks_name_every_refused_module(name):
+    """Where a notebook tells the student "NumPy only", it names the whole list (it named only
+    cnnlib and scipy until session 28)."""
+    from grading.checks.imports import REFERENCE_MODULES
+    nb = nbformat.read(ROOT / "solutions" / name / f"{name}.ipynb", as_version=4)
+    said = [" ".join(p.split()) for c in nb.cells if c.cell_type == "markdown"
+            for p in re.split(r"\n\s*\n", c.source) if "NumPy only" in p and "`scipy`" in p]
+    assert said, f"{name}: no paragraph says NumPy only"
+    for paragraph in said:
+        missing = [m for m in REFERENCE_MODULES if f"`{m}`" not in paragraph]
+        assert not missing, f"{name}: a NumPy-only paragraph does not name {missing}: {paragraph[:200]}"
 
 
 def test_a_cell_that_imports_cnnlib_fails_as_at_marking(tmp_path, capsys):

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dis
 import functools
 import io
 import linecache
@@ -107,10 +108,12 @@ def uses_reference(fn, _seen=None, modules=BLOCKED_AT_MARKING) -> "tuple[str, st
     seen.add(code)
     scope = _scope(fn, code)
     for c in _code_objects(code):
-        # a body's imports name their module in co_names; __import__ and import_module get a string
+        # a body's imports name their module (IMPORT_NAME); __import__ and import_module get a
+        # string. Other names are looked up below: a notebook's own `mygrad` is not the module
         dynamic = {"__import__", "import_module"} & set(c.co_names)
         strings = [k for k in c.co_consts if dynamic and isinstance(k, str) and re.fullmatch(r"[\w.]+", k)]
-        for text in [*c.co_names, *strings]:
+        imported = [i.argval for i in dis.get_instructions(c) if i.opname == "IMPORT_NAME"]
+        for text in [*imported, *strings]:
             if blocked := _blocked(text, modules):
                 return blocked, text
         for name in c.co_names + c.co_freevars:
