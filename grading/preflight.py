@@ -9,10 +9,9 @@ Nothing here runs student code. Two levels:
 - `check_notebook(nb, expected, checks)` looks at one notebook: duplicated grade ids (an
   ordinary copy-paste: of a solution cell every copy runs in order and the last one is graded,
   as running the notebook top to bottom does; of a test or locked cell the first is kept and
-  the copy dropped), missing or renamed graded
-  cells, and code that imports the reference (`cnnlib`, any of `scipy`, `torch`, the bench's NumPy
-  peers) where a
-  check does not allow it. It returns a repaired copy of the notebook: the
+  the copy dropped), missing or renamed graded cells, and code that imports the reference
+  (`cnnlib`, any of `scipy`, `torch`, the bench's NumPy peers) where a check does not allow
+  it. It returns a repaired copy of the notebook: the
   autograde preprocessor (`grading.preprocessors.SanitizeSubmission`) grades that copy, so
   `nbgrader autograde` gets the same repairs as `make grade`.
 

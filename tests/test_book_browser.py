@@ -8,8 +8,8 @@ come with the site); the next/previous links follow the table of contents; the r
 launch and download buttons are there; every link inside the page to another file of the site
 (a chapter, a downloadable notebook) points at a file that exists. Also: the convolution
 animation steps, the search page finds "padding" (and "1×1"), a result opened from it highlights
-the searched word, and a printed page wraps its code and leaves out the controls. A screenshot of every page goes to tests/screenshots/
-(git-ignored).
+the searched word, and a printed page wraps its code and leaves out the controls. A screenshot
+of every page goes to tests/screenshots/ (git-ignored).
 """
 import functools
 import http.server
