@@ -5,6 +5,7 @@ root, and is reachable from a notebook cell and from one shell command.
 """
 from __future__ import annotations
 
+import inspect
 import re
 import subprocess
 import sys
@@ -259,11 +260,42 @@ def test_the_modules_blocked_at_marking_are_the_one_list():
     REFERENCE_MODULES (tests/test_sandbox.py shows the jail refusing what the list names)."""
     from grading.checks import imports, prehandin
     assert prehandin.BLOCKED_AT_MARKING is imports.REFERENCE_MODULES
-    assert set(imports.REFERENCE_MODULES) == {"cnnlib", "scipy", "torch", "numpy_ml", "mygrad"}
+    assert set(imports.REFERENCE_MODULES) == {"cnnlib", "scipy", "sklearn", "torch", "numpy_ml", "mygrad"}
 
 
 ALL_NOTEBOOKS = sorted(p.parent.name for p in (ROOT / "solutions").glob("*/*.ipynb"))
 #: the notebooks whose helpers cell (the second cell) has expect_numpy_only
+#: the import names of the kit's dependencies (grading/student_kit.py's pyproject)
+KIT_IMPORTS = {"numpy": "numpy", "matplotlib": "matplotlib", "scikit-learn": "sklearn", "nbformat": "nbformat"}
+
+
+def test_every_package_of_the_kit_imports_without_the_refused_ones_or_is_refused():
+    """A package the student has that imports a refused module (scikit-learn imports SciPy)
+    stops the student's cell at marking: a student trial's correct `extract_patches_2d`
+    answer scored 0 after a full-points forecast. Such a package must be on the list itself,
+    so that every check says so before hand-in."""
+    from grading import student_kit
+    from grading.checks.imports import REFERENCE_MODULES
+    deps = re.search(r"dependencies = \[(.*?)\]", inspect.getsource(student_kit)).group(1)
+    names = [re.match(r'"([\w-]+)', d.strip()).group(1) for d in deps.split(",")]
+    assert sorted(names) == sorted(KIT_IMPORTS), names
+    for module in (KIT_IMPORTS[n] for n in names):
+        if module in REFERENCE_MODULES:
+            continue
+        code = ("import sys\nclass Refuse:\n    def find_spec(self, name, path=None, target=None):\n"
+                f"        if name.split('.')[0] in {REFERENCE_MODULES!r}:\n"
+                "            raise ImportError('refused: ' + name)\n"
+                f"sys.meta_path.insert(0, Refuse())\nimport {module}\n")
+        run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+        assert run.returncode == 0, f"{module} needs a refused module: {run.stderr[-500:]}"
+    refused = tuple(m for m in REFERENCE_MODULES if m != "sklearn")
+    code = ("import sys\nclass Refuse:\n    def find_spec(self, name, path=None, target=None):\n"
+            f"        if name.split('.')[0] in {refused!r}:\n            raise ImportError('refused: ' + name)\n"
+            "sys.meta_path.insert(0, Refuse())\nimport sklearn.feature_extraction.image\n")
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert run.returncode != 0 and "refused: scipy" in run.stderr, "sklearn no longer needs scipy: drop it from the list"
+
+
 NUMPY_ONLY_NOTEBOOKS = [n for n in ALL_NOTEBOOKS if "def expect_numpy_only" in
                         nbformat.read(ROOT / "solutions" / n / f"{n}.ipynb", as_version=4).cells[1].source]
 

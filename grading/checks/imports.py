@@ -12,8 +12,10 @@ import re
 #: refused where a check forbids cnnlib: the course's library, all of SciPy (scipy.signal and
 #: scipy.ndimage convolve, scipy.fft does it through a product of spectra), PyTorch and the
 #: bench's NumPy peers (numpy-ml's conv2D, mygrad's conv_nd): `make bench` installs torch,
-#: numpy_ml and mygrad into the course's venv, and a grade must not depend on whether it ran
-REFERENCE_MODULES = ("cnnlib", "scipy", "torch", "numpy_ml", "mygrad")
+#: numpy_ml and mygrad into the course's venv, and a grade must not depend on whether it ran;
+#: and scikit-learn, which imports SciPy (a student trial: `from sklearn... import` stopped the
+#: cell at marking, 0 points, after a full-points forecast)
+REFERENCE_MODULES = ("cnnlib", "scipy", "sklearn", "torch", "numpy_ml", "mygrad")
 
 
 def parse_cell(source: str):

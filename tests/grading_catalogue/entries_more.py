@@ -1969,7 +1969,25 @@ def softmax_cross_entropy(scores, y):
             "r += D * (F - 1)", "r += 2 * D * (F // 2)")}, {"test_dilated_receptive_field"}, visible=True),
 ]
 
-WRONG = W01 + W01B + W01C + W03 + W03B + W04 + W05A + W05B + W05P + W06 + W18 + W24 + W25 + W27
+_REF02, _REF05P = (reference_sources(a) for a in ("02_convolution", "05_pooling"))
+# a student trial (session 28): scikit-learn imports SciPy, so at marking the import stops the
+# cell (0 points) though the student never wrote scipy; every check before hand-in must say so
+W28 = [
+    _e("single: sklearn's extract_patches_2d (sklearn imports scipy)", "02_convolution", {"conv2d_single": """
+from sklearn.feature_extraction.image import extract_patches_2d
+
+
+def conv2d_single(x, w):
+    Fh, Fw = w.shape
+    patches = extract_patches_2d(x, (Fh, Fw))
+    return (patches * w).sum(axis=(1, 2)).reshape(x.shape[0] - Fh + 1, x.shape[1] - Fw + 1)
+"""}, {"test_conv2d_single"}, visible=True),
+    _e("max pool: `from sklearn.datasets import load_digits` atop its cell, to try it", "05_pooling", {
+        "max_pool2d": "from sklearn.datasets import load_digits\n\n" + _REF05P["max_pool2d"]},
+       {"test_max_pool2d"}, visible=True),
+]
+
+WRONG = W01 + W01B + W01C + W03 + W03B + W04 + W05A + W05B + W05P + W06 + W18 + W24 + W25 + W27 + W28
 CORRECT = C01B + C01C + C03B + C05A + C05B + C04_06 + C17_FOUND + C17 + C18 + C24
 
 # 05a's entries are many and alike: through nbgrader and the sandbox go those whose verdict could
