@@ -73,6 +73,8 @@ VISIBLE_MESSAGES = {
     "sgd: its own softmax, max subtracted, but log of an underflowed p_y (inf loss)":
         "p_y underflowed to 0 before np.log",
     "dilated rf: r += 2 * D * (F // 2) (right for odd F only)": "also for even F",
+    # session 28's student trial: told "is your output array an int array?" of a float array
+    "avg pool: `//` instead of `/` (sum // (size * size))": "did you divide with `//` instead of `/`",
 }
 
 # entry name -> what EVERY failing visible test says first: the student's mistake, not a crash of the

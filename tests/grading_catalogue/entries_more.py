@@ -1985,6 +1985,9 @@ def conv2d_single(x, w):
     _e("max pool: `from sklearn.datasets import load_digits` atop its cell, to try it", "05_pooling", {
         "max_pool2d": "from sklearn.datasets import load_digits\n\n" + _REF05P["max_pool2d"]},
        {"test_max_pool2d"}, visible=True),
+    _e("avg pool: `//` instead of `/` (sum // (size * size))", "05_pooling", {
+        "avg_pool2d": _REF05P["avg_pool2d"].replace("window.mean(axis=(2, 3))", "window.sum(axis=(2, 3)) // (size * size)")},
+       {"test_avg_pool2d"}, visible=True),
 ]
 
 WRONG = W01 + W01B + W01C + W03 + W03B + W04 + W05A + W05B + W05P + W06 + W18 + W24 + W25 + W27 + W28
