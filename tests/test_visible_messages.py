@@ -75,6 +75,7 @@ VISIBLE_MESSAGES = {
     "dilated rf: r += 2 * D * (F // 2) (right for odd F only)": "also for even F",
     # session 28's student trial: told "is your output array an int array?" of a float array
     "avg pool: `//` instead of `/` (sum // (size * size))": "did you divide with `//` instead of `/`",
+    "param count: K * C * F * F + C (one bias per input channel)": "one bias per input channel",
 }
 
 # entry name -> what EVERY failing visible test says first: the student's mistake, not a crash of the

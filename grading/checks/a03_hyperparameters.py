@@ -150,6 +150,7 @@ def _param_case(label, C, K, F):
     variants = [
         Variant("the biases are missing: one bias per filter", K * F * F * C),
         Variant("one bias per channel counted; it is one bias per filter", K * (F * F + 1) * C),
+        Variant("C biases counted, one per input channel; it is one bias per filter (K)", K * F * F * C + C),
         Variant("the channels are missing: each filter is F x F x C", K * (F * F + 1)),
         Variant("F is not squared: a filter is F x F", K * (F * C + 1)),
     ] + _order_variants(C, K, F)

@@ -1988,6 +1988,10 @@ def conv2d_single(x, w):
     _e("avg pool: `//` instead of `/` (sum // (size * size))", "05_pooling", {
         "avg_pool2d": _REF05P["avg_pool2d"].replace("window.mean(axis=(2, 3))", "window.sum(axis=(2, 3)) // (size * size)")},
        {"test_avg_pool2d"}, visible=True),
+    _e("param count: K * C * F * F + C (one bias per input channel)", "03_hyperparameters", {"conv_param_count": """
+def conv_param_count(C, K, F):
+    return K * C * F * F + C
+"""}, {"test_conv_param_count"}, visible=True),
 ]
 
 WRONG = W01 + W01B + W01C + W03 + W03B + W04 + W05A + W05B + W05P + W06 + W18 + W24 + W25 + W27 + W28
