@@ -61,6 +61,10 @@ book: $(STAMP)
 	@if [ -d _build ] && [ "$$(cat _build/.page-hash 2>/dev/null)" != "$(PAGE_HASH)" ]; then \
 	  echo "_toc.yml, _config.yml or book/_ext changed since the last build: every page is written again"; \
 	  rm -rf _build/.doctrees _build/html; fi
+	@# matplotlib builds its font cache on first use (and again when a font it lists is gone,
+	@# as after a venv was removed) and, past 5 s, says so on stderr: inside a chapter that
+	@# output is a warning, which fails the build. So the cache is made here first.
+	$(BIN)/python -c "import matplotlib.font_manager as fm; fm.findfont('DejaVu Sans')"
 	OPENBLAS_NUM_THREADS=1 CNNLIB_CONV_PATH=plans $(BIN)/jupyter-book build . $(JB_FLAGS)
 	@# Sphinx copies the static files only when a page is rebuilt: a change to book.css or a
 	@# script alone would not reach the site
