@@ -61,10 +61,15 @@ book: $(STAMP)
 	@if [ -d _build ] && [ "$$(cat _build/.page-hash 2>/dev/null)" != "$(PAGE_HASH)" ]; then \
 	  echo "_toc.yml, _config.yml or book/_ext changed since the last build: every page is written again"; \
 	  rm -rf _build/.doctrees _build/html; fi
-	@# matplotlib builds its font cache on first use (and again when a font it lists is gone,
-	@# as after a venv was removed) and, past 5 s, says so on stderr: inside a chapter that
-	@# output is a warning, which fails the build. So the cache is made here first.
-	$(BIN)/python -c "import matplotlib.font_manager as fm; fm.findfont('DejaVu Sans')"
+	@# matplotlib's font cache (~/.cache/matplotlib) is shared by every venv of the account. One
+	@# built while a venv was being removed lacked matplotlib's own fonts (STIX, DejaVu's math):
+	@# every chapter's log axes then wrote "findfont: ... not found" on stderr, a warning that
+	@# fails the build. So the cache is checked here, outside the chapters, and made again when
+	@# it lacks those fonts or lists a file that is gone (a first build also happens here).
+	$(BIN)/python -c "import os, matplotlib as mpl, matplotlib.font_manager as fm; \
+	  own = os.path.join(mpl.get_data_path(), 'fonts'); fonts = fm.fontManager.ttflist; \
+	  ok = any(f.fname.startswith(own) for f in fonts) and all(os.path.exists(f.fname) for f in fonts); \
+	  ok or fm._load_fontmanager(try_read_cache=False)"
 	OPENBLAS_NUM_THREADS=1 CNNLIB_CONV_PATH=plans $(BIN)/jupyter-book build . $(JB_FLAGS)
 	@# Sphinx copies the static files only when a page is rebuilt: a change to book.css or a
 	@# script alone would not reach the site
