@@ -269,6 +269,15 @@ ALL_NOTEBOOKS = sorted(p.parent.name for p in (ROOT / "solutions").glob("*/*.ipy
 KIT_IMPORTS = {"numpy": "numpy", "matplotlib": "matplotlib", "scikit-learn": "sklearn", "nbformat": "nbformat"}
 
 
+def _import_refusing(module: str, refused: tuple) -> subprocess.CompletedProcess:
+    """`import module` in a fresh Python whose imports of `refused` (and their modules) fail."""
+    code = ("import sys\nclass Refuse:\n    def find_spec(self, name, path=None, target=None):\n"
+            f"        if name.split('.')[0] in {tuple(refused)!r}:\n"
+            "            raise ImportError('refused: ' + name)\n"
+            f"sys.meta_path.insert(0, Refuse())\nimport {module}\n")
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+
+
 def test_every_package_of_the_kit_imports_without_the_refused_ones_or_is_refused():
     """A package the student has that imports a refused module (scikit-learn imports SciPy)
     stops the student's cell at marking: a student trial's correct `extract_patches_2d`
@@ -282,17 +291,9 @@ def test_every_package_of_the_kit_imports_without_the_refused_ones_or_is_refused
     for module in (KIT_IMPORTS[n] for n in names):
         if module in REFERENCE_MODULES:
             continue
-        code = ("import sys\nclass Refuse:\n    def find_spec(self, name, path=None, target=None):\n"
-                f"        if name.split('.')[0] in {REFERENCE_MODULES!r}:\n"
-                "            raise ImportError('refused: ' + name)\n"
-                f"sys.meta_path.insert(0, Refuse())\nimport {module}\n")
-        run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+        run = _import_refusing(module, REFERENCE_MODULES)
         assert run.returncode == 0, f"{module} needs a refused module: {run.stderr[-500:]}"
-    refused = tuple(m for m in REFERENCE_MODULES if m != "sklearn")
-    code = ("import sys\nclass Refuse:\n    def find_spec(self, name, path=None, target=None):\n"
-            f"        if name.split('.')[0] in {refused!r}:\n            raise ImportError('refused: ' + name)\n"
-            "sys.meta_path.insert(0, Refuse())\nimport sklearn.feature_extraction.image\n")
-    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    run = _import_refusing("sklearn.feature_extraction.image", [m for m in REFERENCE_MODULES if m != "sklearn"])
     assert run.returncode != 0 and "refused: scipy" in run.stderr, "sklearn no longer needs scipy: drop it from the list"
 
 
