@@ -259,7 +259,7 @@ def test_the_modules_blocked_at_marking_are_the_one_list():
     """The pre-hand-in check forecasts what the marking jail refuses: the grader sends the jail
     REFERENCE_MODULES (tests/test_sandbox.py shows the jail refusing what the list names)."""
     from grading.checks import imports, prehandin
-    assert prehandin.BLOCKED_AT_MARKING is imports.REFERENCE_MODULES
+    assert prehandin.REFERENCE_MODULES is imports.REFERENCE_MODULES   # imported, not a copy
     assert set(imports.REFERENCE_MODULES) == {"cnnlib", "scipy", "sklearn", "torch", "numpy_ml", "mygrad"}
 
 
@@ -647,3 +647,78 @@ def test_a_check_through_a_given_wrapper_names_the_students_function(capsys):
     assert check_all(ref, "01c_weight_sharing")["equivariance_error"] is False
     assert ("[FAIL] equivariance_error (4 points): `equivariance_error_of` (the given function that "
             "calls your `equivariance_error`) is not defined") in capsys.readouterr().out
+
+
+#: session 28's trial: a line trying max_pool2d on the test cells' `x`, at the top of the cell of
+#: max_pool2d_backward. In the kernel `x` exists (a test cell ran before); at marking the cell
+#: stops there with a NameError: the notebook's check said 13 of 13, marking gave 7
+TRY_ON_TEST_X = "print(max_pool2d(x))   # try it on the 4x4 example of the tests above first\n"
+
+
+def _run_in_a_kernel(nb, folder, monkeypatch) -> list[str]:
+    """Run every cell of `nb` in a Python kernel started in `folder`, as a student does; return
+    the text each cell printed."""
+    from nbclient import NotebookClient
+    monkeypatch.setenv("PYTHONPATH", str(ROOT))
+    client = NotebookClient(nb, timeout=600, allow_errors=True, kernel_name="python3",
+                            resources={"metadata": {"path": str(folder)}})
+    return ["".join(o.get("text", "") for o in cell.get("outputs", [])) for cell in client.execute().cells]
+
+
+def _points(text: str) -> str:
+    return re.search(r"(\d+ of \d+) points", text).group(1)
+
+
+@pytest.mark.slow
+def test_the_check_cell_forecasts_marking_where_a_cell_reads_a_test_cells_name(tmp_path, capsys, monkeypatch):
+    sources = dict(reference_sources("05_pooling"))
+    sources["max_pool2d_backward"] = TRY_ON_TEST_X + sources["max_pool2d_backward"]
+    nb = build_submission("05_pooling", sources)
+    path = tmp_path / "05_pooling.ipynb"
+    nbformat.write(nb, path)
+    in_kernel = _run_in_a_kernel(nb, tmp_path, monkeypatch)[-1]   # the check cell's
+    assert "[FAIL] max_pool2d_backward" in in_kernel
+    assert ("the cell of `max_pool2d_backward` reads `x` (line 1) before the def, and only a visible test "
+            "cell defines `x`") in in_kernel
+    assert in_kernel.count("[FAIL]") == 1, in_kernel
+
+    from grading.checks import check_notebook   # the command, on the saved file: as marking
+    assert check_notebook(path) == {"max_pool2d": True, "avg_pool2d": True, "max_pool2d_backward": False}
+    assert _points(in_kernel) == _points(capsys.readouterr().out)
+
+
+@pytest.mark.slow
+def test_a_function_reading_a_test_cells_name_fails_in_the_kernel_as_at_marking(tmp_path, monkeypatch):
+    """avg_pool2d's parameter renamed, its body still reads `x`: in the kernel that is the test
+    cells' `x`; the checks run with it out of reach, as at marking, and put it back after."""
+    sources = dict(reference_sources("05_pooling"))
+    sources["avg_pool2d"] = sources["avg_pool2d"].replace("def avg_pool2d(x,", "def avg_pool2d(images,", 1)
+    assert "def avg_pool2d(images," in sources["avg_pool2d"]
+    nb = build_submission("05_pooling", sources)
+    nbformat.write(nb, tmp_path / "05_pooling.ipynb")
+    nb.cells.insert(-1, nbformat.v4.new_code_cell('from grading.checks import check\ncheck("avg_pool2d")'))
+    nb.cells.append(nbformat.v4.new_code_cell("print('x is back:', x.shape)"))
+    *_, check_one, check_cell, after = _run_in_a_kernel(nb, tmp_path, monkeypatch)
+    assert "[FAIL] avg_pool2d" in check_one and "`x` exists in your notebook only" in check_one, check_one
+    assert "[FAIL] avg_pool2d" in check_cell and "'x' is not defined" in check_cell, check_cell
+    assert "`x` exists in your notebook only because a visible test cell defines it" in check_cell
+    assert "x is back: (1, 1, 4, 4)" in after
+
+
+@pytest.mark.slow
+def test_a_scratch_cell_importing_a_refused_module_is_warned_of(tmp_path, capsys, monkeypatch):
+    """It costs no points (it defines nothing graded), but pre-flight flags the notebook for a
+    person: the student hears of it in both checks."""
+    nb = build_submission("05_pooling", dict(reference_sources("05_pooling")))
+    nb.cells.insert(-2, nbformat.v4.new_code_cell("from scipy.ndimage import maximum_filter\n"
+                                                  "print(maximum_filter(x[0, 0], size=2))"))
+    path = tmp_path / "05_pooling.ipynb"
+    nbformat.write(nb, path)
+    in_kernel = _run_in_a_kernel(nb, tmp_path, monkeypatch)[-1]
+    assert "[FAIL]" not in in_kernel
+    assert ("WARNING: a cell you ran ('from scipy.ndimage import maximum_filter') imports scipy.ndimage, "
+            "which marking refuses") in in_kernel
+    from grading.checks import check_notebook
+    assert all(check_notebook(path).values())
+    out = capsys.readouterr().out
+    assert re.search(r"WARNING: cell \d+ \('from scipy.ndimage import maximum_filter'\) imports scipy.ndimage", out), out

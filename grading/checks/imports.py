@@ -27,8 +27,13 @@ def parse_cell(source: str):
         return None
 
 
+def reference_of(module: str, modules=REFERENCE_MODULES) -> "str | None":
+    """The one of `modules` that the dotted module name `module` is, or is inside, or None."""
+    return next((ref for ref in modules if module == ref or module.startswith(ref + ".")), None)
+
+
 def _is_reference(module: str, modules=REFERENCE_MODULES) -> bool:
-    return any(module == ref or module.startswith(ref + ".") for ref in modules)
+    return reference_of(module, modules) is not None
 
 
 #: what an ``except`` must name to catch the ImportError of a refused import

@@ -35,8 +35,9 @@ from cnnlib.engine.parallel import one_blas_thread
 
 from . import ASSIGNMENTS, CHECKS, run_check
 from ._core import missing
-from .cells import cell_name
-from .imports import REFERENCE_MODULES, imported_reference_modules
+from . import from_tests
+from .cells import cell_name, first_line
+from .imports import REFERENCE_MODULES, imported_reference_modules, reference_of as _blocked
 
 __all__ = ["check", "check_all", "check_notebook", "verdict", "main", "CHECK_CELL_ID", "uses_reference"]
 
@@ -48,9 +49,6 @@ EXPLAIN = "raised_message"
 #: CPU seconds that one code cell, and all code cells together, get at marking (the grader's
 #: defaults, which the student kit does not ship; tests/test_prehandin.py holds them equal)
 MARKING_CELL_SECONDS, MARKING_CELLS_SECONDS = 60.0, 180.0
-#: what the marking jail refuses to import where a check does not allow cnnlib (the grader
-#: sends the jail this same list)
-BLOCKED_AT_MARKING = REFERENCE_MODULES
 #: what no marking jail has at all, whatever the check: the grader's own code
 ABSENT_AT_MARKING = ("grading",)
 
@@ -80,17 +78,12 @@ def _code_objects(code):
             yield from _code_objects(const)
 
 
-def _blocked(name: str, modules=BLOCKED_AT_MARKING) -> "str | None":
-    """The module of `modules` that the dotted module name `name` is, or is inside."""
-    return next((b for b in modules if name == b or name.startswith(b + ".")), None)
-
-
 def refused_at_marking(chk) -> tuple:
     """The modules that check `chk`'s code cannot import at marking."""
-    return ABSENT_AT_MARKING + (() if chk.allow_cnnlib else BLOCKED_AT_MARKING)
+    return ABSENT_AT_MARKING + (() if chk.allow_cnnlib else REFERENCE_MODULES)
 
 
-def uses_reference(fn, _seen=None, modules=BLOCKED_AT_MARKING) -> "tuple[str, str] | None":
+def uses_reference(fn, _seen=None, modules=REFERENCE_MODULES) -> "tuple[str, str] | None":
     """(module of `modules`, the name through which) function `fn` uses it, or None.
 
     At marking, the modules of REFERENCE_MODULES cannot be imported by the code of a check without
@@ -185,8 +178,9 @@ def visible_explainer(namespace: dict, fn=None):
     return None
 
 
-def _run(chk, namespace: dict, seed) -> tuple[bool, str]:
-    """(passed, the grader's message) for one check against `namespace`."""
+def _run(chk, namespace: dict, seed, test_only=frozenset()) -> tuple[bool, str]:
+    """(passed, the grader's message) for one check against `namespace`; `test_only`: the names
+    only the notebook's visible test cells define (none at marking)."""
     for name in dict.fromkeys((chk.shown, chk.target)):   # the student's, then a given wrapper
         if name not in namespace:   # once, not once per case; the grader's reasons
             what = "variable" if chk.kind == "value" else "function"
@@ -216,15 +210,41 @@ def _run(chk, namespace: dict, seed) -> tuple[bool, str]:
                                f"marking that import fails in this part, the cell stops there and `{name}` is "
                                f"never defined, so `{chk.shown}` would score 0 too: delete the import and use "
                                f"NumPy only")
+    if chk.kind == "function" and test_only:
+        if message := _reads_test_only(chk, fn, test_only):
+            return False, message
     quiet, refuser = io.StringIO(), _Refuser(refused)
     try:
         with contextlib.redirect_stdout(quiet):
             run_check(chk.grade_id, namespace, seed=seed, explain=visible_explainer(namespace, fn),
                       guard=functools.partial(_refusing, refuser))
     except AssertionError as exc:
-        tried = refuser.tried
-        return False, str(exc) + (f"\n(at marking {_cannot(tried[0])}: it was refused here too)" if tried else "")
+        tried, message = refuser.tried, str(exc)
+        if tried:
+            message += f"\n(at marking {_cannot(tried[0])}: it was refused here too)"
+        unknown = sorted(n for n in test_only if f"name '{n}' is not defined" in message)
+        if unknown:
+            message += (f"\n(`{unknown[0]}` exists in your notebook only because a visible test cell defines it; "
+                        f"at marking the test cells do not run first, so your code cannot use it: it was left out "
+                        f"here too)")
+        return False, message
     return True, quiet.getvalue().strip()
+
+
+def _reads_test_only(chk, fn, names) -> "str | None":
+    """Why `chk` scores 0 at marking when the cell of its function (or of a function it calls)
+    reads, before the def, a name that only a visible test cell defines; else None."""
+    for name, defined in [(chk.shown, fn), *called_functions(fn)]:
+        code = defined.__code__
+        read = from_tests.first_read("".join(linecache.getlines(code.co_filename)), names, code.co_firstlineno)
+        if read:
+            lost = (f"`{name}` is never defined: it would score 0" if name == chk.shown else
+                    f"`{name}` is never defined, so `{chk.shown}`, which calls it, would score 0 too")
+            return (f"{chk.shown}: the cell of `{name}` reads `{read[0]}` (line {read[1]}) before the def, and only a "
+                    f"visible test cell defines `{read[0]}`; at marking the test cells do not run first, so "
+                    f"that line stops the cell with a NameError and {lost}: delete the line, or define "
+                    f"`{read[0]}` in your own cell")
+    return None
 
 
 def _cannot(module: str) -> str:
@@ -308,7 +328,10 @@ def check(name: str, value=None, *, assignment: str | None = None, seed=None) ->
         wrapper = next((scope[chk.target] for scope in scopes if chk.target in scope), None)
         if wrapper is not None:
             namespace[chk.target] = wrapper
-    passed, message = _run(chk, namespace, seed)
+    kernel = getattr(value, "__globals__", None) or caller   # the notebook's names, as in check_all
+    _, test_only = from_tests.student_cells(kernel, chk.assignment) or ([], set())
+    with from_tests.hidden(kernel, test_only):
+        passed, message = _run(chk, namespace, seed, test_only)
     _show(chk, passed, message)
     return passed
 
@@ -325,16 +348,41 @@ def check_all(namespace: dict, assignment: str | None = None, *, seed=None) -> d
         raise ValueError(f"check_all: no assignment {assignment!r}; known: {', '.join(ASSIGNMENTS)}")
     results, earned, total, n_passed = {}, 0, 0, 0
     print(f"Pre-hand-in check of {assignment}: the grader's checks on fresh random inputs")
-    for chk in ASSIGNMENTS[assignment]:
-        passed, message = _run(chk, namespace, seed)
-        _show(chk, passed, message)
-        results[chk.shown] = results.get(chk.shown, True) and passed  # a target may have 2 checks
-        n_passed += passed
-        earned += chk.points if passed else 0
-        total += chk.points
+    # in a notebook's kernel: what the test cells assigned is there, but not at marking
+    own, test_only = from_tests.student_cells(namespace, assignment) or ([], set())
+    with from_tests.hidden(namespace, test_only):
+        for chk in ASSIGNMENTS[assignment]:
+            passed, message = _run(chk, namespace, seed, test_only)
+            _show(chk, passed, message)
+            results[chk.shown] = results.get(chk.shown, True) and passed  # a target may have 2 checks
+            n_passed += passed
+            earned += chk.points if passed else 0
+            total += chk.points
     print(f"{n_passed} of {len(ASSIGNMENTS[assignment])} passed: {earned} of {total} points "
           f"if the same code is marked (other random inputs are drawn at marking)")
+    ran = {source.strip(): f"a cell you ran ({first_line(source)!r})" for source in own}
+    for line in scratch_imports([(where, source) for source, where in ran.items()], assignment,
+                                also="if it is still in your notebook, "):
+        print(line)
     return results
+
+
+def scratch_imports(cells, assignment: str, also: str = "") -> list[str]:
+    """Warnings for the cells (as (how the student finds it, source)) that define no graded name
+    but import a module that marking refuses: the cell stops at the import, costing no points,
+    but the grader's pre-flight flags the notebook for a person (grading/preflight.py)."""
+    checks = ASSIGNMENTS[assignment]
+    if all(c.allow_cnnlib for c in checks):
+        return []
+    graded = {c.target for c in checks} | {c.shown for c in checks}
+    lines = []
+    for where, source in cells:
+        modules = imported_reference_modules(source)
+        if modules and not from_tests.assigned_names(source) & graded:
+            lines.append(f"WARNING: {where} imports {', '.join(sorted(modules))}, which marking refuses in this "
+                         f"exercise (NumPy only): the cell stops at that import and a person is asked to look "
+                         f"at your notebook; {also}delete the import before you hand in")
+    return lines
 
 
 # --------------------------------------------------------------------------- notebooks
@@ -406,6 +454,8 @@ def check_notebook(path, assignment: str | None = None, *, seed=None) -> dict[st
         os.chdir(old_cwd)
         sys.path.remove(str(path.parent))
     results = check_all(namespace, assignment, seed=seed)
+    for line in scratch_imports([(cell_name(n, source), source) for n, source in cells], assignment):
+        print(line)
     for grade_id, points in _by_hand(nb):
         print(f"[BY HAND] {grade_id} ({points:g} points): marked by a person, not checked here")
     warnings = _over_time([(cell, used) for cell, used in seconds if cell not in stopped])
