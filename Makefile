@@ -65,11 +65,11 @@ book: $(STAMP)
 	@# built while a venv was being removed lacked matplotlib's own fonts (STIX, DejaVu's math):
 	@# every chapter's log axes then wrote "findfont: ... not found" on stderr, a warning that
 	@# fails the build. So the cache is checked here, outside the chapters, and made again when
-	@# it lacks those fonts or lists a file that is gone (a first build also happens here).
-	$(BIN)/python -c "import os, matplotlib as mpl, matplotlib.font_manager as fm; \
-	  own = os.path.join(mpl.get_data_path(), 'fonts'); fonts = fm.fontManager.ttflist; \
-	  ok = any(f.fname.startswith(own) for f in fonts) and all(os.path.exists(f.fname) for f in fonts); \
-	  ok or fm._load_fontmanager(try_read_cache=False)"
+	@# it lacks those fonts or lists a file that is gone (a first build also happens here). The
+	@# fonts are asked for by name: a good cache that another venv made is kept.
+	$(BIN)/python -c "import os, matplotlib.font_manager as fm; fonts = fm.fontManager.ttflist; \
+	  ok = {'STIXGeneral', 'DejaVu Sans', 'cmr10'} <= {f.name for f in fonts} \
+	  and all(os.path.exists(f.fname) for f in fonts); ok or fm._load_fontmanager(try_read_cache=False)"
 	OPENBLAS_NUM_THREADS=1 CNNLIB_CONV_PATH=plans $(BIN)/jupyter-book build . $(JB_FLAGS)
 	@# Sphinx copies the static files only when a page is rebuilt: a change to book.css or a
 	@# script alone would not reach the site
