@@ -722,3 +722,14 @@ def test_a_scratch_cell_importing_a_refused_module_is_warned_of(tmp_path, capsys
     assert all(check_notebook(path).values())
     out = capsys.readouterr().out
     assert re.search(r"WARNING: cell \d+ \('from scipy.ndimage import maximum_filter'\) imports scipy.ndimage", out), out
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ALL_NOTEBOOKS)
+def test_each_solution_run_in_a_kernel_gets_full_points_from_its_check_cell(name, monkeypatch):
+    """Run top to bottom, test cells included, as a student runs it: the names only the test cells
+    define are left out of the checks, and no correct answer needs them."""
+    path = ROOT / "solutions" / name / f"{name}.ipynb"
+    text = _run_in_a_kernel(nbformat.read(path, as_version=4), path.parent, monkeypatch)[-1]
+    n_passed, n_checks, earned, total = re.search(r"(\d+) of (\d+) passed: (\d+) of (\d+) points", text).groups()
+    assert (n_passed, earned) == (n_checks, total) and "[FAIL]" not in text and "WARNING" not in text, text
