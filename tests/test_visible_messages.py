@@ -97,6 +97,8 @@ VISIBLE_MESSAGES = {
                                                         "argument is ignored",
     "max pool: default stride 2 instead of stride = size": "stride=None must mean stride = size (here 3), not 2",
     "avg pool: default stride 2 (stride = stride or 2)": "stride=None must mean stride = size (here 3), not 2",
+    "max backward: first tied maximum in column-major order (window transposed)":
+        "the first tied maximum in COLUMN order (down each column first) got the gradient",
     "avg pool: stride None taken as 1": "avg_pool2d(x) has shape (1, 1, 3, 3), expected (1, 1, 2, 2): stride=None "
                                         "must mean stride = size",
 }

@@ -2029,6 +2029,23 @@ def conv2d_multi(x, w, b):
         "avg_pool2d": _REF05P["avg_pool2d"].replace("    if stride is None:\n        stride = size\n",
                                                     "    stride = stride or 2\n")},
        {"test_avg_pool2d"}, visible=True),
+    # the trial's answer: it passed every visible test, the grader said only "wrong values"
+    _e("max backward: first tied maximum in column-major order (window transposed)", "05_pooling", {
+        "max_pool2d_backward": """
+def max_pool2d_backward(dout, x, size=2, stride=None):
+    if stride is None:
+        stride = size
+    N, C, Ho, Wo = dout.shape
+    dx = np.zeros_like(x, dtype=float)
+    for i in range(Ho):
+        for j in range(Wo):
+            win = x[:, :, i * stride:i * stride + size, j * stride:j * stride + size]
+            k = win.transpose(0, 1, 3, 2).reshape(N, C, -1).argmax(axis=2)   # column by column
+            col, row = np.divmod(k, size)
+            nn, cc = np.meshgrid(np.arange(N), np.arange(C), indexing="ij")
+            np.add.at(dx, (nn, cc, i * stride + row, j * stride + col), dout[:, :, i, j])
+    return dx
+"""}, {"test_max_pool2d_backward"}, visible=True),
 ]
 
 WRONG = W01 + W01B + W01C + W03 + W03B + W04 + W05A + W05B + W05P + W06 + W18 + W24 + W25 + W27 + W28 + W29
