@@ -341,6 +341,8 @@ def test_visible_and_marked_accuracy_differ_by_about_two_hundredths():
 
 # The message names the likely mistake.
 MESSAGES = {
+    # session 29: a trial's answer the grader called only "wrong values"
+    "max backward: first tied maximum in column-major order (window transposed)": "tied maximum in COLUMN order",
     "single: kernel flipped (true convolution)": "cross-correlation",
     "conv2d: kernel flipped": "true convolution",
     "conv2d: stride ignored": "stride",
@@ -564,6 +566,10 @@ def test_visible_tests_report_what_the_function_raised(name):
 # What a visible test says about a mistake: (test cell, words it must say, words it must not say,
 # e.g. a hidden answer).
 VISIBLE_MESSAGES = {
+    # session 29: both counts judged in one message, neither answer shown
+    "param counts: dense and conv biases both missing": ("test_param_counts", "the 1,000 biases are missing", "150529000"),
+    "param counts hard-coded with the dense biases missing": ("test_param_counts", "the 1,000 biases are missing",
+                                                              "150529000"),
     "param counts: conv biases forgotten (64 * 3 * 3 * 3)": ("test_param_counts", "ONE bias", "1792"),
     "param counts: one conv bias per channel (64 * (27 + 3))": ("test_param_counts", "one bias per channel", "1792"),
     "param counts: conv weights counted at every one of 222 x 222 positions":

@@ -76,6 +76,31 @@ VISIBLE_MESSAGES = {
     # session 28's student trial: told "is your output array an int array?" of a float array
     "avg pool: `//` instead of `/` (sum // (size * size))": "did you divide with `//` instead of `/`",
     "param count: K * C * F * F + C (one bias per input channel)": "one bias per input channel",
+    # session 29: where the trial's pre-hand-in check named a mistake, the visible test names it too
+    "mlp one bias per input unit": "is 102544, expected 101770: one bias per INPUT unit counted",
+    "mlp: counts the input layer's biases": "biases counted for the input layer too",
+    "param counts hard-coded with the dense biases missing": "dense_params is 150,528,000: the 1,000 biases are missing",
+    "param counts: dense and conv biases both missing": "the 1,000 biases are missing; and conv_params is 1,728, 27 "
+                                                         "per filter: the biases are missing",
+    "local params: biases shared across positions": "a locally connected layer shares nothing, not even the biases",
+    "equivariance: largest difference without abs (np.max(a - b))": "the absolute value is missing",
+    "equivariance: each image's largest difference, averaged over the batch":
+        "the largest difference of each image was averaged over the images",
+    "multi: bias added once per channel": "the bias was added once per channel",
+    "multi: built on a conv2d_single that flips the kernel": "it calls your conv2d_single, whose test above fails: "
+                                                            "fix conv2d_single first",
+    "multi: channels summed before the product (x.sum(0) with w[k].sum(0))":
+        "the channels were summed before the product",
+    "conv2d: windows start at i, not i*stride": "each window starts at i (and j) instead of i*stride",
+    "max pool: stride ignored": "max_pool2d(x, size=3, stride=1) is wrong: the stride argument is ignored",
+    "avg pool: stride ignored (windows moved by size)": "avg_pool2d(x, size=3, stride=1) is wrong: the stride "
+                                                        "argument is ignored",
+    "max pool: default stride 2 instead of stride = size": "stride=None must mean stride = size (here 3), not 2",
+    "avg pool: default stride 2 (stride = stride or 2)": "stride=None must mean stride = size (here 3), not 2",
+    "max backward: first tied maximum in column-major order (window transposed)":
+        "the first tied maximum in COLUMN order (down each column first) got the gradient",
+    "avg pool: stride None taken as 1": "avg_pool2d(x) has shape (1, 1, 3, 3), expected (1, 1, 2, 2): stride=None "
+                                        "must mean stride = size",
 }
 
 # entry name -> what EVERY failing visible test says first: the student's mistake, not a crash of the

@@ -170,7 +170,8 @@ def avg_cases(rng):
 # --------------------------------------------------------------------------- backward
 def backward_loops(dout, x, size, stride, rule="first", assign=False):
     """Known-wrong (or right) max-pool backward by loops: `rule` picks which maximum gets the
-    gradient ("first", "last", "all", "avg"); `assign` writes with `=` instead of `+=`."""
+    gradient ("first", "last", "all", "avg", "column": the first in column-major order); `assign`
+    writes with `=` instead of `+=`."""
     N, C, H, W = x.shape
     Ho, Wo = dout.shape[2:]
     dx = np.zeros(x.shape)
@@ -185,6 +186,10 @@ def backward_loops(dout, x, size, stride, rule="first", assign=False):
                         mask = np.full(win.shape, 1.0 / win.size)
                     elif rule == "all":
                         mask = (win == win.max()).astype(float)
+                    elif rule == "column":   # np.argmax of the window read column by column (win.T)
+                        mask = np.zeros(win.T.size)
+                        mask[int(np.argmax(win.T.ravel()))] = 1.0
+                        mask = mask.reshape(win.T.shape).T
                     else:
                         flat = win.ravel()
                         k = int(np.argmax(flat)) if rule == "first" else flat.size - 1 - int(np.argmax(flat[::-1]))
@@ -212,6 +217,9 @@ def _backward_case(x, size, stride, dout, label=None, call="keywords"):
                 backward_loops(dout, x, size, s, rule="all")),
         Variant("the LAST tied maximum got the gradient; the rule is: the FIRST maximum in row-major "
                 "order (np.argmax on the flattened window)", backward_loops(dout, x, size, s, rule="last")),
+        Variant("the first tied maximum in COLUMN order (down each column first) got the gradient; the rule "
+                "is: the FIRST maximum in row-major order, row by row (np.argmax on the flattened window)",
+                backward_loops(dout, x, size, s, rule="column")),
         Variant("the gradient was spread over the window as for average pooling; max pooling sends "
                 "it to the maximum only", backward_loops(dout, x, size, s, rule="avg")),
         Variant("the maximum got 1 instead of dout: multiply by the upstream gradient",

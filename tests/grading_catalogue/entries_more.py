@@ -1994,7 +1994,61 @@ def conv_param_count(C, K, F):
 """}, {"test_conv_param_count"}, visible=True),
 ]
 
-WRONG = W01 + W01B + W01C + W03 + W03B + W04 + W05A + W05B + W05P + W06 + W18 + W24 + W25 + W27 + W28
+# a student trial (session 28, fixed in session 29): the visible tests only said "is wrong." or gave
+# two values where the pre-hand-in check named the mistake; now they name it too
+_REF01C = reference_sources("01c_weight_sharing")
+W29 = [
+    _e("param counts: dense and conv biases both missing", "01_mlp", {"param_counts": """
+dense_params = 224 * 224 * 3 * 1000
+conv_params = 64 * 3 * 3 * 3
+param_counts = (dense_params, conv_params)
+"""}, {"test_param_counts"}, visible=True),
+    _e("equivariance: largest difference without abs (np.max(a - b))", _C, {"equivariance_error": """
+def equivariance_error(op, x, dy, dx):
+    return np.max(op(shift(x, dy, dx)) - shift(op(x), dy, dx))
+"""}, {EQV}, visible=True),
+    _e("equivariance: each image's largest difference, averaged over the batch", _C, {"equivariance_error": """
+def equivariance_error(op, x, dy, dx):
+    d = op(shift(x, dy, dx)) - shift(op(x), dy, dx)
+    return np.abs(d).max(axis=(1, 2, 3)).mean()
+"""}, {EQV}, visible=True),
+    _e("multi: built on a conv2d_single that flips the kernel", "02_convolution", {
+        "conv2d_single": _REF02["conv2d_single"].replace("* w)", "* w[::-1, ::-1])"), "conv2d_multi": """
+def conv2d_multi(x, w, b):
+    K, C = w.shape[:2]
+    return np.array([sum(conv2d_single(x[c], w[k, c]) for c in range(C)) + b[k] for k in range(K)])
+"""}, {"test_conv2d_single", "test_conv2d_multi"}, visible=True),
+    _e("multi: channels summed before the product (x.sum(0) with w[k].sum(0))", "02_convolution", {"conv2d_multi": """
+def conv2d_multi(x, w, b):
+    return np.stack([conv2d_single(x.sum(axis=0), w[k].sum(axis=0)) + b[k] for k in range(w.shape[0])])
+"""}, {"test_conv2d_multi"}, visible=True),
+    _e("avg pool: stride ignored (windows moved by size)", "05_pooling", {
+        "avg_pool2d": _REF05P["avg_pool2d"].replace("    if stride is None:\n        stride = size\n", "    stride = size\n")},
+       {"test_avg_pool2d"}, visible=True),
+    _e("avg pool: default stride 2 (stride = stride or 2)", "05_pooling", {
+        "avg_pool2d": _REF05P["avg_pool2d"].replace("    if stride is None:\n        stride = size\n",
+                                                    "    stride = stride or 2\n")},
+       {"test_avg_pool2d"}, visible=True),
+    # the trial's answer: it passed every visible test, the grader said only "wrong values"
+    _e("max backward: first tied maximum in column-major order (window transposed)", "05_pooling", {
+        "max_pool2d_backward": """
+def max_pool2d_backward(dout, x, size=2, stride=None):
+    if stride is None:
+        stride = size
+    N, C, Ho, Wo = dout.shape
+    dx = np.zeros_like(x, dtype=float)
+    for i in range(Ho):
+        for j in range(Wo):
+            win = x[:, :, i * stride:i * stride + size, j * stride:j * stride + size]
+            k = win.transpose(0, 1, 3, 2).reshape(N, C, -1).argmax(axis=2)   # column by column
+            col, row = np.divmod(k, size)
+            nn, cc = np.meshgrid(np.arange(N), np.arange(C), indexing="ij")
+            np.add.at(dx, (nn, cc, i * stride + row, j * stride + col), dout[:, :, i, j])
+    return dx
+"""}, {"test_max_pool2d_backward"}, visible=True),
+]
+
+WRONG = W01 + W01B + W01C + W03 + W03B + W04 + W05A + W05B + W05P + W06 + W18 + W24 + W25 + W27 + W28 + W29
 CORRECT = C01B + C01C + C03B + C05A + C05B + C04_06 + C17_FOUND + C17 + C18 + C24
 
 # 05a's entries are many and alike: through nbgrader and the sandbox go those whose verdict could
