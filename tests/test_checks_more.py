@@ -16,6 +16,8 @@ from grading_catalogue.build import ROOT
 
 from test_checks import _text, evaluate
 
+_B = "01b_pipeline_shapes"
+
 
 def test_learning_references_match_numerical_gradients():
     rng = np.random.default_rng(0)
@@ -441,6 +443,77 @@ def test_every_layer_kind_comes_as_a_tuple_and_as_a_list_in_every_draw(grade_id)
     for seed in range(30):
         given = set().union(*(_layers_given(c) for c in CHECKS[grade_id].make_cases(np.random.default_rng(seed))))
         assert {(k, t) for k in kinds for t in (tuple, list)} <= given, (seed, sorted(given, key=str))
+
+
+# entry -> the kinds of layer whose shape or count its pipeline_summary gets wrong on the right input:
+# the grader's messages name no other layer (session 28's student trial: a right pooling after a
+# conv layer with ceil was told "ceil instead of floor", a right flatten after a pooling with `/`
+# "floor division", a right conv count on the wrong channels of a conv before it "the input
+# channels are missing")
+SUMMARY_BLAMES = {
+    "shape: ceil instead of floor": {"conv"},
+    "shape: padding counted once": {"conv"},
+    "shape: a conv layer keeps the input's channels": {"conv"},
+    "shape: true division `/` (no floor)": {"conv"},
+    "shape: square kernels assumed (Fh for both sides)": {"conv"},
+    "shape: pooling stride ignored (H // size)": {"maxpool"},
+    "shape: pooling as (H - size + 1) // stride": {"maxpool"},
+    "shape: pooling with true division `/` (the flatten after it is right)": {"maxpool"},
+    "shape: conv with ceil, -(-n // S), and pooling stride ignored (two layers wrong)": {"conv", "maxpool"},
+    "summary: counted on the output shape, with pooling stride ignored too": {"conv", "maxpool", "dense"},
+    "summary: ReLU and pooling assumed to keep the shape": {"maxpool"},
+}
+
+
+@pytest.mark.parametrize("name", sorted(SUMMARY_BLAMES))
+def test_the_summary_check_names_only_the_layers_that_are_wrong(name):
+    """A layer whose rule is right on the shape it was given is not blamed for the wrong shape an
+    earlier layer gave it; a hint the grader gives is about a layer that is wrong."""
+    entry = next(e for e in WRONG if e.name == name)
+    for seed in (0, 1, 2):
+        message = evaluate(entry.assignment, entry.replacements, seed=seed)["test_pipeline_summary"]
+        named = set(re.findall(r"layer \d+ \((\w+)", message))
+        assert named and named <= SUMMARY_BLAMES[name], (seed, message)
+
+
+def test_a_right_layer_after_a_wrong_one_gets_no_hint():
+    """The trial's cases, message by message: the first wrong layer is named with its mistake; the
+    right pooling after it is not called "ceil instead of floor", the right flatten after a pooling
+    with `/` gets no floor division hint, and a second wrong layer is named on the shape it got."""
+    by_name = {e.name: e for e in WRONG}
+    ceil = evaluate(_B, by_name["shape: ceil instead of floor"].replacements)["test_pipeline_summary"]
+    assert ("the shape after layer 3 (conv 12 filters 3x3, stride 2, padding 1) is (3, 12, 7, 5), expected "
+            "(3, 12, 6, 5): ceil instead of floor") in ceil, ceil
+    assert not re.search(r"layer \d+ \((maxpool|relu)", ceil), ceil
+    pool = evaluate(_B, by_name["shape: pooling with true division `/` (the flatten after it is right)"].replacements)
+    assert ("the shape after layer 5 (maxpool 3x3, stride 2) is (3, 12, 2.5, 2), expected (3, 12, 2, 2): sizes and "
+            "counts are whole numbers") in pool["test_pipeline_summary"], pool
+    assert not re.search(r"layer \d+ \((flatten|dense)", pool["test_pipeline_summary"]), pool
+    both = evaluate(_B, by_name["shape: conv with ceil, -(-n // S), and pooling stride ignored (two layers wrong)"]
+                    .replacements)["test_pipeline_summary"]
+    assert ("the shape after layer 5 (maxpool 3x3, stride 2), given the shape (3, 12, 7, 5) your list has after "
+            "layer 4, is (3, 12, 2, 1), expected (3, 12, 3, 2)") in both, both
+    assert all(re.search(r"layer \d+ \(conv", part) for part in re.split(r"; |\n", both) if "ceil" in part), both
+
+
+def test_the_summary_check_never_passes_a_wrong_list_and_passes_the_right_one_in_any_container():
+    from grading.checks.a01b_pipeline_shapes import BOOK_NET, summary, summary_check
+    expected = summary((2, 1, 8, 8), BOOK_NET)
+    check = summary_check((2, 1, 8, 8), BOOK_NET, expected)
+    assert check(expected) is None
+    assert check(tuple([list(s), float(n)] for s, n in expected)) is None
+    assert check([(np.array(s), np.int64(n)) for s, n in expected]) is None
+    wrong = [list(pair) for pair in expected]
+    wrong[4] = [(2, 1000), 0]                       # a wrong flatten, then a dense layer right on it
+    wrong[5] = [(2, 10), 1000 * 10 + 10]
+    message = check(wrong)
+    assert message.startswith("the shape after layer 4 (flatten) is (2, 1000), expected (2, 1024)"), message
+    assert "layer 5" not in message, message
+    wrong[5] = [(2, 10), 123]                       # wrong on its own input too: named, on that input
+    assert "the parameters of layer 5 (dense to 10), given the shape (2, 1000) your list has after layer 4, is " \
+           "123, expected 10010" in check(wrong)
+    for garbage in (None, "x", [None] * 6, [((2, 8, 8, 8), 80)] * 6, [[(), ()]] * 6, [((2, 8, 8, 8), 80, 1)] * 6):
+        assert check(garbage), garbage
 
 
 def test_a_wrong_count_or_shape_given_as_floats_gets_the_floor_division_hint():

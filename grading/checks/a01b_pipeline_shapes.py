@@ -8,10 +8,12 @@ as lists (the task promises both).
 """
 import math
 
+import numpy as np
+
 import cnnlib
 
-from ._core import Case, Check
-from ._extra import count_check, given_as, int_tuple_check, sequence_check
+from ._core import Case, Check, describe, never_raises
+from ._extra import _shape_text, count_check, given_as, int_tuple_check
 
 ASSIGNMENT = "01b_pipeline_shapes"
 
@@ -218,25 +220,163 @@ def summary(input_shape, layers):
     return out
 
 
+def _numbers(value, rank):
+    """`value` as a tuple of `rank` finite floats, or None (not a shape of that rank)."""
+    try:
+        arr = np.asarray(value, dtype=float)
+    except Exception:
+        return None
+    if arr.ndim != 1 or arr.size != rank or not np.all(np.isfinite(arr)):
+        return None
+    return tuple(float(v) for v in arr)
+
+
+def _whole(values):
+    """A shape of whole numbers >= 1 (floats such as 6.0 too)."""
+    return values is not None and all(v == int(v) and v >= 1 for v in values)
+
+
+ENTERS = "that is the shape that ENTERS the layer; give the shape it outputs"
+NET_INPUT = "that is the network's input shape: each layer's output is the NEXT layer's input"
+ON_NET_INPUT = "that is this layer on the network's input shape: each layer's input is the previous layer's output"
+ON_OUTPUT = "counted with the shape the layer outputs: count with the shape that ENTERS it"
+COUNT_ON_NET_INPUT = "counted with the network's input shape: count with the shape that ENTERS the layer"
+
+
+def _entering(right_in, ins=None):
+    """The shape that enters the layer given as its output: the right one, or `ins`, the one the
+    student's list gives it."""
+    return [(tuple(right_in), ENTERS)] + ([(ins, ENTERS)] if ins is not None else [])
+
+
+def _from_net_input(i, layer, net_input):
+    """The network's input shape given as layer i's output, or the layer applied to it (every layer
+    given the network's input). Tried after the layer's own mistakes, and only for answers they do
+    not give: on the book's C = 1 digits the count on the network's input is the count with the
+    channels forgotten."""
+    if not i:
+        return []
+    pairs = [(tuple(net_input), NET_INPUT)]
+    try:
+        pairs.append((out_shape(net_input, layer), ON_NET_INPUT))
+    except (ValueError, TypeError, IndexError):
+        pass
+    return pairs
+
+
+def _counts(shapes, layer, message):
+    """(count, message) for `layer` counted with each shape of `shapes` (those of whole numbers)."""
+    pairs = []
+    for shape in shapes:
+        if _whole(shape):
+            try:
+                pairs.append((params(tuple(int(v) for v in shape), layer), message))
+            except (ValueError, TypeError, IndexError):
+                pass
+    return pairs
+
+
+def _only(pairs, right, then=()):
+    """`pairs` without the right answer, then those of `then` whose wrong answer no pair gives yet
+    (each answer of `_from_net_input` is the last guess for it, and said once)."""
+    out = [(value, message) for value, message in pairs if value != right]
+    seen = {value for value, _ in out} | {right}
+    for value, message in then:
+        if value not in seen:
+            seen.add(value)
+            out.append((value, message))
+    return out
+
+
+def _layer_verdicts(i, layer, right_in, right_out, right_n, item, previous, net_input):
+    """The messages for layer i of a student's summary: its (shape, count) `item`, given `previous`,
+    the shape the student's list has after layer i - 1 (None for the first layer, or when that item
+    was not a pair); `net_input` is the network's input shape.
+
+    A layer is judged on the input it was given. Where an earlier layer's shape is already wrong, a
+    shape or a count that the right rule gives on that wrong input is not this layer's mistake (the
+    earlier layer is named). Where this layer is wrong on it too, only the mistakes of the chaining are
+    named: a rule's mistake "found" on a shape the layer may never have been given blamed right layers
+    (a ceil in a conv layer made a right pooling after it look like "ceil instead of floor"; the
+    layers' own cases, in test_layer_output_shape and test_layer_param_count, name those mistakes)."""
+    text = _layer_text(layer)
+    shape_what, count_what = f"the shape after layer {i} ({text})", f"the parameters of layer {i} ({text})"
+    got_shape, got_n = item
+    mine = _numbers(got_shape, len(right_out))
+    theirs = None if previous is None else _numbers(previous, len(right_in))
+    if previous is None or theirs == _numbers(right_in, len(right_in)):
+        net = (net_input,) if i else ()
+        msgs = [int_tuple_check(right_out, what=shape_what, variants=_only(
+                    _entering(right_in) + shape_variants(right_in, layer), right_out,
+                    _from_net_input(i, layer, net_input)))(got_shape),
+                count_check(right_n, what=count_what, variants=_only(
+                    _counts((mine, right_out), layer, ON_OUTPUT) + param_variants(right_in, layer), right_n,
+                    _counts(net, layer, COUNT_ON_NET_INPUT)))(got_n)]
+        return [m for m in msgs if m]
+    # the shape this layer got from the student's list is wrong: an earlier layer is to blame (nothing
+    # to judge on a shape of another rank, or of fractions: the earlier layer's message says so)
+    if not _whole(theirs):
+        return []
+    ins = tuple(int(v) for v in theirs)
+    try:
+        follow_shape, follow_n = out_shape(ins, layer), params(ins, layer)
+    except (ValueError, TypeError, IndexError):
+        return []
+    given = f", given the shape {_shape_text(ins)} your list has after layer {i - 1},"
+    msgs = []
+    if mine not in (_numbers(right_out, len(right_out)), _numbers(follow_shape, len(right_out))):
+        msgs.append(int_tuple_check(follow_shape, what=shape_what + given, variants=_only(
+            _entering(right_in, ins), follow_shape, _from_net_input(i, layer, net_input)))(got_shape))
+    if not (_close(got_n, right_n) or _close(got_n, follow_n)):
+        msgs.append(count_check(follow_n, what=count_what + given, variants=_only(
+            _counts((mine,), layer, ON_OUTPUT), follow_n, _counts((net_input,), layer, COUNT_ON_NET_INPUT)))(got_n))
+    return [m for m in msgs if m]
+
+
+def _close(got, n):
+    """`got` is the number n (a whole float such as 80.0 counts; a bool does not)."""
+    if isinstance(got, (bool, np.bool_)):
+        return False
+    try:
+        return float(got) == float(n)
+    except (TypeError, ValueError):
+        return False
+
+
+def summary_check(input_shape, layers, expected):
+    """A check for pipeline_summary's list: one (shape, parameters) pair per layer, each layer judged
+    on the shape the student's own list gives it (see _layer_verdicts); it stops after three messages."""
+    what, n = "pipeline_summary", len(layers)
+
+    def verdict(got):
+        if isinstance(got, np.ndarray) or not isinstance(got, (list, tuple)):
+            return f"{what}: returned {describe(got)}; expected a list of {n} (shape, parameters) pairs"
+        if len(got) != n:
+            return f"{what}: returned {len(got)} items; expected one (shape, parameters) pair per layer, {n}"
+        msgs, previous, right_in = [], None, tuple(input_shape)
+        for i, (layer, (right_out, right_n), item) in enumerate(zip(layers, expected, got)):
+            if isinstance(item, np.ndarray) or not isinstance(item, (list, tuple)) or len(item) != 2:
+                msgs.append(f"layer {i} ({layer[0]}): got {describe(item)}; expected a pair (shape, parameters)")
+                previous = None
+            else:
+                msgs += _layer_verdicts(i, layer, right_in, right_out, right_n, item, None if i == 0 else previous,
+                                        tuple(input_shape))
+                previous = item[0]
+            right_in = right_out
+            if len(msgs) >= 3:
+                break
+        if not msgs and [(tuple(s), c) for s, c in got] != expected:    # never a pass for a wrong list
+            return f"{what}: returned {describe(got)}; expected other (shape, parameters) pairs"
+        return "; ".join(msgs) if msgs else None
+
+    return never_raises(verdict, what, f"; expected a list of {n} (shape, parameters) pairs")
+
+
 def _summary_case(label, input_shape, layers, kind=tuple):
     """The input shape and the layers (each layer too) are given as `kind`, a list or a tuple."""
     expected = summary(input_shape, layers)
-    parts, shape = [], input_shape
-    for i, (layer, (s, n)) in enumerate(zip(layers, expected)):
-        # the mistakes of the chaining itself: the shape that enters the layer given as its output,
-        # the parameters counted with the shape the layer outputs
-        entered = [(shape, "that is the shape that ENTERS the layer; give the shape it outputs")] if shape != s else []
-        on_output = params(s, layer)
-        counted = ([(on_output, "counted with the shape the layer outputs: count with the shape that ENTERS it")]
-                   if on_output != n else [])
-        parts.append((f"layer {i} ({layer[0]})",
-                      int_tuple_check(s, what=f"the shape after layer {i} ({_layer_text(layer)})",
-                                      variants=entered + shape_variants(shape, layer)),
-                      count_check(n, what=f"the parameters of layer {i} ({_layer_text(layer)})",
-                                  variants=counted + param_variants(shape, layer))))
-        shape = s
-    check = sequence_check(parts, what="pipeline_summary")
-    return Case(label, (given_as(kind, input_shape), given_as(kind, layers)), {}, expected, check)
+    return Case(label, (given_as(kind, input_shape), given_as(kind, layers)), {}, expected,
+                summary_check(input_shape, layers, expected))
 
 
 #: conv-relu-pool twice on non-square images: every layer kind

@@ -601,6 +601,30 @@ def layer_output_shape(in_shape, layer):
         shape[1:] = [layer[1]]
     return tuple(shape)
 """}, {SHP}, visible=True),
+    # Session 28's student trial: a right layer after a wrong one was blamed in pipeline_summary's
+    # feedback ("ceil instead of floor" for a right pooling after a conv layer with ceil; the floor
+    # division hint for a right flatten after a pooling with `/`); tests/test_checks_more.py
+    # (SUMMARY_BLAMES) holds that only the wrong layers are named
+    _e("shape: pooling with true division `/` (the flatten after it is right)", _B, {"layer_output_shape": _shape_fn(
+        "return (N, K, (H + 2 * padding - Fh) // stride + 1, (W + 2 * padding - Fw) // stride + 1)",
+        pool_line="return (N, C, (H - size) / stride + 1, (W - size) / stride + 1)")}, {SHP, SUM}, visible=True),
+    _e("shape: conv with ceil, -(-n // S), and pooling stride ignored (two layers wrong)", _B, {
+        "layer_output_shape": _shape_fn(
+            "return (N, K, -(-(H + 2 * padding - Fh) // stride) + 1, -(-(W + 2 * padding - Fw) // stride) + 1)",
+            pool_line="return (N, C, H // size, W // size)")}, {SHP, SUM}, visible=True),
+    _e("summary: counted on the output shape, with pooling stride ignored too", _B, {
+        "layer_output_shape": _shape_fn(
+            "return (N, K, (H + 2 * padding - Fh) // stride + 1, (W + 2 * padding - Fw) // stride + 1)",
+            pool_line="return (N, C, H // size, W // size)"),
+        "pipeline_summary": """
+def pipeline_summary(input_shape, layers):
+    out, shape = [], input_shape
+    for layer in layers:
+        new = layer_output_shape(shape, layer)
+        out.append((new, layer_param_count(new, layer)))
+        shape = new
+    return out
+"""}, {SHP, SUM}, visible=True),
 ]
 
 C01B = [
