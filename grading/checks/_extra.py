@@ -122,23 +122,3 @@ def int_type_check(inner, *, what, advice):
 
     return never_raises(verdict, what)
 
-
-def sequence_check(parts, *, what="the result"):
-    """A check for a list with one (shape, count) pair per item; `parts` are (name, shape check,
-    count check) triples, one per expected item."""
-    def verdict(got):
-        if isinstance(got, np.ndarray) or not isinstance(got, (list, tuple)):
-            return f"{what}: returned {describe(got)}; expected a list of {len(parts)} (shape, parameters) pairs"
-        if len(got) != len(parts):
-            return f"{what}: returned {len(got)} items; expected one (shape, parameters) pair per layer, {len(parts)}"
-        msgs = []
-        for (name, shape_check, n_check), item in zip(parts, got):
-            if isinstance(item, np.ndarray) or not isinstance(item, (list, tuple)) or len(item) != 2:
-                msgs.append(f"{name}: got {describe(item)}; expected a pair (shape, parameters)")
-                continue
-            msgs += [m for m in (shape_check(item[0]), n_check(item[1])) if m]
-            if len(msgs) >= 3:
-                break
-        return "; ".join(msgs) if msgs else None
-
-    return never_raises(verdict, what, f"; expected a list of {len(parts)} (shape, parameters) pairs")
