@@ -1,12 +1,15 @@
-"""grading/checks/from_tests.py: the names only the visible test cells define, which the
-pre-hand-in check takes out of a notebook's kernel while it forecasts marking."""
+"""grading/checks/from_tests.py: the saved notebook in marking's order, on paper: which cells
+stop on a name that only the visible test cells define, and what they then never define."""
 from __future__ import annotations
+
+import os
 
 import nbformat
 import pytest
 
-from grading.checks import from_tests
-from grading.checks.from_tests import assigned_names, first_read, hidden, student_cells, sources_of_test_cells
+from grading.checks.from_tests import assigned_names, hidden, marking_view, notebook_paths, read_cells
+
+TESTS = ["x = np.ones((1, 1, 4, 4))\ndout = x[:, :, :2, :2]\nassert f(x) is not None"]
 
 
 def test_assigned_names_are_the_globals_a_cell_binds():
@@ -24,73 +27,79 @@ def test_a_cell_that_is_not_python_binds_nothing():
     assert assigned_names("def (:\n") == set()
 
 
-def test_first_read_finds_a_read_that_runs_before_the_def():
-    source = "print(max_pool2d(x))\n\ndef max_pool2d_backward(dout, x):\n    return x + dout\n"
-    assert first_read(source, {"x", "dout"}, before_line=3) == ("x", 1)
+def _view(*cells):
+    return marking_view("nb.ipynb", list(enumerate(cells, 1)), TESTS)
 
 
-@pytest.mark.parametrize("source, before_line", [
-    ("def f(x):\n    return x\n\ndef g():\n    return dout\n", 4),   # reads in bodies run when called
-    ("def g():\n    return dout\nprint(dout)\n", 1),                  # after the def: g is defined
-    ("y = 1\n\ndef g():\n    return 1\n", 3),                         # no such name read
+def test_a_cell_that_reads_a_test_name_before_its_def_loses_what_follows():
+    view = _view("import numpy as np", "print(f(x))\n\ndef g(dout, x):\n    return x\ny = 1")
+    assert view.lost.keys() == {"g", "y"}
+    stop = view.lost["g"]
+    assert (stop.number, stop.name, stop.line) == (2, "x", 1)
+    assert view.test_only == {"x", "dout"}
+
+
+@pytest.mark.parametrize("cell, what", [
+    ("def g(a, example=x):\n    return a", "a default value runs with the def"),
+    ("@register(x)\ndef g(a):\n    return a", "a decorator runs with the def"),
+    ("%%time\nprint(x)\ndef g(a):\n    return a", "a cell magic's body (the magic line is not Python)"),
+    ("param = dout.shape\ng = 1", "a variable's own assignment"),
+    ("for i in range(2):\n    print(x)\ndef g(a):\n    return a", "a loop's body runs"),
 ])
-def test_first_read_skips_what_does_not_stop_the_def(source, before_line):
-    assert first_read(source, {"x", "dout"}, before_line) is None
+def test_reads_that_run_before_the_def_stop_the_cell(cell, what):
+    assert "g" in _view(cell).lost, what
 
 
-def test_hidden_takes_names_out_and_puts_them_back():
+def test_a_name_defined_in_a_cell_below_comes_too_late():
+    """Session 29's review: a scratch cell below that assigns `x` does not define it in time."""
+    view = _view("print(f(x))\ndef g(a):\n    return a", "x = np.arange(16.0)")
+    assert "g" in view.lost and view.test_only == {"dout"}
+
+
+@pytest.mark.parametrize("cells", [
+    ("x = 2", "print(x)\ndef g(a):\n    return a"),                        # defined above: fine
+    ("x = 2\nprint(x)\ndef g(a):\n    return a",),                          # earlier in the same cell
+    ("def g(a):\n    return x\nprint(x)",),                                 # in the body; after the def
+    ("for i in range(2):\n    x = i\n    print(x)\ndef g(a):\n    return a",),  # bound in the loop first (06)
+    ("if 'x' in globals():\n    print(x)\ndef g(a):\n    return a",),       # guarded: may not run
+    ("try:\n    print(x)\nexcept NameError:\n    pass\ndef g(a):\n    return a",),
+    ("print(f(x))\ndef g(a):\n    return a", "def g(a):\n    return a"),   # another cell defines g
+])
+def test_what_does_not_stop_the_def(cells):
+    assert "g" not in _view(*cells).lost
+
+
+def test_hidden_takes_names_out_and_puts_them_back_even_after_an_error():
     namespace = {"x": 1, "keep": 2}
     with hidden(namespace, {"x", "absent"}) as saved:
         assert namespace == {"keep": 2} and saved == {"x": 1}
     assert namespace == {"x": 1, "keep": 2}
-
-
-def test_hidden_puts_names_back_after_an_error():
-    namespace = {"x": 1}
     with pytest.raises(RuntimeError), hidden(namespace, {"x"}):
         raise RuntimeError
-    assert namespace == {"x": 1}
+    assert namespace == {"x": 1, "keep": 2}
 
 
-def _notebook(folder, name="05_pooling"):
+def _notebook(path):
     nb = nbformat.v4.new_notebook()
-    nb.cells = [nbformat.v4.new_code_cell("def max_pool2d(x):\n    return x", metadata={"nbgrader": {"solution": True}}),
-                nbformat.v4.new_code_cell("x = 1\nexpected = 2", metadata={"nbgrader": {"grade": True}}),
-                nbformat.v4.new_code_cell("expected = 3")]
-    nbformat.write(nb, folder / f"{name}.ipynb")
-    return nb
+    nb.cells = [nbformat.v4.new_code_cell("x = 1", metadata={"nbgrader": {"grade": True}})]
+    nbformat.write(nb, path)
 
 
-def test_the_test_cells_come_from_the_notebook_in_the_working_folder(tmp_path, monkeypatch):
+def test_the_notebook_of_the_kernel_comes_first_then_the_working_folder(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    monkeypatch.delenv("JPY_SESSION_NAME", raising=False)
-    monkeypatch.setattr(from_tests, "ROOT", tmp_path / "no-kit")
-    assert sources_of_test_cells("05_pooling") is None
-    _notebook(tmp_path)
-    assert sources_of_test_cells("05_pooling") == ["x = 1\nexpected = 2"]
+    (tmp_path / "elsewhere").mkdir()
+    for name in ("elsewhere/mine.ipynb", "05_pooling.ipynb", "old.ipynb", "renamed.ipynb"):
+        _notebook(tmp_path / name)
+    os.utime(tmp_path / "old.ipynb", (1, 1))
+    monkeypatch.setenv("JPY_SESSION_NAME", str(tmp_path / "elsewhere" / "mine.ipynb"))
+    assert [p.relative_to(tmp_path).as_posix() for p in notebook_paths("05_pooling")] == [
+        "elsewhere/mine.ipynb", "05_pooling.ipynb", "renamed.ipynb", "old.ipynb"]
+    monkeypatch.setenv("JPY_SESSION_NAME", str(tmp_path / "gone.ipynb"))   # renamed, kernel not restarted
+    assert notebook_paths("05_pooling")[0].name == "05_pooling.ipynb"
 
 
-def test_the_notebook_of_the_kernel_comes_first(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    (tmp_path / "mine").mkdir()
-    _notebook(tmp_path / "mine", "05_pooling-Copy1")
-    monkeypatch.setenv("JPY_SESSION_NAME", str(tmp_path / "mine" / "05_pooling-Copy1.ipynb"))
-    assert sources_of_test_cells("05_pooling") == ["x = 1\nexpected = 2"]
-
-
-def test_student_cells_in_a_kernel(tmp_path, monkeypatch):
-    """What only test cells assign, less what any other cell run assigns (`expected`)."""
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.delenv("JPY_SESSION_NAME", raising=False)
-    nb = _notebook(tmp_path)
-    ran = ["", *(cell.source + "\n" for cell in nb.cells)]   # IPython's In: "" first, then each cell
-    kernel = {"In": ran, "get_ipython": lambda: None}
-    own, test_only = student_cells(kernel, "05_pooling")
-    assert test_only == {"x"}
-    assert [s.strip() for s in own] == ["def max_pool2d(x):\n    return x", "expected = 3"]
-
-
-def test_outside_a_kernel_nothing_is_hidden(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    _notebook(tmp_path)
-    assert student_cells({"x": 1}, "05_pooling") is None
+def test_read_cells_gives_plain_sources_or_none(tmp_path):
+    _notebook(tmp_path / "a.ipynb")
+    assert [c["source"] for c in read_cells(tmp_path / "a.ipynb")] == ["x = 1"]
+    (tmp_path / "b.ipynb").write_text("not json")
+    assert read_cells(tmp_path / "b.ipynb") is None

@@ -665,36 +665,100 @@ def _run_in_a_kernel(nb, folder, monkeypatch) -> list[str]:
     return ["".join(o.get("text", "") for o in cell.get("outputs", [])) for cell in client.execute().cells]
 
 
-def _points(text: str) -> str:
-    return re.search(r"(\d+ of \d+) points", text).group(1)
+def _verdicts(text: str) -> dict:
+    return {name: mark == "PASS" for mark, name in re.findall(r"\[(PASS|FAIL)\] (\w+) \(", text)}
+
+
+def _with(assignment, name, change):
+    sources = dict(reference_sources(assignment))
+    sources[name] = change(sources[name])
+    return build_submission(assignment, sources)
+
+
+def _cell_after(nb, grade_id, source):
+    """`nb` with a new code cell `source` right after the cell `grade_id`."""
+    place = next(i for i, c in enumerate(nb.cells) if c.metadata.get("nbgrader", {}).get("grade_id") == grade_id)
+    nb.cells.insert(place + 1, nbformat.v4.new_code_cell(source))
+    return nb
+
+
+#: name -> (assignment, the notebook as the student has it, what fails at marking, what the
+#: kernel's check must say). The kernel's check must give marking's verdicts, which the command
+#: (`python -m grading.checks`, cells in order, no test cells) gives on the saved file.
+SESSION_28 = "a line reading a test cell's x above the def (session 28's trial)"
+KERNEL_CASES = {
+    SESSION_28: (
+        "05_pooling", lambda: _with("05_pooling", "max_pool2d_backward", lambda s: TRY_ON_TEST_X + s),
+        {"max_pool2d_backward"}, "reads `x` (its line 1) before it defines `max_pool2d_backward`"),
+    "the same, with x assigned in a scratch cell below (session 29's review)": (
+        "05_pooling", lambda: _cell_after(_with("05_pooling", "max_pool2d_backward", lambda s: TRY_ON_TEST_X + s),
+                                          "test_max_pool2d_backward", "x = np.arange(16.0).reshape(1, 1, 4, 4)"),
+        {"max_pool2d_backward"}, "no cell above it defines `x`"),
+    "the same in a %%time cell": (
+        "05_pooling", lambda: _with("05_pooling", "max_pool2d_backward", lambda s: "%%time\n" + TRY_ON_TEST_X + s),
+        {"max_pool2d_backward"}, "reads `x` (its line 2)"),
+    "a default value read from a test cell's x": (
+        "05_pooling", lambda: _with("05_pooling", "avg_pool2d", lambda s: s.replace(
+            "stride=None):", "stride=None, example=x[0, 0]):", 1)),
+        {"avg_pool2d"}, "before it defines `avg_pool2d`"),
+    "a graded variable's cell reading the test cells' x, W, b": (
+        "01_mlp", lambda: _with("01_mlp", "param_counts", lambda s: "print(dense_forward(x, W, b))\n" + s),
+        {"param_counts"}, "before it defines `param_counts`"),
+    "a guarded read: marking runs it with no error": (
+        "05_pooling", lambda: _with("05_pooling", "max_pool2d_backward",
+                                    lambda s: "if 'x' in globals():\n    print(max_pool2d(x))\n" + s),
+        set(), None),
+    "the one-line check imported above a def (the notebook's own advice, session 29's trial)": (
+        "05_pooling", lambda: _with("05_pooling", "max_pool2d", lambda s: "from grading.checks import check\n" + s
+                                    + '\ncheck("max_pool2d", max_pool2d)\n'),
+        {"max_pool2d"},
+        "its cell imports grading.checks before the def; at marking grading.checks (the grader's own code) is not there"),
+}
 
 
 @pytest.mark.slow
-def test_the_check_cell_forecasts_marking_where_a_cell_reads_a_test_cells_name(tmp_path, capsys, monkeypatch):
-    sources = dict(reference_sources("05_pooling"))
-    sources["max_pool2d_backward"] = TRY_ON_TEST_X + sources["max_pool2d_backward"]
-    nb = build_submission("05_pooling", sources)
-    path = tmp_path / "05_pooling.ipynb"
+@pytest.mark.parametrize("case", sorted(KERNEL_CASES))
+def test_the_check_cell_in_a_kernel_gives_the_verdicts_of_marking(case, tmp_path, capsys, monkeypatch):
+    assignment, make, failing, said = KERNEL_CASES[case]
+    nb = make()
+    path = tmp_path / f"{assignment}.ipynb"
     nbformat.write(nb, path)
-    in_kernel = _run_in_a_kernel(nb, tmp_path, monkeypatch)[-1]   # the check cell's
-    assert "[FAIL] max_pool2d_backward" in in_kernel
-    assert ("the cell of `max_pool2d_backward` reads `x` (line 1) before the def, and only a visible test "
-            "cell defines `x`") in in_kernel
-    assert in_kernel.count("[FAIL]") == 1, in_kernel
-
+    in_kernel = _run_in_a_kernel(nb, tmp_path, monkeypatch)[-1]
     from grading.checks import check_notebook   # the command, on the saved file: as marking
-    assert check_notebook(path) == {"max_pool2d": True, "avg_pool2d": True, "max_pool2d_backward": False}
-    assert _points(in_kernel) == _points(capsys.readouterr().out)
+    on_file = check_notebook(path)
+    on_file.pop("time limits at marking", None)
+    assert {name for name, passed in on_file.items() if not passed} == failing, capsys.readouterr().out
+    assert _verdicts(in_kernel) == on_file, in_kernel
+    assert said is None or said in in_kernel, in_kernel
+    assert "note:" not in in_kernel, in_kernel   # found and saved
+
+
+@pytest.mark.slow
+def test_a_renamed_notebook_is_found_without_a_restart(tmp_path, monkeypatch):
+    """Renamed in JupyterLab, the kernel not restarted: JPY_SESSION_NAME names a file that is gone."""
+    nb = KERNEL_CASES[SESSION_28][1]()
+    nbformat.write(nb, tmp_path / "05_pooling-v2.ipynb")
+    monkeypatch.setenv("JPY_SESSION_NAME", str(tmp_path / "05_pooling.ipynb"))
+    in_kernel = _run_in_a_kernel(nb, tmp_path, monkeypatch)[-1]
+    assert "[FAIL] max_pool2d_backward" in in_kernel and "reads `x` (its line 1)" in in_kernel
+
+
+@pytest.mark.slow
+def test_unsaved_or_missing_notebooks_are_said(tmp_path, monkeypatch):
+    nb = KERNEL_CASES[SESSION_28][1]()
+    in_kernel = _run_in_a_kernel(nb, tmp_path, monkeypatch)[-1]   # never saved
+    assert "note: your saved notebook of 05_pooling is not in this folder" in in_kernel
+    nbformat.write(build_submission("05_pooling", reference_sources("05_pooling")), tmp_path / "05_pooling.ipynb")
+    in_kernel = _run_in_a_kernel(nb, tmp_path, monkeypatch)[-1]   # saved before the change
+    assert ("note: the cell of `max_pool2d_backward` differs from your saved notebook (05_pooling.ipynb): "
+            "save it") in in_kernel
 
 
 @pytest.mark.slow
 def test_a_function_reading_a_test_cells_name_fails_in_the_kernel_as_at_marking(tmp_path, monkeypatch):
     """avg_pool2d's parameter renamed, its body still reads `x`: in the kernel that is the test
     cells' `x`; the checks run with it out of reach, as at marking, and put it back after."""
-    sources = dict(reference_sources("05_pooling"))
-    sources["avg_pool2d"] = sources["avg_pool2d"].replace("def avg_pool2d(x,", "def avg_pool2d(images,", 1)
-    assert "def avg_pool2d(images," in sources["avg_pool2d"]
-    nb = build_submission("05_pooling", sources)
+    nb = _with("05_pooling", "avg_pool2d", lambda s: s.replace("def avg_pool2d(x,", "def avg_pool2d(images,", 1))
     nbformat.write(nb, tmp_path / "05_pooling.ipynb")
     nb.cells.insert(-1, nbformat.v4.new_code_cell('from grading.checks import check\ncheck("avg_pool2d")'))
     nb.cells.append(nbformat.v4.new_code_cell("print('x is back:', x.shape)"))
@@ -708,7 +772,7 @@ def test_a_function_reading_a_test_cells_name_fails_in_the_kernel_as_at_marking(
 @pytest.mark.slow
 def test_a_scratch_cell_importing_a_refused_module_is_warned_of(tmp_path, capsys, monkeypatch):
     """It costs no points (it defines nothing graded), but pre-flight flags the notebook for a
-    person: the student hears of it in both checks."""
+    person: the student hears of it in both checks, from the saved notebook."""
     nb = build_submission("05_pooling", dict(reference_sources("05_pooling")))
     nb.cells.insert(-2, nbformat.v4.new_code_cell("from scipy.ndimage import maximum_filter\n"
                                                   "print(maximum_filter(x[0, 0], size=2))"))
@@ -716,12 +780,13 @@ def test_a_scratch_cell_importing_a_refused_module_is_warned_of(tmp_path, capsys
     nbformat.write(nb, path)
     in_kernel = _run_in_a_kernel(nb, tmp_path, monkeypatch)[-1]
     assert "[FAIL]" not in in_kernel
-    assert ("WARNING: a cell you ran ('from scipy.ndimage import maximum_filter') imports scipy.ndimage, "
-            "which marking refuses") in in_kernel
+    warning = r"WARNING: cell \d+ \('from scipy.ndimage import maximum_filter'\) imports scipy.ndimage, which marking refuses"
+    assert re.search(warning, in_kernel), in_kernel
     from grading.checks import check_notebook
     assert all(check_notebook(path).values())
     out = capsys.readouterr().out
-    assert re.search(r"WARNING: cell \d+ \('from scipy.ndimage import maximum_filter'\) imports scipy.ndimage", out), out
+    assert re.search(warning, out), out
+    assert "name 'x' is not defined (`x` exists in your notebook only because a visible test cell" in out
 
 
 @pytest.mark.slow

@@ -1,16 +1,16 @@
-"""Names that only the visible test cells define, and what the student ran besides them.
+"""The saved notebook in marking's order: what only the visible test cells define.
 
 In a notebook the visible test cells run between the student's cells, and what they assign
 (``x``, ``dout``, ...) stays in the kernel. At marking the test cells do not run before the
-student's code: a cell that reads such a name stops there with a NameError (what it defines
-after that line is missing), and a function that reads one fails when called. The
-pre-hand-in check runs in the kernel, so it must find these names to forecast marking: it
-reads the assignment's test cells from the notebook file and takes away every name that a
-cell the student ran assigns (IPython keeps every cell run in ``In``).
+student's code, and the cells run top to bottom from the saved file: a cell that reads such a
+name before any cell above it assigns it stops there with a NameError (what it defines after
+that line is missing), and a function whose body reads one fails when called. The pre-hand-in
+check runs in the kernel, so it reads the saved notebook to forecast that (a session-28 student
+trial: ``print(max_pool2d(x))`` at the top of the cell of ``max_pool2d_backward``, with ``x``
+from a test cell; the notebook's check said 13 of 13 points, marking gave 7).
 
-A session-28 student trial: ``print(max_pool2d(x))`` at the top of the cell of
-``max_pool2d_backward``, with ``x`` from a test cell; the notebook's check said 13 of 13
-points, marking gave 7.
+Only the names the test cells assign are followed: a read of any other undefined name fails in
+the kernel too. A read inside an ``if`` or ``try`` may not run, and is not counted.
 """
 from __future__ import annotations
 
@@ -18,103 +18,134 @@ import ast
 import contextlib
 import json
 import os
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from .imports import _stopping, parse_cell
-
-#: the repository's (or the student kit's) root: its exercises/ holds the released notebooks
-ROOT = Path(__file__).resolve().parents[2]
 
 _SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda,
            ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)
 
 
-def assigned_names(source: str) -> set[str]:
-    """The global names a cell binds when it runs: assignments, loops, imports, ``with ... as``,
-    defs and classes at its top level (not the locals of its functions), and the names its
-    functions declare ``global``."""
-    tree = parse_cell(source)
-    if tree is None:
-        return set()
-    names, todo = set(), list(tree.body)
+_COMPOUND = (ast.For, ast.AsyncFor, ast.While, ast.With, ast.AsyncWith, ast.If, ast.Try)
+
+
+def _bound(node) -> set[str]:
+    """The global names that statement (or module) `node` binds when it runs: assignments, loop
+    targets, imports, ``with ... as``, ``except ... as``, defs and classes (not the locals of its
+    functions), and the names its functions declare ``global``."""
+    names, todo = set(), [node]
     while todo:
-        node = todo.pop()
-        if isinstance(node, ast.Name) and isinstance(node.ctx, (ast.Store, ast.Del)):
-            names.add(node.id)
-        elif isinstance(node, (ast.Import, ast.ImportFrom)):
-            names |= {(a.asname or a.name).split(".")[0] for a in node.names if a.name != "*"}
-        elif isinstance(node, ast.ExceptHandler) and node.name:
-            names.add(node.name)
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-            names.add(node.name)
-        if not isinstance(node, _SCOPES):
-            todo.extend(ast.iter_child_nodes(node))
-    names |= {n for node in ast.walk(tree) if isinstance(node, ast.Global) for n in node.names}
-    return names
+        part = todo.pop()
+        if isinstance(part, ast.Name) and isinstance(part.ctx, (ast.Store, ast.Del)):
+            names.add(part.id)
+        elif isinstance(part, (ast.Import, ast.ImportFrom)):
+            names |= {(a.asname or a.name).split(".")[0] for a in part.names if a.name != "*"}
+        elif isinstance(part, ast.ExceptHandler) and part.name:
+            names.add(part.name)
+        if isinstance(part, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(part.name)
+        if part is node or not isinstance(part, _SCOPES):
+            todo.extend(ast.iter_child_nodes(part))
+    return names | {n for part in ast.walk(node) if isinstance(part, ast.Global) for n in part.names}
 
 
-def notebook_paths(assignment: str) -> list[Path]:
-    """Where the assignment's notebook may be, most likely first: the notebook this kernel
-    serves (Jupyter Server sets JPY_SESSION_NAME), the working folder (a notebook's kernel starts
-    in the notebook's folder), the kit's (or the course's) exercises/."""
-    session = os.environ.get("JPY_SESSION_NAME", "")
-    places = [Path(session)] if session.endswith(".ipynb") else []
-    places += [Path.cwd() / f"{assignment}.ipynb", ROOT / "exercises" / assignment / f"{assignment}.ipynb"]
-    return [p for p in places if p.is_file()]
+def assigned_names(source: str) -> set[str]:
+    """The global names a cell binds when it runs (see _bound); none when it is not Python."""
+    tree = parse_cell(source)
+    return set() if tree is None else _bound(tree)
 
 
-def sources_of_test_cells(assignment: str) -> "list[str] | None":
-    """The sources of the assignment's visible test cells (nbgrader's graded code cells), or
-    None when no copy of its notebook is found. The test cells are locked: the student's copy
-    holds the released ones."""
-    for path in notebook_paths(assignment):
-        try:
-            cells = json.loads(path.read_text(encoding="utf-8"))["cells"]
-        except (OSError, ValueError, KeyError, TypeError):
-            continue
-        sources = ["".join(c["source"]) if isinstance(c.get("source"), list) else str(c.get("source", ""))
-                   for c in cells if isinstance(c, dict) and c.get("cell_type") == "code"
-                   and c.get("metadata", {}).get("nbgrader", {}).get("grade")]
-        if sources:
-            return sources
-    return None
-
-
-def cells_run(namespace: dict) -> "list[str] | None":
-    """The code of every cell run in this IPython kernel (``In``), or None outside IPython."""
-    history = namespace.get("In")
-    if not isinstance(history, list) or not namespace.get("get_ipython"):
-        return None
-    return [cell for cell in history if isinstance(cell, str) and cell.strip()]
-
-
-def student_cells(namespace: dict, assignment: str) -> "tuple[list[str], set[str]] | None":
-    """(the cells run in this kernel that are not test cells, the names only test cells
-    define), or None when this is not a notebook's kernel or its notebook is not found."""
-    ran, tests = cells_run(namespace), sources_of_test_cells(assignment)
-    if ran is None or tests is None:
-        return None
-    test_code = {t.strip() for t in tests}
-    own = [cell for cell in ran if cell.strip() not in test_code]
-    assigned = set().union(*map(assigned_names, own))
-    return own, set().union(*map(assigned_names, tests)) - assigned
-
-
-def first_read(source: str, names: set[str], before_line: int) -> "tuple[str, int] | None":
-    """(name, line) of the first of `names` that a cell reads when it runs, in its statements
-    that end before `before_line` (not in function bodies, which run when called), or None."""
-    tree = parse_cell(source) if names else None
-    for statement in tree.body if tree is not None else ():
-        if statement.end_lineno >= before_line:
-            break
-        for node in _stopping(statement):
-            if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load) and node.id in names:
+def _read(statement, names: set[str]) -> "tuple[str, int] | None":
+    """(name, line) of the first of `names` that `statement` surely reads when it runs (not in
+    function bodies, nor in the bodies of an ``if`` or a ``try``, which may not run)."""
+    for node in _stopping(statement):
+        if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load) and node.id in names:
+            if not any(node in set(ast.walk(guarded)) for guarded in _guarded(statement)):
                 return node.id, node.lineno
     return None
 
 
+def _guarded(statement):
+    """The parts of `statement` that may not run: the branches of its ifs, the bodies of its trys."""
+    for node in ast.walk(statement):
+        if isinstance(node, ast.If):
+            yield from node.body + node.orelse
+        elif isinstance(node, ast.Try):
+            yield from node.body + node.handlers + node.orelse
+
+
+@dataclass
+class Stop:
+    """A cell that stops at marking: it reads `name` (line `line`) that only a test cell defines."""
+
+    number: int          # the cell's place in the notebook (from 1)
+    source: str
+    name: str
+    line: int
+
+
+@dataclass
+class MarkingView:
+    """The saved notebook as marking runs it: its cells top to bottom, without the test cells."""
+
+    path: Path
+    cells: list          # [(place from 1, source)] of the student's code cells, in order
+    test_names: set      # the names the test cells assign
+    defined: set = field(default_factory=set)     # the names defined once every cell has run
+    lost: dict = field(default_factory=dict)      # name -> Stop: the cell that would define it stops
+
+    @property
+    def test_only(self) -> set:
+        """What only the test cells define: at marking it is never there."""
+        return self.test_names - self.defined
+
+
+def marking_view(path, cells, test_sources) -> MarkingView:
+    """Run the cells (as (place, source)) in order, on paper: each statement of a cell first
+    reads (a test cell's name that is not yet defined stops the cell), then binds."""
+    test_names = set().union(*map(assigned_names, test_sources))
+    view = MarkingView(Path(path), list(cells), test_names)
+    for number, source in view.cells:
+        tree = parse_cell(source)
+        for i, statement in enumerate(tree.body if tree is not None else ()):
+            # a loop, a with, an if or a try may bind a name before it reads it (inside)
+            inside = _bound(statement) if isinstance(statement, _COMPOUND) else set()
+            read = _read(statement, test_names - view.defined - inside)
+            if read:
+                stop = Stop(number, source, *read)
+                for lost in set().union(*map(_bound, tree.body[i:])):
+                    view.lost.setdefault(lost, stop)
+                break
+            view.defined |= _bound(statement)
+    for name in view.defined:
+        view.lost.pop(name, None)   # another cell defines it
+    return view
+
+
+def notebook_paths(assignment: str) -> list[Path]:
+    """The student's notebook, most likely first: the one this kernel serves (Jupyter Server
+    sets JPY_SESSION_NAME), the assignment's name in the working folder (a notebook's kernel
+    starts in its folder), then any other notebook there, the newest first."""
+    session = os.environ.get("JPY_SESSION_NAME", "")
+    places = [Path(session)] if session.endswith(".ipynb") else []
+    places.append(Path.cwd() / f"{assignment}.ipynb")
+    places += sorted(Path.cwd().glob("*.ipynb"), key=lambda p: p.stat().st_mtime, reverse=True)
+    return list(dict.fromkeys(p for p in places if p.is_file()))
+
+
+def read_cells(path) -> "list[dict] | None":
+    """A notebook file's cells as plain dicts (source as one string), or None if unreadable."""
+    try:
+        cells = json.loads(Path(path).read_text(encoding="utf-8"))["cells"]
+        return [{**c, "source": "".join(c["source"]) if isinstance(c.get("source"), list) else str(c.get("source", ""))}
+                for c in cells if isinstance(c, dict)]
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return None
+
+
 @contextlib.contextmanager
-def hidden(namespace: dict, names: set[str]):
+def hidden(namespace: dict, names: set):
     """While the checks run: `names` are out of `namespace` (as at marking); put back after."""
     saved = {name: namespace.pop(name) for name in names if name in namespace}
     try:

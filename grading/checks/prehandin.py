@@ -36,7 +36,7 @@ from cnnlib.engine.parallel import one_blas_thread
 from . import ASSIGNMENTS, CHECKS, run_check
 from ._core import missing
 from . import from_tests
-from .cells import cell_name, first_line
+from .cells import cell_name
 from .imports import REFERENCE_MODULES, imported_reference_modules, reference_of as _blocked
 
 __all__ = ["check", "check_all", "check_notebook", "verdict", "main", "CHECK_CELL_ID", "uses_reference"]
@@ -153,9 +153,9 @@ def called_functions(fn, _seen=None) -> "list[tuple[str, object]]":
     return found
 
 
-def cell_imports(fn) -> "str | None":
-    """A reference module (cnnlib, ...) that the cell defining function `fn` imports before it,
-    or None.
+def cell_imports(fn, modules=REFERENCE_MODULES) -> "str | None":
+    """A module of `modules` (the reference: cnnlib, ...) that the cell defining function `fn`
+    imports before it, or None.
 
     Where a check forbids cnnlib, the grader runs the notebook with that import refused: the
     cell stops at it and never reaches the def (grading/checks/imports.py). The cell's source is
@@ -164,8 +164,8 @@ def cell_imports(fn) -> "str | None":
     """
     code = getattr(fn, "__code__", None)
     source = "".join(linecache.getlines(code.co_filename)) if code is not None else ""
-    modules = imported_reference_modules(source, before_line=code.co_firstlineno) if source else set()
-    return min(modules) if modules else None
+    found = imported_reference_modules(source, before_line=code.co_firstlineno, modules=modules) if source else set()
+    return min(found) if found else None
 
 
 def visible_explainer(namespace: dict, fn=None):
@@ -178,9 +178,9 @@ def visible_explainer(namespace: dict, fn=None):
     return None
 
 
-def _run(chk, namespace: dict, seed, test_only=frozenset()) -> tuple[bool, str]:
-    """(passed, the grader's message) for one check against `namespace`; `test_only`: the names
-    only the notebook's visible test cells define (none at marking)."""
+def _run(chk, namespace: dict, seed, view=None) -> tuple[bool, str]:
+    """(passed, the grader's message) for one check against `namespace`; `view`: the saved
+    notebook in marking's order (from_tests.marking_view), when the check runs in its kernel."""
     for name in dict.fromkeys((chk.shown, chk.target)):   # the student's, then a given wrapper
         if name not in namespace:   # once, not once per case; the grader's reasons
             what = "variable" if chk.kind == "value" else "function"
@@ -198,21 +198,24 @@ def _run(chk, namespace: dict, seed, test_only=frozenset()) -> tuple[bool, str]:
         if used:
             return False, (f"{chk.shown}: it uses {used[0]} (through `{used[1]}`); at marking {_cannot(used[0])}, "
                            f"so it would score 0{_instead(chk)}")
-        module = cell_imports(fn) if not chk.allow_cnnlib else None
+        module = cell_imports(fn, _in_cells(fn, refused))
+        if module and _blocked(module, ABSENT_AT_MARKING):   # `from grading.checks import check` above a def
+            return False, (f"{chk.shown}: its cell imports {module} before the def; at marking {_cannot(module)}, "
+                           f"so the cell stops there and `{chk.shown}` is never defined: it would score 0. "
+                           f"Run the check in a cell of its own")
         if module:
             return False, (f"{chk.shown}: its cell imports {module}; at marking that import fails in "
                            f"this part, the cell stops there and `{chk.shown}` is never defined, so it "
                            f"would score 0: delete the import and use NumPy only")
         for name, called in called_functions(fn) if not chk.allow_cnnlib else ():
-            module = cell_imports(called)
+            module = cell_imports(called, _in_cells(called, refused))
             if module:   # at marking that cell stops: `name` is missing and the call a NameError
                 return False, (f"{chk.shown}: `{chk.shown}` calls `{name}`, whose cell imports {module}; at "
                                f"marking that import fails in this part, the cell stops there and `{name}` is "
                                f"never defined, so `{chk.shown}` would score 0 too: delete the import and use "
                                f"NumPy only")
-    if chk.kind == "function" and test_only:
-        if message := _reads_test_only(chk, fn, test_only):
-            return False, message
+    if view is not None and (message := _stopped_at_marking(chk, fn, view)):
+        return False, message
     quiet, refuser = io.StringIO(), _Refuser(refused)
     try:
         with contextlib.redirect_stdout(quiet):
@@ -222,28 +225,39 @@ def _run(chk, namespace: dict, seed, test_only=frozenset()) -> tuple[bool, str]:
         tried, message = refuser.tried, str(exc)
         if tried:
             message += f"\n(at marking {_cannot(tried[0])}: it was refused here too)"
-        unknown = sorted(n for n in test_only if f"name '{n}' is not defined" in message)
+        unknown = sorted(n for n in (view.test_only if view else ()) if f"name '{n}' is not defined" in message)
         if unknown:
-            message += (f"\n(`{unknown[0]}` exists in your notebook only because a visible test cell defines it; "
-                        f"at marking the test cells do not run first, so your code cannot use it: it was left out "
-                        f"here too)")
+            message += "\n" + _only_in_tests(unknown[0], "your code cannot use it: it was left out here too")
         return False, message
     return True, quiet.getvalue().strip()
 
 
-def _reads_test_only(chk, fn, names) -> "str | None":
-    """Why `chk` scores 0 at marking when the cell of its function (or of a function it calls)
-    reads, before the def, a name that only a visible test cell defines; else None."""
-    for name, defined in [(chk.shown, fn), *called_functions(fn)]:
-        code = defined.__code__
-        read = from_tests.first_read("".join(linecache.getlines(code.co_filename)), names, code.co_firstlineno)
-        if read:
-            lost = (f"`{name}` is never defined: it would score 0" if name == chk.shown else
+def _in_cells(fn, refused) -> tuple:
+    """What of `refused` stops the cell of `fn` when imported above its def: the grader's own code
+    only in a notebook's cell (a module's file, such as a test's, may well import it)."""
+    return refused if getattr(fn, "__module__", None) == "__main__" else tuple(
+        m for m in refused if m not in ABSENT_AT_MARKING)
+
+
+def _only_in_tests(name: str, so: str) -> str:
+    return (f"(`{name}` exists in your notebook only because a visible test cell defines it; at marking "
+            f"the test cells do not run first, so {so})")
+
+
+def _stopped_at_marking(chk, fn, view) -> "str | None":
+    """Why `chk` scores 0 at marking when the cell that defines its function or variable (or a
+    function it calls) stops first, reading a name that only a test cell defines; else None."""
+    called = called_functions(fn) if chk.kind == "function" else []
+    for name in [chk.shown, *(name for name, _ in called)]:
+        stop = view.lost.get(name)
+        if stop:
+            lost = (f"`{name}` is never defined, so it would score 0" if name == chk.shown else
                     f"`{name}` is never defined, so `{chk.shown}`, which calls it, would score 0 too")
-            return (f"{chk.shown}: the cell of `{name}` reads `{read[0]}` (line {read[1]}) before the def, and only a "
-                    f"visible test cell defines `{read[0]}`; at marking the test cells do not run first, so "
-                    f"that line stops the cell with a NameError and {lost}: delete the line, or define "
-                    f"`{read[0]}` in your own cell")
+            return (f"{chk.shown}: {cell_name(stop.number, stop.source)} reads `{stop.name}` (its line "
+                    f"{stop.line}) before it defines `{name}`, and no cell above it defines `{stop.name}`: only "
+                    f"a visible test cell does. At marking the test cells do not run first, so that line stops "
+                    f"the cell with a NameError; {lost}. Delete the line, or define `{stop.name}` above it "
+                    f"in your own code")
     return None
 
 
@@ -329,11 +343,48 @@ def check(name: str, value=None, *, assignment: str | None = None, seed=None) ->
         if wrapper is not None:
             namespace[chk.target] = wrapper
     kernel = getattr(value, "__globals__", None) or caller   # the notebook's names, as in check_all
-    _, test_only = from_tests.student_cells(kernel, chk.assignment) or ([], set())
-    with from_tests.hidden(kernel, test_only):
-        passed, message = _run(chk, namespace, seed, test_only)
+    view = _saved_notebook(kernel, chk.assignment)
+    with from_tests.hidden(kernel, view.test_only if view else ()):
+        passed, message = _run(chk, namespace, seed, view)
     _show(chk, passed, message)
     return passed
+
+
+def _in_a_kernel(namespace: dict) -> bool:
+    return isinstance(namespace.get("In"), list) and callable(namespace.get("get_ipython"))
+
+
+def _saved_notebook(namespace: dict, assignment: str) -> "from_tests.MarkingView | None":
+    """In a notebook's kernel: its saved file in marking's order (from_tests), found as the
+    assignment's notebook (its test cells' ids); None elsewhere, or (said) when not found."""
+    if not _in_a_kernel(namespace):
+        return None
+    ids = {c.grade_id for c in ASSIGNMENTS[assignment]}
+    for path in from_tests.notebook_paths(assignment):
+        cells = from_tests.read_cells(path)
+        mine, tests = _notebook_code(cells or [])
+        if ids & set(tests):
+            return from_tests.marking_view(path, mine, tests.values())
+    print(f"note: your saved notebook of {assignment} is not in this folder, so this check cannot run your cells "
+          f"in the order marking does (nor without the test cells' names): run `python -m grading.checks "
+          f"<your notebook>` from a terminal for that")
+    return None
+
+
+def _unsaved(namespace: dict, assignment: str, view) -> list[str]:
+    """The graded functions whose cell, as it ran, is not a cell of the saved notebook."""
+    def lines(source):
+        return [line.strip() for line in source.splitlines()
+                if line.strip() and not line.lstrip().startswith(("%", "!")) and "get_ipython()" not in line]
+    saved = {tuple(lines(source)) for _, source in view.cells}
+    names = []
+    for chk in ASSIGNMENTS[assignment]:
+        fn = namespace.get(chk.shown)
+        code = getattr(fn, "__code__", None) if getattr(fn, "__module__", None) == "__main__" else None
+        ran = linecache.getlines(code.co_filename) if code is not None else []
+        if ran and tuple(lines("".join(ran))) not in saved and chk.shown not in names:
+            names.append(chk.shown)
+    return names
 
 
 def check_all(namespace: dict, assignment: str | None = None, *, seed=None) -> dict[str, bool]:
@@ -349,10 +400,10 @@ def check_all(namespace: dict, assignment: str | None = None, *, seed=None) -> d
     results, earned, total, n_passed = {}, 0, 0, 0
     print(f"Pre-hand-in check of {assignment}: the grader's checks on fresh random inputs")
     # in a notebook's kernel: what the test cells assigned is there, but not at marking
-    own, test_only = from_tests.student_cells(namespace, assignment) or ([], set())
-    with from_tests.hidden(namespace, test_only):
+    view = _saved_notebook(namespace, assignment)
+    with from_tests.hidden(namespace, view.test_only if view else ()):
         for chk in ASSIGNMENTS[assignment]:
-            passed, message = _run(chk, namespace, seed, test_only)
+            passed, message = _run(chk, namespace, seed, view)
             _show(chk, passed, message)
             results[chk.shown] = results.get(chk.shown, True) and passed  # a target may have 2 checks
             n_passed += passed
@@ -360,17 +411,21 @@ def check_all(namespace: dict, assignment: str | None = None, *, seed=None) -> d
             total += chk.points
     print(f"{n_passed} of {len(ASSIGNMENTS[assignment])} passed: {earned} of {total} points "
           f"if the same code is marked (other random inputs are drawn at marking)")
-    ran = {source.strip(): f"a cell you ran ({first_line(source)!r})" for source in own}
-    for line in scratch_imports([(where, source) for source, where in ran.items()], assignment,
-                                also="if it is still in your notebook, "):
-        print(line)
+    if view is not None:
+        for line in scratch_imports([(cell_name(n, source), source) for n, source in view.cells], assignment):
+            print(line)
+        changed = _unsaved(namespace, assignment, view)
+        if changed:
+            print(f"note: the cell of {', '.join(f'`{n}`' for n in changed)} differs from your saved notebook "
+                  f"({view.path.name}): save it (Ctrl+S). Marking grades the saved file, and this check reads "
+                  f"the order of your cells from it")
     return results
 
 
-def scratch_imports(cells, assignment: str, also: str = "") -> list[str]:
+def scratch_imports(cells, assignment: str) -> list[str]:
     """Warnings for the cells (as (how the student finds it, source)) that define no graded name
-    but import a module that marking refuses: the cell stops at the import, costing no points,
-    but the grader's pre-flight flags the notebook for a person (grading/preflight.py)."""
+    but import a module that marking refuses: the import fails there, costing no points, but
+    the grader's pre-flight flags the notebook for a person (grading/preflight.py)."""
     checks = ASSIGNMENTS[assignment]
     if all(c.allow_cnnlib for c in checks):
         return []
@@ -380,8 +435,8 @@ def scratch_imports(cells, assignment: str, also: str = "") -> list[str]:
         modules = imported_reference_modules(source)
         if modules and not from_tests.assigned_names(source) & graded:
             lines.append(f"WARNING: {where} imports {', '.join(sorted(modules))}, which marking refuses in this "
-                         f"exercise (NumPy only): the cell stops at that import and a person is asked to look "
-                         f"at your notebook; {also}delete the import before you hand in")
+                         f"exercise (NumPy only): that import fails there, and a person is asked to look at "
+                         f"your notebook. Delete the import before you hand in")
     return lines
 
 
@@ -392,19 +447,19 @@ def _code(source: str) -> str:
                      for line in source.splitlines())
 
 
-def _notebook_code(nb) -> tuple[list[tuple[int, str]], set[str]]:
+def _notebook_code(cells) -> tuple[list[tuple[int, str]], dict[str, str]]:
     """(the student's code cells in order as (place among all cells, from 1; source), the
-    grade_ids of the notebook's test cells)."""
-    cells, tests = [], set()
-    for number, cell in enumerate(nb.cells, 1):
+    notebook's test cells as {grade_id: source}) of a notebook's cells."""
+    mine, tests = [], {}
+    for number, cell in enumerate(cells, 1):
         meta = cell.get("metadata", {}).get("nbgrader", {})
         if cell.get("cell_type") != "code":
             continue
         if meta.get("grade"):
-            tests.add(meta.get("grade_id"))
-        elif meta.get("grade_id") != CHECK_CELL_ID and "check_all(" not in cell.source:
-            cells.append((number, cell.source))
-    return cells, tests
+            tests[meta.get("grade_id")] = cell["source"]
+        elif meta.get("grade_id") != CHECK_CELL_ID and "check_all(" not in cell["source"]:
+            mine.append((number, cell["source"]))
+    return mine, tests
 
 
 def check_notebook(path, assignment: str | None = None, *, seed=None) -> dict[str, bool]:
@@ -419,7 +474,8 @@ def check_notebook(path, assignment: str | None = None, *, seed=None) -> dict[st
 
     path = Path(path).resolve()
     nb = nbformat.read(path, as_version=4)
-    cells, tests = _notebook_code(nb)
+    cells, tests = _notebook_code(nb.cells)
+    test_names = set().union(*map(from_tests.assigned_names, tests.values()))
     if assignment is None:
         named = {CHECKS[g].assignment for g in tests if g in CHECKS}
         assignment = named.pop() if len(named) == 1 else path.stem
@@ -448,7 +504,9 @@ def check_notebook(path, assignment: str | None = None, *, seed=None) -> dict[st
                       f"of CPU time, as at marking (an endless loop?); the next cells still run")
                 stopped.append(cell_name(number, source))
             except Exception as exc:
-                print(f"note: {cell_name(number, source)} raised {type(exc).__name__}: {exc}")
+                only_tests = isinstance(exc, NameError) and exc.name in test_names
+                print(f"note: {cell_name(number, source)} raised {type(exc).__name__}: {exc}" + (
+                    " " + _only_in_tests(exc.name, "the cell stops there") if only_tests else ""))
             seconds.append((cell_name(number, source), time.process_time() - start))
     finally:
         os.chdir(old_cwd)
