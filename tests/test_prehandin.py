@@ -750,8 +750,8 @@ def test_unsaved_or_missing_notebooks_are_said(tmp_path, monkeypatch):
     assert "note: your saved notebook of 05_pooling is not in this folder" in in_kernel
     nbformat.write(build_submission("05_pooling", reference_sources("05_pooling")), tmp_path / "05_pooling.ipynb")
     in_kernel = _run_in_a_kernel(nb, tmp_path, monkeypatch)[-1]   # saved before the change
-    assert ("note: the cell of `max_pool2d_backward` differs from your saved notebook (05_pooling.ipynb): "
-            "save it") in in_kernel
+    assert ("WARNING: your notebook is not saved: the cell of `max_pool2d_backward` differs from the saved "
+            "file (05_pooling.ipynb)") in in_kernel
 
 
 @pytest.mark.slow

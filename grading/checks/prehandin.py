@@ -416,9 +416,9 @@ def check_all(namespace: dict, assignment: str | None = None, *, seed=None) -> d
             print(line)
         changed = _unsaved(namespace, assignment, view)
         if changed:
-            print(f"note: the cell of {', '.join(f'`{n}`' for n in changed)} differs from your saved notebook "
-                  f"({view.path.name}): save it (Ctrl+S). Marking grades the saved file, and this check reads "
-                  f"the order of your cells from it")
+            print(f"WARNING: your notebook is not saved: the cell of {', '.join(f'`{n}`' for n in changed)} "
+                  f"differs from the saved file ({view.path.name}). Marking grades the saved file, and this "
+                  f"check reads the order of your cells from it: save (Ctrl+S), then run this cell again")
     return results
 
 
