@@ -130,8 +130,16 @@ def notebook_paths(assignment: str) -> list[Path]:
     session = os.environ.get("JPY_SESSION_NAME", "")
     places = [Path(session)] if session.endswith(".ipynb") else []
     places.append(Path.cwd() / f"{assignment}.ipynb")
-    places += sorted(Path.cwd().glob("*.ipynb"), key=lambda p: p.stat().st_mtime, reverse=True)
+    others = [p for p in Path.cwd().glob("*.ipynb") if p.is_file()]   # not a link to nothing
+    places += sorted(others, key=_modified, reverse=True)
     return list(dict.fromkeys(p for p in places if p.is_file()))
+
+
+def _modified(path: Path) -> float:
+    try:
+        return path.stat().st_mtime
+    except OSError:   # gone since
+        return 0.0
 
 
 def read_cells(path) -> "list[dict] | None":
