@@ -798,3 +798,15 @@ def test_each_solution_run_in_a_kernel_gets_full_points_from_its_check_cell(name
     text = _run_in_a_kernel(nbformat.read(path, as_version=4), path.parent, monkeypatch)[-1]
     n_passed, n_checks, earned, total = re.search(r"(\d+) of (\d+) passed: (\d+) of (\d+) points", text).groups()
     assert (n_passed, earned) == (n_checks, total) and "[FAIL]" not in text and "WARNING" not in text, text
+
+
+def test_a_hand_edited_notebook_file_is_passed_over_not_a_crash(tmp_path, monkeypatch, capsys):
+    """The kernel's check reads the saved file: cells whose nbgrader metadata is not a mapping are
+    not the assignment's notebook, and the check says it found none."""
+    from grading.checks import prehandin
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("JPY_SESSION_NAME", raising=False)
+    (tmp_path / "05_pooling.ipynb").write_text(
+        '{"cells": [{"cell_type": "code", "metadata": {"nbgrader": "oops"}, "source": "x = 1"}]}')
+    assert prehandin._saved_notebook({"In": [], "get_ipython": print}, "05_pooling") is None
+    assert "note: your saved notebook of 05_pooling is not in this folder" in capsys.readouterr().out

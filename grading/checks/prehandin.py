@@ -361,8 +361,10 @@ def _saved_notebook(namespace: dict, assignment: str) -> "from_tests.MarkingView
         return None
     ids = {c.grade_id for c in ASSIGNMENTS[assignment]}
     for path in from_tests.notebook_paths(assignment):
-        cells = from_tests.read_cells(path)
-        mine, tests = _notebook_code(cells or [])
+        try:
+            mine, tests = _notebook_code(from_tests.read_cells(path) or [])
+        except (AttributeError, TypeError):   # a hand-edited file: not nbformat's cells
+            continue
         if ids & set(tests):
             return from_tests.marking_view(path, mine, tests.values())
     print(f"note: your saved notebook of {assignment} is not in this folder, so this check cannot run your cells "
