@@ -96,6 +96,8 @@ def test_the_notebook_of_the_kernel_comes_first_then_the_working_folder(tmp_path
         "elsewhere/mine.ipynb", "05_pooling.ipynb", "renamed.ipynb", "old.ipynb"]
     monkeypatch.setenv("JPY_SESSION_NAME", str(tmp_path / "gone.ipynb"))   # renamed, kernel not restarted
     assert notebook_paths("05_pooling")[0].name == "05_pooling.ipynb"
+    vs_code = notebook_paths("05_pooling", served=str(tmp_path / "elsewhere" / "mine.ipynb"))   # VS Code's
+    assert vs_code[0] == tmp_path / "elsewhere" / "mine.ipynb"
     (tmp_path / "link.ipynb").symlink_to(tmp_path / "nothing.ipynb")      # a link to nothing is left out
     assert "link.ipynb" not in [p.name for p in notebook_paths("05_pooling")]
 

@@ -123,12 +123,13 @@ def marking_view(path, cells, test_sources) -> MarkingView:
     return view
 
 
-def notebook_paths(assignment: str) -> list[Path]:
-    """The student's notebook, most likely first: the one this kernel serves (Jupyter Server
-    sets JPY_SESSION_NAME), the assignment's name in the working folder (a notebook's kernel
-    starts in its folder), then any other notebook there, the newest first."""
-    session = os.environ.get("JPY_SESSION_NAME", "")
-    places = [Path(session)] if session.endswith(".ipynb") else []
+def notebook_paths(assignment: str, served=None) -> list[Path]:
+    """The student's notebook, most likely first: the one this kernel serves (`served`: VS Code
+    puts it in the kernel's ``__vsc_ipynb_file__``; Jupyter Server sets JPY_SESSION_NAME), the
+    assignment's name in the working folder (a notebook's kernel starts in its folder), then any
+    other notebook there, the newest first."""
+    served = [str(served or ""), os.environ.get("JPY_SESSION_NAME", "")]
+    places = [Path(s) for s in served if s.endswith(".ipynb")]
     places.append(Path.cwd() / f"{assignment}.ipynb")
     others = [p for p in Path.cwd().glob("*.ipynb") if p.is_file()]   # not a link to nothing
     places += sorted(others, key=_modified, reverse=True)

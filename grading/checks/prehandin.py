@@ -360,7 +360,7 @@ def _saved_notebook(namespace: dict, assignment: str) -> "from_tests.MarkingView
     if not _in_a_kernel(namespace):
         return None
     ids = {c.grade_id for c in ASSIGNMENTS[assignment]}
-    for path in from_tests.notebook_paths(assignment):
+    for path in from_tests.notebook_paths(assignment, namespace.get("__vsc_ipynb_file__")):
         try:
             mine, tests = _notebook_code(from_tests.read_cells(path) or [])
         except (AttributeError, TypeError):   # a hand-edited file: not nbformat's cells
