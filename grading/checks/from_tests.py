@@ -25,8 +25,6 @@ from .imports import _stopping, parse_cell
 
 _SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda,
            ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)
-
-
 _COMPOUND = (ast.For, ast.AsyncFor, ast.While, ast.With, ast.AsyncWith, ast.If, ast.Try)
 
 
@@ -59,10 +57,11 @@ def assigned_names(source: str) -> set[str]:
 def _read(statement, names: set[str]) -> "tuple[str, int] | None":
     """(name, line) of the first of `names` that `statement` surely reads when it runs (not in
     function bodies, nor in the bodies of an ``if`` or a ``try``, which may not run)."""
+    guarded = {id(node) for part in _guarded(statement) for node in ast.walk(part)}
     for node in _stopping(statement):
-        if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load) and node.id in names:
-            if not any(node in set(ast.walk(guarded)) for guarded in _guarded(statement)):
-                return node.id, node.lineno
+        if (isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load) and node.id in names
+                and id(node) not in guarded):
+            return node.id, node.lineno
     return None
 
 
@@ -109,15 +108,15 @@ def marking_view(path, cells, test_sources) -> MarkingView:
     for number, source in view.cells:
         tree = parse_cell(source)
         for i, statement in enumerate(tree.body if tree is not None else ()):
+            bound = _bound(statement)
             # a loop, a with, an if or a try may bind a name before it reads it (inside)
-            inside = _bound(statement) if isinstance(statement, _COMPOUND) else set()
-            read = _read(statement, test_names - view.defined - inside)
+            read = _read(statement, test_names - view.defined - (bound if isinstance(statement, _COMPOUND) else set()))
             if read:
                 stop = Stop(number, source, *read)
-                for lost in set().union(*map(_bound, tree.body[i:])):
+                for lost in bound.union(*map(_bound, tree.body[i + 1:])):
                     view.lost.setdefault(lost, stop)
                 break
-            view.defined |= _bound(statement)
+            view.defined |= bound
     for name in view.defined:
         view.lost.pop(name, None)   # another cell defines it
     return view
