@@ -23,7 +23,8 @@ def notebook_points(name: str) -> list[tuple[str, int]]:
 
 def guide_rows() -> dict[str, tuple[str, int]]:
     text = (ROOT / "book" / "instructor_guide.md").read_text()
-    rows = re.findall(r"^\| `(\w+)` \| \{doc\}`(\w+)` \| ([^|]+) \| (\d+) \|$", text, flags=re.M)
+    # the chapter's link, bare ({doc}`04_convolution`) or titled ({doc}`Chapter 4 <04_convolution>`)
+    rows = re.findall(r"^\| `(\w+)` \| \{doc\}`(?:[^`<]*<)?(\w+)>?` \| ([^|]+) \| (\d+) \|$", text, flags=re.M)
     for _, chapter, _, _ in rows:
         assert (ROOT / "book" / f"{chapter}.md").is_file(), chapter
     return {name: (cells.strip(), int(points)) for name, _, cells, points in rows}

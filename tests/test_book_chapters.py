@@ -210,3 +210,18 @@ def test_a_term_is_explained_where_the_reader_first_meets_it(term):
                 f"{chapter}.md is the first chapter to say {term!r}: explain it there, in bold")
             return
     pytest.fail(f"no chapter says {term!r}")
+
+
+def test_the_teaching_pages_link_pattern_reads_bare_and_titled_links():
+    """book/teaching.md names the earlier chapters the learning chapter builds on, from the links
+    its DOC_LINK pattern finds. A pattern for bare links alone ({doc}`04_convolution`) missed
+    {doc}`Chapter 2 <02_what_is_a_cnn>`, and the page said "chapter 4 alone". The pattern
+    must find every {doc} link of every page, with its target."""
+    source = (BOOK / "teaching.md").read_text()
+    pattern = re.compile(re.search(r'^DOC_LINK = re\.compile\(r"(.+)"\)$', source, flags=re.M)[1])
+    for page in sorted(BOOK.glob("*.md")):
+        text = page.read_text()
+        targets = [Path(link.split("<")[-1].rstrip(">")).name for link in re.findall(r"\{doc\}`([^`]+)`", text)]
+        assert pattern.findall(text) == targets, page.name
+    found = set(pattern.findall((BOOK / "07c_how_a_network_learns.md").read_text()))
+    assert {"02_what_is_a_cnn", "04_convolution"} <= found, found
