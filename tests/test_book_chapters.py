@@ -225,3 +225,29 @@ def test_the_teaching_pages_link_pattern_reads_bare_and_titled_links():
         assert pattern.findall(text) == targets, page.name
     found = set(pattern.findall((BOOK / "07c_how_a_network_learns.md").read_text()))
     assert {"02_what_is_a_cnn", "04_convolution"} <= found, found
+
+
+# Works the References page lists, how a chapter names them, and the chapters that do.
+CITED = {
+    "Dumoulin, V. and Visin, F. (2016)": ("Dumoulin and Visin", ["05_hyperparameters", "07b_one_by_one"]),
+    "Yu, F. and Koltun, V. (2016)": ("Yu and Koltun", ["07b_one_by_one"]),
+    "Zhang, A., Lipton, Z. C., Li, M. and Smola, A. J. (2023)": ("Dive into Deep Learning",
+                                                              ["08_putting_it_together"]),
+    "Karpathy, A. and others": ("CS231n", ["05b_matrix_product", "08_putting_it_together"]),
+}
+
+
+@pytest.mark.parametrize("entry", sorted(CITED))
+def test_a_work_the_chapters_cite_is_on_the_references_page_with_those_chapters(entry):
+    """A teacher's review found works the chapters name (d2l.ai, CS231n) missing from the
+    References page. Each entry links the chapters that cite it, and they do."""
+    refs = (BOOK / "references.md").read_text()
+    entries = re.split(r"^- ", refs, flags=re.M)[1:]
+    found = [e for e in entries if e.startswith(entry)]
+    assert len(found) == 1, f"references.md: no entry starting {entry!r}"
+    named_as, chapters = CITED[entry]
+    assert re.findall(r"\{doc\}`[Cc]hapter \d+ <(\w+)>`", found[0]) == chapters, found[0]
+    for chapter in chapters:
+        assert named_as in _prose((BOOK / f"{chapter}.md").read_text()), (chapter, named_as)
+    surnames = [e.split(",")[0] for e in entries]
+    assert surnames == sorted(surnames), "references.md: alphabetical order of the first author"
