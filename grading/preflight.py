@@ -31,6 +31,7 @@ from typing import Mapping
 import nbformat
 
 from grading.checks.cells import first_line
+from grading.checks.from_tests import assigned_names
 from grading.checks.imports import imported_reference_modules, parse_cell as _parse
 
 # Files a student's tools leave beside a notebook; not worth a flag. nbgrader's exchange
@@ -234,18 +235,12 @@ def checks_with_reference_import(flags: list[str]) -> set[str]:
 
 
 def defined_names(source: str) -> set[str]:
-    """Top-level names a cell defines (functions, classes, assignments)."""
-    tree = _parse(source)
-    if tree is None:
+    """The names a cell binds when it runs (defs, classes, assignments, imports, loop and
+    ``with`` targets: from_tests.assigned_names, the rule the pre-hand-in check follows too);
+    for a cell that is not Python, the names after ``def``."""
+    if _parse(source) is None:
         return set(re.findall(r"^\s*def\s+(\w+)", source, flags=re.M))
-    names = set()
-    for node in tree.body:
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-            names.add(node.name)
-        elif isinstance(node, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
-            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
-            names |= {n.id for t in targets for n in ast.walk(t) if isinstance(n, ast.Name)}
-    return names
+    return assigned_names(source)
 
 
 def check_submission(folder: Path, source_folder: Path, release_folder: Path | None = None,

@@ -155,6 +155,24 @@ def test_reference_import_in_a_cell_without_target_concerns_every_check():
     assert len(flags) == 1 and "test_f" in flags[0]
 
 
+@pytest.mark.parametrize("source", [
+    "from cnnlib.activations import relu as f",                      # an import binds f
+    "import cnnlib\ntry:\n    def f(x):\n        return cnnlib.relu(x)\nexcept Exception:\n    pass",
+    "import cnnlib\nfor f in [cnnlib.relu]:\n    pass",
+])
+def test_reference_import_concerns_the_checks_of_what_the_cell_binds(source):
+    """The flag names the checks whose target the cell binds, however it binds it (an import,
+    a def inside ``try``, a loop target), not every check of the notebook: the grader leaves out
+    the flags that this one explains (checks_with_reference_import), so naming every check hid
+    an unrelated check's own flags from the instructor."""
+    checks = dict(CHECKS, test_h=FakeCheck("test_h", "h", False))
+    nb = source_notebook()
+    nb.cells[2].source = source
+    flags = preflight.check_notebook(nb, EXPECTED, checks, "nb").flags
+    assert len(flags) == 1 and "test_f" in flags[0] and "test_h" not in flags[0], flags
+    assert preflight.checks_with_reference_import(flags) == {"test_f"}
+
+
 def test_instructors_locked_cells_may_import_the_reference():
     nb = source_notebook()
     nb.cells[1].source = "import cnnlib"

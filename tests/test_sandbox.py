@@ -467,8 +467,9 @@ def test_all_of_scipy_is_blocked_where_cnnlib_is(work):
 def test_a_cells_blocked_import_flags_only_the_checks_of_that_cell(work):
     """06's given training cell imports cnnlib for its own, allowed, check (the import is refused
     in the NumPy-only jail): a NumPy-only function that fails on its own (db as a mean) is not
-    flagged for it. The cell that defines a failing function still flags it; a cell of imports
-    alone flags nothing here (pre-flight reads every cell and flags it)."""
+    flagged for it. The cell that defines a failing function still flags it, and so does a
+    cell that only imports the name a failing function calls: its message says why the name is
+    missing (the pre-flight flag of that cell covers it for the instructor: preprocessors)."""
     cells = ["""
     import numpy as np
     def backward(x):
@@ -494,7 +495,9 @@ def test_a_cells_blocked_import_flags_only_the_checks_of_that_cell(work):
     assert not res["test_backward"].passed and res["test_predict"].passed, res
     assert res["test_backward"].flags == [], res["test_backward"].flags
     assert "import of reference blocked: cnnlib" in res["test_uses_it"].flags, res["test_uses_it"].flags
-    assert not res["test_correlate"].passed and res["test_correlate"].flags == [], res["test_correlate"]
+    assert not res["test_correlate"].passed, res["test_correlate"]
+    assert "the cell defining `correlate2d` stopped: import of scipy is not allowed" in res["test_correlate"].message
+    assert res["test_correlate"].flags == ["import of reference blocked: scipy"], res["test_correlate"]
 
 
 def test_removing_the_import_blocker_does_not_reach_the_reference(work):
