@@ -526,6 +526,15 @@ def test_a_wrong_count_or_shape_given_as_floats_gets_the_floor_division_hint():
     assert count_check(29808)(29808.0) is None
 
 
+def test_a_shape_of_bools_is_refused_where_1_is_expected():
+    """True == 1 in Python: (True, 3, 4, 4) passed for (1, 3, 4, 4); a count refused a bool already."""
+    from grading.checks._extra import int_tuple_check
+    check = int_tuple_check((1, 3, 4, 4))
+    for got in ((True, 3, 4, 4), [np.True_, 3, 4, 4], np.array([True, True, True, True])):
+        assert "True or False" in check(got), got
+    assert check((1, 3, 4, 4)) is None and check(np.array([1, 3, 4, 4])) is None
+
+
 def test_one_hidden_check_is_singular():
     from grading.checks._core import summary
     assert summary("f", [], 1) == "f: the hidden check passed"

@@ -69,6 +69,9 @@ def int_tuple_check(expected, *, what="the shape", variants=()):
     def verdict(got):
         if isinstance(got, (str, bytes, dict, set)) or got is None or np.ndim(got) != 1:
             return f"{what}: returned {describe(got)}; expected a tuple of whole numbers {_shape_text(expected)}"
+        if np.asarray(got).dtype.kind == "b" or any(isinstance(v, (bool, np.bool_)) for v in got):
+            return (f"{what}: returned {describe(got)}, which holds True or False; expected a tuple "
+                    f"of whole numbers {_shape_text(expected)} (a comparison is not a size)")
         arr, msg = to_array(got)
         if msg:
             return f"{what}: {msg}; expected a tuple {_shape_text(expected)}"
