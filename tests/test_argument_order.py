@@ -67,3 +67,18 @@ def test_an_exercise_that_disagrees_with_cnnlib_is_a_no(order, tmp_path, monkeyp
     rows = {name: same for name, *_, same in order.order_rows(cnnlib, ROOT / "exercises")}
     assert rows["conv_param_count"] is False and rows["conv2d"] is False
     assert rows["Conv2D"] is True
+
+
+def test_the_exercises_write_the_softmax_with_the_notation_pages_letters():
+    """The Notation page writes a class k (and k′ in the sum) and M classes: 05b's recap wrote
+    p_j = e^{z_j} / Σ_i e^{z_i}, with i and j, the page's letters for an output row and column."""
+    import re
+
+    import nbformat
+    found = []
+    for path in sorted((ROOT / "exercises").glob("*/*.ipynb")):
+        for cell in nbformat.read(path, 4).cells:
+            if cell.cell_type == "markdown":
+                found += [(path.name, m) for m in re.findall(r"(?<![A-Za-z_])[pz]_\{?(?:n,\s*)?[a-z]'?", cell.source)]
+    letters = {m[-1] if not m.endswith("'") else m[-2:] for _, m in found}
+    assert found and letters <= {"k", "k'", "y"}, found
