@@ -158,10 +158,12 @@ def grading_client(scheduler: str | None, n_workers: int):
         return
     import shutil
     import tempfile
-    with dask.config.set(local_config()):
+    # Dask's files in a private folder, the scheduler's too (its default, /tmp/dask-scratch-space,
+    # is shared: another account's leftover lock there printed a traceback at every make grade)
+    scratch = tempfile.mkdtemp(prefix="grading-dask-")
+    with dask.config.set({**local_config(), "temporary-directory": scratch}):
         if dask.config.get("distributed.worker.multiprocessing-method") == "forkserver":
             preload_forkserver()
-        scratch = tempfile.mkdtemp(prefix="grading-dask-")   # not /tmp/dask-scratch-space, left behind
         cluster = LocalCluster(n_workers=max(1, n_workers), threads_per_worker=1, processes=True,
                                # a free port: no "8787 in use" warning on a shared server
                                dashboard_address=":0", silence_logs=logging.ERROR,

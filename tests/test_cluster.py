@@ -497,3 +497,26 @@ def test_the_guide_gives_the_workers_wait_for_its_scheduler():
     from grading.cluster import WORKER_START_WAIT_S
     guide = (Path(__file__).resolve().parent.parent / "book" / "instructor_guide.md").read_text()
     assert f"A worker started before its scheduler waits up to {WORKER_START_WAIT_S:g} s" in guide
+
+
+LOCAL_CLUSTER = """
+from grading.cluster import grading_client
+
+if __name__ == "__main__":
+    with grading_client(None, 1) as client:
+        print("workers", sum(client.run(lambda: 1).values()), flush=True)
+"""
+
+
+@pytest.mark.slow
+def test_the_local_cluster_keeps_all_of_dasks_files_in_its_own_folder(tmp_path):
+    """The scheduler wrote to the shared <tmp>/dask-scratch-space: on a server where another
+    account had left a lock there, every make grade printed a 20-line PermissionError (an
+    instructor's trial as `nobody`). Nothing of Dask is left in the temporary folder."""
+    script, tmp = tmp_path / "local_cluster.py", tmp_path / "tmp"
+    script.write_text(LOCAL_CLUSTER)
+    tmp.mkdir()
+    run = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300,
+                         cwd=gh.REPO, env=dict(gh.env(), TMPDIR=str(tmp)))
+    assert run.returncode == 0 and "workers 1" in run.stdout, run.stdout + run.stderr
+    assert list(tmp.iterdir()) == [], list(tmp.iterdir())
