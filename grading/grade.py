@@ -1362,7 +1362,9 @@ def grade_course(args, root: Path) -> int:
     connection = Connection(args.scheduler, n_workers)
     if todo:   # the cluster starts while nbgrader is imported and the class pre-flighted
         connection.start()
-    where = f"the Dask scheduler at {args.scheduler}" if args.scheduler else f"{n_workers} local worker(s)"
+    # the connection is made meanwhile: an unreachable scheduler is said next, nothing graded
+    where = (f"the Dask scheduler at {args.scheduler}, once connected" if args.scheduler
+             else f"{n_workers} local worker(s)")
     print(f"grading {len(todo)} of {len(subs)} submission(s) of {len(students)} student(s)"
           + (f" on {where}" if todo else " (nothing changed since the last run)" if subs else ""),
           flush=True)

@@ -212,6 +212,8 @@ def test_unreachable_scheduler_is_a_clear_error_before_anything_is_touched(cours
     run = gh.grade(root, "--scheduler", f"tcp://127.0.0.1:{port}", timeout=300)
     assert run.returncode == 2, run.stdout[-2000:] + run.stderr[-2000:]
     assert f"cannot reach the Dask scheduler at tcp://127.0.0.1:{port}" in run.stderr
+    # the line before said where grading would run, not that it had started there (a trial)
+    assert f"on the Dask scheduler at tcp://127.0.0.1:{port}, once connected" in run.stdout, run.stdout
     assert time.monotonic() - t0 < 120
     assert (root / "gradebook.db").read_bytes() == gradebook and not (root / "autograded").exists()
 
