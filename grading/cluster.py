@@ -367,24 +367,35 @@ def close_worker(dask_worker) -> None:
 
 
 def probe_workers(client, scheduler: str) -> None:
-    """ClusterUnavailable unless every worker has the sandbox and this grader's code."""
+    """Retire the workers without the sandbox or this grader's code (each named, with why);
+    ClusterUnavailable when no worker is left that can grade. (A worker like that which joins
+    later is retired at its first submission: grade.Batch.send_elsewhere.)"""
     from grading.task import code_fingerprint
     try:
         facts = client.run(worker_facts, on_error="return")
     except Exception as exc:  # a worker without the course on its import path, say
         raise ClusterUnavailable(f"the workers of {scheduler} cannot run the grader "
                                  f"({type(exc).__name__}: {exc})") from None
-    problems = []
+    problems, fit = {}, 0
     for worker, fact in sorted(facts.items()):
         if isinstance(fact, (OSError, TimeoutError)) and len(facts) > 1:
             continue   # a worker that left while answering: Dask reschedules on the others
         if isinstance(fact, BaseException):
-            problems.append(f"{worker}: cannot import the grader ({type(fact).__name__}: {fact}); "
-                            f"start it with `python -m grading.cluster worker` in the course checkout")
+            problems[worker] = (f"{worker}: cannot import the grader ({type(fact).__name__}: {fact}); "
+                                f"start it with `python -m grading.cluster worker` in the course checkout")
         elif reason := unfit_reason(fact, code_fingerprint()):
-            problems.append(f"{worker} (on {fact['host']}): {reason}")
+            problems[worker] = f"{worker} (on {fact['host']}): {reason}"
+        else:
+            fit += 1
+    if problems and not fit:
+        raise ClusterUnavailable("the Dask workers cannot grade:\n  " + "\n  ".join(problems.values()))
+    for line in problems.values():   # one stale machine of many does not hold up a class
+        print(f"worker {line}.\nIt leaves the cluster; its submissions go to the others", flush=True)
     if problems:
-        raise ClusterUnavailable("the Dask workers cannot grade:\n  " + "\n  ".join(problems))
+        try:
+            client.retire_workers(sorted(problems), close_workers=True)
+        except Exception:   # gone already; one that stays sends its submissions back (see above)
+            pass
 
 
 def executing(dask_worker) -> list[str]:

@@ -134,17 +134,20 @@ def test_local_cluster_takes_a_free_port_when_8787_is_busy(tmp_path):
     assert "8787" not in run.stderr and "already in use" not in run.stderr, run.stderr[-2000:]
 
 
-def test_workers_that_cannot_grade_are_named_with_their_machine_and_reason(monkeypatch):
-    """The check at connect names each unfit worker, its machine and what to do; one answer
-    lost because its worker left is not a problem when others answered."""
+def test_workers_that_cannot_grade_are_named_with_their_machine_and_reason(monkeypatch, capsys):
+    """The check at connect names each unfit worker, its machine and what to do, and retires
+    it when another worker can grade (an instructor's trial: one stale machine of many stopped
+    the whole class at the start, while one that joined later was only retired); with none
+    fit it stops. One answer lost because its worker left is not a problem when others answered."""
     from grading.task import code_fingerprint
     ok = {"sandbox": "", "code": code_fingerprint(), "pid": 1, "host": "grader1"}
-    answers = {"tcp://10.0.0.1:1": ok,
-               "tcp://10.0.0.2:2": dict(ok, code="other", host="grader2"),
-               "tcp://10.0.0.3:3": dict(ok, sandbox="user namespaces are off", host="grader3"),
-               "tcp://10.0.0.4:4": ModuleNotFoundError("No module named 'grading'"),
-               "tcp://10.0.0.5:5": OSError("gone")}
-    client = types.SimpleNamespace(run=lambda fn, on_error: answers)
+    unfit = {"tcp://10.0.0.2:2": dict(ok, code="other", host="grader2"),
+             "tcp://10.0.0.3:3": dict(ok, sandbox="user namespaces are off", host="grader3"),
+             "tcp://10.0.0.4:4": ModuleNotFoundError("No module named 'grading'"),
+             "tcp://10.0.0.5:5": OSError("gone")}
+    retired = []
+    client = types.SimpleNamespace(run=lambda fn, on_error: unfit,
+                                   retire_workers=lambda workers, close_workers: retired.append(workers))
     with pytest.raises(cluster.ClusterUnavailable) as err:
         cluster.probe_workers(client, "tcp://10.0.0.9:8786")
     lines = str(err.value).splitlines()[1:]
@@ -154,6 +157,13 @@ def test_workers_that_cannot_grade_are_named_with_their_machine_and_reason(monke
     assert "tcp://10.0.0.3:3 (on grader3): no sandbox: user namespaces are off" in lines[1]
     assert "tcp://10.0.0.4:4: cannot import the grader" in lines[2]
     assert "`python -m grading.cluster worker`" in lines[2]
+    assert retired == [] and capsys.readouterr().out == ""
+    client.run = lambda fn, on_error: dict(unfit, **{"tcp://10.0.0.1:1": ok})
+    cluster.probe_workers(client, "tcp://10.0.0.9:8786")   # grading goes on, on 10.0.0.1
+    assert retired == [["tcp://10.0.0.2:2", "tcp://10.0.0.3:3", "tcp://10.0.0.4:4"]], retired
+    out = capsys.readouterr().out
+    assert "worker tcp://10.0.0.2:2 (on grader2): runs other grading/ or cnnlib/ code" in out, out
+    assert "tcp://10.0.0.1:1" not in out and out.count("It leaves the cluster") == 3, out
     cluster.probe_workers(types.SimpleNamespace(run=lambda fn, on_error: {"a": ok}), "s")   # fine
 
 
