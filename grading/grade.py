@@ -255,6 +255,38 @@ def oversize_flag(sub: Submission) -> str:
             f"`make grade ARGS=\"--student {sub.student}\"`")
 
 
+#: nbgrader_config.py's settings that cannot change a grade: where the exchange is (an
+#: instructor's trial: adding the guide's `c.Exchange.root = ...` line regraded a whole class)
+NOT_RULES = ("Exchange",)
+
+
+def config_rules(config: Path) -> bytes:
+    """What of nbgrader_config.py can decide a grade: its code as Python reads it (comments
+    and layout aside) without the statements that only set `NOT_RULES` sections
+    (``c.Exchange.root = ...``); the bytes themselves when it does not parse."""
+    import ast
+    if not config.exists():
+        return b""
+    text = config.read_bytes()
+    try:
+        tree = ast.parse(text)
+    except (SyntaxError, ValueError):
+        return text
+
+    def setting(target) -> bool:   # c.<Section>.<name>
+        return (isinstance(target, ast.Attribute) and isinstance(target.value, ast.Attribute)
+                and isinstance(target.value.value, ast.Name) and target.value.value.id == "c"
+                and target.value.attr in NOT_RULES)
+
+    def only_sets_others(statement) -> bool:
+        targets = (statement.targets if isinstance(statement, ast.Assign) else
+                   [statement.target] if isinstance(statement, ast.AnnAssign) else [None])
+        return all(map(setting, targets))
+
+    tree.body = [statement for statement in tree.body if not only_sets_others(statement)]
+    return ast.dump(tree).encode()
+
+
 def grading_rules(root: Path) -> dict[str, str]:
     """assignment -> what decides its grades besides the files: nbgrader_config.py (the late
     penalty, the preprocessors), the grading code and the reference (`code_fingerprint`: the
@@ -263,8 +295,7 @@ def grading_rules(root: Path) -> dict[str, str]:
     nbgrader_config.py names). A change to any of them regrades the assignment's
     submissions (without --force); "" holds what all share."""
     config = root / "nbgrader_config.py"
-    base = hashlib.sha256((config.read_bytes() if config.exists() else b"")
-                          + code_fingerprint().encode()).hexdigest()
+    base = hashlib.sha256(config_rules(config) + code_fingerprint().encode()).hexdigest()
     due = {}
     db = root / "gradebook.db"
     if config.exists() and "db_url" in config.read_text():

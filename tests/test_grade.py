@@ -360,6 +360,27 @@ def test_grading_rules_change_with_a_test_or_the_grading_code(tmp_path, monkeypa
     assert all(changed[k] != after[k] for k in after)
 
 
+def test_the_exchange_folder_and_comments_of_the_config_regrade_nothing(tmp_path):
+    """The guide's `c.Exchange.root = ...` line, added after a first make grade, regraded all 48
+    submissions of a class (an instructor's trial); a comment did too. A setting that can
+    change a grade still changes the rules."""
+    import grading.grade as grade
+    config = tmp_path / "nbgrader_config.py"
+    config.write_text("c = get_config()\nc.LateSubmissionPlugin.penalty_method = 'none'\n")
+    (tmp_path / "solutions" / "a").mkdir(parents=True)
+    (tmp_path / "solutions" / "a" / "a.ipynb").write_text('{"cells": []}')
+    before = grade.grading_rules(tmp_path)
+    config.write_text(config.read_text() + "# the exchange, for the students of room 2\n"
+                      "c.Exchange.root = '/srv/cnn-exchange'   # mode 1777\n\n")
+    assert grade.grading_rules(tmp_path) == before
+    config.write_text(config.read_text().replace("'none'", "'zero'"))
+    assert grade.grading_rules(tmp_path)[""] != before[""]
+    config.write_text("c = get_config(\n")   # not Python: its bytes decide
+    broken = grade.grading_rules(tmp_path)
+    config.write_text("c = get_config(\n\n")
+    assert grade.grading_rules(tmp_path)[""] != broken[""]
+
+
 def test_grades_csv_writes_whole_numbers_without_an_exponent():
     """An instructor's review found seconds_late = 2.40327e+07 in grades.csv: rounded to six
     digits and in a notation a spreadsheet or an LMS may not read as seconds."""
