@@ -2072,8 +2072,8 @@ def max_pool2d_backward(dout, x, size=2, stride=None):
 """}, {"test_max_pool2d_backward"}, visible=True),
 ]
 
-# a mutation trial (session 30): a wrong answer got full marks; the visible tests still pass it
-# (every visible case has 3x3 kernels), the grader fails it
+# a mutation trial (session 30): two wrong answers got full marks; the visible tests still pass them
+# (every visible case has 3x3 kernels, and gives stride and padding by name), the grader fails them
 W30A = [
     # the trial's answer as it was: the centre unit of two 3x3 convolutions, whatever the kernels
     _e("maximise unit: the centre found as (H - 4) // 2 (3x3 kernels only)", "04_features", {"maximise_unit": """
@@ -2099,6 +2099,10 @@ def maximise_unit(x0, w1, b1, w2, b2, k, steps=30, lr=0.1, max_norm=2.0):
             x = x * (max_norm / norm)
     return x
 """}, {"test_maximise_unit"}),
+    _e("conv backward: signature (dout, x, w, padding=0, stride=1)", "06_backprop", {
+        "conv2d_backward": reference_sources("06_backprop")["conv2d_backward"].replace(
+            "def conv2d_backward(dout, x, w, stride=1, padding=0):", "def conv2d_backward(dout, x, w, padding=0, stride=1):")},
+       {"test_conv2d_backward"}),
 ]
 
 # right answers the session-30 cases must keep passing: the centre unit from the kernel sizes
