@@ -368,6 +368,9 @@ MESSAGES = {
     "plain SGD, one epoch, no moved copies": "train with moved copies of the training digits",
     "fit in a loop without optimizer=, 5 epochs with moved copies": "fit without optimizer= starts a new Adam each call",
     "predict: nearest of the moved training digits; `model` of other layers": "is not the network of make_model",
+    # session 30: wrong answers that got full marks
+    "maximise unit: the centre found as (H - 4) // 2 (3x3 kernels only)": "the centre for two 3x3 convolutions only",
+    "conv backward: signature (dout, x, w, padding=0, stride=1)": "stride and padding were swapped",
 }
 
 

@@ -177,6 +177,14 @@ def ascent(x0, w1, b1, w2, b2, k, steps, lr, max_norm, *, sign=1.0, relu_grad=Tr
     return x
 
 
+def kernels_3x3(size):
+    """The message for a centre unit found as ((H - 4) // 2, (W - 4) // 2): right for two 3x3
+    convolutions only (session 30: it got full marks, every case had 3x3 kernels)."""
+    return (f"the gradient is for the unit at ((H - 4) // 2, (W - 4) // 2), the centre for two 3x3 "
+            f"convolutions only; these kernels are {size[0]}x{size[1]}: find the centre unit from the shape "
+            f"of the second layer's output, z2")
+
+
 def _ascent_wrong(args):
     """Known-wrong answers: (image, message) pairs."""
     x0, w1, _, w2 = args[:4]
@@ -186,7 +194,13 @@ def _ascent_wrong(args):
                   [(ascent(*args, unit=((H2 - 1) // 2, (W2 - 1) // 2)),
                     "the gradient is for the unit at ((H2 - 1) // 2, (W2 - 1) // 2): the centre unit is "
                     "(H2 // 2, W2 // 2); for an even H2 that is not (H2 - 1) // 2")])
-    return off_centre + [
+    # session 30: the centre of two 3x3 convolutions' output, H2 = H - 4, whatever the kernels; named
+    # only where that unit exists and is none of the units named below (nor the right one)
+    i, j = (x0.shape[2] - 4) // 2, (x0.shape[3] - 4) // 2
+    others = {(H2 // 2, W2 // 2), (0, 0), ((H2 - 1) // 2, (W2 - 1) // 2)}
+    as_3x3 = ([(ascent(*args, unit=(i, j)), kernels_3x3(w1.shape[2:]))]
+              if -H2 <= i < H2 and -W2 <= j < W2 and (i % H2, j % W2) not in others else [])
+    return as_3x3 + off_centre + [
         (ascent(*args, relu_grad=False), "the gradient skips the ReLU: between the two convolutions, "
                                          "pass it through cnnlib.relu_backward(da1, z1)"),
         (ascent(*args, unit=(0, 0)), "the gradient is for the unit at (0, 0), not for the centre unit "
@@ -329,8 +343,8 @@ def short_case():
 
 
 def ascent_cases(rng):
-    """The visible example first, then random networks: non-square, two channels, float32, big steps;
-    and a short case compared image to image."""
+    """The visible example first, then random networks: non-square, two channels, float32, big steps,
+    kernels of other sizes than 3x3; and a short case compared image to image."""
     return [_ascent_case("the visible example: a 9x9 image, 30 steps", np.random.default_rng(4)),
             short_case(),
             _ascent_case("the visible example's network, large steps: channel 2, lr=1.0, max_norm=0.5, "
@@ -342,7 +356,10 @@ def ascent_cases(rng):
             _ascent_case("large steps (lr=1.0) held to max_norm=1.0 at every step", rng, steps=20, lr=1.0,
                          max_norm=1.0),
             _ascent_case("a wider network: 6 then 5 channels, 10x10, 50 steps", rng, hw=(10, 10), k1=6,
-                         k2=5, steps=50, max_norm=3.0)]
+                         k2=5, steps=50, max_norm=3.0),
+            # session 30: with 3x3 kernels only, a centre found as (H - 4) // 2 got full marks
+            _ascent_case("5x5 kernels on a 13x13 image (z2 is 5x5)", rng, hw=(13, 13), f=5),
+            _ascent_case("2x2 kernels (an even size) on a 9x10 image (z2 is 7x8)", rng, hw=(9, 10), f=2)]
 
 
 CHECKS = [

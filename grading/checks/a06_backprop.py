@@ -26,6 +26,7 @@ import cnnlib
 
 from ._conv import out_size, random_conv_shape, shape_label
 from ._core import Case, Check, Variant, array_check, describe, fmt_num, never_raises, to_array, tuple_check
+from ._extra import call_args, swapped
 from ._layout import fortran, fortran_label, misread_padded, misread_variants, step_label, step_view
 
 ASSIGNMENT = "06_backprop"
@@ -67,7 +68,12 @@ DW_SWAPPED = ("dw has the kernel's two axes swapped (each dw[k, c] is transposed
               "belongs to w[k, c, p, q], kernel row p, kernel column q")
 
 
-def _backward_case(label, dout, x, w, stride=1, padding=0, defaults=False):
+#: a signature (dout, x, w, padding=0, stride=1) passes every call that names its arguments (session 30)
+SWAPPED = swapped("stride", "padding", "conv2d_backward(dout, x, w, stride=1, padding=0)")
+
+
+def _backward_case(label, dout, x, w, stride=1, padding=0, defaults=False, by_position=False):
+    """A call with stride and padding as keywords, left to the defaults, or by position (both)."""
     dx, dw, db = cnnlib.conv2d_backward(dout, x, w, stride=stride, padding=padding)
     N, C, H, W = x.shape
     K = w.shape[0]
@@ -110,6 +116,13 @@ def _backward_case(label, dout, x, w, stride=1, padding=0, defaults=False):
         Variant(DB_MEAN, dout.mean(axis=(0, 2, 3))),
     ]
 
+    if by_position and stride > padding:
+        # read the other way round, the windows start every `padding` pixels of x padded by `stride`:
+        # they fit, so a loop body gives these gradients (a stride larger than the padding)
+        swapped_dx, swapped_dw = backward_loops(dout, x, w, padding, stride)
+        dx_variants.insert(0, Variant(SWAPPED, swapped_dx))
+        dw_variants.insert(0, Variant("stride and padding were swapped, as for dx", swapped_dw))
+
     def keep(vs):
         return [v for v in vs if v.value is not None or v.shape is not None]
 
@@ -123,8 +136,9 @@ def _backward_case(label, dout, x, w, stride=1, padding=0, defaults=False):
         ("db", array_check(db, what="db", variants=keep(db_variants), shape_hint="db has shape (K,)",
                            dtype=x.dtype, magnitude=mag_db)),
     ], what="conv2d_backward")
-    kw = {} if defaults else {"stride": stride, "padding": padding}
-    return Case(label, (dout, x, w), kw, (dx, dw, db), check)
+    how = "defaults" if defaults else "position" if by_position else "keywords"
+    args, kwargs = call_args((dout, x, w), {"stride": stride, "padding": padding}, how)
+    return Case(label, args, kwargs, (dx, dw, db), check)
 
 
 def example():
@@ -155,6 +169,11 @@ def backward_cases(rng):
     x, w = fortran(rng.normal(size=(2, 2, 7, 6))), rng.normal(size=(3, 2, 3, 2))
     cases.append(_backward_case(fortran_label("x") + ", N=2, C=2, K=3, 7x6 input, 3x2 kernel, stride 2, padding 1",
                                 rng.normal(size=(2, 3, 4, 4)), x, w, 2, 1))
+    # by position, in the signature's order: a signature (dout, x, w, padding=0, stride=1) passes
+    # every call above (session 30); stride 2 > padding 1, so the swapped reading runs too
+    x, w = rng.normal(size=(2, 2, 7, 6)), rng.normal(size=(3, 2, 3, 2))
+    cases.append(_backward_case("stride 2 and padding 1 given by position: conv2d_backward(dout, x, w, 2, 1)",
+                                rng.normal(size=(2, 3, 4, 4)), x, w, 2, 1, by_position=True))
     return cases
 
 
@@ -281,7 +300,7 @@ def predict_cases(rng):
 
 CHECKS = [
     Check("test_conv2d_backward", ASSIGNMENT, "conv2d_backward", "function", backward_cases,
-          cell="conv2d_backward", params=("dout", "x", "w"), points=10),
+          cell="conv2d_backward", params=("dout", "x", "w", "stride", "padding"), points=10),
     Check("test_predict", ASSIGNMENT, "graded_predictions", "function", predict_cases, allow_cnnlib=True,
           timeout=30.0, cell="train_network", params=("x",), points=5, shown="predict"),
 ]

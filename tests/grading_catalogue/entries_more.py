@@ -2072,8 +2072,50 @@ def max_pool2d_backward(dout, x, size=2, stride=None):
 """}, {"test_max_pool2d_backward"}, visible=True),
 ]
 
-WRONG = W01 + W01B + W01C + W03 + W03B + W04 + W05A + W05B + W05P + W06 + W18 + W24 + W25 + W27 + W28 + W29
-CORRECT = C01B + C01C + C03B + C05A + C05B + C04_06 + C17_FOUND + C17 + C18 + C24
+# a mutation trial (session 30): two wrong answers got full marks; the visible tests still pass them
+# (every visible case has 3x3 kernels, and gives stride and padding by name), the grader fails them
+W30A = [
+    # the trial's answer as it was: the centre unit of two 3x3 convolutions, whatever the kernels
+    _e("maximise unit: the centre found as (H - 4) // 2 (3x3 kernels only)", "04_features", {"maximise_unit": """
+import cnnlib
+
+
+def maximise_unit(x0, w1, b1, w2, b2, k, steps=30, lr=0.1, max_norm=2.0):
+    x = np.array(x0, dtype=np.float64)
+    H, W = x.shape[2], x.shape[3]
+    H2, W2 = H - 4, W - 4
+    for _ in range(steps):
+        z1 = cnnlib.conv2d(x, w1, b1)
+        a1 = cnnlib.relu(z1)
+        z2 = cnnlib.conv2d(a1, w2, b2)
+        dout = np.zeros_like(z2)
+        dout[0, k, H2 // 2, W2 // 2] = 1.0
+        da1 = cnnlib.conv2d_backward(dout, a1, w2)[0]
+        dz1 = cnnlib.relu_backward(da1, z1)
+        g = cnnlib.conv2d_backward(dz1, x, w1)[0]
+        x = x + lr * g
+        norm = np.linalg.norm(x)
+        if norm > max_norm:
+            x = x * (max_norm / norm)
+    return x
+"""}, {"test_maximise_unit"}),
+    _e("conv backward: signature (dout, x, w, padding=0, stride=1)", "06_backprop", {
+        "conv2d_backward": reference_sources("06_backprop")["conv2d_backward"].replace(
+            "def conv2d_backward(dout, x, w, stride=1, padding=0):", "def conv2d_backward(dout, x, w, padding=0, stride=1):")},
+       {"test_conv2d_backward"}),
+]
+
+# right answers the session-30 cases must keep passing: the centre unit from the kernel sizes
+C30A = [
+    _e("maximise unit: the centre from the kernel sizes (H - F1 - F2 + 2)", "04_features", {"maximise_unit": REF_ASCENT.replace(
+        "dout[0, k, z2.shape[2] // 2, z2.shape[3] // 2] = 1.0",
+        "H2 = x.shape[2] - w1.shape[2] - w2.shape[2] + 2\n"
+        "        W2 = x.shape[3] - w1.shape[3] - w2.shape[3] + 2\n"
+        "        dout[0, k, H2 // 2, W2 // 2] = 1.0")}),
+]
+
+WRONG = W01 + W01B + W01C + W03 + W03B + W04 + W05A + W05B + W05P + W06 + W18 + W24 + W25 + W27 + W28 + W29 + W30A
+CORRECT = C01B + C01C + C03B + C05A + C05B + C04_06 + C17_FOUND + C17 + C18 + C24 + C30A
 
 # 05a's entries are many and alike: through nbgrader and the sandbox go those whose verdict could
 # depend on the way there (exceptions, tuples and lists, the dtype, numpy scalars and arrays
