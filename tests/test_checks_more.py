@@ -699,9 +699,11 @@ def test_a_callers_name_error_names_the_cell_stopped_at_an_import(tmp_path):
 
 
 def test_only_a_name_that_a_stopped_cell_defines_is_blamed_on_its_import():
-    """The rule behind the message above, without the jail: the name must be one the cell defines
-    (def, class, assignment; not the import's own name: pre-flight flags a cell of imports alone),
-    and the cell must have stopped with a refused import."""
+    """The rule behind the message above, without the jail: the name must be one the cell binds
+    (def, class, assignment, and since session 30 an import's own name too: a function that reads
+    `correlate2d`, which a refused `from scipy.signal import correlate2d` was to bind, fails
+    because of that import, and its message says so), and the cell must have stopped with a
+    refused import."""
     from grading.sandbox import _stopped_definer
     code = ["import scipy\ndef im2col(x):\n    return x\n", "from scipy.signal import correlate2d\n",
             "def other(x):\n    return x\n"]
@@ -709,7 +711,7 @@ def test_only_a_name_that_a_stopped_cell_defines_is_blamed_on_its_import():
              {"status": "ok", "blocked": []}]
     raised = lambda name: {"status": "raised", "type": "NameError", "error": f"name '{name}' is not defined"}
     assert _stopped_definer(raised("im2col"), code, cells) == ("im2col", {"scipy"})
-    assert _stopped_definer(raised("correlate2d"), code, cells) is None
+    assert _stopped_definer(raised("correlate2d"), code, cells) == ("correlate2d", {"scipy.signal"})
     assert _stopped_definer(raised("other"), code, cells) is None
     assert _stopped_definer({"status": "raised", "type": "TypeError", "error": "name 'im2col' is not defined"},
                             code, cells) is None
