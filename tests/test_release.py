@@ -314,3 +314,34 @@ def test_a_release_refused_for_submissions_says_what_to_do(tmp_path):
     assert "the gradebook holds submissions of 02_convolution (ada)" in err
     assert 'make demo-class ARGS="--remove"' in err and "nbgrader db student remove <id> --force" in err
     assert _files(root / "exercises") == before
+
+
+def _numbered_chapters() -> dict[int, tuple[str, str]]:
+    """number -> (file stem, title) of the book's numbered chapters, in _toc.yml's order."""
+    import yaml
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
+    files = [c["file"] for part in toc["parts"] if part.get("numbered") for c in part["chapters"]]
+    out = {}
+    for n, file in enumerate(files, 1):
+        text = (ROOT / f"{file}.md").read_text()
+        out[n] = (Path(file).name, re.search(r"^# (.+)$", text, flags=re.M)[1])
+    return out
+
+
+def test_a_chapter_named_by_number_in_an_exercise_or_a_message_is_that_chapter():
+    """06's hint sent learners to "chapter 8" for dx as a full convolution: the file is
+    08_putting_it_together, chapter 11 (a teacher's review). A number in the exercises and the
+    graders' messages comes with the chapter's title or file, and they agree with _toc.yml."""
+    chapters = _numbered_chapters()
+    texts = [(p.name, p.read_text()) for p in (ROOT / "grading" / "checks").glob("a*.py")]
+    texts += [(p.name, "\n".join(c.source for c in nbformat.read(p, 4).cells))
+              for p in sorted((ROOT / "exercises").glob("*/*.ipynb"))]
+    found = []
+    for name, text in texts:
+        for m in re.finditer(r"\bchapter (\d+)\b", text):
+            around = text[max(0, m.start() - 80):m.end() + 80]
+            n = int(m[1])
+            stem, title = chapters[n]
+            found.append((name, n))
+            assert stem in around or title.split(":")[0] in around, (name, around, chapters[n])
+    assert ("06_backprop.ipynb", 11) in found and ("a06_backprop.py", 11) in found, found

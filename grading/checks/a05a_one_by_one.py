@@ -259,7 +259,8 @@ def span(F, D):
 
 
 def dilated_rf_ref(sizes, dilations):
-    """Receptive field of a stack of stride-1 layers: the chapter 6 formula with each F replaced by its span."""
+    """Receptive field of a stack of stride-1 layers: the formula of chapter 7
+    (06_hierarchical_features) with each F replaced by its span."""
     return cnnlib.receptive_field([span(F, D) for F, D in zip(sizes, dilations)])
 
 

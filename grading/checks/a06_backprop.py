@@ -82,7 +82,7 @@ def _backward_case(label, dout, x, w, stride=1, padding=0, defaults=False, by_po
                 shape=(N, C, H + 2 * padding, W + 2 * padding)),
         Variant("the kernel was flipped for dx. In the scatter view (this task's), each window sends "
                 "dout * w back as it is: dx_pad[window] += dout * w, no flip. The flip belongs to the "
-                "other view, dx as one full convolution of dout with w (chapter 8)",
+                "other view, dx as one full convolution of dout with w (chapter 11, Putting it together)",
                 cnnlib.conv2d_backward(dout, x, w[:, :, ::-1, ::-1].copy(), stride=stride, padding=padding)[0]),
         Variant("dx was divided by N: the gradient of the batch is a sum, not a mean", dx / N if N > 1 else None),
         Variant("with padding 0, a crop like dx_pad[:, :, P:-P, P:-P] is EMPTY (-0 is 0): "
