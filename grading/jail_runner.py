@@ -432,12 +432,34 @@ def run_check(job, c, i, ns, ask, blocker):
         absent = [name for name in c.get("names") or [c["target"]] if name not in ns]  # a wrapper's too
         if absent:
             send(f"{prefix}_missing", {"names": absent})
+        refuse_helpers(ns, c.get("hide") or [], job.get("helper_mark") or "")
         for k, (args, kwargs) in enumerate(cases if not absent else []):
             send_case(c, f"{prefix}_{k}", ns[c["target"]], args, kwargs, blocker)
         send("end", b"")
         os._exit(0)
     why, sig = stopped(*res, c["timeout"]) if res[0] != "ok" else (None, None)
     send(f"{prefix}_status", {"why": why, "signal": sig})
+
+
+def refuse_helpers(ns, names, mark):
+    """In a check's fork, before its calls: the notebook's helpers `names` (a Check's `hide`:
+    the functions of those names whose docstring says `mark`, under any name in `ns`) raise
+    NameError from now on, as if not defined (the twin of grading.checks._core.given_helpers
+    and refusing_code; the fork ends with the check, so nothing is put back). The grader reads
+    the NameError (grading.checks._core.helper_called)."""
+    if not names or not mark:
+        return
+    for obj in list(ns.values()):
+        try:   # any object of the notebook's: its attributes may raise
+            name = getattr(obj, "__name__", None)
+            if (type(name) is str and name in names and name.isidentifier() and hasattr(obj, "__code__")
+                    and mark in str(getattr(obj, "__doc__", "") or "")):
+                scope = {}
+                exec(f"def {name}(*args, **kwargs):\n    raise NameError(\"name '{name}' is not defined\", "
+                     f"name='{name}')", scope)
+                obj.__code__ = scope[name].__code__
+        except Exception:
+            pass
 
 
 def shared_inputs(value, args, kwargs):

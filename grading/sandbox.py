@@ -172,6 +172,12 @@ def _reference_modules() -> tuple:
     return REFERENCE_MODULES
 
 
+def _helper_mark() -> str:
+    """How the jail recognises a notebook's helper that a check refuses (Check.hide)."""
+    from grading.checks._core import HELPER_MARK
+    return HELPER_MARK
+
+
 @functools.lru_cache(maxsize=1)
 def _reference_dirs() -> tuple:
     """cnnlib's binds (for checks that allow it), the places hidden without it (cnnlib installed
@@ -415,7 +421,7 @@ def run_checks(cells: list[str], workdir: Path, checks: list, seed: int, *,
            "cells_timeout": float(cells_timeout), "wall_factor": WALL_FACTOR, "wall_slack": WALL_SLACK,
            "files": _pack_submission(str(workdir), lim["disk"] * 3 // 4, shared), "mpl": _mpl_cache(shared),
            "limits": dict({k: lim[k] for k in ("memory", "nproc", "fsize", "nofile", "files")}, cpu=int(deadline) + 5),
-           "blocked": list(_reference_modules())}
+           "blocked": list(_reference_modules()), "helper_mark": _helper_mark()}
     groups, all_cases = [], {}
     for allow in (False, True):  # one jail per group; every case is drawn here
         g, blobs = dict(job, allow_cnnlib=allow, checks=[], cases=[]), {}
@@ -423,7 +429,8 @@ def run_checks(cells: list[str], workdir: Path, checks: list, seed: int, *,
         for i, c in enumerate(sorted((c for c in checks if bool(c.allow_cnnlib) == allow), key=lambda c: -c.timeout)):
             all_cases[c.grade_id] = cases = list(c.make_cases(np.random.default_rng(seed)))
             g["checks"].append({"key": c.grade_id, "target": c.target, "kind": c.kind, "timeout": float(c.timeout),
-                                "fresh": bool(c.fresh), "names": list(dict.fromkeys((c.target, c.shown)))})
+                                "fresh": bool(c.fresh), "names": list(dict.fromkeys((c.target, c.shown))),
+                                "hide": [str(n) for n in c.hide]})
             g["cases"].append([[exchange.encode(x, blobs, f"k{i}.", trusted=True)
                                 for x in (tuple(k.args), dict(k.kwargs))] for k in cases])
         groups += [(g, shared, blobs)] if g["checks"] else []

@@ -1666,6 +1666,27 @@ def test_a_file_vanishing_during_the_copy_is_skipped(tmp_path, monkeypatch):
     assert files == {"a.txt": b"a.txt", "sub/b.txt": b"sub/b.txt"}
 
 
+def test_the_notebooks_helpers_refuse_while_the_check_runs(work):
+    """A check's `hide` (03b's loop helpers for the visible tests): a function that calls the
+    helper, under its name or another, fails with the grader's message; a function of the
+    student's own under a helper's name runs; a check without `hide` lets the helper run."""
+    from dataclasses import replace
+    helper = ('def twice(x):\n    """The loops, for the visible tests."""\n    return 2 * x\n'
+              "alias = twice\n")
+    cells = [helper, "def double(x):\n    return twice(x)\n", "def via_alias(x):\n    return alias(x)\n"]
+    hidden = [replace(double_check(), hide=("twice",)), replace(double_check("via_alias"), hide=("twice",)),
+              double_check(grade_id="test_double_free")]
+    res = run(cells, hidden, work)
+    for gid, name in (("test_double", "double"), ("test_via_alias", "via_alias")):
+        v = res[gid]
+        assert not v.passed and v.flags == [], v
+        assert (f"`{name}` calls the notebook's helper `twice`, which is there for the visible tests: "
+                f"write your own") in v.message, v.message
+    assert res["test_double_free"].passed, res["test_double_free"]
+    own = run(["def twice(x):\n    return x + x\n", cells[1]], hidden[:1], work)["test_double"]
+    assert own.passed, own
+
+
 # ----------------------------------------------------------------------------- as an ordinary user
 def test_the_jail_tests_pass_as_an_unprivileged_user():
     """Instructors grade as ordinary users; CI runs as root. So, as root, this module and every

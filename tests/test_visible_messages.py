@@ -14,6 +14,9 @@ from test_checks import evaluate, visible_results
 #: what the 04 visible test and the grader say of two lists taken as two layers (no zip)
 NO_ZIP = "takes the two lists as two layers: loop over `zip(kernel_sizes, strides)`"
 
+#: what the 03b visible tests and the grader say of an im2col that calls the notebook's helper
+HELPER_CALLED = "`im2col` calls the notebook's helper `im2col_loops`, which is there for the visible tests: write your own"
+
 # entry name -> a phrase its visible test's message must contain
 VISIBLE_MESSAGES = {
     "pad: a nested list (.tolist())": "zero_pad returned a list: return a NumPy array",
@@ -101,6 +104,11 @@ VISIBLE_MESSAGES = {
         "the first tied maximum in COLUMN order (down each column first) got the gradient",
     "avg pool: stride None taken as 1": "avg_pool2d(x) has shape (1, 1, 3, 3), expected (1, 1, 2, 2): stride=None "
                                         "must mean stride = size",
+    # session 30: the notebook's loop helpers, called by the graded functions, refuse (the grader's words)
+    "im2col and conv return the notebook's loop helpers (im2col_loops, conv2d_loops)": HELPER_CALLED,
+    "conv: the notebook's conv2d_loops (its own im2col unused)":
+        "`conv2d_im2col` calls the notebook's helper `conv2d_loops`, which is there for the visible tests",
+    "im2col: the notebook's im2col_loops under another name (loops = im2col_loops)": HELPER_CALLED,
 }
 
 # entry name -> what EVERY failing visible test says first: the student's mistake, not a crash of the
@@ -237,6 +245,8 @@ GRADER_MESSAGES = {
     # an exception: the case's label says what x was
     "1x1: x.view() with .shape set (fails on a view with a step)":
         "x is a view with a step (x[:, :, ::2, ::2] of a larger array)",
+    "im2col and conv return the notebook's loop helpers (im2col_loops, conv2d_loops)": HELPER_CALLED,
+    "im2col: the notebook's im2col_loops under another name (loops = im2col_loops)": HELPER_CALLED,
 }
 
 

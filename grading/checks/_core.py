@@ -12,6 +12,7 @@ Known mistakes are recognised by computing the known-wrong answer in the trusted
 """
 from __future__ import annotations
 
+import contextlib
 import math
 import warnings
 from dataclasses import dataclass, field
@@ -64,6 +65,13 @@ class Check:
     # The pre-hand-in summary's name for this check (default: `shown`); a target with two checks
     # needs it for the second ("conv2d_im2col: one matrix product").
     label: str = ""
+    # The notebook's own helpers for its visible tests (03b's loop references `im2col_loops`,
+    # `conv2d_loops`): while the check's calls run, each refuses to run (it raises NameError,
+    # as if it were not defined), in the jail and in the pre-hand-in check alike, so that a
+    # function that calls one (itself or through another function) earns nothing; the helper
+    # is recognised as the notebook's by its docstring (HELPER_MARK): a function of the
+    # student's own under that name runs. See given_helpers and helper_called.
+    hide: tuple = ()
 
     def __post_init__(self):
         if not self.shown:
@@ -80,6 +88,70 @@ def missing(check: Check) -> str:
     if check.shown == check.target:
         return f"`{check.target}`"
     return f"`{check.target}` (the given function that calls your `{check.shown}`)"
+
+
+#: what the docstring of each notebook helper named in a Check's `hide` says (it is the notebook's,
+#: not a function of the student's own that happens to have its name)
+HELPER_MARK = "for the visible tests"
+
+
+def given_helpers(scopes, names) -> list:
+    """The notebook's helpers named `names` (a Check's `hide`) in the namespaces `scopes`: the
+    functions whose ``__name__`` is one of `names` and whose docstring says HELPER_MARK, under
+    any name (an alias, ``loops = im2col_loops``, is the same function). The jail's runner has
+    its twin."""
+    found = {}
+    for scope in scopes:
+        for obj in list(scope.values()):
+            try:   # any object of the notebook's: its attributes may raise
+                name = getattr(obj, "__name__", None)
+                if (type(name) is str and name in names and hasattr(obj, "__code__")
+                        and HELPER_MARK in str(getattr(obj, "__doc__", "") or "")):
+                    found[id(obj)] = obj
+            except Exception:
+                continue
+    return list(found.values())
+
+
+def refusing_code(name: str):
+    """The code a helper runs while refused: it raises NameError, as if `name` were not
+    defined (the jail's runner has its twin)."""
+    if not name.isidentifier():
+        raise ValueError(f"not a name: {name!r}")
+    scope: dict = {}
+    exec(f"def {name}(*args, **kwargs):\n    raise NameError(\"name '{name}' is not defined\", name='{name}')", scope)
+    return scope[name].__code__
+
+
+@contextlib.contextmanager
+def refused_helpers(helpers):
+    """While the student's function is called (in process: the pre-hand-in check): each helper
+    of `helpers` (see given_helpers) runs refusing_code; its own code is back afterwards. A
+    helper with a closure (none of the notebooks' has one) keeps its code."""
+    saved = []
+    try:
+        for fn in helpers:
+            code = fn.__code__
+            with contextlib.suppress(ValueError, TypeError, AttributeError):
+                fn.__code__ = refusing_code(fn.__name__)
+                saved.append((fn, code))
+        yield
+    finally:
+        for fn, code in saved:
+            fn.__code__ = code
+
+
+def helper_called(check: "Check", outcome: dict) -> "str | None":
+    """The message for a call that raised NameError for one of the check's `hide` (a helper of
+    the notebook's, refused while the check's calls run), else None."""
+    if not check.hide or outcome.get("status") != "raised" or outcome.get("type") != "NameError":
+        return None
+    text = str(outcome.get("error", ""))
+    name = next((n for n in check.hide if text == f"name '{n}' is not defined"), None)
+    if name is None:
+        return None
+    return (f"`{check.shown}` calls the notebook's helper `{name}`, which is there for the visible tests: "
+            f"write your own")
 
 
 @dataclass(frozen=True)
@@ -489,6 +561,8 @@ def outcome_verdict(check: Check, case: Case, outcome: dict) -> "tuple[str | Non
         shares = outcome.get("shares") if check.fresh else ()
         return judge(case, outcome["value"], check.params, outcome.get("inputs_after"), check.changed,
                      shares if isinstance(shares, list) else ()), None
+    if status == "raised" and (called := helper_called(check, outcome)):
+        return called, None
     if status == "raised":
         return (raised(check.shown, outcome["type"], outcome["error"], outcome.get("detail", "")),
                 "memory" if outcome["type"] == "MemoryError" else None)

@@ -57,6 +57,19 @@ Measured on an AMD EPYC (Python 3.11, NumPy 2.4, December 2026), CPU seconds for
   and a third, small case has N = 2, C = 3, K = 2: the check's points are for a right answer in
   one product, not for one that is right only when N = K = 1.
 
+The notebook's loop helpers
+---------------------------
+The notebook's locked helpers cell gives two complete loop implementations for its visible
+tests: ``im2col_loops(x, Fh, Fw, stride, padding)`` (the graded im2col, same signature and
+layout) and ``conv2d_loops(x, w, b, stride, padding)``. An answer that only returned their
+results earned 10 of 13 points with no im2col written (a mutation trial, session 30). Every
+check of this module names them in ``hide`` (see grading.checks._core.Check): while its calls
+run, both raise NameError, in the jail and in the pre-hand-in check, and the message says
+which helper was called. A function of the student's own that calls their own ``im2col`` keeps
+working, and so does one of the student's own named ``im2col_loops`` (the helper is recognised
+by its docstring). The visible tests refuse them too, while they call the student's function
+(the notebook's ``call``).
+
 The alternatives were weaker: counting calls of ``@`` with an instrumented array subclass is
 blind to ``np.dot``/``einsum`` and undone by ``np.asarray``; tracing executed lines or reading
 the source (AST) happens in code the student's code can patch, or cannot tell a loop over kernel
@@ -77,6 +90,8 @@ ASSIGNMENT = "03b_im2col"
 
 #: CPU seconds for both cases of the one-product check (see the module docstring)
 ONE_PRODUCT_SECONDS = 2.0
+#: the notebook's helpers for its visible tests, which the graded functions may not call
+HELPERS = ("im2col_loops", "conv2d_loops")
 #: output positions of the two big cases: one column (stride 2: x is 64 MB, the most an input the
 #: jail sends back to be compared may have), three rows (padding 1)
 ONE_PRODUCT_POSITIONS = {"column": 2_000_000, "rows": 3_000_000}
@@ -239,11 +254,11 @@ def one_product_cases(rng):
 
 CHECKS = [
     Check("test_im2col", ASSIGNMENT, "im2col", "function", im2col_cases,
-          cell="im2col", params=("x", "Fh", "Fw", "stride", "padding"), points=5),
+          cell="im2col", params=("x", "Fh", "Fw", "stride", "padding"), points=5, hide=HELPERS),
     Check("test_conv2d_im2col", ASSIGNMENT, "conv2d_im2col", "function", conv_cases,
-          cell="conv2d_im2col", params=("x", "w", "b"), points=5),
+          cell="conv2d_im2col", params=("x", "w", "b"), points=5, hide=HELPERS),
     Check("test_conv2d_im2col_one_product", ASSIGNMENT, "conv2d_im2col", "function", one_product_cases,
           timeout=ONE_PRODUCT_SECONDS, timeout_is_verdict=True, cell="conv2d_im2col", params=("x", "w", "b"), points=3,
           timeout_cause="a Python loop over positions or rows, in conv2d_im2col or im2col?",
-          label="conv2d_im2col: one matrix product"),
+          label="conv2d_im2col: one matrix product", hide=HELPERS),
 ]

@@ -34,7 +34,7 @@ from pathlib import Path
 from cnnlib.engine.parallel import one_blas_thread
 
 from . import ASSIGNMENTS, CHECKS, run_check
-from ._core import missing
+from ._core import given_helpers, missing, refused_helpers
 from . import from_tests
 from .cells import cell_name
 from .imports import REFERENCE_MODULES, imported_reference_modules, reference_of as _blocked
@@ -217,10 +217,12 @@ def _run(chk, namespace: dict, seed, view=None) -> tuple[bool, str]:
     if view is not None and (message := _stopped_at_marking(chk, fn, view)):
         return False, message
     quiet, refuser = io.StringIO(), _Refuser(refused)
+    # the notebook's helpers for its visible tests refuse while the function runs, as at marking
+    helpers = given_helpers((namespace, getattr(fn, "__globals__", None) or {}), chk.hide) if chk.hide else []
     try:
         with contextlib.redirect_stdout(quiet):
             run_check(chk.grade_id, namespace, seed=seed, explain=visible_explainer(namespace, fn),
-                      guard=functools.partial(_refusing, refuser))
+                      guard=functools.partial(_guarded, refuser, helpers))
     except AssertionError as exc:
         tried, message = refuser.tried, str(exc)
         if tried:
@@ -301,6 +303,14 @@ def _refusing(refuser: _Refuser):
         with contextlib.suppress(ValueError):
             sys.meta_path.remove(refuser)
         sys.modules.update(loaded)
+
+
+@contextlib.contextmanager
+def _guarded(refuser: _Refuser, helpers):
+    """Around each call of the student's function: what marking refuses is refused (imports,
+    the notebook's helpers of the check's `hide`)."""
+    with _refusing(refuser), refused_helpers(helpers):
+        yield
 
 
 def verdict(grade_id: str, namespace: dict, seed=None) -> "str | None":

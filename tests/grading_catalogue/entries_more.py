@@ -1809,6 +1809,20 @@ def conv2d_backward(dout, x, w, stride=1, padding=0):
             dx_pad[:, :, r:r + Fh, q:q + Fw] += np.tensordot(g, w, axes=([1], [0]))
     return dx_pad[:, :, padding:padding + H, padding:padding + W], dw, db
 '''}),
+    # session 30: the notebook's loop helpers refuse while checked, but a function of the student's
+    # own that has a helper's name is theirs, and runs
+    _e("im2col: its own vectorised function named im2col_loops (the helper's name)", "03b_im2col", {"im2col": _SWV + """
+def im2col_loops(x, Fh, Fw, stride, padding):
+    p = padding
+    xp = np.pad(x, ((0, 0), (0, 0), (p, p), (p, p)))
+    win = sliding_window_view(xp, (Fh, Fw), axis=(2, 3))[:, :, ::stride, ::stride]
+    N, C, Ho, Wo = win.shape[:4]
+    return win.transpose(0, 2, 3, 1, 4, 5).reshape(N * Ho * Wo, C * Fh * Fw)
+
+
+def im2col(x, Fh, Fw, stride, padding):
+    return im2col_loops(x, Fh, Fw, stride, padding)
+"""}),
 ]
 
 # Session 24's audit: a list has no dtype (np.asarray makes it float64), and the dtype rule skipped
@@ -2070,6 +2084,28 @@ def max_pool2d_backward(dout, x, size=2, stride=None):
             np.add.at(dx, (nn, cc, i * stride + row, j * stride + col), dout[:, :, i, j])
     return dx
 """}, {"test_max_pool2d_backward"}, visible=True),
+    # session 30's mutation trial: the notebook's loop helpers for its visible tests, called by the
+    # graded functions, earned 10 of 13 points with no im2col written; they refuse while checked
+    _e("im2col and conv return the notebook's loop helpers (im2col_loops, conv2d_loops)", "03b_im2col", {
+        "im2col": """
+def im2col(x, Fh, Fw, stride, padding):
+    return im2col_loops(x, Fh, Fw, stride, padding)
+""", "conv2d_im2col": """
+def conv2d_im2col(x, w, b, stride=1, padding=0):
+    return conv2d_loops(x, w, b, stride, padding).astype(x.dtype)
+"""}, {I2C, CIM, ONE}, visible=True),
+    _e("conv: the notebook's conv2d_loops (its own im2col unused)", "03b_im2col", {"conv2d_im2col": """
+def conv2d_im2col(x, w, b, stride=1, padding=0):
+    return conv2d_loops(x, w, b, stride, padding).astype(x.dtype)
+"""}, {CIM, ONE}, visible=True),
+    _e("im2col: the notebook's im2col_loops under another name (loops = im2col_loops)", "03b_im2col", {
+        "im2col": """
+loops = im2col_loops
+
+
+def im2col(x, Fh, Fw, stride, padding):
+    return loops(x, Fh, Fw, stride, padding).astype(x.dtype)
+"""}, {I2C, CIM, ONE}, visible=True),
 ]
 
 # a mutation trial (session 30): two wrong answers got full marks; the visible tests still pass them
