@@ -24,6 +24,7 @@ import secrets
 from pathlib import Path
 
 from nbformat.notebooknode import from_dict
+from nbformat.v4 import new_output
 from nbgrader.api import Gradebook, MissingEntry
 from nbgrader.preprocessors import NbGraderPreprocessor, SaveAutoGrades
 from traitlets import Integer
@@ -38,6 +39,17 @@ MANUAL = "grading_manual"   # resources key: grade ids that need a person
 #: sandbox flags that only repeat a pre-flight flag "imports cnnlib (the reference), not allowed
 #: for <test>": the import was refused, so the cell stopped and its function is missing
 IMPORT_CONSEQUENCES = ("import of reference blocked", "missing function")
+
+
+#: what the feedback says on a cell that the jail stopped (sandbox.Verdicts.stopped)
+_AFTER = "what it defines after that point was missing for the tests"
+STOPPED_NOTES = {
+    "timeout": f"At marking, this cell used up its computing time and was stopped: {_AFTER}.",
+    "idle": f"At marking, this cell waited without computing (sleep, input?) and was stopped: {_AFTER}.",
+    "crashed": f"At marking, this cell crashed (the process that ran it died): {_AFTER}.",
+    "skipped": "At marking, this cell did not run: the computing time for all cells was used up, "
+               "so what it defines was missing for the tests.",
+}
 
 
 def _flags(nb) -> list:
@@ -202,6 +214,9 @@ class SandboxedTests(NbGraderPreprocessor):
                 self.log.error("run_checks failed: %r", exc)
                 flags.append(f"the sandbox failed ({type(exc).__name__}: {exc}); "
                              f"every test cell needs a person")
+        for i, how in getattr(verdicts, "stopped", {}).items():   # also when every check passed
+            if how in STOPPED_NOTES and 0 <= i < len(code_cells):
+                code_cells[i].outputs = [new_output("stream", name="stderr", text=STOPPED_NOTES[how] + "\n")]
         manual = resources.setdefault(MANUAL, [])
         imported = checks_with_reference_import(flags)   # pre-flight's flag says why they failed
         for cell, gid in zip(tests, ids):

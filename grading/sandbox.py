@@ -96,6 +96,16 @@ class Verdict:
     flags: list[str] = field(default_factory=list)
 
 
+class Verdicts(dict):
+    """grade_id -> Verdict (run_checks), and `stopped`: the cells the jail stopped, by their
+    place among the code cells -> how (a key of CELL_STOPPED), whether or not a check failed
+    for it (the feedback shows it on the cell: preprocessors.SandboxedTests)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.stopped: dict[int, str] = {}
+
+
 class SandboxUnavailable(RuntimeError):
     """No jail can be built on this machine; the message says why and what to do."""
 
@@ -400,7 +410,7 @@ def _mpl_cache(blobs: dict) -> list:
 
 def run_checks(cells: list[str], workdir: Path, checks: list, seed: int, *,
                cell_timeout: float = 60.0, cells_timeout: float = 180.0,
-               limits: dict | None = None, cell_names: list[str] | None = None) -> dict[str, Verdict]:
+               limits: dict | None = None, cell_names: list[str] | None = None) -> Verdicts:
     """Run the student's `cells` (code cells in notebook order) in a private copy of `workdir`,
     call each check's target there, judge here: grade_id -> Verdict, one for every check.
 
@@ -434,9 +444,11 @@ def run_checks(cells: list[str], workdir: Path, checks: list, seed: int, *,
             g["cases"].append([[exchange.encode(x, blobs, f"k{i}.", trusted=True)
                                 for x in (tuple(k.args), dict(k.kwargs))] for k in cases])
         groups += [(g, shared, blobs)] if g["checks"] else []
-    out, names = {}, cell_names or [f"cell {i + 1}" for i in range(len(code))]
+    out, names = Verdicts(), cell_names or [f"cell {i + 1}" for i in range(len(code))]
     for (g, *_), (frames, err) in zip(groups, _run_jails(groups, lim, setup, deadline + 5.0)):
         out.update(_group_verdicts(g, frames, err, checks, all_cases, lim, names))
+        out.stopped.update({i: c["status"] for i, c in enumerate(_cell_reports(frames, names))
+                            if isinstance(c.get("status"), str) and c["status"] in CELL_STOPPED})
     return out
 
 
@@ -513,14 +525,20 @@ def _stopped_cells(cells) -> list[str]:
             if isinstance(c.get("status"), str) and c["status"] in CELL_STOPPED]    # forged: a list
 
 
+def _cell_reports(frames, names) -> list[dict]:
+    """The runner's report of each cell (its status, the imports it had refused), with its name."""
+    done = frames.json("done") or {}
+    cells = done.get("cells") if isinstance(done.get("cells"), list) else []
+    return [dict(c, name=name) for c, name in zip([c if isinstance(c, dict) else {} for c in cells], names)]
+
+
 def _group_verdicts(g, frames, err, checks, all_cases, lim, names) -> dict[str, Verdict]:
     """A Verdict for each check of one jail (group `g`), from the frames it sent."""
     if frames.json("started") is None:
         raise SandboxError("the jail did not start within its time limit" if err["timed_out"] else
                            f"jail setup failed (exit {err['code']}): {err['stderr'].strip()[-800:]}")
     done = frames.json("done") or {}
-    cells = done.get("cells") if isinstance(done.get("cells"), list) else []
-    cells = [dict(c, name=name) for c, name in zip([c if isinstance(c, dict) else {} for c in cells], names)]
+    cells = _cell_reports(frames, names)
     notes = _stopped_cells(cells)
     if done.get("holder_error"):
         text = str(done["holder_error"])

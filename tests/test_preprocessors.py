@@ -125,3 +125,22 @@ def test_a_refused_import_is_flagged_once(monkeypatch, tmp_path):
     nb, _, _ = run(nb, monkeypatch, verdicts, tmp_path=tmp_path)
     assert nb.metadata["grading"]["flags"] == [*said, f"{GID_A.grade_id}: timeout",
                                                f"{GID_B.grade_id}: {blocked}"]
+
+
+def test_a_cell_the_jail_stopped_says_so_in_the_feedback_when_every_check_passed(monkeypatch, tmp_path):
+    """A scratch cell that slept (or filled the memory) outside every graded function: all
+    checks passed, and the feedback showed the cell with no output, so the student never
+    learned it had been stopped (an instructor's trial). The cell now says so; no flag (no
+    person needs to look), and the other cells keep no output."""
+    from grading.preprocessors import STOPPED_NOTES
+    from grading.sandbox import Verdicts
+    verdicts = Verdicts({GID_A.grade_id: Verdict(True, ""), GID_B.grade_id: Verdict(True, "")})
+    verdicts.stopped = {2: "idle"}          # the third code cell: print('scratch')
+    nb, _, _ = run(notebook(), monkeypatch, verdicts, tmp_path=tmp_path)
+    scratch = next(c for c in nb.cells if c.source == "print('scratch')")
+    assert [(o.output_type, o.name, o.text) for o in scratch.outputs] == [
+        ("stream", "stderr", STOPPED_NOTES["idle"] + "\n")]
+    assert "waited without computing" in STOPPED_NOTES["idle"]
+    assert not any(c.get("outputs") for c in nb.cells if c.cell_type == "code" and c is not scratch
+                   and not c.metadata.get("nbgrader", {}).get("grade"))
+    assert determine_grade(graded_cells(nb)[0]) == (5.0, 5.0) and nb.metadata["grading"]["flags"] == []

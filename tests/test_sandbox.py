@@ -1549,6 +1549,7 @@ def test_waiting_code_is_stopped_when_it_makes_no_progress(work, monkeypatch):
         assert not res[gid].passed and "idle" in res[gid].flags, res[gid]
         assert "without computing" in res[gid].message
     assert res["test_triple"].passed, res["test_triple"]  # the sleeping cell was skipped
+    assert res.stopped == {1: "idle"}, res.stopped    # the feedback says so on that cell
 
 
 def test_computing_code_is_never_idle_even_when_it_waits_for_workers(work, monkeypatch):
@@ -1586,6 +1587,7 @@ def test_sleeping_code_is_stopped_by_the_wall_clock_backstop(work, monkeypatch):
     res = run(cells, checks, work, cell_timeout=0.5)
     assert not res["test_sleeper"].passed and "timeout" in res["test_sleeper"].flags
     assert res["test_triple"].passed, res["test_triple"]  # the sleeping cell was skipped
+    assert res.stopped == {1: "timeout"}, res.stopped
 
 
 @pytest.mark.parametrize("how", ["SIGKILL", "SIGTERM", "SIGINT"])
