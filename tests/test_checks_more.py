@@ -716,3 +716,57 @@ def test_only_a_name_that_a_stopped_cell_defines_is_blamed_on_its_import():
     assert _stopped_definer({"status": "raised", "type": "TypeError", "error": "name 'im2col' is not defined"},
                             code, cells) is None
     assert _stopped_definer(raised("im2col"), code, [dict(cells[0], blocked=[]), *cells[1:]]) is None
+
+
+def _fixed_cases(grade_id, seeds=(0, 1, 2)):
+    """The cases of a check that do not depend on the rng: the same shapes and the same other
+    arguments for every seed (their values may be drawn), as dicts of named arguments."""
+    check = CHECKS[grade_id]
+    draws = [check.make_cases(np.random.default_rng(s)) for s in seeds]
+
+    def key(case):
+        named = dict(zip(check.params, case.args))
+        named.update(case.kwargs)
+        return {k: (np.shape(v) if isinstance(v, np.ndarray) else v) for k, v in named.items()}
+
+    return [key(cases[0]) for cases in zip(*draws) if all(key(c) == key(cases[0]) for c in cases)]
+
+
+def test_the_fixed_conv2d_cases_cover_strides_paddings_and_kernel_shapes():
+    """Session 30's mutation trial: a stride-1 shortcut with F = Fh for both sides passed whenever the
+    random shapes drew square kernels, as every fixed stride-1 case had; the fixed cases alone must
+    hold each kind of case."""
+    seen = set()
+    for a in _fixed_cases("test_conv2d"):
+        (_, _, H, W), (_, _, Fh, Fw) = a["x"], a["w"]
+        S, P = a.get("stride", 1), a.get("padding", 0)
+        seen |= {("stride", S == 1), ("padding", P == 0), ("image square", H == W),
+                 ("kernel square at stride 1" if S == 1 else "kernel square at stride > 1", Fh == Fw)}
+    for what in ("stride", "padding", "image square", "kernel square at stride 1", "kernel square at stride > 1"):
+        assert {(what, True), (what, False)} <= seen, what
+
+
+@pytest.mark.parametrize("grade_id", ["test_max_pool2d", "test_avg_pool2d", "test_max_pool2d_backward"])
+def test_the_fixed_pooling_cases_cover_tiling_windows_on_non_square_batches(grade_id):
+    """Session 30's mutation trial: a fast path for windows that tile the input, with n = H // size for
+    both axes, got full marks: the only tiling case was the square 4x4 worked example (N = C = 1)."""
+    seen = set()
+    for a in _fixed_cases(grade_id):
+        N, C, H, W = a["x"]
+        size = a.get("size", 2)
+        stride = size if a.get("stride") is None else a["stride"]
+        tiles = stride == size and H % size == 0 and W % size == 0
+        seen |= {("tiling", tiles), ("square", H == W), ("N = 1", N == 1), ("C = 1", C == 1)}
+        if tiles and H != W:
+            seen |= {("tiling non-square, N or C > 1", N > 1 or C > 1), ("tiling non-square, N > 1 and C > 1", N > 1 and C > 1)}
+    for what in ("tiling", "square", "N = 1", "C = 1"):
+        assert {(what, True), (what, False)} <= seen, what
+    assert ("tiling non-square, N > 1 and C > 1", True) in seen
+
+
+def test_the_long_shifts_go_in_all_four_directions():
+    """Before session 30 every move longer than the image went down or left."""
+    cases = [c for c in CHECKS["test_shift"].make_cases(np.random.default_rng(0))]
+    long = {(int(np.sign(dy)), 0) if abs(dy) > x.shape[2] else (0, int(np.sign(dx)))
+            for x, dy, dx in (c.args for c in cases) if abs(dy) > x.shape[2] or abs(dx) > x.shape[3]}
+    assert {(1, 0), (-1, 0), (0, 1), (0, -1)} <= long, long

@@ -136,7 +136,10 @@ def shift_cases(rng):
                                 # found by a student trial (session 26): a shift that pads by max(H, W)
                                 # and crops fails only for a move longer than both sides
                                 ((2, 2, 4, 5), -1, -12, "12 columns left, more than the image is tall or wide"),
-                                ((1, 2, 3, 4), 9, 2, "9 rows down, more than the image is tall or wide")]:
+                                ((1, 2, 3, 4), 9, 2, "9 rows down, more than the image is tall or wide"),
+                                # session 30: every long move above went down or left
+                                ((2, 1, 3, 5), -4, 1, "4 rows up, more than the 3 rows of the image"),
+                                ((1, 2, 4, 3), -1, 5, "5 columns right, more than the 3 columns of the image")]:
         cases.append(_shift_case(f"N={shape[0]}, C={shape[1]}, {shape[2]}x{shape[3]} input, moved by ({dy}, {dx}): "
                                  f"{what}: only zeros remain", rng.normal(size=shape), dy, dx))
     return cases

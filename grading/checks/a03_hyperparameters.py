@@ -6,7 +6,7 @@ import numpy as np
 
 import cnnlib
 
-from ._conv import conv_magnitude, conv_variants, layout_cases, out_size, random_conv_cases
+from ._conv import conv_magnitude, conv_variants, layout_cases, out_size, random_conv_cases, shape_label
 from ._core import Case, Check, Variant, array_check, never_raises, scalar_check
 from ._extra import call_args, int_type_check, keeps_dtype, swapped
 
@@ -125,7 +125,15 @@ def conv_cases(rng):
     x, w, b = rng.normal(size=(2, 2, 7, 6)), rng.normal(size=(3, 2, 3, 2)), rng.normal(size=3)
     cases.append(_conv_case("stride 2 and padding 1 given by position: conv2d(x, w, b, 2, 1)", x, w, b,
                             by_position=True, stride=2, padding=1))
-    return cases + layout_cases(rng, _conv_case)
+    cases += layout_cases(rng, _conv_case)
+    # a mutation trial (session 30): a stride-1 shortcut with F = Fh for both sides of the window
+    # passed whenever the random shapes drew square kernels, as every fixed stride-1 case had; these
+    # come last, so the draws above stay the same
+    for N, C, H, W, K, Fh, Fw, P in [(2, 2, 6, 7, 3, 2, 3, 1), (1, 3, 7, 5, 2, 3, 2, 0)]:
+        x, w, b = rng.normal(size=(N, C, H, W)), rng.normal(size=(K, C, Fh, Fw)), rng.normal(size=K)
+        cases.append(_conv_case(f"stride 1 with a non-square kernel (Fh != Fw): N={N}, C={C}, K={K}, "
+                                + shape_label(H, W, Fh, Fw, 1, P), x, w, b, stride=1, padding=P))
+    return cases
 
 
 # --------------------------------------------------------------------------- conv_param_count

@@ -2150,8 +2150,64 @@ C30A = [
         "        dout[0, k, H2 // 2, W2 // 2] = 1.0")}),
 ]
 
-WRONG = W01 + W01B + W01C + W03 + W03B + W04 + W05A + W05B + W05P + W06 + W18 + W24 + W25 + W27 + W28 + W29 + W30A
-CORRECT = C01B + C01C + C03B + C05A + C05B + C04_06 + C17_FOUND + C17 + C18 + C24 + C30A
+# a mutation trial (session 30, second part): fast paths that are right on square inputs or kernels
+# only got full marks; the checks now end with windows that tile a non-square input and with
+# non-square kernels at stride 1, and 01c's long moves go up and right too
+_TILING = "    if stride == size and H % size == 0 and W % size == 0:\n        n = H // size\n"
+W30C = [
+    _e("max pool: fast path for tiling windows with n = H // size for both axes", "05_pooling", {
+        "max_pool2d": _REF05P["max_pool2d"].replace(
+            "    N, C, H, W = x.shape\n", "    N, C, H, W = x.shape\n" + _TILING
+            + "        return x.reshape(N, C, n, size, n, size).max(axis=(3, 5))\n")},
+       {"test_max_pool2d"}, visible=True),
+    _e("avg pool: fast path for tiling windows with n = H // size for both axes", "05_pooling", {
+        "avg_pool2d": _REF05P["avg_pool2d"].replace(
+            "    N, C, H, W = x.shape\n", "    N, C, H, W = x.shape\n" + _TILING
+            + "        return x.reshape(N, C, n, size, n, size).mean(axis=(3, 5))\n")},
+       {"test_avg_pool2d"}),
+    _e("max backward: fast path for tiling windows with n = H // size for both axes", "05_pooling", {
+        "max_pool2d_backward": _REF05P["max_pool2d_backward"].replace(
+            "    N, C, H_out, W_out = dout.shape\n", "    N, C, H_out, W_out = dout.shape\n    H, W = x.shape[2:]\n"
+            + _TILING + """\
+        win = x.reshape(N, C, n, size, n, size).transpose(0, 1, 2, 4, 3, 5).reshape(N, C, n, n, size * size)
+        d = np.zeros(win.shape)
+        np.put_along_axis(d, win.argmax(axis=-1)[..., None], dout[..., None], axis=-1)
+        return d.reshape(N, C, n, n, size, size).transpose(0, 1, 2, 4, 3, 5).reshape(N, C, H, W)
+""")}, {"test_max_pool2d_backward"}),
+    _e("conv2d: stride-1 shortcut with a square window (F = Fh for both sides)", "03_hyperparameters", {
+        "conv2d": REF_CONV2D_LOOPS.replace("    out = np.zeros((N, K, Ho, Wo))\n", """\
+    if stride == 1:
+        F = Fh
+        win = np.lib.stride_tricks.sliding_window_view(xp, (F, F), axis=(2, 3))
+        return np.einsum("nchwij,kcij->nkhw", win, w) + b[None, :, None, None]
+    out = np.zeros((N, K, Ho, Wo))
+""")}, {"test_conv2d"}),
+    _e("shift: long moves clamped down and left only (dy = min(dy, H), dx = max(dx, -W))", _C, {
+        "shift": _REF01C["shift"].replace("dy, dx = max(-H, min(dy, H)), max(-W, min(dx, W))",
+                                          "dy, dx = min(dy, H), max(dx, -W)")}, {"test_shift"}),
+]
+
+# right answers next to them: the same fast paths with each axis's own count of windows (m = W // size)
+def _both_axes(src):
+    return (src.replace("        n = H // size\n", "        n, m = H // size, W // size\n")
+            .replace("n, size, n, size", "n, size, m, size").replace("n, n, size", "n, m, size"))
+
+
+C30C = [
+    _e(e.name.replace("with n = H // size for both axes", "with H // size and W // size"), e.assignment,
+       {k: _both_axes(v) for k, v in e.replacements.items()}) for e in W30C[:3]
+] + [
+    _e("conv2d: stride-1 shortcut with an Fh x Fw window", "03_hyperparameters", {
+        "conv2d": REF_CONV2D_LOOPS.replace("    out = np.zeros((N, K, Ho, Wo))\n", """\
+    if stride == 1:
+        win = np.lib.stride_tricks.sliding_window_view(xp, (Fh, Fw), axis=(2, 3))
+        return np.einsum("nchwij,kcij->nkhw", win, w) + b[None, :, None, None]
+    out = np.zeros((N, K, Ho, Wo))
+""")}),
+]
+
+WRONG = W01 + W01B + W01C + W03 + W03B + W04 + W05A + W05B + W05P + W06 + W18 + W24 + W25 + W27 + W28 + W29 + W30A + W30C
+CORRECT = C01B + C01C + C03B + C05A + C05B + C04_06 + C17_FOUND + C17 + C18 + C24 + C30A + C30C
 
 # 05a's entries are many and alike: through nbgrader and the sandbox go those whose verdict could
 # depend on the way there (exceptions, tuples and lists, the dtype, numpy scalars and arrays
