@@ -390,7 +390,8 @@ def probe_workers(client, scheduler: str) -> None:
     if problems and not fit:
         raise ClusterUnavailable("the Dask workers cannot grade:\n  " + "\n  ".join(problems.values()))
     for line in problems.values():   # one stale machine of many does not hold up a class
-        print(f"worker {line}.\nIt leaves the cluster; its submissions go to the others", flush=True)
+        print(f"worker {line.rstrip('.')}.\nIt leaves the cluster; grading goes on on the "
+              f"{fit} other worker(s)", flush=True)
     if problems:
         try:
             client.retire_workers(sorted(problems), close_workers=True)

@@ -47,6 +47,7 @@ STOPPED_NOTES = {
     "timeout": f"At marking, this cell used up its computing time and was stopped: {_AFTER}.",
     "idle": f"At marking, this cell waited without computing (sleep, input?) and was stopped: {_AFTER}.",
     "crashed": f"At marking, this cell crashed (the process that ran it died): {_AFTER}.",
+    "memory": f"At marking, this cell ran out of memory (MemoryError) and stopped: {_AFTER}.",
     "skipped": "At marking, this cell did not run: the computing time for all cells was used up, "
                "so what it defines was missing for the tests.",
 }

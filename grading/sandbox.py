@@ -98,7 +98,7 @@ class Verdict:
 
 class Verdicts(dict):
     """grade_id -> Verdict (run_checks), and `stopped`: the cells the jail stopped, by their
-    place among the code cells -> how (a key of CELL_STOPPED), whether or not a check failed
+    place among the code cells -> how (see _how_stopped), whether or not a check failed
     for it (the feedback shows it on the cell: preprocessors.SandboxedTests)."""
 
     def __init__(self, *args, **kwargs):
@@ -447,8 +447,7 @@ def run_checks(cells: list[str], workdir: Path, checks: list, seed: int, *,
     out, names = Verdicts(), cell_names or [f"cell {i + 1}" for i in range(len(code))]
     for (g, *_), (frames, err) in zip(groups, _run_jails(groups, lim, setup, deadline + 5.0)):
         out.update(_group_verdicts(g, frames, err, checks, all_cases, lim, names))
-        out.stopped.update({i: c["status"] for i, c in enumerate(_cell_reports(frames, names))
-                            if isinstance(c.get("status"), str) and c["status"] in CELL_STOPPED})
+        out.stopped.update({i: how for i, c in enumerate(_cell_reports(frames, names)) if (how := _how_stopped(c))})
     return out
 
 
@@ -523,6 +522,18 @@ def _stopped_cells(cells) -> list[str]:
     runner's report, each with its name)."""
     return [f"{c['name']} {CELL_STOPPED[c['status']]}" for c in cells
             if isinstance(c.get("status"), str) and c["status"] in CELL_STOPPED]    # forged: a list
+
+
+def _how_stopped(cell: dict) -> "str | None":
+    """How the jail stopped a cell (a key of CELL_STOPPED, or "memory": it ran out of the
+    memory limit), from the runner's report of it; None: it ran to its end or raised another
+    error (which the student's own kernel shows too)."""
+    status = cell.get("status")
+    if isinstance(status, str) and status in CELL_STOPPED:
+        return status
+    if status == "error" and str(cell.get("error", "")).startswith("MemoryError"):
+        return "memory"
+    return None
 
 
 def _cell_reports(frames, names) -> list[dict]:

@@ -142,7 +142,7 @@ def test_workers_that_cannot_grade_are_named_with_their_machine_and_reason(monke
     from grading.task import code_fingerprint
     ok = {"sandbox": "", "code": code_fingerprint(), "pid": 1, "host": "grader1"}
     unfit = {"tcp://10.0.0.2:2": dict(ok, code="other", host="grader2"),
-             "tcp://10.0.0.3:3": dict(ok, sandbox="user namespaces are off", host="grader3"),
+             "tcp://10.0.0.3:3": dict(ok, sandbox="user namespaces are off: kernel.unprivileged_userns_clone=1.", host="grader3"),
              "tcp://10.0.0.4:4": ModuleNotFoundError("No module named 'grading'"),
              "tcp://10.0.0.5:5": OSError("gone")}
     retired = []
@@ -163,7 +163,8 @@ def test_workers_that_cannot_grade_are_named_with_their_machine_and_reason(monke
     assert retired == [["tcp://10.0.0.2:2", "tcp://10.0.0.3:3", "tcp://10.0.0.4:4"]], retired
     out = capsys.readouterr().out
     assert "worker tcp://10.0.0.2:2 (on grader2): runs other grading/ or cnnlib/ code" in out, out
-    assert "tcp://10.0.0.1:1" not in out and out.count("It leaves the cluster") == 3, out
+    assert "tcp://10.0.0.1:1" not in out and out.count("It leaves the cluster; grading goes on on the 1 other") == 3, out
+    assert ".." not in out, out
     cluster.probe_workers(types.SimpleNamespace(run=lambda fn, on_error: {"a": ok}), "s")   # fine
 
 

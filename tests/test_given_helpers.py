@@ -154,6 +154,23 @@ def test_the_pre_hand_in_check_refuses_the_helpers_and_puts_them_back(capsys):
     assert np.array_equal(ns["im2col_loops"](x, 2, 2, 1, 0), ns["im2col"](x, 2, 2, 1, 0))
 
 
+def test_a_helper_kept_from_an_earlier_run_of_its_cell_is_refused_too():
+    """The helpers cell run again makes new helpers; a function that kept the old one as a
+    default argument still calls it. Marking runs the notebook once, so there it is the helper
+    and refuses (0 points); the kernel's check said PASS (a review)."""
+    ns = _notebook_namespace("""
+def im2col(x, Fh, Fw, stride, padding, reference=im2col_loops):
+    return reference(x, Fh, Fw, stride, padding)
+""")
+    exec(_helpers_cell("03b_im2col"), ns)      # the helpers cell, run again
+    kept = ns["im2col"].__defaults__[0]
+    assert kept is not ns["im2col_loops"]
+    message = verdict("test_im2col", ns, seed=0)
+    assert "`im2col` calls the notebook's helper `im2col_loops`" in (message or ""), message
+    x = np.arange(9.0).reshape(1, 1, 3, 3)
+    assert kept(x, 2, 2, 1, 0).shape == ns["im2col_loops"](x, 2, 2, 1, 0).shape   # works again
+
+
 def test_a_right_answer_with_the_helpers_present_passes():
     ns = _notebook_namespace(reference_sources("03b_im2col")["im2col"])
     for chk in ASSIGNMENTS["03b_im2col"]:

@@ -140,7 +140,9 @@ def test_a_cell_the_jail_stopped_says_so_in_the_feedback_when_every_check_passed
     scratch = next(c for c in nb.cells if c.source == "print('scratch')")
     assert [(o.output_type, o.name, o.text) for o in scratch.outputs] == [
         ("stream", "stderr", STOPPED_NOTES["idle"] + "\n")]
-    assert "waited without computing" in STOPPED_NOTES["idle"]
+    assert "waited without computing" in STOPPED_NOTES["idle"] and "memory" in STOPPED_NOTES["memory"]
+    from grading.sandbox import CELL_STOPPED
+    assert set(STOPPED_NOTES) == set(CELL_STOPPED) | {"memory"}   # every way a cell is stopped
     assert not any(c.get("outputs") for c in nb.cells if c.cell_type == "code" and c is not scratch
                    and not c.metadata.get("nbgrader", {}).get("grade"))
     assert determine_grade(graded_cells(nb)[0]) == (5.0, 5.0) and nb.metadata["grading"]["flags"] == []

@@ -745,6 +745,18 @@ def test_memory_blowup_costs_only_its_check(work):
     assert not res["test_hog"].passed and "memory" in res["test_hog"].flags, res["test_hog"]
 
 
+def test_a_scratch_cell_out_of_memory_is_reported_even_when_every_check_passes(work):
+    """A cell that fills the memory raises MemoryError at marking: it stops at that line (what
+    it defines after it is missing) though every check passes; the feedback says so on that
+    cell, as for a cell that sleeps (a review: it said nothing). Another error of a cell is
+    not reported here: the student's kernel shows it too."""
+    cells = [GOOD, "import numpy as np\nkeep = []\nwhile True:\n    keep.append(np.empty(10**7))\n",
+             "raise ValueError('mine')"]
+    res = run(cells, [double_check()], work, limits={"memory": 512 << 20})
+    assert res["test_double"].passed, res["test_double"]
+    assert res.stopped == {1: "memory"}, res.stopped
+
+
 def _descendants(pid):
     """Pids of the processes below `pid` (children, grandchildren, ...), read from /proc."""
     parent = {}

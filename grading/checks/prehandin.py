@@ -218,7 +218,8 @@ def _run(chk, namespace: dict, seed, view=None) -> tuple[bool, str]:
         return False, message
     quiet, refuser = io.StringIO(), _Refuser(refused)
     # the notebook's helpers for its visible tests refuse while the function runs, as at marking
-    helpers = given_helpers((namespace, getattr(fn, "__globals__", None) or {}), chk.hide) if chk.hide else []
+    helpers = given_helpers((namespace, getattr(fn, "__globals__", None) or {}, _live_functions()),
+                            chk.hide) if chk.hide else []
     try:
         with contextlib.redirect_stdout(quiet):
             run_check(chk.grade_id, namespace, seed=seed, explain=visible_explainer(namespace, fn),
@@ -303,6 +304,17 @@ def _refusing(refuser: _Refuser):
         with contextlib.suppress(ValueError):
             sys.meta_path.remove(refuser)
         sys.modules.update(loaded)
+
+
+def _live_functions() -> dict:
+    """Every function alive in the kernel, as a namespace for given_helpers: a helper that the
+    namespace no longer names still runs where the student's function kept it (a default
+    argument, a closure, a list) after its cell was run again, which made a new one; marking
+    runs the notebook once, so there it is the helper and refuses (a review found the kernel's
+    check said PASS and marking 0)."""
+    import gc
+    import types
+    return {i: obj for i, obj in enumerate(gc.get_objects()) if type(obj) is types.FunctionType}
 
 
 @contextlib.contextmanager
