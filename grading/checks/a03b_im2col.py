@@ -70,7 +70,8 @@ working, and so does one of the student's own named ``im2col_loops`` (the helper
 by its docstring). The visible tests refuse them too, while they call the student's function
 (the notebook's ``call``). The refusal stops calls, not copies: the helpers' loops pasted into
 the student's own function run, and earn what a loop answer earns (the loop im2col is a right
-answer to part 1, and chapter 6 builds the window matrix with loops too).
+answer to part 1, and chapter 6, Convolution as one matrix product, builds the window
+matrix with loops too).
 
 The alternatives were weaker: counting calls of ``@`` with an instrumented array subclass is
 blind to ``np.dot``/``einsum`` and undone by ``np.asarray``; tracing executed lines or reading
