@@ -289,7 +289,9 @@ CLASSIC_ERRORS = {"float size": TypeError("'float' object cannot be interpreted 
                                             "(`None`) and integer or boolean arrays are valid indices"),
                   # a float ARRAY as an index, e.g. np.arange(N) with N = scores.size / M
                   "float array index": IndexError("arrays used as indices must be of integer (or boolean) type"),
-                  "unpacking": ValueError("not enough values to unpack (expected 4, got 2)")}
+                  "unpacking": ValueError("not enough values to unpack (expected 4, got 2)"),
+                  # e.g. x.reshape(N, C * F * F) on an array of another size
+                  "reshape": ValueError("cannot reshape array of size 48 into shape (2,27)")}
 
 
 def _axis_names(text: str) -> set[str]:
@@ -299,14 +301,16 @@ def _axis_names(text: str) -> set[str]:
 
 @pytest.mark.parametrize("assignment", ASSIGNMENT_NAMES)
 def test_classic_hints_speak_of_the_notebooks_own_arrays(assignment):
-    """The hints for a float size and a failed unpacking name only the axes and sizes this
-    notebook's tasks use: no (N, C, H, W) or H_out formula in a notebook of dense layers."""
+    """The hints for a float size, a failed unpacking and a failed reshape name only the axes
+    and sizes this notebook's tasks use: no (N, C, H, W) or H_out formula in a notebook of
+    dense layers."""
     ns = _helpers(assignment)
     own = _axis_names(_markdown(assignment))
     for what, exc in CLASSIC_ERRORS.items():
         hint = ns["classic_cause"](exc, "", [])
         assert hint, (assignment, what)
         assert ("floor division `//`" in hint) == what.startswith("float"), (assignment, what, hint)
+        assert ("reshape keeps every value" in hint) == (what == "reshape"), (assignment, what, hint)
         foreign = _axis_names(hint) - own
         assert not foreign, f"{assignment}: the {what} hint names {sorted(foreign)}, not used by its tasks: {hint}"
 
