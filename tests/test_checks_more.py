@@ -540,8 +540,8 @@ def test_a_shape_of_bools_is_refused_where_1_is_expected():
 
 def test_one_hidden_check_is_singular():
     from grading.checks._core import summary
-    assert summary("f", [], 1) == "f: the hidden check passed"
-    assert summary("f", [], 3) == "f: all 3 hidden checks passed"
+    assert summary("f", [], 1) == "f: the grader's check passed"
+    assert summary("f", [], 3) == "f: all 3 of the grader's checks passed"
     assert summary("f", ["- a: wrong"], 1).startswith("f: 1 of 1 check failed\n")
     assert "the other one was not run" in summary("f", ["- a: wrong"], 2, not_run=1)
 

@@ -590,7 +590,9 @@ def summary(target: str, failures: "list[str]", n_cases: int, not_run: int = 0) 
     """One check's message: all passed, or the first MAX_SHOWN failures and a count (and how
     many checks never ran because the function was stopped before them)."""
     if not failures:
-        return f"{target}: the hidden check passed" if n_cases == 1 else f"{target}: all {n_cases} hidden checks passed"
+        # "the grader's": the student who runs the pre-hand-in check has just run them too
+        return (f"{target}: the grader's check passed" if n_cases == 1
+                else f"{target}: all {n_cases} of the grader's checks passed")
     shown = failures[:MAX_SHOWN]
     if len(failures) > MAX_SHOWN:
         shown.append(f"- ... and {len(failures) - MAX_SHOWN} more")
