@@ -770,3 +770,44 @@ def test_the_long_shifts_go_in_all_four_directions():
     long = {(int(np.sign(dy)), 0) if abs(dy) > x.shape[2] else (0, int(np.sign(dx)))
             for x, dy, dx in (c.args for c in cases) if abs(dy) > x.shape[2] or abs(dx) > x.shape[3]}
     assert {(1, 0), (-1, 0), (0, 1), (0, -1)} <= long, long
+
+
+def _reference_signatures() -> dict:
+    """(assignment, function name) -> (parameter names, those with a default), from the reference
+    solutions' source."""
+    import ast
+    from grading_catalogue.build import ASSIGNMENT_NAMES, reference_sources
+    found = {}
+    for assignment in ASSIGNMENT_NAMES:
+        for source in reference_sources(assignment).values():
+            for node in ast.walk(ast.parse(source)):
+                if isinstance(node, ast.FunctionDef):
+                    names = [a.arg for a in node.args.args]
+                    found[assignment, node.name] = (names, names[len(names) - len(node.args.defaults):])
+    return found
+
+
+def test_every_default_of_a_graded_signature_is_left_to_it_once_and_given_by_position_once():
+    """Session 31's machine-made mutants: every case gave maximise_unit all nine arguments, so a
+    default of lr=1.1, of 31 steps, or no defaults at all got full marks. For every graded
+    function, some case leaves each default argument to the signature, and some case gives it
+    by position (session 30: stride and padding swapped in a signature passed every call that
+    named them)."""
+    signatures = _reference_signatures()
+    by_function: dict = {}
+    for check in CHECKS.values():
+        for name in {check.target, check.shown}:
+            if (check.assignment, name) in signatures:
+                by_function.setdefault((check.assignment, name), []).extend(
+                    check.make_cases(np.random.default_rng(0)))
+    assert {name for _, name in by_function} >= {"conv2d", "maximise_unit", "max_pool2d", "conv2d_backward"}
+    gaps = []
+    for key, cases in by_function.items():
+        names, with_default = signatures[key]
+        for p in with_default:
+            i = names.index(p)
+            if not any(p not in case.kwargs and len(case.args) <= i for case in cases):
+                gaps.append(f"{key}: no case leaves {p} to its default")
+            if not any(len(case.args) > i for case in cases):
+                gaps.append(f"{key}: no case gives {p} by position")
+    assert not gaps, gaps

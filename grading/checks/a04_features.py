@@ -342,9 +342,34 @@ def short_case():
                 args, {}, reference, check)
 
 
+#: the signature's defaults, which one case leaves to the signature (session 31: with lr=1.1 or
+#: steps=31 as a default, or no defaults at all, an answer got full marks: every case gave all nine)
+DEFAULTS = {"steps": 30, "lr": 0.1, "max_norm": 2.0}
+SIGNATURE = "maximise_unit(x0, w1, b1, w2, b2, k, steps=30, lr=0.1, max_norm=2.0)"
+
+
+def defaults_case():
+    """The visible example called with x0, w1, b1, w2, b2 and k alone, compared image to image
+    with 30 steps of lr=0.1 under max_norm=2.0: a default of 29 or 31 steps reaches the gain too."""
+    base = _ascent_case("", np.random.default_rng(4))
+    args, reference = base.args, base.expected
+
+    def verdict(got):
+        message = base.check(got)
+        if message is not None:
+            return message
+        if np.allclose(to_array(got)[0], reference, rtol=EXACT_TOL, atol=EXACT_TOL * DEFAULTS["max_norm"]):
+            return None
+        return (f"called with x0, w1, b1, w2, b2 and k only, the image is not the one that the signature's "
+                f"defaults give: keep the defaults of the task's signature, {SIGNATURE}")
+    return Case("the visible example called with x0, w1, b1, w2, b2, k alone (the signature's defaults)",
+                args[:6], {}, reference, never_raises(verdict, "the image", f"; expected an image of shape "
+                                                      f"{fmt_shape(args[0].shape)}"))
+
+
 def ascent_cases(rng):
     """The visible example first, then random networks: non-square, two channels, float32, big steps,
-    kernels of other sizes than 3x3; and a short case compared image to image."""
+    kernels of other sizes than 3x3; a short case compared image to image; the signature's defaults."""
     return [_ascent_case("the visible example: a 9x9 image, 30 steps", np.random.default_rng(4)),
             short_case(),
             _ascent_case("the visible example's network, large steps: channel 2, lr=1.0, max_norm=0.5, "
@@ -359,7 +384,8 @@ def ascent_cases(rng):
                          k2=5, steps=50, max_norm=3.0),
             # session 30: with 3x3 kernels only, a centre found as (H - 4) // 2 got full marks
             _ascent_case("5x5 kernels on a 13x13 image (z2 is 5x5)", rng, hw=(13, 13), f=5),
-            _ascent_case("2x2 kernels (an even size) on a 9x10 image (z2 is 7x8)", rng, hw=(9, 10), f=2)]
+            _ascent_case("2x2 kernels (an even size) on a 9x10 image (z2 is 7x8)", rng, hw=(9, 10), f=2),
+            defaults_case()]
 
 
 CHECKS = [

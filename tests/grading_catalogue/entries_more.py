@@ -2206,7 +2206,23 @@ C30C = [
 """)}),
 ]
 
-WRONG = W01 + W01B + W01C + W03 + W03B + W04 + W05A + W05B + W05P + W06 + W18 + W24 + W25 + W27 + W28 + W29 + W30A + W30C
+# session 31, machine-made mutants: every case gave maximise_unit all nine arguments, so wrong
+# defaults (or none) got full marks; one case now leaves steps, lr and max_norm to the signature
+_SIG_DEFAULTS = "steps=30, lr=0.1, max_norm=2.0"
+W31 = [
+    _e("maximise unit: a default lr of 1.1", "04_features",
+       {"maximise_unit": REF_ASCENT.replace(_SIG_DEFAULTS, "steps=30, lr=1.1, max_norm=2.0")}, {"test_maximise_unit"}),
+    _e("maximise unit: a default of 31 steps", "04_features",
+       {"maximise_unit": REF_ASCENT.replace(_SIG_DEFAULTS, "steps=31, lr=0.1, max_norm=2.0")}, {"test_maximise_unit"}),
+    _e("maximise unit: a default max_norm of 3.0", "04_features",
+       {"maximise_unit": REF_ASCENT.replace(_SIG_DEFAULTS, "steps=30, lr=0.1, max_norm=3.0")}, {"test_maximise_unit"},
+       visible=True),
+    _e("maximise unit: no defaults in the signature", "04_features",
+       {"maximise_unit": REF_ASCENT.replace(_SIG_DEFAULTS, "steps, lr, max_norm")}, {"test_maximise_unit"},
+       visible=True),
+]
+
+WRONG = W01 + W01B + W01C + W03 + W03B + W04 + W05A + W05B + W05P + W06 + W18 + W24 + W25 + W27 + W28 + W29 + W30A + W30C + W31
 CORRECT = C01B + C01C + C03B + C05A + C05B + C04_06 + C17_FOUND + C17 + C18 + C24 + C30A + C30C
 
 # 05a's entries are many and alike: through nbgrader and the sandbox go those whose verdict could
