@@ -115,6 +115,18 @@ def bottleneck_ref(C, K_mid, K, F, H, W):
             layer_macs(C, K_mid, 1, H, W) + layer_macs(K_mid, K, F, H, W))
 
 
+#: a count past 2**31 in NumPy's int32 (or past 2**32 in uint32) wraps round (session 31: int32
+#: counts got full marks, every fixed case being smaller)
+OVERFLOW = ("the count overflowed a {bits}-bit integer, which holds at most {top:,}: count with Python ints "
+            "(e.g. int(np.prod(shape))), not NumPy's 32-bit integers")
+
+
+def _overflowed(count):
+    """(the count as an int32 or uint32 would hold it, the message), for a count too large for it."""
+    wraps = [((count + 2**31) % 2**32 - 2**31, 32, 2**31 - 1), (count % 2**32, 32, 2**32 - 1)]
+    return [(v, OVERFLOW.format(bits=bits, top=top)) for v, bits, top in wraps if v != count]
+
+
 def _bottleneck_case(label, C, K_mid, K, F, H, W):
     params, macs = bottleneck_ref(C, K_mid, K, F, H, W)
     direct = (layer_params(C, K, F), layer_macs(C, K, F, H, W))
@@ -140,6 +152,7 @@ def _bottleneck_case(label, C, K_mid, K, F, H, W):
         (H * W * K_mid * C + valid * K * F * F * K_mid if F > 1 else None,
          "'same' padding keeps the output H x W: the F x F layer has H W output positions, not (H - F + 1)(W - F + 1)"),
         (params, "the pair is (parameters, multiply-adds): the parameters came second"),
+        *_overflowed(macs),
     ]
     check = tuple_check([
         ("parameters", count_check(params, what=f"the parameter count of bottleneck_cost({C}, {K_mid}, {K}, {F}, {H}, {W})",
@@ -155,7 +168,9 @@ def bottleneck_cases(rng):
              _bottleneck_case("a ResNet block: 256 -> 64 -> 256 channels, 3x3, 14x14", 256, 64, 256, 3, 14, 14),
              _bottleneck_case("a 5x5 layer after the cut, 192 -> 16 -> 32 channels, 28x20 (H != W)",
                               192, 16, 32, 5, 28, 20),
-             _bottleneck_case("F = 1: two 1x1 layers, 96 -> 24 -> 48 channels, 7x9", 96, 24, 48, 1, 7, 9)]
+             _bottleneck_case("F = 1: two 1x1 layers, 96 -> 24 -> 48 channels, 7x9", 96, 24, 48, 1, 7, 9),
+             _bottleneck_case("a wide cut, 1024 -> 256 -> 1024 channels, 3x3, 56x56: over 2**32 multiply-adds",
+                              1024, 256, 1024, 3, 56, 56)]
     for _ in range(3):
         C, K_mid, K = (int(v) for v in rng.integers(2, 300, size=3))
         F = int(rng.choice([1, 3, 5, 7]))
@@ -213,6 +228,8 @@ def _bytes_case(label, shapes, N, dtype, kind=tuple, spelled=str):
         ([v / 1024 for v in expected], "those are KiB: return bytes"),
         ([N * (int(np.prod(s)) if len(s) == 3 else s[0]) * size for s in shapes],
          "a shape of 2 axes (or 4) counts all its axes too: the numbers of any shape are np.prod(shape)"),
+        *[([(v + 2**31) % 2**32 - 2**31 for v in expected], OVERFLOW.format(bits=32, top=2**31 - 1)),
+          ([v % 2**32 for v in expected], OVERFLOW.format(bits=32, top=2**32 - 1))],
     ]
     what = f"activation_bytes(..., N={N}, {np.dtype(dtype).name!r})"
     variants = [(v, m) for v, m in variants if list(v) != expected]
@@ -232,6 +249,8 @@ def bytes_cases(rng):
                          LENET_SHAPES, 32, "float32",
                          list),
              _bytes_case("VGG's first layer: 64 maps of 224x224, one image, float32", ((64, 224, 224),), 1, "float32"),
+             _bytes_case("VGG's first two layers for a batch of 512, float32: over 2**32 bytes each",
+                         ((64, 224, 224), (64, 224, 224)), 512, "float32"),
              _bytes_case("a batch of 8 in float64, the dtype given as np.float64",
                          ((16, 30, 20), (16, 15, 10), (2400,), (10,)), 8, "float64", spelled=type),
              # any dtype and any shape, not only the four dtypes the task names and shapes of 3 or 1 axes

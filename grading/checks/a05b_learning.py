@@ -203,8 +203,9 @@ def _finite_first(check):
 def sgd_cases(rng):
     cases = [_sgd_case("the worked example (N=2, D=2, M=3, W = 0, lr = 0.1)",
                        np.zeros((2, 3)), np.zeros(3), np.array([[1.0, 2.0], [0.0, 1.0]]), np.array([0, 2]), 0.1)]
-    for N, D, M, lr in [(5, 3, 4, 0.1), (1, 4, 2, 1.0), (7, 6, 3, 0.01), (4, 2, 5, 2.0)]:
-        cases.append(_sgd_case(f"random: N={N} {_examples(N)}, D={D} features, M={M} classes, lr={lr}",
+    # D=1 (session 31, machine-made mutants: W_new.squeeze() passed while every case had D >= 2)
+    for N, D, M, lr in [(5, 3, 4, 0.1), (1, 4, 2, 1.0), (7, 6, 3, 0.01), (4, 2, 5, 2.0), (4, 1, 3, 0.5)]:
+        cases.append(_sgd_case(f"random: N={N} {_examples(N)}, D={D} feature{'s' if D > 1 else ''}, M={M} classes, lr={lr}",
                                rng.normal(size=(D, M)), rng.normal(size=M), rng.normal(size=(N, D)),
                                rng.integers(0, M, size=N), lr))
     # features on a large scale, each label the class with the LOWEST score: the gradient is large

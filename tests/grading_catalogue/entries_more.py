@@ -2220,6 +2220,18 @@ W31 = [
     _e("maximise unit: no defaults in the signature", "04_features",
        {"maximise_unit": REF_ASCENT.replace(_SIG_DEFAULTS, "steps, lr, max_norm")}, {"test_maximise_unit"},
        visible=True),
+    # round 2: counts in NumPy's int32 (as np.prod gives on Windows with NumPy 1.x) wrapped round
+    # past 2**31, and a squeeze that drops W's axis when D = 1; every case was smaller, or had D >= 2
+    _e("bytes: counts in int32 (np.prod(shape, dtype=np.int32))", "05a_one_by_one", {
+        "activation_bytes": reference_sources("05a_one_by_one")["activation_bytes"].replace(
+            "int(np.prod(shape))", "np.prod(shape, dtype=np.int32)")}, {"test_activation_bytes"}),
+    _e("bottleneck: counts returned as np.int32", "05a_one_by_one", {
+        "bottleneck_cost": reference_sources("05a_one_by_one")["bottleneck_cost"].replace(
+            "    params = K_mid", "    C, K_mid, K, F, H, W = (np.int32(v) for v in (C, K_mid, K, F, H, W))\n"
+            "    params = K_mid")}, {"test_bottleneck_cost"}),
+    _e("sgd step: W_new squeezed (loses W's axis when D = 1)", "05b_learning", {
+        "sgd_step": reference_sources("05b_learning")["sgd_step"].replace(
+            "return W - lr * dW,", "return (W - lr * dW).squeeze(),")}, {"test_sgd_step"}),
 ]
 
 WRONG = W01 + W01B + W01C + W03 + W03B + W04 + W05A + W05B + W05P + W06 + W18 + W24 + W25 + W27 + W28 + W29 + W30A + W30C + W31
