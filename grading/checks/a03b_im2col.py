@@ -139,6 +139,9 @@ def _im2col_case(label, x, Fh, Fw, stride, padding):
     if padding:
         variants.append(Variant("the padding is ignored: pad H and W with `padding` zeros on each side",
                                 im2col_ref(x, Fh, Fw, stride, 0) if Fh <= H and Fw <= W else None))
+    if 1 in expected.shape:   # one window in all, or C*Fh*Fw = 1 (session 31: a squeeze passed)
+        variants.append(Variant("an axis of length 1 was dropped (a squeeze?): im2col is always 2-D, "
+                                "(N*H_out*W_out, C*Fh*Fw), even when one of them is 1", shape=expected.squeeze().shape))
     variants = [v for v in variants if v.value is not None or v.shape is not None]
     variants = misread_variants("x", x, lambda: im2col_ref(misread_padded(x, padding), Fh, Fw, stride, 0)) + variants
     check = keeps_dtype(array_check(expected, what="im2col output", variants=variants,
@@ -156,7 +159,9 @@ def im2col_example():
 def im2col_cases(rng):
     cases = [_im2col_case("the worked example: a 3x3 image, 2x2 kernel", *im2col_example())]
     fixed = [(2, 3, 5, 6, 2, 3, 2, 1), (1, 2, 7, 5, 3, 2, 3, 0), (3, 1, 4, 4, 2, 2, 1, 1),
-             (2, 2, 6, 9, 1, 4, 2, 2), (1, 3, 5, 5, 3, 3, 1, 0)]
+             (2, 2, 6, 9, 1, 4, 2, 2), (1, 3, 5, 5, 3, 3, 1, 0),
+             # C*Fh*Fw = 1, and a single window in all: a squeezed matrix loses an axis (session 31)
+             (2, 1, 3, 4, 1, 1, 1, 0), (1, 2, 2, 3, 4, 5, 1, 1)]
     shapes = fixed + [tuple(v for i, v in enumerate(random_conv_shape(rng)) if i != 4) for _ in range(2)]
     for N, C, H, W, Fh, Fw, S, P in shapes:
         cases.append(_im2col_case(f"N={N}, C={C}, " + shape_label(H, W, Fh, Fw, S, P),
@@ -216,7 +221,8 @@ def conv_cases(rng):
     cases = [_conv_case("the worked example: a 3x3 image, two 2x2 filters (defaults: stride 1, no padding)",
                         *conv_example())]
     fixed = [(2, 3, 5, 7, 4, 3, 2, 2, 1), (1, 2, 6, 9, 3, 2, 4, 3, 2), (2, 1, 8, 8, 2, 3, 3, 1, 1),
-             (1, 3, 9, 7, 2, 5, 3, 2, 0), (3, 2, 5, 6, 2, 1, 1, 2, 0)]
+             (1, 3, 9, 7, 2, 5, 3, 2, 0), (3, 2, 5, 6, 2, 1, 1, 2, 0),
+             (2, 1, 4, 5, 3, 1, 1, 1, 0)]   # a grey image and a 1x1 kernel: im2col has ONE column
     cases += random_conv_cases(rng, fixed, _conv_case)
     x = rng.normal(size=(2, 3, 7, 6)).astype(np.float32)
     w, b = rng.normal(size=(4, 3, 3, 2)).astype(np.float32), rng.normal(size=4).astype(np.float32)

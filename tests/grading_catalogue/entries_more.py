@@ -2234,7 +2234,19 @@ W31 = [
             "return W - lr * dW,", "return (W - lr * dW).squeeze(),")}, {"test_sgd_step"}),
 ]
 
-WRONG = W01 + W01B + W01C + W03 + W03B + W04 + W05A + W05B + W05P + W06 + W18 + W24 + W25 + W27 + W28 + W29 + W30A + W30C + W31
+# session 31, round 2 of the machine-made mutants: a squeeze passed wherever no case had an axis of 1
+_IM2COL_RETURN = "    return windows.transpose(0, 2, 3, 1, 4, 5).reshape(N * H_out * W_out, C * Fh * Fw)"
+W31C = [
+    _e("conv2d_single: the output squeezed (one row or one column lost)", "02_convolution", {
+        "conv2d_single": reference_sources("02_convolution")["conv2d_single"].replace(
+            "    return out", "    return out.squeeze()")}, {"test_conv2d_single"}),
+    _e("im2col: the matrix squeezed (one column, or one window, lost)", "03b_im2col", {
+        "im2col": reference_sources("03b_im2col")["im2col"].replace(
+            _IM2COL_RETURN, "    return np.squeeze(" + _IM2COL_RETURN.strip()[len("return "):] + ")")},
+       {"test_im2col", "test_conv2d_im2col"}),
+]
+
+WRONG = W01 + W01B + W01C + W03 + W03B + W04 + W05A + W05B + W05P + W06 + W18 + W24 + W25 + W27 + W28 + W29 + W30A + W30C + W31 + W31C
 CORRECT = C01B + C01C + C03B + C05A + C05B + C04_06 + C17_FOUND + C17 + C18 + C24 + C30A + C30C
 
 # 05a's entries are many and alike: through nbgrader and the sandbox go those whose verdict could
