@@ -110,6 +110,19 @@ def count_check(expected, *, what="the count", variants=()):
     return scalar_check(expected, what=what, variants=[Variant(m, n) for n, m in variants])
 
 
+def one_number(check, what):
+    """A count is ONE number: `check`, after refusing an array that has an axis (np.array([101770])
+    has one value, but code that uses the count gets an array: param_counts calls mlp_param_count,
+    and pipeline_summary listed layer_param_count's array([148]) as a layer's count). A 0-d array,
+    an np.int64, an int or a whole float go on to `check`; lists and tuples are refused there."""
+    def verdict(got):
+        if isinstance(got, np.ndarray) and got.ndim > 0:
+            return (f"{what}: returned an array of shape {tuple(got.shape)}; return one number (an int), not an "
+                    f"array" + (" of 1 value" if got.size == 1 else ""))
+        return check(got)
+    return never_raises(verdict, what)
+
+
 def int_type_check(inner, *, what, advice):
     """`inner`, plus the rule that the answer is an int (a Python or NumPy integer, not a bool):
     a right value as a float (3.0) fails with `advice`, e.g. where later code uses it as a size."""

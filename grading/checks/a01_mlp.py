@@ -4,7 +4,7 @@ import numpy as np
 import cnnlib
 
 from ._core import Case, Check, Variant, array_check, fmt_num, never_raises, scalar_check, to_array
-from ._extra import given_as
+from ._extra import given_as, one_number
 
 ASSIGNMENT = "01_mlp"
 
@@ -68,18 +68,6 @@ def _mlp_case(label, sizes, kind=tuple):
     check = one_number(scalar_check(expected, what=what, variants=variants,
                                     hint="sum over consecutive layers of n_in * n_out + n_out"), what)
     return Case(label, (given_as(kind, sizes),), {}, expected, check)
-
-
-def one_number(check, what):
-    """A count is ONE number: `check`, after refusing an array that has an axis (np.array([101770])
-    has one value, but param_counts, which calls mlp_param_count, cannot use it as a number). A 0-d
-    array, an np.int64 or an int go on to `check`; lists and tuples are refused there."""
-    def verdict(got):
-        if isinstance(got, np.ndarray) and got.ndim > 0:
-            return (f"{what}: returned an array of shape {tuple(got.shape)}; return one number (an int), not an "
-                    f"array" + (" of 1 value" if got.size == 1 else ""))
-        return check(got)
-    return never_raises(verdict, what)
 
 
 def mlp_cases(rng):

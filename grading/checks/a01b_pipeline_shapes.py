@@ -13,7 +13,7 @@ import numpy as np
 import cnnlib
 
 from ._core import Case, Check, describe, never_raises
-from ._extra import _shape_text, count_check, given_as, int_tuple_check
+from ._extra import _shape_text, count_check, given_as, int_tuple_check, one_number
 
 ASSIGNMENT = "01b_pipeline_shapes"
 
@@ -203,8 +203,8 @@ def shape_cases(rng):
 def _param_case(label, shape, layer, kind=tuple):
     expected = params(shape, layer)
     shape_in, layer_in = given_as(kind, shape), given_as(kind, layer)
-    check = count_check(expected, what=f"layer_param_count({shape_in}, {layer_in})",
-                        variants=param_variants(shape, layer))
+    what = f"layer_param_count({shape_in}, {layer_in})"
+    check = one_number(count_check(expected, what=what, variants=param_variants(shape, layer)), what)
     return Case(label, (shape_in, layer_in), {}, expected, check)
 
 
@@ -309,9 +309,9 @@ def _layer_verdicts(i, layer, right_in, right_out, right_n, item, previous, net_
         msgs = [int_tuple_check(right_out, what=shape_what, variants=_only(
                     _entering(right_in) + shape_variants(right_in, layer), right_out,
                     _from_net_input(i, layer, net_input)))(got_shape),
-                count_check(right_n, what=count_what, variants=_only(
+                one_number(count_check(right_n, what=count_what, variants=_only(
                     _counts((mine, right_out), layer, ON_OUTPUT) + param_variants(right_in, layer), right_n,
-                    _counts(net, layer, COUNT_ON_NET_INPUT)))(got_n)]
+                    _counts(net, layer, COUNT_ON_NET_INPUT))), count_what)(got_n)]
         return [m for m in msgs if m]
     # the shape this layer got from the student's list is wrong: an earlier layer is to blame (nothing
     # to judge on a shape of another rank, or of fractions: the earlier layer's message says so)
@@ -328,14 +328,16 @@ def _layer_verdicts(i, layer, right_in, right_out, right_n, item, previous, net_
         msgs.append(int_tuple_check(follow_shape, what=shape_what + given, variants=_only(
             _entering(right_in, ins), follow_shape, _from_net_input(i, layer, net_input)))(got_shape))
     if not (_close(got_n, right_n) or _close(got_n, follow_n)):
-        msgs.append(count_check(follow_n, what=count_what + given, variants=_only(
-            _counts((mine,), layer, ON_OUTPUT), follow_n, _counts((net_input,), layer, COUNT_ON_NET_INPUT)))(got_n))
+        msgs.append(one_number(count_check(follow_n, what=count_what + given, variants=_only(
+            _counts((mine,), layer, ON_OUTPUT), follow_n, _counts((net_input,), layer, COUNT_ON_NET_INPUT))),
+            count_what)(got_n))                     # an array is refused whatever shape it was given
     return [m for m in msgs if m]
 
 
 def _close(got, n):
-    """`got` is the number n (a whole float such as 80.0 counts; a bool does not)."""
-    if isinstance(got, (bool, np.bool_)):
+    """`got` is the number n (a whole float such as 80.0 counts; a bool does not, nor an array with
+    an axis: one_number refuses np.array([n]))."""
+    if isinstance(got, (bool, np.bool_)) or (isinstance(got, np.ndarray) and got.ndim > 0):
         return False
     try:
         return float(got) == float(n)

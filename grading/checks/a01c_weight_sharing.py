@@ -25,7 +25,7 @@ import numpy as np
 import cnnlib
 
 from ._core import Case, Check, Variant, array_check, same_value, tuple_check
-from ._extra import call_args, close_scalar_check, count_check, keeps_dtype
+from ._extra import call_args, close_scalar_check, count_check, keeps_dtype, one_number
 
 ASSIGNMENT = "01c_weight_sharing"
 
@@ -57,9 +57,12 @@ def _count_case(label, H, W, C, K, Fh, Fw, stride=1, padding=0, defaults=False, 
         (K * (Fh * Fh * C + 1), "the kernel is taken as square (Fh x Fh): a filter is C x Fh x Fw"),
         (local, "that is the locally connected count: a convolution shares one set of filters"),
     ]
+    # each part is ONE number: (np.array([local]), np.array([conv])) is refused as in 01_mlp (a 1-D
+    # array of the two counts is still the pair, see tuple_check)
+    local_what, conv_what = "the locally connected count", "the convolution's count"
     check = tuple_check([
-        ("local", count_check(local, what="the locally connected count", variants=local_variants)),
-        ("conv", count_check(conv, what="the convolution's count", variants=conv_variants)),
+        ("local", one_number(count_check(local, what=local_what, variants=local_variants), local_what)),
+        ("conv", one_number(count_check(conv, what=conv_what, variants=conv_variants), conv_what)),
     ], what="local_and_conv_params", arrays=True)
     how = "defaults" if defaults else "position" if positional else "keywords"
     args, kw = call_args((H, W, C, K, Fh, Fw), {"stride": stride, "padding": padding}, how)

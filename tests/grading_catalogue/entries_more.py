@@ -2246,7 +2246,22 @@ W31C = [
        {"test_im2col", "test_conv2d_im2col"}),
 ]
 
-WRONG = W01 + W01B + W01C + W03 + W03B + W04 + W05A + W05B + W05P + W06 + W18 + W24 + W25 + W27 + W28 + W29 + W30A + W30C + W31 + W31C
+# session 31, machine-made mutants: a count as an array of 1 value got full marks in 01b and 01c
+# (01_mlp refuses it: "mlp: the count as an array of 1 value"); pipeline_summary then listed
+# ((1, 4, 13, 12), array([148])). The visible tests compare with == and pass it.
+W31B = [
+    _e("params: a conv count as an array of 1 value (np.array([count]))", _B, {"layer_param_count": _param_fn(
+        "return np.array([K * (C * Fh * Fw + 1)])")}, {PRM, SUM}),
+    _e("local params: the counts as arrays of 1 value", _C, {"local_and_conv_params": _lcp("""
+    H_out = (H + 2 * padding - Fh) // stride + 1
+    W_out = (W + 2 * padding - Fw) // stride + 1
+    conv = K * (C * Fh * Fw + 1)
+    return np.array([H_out * W_out * conv]), np.array([conv])
+""")}, {LCP}),
+]
+
+WRONG = W01 + W01B + W01C + W03 + W03B + W04 + W05A + W05B + W05P + W06 + W18 + W24 + W25 + W27 + W28 + W29 + W30A + W30C\
+    + W31 + W31B + W31C
 CORRECT = C01B + C01C + C03B + C05A + C05B + C04_06 + C17_FOUND + C17 + C18 + C24 + C30A + C30C
 
 # 05a's entries are many and alike: through nbgrader and the sandbox go those whose verdict could
