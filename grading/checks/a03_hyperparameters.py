@@ -77,7 +77,9 @@ def size_cases(rng):
              _size_case("stride 2 that divides: n=7, f=3", 7, 3, 0, 2),
              _size_case("stride 2 that does not divide: n=6, f=3", 6, 3, 0, 2),
              _size_case("224x224 image, f=7, padding 3, stride 2", 224, 7, 3, 2),
-             _size_case("padding 1 with stride 3: n=7, f=3", 7, 3, 1, 3)]
+             _size_case("padding 1 with stride 3: n=7, f=3", 7, 3, 1, 3),
+             # an answer of 1 (the kernel as large as the padded input): the answer 1, not True
+             _size_case("the kernel as large as the padded input: n=4, f=6, padding 1, stride 2", 4, 6, 1, 2)]
     while len(cases) < 11:
         n, f, p, s = int(rng.integers(3, 40)), int(rng.integers(1, 8)), int(rng.integers(0, 4)), int(rng.integers(2, 5))
         if f <= n + 2 * p and (n + 2 * p - f) % s:
