@@ -123,6 +123,14 @@ def one_number(check, what):
     return never_raises(verdict, what)
 
 
+def squeezed(expected, shape: str) -> list:
+    """[a shape Variant for `expected` with its axes of length 1 dropped] when it has one, else []:
+    a squeeze passed where no case had such an axis (session 31: conv2d_single, im2col)."""
+    if 1 not in np.shape(expected):
+        return []
+    return [Variant(f"an axis of length 1 was dropped (a squeeze?): {shape}", shape=np.squeeze(expected).shape)]
+
+
 def int_type_check(inner, *, what, advice):
     """`inner`, plus the rule that the answer is an int (a Python or NumPy integer, not a bool):
     a right value as a float (3.0) fails with `advice`, e.g. where later code uses it as a size."""

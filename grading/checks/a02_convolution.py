@@ -5,6 +5,7 @@ import cnnlib
 
 from ._conv import BIAS, FLIPPED, shape_label
 from ._core import Case, Check, Variant, array_check
+from ._extra import squeezed
 from ._layout import misread, misread_variants, step_label, step_view
 
 ASSIGNMENT = "02_convolution"
@@ -36,9 +37,8 @@ def _single_case(label, x, w):
                 shape=(W - Fw + 1, H - Fh + 1)),
         Variant("the output has the input's size: a valid cross-correlation does not pad",
                 shape=(H, W)),
-    ] + ([Variant("an axis of length 1 was dropped (a squeeze?): the output is 2-D, (H - Fh + 1, W - Fw + 1), "
-                  "also when the kernel is as tall or as wide as x", shape=expected.squeeze().shape)]
-         if 1 in expected.shape else [])
+    ] + squeezed(expected, "the output is 2-D, (H - Fh + 1, W - Fw + 1), also when the kernel is as tall "
+                           "or as wide as x")
     check = array_check(expected, what="conv2d_single output", variants=variants,
                         magnitude=conv_single_ref(np.abs(x), np.abs(w)),
                         shape_hint=f"for x {x.shape} and w {w.shape} the output is (H - Fh + 1, W - Fw + 1)",

@@ -86,7 +86,7 @@ import cnnlib
 
 from ._conv import conv_magnitude, conv_variants, layout_cases, out_size, random_conv_cases, random_conv_shape, shape_label
 from ._core import Case, Check, Variant, array_check
-from ._extra import call_args, keeps_dtype, swapped
+from ._extra import call_args, keeps_dtype, squeezed, swapped
 from ._layout import fortran, fortran_label, misread_padded, misread_variants, step_label, step_view
 
 ASSIGNMENT = "03b_im2col"
@@ -139,9 +139,8 @@ def _im2col_case(label, x, Fh, Fw, stride, padding):
     if padding:
         variants.append(Variant("the padding is ignored: pad H and W with `padding` zeros on each side",
                                 im2col_ref(x, Fh, Fw, stride, 0) if Fh <= H and Fw <= W else None))
-    if 1 in expected.shape:   # one window in all, or C*Fh*Fw = 1 (session 31: a squeeze passed)
-        variants.append(Variant("an axis of length 1 was dropped (a squeeze?): im2col is always 2-D, "
-                                "(N*H_out*W_out, C*Fh*Fw), even when one of them is 1", shape=expected.squeeze().shape))
+    # one window in all, or C*Fh*Fw = 1
+    variants += squeezed(expected, "im2col is always 2-D, (N*H_out*W_out, C*Fh*Fw), even when one of them is 1")
     variants = [v for v in variants if v.value is not None or v.shape is not None]
     variants = misread_variants("x", x, lambda: im2col_ref(misread_padded(x, padding), Fh, Fw, stride, 0)) + variants
     check = keeps_dtype(array_check(expected, what="im2col output", variants=variants,

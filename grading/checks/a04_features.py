@@ -348,10 +348,10 @@ DEFAULTS = {"steps": 30, "lr": 0.1, "max_norm": 2.0}
 SIGNATURE = "maximise_unit(x0, w1, b1, w2, b2, k, steps=30, lr=0.1, max_norm=2.0)"
 
 
-def defaults_case():
-    """The visible example called with x0, w1, b1, w2, b2 and k alone, compared image to image
-    with 30 steps of lr=0.1 under max_norm=2.0: a default of 29 or 31 steps reaches the gain too."""
-    base = _ascent_case("", np.random.default_rng(4))
+def defaults_case(base):
+    """`base` (the visible example's case: 30 steps of lr=0.1 under max_norm=2.0) called with x0,
+    w1, b1, w2, b2 and k alone, compared image to image: a default of 29 or 31 steps reaches the
+    gain too."""
     args, reference = base.args, base.expected
 
     def verdict(got):
@@ -370,7 +370,8 @@ def defaults_case():
 def ascent_cases(rng):
     """The visible example first, then random networks: non-square, two channels, float32, big steps,
     kernels of other sizes than 3x3; a short case compared image to image; the signature's defaults."""
-    return [_ascent_case("the visible example: a 9x9 image, 30 steps", np.random.default_rng(4)),
+    visible = _ascent_case("the visible example: a 9x9 image, 30 steps", np.random.default_rng(4), **DEFAULTS)
+    return [visible,
             short_case(),
             _ascent_case("the visible example's network, large steps: channel 2, lr=1.0, max_norm=0.5, "
                          "10 steps", np.random.default_rng(4), steps=10, lr=1.0, max_norm=0.5, unit_k=2),
@@ -385,7 +386,7 @@ def ascent_cases(rng):
             # session 30: with 3x3 kernels only, a centre found as (H - 4) // 2 got full marks
             _ascent_case("5x5 kernels on a 13x13 image (z2 is 5x5)", rng, hw=(13, 13), f=5),
             _ascent_case("2x2 kernels (an even size) on a 9x10 image (z2 is 7x8)", rng, hw=(9, 10), f=2),
-            defaults_case()]
+            defaults_case(visible)]
 
 
 CHECKS = [

@@ -117,14 +117,17 @@ def bottleneck_ref(C, K_mid, K, F, H, W):
 
 #: a count past 2**31 in NumPy's int32 (or past 2**32 in uint32) wraps round (session 31: int32
 #: counts got full marks, every fixed case being smaller)
-OVERFLOW = ("the count overflowed a {bits}-bit integer, which holds at most {top:,}: count with Python ints "
+OVERFLOW = ("the count overflowed a 32-bit integer, which holds at most {top:,}: count with Python ints "
             "(e.g. int(np.prod(shape))), not NumPy's 32-bit integers")
+#: int32 and uint32: how a count wraps round in each, and the largest count each holds
+WRAPS = ((lambda n: (n + 2**31) % 2**32 - 2**31, 2**31 - 1), (lambda n: n % 2**32, 2**32 - 1))
 
 
-def _overflowed(count):
-    """(the count as an int32 or uint32 would hold it, the message), for a count too large for it."""
-    wraps = [((count + 2**31) % 2**32 - 2**31, 32, 2**31 - 1), (count % 2**32, 32, 2**32 - 1)]
-    return [(v, OVERFLOW.format(bits=bits, top=top)) for v, bits, top in wraps if v != count]
+def _overflowed(counts):
+    """[(the counts as an int32 or uint32 would hold them, the message)] for each type that some
+    count does not fit."""
+    held = [([wrap(n) for n in counts], top) for wrap, top in WRAPS]
+    return [(wrapped, OVERFLOW.format(top=top)) for wrapped, top in held if wrapped != list(counts)]
 
 
 def _bottleneck_case(label, C, K_mid, K, F, H, W):
@@ -152,7 +155,7 @@ def _bottleneck_case(label, C, K_mid, K, F, H, W):
         (H * W * K_mid * C + valid * K * F * F * K_mid if F > 1 else None,
          "'same' padding keeps the output H x W: the F x F layer has H W output positions, not (H - F + 1)(W - F + 1)"),
         (params, "the pair is (parameters, multiply-adds): the parameters came second"),
-        *_overflowed(macs),
+        *[(wrapped, message) for (wrapped,), message in _overflowed([macs])],
     ]
     check = tuple_check([
         ("parameters", count_check(params, what=f"the parameter count of bottleneck_cost({C}, {K_mid}, {K}, {F}, {H}, {W})",
@@ -228,8 +231,7 @@ def _bytes_case(label, shapes, N, dtype, kind=tuple, spelled=str):
         ([v / 1024 for v in expected], "those are KiB: return bytes"),
         ([N * (int(np.prod(s)) if len(s) == 3 else s[0]) * size for s in shapes],
          "a shape of 2 axes (or 4) counts all its axes too: the numbers of any shape are np.prod(shape)"),
-        *[([(v + 2**31) % 2**32 - 2**31 for v in expected], OVERFLOW.format(bits=32, top=2**31 - 1)),
-          ([v % 2**32 for v in expected], OVERFLOW.format(bits=32, top=2**32 - 1))],
+        *_overflowed(expected),
     ]
     what = f"activation_bytes(..., N={N}, {np.dtype(dtype).name!r})"
     variants = [(v, m) for v, m in variants if list(v) != expected]
