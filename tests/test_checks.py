@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import linecache
 import re
+import time
 
 import numpy as np
 import nbformat
@@ -17,6 +18,7 @@ import pytest
 from grading import consistency
 from grading.checks import ASSIGNMENTS, CHECKS, Case, inputs_changed, run_case, run_check
 from grading.checks import a01_mlp
+from grading.checks._core import TIME_TRIES
 from grading.checks.prehandin import verdict
 from grading_catalogue import CORRECT, WRONG, build_submission, code_cells, reference_sources
 from grading_catalogue import report
@@ -470,12 +472,44 @@ def test_run_case_reports_missing_and_raising_functions():
 
 
 def test_run_check_time_limit():
-    import time
-
     def slow(C, K, F):
         time.sleep(60)
     with pytest.raises(AssertionError, match="took longer than 0.2 s"):
         run_check("test_conv_param_count", {"conv_param_count": slow}, timeout=0.2)
+
+
+def _busy(seconds):
+    end = time.process_time() + seconds
+    while time.process_time() < end:
+        pass
+
+
+@pytest.mark.parametrize("slow_tries", [1, TIME_TRIES], ids=["slow once", "slow every try"])
+def test_a_check_timed_as_its_verdict_gets_its_tries(slow_tries):
+    """03b's one-product check is timed: a right answer slowed on its first try (a busy machine
+    adds CPU time) passes on the next; one over the limit on every try fails after TIME_TRIES.
+    A check whose time is not its verdict gets one try."""
+    import cnnlib
+    calls = []
+
+    def conv2d_im2col(x, w, b, stride=1, padding=0):
+        calls.append(x.shape)
+        if len(calls) <= slow_tries and x.size > 10**6:   # slow on each big case of the first try(s)
+            _busy(2.0)
+        return cnnlib.conv2d(x, w, b, stride=stride, padding=padding)
+    ns = {"conv2d_im2col": conv2d_im2col}
+    if slow_tries == 1:
+        run_check("test_conv2d_im2col_one_product", ns, seed=0, timeout=1.0)
+        assert len(calls) == 1 + 3, calls    # a try stopped at its first case, then a whole one
+    else:
+        with pytest.raises(AssertionError, match="took longer than 1 s of computing time"):
+            run_check("test_conv2d_im2col_one_product", ns, seed=0, timeout=1.0)
+        assert len(calls) == TIME_TRIES, calls
+    calls.clear()
+    with pytest.raises(AssertionError, match="took longer than 0.2 s"):
+        run_check("test_conv_param_count", {"conv_param_count": lambda C, K, F: (calls.append(1), _busy(5.0))},
+                  timeout=0.2)
+    assert len(calls) == 1
 
 
 # --------------------------------------------------------------------------- visible tests

@@ -1500,6 +1500,59 @@ def test_a_timeout_that_is_the_checks_verdict_needs_no_person(work):
         dataclasses.replace(timed, timeout_cause="")
 
 
+def _counting_tries(monkeypatch):
+    """Spy on the sandbox's tries: the grade_ids each jail of run_checks was given."""
+    from grading import sandbox
+    tries, once = [], sandbox._run_once
+
+    def counted(cells, workdir, checks, *a, **k):
+        tries.append(sorted(c.grade_id for c in checks))
+        return once(cells, workdir, checks, *a, **k)
+    monkeypatch.setattr(sandbox, "_run_once", counted)
+    return tries
+
+
+def test_a_check_timed_as_its_verdict_gets_its_tries_and_no_more(work, monkeypatch):
+    """Time as the verdict: a loop that is over the limit every time fails after TIME_TRIES
+    jails, each with the timed check alone; a check whose timeout is not its verdict (an endless
+    loop, flagged for a person) and a right answer get one jail."""
+    import dataclasses
+    from grading.checks._core import TIME_TRIES
+    tries = _counting_tries(monkeypatch)
+    cells = [GOOD + "def spin(x):\n    while True:\n        pass\n"]
+    timed = dataclasses.replace(double_check("spin", timeout=1.0), grade_id="timed", timeout_is_verdict=True,
+                                timeout_cause="a Python loop over positions?")
+    res = run(cells, [double_check("spin", timeout=1.0), timed, double_check()], work)
+    assert not res["timed"].passed and not res["test_spin"].passed and res["test_double"].passed
+    assert tries == [["test_double", "test_spin", "timed"]] + [["timed"]] * (TIME_TRIES - 1), tries
+    tries.clear()
+    assert not run(cells, [double_check("spin", timeout=1.0)], work)["test_spin"].passed
+    assert tries == [["test_spin"]], tries
+
+
+def test_a_right_answer_slowed_by_the_machine_once_passes_on_another_try(work, monkeypatch):
+    """The first jail's CPU count comes out far over the limit (as when a busy machine's stolen
+    time is counted as the jail's); the check runs again in a fresh jail, where the count is
+    the function's own, and passes. Wrong values fail at once, with no other try."""
+    import dataclasses
+    from grading import sandbox
+    tries, real, counts = _counting_tries(monkeypatch), sandbox._cpu_used, []
+
+    def busy_first(report, i):
+        counts.append(real(report, i))
+        return counts[-1] + (60.0 if len(counts) == 1 else 0.0)
+    monkeypatch.setattr(sandbox, "_cpu_used", busy_first)
+    timed = dataclasses.replace(double_check(timeout=1.0), grade_id="timed", timeout_is_verdict=True,
+                                timeout_cause="a Python loop over positions?")
+    res = run([GOOD], [timed], work)
+    assert res["timed"].passed, res["timed"]
+    assert tries == [["timed"], ["timed"]] and len(counts) == 2 and counts[1] < 1.0, (tries, counts)
+    tries.clear()
+    counts.clear()
+    wrong = run(["def double(x):\n    return 3 * x\n"], [timed], work)["timed"]
+    assert not wrong.passed and not wrong.over_time and tries == [["timed"]], (wrong, tries)
+
+
 SPIN = """
 import time
 def slow(x):
@@ -1542,6 +1595,14 @@ def test_the_instructor_guide_states_the_idle_limit_in_force():
     guide = (Path(__file__).resolve().parents[1] / "book" / "instructor_guide.md").read_text()
     stated = re.findall(r"waits without computing is stopped after (\d+(?:\.\d+)?) s", guide)
     assert stated == [f"{sandbox.IDLE_SECONDS:g}"], (stated, sandbox.IDLE_SECONDS)
+
+
+def test_the_instructor_guide_states_the_tries_in_force():
+    import re
+    from grading.checks._core import TIME_TRIES
+    guide = " ".join((Path(__file__).resolve().parents[1] / "book" / "instructor_guide.md").read_text().split())
+    stated = re.findall(r"runs in a fresh jail up to (\d+) times when it goes over", guide)
+    assert stated == [str(TIME_TRIES)], (stated, TIME_TRIES)
 
 
 def test_waiting_code_is_stopped_when_it_makes_no_progress(work, monkeypatch):
@@ -1655,6 +1716,12 @@ def test_max_seconds_covers_every_backstop():
     bound = max_seconds(checks, 4, cell_timeout=60.0, cells_timeout=180.0)
     assert bound >= WALL_FACTOR * (180.0 + 35.0)      # cells, then the slower group's checks
     assert bound < WALL_FACTOR * (180.0 + 45.0) + 100  # the groups run side by side
+    # a check timed as its verdict may run TIME_TRIES times, each time after the cells
+    import dataclasses
+    from grading.checks._core import TIME_TRIES
+    timed = dataclasses.replace(double_check("d", timeout=2.0), timeout_is_verdict=True, timeout_cause="a loop?")
+    more = max_seconds(checks + [timed], 4, cell_timeout=60.0, cells_timeout=180.0)
+    assert more >= bound + WALL_FACTOR * 2.0 + (TIME_TRIES - 1) * WALL_FACTOR * (180.0 + 2.0), (bound, more)
 
 
 def test_a_file_vanishing_during_the_copy_is_skipped(tmp_path, monkeypatch):

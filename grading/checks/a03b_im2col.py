@@ -14,7 +14,9 @@ million output positions in one column (x (1, 2, 4,000,000, 1), a 2x1 kernel, st
 three million in three rows of a million (x (1, 2, 1, 999,999), a 1x2 kernel, padding 1). At
 marking the sandbox gives the whole check ``ONE_PRODUCT_SECONDS`` of CPU time (RLIMIT_CPU,
 enforced by the kernel, so nothing the student's code does can hide the time it takes; CPU
-time, so a loaded machine does not count).
+time, which a loaded machine changes far less than the wall clock). A try over the limit runs
+again, up to ``TIME_TRIES`` tries (grading.checks._core): a busy machine only ever adds time, so
+a right answer needs one try at normal speed, while a loop is over the limit every time.
 
 Why these shapes: a fast path for the shapes of the marking is a loop that earns the points.
 The cases had C = 1 and a 1x1 kernel, stride 1, no padding until an audit (session 24) passed a
