@@ -593,7 +593,7 @@ def _group_verdicts(g, frames, err, checks, all_cases, lim, names) -> dict[str, 
         passed, message = _judge(check, all_cases[c["key"]], frames, f"c{i}", err["timed_out"],
                                  lim, cells, flags, blocked, g.get("cells") or [])
         used = _cpu_used(report, i)
-        late = (frames.json(f"c{i}_status") or {}).get("why") == "timeout"  # its fork went over time
+        over_time = (frames.json(f"c{i}_status") or {}).get("why") == "timeout"  # its fork went over
         if passed and err.get("counted") and (used is None or used > sum(
                 math.ceil(x["timeout"]) + 1 for x in g["checks"][i:]) + 0.5):
             cause = f" ({check.timeout_cause})" if check.timeout_is_verdict else ""
@@ -601,13 +601,13 @@ def _group_verdicts(g, frames, err, checks, all_cases, lim, names) -> dict[str, 
                                       f"{check.timeout:g} s of computing time{cause}" if used is not None else
                                       f"{check.shown}: its computing time was not counted")
             flags += [] if check.timeout_is_verdict and used is not None else ["timeout"]
-            late = used is not None
+            over_time = used is not None
         # imports tried inside the function always count; those of the cells only explain a
         # failure, and only from the cells that could cause it (see _cells_blocked)
         blocked |= set() if passed else _cells_blocked(check, g.get("cells") or [], cells)
         flags += ["import of reference blocked: " + ", ".join(sorted(blocked))] if blocked else []
         out[check.grade_id] = Verdict(passed, message, list(dict.fromkeys(flags)) + ([] if passed else notes),
-                                      over_time=check.timeout_is_verdict and not passed and late)
+                                      over_time=check.timeout_is_verdict and not passed and over_time)
     return out
 
 

@@ -1589,19 +1589,23 @@ def test_computing_time_counts_wherever_the_cells_run_the_check(work):
     assert v["test_double"].passed, v["test_double"]
 
 
-def test_the_instructor_guide_states_the_idle_limit_in_force():
+def _stated_in_guide(pattern):
+    """Every number the instructor guide states where `pattern` (one group) matches, its lines
+    joined with single spaces."""
     import re
-    from grading import sandbox
     guide = (Path(__file__).resolve().parents[1] / "book" / "instructor_guide.md").read_text()
-    stated = re.findall(r"waits without computing is stopped after (\d+(?:\.\d+)?) s", guide)
+    return re.findall(pattern, " ".join(guide.split()))
+
+
+def test_the_instructor_guide_states_the_idle_limit_in_force():
+    from grading import sandbox
+    stated = _stated_in_guide(r"waits without computing is stopped after (\d+(?:\.\d+)?) s")
     assert stated == [f"{sandbox.IDLE_SECONDS:g}"], (stated, sandbox.IDLE_SECONDS)
 
 
 def test_the_instructor_guide_states_the_tries_in_force():
-    import re
     from grading.checks._core import TIME_TRIES
-    guide = " ".join((Path(__file__).resolve().parents[1] / "book" / "instructor_guide.md").read_text().split())
-    stated = re.findall(r"runs in a fresh jail up to (\d+) times when it goes over", guide)
+    stated = _stated_in_guide(r"runs in a fresh jail up to (\d+) times when it goes over")
     assert stated == [str(TIME_TRIES)], (stated, TIME_TRIES)
 
 

@@ -172,7 +172,6 @@ def run_check(grade_id: str, namespace: dict, seed=None, timeout=None, explain=N
     limit = check.timeout if timeout is None else timeout
     with pristine():
         cases = check.make_cases(np.random.default_rng(seed))
-    messages: list = []
     given: set = set()   # the explanations given so far (in this try)
 
     def once(*call):
