@@ -596,7 +596,8 @@ def _group_verdicts(g, frames, err, checks, all_cases, lim, names) -> dict[str, 
         over_time = (frames.json(f"c{i}_status") or {}).get("why") == "timeout"  # its fork went over
         if passed and err.get("counted") and (used is None or used > sum(
                 math.ceil(x["timeout"]) + 1 for x in g["checks"][i:]) + 0.5):
-            cause = f" ({check.timeout_cause})" if check.timeout_is_verdict else ""
+            from grading.checks._core import timeout_cause
+            cause = f" ({timeout_cause(check)})" if check.timeout_is_verdict else ""
             passed, message = False, (f"{check.shown}: right answers, but `{check.shown}` took longer than "
                                       f"{check.timeout:g} s of computing time{cause}" if used is not None else
                                       f"{check.shown}: its computing time was not counted")

@@ -69,7 +69,7 @@ def test_a_complex_answer_is_told_as_the_visible_tests_tell_it(capsys):
 def test_the_one_product_check_has_its_own_name_and_timeout_cause(capsys):
     """03b's second check of conv2d_im2col is named for what it checks in the summary, and its
     timeout (its verdict) names the likely cause, not "an endless loop?"."""
-    from grading.checks import outcome_verdict
+    from grading.checks import TIME_TRIES, outcome_verdict
     ns = _namespace("03b_im2col", reference_sources("03b_im2col"))
     check_all(ns, "03b_im2col", seed=0)
     out = capsys.readouterr().out
@@ -79,7 +79,8 @@ def test_the_one_product_check_has_its_own_name_and_timeout_cause(capsys):
     case = one.make_cases(np.random.default_rng(0))[0]
     message, flag = outcome_verdict(one, case, {"status": "timeout", "limit": 2.0, "n": 3})
     assert message == ("`conv2d_im2col` took longer than 2 s of computing time for its 3 cases (a Python "
-                       "loop over positions or rows, in conv2d_im2col or im2col?)") and flag is None
+                       "loop over positions or rows, in conv2d_im2col or im2col? The quickest of up to "
+                       f"{TIME_TRIES} tries counts)") and flag is None
     other = CHECKS["test_conv2d_im2col"]
     message, flag = outcome_verdict(other, case, {"status": "timeout", "limit": 10.0, "n": 13})
     assert message.endswith("(an endless loop?)") and flag == "timeout"

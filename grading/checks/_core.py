@@ -582,8 +582,11 @@ def outcome_verdict(check: Check, case: Case, outcome: dict) -> "tuple[str | Non
 
 
 def timeout_cause(check: Check) -> str:
-    """The question a timeout's message asks: the likely cause when the timeout is the verdict."""
-    return check.timeout_cause if check.timeout_is_verdict else "an endless loop?"
+    """The question a timeout's message asks: the likely cause when the timeout is the verdict
+    (and how many tries such a check gets), else an endless loop."""
+    if check.timeout_is_verdict:
+        return f"{check.timeout_cause} The quickest of up to {TIME_TRIES} tries counts"
+    return "an endless loop?"
 
 
 def verdict(name: str, cases, messages) -> "tuple[bool, str]":
