@@ -299,13 +299,12 @@ def test_first_call_times_every_path_and_keeps_the_fastest(monkeypatch, directio
         def run(*args):
             name = name_of(args)
             calls[name] = calls.get(name, 0) + 1
-            clock[0] += 0.0001 if name == fast else 0.0005   # short calls: no settle
+            clock[0] += 0.0001 if name == fast else 0.0005   # short calls: no warm-up, no settle
             return func(*args)
         return run
 
     monkeypatch.setattr(engine, "_choices", {})
     monkeypatch.setattr(engine._calibrate, "__defaults__", (3, 3, 0.0))   # three timed rounds
-    monkeypatch.setattr(engine, "WARM_UP", 0.0)   # one untimed call each (the warm-up has its test)
     x, w, b = np.ones((2, 3, 6, 5)), np.ones((4, 3, 3, 3)), np.arange(4.0)
     dout = np.random.default_rng(0).normal(size=(2, 4, 6, 5))
     if direction == "forward":
@@ -340,7 +339,6 @@ def test_calibration_scores_by_median_so_one_lucky_call_does_not_win(monkeypatch
     import time
     clock = [0.0]
     monkeypatch.setattr(time, "perf_counter", lambda: clock[0])   # a clock only the paths move
-    monkeypatch.setattr(engine, "WARM_UP", 0.0)   # one untimed call each (the warm-up has its test)
 
     def path(durations):
         calls = iter(durations)
@@ -394,9 +392,8 @@ def test_calibration_times_a_long_path_after_calling_it_for_warm_up_seconds(monk
     """A long path whose first calls after another path are slow (the kernel runs its two
     threads on one CPU for a while) is called untimed for WARM_UP seconds before its timed
     call, so it wins against a steady path that is faster than its slow calls only. A short
-    path is called untimed for WARM_CALLS times its first call's time (under WARM_UP); with
-    BLAS on one thread (as in ``fit``), where the threads were not seen to share a CPU, every
-    path gets one untimed call."""
+    path (under SETTLE_AFTER) gets one untimed call, as before; with BLAS on one thread (as in
+    ``fit``), where the threads were not seen to share a CPU, so does a long one."""
     import time
     clock, before, streak, calls = [0.0], [None], [0], {}
     monkeypatch.setattr(time, "perf_counter", lambda: clock[0])
@@ -424,12 +421,6 @@ def test_calibration_times_a_long_path_after_calling_it_for_warm_up_seconds(monk
 
     calls.clear()
     short = {"a": path("a", engine.SETTLE_AFTER / 2), "b": path("b", engine.SETTLE_AFTER / 4)}
-    assert engine.WARM_CALLS * engine.SETTLE_AFTER / 2 < engine.WARM_UP   # WARM_CALLS decides here
-    engine._calibrate(short, 3, 3, 0.0)
-    # a first call, then in each of three rounds WARM_CALLS untimed calls and a timed one
-    assert calls == {"a": 1 + 3 * (engine.WARM_CALLS + 1), "b": 1 + 3 * (engine.WARM_CALLS + 1)}
-    monkeypatch.setattr(engine, "blas_threads", lambda: 1)
-    calls.clear()
     engine._calibrate(short, 3, 3, 0.0)
     assert calls == {"a": 7, "b": 7}    # a first call, then two in each of three rounds
 

@@ -51,8 +51,7 @@ _choices = {}                   # (shapes, stride, padding, dtype, threads) -> t
 TRANSPOSED_MIN_FLOPS = 10**8   # dx by a convolution only from this much work on ...
 TRANSPOSED_MIN_C = 8            # ... and this many input channels (NOTES.md: backward)
 SETTLE_AFTER = 1e-3             # seconds: a call this long may leave BLAS's workers spinning
-WARM_UP = 0.05                  # seconds of untimed calls before a path is timed, at most ...
-WARM_CALLS = 40                 # ... and at most this many times its first call (NOTES.md)
+WARM_UP = 0.05                  # seconds of untimed calls before a long path is timed (NOTES.md)
 SCATTER_PART = 2**17            # values per thread, at least, in scatter_images (NOTES.md: pooling)
 
 
@@ -99,10 +98,9 @@ def _calibrate(paths, min_rounds=3, max_rounds=25, budget=0.05):
     * after a call of more than ``SETTLE_AFTER`` seconds, once the threads of that call are
       idle (``settle``: BLAS's workers spin for a while after a product on several threads);
     * after one untimed call (the first after another path finds its buffers out of the
-      caches); where BLAS may use several threads, after untimed calls for ``WARM_UP``
-      seconds or ``WARM_CALLS`` times that call's time, whichever is shorter (after products
-      on two BLAS threads, or any pause, a path's two threads run as slowly as one for tens
-      of milliseconds).
+      caches); if that call took more than ``SETTLE_AFTER`` and BLAS may use several threads,
+      after untimed calls for ``WARM_UP`` seconds (after products on two BLAS threads, or
+      any pause, a path's two threads run as slowly as one for tens of milliseconds).
 
     At least ``min_rounds`` rounds, up to ``max_rounds`` while they take under ``budget`` s.
     """
@@ -115,8 +113,7 @@ def _calibrate(paths, min_rounds=3, max_rounds=25, budget=0.05):
             if last > SETTLE_AFTER:
                 settle()
             warm = _seconds(paths[name])
-            until = min(warm_up, WARM_CALLS * warm)
-            while warm < until:
+            while SETTLE_AFTER < warm < warm_up:
                 warm += _seconds(paths[name])
             t, results[name] = time.perf_counter(), paths[name]()     # the clock is read first
             times[name] = last = time.perf_counter() - t
