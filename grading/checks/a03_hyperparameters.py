@@ -95,10 +95,10 @@ SWAPPED = swapped("stride", "padding", "conv2d(x, w, b, stride=1, padding=0)")
 def _conv_case(label, x, w, b, by_position=False, **kw):
     """A call with stride and padding as keywords (those given), or by position (both)."""
     S, P = kw.get("stride", 1), kw.get("padding", 0)
-    expected = cnnlib.conv2d(x, w, b, stride=S, padding=P)
+    expected = cnnlib.conv2d_im2col(x, w, b, stride=S, padding=P)
     variants = conv_variants(x, w, b, S, P)
     if by_position:
-        variants.insert(0, Variant(SWAPPED, cnnlib.conv2d(x, w, b, stride=P, padding=S)))
+        variants.insert(0, Variant(SWAPPED, cnnlib.conv2d_im2col(x, w, b, stride=P, padding=S)))
     check = array_check(expected, what="conv2d output", variants=variants,
                         shape_hint="(N, K, H_out, W_out) with H_out = (H + 2P - Fh) // S + 1",
                         value_hint="out[n, k, i, j] = sum(x_pad[n, :, i*S:i*S+Fh, j*S:j*S+Fw] * w[k]) + b[k]",

@@ -187,12 +187,12 @@ def _conv_case(label, x, w, b, by_position=False, **kw):
     """A call with stride and padding as keywords (those given), or by position (both)."""
     S, P = kw.get("stride", 1), kw.get("padding", 0)
     N, K = x.shape[0], w.shape[0]
-    expected = cnnlib.conv2d(x, w, b, stride=S, padding=P)
+    expected = cnnlib.conv2d_im2col(x, w, b, stride=S, padding=P)
     Ho, Wo = expected.shape[2:]
     rows = np.asarray(expected, dtype=np.float64).transpose(0, 2, 3, 1).reshape(-1, K)
     variants = conv_variants(x, w, b, S, P)
     if by_position:
-        variants.insert(0, Variant(SWAPPED, cnnlib.conv2d(x, w, b, stride=P, padding=S)))
+        variants.insert(0, Variant(SWAPPED, cnnlib.conv2d_im2col(x, w, b, stride=P, padding=S)))
     if K > 1 or N > 1:
         variants.insert(0, Variant("Y (N*H_out*W_out, K) was reshaped straight to (N, K, H_out, W_out): "
                                    "reshape to (N, H_out, W_out, K) first, then transpose(0, 3, 1, 2)",
@@ -201,7 +201,7 @@ def _conv_case(label, x, w, b, by_position=False, **kw):
         w_perm = w.transpose(0, 2, 3, 1).reshape(w.shape).copy()
         variants.insert(0, Variant("the weight matrix does not match im2col's columns: use w.reshape(K, -1).T "
                                    "(channel, then kernel row, then kernel column)",
-                                   cnnlib.conv2d(x, w_perm, b, stride=S, padding=P)))
+                                   cnnlib.conv2d_im2col(x, w_perm, b, stride=S, padding=P)))
     check = keeps_dtype(array_check(expected, what="conv2d_im2col output", variants=variants,
                                     shape_hint="(N, K, H_out, W_out) with H_out = (H + 2P - Fh) // S + 1",
                                     value_hint="Y = im2col(x, Fh, Fw, S, P) @ w.reshape(K, -1).T + b",
@@ -247,7 +247,7 @@ def one_product_cases(rng):
             x, S, P, text = rng.normal(size=(1, 2, 2 * n, 1)), 2, 0, "one column (stride 2)"
         else:                   # padding 1 around a single row: three rows of n // 3 positions
             x, S, P, text = rng.normal(size=(1, 2, 1, n // 3 - 1)), 1, 1, "three rows (padding 1)"
-        expected = cnnlib.conv2d(x, w, b, stride=S, padding=P)
+        expected = cnnlib.conv2d_im2col(x, w, b, stride=S, padding=P)
         label = (f"{n:,} output positions in {text}, C=2, {w.shape[2]}x{w.shape[3]} kernel: must take "
                  f"well under {ONE_PRODUCT_SECONDS:g} s, no Python loop over positions or rows")
         check = keeps_dtype(array_check(expected, what="conv2d_im2col output", magnitude=conv_magnitude(x, w, b, S, P),

@@ -81,7 +81,7 @@ def _edge_image(dark, bright, reverse=False, rows=6, cols=8, at=4):
 
 
 def _responses(k, img):
-    return cnnlib.conv2d(img[None, None], k[None, None])[0, 0]
+    return cnnlib.conv2d_im2col(img[None, None], k[None, None])[0, 0]
 
 
 def _edge_verdict(got):
@@ -142,7 +142,7 @@ ASCENT_SHARE = 0.9      # the answer must raise the unit by at least this share 
 
 def unit_response(x, w1, b1, w2, b2, k):
     """z2[0, k, H2 // 2, W2 // 2] of z2 = conv2d(relu(conv2d(x, w1, b1)), w2, b2) (stride 1, no padding)."""
-    z2 = cnnlib.conv2d(cnnlib.relu(cnnlib.conv2d(x, w1, b1)), w2, b2)
+    z2 = cnnlib.conv2d_im2col(cnnlib.relu(cnnlib.conv2d_im2col(x, w1, b1)), w2, b2)
     return float(z2[0, k, z2.shape[2] // 2, z2.shape[3] // 2])
 
 
@@ -155,15 +155,15 @@ def ascent(x0, w1, b1, w2, b2, k, steps, lr, max_norm, *, sign=1.0, relu_grad=Tr
     x = np.array(x0, dtype=np.float64)
     v = np.zeros_like(x)
     for _ in range(steps):
-        z1 = cnnlib.conv2d(x, w1, b1)
+        z1 = cnnlib.conv2d_im2col(x, w1, b1)
         a1 = cnnlib.relu(z1)
-        z2 = cnnlib.conv2d(a1, w2, b2)
+        z2 = cnnlib.conv2d_im2col(a1, w2, b2)
         dz2 = np.zeros_like(z2)
         i, j = (z2.shape[2] // 2, z2.shape[3] // 2) if unit is None else unit
         dz2[0, k, i, j] = 1.0
-        da1 = cnnlib.conv2d_backward(dz2, a1, w2)[0]
+        da1 = cnnlib.conv2d_backward_im2col(dz2, a1, w2)[0]
         dz1 = cnnlib.relu_backward(da1, z1) if relu_grad else da1
-        v = momentum * v + sign * lr * cnnlib.conv2d_backward(dz1, x, w1)[0]
+        v = momentum * v + sign * lr * cnnlib.conv2d_backward_im2col(dz1, x, w1)[0]
         x = x + v
         norm = np.linalg.norm(x)
         if (project is True and norm > max_norm) or (project == "always" and norm > 0):

@@ -2,7 +2,7 @@
 activations and the receptive field of dilated layers (the chapter *1x1 convolutions and common
 stacks*).
 
-References: ``cnnlib.conv2d`` for the 1x1 layer; parameters counted in the arrays of
+References: ``cnnlib.conv2d_im2col`` for the 1x1 layer; parameters counted in the arrays of
 ``cnnlib.Conv2D`` layers and multiply-adds by the chapter's formula H_out W_out K F F C ('same'
 padding, stride 1); bytes from ``np.dtype(...).itemsize``; the receptive field from
 ``cnnlib.receptive_field`` with each layer's span D(F - 1) + 1, which tests/test_checks_more.py
@@ -22,9 +22,9 @@ ASSIGNMENT = "05a_one_by_one"
 
 # --------------------------------------------------------------------------- conv1x1
 def conv1x1_ref(x, w, b):
-    """(N, K, H, W) in float64, from cnnlib.conv2d."""
+    """(N, K, H, W) in float64, from cnnlib.conv2d_im2col."""
     f64 = lambda a: np.asarray(a, dtype=np.float64)
-    return cnnlib.conv2d(f64(x), f64(w), f64(b))
+    return cnnlib.conv2d_im2col(f64(x), f64(w), f64(b))
 
 
 def _conv1x1_variants(x, w, b):

@@ -74,7 +74,7 @@ SWAPPED = swapped("stride", "padding", "conv2d_backward(dout, x, w, stride=1, pa
 
 def _backward_case(label, dout, x, w, stride=1, padding=0, defaults=False, by_position=False):
     """A call with stride and padding as keywords, left to the defaults, or by position (both)."""
-    dx, dw, db = cnnlib.conv2d_backward(dout, x, w, stride=stride, padding=padding)
+    dx, dw, db = cnnlib.conv2d_backward_im2col(dout, x, w, stride=stride, padding=padding)
     N, C, H, W = x.shape
     K = w.shape[0]
     dx_variants = [
@@ -83,7 +83,7 @@ def _backward_case(label, dout, x, w, stride=1, padding=0, defaults=False, by_po
         Variant("the kernel was flipped for dx. In the scatter view (this task's), each window sends "
                 "dout * w back as it is: dx_pad[window] += dout * w, no flip. The flip belongs to the "
                 "other view, dx as one full convolution of dout with w (chapter 11, Putting it together)",
-                cnnlib.conv2d_backward(dout, x, w[:, :, ::-1, ::-1].copy(), stride=stride, padding=padding)[0]),
+                cnnlib.conv2d_backward_im2col(dout, x, w[:, :, ::-1, ::-1].copy(), stride=stride, padding=padding)[0]),
         Variant("dx was divided by N: the gradient of the batch is a sum, not a mean", dx / N if N > 1 else None),
         Variant("with padding 0, a crop like dx_pad[:, :, P:-P, P:-P] is EMPTY (-0 is 0): "
                 "return dx_pad[:, :, P:P+H, P:P+W]", shape=(N, C, 0, 0) if padding == 0 else None),
@@ -94,7 +94,7 @@ def _backward_case(label, dout, x, w, stride=1, padding=0, defaults=False, by_po
     at_i = backward_loops(dout, x, w, 1, padding) if stride > 1 else (None, None)
     dx_variants.append(Variant("the stride is ignored: the window of output (i, j) starts at (i*stride, j*stride)",
                                at_i[0]))
-    dw_variants = misread_variants("x", x, lambda: cnnlib.conv2d_backward(
+    dw_variants = misread_variants("x", x, lambda: cnnlib.conv2d_backward_im2col(
         dout, misread_padded(x, padding), w, stride=stride)[1]) + [
         Variant("the stride is ignored: the window of output (i, j) starts at (i*stride, j*stride)", at_i[1]),
         Variant("dw was divided by N: the gradient of the batch is a sum, not a mean", dw / N if N > 1 else None),
@@ -104,7 +104,7 @@ def _backward_case(label, dout, x, w, stride=1, padding=0, defaults=False, by_po
         Variant(DW_SWAPPED, dw.transpose(0, 1, 3, 2) if w.shape[2] == w.shape[3] else None,
                 shape=(K, C, w.shape[3], w.shape[2]) if w.shape[2] != w.shape[3] else None),
         Variant("dw ignores the padding: take the windows of the padded x",
-                cnnlib.conv2d_backward(dout, x, w, stride=stride, padding=0)[1]
+                cnnlib.conv2d_backward_im2col(dout, x, w, stride=stride, padding=0)[1]
                 if padding and out_size(H, w.shape[2], 0, stride) == dout.shape[2]
                 and out_size(W, w.shape[3], 0, stride) == dout.shape[3] else None),
     ]
@@ -127,7 +127,7 @@ def _backward_case(label, dout, x, w, stride=1, padding=0, defaults=False, by_po
         return [v for v in vs if v.value is not None or v.shape is not None]
 
     # each gradient's sum of |terms|: a float32 computation passes (see array_check)
-    mag_dx, mag_dw, mag_db = cnnlib.conv2d_backward(np.abs(dout), np.abs(x), np.abs(w), stride=stride, padding=padding)
+    mag_dx, mag_dw, mag_db = cnnlib.conv2d_backward_im2col(np.abs(dout), np.abs(x), np.abs(w), stride=stride, padding=padding)
     check = tuple_check([
         ("dx", array_check(dx, what="dx", variants=keep(dx_variants), shape_hint="dx has the shape of x",
                            dtype=x.dtype, magnitude=mag_dx)),
