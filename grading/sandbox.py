@@ -466,8 +466,9 @@ def _run_once(cells, workdir, checks, seed, cell_timeout, cells_timeout, lim, se
         groups += [(g, shared, blobs)] if g["checks"] else []
     out, names = Verdicts(), cell_names or [f"cell {i + 1}" for i in range(len(code))]
     for (g, *_), (frames, err) in zip(groups, _run_jails(groups, lim, setup, deadline + 5.0)):
-        out.update(_group_verdicts(g, frames, err, checks, all_cases, lim, names))
-        out.stopped.update({i: how for i, c in enumerate(_cell_reports(frames, names)) if (how := _how_stopped(c))})
+        cells = _cell_reports(frames, names)
+        out.update(_group_verdicts(g, frames, err, checks, all_cases, lim, cells))
+        out.stopped.update({i: how for i, c in enumerate(cells) if (how := _how_stopped(c))})
     return out
 
 
@@ -572,13 +573,13 @@ def _cell_reports(frames, names) -> list[dict]:
     return [dict(c, name=name) for c, name in zip([c if isinstance(c, dict) else {} for c in cells], names)]
 
 
-def _group_verdicts(g, frames, err, checks, all_cases, lim, names) -> dict[str, Verdict]:
-    """A Verdict for each check of one jail (group `g`), from the frames it sent."""
+def _group_verdicts(g, frames, err, checks, all_cases, lim, cells) -> dict[str, Verdict]:
+    """A Verdict for each check of one jail (group `g`), from the frames it sent (`cells`: its
+    report of each cell, _cell_reports)."""
     if frames.json("started") is None:
         raise SandboxError("the jail did not start within its time limit" if err["timed_out"] else
                            f"jail setup failed (exit {err['code']}): {err['stderr'].strip()[-800:]}")
     done = frames.json("done") or {}
-    cells = _cell_reports(frames, names)
     notes = _stopped_cells(cells)
     if done.get("holder_error"):
         text = str(done["holder_error"])

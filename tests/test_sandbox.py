@@ -1175,7 +1175,8 @@ def test_a_malformed_report_from_the_jail_is_judged_not_raised(done):
         frames.feed(frame_header(name, len(data)) + data)
     err = {"timed_out": False, "code": 0, "stderr": ""}
     verdicts = sandbox._group_verdicts({"checks": [{"key": check.grade_id}]}, frames, err, [check],
-                                       {check.grade_id: list(check.make_cases(None))}, LIMITS, ["cell 1"])
+                                       {check.grade_id: list(check.make_cases(None))}, LIMITS,
+                                       sandbox._cell_reports(frames, ["cell 1"]))
     assert verdicts[check.grade_id].passed, verdicts
 
 
